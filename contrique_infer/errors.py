@@ -1,0 +1,110 @@
+"""The exceptions of contrique-infer: one base class, one subclass per kind of failure.
+
+Every error the library raises on bad input, a bad model bundle or a failed download is a
+:class:`ContriqueError`, so callers can catch one type. Messages name the file or item involved,
+say what is wrong and, where there is one, what to do next.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class ContriqueError(Exception):
+    """Base class of every error raised by contrique-infer."""
+
+
+class DependencyError(ContriqueError, ImportError):
+    """A package the requested feature needs is not installed (the message names the extra)."""
+
+
+# --- images -------------------------------------------------------------------------------------
+
+
+class ImageError(ContriqueError):
+    """An image could not be used. ``source`` names the input (a path or a description)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class ImageDecodeError(ImageError):
+    """The input is not a readable image (missing, empty, truncated, not an image format)."""
+
+
+class ImageTooSmallError(ImageError):
+    """The image is smaller than the model's minimum side length."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels than the configured ``max_pixels`` guard allows."""
+
+
+# --- model bundles ------------------------------------------------------------------------------
+
+
+class BundleError(ContriqueError):
+    """A model bundle is missing, malformed or inconsistent. ``path`` names the offending file."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ManifestError(BundleError):
+    """The manifest ``contrique.json`` is missing fields, has wrong types or unsupported values."""
+
+
+class BundleFileError(BundleError):
+    """A file named by the manifest is missing, or lies outside the bundle folder."""
+
+
+class HashMismatchError(BundleError):
+    """A bundle file's sha256 differs from the manifest (altered, truncated or corrupted)."""
+
+
+class HeadError(BundleError):
+    """A linear head file is malformed or does not fit the bundle's feature."""
+
+
+class GraphMismatchError(BundleError):
+    """The ONNX graph's inputs or outputs do not match the manifest's contract."""
+
+
+class HeadNotFoundError(ContriqueError, KeyError):
+    """A head name that the bundle does not contain (the message lists the available heads)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class VariantNotFoundError(ContriqueError, KeyError):
+    """A model variant (fp32, int8, fp16) that the bundle does not contain."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NoDefaultModelError(ContriqueError):
+    """No model name was given and no default bundle is installed with the package."""
+
+
+# --- hub ----------------------------------------------------------------------------------------
+
+
+class HubError(ContriqueError):
+    """A bundle could not be fetched from the Hugging Face Hub (or a mirror)."""
+
+
+class OfflineCacheMissError(HubError):
+    """Offline mode (``HF_HUB_OFFLINE`` or ``local_files_only``) and the files are not cached."""
+
+
+# --- execution ----------------------------------------------------------------------------------
+
+
+class ProviderError(ContriqueError):
+    """An onnxruntime execution provider was requested that cannot be used."""

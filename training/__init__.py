@@ -1,0 +1,1 @@
+"""contrique_training: train the CONTRIQUE contrastive encoder (needs the train extra)."""
