@@ -628,17 +628,27 @@ def file_table(folder: str | os.PathLike[str], relpaths: Iterable[str]) -> dict[
     return {rel: FileEntry(sha256_file(folder / rel), (folder / rel).stat().st_size) for rel in relpaths}
 
 
+def _link_roots(root: Path) -> tuple[Path, ...]:
+    """The folders a bundle file may resolve into: the bundle folder itself and, for a snapshot in
+    the Hugging Face cache (``<repo>/snapshots/<commit>``, whose files are symlinks to blobs), the
+    repository's ``blobs`` folder and the cache-wide shared blob store next to it."""
+    if root.parent.name != "snapshots":
+        return (root,)
+    repo = root.parent.parent
+    return (root, repo / "blobs", repo.parent / "blobs")
+
+
 def resolve_file(folder: str | os.PathLike[str], rel: str) -> Path:
     """The absolute path of bundle file ``rel``, refusing anything that escapes the folder.
 
     Raises:
-        BundleFileError: ``rel`` escapes the folder (``..``, absolute, or a symlink pointing out),
-            or the file does not exist.
+        BundleFileError: ``rel`` escapes the folder (``..``, absolute, or a symlink pointing out;
+            a Hugging Face cache snapshot may link into its blob store), or the file does not exist.
     """
     root = Path(folder).resolve()
     _check_relpath(str(root / MANIFEST_NAME), rel, "file")
     target = (root / rel).resolve()
-    if root not in target.parents:
+    if not any(allowed in target.parents for allowed in _link_roots(root)):
         raise BundleFileError(root / rel, "resolves outside the bundle folder; refusing to read it")
     if not target.is_file():
         raise BundleFileError(root / rel, "is named in the manifest but missing from the bundle folder")
@@ -702,6 +712,7 @@ def load_bundle(
     *,
     variant: str = "fp32",
     heads: Sequence[str] | None = None,
+    verify: bool = True,
 ) -> LoadedBundle:
     """Load a bundle folder, verifying the files it uses against the manifest's hashes.
 
@@ -709,6 +720,8 @@ def load_bundle(
         folder: The bundle folder (holding ``contrique.json``).
         variant: Which encoder to use: ``fp32``, ``fp16`` or ``int8``.
         heads: Head names to load; None loads them all.
+        verify: Check sizes and sha256 of the files used; False only where the caller has just
+            verified them (the Hub download does).
 
     Returns:
         The loaded bundle (the ONNX graph itself is checked when a session opens it).
@@ -719,9 +732,9 @@ def load_bundle(
     root = Path(folder)
     manifest = Manifest.load(root)
     chosen = manifest.variant(variant)
-    model_path = verify_file(root, manifest, chosen.file)
+    model_path = verify_file(root, manifest, chosen.file) if verify else resolve_file(root, chosen.file)
     infos = manifest.heads if heads is None else tuple(manifest.head_info(n) for n in heads)
-    loaded = {info.name: load_head(root, manifest, info) for info in infos}
+    loaded = {info.name: load_head(root, manifest, info, verify=verify) for info in infos}
     return LoadedBundle(root=root.resolve(), manifest=manifest, variant=chosen, model_path=model_path, heads=loaded)
 
 

@@ -88,6 +88,10 @@ class VariantNotFoundError(ContriqueError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class HeadKindError(ContriqueError, ValueError):
+    """A head of the wrong kind for the call: an ``fr`` head where ``nr`` is needed, or vice versa."""
+
+
 class NoDefaultModelError(ContriqueError):
     """No model name was given and no default bundle is installed with the package."""
 
@@ -99,6 +103,14 @@ class HubError(ContriqueError):
     """A bundle could not be fetched from the Hugging Face Hub (or a mirror)."""
 
 
+class HubNotFoundError(HubError):
+    """The repository, revision or file does not exist on the Hub (or is private or gated)."""
+
+
+class HubConnectionError(HubError):
+    """The Hub could not be reached, timed out or answered with a server error; retrying may work."""
+
+
 class OfflineCacheMissError(HubError):
     """Offline mode (``HF_HUB_OFFLINE`` or ``local_files_only``) and the files are not cached."""
 
@@ -108,3 +120,7 @@ class OfflineCacheMissError(HubError):
 
 class ProviderError(ContriqueError):
     """An onnxruntime execution provider was requested that cannot be used."""
+
+
+class InferenceError(ContriqueError):
+    """onnxruntime failed while running a bundle's encoder (the message names the ONNX file)."""

@@ -1,0 +1,322 @@
+"""Model bundles on the Hugging Face Hub: resolve a revision, download only what is needed, verify.
+
+A Hub bundle is a model repository holding ``contrique.json`` and the files it lists. Loading one
+takes two steps: :func:`fetch_manifest` downloads and validates the manifest and pins the
+revision to the commit it resolved to, then :func:`fetch_files` downloads, from that same
+commit, only the files the chosen variant and heads need (see
+:func:`contrique_infer.bundle.needed_files`) and checks each against the manifest's size and
+sha256. Files live in the standard Hugging Face cache (``HF_HUB_CACHE``, or ``cache_dir``), so
+they are downloaded once and shared with other tools; ``HF_HUB_OFFLINE=1`` or
+``local_files_only=True`` use the cache without any network access.
+
+Every failure is a :class:`~contrique_infer.errors.ContriqueError`: a missing repository,
+revision or file is a :class:`~contrique_infer.errors.HubNotFoundError`, an unreachable or
+failing server a :class:`~contrique_infer.errors.HubConnectionError`, a cache miss in offline
+mode an :class:`~contrique_infer.errors.OfflineCacheMissError`, and a file whose bytes differ
+from the manifest a :class:`~contrique_infer.errors.HashMismatchError` (after the bad copy has
+been deleted from the cache, so that the next load downloads it afresh).
+
+``huggingface_hub`` is imported inside the functions: it is only needed when a bundle is
+fetched, and importing its download machinery costs about 0.1 s.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .bundle import MANIFEST_NAME, Manifest, sha256_file, verify_file
+from .errors import (
+    BundleFileError,
+    ContriqueError,
+    HashMismatchError,
+    HubConnectionError,
+    HubError,
+    HubNotFoundError,
+    ManifestError,
+    OfflineCacheMissError,
+)
+
+_DEFAULT_REVISION = "main"
+_MAX_LINKS = 8  # snapshot entry -> repo blob -> shared blob store, with room to spare
+
+
+@dataclass(frozen=True)
+class RemoteBundle:
+    """A bundle's manifest fetched from the Hub, pinned to one commit.
+
+    Attributes:
+        repo_id: The model repository, ``org/name``.
+        revision: The commit hash the requested revision resolved to; every file of the bundle is
+            fetched from this commit, even if the branch moves meanwhile.
+        manifest: The validated manifest.
+    """
+
+    repo_id: str
+    revision: str
+    manifest: Manifest
+
+
+def is_repo_id(name: str) -> bool:
+    """Whether ``name`` is written as a Hub repository id, ``org/name``.
+
+    This only checks the syntax; a caller that also accepts local folders should look for an
+    existing folder first (a relative path like ``models/tiny`` is also valid repo-id syntax).
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if name.count("/") != 1:
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+def fetch_manifest(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> RemoteBundle:
+    """Download and validate a Hub bundle's ``contrique.json``, pinning the revision to a commit.
+
+    Args:
+        repo_id: The model repository, ``org/name``.
+        revision: A branch, tag or commit hash; None means ``main``.
+        cache_dir: The Hugging Face cache folder; None uses ``HF_HUB_CACHE``.
+        local_files_only: Use only the cache, never the network (also implied by
+            ``HF_HUB_OFFLINE=1``).
+
+    Returns:
+        The manifest and the commit hash it was read from.
+
+    Raises:
+        HubNotFoundError: The repository or revision does not exist, or has no ``contrique.json``.
+        HubConnectionError: The Hub could not be reached or failed, and nothing usable is cached.
+        OfflineCacheMissError: Offline, and the manifest for this revision is not cached.
+        HubError: Any other download failure (the message says what happened).
+        ManifestError: The downloaded manifest is not a valid bundle manifest.
+    """
+    revision = revision or _DEFAULT_REVISION
+    path = _download(repo_id, MANIFEST_NAME, revision, cache_dir, local_files_only)
+    # The cache stores each commit's files in snapshots/<commit hash>/, whatever revision was asked.
+    commit = path.parent.name
+    try:
+        manifest = Manifest.load(path.parent)
+    except ManifestError:
+        _discard(path.parent, MANIFEST_NAME)  # a corrupted download must not stay cached for this commit
+        raise
+    return RemoteBundle(repo_id=repo_id, revision=commit, manifest=manifest)
+
+
+def fetch_files(
+    remote: RemoteBundle,
+    files: Sequence[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> Path:
+    """Download bundle files from the pinned commit and verify them against the manifest.
+
+    Args:
+        remote: The bundle, from :func:`fetch_manifest`.
+        files: Paths of bundle files, as listed in the manifest (typically
+            :func:`contrique_infer.bundle.needed_files`); nothing else is downloaded.
+        cache_dir: The Hugging Face cache folder; None uses ``HF_HUB_CACHE``.
+        local_files_only: Use only the cache, never the network (also implied by
+            ``HF_HUB_OFFLINE=1``).
+
+    Returns:
+        The snapshot folder holding ``contrique.json`` and the files, usable as a bundle folder
+        (files of the bundle that were not asked for may be absent).
+
+    Raises:
+        BundleFileError: A requested file is not listed in the manifest.
+        HashMismatchError: A file's size or sha256 differs from the manifest (truncated or
+            altered); the bad copy has been deleted from the cache.
+        HubNotFoundError, HubConnectionError, OfflineCacheMissError, HubError: See
+            :func:`fetch_manifest`.
+    """
+    manifest = remote.manifest
+    for rel in files:
+        if rel not in manifest.files:
+            raise BundleFileError(
+                _uri(remote.repo_id, remote.revision, rel),
+                "is not listed in the manifest's files, so it cannot be verified; ask for files the manifest lists",
+            )
+    folder = _download(remote.repo_id, MANIFEST_NAME, remote.revision, cache_dir, local_files_only).parent
+    for rel in dict.fromkeys(files):
+        _download(remote.repo_id, rel, remote.revision, cache_dir, local_files_only)
+        try:
+            verify_file(folder, manifest, rel)
+        except HashMismatchError as exc:
+            _discard(folder, rel)
+            raise HashMismatchError(
+                _uri(remote.repo_id, remote.revision, rel),
+                f"{exc.reason}. The bad copy was deleted from the cache, so loading again downloads it afresh; "
+                "if this keeps happening, the repository's file does not match its manifest: tell its maintainers",
+            ) from exc
+    return folder
+
+
+def _offline(local_files_only: bool) -> bool:
+    """Whether to stay off the network: asked for, or ``HF_HUB_OFFLINE`` set now or at import time."""
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE", "").upper() in constants.ENV_VARS_TRUE_VALUES
+    return local_files_only or env or constants.is_offline_mode()
+
+
+def _uri(repo_id: str, revision: str, filename: str) -> str:
+    """The file's Hub URI, ``hf://org/name@revision/path``, for messages."""
+    return f"hf://{repo_id}@{revision}/{filename}"
+
+
+def _download(
+    repo_id: str,
+    filename: str,
+    revision: str,
+    cache_dir: str | os.PathLike[str] | None,
+    local_files_only: bool,
+) -> Path:
+    """``hf_hub_download`` of one file into the cache; its failures become :class:`HubError`."""
+    import httpx2
+    from huggingface_hub import hf_hub_download
+
+    offline = _offline(local_files_only)
+    try:
+        path = hf_hub_download(
+            repo_id,
+            filename,
+            repo_type="model",
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=offline,
+            library_name="contrique-infer",
+            library_version=__version__,
+        )
+    except (httpx2.HTTPError, OSError, ValueError) as exc:  # what huggingface_hub and httpx2 raise
+        raise _hub_error(exc, repo_id, revision, filename, cache_dir, offline) from exc
+    return Path(path)
+
+
+def _hub_error(
+    exc: Exception,
+    repo_id: str,
+    revision: str,
+    filename: str,
+    cache_dir: str | os.PathLike[str] | None,
+    offline: bool,
+) -> ContriqueError:
+    """Translate a ``huggingface_hub`` download failure into a :class:`HubError` saying what to do."""
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    uri = _uri(repo_id, revision, filename)
+    cache = os.fspath(cache_dir) if cache_dir is not None else constants.HF_HUB_CACHE
+    endpoint = constants.ENDPOINT
+    if isinstance(exc, LocalEntryNotFoundError):
+        if offline:
+            return OfflineCacheMissError(
+                f"{uri} is not in the Hugging Face cache ({cache}) and offline mode is on "
+                "(HF_HUB_OFFLINE=1 or local_files_only=True): load it once online to cache it, "
+                "or give the path of a local bundle folder"
+            )
+        cause = exc.__cause__
+        if isinstance(cause, (HfHubHTTPError, httpx2.HTTPError)):
+            return _hub_error(cause, repo_id, revision, filename, cache_dir, offline)
+        return HubConnectionError(
+            f"{uri}: the Hub at {endpoint} gave no usable answer and the file is not cached in {cache} ({exc}); "
+            "check the network, proxy and HF_ENDPOINT settings and try again"
+        )
+    if isinstance(exc, GatedRepoError):
+        return HubNotFoundError(
+            f"{uri}: repository {repo_id!r} is gated: accept its conditions on {endpoint}/{repo_id} "
+            "and log in (`hf auth login` or HF_TOKEN)"
+        )
+    if isinstance(exc, RepositoryNotFoundError):
+        return HubNotFoundError(
+            f"{uri}: repository {repo_id!r} was not found on {endpoint}; check the name, or log in "
+            "(`hf auth login` or HF_TOKEN) if it is private"
+        )
+    if isinstance(exc, RevisionNotFoundError):
+        return HubNotFoundError(
+            f"{uri}: revision {revision!r} does not exist in {repo_id!r}; give an existing branch, tag or "
+            f"commit hash (the default is {_DEFAULT_REVISION!r})"
+        )
+    if isinstance(exc, RemoteEntryNotFoundError):
+        return HubNotFoundError(
+            f"{uri}: file {filename!r} does not exist in {repo_id!r} at revision {revision!r}; a bundle "
+            f"repository holds {MANIFEST_NAME} and every file it lists, so this one is incomplete"
+        )
+    if isinstance(exc, HfHubHTTPError):
+        status = exc.response.status_code
+        if status >= 500:
+            return HubConnectionError(
+                f"{uri}: the Hub at {endpoint} answered with server error {status} and the file is not cached; "
+                "try again later"
+            )
+        return HubError(f"{uri}: the Hub at {endpoint} refused the download (HTTP {status}): {exc}")
+    if isinstance(exc, httpx2.HTTPError):
+        return HubConnectionError(
+            f"{uri}: could not download from {endpoint} ({type(exc).__name__}: {exc}); check the network, proxy "
+            "and HF_ENDPOINT settings and try again, or set HF_HUB_OFFLINE=1 to use cached bundles only"
+        )
+    if isinstance(exc, HFValidationError):
+        return HubError(f"{uri}: not a valid Hub repository id or revision ({exc})")
+    if isinstance(exc, OSError) and exc.errno is None:  # not a file-system error: a bad transfer
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return HubConnectionError(
+            f"{uri}: the download from {endpoint} was incomplete ({detail}); nothing was cached, try again"
+        )
+    if isinstance(exc, OSError):
+        return HubError(
+            f"{uri}: the download failed ({exc}); try again, and if it persists check the free space and "
+            f"permissions of the cache folder {cache}"
+        )
+    return HubError(f"{uri}: the download failed ({type(exc).__name__}: {exc})")
+
+
+def _discard(folder: Path, rel: str) -> None:
+    """Delete a bad cached file so that no later load accepts it: the snapshot entry and its blob.
+
+    The entry is a symlink to a blob (possibly through the shared blob store) where the cache
+    supports symlinks, and a plain copy elsewhere (Windows without developer mode); in that case
+    any blob of the repository with the same bytes is deleted too.
+    """
+    entry = folder / rel
+    if not os.path.lexists(entry):
+        return
+    if not entry.is_symlink():
+        size, digest = entry.stat().st_size, sha256_file(entry)
+        entry.unlink()
+        blobs = folder.parent.parent / "blobs"
+        if folder.parent.name == "snapshots" and blobs.is_dir():
+            for blob in blobs.iterdir():
+                if blob.is_file() and blob.stat().st_size == size and sha256_file(blob) == digest:
+                    blob.unlink()
+        return
+    link = entry
+    for _ in range(_MAX_LINKS):
+        if not link.is_symlink():
+            break
+        target = Path(os.path.normpath(link.parent / os.readlink(link)))
+        link.unlink()
+        link = target
+    if link.is_file() and not link.is_symlink():
+        link.unlink()

@@ -1,0 +1,291 @@
+"""Images in, model inputs out: decoding, RGB conversion, size guards and the per-scale arrays.
+
+Follows the official CONTRIQUE computation exactly: the RGB image is used as is for the full
+scale and resized with PIL BICUBIC to ``(w // d, h // d)`` for a scale with divisor ``d``; each
+scale becomes float32 CHW values ``uint8 / 255`` (what torchvision's ``ToTensor`` computes),
+with no mean/std unless the bundle's input contract asks for one.
+
+Accepted inputs (:data:`ImageInput`): a path (``str`` or ``os.PathLike``), ``bytes``, a binary
+file object, a PIL image, or a uint8 NumPy array of shape HxW, HxWx3 or HxWx4. Conversion to RGB:
+
+- grayscale ``L``/``1``: replicated to three channels (PIL ``convert("RGB")``);
+- 16-bit grayscale (``I;16*``, and ``I``, read as 0..65535): scaled to 8 bit by ``round(v / 257)``;
+- ``F`` (float): PIL's conversion (values taken as 0..255, clipped);
+- palette ``P``/``PA`` (with or without transparency), ``RGBA``, ``LA``: the alpha channel is
+  dropped, as ``convert("RGB")`` does (transparent pixels keep their stored colour);
+- ``CMYK``, ``YCbCr`` and other modes: PIL ``convert("RGB")``.
+
+Animated and multi-page files (GIF, TIFF, ...) use their first frame; a PIL image is used at
+the frame it is on. EXIF orientation is ignored unless ``apply_exif=True`` (the official code
+ignores it).
+
+Size guards: ``max_pixels`` is checked on the file header, before any pixel is decoded; images
+that also exceed Pillow's own decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, about
+179 MP for its error) are reported as :class:`ImageTooLargeError` too. Pillow still prints its
+``DecompressionBombWarning`` for images above its warning limit (about 89 MP) that are then
+refused; :func:`allow_pixels` raises Pillow's limit when ``max_pixels`` is set above it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .bundle import InputContract
+from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError
+
+ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
+"""Everything :func:`load_rgb` accepts as an image."""
+
+DEFAULT_MAX_PIXELS = 25_000_000
+"""The default ``max_pixels`` guard: about a 6000 x 4000 photo (a 25 MP image needs ~400 MB of floats)."""
+
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedImage:
+    """One image ready for the encoder.
+
+    Attributes:
+        source: The input's name (a path) or description (``<bytes 123>``).
+        width: Width of the RGB image in pixels (full scale).
+        height: Height of the RGB image in pixels.
+        scales: One float32 CHW array per scale of the input contract, in contract order.
+    """
+
+    source: str
+    width: int
+    height: int
+    scales: tuple[np.ndarray, ...]
+
+
+def describe(image: Any) -> str:
+    """A short name for an input, used as ``source`` in errors and results.
+
+    A path gives the path itself, a named file object its name; other inputs a description:
+    ``<bytes 123>``, ``<file object>``, ``<PIL image>``, ``<array (480, 640, 3)>``.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)  # type: ignore[return-value]
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return f"<bytes {len(image)}>"
+    if isinstance(image, Image.Image):
+        return "<PIL image>"
+    if isinstance(image, np.ndarray):
+        return f"<array {image.shape}>"
+    name = getattr(image, "name", None)
+    return name if isinstance(name, str) else "<file object>"
+
+
+def min_side(contract: InputContract) -> int:
+    """The smallest image side the contract accepts (its ``min_size``, and >= 1 px at every scale)."""
+    return max(contract.min_size, max(s.divisor for s in contract.scales))
+
+
+def allow_pixels(max_pixels: int | None) -> None:
+    """Raise Pillow's process-wide decompression-bomb limit so that it does not refuse images
+    that ``max_pixels`` allows (Pillow checks its own limit while decoding; it is only raised,
+    never lowered, and only when ``max_pixels`` is None or above it)."""
+    with _PIL_LIMIT_LOCK:
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit is not None and (max_pixels is None or max_pixels > limit):
+            Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def load_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, apply_exif: bool = False,
+             min_size: int = 1) -> Image.Image:
+    """Decode any accepted input into an RGB PIL image.
+
+    Args:
+        image: A path, bytes, binary file object, PIL image or uint8 NumPy array.
+        max_pixels: Refuse images with more pixels (checked on the file header, before the pixels
+            are decoded); None disables the guard. See :func:`allow_pixels` for Pillow's own limit.
+        apply_exif: Rotate/flip the image as its EXIF orientation tag says.
+        min_size: Refuse images whose shorter side is below this many pixels.
+
+    Returns:
+        A loaded RGB image.
+
+    Raises:
+        ImageDecodeError: The input is missing, empty, truncated, not an image, or an unsupported
+            array or mode.
+        ImageTooLargeError: More than ``max_pixels`` pixels.
+        ImageTooSmallError: A side is shorter than ``min_size``.
+        TypeError: ``image`` is of a type that is not an image input at all.
+    """
+    source = describe(image)
+    with _opened(image, source) as img:
+        _check_size(img.size, source, max_pixels, min_size)
+        try:
+            if apply_exif:
+                img = ImageOps.exif_transpose(img)
+            return _to_rgb(img, source)
+        except ImageError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise _too_large(source, img.size, max_pixels, exc) from exc
+        except Exception as exc:  # any failure of Pillow's decoders on this input's bytes
+            raise ImageDecodeError(source, f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
+
+
+def to_scales(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ...]:
+    """The encoder input for each scale of ``contract``: float32 CHW arrays, in contract order.
+
+    Args:
+        rgb: An RGB image (see :func:`load_rgb`).
+        contract: The bundle's input contract.
+    """
+    w, h = rgb.size
+    out = []
+    for scale in contract.scales:
+        d = scale.divisor
+        scaled = rgb if d == 1 else rgb.resize((w // d, h // d), Image.Resampling.BICUBIC)
+        # CHW float32 (transposed while still uint8: cheaper), then ToTensor's division by 255.
+        x = np.asarray(scaled).transpose(2, 0, 1).astype(np.float32, order="C")
+        x /= np.float32(255)
+        lo, hi = contract.value_range
+        if (lo, hi) != (0.0, 1.0):
+            x = x * np.float32(hi - lo) + np.float32(lo)
+        if contract.mean is not None:
+            x -= np.asarray(contract.mean, dtype=np.float32)[:, None, None]
+        if contract.std is not None:
+            x /= np.asarray(contract.std, dtype=np.float32)[:, None, None]
+        out.append(x)
+    return tuple(out)
+
+
+def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+            apply_exif: bool = False) -> PreparedImage:
+    """Decode ``image`` and build its per-scale arrays for a bundle's input contract.
+
+    Raises:
+        ImageError: See :func:`load_rgb` (the minimum side is :func:`min_side` of the contract).
+        TypeError: ``image`` is not an accepted input type.
+    """
+    rgb = load_rgb(image, max_pixels=max_pixels, apply_exif=apply_exif, min_size=min_side(contract))
+    return PreparedImage(describe(image), rgb.width, rgb.height, to_scales(rgb, contract))
+
+
+# --- internals ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _opened(image: Any, source: str) -> Iterator[Image.Image]:
+    """Yield a (lazily decoded) PIL image for ``image``; closes any file it opened itself."""
+    if isinstance(image, Image.Image):
+        yield image
+    elif isinstance(image, np.ndarray):
+        yield _from_array(image, source)
+    elif isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        if os.path.isdir(path):
+            raise ImageDecodeError(source, "is a directory, not an image file")
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError as exc:
+            raise ImageDecodeError(source, "no such file") from exc
+        except OSError as exc:
+            raise ImageDecodeError(source, f"cannot be opened ({exc.strerror or exc})") from exc
+        with fh:
+            yield _open_stream(fh, source)
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        yield _open_stream(io.BytesIO(bytes(image)), source)
+    elif hasattr(image, "read"):
+        stream = image
+        seekable = getattr(image, "seekable", None)
+        if not (callable(seekable) and seekable()):
+            data = image.read()
+            if not isinstance(data, bytes):
+                raise ImageDecodeError(source, "is a text file object; open the file in binary mode ('rb')")
+            stream = io.BytesIO(data)
+        yield _open_stream(stream, source)
+    else:
+        raise TypeError(
+            f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
+            "a PIL image or a uint8 NumPy array"
+        )
+
+
+def _open_stream(fh: IO[bytes], source: str) -> Image.Image:
+    try:
+        head = fh.read(1)
+        if not head:
+            raise ImageDecodeError(source, "is empty (0 bytes)")
+        if not isinstance(head, bytes):
+            raise ImageDecodeError(source, "is a text file object; open the file in binary mode ('rb')")
+        fh.seek(-1, os.SEEK_CUR)
+        return Image.open(fh)
+    except ImageError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageDecodeError(source, "is not an image file in a format Pillow can read") from exc
+    except Image.DecompressionBombError as exc:
+        raise _too_large(source, None, None, exc) from exc
+    except Exception as exc:  # Pillow's format plugins raise many types on malformed headers
+        raise ImageDecodeError(source, f"cannot be read as an image ({exc})") from exc
+
+
+def _from_array(array: np.ndarray, source: str) -> Image.Image:
+    if array.dtype != np.uint8:
+        raise ImageDecodeError(source, f"array dtype {array.dtype} is not supported; pass uint8 values 0..255")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(array), "L")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return Image.fromarray(np.ascontiguousarray(array), "RGB" if array.shape[2] == 3 else "RGBA")
+    raise ImageDecodeError(source, f"array shape {array.shape} is not an image; expected HxW, HxWx3 or HxWx4")
+
+
+def _check_size(size: tuple[int, int], source: str, max_pixels: int | None, min_size: int) -> None:
+    w, h = size
+    if max_pixels is not None and w * h > max_pixels:
+        raise _too_large(source, size, max_pixels, None)
+    if min(w, h) < min_size:
+        raise ImageTooSmallError(
+            source, f"is {w}x{h} pixels; the model needs at least {min_size} pixels on each side"
+        )
+
+
+def _too_large(
+    source: str, size: tuple[int, int] | None, max_pixels: int | None, pil_error: Exception | None
+) -> ImageTooLargeError:
+    if pil_error is not None:  # Pillow's own decompression-bomb limit refused it
+        return ImageTooLargeError(
+            source,
+            f"is larger than Pillow's decompression-bomb limit ({pil_error}); "
+            "pass a larger max_pixels (or max_pixels=None) to allow such images",
+        )
+    w, h = size  # type: ignore[misc]
+    return ImageTooLargeError(
+        source,
+        f"is {w}x{h} = {w * h} pixels, more than max_pixels={max_pixels}; "
+        "pass a larger max_pixels (or None) to allow it",
+    )
+
+
+def _to_rgb(img: Image.Image, source: str) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        img.load()
+        return img
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(img).astype(np.int64)
+        eight = (np.clip(values, 0, 65535) * 255 + 32767) // 65535
+        return Image.fromarray(eight.astype(np.uint8), "L").convert("RGB")
+    if mode in ("P", "PA"):
+        # Via RGBA, so that palette transparency does not warn; the colours are the same.
+        return img.convert("RGBA").convert("RGB")
+    try:
+        return img.convert("RGB")
+    except ValueError as exc:  # a mode Pillow cannot convert to RGB (e.g. LAB without ImageCms)
+        raise ImageDecodeError(source, f"image mode {mode} cannot be converted to RGB ({exc})") from exc

@@ -1,0 +1,601 @@
+"""QualityScorer: CONTRIQUE quality scores for images, with a bundle's encoder and linear heads.
+
+The feature of an image is the encoder's output at every scale of the bundle's input contract,
+concatenated in the manifest's layout order (official CONTRIQUE: full + half scale, 2 x 2048);
+a no-reference (``nr``) head maps it to a score, a full-reference (``fr``) head maps
+``abs(feature(reference) - feature(distorted))`` to a score.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from .bundle import MANIFEST_NAME, VARIANTS, Head, HeadInfo, LoadedBundle, Manifest, load_bundle, needed_files
+from .errors import (
+    BundleFileError,
+    HeadKindError,
+    HeadNotFoundError,
+    ImageError,
+    NoDefaultModelError,
+    VariantNotFoundError,
+)
+from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, prepare
+from .session import Encoder, Provider, resolve_providers, uses_gpu
+
+DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
+"""Where the package's default bundle lives once one is shipped."""
+
+DEFAULT_BATCH_SIZE = 8
+_KIND_NAMES = {"nr": "no-reference", "fr": "full-reference"}
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """The score of one image of :meth:`QualityScorer.score_many`, or why it has none.
+
+    Attributes:
+        source: The input's path, or a description such as ``<bytes 123>``.
+        score: The head's score, None if the image failed.
+        error: What went wrong with this image, None if it was scored.
+        error_type: The error's class name (``ImageDecodeError``, ``ImageTooSmallError``, ...).
+        width: The image's width in pixels (None if it could not be read).
+        height: The image's height in pixels.
+    """
+
+    source: str
+    score: float | None
+    error: str | None = None
+    error_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the image was scored."""
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "score": self.score,
+            "width": self.width,
+            "height": self.height,
+            "error": self.error,
+            "error_type": self.error_type,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureResult:
+    """The feature of one image of :meth:`QualityScorer.features_many`, or why it has none.
+
+    Attributes are those of :class:`ScoreResult`, with ``feature`` (float32, the bundle's
+    ``feature.dim`` values) in place of ``score``.
+    """
+
+    source: str
+    feature: np.ndarray | None
+    error: str | None = None
+    error_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the feature was computed."""
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The arguments of :meth:`QualityScorer.from_pretrained`, kept to re-open after unpickling."""
+
+    name_or_path: str | None
+    head: str | None
+    revision: str | None
+    variant: str
+    providers: tuple[Provider, ...] | None
+    threads: int | None
+    cache_dir: str | None
+    local_files_only: bool
+    max_pixels: int | None
+    apply_exif: bool
+    device: str | None
+
+
+class QualityScorer:
+    """Scores image quality with a CONTRIQUE model bundle on onnxruntime.
+
+    Create one with :meth:`from_pretrained`. A scorer is safe to use from many threads at once,
+    and picklable: unpickling re-opens the bundle (from the same local folder if it exists,
+    else from the Hub at the pinned revision), so it works in multiprocessing, Ray, Spark or
+    Dask workers.
+
+    Args:
+        bundle: A loaded bundle (:func:`contrique_infer.bundle.load_bundle`).
+        head: The head :meth:`score` uses by default (case-insensitive); None: the bundle's
+            default head.
+        providers: onnxruntime providers (explicit list wins); see :func:`contrique_infer.session.resolve_providers`.
+        device: ``"cpu"`` or ``"cuda"`` when ``providers`` is None.
+        threads: onnxruntime intra-op threads (None: onnxruntime's default).
+        max_pixels: Refuse larger images (None: no limit). None or a value above Pillow's own
+            decompression-bomb limit raises that process-wide limit (``PIL.Image.MAX_IMAGE_PIXELS``)
+            to match, since Pillow would otherwise refuse those images.
+        apply_exif: Apply the EXIF orientation of images before scoring.
+
+    Raises:
+        HeadNotFoundError: ``head`` is not among the bundle's loaded heads.
+        BundleError: The encoder cannot be loaded or does not match the manifest.
+        ProviderError, DependencyError: See :func:`contrique_infer.session.resolve_providers`.
+    """
+
+    def __init__(
+        self,
+        bundle: LoadedBundle,
+        *,
+        head: str | None = None,
+        providers: Sequence[Provider] | None = None,
+        device: str | None = None,
+        threads: int | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        apply_exif: bool = False,
+    ) -> None:
+        if max_pixels is not None and (type(max_pixels) is not int or max_pixels < 1):
+            raise ValueError(f"max_pixels must be a positive integer or None; got {max_pixels!r}")
+        self._bundle = bundle
+        self._heads = dict(bundle.heads)
+        default = bundle.manifest.default_head
+        self._head = self._loaded_head(head) if head is not None else self._heads.get(default) if default else None
+        self._encoder = Encoder(bundle.model_path, bundle.manifest, providers=resolve_providers(providers, device),
+                                threads=threads)
+        self._max_pixels = max_pixels
+        self._apply_exif = apply_exif
+        allow_pixels(max_pixels)
+        self._options = _Options(
+            name_or_path=str(bundle.root), head=head, revision=None, variant=bundle.variant.name,
+            providers=None if providers is None else tuple(providers), threads=threads, cache_dir=None,
+            local_files_only=True, max_pixels=max_pixels, apply_exif=apply_exif, device=device,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str] | None = None,
+        *,
+        head: str | None = None,
+        revision: str | None = None,
+        variant: str = "auto",
+        providers: Sequence[Provider] | None = None,
+        threads: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        local_files_only: bool = False,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        apply_exif: bool = False,
+        device: str | None = None,
+    ) -> QualityScorer:
+        """Open a bundle: a local folder, a Hugging Face Hub repository, or the packaged default.
+
+        Args:
+            name_or_path: A bundle folder; else an ``org/name`` Hub repository id; None for the
+                default bundle installed with the package.
+            head: Load only this head (and download only its file) and score with it; None
+                loads every head and scores with the manifest's default head.
+            revision: Hub branch, tag or commit to pin (ignored for local folders).
+            variant: ``fp32``, ``fp16``, ``int8``, or ``auto``: fp16 when the session runs on a
+                CUDA GPU and the bundle has it, else fp32.
+            providers: Explicit onnxruntime providers (they win over ``device``).
+            threads: onnxruntime intra-op threads (None: onnxruntime's default).
+            cache_dir: Hub cache folder (None: huggingface_hub's default).
+            local_files_only: Never use the network (as ``HF_HUB_OFFLINE=1``); Hub bundles must
+                be cached already.
+            max_pixels: Refuse images with more pixels (None: no limit); see the class docstring
+                about Pillow's own limit.
+            apply_exif: Apply images' EXIF orientation (the official code does not).
+            device: ``"cpu"`` or ``"cuda"``, when ``providers`` is None.
+
+        Raises:
+            NoDefaultModelError: No name was given and no default bundle is installed.
+            BundleError: The bundle is missing, malformed, altered, or its graph does not fit.
+            HubError: The Hub bundle could not be fetched (or is not cached, offline).
+            HeadNotFoundError, VariantNotFoundError: The bundle has no such head or variant.
+            ProviderError, DependencyError: Providers unavailable, or onnxruntime missing.
+        """
+        options = _Options(
+            name_or_path=None if name_or_path is None else os.fspath(name_or_path),
+            head=head, revision=revision, variant=variant,
+            providers=None if providers is None else tuple(providers), threads=threads,
+            cache_dir=None if cache_dir is None else os.fspath(cache_dir), local_files_only=local_files_only,
+            max_pixels=max_pixels, apply_exif=apply_exif, device=device,
+        )
+        return cls._open(options)
+
+    @classmethod
+    def _open(cls, options: _Options, local: Path | None = None) -> QualityScorer:
+        """Open a scorer for ``options``, from ``local`` if given (an already resolved folder)."""
+        providers = resolve_providers(options.providers, options.device)
+        remote = None
+        if local is None:
+            local, remote = _locate(options)
+        manifest = remote.manifest if remote is not None else Manifest.load(local)  # type: ignore[arg-type]
+        variant = _choose_variant(options.variant, manifest, providers)
+        heads = None if options.head is None else [manifest.head_info(options.head).name]
+        if remote is not None:
+            from . import hub
+
+            local = hub.fetch_files(remote, needed_files(manifest, variant, heads),
+                                    cache_dir=options.cache_dir, local_files_only=options.local_files_only)
+        # fetch_files has just checked the hashes of a Hub bundle: hash a local one here.
+        bundle = load_bundle(local, variant=variant, heads=heads, verify=remote is None)  # type: ignore[arg-type]
+        scorer = cls(bundle, head=options.head, providers=providers, threads=options.threads,
+                     max_pixels=options.max_pixels, apply_exif=options.apply_exif)
+        scorer._options = replace(options, variant=variant,
+                                  revision=remote.revision if remote is not None else options.revision)
+        return scorer
+
+    # --- pickling ---------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self._options, "folder": str(self._bundle.root)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        options: _Options = state["options"]
+        folder = Path(state["folder"])
+        local = folder if (folder / MANIFEST_NAME).is_file() else None
+        self.__dict__.update(self._open(options, local).__dict__)
+
+    # --- properties -------------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> Manifest:
+        """The bundle's manifest."""
+        return self._bundle.manifest
+
+    @property
+    def heads(self) -> tuple[HeadInfo, ...]:
+        """The heads this scorer loaded."""
+        return tuple(h.info for h in self._heads.values())
+
+    @property
+    def head(self) -> HeadInfo | None:
+        """The head :meth:`score` uses when none is named (None if the bundle has no default)."""
+        return None if self._head is None else self._head.info
+
+    @property
+    def providers(self) -> list[str]:
+        """The onnxruntime providers the session actually uses, in priority order."""
+        return list(self._encoder.providers)
+
+    @property
+    def device(self) -> str:
+        """``"cuda"`` or ``"cpu"``: where the encoder runs."""
+        return self._encoder.device
+
+    @property
+    def variant(self) -> str:
+        """The encoder variant in use: ``fp32``, ``fp16`` or ``int8``."""
+        return self._bundle.variant.name
+
+    @property
+    def bundle_dir(self) -> Path:
+        """The local folder the bundle was loaded from (a Hub cache snapshot for Hub bundles)."""
+        return self._bundle.root
+
+    def __repr__(self) -> str:
+        head = None if self._head is None else self._head.name
+        return (f"QualityScorer(bundle={self.manifest.name!r}, variant={self.variant!r}, head={head!r}, "
+                f"providers={self.providers!r})")
+
+    # --- single images ----------------------------------------------------------------------
+
+    def features(self, image: ImageInput) -> np.ndarray:
+        """The feature vector of one image (float32, ``manifest.feature.dim`` values; 4096 for ResNet-50).
+
+        Raises:
+            ImageError: The image cannot be used (see :mod:`contrique_infer.preprocessing`).
+            InferenceError: onnxruntime failed.
+        """
+        return self._features([self._prepare(image)])[0]
+
+    def score(self, image: ImageInput, *, head: str | None = None) -> float:
+        """The quality score of one image with a no-reference head.
+
+        Args:
+            image: A path, bytes, binary file object, PIL image or uint8 NumPy array.
+            head: Head name (case-insensitive); None: the scorer's head.
+
+        Raises:
+            ImageError: The image cannot be used.
+            HeadNotFoundError: No such head was loaded.
+            HeadKindError: The head is a full-reference head (use :meth:`score_fr`).
+        """
+        chosen = self._select_head(head, "nr")
+        return float(chosen(self.features(image)))
+
+    def score_fr(self, reference: ImageInput, distorted: ImageInput, *, head: str | None = None) -> float:
+        """The full-reference score of ``distorted`` against ``reference``.
+
+        Args:
+            reference: The pristine image.
+            distorted: The image to assess.
+            head: An ``fr`` head; None: the scorer's head if it is ``fr``, else the only ``fr``
+                head loaded.
+
+        Raises:
+            ImageError: An image cannot be used.
+            HeadKindError: The head is a no-reference head, or no ``fr`` head can be chosen.
+            HeadNotFoundError: No such head was loaded.
+        """
+        chosen = self._select_head(head, "fr")
+        return float(chosen(np.abs(self.features(reference) - self.features(distorted))))
+
+    # --- many images ------------------------------------------------------------------------
+
+    def score_many(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        head: str | None = None,
+        reference: ImageInput | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+        progress: Callable[[ScoreResult], None] | None = None,
+    ) -> list[ScoreResult]:
+        """Score many images of any sizes; a bad image gives an error result, not an exception.
+
+        Images are decoded and resized in a thread pool while onnxruntime runs; images of the
+        same size are batched together. Work in flight is bounded (about ``batch_size + 2 *
+        workers`` images), so memory stays flat however many images there are.
+
+        Args:
+            images: The images (any iterable, consumed once).
+            head: Head name; None: the scorer's head (nr), or with ``reference`` the fr head as
+                in :meth:`score_fr`.
+            reference: Score every image against this reference with a full-reference head.
+            batch_size: Images per onnxruntime run.
+            workers: Decoding threads (None: up to 4, one per CPU).
+            progress: Called with each result as it is finished (in completion order).
+
+        Returns:
+            One result per input, in input order.
+
+        Raises:
+            HeadNotFoundError, HeadKindError: See :meth:`score` and :meth:`score_fr`.
+            ImageError: The ``reference`` image cannot be used.
+            InferenceError: onnxruntime failed.
+            TypeError: An input is not an image type at all (a programming error).
+        """
+        if isinstance(images, (str, bytes, os.PathLike, np.ndarray, Image.Image)):
+            raise TypeError("score_many takes an iterable of images; use score() for a single image")
+        if reference is None:
+            chosen = self._select_head(head, "nr")
+
+            def finish(feature: np.ndarray) -> float:
+                return float(chosen(feature))
+        else:
+            chosen = self._select_head(head, "fr")
+            ref_feature = self.features(reference)
+
+            def finish(feature: np.ndarray) -> float:
+                return float(chosen(np.abs(ref_feature - feature)))
+
+        def make(p: PreparedImage | None, feature: np.ndarray | None, error: ImageError | None) -> ScoreResult:
+            if error is not None:
+                return ScoreResult(error.source, None, error.reason, type(error).__name__)
+            return ScoreResult(p.source, finish(feature), width=p.width, height=p.height)  # type: ignore[union-attr,arg-type]
+
+        return self._pipeline(images, make, batch_size, workers, progress)
+
+    def features_many(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+        progress: Callable[[FeatureResult], None] | None = None,
+    ) -> list[FeatureResult]:
+        """The features of many images, as :meth:`score_many` computes them (same arguments).
+
+        Returns:
+            One :class:`FeatureResult` per input, in input order.
+        """
+        if isinstance(images, (str, bytes, os.PathLike, np.ndarray, Image.Image)):
+            raise TypeError("features_many takes an iterable of images; use features() for a single image")
+
+        def make(p: PreparedImage | None, feature: np.ndarray | None, error: ImageError | None) -> FeatureResult:
+            if error is not None:
+                return FeatureResult(error.source, None, error.reason, type(error).__name__)
+            return FeatureResult(p.source, feature, width=p.width, height=p.height)  # type: ignore[union-attr]
+
+        return self._pipeline(images, make, batch_size, workers, progress)
+
+    def resolve_head(self, name: str | None = None, *, kind: str = "nr") -> HeadInfo:
+        """The head that :meth:`score` (``kind="nr"``) or :meth:`score_fr` (``kind="fr"``) would use.
+
+        Raises:
+            HeadNotFoundError: No such head was loaded.
+            HeadKindError: The head is of the other kind, or no ``fr`` head can be chosen.
+        """
+        return self._select_head(name, kind).info
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _prepare(self, image: ImageInput) -> PreparedImage:
+        return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif)
+
+    def _prepare_or_error(self, image: ImageInput) -> PreparedImage | ImageError:
+        try:
+            return self._prepare(image)
+        except ImageError as exc:
+            return exc
+
+    def _features(self, prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
+        """Features of same-sized prepared images, one encoder run per scale."""
+        n_scales = len(prepared[0].scales)
+        per_scale = [self._encoder.run(np.stack([p.scales[i] for p in prepared])) for i in range(n_scales)]
+        return list(np.concatenate(per_scale, axis=1))
+
+    def _pipeline(
+        self,
+        images: Iterable[ImageInput],
+        make: Callable[[PreparedImage | None, np.ndarray | None, ImageError | None], _R],
+        batch_size: int,
+        workers: int | None,
+        progress: Callable[[_R], None] | None,
+    ) -> list[_R]:
+        """Decode in threads, batch same-sized images, run the encoder, keep input order."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        if workers is None:
+            workers = min(4, os.cpu_count() or 1)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive integer or None; got {workers!r}")
+        results: list[Any] = []
+        groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
+        waiting = 0  # prepared images held in groups
+
+        def done(index: int, result: _R) -> None:
+            results[index] = result
+            if progress is not None:
+                progress(result)
+
+        def run_group(key: tuple[int, int]) -> int:
+            group = groups.pop(key)
+            for (index, p), feature in zip(group, self._features([p for _, p in group])):
+                done(index, make(p, feature, None))
+            return len(group)
+
+        inflight: deque[tuple[int, Future[PreparedImage | ImageError]]] = deque()
+        source = iter(images)
+        exhausted = False
+        with ThreadPoolExecutor(workers, thread_name_prefix="contrique-decode") as pool:
+            try:
+                while True:
+                    while not exhausted and len(inflight) < 2 * workers:
+                        image = next(source, _END)
+                        if image is _END:
+                            exhausted = True
+                        else:
+                            results.append(None)
+                            inflight.append((len(results) - 1, pool.submit(self._prepare_or_error, image)))
+                    if not inflight:
+                        break
+                    index, future = inflight.popleft()
+                    item = future.result()
+                    if isinstance(item, ImageError):
+                        done(index, make(None, None, item))
+                        continue
+                    key = (item.height, item.width)
+                    groups.setdefault(key, []).append((index, item))
+                    waiting += 1
+                    if len(groups[key]) >= batch_size:
+                        waiting -= run_group(key)
+                    elif waiting >= batch_size:  # mixed sizes: run the largest group to bound memory
+                        waiting -= run_group(max(groups, key=lambda k: len(groups[k])))
+                for key in list(groups):
+                    run_group(key)
+            except BaseException:
+                for _, future in inflight:
+                    future.cancel()
+                raise
+        return results
+
+    def _loaded_head(self, name: str | None) -> Head:
+        """The loaded head called ``name`` (case-insensitive), or the manifest default for None."""
+        info = self.manifest.head_info(name)
+        if info.name not in self._heads:
+            raise HeadNotFoundError(
+                f"head {info.name!r} is in bundle {self.manifest.name!r} but this scorer loaded only "
+                f"{', '.join(self._heads)}; create the scorer with head=None to load every head"
+            )
+        return self._heads[info.name]
+
+    def _select_head(self, name: str | None, kind: str) -> Head:
+        """The head to use for a ``kind`` (nr/fr) computation."""
+        if name is not None:
+            chosen = self._loaded_head(name)
+        elif self._head is not None and self._head.kind == kind:
+            return self._head
+        elif kind == "fr":
+            fr = [h for h in self._heads.values() if h.kind == "fr"]
+            if len(fr) != 1:
+                raise HeadKindError(f"choose a full-reference head with head=NAME; loaded fr heads: {_names(fr)}")
+            return fr[0]
+        else:
+            chosen = self._head if self._head is not None else self._loaded_head(None)
+        if chosen.kind != kind:
+            others = [h for h in self._heads.values() if h.kind == kind]
+            hint = "score_fr(reference, distorted)" if chosen.kind == "fr" else "score(image)"
+            raise HeadKindError(
+                f"head {chosen.name!r} is a {_KIND_NAMES[chosen.kind]} head: use it with {hint}, or choose "
+                f"a {_KIND_NAMES[kind]} head; loaded {kind} heads: {_names(others)}"
+            )
+        return chosen
+
+
+_END = object()
+
+
+def _names(heads: Iterable[Head]) -> str:
+    return ", ".join(h.name for h in heads) or "none"
+
+
+def locate_manifest(
+    name_or_path: str | os.PathLike[str] | None = None,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> Manifest:
+    """The manifest of a bundle, found as :meth:`QualityScorer.from_pretrained` finds it, without
+    loading (or downloading) the model.
+
+    Raises:
+        NoDefaultModelError, BundleError, HubError: As for :meth:`QualityScorer.from_pretrained`.
+    """
+    options = _Options(
+        name_or_path=None if name_or_path is None else os.fspath(name_or_path), head=None, revision=revision,
+        variant="auto", providers=None, threads=None, cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+        local_files_only=local_files_only, max_pixels=None, apply_exif=False, device=None,
+    )
+    local, remote = _locate(options)
+    return remote.manifest if remote is not None else Manifest.load(local)  # type: ignore[arg-type]
+
+
+def _locate(options: _Options) -> tuple[Path | None, Any]:
+    """Where a bundle is: ``(local folder, None)`` or ``(None, RemoteBundle)`` for the Hub."""
+    name = options.name_or_path
+    if name is None:
+        if not (DEFAULT_BUNDLE / MANIFEST_NAME).is_file():
+            raise NoDefaultModelError(
+                "no default model is installed with contrique-infer yet; pass a bundle folder "
+                "(QualityScorer.from_pretrained('path/to/bundle'), contrique-score --model path/to/bundle) "
+                "or a Hugging Face Hub repository id 'org/name'. Make a bundle from a checkpoint with contrique-export."
+            )
+        return DEFAULT_BUNDLE, None
+    if os.path.exists(name):
+        return Path(name), None
+    from . import hub
+
+    if hub.is_repo_id(name):
+        return None, hub.fetch_manifest(name, revision=options.revision, cache_dir=options.cache_dir,
+                                        local_files_only=options.local_files_only)
+    raise BundleFileError(name, "no such bundle folder, and not a Hugging Face Hub repository id 'org/name'")
+
+
+def _choose_variant(variant: str, manifest: Manifest, providers: Sequence[Provider]) -> str:
+    """Resolve ``auto`` (fp16 on a CUDA GPU when the bundle has it, else fp32); check the others."""
+    if variant == "auto":
+        return "fp16" if uses_gpu(providers) and "fp16" in manifest.variants else "fp32"
+    if variant not in VARIANTS:
+        raise VariantNotFoundError(f"variant must be auto, {', '.join(VARIANTS)}; got {variant!r}")
+    return manifest.variant(variant).name

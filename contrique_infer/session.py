@@ -1,0 +1,215 @@
+"""onnxruntime sessions: the lazy import, execution-provider choice, and the graph check.
+
+onnxruntime is imported only when a session is opened, so ``import contrique_infer`` stays light
+and works without it; it comes from the ``cpu`` extra (``onnxruntime``) or the ``gpu`` extra
+(``onnxruntime-gpu``). Those two distributions install the same ``onnxruntime`` package and
+overwrite each other, so having both installed is warned about.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .bundle import Manifest
+from .errors import BundleError, DependencyError, GraphMismatchError, InferenceError, ProviderError
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+DEVICES = ("cpu", "cuda")
+GPU_PROVIDERS = (CUDA, "TensorrtExecutionProvider")
+"""Providers that run the graph on an NVIDIA GPU (they make variant "auto" choose fp16)."""
+
+Provider = str | tuple[str, dict[str, Any]]
+"""An onnxruntime provider: a name, or ``(name, options)``."""
+
+
+@functools.cache
+def onnxruntime() -> ModuleType:
+    """Import onnxruntime (once), warning if both onnxruntime and onnxruntime-gpu are installed.
+
+    Raises:
+        DependencyError: onnxruntime is not installed (the message names the extra to install).
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise DependencyError(
+            'onnxruntime is not installed; install the runtime with pip install "contrique-infer[cpu]" '
+            '(or "contrique-infer[gpu]" for NVIDIA GPUs)'
+        ) from exc
+    installed = []
+    for dist in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            metadata.distribution(dist)
+            installed.append(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    if len(installed) == 2:
+        warnings.warn(
+            "both onnxruntime and onnxruntime-gpu are installed; they overwrite each other's files, so "
+            "which one runs is unpredictable. Uninstall both, then install only one "
+            '(pip install "contrique-infer[cpu]" or "contrique-infer[gpu]")',
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return ort
+
+
+def available_providers() -> list[str]:
+    """The execution providers this onnxruntime build offers."""
+    return list(onnxruntime().get_available_providers())
+
+
+def resolve_providers(providers: Sequence[Provider] | None = None, device: str | None = None) -> list[Provider]:
+    """The provider list to open sessions with.
+
+    Args:
+        providers: An explicit list (names or ``(name, options)``); it wins, and every name must
+            be available.
+        device: ``"cpu"`` or ``"cuda"`` when ``providers`` is None. ``"cuda"`` asks for CUDA with CPU
+            fallback (a warning says so if CUDA is not available). None: CUDA if available, else CPU.
+
+    Raises:
+        ProviderError: An explicit provider is not available (the message lists those that are).
+        ValueError: ``device`` is not ``"cpu"``/``"cuda"``, or both arguments are given.
+    """
+    available = available_providers()
+    if providers is not None:
+        if device is not None:
+            raise ValueError("pass either providers or device, not both")
+        names = [_provider_name(p) for p in providers]
+        missing = [n for n in names if n not in available]
+        if not names or missing:
+            raise ProviderError(
+                f"execution provider(s) {missing or '[]'} not available in this onnxruntime; "
+                f"available: {', '.join(available)}"
+            )
+        return list(providers)
+    if device not in (None, *DEVICES):
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
+    if device == "cpu":
+        return [CPU]
+    if CUDA in available:
+        return [CUDA, CPU]
+    if device == "cuda":
+        warnings.warn(
+            f"device='cuda' was requested but this onnxruntime offers no CUDA ({', '.join(available)}); "
+            'running on CPU. Install "contrique-infer[gpu]" (onnxruntime-gpu) and the CUDA libraries',
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return [CPU]
+
+
+def uses_gpu(providers: Sequence[Provider]) -> bool:
+    """Whether a provider list asks for an NVIDIA GPU provider."""
+    return any(_provider_name(p) in GPU_PROVIDERS for p in providers)
+
+
+def _provider_name(provider: Provider) -> str:
+    return provider if isinstance(provider, str) else provider[0]
+
+
+class Encoder:
+    """An onnxruntime session on a bundle's encoder, checked against the manifest.
+
+    ``run`` is safe to call from many threads at once (onnxruntime sessions are).
+
+    Args:
+        model_path: The ONNX file.
+        manifest: The bundle's manifest (input contract and feature size).
+        providers: Providers from :func:`resolve_providers`.
+        threads: onnxruntime intra-op threads; None lets onnxruntime choose.
+
+    Raises:
+        BundleError: onnxruntime cannot load the file (damaged, or not ONNX).
+        GraphMismatchError: The graph's input/output do not match the manifest.
+        ValueError: ``threads`` is not a positive integer.
+    """
+
+    def __init__(self, model_path: str | os.PathLike[str], manifest: Manifest, *,
+                 providers: Sequence[Provider], threads: int | None = None) -> None:
+        ort = onnxruntime()
+        self.path = Path(model_path)
+        self._input = manifest.input.input_name
+        self._output = manifest.input.output_name
+        self._dim = manifest.feature.per_scale_dim
+        options = ort.SessionOptions()
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ValueError(f"threads must be a positive integer or None; got {threads!r}")
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(os.fspath(self.path), sess_options=options, providers=list(providers))
+        except Exception as exc:  # onnxruntime's own exception types do not share a useful base
+            raise BundleError(
+                self.path, f"onnxruntime cannot load this model ({exc}); the file is damaged or not an ONNX "
+                "model: download or export the bundle again",
+            ) from exc
+        self.providers: list[str] = list(self.session.get_providers())
+        if uses_gpu(providers) and not uses_gpu(self.providers):
+            warnings.warn(
+                f"a GPU provider was requested but the session on {self.path.name} runs on {', '.join(self.providers)} "
+                "(onnxruntime could not start CUDA: check the CUDA/cuDNN libraries onnxruntime-gpu needs)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self._check_graph()
+
+    @property
+    def device(self) -> str:
+        """``"cuda"`` if the session runs on an NVIDIA GPU provider, else ``"cpu"``."""
+        return "cuda" if uses_gpu(self.providers) else "cpu"
+
+    def _check_graph(self) -> None:
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or inputs[0].name != self._input:
+            raise GraphMismatchError(
+                self.path, f"graph inputs {[i.name for i in inputs]} must be exactly one input named {self._input!r}"
+            )
+        shape, kind = inputs[0].shape, inputs[0].type
+        if kind != "tensor(float)" or len(shape) != 4 or not _fits(shape[1], 3):
+            raise GraphMismatchError(
+                self.path, f"input {self._input!r} is {kind} {shape}; the manifest needs float32 [N, 3, H, W]"
+            )
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if self._output not in outputs:
+            raise GraphMismatchError(
+                self.path, f"graph outputs {list(outputs)} do not include {self._output!r} named by the manifest"
+            )
+        out = outputs[self._output]
+        if out.type != "tensor(float)" or len(out.shape) != 2 or not _fits(out.shape[1], self._dim):
+            raise GraphMismatchError(
+                self.path,
+                f"output {self._output!r} is {out.type} {out.shape}; the manifest needs float32 [N, {self._dim}]",
+            )
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Features of a float32 batch ``[N, 3, H, W]``: float32 ``[N, per_scale_dim]``.
+
+        Raises:
+            InferenceError: onnxruntime failed, or the output has the wrong shape.
+        """
+        try:
+            (out,) = self.session.run([self._output], {self._input: batch})
+        except Exception as exc:  # onnxruntime's exception types do not share a useful base
+            raise InferenceError(f"{self.path}: onnxruntime failed on a batch of shape {batch.shape}: {exc}") from exc
+        if out.shape != (batch.shape[0], self._dim):
+            raise InferenceError(
+                f"{self.path}: output {self._output!r} has shape {out.shape}, expected ({batch.shape[0]}, {self._dim})"
+            )
+        return np.asarray(out, dtype=np.float32)
+
+
+def _fits(dim: Any, expected: int) -> bool:
+    """A graph dimension matches ``expected`` if it equals it or is dynamic (a name or None)."""
+    return not isinstance(dim, int) or dim == expected

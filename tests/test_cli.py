@@ -1,0 +1,218 @@
+"""Tests of contrique_infer.cli (contrique-score): inputs, formats, exit codes, failure handling."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from contrique_infer import __version__, cli
+from contrique_infer.scorer import QualityScorer
+from contrique_infer.session import CUDA, available_providers
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_bundle_dir: Path) -> QualityScorer:
+    return QualityScorer.from_pretrained(tiny_bundle_dir)
+
+
+@pytest.fixture()
+def photos(tmp_path: Path) -> Path:
+    """a.png, b.jpg, notes.txt, sub/c.png, sub/deeper/d.PNG."""
+    root = tmp_path / "photos"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    sizes = {"a.png": (30, 40), "b.jpg": (25, 33), "sub/c.png": (40, 30), "sub/deeper/d.PNG": (20, 20)}
+    for rel, size in sizes.items():
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / rel)
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_csv_values_and_directory_scan(capsys, tiny_bundle_dir: Path, photos: Path, scorer: QualityScorer) -> None:
+    code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [Path(r["source"]).name for r in rows] == ["a.png", "b.jpg"]  # sorted, images only, no subdirs
+    for row in rows:
+        assert float(row["score"]) == scorer.score(row["source"])  # full precision round trip
+        assert row["error"] == "" and row["width"] in ("40", "33")
+
+
+def test_recursive_json_and_jsonl(capsys, tiny_bundle_dir: Path, photos: Path, scorer: QualityScorer) -> None:
+    code, out, _ = run(capsys, photos, "-r", "--model", tiny_bundle_dir, "--format", "json", "--batch-size", "2",
+                       "--workers", "1")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["model"] == "tiny-test-bundle" and doc["head"] == "quality" and doc["head_kind"] == "nr"
+    assert doc["variant"] == "fp32" and doc["higher_is_better"] is True and doc["reference"] is None
+    names = [Path(r["source"]).relative_to(photos).as_posix() for r in doc["results"]]
+    assert names == ["a.png", "b.jpg", "sub/c.png", "sub/deeper/d.PNG"]
+    assert [r["score"] for r in doc["results"]] == [scorer.score(r["source"]) for r in doc["results"]]
+
+    code, out, _ = run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", "jsonl", "--head", "QUALITY")
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and row["score"] == scorer.score(photos / "a.png") and row["height"] == 30
+
+
+def test_globs_are_expanded(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
+    code, out, _ = run(capsys, str(photos / "**" / "*.png"), "--model", tiny_bundle_dir, "--format", "jsonl")
+    assert code == 0
+    assert sorted(Path(json.loads(line)["source"]).name for line in out.splitlines()) == ["a.png", "c.png"]
+    code, out, err = run(capsys, str(photos / "*.gif"), "--model", tiny_bundle_dir, "--format", "jsonl")
+    assert code == 1 and json.loads(out)["error"] == "no files match this pattern"
+    assert "no files match" in err
+
+
+def test_failures_are_rows_and_exit_1(capsys, tiny_bundle_dir: Path, photos: Path, scorer: QualityScorer) -> None:
+    args = [photos / "a.png", photos / "notes.txt", photos / "missing.png", photos / "b.jpg"]
+    code, out, err = run(capsys, *args, "--model", tiny_bundle_dir, "--format", "csv")
+    assert code == 1
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["source"] for r in rows] == [str(a) for a in args]
+    assert float(rows[0]["score"]) == scorer.score(photos / "a.png")
+    assert float(rows[3]["score"]) == scorer.score(photos / "b.jpg")
+    assert rows[1]["score"] == "" and rows[1]["error_type"] == "ImageDecodeError"
+    assert rows[2]["error"] == "no such file"
+    assert f"{photos / 'missing.png'}: no such file" in err and "notes.txt" in err
+
+    code, out, err = run(capsys, *args, "--model", tiny_bundle_dir, "--quiet")
+    assert code == 1 and err == ""
+    lines = out.splitlines()
+    assert lines[0].split() == ["score", "image"] and len(lines) == 5
+    assert lines[2].split()[0] == "error" and "ImageDecodeError" in lines[2]
+    assert float(lines[1].split()[0]) == pytest.approx(scorer.score(photos / "a.png"), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "give at least one image"),
+        (["x.png", "--head", "koniq"], "has no head 'koniq'"),
+        (["x.png", "--head", "fr_quality"], "full-reference head"),
+        (["x.png", "--fr", "missing-ref.png"], "missing-ref.png: no such file"),
+        (["x.png", "--batch-size", "0"], "positive integer"),
+        (["x.png", "--format", "xml"], "invalid choice"),
+        (["x.png", "--variant", "int8"], "no 'int8' variant"),
+    ],
+)
+def test_usage_errors_exit_2(capsys, tiny_bundle_dir: Path, argv: list[str], message: str) -> None:
+    code, out, err = run(capsys, *argv, "--model", tiny_bundle_dir)
+    assert code == 2 and out == ""
+    assert message in err
+
+
+def test_missing_model_exits_2(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contrique_infer import scorer as scorer_module
+
+    monkeypatch.setattr(scorer_module, "DEFAULT_BUNDLE", tmp_path / "none")
+    code, _, err = run(capsys, "x.png")
+    assert code == 2 and "no default model is installed" in err
+    code, _, err = run(capsys, "x.png", "--model", tmp_path / "nothing" / "here")
+    assert code == 2 and "no such bundle folder" in err
+
+
+def test_full_reference(capsys, tiny_bundle_dir: Path, photos: Path, scorer: QualityScorer) -> None:
+    ref = photos / "a.png"
+    code, out, _ = run(capsys, ref, photos / "b.jpg", "--fr", ref, "--model", tiny_bundle_dir, "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["head"] == "fr_quality" and doc["reference"] == str(ref)
+    assert doc["results"][0]["score"] == scorer.score_fr(ref, ref)
+    assert doc["results"][1]["score"] == scorer.score_fr(ref, photos / "b.jpg")
+
+
+def test_output_file_and_unwritable_output(capsys, tiny_bundle_dir: Path, photos: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    code, out, _ = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "csv", "-o", target)
+    assert code == 0 and out == ""
+    written = target.read_text()
+    assert written.startswith("source,score,") and len(written.splitlines()) == 3
+
+    blocked = tmp_path / "a-file" / "out.csv"  # parent is a file: cannot be created, even by root
+    (tmp_path / "a-file").write_text("")
+    code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "csv", "-o", blocked)
+    assert code == 1 and out == written
+    assert f"cannot write {blocked}" in err and "stdout instead" in err
+    if Path("/dev/full").exists():  # a full disk
+        code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "csv", "-o", "/dev/full")
+        assert code == 1 and out == written and "No space left" in err
+
+
+def test_symlink_loops_and_unreadable_dirs(capsys, tiny_bundle_dir: Path, photos: Path, monkeypatch) -> None:
+    (photos / "sub" / "loop").symlink_to(photos, target_is_directory=True)
+    (photos / "self.png").symlink_to(photos / "self.png")
+    (photos / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(cli.os, "scandir", scandir)
+    code, out, err = run(capsys, photos, "-r", "--model", tiny_bundle_dir, "--format", "jsonl")
+    rows = {Path(r["source"]).relative_to(photos).as_posix(): r for r in map(json.loads, out.splitlines())}
+    assert code == 1
+    assert rows["locked"]["error"] == "cannot read directory (Permission denied)"
+    assert "symbolic link loop" in rows["sub/loop"]["error"]
+    assert "symbolic links" in rows["self.png"]["error"]
+    assert all(rows[name]["score"] is not None for name in ("a.png", "b.jpg", "sub/c.png", "sub/deeper/d.PNG"))
+    assert len(rows) == 7
+
+
+def test_empty_directory_is_reported(capsys, tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    code, out, _ = run(capsys, tmp_path, "--model", tiny_bundle_dir, "--format", "jsonl")
+    assert code == 1 and "no image files in this directory" in json.loads(out)["error"]
+
+
+def test_list_heads_and_version(capsys, tiny_bundle_dir: Path) -> None:
+    code, out, _ = run(capsys, "--list-heads", "--model", tiny_bundle_dir, "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and [(h["name"], h["kind"], h["default"]) for h in doc["heads"]] == [
+        ("quality", "nr", True), ("fr_quality", "fr", False)]
+    code, out, _ = run(capsys, "--list-heads", "--model", tiny_bundle_dir)
+    assert code == 0 and out.splitlines()[1].split()[:2] == ["quality", "nr"]
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"contrique-score {__version__}"
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "exit codes:" in out and "2  usage error" in out
+
+
+def test_python_dash_m(tiny_bundle_dir: Path, photos: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "contrique_infer", str(photos / "a.png"), "--model", str(tiny_bundle_dir),
+         "--format", "jsonl"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["source"] == str(photos / "a.png") and proc.stderr == ""
+
+
+def test_progress_bar_only_on_a_terminal(capsys, tiny_bundle_dir: Path, photos: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run(capsys, photos, photos / "notes.txt", "--model", tiny_bundle_dir, "--format", "jsonl")
+    assert code == 1 and len(out.splitlines()) == 3
+    assert "3/3" in err and "notes.txt" in err  # the bar, and the failed file above it
+    code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--quiet")
+    assert code == 0 and err == ""
+
+
+def test_cuda_fallback_is_a_one_line_warning(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
+    code, _, err = run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--device", "cuda")
+    assert code == 0
+    if CUDA not in available_providers():
+        assert err.startswith("contrique-score: warning: device='cuda' was requested") and err.count("\n") == 1

@@ -1,0 +1,294 @@
+"""Tests of contrique_infer.preprocessing: decoding, RGB conversion, guards and the scale arrays."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from contrique_infer.bundle import InputContract, Scale
+from contrique_infer.errors import (
+    ImageDecodeError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+)
+from contrique_infer.preprocessing import (
+    allow_pixels,
+    describe,
+    load_rgb,
+    min_side,
+    prepare,
+    to_scales,
+)
+
+CONTRACT = InputContract(min_size=8)
+
+
+def _rgb(h: int = 37, w: int = 50, seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def _png(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def _official(img: Image.Image) -> list[np.ndarray]:
+    """The official computation: ToTensor of the image and of image.resize((w//2, h//2))."""
+    w, h = img.size
+    return [np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255 for im in (img, img.resize((w // 2, h // 2)))]
+
+
+@pytest.mark.parametrize("size", [(37, 50), (8, 9), (64, 33)])
+def test_scales_match_official_computation(size: tuple[int, int]) -> None:
+    img = _rgb(*size)
+    prepared = prepare(img, CONTRACT)
+    assert (prepared.width, prepared.height) == (size[1], size[0])
+    assert [a.shape for a in prepared.scales] == [(3, size[0], size[1]), (3, size[0] // 2, size[1] // 2)]
+    for got, want in zip(prepared.scales, _official(img)):
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+
+
+def test_every_input_type_gives_the_same_arrays(tmp_path: Path) -> None:
+    img = _rgb()
+    data = _png(img)
+    path = tmp_path / "x.png"
+    path.write_bytes(data)
+
+    class Pipe:  # a non-seekable binary stream
+        def __init__(self) -> None:
+            self.buf = io.BytesIO(data)
+
+        def read(self, n: int = -1) -> bytes:
+            return self.buf.read(n)
+
+        def seekable(self) -> bool:
+            return False
+
+    inputs = [str(path), path, data, bytearray(data), io.BytesIO(data), Pipe(), img, np.asarray(img)]
+    want = _official(img)
+    for image in inputs:
+        for got, ref in zip(prepare(image, CONTRACT).scales, want):
+            np.testing.assert_array_equal(got, ref)
+    with open(path, "rb") as fh:
+        assert prepare(fh, CONTRACT).source == str(path)
+
+
+def test_descriptions() -> None:
+    assert describe(b"abc") == "<bytes 3>"
+    assert describe(Image.new("RGB", (2, 2))) == "<PIL image>"
+    assert describe(np.zeros((4, 5, 3), np.uint8)) == "<array (4, 5, 3)>"
+    assert describe(io.BytesIO(b"")) == "<file object>"
+    assert describe(Path("a/b.png")) == str(Path("a/b.png"))
+
+
+def test_mean_std_and_value_range() -> None:
+    img = _rgb(16, 16)
+    contract = InputContract(min_size=8, value_range=(-1.0, 1.0), mean=(0.1, 0.2, 0.3), std=(0.5, 0.25, 2.0))
+    full = prepare(img, contract).scales[0]
+    x = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255 * 2 - 1
+    mean, std = np.array([0.1, 0.2, 0.3], np.float32), np.array([0.5, 0.25, 2.0], np.float32)
+    want = (x - mean[:, None, None]) / std[:, None, None]
+    np.testing.assert_allclose(full, want, rtol=0, atol=1e-6)
+
+
+def test_sixteen_bit_png_equals_eight_bit_scaled(tmp_path: Path) -> None:
+    gray8 = np.random.default_rng(3).integers(0, 256, (20, 30), dtype=np.uint8)
+    sixteen = Image.fromarray(gray8.astype(np.uint16) * 257)
+    assert sixteen.mode == "I;16"
+    path = tmp_path / "g16.png"
+    sixteen.save(path)
+    with Image.open(path) as reopened:
+        assert reopened.mode.startswith("I")
+    want = np.asarray(Image.fromarray(gray8, "L").convert("RGB"))
+    np.testing.assert_array_equal(np.asarray(load_rgb(path)), want)
+    # Rounding: v -> round(v / 257), 65535 -> 255; mode I (32-bit) reads the same 0..65535 range.
+    values = np.array([[0, 128, 129, 32767, 32768, 65535]], dtype=np.uint16)
+    expected = np.array([0, 0, 1, 127, 128, 255], dtype=np.uint8)
+    for img in (Image.fromarray(values), Image.fromarray(values.astype(np.int32))):
+        assert np.asarray(load_rgb(img))[0, :, 0].tolist() == expected.tolist()
+
+
+def _palette(transparency: bool) -> Image.Image:
+    img = _rgb(12, 10).quantize(16)
+    if transparency:
+        img.info["transparency"] = bytes(range(0, 256, 16))
+    return img
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _rgb().convert("L"),
+        lambda: _rgb().convert("1"),
+        lambda: _rgb().convert("LA"),
+        lambda: _rgb().convert("RGBA"),
+        lambda: _rgb().convert("CMYK"),
+        lambda: _rgb().convert("YCbCr"),
+        lambda: _rgb().convert("L").convert("F"),
+        lambda: _palette(False),
+        lambda: _palette(True),
+    ],
+    ids=["L", "1", "LA", "RGBA", "CMYK", "YCbCr", "F", "P", "P-transparency"],
+)
+def test_modes_convert_like_pil(make) -> None:
+    img = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = load_rgb(img)
+    assert got.mode == "RGB"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = img.convert("RGB")
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_rgba_png_and_cmyk_jpeg_files(tmp_path: Path) -> None:
+    rgba = _rgb().convert("RGBA")
+    rgba.putalpha(Image.new("L", rgba.size, 7))
+    (tmp_path / "a.png").write_bytes(_png(rgba))
+    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "a.png")), np.asarray(rgba.convert("RGB")))
+    cmyk = _rgb().convert("CMYK")
+    cmyk.save(tmp_path / "c.jpg", quality=95)
+    with Image.open(tmp_path / "c.jpg") as decoded:
+        np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "c.jpg")), np.asarray(decoded.convert("RGB")))
+
+
+def test_arrays() -> None:
+    gray = np.random.default_rng(1).integers(0, 256, (10, 12), dtype=np.uint8)
+    np.testing.assert_array_equal(np.asarray(load_rgb(gray)), np.repeat(gray[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(np.asarray(load_rgb(gray[:, :, None])), np.asarray(load_rgb(gray)))
+    rgba = np.random.default_rng(2).integers(0, 256, (10, 12, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(np.asarray(load_rgb(rgba)), rgba[:, :, :3])
+    strided = np.asarray(_rgb())[:, ::-1]  # not contiguous
+    np.testing.assert_array_equal(np.asarray(load_rgb(strided)), strided)
+    with pytest.raises(ImageDecodeError, match="dtype float64") as info:
+        load_rgb(np.zeros((10, 10, 3)))
+    assert info.value.source == "<array (10, 10, 3)>"
+    with pytest.raises(ImageDecodeError, match="expected HxW"):
+        load_rgb(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(TypeError, match="cannot use int"):
+        load_rgb(42)  # type: ignore[arg-type]
+
+
+def test_first_frame_of_animations(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (16, 12), c) for c in ((200, 10, 10), (10, 200, 10), (10, 10, 200))]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    frames[0].save(tmp_path / "m.tiff", save_all=True, append_images=frames[1:])
+    for name in ("a.gif", "m.tiff"):
+        with Image.open(tmp_path / name) as im:
+            assert im.n_frames == 3
+        np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / name)), np.asarray(frames[0]))
+
+
+def test_exif_orientation_only_on_request(tmp_path: Path) -> None:
+    img = _rgb(30, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    path = tmp_path / "o.png"
+    path.write_bytes(_png(img, exif=exif.tobytes()))
+    np.testing.assert_array_equal(np.asarray(load_rgb(path)), np.asarray(img))
+    rotated = load_rgb(path, apply_exif=True)
+    assert rotated.size == (30, 40)
+    np.testing.assert_array_equal(np.asarray(rotated), np.asarray(img.transpose(Image.Transpose.ROTATE_270)))
+
+
+def test_max_pixels_checked_on_header_before_decoding(tmp_path: Path) -> None:
+    data = _png(_rgb(100, 100))
+    truncated = tmp_path / "big.png"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageTooLargeError, match=r"100x100 = 10000 pixels, more than max_pixels=5000") as info:
+        load_rgb(truncated, max_pixels=5000)
+    assert info.value.source == str(truncated)
+    with pytest.raises(ImageDecodeError, match="truncated"):
+        load_rgb(truncated, max_pixels=None)
+    assert load_rgb(data, max_pixels=10_000).size == (100, 100)
+    with pytest.raises(ImageTooLargeError):
+        load_rgb(np.zeros((100, 100, 3), np.uint8), max_pixels=9_999)
+
+
+def test_pillow_bomb_limit_is_reported_and_can_be_lifted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    data = _png(_rgb(100, 100))  # 10000 pixels > 2 x Pillow's limit: Pillow refuses it
+    with pytest.raises(ImageTooLargeError, match="Pillow's decompression-bomb limit"):
+        load_rgb(data, max_pixels=50_000)
+    allow_pixels(50_000)
+    assert Image.MAX_IMAGE_PIXELS == 50_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_rgb(data, max_pixels=50_000).size == (100, 100)
+    allow_pixels(10)  # never lowers
+    assert Image.MAX_IMAGE_PIXELS == 50_000
+    allow_pixels(None)
+    assert Image.MAX_IMAGE_PIXELS is None
+
+
+def test_too_small_names_the_minimum() -> None:
+    assert min_side(CONTRACT) == 8
+    with pytest.raises(ImageTooSmallError, match="is 20x7 pixels; the model needs at least 8 pixels"):
+        prepare(_rgb(7, 20), CONTRACT)
+    tiny = InputContract(min_size=1, scales=(Scale("full", 1), Scale("quarter", 4)))
+    assert min_side(tiny) == 4
+    with pytest.raises(ImageTooSmallError, match="at least 4"):
+        prepare(_rgb(3, 20), tiny)
+    assert [a.shape for a in prepare(_rgb(4, 9), tiny).scales] == [(3, 4, 9), (3, 1, 2)]
+
+
+def test_decode_errors_name_the_source(tmp_path: Path) -> None:
+    good = _png(_rgb(64, 64))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image at all")
+    (tmp_path / "cut.png").write_bytes(good[: len(good) - 3000])
+    (tmp_path / "dir.png").mkdir()
+    cases = {
+        "missing.png": "no such file",
+        "empty.png": "empty",
+        "text.png": "not an image file",
+        "cut.png": "truncated",
+        "dir.png": "is a directory",
+    }
+    for name, message in cases.items():
+        path = tmp_path / name
+        with pytest.raises(ImageDecodeError, match=message) as info:
+            load_rgb(path)
+        assert info.value.source == str(path)
+        assert str(path) in str(info.value)
+    with pytest.raises(ImageDecodeError, match="empty") as info:
+        load_rgb(b"")
+    assert info.value.source == "<bytes 0>"
+    with pytest.raises(ImageDecodeError, match="binary mode"), open(tmp_path / "text.png", encoding="utf-8") as fh:
+        load_rgb(fh)  # type: ignore[arg-type]
+
+
+def test_files_are_closed(tmp_path: Path) -> None:
+    path = tmp_path / "x.png"
+    path.write_bytes(_png(_rgb()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        for _ in range(3):
+            load_rgb(path)  # an unclosed file would raise ResourceWarning when collected
+
+
+def test_official_sample_images(official_dir: Path) -> None:
+    samples = sorted((official_dir / "sample_images").glob("*.bmp"))
+    assert samples, "no sample images in the reference data"
+    for path in samples:
+        with Image.open(path) as img:
+            assert img.mode == "RGB"
+            want = _official(img)
+        got = prepare(path, InputContract()).scales
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_to_scales_leaves_input_untouched() -> None:
+    img = _rgb()
+    before = np.asarray(img).copy()
+    to_scales(img, CONTRACT)
+    np.testing.assert_array_equal(np.asarray(img), before)

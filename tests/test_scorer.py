@@ -1,0 +1,294 @@
+"""Tests of contrique_infer.scorer: values against the NumPy reference, batching, heads, threads, pickling."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import pickle
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from tiny_bundle import make_heads, reference_feature
+
+import contrique_infer
+from contrique_infer import scorer as scorer_module
+from contrique_infer.bundle import MANIFEST_NAME, Manifest, VariantInfo, load_bundle
+from contrique_infer.errors import (
+    BundleFileError,
+    HeadKindError,
+    HeadNotFoundError,
+    ImageTooLargeError,
+    NoDefaultModelError,
+    VariantNotFoundError,
+)
+from contrique_infer.scorer import (
+    FeatureResult,
+    QualityScorer,
+    ScoreResult,
+    locate_manifest,
+)
+from contrique_infer.session import CPU, CUDA
+
+HEADS = {h.name: h for h in make_heads()}
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_bundle_dir: Path) -> QualityScorer:
+    return QualityScorer.from_pretrained(tiny_bundle_dir)
+
+
+def _img(h: int, w: int, seed: int) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def _reference(img: Image.Image) -> np.ndarray:
+    """The tiny encoder's feature computed in NumPy on the official inputs (PIL bicubic half scale)."""
+    w, h = img.size
+    scales = [img, img.resize((w // 2, h // 2), Image.Resampling.BICUBIC)]
+    return np.concatenate([reference_feature(np.asarray(s, np.float32).transpose(2, 0, 1) / 255) for s in scales])
+
+
+def test_properties(scorer: QualityScorer) -> None:
+    assert scorer.manifest.name == "tiny-test-bundle"
+    assert [h.name for h in scorer.heads] == ["quality", "fr_quality"]
+    assert scorer.head is not None and scorer.head.name == "quality"
+    assert scorer.providers == [CPU] and scorer.device == "cpu" and scorer.variant == "fp32"
+    assert "tiny-test-bundle" in repr(scorer)
+    assert contrique_infer.QualityScorer is QualityScorer and contrique_infer.ScoreResult is ScoreResult
+
+
+@pytest.mark.parametrize(("h", "w"), [(37, 50), (8, 8), (61, 23), (100, 77)])
+def test_features_and_score_match_reference(scorer: QualityScorer, h: int, w: int) -> None:
+    img = _img(h, w, seed=h * w)
+    feature = scorer.features(img)
+    assert feature.shape == (16,) and feature.dtype == np.float32
+    ref = _reference(img)
+    np.testing.assert_allclose(feature, ref, rtol=0, atol=2e-6)
+    head = HEADS["quality"]
+    assert scorer.score(img) == pytest.approx(float(feature.astype(np.float64) @ head.coef + head.intercept), abs=1e-9)
+    assert scorer.score(img) == pytest.approx(float(ref @ head.coef + head.intercept), abs=1e-4)
+
+
+def test_head_selection(scorer: QualityScorer, tiny_bundle_dir: Path) -> None:
+    img = _img(30, 40, 1)
+    assert scorer.score(img, head="QUALITY") == scorer.score(img)
+    with pytest.raises(HeadKindError, match="'fr_quality' is a full-reference head.*nr heads: quality"):
+        scorer.score(img, head="fr_quality")
+    with pytest.raises(HeadNotFoundError, match="available heads: quality, fr_quality"):
+        scorer.score(img, head="koniq")
+    assert scorer.resolve_head(kind="fr").name == "fr_quality"
+
+    only_fr = QualityScorer.from_pretrained(tiny_bundle_dir, head="FR_quality")
+    assert [h.name for h in only_fr.heads] == ["fr_quality"] and only_fr.head.name == "fr_quality"
+    with pytest.raises(HeadKindError, match="use it with score_fr"):
+        only_fr.score(img)
+    with pytest.raises(HeadNotFoundError, match="loaded only fr_quality; create the scorer with head=None"):
+        only_fr.score(img, head="quality")
+    assert only_fr.score_fr(img, img) == pytest.approx(HEADS["fr_quality"].intercept, abs=1e-12)
+
+
+def test_score_fr_values(scorer: QualityScorer) -> None:
+    ref, dist = _img(40, 40, 2), _img(30, 44, 3)  # sizes may differ
+    head = HEADS["fr_quality"]
+    want = float(np.abs(scorer.features(ref) - scorer.features(dist)).astype(np.float64) @ head.coef + head.intercept)
+    assert scorer.score_fr(ref, dist) == pytest.approx(want, abs=1e-9)
+    assert scorer.score_fr(ref, dist, head="fr_quality") == pytest.approx(want, abs=1e-9)
+    with pytest.raises(HeadKindError, match="'quality' is a no-reference head"):
+        scorer.score_fr(ref, dist, head="quality")
+    many = scorer.score_many([dist, ref], reference=ref)
+    assert many[0].score == pytest.approx(want, abs=1e-9)
+    assert many[1].score == pytest.approx(head.intercept, abs=1e-12)
+
+
+@pytest.mark.parametrize(("batch_size", "workers"), [(1, 1), (3, 2), (8, 4)])
+def test_score_many_mixed_sizes_equals_single(
+    scorer: QualityScorer, tmp_path: Path, batch_size: int, workers: int
+) -> None:
+    sizes = [(30, 40), (41, 33), (30, 40), (16, 16), (30, 40), (41, 33), (50, 20)] * 3
+    images: list = [_img(h, w, i) for i, (h, w) in enumerate(sizes)]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    images[5] = str(broken)
+    images[11] = np.zeros((4, 4, 3), np.uint8)  # too small
+    seen: list[ScoreResult] = []
+    results = scorer.score_many(images, batch_size=batch_size, workers=workers, progress=seen.append)
+    assert len(results) == len(images) == len(seen)
+    for i, (image, result) in enumerate(zip(images, results)):
+        if i == 5:
+            assert (result.source, result.score, result.error_type) == (str(broken), None, "ImageDecodeError")
+        elif i == 11:
+            assert result.error_type == "ImageTooSmallError" and "at least 8" in result.error
+            assert result.source == "<array (4, 4, 3)>"
+        else:
+            assert result.ok and (result.width, result.height) == image.size
+            assert result.score == pytest.approx(scorer.score(image), abs=1e-9)
+    assert sum(not r.ok for r in results) == 2
+
+
+def test_features_many(scorer: QualityScorer) -> None:
+    images = [_img(20 + i % 3, 25, i) for i in range(7)] + [b"nope"]
+    results = scorer.features_many(images, batch_size=2, workers=2)
+    assert all(isinstance(r, FeatureResult) for r in results)
+    for image, result in zip(images[:-1], results):
+        np.testing.assert_allclose(result.feature, scorer.features(image), rtol=0, atol=1e-7)
+    assert results[-1].feature is None and results[-1].source == "<bytes 4>"
+
+
+def test_score_many_streams_with_bounded_work(scorer: QualityScorer) -> None:
+    n, batch_size, workers = 120, 4, 2
+    finished = 0
+    ahead = []
+
+    def images():
+        for i in range(n):
+            ahead.append(i - finished)  # images taken from the input but not finished yet
+            yield _img(16 + i % 5, 16 + i % 7, i)
+
+    def progress(result: ScoreResult) -> None:
+        nonlocal finished
+        finished += 1
+
+    results = scorer.score_many(images(), batch_size=batch_size, workers=workers, progress=progress)
+    assert len(results) == n and all(r.ok for r in results) and finished == n
+    assert max(ahead) <= batch_size + 2 * workers
+
+
+def test_programming_errors_propagate(scorer: QualityScorer) -> None:
+    with pytest.raises(TypeError, match="cannot use int"):
+        scorer.score_many([_img(20, 20, 0), 42])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="iterable of images"):
+        scorer.score_many("photo.png")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_size"):
+        scorer.score_many([], batch_size=0)
+    with pytest.raises(ValueError, match="workers"):
+        scorer.score_many([], workers=0)
+
+
+def test_thread_safety(scorer: QualityScorer) -> None:
+    images = [_img(20 + i % 4, 30 - i % 3, i) for i in range(12)]
+    expected = [scorer.score(img) for img in images]
+    outputs: dict[int, list[float]] = {}
+
+    def work(k: int) -> None:
+        outputs[k] = [scorer.score(img) for img in images[k % 3 :] + images[: k % 3]]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, got in outputs.items():
+        assert got == expected[k % 3 :] + expected[: k % 3]
+    assert len(outputs) == 8
+
+
+def test_pickle_and_spawn_pool(scorer: QualityScorer, tmp_path: Path) -> None:
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"{i}.png"
+        _img(20 + i, 30, i).save(path)
+        paths.append(str(path))
+    expected = [scorer.score(p) for p in paths]
+    clone = pickle.loads(pickle.dumps(scorer))
+    assert [clone.score(p) for p in paths] == expected
+    assert clone.head.name == "quality" and clone.variant == "fp32"
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        assert pool.map(scorer.score, paths) == expected
+
+
+def test_max_pixels_and_exif_options(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    small = QualityScorer.from_pretrained(tiny_bundle_dir, max_pixels=1000)
+    with pytest.raises(ImageTooLargeError, match="max_pixels=1000"):
+        small.score(_img(40, 40, 0))
+    assert small.score_many([_img(40, 40, 0)])[0].error_type == "ImageTooLargeError"
+    with pytest.raises(ValueError, match="max_pixels"):
+        QualityScorer.from_pretrained(tiny_bundle_dir, max_pixels=0)
+
+    img = _img(20, 40, 5)
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    path = tmp_path / "rot.png"
+    img.save(path, exif=exif.tobytes())
+    plain = QualityScorer.from_pretrained(tiny_bundle_dir)
+    turned = QualityScorer.from_pretrained(tiny_bundle_dir, apply_exif=True)
+    assert plain.score(path) == plain.score(img)
+    assert turned.score(path) == plain.score(img.transpose(Image.Transpose.ROTATE_90))
+    assert pickle.loads(pickle.dumps(turned)).score(path) == turned.score(path)
+
+
+def test_missing_models(tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scorer_module, "DEFAULT_BUNDLE", tmp_path / "none")
+    with pytest.raises(NoDefaultModelError, match="no default model is installed.*bundle folder.*'org/name'"):
+        QualityScorer.from_pretrained()
+    monkeypatch.setattr(scorer_module, "DEFAULT_BUNDLE", tiny_bundle_dir)
+    assert QualityScorer.from_pretrained().manifest.name == "tiny-test-bundle"
+    with pytest.raises(BundleFileError, match="no such bundle folder"):
+        QualityScorer.from_pretrained(str(tmp_path / "missing" / "deeper"))
+    with pytest.raises(BundleFileError, match="no bundle manifest"):
+        QualityScorer.from_pretrained(tmp_path)
+    with pytest.raises(VariantNotFoundError, match="int8"):
+        QualityScorer.from_pretrained(tiny_bundle_dir, variant="int8")
+    with pytest.raises(VariantNotFoundError, match="variant must be"):
+        QualityScorer.from_pretrained(tiny_bundle_dir, variant="bf16")
+    with pytest.raises(HeadNotFoundError):
+        QualityScorer.from_pretrained(tiny_bundle_dir, head="nope")
+
+
+def test_auto_variant_prefers_fp16_on_cuda(tiny_bundle_dir: Path) -> None:
+    manifest = Manifest.load(tiny_bundle_dir)
+    fp16 = VariantInfo("fp16", "encoder.onnx")
+    with_fp16 = dataclasses.replace(manifest, variants={**manifest.variants, "fp16": fp16})
+    choose = scorer_module._choose_variant
+    assert choose("auto", with_fp16, [CUDA, CPU]) == "fp16"
+    assert choose("auto", with_fp16, [CPU]) == "fp32"
+    assert choose("auto", manifest, [CUDA, CPU]) == "fp32"
+    assert choose("fp16", with_fp16, [CPU]) == "fp16"
+
+
+def test_constructor_from_loaded_bundle(tiny_bundle_dir: Path, scorer: QualityScorer) -> None:
+    direct = QualityScorer(load_bundle(tiny_bundle_dir), providers=[CPU], threads=1)
+    img = _img(33, 33, 9)
+    assert direct.score(img) == scorer.score(img)
+    assert pickle.loads(pickle.dumps(direct)).score(img) == scorer.score(img)
+
+
+def test_hub_names_go_through_hub(tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contrique_infer import hub
+
+    snapshot = Path(shutil.copytree(tiny_bundle_dir, tmp_path / "snapshot"))
+    calls: list = []
+
+    def fetch_manifest(repo_id, *, revision=None, cache_dir=None, local_files_only=False):
+        calls.append(("manifest", repo_id, revision, cache_dir, local_files_only))
+        return hub.RemoteBundle(repo_id, "c" * 40, Manifest.load(snapshot))
+
+    def fetch_files(remote, files, *, cache_dir=None, local_files_only=False):
+        calls.append(("files", remote.revision, list(files), cache_dir, local_files_only))
+        return snapshot
+
+    monkeypatch.setattr(hub, "fetch_manifest", fetch_manifest)
+    monkeypatch.setattr(hub, "fetch_files", fetch_files)
+    remote = QualityScorer.from_pretrained("org/tiny", head="quality", revision="v1", cache_dir=tmp_path / "c",
+                                           local_files_only=True)
+    cache = str(tmp_path / "c")
+    assert calls == [
+        ("manifest", "org/tiny", "v1", cache, True),
+        ("files", "c" * 40, ["encoder.onnx", "heads/quality.json"], cache, True),
+    ]
+    assert locate_manifest("org/tiny").name == "tiny-test-bundle"
+    img = _img(30, 30, 4)
+    expected = remote.score(img)
+    calls.clear()
+    assert pickle.loads(pickle.dumps(remote)).score(img) == expected
+    assert calls == []  # the cached snapshot folder is reused
+    state = remote.__getstate__()
+    state["folder"] = str(tmp_path / "gone")  # e.g. unpickled on another machine
+    clone = QualityScorer.__new__(QualityScorer)
+    clone.__setstate__(state)
+    assert clone.score(img) == expected
+    assert calls[0] == ("manifest", "org/tiny", "c" * 40, cache, True)  # re-fetched at the pinned commit
+    assert (snapshot / MANIFEST_NAME).is_file()

@@ -1,0 +1,181 @@
+"""Tests of contrique_infer.session: lazy import, providers, and the graph checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_bundle import CHANNELS, reference_feature
+
+from contrique_infer import session
+from contrique_infer.bundle import Manifest
+from contrique_infer.errors import (
+    BundleError,
+    DependencyError,
+    GraphMismatchError,
+    InferenceError,
+    ProviderError,
+)
+from contrique_infer.session import CPU, CUDA, Encoder, resolve_providers, uses_gpu
+
+
+@pytest.fixture()
+def manifest(tiny_bundle_dir: Path) -> Manifest:
+    return Manifest.load(tiny_bundle_dir)
+
+
+@pytest.fixture()
+def fresh_import():
+    """Forget the cached onnxruntime import before and after the test."""
+    session.onnxruntime.cache_clear()
+    yield
+    session.onnxruntime.cache_clear()
+
+
+def _graph(path: Path, *, input_name="image", input_type=None, input_shape=("n", 3, "h", "w"),
+           output_name="feature", body="pool") -> Path:
+    """A small graph with configurable declared input and output.
+
+    ``body``: ``pool`` = mean over H, W then a 3 x 8 matrix ([N, 8]); ``pool5`` the same with
+    3 x 5 ([N, 5]); ``rank3`` = mean over W only ([N, 3, H]); ``flatten`` = [N, 3*H*W].
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    in_type = TensorProto.FLOAT if input_type is None else input_type
+    nodes, inits, x = [], [], input_name
+    if in_type != TensorProto.FLOAT:
+        nodes.append(helper.make_node("Cast", [x], ["xf"], to=TensorProto.FLOAT))
+        x = "xf"
+    if body in ("pool", "pool5"):
+        inits.append(numpy_helper.from_array(np.ones((3, CHANNELS if body == "pool" else 5), np.float32), "W"))
+        nodes += [helper.make_node("ReduceMean", [x], ["m"], axes=[-2, -1], keepdims=0),
+                  helper.make_node("MatMul", ["m", "W"], [output_name])]
+    elif body == "rank3":
+        nodes.append(helper.make_node("ReduceMean", [x], [output_name], axes=[-1], keepdims=0))
+    else:
+        nodes.append(helper.make_node("Flatten", [x], [output_name], axis=1))
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(input_name, in_type, list(input_shape))],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, None)], initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, contrique_infer, contrique_infer.cli, contrique_infer.scorer\n"
+        "print(sorted(m for m in ('onnxruntime', 'torch', 'onnx', 'huggingface_hub') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_default_providers_and_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "available_providers", lambda: ["AzureExecutionProvider", CPU])
+    assert resolve_providers() == [CPU]
+    assert resolve_providers(device="cpu") == [CPU]
+    with pytest.warns(RuntimeWarning, match="no CUDA"):
+        assert resolve_providers(device="cuda") == [CPU]
+    monkeypatch.setattr(session, "available_providers", lambda: [CUDA, CPU])
+    assert resolve_providers() == [CUDA, CPU]
+    assert resolve_providers(device="cuda") == [CUDA, CPU]
+    assert resolve_providers(device="cpu") == [CPU]
+    assert uses_gpu(resolve_providers()) and not uses_gpu([CPU])
+
+
+def test_explicit_providers() -> None:
+    assert resolve_providers([CPU]) == [CPU]
+    assert resolve_providers([(CPU, {})]) == [(CPU, {})]
+    with pytest.raises(ProviderError, match=r"\['CUDAExecutionProvider'\] not available.*available: .*CPUExec"):
+        resolve_providers([CUDA, CPU])
+    with pytest.raises(ProviderError):
+        resolve_providers([])
+    with pytest.raises(ValueError, match="not both"):
+        resolve_providers([CPU], device="cpu")
+    with pytest.raises(ValueError, match="device must be one of cpu, cuda"):
+        resolve_providers(device="gpu")
+
+
+def test_missing_onnxruntime_names_the_extra(monkeypatch: pytest.MonkeyPatch, fresh_import) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(DependencyError, match=r'contrique-infer\[cpu\]".*contrique-infer\[gpu\]'):
+        session.onnxruntime()
+    with pytest.raises(ImportError):  # DependencyError is also an ImportError
+        resolve_providers()
+
+
+def test_both_distributions_warn_once(monkeypatch: pytest.MonkeyPatch, fresh_import) -> None:
+    real = metadata.distribution
+    # Pretend onnxruntime-gpu is installed too (it resolves to the onnxruntime distribution).
+    monkeypatch.setattr(metadata, "distribution", lambda name: real(name.replace("onnxruntime-gpu", "onnxruntime")))
+    with pytest.warns(RuntimeWarning, match="both onnxruntime and onnxruntime-gpu"):
+        session.onnxruntime()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        session.onnxruntime()  # cached: no second warning
+
+
+def test_encoder_runs_and_matches_reference(tiny_bundle_dir: Path, manifest: Manifest) -> None:
+    enc = Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CPU], threads=1)
+    assert enc.providers == [CPU] and enc.device == "cpu"
+    assert enc.session.get_session_options().intra_op_num_threads == 1
+    batch = np.random.default_rng(0).random((3, 3, 11, 14), dtype=np.float32)
+    out = enc.run(batch)
+    assert out.shape == (3, CHANNELS) and out.dtype == np.float32
+    for got, x in zip(out, batch):
+        np.testing.assert_allclose(got, reference_feature(x), atol=1e-6)
+    with pytest.raises(ValueError, match="threads"):
+        Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CPU], threads=0)
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider' is not in available:UserWarning")
+def test_gpu_requested_but_cpu_session_warns(tiny_bundle_dir: Path, manifest: Manifest) -> None:
+    with pytest.warns(RuntimeWarning, match="GPU provider was requested"):
+        enc = Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CUDA, CPU])
+    assert enc.device == "cpu"
+
+
+def test_corrupt_model_is_a_bundle_error(tmp_path: Path, manifest: Manifest) -> None:
+    path = tmp_path / "encoder.onnx"
+    path.write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(BundleError, match="onnxruntime cannot load this model") as info:
+        Encoder(path, manifest, providers=[CPU])
+    assert info.value.path == str(path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"input_name": "pixels"}, "exactly one input named 'image'"),
+        ({"input_shape": ("n", 3, "h", "w", "t")}, "needs float32 \\[N, 3, H, W\\]"),
+        ({"input_shape": ("n", 3, "h"), "body": "flatten"}, "needs float32 \\[N, 3, H, W\\]"),
+        ({"input_shape": ("n", 4, "h", "w"), "body": "flatten"}, "needs float32 \\[N, 3, H, W\\]"),
+        ({"input_type": 11}, "is tensor\\(double\\)"),
+        ({"output_name": "embedding"}, "do not include 'feature'"),
+        ({"body": "pool5"}, f"is tensor\\(float\\) \\['n', 5\\]; the manifest needs float32 \\[N, {CHANNELS}\\]"),
+        ({"body": "rank3"}, "needs float32"),
+    ],
+)
+def test_graph_mismatch(tmp_path: Path, manifest: Manifest, kwargs, message: str) -> None:
+    path = _graph(tmp_path / "g.onnx", **kwargs)
+    with pytest.raises(GraphMismatchError, match=message) as info:
+        Encoder(path, manifest, providers=[CPU])
+    assert info.value.path == str(path)
+
+
+def test_dynamic_output_size_is_checked_at_run(tmp_path: Path, manifest: Manifest) -> None:
+    enc = Encoder(_graph(tmp_path / "g.onnx", body="flatten"), manifest, providers=[CPU])
+    with pytest.raises(InferenceError, match=r"shape \(1, 192\), expected \(1, 8\)"):
+        enc.run(np.zeros((1, 3, 8, 8), np.float32))
+    with pytest.raises(InferenceError, match="g.onnx: onnxruntime failed"):
+        enc.run(np.zeros((1, 3, 8), np.float32))
