@@ -1,1 +1,19 @@
-"""contrique_export: turn CONTRIQUE checkpoints into ONNX model bundles (needs the export extra)."""
+"""contrique_export: turn CONTRIQUE checkpoints into ONNX model bundles (needs the export extra).
+
+``from contrique_export import export_bundle`` is the Python API (imported lazily, so that
+modules such as :mod:`contrique_export.heads` stay usable without importing torch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["export_bundle"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "export_bundle":
+        from .exporter import export_bundle
+
+        return export_bundle
+    raise AttributeError(f"module 'contrique_export' has no attribute {name!r}")

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from .errors import ModelConfigError
+
 # Channels of the pooled feature of each supported torchvision ResNet.
 ARCHITECTURES: dict[str, int] = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 
@@ -29,9 +31,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+            raise ModelConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
         if self.projection_dim < 1:
-            raise ValueError(f"projection_dim must be >= 1, got {self.projection_dim}")
+            raise ModelConfigError(f"projection_dim must be >= 1, got {self.projection_dim}")
 
     @property
     def feature_dim(self) -> int:

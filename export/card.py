@@ -1,0 +1,138 @@
+"""The model card: a ``README.md`` with Hugging Face metadata, written into every bundle."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from contrique_infer.bundle import Manifest
+
+CARD_NAME = "README.md"
+TAGS = ("image-quality-assessment", "onnx", "contrique")
+_LICENSE_ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
+
+
+def hub_license(license_: str) -> tuple[str, str | None]:
+    """The Hub ``license`` field for a licence string, and ``license_name`` when it is ``other``."""
+    lowered = license_.strip().lower()
+    if _LICENSE_ID.match(lowered):
+        return lowered, None
+    return "other", re.sub(r"[^a-z0-9]+", "-", lowered).strip("-") or "custom"
+
+
+def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str]) -> str:
+    """The card's Markdown for a finished bundle folder.
+
+    Args:
+        manifest: The bundle's manifest (variants with their fidelity, heads, parity, provenance).
+        folder: The bundle folder (for file sizes).
+        image_sets: What the parity, calibration and fidelity images were, by those keys.
+
+    Returns:
+        The text of ``README.md``.
+    """
+    lic, lic_name = hub_license(manifest.provenance.license)
+    meta = ["---", "library_name: contrique-infer", f"license: {lic}"]
+    if lic_name:
+        meta.append(f"license_name: {lic_name}")
+    meta += ["tags:"] + [f"- {t}" for t in TAGS] + ["---", ""]
+    p = manifest.provenance
+    parity = manifest.parity
+    lines = [
+        f"# {manifest.name}",
+        "",
+        "CONTRIQUE image quality assessment (Madhusudana et al., *Image Quality Assessment using Contrastive "
+        "Learning*, IEEE TIP 2022) as an ONNX model bundle for contrique-infer: no torch needed to score images.",
+        "",
+        f"The encoder ({manifest.architecture}) maps an RGB image to a {manifest.feature.per_scale_dim}-d "
+        "L2-normalised feature; it runs on the full image and on the image resized to half size "
+        f"(PIL bicubic), giving a {manifest.feature.dim}-d feature that linear heads map to a quality score. "
+        f"Images must be at least {manifest.input.min_size} pixels on each side.",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from contrique_infer import QualityScorer",
+        "",
+        f'scorer = QualityScorer.from_pretrained("your-org/{manifest.name}")  # or the path of this folder',
+        'print(scorer.score("photo.jpg"))  # default head' + (f" ({manifest.default_head})" if manifest.default_head else ""),
+        "```",
+        "",
+        "```bash",
+        "pip install 'contrique-infer[cpu]'",
+        f"contrique-score --model your-org/{manifest.name} photo.jpg",
+        f"hf upload your-org/{manifest.name} .  # publish this folder (run inside it) as a Hub model repository",
+        "```",
+        "",
+        "## Heads",
+        "",
+    ]
+    if manifest.heads:
+        lines += ["| head | kind | dataset | score scale | better | default |", "| --- | --- | --- | --- | --- | --- |"]
+        for h in manifest.heads:
+            lines.append(
+                f"| {h.name} | {'full-reference' if h.kind == 'fr' else 'no-reference'} | {h.dataset} | "
+                f"{h.score_scale} | {'higher' if h.higher_is_better else 'lower'} | "
+                f"{'yes' if h.name == manifest.default_head else ''} |"
+            )
+    else:
+        lines.append("This bundle has no heads: use `QualityScorer.features` and fit your own.")
+    lines += ["", "## Variants", "", "| variant | file | size | fidelity vs fp32 |", "| --- | --- | --- | --- |"]
+    for v in manifest.variants.values():
+        size = (folder / v.file).stat().st_size / 1e6
+        lines.append(f"| {v.name} | `{v.file}` | {size:.1f} MB | {_fidelity(v.fidelity)} |")
+    lines += [
+        "",
+        f"Parity (checked at export): the fp32 graph under onnxruntime ({parity.get('provider', 'CPU')}) and "
+        f"{parity.get('reference', 'torch')} agree to a maximum absolute feature difference of "
+        f"{float(parity.get('max_abs_diff', float('nan'))):.2e} over {parity.get('inputs', '?')} inputs "
+        f"({parity.get('images', '?')} images at every scale; tolerance {parity.get('tolerance', '?')}). "
+        f"Parity images: {image_sets.get('parity', 'not recorded')}.",
+    ]
+    if "calibration" in image_sets:
+        lines.append("")
+        lines.append(f"int8 calibration images: {image_sets['calibration']}.")
+    if "fidelity" in image_sets:
+        lines.append("")
+        lines.append(f"Fidelity images (none used for calibration): {image_sets['fidelity']}.")
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        f"- Source checkpoint: `{p.source_checkpoint}` (sha256 `{p.source_checkpoint_sha256}`)",
+        f"- Training data: {p.training_data}",
+        f"- Licence: {p.license}",
+        f"- Created by: {p.created_by}",
+    ]
+    if p.notes:
+        lines.append(f"- Notes: {p.notes}")
+    lines += [
+        "",
+        "Every file's sha256 is in `contrique.json`; contrique-infer verifies them when it loads the bundle.",
+        "",
+        "## Citation",
+        "",
+        "P. C. Madhusudana, N. Birkbeck, Y. Wang, B. Adsumilli and A. C. Bovik, \"Image Quality Assessment using "
+        "Contrastive Learning,\" IEEE Transactions on Image Processing, vol. 31, pp. 4149-4161, 2022, "
+        "doi:10.1109/TIP.2022.3181496.",
+        "",
+    ]
+    return "\n".join(meta + lines)
+
+
+def _fidelity(fidelity: dict[str, float] | object) -> str:
+    if not fidelity:
+        return "reference"
+    items = dict(fidelity)  # type: ignore[call-overload]
+    parts = [f"cosine mean {items['cosine_mean']:.5f}, min {items['cosine_min']:.5f}"] if "cosine_mean" in items else []
+    parts += [f"Spearman {k.removeprefix('spearman_')} {v:.4f}" for k, v in items.items() if k.startswith("spearman_")]
+    if "images" in items:
+        parts.append(f"{int(items['images'])} images")
+    return "; ".join(parts)
+
+
+def write_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str]) -> Path:
+    """Write ``folder/README.md`` (see :func:`render_card`) and return its path."""
+    path = folder / CARD_NAME
+    path.write_text(render_card(manifest, folder, image_sets=image_sets), encoding="utf-8")
+    return path

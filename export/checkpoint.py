@@ -1,0 +1,207 @@
+"""Reading checkpoints: the official plain state dict, ours, and DDP ``module.`` prefixes.
+
+Loading never runs code (``torch.load(weights_only=True)``). The state dict is checked against
+:class:`~contrique_export.model.ContriqueNet` for the architecture; every missing, unexpected or
+wrongly shaped key is listed in the error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from contrique_infer.bundle import sha256_file
+
+from .errors import CheckpointError
+from .model import ARCHITECTURES, ContriqueNet, ModelConfig
+
+CHECKPOINT_FORMAT = "contrique-checkpoint"
+CHECKPOINT_FORMAT_VERSION = 1
+OFFICIAL_TRAINING_DATA = "KADIS-700k + authentic images: AVA, COCO, CERTH-Blur, VOC2012 (official CONTRIQUE release)"
+_DDP_PREFIX = "module."
+_LISTED = 12  # how many offending keys an error message names
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A validated checkpoint.
+
+    Attributes:
+        path: The file it was read from.
+        sha256: The file's sha256 (hex).
+        kind: ``official`` (a plain state dict) or ``contrique`` (our training format).
+        config: The architecture and projection size.
+        state_dict: The network weights, without ``module.`` prefixes.
+        training_data: Description of the training data.
+        data_license: The training data's licence, when the checkpoint records it.
+        training_config: Our training configuration (empty for official checkpoints).
+    """
+
+    path: Path
+    sha256: str
+    kind: str
+    config: ModelConfig
+    state_dict: Mapping[str, torch.Tensor]
+    training_data: str
+    data_license: str | None = None
+    training_config: Mapping[str, Any] = field(default_factory=dict)
+
+    def build_model(self) -> ContriqueNet:
+        """The network with these weights, in eval mode."""
+        model = ContriqueNet(self.config)
+        model.load_state_dict(dict(self.state_dict), strict=True)
+        return model.eval()
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None) -> Checkpoint:
+    """Read and validate an official or a contrique-format checkpoint.
+
+    Args:
+        path: The checkpoint file (``torch.save`` output).
+        arch: The architecture of an official (plain state dict) checkpoint; default
+            ``resnet50``. Our checkpoints record theirs: a different ``arch`` is an error.
+
+    Returns:
+        The validated checkpoint.
+
+    Raises:
+        CheckpointError: The file is missing, not a checkpoint, holds objects that
+            ``weights_only`` loading refuses, or its keys/shapes do not fit the architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file; pass the path of a checkpoint (.tar/.pt/.pth)")
+    raw = _torch_load(path)
+    if isinstance(raw, Mapping) and "format" in raw:
+        return _ours(path, raw, arch)
+    if isinstance(raw, Mapping) and raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
+        state = _strip_ddp(raw)
+        config = _official_config(path, state, arch)
+        _validate(path, state, config)
+        return Checkpoint(path, sha256_file(path), "official", config, state, OFFICIAL_TRAINING_DATA)
+    described = f"a dict with keys {_names(list(raw))}" if isinstance(raw, Mapping) else f"a {type(raw).__name__}"
+    raise CheckpointError(
+        path,
+        f"holds {described}, not a state dict of tensors or a {CHECKPOINT_FORMAT!r} checkpoint; "
+        "pass the official CONTRIQUE_checkpoint25.tar or a checkpoint written by contrique-train",
+    )
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for non-checkpoints: report them all alike
+        text = str(exc)
+        # torch's weights_only message suggests weights_only=False: never pass that advice on.
+        if "WeightsUnpickler error:" in text:
+            detail = text.split("WeightsUnpickler error:", 1)[1]
+        elif "Trying to load unsupported GLOBAL" in text:  # a global of a blocked module (os, subprocess, ...)
+            detail = text[text.index("Trying to load unsupported GLOBAL"):]
+        else:
+            detail = text
+        detail = " ".join(detail.split("Check the documentation", 1)[0].split(" Please use", 1)[0].split())
+        detail = detail or type(exc).__name__
+        if "unsupported global" in detail.lower():
+            raise CheckpointError(
+                path, f"holds objects that safe loading (weights_only=True) refuses, so it is not loaded: {detail}"
+            ) from exc
+        raise CheckpointError(path, f"is not a readable PyTorch checkpoint ({type(exc).__name__}: {detail})") from exc
+
+
+def _ours(path: Path, raw: Mapping[str, Any], arch: str | None) -> Checkpoint:
+    if raw.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(path, f"has format {raw.get('format')!r}; expected {CHECKPOINT_FORMAT!r}")
+    version = raw.get("format_version")
+    if version != CHECKPOINT_FORMAT_VERSION:
+        raise CheckpointError(
+            path, f"format_version {version!r} is not supported (expected {CHECKPOINT_FORMAT_VERSION}); upgrade contrique-infer"
+        )
+    for key, kind in (("model_config", Mapping), ("model", Mapping)):
+        if not isinstance(raw.get(key), kind):
+            raise CheckpointError(path, f"field {key!r} is missing or not a dict")
+    try:
+        config = ModelConfig.from_dict(dict(raw["model_config"]))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(path, f"field 'model_config' is invalid: {exc}") from exc
+    if arch is not None and arch != config.arch:
+        raise CheckpointError(
+            path, f"records architecture {config.arch!r} but {arch!r} was requested; omit --arch for this checkpoint"
+        )
+    state = _strip_ddp(raw["model"])
+    _validate(path, state, config)
+    data = raw.get("data") if isinstance(raw.get("data"), Mapping) else {}
+    description = data.get("description")
+    license_ = data.get("license")
+    config_dict = raw.get("config") if isinstance(raw.get("config"), Mapping) else {}
+    return Checkpoint(
+        path,
+        sha256_file(path),
+        "contrique",
+        config,
+        state,
+        description if isinstance(description, str) and description else "not recorded in the checkpoint",
+        license_ if isinstance(license_, str) and license_ else None,
+        dict(config_dict),
+    )
+
+
+def _strip_ddp(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Remove a ``module.`` prefix that DistributedDataParallel adds to every key."""
+    if state and all(isinstance(k, str) and k.startswith(_DDP_PREFIX) for k in state):
+        return {k[len(_DDP_PREFIX) :]: v for k, v in state.items()}
+    return dict(state)
+
+
+def _expected(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of ContriqueNet's state dict (built on the meta device: no memory, fast)."""
+    with torch.device("meta"):
+        model = ContriqueNet(config)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _mismatch(state: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]]) -> list[str]:
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {expected[k]})"
+        for k in expected
+        if k in state and (not isinstance(state[k], torch.Tensor) or tuple(state[k].shape) != expected[k])
+    ]
+    problems = []
+    for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong)):
+        if items:
+            problems.append(f"{len(items)} {what}: {_names(items)}")
+    return problems
+
+
+def _official_config(path: Path, state: Mapping[str, torch.Tensor], arch: str | None) -> ModelConfig:
+    """The config of a plain state dict: ``arch`` (default resnet50), projection size from the weights."""
+    projection = state.get("projector.3.weight")
+    projection_dim = int(projection.shape[0]) if isinstance(projection, torch.Tensor) and projection.ndim == 2 else 128
+    if arch is not None and arch not in ARCHITECTURES:
+        raise CheckpointError(path, f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return ModelConfig(arch=arch or "resnet50", projection_dim=projection_dim)
+
+
+def _validate(path: Path, state: Mapping[str, Any], config: ModelConfig) -> None:
+    problems = _mismatch(state, _expected(config))
+    if not problems:
+        return
+    hint = ""
+    for other in ARCHITECTURES:
+        if other != config.arch and not _mismatch(state, _expected(ModelConfig(other, config.projection_dim))):
+            hint = f"; the weights fit {other}: pass --arch {other}"
+            break
+    raise CheckpointError(
+        path, f"does not match ContriqueNet({config.arch}): " + "; ".join(problems) + (hint or "; is this a CONTRIQUE checkpoint?")
+    )
+
+
+def _names(items: list[Any]) -> str:
+    shown = ", ".join(str(i) for i in items[:_LISTED])
+    return shown + (f", ... ({len(items) - _LISTED} more)" if len(items) > _LISTED else "")

@@ -1,0 +1,91 @@
+"""``contrique-export``: turn a CONTRIQUE checkpoint and heads into a verified model bundle.
+
+Exit codes: 0 the bundle was written; 1 the export failed (the message says why; nothing is
+left in the output folder); 2 usage error (bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from contrique_infer.bundle import VARIANTS
+from contrique_infer.errors import ContriqueError
+
+from .exporter import export_bundle
+from .model import ARCHITECTURES
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="contrique-export",
+        description="Export a CONTRIQUE checkpoint (official CONTRIQUE_checkpoint25.tar or one written by "
+        "contrique-train) and its linear heads to an ONNX model bundle that contrique-infer loads.",
+        epilog="Exit codes: 0 written, 1 export failed, 2 usage error. "
+        "Example: contrique-export --ckpt CONTRIQUE_checkpoint25.tar --out contrique-official "
+        "--head Koniq=models/Koniq.save --parity-images sample_images",
+    )
+    p.add_argument("--ckpt", required=True, help="checkpoint file")
+    p.add_argument("--out", required=True, help="bundle folder to create (must not exist or be empty)")
+    p.add_argument("--arch", choices=sorted(ARCHITECTURES), help="architecture of an official checkpoint (default resnet50)")
+    p.add_argument(
+        "--head",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a linear head: official pickled Ridge (*.save; NAME one of Koniq, CLIVE, LIVE, CSIQ, LIVE_FR, CSIQ_FR) "
+        "or a head JSON file; repeatable",
+    )
+    p.add_argument("--variants", default="fp32", help=f"comma-separated, from {','.join(VARIANTS)} (default fp32)")
+    p.add_argument("--calibration", metavar="DIR", help="image folder for int8 calibration (default: half of --parity-images)")
+    p.add_argument("--parity-images", metavar="DIR", help="image folder for the parity check and int8/fp16 fidelity")
+    p.add_argument("--name", help="bundle name (default: checkpoint file name)")
+    p.add_argument("--license", help="licence of the exported weights (default: the checkpoint's, else unknown)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    heads = {}
+    for item in args.head:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            parser.print_usage(sys.stderr)
+            print(f"contrique-export: error: --head expects NAME=PATH, got {item!r}", file=sys.stderr)
+            return EXIT_USAGE
+        heads[name] = path
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        parser.print_usage(sys.stderr)
+        print(f"contrique-export: error: --variants takes {','.join(VARIANTS)}, got {args.variants!r}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        out = export_bundle(
+            args.ckpt,
+            args.out,
+            arch=args.arch,
+            heads=heads,
+            variants=variants,
+            calibration=args.calibration,
+            name=args.name,
+            license=args.license,
+            opset=args.opset,
+            parity_images=args.parity_images,
+            progress=not args.quiet,
+        )
+    except ContriqueError as exc:
+        print(f"contrique-export: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(out)
+    return EXIT_OK
+

@@ -1,0 +1,89 @@
+"""Fidelity of a reduced-precision variant: agreement with fp32 on held-out images.
+
+Measured on the full feature (all scales concatenated, as the runtime builds it): the mean and
+the minimum cosine similarity to the fp32 feature, and for each no-reference head the Spearman
+rank correlation between the scores of the two variants.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from contrique_infer.bundle import Head
+from contrique_infer.preprocessing import PreparedImage
+
+from .errors import ExportError
+from .onnx_export import INPUT_NAME
+
+
+def bundle_features(session: ort.InferenceSession, item: PreparedImage) -> np.ndarray:
+    """The concatenated feature of one image: the graph run once per scale (batch 1)."""
+    return np.concatenate([session.run(None, {INPUT_NAME: a[None]})[0][0] for a in item.scales]).astype(np.float64)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman rank correlation (average ranks for ties); None when it is undefined."""
+    ra, rb = _ranks(np.asarray(a, dtype=np.float64)), _ranks(np.asarray(b, dtype=np.float64))
+    if len(ra) < 2 or np.std(ra) == 0 or np.std(rb) == 0:
+        return None
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    for value in np.unique(x):  # ties share their average rank
+        tied = x == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def measure_fidelity(
+    reference: str | os.PathLike[str],
+    candidate: str | os.PathLike[str],
+    inputs: Sequence[PreparedImage],
+    heads: Sequence[Head] = (),
+    *,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+) -> dict[str, float]:
+    """Compare a variant with the fp32 graph on held-out images.
+
+    Args:
+        reference: The fp32 graph.
+        candidate: The variant's graph.
+        inputs: Held-out images (not used for calibration).
+        heads: Heads whose score rankings are compared (no-reference heads only).
+        providers: onnxruntime providers for both sessions.
+
+    Returns:
+        ``images``, ``cosine_mean``, ``cosine_min``, ``feature_max_abs_diff`` and
+        ``spearman_<head>`` for each no-reference head (when at least 3 images).
+
+    Raises:
+        ExportError: No held-out images.
+    """
+    if not inputs:
+        raise ExportError(f"fidelity of {candidate} needs held-out images; pass --parity-images DIR")
+    ref = ort.InferenceSession(str(reference), providers=list(providers))
+    cand = ort.InferenceSession(str(candidate), providers=list(providers))
+    f_ref = np.stack([bundle_features(ref, item) for item in inputs])
+    f_cand = np.stack([bundle_features(cand, item) for item in inputs])
+    cosine = np.sum(f_ref * f_cand, axis=1) / (np.linalg.norm(f_ref, axis=1) * np.linalg.norm(f_cand, axis=1))
+    result = {
+        "images": float(len(inputs)),
+        "cosine_mean": float(cosine.mean()),
+        "cosine_min": float(cosine.min()),
+        "feature_max_abs_diff": float(np.max(np.abs(f_ref - f_cand))),
+    }
+    if len(inputs) >= 3:
+        for head in heads:
+            if head.kind == "nr":
+                rho = spearman(head(f_ref), head(f_cand))
+                if rho is not None:
+                    result[f"spearman_{head.name}"] = rho
+    return result

@@ -1,0 +1,98 @@
+"""Reduced-precision variants of the fp32 graph: int8 (static QDQ) and fp16.
+
+int8: onnxruntime's static quantization in QDQ format, per-channel int8 weights and uint8
+activations, with activation ranges calibrated (min/max) on real images at every scale the
+runtime uses. Only convolutions, additions, ReLU and max-pooling are quantized: the pooling and
+L2 normalisation at the end stay float32. fp16: weights and activations in float16 with float32
+input and output (casts inside the graph), meant for GPU providers.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+from onnxruntime.transformers.float16 import convert_float_to_float16
+
+from contrique_infer.preprocessing import PreparedImage
+
+from .errors import ExportError
+from .onnx_export import INPUT_NAME
+
+INT8_OP_TYPES = ("Conv", "Add", "Relu", "MaxPool")
+
+
+class _Calibration(CalibrationDataReader):
+    """Feeds every scale of every calibration image, batch 1."""
+
+    def __init__(self, inputs: Sequence[PreparedImage]) -> None:
+        self._arrays: Iterator[np.ndarray] = (a for item in inputs for a in item.scales)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        array = next(self._arrays, None)
+        return None if array is None else {INPUT_NAME: array[None]}
+
+
+def quantize_int8(fp32: str | os.PathLike[str], out: str | os.PathLike[str], calibration: Sequence[PreparedImage]) -> Path:
+    """Write a static int8 QDQ version of the fp32 graph.
+
+    Args:
+        fp32: The fp32 graph.
+        out: The file to write.
+        calibration: Images whose activations set the quantization ranges (at least one).
+
+    Returns:
+        ``out``.
+
+    Raises:
+        ExportError: No calibration images, or onnxruntime's quantizer failed.
+    """
+    if not calibration:
+        raise ExportError("int8 quantization needs calibration images; pass --calibration DIR")
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="contrique-int8-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        try:
+            # Symbolic shape inference cannot follow the normalisation's Expand: use ONNX's.
+            quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                str(prepared),
+                str(out),
+                _Calibration(calibration),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                calibrate_method=CalibrationMethod.MinMax,
+                op_types_to_quantize=list(INT8_OP_TYPES),
+            )
+        except Exception as exc:  # onnxruntime's quantizer raises many types
+            raise ExportError(f"int8 quantization of {fp32} failed: {type(exc).__name__}: {exc}") from exc
+    return out
+
+
+def convert_fp16(fp32: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write a float16 version of the fp32 graph that keeps float32 input and output.
+
+    Raises:
+        ExportError: The conversion failed.
+    """
+    out = Path(out)
+    try:
+        model = convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True)
+        onnx.save(model, str(out))
+    except Exception as exc:  # the converter raises many types
+        raise ExportError(f"fp16 conversion of {fp32} failed: {type(exc).__name__}: {exc}") from exc
+    return out

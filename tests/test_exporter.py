@@ -1,0 +1,191 @@
+"""export_bundle: a complete ResNet-18 bundle with every variant, checked end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from contrique_export import exporter
+from contrique_export.card import hub_license
+from contrique_export.errors import ExportError, HeadFileError, ImageSetError
+from contrique_export.exporter import export_bundle
+from contrique_export.model import build_model
+from contrique_infer.bundle import Head, HeadInfo, Manifest, load_bundle
+from contrique_infer.preprocessing import prepare
+from contrique_infer.scorer import QualityScorer
+
+DATA = {"description": "test photos made by tests/test_exporter.py", "license": "CC0-1.0"}
+
+
+def write_images(folder, count, seed):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        small = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+        Image.fromarray(small, "RGB").resize((80 + 6 * i, 66), Image.BICUBIC).save(folder / f"p{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    torch.manual_seed(4)
+    model = build_model("resnet18", projection_dim=32).eval()
+    ckpt = root / "r18-step10.pt"
+    torch.save(
+        {"format": "contrique-checkpoint", "format_version": 1, "model_config": model.config.to_dict(),
+         "model": model.state_dict(), "config": {}, "step": 10, "epoch": 1, "data": DATA},
+        ckpt,
+    )
+    rng = np.random.default_rng(8)
+    heads = {}
+    for name, kind, better in (("mos", "nr", True), ("dmos", "nr", False), ("pair", "fr", False)):
+        info = HeadInfo(name, f"heads/{name}.json", kind, "synthetic", "MOS", better, "test")
+        heads[name] = Head(info, rng.standard_normal(1024), 10.0).save(root / f"{name}-head.json")
+    return root, model, ckpt, heads
+
+
+@pytest.fixture(scope="module")
+def bundle(setup):
+    root, _, ckpt, heads = setup
+    return export_bundle(
+        ckpt, root / "bundle", heads=heads, variants=("int8", "fp16"),
+        calibration=write_images(root / "calib", 3, 1), parity_images=write_images(root / "val", 4, 2),
+        license="Apache-2.0", progress=False,
+    )
+
+
+def test_manifest(setup, bundle):
+    _, _, ckpt, _ = setup
+    manifest = Manifest.load(bundle)
+    assert manifest.name == "r18-step10" and manifest.architecture == "resnet18"
+    assert (manifest.feature.dim, manifest.feature.per_scale_dim, manifest.feature.layout) == (1024, 512, ("full", "half"))
+    assert manifest.input.min_size == 32 and manifest.input.input_name == "image"
+    assert list(manifest.variants) == ["fp32", "fp16", "int8"]
+    assert [h.name for h in manifest.heads] == ["mos", "dmos", "pair"]
+    assert manifest.default_head == "mos"
+    assert sorted(manifest.files) == sorted(
+        ["README.md", "encoder.onnx", "encoder.fp16.onnx", "encoder.int8.onnx",
+         "heads/mos.json", "heads/dmos.json", "heads/pair.json"]
+    )
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(
+        ["README.md", "contrique.json", "encoder.onnx", "encoder.fp16.onnx", "encoder.int8.onnx", "heads"]
+    )
+    p = manifest.provenance
+    assert p.source_checkpoint == "r18-step10.pt"
+    assert p.source_checkpoint_sha256 == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert p.training_data == DATA["description"] and p.license == "Apache-2.0"
+    assert "contrique-export" in p.created_by and "torch" in p.created_by
+    assert manifest.parity["max_abs_diff"] < 1e-4 and manifest.parity["images"] == 3 + 4
+
+
+def test_fidelity_recorded(bundle):
+    manifest = Manifest.load(bundle)
+    assert manifest.variants["fp32"].fidelity == {}
+    for name, floor in (("int8", 0.99), ("fp16", 0.9999)):
+        fidelity = manifest.variants[name].fidelity
+        assert fidelity["images"] == 4  # all of val/: calibration used calib/
+        assert floor < fidelity["cosine_min"] <= fidelity["cosine_mean"] <= 1.0
+        assert set(fidelity) >= {"spearman_mos", "spearman_dmos"} and "spearman_pair" not in fidelity
+
+
+def test_every_variant_loads_and_matches_torch(setup, bundle):
+    root, model, _, _ = setup
+    image = root / "val" / "p1.png"
+    prepared = prepare(image, Manifest.load(bundle).input)
+    with torch.inference_mode():
+        expected = np.concatenate([model(torch.from_numpy(a[None])).numpy()[0] for a in prepared.scales])
+    for variant, tolerance in (("fp32", 1e-5), ("fp16", 2e-3), ("int8", 0.05)):
+        loaded = load_bundle(bundle, variant=variant)
+        assert set(loaded.heads) == {"mos", "dmos", "pair"}
+        scorer = QualityScorer.from_pretrained(bundle, variant=variant)
+        features = scorer.features(image)
+        assert np.max(np.abs(features - expected)) < tolerance, variant
+    head = load_bundle(bundle).heads["mos"]
+    assert QualityScorer.from_pretrained(bundle, variant="fp32").score(image) == pytest.approx(float(head(expected)), abs=1e-4)
+
+
+def test_model_card(bundle):
+    card = (bundle / "README.md").read_text()
+    front = card.split("---")[1]
+    assert "library_name: contrique-infer" in front and "license: apache-2.0" in front
+    assert "- image-quality-assessment" in front and "- onnx" in front and "- contrique" in front
+    manifest = json.loads((bundle / "contrique.json").read_text())
+    assert f"{manifest['parity']['max_abs_diff']:.2e}" in card
+    assert "| mos | no-reference | synthetic | MOS | higher | yes |" in card
+    assert "| dmos | no-reference | synthetic | MOS | lower |  |" in card
+    assert f"{manifest['variants']['int8']['fidelity']['cosine_mean']:.5f}" in card
+    assert "r18-step10.pt" in card and "test photos made by tests/test_exporter.py" in card
+
+
+def test_package_exposes_the_api():
+    import contrique_export
+
+    assert contrique_export.export_bundle is export_bundle
+    with pytest.raises(AttributeError):
+        contrique_export.no_such_thing  # noqa: B018
+
+
+def test_hub_license_field():
+    assert hub_license("MIT") == ("mit", None)
+    assert hub_license("CC-BY-4.0") == ("cc-by-4.0", None)
+    assert hub_license("terms of the CONTRIQUE authors") == ("other", "terms-of-the-contrique-authors")
+
+
+def test_int8_default_calibration_splits_parity_images(setup):
+    root, _, ckpt, _ = setup
+    sets = exporter._image_sets(["fp32", "int8"], Manifest.load(root / "bundle").input, root / "val", None)
+    parity, calibration, fidelity, described = sets
+    assert [p.source.rsplit("/", 1)[1] for p in calibration] == ["p0.png", "p2.png"]
+    assert [p.source.rsplit("/", 1)[1] for p in fidelity] == ["p1.png", "p3.png"]
+    assert len(parity) == 3 + 4 and "every other image" in described["calibration"]
+
+
+def test_refusals_leave_nothing_behind(setup, tmp_path):
+    root, _, ckpt, heads = setup
+    out = tmp_path / "out"
+    with pytest.raises(ExportError, match="need real images to measure fidelity: pass --parity-images DIR"):
+        export_bundle(ckpt, out, variants=("int8",), progress=False)
+    with pytest.raises(HeadFileError, match="has 4096 coefficients|is not an official head"):
+        export_bundle(ckpt, out, heads={"mine": heads["mos"].with_name("x.save")}, progress=False)
+    with pytest.raises(ImageSetError, match="holds no images"):
+        export_bundle(ckpt, out, parity_images=tmp_path, progress=False)
+    with pytest.raises(ExportError, match="given more than once"):
+        export_bundle(ckpt, out, heads={"a": heads["mos"], "A": heads["mos"]}, progress=False)
+    with pytest.raises(ExportError, match="unknown variant"):
+        export_bundle(ckpt, out, variants=("int4",), progress=False)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="exists and is not an empty folder"):
+        export_bundle(ckpt, tmp_path / "full", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_failure_after_staging_removes_it(setup, tmp_path, monkeypatch):
+    _, _, ckpt, _ = setup
+
+    def broken(model, path, **kwargs):
+        path.write_bytes(b"partial")
+        raise ExportError("simulated exporter failure")
+
+    monkeypatch.setattr(exporter, "export_onnx", broken)
+    with pytest.raises(ExportError, match="simulated exporter failure"):
+        export_bundle(ckpt, tmp_path / "out", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_on_stderr(setup, tmp_path, monkeypatch, capsys):
+    _, _, ckpt, _ = setup
+    monkeypatch.setattr(exporter, "export_onnx", lambda *a, **k: (_ for _ in ()).throw(ExportError("stop")))
+    with pytest.raises(ExportError):
+        export_bundle(ckpt, tmp_path / "out")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "contrique-export: reading checkpoint: done in" in captured.err
+    assert "contrique-export: exporting ONNX (resnet18) ..." in captured.err

@@ -1,0 +1,93 @@
+"""torch -> ONNX export and the parity check (ResNet-18, tiny images)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from contrique_export.errors import ExportError, ParityError
+from contrique_export.images import synthetic_inputs
+from contrique_export.model import build_model
+from contrique_export.onnx_export import export_onnx, graph_opset
+from contrique_export.parity import check_parity, cpu_session
+from contrique_infer.bundle import InputContract
+from contrique_infer.preprocessing import PreparedImage
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(1)
+    return build_model("resnet18").eval()
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx")
+    return export_onnx(model, folder / "encoder.onnx", opset=18)
+
+
+def test_graph_interface(exported):
+    graph = onnx.load(str(exported)).graph
+    (inp,) = graph.input
+    (out,) = graph.output
+    dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    assert inp.name == "image" and inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert out.name == "feature" and out.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    in_dims, out_dims = dims(inp), dims(out)
+    assert in_dims[1] == 3 and all(isinstance(d, str) for d in (in_dims[0], in_dims[2], in_dims[3]))
+    assert out_dims[1] == 512 and isinstance(out_dims[0], str)
+    assert graph_opset(exported) == 18
+
+
+def test_single_self_contained_file(exported):
+    assert [p.name for p in exported.parent.iterdir()] == ["encoder.onnx"]
+    model = onnx.load(str(exported), load_external_data=False)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 16, 16), (1, 3, 33, 47), (3, 3, 45, 29), (2, 3, 130, 64)])
+def test_dynamic_shapes_match_torch(model, exported, shape):
+    x = np.random.default_rng(sum(shape)).random(shape, dtype=np.float32)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(x)).numpy()
+    got = cpu_session(exported).run(None, {"image": x})[0]
+    assert got.shape == (shape[0], 512)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
+    assert np.max(np.abs(got - expected)) < 1e-5
+
+
+def test_parity_report(model, exported):
+    inputs = synthetic_inputs(InputContract())
+    report = check_parity(model, exported, inputs)
+    assert report.images == 3 and report.inputs == 6
+    assert 0.0 <= report.max_abs_diff < 1e-5
+    entry = report.to_dict()
+    assert entry["tolerance"] == 1e-4 and entry["provider"] == "CPUExecutionProvider"
+    assert entry["reference"].startswith("torch ")
+
+
+def test_parity_fails_for_a_different_model(exported):
+    torch.manual_seed(2)
+    other = build_model("resnet18").eval()
+    with pytest.raises(ParityError, match=r"encoder.onnx: ONNX features differ from torch by .* on synthetic-"):
+        check_parity(other, exported, synthetic_inputs(InputContract()))
+
+
+def test_parity_needs_images(model, exported):
+    with pytest.raises(ExportError, match="at least one image"):
+        check_parity(model, exported, [])
+
+
+def test_unsupported_opset_is_an_export_error(tmp_path):
+    model = build_model("resnet18")
+    with pytest.raises(ExportError, match="ONNX opset 3 is not supported for resnet18"):
+        export_onnx(model, tmp_path / "x.onnx", opset=3)
+
+
+def test_prepared_inputs_follow_the_contract():
+    (first, *_rest) = synthetic_inputs(InputContract())
+    assert isinstance(first, PreparedImage) and first.source == "synthetic-97x65"
+    assert [a.shape for a in first.scales] == [(3, 65, 97), (3, 32, 48)]
+    assert all(a.dtype == np.float32 and 0.0 <= a.min() and a.max() <= 1.0 for a in first.scales)
