@@ -96,7 +96,7 @@ class _Reader:
     def number(self, key: str, *, optional: bool = False, default: float | None = None) -> Any:
         value = self.typed(key, (int, float), optional=optional, default=default)
         if value is not None:
-            value = float(value)
+            value = _to_float(value)
             if not math.isfinite(value):
                 raise self.error_cls(self.path, f"field '{self._name(key)}' must be finite, got {value}")
         return value
@@ -124,6 +124,16 @@ class _Reader:
 
     def mapping(self, key: str, *, optional: bool = False) -> dict[str, Any]:
         return dict(self.typed(key, dict, optional=optional, default={}))
+
+
+def _to_float(value: int | float) -> float:
+    """``float(value)``, except that an integer too large for a float (JSON allows any number of
+    digits) becomes an infinity, which the finiteness checks then refuse, instead of raising
+    ``OverflowError``."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _check_relpath(path: str, rel: str, what: str) -> str:
@@ -232,7 +242,7 @@ def _floats(r: _Reader, key: str, n: int, *, optional: bool = False) -> tuple[fl
         return None
     if len(value) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         raise r.fail(f"field '{key}' must be a list of {n} numbers")
-    if not all(math.isfinite(v) for v in value):
+    if not all(math.isfinite(_to_float(v)) for v in value):
         raise r.fail(f"field '{key}' must hold finite numbers")
     return tuple(float(v) for v in value)
 
@@ -281,7 +291,7 @@ class VariantInfo:
         return cls(
             name=name,
             file=_check_relpath(r.path, r.string("file"), f"variant {name} file"),
-            fidelity={k: float(v) for k, v in fidelity.items()},
+            fidelity={k: _to_float(v) for k, v in fidelity.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -588,7 +598,7 @@ class Head:
         raw = r.typed("coef", list)
         if not raw or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
             raise HeadError(path, "field 'coef' must be a non-empty list of numbers")
-        coef = np.asarray(raw, dtype=np.float64)
+        coef = np.asarray([_to_float(v) for v in raw], dtype=np.float64)
         if not np.all(np.isfinite(coef)):
             raise HeadError(path, "field 'coef' holds non-finite values")
         return cls(info=info, coef=coef, intercept=r.number("intercept"), alpha=r.number("alpha", optional=True))

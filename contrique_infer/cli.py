@@ -258,16 +258,29 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def _emit(text: str, output: str | None) -> int:
-    """Write ``text`` to ``output`` (or stdout); if that fails, to stdout with an error. Returns 0 or 1."""
+    """Write ``text`` to ``output`` (or stdout); if that fails, to stdout with an error. Returns 0 or 1.
+
+    File names that are not valid UTF-8 (Python holds their bytes as lone surrogates) are written
+    as their original bytes, as ``ls`` shows them, instead of failing the whole run.
+    """
     if output is not None:
         try:
-            with open(output, "w", encoding="utf-8", newline="") as fh:
+            with open(output, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
                 fh.write(text)
             return 0
         except OSError as exc:
             print(f"contrique-score: error: cannot write {output} ({exc.strerror or exc}); "
                   "writing the results to stdout instead", file=sys.stderr)
-    sys.stdout.write(text)
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:  # stdout's strict error handler refuses such a file name
+        encoding = sys.stdout.encoding or "utf-8"
+        try:
+            data = text.encode(encoding, "surrogateescape")
+        except UnicodeEncodeError:  # characters that stdout's encoding lacks
+            data = text.encode(encoding, "backslashreplace")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return 0 if output is None else 1
 

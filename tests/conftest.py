@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
+from fake_hub import FakeHub
 from tiny_bundle import write_tiny_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 OFFICIAL = SHARED / "reference" / "contrique-official"
 PHOTOS = SHARED / "photos"
+HUB_REPO = "contrique-test/tiny"  # the repository id tests publish on the fake Hub
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +38,35 @@ def photos_dir() -> Path:
     if not PHOTOS.is_dir():
         pytest.skip(f"photos not found at {PHOTOS}")
     return PHOTOS
+
+
+@pytest.fixture()
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
+    """A running fake Hub (a real HTTP server on 127.0.0.1) that huggingface_hub talks to, with a
+    fresh default cache."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import close_session
+
+    server = FakeHub()
+    server.start()
+    endpoint = server.endpoint
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", True)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    # huggingface_hub backs off up to ~23 s between retries of failed requests: skip the waiting.
+    no_sleep = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time) if not n.startswith("_")})
+    no_sleep.sleep = lambda seconds: None
+    monkeypatch.setattr("huggingface_hub.utils._http.time", no_sleep)
+    monkeypatch.setattr("huggingface_hub.file_download.time", no_sleep)
+    close_session()  # no pooled connection to an earlier test's server
+    yield server
+    server.stop()
+    close_session()

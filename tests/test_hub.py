@@ -11,14 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
-import time
-import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from huggingface_hub import constants
-from huggingface_hub.utils import close_session
 
 from contrique_infer.bundle import Head, Manifest, file_table, load_bundle, needed_files, verify_file
 from contrique_infer.errors import (
@@ -33,36 +29,10 @@ from contrique_infer.hub import RemoteBundle, fetch_files, fetch_manifest, is_re
 from fake_hub import FakeHub, Fault
 from tiny_bundle import make_heads, write_tiny_bundle
 
-REPO = "contrique-test/tiny"
+from conftest import HUB_REPO as REPO
+
 NEEDED = ["contrique.json", "encoder.onnx", "heads/quality.json"]
 
-
-@pytest.fixture()
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
-    """A running fake Hub that huggingface_hub talks to, with a fresh default cache."""
-    server = FakeHub()
-    server.start()
-    endpoint = server.endpoint
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", True)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    # huggingface_hub backs off up to ~23 s between retries of failed requests: skip the waiting.
-    no_sleep = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time) if not n.startswith("_")})
-    no_sleep.sleep = lambda seconds: None
-    monkeypatch.setattr("huggingface_hub.utils._http.time", no_sleep)
-    monkeypatch.setattr("huggingface_hub.file_download.time", no_sleep)
-    close_session()  # no pooled connection to an earlier test's server
-    yield server
-    server.stop()
-    close_session()
 
 
 @pytest.fixture(scope="module")

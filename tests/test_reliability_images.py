@@ -1,0 +1,397 @@
+"""Reliability: bad, odd and hostile image files, through the public API and contrique-score.
+
+Every input is generated here (no binary fixtures). For each one the library either raises a
+specific :class:`~contrique_infer.errors.ImageError` subclass whose message names the file and
+says what is wrong, or scores it exactly as the pixels it stands for; contrique-score reports
+each failure on its row and on stderr, scores every other file of the same run and exits 1.
+The outcomes are tabulated in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import struct
+import sys
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile, ImageOps
+
+from contrique_infer import cli
+from contrique_infer import preprocessing
+from contrique_infer.errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError
+from contrique_infer.scorer import QualityScorer
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_bundle_dir: Path) -> QualityScorer:
+    return QualityScorer.from_pretrained(tiny_bundle_dir)
+
+
+def noise(w: int, h: int, seed: int) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def encoded(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(w: int, h: int, depth: int, color_type: int, rows: bytes) -> bytes:
+    """A PNG written by hand: any declared size and bit depth, whatever the pixel data holds."""
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(rows))
+            + png_chunk(b"IEND", b""))
+
+
+def decoded(path: Path, convert: Callable[[Image.Image], Image.Image] = lambda im: im.convert("RGB")) -> Image.Image:
+    with Image.open(path) as im:
+        return convert(im)
+
+
+# --- the inputs ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One input file and what must happen to it.
+
+    ``error``/``reason``: the ImageError subclass and a fragment of its reason; else ``pixels``
+    builds the RGB image whose score the file must have.
+    """
+
+    path: Path
+    error: type[ImageError] | None = None
+    reason: str = ""
+    pixels: Callable[[], Image.Image] | None = None
+
+
+def gray16_png(path: Path) -> Callable[[], Image.Image]:
+    gray8 = np.random.default_rng(3).integers(0, 256, (40, 48), dtype=np.uint8)
+    Image.fromarray(gray8.astype(np.uint16) * 257).save(path)  # mode I;16
+    return lambda: Image.fromarray(gray8, "L").convert("RGB")
+
+
+def rgb16_png(path: Path) -> Callable[[], Image.Image]:
+    """16-bit RGB: Pillow reads the high byte of each sample (v >> 8); documented."""
+    values = np.random.default_rng(4).integers(0, 65536, (40, 48, 3)).astype(">u2")
+    path.write_bytes(png_bytes(48, 40, 16, 2, b"".join(b"\0" + row.tobytes() for row in values)))
+    return lambda: Image.fromarray((values >> 8).astype(np.uint8), "RGB")
+
+
+def palette_png(path: Path) -> Callable[[], Image.Image]:
+    img = noise(40, 36, 5).quantize(16)
+    img.save(path, transparency=bytes(range(0, 256, 16)))
+    return lambda: decoded(path, lambda im: im.convert("RGBA").convert("RGB"))
+
+
+def rgba_png(path: Path) -> Callable[[], Image.Image]:
+    img = noise(40, 36, 6).convert("RGBA")
+    img.putalpha(Image.fromarray(np.random.default_rng(7).integers(0, 256, (36, 40), dtype=np.uint8)))
+    img.save(path)
+    return lambda: img.convert("RGB")  # alpha dropped: transparent pixels keep their stored colour
+
+
+def frames() -> list[Image.Image]:
+    return [noise(40, 32, 20 + i) for i in range(3)]
+
+
+def animated_gif(path: Path) -> Callable[[], Image.Image]:
+    first, *rest = frames()
+    first.save(path, save_all=True, append_images=rest, duration=40, loop=0)
+    return lambda: decoded(path)  # a fresh open is at frame 0: the first frame alone
+
+
+def multipage_tiff(path: Path) -> Callable[[], Image.Image]:
+    pages = frames()
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    return lambda: pages[0]
+
+
+def exif_jpeg(path: Path) -> Callable[[], Image.Image]:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    noise(48, 32, 8).save(path, quality=95, exif=exif.tobytes())
+    return lambda: decoded(path)  # not rotated: the official code ignores EXIF orientation
+
+
+def jpeg_bomb() -> bytes:
+    """A 16x16 JPEG whose frame header (SOF0) declares 65000 x 65000 pixels."""
+    data = bytearray(encoded(noise(16, 16, 9), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 65000, 65000)
+    return bytes(data)
+
+
+def can_read(path: Path) -> bool:
+    try:
+        path.open("rb").close()
+    except PermissionError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
+    root = tmp_path_factory.mktemp("inputs")
+    jpeg = encoded(noise(64, 48, 1), "JPEG", quality=90)
+    png = encoded(noise(64, 48, 2), "PNG")
+    files = {
+        "empty.jpg": b"",
+        "truncated.jpg": jpeg[: len(jpeg) // 2],
+        "truncated.png": png[: len(png) // 2],
+        "page.jpg": b"<!DOCTYPE html>\n<html><body><h1>404 Not Found</h1></body></html>\n",
+        "notes.jpg": "just some text, not a picture\n".encode(),
+        "1x1.png": encoded(noise(1, 1, 0), "PNG"),
+        "2x2.png": encoded(noise(2, 2, 0), "PNG"),
+        "1x5000.png": encoded(noise(1, 5000, 0), "PNG"),
+        "5000x1.png": encoded(noise(5000, 1, 0), "PNG"),
+        # Declared sizes only: almost no pixel data behind them.
+        "bomb.png": png_bytes(100_000, 100_000, 8, 2, b"\0" * 16),
+        "bomb.jpg": jpeg_bomb(),
+        "36mp.png": png_bytes(6000, 6000, 8, 2, b"\0" * 16),
+    }
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    c = {
+        "empty.jpg": Case(root / "empty.jpg", ImageDecodeError, "is empty (0 bytes)"),
+        "truncated.jpg": Case(root / "truncated.jpg", ImageDecodeError, "the file is truncated or corrupt"),
+        "truncated.png": Case(root / "truncated.png", ImageDecodeError, "the file is truncated or corrupt"),
+        "page.jpg": Case(root / "page.jpg", ImageDecodeError, "is not an image file in a format Pillow can read"),
+        "notes.jpg": Case(root / "notes.jpg", ImageDecodeError, "is not an image file in a format Pillow can read"),
+        "1x1.png": Case(root / "1x1.png", ImageTooSmallError, "is 1x1 pixels; the model needs at least 8 pixels"),
+        "2x2.png": Case(root / "2x2.png", ImageTooSmallError, "is 2x2 pixels; the model needs at least 8 pixels"),
+        "1x5000.png": Case(root / "1x5000.png", ImageTooSmallError, "is 1x5000 pixels; the model needs at least 8"),
+        "5000x1.png": Case(root / "5000x1.png", ImageTooSmallError, "is 5000x1 pixels; the model needs at least 8"),
+        "bomb.png": Case(root / "bomb.png", ImageTooLargeError, "max_pixels"),
+        "bomb.jpg": Case(root / "bomb.jpg", ImageTooLargeError, "max_pixels"),
+        "36mp.png": Case(root / "36mp.png", ImageTooLargeError, "is 6000x6000 = 36000000 pixels, more than max_pixels"),
+        "missing.png": Case(root / "missing.png", ImageDecodeError, "no such file"),
+        "folder.jpg": Case(root / "folder.jpg", ImageDecodeError, "is a directory, not an image file"),
+        "loop.jpg": Case(root / "loop.jpg", ImageDecodeError, "cannot be opened (Too many levels of symbolic links)"),
+    }
+    (root / "folder.jpg").mkdir()
+    (root / "loop.jpg").symlink_to(root / "loop.jpg")
+    for name, make in {
+        "gray16.png": gray16_png, "rgb16.png": rgb16_png, "palette.png": palette_png, "rgba.png": rgba_png,
+        "animated.gif": animated_gif, "multipage.tiff": multipage_tiff, "exif.jpg": exif_jpeg,
+    }.items():
+        c[name] = Case(root / name, pixels=make(root / name))
+    noise(40, 30, 10).convert("L").save(root / "gray.jpg", quality=95)
+    noise(40, 30, 11).convert("CMYK").save(root / "cmyk.jpg", quality=95)
+    c["gray.jpg"] = Case(root / "gray.jpg", pixels=lambda: decoded(root / "gray.jpg"))
+    c["cmyk.jpg"] = Case(root / "cmyk.jpg", pixels=lambda: decoded(root / "cmyk.jpg"))
+    # A file name that is not UTF-8: on Linux, Python holds its bytes as lone surrogates.
+    latin1 = root / os.fsdecode(b"caf\xe9.png")
+    noise(40, 30, 12).save(latin1)
+    c["caf\\xe9.png"] = Case(latin1, pixels=lambda: noise(40, 30, 12))
+    locked = root / "locked.png"
+    noise(40, 30, 13).save(locked)
+    locked.chmod(0)
+    c["locked.png"] = (
+        Case(locked, pixels=lambda: noise(40, 30, 13)) if can_read(locked)  # root ignores permissions
+        else Case(locked, ImageDecodeError, "cannot be opened (Permission denied)")
+    )
+    return c
+
+
+CASE_NAMES = [
+    "empty.jpg", "truncated.jpg", "truncated.png", "page.jpg", "notes.jpg", "1x1.png", "2x2.png", "1x5000.png",
+    "5000x1.png", "bomb.png", "bomb.jpg", "36mp.png", "missing.png", "folder.jpg", "loop.jpg", "gray16.png",
+    "rgb16.png", "palette.png", "rgba.png", "animated.gif", "multipage.tiff", "exif.jpg", "gray.jpg", "cmyk.jpg",
+    "caf\\xe9.png", "locked.png",
+]
+
+
+# --- the library --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_library_outcome(scorer: QualityScorer, cases: dict[str, Case], name: str) -> None:
+    case = cases[name]
+    if case.error is None:
+        assert case.pixels is not None
+        assert scorer.score(case.path) == scorer.score(case.pixels())
+        assert scorer.score(str(case.path)) == scorer.score(case.pixels())
+        return
+    with pytest.raises(case.error) as info:
+        scorer.score(case.path)
+    assert type(info.value) is case.error
+    assert info.value.source == str(case.path) and case.reason in info.value.reason
+    assert str(info.value) == f"{case.path}: {info.value.reason}"
+
+
+def test_every_case_is_checked(cases: dict[str, Case]) -> None:
+    assert sorted(cases) == sorted(CASE_NAMES)
+
+
+def test_bombs_are_refused_before_any_pixel_is_decoded(
+    scorer: QualityScorer, cases: dict[str, Case], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[object] = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self):  # noqa: ANN001, ANN202 - Pillow's signature
+        loads.append(self)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    for name in ("bomb.png", "bomb.jpg", "36mp.png"):
+        with pytest.raises(ImageTooLargeError):
+            scorer.score(cases[name].path)
+    assert loads == []
+    scorer.score(cases["gray.jpg"].path)  # the instrumentation does see decoding
+    assert len(loads) == 1
+
+
+def test_first_frame_is_not_another_frame(scorer: QualityScorer, cases: dict[str, Case]) -> None:
+    for name in ("animated.gif", "multipage.tiff"):
+        with Image.open(cases[name].path) as im:
+            assert im.n_frames == 3
+            im.seek(1)
+            second = im.convert("RGB")
+        assert scorer.score(cases[name].path) != scorer.score(second)
+
+
+def test_exif_orientation_is_applied_only_on_request(
+    tiny_bundle_dir: Path, scorer: QualityScorer, cases: dict[str, Case]
+) -> None:
+    path = cases["exif.jpg"].path
+    stored = decoded(path)
+    upright = decoded(path, ImageOps.exif_transpose)
+    assert upright.size == (stored.height, stored.width)
+    turned = QualityScorer.from_pretrained(tiny_bundle_dir, apply_exif=True)
+    assert scorer.score(path) == scorer.score(stored) != scorer.score(upright)
+    assert turned.score(path) == scorer.score(upright)
+
+
+def test_paths_as_bytes_are_image_data_not_names(scorer: QualityScorer, cases: dict[str, Case]) -> None:
+    """``bytes`` are image contents; a non-UTF-8 name is passed as ``os.fsdecode(raw)`` or a Path."""
+    raw = os.fsencode(cases["caf\\xe9.png"].path)
+    assert raw.endswith(b"caf\xe9.png")
+    with pytest.raises(ImageDecodeError, match="not an image file"):
+        scorer.score(raw)
+    assert scorer.score(os.fsdecode(raw)) == scorer.score(cases["caf\\xe9.png"].pixels())
+
+
+def test_unreadable_file_with_permissions(scorer: QualityScorer, cases: dict[str, Case]) -> None:
+    path = cases["locked.png"].path
+    if can_read(path):
+        pytest.skip("running as root (or with CAP_DAC_OVERRIDE): chmod 000 does not stop reading")
+    with pytest.raises(ImageDecodeError, match=r"locked\.png: cannot be opened \(Permission denied\)"):
+        scorer.score(path)
+
+
+def test_unreadable_file_simulated(scorer: QualityScorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same failure as chmod 000 where permissions cannot be tested (root): open() refuses."""
+    path = tmp_path / "secret.png"
+    noise(40, 30, 14).save(path)
+
+    def refuse(file, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise PermissionError(13, "Permission denied", os.fspath(file))
+
+    monkeypatch.setattr(preprocessing, "open", refuse, raising=False)
+    with pytest.raises(ImageDecodeError, match=r"secret\.png: cannot be opened \(Permission denied\)"):
+        scorer.score(path)
+    result = scorer.score_many([path, noise(40, 30, 15)])
+    assert result[0].error_type == "ImageDecodeError" and result[1].ok
+
+
+def test_score_many_reports_each_bad_file_and_scores_the_rest(scorer: QualityScorer, cases: dict[str, Case]) -> None:
+    names = CASE_NAMES
+    results = scorer.score_many([cases[n].path for n in names], batch_size=4, workers=2)
+    for name, result in zip(names, results):
+        case = cases[name]
+        assert result.source == str(case.path)
+        if case.error is None:
+            assert result.ok and result.score == scorer.score(case.pixels())  # type: ignore[misc]
+        else:
+            assert (result.score, result.error_type) == (None, case.error.__name__)
+            assert case.reason in result.error  # type: ignore[operator]
+
+
+# --- contrique-score ----------------------------------------------------------------------------
+
+
+def test_cli_scores_everything_else_and_reports_every_failure(
+    tiny_bundle_dir: Path, cases: dict[str, Case], tmp_path: Path, scorer: QualityScorer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """All the inputs plus two good files in one run, stdout with a strict UTF-8 encoder (as under
+    PYTHONIOENCODING=utf-8) and stderr with Python's own backslashreplace."""
+    good = tmp_path / "good.png"
+    noise(50, 40, 30).save(good)
+    tree = tmp_path / "tree"  # scanned with --recursive: a good photo and two symbolic-link loops
+    (tree / "sub").mkdir(parents=True)
+    noise(44, 36, 31).save(tree / "sub" / "photo.jpg", quality=95)
+    (tree / "sub" / "back").symlink_to(tree, target_is_directory=True)
+    (tree / "self.jpg").symlink_to(tree / "self.jpg")
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", newline="")
+    stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace", newline="")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    argv = [str(good), *(str(cases[n].path) for n in CASE_NAMES), str(tree)]
+    code = cli.main([*argv, "--model", str(tiny_bundle_dir), "--format", "csv", "--recursive"])
+    stdout.flush()
+    stderr.flush()
+    out = stdout.buffer.getvalue().decode("utf-8", "surrogateescape")  # names as their file-system bytes
+    err = stderr.buffer.getvalue().decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 1
+
+    # Expected rows, in order: the inputs, then what the scan of the tree found.
+    expected: list[tuple[str, str | None, str, Callable[[], Image.Image] | None]] = [
+        (str(good), None, "", lambda: noise(50, 40, 30))
+    ]
+    for name in CASE_NAMES:
+        case = cases[name]
+        if name == "folder.jpg":  # a directory argument is scanned, not decoded
+            expected.append((str(case.path), "NoMatchError", "no image files in this directory", None))
+        else:
+            error = None if case.error is None else case.error.__name__
+            expected.append((str(case.path), error, case.reason, case.pixels))
+    expected += [
+        (str(tree / "self.jpg"), "ImageDecodeError", "cannot be opened (Too many levels of symbolic links)", None),
+        (str(tree / "sub" / "back"), "ScanError", "symbolic link loop: the directory contains itself; skipped", None),
+        (str(tree / "sub" / "photo.jpg"), None, "", lambda: decoded(tree / "sub" / "photo.jpg")),
+    ]
+    assert [r["source"] for r in rows] == [e[0] for e in expected]
+    failed = 0
+    for row, (source, error_type, reason, pixels) in zip(rows, expected):
+        if error_type is None:
+            assert pixels is not None and row["error"] == "" and float(row["score"]) == scorer.score(pixels())
+        else:
+            failed += 1
+            assert (row["score"], row["error_type"]) == ("", error_type) and reason in row["error"]
+            assert f"contrique-score: {source}: {row['error']}" in err.splitlines()
+    assert len(err.splitlines()) == failed
+    assert "caf\xe9.png".encode("latin-1") in stdout.buffer.getvalue()  # the name's own bytes
+
+
+def test_cli_non_utf8_names_in_every_format_and_in_files(
+    tiny_bundle_dir: Path, cases: dict[str, Case], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = cases["caf\\xe9.png"].path
+    raw = os.fsencode(path)
+    for fmt in ("table", "csv", "jsonl", "json"):
+        stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", newline="")
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert cli.main([str(path), "--model", str(tiny_bundle_dir), "--format", fmt]) == 0
+        stdout.flush()
+        written = stdout.buffer.getvalue()
+        # Text formats carry the name's bytes; JSON escapes them (\udce9), as json.dumps does.
+        assert (raw in written) if fmt in ("table", "csv") else (b"caf\\udce9.png" in written)
+    target = tmp_path / "out.csv"
+    assert cli.main([str(path), "--model", str(tiny_bundle_dir), "--format", "csv", "-o", str(target)]) == 0
+    assert raw in target.read_bytes()
