@@ -241,7 +241,7 @@ def _render(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, docume
 
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     if columns == RESULT_COLUMNS:
-        cells = [("score", "image", "")] + [
+        cells = [("score", "image", "size or error")] + [
             (f"{r['score']:.4f}" if r["score"] is not None else "error", r["source"],
              f"{r['error_type']}: {r['error']}" if r["error"] else f"{r['width']}x{r['height']}")
             for r in rows

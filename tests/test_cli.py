@@ -93,7 +93,7 @@ def test_failures_are_rows_and_exit_1(capsys, tiny_bundle_dir: Path, photos: Pat
     code, out, err = run(capsys, *args, "--model", tiny_bundle_dir, "--quiet")
     assert code == 1 and err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["score", "image"] and len(lines) == 5
+    assert lines[0].split() == ["score", "image", "size", "or", "error"] and len(lines) == 5
     assert lines[2].split()[0] == "error" and "ImageDecodeError" in lines[2]
     assert float(lines[1].split()[0]) == pytest.approx(scorer.score(photos / "a.png"), abs=1e-4)
 
