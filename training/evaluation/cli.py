@@ -1,0 +1,142 @@
+"""``contrique-eval``: evaluate a bundle on IQA datasets, fit heads, write reports.
+
+Subcommands:
+    run       the paper's protocol on one dataset; writes reports, the final head, optionally adds it to the bundle
+    cross     fit on one dataset, test on another
+    datasets  list the supported datasets and the file layout each expects
+
+Exit codes: 0 success; 1 the evaluation failed (missing or malformed dataset files, images that
+could not be read, a bundle problem, an existing head without --force); 2 usage error.
+The Markdown report goes to stdout, progress and diagnostics to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from contrique_infer.errors import ContriqueError
+
+from .api import cross_evaluate, evaluate
+from .datasets import CSV_LAYOUT, DATASETS, Dataset, load_dataset
+from .features import DEFAULT_CACHE
+from .protocol import ProtocolConfig
+from .report import markdown
+from .ridge import DEFAULT_ALPHAS
+
+DATASET_CHOICES = [*DATASETS, "csv"]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", required=True, help="bundle folder or Hugging Face Hub repository id (org/name)")
+    p.add_argument("--variant", default="auto", choices=["auto", "fp32", "fp16", "int8"],
+                   help="encoder variant (default auto)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="where onnxruntime runs (default: CUDA if available)")
+    p.add_argument("--out", help="folder for report.json, report.md, scatter.png and the head JSON")
+    p.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"feature cache folder (default {DEFAULT_CACHE})")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    p.add_argument("--folds", type=_positive, default=5, help="cross-validation folds for Ridge alpha (default 5)")
+    p.add_argument("--alphas", type=float, nargs="+", default=list(DEFAULT_ALPHAS), help="Ridge alpha candidates")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the splits and folds (default 0)")
+    p.add_argument("--batch-size", type=_positive, default=8, help="images per encoder run (default 8)")
+    p.add_argument("--workers", type=_positive, help="image decoding threads (default: min(4, CPUs))")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--lower-is-better", action="store_true", help="csv datasets: lower scores mean better quality")
+    p.add_argument("--score-kind", choices=["MOS", "DMOS"], default="MOS", help="csv datasets: the score's name")
+    p.add_argument("--scale", default="score", help="csv datasets: a description of the score range")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="contrique-eval",
+        description="Evaluate a CONTRIQUE bundle on IQA datasets with the paper's protocol and fit heads.",
+        epilog="Exit codes: 0 ok, 1 evaluation failed, 2 usage error. See docs/evaluation.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the paper's protocol on one dataset")
+    run.add_argument("--dataset", required=True, type=str.lower, choices=DATASET_CHOICES, help="dataset kind")
+    run.add_argument("--root", required=True, help="dataset folder (for csv: the CSV file)")
+    run.add_argument("--splits", type=_positive, default=10, help="random train/test splits (default 10)")
+    run.add_argument("--train-fraction", type=float, default=0.8, help="training share of each split (default 0.8)")
+    run.add_argument("--add-head", metavar="NAME",
+                     help="add the head fitted on all images to the bundle folder as NAME")
+    run.add_argument("--head-name",
+                     help="name of the final head written to --out (default: --add-head or the dataset name)")
+    run.add_argument("--force", action="store_true", help="replace an existing head of the same name")
+    run.add_argument("--default", action="store_true", help="make the added head the bundle's default")
+    _common(run)
+    cross = sub.add_parser("cross", help="fit on one dataset, test on another")
+    cross.add_argument("--train", nargs=2, required=True, metavar=("DATASET", "ROOT"), help="training dataset and root")
+    cross.add_argument("--test", nargs=2, required=True, metavar=("DATASET", "ROOT"), help="test dataset and root")
+    _common(cross)
+    sub.add_parser("datasets", help="list the supported datasets and their layouts")
+    return parser
+
+
+def _load(kind: str, root: str, args: argparse.Namespace) -> Dataset:
+    if kind.lower() == "csv":
+        return load_dataset(kind, root, higher_is_better=not args.lower_is_better, score_kind=args.score_kind,
+                            scale=args.scale)
+    return load_dataset(kind, root)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``contrique-eval``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
+        return int(exc.code or 0)
+    if args.command == "datasets":
+        for spec in DATASETS.values():
+            paper = f" (paper SRCC {spec.paper_srcc:.3f})" if spec.paper_srcc is not None else ""
+            print(f"{spec.key:8} {spec.title}{paper}\n         {spec.layout}")
+        print(f"{'csv':8} generic\n         {CSV_LAYOUT}")
+        return 0
+    for kind, _ in [args.train, args.test] if args.command == "cross" else []:
+        if kind.lower() not in DATASET_CHOICES:
+            parser.print_usage(sys.stderr)
+            print(f"contrique-eval: error: unknown dataset {kind!r}; choose from {', '.join(DATASET_CHOICES)}",
+                  file=sys.stderr)
+            return 2
+    try:
+        config = ProtocolConfig(
+            splits=getattr(args, "splits", 10), train_fraction=getattr(args, "train_fraction", 0.8),
+            folds=args.folds, alphas=tuple(args.alphas), seed=args.seed,
+        )
+    except ContriqueError as exc:
+        print(f"contrique-eval: error: {exc}", file=sys.stderr)
+        return 2
+    common = dict(
+        variant=args.variant, device=args.device, config=config, out_dir=args.out,
+        cache_dir=None if args.no_cache else args.cache, batch_size=args.batch_size, workers=args.workers,
+        progress=not args.quiet,
+    )
+    try:
+        if args.command == "run":
+            dataset = _load(args.dataset, args.root, args)
+            print(f"{dataset.name}: {len(dataset)} images from {dataset.root}", file=sys.stderr)
+            result = evaluate(
+                args.bundle, dataset, head_name=args.add_head or args.head_name, add_head=args.add_head is not None,
+                force=args.force, make_default=args.default, **common,
+            )
+        else:
+            train, test = _load(*args.train, args), _load(*args.test, args)
+            result = cross_evaluate(args.bundle, train, test, **common)
+    except ContriqueError as exc:
+        print(f"contrique-eval: error: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(markdown(result.report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Turn a fitted ridge into a bundle head, and add it to a local bundle folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+from contrique_infer.bundle import Head, HeadInfo, Manifest, file_table
+from contrique_infer.errors import HeadError
+
+from .datasets import Dataset
+from .errors import HeadExistsError, ProtocolError
+from .ridge import RidgeModel
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_head_name(name: str) -> str:
+    """Return ``name`` if it can name a head file (letters, digits, ``_ . -``), else raise ProtocolError."""
+    if not _NAME.match(name):
+        raise ProtocolError(f"head name {name!r} must be letters, digits, '_', '.' or '-' (it names heads/<name>.json)")
+    return name
+
+
+def check_new_head(bundle_dir: str | os.PathLike[str], name: str, *, force: bool = False) -> Manifest:
+    """The bundle's manifest, after checking that a head ``name`` may be added to it.
+
+    Raises:
+        HeadExistsError: The bundle has a head of that name (case-insensitive) and ``force`` is False.
+        BundleError: The folder is not a valid bundle.
+    """
+    manifest = Manifest.load(bundle_dir)
+    old = [h.name for h in manifest.heads if h.name.lower() == name.lower()]
+    if old and not force:
+        raise HeadExistsError(
+            f"bundle {bundle_dir} already has a head {old[0]!r}; choose another name or pass --force to replace it"
+        )
+    return manifest
+
+
+def make_head(model: RidgeModel, name: str, dataset: Dataset, description: str = "") -> Head:
+    """A no-reference head from a ridge fitted on ``dataset`` (its scale and direction recorded).
+
+    Raises:
+        ProtocolError: ``name`` is not usable as a file name (letters, digits, ``_ . -``).
+    """
+    check_head_name(name)
+    info = HeadInfo(
+        name=name,
+        file=f"heads/{name}.json",
+        kind="nr",
+        dataset=dataset.name,
+        score_scale=dataset.scale,
+        higher_is_better=dataset.higher_is_better,
+        description=description
+        or f"Ridge (alpha={model.alpha:g}) fitted on all {len(dataset)} images of {dataset.name}",
+    )
+    return Head(info=info, coef=model.coef, intercept=model.intercept, alpha=model.alpha)
+
+
+def add_head(
+    bundle_dir: str | os.PathLike[str], head: Head, *, force: bool = False, make_default: bool = False
+) -> Path:
+    """Write ``head`` into a local bundle and update its manifest (head list and file table).
+
+    Args:
+        bundle_dir: The bundle folder (holding contrique.json).
+        head: The head; its ``info.file`` is where it is written, relative to the folder.
+        force: Replace an existing head of the same name (case-insensitive).
+        make_default: Make it the bundle's default head.
+
+    Returns:
+        The path of the written head file.
+
+    Raises:
+        HeadExistsError: A head of that name exists and ``force`` is False.
+        HeadError: The head's length does not match the bundle's feature.
+        BundleError: The folder is not a valid bundle.
+    """
+    root = Path(bundle_dir)
+    manifest = check_new_head(root, head.name, force=force)
+    if head.coef.shape != (manifest.feature.dim,):
+        raise HeadError(
+            root / head.info.file,
+            f"has {head.coef.shape[0]} coefficients but the bundle's feature has {manifest.feature.dim} values; "
+            "were the features computed with another bundle?",
+        )
+    old = [h for h in manifest.heads if h.name.lower() == head.name.lower()]
+    kept = tuple(h for h in manifest.heads if h not in old)
+    if head.info.file in manifest.files and all(h.file != head.info.file for h in old):
+        raise HeadError(root / head.info.file, "is already another file of the bundle; choose another head name")
+    stale = [h.file for h in old if h.file != head.info.file and all(k.file != h.file for k in kept)]
+    files = {rel: entry for rel, entry in manifest.files.items() if rel not in stale}
+    path = head.save(root / head.info.file)
+    files.update(file_table(root, [head.info.file]))
+    default = head.name if make_default or (old and manifest.default_head == old[0].name) else manifest.default_head
+    updated = dataclasses.replace(manifest, heads=kept + (head.info,), files=files, default_head=default)
+    Manifest.from_dict(updated.to_dict(), root / "contrique.json")  # validate before writing
+    updated.save(root)
+    for rel in stale:  # the replaced head's file (unless it is the new one on a case-insensitive disk)
+        previous = root / rel
+        if previous.exists() and not previous.samefile(path):
+            previous.unlink()
+    return path
