@@ -1,0 +1,141 @@
+"""Training data: folders, samples, views on the device, and resumable distributed batching."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from contrique_training.data import BatchStream, ContrastiveDataset, find_images, make_views, random_region
+from contrique_training.distortions import NUM_CLASSES, class_id
+from contrique_training.errors import DataError
+
+
+def _photo(path: Path, size: tuple[int, int], seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size[1] // 4 + 1, size[0] // 4 + 1, 3), dtype=np.uint8)
+    Image.fromarray(base).resize(size, Image.Resampling.BICUBIC).save(path)
+    return path
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "photos" / "nested").mkdir(parents=True)
+    _photo(tmp_path / "photos" / "a.jpg", (90, 70), 0)
+    _photo(tmp_path / "photos" / "nested" / "b.png", (41, 33), 1)  # odd and smaller than the regions
+    _photo(tmp_path / "photos" / "c.PNG", (64, 64), 2)
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    return tmp_path / "photos"
+
+
+def test_find_images_recursive_and_errors(folder: Path, tmp_path: Path) -> None:
+    assert [p.name for p in find_images(folder)] == ["a.jpg", "c.PNG", "b.png"]
+    with pytest.raises(DataError, match="not a folder"):
+        find_images(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images"):
+        find_images(tmp_path / "empty")
+
+
+def test_small_images_are_upscaled_to_fit() -> None:
+    image = Image.new("RGB", (41, 33), (10, 20, 30))
+    region = random_region(image, 64, np.random.default_rng(0))
+    assert region.size == (64, 64)
+    assert np.asarray(region)[5, 5].tolist() == [10, 20, 30]
+
+
+def test_synthetic_samples(folder: Path) -> None:
+    paths = find_images(folder)
+    data = ContrastiveDataset(paths, crop_size=16, seed=0, synthetic=True)
+    assert len(data) == 3 * NUM_CLASSES
+    sample = data[NUM_CLASSES + 7]  # photo 1, class 7
+    assert sample["distortion"] == 7 and sample["label"] == 7
+    assert sample["full"].shape == (3, 16, 16) and sample["full"].dtype == torch.uint8
+    assert sample["half"].shape == (3, 32, 32)
+    assert sample["colour"].shape == (2,) and sample["flip"].shape == (2,)
+    again = data[NUM_CLASSES + 7]
+    assert all(torch.equal(torch.as_tensor(sample[k]), torch.as_tensor(again[k])) for k in sample)
+    data.set_epoch(1)
+    assert not torch.equal(data[NUM_CLASSES + 7]["half"], sample["half"])  # other crops in another epoch
+    random_classes = ContrastiveDataset(paths, 16, 0, True, variants_per_image=5)
+    assert len(random_classes) == 15 and 0 <= random_classes[3]["distortion"] < NUM_CLASSES
+
+
+def test_codec_is_applied_in_the_worker(folder: Path) -> None:
+    data = ContrastiveDataset(find_images(folder), crop_size=16, seed=0, synthetic=True)
+    jpeg = class_id(9, 4)  # quality 4
+    index = jpeg  # photo 0
+    sample = data[index]
+    rng = np.random.default_rng([0, 0, index, 1])
+    region = random_region(Image.open(folder / "a.jpg").convert("RGB"), 16, rng)
+    buffer = io.BytesIO()
+    region.save(buffer, format="JPEG", quality=4)
+    expected = torch.from_numpy(np.asarray(Image.open(buffer).convert("RGB")).copy()).permute(2, 0, 1)
+    assert torch.equal(sample["full"], expected)
+
+
+def test_authentic_samples_have_unique_labels(folder: Path) -> None:
+    data = ContrastiveDataset(find_images(folder), crop_size=16, seed=0, synthetic=False)
+    assert len(data) == 3
+    assert [data[i]["label"] for i in range(3)] == [126, 127, 128]
+    assert all(data[i]["distortion"] == 0 for i in range(3))
+
+
+def test_make_views(folder: Path) -> None:
+    data = ContrastiveDataset(find_images(folder), crop_size=16, seed=0, synthetic=True)
+    batch = torch.utils.data.default_collate([data[i] for i in (0, 5, 300)])
+    batch["colour"][:] = 4  # no colour-space change
+    batch["flip"][:] = torch.tensor([[0, 0], [1, 0], [0, 0]])
+    full, half, labels = make_views(batch, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert full.shape == half.shape == (3, 3, 16, 16)
+    assert labels.tolist() == [0, 5, 300 % NUM_CLASSES]
+    pristine_full = batch["full"][0].float() / 255
+    torch.testing.assert_close(full[0], pristine_full)  # class 0: untouched
+    expected_half = F.interpolate(batch["half"][:1].float() / 255, scale_factor=0.5, mode="bicubic", antialias=True)
+    torch.testing.assert_close(half[0], expected_half[0].clamp(0, 1))
+    assert torch.equal(full[1], full[1])  # deterministic
+    again, _, _ = make_views(batch, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert torch.equal(again, full)
+    assert float(full.min()) >= 0 and float(full.max()) <= 1
+
+
+def _drain(stream: BatchStream, n: int) -> list[torch.Tensor]:
+    return [stream.next()["label"] for _ in range(n)]
+
+
+def test_stream_resumes_exactly_and_splits_processes(folder: Path) -> None:
+    paths = find_images(folder)
+
+    def make(rank: int = 0, world: int = 1) -> BatchStream:
+        synthetic = ContrastiveDataset(paths, 8, 3, True, variants_per_image=4)
+        authentic = ContrastiveDataset(paths, 8, 3, False)
+        return BatchStream(synthetic, authentic, batch=4, authentic_fraction=0.25, rank=rank, world=world,
+                           workers=0, pin=False)
+
+    reference = _drain(make(), 9)  # 12 synthetic samples / 3 per batch: 4 batches per epoch
+    assert all(len(labels) == 4 and labels[-1] >= NUM_CLASSES for labels in reference)
+    first = make()
+    _drain(first, 5)
+    state = first.state()
+    assert state["synthetic"] == {"epoch": 1, "batches_done": 1}
+    resumed = make()
+    resumed.restore(state)
+    assert [t.tolist() for t in _drain(resumed, 4)] == [t.tolist() for t in reference[5:9]]
+    # two processes see disjoint parts of an epoch: their authentic photos (unique labels) differ
+    seen = [int(make(rank, 2).next()["label"][-1]) for rank in (0, 1)]
+    assert seen[0] != seen[1] and set(seen) <= {126, 127, 128}
+    with pytest.raises(DataError, match="cannot fill"):
+        BatchStream(ContrastiveDataset(paths, 8, 0, True, 1), None, 4, 0.0, 0, 1, 0, False)
+
+
+def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not really a jpeg")
+    data = ContrastiveDataset([bad], crop_size=8, seed=0, synthetic=True)
+    with pytest.raises(DataError, match="broken.jpg"):
+        data[0]

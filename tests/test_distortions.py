@@ -1,0 +1,132 @@
+"""The 25 x 5 synthetic distortions: class ids, monotone quality, determinism, batching, codecs."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from contrique_training.distortions import (
+    DISTORTIONS,
+    LEVELS,
+    NUM_CLASSES,
+    apply_codec,
+    class_id,
+    disk_kernel,
+    distort,
+    distort_image,
+    is_codec,
+    motion_kernels,
+    split_class,
+)
+
+# Types that change global brightness or contrast: PSNR there mostly measures a global offset or
+# gain, which SSIM separates into its luminance and contrast terms, so SSIM is the measure that
+# follows perceived severity. Every other type (blur, noise, codecs, colour, spatial) uses PSNR.
+SSIM_TYPES = {"brighten", "darken", "mean_shift", "contrast_change"}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of the luma (Gaussian window 11 x 11, sigma 1.5; Wang et al. 2004 constants)."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
+    x = (torch.from_numpy(a.astype(np.float64)) @ weights)[None, None]
+    y = (torch.from_numpy(b.astype(np.float64)) @ weights)[None, None]
+    t = torch.arange(11, dtype=torch.float64) - 5
+    g = torch.exp(-(t**2) / (2 * 1.5**2))
+    window = (g[:, None] * g[None, :] / g.sum() ** 2)[None, None]
+    mu_x, mu_y = F.conv2d(x, window), F.conv2d(y, window)
+    var_x = F.conv2d(x * x, window) - mu_x**2
+    var_y = F.conv2d(y * y, window) - mu_y**2
+    cov = F.conv2d(x * y, window) - mu_x * mu_y
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return float(s.mean())
+
+
+@pytest.fixture(scope="module")
+def photo(photos_dir) -> Image.Image:
+    """A real photo from the validation set, centre-cropped to 128 x 128.
+
+    Smaller, JPEG2000 at ratios 120 and 400 both hit the codec's minimum file size.
+    """
+    image = Image.open(photos_dir / "val" / "skimage" / "chelsea.png").convert("RGB")
+    w, h = image.size
+    return image.crop(((w - h) // 2, 0, (w - h) // 2 + h, h)).resize((128, 128), Image.Resampling.BICUBIC)
+
+
+def test_class_ids_cover_126_classes() -> None:
+    assert len(DISTORTIONS) == 25 and LEVELS == 5 and NUM_CLASSES == 126
+    assert len({d.name for d in DISTORTIONS}) == 25
+    assert all(len(d.levels) == LEVELS for d in DISTORTIONS)
+    ids = [class_id(t, l) for t in range(25) for l in range(5)]
+    assert ids == list(range(1, 126))
+    assert split_class(0) is None
+    assert split_class(class_id(9, 3)) == (9, 3)
+    assert [c for c in range(126) if is_codec(c)] == list(range(41, 51))  # JPEG2000 (type 9), JPEG (type 10)
+    with pytest.raises(ValueError):
+        class_id(25, 0)
+    with pytest.raises(ValueError):
+        split_class(126)
+
+
+@pytest.mark.parametrize("type_index", range(25), ids=[d.name for d in DISTORTIONS])
+def test_quality_falls_as_level_rises(photo: Image.Image, type_index: int) -> None:
+    reference = np.asarray(photo)
+    name = DISTORTIONS[type_index].name
+    measure = ssim if name in SSIM_TYPES else psnr
+    scores = [measure(reference, np.asarray(distort_image(photo, class_id(type_index, l), seed=3))) for l in range(5)]
+    assert all(a > b for a, b in zip(scores, scores[1:])), f"{name}: {scores}"
+    assert scores[-1] < (0.97 if measure is ssim else 40.0), f"{name}: level 5 is too mild: {scores[-1]}"
+
+
+def test_same_seed_same_result_other_seed_differs(photo: Image.Image) -> None:
+    for name in ("white_noise", "motion_blur", "colour_block", "jitter", "colour_quantization"):
+        t = [d.name for d in DISTORTIONS].index(name)
+        a = np.asarray(distort_image(photo, class_id(t, 2), seed=5))
+        b = np.asarray(distort_image(photo, class_id(t, 2), seed=5))
+        c = np.asarray(distort_image(photo, class_id(t, 2), seed=6))
+        assert np.array_equal(a, b), name
+        assert not np.array_equal(a, c), name
+
+
+def test_batch_equals_single_images_for_deterministic_types(photo: Image.Image) -> None:
+    x = torch.from_numpy(np.asarray(photo, dtype=np.float32) / 255).permute(2, 0, 1)
+    batch = torch.stack([x, x.flip(-1), x, x])
+    classes = torch.tensor([class_id(0, 4), class_id(1, 2), class_id(21, 1), 0])
+    out = distort(batch, classes, torch.Generator().manual_seed(0))
+    for i in range(4):
+        single = distort(batch[i : i + 1], classes[i : i + 1], torch.Generator().manual_seed(0))
+        torch.testing.assert_close(out[i], single[0], atol=1e-6, rtol=0)
+    assert torch.equal(out[3], batch[3])  # pristine: unchanged (input is 8-bit already)
+
+
+def test_codec_classes_pass_through_distort_and_match_pillow(photo: Image.Image) -> None:
+    x = torch.from_numpy(np.asarray(photo, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    assert torch.equal(distort(x, torch.tensor([class_id(9, 4)]), torch.Generator()), x)
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=7)  # JPEG level 4 = quality 7
+    expected = np.asarray(Image.open(buffer).convert("RGB"))
+    assert np.array_equal(np.asarray(apply_codec(photo, class_id(9, 3))), expected)
+    assert apply_codec(photo, class_id(0, 0)) is photo
+
+
+def test_kernels_are_normalised_and_shaped() -> None:
+    disk = disk_kernel(4.0, torch.device("cpu"))
+    assert disk.shape == (9, 9) and abs(float(disk.sum()) - 1) < 1e-6
+    torch.testing.assert_close(disk, disk.T)
+    # area coverage: the centre tap is a full pixel, a corner tap lies outside the disk
+    assert float(disk[4, 4]) == pytest.approx(1 / (np.pi * 16), rel=0.02)
+    assert float(disk[0, 0]) == 0.0
+    horizontal = motion_kernels(torch.tensor([5.0]), torch.tensor([0.0]))[0]
+    assert abs(float(horizontal.sum()) - 1) < 1e-6
+    centre = horizontal.shape[0] // 2
+    assert float(horizontal[centre].sum()) == pytest.approx(1.0, abs=1e-6)  # all weight on the centre row

@@ -1,0 +1,33 @@
+"""``contrique-distortions``: the labelled grid of every type and level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from contrique_training.distortions import class_id, distort_image
+from contrique_training.grid import main, square
+
+
+def test_grid_has_every_type_and_level(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).resize((50, 60)).save(photo)
+    out = tmp_path / "grid.png"
+    assert main([str(photo), "-o", str(out), "--size", "32"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    grid = Image.open(out)
+    assert grid.size == (270 + 6 * 32, 26 + 25 * 32)
+    tile = square(Image.open(photo).convert("RGB"), 32)
+    # row 11 (white noise), level 3 is that distortion of the tile
+    expected = np.asarray(distort_image(tile, class_id(10, 2), seed=0))
+    cell = np.asarray(grid.convert("RGB"))[26 + 10 * 32 : 26 + 11 * 32, 270 + 3 * 32 : 270 + 4 * 32]
+    assert np.array_equal(cell, expected)
+
+
+def test_grid_errors(tmp_path: Path) -> None:
+    assert main([str(tmp_path / "missing.png"), "-o", str(tmp_path / "g.png")]) == 1
+    assert main([str(tmp_path / "missing.png")]) == 2
+    assert main([str(tmp_path / "missing.png"), "-o", "g.png", "--size", "4"]) == 2

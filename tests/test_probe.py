@@ -1,0 +1,54 @@
+"""The linear probe: ridge classifiers and level regression with leave-one-photo-out folds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from contrique_training.distortions import LEVELS, NUM_CLASSES
+from contrique_training.probe import ALPHAS, main, probe, ridge_path
+
+
+def _labels(photos: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.tile(np.arange(NUM_CLASSES), photos), np.repeat(np.arange(photos), NUM_CLASSES)
+
+
+def test_ridge_recovers_a_linear_target() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 5))
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + 4.0
+    path = ridge_path(x, y[:, None], x[:3], alphas=(1e-8, 1e4))
+    assert path.shape == (2, 3, 1)
+    assert path[0, :, 0] == pytest.approx(y[:3], abs=1e-5)  # tiny penalty: the exact fit
+    assert np.abs(path[1, :, 0] - y.mean()).max() < np.abs(y[:3] - y.mean()).max()  # big: shrunk to the mean
+    assert len(ALPHAS) >= 3
+
+
+def test_informative_features_score_high_and_noise_near_chance() -> None:
+    classes, groups = _labels(4)
+    rng = np.random.default_rng(1)
+    informative = np.eye(NUM_CLASSES)[classes] * 5 + 0.1 * rng.standard_normal((len(classes), NUM_CLASSES))
+    levels = np.where(classes > 0, (classes - 1) % LEVELS + 1, 0)
+    informative = np.concatenate([informative, levels[:, None].astype(float)], axis=1)
+    good = probe(informative, classes, groups)
+    assert good["type_accuracy"] == 1.0 and good["class_accuracy"] == 1.0
+    assert good["level_spearman"] > 0.95
+    noise = probe(rng.standard_normal((len(classes), 64)), classes, groups)
+    assert noise["type_accuracy"] < 0.15 and abs(noise["level_spearman"]) < 0.2
+
+
+def test_cli_on_three_tiny_photos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((40, 40)).save(tmp_path / f"{i}.png")
+    assert main(["--data", str(tmp_path), "--random", "resnet18", "--size", "32"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["encoder"] == "random resnet18" and result["photos"] == 3
+    assert 0 <= result["type_accuracy"] <= 1 and -1 <= result["level_spearman"] <= 1
+    assert main(["--data", str(tmp_path)]) == 2
+    (tmp_path / "2.png").unlink()
+    assert main(["--data", str(tmp_path), "--random", "resnet18", "--size", "32"]) == 1

@@ -1,0 +1,179 @@
+"""End-to-end training on a tiny generated photo folder: checkpoint format, resume, DDP, export."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+
+from contrique_export.model import ContriqueNet, ModelConfig
+from contrique_training.config import TrainConfig, build_config
+from contrique_training.runlog import read_log
+from contrique_training.train import param_groups, train
+
+PLAIN = (str, int, float, bool, type(None))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a busy shared CPU, OpenMP spin-waiting of several threads is far slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six small synthetic 'photos' of odd sizes (smooth colour fields with edges)."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate([(97, 80), (80, 80), (130, 71), (50, 41), (88, 120), (64, 64)]):
+        coarse = rng.integers(0, 256, (h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
+        image = Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC)
+        image.save(folder / (f"p{i}.png" if i % 2 else f"p{i}.jpg"))
+    return folder
+
+
+def smoke(photos: Path, **overrides) -> TrainConfig:
+    return build_config("smoke", overrides={"data": str(photos), **overrides})
+
+
+def test_smoke_run_writes_the_checkpoint_format(photos: Path, tmp_path: Path) -> None:
+    config = smoke(photos, data_license="CC0")
+    path = train(config, tmp_path / "run", progress=False)
+    assert path == tmp_path / "run" / "checkpoint.pt"
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    assert set(ckpt) == {"format", "format_version", "model_config", "model", "config", "step", "epoch",
+                         "optimizer", "scheduler", "scaler", "rng", "data"}
+    assert ckpt["format"] == "contrique-checkpoint" and ckpt["format_version"] == 1
+    assert ckpt["model_config"] == {"arch": "resnet18", "projection_dim": 128}
+    reference = ContriqueNet(ModelConfig("resnet18", 128)).state_dict()
+    assert list(ckpt["model"]) == list(reference)  # official key layout and order, no "module." prefix
+    assert all(ckpt["model"][k].shape == v.shape for k, v in reference.items())
+    assert ckpt["config"] == config.to_dict() and all(isinstance(v, PLAIN) for v in ckpt["config"].values())
+    assert ckpt["step"] == 4 and isinstance(ckpt["epoch"], int)
+    assert ckpt["scheduler"]["total_steps"] == 4 and ckpt["scheduler"]["step"] == 4
+    assert set(ckpt["rng"]) == {"torch", "cuda", "numpy", "python", "sampler"}
+    assert ckpt["data"]["license"] == "CC0" and "6 pristine photos" in ckpt["data"]["description"]
+    rows = read_log(tmp_path / "run" / "log.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert all(np.isfinite(float(r["loss"])) and float(r["loss"]) > 0 for r in rows)
+    assert (tmp_path / "run" / "loss.png").stat().st_size > 1000
+    torch.manual_seed(0)
+    fresh = ContriqueNet(ModelConfig("resnet18", 128)).state_dict()
+    assert not torch.equal(ckpt["model"]["encoder.0.weight"], fresh["encoder.0.weight"])  # it trained
+
+
+def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
+    config = smoke(photos, steps=3)
+    straight = torch.load(train(config, tmp_path / "a", progress=False), weights_only=True)
+    train(config, tmp_path / "b", progress=False, stop_at=2)
+    interrupted = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert interrupted["step"] == 2
+    resumed = torch.load(train(config, tmp_path / "b", resume=tmp_path / "b" / "checkpoint.pt", progress=False),
+                         weights_only=True)
+    assert resumed["step"] == 3
+    for key, value in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][key], value, atol=1e-6, rtol=0, msg=key)
+    assert [int(r["step"]) for r in read_log(tmp_path / "b" / "log.csv")] == [1, 2, 3]
+    assert not torch.equal(interrupted["model"]["encoder.0.weight"], resumed["model"]["encoder.0.weight"])
+
+
+def test_accumulation_with_authentic_photos(photos: Path, tmp_path: Path) -> None:
+    config = smoke(photos, steps=2, grad_accum=2, data_authentic=str(photos))
+    ckpt = torch.load(train(config, tmp_path / "run", progress=False), weights_only=True)
+    assert ckpt["step"] == 2 and ckpt["config"]["grad_accum"] == 2
+    # 6 photos, 2 per micro-batch: 3 per epoch; 2 steps x 2 micro-batches = 1 epoch and 1 batch
+    assert ckpt["rng"]["sampler"]["authentic"] == {"epoch": 1, "batches_done": 1}
+    assert "6 authentic photos" in ckpt["data"]["description"]
+
+
+def test_weight_decay_skips_batchnorm_and_biases() -> None:
+    net = ContriqueNet(ModelConfig("resnet18", 16))
+    decay, no_decay = param_groups(net, 1e-4)
+    batchnorms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = {id(p) for m in batchnorms for p in m.parameters()}
+    assert {id(p) for p in no_decay["params"]} == norms
+    assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decay["params"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_train(rank: int, port: int, data: str, out: str) -> None:
+    os.environ.update({"WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    train(build_config("smoke", overrides={"data": data, "steps": 2}), out, progress=False)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run(photos: Path, tmp_path: Path) -> None:
+    mp.spawn(_ddp_train, args=(_free_port(), str(photos), str(tmp_path / "run")), nprocs=2, join=True)
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 2 and not any(k.startswith("module.") for k in ckpt["model"])
+    assert ckpt["rng"]["sampler"]["synthetic"]["batches_done"] == 2
+
+
+_HAVE_EXPORT = importlib.util.find_spec("contrique_export.exporter") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _HAVE_EXPORT, reason="contrique_export.exporter is not written yet")
+def test_checkpoint_exports_to_a_bundle_that_scores(photos: Path, tmp_path: Path) -> None:
+    from contrique_export.exporter import export_bundle
+    from contrique_infer import QualityScorer
+    from contrique_infer.bundle import Head, HeadInfo
+
+    ckpt = train(smoke(photos, data_license="CC0"), tmp_path / "run", progress=False)
+    coef = np.random.default_rng(0).standard_normal(1024)  # resnet18: 2 scales x 512
+    head = Head(HeadInfo("probe", "heads/probe.json", "nr", "test", "arbitrary", True), coef, 3.0)
+    head.save(tmp_path / "probe.json")
+    bundle = export_bundle(ckpt, tmp_path / "bundle", heads={"probe": tmp_path / "probe.json"}, progress=False)
+    scorer = QualityScorer.from_pretrained(bundle, head="probe", device="cpu")
+    # the torch reference: the trained encoder's inference feature (full scale, then PIL-bicubic half)
+    net = ContriqueNet(ModelConfig("resnet18", 128)).eval()
+    net.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
+    image = Image.open(photos / "p2.jpg").convert("RGB")
+    half = image.resize((image.width // 2, image.height // 2), Image.Resampling.BICUBIC)
+    with torch.no_grad():
+        feature = torch.cat([net(torch.from_numpy(np.asarray(im, dtype=np.float32) / 255).permute(2, 0, 1)[None])[0]
+                             for im in (image, half)]).numpy()
+    assert scorer.features(photos / "p2.jpg") == pytest.approx(feature, abs=1e-4)
+    assert scorer.score(photos / "p2.jpg") == pytest.approx(float(feature @ coef + 3.0), abs=1e-3)
+
+
+def test_checkpoint_rng_round_trip_and_errors(tmp_path: Path) -> None:
+    import random
+
+    from contrique_training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+    from contrique_training.errors import CheckpointError
+
+    state = rng_state()
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    path = save_checkpoint(tmp_path / "c.pt", {key: state if key == "rng" else {} for key in
+                                              ("model_config", "model", "config", "step", "epoch", "optimizer",
+                                               "scheduler", "scaler", "rng", "data")})
+    set_rng_state(load_checkpoint(path)["rng"])  # weights_only load of every RNG state
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
+    with pytest.raises(CheckpointError, match="missing field"):
+        save_checkpoint(tmp_path / "d.pt", {"model": {}})
+    torch.save({"encoder.0.weight": torch.zeros(1)}, tmp_path / "official.pt")
+    with pytest.raises(CheckpointError, match="cannot be resumed|not a 'contrique-checkpoint'"):
+        load_checkpoint(tmp_path / "official.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")

@@ -1,0 +1,61 @@
+"""``contrique-train`` end to end through ``main(argv)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from contrique_training.cli import main
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a busy shared CPU, OpenMP spin-waiting of several threads is far slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli_photos")
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).resize((96, 80)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_smoke_run_and_resume(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    argv = ["--preset", "smoke", "--data", str(photos), "--out", str(run), "--no-progress", "--steps", "3"]
+    assert main(argv + ["--stop-at", "2", "--data-license", "CC0"]) == 0
+    assert capsys.readouterr().out.strip() == str(run / "checkpoint.pt")
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--no-progress"]) == 0
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 3 and ckpt["data"]["license"] == "CC0" and ckpt["config"]["steps"] == 3
+
+
+def test_config_file_and_flags(photos: Path, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'data = "{photos}"\nsteps = 1\ncrop_size = 32\nbatch_size = 4\n')
+    assert main(["--preset", "smoke", "--config", str(config), "--batch-size", "6", "--out", str(tmp_path / "r"),
+                 "--no-progress"]) == 0
+    saved = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["config"]
+    assert (saved["crop_size"], saved["batch_size"], saved["steps"], saved["arch"]) == (32, 6, 1, "resnet18")
+
+
+def test_exit_codes(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = ["--out", str(tmp_path / "x")]
+    assert main(["--preset", "nope", "--data", str(photos)] + out) == 2
+    assert main(["--preset", "smoke"] + out) == 2  # no data
+    assert "--data" in capsys.readouterr().err
+    assert main(["--preset", "smoke", "--data", str(photos), "--crop-size", "0"] + out) == 2
+    assert main(["--preset", "smoke", "--data", str(tmp_path / "missing")] + out) == 1
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["--resume", str(tmp_path / "missing.pt")] + out) == 1

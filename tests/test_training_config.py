@@ -1,0 +1,56 @@
+"""Training configuration: presets, files, flags, validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from contrique_training.config import PRESETS, TrainConfig, build_config, read_config_file
+from contrique_training.errors import ConfigError
+
+
+def test_paper_defaults_and_presets() -> None:
+    paper = build_config("paper", overrides={"data": "x"})
+    assert (paper.arch, paper.batch_size, paper.crop_size, paper.projection_dim) == ("resnet50", 1024, 256, 128)
+    assert (paper.base_lr, paper.momentum, paper.weight_decay, paper.temperature) == (0.6, 0.9, 1e-4, 0.1)
+    assert (paper.epochs, paper.warmup_fraction, paper.patch_grid) == (25, 0.1, 2)
+    assert paper.peak_lr == pytest.approx(0.6)
+    small = build_config("small")
+    assert small.arch == "resnet18" and small.peak_lr == pytest.approx(0.6 * 32 / 256)
+    assert build_config("smoke").crop_size == 64
+    assert set(PRESETS) == {"paper", "small", "smoke"}
+
+
+def test_layers_file_over_preset_flags_over_file(tmp_path: Path) -> None:
+    toml = tmp_path / "run.toml"
+    toml.write_text('crop_size = 96\nbatch_size = 16\ndata = "photos"\nbase_lr = 1\n')
+    config = build_config("small", toml, {"batch_size": 8})
+    assert (config.crop_size, config.batch_size, config.arch, config.data) == (96, 8, "resnet18", "photos")
+    assert config.base_lr == 1.0 and isinstance(config.base_lr, float)
+    as_json = tmp_path / "run.json"
+    as_json.write_text(json.dumps(config.to_dict()))
+    assert TrainConfig.from_dict(read_config_file(as_json)) == config
+
+
+def test_invalid_settings_are_named() -> None:
+    with pytest.raises(ConfigError, match="unknown key.*learning_rate"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+    with pytest.raises(ConfigError, match="batch_size must be int"):
+        TrainConfig.from_dict({"batch_size": "64"})
+    with pytest.raises(ConfigError, match="arch 'vgg16'"):
+        TrainConfig.from_dict({"arch": "vgg16"})
+    with pytest.raises(ConfigError, match="multiple of grad_accum"):
+        TrainConfig.from_dict({"batch_size": 10, "grad_accum": 4})
+    with pytest.raises(ConfigError, match="preset 'huge'"):
+        build_config("huge")
+
+
+def test_bad_config_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_config_file(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        read_config_file(broken)

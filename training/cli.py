@@ -1,0 +1,108 @@
+"""``contrique-train``: train the CONTRIQUE encoder (also ``python -m contrique_training`` and under torchrun).
+
+Settings come from a preset, then a JSON/TOML ``--config`` file, then flags (each overrides the
+one before); with ``--resume`` the checkpoint's own config replaces the preset.
+
+Exit codes: 0 training finished; 1 training failed (bad data, unreadable checkpoint, ...);
+2 usage error (bad flag, unknown preset, invalid setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from typing import Any
+
+from contrique_infer.errors import ContriqueError
+
+from .checkpoint import load_checkpoint
+from contrique_export.model import ARCHITECTURES
+
+from .config import AMP_MODES, DEVICES, PRESETS, TrainConfig, build_config, read_config_file
+from .errors import ConfigError
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: run options plus one flag per :class:`TrainConfig` field (default: unset)."""
+    parser = argparse.ArgumentParser(
+        prog="contrique-train",
+        description="Train the CONTRIQUE contrastive encoder on photo folders with on-the-fly synthetic distortions.",
+        epilog="Multi-GPU / multi-node: torchrun --nproc-per-node N [--nnodes M ...] -m contrique_training ...",
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None, help="base settings (default: paper)")
+    parser.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings (overrides the preset)")
+    parser.add_argument("--out", metavar="RUN_DIR", required=True, help="run folder: checkpoint.pt, log.csv, loss.png")
+    parser.add_argument("--resume", metavar="CKPT",
+                        help="continue exactly from this checkpoint (its config is the base)")
+    parser.add_argument("--stop-at", type=int, metavar="STEP",
+                        help="stop with a checkpoint after this step (the schedule still spans --steps); resume later")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    settings = parser.add_argument_group("settings (override preset and file)")
+    for field in dataclasses.fields(TrainConfig):
+        flag = _flag(field.name)
+        if isinstance(field.default, bool):
+            settings.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                                  help=field.metadata["help"])
+            continue
+        kind = {int: int, float: float}.get(type(field.default), str)
+        choices = {"arch": sorted(ARCHITECTURES), "amp": AMP_MODES, "device": DEVICES}.get(field.name)
+        metavar = None if kind is not str or choices else "DIR" if field.name in ("data", "data_authentic") else "TEXT"
+        settings.add_argument(flag, dest=field.name, type=kind, default=None, choices=choices,
+                              help=field.metadata["help"], metavar=metavar)
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's config from the parsed arguments (preset or resumed checkpoint, file, flags).
+
+    Raises:
+        ConfigError: Invalid settings; ContriqueError: an unreadable checkpoint.
+    """
+    overrides: dict[str, Any] = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None
+    }
+    if args.resume:
+        base = dict(load_checkpoint(args.resume)["config"])
+        if args.config:
+            base.update(read_config_file(args.config))
+        return TrainConfig.from_dict({**base, **overrides}, source=f"{args.resume} config")
+    config = build_config(args.preset or "paper", args.config, overrides)
+    if not config.data:
+        raise ConfigError("no training data: pass --data DIR (a folder of pristine photos) or set data in --config")
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``contrique-train``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        config = resolve_config(args)
+    except ConfigError as exc:
+        print(f"contrique-train: error: {exc}", file=sys.stderr)
+        return 2
+    except ContriqueError as exc:
+        print(f"contrique-train: error: {exc}", file=sys.stderr)
+        return 1
+    from .train import train  # imported late: parsing --help needs no torch start-up
+
+    try:
+        path = train(config, args.out, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at)
+    except ConfigError as exc:
+        print(f"contrique-train: error: {exc}", file=sys.stderr)
+        return 2
+    except ContriqueError as exc:
+        print(f"contrique-train: error: {exc}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run
+        print(path)
+    return 0

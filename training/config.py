@@ -1,0 +1,205 @@
+"""Training configuration: the frozen :class:`TrainConfig`, its presets, and config files.
+
+A configuration is built in layers: a preset, then a JSON or TOML file, then command-line flags;
+each layer overrides the one before. ``TrainConfig.to_dict()`` is what a checkpoint records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contrique_export.model import ARCHITECTURES
+
+from .errors import ConfigError
+
+AMP_MODES = ("auto", "bf16", "fp16", "none")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _f(default: Any, help: str) -> Any:  # noqa: A002 - the argparse word
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (the defaults are the paper's settings)."""
+
+    data: str = _f("", "folder of pristine photos (searched recursively); they get synthetic distortions")
+    data_authentic: str | None = _f(None, "folder of authentically distorted photos; each image is its own class")
+    data_description: str | None = _f(None, "provenance of the training data, recorded in checkpoints")
+    data_license: str = _f("unspecified", "licence(s) of the training data, recorded in checkpoints")
+    arch: str = _f("resnet50", f"encoder: {', '.join(ARCHITECTURES)}")
+    projection_dim: int = _f(128, "output size of the projector")
+    crop_size: int = _f(256, "side of the square training crops, in pixels")
+    batch_size: int = _f(1024, "images per optimizer step, over all processes and accumulation steps")
+    grad_accum: int = _f(1, "micro-batches accumulated per optimizer step")
+    steps: int = _f(0, "optimizer steps; 0 = epochs x steps per epoch")
+    epochs: int = _f(25, "passes over the synthetic data (used when steps is 0)")
+    variants_per_image: int = _f(5, "distorted samples per pristine photo per epoch; 126 = every class once")
+    authentic_fraction: float = _f(0.5, "share of each batch taken from --data-authentic (when given)")
+    base_lr: float = _f(0.6, "learning rate at a batch of lr_reference_batch images")
+    lr_reference_batch: int = _f(1024, "batch size at which the learning rate is base_lr (linear scaling)")
+    warmup_fraction: float = _f(0.1, "share of the steps with linear warm-up before the cosine decay")
+    momentum: float = _f(0.9, "SGD momentum")
+    weight_decay: float = _f(1e-4, "weight decay (not applied to BatchNorm parameters and biases)")
+    temperature: float = _f(0.1, "temperature of the NT-Xent loss")
+    patch_grid: int = _f(2, "the feature map is pooled to patch_grid x patch_grid patch projections")
+    amp: str = _f("auto", "mixed precision on CUDA: auto (bf16 where supported, else fp16), bf16, fp16, none")
+    channels_last: bool = _f(True, "use the channels-last memory format on CUDA")
+    device: str = _f("auto", "auto (CUDA when available), cpu or cuda")
+    workers: int = _f(8, "data loader worker processes per training process")
+    seed: int = _f(0, "random seed: crops, augmentations and distortions all derive from it")
+    log_every: int = _f(10, "write a CSV/TensorBoard row every N steps")
+    checkpoint_every: int = _f(1000, "write a checkpoint every N steps (0 = only at the end)")
+    tensorboard: bool = _f(False, "also log to TensorBoard (needs the tensorboard package)")
+
+    def __post_init__(self) -> None:
+        positive = ("projection_dim", "crop_size", "batch_size", "grad_accum", "epochs", "variants_per_image")
+        for name in positive + ("lr_reference_batch", "patch_grid", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("steps", "workers", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"arch {self.arch!r} is unknown; choose one of {', '.join(ARCHITECTURES)}")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"amp {self.amp!r} is unknown; choose one of {', '.join(AMP_MODES)}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device {self.device!r} is unknown; choose one of {', '.join(DEVICES)}")
+        if not 0.0 <= self.authentic_fraction < 1.0:
+            raise ConfigError(f"authentic_fraction must be in [0, 1), got {self.authentic_fraction}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ConfigError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        for name in ("base_lr", "temperature"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.batch_size % self.grad_accum:
+            raise ConfigError(f"batch_size {self.batch_size} is not a multiple of grad_accum {self.grad_accum}")
+
+    @property
+    def peak_lr(self) -> float:
+        """The learning rate after warm-up: ``base_lr * batch_size / lr_reference_batch``."""
+        return self.base_lr * self.batch_size / self.lr_reference_batch
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Build a config from a plain dict, checking names and types.
+
+        Raises:
+            ConfigError: An unknown key, a value of the wrong type, or an invalid value.
+        """
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
+        values = {}
+        for name, value in data.items():
+            values[name] = _coerce(source, name, value, cls.__dataclass_fields__[name].default)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a plain dict of str/int/float/bool/None (safe for JSON and ``weights_only``)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated like :meth:`from_dict`)."""
+        return TrainConfig.from_dict({**self.to_dict(), **changes}, source="overrides")
+
+
+def _coerce(source: str, name: str, value: Any, default: Any) -> Any:
+    optional_str = name in ("data_authentic", "data_description")
+    if value is None and optional_str:
+        return None
+    kind = str if optional_str else type(default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{source}: {name} must be {kind.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper: ResNet-50, 256 px crops, batch 1024 at lr 0.6, 25 epochs of KADIS-700k-like data.
+    "paper": {},
+    # A small encoder that learns something in about an hour on a laptop CPU.
+    "small": {
+        "arch": "resnet18",
+        "crop_size": 128,
+        "batch_size": 32,
+        "steps": 600,
+        "variants_per_image": 126,
+        "lr_reference_batch": 256,
+        "workers": 2,
+        "log_every": 5,
+        "checkpoint_every": 100,
+    },
+    # Seconds on a CPU: the end-to-end check of CI.
+    "smoke": {
+        "arch": "resnet18",
+        "crop_size": 64,
+        "batch_size": 8,
+        "steps": 4,
+        "variants_per_image": 126,
+        "lr_reference_batch": 256,
+        "workers": 0,
+        "log_every": 1,
+        "checkpoint_every": 0,
+        "amp": "none",
+    },
+}
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The overrides of a named preset.
+
+    Raises:
+        ConfigError: No preset has that name.
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"preset {name!r} is unknown; choose one of {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON (``.json``) or TOML (any other suffix) config file into a dict.
+
+    Raises:
+        ConfigError: The file is missing or does not parse to a table of settings.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}); check the path") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold a table/object of settings, not {type(data).__name__}")
+    return data
+
+
+def build_config(
+    preset_name: str | None = None, file: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """Layer preset, file and overrides (in that order of increasing priority) into a config.
+
+    Raises:
+        ConfigError: An unknown preset, an unreadable file, or an invalid setting.
+    """
+    values: dict[str, Any] = preset(preset_name) if preset_name else {}
+    if file is not None:
+        values.update(read_config_file(file))
+        source = str(file)
+    else:
+        source = f"preset {preset_name}" if preset_name else "config"
+    values.update(overrides or {})
+    return TrainConfig.from_dict(values, source=source)

@@ -1,0 +1,270 @@
+"""Training data: photo folders -> pairs of views, labelled for the contrastive loss.
+
+Data workers (CPU) pick, per sample, the photo, the distortion class, two random square regions,
+the colour-space augmentation and flip of each view, and apply the codec distortions (JPEG,
+JPEG2000). :func:`make_views` then finishes the batch on the training device: pixel distortions,
+the half-scale downsampling, colour spaces and flips. Every random choice of a worker derives
+from (seed, epoch, index), so a sample is the same whichever worker or process loads it.
+
+Views: one at full scale (a ``crop`` x ``crop`` region) and one at half scale (a ``2 crop`` region,
+distorted at full resolution and then downscaled by 2, bicubic with antialiasing). A photo whose
+shorter side is below a region's side is first upscaled (bicubic) until the region fits; the
+official code zero-pads instead, which would put distorted black borders into the views.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .colour import AUGMENTATIONS, augment_colour
+from .distortions import NUM_CLASSES, apply_codec, distort
+from .errors import DataError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"})
+
+
+def find_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """All image files under ``folder`` (recursively, by suffix), sorted.
+
+    Raises:
+        DataError: The folder does not exist or holds no image files.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder; pass a folder of photos (searched recursively)")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise DataError(f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in it or below it")
+    return paths
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """Open an image as RGB.
+
+    Raises:
+        DataError: The file cannot be read as an image.
+    """
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as an image ({exc}); remove or replace the file") from exc
+
+
+def random_region(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
+    """A random ``size`` x ``size`` region; images with a shorter side below ``size`` are upscaled first."""
+    w, h = image.size
+    if min(w, h) < size:
+        scale = size / min(w, h)
+        w, h = max(size, round(w * scale)), max(size, round(h * scale))
+        image = image.resize((w, h), Image.Resampling.BICUBIC)
+    left = int(rng.integers(0, w - size + 1))
+    top = int(rng.integers(0, h - size + 1))
+    return image.crop((left, top, left + size, top + size))
+
+
+def _to_tensor(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+class ContrastiveDataset(Dataset):
+    """Samples for the contrastive loss from one folder of photos.
+
+    Synthetic (pristine photos): ``len = photos * variants_per_image``; sample ``i`` is photo
+    ``i // variants_per_image`` with class ``i % 126`` when ``variants_per_image`` is 126 (every
+    class once per epoch), else a class drawn at random per epoch. Its label is the class.
+    Authentic: ``len = photos``; no distortion; label ``126 + i``, unique to the photo.
+
+    Each sample is a dict: ``full`` (uint8, 3 x crop x crop), ``half`` (uint8, 3 x 2crop x 2crop,
+    full resolution), ``distortion`` (class id, 0 for none), ``label``, ``colour`` (augmentation
+    index per view, 2) and ``flip`` (per view, 2).
+    """
+
+    def __init__(
+        self, paths: list[Path], crop_size: int, seed: int, synthetic: bool, variants_per_image: int = NUM_CLASSES
+    ) -> None:
+        self.paths = paths
+        self.crop_size = crop_size
+        self.seed = seed
+        self.synthetic = synthetic
+        self.variants = variants_per_image if synthetic else 1
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.paths) * self.variants
+
+    def set_epoch(self, epoch: int) -> None:
+        """Vary the random choices by epoch (call before creating the epoch's iterator)."""
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng = np.random.default_rng([self.seed, self.epoch, index, int(self.synthetic)])
+        if self.synthetic:
+            photo = index // self.variants
+            cls = index % NUM_CLASSES if self.variants == NUM_CLASSES else int(rng.integers(NUM_CLASSES))
+            label = cls
+        else:
+            photo, cls, label = index, 0, NUM_CLASSES + index
+        image = load_rgb(self.paths[photo])
+        full = apply_codec(random_region(image, self.crop_size, rng), cls)
+        half = apply_codec(random_region(image, 2 * self.crop_size, rng), cls)
+        return {
+            "full": _to_tensor(full),
+            "half": _to_tensor(half),
+            "distortion": cls,
+            "label": label,
+            "colour": torch.from_numpy(rng.integers(0, len(AUGMENTATIONS), size=2)),
+            "flip": torch.from_numpy(rng.integers(0, 2, size=2)),
+        }
+
+
+def make_views(
+    batch: dict[str, torch.Tensor], device: torch.device, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Finish a batch on ``device``: distortions, half-scale downsampling, colour spaces, flips.
+
+    Args:
+        batch: A collated batch of :class:`ContrastiveDataset` samples.
+        device: The training device.
+        generator: Randomness of the pixel distortions (on ``device``).
+
+    Returns:
+        ``(full_view, half_view, labels)``: two float32 (N, 3, crop, crop) tensors in [0, 1] and (N,) int64.
+    """
+    classes = batch["distortion"].to(device)
+    views = []
+    for key, index in (("full", 0), ("half", 1)):
+        x = batch[key].to(device, non_blocking=True).float() / 255
+        x = distort(x, classes, generator)
+        if key == "half":
+            x = F.interpolate(x, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+        x = augment_colour(x, batch["colour"][:, index].to(device))
+        flip = batch["flip"][:, index].to(device).bool().view(-1, 1, 1, 1)
+        views.append(torch.where(flip, x.flip(-1), x))
+    return views[0], views[1], batch["label"].to(device)
+
+
+class _ResumableSampler(DistributedSampler):
+    """A DistributedSampler that can start part-way through an epoch (to resume exactly)."""
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int, start: int = 0) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.start = start
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(list(super().__iter__())[self.start :])
+
+    def __len__(self) -> int:
+        return super().__len__() - self.start
+
+
+class _Stream:
+    """Endless batches from one dataset, epoch after epoch, with a resumable position."""
+
+    def __init__(self, dataset: ContrastiveDataset, batch: int, rank: int, world: int, workers: int, pin: bool) -> None:
+        per_process = len(dataset) // world
+        if per_process < batch:
+            raise DataError(
+                f"{len(dataset)} samples from {len(dataset.paths)} photos cannot fill one batch of {batch} on each of "
+                f"{world} process(es); add photos or lower --batch-size"
+            )
+        self.dataset, self.batch, self.rank, self.world = dataset, batch, rank, world
+        self.workers, self.pin = workers, pin
+        self.epoch, self.done = 0, 0
+        self._iterator: Iterator[dict[str, Any]] | None = None
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self.dataset) // self.world // self.batch
+
+    def _start(self) -> Iterator[dict[str, Any]]:
+        self.dataset.set_epoch(self.epoch)
+        start = self.done * self.batch
+        sampler = _ResumableSampler(self.dataset, self.world, self.rank, self.dataset.seed, start=start)
+        sampler.set_epoch(self.epoch)
+        loader = DataLoader(
+            self.dataset, batch_size=self.batch, sampler=sampler, num_workers=self.workers,
+            pin_memory=self.pin, drop_last=True,
+        )
+        return iter(loader)
+
+    def next(self) -> dict[str, Any]:
+        if self.done >= self.batches_per_epoch:
+            self.epoch, self.done, self._iterator = self.epoch + 1, 0, None
+        if self._iterator is None:
+            self._iterator = self._start()
+        batch = next(self._iterator)
+        self.done += 1
+        return batch
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "batches_done": self.done}
+
+    def restore(self, state: dict[str, int]) -> None:
+        self.epoch, self.done, self._iterator = int(state["epoch"]), int(state["batches_done"]), None
+
+
+class BatchStream:
+    """Micro-batches mixing synthetic and (optionally) authentic samples, resumable exactly.
+
+    Args:
+        synthetic: The dataset of pristine photos (synthetic distortions).
+        authentic: The dataset of authentic photos, or ``None``.
+        batch: Samples per micro-batch on this process.
+        authentic_fraction: Share of each micro-batch from ``authentic`` (when given).
+        rank, world: This process and the number of processes.
+        workers: Data loader workers.
+        pin: Pin memory (CUDA).
+
+    Raises:
+        DataError: A dataset cannot fill one micro-batch per process.
+    """
+
+    def __init__(
+        self, synthetic: ContrastiveDataset, authentic: ContrastiveDataset | None, batch: int,
+        authentic_fraction: float, rank: int, world: int, workers: int, pin: bool,
+    ) -> None:
+        n_auth = round(batch * authentic_fraction) if authentic is not None else 0
+        if authentic is not None and not 0 < n_auth < batch:
+            raise DataError(
+                f"a micro-batch of {batch} cannot be split {1 - authentic_fraction:.2f}/{authentic_fraction:.2f} "
+                "between synthetic and authentic samples; raise --batch-size or change --authentic-fraction"
+            )
+        self.synthetic = _Stream(synthetic, batch - n_auth, rank, world, workers, pin)
+        self.authentic = _Stream(authentic, n_auth, rank, world, workers, pin) if authentic is not None else None
+
+    @property
+    def epoch(self) -> int:
+        """Completed passes over the synthetic data."""
+        return self.synthetic.epoch
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.synthetic.batches_per_epoch
+
+    def next(self) -> dict[str, torch.Tensor]:
+        """The next micro-batch (synthetic samples first, then authentic)."""
+        batch = self.synthetic.next()
+        if self.authentic is None:
+            return batch
+        other = self.authentic.next()
+        return {key: torch.cat((batch[key], other[key])) for key in batch}
+
+    def state(self) -> dict[str, Any]:
+        """The position in both streams (plain ints; saved in checkpoints)."""
+        return {"synthetic": self.synthetic.state(), "authentic": self.authentic.state() if self.authentic else None}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a position returned by :meth:`state`."""
+        self.synthetic.restore(state["synthetic"])
+        if self.authentic is not None and state.get("authentic") is not None:
+            self.authentic.restore(state["authentic"])

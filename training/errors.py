@@ -1,0 +1,21 @@
+"""The exceptions of contrique_training, all :class:`~contrique_infer.errors.ContriqueError` subclasses."""
+
+from __future__ import annotations
+
+from contrique_infer.errors import ContriqueError
+
+
+class TrainingError(ContriqueError):
+    """Base class of the errors raised while configuring or running training."""
+
+
+class ConfigError(TrainingError, ValueError):
+    """A training configuration (preset, file or flag) has an unknown key or an invalid value."""
+
+
+class DataError(TrainingError):
+    """A training data folder is missing, holds no usable images, or an image cannot be read."""
+
+
+class CheckpointError(TrainingError):
+    """A training checkpoint cannot be written, or is not one that ``--resume`` can continue from."""

@@ -1,0 +1,84 @@
+"""``contrique-distortions``: a labelled grid PNG of every distortion type (rows) and level (columns) for one photo.
+
+Exit codes: 0 grid written; 1 the image cannot be read or the PNG cannot be written; 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from contrique_infer.errors import ContriqueError
+
+from .data import load_rgb
+from .distortions import DISTORTIONS, LEVELS, class_id, distort_image
+
+_LABEL_WIDTH = 270
+_HEADER = 26
+
+
+def square(image: Image.Image, size: int) -> Image.Image:
+    """The centred square crop of ``image``, resized (bicubic) to ``size`` x ``size``."""
+    w, h = image.size
+    side = min(w, h)
+    box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+    return image.crop(box).resize((size, size), Image.Resampling.BICUBIC)
+
+
+def make_grid(image: Image.Image, size: int = 160, seed: int = 0) -> Image.Image:
+    """The grid: a label column, then the pristine tile and levels 1..5 of each type, one row per type.
+
+    Args:
+        image: An RGB photo (its centred square is used).
+        size: Side of each tile, in pixels.
+        seed: Seed of the random distortions.
+
+    Returns:
+        The grid image.
+    """
+    tile = square(image, size)
+    font = ImageFont.load_default(size=14)
+    grid = Image.new("RGB", (_LABEL_WIDTH + (LEVELS + 1) * size, _HEADER + len(DISTORTIONS) * size), "white")
+    draw = ImageDraw.Draw(grid)
+    for column, title in enumerate(["pristine"] + [f"level {level + 1}" for level in range(LEVELS)]):
+        draw.text((_LABEL_WIDTH + column * size + 6, 5), title, fill="black", font=font)
+    for row, distortion in enumerate(DISTORTIONS):
+        top = _HEADER + row * size
+        draw.text((6, top + size // 2 - 8), f"{row + 1}. {distortion.name}", fill="black", font=font)
+        grid.paste(tile, (_LABEL_WIDTH, top))
+        for level in range(LEVELS):
+            grid.paste(distort_image(tile, class_id(row, level), seed=seed), (_LABEL_WIDTH + (level + 1) * size, top))
+    return grid
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``contrique-distortions``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
+    parser = argparse.ArgumentParser(
+        prog="contrique-distortions",
+        description="Write a labelled grid PNG of every distortion type (rows) and level (columns) for one photo.",
+    )
+    parser.add_argument("image", help="a photo")
+    parser.add_argument("-o", "--output", required=True, help="the grid PNG to write")
+    parser.add_argument("--size", type=int, default=160, help="tile side in pixels (default 160)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random distortions (default 0)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.size < 16:
+        print("contrique-distortions: error: --size must be at least 16", file=sys.stderr)
+        return 2
+    try:
+        grid = make_grid(load_rgb(Path(args.image)), args.size, args.seed)
+        grid.save(args.output, format="PNG")
+    except ContriqueError as exc:
+        print(f"contrique-distortions: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"contrique-distortions: error: {args.output}: cannot write the grid ({exc})", file=sys.stderr)
+        return 1
+    print(args.output)
+    return 0

@@ -1,0 +1,200 @@
+"""A linear probe of an encoder's quality features on distorted versions of held-out photos.
+
+Every photo (centre square, ``size`` px) is distorted with all 126 classes; each image gets the
+inference feature (L2-normalised pooled feature at full and half scale, concatenated). With
+leave-one-photo-out cross-validation, ridge regressions on the raw features (as the paper's
+heads) predict the distortion type (25 ways, one-hot) and the class (126 ways), and the level
+(pristine 0, levels 1..5), scored by accuracy and Spearman correlation; each task's penalty is
+chosen by an inner leave-one-photo-out loop. Run it on a random-init encoder and on a trained one to
+see what training learnt::
+
+    python -m contrique_training.probe --data ../shared/photos/val --random resnet18 --checkpoint run/checkpoint.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy.stats import spearmanr
+
+from contrique_export.model import ContriqueNet, ModelConfig
+from contrique_infer.errors import ContriqueError
+
+from .checkpoint import load_checkpoint
+from .data import find_images, load_rgb
+from .distortions import LEVELS, NUM_CLASSES, distort_image
+from .grid import square
+
+
+def distorted_set(paths: list[Path], size: int, seed: int = 0) -> tuple[list[Image.Image], np.ndarray, np.ndarray]:
+    """All 126 classes of each photo's centre square; returns images, class ids and photo indices."""
+    images, classes, groups = [], [], []
+    for photo, path in enumerate(paths):
+        tile = square(load_rgb(path), size)
+        for cls in range(NUM_CLASSES):
+            images.append(distort_image(tile, cls, seed=seed * 100003 + photo * NUM_CLASSES + cls))
+            classes.append(cls)
+            groups.append(photo)
+    return images, np.asarray(classes), np.asarray(groups)
+
+
+def _tensor(images: list[Image.Image]) -> torch.Tensor:
+    return torch.from_numpy(np.stack([np.asarray(im, dtype=np.float32) / 255 for im in images])).permute(0, 3, 1, 2)
+
+
+@torch.no_grad()
+def features(net: ContriqueNet, images: list[Image.Image], batch: int = 32) -> np.ndarray:
+    """Inference features: pooled feature of the image and of its PIL-bicubic half, concatenated."""
+    net.eval()
+    out = []
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        halves = [im.resize((im.width // 2, im.height // 2), Image.Resampling.BICUBIC) for im in chunk]
+        out.append(torch.cat((net(_tensor(chunk)), net(_tensor(halves))), dim=1).numpy())
+    return np.concatenate(out)
+
+
+# Ridge penalties tried; each task takes the one that scores best in an inner cross-validation.
+ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+Task = tuple[slice, Callable[[np.ndarray, np.ndarray], float]]
+
+
+def ridge_path(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, alphas: tuple[float, ...] = ALPHAS) -> np.ndarray:
+    """Ridge predictions for ``x_test`` at every penalty from one eigendecomposition (primal or dual, the smaller).
+
+    The intercept is not penalised (``x`` and ``y`` are centred on the training rows).
+
+    Args:
+        x: Training features (n, d).
+        y: Training targets (n, k).
+        x_test: Features to predict (m, d).
+        alphas: Penalties.
+
+    Returns:
+        Predictions, shape (len(alphas), m, k).
+    """
+    mean_x, mean_y = x.mean(0), y.mean(0)
+    xc = x - mean_x
+    if xc.shape[1] < xc.shape[0]:  # primal: eigendecomposition of the d x d scatter matrix
+        eigenvalues, vectors = np.linalg.eigh(xc.T @ xc)
+        projected = vectors.T @ (xc.T @ (y - mean_y))
+        kernel = (x_test - mean_x) @ vectors
+    else:  # dual: of the n x n Gram matrix
+        eigenvalues, vectors = np.linalg.eigh(xc @ xc.T)
+        projected = vectors.T @ (y - mean_y)
+        kernel = (x_test - mean_x) @ xc.T @ vectors
+    return np.stack([kernel @ (projected / (eigenvalues + a)[:, None]) + mean_y for a in alphas])
+
+
+def accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Share of rows whose largest prediction is at the one-hot truth's class."""
+    return float((pred.argmax(1) == truth.argmax(1)).mean())
+
+
+def negative_mse(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Minus the mean squared error (higher is better)."""
+    return -float(((pred - truth) ** 2).mean())
+
+
+def nested_ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray, tasks: list[Task]) -> np.ndarray:
+    """Leave-one-group-out predictions of ``y``, each task's penalty chosen by an inner leave-one-group-out loop.
+
+    Args:
+        x: Features (n, d).
+        y: Targets (n, k); each task owns some columns.
+        groups: Group (photo) of each row.
+        tasks: (columns, score(pred, truth)) per task; higher scores are better.
+
+    Returns:
+        Held-out predictions, shape (n, k).
+    """
+    out = np.empty_like(y)
+    for g in np.unique(groups):
+        train, test = groups != g, groups == g
+        scores = np.zeros((len(tasks), len(ALPHAS)))
+        for h in np.unique(groups[train]):
+            fit, val = train & (groups != h), groups == h
+            preds = ridge_path(x[fit], y[fit], x[val])
+            for t, (cols, score) in enumerate(tasks):
+                scores[t] += [score(p[:, cols], y[val][:, cols]) for p in preds]
+        full = ridge_path(x[train], y[train], x[test])
+        for t, (cols, _) in enumerate(tasks):
+            out[test, cols] = full[int(np.argmax(scores[t]))][:, cols]
+    return out
+
+
+def probe(feats: np.ndarray, classes: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+    """Leave-one-photo-out probe scores: type and class accuracy, Spearman of the level (0 = pristine).
+
+    Raises:
+        ValueError: Fewer than 3 photos (the nested cross-validation needs them).
+    """
+    if len(np.unique(groups)) < 3:
+        raise ValueError("the probe needs at least 3 photos (nested leave-one-photo-out cross-validation)")
+    distorted = classes > 0
+    types = (classes[distorted] - 1) // LEVELS
+    levels = np.where(distorted, (classes - 1) % LEVELS + 1, 0).astype(np.float64)
+    type_pred = nested_ridge(feats[distorted], np.eye(25)[types], groups[distorted], [(slice(0, 25), accuracy)])
+    joint = np.concatenate((np.eye(NUM_CLASSES)[classes], levels[:, None]), axis=1)
+    tasks = [(slice(0, NUM_CLASSES), accuracy), (slice(NUM_CLASSES, None), negative_mse)]
+    pred = nested_ridge(feats, joint, groups, tasks)
+    return {
+        "type_accuracy": float((type_pred.argmax(1) == types).mean()),
+        "class_accuracy": float((pred[:, :NUM_CLASSES].argmax(1) == classes).mean()),
+        "level_spearman": float(spearmanr(pred[:, NUM_CLASSES], levels).statistic),
+        "chance_type_accuracy": 1 / 25,
+        "chance_class_accuracy": 1 / NUM_CLASSES,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the probe; prints one JSON object per encoder on stdout. Exit codes: 0 ok, 1 failed, 2 usage."""
+    parser = argparse.ArgumentParser(prog="python -m contrique_training.probe", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="folder of held-out photos (e.g. ../shared/photos/val)")
+    parser.add_argument("--checkpoint", action="append", default=[], help="a contrique-train checkpoint (repeatable)")
+    parser.add_argument("--random", action="append", default=[], metavar="ARCH",
+                        help="a randomly initialised encoder of this architecture (repeatable)")
+    parser.add_argument("--size", type=int, default=256, help="side of the photo squares (default 256)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the distortions and random init (default 0)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if not args.checkpoint and not args.random:
+        print("probe: error: pass at least one --checkpoint or --random ARCH", file=sys.stderr)
+        return 2
+    try:
+        paths = find_images(args.data)
+        if len(paths) < 3:
+            raise ValueError(f"{args.data}: {len(paths)} photo(s); the probe needs at least 3")
+        print(f"distorting {len(paths)} photos x {NUM_CLASSES} classes at {args.size} px", file=sys.stderr)
+        images, classes, groups = distorted_set(paths, args.size, args.seed)
+        models: list[tuple[str, ContriqueNet]] = []
+        for arch in args.random:
+            torch.manual_seed(args.seed)
+            models.append((f"random {arch}", ContriqueNet(ModelConfig(arch=arch))))
+        for path in args.checkpoint:
+            ckpt = load_checkpoint(path)
+            net = ContriqueNet(ModelConfig.from_dict(ckpt["model_config"]))
+            net.load_state_dict(ckpt["model"])
+            models.append((f"{path} (step {ckpt['step']})", net))
+    except (ContriqueError, ValueError) as exc:
+        print(f"probe: error: {exc}", file=sys.stderr)
+        return 1
+    for name, net in models:
+        print(f"features of {name}", file=sys.stderr)
+        result = {"encoder": name, "photos": len(paths), "size": args.size,
+                  **probe(features(net, images), classes, groups)}
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""The training loop, from one CPU to many GPUs and nodes.
+
+``torchrun`` sets RANK, WORLD_SIZE and LOCAL_RANK; with WORLD_SIZE > 1 the processes join a
+process group (NCCL on CUDA, gloo on CPU) and train with DistributedDataParallel, SyncBatchNorm
+(CUDA only; torch has no CPU SyncBatchNorm) and a DistributedSampler. Rank 0 logs and saves.
+
+One optimizer step: ``grad_accum`` micro-batches, each finished on the device (distortions,
+views), run through the encoder and projector as one batch of both views, scored with the
+multi-positive NT-Xent over all processes' patch projections; then SGD with the learning rate
+of :func:`~contrique_training.schedule.learning_rate` for that step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from contrique_export.model import ContriqueNet, ModelConfig
+
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig
+from .data import BatchStream, ContrastiveDataset, find_images, make_views
+from .errors import CheckpointError, ConfigError
+from .loss import PatchProjections, contrastive_loss
+from .runlog import RunLog
+from .schedule import learning_rate
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs: its rank, the number of processes, and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_runtime(device: str) -> Runtime:
+    """Read the torchrun environment, pick the device and join the process group when WORLD_SIZE > 1.
+
+    Raises:
+        ConfigError: CUDA was asked for and is not available.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but torch sees no CUDA GPU; use --device cpu or auto")
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    where = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(where)
+        torch.backends.cudnn.benchmark = True
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Runtime(rank, world, where)
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device`` (``None``: full precision; AMP is CUDA only)."""
+    if device.type != "cuda" or amp == "none":
+        return None
+    if amp == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two SGD groups: weights of convolutions and linear layers with decay; BatchNorm and biases without."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim <= 1 else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _step_seed(seed: int, rank: int, step: int, micro: int) -> int:
+    """Seed of the device-side randomness of one micro-batch: resuming never needs generator state."""
+    return ((seed * 1_000_003 + rank) * 1_000_003 + step) * 1_009 + micro
+
+
+def _describe_data(config: TrainConfig, n_pristine: int, n_authentic: int) -> str:
+    if config.data_description:
+        return config.data_description
+    text = f"{n_pristine} pristine photos from {config.data} with on-the-fly synthetic distortions"
+    return text + (f"; {n_authentic} authentic photos from {config.data_authentic}" if n_authentic else "")
+
+
+def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: str | os.PathLike[str] | None = None,
+          progress: bool = True, stop_at: int | None = None) -> Path:
+    """Train (or continue training) and write ``<out_dir>/checkpoint.pt``.
+
+    Args:
+        config: The run's configuration.
+        out_dir: The run folder (checkpoint, config.json, log.csv, loss.png).
+        resume: A checkpoint of this run to continue from exactly.
+        progress: Show a progress bar on rank 0.
+        stop_at: Stop after this step with a checkpoint (the schedule still spans the whole
+            run), e.g. to fit a time-limited job; ``--resume`` continues from there.
+
+    Returns:
+        The path of the last checkpoint.
+
+    Raises:
+        ConfigError, DataError, CheckpointError: Bad settings, data or checkpoint.
+    """
+    rt = setup_runtime(config.device)
+    try:
+        return _train(config, Path(out_dir), resume, progress, rt, stop_at)
+    finally:
+        if rt.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None, progress: bool, rt: Runtime,
+           stop_at: int | None) -> Path:
+    micro = config.batch_size // config.grad_accum
+    if micro % rt.world:
+        raise ConfigError(
+            f"batch_size {config.batch_size} / grad_accum {config.grad_accum} = {micro} images per micro-batch "
+            f"cannot be split over {rt.world} processes; use a multiple of {rt.world * config.grad_accum}"
+        )
+    torch.manual_seed(config.seed + rt.rank)
+
+    # data
+    pristine = find_images(config.data)
+    authentic = find_images(config.data_authentic) if config.data_authentic else []
+    synthetic = ContrastiveDataset(pristine, config.crop_size, config.seed, True, config.variants_per_image)
+    real = ContrastiveDataset(authentic, config.crop_size, config.seed, False) if authentic else None
+    stream = BatchStream(synthetic, real, micro // rt.world, config.authentic_fraction, rt.rank, rt.world,
+                         config.workers, pin=rt.device.type == "cuda")
+    total = config.steps or max(1, config.epochs * stream.batches_per_epoch // config.grad_accum)
+
+    # model and optimizer
+    net = ContriqueNet(ModelConfig(config.arch, config.projection_dim))
+    model: nn.Module = PatchProjections(net, config.patch_grid).to(rt.device)
+    amp = autocast_dtype(config.amp, rt.device)
+    channels_last = config.channels_last and rt.device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(param_groups(model, config.weight_decay), lr=config.peak_lr, momentum=config.momentum)
+    scaler = torch.amp.GradScaler(rt.device.type, enabled=amp == torch.float16)
+    start = 0
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        if ckpt["model_config"] != net.config.to_dict():
+            raise CheckpointError(
+                f"{resume}: model {ckpt['model_config']} differs from the config's {net.config.to_dict()}"
+            )
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        stream.restore(ckpt["rng"]["sampler"])
+        start = int(ckpt["step"])
+    if rt.world > 1:
+        if rt.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+
+    data_info = {"description": _describe_data(config, len(pristine), len(authentic)), "license": config.data_license}
+    log = None
+    if rt.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        log = RunLog(out, config.tensorboard, resume_step=start if resume is not None else None)
+        print(f"training {config.arch} for {total} steps (from step {start}) on {rt.world} process(es), "
+              f"device {rt.device}, batch {config.batch_size}, peak lr {config.peak_lr:.4g}", file=sys.stderr)
+
+    def save(step: int) -> Path:
+        return save_checkpoint(out / CHECKPOINT_NAME, {
+            "model_config": net.config.to_dict(),
+            "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+            "config": config.to_dict(),
+            "step": step,
+            "epoch": stream.epoch,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": {"name": "warmup_cosine", "step": step, "total_steps": total,
+                          "peak_lr": config.peak_lr, "warmup_fraction": config.warmup_fraction},
+            "scaler": scaler.state_dict(),
+            "rng": {**rng_state(), "sampler": stream.state()},
+            "data": data_info,
+        })
+
+    generator = torch.Generator(device=rt.device)
+    bar = tqdm(total=total, initial=start, file=sys.stderr, disable=not (progress and rt.is_main), dynamic_ncols=True)
+    model.train()
+    t0 = t_log = time.perf_counter()
+    images_since_log = 0
+    saved_at = start
+    end = total if stop_at is None else max(start, min(stop_at, total))
+    for step in range(start, end):
+        lr = learning_rate(step, total, config.peak_lr, config.warmup_fraction)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        step_loss = torch.zeros((), device=rt.device)
+        for index in range(config.grad_accum):
+            batch = stream.next()
+            generator.manual_seed(_step_seed(config.seed, rt.rank, step, index))
+            full, half, labels = make_views(batch, rt.device, generator)
+            x = torch.cat((full, half))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            patch_labels = labels.repeat(2).repeat_interleave(config.patch_grid**2)
+            sync = model.no_sync() if rt.world > 1 and index < config.grad_accum - 1 else nullcontext()
+            with sync:
+                with torch.autocast(rt.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                    z = model(x)
+                loss = contrastive_loss(z, patch_labels, config.temperature) / config.grad_accum
+                scaler.scale(loss).backward()
+            step_loss += loss.detach()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        images_since_log += config.batch_size
+        bar.update(1)
+        done = step + 1
+        if rt.is_main and (done % config.log_every == 0 or done == end):
+            now = time.perf_counter()
+            rate = images_since_log / max(now - t_log, 1e-9)
+            value = float(step_loss)
+            bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.3g}", img_s=f"{rate:.1f}")
+            log.log({"step": done, "epoch": stream.epoch, "loss": value, "lr": lr,
+                     "images_per_s": round(rate, 2), "elapsed_s": round(now - t0, 2)})
+            t_log, images_since_log = now, 0
+        if rt.is_main and config.checkpoint_every and done % config.checkpoint_every == 0 and done < end:
+            save(done)
+            saved_at = done
+    bar.close()
+    path = out / CHECKPOINT_NAME
+    if rt.is_main:
+        if saved_at != end or not path.is_file():
+            save(end)
+        log.close()
+    if rt.world > 1:
+        dist.barrier()
+    return path
