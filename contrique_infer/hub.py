@@ -266,10 +266,10 @@ def _hub_error(
         )
     if isinstance(exc, HfHubHTTPError):
         status = exc.response.status_code
-        if status >= 500:
+        if status >= 500 or status == 429:
+            what = "rate limit (HTTP 429)" if status == 429 else f"server error {status}"
             return HubConnectionError(
-                f"{uri}: the Hub at {endpoint} answered with server error {status} and the file is not cached; "
-                "try again later"
+                f"{uri}: the Hub at {endpoint} answered with {what} and the file is not cached; try again later"
             )
         return HubError(f"{uri}: the Hub at {endpoint} refused the download (HTTP {status}): {exc}")
     if isinstance(exc, httpx2.HTTPError):

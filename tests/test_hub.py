@@ -237,6 +237,14 @@ def test_server_error(hub: FakeHub, tiny_bundle_dir: Path, cache: Path, rel: str
     assert_recovers(hub, tiny_bundle_dir, cache, rel)
 
 
+def test_rate_limit_is_a_connection_error(hub: FakeHub, tiny_bundle_dir: Path, cache: Path) -> None:
+    hub.add_commit(REPO, tiny_bundle_dir)
+    hub.faults["encoder.onnx"] = Fault(status=429, methods=("GET",))
+    with pytest.raises(HubConnectionError, match=r"encoder.onnx: the Hub at .* answered with rate limit \(HTTP 429\)"):
+        fetch(cache_dir=cache)
+    assert_recovers(hub, tiny_bundle_dir, cache, "encoder.onnx")
+
+
 def test_download_timeout(
     hub: FakeHub, tiny_bundle_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
