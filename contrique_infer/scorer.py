@@ -374,8 +374,6 @@ class QualityScorer:
             InferenceError: onnxruntime failed.
             TypeError: An input is not an image type at all (a programming error).
         """
-        if isinstance(images, (str, bytes, os.PathLike, np.ndarray, Image.Image)):
-            raise TypeError("score_many takes an iterable of images; use score() for a single image")
         if reference is None:
             chosen = self._select_head(head, "nr")
 
@@ -408,9 +406,6 @@ class QualityScorer:
         Returns:
             One :class:`FeatureResult` per input, in input order.
         """
-        if isinstance(images, (str, bytes, os.PathLike, np.ndarray, Image.Image)):
-            raise TypeError("features_many takes an iterable of images; use features() for a single image")
-
         def make(p: PreparedImage | None, feature: np.ndarray | None, error: ImageError | None) -> FeatureResult:
             if error is not None:
                 return FeatureResult(error.source, None, error.reason, type(error).__name__)
@@ -453,6 +448,9 @@ class QualityScorer:
         progress: Callable[[_R], None] | None,
     ) -> list[_R]:
         """Decode in threads, batch same-sized images, run the encoder, keep input order."""
+        if isinstance(images, (str, bytes, os.PathLike, np.ndarray, Image.Image)):
+            raise TypeError("score_many and features_many take an iterable of images; "
+                            "use score() or features() for a single image")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
         if workers is None:
