@@ -11,7 +11,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from contrique_training.data import BatchStream, ContrastiveDataset, find_images, make_views, random_region
+from contrique_training.data import (
+    BatchStream,
+    ContrastiveDataset,
+    find_images,
+    grouped_batches,
+    make_views,
+    random_region,
+)
 from contrique_training.distortions import NUM_CLASSES, class_id
 from contrique_training.errors import DataError
 
@@ -131,6 +138,76 @@ def test_stream_resumes_exactly_and_splits_processes(folder: Path) -> None:
     assert seen[0] != seen[1] and set(seen) <= {126, 127, 128}
     with pytest.raises(DataError, match="cannot fill"):
         BatchStream(ContrastiveDataset(paths, 8, 0, True, 1), None, 4, 0.0, 0, 1, 0, False)
+
+
+def _assert_grouped(indices: np.ndarray, per_class: int) -> None:
+    """Every class in the batch has exactly ``per_class`` images, of distinct photos, one group after another."""
+    groups = indices.reshape(-1, per_class)
+    classes = groups % NUM_CLASSES
+    assert (classes == classes[:, :1]).all()  # a group is one class
+    assert len(set(classes[:, 0].tolist())) == len(groups)  # no class in two groups of a batch
+    assert all(len(set((group // NUM_CLASSES).tolist())) == per_class for group in groups)
+
+
+def test_grouped_batches_are_class_groups_of_distinct_photos() -> None:
+    plan = grouped_batches(photos=7, per_class=3, groups=4, batches=63, seed=5, epoch=0)
+    assert plan.shape == (63, 12) and plan.min() >= 0 and plan.max() < 7 * NUM_CLASSES
+    for batch in plan:
+        _assert_grouped(batch, 3)
+    assert len(np.unique(plan)) == plan.size  # 756 of the 882 samples (2 groups per class), none twice
+    assert np.array_equal(plan, grouped_batches(7, 3, 4, 63, 5, 0))  # deterministic
+    assert not np.array_equal(plan, grouped_batches(7, 3, 4, 63, 5, 1))  # another epoch, another plan
+    # 100 classes per batch: the class rounds of 126 straddle batches without repeating a class in one
+    for batch in grouped_batches(photos=4, per_class=4, groups=100, batches=9, seed=0, epoch=0):
+        _assert_grouped(batch, 4)
+
+
+def test_grouped_stream_splits_processes_and_resumes_exactly(folder: Path) -> None:
+    paths = find_images(folder)
+
+    def make(rank: int = 0, world: int = 1) -> BatchStream:
+        return BatchStream(ContrastiveDataset(paths, 8, 1, True), None, batch=8 // world, authentic_fraction=0.0,
+                           rank=rank, world=world, workers=0, pin=False, images_per_class=2)
+
+    whole = make()
+    assert whole.batches_per_epoch == 47  # 3 photos x 126 classes / 8
+    reference = [whole.next() for _ in range(3)]
+    for batch in reference:  # 4 classes x 2 images
+        groups = batch["label"].view(4, 2)
+        assert (groups[:, 0] == groups[:, 1]).all() and len(set(groups[:, 0].tolist())) == 4
+        assert torch.equal(batch["label"], batch["distortion"])
+    # two processes hold two whole groups each; gathered in rank order they are the same batch
+    ranks = [make(rank, 2) for rank in (0, 1)]
+    for expected in reference:
+        parts = [stream.next() for stream in ranks]
+        assert torch.equal(torch.cat([p["label"] for p in parts]), expected["label"])
+        assert torch.equal(torch.cat([p["full"] for p in parts]), expected["full"])
+    # resume: from a saved position (also across the end of an epoch) the batches continue identically
+    interrupted = make()
+    interrupted.next()
+    resumed = make()
+    resumed.restore(interrupted.state())
+    assert all(torch.equal(resumed.next()["half"], batch["half"]) for batch in reference[1:])
+    straight = make()
+    straight.restore({"synthetic": {"epoch": 0, "batches_done": 45}, "authentic": None})
+    continuous = [straight.next()["label"] for _ in range(4)]
+    assert straight.state()["synthetic"] == {"epoch": 1, "batches_done": 2}
+    first = make()
+    first.restore({"synthetic": {"epoch": 0, "batches_done": 45}, "authentic": None})
+    first.next()
+    second = make()
+    second.restore(first.state())
+    assert [t.tolist() for t in [second.next()["label"] for _ in range(3)]] == [t.tolist() for t in continuous[1:]]
+
+
+def test_grouped_stream_errors(folder: Path) -> None:
+    paths = find_images(folder)
+    with pytest.raises(DataError, match="groups of images_per_class 3"):
+        BatchStream(ContrastiveDataset(paths, 8, 0, True), None, 8, 0.0, 0, 1, 0, False, images_per_class=3)
+    with pytest.raises(DataError, match="3 photos cannot give 4 images per class"):
+        BatchStream(ContrastiveDataset(paths, 8, 0, True), None, 8, 0.0, 0, 1, 0, False, images_per_class=4)
+    with pytest.raises(DataError, match="variants_per_image 126"):
+        BatchStream(ContrastiveDataset(paths, 8, 0, True, 5), None, 4, 0.0, 0, 1, 0, False, images_per_class=2)
 
 
 def test_unreadable_image_names_the_file(tmp_path: Path) -> None:

@@ -88,7 +88,8 @@ def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
 
 
 def test_accumulation_with_authentic_photos(photos: Path, tmp_path: Path) -> None:
-    config = smoke(photos, steps=2, grad_accum=2, data_authentic=str(photos))
+    # 2 synthetic images per micro-batch: one class-group of 2
+    config = smoke(photos, steps=2, grad_accum=2, data_authentic=str(photos), images_per_class=2)
     ckpt = torch.load(train(config, tmp_path / "run", progress=False), weights_only=True)
     assert ckpt["step"] == 2 and ckpt["config"]["grad_accum"] == 2
     # 6 photos, 2 per micro-batch: 3 per epoch; 2 steps x 2 micro-batches = 1 epoch and 1 batch

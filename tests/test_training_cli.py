@@ -44,10 +44,11 @@ def test_smoke_run_and_resume(photos: Path, tmp_path: Path, capsys: pytest.Captu
 def test_config_file_and_flags(photos: Path, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(f'data = "{photos}"\nsteps = 1\ncrop_size = 32\nbatch_size = 4\n')
-    assert main(["--preset", "smoke", "--config", str(config), "--batch-size", "6", "--out", str(tmp_path / "r"),
-                 "--no-progress"]) == 0
+    assert main(["--preset", "smoke", "--config", str(config), "--batch-size", "6", "--images-per-class", "3",
+                 "--out", str(tmp_path / "r"), "--no-progress"]) == 0
     saved = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["config"]
     assert (saved["crop_size"], saved["batch_size"], saved["steps"], saved["arch"]) == (32, 6, 1, "resnet18")
+    assert saved["images_per_class"] == 3
 
 
 def test_exit_codes(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ def test_paper_defaults_and_presets() -> None:
     assert paper.peak_lr == pytest.approx(0.6)
     small = build_config("small")
     assert small.arch == "resnet18" and small.peak_lr == pytest.approx(0.6 * 32 / 256)
+    assert (small.images_per_class, build_config("smoke").images_per_class, paper.images_per_class) == (4, 4, 0)
     assert build_config("smoke").crop_size == 64
     assert set(PRESETS) == {"paper", "small", "smoke"}
 
@@ -43,6 +44,10 @@ def test_invalid_settings_are_named() -> None:
         TrainConfig.from_dict({"arch": "vgg16"})
     with pytest.raises(ConfigError, match="multiple of grad_accum"):
         TrainConfig.from_dict({"batch_size": 10, "grad_accum": 4})
+    with pytest.raises(ConfigError, match="images_per_class 4 needs variants_per_image 126"):
+        TrainConfig.from_dict({"images_per_class": 4})  # the paper's 5 variants: random classes, cannot be grouped
+    with pytest.raises(ConfigError, match="images_per_class must be >= 0"):
+        TrainConfig.from_dict({"images_per_class": -1, "variants_per_image": 126})
     with pytest.raises(ConfigError, match="preset 'huge'"):
         build_config("huge")
 

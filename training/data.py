@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .colour import AUGMENTATIONS, augment_colour
 from .distortions import NUM_CLASSES, apply_codec, distort
@@ -167,18 +167,81 @@ class _ResumableSampler(DistributedSampler):
         return super().__len__() - self.start
 
 
-class _Stream:
-    """Endless batches from one dataset, epoch after epoch, with a resumable position."""
+def grouped_batches(photos: int, per_class: int, groups: int, batches: int, seed: int, epoch: int) -> np.ndarray:
+    """One epoch of class-grouped batches of synthetic samples (``variants_per_image`` = 126).
 
-    def __init__(self, dataset: ContrastiveDataset, batch: int, rank: int, world: int, workers: int, pin: bool) -> None:
+    Each batch holds ``groups`` distinct distortion classes with ``per_class`` distinct photos
+    each, group after group. Classes come in rounds (a permutation of all 126 per round, arranged
+    so that no batch repeats a class); class ``c``'s photos follow a per-epoch permutation, so
+    every (photo, class) sample appears about once per epoch. Deterministic from (seed, epoch).
+
+    Args:
+        photos: Pristine photos in the dataset (at least ``per_class``).
+        per_class: Images per class in a batch (M).
+        groups: Classes per batch (K, at most 126).
+        batches: Batches in the epoch.
+        seed, epoch: The randomness.
+
+    Returns:
+        Dataset indices (``photo * 126 + class``), shape (batches, groups * per_class).
+    """
+    rng = np.random.default_rng([seed, epoch, 2])
+    order: list[int] = []  # the class of each group, in batch order
+    while len(order) < batches * groups:
+        open_batch = set(order[len(order) - len(order) % groups :])  # classes of a batch still being filled
+        fresh = [c for c in range(NUM_CLASSES) if c not in open_batch]
+        order += rng.permutation(fresh).tolist() + rng.permutation(sorted(open_batch)).tolist()
+    classes = np.asarray(order[: batches * groups])
+    chosen = np.empty((len(classes), per_class), dtype=np.int64)
+    for c in range(NUM_CLASSES):  # the j-th group of class c: photos j*M .. j*M + M - 1 (cyclically) of c's permutation
+        rows = np.flatnonzero(classes == c)
+        slots = np.arange(len(rows))[:, None] * per_class + np.arange(per_class)
+        chosen[rows] = rng.permutation(photos)[slots % photos]
+    return (chosen * NUM_CLASSES + classes[:, None]).reshape(batches, groups * per_class)
+
+
+class _GroupedSampler(Sampler[int]):
+    """This process's share (whole groups) of the class-grouped batches ``start`` .. end of an epoch."""
+
+    def __init__(self, plan: np.ndarray, batch: int, rank: int, start: int) -> None:
+        self.share = plan[start:, rank * batch : (rank + 1) * batch]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.share.reshape(-1).tolist())
+
+    def __len__(self) -> int:
+        return self.share.size
+
+
+class _Stream:
+    """Endless batches from one dataset, epoch after epoch, with a resumable position.
+
+    With ``per_class`` > 0 (synthetic data with every class per photo), batches are class-grouped
+    (:func:`grouped_batches`): the batch gathered over all processes has ``world * batch /
+    per_class`` classes of ``per_class`` images each, and each process holds whole groups.
+    """
+
+    def __init__(self, dataset: ContrastiveDataset, batch: int, rank: int, world: int, workers: int, pin: bool,
+                 per_class: int = 0) -> None:
         per_process = len(dataset) // world
         if per_process < batch:
             raise DataError(
                 f"{len(dataset)} samples from {len(dataset.paths)} photos cannot fill one batch of {batch} on each of "
                 f"{world} process(es); add photos or lower --batch-size"
             )
+        if per_class:
+            if not dataset.synthetic or dataset.variants != NUM_CLASSES:
+                raise DataError(f"class-grouped batches need synthetic data with variants_per_image {NUM_CLASSES}")
+            if batch % per_class or world * batch // per_class > NUM_CLASSES:
+                raise DataError(
+                    f"{batch} synthetic images per process and batch cannot be split into groups of "
+                    f"images_per_class {per_class} (at most {NUM_CLASSES} classes in all {world} process(es)); "
+                    "change --batch-size or --images-per-class"
+                )
+            if len(dataset.paths) < per_class:
+                raise DataError(f"{len(dataset.paths)} photos cannot give {per_class} images per class; add photos")
         self.dataset, self.batch, self.rank, self.world = dataset, batch, rank, world
-        self.workers, self.pin = workers, pin
+        self.workers, self.pin, self.per_class = workers, pin, per_class
         self.epoch, self.done = 0, 0
         self._iterator: Iterator[dict[str, Any]] | None = None
 
@@ -188,9 +251,15 @@ class _Stream:
 
     def _start(self) -> Iterator[dict[str, Any]]:
         self.dataset.set_epoch(self.epoch)
-        start = self.done * self.batch
-        sampler = _ResumableSampler(self.dataset, self.world, self.rank, self.dataset.seed, start=start)
-        sampler.set_epoch(self.epoch)
+        sampler: Sampler[int]
+        if self.per_class:
+            groups = self.world * self.batch // self.per_class
+            plan = grouped_batches(len(self.dataset.paths), self.per_class, groups, self.batches_per_epoch,
+                                   self.dataset.seed, self.epoch)
+            sampler = _GroupedSampler(plan, self.batch, self.rank, self.done)
+        else:
+            sampler = _ResumableSampler(self.dataset, self.world, self.rank, self.dataset.seed, self.done * self.batch)
+            sampler.set_epoch(self.epoch)
         loader = DataLoader(
             self.dataset, batch_size=self.batch, sampler=sampler, num_workers=self.workers,
             pin_memory=self.pin, drop_last=True,
@@ -224,6 +293,8 @@ class BatchStream:
         rank, world: This process and the number of processes.
         workers: Data loader workers.
         pin: Pin memory (CUDA).
+        images_per_class: Class-grouped synthetic batches of this many images per class (0: plain
+            shuffling); see :func:`grouped_batches`.
 
     Raises:
         DataError: A dataset cannot fill one micro-batch per process.
@@ -231,7 +302,7 @@ class BatchStream:
 
     def __init__(
         self, synthetic: ContrastiveDataset, authentic: ContrastiveDataset | None, batch: int,
-        authentic_fraction: float, rank: int, world: int, workers: int, pin: bool,
+        authentic_fraction: float, rank: int, world: int, workers: int, pin: bool, images_per_class: int = 0,
     ) -> None:
         n_auth = round(batch * authentic_fraction) if authentic is not None else 0
         if authentic is not None and not 0 < n_auth < batch:
@@ -239,7 +310,7 @@ class BatchStream:
                 f"a micro-batch of {batch} cannot be split {1 - authentic_fraction:.2f}/{authentic_fraction:.2f} "
                 "between synthetic and authentic samples; raise --batch-size or change --authentic-fraction"
             )
-        self.synthetic = _Stream(synthetic, batch - n_auth, rank, world, workers, pin)
+        self.synthetic = _Stream(synthetic, batch - n_auth, rank, world, workers, pin, images_per_class)
         self.authentic = _Stream(authentic, n_auth, rank, world, workers, pin) if authentic is not None else None
 
     @property

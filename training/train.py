@@ -145,7 +145,7 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     synthetic = ContrastiveDataset(pristine, config.crop_size, config.seed, True, config.variants_per_image)
     real = ContrastiveDataset(authentic, config.crop_size, config.seed, False) if authentic else None
     stream = BatchStream(synthetic, real, micro // rt.world, config.authentic_fraction, rt.rank, rt.world,
-                         config.workers, pin=rt.device.type == "cuda")
+                         config.workers, pin=rt.device.type == "cuda", images_per_class=config.images_per_class)
     total = config.steps or max(1, config.epochs * stream.batches_per_epoch // config.grad_accum)
 
     # model and optimizer
