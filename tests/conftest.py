@@ -24,6 +24,18 @@ def tiny_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
 
 
+@pytest.fixture()
+def one_torch_thread() -> Iterator[None]:
+    """One torch intra-op thread for a test: on a busy shared CPU, OpenMP spin-waiting of several
+    threads makes training steps far slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def official_dir() -> Path:
     """The official reference data in ../shared; skips where it is absent."""

@@ -87,15 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         config = resolve_config(args)
-    except ConfigError as exc:
-        print(f"contrique-train: error: {exc}", file=sys.stderr)
-        return 2
-    except ContriqueError as exc:
-        print(f"contrique-train: error: {exc}", file=sys.stderr)
-        return 1
-    from .train import train  # imported late: parsing --help needs no torch start-up
+        from .train import train  # imported late: parsing --help needs no torch start-up
 
-    try:
         path = train(config, args.out, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at)
     except ConfigError as exc:
         print(f"contrique-train: error: {exc}", file=sys.stderr)
