@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", choices=("auto", "fp32", "fp16", "int8"), default="auto",
                    help="encoder variant (default auto: fp16 on CUDA if the bundle has it, else fp32)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="run on CPU or CUDA (default: CUDA if available)")
-    p.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help="images per model run (default 8)")
-    p.add_argument("--workers", type=_positive_int, metavar="N", help="decoding threads (default: up to 4)")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per model run (default 8)")
+    p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: up to 4)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of stdout")
     p.add_argument("--fr", metavar="REFERENCE",
@@ -289,7 +289,8 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
     print(f"contrique-score: warning: {message}", file=sys.stderr)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (shared by the project's commands)."""
     try:
         value = int(text)
     except ValueError:
@@ -300,4 +301,4 @@ def _positive_int(text: str) -> int:
 
 
 def _max_pixels(text: str) -> int | None:
-    return None if text.lower() == "none" else _positive_int(text)
+    return None if text.lower() == "none" else positive_int(text)

@@ -32,7 +32,11 @@ from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_
 from .session import Encoder, Provider, resolve_providers, uses_gpu
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
-"""Where the package's default bundle lives once one is shipped."""
+"""Where the package's default bundle lives."""
+MIN_COSINE = 0.99
+"""Variant ``auto`` runs int8 (CPU) or fp16 (GPU) only if its smallest feature cosine with fp32 is at least this..."""
+MIN_SPEARMAN = 0.99
+"""...and every head's scores keep at least this Spearman correlation with fp32's."""
 
 DEFAULT_BATCH_SIZE = 8
 _KIND_NAMES = {"nr": "no-reference", "fr": "full-reference"}
@@ -191,8 +195,9 @@ class QualityScorer:
             head: Load only this head (and download only its file) and score with it; None
                 loads every head and scores with the manifest's default head.
             revision: Hub branch, tag or commit to pin (ignored for local folders).
-            variant: ``fp32``, ``fp16``, ``int8``, or ``auto``: fp16 when the session runs on a
-                CUDA GPU and the bundle has it, else fp32.
+            variant: ``fp32``, ``fp16``, ``int8``, or ``auto``: fp16 on a CUDA GPU, int8 on CPUs,
+                when the bundle has that variant and its recorded fidelity passes
+                :data:`MIN_COSINE` and :data:`MIN_SPEARMAN` (:func:`variant_trusted`); else fp32.
             providers: Explicit onnxruntime providers (they win over ``device``).
             threads: onnxruntime intra-op threads (None: onnxruntime's default).
             cache_dir: Hub cache folder (None: huggingface_hub's default).
@@ -569,6 +574,18 @@ def locate_manifest(
     return remote.manifest if remote is not None else Manifest.load(local)  # type: ignore[arg-type]
 
 
+def variant_trusted(manifest: Manifest, variant: str) -> bool:
+    """Whether ``auto`` may run a reduced-precision variant: the bundle has it, and its fidelity,
+    measured against fp32 on held-out images at export, has a minimum feature cosine of at least
+    :data:`MIN_COSINE` and a Spearman correlation of every recorded head's scores of at least
+    :data:`MIN_SPEARMAN` (at least one head recorded)."""
+    info = manifest.variants.get(variant)
+    if info is None:
+        return False
+    spearman = [v for k, v in info.fidelity.items() if k.startswith("spearman_")]
+    return info.fidelity.get("cosine_min", 0.0) >= MIN_COSINE and bool(spearman) and min(spearman) >= MIN_SPEARMAN
+
+
 def _locate(options: _Options) -> tuple[Path | None, Any]:
     """Where a bundle is: ``(local folder, None)`` or ``(None, RemoteBundle)`` for the Hub."""
     name = options.name_or_path
@@ -591,9 +608,10 @@ def _locate(options: _Options) -> tuple[Path | None, Any]:
 
 
 def _choose_variant(variant: str, manifest: Manifest, providers: Sequence[Provider]) -> str:
-    """Resolve ``auto`` (fp16 on a CUDA GPU when the bundle has it, else fp32); check the others."""
+    """Resolve ``auto`` (a trusted fp16 on a CUDA GPU, a trusted int8 on CPUs, else fp32); check the others."""
     if variant == "auto":
-        return "fp16" if uses_gpu(providers) and "fp16" in manifest.variants else "fp32"
+        reduced = "fp16" if uses_gpu(providers) else "int8"
+        return reduced if variant_trusted(manifest, reduced) else "fp32"
     if variant not in VARIANTS:
         raise VariantNotFoundError(f"variant must be auto, {', '.join(VARIANTS)}; got {variant!r}")
     return manifest.variant(variant).name

@@ -20,13 +20,14 @@ def hub_license(license_: str) -> tuple[str, str | None]:
     return "other", re.sub(r"[^a-z0-9]+", "-", lowered).strip("-") or "custom"
 
 
-def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str]) -> str:
+def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str], notes: str = "") -> str:
     """The card's Markdown for a finished bundle folder.
 
     Args:
         manifest: The bundle's manifest (variants with their fidelity, heads, parity, provenance).
         folder: The bundle folder (for file sizes).
         image_sets: What the parity, calibration and fidelity images were, by those keys.
+        notes: Markdown placed after the introduction (how the model was made, what it measured).
 
     Returns:
         The text of ``README.md``.
@@ -45,10 +46,13 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str])
         "Learning*, IEEE TIP 2022) as an ONNX model bundle for contrique-infer: no torch needed to score images.",
         "",
         f"The encoder ({manifest.architecture}) maps an RGB image to a {manifest.feature.per_scale_dim}-d "
-        "L2-normalised feature; it runs on the full image and on the image resized to half size "
+        + ("feature (the L2-normalised pooled CNN feature, then 25 natural-scene statistics: MSCN moments, "
+           "brightness, contrast and exposure)" if manifest.architecture.endswith("+nss") else "L2-normalised feature")
+        + "; it runs on the full image and on the image resized to half size "
         f"(PIL bicubic), giving a {manifest.feature.dim}-d feature that linear heads map to a quality score. "
         f"Images must be at least {manifest.input.min_size} pixels on each side.",
         "",
+        *([notes.strip(), ""] if notes.strip() else []),
         "## Usage",
         "",
         "```python",
@@ -131,8 +135,8 @@ def _fidelity(fidelity: dict[str, float] | object) -> str:
     return "; ".join(parts)
 
 
-def write_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str]) -> Path:
+def write_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str], notes: str = "") -> Path:
     """Write ``folder/README.md`` (see :func:`render_card`) and return its path."""
     path = folder / CARD_NAME
-    path.write_text(render_card(manifest, folder, image_sets=image_sets), encoding="utf-8")
+    path.write_text(render_card(manifest, folder, image_sets=image_sets, notes=notes), encoding="utf-8")
     return path

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from contrique_infer.bundle import sha256_file
@@ -40,6 +41,8 @@ class Checkpoint:
         training_data: Description of the training data.
         data_license: The training data's licence, when the checkpoint records it.
         training_config: Our training configuration (empty for official checkpoints).
+        trained_head: ``(coef, intercept)`` of the linear quality head trained with the
+            encoder (ranking objective), on the bundle's feature; None when there is none.
     """
 
     path: Path
@@ -50,6 +53,7 @@ class Checkpoint:
     training_data: str
     data_license: str | None = None
     training_config: Mapping[str, Any] = field(default_factory=dict)
+    trained_head: tuple[np.ndarray, float] | None = None
 
     def build_model(self) -> ContriqueNet:
         """The network with these weights, in eval mode."""
@@ -138,6 +142,7 @@ def _ours(path: Path, raw: Mapping[str, Any], arch: str | None) -> Checkpoint:
     description = data.get("description")
     license_ = data.get("license")
     config_dict = raw.get("config") if isinstance(raw.get("config"), Mapping) else {}
+    head = _trained_head(path, raw.get("head"), 2 * config.feature_dim)
     return Checkpoint(
         path,
         sha256_file(path),
@@ -147,7 +152,22 @@ def _ours(path: Path, raw: Mapping[str, Any], arch: str | None) -> Checkpoint:
         description if isinstance(description, str) and description else "not recorded in the checkpoint",
         license_ if isinstance(license_, str) and license_ else None,
         dict(config_dict),
+        head,
     )
+
+
+def _trained_head(path: Path, raw: Any, dim: int) -> tuple[np.ndarray, float] | None:
+    """The checkpoint's ``head`` entry (``{"coef": tensor (dim,), "intercept": float}``), checked, or None."""
+    if raw is None:
+        return None
+    coef = raw.get("coef") if isinstance(raw, Mapping) else None
+    intercept = raw.get("intercept") if isinstance(raw, Mapping) else None
+    if not isinstance(coef, torch.Tensor) or tuple(coef.shape) != (dim,) or not isinstance(intercept, float):
+        raise CheckpointError(path, f"field 'head' must hold 'coef' ({dim} values) and a float 'intercept'")
+    values = coef.double().numpy()
+    if not (np.isfinite(values).all() and np.isfinite(intercept)):
+        raise CheckpointError(path, "field 'head' holds values that are not finite")
+    return values, intercept
 
 
 def _strip_ddp(state: Mapping[str, Any]) -> dict[str, Any]:

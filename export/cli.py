@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from contrique_infer.bundle import VARIANTS
 from contrique_infer.errors import ContriqueError
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="bundle name (default: checkpoint file name)")
     p.add_argument("--license", help="licence of the exported weights (default: the checkpoint's, else unknown)")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--default-head", metavar="NAME", help="the head scores use by default (default: Koniq if given, "
+                   "else the first no-reference head)")
+    p.add_argument("--card-notes", metavar="FILE", help="Markdown file added to the model card (how the model was "
+                   "made, what it measured)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
@@ -70,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"contrique-export: error: --variants takes {','.join(VARIANTS)}, got {args.variants!r}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        notes = Path(args.card_notes).read_text(encoding="utf-8") if args.card_notes else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"contrique-export: error: {args.card_notes}: cannot read the card notes ({exc})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         out = export_bundle(
             args.ckpt,
             args.out,
@@ -81,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             license=args.license,
             opset=args.opset,
             parity_images=args.parity_images,
+            default_head=args.default_head,
+            card_notes=notes,
             progress=not args.quiet,
         )
     except ContriqueError as exc:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import onnx
 import onnxruntime
 import torch
@@ -28,6 +29,7 @@ from contrique_infer.bundle import (
     VARIANTS,
     FeatureSpec,
     Head,
+    HeadInfo,
     InputContract,
     Manifest,
     Provenance,
@@ -50,6 +52,7 @@ from .quantize import convert_fp16, quantize_int8
 MIN_SIZE = 32
 VARIANT_FILES = {"fp32": "encoder.onnx", "int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
 DEFAULT_HEAD = "Koniq"
+TRAINED_HEAD = "rank"
 
 
 def export_bundle(
@@ -64,6 +67,8 @@ def export_bundle(
     license: str | None = None,  # noqa: A002 - the public keyword is "license"
     opset: int | None = None,
     parity_images: str | os.PathLike[str] | None = None,
+    default_head: str | None = None,
+    card_notes: str = "",
     progress: bool = True,
 ) -> Path:
     """Export a checkpoint and heads to a model bundle folder.
@@ -81,6 +86,9 @@ def export_bundle(
         opset: ONNX opset; default the exporter's.
         parity_images: Image folder for parity (added to built-in synthetic odd-size patterns)
             and for int8/fp16 fidelity.
+        default_head: The head ``score`` uses by default; None: ``Koniq`` if given, else the
+            first no-reference head.
+        card_notes: Markdown for the model card (how the weights were made, what they measured).
         progress: Report the steps and their durations on stderr.
 
     Returns:
@@ -103,14 +111,18 @@ def export_bundle(
     contract = InputContract(min_size=MIN_SIZE)
     feature = FeatureSpec(dim=2 * config.feature_dim, per_scale_dim=config.feature_dim, layout=("full", "half"))
     loaded_heads = [read_head(n, p, feature_dim=feature.dim) for n, p in (heads or {}).items()]
+    if checkpoint.trained_head is not None and TRAINED_HEAD not in {h.name.lower() for h in loaded_heads}:
+        loaded_heads.append(_trained_head(*checkpoint.trained_head))
     _unique(loaded_heads)
+    if default_head is not None and default_head not in {h.name for h in loaded_heads}:
+        raise ExportError(f"default head {default_head!r} is not among the heads ({', '.join(h.name for h in loaded_heads)})")
     parity_set, calibration_set, fidelity_set, image_sets = _image_sets(wanted, contract, parity_images, calibration)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         fp32_path = staging / VARIANT_FILES["fp32"]
-        with log.step(f"exporting ONNX ({config.arch})"):
+        with log.step(f"exporting ONNX ({config.name})"):
             export_onnx(model, fp32_path, opset=opset, min_size=MIN_SIZE)
         with log.step(f"checking parity with torch on {len(parity_set)} images"):
             parity = check_parity(model, fp32_path, parity_set)
@@ -132,12 +144,12 @@ def export_bundle(
             head.save(staging / head.info.file)
         manifest = Manifest(
             name=name or checkpoint.path.stem,
-            architecture=config.arch,
+            architecture=config.name,
             input=contract,
             feature=feature,
             variants=infos,
             heads=tuple(h.info for h in loaded_heads),
-            default_head=_default_head(loaded_heads),
+            default_head=default_head or _default_head(loaded_heads),
             files=file_table(staging, [v.file for v in infos.values()] + [h.info.file for h in loaded_heads]),
             provenance=Provenance(
                 source_checkpoint=checkpoint.path.name,
@@ -150,7 +162,7 @@ def export_bundle(
             ),
             parity=parity.to_dict(),
         )
-        card = write_card(manifest, staging, image_sets=image_sets)
+        card = write_card(manifest, staging, image_sets=image_sets, notes=card_notes)
         manifest = dataclasses.replace(manifest, files=file_table(staging, [*manifest.files, card.name]))
         manifest.save(staging)
         with log.step("verifying the bundle"):
@@ -179,6 +191,21 @@ def _unique(heads: Sequence[Head]) -> None:
     duplicates = sorted({h.name for h in heads if names.count(h.name.lower()) > 1})
     if duplicates:
         raise ExportError(f"head name(s) given more than once (names are case-insensitive): {', '.join(duplicates)}")
+
+
+def _trained_head(coef: np.ndarray, intercept: float) -> Head:
+    """The head a checkpoint trained with its encoder (ranking objective), as bundle head ``rank``."""
+    info = HeadInfo(
+        name=TRAINED_HEAD,
+        file=f"heads/{TRAINED_HEAD}.json",
+        kind="nr",
+        dataset="synthetic distortion series (training data)",
+        score_scale="arbitrary (only the order is trained)",
+        higher_is_better=True,
+        description="linear head trained with the encoder to rank each photo region above its more distorted "
+        "versions (wide distortion levels); its scale is arbitrary",
+    )
+    return Head(info=info, coef=coef, intercept=intercept)
 
 
 def _default_head(heads: Sequence[Head]) -> str | None:

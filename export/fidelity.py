@@ -65,7 +65,7 @@ def measure_fidelity(
         ``spearman_<head>`` for each no-reference head (when at least 3 images).
 
     Raises:
-        ExportError: No held-out images.
+        ExportError: No held-out images, or the variant's features are not finite.
     """
     if not inputs:
         raise ExportError(f"fidelity of {candidate} needs held-out images; pass --parity-images DIR")
@@ -73,6 +73,8 @@ def measure_fidelity(
     cand = ort.InferenceSession(str(candidate), providers=list(providers))
     f_ref = np.stack([bundle_features(ref, item) for item in inputs])
     f_cand = np.stack([bundle_features(cand, item) for item in inputs])
+    if not np.isfinite(f_cand).all():
+        raise ExportError(f"{candidate}: the variant computes non-finite features on held-out images; do not ship it")
     cosine = np.sum(f_ref * f_cand, axis=1) / (np.linalg.norm(f_ref, axis=1) * np.linalg.norm(f_cand, axis=1))
     result = {
         "images": float(len(inputs)),

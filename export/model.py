@@ -5,6 +5,11 @@
 Linear(C, C, no bias), BatchNorm1d(C), ReLU, Linear(C, 128, no bias), BatchNorm1d(128), so a
 state dict of the official ``CONTRIQUE_checkpoint25.tar`` loads as is. Training and export both
 build the network here, so a checkpoint written by one is read by the other.
+
+Two options make smaller, CPU-friendly encoders (both off for the official network): ``stages``
+keeps only the first 1..4 residual stages (distortion cues are local; each stage dropped halves
+the work of the deepest part), and ``nss`` appends :class:`~contrique_export.nss.NaturalSceneStatistics`
+(25 classical statistics: MSCN moments, brightness, contrast, exposure) to the pooled, L2-normalised learned feature.
 """
 
 from __future__ import annotations
@@ -17,46 +22,71 @@ import torchvision
 from torch import nn
 
 from .errors import ModelConfigError
+from .nss import NSS_DIM, NaturalSceneStatistics
 
-# Channels of the pooled feature of each supported torchvision ResNet.
-ARCHITECTURES: dict[str, int] = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
+# Output channels of residual stages 1..4 of each supported torchvision ResNet.
+ARCHITECTURES: dict[str, tuple[int, int, int, int]] = {
+    "resnet18": (64, 128, 256, 512),
+    "resnet34": (64, 128, 256, 512),
+    "resnet50": (256, 512, 1024, 2048),
+}
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """What is needed to rebuild a network: architecture and projection size."""
+    """What is needed to rebuild a network: architecture, residual stages kept, NSS, projection size."""
 
     arch: str = "resnet50"
     projection_dim: int = 128
+    stages: int = 4
+    nss: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ModelConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
         if self.projection_dim < 1:
             raise ModelConfigError(f"projection_dim must be >= 1, got {self.projection_dim}")
+        if not 1 <= self.stages <= 4:
+            raise ModelConfigError(f"stages must be 1..4 (residual stages kept), got {self.stages}")
+
+    @property
+    def channels(self) -> int:
+        """Channels of the last feature map (what the projector and the pooled CNN feature have)."""
+        return ARCHITECTURES[self.arch][self.stages - 1]
 
     @property
     def feature_dim(self) -> int:
-        """Channels of the pooled encoder feature (per scale)."""
-        return ARCHITECTURES[self.arch]
+        """Length of the feature per scale: the pooled channels, plus the NSS statistics if enabled."""
+        return self.channels + (NSS_DIM if self.nss else 0)
+
+    @property
+    def name(self) -> str:
+        """The architecture in words, e.g. ``resnet50`` or ``resnet18-3stages+nss``."""
+        return self.arch + (f"-{self.stages}stages" if self.stages != 4 else "") + ("+nss" if self.nss else "")
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        return cls(arch=str(data.get("arch", "resnet50")), projection_dim=int(data.get("projection_dim", 128)))
+        return cls(
+            arch=str(data.get("arch", "resnet50")),
+            projection_dim=int(data.get("projection_dim", 128)),
+            stages=int(data.get("stages", 4)),
+            nss=bool(data.get("nss", False)),
+        )
 
     def to_dict(self) -> dict:
-        return {"arch": self.arch, "projection_dim": self.projection_dim}
+        return {"arch": self.arch, "projection_dim": self.projection_dim, "stages": self.stages, "nss": self.nss}
 
 
 class ContriqueNet(nn.Module):
-    """ResNet encoder plus the contrastive projector (the projector is used only in training)."""
+    """ResNet encoder (+ NSS) plus the contrastive projector (the projector is used only in training)."""
 
     def __init__(self, config: ModelConfig = ModelConfig()) -> None:
         super().__init__()
         self.config = config
         resnet = getattr(torchvision.models, config.arch)(weights=None)
-        self.encoder = nn.Sequential(*list(resnet.children())[:-2])
-        c = config.feature_dim
+        self.encoder = nn.Sequential(*list(resnet.children())[: 4 + config.stages])
+        self.nss = NaturalSceneStatistics() if config.nss else None
+        c = config.channels
         self.projector = nn.Sequential(
             nn.Linear(c, c, bias=False),
             nn.BatchNorm1d(c),
@@ -66,12 +96,19 @@ class ContriqueNet(nn.Module):
         )
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The last convolutional feature map, shape (N, C, H/32, W/32)."""
+        """The last convolutional feature map, shape (N, C, H/s, W/s) (s = 32 with 4 stages)."""
         return self.encoder(x)
 
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(feature_map, feature)``: the map (for training losses on patches) and :meth:`forward`'s feature."""
+        fmap = self.feature_map(x)
+        feature = pooled_feature(fmap)
+        return fmap, feature if self.nss is None else torch.cat((feature, self.nss(x)), dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The L2-normalised, globally average-pooled feature, shape (N, C): what inference uses."""
-        return pooled_feature(self.feature_map(x))
+        """What inference uses, shape (N, feature_dim): the L2-normalised, globally average-pooled
+        feature map, followed by the NSS statistics of ``x`` when the config has ``nss``."""
+        return self.features(x)[1]
 
 
 def pooled_feature(feature_map: torch.Tensor) -> torch.Tensor:
@@ -79,6 +116,6 @@ def pooled_feature(feature_map: torch.Tensor) -> torch.Tensor:
     return F.normalize(feature_map.mean(dim=(2, 3)), dim=1, eps=1e-12)
 
 
-def build_model(arch: str = "resnet50", projection_dim: int = 128) -> ContriqueNet:
+def build_model(arch: str = "resnet50", projection_dim: int = 128, stages: int = 4, nss: bool = False) -> ContriqueNet:
     """Factory: a freshly initialised ``ContriqueNet``."""
-    return ContriqueNet(ModelConfig(arch=arch, projection_dim=projection_dim))
+    return ContriqueNet(ModelConfig(arch=arch, projection_dim=projection_dim, stages=stages, nss=nss))

@@ -3,8 +3,11 @@
 int8: onnxruntime's static quantization in QDQ format, per-channel int8 weights and uint8
 activations, with activation ranges calibrated (min/max) on real images at every scale the
 runtime uses. Only convolutions, additions, ReLU and max-pooling are quantized: the pooling and
-L2 normalisation at the end stay float32. fp16: weights and activations in float16 with float32
-input and output (casts inside the graph), meant for GPU providers.
+L2 normalisation at the end stay float32, and so does the natural-scene-statistics branch
+(:mod:`contrique_export.nss`), whose small differences of luminance 8 bits cannot hold. fp16: weights and activations in float16 with float32
+input and output (casts inside the graph), meant for GPU providers. (Keeping the natural-scene
+statistics in float32 there with the converter's ``node_block_list`` produced NaN features, so
+fp16 converts them too; its recorded fidelity says how much that costs.)
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from .errors import ExportError
 from .onnx_export import INPUT_NAME
 
 INT8_OP_TYPES = ("Conv", "Add", "Relu", "MaxPool")
+FLOAT_ONLY_MODULES = ("NaturalSceneStatistics",)
+"""Modules whose nodes stay float32 (found by the exporter's ``namespace`` metadata on each node)."""
 
 
 class _Calibration(CalibrationDataReader):
@@ -77,10 +82,20 @@ def quantize_int8(fp32: str | os.PathLike[str], out: str | os.PathLike[str], cal
                 per_channel=True,
                 calibrate_method=CalibrationMethod.MinMax,
                 op_types_to_quantize=list(INT8_OP_TYPES),
+                nodes_to_exclude=float_only_nodes(prepared),
             )
         except Exception as exc:  # onnxruntime's quantizer raises many types
             raise ExportError(f"int8 quantization of {fp32} failed: {type(exc).__name__}: {exc}") from exc
     return out
+
+
+def float_only_nodes(path: str | os.PathLike[str]) -> list[str]:
+    """Names of the graph's nodes that belong to a module of :data:`FLOAT_ONLY_MODULES`."""
+    model = onnx.load(str(path), load_external_data=False)
+    return [
+        node.name for node in model.graph.node
+        if any(p.key == "namespace" and any(m in p.value for m in FLOAT_ONLY_MODULES) for p in node.metadata_props)
+    ]
 
 
 def convert_fp16(fp32: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:

@@ -116,6 +116,18 @@ def test_usage_errors_exit_2(capsys, tiny_bundle_dir: Path, argv: list[str], mes
     assert message in err
 
 
+def test_default_model_scores_offline(capsys, photos: Path) -> None:
+    # the README's first command: contrique-score with the model installed with the package
+    rng = np.random.default_rng(1)
+    coarse = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    Image.fromarray(coarse).resize((160, 120), Image.Resampling.BICUBIC).save(photos / "photo.png")
+    code, out, err = run(capsys, photos / "photo.png", "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and err == ""
+    assert (report["head"], report["variant"], report["score_scale"]) == ("quality", "int8", "0-100")
+    assert np.isfinite(report["results"][0]["score"])
+
+
 def test_missing_model_exits_2(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from contrique_infer import scorer as scorer_module
 

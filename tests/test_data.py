@@ -14,12 +14,15 @@ from PIL import Image
 from contrique_training.data import (
     BatchStream,
     ContrastiveDataset,
+    SeriesDataset,
     find_images,
     grouped_batches,
+    make_series,
     make_views,
     random_region,
 )
-from contrique_training.distortions import NUM_CLASSES, class_id
+from contrique_training.distortions import NUM_CLASSES, TYPE_INDEX, class_id
+from contrique_training.ranking import SERIES_LENGTH
 from contrique_training.errors import DataError
 
 
@@ -216,3 +219,35 @@ def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
     data = ContrastiveDataset([bad], crop_size=8, seed=0, synthetic=True)
     with pytest.raises(DataError, match="broken.jpg"):
         data[0]
+
+
+def test_series_samples_and_views(folder: Path) -> None:
+    paths = find_images(folder)
+    dataset = SeriesDataset(paths, 32, seed=0, variants_per_image=4)
+    assert len(dataset) == 12
+    sample = dataset[5]
+    assert sample["series"].shape == (SERIES_LENGTH, 3, 32, 32) and sample["series"].dtype == torch.uint8
+    assert torch.equal(dataset[5]["series"], sample["series"])  # deterministic from (seed, epoch, index)
+    jpeg = TYPE_INDEX["jpeg"]
+    blur = TYPE_INDEX["gaussian_blur"]
+    batch = {"series": torch.stack([sample["series"][0].repeat(SERIES_LENGTH, 1, 1, 1)] * 2),
+             "type": torch.tensor([blur, jpeg]), "flip": torch.tensor([0, 1])}
+    full, half, labels = make_series(batch, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert full.shape == (12, 3, 32, 32) and half.shape == (12, 3, 16, 16)
+    pristine = batch["series"][0, 0].float() / 255
+    assert torch.equal(full[0], pristine) and torch.equal(full[6], pristine.flip(-1))
+    # blur: every level differs from the last, and moves further from the pristine crop
+    errors = [float((full[i] - pristine).abs().mean()) for i in range(SERIES_LENGTH)]
+    assert errors == sorted(errors) and len(set(errors)) == SERIES_LENGTH
+    # codec types are encoded in the worker: make_series leaves those crops as they came
+    assert all(torch.equal(full[6 + i], pristine.flip(-1)) for i in range(SERIES_LENGTH))
+    assert labels.tolist() == [0] + [class_id(blur, l) for l in range(5)] + [0] + [class_id(jpeg, l) for l in range(5)]
+    torch.testing.assert_close(half[0], F.interpolate(full[:1], scale_factor=0.5, mode="bicubic", antialias=True)[0].clamp(0, 1))
+
+
+def test_series_codec_levels_are_encoded_in_the_dataset(folder: Path) -> None:
+    dataset = SeriesDataset(find_images(folder), 32, seed=0, variants_per_image=50)
+    sample = next(dataset[i] for i in range(len(dataset)) if dataset[i]["type"] == TYPE_INDEX["jpeg"])
+    pristine = sample["series"][0].float()
+    errors = [float((sample["series"][i].float() - pristine).abs().mean()) for i in range(SERIES_LENGTH)]
+    assert errors[0] == 0 and errors[1:] == sorted(errors[1:]) and errors[1] > 0

@@ -167,6 +167,18 @@ def test_refusals_leave_nothing_behind(setup, tmp_path):
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
 
 
+def test_default_head_and_card_notes(setup, tmp_path):
+    root, _, ckpt, heads = setup
+    out = export_bundle(ckpt, tmp_path / "b", heads=heads, default_head="dmos",
+                        card_notes="## How it was made\n\nTrained on nothing at all.", progress=False)
+    assert Manifest.load(out).default_head == "dmos"
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "## How it was made\n\nTrained on nothing at all.\n\n## Usage" in card
+    with pytest.raises(ExportError, match="default head 'nope' is not among the heads"):
+        export_bundle(ckpt, tmp_path / "c", heads=heads, default_head="nope", progress=False)
+    assert not (tmp_path / "c").exists()
+
+
 def test_failure_after_staging_removes_it(setup, tmp_path, monkeypatch):
     _, _, ckpt, _ = setup
 

@@ -163,6 +163,12 @@ def test_wheel_and_editable_installs(source_copy: Path, tmp_path: Path) -> None:
                    "contrique_training/evaluation/__init__.py"]:
         assert member in names
     assert not any(n.startswith(("tests/", "export/", "training/")) for n in names)
+    # the default model ships in the wheel, within its 40 MB budget of model data
+    model = {i.filename: i.file_size for i in zipfile.ZipFile(wheel).infolist()
+             if i.filename.startswith("contrique_infer/models/default/")}
+    assert {f"contrique_infer/models/default/{f}" for f in ("contrique.json", "encoder.onnx", "encoder.int8.onnx",
+                                                             "heads/quality.json", "README.md")} <= set(model)
+    assert sum(model.values()) < 40e6
 
     python = _venv(tmp_path / "venv")
     pip = [python, "-m", "pip", "install", "--no-deps", "--no-index", "--disable-pip-version-check", "-q"]

@@ -110,6 +110,20 @@ def test_fidelity_of_identical_graphs(fp32, held_out, head):
         measure_fidelity(fp32, fp32, [], [head])
 
 
+def test_variant_with_non_finite_features_is_refused(fp32, held_out, head, monkeypatch):
+    from contrique_export import fidelity as fidelity_module
+
+    real, calls = fidelity_module.bundle_features, []
+
+    def features(session, item):  # the reference's features first, then the candidate's, made NaN
+        calls.append(item)
+        return real(session, item) * (np.nan if len(calls) > 3 else 1.0)
+
+    monkeypatch.setattr(fidelity_module, "bundle_features", features)
+    with pytest.raises(ExportError, match="non-finite features"):
+        measure_fidelity(fp32, fp32, held_out[:3], [head])
+
+
 def test_int8_needs_calibration(fp32, tmp_path):
     with pytest.raises(ExportError, match="needs calibration images; pass --calibration DIR"):
         quantize_int8(fp32, tmp_path / "x.onnx", [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import multiprocessing
 import pickle
 import shutil
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 from tiny_bundle import make_heads, reference_feature
 
 import contrique_infer
@@ -220,6 +221,29 @@ def test_max_pixels_and_exif_options(tiny_bundle_dir: Path, tmp_path: Path) -> N
     assert pickle.loads(pickle.dumps(turned)).score(path) == turned.score(path)
 
 
+def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
+    scorer = QualityScorer.from_pretrained(device="cpu", threads=1)  # the bundle installed with the package
+    manifest = scorer.manifest
+    assert manifest.default_head == "quality" and {h.name for h in manifest.heads} == {"quality", "level", "rank"}
+    assert scorer.variant == "int8"  # auto on CPUs: the int8 variant's recorded fidelity passes the threshold
+    photo = Image.open(photos_dir / "val" / "skimage" / "coffee.png").convert("RGB")
+    rng = np.random.default_rng(0)
+    x = np.asarray(photo, dtype=np.float64)
+    noisy = [Image.fromarray(np.clip(x + rng.normal(0, s, x.shape), 0, 255).astype(np.uint8)) for s in (10, 40)]
+    blurred = [photo.filter(ImageFilter.GaussianBlur(r)) for r in (1.5, 5)]
+    jpegs = []
+    for quality in (30, 5):
+        buffer = io.BytesIO()
+        photo.save(buffer, format="JPEG", quality=quality)
+        jpegs.append(Image.open(buffer).convert("RGB"))
+    quality = [r.score for r in scorer.score_many([photo, *noisy, *blurred, *jpegs])]
+    assert 0 <= min(quality) and max(quality) <= 110  # the proxy's 0..100 scale (a linear head may overshoot)
+    for mild, severe in ((1, 2), (3, 4), (5, 6)):
+        assert quality[0] > quality[mild] > quality[severe], quality
+    level = [r.score for r in scorer.score_many([photo, noisy[1], blurred[1]], head="level")]
+    assert level[0] < min(level[1:])  # the level head: higher is worse
+
+
 def test_missing_models(tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scorer_module, "DEFAULT_BUNDLE", tmp_path / "none")
     with pytest.raises(NoDefaultModelError, match="no default model is installed.*bundle folder.*'org/name'"):
@@ -240,13 +264,32 @@ def test_missing_models(tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pyte
 
 def test_auto_variant_prefers_fp16_on_cuda(tiny_bundle_dir: Path) -> None:
     manifest = Manifest.load(tiny_bundle_dir)
-    fp16 = VariantInfo("fp16", "encoder.onnx")
+    fp16 = VariantInfo("fp16", "encoder.onnx", {"cosine_min": 0.999, "spearman_quality": 0.995})
     with_fp16 = dataclasses.replace(manifest, variants={**manifest.variants, "fp16": fp16})
     choose = scorer_module._choose_variant
     assert choose("auto", with_fp16, [CUDA, CPU]) == "fp16"
     assert choose("auto", with_fp16, [CPU]) == "fp32"
     assert choose("auto", manifest, [CUDA, CPU]) == "fp32"
     assert choose("fp16", with_fp16, [CPU]) == "fp16"
+    untrusted = VariantInfo("fp16", "encoder.onnx", {"cosine_min": 0.9998, "spearman_quality": 0.94})
+    assert choose("auto", dataclasses.replace(manifest, variants={**manifest.variants, "fp16": untrusted}),
+                  [CUDA, CPU]) == "fp32"  # fp16 whose head scores drift is not chosen automatically
+
+
+def test_auto_variant_picks_int8_on_cpu_only_when_its_fidelity_passes(tiny_bundle_dir: Path) -> None:
+    manifest = Manifest.load(tiny_bundle_dir)
+    choose = scorer_module._choose_variant
+
+    def with_int8(**fidelity: float) -> Manifest:
+        return dataclasses.replace(manifest, variants={**manifest.variants, "int8": VariantInfo("int8", "encoder.onnx", fidelity)})
+
+    good = with_int8(cosine_min=0.995, spearman_quality=0.999, spearman_level=0.992)
+    assert choose("auto", good, [CPU]) == "int8"
+    assert choose("auto", good, [CUDA, CPU]) == "fp32"  # GPUs: fp16 or fp32, never int8
+    assert choose("auto", with_int8(cosine_min=0.98, spearman_quality=0.999), [CPU]) == "fp32"
+    assert choose("auto", with_int8(cosine_min=0.999, spearman_quality=0.999, spearman_level=0.95), [CPU]) == "fp32"
+    assert choose("auto", with_int8(cosine_min=0.999), [CPU]) == "fp32"  # no head's agreement recorded
+    assert choose("auto", manifest, [CPU]) == "fp32"
 
 
 def test_constructor_from_loaded_bundle(tiny_bundle_dir: Path, scorer: QualityScorer) -> None:

@@ -14,9 +14,10 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from contrique_export.model import ContriqueNet, ModelConfig
+from contrique_export.nss import NSS_DIM
 from contrique_training.config import TrainConfig, build_config
 from contrique_training.runlog import read_log
-from contrique_training.train import param_groups, train
+from contrique_training.train import ema_update, param_groups, train
 
 PLAIN = (str, int, float, bool, type(None))
 
@@ -46,9 +47,12 @@ def test_smoke_run_writes_the_checkpoint_format(photos: Path, tmp_path: Path) ->
     assert path == tmp_path / "run" / "checkpoint.pt"
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     assert set(ckpt) == {"format", "format_version", "model_config", "model", "config", "step", "epoch",
-                         "optimizer", "scheduler", "scaler", "rng", "data"}
+                         "optimizer", "scheduler", "scaler", "rng", "data", "trainer"}
     assert ckpt["format"] == "contrique-checkpoint" and ckpt["format_version"] == 1
-    assert ckpt["model_config"] == {"arch": "resnet18", "projection_dim": 128}
+    assert ckpt["model_config"] == {"arch": "resnet18", "projection_dim": 128, "stages": 4, "nss": False}
+    trainer_net = {k[len("net."):]: v for k, v in ckpt["trainer"].items() if k.startswith("net.")}
+    assert set(trainer_net) == set(ckpt["model"])  # no average: the trainer's network is the model
+    assert all(torch.equal(trainer_net[k], v) for k, v in ckpt["model"].items())
     reference = ContriqueNet(ModelConfig("resnet18", 128)).state_dict()
     assert list(ckpt["model"]) == list(reference)  # official key layout and order, no "module." prefix
     assert all(ckpt["model"][k].shape == v.shape for k, v in reference.items())
@@ -81,6 +85,42 @@ def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
     assert not torch.equal(interrupted["model"]["encoder.0.weight"], resumed["model"]["encoder.0.weight"])
 
 
+def series(photos: Path, **overrides) -> TrainConfig:
+    """The ranking recipe in small: 2 series of 6 images of 32 px, a 2-stage encoder with NSS."""
+    return smoke(photos, **{"rank_weight": 1.0, "contrastive_weight": 0.5, "batch_size": 12, "crop_size": 32,
+                            "stages": 2, "nss": True, "optimizer": "adamw", "base_lr": 1e-3, "lr_reference_batch": 12,
+                            "ema_decay": 0.5, "variants_per_image": 2, "images_per_class": 0, **overrides})
+
+
+def test_series_run_trains_a_head_and_averages_weights(photos: Path, tmp_path: Path) -> None:
+    path = train(series(photos, keep_every=2), tmp_path / "run", progress=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    assert {"trainer", "ema", "head"} <= set(ckpt)
+    assert ckpt["model_config"] == {"arch": "resnet18", "projection_dim": 128, "stages": 2, "nss": True}
+    assert ckpt["head"]["coef"].shape == (2 * (128 + NSS_DIM),) and isinstance(ckpt["head"]["intercept"], float)
+    live = {k[len("net."):]: v for k, v in ckpt["trainer"].items() if k.startswith("net.")}
+    average = {k[len("module.net."):]: v for k, v in ckpt["ema"].items() if k.startswith("module.net.")}
+    assert set(live) == set(ckpt["model"]) == set(average)
+    assert all(torch.equal(ckpt["model"][k], average[k]) for k in live)  # the checkpoint's model is the average
+    assert not torch.equal(ckpt["model"]["encoder.0.weight"], live["encoder.0.weight"])
+    rows = read_log(tmp_path / "run" / "log.csv")
+    assert all(0 <= float(r["pair_accuracy"]) <= 1 and float(r["rank_loss"]) > 0 for r in rows)
+    assert sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*.pt")) == ["checkpoint-000002.pt",
+                                                                                  "checkpoint-000004.pt"]
+
+
+def test_series_run_resumes_exactly_with_the_average(photos: Path, tmp_path: Path) -> None:
+    config = series(photos, steps=3)
+    straight = torch.load(train(config, tmp_path / "a", progress=False), weights_only=True)
+    train(config, tmp_path / "b", progress=False, stop_at=2)
+    resumed = torch.load(train(config, tmp_path / "b", resume=tmp_path / "b" / "checkpoint.pt", progress=False),
+                         weights_only=True)
+    for part in ("model", "trainer", "ema"):
+        for key, value in straight[part].items():
+            torch.testing.assert_close(resumed[part][key], value, atol=1e-6, rtol=0, msg=f"{part} {key}")
+    torch.testing.assert_close(resumed["head"]["coef"], straight["head"]["coef"], atol=1e-6, rtol=0)
+
+
 def test_accumulation_with_authentic_photos(photos: Path, tmp_path: Path) -> None:
     # 2 synthetic images per micro-batch: one class-group of 2
     config = smoke(photos, steps=2, grad_accum=2, data_authentic=str(photos), images_per_class=2)
@@ -89,6 +129,17 @@ def test_accumulation_with_authentic_photos(photos: Path, tmp_path: Path) -> Non
     # 6 photos, 2 per micro-batch: 3 per epoch; 2 steps x 2 micro-batches = 1 epoch and 1 batch
     assert ckpt["rng"]["sampler"]["authentic"] == {"epoch": 1, "batches_done": 1}
     assert "6 authentic photos" in ckpt["data"]["description"]
+
+
+def test_weight_average_warms_up() -> None:
+    update = ema_update(0.998)
+    average, counter = [torch.zeros(3)], [torch.tensor(0)]
+    update(average, [torch.ones(3)], torch.tensor(1))  # decay min(0.998, 2 / 11): mostly the new weights
+    torch.testing.assert_close(average[0], torch.full((3,), 9 / 11))
+    update(average, [torch.ones(3)], torch.tensor(10_000))  # warmed up: the configured decay
+    torch.testing.assert_close(average[0], torch.full((3,), 9 / 11 + 0.002 * 2 / 11))
+    update(counter, [torch.tensor(7)], torch.tensor(5))
+    assert int(counter[0]) == 7  # integer buffers (BatchNorm counters) take the latest value
 
 
 def test_weight_decay_skips_batchnorm_and_biases() -> None:
@@ -148,6 +199,27 @@ def test_checkpoint_exports_to_a_bundle_that_scores(photos: Path, tmp_path: Path
                              for im in (image, half)]).numpy()
     assert scorer.features(photos / "p2.jpg") == pytest.approx(feature, abs=1e-4)
     assert scorer.score(photos / "p2.jpg") == pytest.approx(float(feature @ coef + 3.0), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_series_checkpoint_exports_its_trained_head(photos: Path, tmp_path: Path) -> None:
+    from contrique_export.exporter import export_bundle
+    from contrique_infer import QualityScorer
+
+    ckpt_path = train(series(photos), tmp_path / "run", progress=False)
+    bundle = export_bundle(ckpt_path, tmp_path / "bundle", variants=("fp32", "int8"), parity_images=photos,
+                           progress=False)
+    scorer = QualityScorer.from_pretrained(bundle, head="rank", variant="fp32", device="cpu")
+    head = torch.load(ckpt_path, weights_only=True)["head"]
+    info = scorer.resolve_head("rank")
+    assert info.higher_is_better and info.kind == "nr" and scorer.manifest.architecture == "resnet18-2stages+nss"
+    feature = np.asarray(scorer.features(photos / "p4.jpg"))
+    assert feature.shape == (2 * (128 + NSS_DIM),)
+    expected = float(feature @ head["coef"].double().numpy() + head["intercept"])
+    assert scorer.score(photos / "p4.jpg") == pytest.approx(expected, abs=1e-6)
+    int8 = QualityScorer.from_pretrained(bundle, head="rank", variant="int8", device="cpu")
+    nss = slice(128, 128 + NSS_DIM)  # the NSS statistics of the full scale stay float32 in the int8 graph
+    np.testing.assert_allclose(np.asarray(int8.features(photos / "p4.jpg"))[nss], feature[nss], atol=1e-4)
 
 
 def test_checkpoint_rng_round_trip_and_errors(tmp_path: Path) -> None:

@@ -21,7 +21,28 @@ def test_paper_defaults_and_presets() -> None:
     assert small.arch == "resnet18" and small.peak_lr == pytest.approx(0.6 * 32 / 256)
     assert (small.images_per_class, build_config("smoke").images_per_class, paper.images_per_class) == (4, 4, 0)
     assert build_config("smoke").crop_size == 64
-    assert set(PRESETS) == {"paper", "small", "smoke"}
+    assert set(PRESETS) == {"paper", "small", "smoke", "cpu"}
+    # the paper stays faithful: contrastive loss only, SGD, the whole ResNet, no NSS, no averaging
+    assert (paper.rank_weight, paper.contrastive_weight, paper.optimizer) == (0.0, 1.0, "sgd")
+    assert (paper.stages, paper.nss, paper.ema_decay, paper.keep_every) == (4, False, 0.0, 0)
+    cpu = build_config("cpu")
+    assert (cpu.arch, cpu.stages, cpu.nss, cpu.optimizer, cpu.batch_size % 6) == ("resnet18", 3, True, "adamw", 0)
+    assert cpu.rank_weight > 0 and cpu.peak_lr == pytest.approx(1e-3)
+
+
+def test_ranking_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="whole series of 6 images"):
+        TrainConfig.from_dict({"rank_weight": 1.0, "batch_size": 32})
+    with pytest.raises(ConfigError, match="one of them > 0"):
+        TrainConfig.from_dict({"contrastive_weight": 0.0})
+    with pytest.raises(ConfigError, match="series batches"):
+        TrainConfig.from_dict({"rank_weight": 1.0, "batch_size": 48, "images_per_class": 4, "variants_per_image": 126})
+    with pytest.raises(ConfigError, match="optimizer 'adam'"):
+        TrainConfig.from_dict({"optimizer": "adam"})
+    with pytest.raises(ConfigError, match="stages must be 1..4"):
+        TrainConfig.from_dict({"stages": 5})
+    with pytest.raises(ConfigError, match="ema_decay"):
+        TrainConfig.from_dict({"ema_decay": 1.0})
 
 
 def test_layers_file_over_preset_flags_over_file(tmp_path: Path) -> None:

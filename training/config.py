@@ -20,6 +20,7 @@ from .distortions import NUM_CLASSES
 from .errors import ConfigError
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
+OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -36,7 +37,17 @@ class TrainConfig:
     data_description: str | None = _f(None, "provenance of the training data, recorded in checkpoints")
     data_license: str = _f("unspecified", "licence(s) of the training data, recorded in checkpoints")
     arch: str = _f("resnet50", f"encoder: {', '.join(ARCHITECTURES)}")
+    stages: int = _f(4, "residual stages of the encoder kept (1..4; 4 = the whole ResNet)")
+    nss: bool = _f(False, "append 25 natural-scene statistics (MSCN moments, brightness, contrast, exposure) to the feature")
     projection_dim: int = _f(128, "output size of the projector")
+    contrastive_weight: float = _f(1.0, "weight of the contrastive (NT-Xent) loss")
+    rank_weight: float = _f(
+        0.0, "weight of the ranking loss; > 0 trains on series (one crop, pristine + 5 wide levels of one type) "
+        "with a linear quality head, batch_size counting images (a multiple of 6)"
+    )
+    optimizer: str = _f("sgd", "sgd (momentum, the paper's) or adamw")
+    ema_decay: float = _f(0.0, "exponential moving average of the weights (0 = off); checkpoints hold the average")
+    keep_every: int = _f(0, "also keep a copy of the checkpoint every N steps as checkpoint-<step>.pt (0 = off)")
     crop_size: int = _f(256, "side of the square training crops, in pixels")
     batch_size: int = _f(1024, "images per optimizer step, over all processes and accumulation steps")
     grad_accum: int = _f(1, "micro-batches accumulated per optimizer step")
@@ -69,7 +80,7 @@ class TrainConfig:
         for name in positive + ("lr_reference_batch", "patch_grid", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("steps", "workers", "checkpoint_every", "images_per_class"):
+        for name in ("steps", "workers", "checkpoint_every", "images_per_class", "keep_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.images_per_class and self.variants_per_image != NUM_CLASSES:
@@ -79,6 +90,24 @@ class TrainConfig:
             )
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"arch {self.arch!r} is unknown; choose one of {', '.join(ARCHITECTURES)}")
+        if not 1 <= self.stages <= 4:
+            raise ConfigError(f"stages must be 1..4, got {self.stages}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer {self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+        if self.contrastive_weight < 0 or self.rank_weight < 0 or self.contrastive_weight + self.rank_weight <= 0:
+            raise ConfigError(
+                f"contrastive_weight {self.contrastive_weight} and rank_weight {self.rank_weight} must be >= 0, "
+                "and one of them > 0"
+            )
+        if self.rank_weight > 0 and (self.batch_size // self.grad_accum) % 6:
+            raise ConfigError(
+                f"with rank_weight > 0 a micro-batch (batch_size / grad_accum = {self.batch_size // self.grad_accum}) "
+                "must be whole series of 6 images; use a multiple of 6"
+            )
+        if self.rank_weight > 0 and self.images_per_class:
+            raise ConfigError("images_per_class groups contrastive batches; series batches (rank_weight > 0) need 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp {self.amp!r} is unknown; choose one of {', '.join(AMP_MODES)}")
         if self.device not in DEVICES:
@@ -153,6 +182,31 @@ PRESETS: dict[str, dict[str, Any]] = {
         "workers": 2,
         "log_every": 5,
         "checkpoint_every": 100,
+    },
+    # The CPU recipe of the default model: a 3-stage ResNet-18 with NSS statistics, trained to rank
+    # series (pristine > mild > severe, wide levels) with a linear head on the runtime's feature,
+    # plus the contrastive loss at a lower weight; AdamW and an EMA of the weights. A micro-batch
+    # is 8 series of 6 images (128 px crops and their halves). docs/training.md has the figures.
+    "cpu": {
+        "arch": "resnet18",
+        "stages": 3,
+        "nss": True,
+        "crop_size": 128,
+        "batch_size": 48,
+        "steps": 1200,
+        "variants_per_image": 25,
+        "rank_weight": 1.0,
+        "contrastive_weight": 0.2,
+        "optimizer": "adamw",
+        "base_lr": 1e-3,
+        "lr_reference_batch": 48,
+        "warmup_fraction": 0.03,
+        "weight_decay": 0.05,
+        "ema_decay": 0.998,
+        "workers": 1,
+        "log_every": 10,
+        "checkpoint_every": 50,
+        "keep_every": 100,
     },
     # Seconds on a CPU: the end-to-end check of CI.
     "smoke": {

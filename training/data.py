@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .colour import AUGMENTATIONS, augment_colour
-from .distortions import NUM_CLASSES, apply_codec, distort
+from .distortions import LEVELS, NUM_CLASSES, WIDE_TYPES, apply_codec, apply_codec_wide, distort, distort_wide
 from .errors import DataError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"})
@@ -76,7 +76,24 @@ def _to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
-class ContrastiveDataset(Dataset):
+class _PhotoDataset(Dataset):
+    """``variants_per_image`` samples per photo, whose random choices vary with the epoch."""
+
+    synthetic = True
+
+    def __init__(self, paths: list[Path], crop_size: int, seed: int, variants_per_image: int = 1) -> None:
+        self.paths, self.crop_size, self.seed, self.variants = paths, crop_size, seed, variants_per_image
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.paths) * self.variants
+
+    def set_epoch(self, epoch: int) -> None:
+        """Vary the random choices by epoch (call before creating the epoch's iterator)."""
+        self.epoch = epoch
+
+
+class ContrastiveDataset(_PhotoDataset):
     """Samples for the contrastive loss from one folder of photos.
 
     Synthetic (pristine photos): ``len = photos * variants_per_image``; sample ``i`` is photo
@@ -92,19 +109,8 @@ class ContrastiveDataset(Dataset):
     def __init__(
         self, paths: list[Path], crop_size: int, seed: int, synthetic: bool, variants_per_image: int = NUM_CLASSES
     ) -> None:
-        self.paths = paths
-        self.crop_size = crop_size
-        self.seed = seed
+        super().__init__(paths, crop_size, seed, variants_per_image if synthetic else 1)
         self.synthetic = synthetic
-        self.variants = variants_per_image if synthetic else 1
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.paths) * self.variants
-
-    def set_epoch(self, epoch: int) -> None:
-        """Vary the random choices by epoch (call before creating the epoch's iterator)."""
-        self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self.epoch, index, int(self.synthetic)])
@@ -151,6 +157,49 @@ def make_views(
         flip = batch["flip"][:, index].to(device).bool().view(-1, 1, 1, 1)
         views.append(torch.where(flip, x.flip(-1), x))
     return views[0], views[1], batch["label"].to(device)
+
+
+class SeriesDataset(_PhotoDataset):
+    """Series samples for the ranking objective (:mod:`contrique_training.ranking`).
+
+    ``len = photos * variants_per_image``; sample ``i`` is one ``crop`` x ``crop`` region of photo
+    ``i // variants_per_image`` with a type of :data:`~contrique_training.distortions.WIDE_TYPES` drawn per
+    (seed, epoch, index), at level 0
+    (pristine) and at the 5 wide levels. Codec types are encoded here, at every level; pixel
+    types are applied on the training device by :func:`make_series`. No colour-space
+    augmentation: the runtime sees RGB, and so does the head. A sample is a dict: ``series``
+    (uint8, 6 x 3 x crop x crop), ``type`` and ``flip``.
+    """
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng = np.random.default_rng([self.seed, self.epoch, index, 2])
+        type_index = int(rng.integers(len(WIDE_TYPES)))
+        region = random_region(load_rgb(self.paths[index // self.variants]), self.crop_size, rng)
+        series = [_to_tensor(apply_codec_wide(region, type_index, level)) for level in range(LEVELS + 1)]
+        return {"series": torch.stack(series), "type": type_index, "flip": int(rng.integers(0, 2))}
+
+
+def make_series(
+    batch: dict[str, torch.Tensor], device: torch.device, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Finish a batch of :class:`SeriesDataset` samples on ``device``: distortions, flips, half scale.
+
+    Returns:
+        ``(full, half, labels)``: float32 views in [0, 1] of the B x 6 images, series after
+        series with the level rising inside each (B * 6, 3, S, S) and (B * 6, 3, S/2, S/2), and
+        each image's contrastive label (``type * 5 + level``, the class id for KADID types; 0 pristine).
+    """
+    series = batch["series"].to(device, non_blocking=True)
+    b, length = series.shape[:2]
+    x = series.flatten(0, 1).float() / 255
+    types = batch["type"].to(device).repeat_interleave(length)
+    levels = torch.arange(length, device=device).repeat(b)
+    x = distort_wide(x, types, levels, generator)
+    flip = batch["flip"].to(device).bool().repeat_interleave(length).view(-1, 1, 1, 1)
+    x = torch.where(flip, x.flip(-1), x)
+    half = F.interpolate(x, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+    labels = torch.where(levels > 0, types * LEVELS + levels, 0)
+    return x, half, labels
 
 
 class _ResumableSampler(DistributedSampler):
@@ -221,7 +270,7 @@ class _Stream:
     per_class`` classes of ``per_class`` images each, and each process holds whole groups.
     """
 
-    def __init__(self, dataset: ContrastiveDataset, batch: int, rank: int, world: int, workers: int, pin: bool,
+    def __init__(self, dataset: _PhotoDataset, batch: int, rank: int, world: int, workers: int, pin: bool,
                  per_class: int = 0) -> None:
         per_process = len(dataset) // world
         if per_process < batch:
@@ -286,7 +335,7 @@ class BatchStream:
     """Micro-batches mixing synthetic and (optionally) authentic samples, resumable exactly.
 
     Args:
-        synthetic: The dataset of pristine photos (synthetic distortions).
+        synthetic: The dataset of pristine photos (synthetic distortions), or of series.
         authentic: The dataset of authentic photos, or ``None``.
         batch: Samples per micro-batch on this process.
         authentic_fraction: Share of each micro-batch from ``authentic`` (when given).
@@ -301,7 +350,7 @@ class BatchStream:
     """
 
     def __init__(
-        self, synthetic: ContrastiveDataset, authentic: ContrastiveDataset | None, batch: int,
+        self, synthetic: _PhotoDataset, authentic: ContrastiveDataset | None, batch: int,
         authentic_fraction: float, rank: int, world: int, workers: int, pin: bool, images_per_class: int = 0,
     ) -> None:
         n_auth = round(batch * authentic_fraction) if authentic is not None else 0

@@ -34,29 +34,38 @@ Apply = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 
 @dataclass(frozen=True)
 class Distortion:
-    """One distortion type: its name, its parameter at each of the 5 levels, and how it is applied.
+    """One distortion type: its name, its parameter at each level, and how it is applied.
 
-    ``apply(x, levels, generator)`` takes RGB images in [0, 1] (N, 3, H, W) and each image's level
-    index (N,) and returns the distorted images; it is ``None`` for the CPU codecs.
+    ``levels`` are the KADID-10k parameters (the 126 classes of the contrastive objective);
+    ``wide`` spans from barely visible to beyond KADID's most severe level, as users' photos can
+    be, and is what the ranking objective and the quality benchmark use (it equals ``levels``
+    where KADID's range is already that wide). ``apply(x, values, generator)`` takes RGB images
+    in [0, 1] (N, 3, H, W) and each image's parameter value (N,) and returns the distorted
+    images; it is ``None`` for the CPU codecs.
     """
 
     name: str
     levels: tuple[float, ...]
     apply: Apply | None
     codec: str | None = None
+    wide: tuple[float, ...] = ()
+
+    def table(self, wide: bool = False) -> tuple[float, ...]:
+        """The parameter per level: the wide table or KADID's."""
+        return (self.wide or self.levels) if wide else self.levels
 
 
-def _params(levels: torch.Tensor, values: tuple[float, ...]) -> torch.Tensor:
-    """Per-image parameter values as a float tensor (N,)."""
-    return torch.tensor(values, dtype=torch.float32, device=levels.device)[levels]
+def _params(levels: torch.Tensor, table: tuple[float, ...]) -> torch.Tensor:
+    """Per-image parameter values (N,) from level indices (N,) and a table of values per level."""
+    return torch.tensor(table, dtype=torch.float32, device=levels.device)[levels]
 
 
-def _per_level(x: torch.Tensor, levels: torch.Tensor, fn: Callable[[torch.Tensor, int], torch.Tensor]) -> torch.Tensor:
-    """Apply ``fn(images, level)`` to the images of each level present (for level-dependent kernels)."""
+def _per_value(x: torch.Tensor, values: torch.Tensor, fn: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
+    """Apply ``fn(images, value)`` to the images of each parameter value present (for value-dependent kernels)."""
     out = torch.empty_like(x)
-    for level in levels.unique().tolist():
-        sel = (levels == level).nonzero().flatten()
-        out[sel] = fn(x[sel], int(level))
+    for value in values.unique().tolist():
+        sel = (values == value).nonzero().flatten()
+        out[sel] = fn(x[sel], float(value))
     return out
 
 
@@ -88,13 +97,13 @@ def _polyfit_curve(x: torch.Tensor, xs: list[float], ys: list[float]) -> torch.T
 
 # --- blur ---------------------------------------------------------------------------------------
 
-GAUSSIAN_BLUR = (0.1, 0.5, 1.0, 2.0, 5.0)
+GAUSSIAN_BLUR = (0.4, 0.5, 1.0, 2.0, 5.0)  # KADID's level 1 (0.1) is the identity after 8-bit rounding
 LENS_BLUR = (1.0, 2.0, 4.0, 6.0, 8.0)
 MOTION_BLUR = (1.0, 2.0, 4.0, 6.0, 10.0)
 
 
-def gaussian_blur_(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    return _per_level(x, levels, lambda y, l: gaussian_blur(y, GAUSSIAN_BLUR[l]))
+def gaussian_blur_(x: torch.Tensor, sigmas: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return _per_value(x, sigmas, gaussian_blur)
 
 
 def disk_kernel(radius: float, device: torch.device, supersample: int = 16) -> torch.Tensor:
@@ -107,8 +116,8 @@ def disk_kernel(radius: float, device: torch.device, supersample: int = 16) -> t
     return k / k.sum()
 
 
-def lens_blur(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    return _per_level(x, levels, lambda y, l: filter2d(y, disk_kernel(LENS_BLUR[l], y.device)))
+def lens_blur(x: torch.Tensor, radii: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return _per_value(x, radii, lambda y, r: filter2d(y, disk_kernel(r, y.device)))
 
 
 def motion_kernels(lengths: torch.Tensor, angles: torch.Tensor, samples: int = 64) -> torch.Tensor:
@@ -136,9 +145,9 @@ def motion_kernels(lengths: torch.Tensor, angles: torch.Tensor, samples: int = 6
     return kernels / kernels.sum(dim=(1, 2), keepdim=True)
 
 
-def motion_blur(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def motion_blur(x: torch.Tensor, lengths: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     angles = _rand((x.shape[0],), g, x.device) * 180
-    return filter2d(x, motion_kernels(_params(levels, MOTION_BLUR), angles))
+    return filter2d(x, motion_kernels(lengths, angles))
 
 
 # --- colour -------------------------------------------------------------------------------------
@@ -150,14 +159,10 @@ SATURATION_HSV = (0.4, 0.2, 0.1, 0.0, -0.4)
 SATURATION_LAB = (1.5, 2.0, 3.0, 6.0, 9.0)
 
 
-def colour_diffusion(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def colour_diffusion(x: torch.Tensor, amounts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Blur the a* and b* channels with sigma = 1.5 * amount + 2 (L* untouched)."""
     lab = rgb_to_lab(x)
-
-    def blur(ab: torch.Tensor, level: int) -> torch.Tensor:
-        return gaussian_blur(ab, 1.5 * COLOUR_DIFFUSION[level] + 2)
-
-    lab = torch.cat((lab[:, :1], _per_level(lab[:, 1:], levels, blur)), dim=1)
+    lab = torch.cat((lab[:, :1], _per_value(lab[:, 1:], amounts, lambda ab, a: gaussian_blur(ab, 1.5 * a + 2))), dim=1)
     return lab_to_rgb(lab)
 
 
@@ -172,7 +177,7 @@ def _normalise(e: torch.Tensor) -> torch.Tensor:
     return torch.where(hi > lo, (e - lo) / (hi - lo).clamp(min=1e-12), e)
 
 
-def colour_shift(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def colour_shift(x: torch.Tensor, amounts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Shift the green channel by ``amount`` px in a random direction, blended in at edges.
 
     The blend mask is the gradient magnitude of the luma, smoothed (sigma 4), normalised, floored
@@ -187,7 +192,7 @@ def colour_shift(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> t
     lo = torch.quantile(flat, 0.01, dim=1).view(-1, 1, 1, 1)
     e = _normalise(torch.minimum(torch.maximum(e, lo), hi))
     direction = F.normalize(_rand((n, 2), g, x.device), dim=1)
-    shifts = torch.round(direction * _params(levels, COLOUR_SHIFT).view(-1, 1)).long()
+    shifts = torch.round(direction * amounts.view(-1, 1)).long()
     green = x[:, 1:2]
     shifted = torch.empty_like(green)
     for i in range(n):
@@ -216,27 +221,27 @@ def _kmeans_quantize(pixels: torch.Tensor, k: int, g: torch.Generator, iteration
     return out
 
 
-def colour_quantization(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def colour_quantization(x: torch.Tensor, colours: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Reduce each image to ``k`` colours without dithering (k-means in RGB; MATLAB: ``rgb2ind``)."""
     out = torch.empty_like(x)
     for i in range(x.shape[0]):
-        k = int(COLOUR_QUANTIZATION[int(levels[i])])
+        k = int(colours[i])
         pixels = x[i].flatten(1).T.contiguous()
         out[i] = _kmeans_quantize(pixels, k, g).T.reshape(x[i].shape)
     return out
 
 
-def saturation_hsv(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def saturation_hsv(x: torch.Tensor, factors: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Multiply HSV saturation by the level's factor (negative factors push to the opposite hue)."""
     hsv = rgb_to_hsv(x)
-    hsv = torch.cat((hsv[:, :1], hsv[:, 1:2] * _view(_params(levels, SATURATION_HSV)), hsv[:, 2:]), dim=1)
+    hsv = torch.cat((hsv[:, :1], hsv[:, 1:2] * _view(factors), hsv[:, 2:]), dim=1)
     return hsv_to_rgb(hsv)
 
 
-def saturation_lab(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def saturation_lab(x: torch.Tensor, factors: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Multiply the a* and b* channels by the level's factor."""
     lab = rgb_to_lab(x)
-    lab = torch.cat((lab[:, :1], lab[:, 1:] * _view(_params(levels, SATURATION_LAB))), dim=1)
+    lab = torch.cat((lab[:, :1], lab[:, 1:] * _view(factors)), dim=1)
     return lab_to_rgb(lab)
 
 
@@ -249,38 +254,38 @@ MULTIPLICATIVE_NOISE = (0.001, 0.005, 0.01, 0.02, 0.05)
 DENOISE = (0.001, 0.002, 0.003, 0.005, 0.01)
 
 
-def white_noise(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Additive Gaussian noise of the level's variance (MATLAB ``imnoise(..., 'gaussian', 0, v)``)."""
-    return x + _randn(tuple(x.shape), g, x.device) * _view(_params(levels, WHITE_NOISE).sqrt())
+def white_noise(x: torch.Tensor, variances: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Additive Gaussian noise of the given variance (MATLAB ``imnoise(..., 'gaussian', 0, v)``)."""
+    return x + _randn(tuple(x.shape), g, x.device) * _view(variances.sqrt())
 
 
-def colour_noise(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Gaussian noise of the level's variance added to each YCbCr component."""
-    y = rgb_to_ycbcr(x) + _randn(tuple(x.shape), g, x.device) * _view(_params(levels, COLOUR_NOISE).sqrt())
+def colour_noise(x: torch.Tensor, variances: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Gaussian noise of the given variance added to each YCbCr component."""
+    y = rgb_to_ycbcr(x) + _randn(tuple(x.shape), g, x.device) * _view(variances.sqrt())
     return ycbcr_to_rgb(y)
 
 
-def impulse_noise(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Salt and pepper of the level's density per sample value (MATLAB ``imnoise(..., 'salt & pepper', d)``)."""
-    d = _view(_params(levels, IMPULSE_NOISE))
+def impulse_noise(x: torch.Tensor, densities: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Salt and pepper of the given density per sample value (MATLAB ``imnoise(..., 'salt & pepper', d)``)."""
+    d = _view(densities)
     u = _rand(tuple(x.shape), g, x.device)
     out = torch.where(u < d / 2, torch.zeros_like(x), x)
     return torch.where((u >= d / 2) & (u < d), torch.ones_like(x), out)
 
 
-def multiplicative_noise(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Speckle: x + x * n, n Gaussian of the level's variance (MATLAB ``imnoise(..., 'speckle', v)``)."""
-    return x + x * _randn(tuple(x.shape), g, x.device) * _view(_params(levels, MULTIPLICATIVE_NOISE).sqrt())
+def multiplicative_noise(x: torch.Tensor, variances: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Speckle: x + x * n, n Gaussian of the given variance (MATLAB ``imnoise(..., 'speckle', v)``)."""
+    return x + x * _randn(tuple(x.shape), g, x.device) * _view(variances.sqrt())
 
 
-def denoise(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """White noise of the level's variance, then a Gaussian denoiser (sigma = 1 + 10 * noise std).
+def denoise(x: torch.Tensor, variances: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """White noise of the given variance, then a Gaussian denoiser (sigma = 1 + 10 * noise std).
 
     KADID denoises with DnCNN; a Gaussian filter leaves the same kind of artefact (smoothed
     texture plus residual low-frequency noise) without a second network.
     """
-    noisy = white_noise(x, levels, g).clamp(0, 1)
-    return _per_level(noisy, levels, lambda y, l: gaussian_blur(y, 1 + 10 * math.sqrt(DENOISE[l])))
+    noisy = white_noise(x, variances, g).clamp(0, 1)
+    return _per_value(noisy, variances, lambda y, v: gaussian_blur(y, 1 + 10 * math.sqrt(v)))
 
 
 # --- brightness and contrast --------------------------------------------------------------------
@@ -297,35 +302,34 @@ def _quadratic_curve(x: torch.Tensor, mid: torch.Tensor) -> torch.Tensor:
     return (a * x * x + b * x).clamp(0, 1)
 
 
-def brighten(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def brighten(x: torch.Tensor, amounts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Tone curve through (0.5, 0.5 + amount / 2), on RGB and on L* (blended 2:1), as KADID's ``imbrighten``."""
-    mid = 0.5 + 0.5 * _params(levels, BRIGHTEN)
+    mid = 0.5 + 0.5 * amounts
     lab = rgb_to_lab(x)
     lab = torch.cat((_quadratic_curve(lab[:, :1] / 100, mid) * 100, lab[:, 1:]), dim=1)
     return (2 * _quadratic_curve(x, mid) + lab_to_rgb(lab)) / 3
 
 
-def darken(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def darken(x: torch.Tensor, amounts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Tone curve through (0.5, 0.5 - amount / 2) on RGB, as KADID's ``imdarken``."""
-    return _quadratic_curve(x, 0.5 - 0.5 * _params(levels, DARKEN))
+    return _quadratic_curve(x, 0.5 - 0.5 * amounts)
 
 
-def mean_shift(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Add the level's offset to every value, with a random sign per image (brighter or darker)."""
+def mean_shift(x: torch.Tensor, offsets: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Add the given offset to every value, with a random sign per image (brighter or darker)."""
     sign = torch.where(_rand((x.shape[0],), g, x.device) < 0.5, -1.0, 1.0)
-    return x + _view(sign * _params(levels, MEAN_SHIFT))
+    return x + _view(sign * offsets)
 
 
-def contrast_change(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def contrast_change(x: torch.Tensor, amounts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Tone curve through (0.3, 0.25 - c/4), (0.5, 0.5), (0.7, 0.75 + c/4) and the ends.
 
     c = -0.2 is the identity in KADID's parametrisation; the levels lower the contrast monotonically.
     """
-    def curve(y: torch.Tensor, level: int) -> torch.Tensor:
-        c = CONTRAST[level]
+    def curve(y: torch.Tensor, c: float) -> torch.Tensor:
         return _polyfit_curve(y, [0, 0.3, 0.5, 0.7, 1], [0, 0.25 - c / 4, 0.5, 0.75 + c / 4, 1])
 
-    return _per_level(x, levels, curve)
+    return _per_value(x, amounts, curve)
 
 
 # --- spatial ------------------------------------------------------------------------------------
@@ -338,7 +342,7 @@ COLOUR_BLOCK = (2.0, 4.0, 6.0, 8.0, 10.0)
 SHARPEN = (1.0, 2.0, 3.0, 6.0, 12.0)
 
 
-def jitter(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def jitter(x: torch.Tensor, amounts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Five successive warps by random per-pixel shifts N(0, amount^2) px, bicubic, reflect borders."""
     n, _, h, w = x.shape
     ys, xs = torch.meshgrid(
@@ -346,7 +350,7 @@ def jitter(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.T
         torch.arange(w, dtype=torch.float32, device=x.device),
         indexing="ij",
     )
-    amount = _params(levels, JITTER).view(-1, 1, 1)
+    amount = amounts.view(-1, 1, 1)
     out = x
     for _ in range(5):
         shift = _randn((n, h, w, 2), g, x.device) * amount.unsqueeze(-1)
@@ -357,14 +361,14 @@ def jitter(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.T
     return out
 
 
-def non_eccentricity(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def non_eccentricity(x: torch.Tensor, counts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Copy ``count`` random patches to a random spot up to half a radius away (KADID: 16 px patches, radius 16)."""
     n, _, h, w = x.shape
     size = min(_scaled_size(x, 16), h // 3, w // 3)
     radius = size
     out = x.clone()
     for i in range(n):
-        count = int(NON_ECCENTRICITY[int(levels[i])])
+        count = int(counts[i])
         u = _rand((count, 4), g, x.device).tolist()
         for a, b, c, d in u:
             top = int(a * (h - size - 2 * radius)) + radius
@@ -376,33 +380,33 @@ def non_eccentricity(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) 
     return out
 
 
-def pixelate(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def pixelate(x: torch.Tensor, amounts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Nearest-neighbour downscale by z = 0.95 - amount^0.6 and back (KADID's ``impixelate``)."""
     h, w = x.shape[-2:]
 
-    def apply(y: torch.Tensor, level: int) -> torch.Tensor:
-        z = 0.95 - PIXELATE[level] ** 0.6
+    def apply(y: torch.Tensor, amount: float) -> torch.Tensor:
+        z = 0.95 - amount**0.6
         small = F.interpolate(y, size=(max(1, int(z * h)), max(1, int(z * w))), mode="nearest")
         return F.interpolate(small, size=(h, w), mode="nearest")
 
-    return _per_level(x, levels, apply)
+    return _per_value(x, amounts, apply)
 
 
-def quantization(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def quantization(x: torch.Tensor, counts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Quantise each channel to ``n`` values evenly spaced over its own range (MATLAB: ``multithresh`` levels)."""
-    steps = _view(_params(levels, QUANTIZATION) - 1)
+    steps = _view(counts - 1)
     lo = x.amin(dim=(2, 3), keepdim=True)
     span = (x.amax(dim=(2, 3), keepdim=True) - lo).clamp(min=1e-6)
     return torch.round((x - lo) / span * steps) / steps * span + lo
 
 
-def colour_block(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def colour_block(x: torch.Tensor, counts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Paste ``count`` uniformly coloured square blocks (KADID: 32 px) at random places."""
     n, _, h, w = x.shape
     size = min(_scaled_size(x, 32), h, w)
     out = x.clone()
     for i in range(n):
-        count = int(COLOUR_BLOCK[int(levels[i])])
+        count = int(counts[i])
         u = _rand((count, 5), g, x.device)
         for c0, c1, c2, a, b in u.tolist():
             top, left = int(a * (h - size)), int(b * (w - size))
@@ -411,12 +415,12 @@ def colour_block(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> t
     return out
 
 
-def high_sharpen(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Unsharp masking of L* (radius 1) with the level's amount (MATLAB ``imsharpen(..., 'Amount', a)``)."""
+def high_sharpen(x: torch.Tensor, amounts: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Unsharp masking of L* (radius 1) with the given amount (MATLAB ``imsharpen(..., 'Amount', a)``)."""
     lab = rgb_to_lab(x)
     lum = lab[:, :1]
     detail = lum - separable(lum, gaussian_kernel1d(1.0, x.device))
-    lum = (lum + _view(_params(levels, SHARPEN)) * detail).clamp(0, 100)
+    lum = (lum + _view(amounts) * detail).clamp(0, 100)
     return lab_to_rgb(torch.cat((lum, lab[:, 1:]), dim=1))
 
 
@@ -425,33 +429,73 @@ def high_sharpen(x: torch.Tensor, levels: torch.Tensor, g: torch.Generator) -> t
 JPEG2000_RATIOS = (16.0, 32.0, 45.0, 120.0, 400.0)
 JPEG_QUALITIES = (43.0, 36.0, 24.0, 7.0, 4.0)
 
-DISTORTIONS: tuple[Distortion, ...] = (
-    Distortion("gaussian_blur", GAUSSIAN_BLUR, gaussian_blur_),
-    Distortion("lens_blur", LENS_BLUR, lens_blur),
-    Distortion("motion_blur", MOTION_BLUR, motion_blur),
-    Distortion("colour_diffusion", COLOUR_DIFFUSION, colour_diffusion),
-    Distortion("colour_shift", COLOUR_SHIFT, colour_shift),
-    Distortion("colour_quantization", COLOUR_QUANTIZATION, colour_quantization),
-    Distortion("colour_saturation_hsv", SATURATION_HSV, saturation_hsv),
-    Distortion("colour_saturation_lab", SATURATION_LAB, saturation_lab),
-    Distortion("jpeg2000", JPEG2000_RATIOS, None, codec="JPEG2000"),
-    Distortion("jpeg", JPEG_QUALITIES, None, codec="JPEG"),
-    Distortion("white_noise", WHITE_NOISE, white_noise),
-    Distortion("white_noise_colour_component", COLOUR_NOISE, colour_noise),
-    Distortion("impulse_noise", IMPULSE_NOISE, impulse_noise),
-    Distortion("multiplicative_noise", MULTIPLICATIVE_NOISE, multiplicative_noise),
-    Distortion("denoise", DENOISE, denoise),
-    Distortion("brighten", BRIGHTEN, brighten),
-    Distortion("darken", DARKEN, darken),
-    Distortion("mean_shift", MEAN_SHIFT, mean_shift),
-    Distortion("jitter", JITTER, jitter),
-    Distortion("non_eccentricity_patch", NON_ECCENTRICITY, non_eccentricity),
-    Distortion("pixelate", PIXELATE, pixelate),
-    Distortion("quantization", QUANTIZATION, quantization),
-    Distortion("colour_block", COLOUR_BLOCK, colour_block),
-    Distortion("high_sharpen", SHARPEN, high_sharpen),
-    Distortion("contrast_change", CONTRAST, contrast_change),
+# Wide tables (from barely visible to beyond KADID's most severe level), for the types whose KADID
+# range stops short of what users' photos show; the others use their KADID levels.
+WIDE: dict[str, tuple[float, ...]] = {
+    "gaussian_blur": (0.5, 1.0, 2.0, 4.0, 8.0),
+    "lens_blur": (1.0, 2.0, 4.0, 7.0, 12.0),
+    "motion_blur": (2.0, 4.0, 8.0, 15.0, 25.0),
+    "colour_quantization": (64.0, 32.0, 16.0, 8.0, 4.0),
+    "jpeg2000": (20.0, 50.0, 120.0, 250.0, 500.0),
+    "jpeg": (70.0, 40.0, 20.0, 10.0, 3.0),
+    "white_noise": (0.0004, 0.0025, 0.01, 0.04, 0.16),  # sigma 0.02 .. 0.4
+    "white_noise_colour_component": (0.0002, 0.001, 0.004, 0.016, 0.06),
+    "impulse_noise": (0.002, 0.01, 0.03, 0.08, 0.15),
+    "multiplicative_noise": (0.002, 0.01, 0.04, 0.12, 0.3),
+    "denoise": (0.001, 0.003, 0.01, 0.03, 0.06),
+    "pixelate": (0.01, 0.05, 0.2, 0.5, 0.8),
+    "quantization": (20.0, 12.0, 8.0, 5.0, 3.0),
+    "contrast_change": (-0.28, -0.44, -0.6, -0.72, -0.85),
+}
+
+DISTORTIONS: tuple[Distortion, ...] = tuple(
+    Distortion(name, levels, apply, codec, WIDE.get(name, ()))
+    for name, levels, apply, codec in (
+        ("gaussian_blur", GAUSSIAN_BLUR, gaussian_blur_, None),
+        ("lens_blur", LENS_BLUR, lens_blur, None),
+        ("motion_blur", MOTION_BLUR, motion_blur, None),
+        ("colour_diffusion", COLOUR_DIFFUSION, colour_diffusion, None),
+        ("colour_shift", COLOUR_SHIFT, colour_shift, None),
+        ("colour_quantization", COLOUR_QUANTIZATION, colour_quantization, None),
+        ("colour_saturation_hsv", SATURATION_HSV, saturation_hsv, None),
+        ("colour_saturation_lab", SATURATION_LAB, saturation_lab, None),
+        ("jpeg2000", JPEG2000_RATIOS, None, "JPEG2000"),
+        ("jpeg", JPEG_QUALITIES, None, "JPEG"),
+        ("white_noise", WHITE_NOISE, white_noise, None),
+        ("white_noise_colour_component", COLOUR_NOISE, colour_noise, None),
+        ("impulse_noise", IMPULSE_NOISE, impulse_noise, None),
+        ("multiplicative_noise", MULTIPLICATIVE_NOISE, multiplicative_noise, None),
+        ("denoise", DENOISE, denoise, None),
+        ("brighten", BRIGHTEN, brighten, None),
+        ("darken", DARKEN, darken, None),
+        ("mean_shift", MEAN_SHIFT, mean_shift, None),
+        ("jitter", JITTER, jitter, None),
+        ("non_eccentricity_patch", NON_ECCENTRICITY, non_eccentricity, None),
+        ("pixelate", PIXELATE, pixelate, None),
+        ("quantization", QUANTIZATION, quantization, None),
+        ("colour_block", COLOUR_BLOCK, colour_block, None),
+        ("high_sharpen", SHARPEN, high_sharpen, None),
+        ("contrast_change", CONTRAST, contrast_change, None),
+    )
 )
+
+
+
+def exposure(x: torch.Tensor, gains: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Multiply every value by the gain (a camera's exposure; highlights clip above 1)."""
+    return x * _view(gains)
+
+
+# Types with wide levels only, for the ranking objective, the proxy heads and the benchmark (not
+# classes of the contrastive objective: KADID has no exposure error). KADID's brighten and darken
+# are tone curves that keep black and white; a wrong exposure scales everything.
+EXTRA_WIDE: tuple[Distortion, ...] = (
+    Distortion("underexposure", (), exposure, None, (0.8, 0.6, 0.4, 0.25, 0.12)),
+    Distortion("overexposure", (), exposure, None, (1.25, 1.6, 2.0, 2.6, 3.4)),
+)
+WIDE_TYPES: tuple[Distortion, ...] = DISTORTIONS + EXTRA_WIDE
+"""Every type with wide levels: the 25 KADID types (indices 0..24, as in class ids), then the extras."""
+TYPE_INDEX = {d.name: i for i, d in enumerate(WIDE_TYPES)}
 NUM_CLASSES = len(DISTORTIONS) * LEVELS + 1  # 126: pristine plus 25 types x 5 levels
 
 
@@ -475,25 +519,52 @@ def is_codec(cls: int) -> bool:
     return parts is not None and DISTORTIONS[parts[0]].codec is not None
 
 
-def apply_codec(image: Image.Image, cls: int) -> Image.Image:
-    """Encode and decode an RGB image with the class's codec at its level (other classes: unchanged).
+def encode(image: Image.Image, codec: str, value: float) -> Image.Image:
+    """Encode and decode an RGB image with ``codec`` (``JPEG``: quality; ``JPEG2000``: compression ratio).
 
-    JPEG uses the level's quality (4:2:0 chroma subsampling, Pillow's default); JPEG2000 the level's
-    compression ratio (irreversible 9/7 wavelet, one quality layer), as MATLAB ``imwrite`` does.
+    JPEG uses 4:2:0 chroma subsampling (Pillow's default); JPEG2000 the irreversible 9/7 wavelet
+    with one quality layer, as MATLAB ``imwrite`` does.
     """
+    buffer = io.BytesIO()
+    if codec == "JPEG":
+        image.save(buffer, format="JPEG", quality=int(value))
+    else:
+        image.save(buffer, format="JPEG2000", quality_mode="rates", quality_layers=[value], irreversible=True)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return decoded.convert("RGB")
+
+
+def apply_codec(image: Image.Image, cls: int) -> Image.Image:
+    """Encode and decode an RGB image with the class's codec at its KADID level (other classes: unchanged)."""
     if not is_codec(cls):
         return image
     type_index, level = divmod(cls - 1, LEVELS)
     distortion = DISTORTIONS[type_index]
-    buffer = io.BytesIO()
-    if distortion.codec == "JPEG":
-        image.save(buffer, format="JPEG", quality=int(distortion.levels[level]))
-    else:
-        ratio = distortion.levels[level]
-        image.save(buffer, format="JPEG2000", quality_mode="rates", quality_layers=[ratio], irreversible=True)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return decoded.convert("RGB")
+    return encode(image, distortion.codec, distortion.levels[level])  # type: ignore[arg-type]
+
+
+def apply_codec_wide(image: Image.Image, type_index: int, level: int) -> Image.Image:
+    """Encode and decode with a codec type at wide ``level`` (1..5; 0 and non-codec types: unchanged)."""
+    distortion = WIDE_TYPES[type_index]
+    if level == 0 or distortion.codec is None:
+        return image
+    return encode(image, distortion.codec, distortion.table(wide=True)[level - 1])
+
+
+def _distort_types(
+    x: torch.Tensor, types: torch.Tensor, levels: torch.Tensor, generator: torch.Generator, wide: bool
+) -> torch.Tensor:
+    """Apply type ``types[i]`` at level index ``levels[i]`` (0-based, of the KADID or wide table)
+    to image ``i``; types < 0 and codecs pass through. Clipped to [0, 1] and rounded to 8 bits."""
+    out = x.clone()
+    for type_index in types.unique().tolist():
+        distortion = WIDE_TYPES[type_index] if type_index >= 0 else None
+        if distortion is None or distortion.apply is None:
+            continue
+        sel = (types == type_index).nonzero().flatten()
+        out[sel] = distortion.apply(x[sel], _params(levels[sel], distortion.table(wide)), generator)
+    return torch.round(out.clamp(0, 1) * 255) / 255
 
 
 def distort(x: torch.Tensor, classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -510,22 +581,49 @@ def distort(x: torch.Tensor, classes: torch.Tensor, generator: torch.Generator) 
     Returns:
         The distorted images, shape (N, 3, H, W).
     """
-    out = x.clone()
     classes = classes.to(x.device)
     types = torch.where(classes > 0, (classes - 1) // LEVELS, -1)
-    for type_index in types.unique().tolist():
-        if type_index < 0 or DISTORTIONS[type_index].apply is None:
-            continue
-        sel = (types == type_index).nonzero().flatten()
-        levels = (classes[sel] - 1) % LEVELS
-        out[sel] = DISTORTIONS[type_index].apply(x[sel], levels, generator)
-    return torch.round(out.clamp(0, 1) * 255) / 255
+    return _distort_types(x, types, (classes - 1).clamp(min=0) % LEVELS, generator, wide=False)
+
+
+def distort_wide(x: torch.Tensor, types: torch.Tensor, levels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Apply type ``types[i]`` at wide level ``levels[i]`` (0 = pristine, 1..5) to each image.
+
+    Codec types pass through (see :func:`apply_codec_wide`); like :func:`distort`, the result is
+    rounded to 8 bits.
+
+    Args:
+        x: RGB images in [0, 1], shape (N, 3, H, W), float32.
+        types: Type index per image (into :data:`WIDE_TYPES`), shape (N,).
+        levels: Wide level per image (0..5), shape (N,).
+        generator: Source of all randomness; must live on ``x``'s device.
+    """
+    types, levels = types.to(x.device), levels.to(x.device)
+    return _distort_types(x, torch.where(levels > 0, types, -1), (levels - 1).clamp(min=0), generator, wide=True)
+
+
+def _to_image(x: torch.Tensor) -> Image.Image:
+    return Image.fromarray((x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
+def _to_batch(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1).unsqueeze(0)
 
 
 def distort_image(image: Image.Image, cls: int, seed: int = 0) -> Image.Image:
     """Distort one RGB Pillow image with class ``cls`` on the CPU (for grids, probes and tests)."""
-    image = apply_codec(image.convert("RGB"), cls)
-    x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1).unsqueeze(0)
-    generator = torch.Generator().manual_seed(seed)
-    y = distort(x, torch.tensor([cls]), generator)
-    return Image.fromarray((y[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    x = _to_batch(apply_codec(image.convert("RGB"), cls))
+    return _to_image(distort(x, torch.tensor([cls]), torch.Generator().manual_seed(seed)))
+
+
+def distort_image_wide(image: Image.Image, type_name: str, level: int, seed: int = 0) -> Image.Image:
+    """Distort one RGB Pillow image with a named type at wide ``level`` (0 = unchanged, 1..5).
+
+    Raises:
+        ValueError: An unknown type name or a level outside 0..5.
+    """
+    if type_name not in TYPE_INDEX or not 0 <= level <= LEVELS:
+        raise ValueError(f"no distortion {type_name!r} at wide level {level}: levels are 0..{LEVELS}")
+    t = TYPE_INDEX[type_name]
+    x = _to_batch(apply_codec_wide(image.convert("RGB"), t, level))
+    return _to_image(distort_wide(x, torch.tensor([t]), torch.tensor([level]), torch.Generator().manual_seed(seed)))

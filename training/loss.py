@@ -31,10 +31,15 @@ class PatchProjections(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (N, 3, H, W) -> projections (N * grid**2, projection_dim), image-major order."""
-        fmap = F.adaptive_avg_pool2d(self.net.feature_map(x), self.grid)
-        n, c = fmap.shape[:2]
-        patches = fmap.reshape(n, c, -1).transpose(1, 2).reshape(-1, c)
-        return self.net.projector(F.normalize(patches, dim=1))
+        return project_patches(self.net, self.net.feature_map(x), self.grid)
+
+
+def project_patches(net: ContriqueNet, fmap: torch.Tensor, grid: int) -> torch.Tensor:
+    """Feature maps (N, C, h, w) -> one projection per patch of a ``grid x grid`` pooling, image-major."""
+    fmap = F.adaptive_avg_pool2d(fmap, grid)
+    n, c = fmap.shape[:2]
+    patches = fmap.reshape(n, c, -1).transpose(1, 2).reshape(-1, c)
+    return net.projector(F.normalize(patches, dim=1))
 
 
 class _GatherWithGrad(torch.autograd.Function):

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +26,17 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from contrique_export.model import ContriqueNet, ModelConfig
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
-from .data import BatchStream, ContrastiveDataset, find_images, make_views
+from .data import BatchStream, ContrastiveDataset, SeriesDataset, find_images, make_series, make_views
 from .errors import CheckpointError, ConfigError
 from .loss import PatchProjections, contrastive_loss
+from .ranking import SERIES_LENGTH, SeriesModel, ranking_loss
 from .runlog import RunLog
 from .schedule import learning_rate
 
@@ -96,6 +100,27 @@ def _step_seed(seed: int, rank: int, step: int, micro: int) -> int:
     return ((seed * 1_000_003 + rank) * 1_000_003 + step) * 1_009 + micro
 
 
+def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """The weight-average update of :class:`~torch.optim.swa_utils.AveragedModel`: an exponential
+    moving average whose decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates,
+    so the average forgets the random initialisation within the first hundred steps instead of
+    carrying ``decay ** step`` of it (55% after 300 steps at 0.998)."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        if not torch.is_floating_point(averaged[0]):  # counters (BatchNorm's num_batches_tracked): the latest
+            torch._foreach_copy_(averaged, current)
+            return
+        n = float(num_averaged)
+        torch._foreach_lerp_(averaged, current, 1 - min(decay, (1 + n) / (10 + n)))
+
+    return update
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in state.items()}
+
+
 def _describe_data(config: TrainConfig, n_pristine: int, n_authentic: int) -> str:
     if config.data_description:
         return config.data_description
@@ -139,23 +164,41 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
         )
     torch.manual_seed(config.seed + rt.rank)
 
-    # data
+    # data: series for the ranking objective, else the paper's two-view samples
+    series = config.rank_weight > 0
+    if series and (micro // rt.world) % SERIES_LENGTH:
+        raise ConfigError(f"{micro // rt.world} images per process and micro-batch are not whole series of "
+                          f"{SERIES_LENGTH}; use a batch_size that is a multiple of {SERIES_LENGTH * rt.world}")
     pristine = find_images(config.data)
-    authentic = find_images(config.data_authentic) if config.data_authentic else []
-    synthetic = ContrastiveDataset(pristine, config.crop_size, config.seed, True, config.variants_per_image)
-    real = ContrastiveDataset(authentic, config.crop_size, config.seed, False) if authentic else None
-    stream = BatchStream(synthetic, real, micro // rt.world, config.authentic_fraction, rt.rank, rt.world,
-                         config.workers, pin=rt.device.type == "cuda", images_per_class=config.images_per_class)
+    authentic = find_images(config.data_authentic) if config.data_authentic and not series else []
+    if series:
+        stream = BatchStream(SeriesDataset(pristine, config.crop_size, config.seed, config.variants_per_image), None,
+                             micro // rt.world // SERIES_LENGTH, 0.0, rt.rank, rt.world, config.workers,
+                             pin=rt.device.type == "cuda")
+    else:
+        synthetic = ContrastiveDataset(pristine, config.crop_size, config.seed, True, config.variants_per_image)
+        real = ContrastiveDataset(authentic, config.crop_size, config.seed, False) if authentic else None
+        stream = BatchStream(synthetic, real, micro // rt.world, config.authentic_fraction, rt.rank, rt.world,
+                             config.workers, pin=rt.device.type == "cuda", images_per_class=config.images_per_class)
     total = config.steps or max(1, config.epochs * stream.batches_per_epoch // config.grad_accum)
 
-    # model and optimizer
-    net = ContriqueNet(ModelConfig(config.arch, config.projection_dim))
-    model: nn.Module = PatchProjections(net, config.patch_grid).to(rt.device)
+    # model, optimizer and weight average
+    net = ContriqueNet(ModelConfig(config.arch, config.projection_dim, config.stages, config.nss))
+    trainer: nn.Module = (
+        SeriesModel(net, config.patch_grid, projections=config.contrastive_weight > 0) if series
+        else PatchProjections(net, config.patch_grid)
+    ).to(rt.device)
     amp = autocast_dtype(config.amp, rt.device)
     channels_last = config.channels_last and rt.device.type == "cuda"
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(param_groups(model, config.weight_decay), lr=config.peak_lr, momentum=config.momentum)
+        trainer = trainer.to(memory_format=torch.channels_last)
+    groups = param_groups(trainer, config.weight_decay)
+    optimizer = (
+        torch.optim.AdamW(groups, lr=config.peak_lr) if config.optimizer == "adamw"
+        else torch.optim.SGD(groups, lr=config.peak_lr, momentum=config.momentum)
+    )
+    ema = AveragedModel(trainer, multi_avg_fn=ema_update(config.ema_decay), use_buffers=True) \
+        if config.ema_decay else None
     scaler = torch.amp.GradScaler(rt.device.type, enabled=amp == torch.float16)
     start = 0
     if resume is not None:
@@ -164,16 +207,23 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
             raise CheckpointError(
                 f"{resume}: model {ckpt['model_config']} differs from the config's {net.config.to_dict()}"
             )
-        net.load_state_dict(ckpt["model"])
+        if "trainer" in ckpt:
+            trainer.load_state_dict(ckpt["trainer"])
+        else:
+            net.load_state_dict(ckpt["model"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
         stream.restore(ckpt["rng"]["sampler"])
         start = int(ckpt["step"])
+    model = trainer
     if rt.world > 1:
         if rt.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model = DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+        model = DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
+                                        find_unused_parameters=series and not config.contrastive_weight)
 
     data_info = {"description": _describe_data(config, len(pristine), len(authentic)), "license": config.data_license}
     log = None
@@ -185,9 +235,17 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
               f"device {rt.device}, batch {config.batch_size}, peak lr {config.peak_lr:.4g}", file=sys.stderr)
 
     def save(step: int) -> Path:
-        return save_checkpoint(out / CHECKPOINT_NAME, {
+        final = trainer if ema is None else ema.module  # the weights to use: the average when there is one
+        extra: dict = {"trainer": _cpu(trainer.state_dict())}
+        if ema is not None:
+            extra["ema"] = _cpu(ema.state_dict())
+        if series:
+            coef, intercept = final.linear_head()
+            extra["head"] = {"coef": coef.cpu(), "intercept": intercept}
+        path = save_checkpoint(out / CHECKPOINT_NAME, {
+            **extra,
             "model_config": net.config.to_dict(),
-            "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+            "model": _cpu(final.net.state_dict()),
             "config": config.to_dict(),
             "step": step,
             "epoch": stream.epoch,
@@ -198,10 +256,14 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
             "rng": {**rng_state(), "sampler": stream.state()},
             "data": data_info,
         })
+        if config.keep_every and step % config.keep_every == 0:
+            shutil.copyfile(path, out / f"checkpoint-{step:06d}.pt")
+        return path
 
     generator = torch.Generator(device=rt.device)
     bar = tqdm(total=total, initial=start, file=sys.stderr, disable=not (progress and rt.is_main), dynamic_ncols=True)
     model.train()
+    stats: dict[str, float] = {}
     t0 = t_log = time.perf_counter()
     images_since_log = 0
     saved_at = start
@@ -214,21 +276,29 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
         for index in range(config.grad_accum):
             batch = stream.next()
             generator.manual_seed(_step_seed(config.seed, rt.rank, step, index))
-            full, half, labels = make_views(batch, rt.device, generator)
-            x = torch.cat((full, half))
+            full, half, labels = (make_series if series else make_views)(batch, rt.device, generator)
             if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+                full, half = (v.contiguous(memory_format=torch.channels_last) for v in (full, half))
             patch_labels = labels.repeat(2).repeat_interleave(config.patch_grid**2)
             sync = model.no_sync() if rt.world > 1 and index < config.grad_accum - 1 else nullcontext()
             with sync:
                 with torch.autocast(rt.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                    z = model(x)
-                loss = contrastive_loss(z, patch_labels, config.temperature) / config.grad_accum
+                    scores, z = model(full, half) if series else (None, model(torch.cat((full, half))))
+                loss = torch.zeros((), device=rt.device)
+                if scores is not None:
+                    rank, accuracy = ranking_loss(scores.float().view(-1, SERIES_LENGTH))
+                    loss = loss + config.rank_weight * rank
+                    stats = {"rank_loss": float(rank.detach()), "pair_accuracy": float(accuracy)}
+                if z is not None:
+                    loss = loss + config.contrastive_weight * contrastive_loss(z, patch_labels, config.temperature)
+                loss = loss / config.grad_accum
                 scaler.scale(loss).backward()
             step_loss += loss.detach()
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update_parameters(trainer)
         images_since_log += config.batch_size
         bar.update(1)
         done = step + 1
@@ -238,9 +308,10 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
             value = float(step_loss)
             bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.3g}", img_s=f"{rate:.1f}")
             log.log({"step": done, "epoch": stream.epoch, "loss": value, "lr": lr,
-                     "images_per_s": round(rate, 2), "elapsed_s": round(now - t0, 2)})
+                     "images_per_s": round(rate, 2), "elapsed_s": round(now - t0, 2), **stats})
             t_log, images_since_log = now, 0
-        if rt.is_main and config.checkpoint_every and done % config.checkpoint_every == 0 and done < end:
+        due = any(every and done % every == 0 for every in (config.checkpoint_every, config.keep_every))
+        if rt.is_main and due and done < end:
             save(done)
             saved_at = done
     bar.close()

@@ -16,6 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from contrique_infer.cli import positive_int
 from contrique_infer.errors import ContriqueError
 
 from .api import cross_evaluate, evaluate
@@ -28,13 +29,6 @@ from .ridge import DEFAULT_ALPHAS
 DATASET_CHOICES = [*DATASETS, "csv"]
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="bundle folder or Hugging Face Hub repository id (org/name)")
     p.add_argument("--variant", default="auto", choices=["auto", "fp32", "fp16", "int8"],
@@ -43,11 +37,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder for report.json, report.md, scatter.png and the head JSON")
     p.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"feature cache folder (default {DEFAULT_CACHE})")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
-    p.add_argument("--folds", type=_positive, default=5, help="cross-validation folds for Ridge alpha (default 5)")
+    p.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds for Ridge alpha (default 5)")
     p.add_argument("--alphas", type=float, nargs="+", default=list(DEFAULT_ALPHAS), help="Ridge alpha candidates")
     p.add_argument("--seed", type=int, default=0, help="random seed of the splits and folds (default 0)")
-    p.add_argument("--batch-size", type=_positive, default=8, help="images per encoder run (default 8)")
-    p.add_argument("--workers", type=_positive, help="image decoding threads (default: min(4, CPUs))")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="images per encoder run (default 8)")
+    p.add_argument("--workers", type=positive_int, help="image decoding threads (default: min(4, CPUs))")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--lower-is-better", action="store_true", help="csv datasets: lower scores mean better quality")
     p.add_argument("--score-kind", choices=["MOS", "DMOS"], default="MOS", help="csv datasets: the score's name")
@@ -64,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the paper's protocol on one dataset")
     run.add_argument("--dataset", required=True, type=str.lower, choices=DATASET_CHOICES, help="dataset kind")
     run.add_argument("--root", required=True, help="dataset folder (for csv: the CSV file)")
-    run.add_argument("--splits", type=_positive, default=10, help="random train/test splits (default 10)")
+    run.add_argument("--splits", type=positive_int, default=10, help="random train/test splits (default 10)")
     run.add_argument("--train-fraction", type=float, default=0.8, help="training share of each split (default 0.8)")
     run.add_argument("--add-head", metavar="NAME",
                      help="add the head fitted on all images to the bundle folder as NAME")

@@ -1,0 +1,75 @@
+"""The ranking objective: one photo region at every wide level of one distortion, ordered by a linear head.
+
+A *series* is one crop of one photo, pristine and at the 5 wide levels of one distortion type
+(:func:`~contrique_training.distortions.distort_wide`), so the only thing that differs inside a
+series is the distortion: content cannot explain a difference the loss sees. Every image is seen
+as the runtime sees a whole photo: the crop at full scale and the same crop halved (bicubic,
+antialiased), each pooled and L2-normalised (+ NSS), concatenated. A linear head on that
+feature scores each image; the loss asks every less distorted image of a series to score above
+every more distorted one (RankNet: ``softplus(s_worse - s_better)``, averaged over the 15 pairs).
+
+The head standardises the feature with fixed running statistics (``BatchNorm1d`` without affine
+parameters) before its linear layer, so :meth:`SeriesModel.linear_head` folds both into the plain
+``feature @ coef + intercept`` of a bundle head.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from contrique_export.model import ContriqueNet
+
+from .distortions import LEVELS
+from .loss import project_patches
+
+SERIES_LENGTH = LEVELS + 1  # pristine + the 5 wide levels
+
+
+class SeriesModel(nn.Module):
+    """Wraps a :class:`ContriqueNet` for series training: views -> (scores, patch projections).
+
+    Args:
+        net: The network.
+        grid: Patch grid of the contrastive projections.
+        projections: Also return patch projections of both views (for the contrastive loss).
+    """
+
+    def __init__(self, net: ContriqueNet, grid: int = 2, projections: bool = False) -> None:
+        super().__init__()
+        self.net, self.grid, self.projections = net, grid, projections
+        dim = 2 * net.config.feature_dim
+        self.norm = nn.BatchNorm1d(dim, affine=False)
+        self.head = nn.Linear(dim, 1)
+
+    def forward(self, full: torch.Tensor, half: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Full views (N, 3, S, S) and half views (N, 3, S/2, S/2) -> scores (N,) and projections or None."""
+        fmap_full, feature_full = self.net.features(full)
+        fmap_half, feature_half = self.net.features(half)
+        scores = self.head(self.norm(torch.cat((feature_full, feature_half), dim=1))).squeeze(1)
+        if not self.projections:
+            return scores, None
+        z = torch.cat((project_patches(self.net, fmap_full, self.grid), project_patches(self.net, fmap_half, self.grid)))
+        return scores, z
+
+    @torch.no_grad()
+    def linear_head(self) -> tuple[torch.Tensor, float]:
+        """The head as ``(coef, intercept)`` on the raw feature (standardisation folded in), float64."""
+        scale = (self.norm.running_var.double() + self.norm.eps).rsqrt()
+        weight = self.head.weight.double().squeeze(0)
+        coef = weight * scale
+        intercept = float(self.head.bias.double() - (coef * self.norm.running_mean.double()).sum())
+        return coef, intercept
+
+
+def ranking_loss(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RankNet loss of series scores, shape (B, L) with level increasing along L (higher = better).
+
+    Returns:
+        ``(loss, pair_accuracy)``: the mean of ``softplus(s_j - s_i)`` over pairs i < j, and the
+        share of pairs already ordered (no gradient).
+    """
+    i, j = torch.triu_indices(scores.shape[1], scores.shape[1], offset=1, device=scores.device)
+    margin = scores[:, i] - scores[:, j]
+    return F.softplus(-margin).mean(), (margin > 0).float().mean().detach()
