@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def reference(rgb: np.ndarray) -> np.ndarray:
-    """The 22 statistics with scipy.ndimage (float64), written from the module's table."""
+    """The 25 statistics with scipy.ndimage (float64), written from the module's table."""
     y = rgb.astype(np.float64) / 255 @ np.array([0.299, 0.587, 0.114])
     t = np.arange(7) - 3.0
     g = np.exp(-(t**2) / (2 * (7 / 6) ** 2))

@@ -37,6 +37,8 @@ def test_ranking_settings_are_checked() -> None:
         TrainConfig.from_dict({"contrastive_weight": 0.0})
     with pytest.raises(ConfigError, match="series batches"):
         TrainConfig.from_dict({"rank_weight": 1.0, "batch_size": 48, "images_per_class": 4, "variants_per_image": 126})
+    with pytest.raises(ConfigError, match="pristine photos only"):
+        TrainConfig.from_dict({"rank_weight": 1.0, "batch_size": 48, "data_authentic": "ugc"})
     with pytest.raises(ConfigError, match="optimizer 'adam'"):
         TrainConfig.from_dict({"optimizer": "adam"})
     with pytest.raises(ConfigError, match="stages must be 1..4"):

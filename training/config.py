@@ -104,6 +104,8 @@ class TrainConfig:
                 f"with rank_weight > 0 a micro-batch (batch_size / grad_accum = {self.batch_size // self.grad_accum}) "
                 "must be whole series of 6 images; use a multiple of 6"
             )
+        if self.rank_weight > 0 and self.data_authentic:
+            raise ConfigError("series batches (rank_weight > 0) use pristine photos only; drop --data-authentic")
         if self.rank_weight > 0 and self.images_per_class:
             raise ConfigError("images_per_class groups contrastive batches; series batches (rank_weight > 0) need 0")
         if not 0.0 <= self.ema_decay < 1.0:

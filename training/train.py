@@ -170,7 +170,7 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
         raise ConfigError(f"{micro // rt.world} images per process and micro-batch are not whole series of "
                           f"{SERIES_LENGTH}; use a batch_size that is a multiple of {SERIES_LENGTH * rt.world}")
     pristine = find_images(config.data)
-    authentic = find_images(config.data_authentic) if config.data_authentic and not series else []
+    authentic = find_images(config.data_authentic) if config.data_authentic else []
     if series:
         stream = BatchStream(SeriesDataset(pristine, config.crop_size, config.seed, config.variants_per_image), None,
                              micro // rt.world // SERIES_LENGTH, 0.0, rt.rank, rt.world, config.workers,
