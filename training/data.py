@@ -133,6 +133,11 @@ class ContrastiveDataset(_PhotoDataset):
         }
 
 
+def halve(x: torch.Tensor) -> torch.Tensor:
+    """Images (N, 3, H, W) in [0, 1] downscaled by 2: bicubic with antialiasing, clipped to [0, 1]."""
+    return F.interpolate(x, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+
+
 def make_views(
     batch: dict[str, torch.Tensor], device: torch.device, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -152,7 +157,7 @@ def make_views(
         x = batch[key].to(device, non_blocking=True).float() / 255
         x = distort(x, classes, generator)
         if key == "half":
-            x = F.interpolate(x, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+            x = halve(x)
         x = augment_colour(x, batch["colour"][:, index].to(device))
         flip = batch["flip"][:, index].to(device).bool().view(-1, 1, 1, 1)
         views.append(torch.where(flip, x.flip(-1), x))
@@ -197,7 +202,7 @@ def make_series(
     x = distort_wide(x, types, levels, generator)
     flip = batch["flip"].to(device).bool().repeat_interleave(length).view(-1, 1, 1, 1)
     x = torch.where(flip, x.flip(-1), x)
-    half = F.interpolate(x, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+    half = halve(x)
     labels = torch.where(levels > 0, types * LEVELS + levels, 0)
     return x, half, labels
 
