@@ -15,7 +15,8 @@ from .errors import ContriqueError
 
 if TYPE_CHECKING:
     from .bundle import load_bundle
-    from .scorer import FeatureResult, QualityScorer, ScoreResult
+    from .results import FeatureResult, ScoreResult
+    from .scorer import QualityScorer
 
 try:
     __version__ = version("contrique-infer")
@@ -24,8 +25,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 _LAZY = {
     "QualityScorer": "scorer",
-    "ScoreResult": "scorer",
-    "FeatureResult": "scorer",
+    "ScoreResult": "results",
+    "FeatureResult": "results",
     "load_bundle": "bundle",
 }
 

@@ -16,9 +16,9 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +37,6 @@ HEAD_FORMAT_VERSION = 1
 VARIANTS = ("fp32", "fp16", "int8")
 HEAD_KINDS = ("nr", "fr")
 RESIZE_FILTERS = ("bicubic",)
-
-_T = TypeVar("_T")
 
 
 # --- field readers: type-checked access to parsed JSON ------------------------------------------
@@ -142,8 +140,6 @@ def _check_relpath(path: str, rel: str, what: str) -> str:
     if (
         not rel
         or "\\" in rel
-        or pure.is_absolute()
-        or rel.startswith("/")
         or (len(rel) > 1 and rel[1] == ":")
         or any(part in ("..", "") for part in rel.split("/"))
         or rel != str(pure)
@@ -155,8 +151,24 @@ def _check_relpath(path: str, rel: str, what: str) -> str:
 # --- manifest parts -----------------------------------------------------------------------------
 
 
+class _Record:
+    """``to_dict`` for dataclasses whose JSON form is their fields, in order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-ready data (tuples as lists, as ``json.loads`` gives them back)."""
+        return _plain(asdict(self))  # type: ignore[call-overload]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 @dataclass(frozen=True)
-class Scale:
+class Scale(_Record):
     """One input scale: the image is resized to ``(w // divisor, h // divisor)`` (1 = as is)."""
 
     name: str
@@ -166,12 +178,9 @@ class Scale:
     def from_dict(cls, r: _Reader) -> Scale:
         return cls(name=r.string("name"), divisor=r.integer("divisor", minimum=1))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "divisor": self.divisor}
-
 
 @dataclass(frozen=True)
-class InputContract:
+class InputContract(_Record):
     """How an image becomes the ONNX input: RGB, scales, resize filter, value range, no mean/std.
 
     The default is the official CONTRIQUE computation: full scale and half scale (PIL bicubic to
@@ -220,21 +229,6 @@ class InputContract:
             output_name=r.string("output_name"),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "color": self.color,
-            "layout": self.layout,
-            "dtype": self.dtype,
-            "value_range": list(self.value_range),
-            "mean": None if self.mean is None else list(self.mean),
-            "std": None if self.std is None else list(self.std),
-            "scales": [s.to_dict() for s in self.scales],
-            "resize": self.resize,
-            "min_size": self.min_size,
-            "input_name": self.input_name,
-            "output_name": self.output_name,
-        }
-
 
 def _floats(r: _Reader, key: str, n: int, *, optional: bool = False) -> tuple[float, ...] | None:
     value = r.typed(key, list, optional=optional)
@@ -248,7 +242,7 @@ def _floats(r: _Reader, key: str, n: int, *, optional: bool = False) -> tuple[fl
 
 
 @dataclass(frozen=True)
-class FeatureSpec:
+class FeatureSpec(_Record):
     """The feature vector: ``per_scale_dim`` values per scale, concatenated in ``layout`` order."""
 
     dim: int = 4096
@@ -264,14 +258,6 @@ class FeatureSpec:
             layout=r.strings("layout"),
             normalization=r.choice("normalization", ("l2",)),
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dim": self.dim,
-            "per_scale_dim": self.per_scale_dim,
-            "layout": list(self.layout),
-            "normalization": self.normalization,
-        }
 
 
 @dataclass(frozen=True)
@@ -302,7 +288,7 @@ class VariantInfo:
 
 
 @dataclass(frozen=True)
-class HeadInfo:
+class HeadInfo(_Record):
     """A linear head's metadata, as listed in the manifest and repeated in the head file.
 
     ``kind`` is ``nr`` (no-reference: applied to the feature) or ``fr`` (full-reference: applied to
@@ -330,20 +316,9 @@ class HeadInfo:
             description=r.string("description", optional=True, default=""),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "file": self.file,
-            "kind": self.kind,
-            "dataset": self.dataset,
-            "score_scale": self.score_scale,
-            "higher_is_better": self.higher_is_better,
-            "description": self.description,
-        }
-
 
 @dataclass(frozen=True)
-class FileEntry:
+class FileEntry(_Record):
     """The sha256 (hex) and size in bytes of one bundle file."""
 
     sha256: str
@@ -356,12 +331,9 @@ class FileEntry:
             raise r.fail("field 'sha256' must be 64 hexadecimal characters")
         return cls(sha256=digest, size=r.integer("size"))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "size": self.size}
-
 
 @dataclass(frozen=True)
-class Provenance:
+class Provenance(_Record):
     """Where the weights came from: source checkpoint and its hash, training data, licence."""
 
     source_checkpoint: str
@@ -381,16 +353,6 @@ class Provenance:
             created_by=r.string("created_by", optional=True, default=""),
             notes=r.string("notes", optional=True, default=""),
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source_checkpoint": self.source_checkpoint,
-            "source_checkpoint_sha256": self.source_checkpoint_sha256,
-            "training_data": self.training_data,
-            "license": self.license,
-            "created_by": self.created_by,
-            "notes": self.notes,
-        }
 
 
 @dataclass(frozen=True)
@@ -638,16 +600,6 @@ def file_table(folder: str | os.PathLike[str], relpaths: Iterable[str]) -> dict[
     return {rel: FileEntry(sha256_file(folder / rel), (folder / rel).stat().st_size) for rel in relpaths}
 
 
-def _link_roots(root: Path) -> tuple[Path, ...]:
-    """The folders a bundle file may resolve into: the bundle folder itself and, for a snapshot in
-    the Hugging Face cache (``<repo>/snapshots/<commit>``, whose files are symlinks to blobs), the
-    repository's ``blobs`` folder and the cache-wide shared blob store next to it."""
-    if root.parent.name != "snapshots":
-        return (root,)
-    repo = root.parent.parent
-    return (root, repo / "blobs", repo.parent / "blobs")
-
-
 def resolve_file(folder: str | os.PathLike[str], rel: str) -> Path:
     """The absolute path of bundle file ``rel``, refusing anything that escapes the folder.
 
@@ -655,10 +607,12 @@ def resolve_file(folder: str | os.PathLike[str], rel: str) -> Path:
         BundleFileError: ``rel`` escapes the folder (``..``, absolute, or a symlink pointing out;
             a Hugging Face cache snapshot may link into its blob store), or the file does not exist.
     """
+    from .hub import link_roots  # imported here: hub imports this module
+
     root = Path(folder).resolve()
     _check_relpath(str(root / MANIFEST_NAME), rel, "file")
     target = (root / rel).resolve()
-    if not any(allowed in target.parents for allowed in _link_roots(root)):
+    if not any(allowed in target.parents for allowed in link_roots(root)):
         raise BundleFileError(root / rel, "resolves outside the bundle folder; refusing to read it")
     if not target.is_file():
         raise BundleFileError(root / rel, "is named in the manifest but missing from the bundle folder")

@@ -18,16 +18,26 @@ class DependencyError(ContriqueError, ImportError):
     """A package the requested feature needs is not installed (the message names the extra)."""
 
 
+class PathError(ContriqueError):
+    """A problem with one named input: ``path`` names it (a file, a folder or a description such as
+    ``<bytes 123>``), ``reason`` says what is wrong. Base of every error about a single input."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
 # --- images -------------------------------------------------------------------------------------
 
 
-class ImageError(ContriqueError):
-    """An image could not be used. ``source`` names the input (a path or a description)."""
+class ImageError(PathError):
+    """An image could not be used. ``source`` (the same as ``path``) names the input."""
 
-    def __init__(self, source: str, reason: str) -> None:
-        self.source = source
-        self.reason = reason
-        super().__init__(f"{source}: {reason}")
+    @property
+    def source(self) -> str:
+        """The input's path, or a description such as ``<bytes 123>``."""
+        return self.path
 
 
 class ImageDecodeError(ImageError):
@@ -42,16 +52,19 @@ class ImageTooLargeError(ImageError):
     """The image has more pixels than the configured ``max_pixels`` guard allows."""
 
 
+class ScanError(PathError):
+    """A folder could not be listed (unreadable, a symbolic-link loop) or holds no image files."""
+
+
+class NoMatchError(ScanError):
+    """A command-line folder holds no image files, or a glob pattern matches no file."""
+
+
 # --- model bundles ------------------------------------------------------------------------------
 
 
-class BundleError(ContriqueError):
+class BundleError(PathError):
     """A model bundle is missing, malformed or inconsistent. ``path`` names the offending file."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 class ManifestError(BundleError):

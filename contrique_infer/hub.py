@@ -60,6 +60,17 @@ class RemoteBundle:
     manifest: Manifest
 
 
+def link_roots(folder: Path) -> tuple[Path, ...]:
+    """The folders that the files of bundle folder ``folder`` may resolve into: the folder itself
+    and, for a snapshot in the Hugging Face cache (``<repo>/snapshots/<commit>``, whose files are
+    symlinks to blobs), the repository's ``blobs`` folder and the cache-wide shared blob store
+    next to it."""
+    if folder.parent.name != "snapshots":
+        return (folder,)
+    repo = folder.parent.parent
+    return (folder, repo / "blobs", repo.parent / "blobs")
+
+
 def is_repo_id(name: str) -> bool:
     """Whether ``name`` is written as a Hub repository id, ``org/name``.
 
@@ -186,8 +197,8 @@ def _download(
     local_files_only: bool,
 ) -> Path:
     """``hf_hub_download`` of one file into the cache; its failures become :class:`HubError`."""
-    import httpx2
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HTTPError
 
     offline = _offline(local_files_only)
     try:
@@ -201,7 +212,7 @@ def _download(
             library_name="contrique-infer",
             library_version=__version__,
         )
-    except (httpx2.HTTPError, OSError, ValueError) as exc:  # what huggingface_hub and httpx2 raise
+    except (HTTPError, OSError, ValueError) as exc:  # what hf_hub_download raises, its HTTP client's errors included
         raise _hub_error(exc, repo_id, revision, filename, cache_dir, offline) from exc
     return Path(path)
 
@@ -215,12 +226,12 @@ def _hub_error(
     offline: bool,
 ) -> ContriqueError:
     """Translate a ``huggingface_hub`` download failure into a :class:`HubError` saying what to do."""
-    import httpx2
     from huggingface_hub import constants
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
         HFValidationError,
+        HTTPError,
         LocalEntryNotFoundError,
         RemoteEntryNotFoundError,
         RepositoryNotFoundError,
@@ -238,7 +249,7 @@ def _hub_error(
                 "or give the path of a local bundle folder"
             )
         cause = exc.__cause__
-        if isinstance(cause, (HfHubHTTPError, httpx2.HTTPError)):
+        if isinstance(cause, (HfHubHTTPError, HTTPError)):
             return _hub_error(cause, repo_id, revision, filename, cache_dir, offline)
         return HubConnectionError(
             f"{uri}: the Hub at {endpoint} gave no usable answer and the file is not cached in {cache} ({exc}); "
@@ -272,7 +283,7 @@ def _hub_error(
                 f"{uri}: the Hub at {endpoint} answered with {what} and the file is not cached; try again later"
             )
         return HubError(f"{uri}: the Hub at {endpoint} refused the download (HTTP {status}): {exc}")
-    if isinstance(exc, httpx2.HTTPError):
+    if isinstance(exc, HTTPError):
         return HubConnectionError(
             f"{uri}: could not download from {endpoint} ({type(exc).__name__}: {exc}); check the network, proxy "
             "and HF_ENDPOINT settings and try again, or set HF_HUB_OFFLINE=1 to use cached bundles only"

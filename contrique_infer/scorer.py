@@ -9,95 +9,23 @@ a no-reference (``nr``) head maps it to a score, a full-reference (``fr``) head 
 from __future__ import annotations
 
 import os
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from PIL import Image
 
-from .bundle import MANIFEST_NAME, VARIANTS, Head, HeadInfo, LoadedBundle, Manifest, load_bundle, needed_files
-from .errors import (
-    BundleFileError,
-    HeadKindError,
-    HeadNotFoundError,
-    ImageError,
-    NoDefaultModelError,
-    VariantNotFoundError,
-)
+from .bundle import MANIFEST_NAME, Head, HeadInfo, LoadedBundle, Manifest, load_bundle, needed_files
+from .errors import HeadKindError, HeadNotFoundError
+from .location import choose_variant, locate
+from .pipeline import Encoded, check_arguments, run_pipeline
 from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, prepare
-from .session import Encoder, Provider, resolve_providers, uses_gpu
-
-DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
-"""Where the package's default bundle lives."""
-MIN_COSINE = 0.99
-"""Variant ``auto`` runs int8 (CPU) or fp16 (GPU) only if its smallest feature cosine with fp32 is at least this..."""
-MIN_SPEARMAN = 0.99
-"""...and every head's scores keep at least this Spearman correlation with fp32's."""
+from .results import FeatureResult, ScoreResult
+from .session import Encoder, Provider, resolve_providers
 
 DEFAULT_BATCH_SIZE = 8
 _KIND_NAMES = {"nr": "no-reference", "fr": "full-reference"}
-_R = TypeVar("_R")
-
-
-@dataclass(frozen=True)
-class ScoreResult:
-    """The score of one image of :meth:`QualityScorer.score_many`, or why it has none.
-
-    Attributes:
-        source: The input's path, or a description such as ``<bytes 123>``.
-        score: The head's score, None if the image failed.
-        error: What went wrong with this image, None if it was scored.
-        error_type: The error's class name (``ImageDecodeError``, ``ImageTooSmallError``, ...).
-        width: The image's width in pixels (None if it could not be read).
-        height: The image's height in pixels.
-    """
-
-    source: str
-    score: float | None
-    error: str | None = None
-    error_type: str | None = None
-    width: int | None = None
-    height: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True if the image was scored."""
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "score": self.score,
-            "width": self.width,
-            "height": self.height,
-            "error": self.error,
-            "error_type": self.error_type,
-        }
-
-
-@dataclass(frozen=True, eq=False)
-class FeatureResult:
-    """The feature of one image of :meth:`QualityScorer.features_many`, or why it has none.
-
-    Attributes are those of :class:`ScoreResult`, with ``feature`` (float32, the bundle's
-    ``feature.dim`` values) in place of ``score``.
-    """
-
-    source: str
-    feature: np.ndarray | None
-    error: str | None = None
-    error_type: str | None = None
-    width: int | None = None
-    height: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True if the feature was computed."""
-        return self.error is None
 
 
 @dataclass(frozen=True)
@@ -197,7 +125,8 @@ class QualityScorer:
             revision: Hub branch, tag or commit to pin (ignored for local folders).
             variant: ``fp32``, ``fp16``, ``int8``, or ``auto``: fp16 on a CUDA GPU, int8 on CPUs,
                 when the bundle has that variant and its recorded fidelity passes
-                :data:`MIN_COSINE` and :data:`MIN_SPEARMAN` (:func:`variant_trusted`); else fp32.
+                :data:`~contrique_infer.location.MIN_COSINE` and ``MIN_SPEARMAN``
+                (:func:`~contrique_infer.location.variant_trusted`); else fp32.
             providers: Explicit onnxruntime providers (they win over ``device``).
             threads: onnxruntime intra-op threads (None: onnxruntime's default).
             cache_dir: Hub cache folder (None: huggingface_hub's default).
@@ -230,9 +159,10 @@ class QualityScorer:
         providers = resolve_providers(options.providers, options.device)
         remote = None
         if local is None:
-            local, remote = _locate(options)
+            local, remote = locate(options.name_or_path, revision=options.revision, cache_dir=options.cache_dir,
+                                   local_files_only=options.local_files_only)
         manifest = remote.manifest if remote is not None else Manifest.load(local)  # type: ignore[arg-type]
-        variant = _choose_variant(options.variant, manifest, providers)
+        variant = choose_variant(options.variant, manifest, providers)
         heads = None if options.head is None else [manifest.head_info(options.head).name]
         if remote is not None:
             from . import hub
@@ -345,7 +275,7 @@ class QualityScorer:
 
     # --- many images ------------------------------------------------------------------------
 
-    def score_many(
+    def iter_scores(
         self,
         images: Iterable[ImageInput],
         *,
@@ -353,32 +283,33 @@ class QualityScorer:
         reference: ImageInput | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
-        progress: Callable[[ScoreResult], None] | None = None,
-    ) -> list[ScoreResult]:
-        """Score many images of any sizes; a bad image gives an error result, not an exception.
+    ) -> Iterator[ScoreResult]:
+        """Score images of any sizes as a stream; a bad image gives an error result, not an exception.
 
-        Images are decoded and resized in a thread pool while onnxruntime runs; images of the
-        same size are batched together. Work in flight is bounded (about ``batch_size + 2 *
-        workers`` images), so memory stays flat however many images there are.
+        Images are decoded and resized in a thread pool while onnxruntime runs, and images of
+        the same size are batched together (:mod:`contrique_infer.pipeline`). ``images`` is read
+        lazily, and results come out in input order as they are done; however long the input,
+        only about ``2 * (batch_size + 2 * workers)`` images and results are held at once.
 
         Args:
-            images: The images (any iterable, consumed once).
+            images: The images (any iterable, e.g. a generator of millions of paths; consumed once).
             head: Head name; None: the scorer's head (nr), or with ``reference`` the fr head as
                 in :meth:`score_fr`.
             reference: Score every image against this reference with a full-reference head.
             batch_size: Images per onnxruntime run.
             workers: Decoding threads (None: up to 4, one per CPU).
-            progress: Called with each result as it is finished (in completion order).
 
         Returns:
-            One result per input, in input order.
+            An iterator of one result per input, in input order.
 
         Raises:
-            HeadNotFoundError, HeadKindError: See :meth:`score` and :meth:`score_fr`.
-            ImageError: The ``reference`` image cannot be used.
-            InferenceError: onnxruntime failed.
-            TypeError: An input is not an image type at all (a programming error).
+            HeadNotFoundError, HeadKindError: See :meth:`score` and :meth:`score_fr` (raised
+                at once, before any image is read).
+            ImageError: The ``reference`` image cannot be used (at once).
+            TypeError, ValueError: ``images`` is a single image, or a bad ``batch_size``/``workers``.
+            InferenceError: onnxruntime failed (while iterating).
         """
+        features = self.iter_features(images, batch_size=batch_size, workers=workers)
         if reference is None:
             chosen = self._select_head(head, "nr")
 
@@ -391,12 +322,52 @@ class QualityScorer:
             def finish(feature: np.ndarray) -> float:
                 return float(chosen(np.abs(ref_feature - feature)))
 
-        def make(p: PreparedImage | None, feature: np.ndarray | None, error: ImageError | None) -> ScoreResult:
-            if error is not None:
-                return ScoreResult(error.source, None, error.reason, type(error).__name__)
-            return ScoreResult(p.source, finish(feature), width=p.width, height=p.height)  # type: ignore[union-attr,arg-type]
+        return (ScoreResult(r.source, finish(r.feature), width=r.width, height=r.height) if r.ok  # type: ignore[arg-type]
+                else ScoreResult(r.source, None, r.error, r.error_type) for r in features)
 
-        return self._pipeline(images, make, batch_size, workers, progress)
+    def score_many(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        head: str | None = None,
+        reference: ImageInput | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+        progress: Callable[[ScoreResult], None] | None = None,
+    ) -> list[ScoreResult]:
+        """Score many images into a list: :meth:`iter_scores`, collected (same arguments).
+
+        Args:
+            progress: Called with each result as it is finished (in input order).
+
+        Returns:
+            One result per input, in input order.
+        """
+        return _collect(self.iter_scores(images, head=head, reference=reference, batch_size=batch_size,
+                                         workers=workers), progress)
+
+    def iter_features(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+    ) -> Iterator[FeatureResult]:
+        """The features of images as a stream, computed as :meth:`iter_scores` computes them (same arguments).
+
+        Returns:
+            An iterator of one :class:`FeatureResult` per input, in input order.
+        """
+        workers = check_arguments(images, batch_size, workers)
+
+        def results() -> Iterator[FeatureResult]:
+            for outcome in run_pipeline(images, self._prepare, self._features, batch_size=batch_size, workers=workers):
+                if isinstance(outcome, Encoded):
+                    yield FeatureResult(outcome.source, outcome.feature, width=outcome.width, height=outcome.height)
+                else:
+                    yield FeatureResult.failed(outcome)
+
+        return results()
 
     def features_many(
         self,
@@ -406,17 +377,12 @@ class QualityScorer:
         workers: int | None = None,
         progress: Callable[[FeatureResult], None] | None = None,
     ) -> list[FeatureResult]:
-        """The features of many images, as :meth:`score_many` computes them (same arguments).
+        """The features of many images into a list: :meth:`iter_features`, collected (same arguments).
 
         Returns:
             One :class:`FeatureResult` per input, in input order.
         """
-        def make(p: PreparedImage | None, feature: np.ndarray | None, error: ImageError | None) -> FeatureResult:
-            if error is not None:
-                return FeatureResult(error.source, None, error.reason, type(error).__name__)
-            return FeatureResult(p.source, feature, width=p.width, height=p.height)  # type: ignore[union-attr]
-
-        return self._pipeline(images, make, batch_size, workers, progress)
+        return _collect(self.iter_features(images, batch_size=batch_size, workers=workers), progress)
 
     def resolve_head(self, name: str | None = None, *, kind: str = "nr") -> HeadInfo:
         """The head that :meth:`score` (``kind="nr"``) or :meth:`score_fr` (``kind="fr"``) would use.
@@ -432,85 +398,11 @@ class QualityScorer:
     def _prepare(self, image: ImageInput) -> PreparedImage:
         return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif)
 
-    def _prepare_or_error(self, image: ImageInput) -> PreparedImage | ImageError:
-        try:
-            return self._prepare(image)
-        except ImageError as exc:
-            return exc
-
     def _features(self, prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
         """Features of same-sized prepared images, one encoder run per scale."""
         n_scales = len(prepared[0].scales)
         per_scale = [self._encoder.run(np.stack([p.scales[i] for p in prepared])) for i in range(n_scales)]
         return list(np.concatenate(per_scale, axis=1))
-
-    def _pipeline(
-        self,
-        images: Iterable[ImageInput],
-        make: Callable[[PreparedImage | None, np.ndarray | None, ImageError | None], _R],
-        batch_size: int,
-        workers: int | None,
-        progress: Callable[[_R], None] | None,
-    ) -> list[_R]:
-        """Decode in threads, batch same-sized images, run the encoder, keep input order."""
-        if isinstance(images, (str, bytes, os.PathLike, np.ndarray, Image.Image)):
-            raise TypeError("score_many and features_many take an iterable of images; "
-                            "use score() or features() for a single image")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-        if workers is None:
-            workers = min(4, os.cpu_count() or 1)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive integer or None; got {workers!r}")
-        results: list[Any] = []
-        groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
-        waiting = 0  # prepared images held in groups
-
-        def done(index: int, result: _R) -> None:
-            results[index] = result
-            if progress is not None:
-                progress(result)
-
-        def run_group(key: tuple[int, int]) -> int:
-            group = groups.pop(key)
-            for (index, p), feature in zip(group, self._features([p for _, p in group])):
-                done(index, make(p, feature, None))
-            return len(group)
-
-        inflight: deque[tuple[int, Future[PreparedImage | ImageError]]] = deque()
-        source = iter(images)
-        exhausted = False
-        with ThreadPoolExecutor(workers, thread_name_prefix="contrique-decode") as pool:
-            try:
-                while True:
-                    while not exhausted and len(inflight) < 2 * workers:
-                        image = next(source, _END)
-                        if image is _END:
-                            exhausted = True
-                        else:
-                            results.append(None)
-                            inflight.append((len(results) - 1, pool.submit(self._prepare_or_error, image)))
-                    if not inflight:
-                        break
-                    index, future = inflight.popleft()
-                    item = future.result()
-                    if isinstance(item, ImageError):
-                        done(index, make(None, None, item))
-                        continue
-                    key = (item.height, item.width)
-                    groups.setdefault(key, []).append((index, item))
-                    waiting += 1
-                    if len(groups[key]) >= batch_size:
-                        waiting -= run_group(key)
-                    elif waiting >= batch_size:  # mixed sizes: run the largest group to bound memory
-                        waiting -= run_group(max(groups, key=lambda k: len(groups[k])))
-                for key in list(groups):
-                    run_group(key)
-            except BaseException:
-                for _, future in inflight:
-                    future.cancel()
-                raise
-        return results
 
     def _loaded_head(self, name: str | None) -> Head:
         """The loaded head called ``name`` (case-insensitive), or the manifest default for None."""
@@ -545,73 +437,18 @@ class QualityScorer:
         return chosen
 
 
-_END = object()
-
-
 def _names(heads: Iterable[Head]) -> str:
     return ", ".join(h.name for h in heads) or "none"
 
 
-def locate_manifest(
-    name_or_path: str | os.PathLike[str] | None = None,
-    *,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    local_files_only: bool = False,
-) -> Manifest:
-    """The manifest of a bundle, found as :meth:`QualityScorer.from_pretrained` finds it, without
-    loading (or downloading) the model.
-
-    Raises:
-        NoDefaultModelError, BundleError, HubError: As for :meth:`QualityScorer.from_pretrained`.
-    """
-    options = _Options(
-        name_or_path=None if name_or_path is None else os.fspath(name_or_path), head=None, revision=revision,
-        variant="auto", providers=None, threads=None, cache_dir=None if cache_dir is None else os.fspath(cache_dir),
-        local_files_only=local_files_only, max_pixels=None, apply_exif=False, device=None,
-    )
-    local, remote = _locate(options)
-    return remote.manifest if remote is not None else Manifest.load(local)  # type: ignore[arg-type]
+_T = TypeVar("_T")
 
 
-def variant_trusted(manifest: Manifest, variant: str) -> bool:
-    """Whether ``auto`` may run a reduced-precision variant: the bundle has it, and its fidelity,
-    measured against fp32 on held-out images at export, has a minimum feature cosine of at least
-    :data:`MIN_COSINE` and a Spearman correlation of every recorded head's scores of at least
-    :data:`MIN_SPEARMAN` (at least one head recorded)."""
-    info = manifest.variants.get(variant)
-    if info is None:
-        return False
-    spearman = [v for k, v in info.fidelity.items() if k.startswith("spearman_")]
-    return info.fidelity.get("cosine_min", 0.0) >= MIN_COSINE and bool(spearman) and min(spearman) >= MIN_SPEARMAN
-
-
-def _locate(options: _Options) -> tuple[Path | None, Any]:
-    """Where a bundle is: ``(local folder, None)`` or ``(None, RemoteBundle)`` for the Hub."""
-    name = options.name_or_path
-    if name is None:
-        if not (DEFAULT_BUNDLE / MANIFEST_NAME).is_file():
-            raise NoDefaultModelError(
-                "no default model is installed with contrique-infer yet; pass a bundle folder "
-                "(QualityScorer.from_pretrained('path/to/bundle'), contrique-score --model path/to/bundle) "
-                "or a Hugging Face Hub repository id 'org/name'. Make a bundle from a checkpoint with contrique-export."
-            )
-        return DEFAULT_BUNDLE, None
-    if os.path.exists(name):
-        return Path(name), None
-    from . import hub
-
-    if hub.is_repo_id(name):
-        return None, hub.fetch_manifest(name, revision=options.revision, cache_dir=options.cache_dir,
-                                        local_files_only=options.local_files_only)
-    raise BundleFileError(name, "no such bundle folder, and not a Hugging Face Hub repository id 'org/name'")
-
-
-def _choose_variant(variant: str, manifest: Manifest, providers: Sequence[Provider]) -> str:
-    """Resolve ``auto`` (a trusted fp16 on a CUDA GPU, a trusted int8 on CPUs, else fp32); check the others."""
-    if variant == "auto":
-        reduced = "fp16" if uses_gpu(providers) else "int8"
-        return reduced if variant_trusted(manifest, reduced) else "fp32"
-    if variant not in VARIANTS:
-        raise VariantNotFoundError(f"variant must be auto, {', '.join(VARIANTS)}; got {variant!r}")
-    return manifest.variant(variant).name
+def _collect(results: Iterator[_T], progress: Callable[[_T], None] | None) -> list[_T]:
+    """The results as a list, calling ``progress`` with each as it comes."""
+    out = []
+    for result in results:
+        if progress is not None:
+            progress(result)
+        out.append(result)
+    return out

@@ -6,15 +6,17 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from contrique_infer import __version__, cli
+from contrique_infer import __version__, cli, inputs
 from contrique_infer.scorer import QualityScorer
 from contrique_infer.session import CUDA, available_providers
 
@@ -108,6 +110,8 @@ def test_failures_are_rows_and_exit_1(capsys, tiny_bundle_dir: Path, photos: Pat
         (["x.png", "--batch-size", "0"], "positive integer"),
         (["x.png", "--format", "xml"], "invalid choice"),
         (["x.png", "--variant", "int8"], "no 'int8' variant"),
+        (["x.png", "--resume", "--format", "jsonl"], "--resume needs -o FILE and --format jsonl or csv"),
+        (["x.png", "--resume", "-o", "out.json", "--format", "json"], "--resume needs -o FILE"),
     ],
 )
 def test_usage_errors_exit_2(capsys, tiny_bundle_dir: Path, argv: list[str], message: str) -> None:
@@ -129,9 +133,9 @@ def test_default_model_scores_offline(capsys, photos: Path) -> None:
 
 
 def test_missing_model_exits_2(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from contrique_infer import scorer as scorer_module
+    from contrique_infer import location
 
-    monkeypatch.setattr(scorer_module, "DEFAULT_BUNDLE", tmp_path / "none")
+    monkeypatch.setattr(location, "DEFAULT_BUNDLE", tmp_path / "none")
     code, _, err = run(capsys, "x.png")
     assert code == 2 and "no default model is installed" in err
     code, _, err = run(capsys, "x.png", "--model", tmp_path / "nothing" / "here")
@@ -164,6 +168,49 @@ def test_output_file_and_unwritable_output(capsys, tiny_bundle_dir: Path, photos
         assert code == 1 and out == written and "No space left" in err
 
 
+def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    """contrique-score -o out.jsonl, SIGKILLed mid-run, then --resume: every image exactly once,
+    with the scores and errors of one uninterrupted run (a half-written last row is repaired)."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(300):
+        pixels = rng.integers(0, 256, (200 + i % 5 * 8, 256, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"img{i:03d}.png")
+    (folder / "img150-broken.png").write_bytes(b"not a png")
+    command = [sys.executable, "-m", "contrique_infer", str(folder), "--model", str(tiny_bundle_dir),
+               "--format", "jsonl", "-q", "--batch-size", "2", "--workers", "1"]
+    whole = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    assert whole.returncode == 1  # the broken file
+    expected = [json.loads(line) for line in whole.stdout.splitlines()]
+    assert len(expected) == 301
+
+    out = tmp_path / "out.jsonl"
+    killed = subprocess.Popen([*command, "-o", str(out)])
+    try:
+        deadline = time.monotonic() + 120
+        while (not out.exists() or out.read_bytes().count(b"\n") < 20) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    rows_at_kill = out.read_bytes().count(b"\n")
+    assert 20 <= rows_at_kill < 301, "the run ended before it could be killed"
+    with open(out, "a", encoding="utf-8") as fh:  # what a kill in the middle of a write leaves
+        fh.write(json.dumps(expected[-1])[:25])
+
+    resumed = subprocess.run([*command, "-o", str(out), "--resume"], capture_output=True, text=True,
+                             check=False, timeout=300)
+    assert resumed.returncode == 1 and resumed.stdout == ""
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["source"] for r in rows) == sorted(r["source"] for r in expected)  # each once
+    assert {r["source"]: r for r in rows} == {r["source"]: r for r in expected}  # same scores, same errors
+    assert rows[:rows_at_kill] == expected[:rows_at_kill]  # rows written before the kill were kept as they were
+    again = subprocess.run([*command, "-o", str(out), "--resume"], capture_output=True, text=True, check=False,
+                           timeout=300)
+    assert again.returncode == 1 and len(out.read_text().splitlines()) == 301  # only the broken file is retried
+
+
 def test_symlink_loops_and_unreadable_dirs(capsys, tiny_bundle_dir: Path, photos: Path, monkeypatch) -> None:
     (photos / "sub" / "loop").symlink_to(photos, target_is_directory=True)
     (photos / "self.png").symlink_to(photos / "self.png")
@@ -175,7 +222,7 @@ def test_symlink_loops_and_unreadable_dirs(capsys, tiny_bundle_dir: Path, photos
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
 
-    monkeypatch.setattr(cli.os, "scandir", scandir)
+    monkeypatch.setattr(inputs.os, "scandir", scandir)
     code, out, err = run(capsys, photos, "-r", "--model", tiny_bundle_dir, "--format", "jsonl")
     rows = {Path(r["source"]).relative_to(photos).as_posix(): r for r in map(json.loads, out.splitlines())}
     assert code == 1
@@ -218,7 +265,7 @@ def test_progress_bar_only_on_a_terminal(capsys, tiny_bundle_dir: Path, photos: 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, out, err = run(capsys, photos, photos / "notes.txt", "--model", tiny_bundle_dir, "--format", "jsonl")
     assert code == 1 and len(out.splitlines()) == 3
-    assert "3/3" in err and "notes.txt" in err  # the bar, and the failed file above it
+    assert "3img" in err and "notes.txt" in err  # the bar (a count: inputs stream), and the failed file above it
     code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--quiet")
     assert code == 0 and err == ""
 

@@ -24,7 +24,7 @@ from PIL import Image
 from conftest import HUB_REPO as REPO
 from tiny_bundle import encoder_model
 
-from contrique_infer import cli
+from contrique_infer import cli, output
 from contrique_infer.bundle import MANIFEST_NAME, Manifest, file_table
 from contrique_infer.errors import (
     BundleError,
@@ -455,7 +455,8 @@ def test_output_on_a_full_disk(capsys, tiny_bundle_dir: Path, tmp_path: Path) ->
     code, out, err = _score_to(capsys, tiny_bundle_dir, inputs, "/dev/full")
     assert code == 1
     assert [json.loads(line) for line in out.splitlines()] == _expected_rows(tiny_bundle_dir, inputs)
-    assert "contrique-score: error: cannot write /dev/full (No space left on device); writing the results" in err
+    assert ("contrique-score: error: cannot write /dev/full (No space left on device); "
+            "writing the remaining results to stdout instead") in err
 
 
 def test_output_in_a_read_only_directory(capsys, tiny_bundle_dir: Path, tmp_path: Path) -> None:
@@ -483,19 +484,19 @@ def test_output_write_failures_simulated(
     """The same failures as a read-only file system, a full disk or a locked folder, as root too."""
     inputs = _inputs(tmp_path)
     scored: list[int] = []
-    real_score_many = QualityScorer.score_many
+    real_iter_scores = QualityScorer.iter_scores
 
-    def score_many(self, images, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        results = real_score_many(self, images, **kwargs)
+    def iter_scores(self, images, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        results = list(real_iter_scores(self, images, **kwargs))
         scored.append(len(results))
-        return results
+        return iter(results)
 
     def refuse(file, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         assert scored == [len(inputs)], "the output is opened only after every image was scored"
         raise OSError(failure, os.strerror(failure), file)
 
-    monkeypatch.setattr(QualityScorer, "score_many", score_many)
-    monkeypatch.setattr(cli, "open", refuse, raising=False)
+    monkeypatch.setattr(QualityScorer, "iter_scores", iter_scores)
+    monkeypatch.setattr(output, "open", refuse, raising=False)
     target = tmp_path / "scores.csv"
     code, out, err = _score_to(capsys, tiny_bundle_dir, inputs, str(target), fmt="json")
     assert code == 1 and not target.exists()

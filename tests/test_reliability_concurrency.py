@@ -19,7 +19,8 @@ from PIL import Image
 
 from contrique_infer import scorer as scorer_module
 from contrique_infer.preprocessing import PreparedImage
-from contrique_infer.scorer import QualityScorer, ScoreResult
+from contrique_infer.results import ScoreResult
+from contrique_infer.scorer import QualityScorer
 
 N_IMAGES = 200
 N_THREADS = 8

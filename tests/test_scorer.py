@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import multiprocessing
 import pickle
@@ -16,8 +15,8 @@ from PIL import Image, ImageFilter
 from tiny_bundle import make_heads, reference_feature
 
 import contrique_infer
-from contrique_infer import scorer as scorer_module
-from contrique_infer.bundle import MANIFEST_NAME, Manifest, VariantInfo, load_bundle
+from contrique_infer import location
+from contrique_infer.bundle import MANIFEST_NAME, Manifest, load_bundle
 from contrique_infer.errors import (
     BundleFileError,
     HeadKindError,
@@ -26,13 +25,10 @@ from contrique_infer.errors import (
     NoDefaultModelError,
     VariantNotFoundError,
 )
-from contrique_infer.scorer import (
-    FeatureResult,
-    QualityScorer,
-    ScoreResult,
-    locate_manifest,
-)
-from contrique_infer.session import CPU, CUDA
+from contrique_infer.location import locate_manifest
+from contrique_infer.results import FeatureResult, ScoreResult
+from contrique_infer.scorer import QualityScorer
+from contrique_infer.session import CPU
 
 HEADS = {h.name: h for h in make_heads()}
 
@@ -245,10 +241,10 @@ def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
 
 
 def test_missing_models(tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scorer_module, "DEFAULT_BUNDLE", tmp_path / "none")
+    monkeypatch.setattr(location, "DEFAULT_BUNDLE", tmp_path / "none")
     with pytest.raises(NoDefaultModelError, match="no default model is installed.*bundle folder.*'org/name'"):
         QualityScorer.from_pretrained()
-    monkeypatch.setattr(scorer_module, "DEFAULT_BUNDLE", tiny_bundle_dir)
+    monkeypatch.setattr(location, "DEFAULT_BUNDLE", tiny_bundle_dir)
     assert QualityScorer.from_pretrained().manifest.name == "tiny-test-bundle"
     with pytest.raises(BundleFileError, match="no such bundle folder"):
         QualityScorer.from_pretrained(str(tmp_path / "missing" / "deeper"))
@@ -260,36 +256,6 @@ def test_missing_models(tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pyte
         QualityScorer.from_pretrained(tiny_bundle_dir, variant="bf16")
     with pytest.raises(HeadNotFoundError):
         QualityScorer.from_pretrained(tiny_bundle_dir, head="nope")
-
-
-def test_auto_variant_prefers_fp16_on_cuda(tiny_bundle_dir: Path) -> None:
-    manifest = Manifest.load(tiny_bundle_dir)
-    fp16 = VariantInfo("fp16", "encoder.onnx", {"cosine_min": 0.999, "spearman_quality": 0.995})
-    with_fp16 = dataclasses.replace(manifest, variants={**manifest.variants, "fp16": fp16})
-    choose = scorer_module._choose_variant
-    assert choose("auto", with_fp16, [CUDA, CPU]) == "fp16"
-    assert choose("auto", with_fp16, [CPU]) == "fp32"
-    assert choose("auto", manifest, [CUDA, CPU]) == "fp32"
-    assert choose("fp16", with_fp16, [CPU]) == "fp16"
-    untrusted = VariantInfo("fp16", "encoder.onnx", {"cosine_min": 0.9998, "spearman_quality": 0.94})
-    assert choose("auto", dataclasses.replace(manifest, variants={**manifest.variants, "fp16": untrusted}),
-                  [CUDA, CPU]) == "fp32"  # fp16 whose head scores drift is not chosen automatically
-
-
-def test_auto_variant_picks_int8_on_cpu_only_when_its_fidelity_passes(tiny_bundle_dir: Path) -> None:
-    manifest = Manifest.load(tiny_bundle_dir)
-    choose = scorer_module._choose_variant
-
-    def with_int8(**fidelity: float) -> Manifest:
-        return dataclasses.replace(manifest, variants={**manifest.variants, "int8": VariantInfo("int8", "encoder.onnx", fidelity)})
-
-    good = with_int8(cosine_min=0.995, spearman_quality=0.999, spearman_level=0.992)
-    assert choose("auto", good, [CPU]) == "int8"
-    assert choose("auto", good, [CUDA, CPU]) == "fp32"  # GPUs: fp16 or fp32, never int8
-    assert choose("auto", with_int8(cosine_min=0.98, spearman_quality=0.999), [CPU]) == "fp32"
-    assert choose("auto", with_int8(cosine_min=0.999, spearman_quality=0.999, spearman_level=0.95), [CPU]) == "fp32"
-    assert choose("auto", with_int8(cosine_min=0.999), [CPU]) == "fp32"  # no head's agreement recorded
-    assert choose("auto", manifest, [CPU]) == "fp32"
 
 
 def test_constructor_from_loaded_bundle(tiny_bundle_dir: Path, scorer: QualityScorer) -> None:

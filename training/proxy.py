@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from contrique_infer.cli import positive_int
+from contrique_infer.commands import positive_int
 from contrique_infer.errors import ContriqueError, DependencyError
 
 from .data import find_images, load_rgb

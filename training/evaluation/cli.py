@@ -16,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from contrique_infer.cli import positive_int
+from contrique_infer.commands import positive_int
 from contrique_infer.errors import ContriqueError
 
 from .api import cross_evaluate, evaluate

@@ -1,0 +1,46 @@
+"""What the project's commands share: argument parsing without exiting, error lines, exit codes.
+
+Every command (``contrique-score``, ``contrique-export``, ``contrique-train``, ``contrique-eval``,
+``contrique-distortions``) has ``main(argv=None) -> int``, prints results on stdout and
+``PROG: error: ...`` lines on stderr, and exits 0 (done), 1 (failed) or 2 (usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
+    """Parse ``argv``; where argparse would exit (``--help``, ``--version``, a usage error), return
+    its exit code instead, so that ``main`` returns it."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def fail(prog: str, problem: object, code: int = EXIT_FAILED,
+         parser: argparse.ArgumentParser | None = None) -> int:
+    """Print ``PROG: error: PROBLEM`` on stderr (after the usage line when ``parser`` is given);
+    returns ``code``."""
+    if parser is not None:
+        parser.print_usage(sys.stderr)
+    print(f"{prog}: error: {problem}", file=sys.stderr)
+    return code
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value

@@ -1,0 +1,129 @@
+"""Finding the images to score: file extensions, folder scans and command-line inputs.
+
+The project's one image listing: ``contrique-score`` expands its files, folders and glob
+patterns here, ``contrique-export --calibration/--parity-images`` and the training package list
+their photo folders here. Folders are walked depth-first with each folder's entries in name
+order (so a tree lists in the order of its sorted paths), lazily: a tree of millions of files
+starts scoring at once and is never held in memory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .errors import NoMatchError, ScanError
+
+IMAGE_EXTENSIONS = frozenset({
+    ".avif", ".bmp", ".dib", ".gif", ".j2k", ".jfif", ".jp2", ".jpe", ".jpeg", ".jpg", ".jpx", ".pbm", ".pgm",
+    ".png", ".pnm", ".ppm", ".tga", ".tif", ".tiff", ".webp",
+})
+"""File extensions that folder scans pick up (case-insensitive)."""
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file name has one of the :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def iter_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> Iterator[str | ScanError]:
+    """The image files in ``folder``, in name order; with ``recursive`` also those in its subfolders.
+
+    A folder that cannot be read, or a symbolic link that leads back to a folder being walked,
+    is yielded as a :class:`ScanError` (not raised), and the walk goes on with the rest.
+
+    Args:
+        folder: The folder to walk.
+        recursive: Descend into subfolders (each in place, in name order).
+
+    Yields:
+        File paths (``str``, as ``os.path.join`` builds them) and scan problems.
+    """
+    yield from _walk(os.fspath(folder), recursive, frozenset())
+
+
+def _walk(path: str, recursive: bool, ancestors: frozenset[tuple[int, int]]) -> Iterator[str | ScanError]:
+    try:
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) in ancestors:
+            yield ScanError(path, "symbolic link loop: the directory contains itself; skipped")
+            return
+        with os.scandir(path) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield ScanError(path, f"cannot read directory ({exc.strerror or exc})")
+        return
+    inner = ancestors | {(st.st_dev, st.st_ino)}
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:  # e.g. a symbolic link to itself: treat it as a file, decoding reports it
+            is_dir = False
+        if is_dir:
+            if recursive:
+                yield from _walk(entry.path, True, inner)
+        elif is_image_name(entry.name):
+            yield entry.path
+
+
+def list_images(folder: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
+    """Every image file in ``folder`` (and, by default, below it), in sorted path order.
+
+    Args:
+        folder: A folder of images (photos may sit in subfolders).
+        recursive: Include subfolders.
+
+    Returns:
+        The image files; never empty.
+
+    Raises:
+        ScanError: ``folder`` is not a folder, a folder in it cannot be read, or it holds no
+            image files.
+    """
+    if not os.path.isdir(folder):
+        raise ScanError(folder, "is not a folder; pass a folder of images")
+    files = []
+    for item in iter_images(folder, recursive=recursive):
+        if isinstance(item, ScanError):
+            raise item
+        files.append(Path(item))
+    if not files:
+        where = "in it or below it" if recursive else "in it"
+        raise ScanError(folder, f"holds no image files {where} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return files
+
+
+def expand_inputs(inputs: Iterable[str], *, recursive: bool = False) -> Iterator[str | ScanError]:
+    """Command-line inputs as the files to score, lazily and in order.
+
+    A folder gives its image files (subfolders too with ``recursive``); a glob pattern its
+    matching files (``**`` matches any depth); any other input is kept as it is, whether it
+    exists or not (scoring reports a missing file). A folder without image files and a pattern
+    that matches nothing give a :class:`NoMatchError`; an unreadable folder a :class:`ScanError`.
+
+    Args:
+        inputs: Files, folders and glob patterns.
+        recursive: Scan folders recursively.
+
+    Yields:
+        Paths to score, and the scan problems in their place.
+    """
+    for arg in inputs:
+        if os.path.isdir(arg):
+            found = False
+            for item in iter_images(arg, recursive=recursive):
+                found = True
+                yield item
+            if not found:
+                hint = "" if recursive else " (add --recursive to scan subdirectories)"
+                yield NoMatchError(arg, f"no image files in this directory{hint}")
+        elif os.path.lexists(arg) or not _GLOB_CHARS.search(arg):
+            yield arg
+        else:
+            matches = [m for m in sorted(glob.glob(arg, recursive=True)) if not os.path.isdir(m)]
+            yield from matches or [NoMatchError(arg, "no files match this pattern")]

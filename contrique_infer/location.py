@@ -1,0 +1,112 @@
+"""Where a bundle is, and which of its encoder variants to open.
+
+A model name is a local bundle folder, a Hugging Face Hub repository id ``org/name`` (see
+:mod:`contrique_infer.hub`), or None for the default bundle installed with the package. Variant
+``auto`` runs a reduced-precision encoder only where the bundle's recorded fidelity to fp32
+says it scores like fp32.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .bundle import MANIFEST_NAME, VARIANTS, Manifest
+from .errors import BundleFileError, NoDefaultModelError, VariantNotFoundError
+from .session import Provider, uses_gpu
+
+if TYPE_CHECKING:
+    from .hub import RemoteBundle
+
+DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
+"""Where the package's default bundle lives."""
+MIN_COSINE = 0.99
+"""Variant ``auto`` runs int8 (CPU) or fp16 (GPU) only if its smallest feature cosine with fp32 is at least this..."""
+MIN_SPEARMAN = 0.99
+"""...and every head's scores keep at least this Spearman correlation with fp32's."""
+
+
+def locate(
+    name_or_path: str | None,
+    *,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    local_files_only: bool = False,
+) -> tuple[Path, None] | tuple[None, RemoteBundle]:
+    """Where a bundle is: ``(local folder, None)``, or ``(None, its manifest on the Hub)``.
+
+    Args:
+        name_or_path: A bundle folder, an ``org/name`` Hub repository id, or None for the default.
+        revision: Hub branch, tag or commit (ignored for folders).
+        cache_dir: Hub cache folder (None: huggingface_hub's default).
+        local_files_only: Never use the network.
+
+    Raises:
+        NoDefaultModelError: ``name_or_path`` is None and no default bundle is installed.
+        BundleFileError: The name is neither an existing folder nor a repository id.
+        HubError: The Hub manifest could not be fetched.
+    """
+    if name_or_path is None:
+        if not (DEFAULT_BUNDLE / MANIFEST_NAME).is_file():
+            raise NoDefaultModelError(
+                "no default model is installed with contrique-infer; pass a bundle folder "
+                "(QualityScorer.from_pretrained('path/to/bundle'), contrique-score --model path/to/bundle) "
+                "or a Hugging Face Hub repository id 'org/name'. Make a bundle from a checkpoint with contrique-export."
+            )
+        return DEFAULT_BUNDLE, None
+    if os.path.exists(name_or_path):
+        return Path(name_or_path), None
+    from . import hub
+
+    if hub.is_repo_id(name_or_path):
+        return None, hub.fetch_manifest(name_or_path, revision=revision, cache_dir=cache_dir,
+                                        local_files_only=local_files_only)
+    raise BundleFileError(name_or_path, "no such bundle folder, and not a Hugging Face Hub repository id 'org/name'")
+
+
+def locate_manifest(
+    name_or_path: str | os.PathLike[str] | None = None,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> Manifest:
+    """The manifest of a bundle, found as ``QualityScorer.from_pretrained`` finds it, without
+    loading (or downloading) the model.
+
+    Raises:
+        NoDefaultModelError, BundleError, HubError: As for ``QualityScorer.from_pretrained``.
+    """
+    local, remote = locate(None if name_or_path is None else os.fspath(name_or_path), revision=revision,
+                           cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+                           local_files_only=local_files_only)
+    return remote.manifest if remote is not None else Manifest.load(local)  # type: ignore[arg-type]
+
+
+def variant_trusted(manifest: Manifest, variant: str) -> bool:
+    """Whether ``auto`` may run a reduced-precision variant: the bundle has it, and its fidelity,
+    measured against fp32 on held-out images at export, has a minimum feature cosine of at least
+    :data:`MIN_COSINE` and a Spearman correlation of every recorded head's scores of at least
+    :data:`MIN_SPEARMAN` (at least one head recorded)."""
+    info = manifest.variants.get(variant)
+    if info is None:
+        return False
+    spearman = [v for k, v in info.fidelity.items() if k.startswith("spearman_")]
+    return info.fidelity.get("cosine_min", 0.0) >= MIN_COSINE and bool(spearman) and min(spearman) >= MIN_SPEARMAN
+
+
+def choose_variant(variant: str, manifest: Manifest, providers: Sequence[Provider]) -> str:
+    """The variant to open: ``auto`` resolved (a trusted fp16 on a CUDA GPU, a trusted int8 on
+    CPUs, else fp32), any other name checked against the bundle.
+
+    Raises:
+        VariantNotFoundError: An unknown variant name, or one the bundle does not have.
+    """
+    if variant == "auto":
+        reduced = "fp16" if uses_gpu(providers) else "int8"
+        return reduced if variant_trusted(manifest, reduced) else "fp32"
+    if variant not in VARIANTS:
+        raise VariantNotFoundError(f"variant must be auto, {', '.join(VARIANTS)}; got {variant!r}")
+    return manifest.variant(variant).name

@@ -1,0 +1,143 @@
+"""The batching pipeline behind ``QualityScorer.iter_scores`` and its relatives.
+
+Images are decoded and resized in a thread pool while the encoder runs; images of the same size
+are batched together (one encoder run per batch and scale); outcomes come out in input order.
+Whatever the input's length, the pipeline holds a bounded number of images and outcomes:
+at most ``2 * workers`` decodes in flight, fewer than ``batch_size`` prepared images waiting for
+a batch, and at most ``batch_size + 2 * workers`` finished outcomes waiting for an earlier input
+(the batch holding the earliest unfinished image is then run early, whatever its size).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .errors import ImageError
+from .preprocessing import ImageInput, PreparedImage
+
+
+@dataclass(frozen=True, eq=False)
+class Encoded:
+    """An input's feature, with what a result reports of the image (its pixels are released)."""
+
+    source: str
+    width: int
+    height: int
+    feature: np.ndarray
+
+
+Outcome = Encoded | ImageError
+"""What the pipeline yields for one input: its feature, or why it has none."""
+
+
+def check_arguments(images: Iterable[ImageInput], batch_size: int, workers: int | None) -> int:
+    """Check the pipeline's arguments; returns the number of decoding threads.
+
+    Raises:
+        TypeError: ``images`` is a single image, not an iterable of images.
+        ValueError: ``batch_size`` or ``workers`` is not a positive integer.
+    """
+    if isinstance(images, (str, bytes, os.PathLike, np.ndarray, Image.Image)):
+        raise TypeError("iter_scores, score_many and features_many take an iterable of images; "
+                        "use score() or features() for a single image")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    if workers is None:
+        return min(4, os.cpu_count() or 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer or None; got {workers!r}")
+    return workers
+
+
+def run_pipeline(
+    images: Iterable[ImageInput],
+    prepare: Callable[[ImageInput], PreparedImage],
+    encode: Callable[[Sequence[PreparedImage]], list[np.ndarray]],
+    *,
+    batch_size: int,
+    workers: int,
+) -> Iterator[Outcome]:
+    """Decode, batch and encode ``images``; yield one outcome per input, in input order.
+
+    Args:
+        images: The inputs (any iterable, consumed once and lazily).
+        prepare: Decodes one input (runs in the decoding threads); raises :class:`ImageError`.
+        encode: The features of same-sized prepared images, one array per image.
+        batch_size: The most images per ``encode`` call.
+        workers: Decoding threads (checked by :func:`check_arguments`).
+
+    Yields:
+        The input's :class:`Encoded` feature, or its :class:`ImageError`.
+
+    Raises:
+        Whatever ``encode`` raises (an inference failure ends the run); a ``prepare`` error
+        other than :class:`ImageError` (a programming error such as a wrong input type).
+    """
+    finished: dict[int, Outcome] = {}
+    groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
+    group_of: dict[int, tuple[int, int]] = {}  # index of each waiting image -> its group's key
+    inflight: deque[tuple[int, Future[PreparedImage | ImageError]]] = deque()
+    max_finished = batch_size + 2 * workers
+    source = iter(images)
+    submitted = emitted = 0
+
+    def attempt(image: ImageInput) -> PreparedImage | ImageError:
+        try:
+            return prepare(image)
+        except ImageError as exc:
+            return exc
+
+    def run(key: tuple[int, int]) -> None:
+        group = groups.pop(key)
+        for (index, prepared), feature in zip(group, encode([p for _, p in group])):
+            del group_of[index]
+            finished[index] = Encoded(prepared.source, prepared.width, prepared.height, feature)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="contrique-decode") as pool:
+        try:
+            while True:
+                while source is not None and len(inflight) < 2 * workers:
+                    image = next(source, _END)
+                    if image is _END:
+                        source = None
+                    else:
+                        inflight.append((submitted, pool.submit(attempt, image)))
+                        submitted += 1
+                if not inflight:
+                    break
+                index, future = inflight.popleft()
+                item = future.result()
+                if isinstance(item, ImageError):
+                    finished[index] = item
+                else:
+                    key = (item.height, item.width)
+                    groups.setdefault(key, []).append((index, item))
+                    group_of[index] = key
+                    if len(groups[key]) >= batch_size:
+                        run(key)
+                    elif len(group_of) >= batch_size:  # mixed sizes: run the largest group
+                        run(max(groups, key=lambda k: len(groups[k])))
+                while emitted in finished:
+                    yield finished.pop(emitted)
+                    emitted += 1
+                if len(finished) > max_finished:  # outcomes pile up behind one unfinished image
+                    run(group_of[emitted])
+            for key in list(groups):
+                run(key)
+            while emitted in finished:
+                yield finished.pop(emitted)
+                emitted += 1
+        except BaseException:  # includes GeneratorExit: the consumer stopped early
+            for _, future in inflight:
+                future.cancel()
+            raise
+
+
+_END = object()

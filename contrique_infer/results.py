@@ -1,0 +1,78 @@
+"""The per-image results of scoring many images: a score or a feature, or why there is none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import PathError
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """The score of one image of :meth:`QualityScorer.iter_scores`, or why it has none.
+
+    Attributes:
+        source: The input's path, or a description such as ``<bytes 123>``.
+        score: The head's score, None if the image failed.
+        error: What went wrong with this image, None if it was scored.
+        error_type: The error's class name (``ImageDecodeError``, ``ImageTooSmallError``, ...).
+        width: The image's width in pixels (None if it could not be read).
+        height: The image's height in pixels.
+    """
+
+    source: str
+    score: float | None
+    error: str | None = None
+    error_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @classmethod
+    def failed(cls, error: PathError) -> ScoreResult:
+        """The result of an input that could not be scored."""
+        return cls(error.path, None, error.reason, type(error).__name__)
+
+    @property
+    def ok(self) -> bool:
+        """True if the image was scored."""
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result's fields, in the order of ``contrique-score``'s CSV columns."""
+        return {
+            "source": self.source,
+            "score": self.score,
+            "width": self.width,
+            "height": self.height,
+            "error": self.error,
+            "error_type": self.error_type,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureResult:
+    """The feature of one image of :meth:`QualityScorer.iter_features`, or why it has none.
+
+    Attributes are those of :class:`ScoreResult`, with ``feature`` (float32, the bundle's
+    ``feature.dim`` values) in place of ``score``.
+    """
+
+    source: str
+    feature: np.ndarray | None
+    error: str | None = None
+    error_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @classmethod
+    def failed(cls, error: PathError) -> FeatureResult:
+        """The result of an input whose feature could not be computed."""
+        return cls(error.path, None, error.reason, type(error).__name__)
+
+    @property
+    def ok(self) -> bool:
+        """True if the feature was computed."""
+        return self.error is None

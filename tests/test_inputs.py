@@ -1,0 +1,79 @@
+"""Finding images: extensions, folder walks, export/training listings and CLI inputs (contrique_infer.inputs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from contrique_infer.errors import NoMatchError, ScanError
+from contrique_infer.inputs import IMAGE_EXTENSIONS, expand_inputs, is_image_name, iter_images, list_images
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> Path:
+    """root/{b.png, a.JPG, notes.txt, sub/{c.webp, deeper/d.tif}, sub.png, empty/}"""
+    root = tmp_path / "root"
+    for rel in ("b.png", "a.JPG", "notes.txt", "sub/c.webp", "sub/deeper/d.tif", "sub.png"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+    (root / "empty").mkdir()
+    return root
+
+
+def test_extensions() -> None:
+    assert {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm"} <= IMAGE_EXTENSIONS
+    assert is_image_name("X.JPEG") and is_image_name("a.b.png") and not is_image_name("notes.txt")
+    assert not is_image_name("png")
+
+
+def test_walks_in_sorted_path_order(tree: Path) -> None:
+    flat = list(iter_images(tree))
+    assert flat == [str(tree / "a.JPG"), str(tree / "b.png"), str(tree / "sub.png")]
+    deep = list(iter_images(tree, recursive=True))
+    expected = [tree / "a.JPG", tree / "b.png", tree / "sub/c.webp", tree / "sub/deeper/d.tif", tree / "sub.png"]
+    assert deep == [str(p) for p in expected] == [str(p) for p in sorted(expected)]
+    assert list_images(tree) == expected and list_images(tree, recursive=False) == expected[:2] + expected[4:]
+
+
+def test_list_images_refuses_missing_and_imageless_folders(tree: Path) -> None:
+    with pytest.raises(ScanError, match="is not a folder"):
+        list_images(tree / "b.png")
+    with pytest.raises(ScanError, match="is not a folder"):
+        list_images(tree / "nowhere")
+    with pytest.raises(ScanError, match=r"holds no image files in it or below it \(looked for .*\.jpg"):
+        list_images(tree / "empty")
+
+
+def test_unreadable_folders_and_loops_are_reported_not_raised(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tree / "sub" / "loop").symlink_to(tree, target_is_directory=True)
+    real_scandir = os.scandir
+
+    def scandir(path: str):  # noqa: ANN202
+        if Path(path).name == "deeper":
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    items = list(iter_images(tree, recursive=True))
+    problems = [i for i in items if isinstance(i, ScanError)]
+    assert [(p.path, p.reason) for p in problems] == [
+        (str(tree / "sub" / "deeper"), "cannot read directory (Permission denied)"),
+        (str(tree / "sub" / "loop"), "symbolic link loop: the directory contains itself; skipped"),
+    ]
+    assert str(tree / "sub.png") in items  # the walk went on
+    with pytest.raises(ScanError, match="deeper: cannot read directory"):
+        list_images(tree)  # export and training refuse a folder they cannot fully read
+
+
+def test_expand_inputs(tree: Path) -> None:
+    missing = str(tree / "missing.png")
+    items = list(expand_inputs([str(tree / "empty"), str(tree / "sub"), missing, str(tree / "*.png"),
+                                str(tree / "*.gif")]))
+    assert isinstance(items[0], NoMatchError) and "add --recursive" in items[0].reason
+    assert items[1:5] == [str(tree / "sub/c.webp"), missing, str(tree / "b.png"), str(tree / "sub.png")]
+    assert isinstance(items[5], NoMatchError) and items[5].reason == "no files match this pattern"
+    assert len(items) == 6
+    recursive = list(expand_inputs([str(tree / "sub"), str(tree / "**" / "*.tif")], recursive=True))
+    assert recursive == [str(tree / "sub/c.webp"), str(tree / "sub/deeper/d.tif"), str(tree / "sub/deeper/d.tif")]

@@ -1,0 +1,73 @@
+"""Where bundles are found, and which variant ``auto`` opens (contrique_infer.location)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from contrique_infer import location
+from contrique_infer.bundle import Manifest, VariantInfo
+from contrique_infer.errors import BundleFileError, NoDefaultModelError, VariantNotFoundError
+from contrique_infer.location import choose_variant, locate, locate_manifest, variant_trusted
+from contrique_infer.session import CPU, CUDA
+
+
+def test_locate_folders_default_and_bad_names(tiny_bundle_dir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    assert locate(str(tiny_bundle_dir)) == (tiny_bundle_dir, None)
+    monkeypatch.setattr(location, "DEFAULT_BUNDLE", tiny_bundle_dir)
+    assert locate(None) == (tiny_bundle_dir, None)
+    assert locate_manifest().name == "tiny-test-bundle"
+    monkeypatch.setattr(location, "DEFAULT_BUNDLE", tmp_path / "none")
+    with pytest.raises(NoDefaultModelError, match="no default model is installed.*contrique-export"):
+        locate_manifest()
+    with pytest.raises(BundleFileError, match="not a Hugging Face Hub repository id"):
+        locate(str(tmp_path / "a" / "b" / "c"))
+    with pytest.raises(VariantNotFoundError, match="variant must be auto, fp32, fp16, int8; got 'bf16'"):
+        choose_variant("bf16", Manifest.load(tiny_bundle_dir), [CPU])
+
+
+def test_variant_trusted_needs_every_threshold(tiny_bundle_dir: Path) -> None:
+    manifest = Manifest.load(tiny_bundle_dir)
+
+    def trusted(**fidelity: float) -> bool:
+        info = VariantInfo("int8", "encoder.onnx", fidelity)
+        return variant_trusted(dataclasses.replace(manifest, variants={**manifest.variants, "int8": info}), "int8")
+
+    edge = {"cosine_min": location.MIN_COSINE, "spearman_quality": location.MIN_SPEARMAN}
+    assert trusted(**edge)  # the thresholds themselves pass
+    assert not trusted(**{**edge, "cosine_min": location.MIN_COSINE - 1e-6})
+    assert not trusted(**{**edge, "spearman_quality": location.MIN_SPEARMAN - 1e-6})
+    assert not variant_trusted(manifest, "int8")  # no such variant
+
+
+def test_auto_variant_prefers_fp16_on_cuda(tiny_bundle_dir: Path) -> None:
+    manifest = Manifest.load(tiny_bundle_dir)
+    fp16 = VariantInfo("fp16", "encoder.onnx", {"cosine_min": 0.999, "spearman_quality": 0.995})
+    with_fp16 = dataclasses.replace(manifest, variants={**manifest.variants, "fp16": fp16})
+    choose = choose_variant
+    assert choose("auto", with_fp16, [CUDA, CPU]) == "fp16"
+    assert choose("auto", with_fp16, [CPU]) == "fp32"
+    assert choose("auto", manifest, [CUDA, CPU]) == "fp32"
+    assert choose("fp16", with_fp16, [CPU]) == "fp16"
+    untrusted = VariantInfo("fp16", "encoder.onnx", {"cosine_min": 0.9998, "spearman_quality": 0.94})
+    assert choose("auto", dataclasses.replace(manifest, variants={**manifest.variants, "fp16": untrusted}),
+                  [CUDA, CPU]) == "fp32"  # fp16 whose head scores drift is not chosen automatically
+
+
+def test_auto_variant_picks_int8_on_cpu_only_when_its_fidelity_passes(tiny_bundle_dir: Path) -> None:
+    manifest = Manifest.load(tiny_bundle_dir)
+    choose = choose_variant
+
+    def with_int8(**fidelity: float) -> Manifest:
+        return dataclasses.replace(manifest, variants={**manifest.variants, "int8": VariantInfo("int8", "encoder.onnx", fidelity)})
+
+    good = with_int8(cosine_min=0.995, spearman_quality=0.999, spearman_level=0.992)
+    assert choose("auto", good, [CPU]) == "int8"
+    assert choose("auto", good, [CUDA, CPU]) == "fp32"  # GPUs: fp16 or fp32, never int8
+    assert choose("auto", with_int8(cosine_min=0.98, spearman_quality=0.999), [CPU]) == "fp32"
+    assert choose("auto", with_int8(cosine_min=0.999, spearman_quality=0.999, spearman_level=0.95), [CPU]) == "fp32"
+    assert choose("auto", with_int8(cosine_min=0.999), [CPU]) == "fp32"  # no head's agreement recorded
+    assert choose("auto", manifest, [CPU]) == "fp32"

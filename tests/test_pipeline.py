@@ -1,0 +1,145 @@
+"""The batching pipeline: input order, batching by size, bounded memory, laziness (contrique_infer.pipeline).
+
+These tests drive :func:`run_pipeline` with a stand-in decoder and encoder (no onnxruntime), so
+they can count exactly what is alive and run 100,000 inputs in seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import tracemalloc
+import weakref
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from contrique_infer.errors import ImageDecodeError
+from contrique_infer.pipeline import Encoded, check_arguments, run_pipeline
+from contrique_infer.preprocessing import PreparedImage
+
+
+class Fake:
+    """A decoder and encoder for inputs ``(name, height, width)``; a width of 0 is undecodable.
+
+    The feature of an image is ``[height, width, batch length]``; the pixel array of each
+    prepared image is tracked while it lives, and the batches are recorded if ``record``.
+    """
+
+    def __init__(self, *, record: bool = True) -> None:
+        self.lock = threading.Lock()
+        self.live = self.peak_live = 0
+        self.record = record
+        self.batches: list[list[str]] = []
+
+    def _released(self) -> None:
+        with self.lock:
+            self.live -= 1
+
+    def prepare(self, item: tuple[str, int, int]) -> PreparedImage:
+        name, height, width = item
+        if width == 0:
+            raise ImageDecodeError(name, "not an image")
+        pixels = np.zeros((3, height, width), np.float32)
+        weakref.finalize(pixels, self._released)
+        with self.lock:
+            self.live += 1
+            self.peak_live = max(self.peak_live, self.live)
+        return PreparedImage(name, width, height, (pixels,))
+
+    def encode(self, prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
+        assert len({(p.height, p.width) for p in prepared}) == 1  # one size per batch
+        if self.record:
+            self.batches.append([p.source for p in prepared])
+        return [np.array([p.height, p.width, len(prepared)], np.float32) for p in prepared]
+
+
+def run(fake: Fake, items: object, batch_size: int = 4, workers: int = 2) -> list:
+    return list(run_pipeline(items, fake.prepare, fake.encode, batch_size=batch_size, workers=workers))  # type: ignore[arg-type]
+
+
+def test_outcomes_come_in_input_order_with_errors_in_place() -> None:
+    sizes = [(8, 8), (8, 8), (8, 8), (9, 8), (8, 0), (9, 8), (8, 8), (10, 10), (8, 8), (8, 0), (9, 8)]
+    items = [(f"img{i}", h, w) for i, (h, w) in enumerate(sizes)]
+    fake = Fake()
+    out = run(fake, items, batch_size=3)
+    assert [o.source for o in out] == [name for name, _, _ in items]
+    for (name, h, w), outcome in zip(items, out):
+        if w == 0:
+            assert isinstance(outcome, ImageDecodeError) and outcome.reason == "not an image"
+        else:
+            assert isinstance(outcome, Encoded) and (outcome.height, outcome.width) == (h, w)
+            assert outcome.feature[:2].tolist() == [h, w]
+    assert sorted(itertools.chain.from_iterable(fake.batches)) == sorted(n for n, _, w in items if w)
+    assert max(len(b) for b in fake.batches) == 3  # same-sized images are batched, up to batch_size
+    assert fake.live == 0  # outcomes keep the feature, never the pixels
+
+
+def test_an_odd_size_at_the_head_does_not_hold_back_an_unbounded_tail() -> None:
+    """One image of its own size first, then thousands of one other size: the batch holding the
+    first image runs early once outcomes pile up behind it."""
+    fake = Fake()
+    items = itertools.chain([("odd", 11, 7)], ((f"img{i}", 8, 8) for i in range(5000)))
+    held = 0
+    stream = run_pipeline(items, fake.prepare, fake.encode, batch_size=4, workers=2)
+    first = next(stream)
+    assert first.source == "odd"
+    for i, outcome in enumerate(stream):
+        assert outcome.source == f"img{i}"
+        held = max(held, fake.live)
+    assert ["odd"] in fake.batches[:4] and held <= 4 + 2 * 2 + 2  # run alone, early
+
+
+def test_inputs_are_read_lazily_and_an_early_stop_cancels_the_rest() -> None:
+    read = 0
+
+    def endless() -> Iterator[tuple[str, int, int]]:
+        nonlocal read
+        for i in itertools.count():
+            read += 1
+            yield f"img{i}", 8, 8 + i % 3
+
+    fake = Fake()
+    stream = run_pipeline(endless(), fake.prepare, fake.encode, batch_size=4, workers=2)
+    taken = list(itertools.islice(stream, 50))
+    assert [o.source for o in taken] == [f"img{i}" for i in range(50)]
+    assert read <= 50 + 4 + 2 * 2 + 2 * 2 + 1  # never reads far ahead of what was taken
+    stream.close()  # the consumer stops: pending decodes are cancelled, threads end
+    assert read <= 50 + 4 + 2 * 2 + 2 * 2 + 1
+
+
+def test_memory_is_flat_from_1000_to_100000_inputs() -> None:
+    """Peak traced allocations while streaming N inputs of 7 sizes (a generator, outcomes
+    dropped as they come) are the same for N = 1,000 and N = 100,000."""
+
+    batch_size, workers = 8, 2
+
+    def peak(n: int) -> tuple[int, int]:
+        fake = Fake(record=False)
+        items = ((f"img{i}", 16 + i % 7, 16) for i in range(n))
+        tracemalloc.start()
+        count = sum(1 for _ in run_pipeline(items, fake.prepare, fake.encode, batch_size=batch_size, workers=workers))
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert count == n
+        return top, fake.peak_live
+
+    small, small_live = peak(1000)
+    large, large_live = peak(100_000)
+    assert large_live <= batch_size + 4 * workers + 2 and small_live <= batch_size + 4 * workers + 2
+    assert large < 1.5 * small + 64 * 1024, (small, large)
+
+
+def test_check_arguments() -> None:
+    assert check_arguments([], 1, 3) == 3
+    assert 1 <= check_arguments([], 1, None) <= 4
+    for single in ("a.jpg", b"bytes", np.zeros((8, 8, 3), np.uint8), Image.new("RGB", (8, 8))):
+        with pytest.raises(TypeError, match="iterable of images"):
+            check_arguments(single, 1, 1)  # type: ignore[arg-type]
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ValueError, match="batch_size"):
+            check_arguments([], bad, 1)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="workers"):
+            check_arguments([], 1, bad)  # type: ignore[arg-type]
