@@ -6,16 +6,17 @@ Exit codes: 0 grid written; 1 the image cannot be read or the PNG cannot be writ
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from contrique_infer.commands import EXIT_USAGE, fail, parse
 from contrique_infer.errors import ContriqueError
 
 from .data import load_rgb
 from .distortions import DISTORTIONS, LEVELS, class_id, distort_image
 
+PROG = "contrique-distortions"
 _LABEL_WIDTH = 270
 _HEADER = 26
 
@@ -57,28 +58,24 @@ def make_grid(image: Image.Image, size: int = 160, seed: int = 0) -> Image.Image
 def main(argv: list[str] | None = None) -> int:
     """Run ``contrique-distortions``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
     parser = argparse.ArgumentParser(
-        prog="contrique-distortions",
+        prog=PROG,
         description="Write a labelled grid PNG of every distortion type (rows) and level (columns) for one photo.",
     )
     parser.add_argument("image", help="a photo")
     parser.add_argument("-o", "--output", required=True, help="the grid PNG to write")
     parser.add_argument("--size", type=int, default=160, help="tile side in pixels (default 160)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random distortions (default 0)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
     if args.size < 16:
-        print("contrique-distortions: error: --size must be at least 16", file=sys.stderr)
-        return 2
+        return fail(PROG, "--size must be at least 16", EXIT_USAGE, parser)
     try:
         grid = make_grid(load_rgb(Path(args.image)), args.size, args.seed)
         grid.save(args.output, format="PNG")
     except ContriqueError as exc:
-        print(f"contrique-distortions: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc)
     except OSError as exc:
-        print(f"contrique-distortions: error: {args.output}: cannot write the grid ({exc})", file=sys.stderr)
-        return 1
+        return fail(PROG, f"{args.output}: cannot write the grid ({exc})")
     print(args.output)
     return 0

@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from contrique_infer.commands import positive_int
+from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError, DependencyError
 
 from .data import find_images, load_rgb
@@ -73,6 +73,8 @@ from .errors import TrainingError
 from .evaluation.features import DEFAULT_CACHE
 from .evaluation.protocol import ProtocolConfig
 from .evaluation.ridge import RidgeModel
+
+PROG = "python -m contrique_training.proxy"
 
 PROXY_FORMAT_VERSION = 1
 METRIC = "mdsi"
@@ -515,7 +517,7 @@ def add_proxy_heads(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m contrique_training.proxy",
+        prog=PROG,
         description="Proxy targets (MDSI of synthetically distorted training photos) and the default heads they fit.",
         epilog="Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error.",
     )
@@ -572,20 +574,18 @@ def _heads(args: argparse.Namespace, config: ProtocolConfig) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the proxy command; returns the exit code (0 ok, 1 failed, 2 usage error)."""
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     try:
-        args = build_parser().parse_args(argv)
         config = (ProtocolConfig(splits=args.splits, folds=args.folds, alphas=tuple(args.alphas), seed=args.seed)
                   if args.command == "heads" else None)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
-        return int(exc.code or 0)
     except ContriqueError as exc:  # the protocol's settings
-        print(f"proxy: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, exc, EXIT_USAGE)
     try:
         result = _make(args) if config is None else _heads(args, config)
     except ContriqueError as exc:
-        print(f"proxy: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc)
     print(json.dumps(result, indent=2))
     return 0
 

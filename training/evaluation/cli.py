@@ -16,8 +16,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from contrique_infer.commands import positive_int
+from contrique_infer.bundle import VARIANTS
+from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError
+from contrique_infer.session import DEVICES
 
 from .api import cross_evaluate, evaluate
 from .datasets import CSV_LAYOUT, DATASETS, Dataset, load_dataset
@@ -26,14 +28,15 @@ from .protocol import ProtocolConfig
 from .report import markdown
 from .ridge import DEFAULT_ALPHAS
 
+PROG = "contrique-eval"
 DATASET_CHOICES = [*DATASETS, "csv"]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="bundle folder or Hugging Face Hub repository id (org/name)")
-    p.add_argument("--variant", default="auto", choices=["auto", "fp32", "fp16", "int8"],
+    p.add_argument("--variant", default="auto", choices=("auto", *VARIANTS),
                    help="encoder variant (default auto)")
-    p.add_argument("--device", choices=["cpu", "cuda"], help="where onnxruntime runs (default: CUDA if available)")
+    p.add_argument("--device", choices=DEVICES, help="where onnxruntime runs (default: CUDA if available)")
     p.add_argument("--out", help="folder for report.json, report.md, scatter.png and the head JSON")
     p.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"feature cache folder (default {DEFAULT_CACHE})")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
@@ -50,7 +53,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="contrique-eval",
+        prog=PROG,
         description="Evaluate a CONTRIQUE bundle on IQA datasets with the paper's protocol and fit heads.",
         epilog="Exit codes: 0 ok, 1 evaluation failed, 2 usage error. See docs/evaluation.md.",
     )
@@ -85,10 +88,9 @@ def _load(kind: str, root: str, args: argparse.Namespace) -> Dataset:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``contrique-eval``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
-        return int(exc.code or 0)
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
     if args.command == "datasets":
         for spec in DATASETS.values():
             paper = f" (paper SRCC {spec.paper_srcc:.3f})" if spec.paper_srcc is not None else ""
@@ -97,18 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for kind, _ in [args.train, args.test] if args.command == "cross" else []:
         if kind.lower() not in DATASET_CHOICES:
-            parser.print_usage(sys.stderr)
-            print(f"contrique-eval: error: unknown dataset {kind!r}; choose from {', '.join(DATASET_CHOICES)}",
-                  file=sys.stderr)
-            return 2
+            return fail(PROG, f"unknown dataset {kind!r}; choose from {', '.join(DATASET_CHOICES)}", EXIT_USAGE,
+                        parser)
     try:
         config = ProtocolConfig(
             splits=getattr(args, "splits", 10), train_fraction=getattr(args, "train_fraction", 0.8),
             folds=args.folds, alphas=tuple(args.alphas), seed=args.seed,
         )
     except ContriqueError as exc:
-        print(f"contrique-eval: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, exc, EXIT_USAGE)
     common = dict(
         variant=args.variant, device=args.device, config=config, out_dir=args.out,
         cache_dir=None if args.no_cache else args.cache, batch_size=args.batch_size, workers=args.workers,
@@ -126,8 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             train, test = _load(*args.train, args), _load(*args.test, args)
             result = cross_evaluate(args.bundle, train, test, **common)
     except ContriqueError as exc:
-        print(f"contrique-eval: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc)
     sys.stdout.write(markdown(result.report))
     return 0
 

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
-from contrique_infer.errors import ContriqueError
+from contrique_infer.errors import ContriqueError, PathError
 
 
 class EvaluationError(ContriqueError):
     """Base class of every error raised by ``contrique_training.evaluation``."""
 
 
-class DatasetError(EvaluationError):
+class DatasetError(EvaluationError, PathError):
     """A dataset could not be read. ``path`` names the offending file or folder."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 class DatasetFileError(DatasetError):
