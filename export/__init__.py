@@ -1,7 +1,8 @@
 """contrique_export: turn CONTRIQUE checkpoints into ONNX model bundles (needs the export extra).
 
 ``from contrique_export import export_bundle`` is the Python API (imported lazily, so that
-modules such as :mod:`contrique_export.heads` stay usable without importing torch).
+modules such as :mod:`contrique_export.heads` and :mod:`contrique_export.model_config` stay usable
+without importing torch).
 """
 
 from __future__ import annotations

@@ -1,8 +1,23 @@
-"""Reading checkpoints: the official plain state dict, ours, and DDP ``module.`` prefixes.
+"""Checkpoints: the project's format, the official plain state dict, and reading both safely.
 
-Loading never runs code (``torch.load(weights_only=True)``). The state dict is checked against
-:class:`~contrique_export.model.ContriqueNet` for the architecture; every missing, unexpected or
-wrongly shaped key is listed in the error.
+Reading never runs code (``torch.load(weights_only=True)``), and when torch refuses a file, its
+advice to retry with ``weights_only=False`` is never passed on. Every reader of a checkpoint
+(``contrique-export``, ``contrique-train --resume``, the probe) reads through this module.
+
+The project's format (written by :func:`contrique_training.checkpoint.save_checkpoint`) is a dict::
+
+    {"format": "contrique-checkpoint", "format_version": 1,
+     "model_config": <ModelConfig.to_dict()>, "model": <ContriqueNet state dict>,
+     "config": <TrainConfig.to_dict()>, "step": int, "epoch": int,
+     "optimizer": <optimizer state dict>, "scheduler": {...}, "scaler": <GradScaler state dict>,
+     "rng": {"torch", "cuda", "numpy", "python", "sampler"},
+     "data": {"description": str, "license": str},
+     # optional: "trainer" and "ema" (state dicts resuming restores), "head": {"coef", "intercept"}}
+
+Export needs ``model_config`` and ``model`` and checks them against
+:class:`~contrique_export.model.ContriqueNet` (every missing, unexpected or wrongly shaped key is
+listed in the error); resuming needs every field of :data:`TRAINING_FIELDS`. The official
+checkpoint is a plain state dict; ``module.`` prefixes of DistributedDataParallel are removed.
 """
 
 from __future__ import annotations
@@ -19,10 +34,15 @@ import torch
 from contrique_infer.bundle import sha256_file
 
 from .errors import CheckpointError
-from .model import ARCHITECTURES, ContriqueNet, ModelConfig
+from .model import ContriqueNet
+from .model_config import ARCHITECTURES, ModelConfig
 
-CHECKPOINT_FORMAT = "contrique-checkpoint"
-CHECKPOINT_FORMAT_VERSION = 1
+FORMAT = "contrique-checkpoint"
+FORMAT_VERSION = 1
+TRAINING_FIELDS = (
+    "model_config", "model", "config", "step", "epoch", "optimizer", "scheduler", "scaler", "rng", "data"
+)
+"""The fields contrique-train writes into every checkpoint and resuming reads."""
 OFFICIAL_TRAINING_DATA = "KADIS-700k + authentic images: AVA, COCO, CERTH-Blur, VOC2012 (official CONTRIQUE release)"
 _DDP_PREFIX = "module."
 _LISTED = 12  # how many offending keys an error message names
@@ -78,9 +98,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None) ->
             ``weights_only`` loading refuses, or its keys/shapes do not fit the architecture.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(path, "no such file; pass the path of a checkpoint (.tar/.pt/.pth)")
-    raw = _torch_load(path)
+    raw = _read(path)
     if isinstance(raw, Mapping) and "format" in raw:
         return _ours(path, raw, arch)
     if isinstance(raw, Mapping) and raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
@@ -91,12 +109,41 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None) ->
     described = f"a dict with keys {_names(list(raw))}" if isinstance(raw, Mapping) else f"a {type(raw).__name__}"
     raise CheckpointError(
         path,
-        f"holds {described}, not a state dict of tensors or a {CHECKPOINT_FORMAT!r} checkpoint; "
+        f"holds {described}, not a state dict of tensors or a {FORMAT!r} checkpoint; "
         "pass the official CONTRIQUE_checkpoint25.tar or a checkpoint written by contrique-train",
     )
 
 
-def _torch_load(path: Path) -> Any:
+def load_training_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by contrique-train whole, to resume from it (or to probe it).
+
+    Args:
+        path: The checkpoint file (``checkpoint.pt`` of a run folder).
+
+    Returns:
+        The checkpoint's dict, tensors on the CPU.
+
+    Raises:
+        CheckpointError: The file is missing or unreadable, is not of this format and version (an
+            official checkpoint cannot be resumed), or lacks a field of :data:`TRAINING_FIELDS`.
+    """
+    path = Path(path)
+    raw = _read(path)
+    if not isinstance(raw, dict) or "format" not in raw:
+        raise CheckpointError(
+            path, f"is not a {FORMAT!r} file; an official checkpoint cannot be resumed: pass the checkpoint.pt of a run"
+        )
+    _check_format(path, raw)
+    missing = [key for key in TRAINING_FIELDS if key not in raw]
+    if missing:
+        raise CheckpointError(path, f"lacks field(s) {', '.join(missing)}, so it cannot be resumed")
+    return raw
+
+
+def _read(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` of ``path``, every failure a CheckpointError."""
+    if not path.is_file():
+        raise CheckpointError(path, "no such checkpoint file; pass the path of a checkpoint (.pt/.tar/.pth)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for non-checkpoints: report them all alike
@@ -117,14 +164,18 @@ def _torch_load(path: Path) -> Any:
         raise CheckpointError(path, f"is not a readable PyTorch checkpoint ({type(exc).__name__}: {detail})") from exc
 
 
-def _ours(path: Path, raw: Mapping[str, Any], arch: str | None) -> Checkpoint:
-    if raw.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(path, f"has format {raw.get('format')!r}; expected {CHECKPOINT_FORMAT!r}")
+def _check_format(path: Path, raw: Mapping[str, Any]) -> None:
+    if raw.get("format") != FORMAT:
+        raise CheckpointError(path, f"has format {raw.get('format')!r}; expected {FORMAT!r}")
     version = raw.get("format_version")
-    if version != CHECKPOINT_FORMAT_VERSION:
+    if version != FORMAT_VERSION:
         raise CheckpointError(
-            path, f"format_version {version!r} is not supported (expected {CHECKPOINT_FORMAT_VERSION}); upgrade contrique-infer"
+            path, f"format_version {version!r} is not supported (expected {FORMAT_VERSION}); upgrade contrique-infer"
         )
+
+
+def _ours(path: Path, raw: Mapping[str, Any], arch: str | None) -> Checkpoint:
+    _check_format(path, raw)
     for key, kind in (("model_config", Mapping), ("model", Mapping)):
         if not isinstance(raw.get(key), kind):
             raise CheckpointError(path, f"field {key!r} is missing or not a dict")

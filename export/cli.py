@@ -14,7 +14,7 @@ from contrique_infer.bundle import VARIANTS
 from contrique_infer.errors import ContriqueError
 
 from .exporter import export_bundle
-from .model import ARCHITECTURES
+from .model_config import ARCHITECTURES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -28,7 +28,8 @@ class InputFileError(ExportError):
 
 
 class CheckpointError(InputFileError):
-    """A checkpoint is not a checkpoint, or its keys or shapes do not match the architecture."""
+    """A checkpoint file is missing, unsafe or not a checkpoint, does not fit its architecture, cannot be
+    resumed, or cannot be written. Export and training (``--resume``, writing) raise this one class."""
 
 
 class HeadFileError(InputFileError):

@@ -1,10 +1,13 @@
 """The export pipeline: checkpoint (+ heads) -> a verified model bundle folder.
 
-Steps: read and validate the checkpoint and heads; export the fp32 graph; check parity against
-torch; build and measure the requested int8/fp16 variants; write the heads, the model card and
-the manifest (with every file's hash); re-load the result with
-:func:`contrique_infer.bundle.load_bundle`. Everything is written into a staging folder next to
-``out`` that replaces ``out`` only when all checks passed, so a failed export leaves nothing behind.
+Steps: read and validate the checkpoint and heads; export the fp32 graph and build the requested
+int8/fp16 variants; write the heads and the manifest (with every file's hash); open every variant
+as the runtime does (:func:`contrique_infer.bundle.load_bundle`, then
+:class:`contrique_infer.session.Encoder`, which checks the graph against the manifest); check
+parity with torch and measure the variants' fidelity on those very sessions; record the results
+and the model card in the manifest, and re-read it. Everything is written into a staging folder
+next to ``out`` that replaces ``out`` only when all checks passed, so a failed export leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from contrique_infer.bundle import (
     load_bundle,
 )
 from contrique_infer.preprocessing import PreparedImage
+from contrique_infer.session import Encoder, resolve_providers
 
 from .card import write_card
 from .checkpoint import load_checkpoint
@@ -96,7 +100,7 @@ def export_bundle(
 
     Raises:
         ExportError: Any failure of the export (its subclasses name the offending file).
-        BundleError: The written bundle does not re-load (a bug: please report it).
+        BundleError: The written bundle does not load in contrique-infer (a bug: please report it).
         In every case ``out`` is left as it was.
     """
     out = Path(out)
@@ -124,24 +128,16 @@ def export_bundle(
         fp32_path = staging / VARIANT_FILES["fp32"]
         with log.step(f"exporting ONNX ({config.name})"):
             export_onnx(model, fp32_path, opset=opset, min_size=MIN_SIZE)
-        with log.step(f"checking parity with torch on {len(parity_set)} images"):
-            parity = check_parity(model, fp32_path, parity_set)
-        log.note(f"parity: max abs feature difference {parity.max_abs_diff:.2e}")
-        infos = {"fp32": VariantInfo("fp32", VARIANT_FILES["fp32"])}
         for variant in wanted[1:]:
-            path = staging / VARIANT_FILES[variant]
             if variant == "int8":
                 with log.step(f"quantizing int8 (calibration on {len(calibration_set)} images)"):
-                    quantize_int8(fp32_path, path, calibration_set)
+                    quantize_int8(fp32_path, staging / VARIANT_FILES[variant], calibration_set)
             else:
                 with log.step("converting to fp16"):
-                    convert_fp16(fp32_path, path)
-            with log.step(f"measuring {variant} fidelity on {len(fidelity_set)} held-out images"):
-                fidelity = measure_fidelity(fp32_path, path, fidelity_set, loaded_heads)
-            log.note(f"{variant}: feature cosine mean {fidelity['cosine_mean']:.5f}, min {fidelity['cosine_min']:.5f}")
-            infos[variant] = VariantInfo(variant, VARIANT_FILES[variant], fidelity)
+                    convert_fp16(fp32_path, staging / VARIANT_FILES[variant])
         for head in loaded_heads:
             head.save(staging / head.info.file)
+        infos = {v: VariantInfo(v, VARIANT_FILES[v]) for v in wanted}
         manifest = Manifest(
             name=name or checkpoint.path.stem,
             architecture=config.name,
@@ -160,12 +156,23 @@ def export_bundle(
                 notes=f"{checkpoint.kind} checkpoint; ONNX opset {graph_opset(fp32_path)}; "
                 f"projection_dim {config.projection_dim} (projector not exported)",
             ),
-            parity=parity.to_dict(),
         )
+        manifest.save(staging)
+        with log.step("opening every variant as contrique-infer does"):
+            encoders = {variant: _open(staging, variant) for variant in infos}
+        with log.step(f"checking parity with torch on {len(parity_set)} images"):
+            parity = check_parity(model, encoders["fp32"], parity_set)
+        log.note(f"parity: max abs feature difference {parity.max_abs_diff:.2e}")
+        for variant in wanted[1:]:
+            with log.step(f"measuring {variant} fidelity on {len(fidelity_set)} held-out images"):
+                fidelity = measure_fidelity(encoders["fp32"], encoders[variant], fidelity_set, loaded_heads)
+            log.note(f"{variant}: feature cosine mean {fidelity['cosine_mean']:.5f}, min {fidelity['cosine_min']:.5f}")
+            infos[variant] = VariantInfo(variant, VARIANT_FILES[variant], fidelity)
+        manifest = dataclasses.replace(manifest, variants=infos, parity=parity.to_dict())
         card = write_card(manifest, staging, image_sets=image_sets, notes=card_notes)
         manifest = dataclasses.replace(manifest, files=file_table(staging, [*manifest.files, card.name]))
         manifest.save(staging)
-        with log.step("verifying the bundle"):
+        with log.step("verifying the final manifest"):
             for variant in infos:
                 load_bundle(staging, variant=variant)
         staging.chmod(0o755)  # mkdtemp creates it private; a bundle is meant to be shared
@@ -177,6 +184,16 @@ def export_bundle(
         raise
     log.note(f"bundle written to {out} ({', '.join(infos)}; {len(loaded_heads)} heads)")
     return out
+
+
+def _open(folder: Path, variant: str) -> Encoder:
+    """A variant of the staged bundle opened on the CPU as the runtime opens it (``QualityScorer``).
+
+    Raises:
+        BundleError: The manifest, a file's hash, a head, or the graph's input and output do not check out.
+    """
+    bundle = load_bundle(folder, variant=variant)
+    return Encoder(bundle.model_path, bundle.manifest, providers=resolve_providers(device="cpu"))
 
 
 def _variants(variants: Sequence[str]) -> list[str]:

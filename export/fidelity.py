@@ -1,28 +1,27 @@
 """Fidelity of a reduced-precision variant: agreement with fp32 on held-out images.
 
-Measured on the full feature (all scales concatenated, as the runtime builds it): the mean and
-the minimum cosine similarity to the fp32 feature, and for each no-reference head the Spearman
-rank correlation between the scores of the two variants.
+Measured on the full feature (all scales concatenated, as the runtime builds it), with both
+variants opened by the runtime's session code (:class:`contrique_infer.session.Encoder`): the mean
+and the minimum cosine similarity to the fp32 feature, and for each no-reference head the
+Spearman rank correlation between the scores of the two variants.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
-import onnxruntime as ort
 
 from contrique_infer.bundle import Head
 from contrique_infer.preprocessing import PreparedImage
+from contrique_infer.session import Encoder
 
 from .errors import ExportError
-from .onnx_export import INPUT_NAME
 
 
-def bundle_features(session: ort.InferenceSession, item: PreparedImage) -> np.ndarray:
+def bundle_features(encoder: Encoder, item: PreparedImage) -> np.ndarray:
     """The concatenated feature of one image: the graph run once per scale (batch 1)."""
-    return np.concatenate([session.run(None, {INPUT_NAME: a[None]})[0][0] for a in item.scales]).astype(np.float64)
+    return np.concatenate([encoder.run(a[None])[0] for a in item.scales]).astype(np.float64)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -44,21 +43,18 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def measure_fidelity(
-    reference: str | os.PathLike[str],
-    candidate: str | os.PathLike[str],
+    reference: Encoder,
+    candidate: Encoder,
     inputs: Sequence[PreparedImage],
     heads: Sequence[Head] = (),
-    *,
-    providers: Sequence[str] = ("CPUExecutionProvider",),
 ) -> dict[str, float]:
     """Compare a variant with the fp32 graph on held-out images.
 
     Args:
-        reference: The fp32 graph.
-        candidate: The variant's graph.
+        reference: The runtime's session on the fp32 graph.
+        candidate: The runtime's session on the variant's graph.
         inputs: Held-out images (not used for calibration).
         heads: Heads whose score rankings are compared (no-reference heads only).
-        providers: onnxruntime providers for both sessions.
 
     Returns:
         ``images``, ``cosine_mean``, ``cosine_min``, ``feature_max_abs_diff`` and
@@ -68,13 +64,13 @@ def measure_fidelity(
         ExportError: No held-out images, or the variant's features are not finite.
     """
     if not inputs:
-        raise ExportError(f"fidelity of {candidate} needs held-out images; pass --parity-images DIR")
-    ref = ort.InferenceSession(str(reference), providers=list(providers))
-    cand = ort.InferenceSession(str(candidate), providers=list(providers))
-    f_ref = np.stack([bundle_features(ref, item) for item in inputs])
-    f_cand = np.stack([bundle_features(cand, item) for item in inputs])
+        raise ExportError(f"fidelity of {candidate.path} needs held-out images; pass --parity-images DIR")
+    f_ref = np.stack([bundle_features(reference, item) for item in inputs])
+    f_cand = np.stack([bundle_features(candidate, item) for item in inputs])
     if not np.isfinite(f_cand).all():
-        raise ExportError(f"{candidate}: the variant computes non-finite features on held-out images; do not ship it")
+        raise ExportError(
+            f"{candidate.path}: the variant computes non-finite features on held-out images; do not ship it"
+        )
     cosine = np.sum(f_ref * f_cand, axis=1) / (np.linalg.norm(f_ref, axis=1) * np.linalg.norm(f_cand, axis=1))
     result = {
         "images": float(len(inputs)),

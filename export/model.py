@@ -4,7 +4,9 @@
 (``encoder.0`` .. ``encoder.7`` = conv1, bn1, relu, maxpool, layer1..layer4); ``projector`` is
 Linear(C, C, no bias), BatchNorm1d(C), ReLU, Linear(C, 128, no bias), BatchNorm1d(128), so a
 state dict of the official ``CONTRIQUE_checkpoint25.tar`` loads as is. Training and export both
-build the network here, so a checkpoint written by one is read by the other.
+build the network here, so a checkpoint written by one is read by the other; what describes it
+(:class:`~contrique_export.model_config.ModelConfig`) lives in :mod:`contrique_export.model_config`,
+which does not import torch.
 
 Two options make smaller, CPU-friendly encoders (both off for the official network): ``stages``
 keeps only the first 1..4 residual stages (distortion cues are local; each stage dropped halves
@@ -14,67 +16,13 @@ the work of the deepest part), and ``nss`` appends :class:`~contrique_export.nss
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from .errors import ModelConfigError
-from .nss import NSS_DIM, NaturalSceneStatistics
-
-# Output channels of residual stages 1..4 of each supported torchvision ResNet.
-ARCHITECTURES: dict[str, tuple[int, int, int, int]] = {
-    "resnet18": (64, 128, 256, 512),
-    "resnet34": (64, 128, 256, 512),
-    "resnet50": (256, 512, 1024, 2048),
-}
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """What is needed to rebuild a network: architecture, residual stages kept, NSS, projection size."""
-
-    arch: str = "resnet50"
-    projection_dim: int = 128
-    stages: int = 4
-    nss: bool = False
-
-    def __post_init__(self) -> None:
-        if self.arch not in ARCHITECTURES:
-            raise ModelConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-        if self.projection_dim < 1:
-            raise ModelConfigError(f"projection_dim must be >= 1, got {self.projection_dim}")
-        if not 1 <= self.stages <= 4:
-            raise ModelConfigError(f"stages must be 1..4 (residual stages kept), got {self.stages}")
-
-    @property
-    def channels(self) -> int:
-        """Channels of the last feature map (what the projector and the pooled CNN feature have)."""
-        return ARCHITECTURES[self.arch][self.stages - 1]
-
-    @property
-    def feature_dim(self) -> int:
-        """Length of the feature per scale: the pooled channels, plus the NSS statistics if enabled."""
-        return self.channels + (NSS_DIM if self.nss else 0)
-
-    @property
-    def name(self) -> str:
-        """The architecture in words, e.g. ``resnet50`` or ``resnet18-3stages+nss``."""
-        return self.arch + (f"-{self.stages}stages" if self.stages != 4 else "") + ("+nss" if self.nss else "")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
-        return cls(
-            arch=str(data.get("arch", "resnet50")),
-            projection_dim=int(data.get("projection_dim", 128)),
-            stages=int(data.get("stages", 4)),
-            nss=bool(data.get("nss", False)),
-        )
-
-    def to_dict(self) -> dict:
-        return {"arch": self.arch, "projection_dim": self.projection_dim, "stages": self.stages, "nss": self.nss}
+from .model_config import ModelConfig
+from .nss import NaturalSceneStatistics
 
 
 class ContriqueNet(nn.Module):

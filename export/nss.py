@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NSS_DIM = 25
+from .model_config import NSS_DIM  # noqa: F401 - the output length, defined where config checks read it
+
 _C = 1.0 / 255  # BRISQUE's stabilising constant (1 on 0..255 values)
 _EPS = 1e-10
 _LUMA = (0.299, 0.587, 0.114)

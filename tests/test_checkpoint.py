@@ -1,4 +1,4 @@
-"""Checkpoint reading: official plain state dicts, ours, DDP prefixes, and every kind of bad file."""
+"""Checkpoint reading: official plain state dicts, ours, DDP prefixes, resuming, and every kind of bad file."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from contrique_export.checkpoint import OFFICIAL_TRAINING_DATA, load_checkpoint
+from contrique_export.checkpoint import OFFICIAL_TRAINING_DATA, load_checkpoint, load_training_checkpoint
 from contrique_export.errors import CheckpointError, ModelConfigError
-from contrique_export.model import ContriqueNet, ModelConfig, build_model
+from contrique_export.model import build_model
+from contrique_export.model_config import NSS_DIM, ModelConfig
+from contrique_training.checkpoint import rng_state, save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +74,24 @@ def test_ours_records_arch_and_data(tmp_path, r18_state):
 
 
 def test_training_package_checkpoint_is_read(tmp_path, r18_state):
-    training = pytest.importorskip("contrique_training.checkpoint")
     payload = {k: v for k, v in ours(r18_state).items() if k not in ("format", "format_version")}
-    payload["rng"] = training.rng_state()
-    path = training.save_checkpoint(tmp_path / "trained.pt", payload)
+    payload["rng"] = rng_state()
+    path = save_checkpoint(tmp_path / "trained.pt", payload)
     ckpt = load_checkpoint(path)
     assert ckpt.kind == "contrique" and ckpt.config.arch == "resnet18"
+    resumable = load_training_checkpoint(path)
+    assert resumable["step"] == 10 and set(resumable["model"]) == set(r18_state)
+
+
+def test_only_complete_training_checkpoints_resume(tmp_path, r18_state):
+    with pytest.raises(CheckpointError, match="not a 'contrique-checkpoint' file; an official checkpoint cannot be"):
+        load_training_checkpoint(save(r18_state, tmp_path / "official.tar"))
+    with pytest.raises(CheckpointError, match="format_version 2 is not supported"):
+        load_training_checkpoint(save(ours(r18_state, format_version=2), tmp_path / "v2.pt"))
+    partial = {k: v for k, v in ours(r18_state).items() if k not in ("optimizer", "rng")}
+    with pytest.raises(CheckpointError, match="lacks field\\(s\\) optimizer, rng, so it cannot be resumed"):
+        load_training_checkpoint(save(partial, tmp_path / "partial.pt"))
+    assert load_checkpoint(tmp_path / "partial.pt").kind == "contrique"  # export needs only the network
 
 
 def test_ours_arch_mismatch(tmp_path, r18_state):
@@ -114,7 +128,7 @@ def test_not_a_checkpoint(tmp_path):
     text.write_text("hello, not a checkpoint\n")
     with pytest.raises(CheckpointError, match=r"notes.txt: is not a readable PyTorch checkpoint"):
         load_checkpoint(text)
-    with pytest.raises(CheckpointError, match="no such file"):
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
         load_checkpoint(tmp_path / "missing.tar")
     with pytest.raises(CheckpointError, match="holds a list, not a state dict"):
         load_checkpoint(save([1, 2, 3], tmp_path / "list.pt"))
@@ -129,12 +143,13 @@ class Payload:
         return (Path, ("/tmp",))
 
 
-def test_objects_are_refused_not_loaded(tmp_path):
+@pytest.mark.parametrize("load", [load_checkpoint, load_training_checkpoint])  # export, and --resume
+def test_objects_are_refused_not_loaded(tmp_path, load):
     path = tmp_path / "objects.pt"
     with open(path, "wb") as fh:
-        torch.save({"model": Payload()}, fh, pickle_module=pickle)
+        torch.save({"format": "contrique-checkpoint", "model": Payload()}, fh, pickle_module=pickle)
     with pytest.raises(CheckpointError, match="safe loading \\(weights_only=True\\) refuses") as info:
-        load_checkpoint(path)
+        load(path)
     assert "pathlib" in str(info.value) and "weights_only=False" not in str(info.value)
 
 
@@ -154,4 +169,6 @@ def test_model_config_errors_are_export_errors():
         ModelConfig("resnet101")
     with pytest.raises(ValueError):  # still a ValueError for callers that catch that
         ModelConfig(projection_dim=0)
-    assert isinstance(ContriqueNet(ModelConfig("resnet18")), ContriqueNet)
+    config = ModelConfig("resnet18", stages=3, nss=True)
+    assert ModelConfig.from_dict(config.to_dict()) == config and config.name == "resnet18-3stages+nss"
+    assert (config.channels, config.feature_dim) == (256, 256 + NSS_DIM)

@@ -36,11 +36,47 @@ def test_ridge_matches_direct_solve(n: int, d: int) -> None:
         np.testing.assert_allclose(row, x_new @ w + b, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("n, d", [(40, 5), (10, 30)])
+def test_several_targets_are_fitted_as_each_alone(n: int, d: int) -> None:
+    # The training probe fits one-hot classes and levels at once, shape (n, k).
+    rng = np.random.default_rng(d)
+    x = rng.standard_normal((n, d))
+    y = np.stack([x @ rng.standard_normal(d) + 4.0, rng.standard_normal(n), np.ones(n)], axis=1)
+    path = RidgePath.fit(x, y)
+    x_new, alphas = rng.standard_normal((3, d)), [1e-3, 0.5, 10.0]
+    preds = path.predict(x_new, alphas)
+    assert preds.shape == (3, 3, 3) and path.coef(0.5).shape == (d, 3)
+    for j in range(3):
+        alone = RidgePath.fit(x, y[:, j])
+        np.testing.assert_allclose(preds[:, :, j], alone.predict(x_new, alphas), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(path.coef(0.5)[:, j], alone.coef(0.5), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(preds[:, :, 2], 1.0)  # a constant target is its mean, whatever the penalty
+
+
+def test_tiny_penalty_fits_exactly_and_a_large_one_shrinks_to_the_mean() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 5))
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + 4.0
+    exact, shrunk = RidgePath.fit(x, y).predict(x[:3], [1e-8, 1e4])
+    np.testing.assert_allclose(exact, y[:3], atol=1e-5)
+    assert np.abs(shrunk - y.mean()).max() < np.abs(y[:3] - y.mean()).max()
+
+
+def test_rank_deficient_features_have_no_negative_eigenvalues() -> None:
+    # Repeated columns (dead or duplicated channels) make round-off eigenvalues of about -1e-14.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((30, 4))
+    x = np.concatenate([x, x, 3 * x[:, :1]], axis=1)
+    assert RidgePath.fit(x, x[:, 0]).eigenvalues.min() >= 0.0
+
+
 def test_ridge_rejects_bad_input() -> None:
     with pytest.raises(ProtocolError, match="alpha must be > 0"):
         fit_ridge(np.ones((3, 2)), np.arange(3.0), 0.0)
     with pytest.raises(ProtocolError, match="n >= 2"):
         RidgePath.fit(np.ones((3, 2)), np.arange(4.0))
+    with pytest.raises(ProtocolError, match=r"targets \(n,\) or \(n, k\)"):
+        RidgePath.fit(np.ones((3, 2)), np.ones((3, 2, 2)))
 
 
 @pytest.mark.parametrize("noise, expected", [(2.0, 4.0), (0.2, 0.04)])

@@ -16,6 +16,7 @@ from contrique_export.errors import ExportError, HeadFileError, ImageSetError
 from contrique_export.exporter import export_bundle
 from contrique_export.model import build_model
 from contrique_infer.bundle import Head, HeadInfo, Manifest, load_bundle
+from contrique_infer.errors import GraphMismatchError
 from contrique_infer.preprocessing import prepare
 from contrique_infer.scorer import QualityScorer
 
@@ -190,6 +191,20 @@ def test_failure_after_staging_removes_it(setup, tmp_path, monkeypatch):
     with pytest.raises(ExportError, match="simulated exporter failure"):
         export_bundle(ckpt, tmp_path / "out", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_variant_the_runtime_refuses_fails_the_export(setup, tmp_path, monkeypatch):
+    # Every variant is opened by contrique_infer's own session code before it is measured: a graph
+    # that does not fit the manifest (an "fp16" file with 8 features instead of 512) stops the export.
+    import onnx
+    from tiny_bundle import encoder_model
+
+    _, _, ckpt, _ = setup
+    monkeypatch.setattr(exporter, "convert_fp16", lambda source, path: onnx.save(encoder_model(), path))
+    with pytest.raises(GraphMismatchError, match=r"encoder.fp16.onnx: output 'feature' .* needs float32 \[N, 512\]"):
+        export_bundle(ckpt, tmp_path / "out", variants=("fp16",), parity_images=write_images(tmp_path / "val", 2, 3),
+                      progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["val"]
 
 
 def test_progress_on_stderr(setup, tmp_path, monkeypatch, capsys):

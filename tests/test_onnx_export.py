@@ -11,9 +11,10 @@ from contrique_export.errors import ExportError, ParityError
 from contrique_export.images import synthetic_inputs
 from contrique_export.model import build_model
 from contrique_export.onnx_export import export_onnx, graph_opset
-from contrique_export.parity import check_parity, cpu_session
+from contrique_export.parity import check_parity
 from contrique_infer.bundle import InputContract
 from contrique_infer.preprocessing import PreparedImage
+from graph_session import open_graph
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,11 @@ def model():
 def exported(model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("onnx")
     return export_onnx(model, folder / "encoder.onnx", opset=18)
+
+
+@pytest.fixture(scope="module")
+def session(exported):
+    return open_graph(exported)
 
 
 def test_graph_interface(exported):
@@ -48,19 +54,19 @@ def test_single_self_contained_file(exported):
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 16, 16), (1, 3, 33, 47), (3, 3, 45, 29), (2, 3, 130, 64)])
-def test_dynamic_shapes_match_torch(model, exported, shape):
+def test_dynamic_shapes_match_torch(model, session, shape):
     x = np.random.default_rng(sum(shape)).random(shape, dtype=np.float32)
     with torch.inference_mode():
         expected = model(torch.from_numpy(x)).numpy()
-    got = cpu_session(exported).run(None, {"image": x})[0]
+    got = session.run(x)
     assert got.shape == (shape[0], 512)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
     assert np.max(np.abs(got - expected)) < 1e-5
 
 
-def test_parity_report(model, exported):
+def test_parity_report(model, session):
     inputs = synthetic_inputs(InputContract())
-    report = check_parity(model, exported, inputs)
+    report = check_parity(model, session, inputs)
     assert report.images == 3 and report.inputs == 6
     assert 0.0 <= report.max_abs_diff < 1e-5
     entry = report.to_dict()
@@ -68,16 +74,16 @@ def test_parity_report(model, exported):
     assert entry["reference"].startswith("torch ")
 
 
-def test_parity_fails_for_a_different_model(exported):
+def test_parity_fails_for_a_different_model(session):
     torch.manual_seed(2)
     other = build_model("resnet18").eval()
     with pytest.raises(ParityError, match=r"encoder.onnx: ONNX features differ from torch by .* on synthetic-"):
-        check_parity(other, exported, synthetic_inputs(InputContract()))
+        check_parity(other, session, synthetic_inputs(InputContract()))
 
 
-def test_parity_needs_images(model, exported):
+def test_parity_needs_images(model, session):
     with pytest.raises(ExportError, match="at least one image"):
-        check_parity(model, exported, [])
+        check_parity(model, session, [])
 
 
 def test_unsupported_opset_is_an_export_error(tmp_path):

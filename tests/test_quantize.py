@@ -15,10 +15,10 @@ from contrique_export.fidelity import bundle_features, measure_fidelity, spearma
 from contrique_export.images import synthetic_inputs
 from contrique_export.model import build_model
 from contrique_export.onnx_export import export_onnx
-from contrique_export.parity import cpu_session
 from contrique_export.quantize import convert_fp16, quantize_int8
 from contrique_infer.bundle import Head, HeadInfo, InputContract
 from contrique_infer.preprocessing import PreparedImage, to_scales
+from graph_session import open_graph
 
 CONTRACT = InputContract()
 
@@ -77,12 +77,12 @@ def test_int8_is_qdq_with_float_io(fp32, int8):
 
 
 def test_int8_fidelity(fp32, int8, held_out, head):
-    fidelity = measure_fidelity(fp32, int8, held_out, [head])
+    fidelity = measure_fidelity(open_graph(fp32), open_graph(int8), held_out, [head])
     assert fidelity["images"] == 6
     assert 0.99 < fidelity["cosine_min"] <= fidelity["cosine_mean"] <= 1.0
     assert 0.0 < fidelity["feature_max_abs_diff"] < 0.05
     assert fidelity["spearman_q"] > 0.6
-    features = bundle_features(cpu_session(int8), held_out[0])
+    features = bundle_features(open_graph(int8), held_out[0])
     assert features.shape == (1024,)
     np.testing.assert_allclose(np.linalg.norm(features[:512]), 1.0, atol=1e-5)
 
@@ -93,21 +93,22 @@ def test_fp16_keeps_float_io_and_agrees(fp32, fp16, held_out, head):
     assert types[onnx.TensorProto.FLOAT16] > 0 and types[onnx.TensorProto.FLOAT] == 0
     assert _io(fp16) == _io(fp32)
     assert fp16.stat().st_size < 0.55 * fp32.stat().st_size
-    fidelity = measure_fidelity(fp32, fp16, held_out, [head])
+    fidelity = measure_fidelity(open_graph(fp32), open_graph(fp16), held_out, [head])
     assert fidelity["cosine_min"] > 0.9999
     assert fidelity["feature_max_abs_diff"] < 1e-3
     assert fidelity["spearman_q"] > 0.9
 
 
 def test_fidelity_of_identical_graphs(fp32, held_out, head):
-    fidelity = measure_fidelity(fp32, fp32, held_out[:3], [head])
+    session = open_graph(fp32)
+    fidelity = measure_fidelity(session, session, held_out[:3], [head])
     assert fidelity == {
         "images": 3.0, "cosine_mean": pytest.approx(1.0), "cosine_min": pytest.approx(1.0),
         "feature_max_abs_diff": 0.0, "spearman_q": pytest.approx(1.0),
     }
-    assert "spearman_q" not in measure_fidelity(fp32, fp32, held_out[:2], [head])  # too few images to rank
+    assert "spearman_q" not in measure_fidelity(session, session, held_out[:2], [head])  # too few images to rank
     with pytest.raises(ExportError, match="needs held-out images"):
-        measure_fidelity(fp32, fp32, [], [head])
+        measure_fidelity(session, session, [], [head])
 
 
 def test_variant_with_non_finite_features_is_refused(fp32, held_out, head, monkeypatch):
@@ -121,7 +122,7 @@ def test_variant_with_non_finite_features_is_refused(fp32, held_out, head, monke
 
     monkeypatch.setattr(fidelity_module, "bundle_features", features)
     with pytest.raises(ExportError, match="non-finite features"):
-        measure_fidelity(fp32, fp32, held_out[:3], [head])
+        measure_fidelity(open_graph(fp32), open_graph(fp32), held_out[:3], [head])
 
 
 def test_int8_needs_calibration(fp32, tmp_path):

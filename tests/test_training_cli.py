@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +56,20 @@ def test_exit_codes(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["--preset", "smoke", "--data", str(tmp_path / "missing")] + out) == 1
     assert "not a folder" in capsys.readouterr().err
     assert main(["--resume", str(tmp_path / "missing.pt")] + out) == 1
+
+
+def test_help_and_config_errors_do_not_import_torch(tmp_path: Path) -> None:
+    # torch takes about 2 s to import: --help and config checks (presets, files, flags) must not need it.
+    out = str(tmp_path / "x")
+    script = "\n".join([
+        "import sys",
+        "from contrique_training.cli import main",
+        "assert main(['--help']) == 0",
+        f"assert main(['--preset', 'small', '--out', {out!r}]) == 2",  # validated (126 classes), then: no data
+        f"assert main(['--preset', 'smoke', '--data', 'd', '--stages', '5', '--out', {out!r}]) == 2",
+        "print('torch imported:', 'torch' in sys.modules)",
+    ])
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("torch imported: False")
+    assert "no training data" in result.stderr and "stages must be 1..4" in result.stderr

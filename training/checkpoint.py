@@ -1,15 +1,7 @@
-"""Training checkpoints in the project's format (read by ``contrique-export`` and by ``--resume``).
+"""Writing contrique-train checkpoints, and the RNG states they carry.
 
-A checkpoint is a dict that ``torch.load(weights_only=True)`` reads::
-
-    {"format": "contrique-checkpoint", "format_version": 1,
-     "model_config": {"arch": ..., "projection_dim": ...}, "model": <ContriqueNet state dict>,
-     "config": <TrainConfig.to_dict()>, "step": int, "epoch": int,
-     "optimizer": <SGD state dict>, "scheduler": {...}, "scaler": <GradScaler state dict>,
-     "rng": {"torch", "cuda", "numpy", "python", "sampler"},
-     "data": {"description": str, "license": str}}
-
-It is written atomically (temporary file, then rename), so a crash never leaves half a file.
+The format is described, and read, in :mod:`contrique_export.checkpoint`. A checkpoint is written
+atomically (temporary file, then rename), so a crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -23,11 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import CheckpointError
-
-FORMAT = "contrique-checkpoint"
-FORMAT_VERSION = 1
-REQUIRED = ("model_config", "model", "config", "step", "epoch", "optimizer", "scheduler", "scaler", "rng", "data")
+from contrique_export.checkpoint import FORMAT, FORMAT_VERSION, TRAINING_FIELDS
+from contrique_export.errors import CheckpointError
 
 
 def rng_state() -> dict[str, Any]:
@@ -66,7 +55,8 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
 
     Args:
         path: Destination file.
-        payload: The fields of :data:`REQUIRED`; ``format`` and ``format_version`` are added.
+        payload: The fields of :data:`~contrique_export.checkpoint.TRAINING_FIELDS` (and optional
+            ones); ``format`` and ``format_version`` are added.
 
     Returns:
         The path written.
@@ -75,9 +65,9 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
         CheckpointError: A required field is missing, or the file cannot be written.
     """
     path = Path(path)
-    missing = [key for key in REQUIRED if key not in payload]
+    missing = [key for key in TRAINING_FIELDS if key not in payload]
     if missing:
-        raise CheckpointError(f"{path}: checkpoint is missing field(s) {', '.join(missing)}")
+        raise CheckpointError(path, f"the checkpoint to write is missing field(s) {', '.join(missing)}")
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
@@ -86,29 +76,6 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"{path}: cannot write the checkpoint ({exc}); check the folder and free space") from exc
+        raise CheckpointError(path, f"cannot write the checkpoint ({exc}); check the folder and free space") from exc
     return path
 
-
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a training checkpoint (``weights_only=True``) and check its format and fields.
-
-    Raises:
-        CheckpointError: The file is missing, unreadable, of another format or version, or lacks
-            a field that resuming needs.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file; pass the checkpoint.pt of a run folder")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file: report them alike
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a {FORMAT!r} file (an official checkpoint cannot be resumed)")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version {data.get('format_version')!r} is not {FORMAT_VERSION}")
-    missing = [key for key in REQUIRED if key not in data]
-    if missing:
-        raise CheckpointError(f"{path}: missing field(s) {', '.join(missing)}; it cannot be resumed")
-    return data

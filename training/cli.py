@@ -15,10 +15,8 @@ import os
 import sys
 from typing import Any
 
+from contrique_export.model_config import ARCHITECTURES
 from contrique_infer.errors import ContriqueError
-
-from .checkpoint import load_checkpoint
-from contrique_export.model import ARCHITECTURES
 
 from .config import AMP_MODES, DEVICES, PRESETS, TrainConfig, build_config, read_config_file
 from .errors import ConfigError
@@ -68,7 +66,9 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None
     }
     if args.resume:
-        base = dict(load_checkpoint(args.resume)["config"])
+        from contrique_export.checkpoint import load_training_checkpoint  # imports torch: only to resume
+
+        base = dict(load_training_checkpoint(args.resume)["config"])
         if args.config:
             base.update(read_config_file(args.config))
         return TrainConfig.from_dict({**base, **overrides}, source=f"{args.resume} config")
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         config = resolve_config(args)
-        from .train import train  # imported late: parsing --help needs no torch start-up
+        from .train import train  # imported here: --help and config errors need no torch start-up (~2 s)
 
         path = train(config, args.out, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at)
     except ConfigError as exc:

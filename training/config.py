@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contrique_export.model import ARCHITECTURES
+from contrique_export.model_config import ARCHITECTURES
 
-from .distortions import NUM_CLASSES
+from .classes import NUM_CLASSES
 from .errors import ConfigError
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .classes import LEVELS, NUM_CLASSES
 from .colour import hsv_to_rgb, lab_to_rgb, rgb_to_hsv, rgb_to_lab, rgb_to_ycbcr, ycbcr_to_rgb
 from .filters import filter2d, gaussian_blur, gaussian_kernel1d, separable
 
-LEVELS = 5
 # KADID-10k images are 512 x 384: block and patch sizes given in pixels scale with sqrt(area / this).
 _KADID_AREA = 512 * 384
 
@@ -496,7 +496,6 @@ EXTRA_WIDE: tuple[Distortion, ...] = (
 WIDE_TYPES: tuple[Distortion, ...] = DISTORTIONS + EXTRA_WIDE
 """Every type with wide levels: the 25 KADID types (indices 0..24, as in class ids), then the extras."""
 TYPE_INDEX = {d.name: i for i, d in enumerate(WIDE_TYPES)}
-NUM_CLASSES = len(DISTORTIONS) * LEVELS + 1  # 126: pristine plus 25 types x 5 levels
 
 
 def class_id(type_index: int, level: int) -> int:

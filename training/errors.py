@@ -1,4 +1,8 @@
-"""The exceptions of contrique_training, all :class:`~contrique_infer.errors.ContriqueError` subclasses."""
+"""The exceptions of contrique_training, all :class:`~contrique_infer.errors.ContriqueError` subclasses.
+
+Checkpoint failures raise :class:`contrique_export.errors.CheckpointError`, the error of the module
+that defines and reads the checkpoint format.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,3 @@ class ConfigError(TrainingError, ValueError):
 
 class DataError(TrainingError):
     """A training data folder is missing, holds no usable images, or an image cannot be read."""
-
-
-class CheckpointError(TrainingError):
-    """A training checkpoint cannot be written, or is not one that ``--resume`` can continue from."""

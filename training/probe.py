@@ -24,12 +24,14 @@ import torch
 from PIL import Image
 from scipy.stats import spearmanr
 
-from contrique_export.model import ContriqueNet, ModelConfig
+from contrique_export.checkpoint import load_training_checkpoint
+from contrique_export.model import ContriqueNet
+from contrique_export.model_config import ModelConfig
 from contrique_infer.errors import ContriqueError
 
-from .checkpoint import load_checkpoint
 from .data import find_images, load_rgb
 from .distortions import LEVELS, NUM_CLASSES, distort_image
+from .evaluation.ridge import RidgePath
 from .grid import square
 
 
@@ -66,33 +68,6 @@ ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 Task = tuple[slice, Callable[[np.ndarray, np.ndarray], float]]
 
 
-def ridge_path(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, alphas: tuple[float, ...] = ALPHAS) -> np.ndarray:
-    """Ridge predictions for ``x_test`` at every penalty from one eigendecomposition (primal or dual, the smaller).
-
-    The intercept is not penalised (``x`` and ``y`` are centred on the training rows).
-
-    Args:
-        x: Training features (n, d).
-        y: Training targets (n, k).
-        x_test: Features to predict (m, d).
-        alphas: Penalties.
-
-    Returns:
-        Predictions, shape (len(alphas), m, k).
-    """
-    mean_x, mean_y = x.mean(0), y.mean(0)
-    xc = x - mean_x
-    if xc.shape[1] < xc.shape[0]:  # primal: eigendecomposition of the d x d scatter matrix
-        eigenvalues, vectors = np.linalg.eigh(xc.T @ xc)
-        projected = vectors.T @ (xc.T @ (y - mean_y))
-        kernel = (x_test - mean_x) @ vectors
-    else:  # dual: of the n x n Gram matrix
-        eigenvalues, vectors = np.linalg.eigh(xc @ xc.T)
-        projected = vectors.T @ (y - mean_y)
-        kernel = (x_test - mean_x) @ xc.T @ vectors
-    return np.stack([kernel @ (projected / (eigenvalues + a)[:, None]) + mean_y for a in alphas])
-
-
 def accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
     """Share of rows whose largest prediction is at the one-hot truth's class."""
     return float((pred.argmax(1) == truth.argmax(1)).mean())
@@ -121,10 +96,10 @@ def nested_ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray, tasks: list[T
         scores = np.zeros((len(tasks), len(ALPHAS)))
         for h in np.unique(groups[train]):
             fit, val = train & (groups != h), groups == h
-            preds = ridge_path(x[fit], y[fit], x[val])
+            preds = RidgePath.fit(x[fit], y[fit]).predict(x[val], ALPHAS)
             for t, (cols, score) in enumerate(tasks):
                 scores[t] += [score(p[:, cols], y[val][:, cols]) for p in preds]
-        full = ridge_path(x[train], y[train], x[test])
+        full = RidgePath.fit(x[train], y[train]).predict(x[test], ALPHAS)
         for t, (cols, _) in enumerate(tasks):
             out[test, cols] = full[int(np.argmax(scores[t]))][:, cols]
     return out
@@ -181,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.manual_seed(args.seed)
             models.append((f"random {arch}", ContriqueNet(ModelConfig(arch=arch))))
         for path in args.checkpoint:
-            ckpt = load_checkpoint(path)
+            ckpt = load_training_checkpoint(path)
             net = ContriqueNet(ModelConfig.from_dict(ckpt["model_config"]))
             net.load_state_dict(ckpt["model"])
             models.append((f"{path} (step {ckpt['step']})", net))

@@ -29,12 +29,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from contrique_export.model import ContriqueNet, ModelConfig
+from contrique_export.checkpoint import load_training_checkpoint
+from contrique_export.errors import CheckpointError
+from contrique_export.model import ContriqueNet
+from contrique_export.model_config import ModelConfig
 
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .data import BatchStream, ContrastiveDataset, SeriesDataset, find_images, make_series, make_views
-from .errors import CheckpointError, ConfigError
+from .errors import ConfigError
 from .loss import PatchProjections, contrastive_loss
 from .ranking import SERIES_LENGTH, SeriesModel, ranking_loss
 from .runlog import RunLog
@@ -202,10 +205,10 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     scaler = torch.amp.GradScaler(rt.device.type, enabled=amp == torch.float16)
     start = 0
     if resume is not None:
-        ckpt = load_checkpoint(resume)
+        ckpt = load_training_checkpoint(resume)
         if ckpt["model_config"] != net.config.to_dict():
             raise CheckpointError(
-                f"{resume}: model {ckpt['model_config']} differs from the config's {net.config.to_dict()}"
+                resume, f"model {ckpt['model_config']} differs from the config's {net.config.to_dict()}"
             )
         if "trainer" in ckpt:
             trainer.load_state_dict(ckpt["trainer"])

@@ -4,6 +4,9 @@ The model is scikit-learn's ``Ridge(alpha, fit_intercept=True)``: centre the fea
 targets, solve ``(Xc^T Xc + alpha I) w = Xc^T yc``, ``intercept = mean(y) - mean(X) @ w``. One
 symmetric eigendecomposition (of ``Xc^T Xc`` when there are more items than features, of
 ``Xc Xc^T`` otherwise) gives ``w`` for every alpha as ``D @ (p / (lambda + alpha))``.
+
+This is the project's one ridge: the evaluation protocol fits heads with it, and the training
+probe (:mod:`contrique_training.probe`) fits many targets at once.
 """
 
 from __future__ import annotations
@@ -20,13 +23,17 @@ DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-4, 3, 1
 
 @dataclass(frozen=True, eq=False)
 class RidgePath:
-    """Ridge solutions for any alpha, from one eigendecomposition of the centred training data."""
+    """Ridge solutions for any alpha, from one eigendecomposition of the centred training data.
+
+    Targets are one column, shape (n,), or several fitted at once, shape (n, k); ``y_mean``,
+    ``projections``, coefficients and predictions carry that trailing ``k`` axis when it exists.
+    """
 
     x_mean: np.ndarray
-    y_mean: float
+    y_mean: np.ndarray  # () or (k,)
     directions: np.ndarray  # (dim, rank)
     eigenvalues: np.ndarray  # (rank,)
-    projections: np.ndarray  # (rank,)
+    projections: np.ndarray  # (rank,) or (rank, k)
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray) -> RidgePath:
@@ -34,16 +41,18 @@ class RidgePath:
 
         Args:
             x: Features, shape (n, dim).
-            y: Targets, shape (n,).
+            y: Targets, shape (n,) or (n, k).
 
         Raises:
             ProtocolError: Shapes disagree or there are fewer than 2 items.
         """
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[0] < 2:
-            raise ProtocolError(f"ridge needs features (n, dim) and n targets with n >= 2; got {x.shape} and {y.shape}")
-        x_mean, y_mean = x.mean(axis=0), float(y.mean())
+        if x.ndim != 2 or y.ndim not in (1, 2) or y.shape[0] != x.shape[0] or x.shape[0] < 2:
+            raise ProtocolError(
+                f"ridge needs features (n, dim) and targets (n,) or (n, k) with n >= 2; got {x.shape} and {y.shape}"
+            )
+        x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
         xc, yc = x - x_mean, y - y_mean
         if x.shape[0] >= x.shape[1]:
             lam, vecs = np.linalg.eigh(xc.T @ xc)
@@ -55,20 +64,23 @@ class RidgePath:
         return cls(x_mean, y_mean, directions, lam, proj)
 
     def coef(self, alpha: float) -> np.ndarray:
-        """The weight vector for ``alpha`` (> 0)."""
+        """The weights for ``alpha`` (> 0): shape (dim,), or (dim, k) for several targets."""
         if not alpha > 0:
             raise ProtocolError(f"ridge alpha must be > 0, got {alpha}")
-        return self.directions @ (self.projections / (self.eigenvalues + alpha))
+        return self.directions @ self._shrunk(alpha)
 
     def intercept(self, coef: np.ndarray) -> float:
+        """The intercept of one target's weights ``coef`` (dim,)."""
         return float(self.y_mean - self.x_mean @ coef)
 
     def predict(self, x: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
-        """Predictions for ``x`` (n, dim) under each alpha: shape (len(alphas), n)."""
+        """Predictions for ``x`` (m, dim) under each alpha: shape (len(alphas), m), or (len(alphas), m, k)."""
         z = (np.asarray(x, dtype=np.float64) - self.x_mean) @ self.directions
-        a = np.asarray(alphas, dtype=np.float64)[:, None]
-        weights = self.projections[None, :] / (self.eigenvalues[None, :] + a)
-        return weights @ z.T + self.y_mean
+        return np.stack([z @ self._shrunk(alpha) for alpha in alphas]) + self.y_mean
+
+    def _shrunk(self, alpha: float) -> np.ndarray:
+        """The projections divided by ``eigenvalues + alpha``, for each target."""
+        return (self.projections.T / (self.eigenvalues + alpha)).T
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,77 @@
+"""What describes a CONTRIQUE network, without torch: the architectures and :class:`ModelConfig`.
+
+Config checks (``contrique-train --help``, training config files, checkpoint metadata) read this
+module, so they do not pay for importing torch; :mod:`contrique_export.model` builds the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ModelConfigError
+
+# Output channels of residual stages 1..4 of each supported torchvision ResNet.
+ARCHITECTURES: dict[str, tuple[int, int, int, int]] = {
+    "resnet18": (64, 128, 256, 512),
+    "resnet34": (64, 128, 256, 512),
+    "resnet50": (256, 512, 1024, 2048),
+}
+NSS_DIM = 25
+"""Length of the natural-scene statistics (:mod:`contrique_export.nss`) appended when ``nss`` is on."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What is needed to rebuild a network: architecture, residual stages kept, NSS, projection size.
+
+    Raises:
+        ModelConfigError: An unknown architecture, or a projection size or stage count out of range.
+    """
+
+    arch: str = "resnet50"
+    projection_dim: int = 128
+    stages: int = 4
+    nss: bool = False
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ModelConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.projection_dim < 1:
+            raise ModelConfigError(f"projection_dim must be >= 1, got {self.projection_dim}")
+        if not 1 <= self.stages <= 4:
+            raise ModelConfigError(f"stages must be 1..4 (residual stages kept), got {self.stages}")
+
+    @property
+    def channels(self) -> int:
+        """Channels of the last feature map (what the projector and the pooled CNN feature have)."""
+        return ARCHITECTURES[self.arch][self.stages - 1]
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of the feature per scale: the pooled channels, plus the NSS statistics if enabled."""
+        return self.channels + (NSS_DIM if self.nss else 0)
+
+    @property
+    def name(self) -> str:
+        """The architecture in words, e.g. ``resnet50`` or ``resnet18-3stages+nss``."""
+        return self.arch + (f"-{self.stages}stages" if self.stages != 4 else "") + ("+nss" if self.nss else "")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """A config from a checkpoint's ``model_config`` (missing keys take the defaults).
+
+        Raises:
+            ModelConfigError: An invalid value (see the class).
+            ValueError, TypeError: A value that is not a number where one is needed.
+        """
+        return cls(
+            arch=str(data.get("arch", "resnet50")),
+            projection_dim=int(data.get("projection_dim", 128)),
+            stages=int(data.get("stages", 4)),
+            nss=bool(data.get("nss", False)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict a checkpoint records as ``model_config``."""
+        return {"arch": self.arch, "projection_dim": self.projection_dim, "stages": self.stages, "nss": self.nss}
