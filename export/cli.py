@@ -7,21 +7,21 @@ left in the output folder); 2 usage error (bad arguments).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from contrique_infer.bundle import VARIANTS
+from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError
 
 from .exporter import export_bundle
 from .model_config import ARCHITECTURES
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROG = "contrique-export"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="contrique-export",
+        prog=PROG,
         description="Export a CONTRIQUE checkpoint (official CONTRIQUE_checkpoint25.tar or one written by "
         "contrique-train) and its linear heads to an ONNX model bundle that contrique-infer loads.",
         epilog="Exit codes: 0 written, 1 export failed, 2 usage error. "
@@ -40,11 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         "or a head JSON file; repeatable",
     )
     p.add_argument("--variants", default="fp32", help=f"comma-separated, from {','.join(VARIANTS)} (default fp32)")
-    p.add_argument("--calibration", metavar="DIR", help="image folder for int8 calibration (default: half of --parity-images)")
-    p.add_argument("--parity-images", metavar="DIR", help="image folder for the parity check and int8/fp16 fidelity")
+    p.add_argument("--calibration", metavar="DIR", help="image folder (subfolders included) for int8 calibration (default: half of --parity-images)")
+    p.add_argument("--parity-images", metavar="DIR", help="image folder (subfolders included) for the parity check and int8/fp16 fidelity")
     p.add_argument("--name", help="bundle name (default: checkpoint file name)")
     p.add_argument("--license", help="licence of the exported weights (default: the checkpoint's, else unknown)")
-    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--opset", type=positive_int, help="ONNX opset (default: the exporter's)")
     p.add_argument("--default-head", metavar="NAME", help="the head scores use by default (default: Koniq if given, "
                    "else the first no-reference head)")
     p.add_argument("--card-notes", metavar="FILE", help="Markdown file added to the model card (how the model was "
@@ -56,29 +56,23 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit code."""
     parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
     heads = {}
     for item in args.head:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            parser.print_usage(sys.stderr)
-            print(f"contrique-export: error: --head expects NAME=PATH, got {item!r}", file=sys.stderr)
-            return EXIT_USAGE
+            return fail(PROG, f"--head expects NAME=PATH, got {item!r}", EXIT_USAGE, parser)
         heads[name] = path
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
-        parser.print_usage(sys.stderr)
-        print(f"contrique-export: error: --variants takes {','.join(VARIANTS)}, got {args.variants!r}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(PROG, f"--variants takes {','.join(VARIANTS)}, got {args.variants!r}", EXIT_USAGE, parser)
     try:
         notes = Path(args.card_notes).read_text(encoding="utf-8") if args.card_notes else ""
     except (OSError, UnicodeDecodeError) as exc:
-        print(f"contrique-export: error: {args.card_notes}: cannot read the card notes ({exc})", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(PROG, f"{args.card_notes}: cannot read the card notes ({exc})", EXIT_USAGE)
     try:
         out = export_bundle(
             args.ckpt,
@@ -96,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.quiet,
         )
     except ContriqueError as exc:
-        print(f"contrique-export: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(PROG, exc)
     print(out)
     return EXIT_OK
 

@@ -5,9 +5,7 @@ Messages name the file or item involved, say what is wrong and what to do next.
 
 from __future__ import annotations
 
-import os
-
-from contrique_infer.errors import ContriqueError
+from contrique_infer.errors import ContriqueError, PathError
 
 
 class ExportError(ContriqueError):
@@ -18,13 +16,8 @@ class ModelConfigError(ExportError, ValueError):
     """An unknown architecture or an invalid model setting."""
 
 
-class InputFileError(ExportError):
+class InputFileError(ExportError, PathError):
     """An input file of the export is unusable. ``path`` names it."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 class CheckpointError(InputFileError):
@@ -41,7 +34,8 @@ class UnsafePickleError(HeadFileError):
 
 
 class ImageSetError(InputFileError):
-    """An image folder for parity, calibration or fidelity is missing, empty or unreadable."""
+    """An image of the parity, calibration or fidelity folders cannot be used (the folders are
+    listed by :func:`contrique_infer.inputs.list_images`, which raises ``ScanError``)."""
 
 
 class ParityError(ExportError):

@@ -40,6 +40,7 @@ from contrique_infer.bundle import (
     file_table,
     load_bundle,
 )
+from contrique_infer.inputs import list_images
 from contrique_infer.preprocessing import PreparedImage
 from contrique_infer.session import Encoder, resolve_providers
 
@@ -48,7 +49,7 @@ from .checkpoint import load_checkpoint
 from .errors import ExportError
 from .fidelity import measure_fidelity
 from .heads import read_head
-from .images import list_images, prepare_files, synthetic_inputs
+from .images import prepare_files, synthetic_inputs
 from .onnx_export import export_onnx, graph_opset
 from .parity import check_parity
 from .quantize import convert_fp16, quantize_int8

@@ -1,4 +1,4 @@
-"""Images for export checks: image folders and deterministic synthetic test patterns.
+"""Images for export checks: prepared image files and deterministic synthetic test patterns.
 
 Parity, calibration and fidelity run the encoder the way the runtime does: every image is
 prepared by :mod:`contrique_infer.preprocessing` (one float32 CHW array per scale of the
@@ -7,7 +7,6 @@ bundle's input contract), so the export checks exactly what users will run.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,24 +18,8 @@ from contrique_infer.preprocessing import PreparedImage, prepare, to_scales
 
 from .errors import ImageSetError
 
-IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm")
 # (width, height) of the synthetic patterns: odd, non-square, one close to the minimum size.
 SYNTHETIC_SIZES = ((97, 65), (64, 131), (45, 37))
-
-
-def list_images(folder: str | os.PathLike[str]) -> list[Path]:
-    """The image files directly in ``folder``, sorted by name.
-
-    Raises:
-        ImageSetError: The folder does not exist or holds no image files.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ImageSetError(folder, "is not a folder; pass a folder of images")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ImageSetError(folder, f"holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
-    return files
 
 
 def prepare_files(paths: list[Path], contract: InputContract) -> list[PreparedImage]:

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from contrique_infer.inputs import list_images
 from contrique_training.data import (
     BatchStream,
     ContrastiveDataset,
     SeriesDataset,
-    find_images,
     grouped_batches,
     make_series,
     make_views,
@@ -43,15 +43,6 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path / "photos"
 
 
-def test_find_images_recursive_and_errors(folder: Path, tmp_path: Path) -> None:
-    assert [p.name for p in find_images(folder)] == ["a.jpg", "c.PNG", "b.png"]
-    with pytest.raises(DataError, match="not a folder"):
-        find_images(tmp_path / "missing")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no images"):
-        find_images(tmp_path / "empty")
-
-
 def test_small_images_are_upscaled_to_fit() -> None:
     image = Image.new("RGB", (41, 33), (10, 20, 30))
     region = random_region(image, 64, np.random.default_rng(0))
@@ -60,7 +51,7 @@ def test_small_images_are_upscaled_to_fit() -> None:
 
 
 def test_synthetic_samples(folder: Path) -> None:
-    paths = find_images(folder)
+    paths = list_images(folder)
     data = ContrastiveDataset(paths, crop_size=16, seed=0, synthetic=True)
     assert len(data) == 3 * NUM_CLASSES
     sample = data[NUM_CLASSES + 7]  # photo 1, class 7
@@ -77,7 +68,7 @@ def test_synthetic_samples(folder: Path) -> None:
 
 
 def test_codec_is_applied_in_the_worker(folder: Path) -> None:
-    data = ContrastiveDataset(find_images(folder), crop_size=16, seed=0, synthetic=True)
+    data = ContrastiveDataset(list_images(folder), crop_size=16, seed=0, synthetic=True)
     jpeg = class_id(9, 4)  # quality 4
     index = jpeg  # photo 0
     sample = data[index]
@@ -90,14 +81,14 @@ def test_codec_is_applied_in_the_worker(folder: Path) -> None:
 
 
 def test_authentic_samples_have_unique_labels(folder: Path) -> None:
-    data = ContrastiveDataset(find_images(folder), crop_size=16, seed=0, synthetic=False)
+    data = ContrastiveDataset(list_images(folder), crop_size=16, seed=0, synthetic=False)
     assert len(data) == 3
     assert [data[i]["label"] for i in range(3)] == [126, 127, 128]
     assert all(data[i]["distortion"] == 0 for i in range(3))
 
 
 def test_make_views(folder: Path) -> None:
-    data = ContrastiveDataset(find_images(folder), crop_size=16, seed=0, synthetic=True)
+    data = ContrastiveDataset(list_images(folder), crop_size=16, seed=0, synthetic=True)
     batch = torch.utils.data.default_collate([data[i] for i in (0, 5, 300)])
     batch["colour"][:] = 4  # no colour-space change
     batch["flip"][:] = torch.tensor([[0, 0], [1, 0], [0, 0]])
@@ -119,7 +110,7 @@ def _drain(stream: BatchStream, n: int) -> list[torch.Tensor]:
 
 
 def test_stream_resumes_exactly_and_splits_processes(folder: Path) -> None:
-    paths = find_images(folder)
+    paths = list_images(folder)
 
     def make(rank: int = 0, world: int = 1) -> BatchStream:
         synthetic = ContrastiveDataset(paths, 8, 3, True, variants_per_image=4)
@@ -166,7 +157,7 @@ def test_grouped_batches_are_class_groups_of_distinct_photos() -> None:
 
 
 def test_grouped_stream_splits_processes_and_resumes_exactly(folder: Path) -> None:
-    paths = find_images(folder)
+    paths = list_images(folder)
 
     def make(rank: int = 0, world: int = 1) -> BatchStream:
         return BatchStream(ContrastiveDataset(paths, 8, 1, True), None, batch=8 // world, authentic_fraction=0.0,
@@ -204,7 +195,7 @@ def test_grouped_stream_splits_processes_and_resumes_exactly(folder: Path) -> No
 
 
 def test_grouped_stream_errors(folder: Path) -> None:
-    paths = find_images(folder)
+    paths = list_images(folder)
     with pytest.raises(DataError, match="groups of images_per_class 3"):
         BatchStream(ContrastiveDataset(paths, 8, 0, True), None, 8, 0.0, 0, 1, 0, False, images_per_class=3)
     with pytest.raises(DataError, match="3 photos cannot give 4 images per class"):
@@ -222,7 +213,7 @@ def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
 
 
 def test_series_samples_and_views(folder: Path) -> None:
-    paths = find_images(folder)
+    paths = list_images(folder)
     dataset = SeriesDataset(paths, 32, seed=0, variants_per_image=4)
     assert len(dataset) == 12
     sample = dataset[5]
@@ -246,7 +237,7 @@ def test_series_samples_and_views(folder: Path) -> None:
 
 
 def test_series_codec_levels_are_encoded_in_the_dataset(folder: Path) -> None:
-    dataset = SeriesDataset(find_images(folder), 32, seed=0, variants_per_image=50)
+    dataset = SeriesDataset(list_images(folder), 32, seed=0, variants_per_image=50)
     sample = next(dataset[i] for i in range(len(dataset)) if dataset[i]["type"] == TYPE_INDEX["jpeg"])
     pristine = sample["series"][0].float()
     errors = [float((sample["series"][i].float() - pristine).abs().mean()) for i in range(SERIES_LENGTH)]

@@ -44,7 +44,7 @@ def test_export_succeeds_quietly(official_r18, tmp_path, capsys):
         (["--ckpt", "c", "--out", "x", "--head", "Koniq"], "--head expects NAME=PATH, got 'Koniq'"),
         (["--ckpt", "c", "--out", "x", "--variants", "fp32,int4"], "--variants takes fp32,fp16,int8"),
         (["--ckpt", "c", "--out", "x", "--arch", "vgg16"], "invalid choice: 'vgg16'"),
-        (["--ckpt", "c", "--out", "x", "--opset", "new"], "invalid int value"),
+        (["--ckpt", "c", "--out", "x", "--opset", "new"], "expected a positive integer, got 'new'"),
         (["--ckpt", "c", "--out", "x", "--card-notes", "/no/such/notes.md"], "cannot read the card notes"),
     ],
 )

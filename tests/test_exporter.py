@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +13,11 @@ from PIL import Image
 
 from contrique_export import exporter
 from contrique_export.card import hub_license
-from contrique_export.errors import ExportError, HeadFileError, ImageSetError
+from contrique_export.errors import ExportError, HeadFileError
 from contrique_export.exporter import export_bundle
 from contrique_export.model import build_model
 from contrique_infer.bundle import Head, HeadInfo, Manifest, load_bundle
-from contrique_infer.errors import GraphMismatchError
+from contrique_infer.errors import GraphMismatchError, ScanError
 from contrique_infer.preprocessing import prepare
 from contrique_infer.scorer import QualityScorer
 
@@ -54,9 +55,11 @@ def setup(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bundle(setup):
     root, _, ckpt, heads = setup
+    write_images(root / "val" / "a", 2, 2)  # photos in subfolders (as in ../shared/photos/val): found recursively
+    write_images(root / "val" / "b", 2, 3)
     return export_bundle(
         ckpt, root / "bundle", heads=heads, variants=("int8", "fp16"),
-        calibration=write_images(root / "calib", 3, 1), parity_images=write_images(root / "val", 4, 2),
+        calibration=write_images(root / "calib", 3, 1), parity_images=root / "val",
         license="Apache-2.0", progress=False,
     )
 
@@ -97,7 +100,7 @@ def test_fidelity_recorded(bundle):
 
 def test_every_variant_loads_and_matches_torch(setup, bundle):
     root, model, _, _ = setup
-    image = root / "val" / "p1.png"
+    image = root / "val" / "a" / "p1.png"
     prepared = prepare(image, Manifest.load(bundle).input)
     with torch.inference_mode():
         expected = np.concatenate([model(torch.from_numpy(a[None])).numpy()[0] for a in prepared.scales])
@@ -142,8 +145,8 @@ def test_int8_default_calibration_splits_parity_images(setup):
     root, _, ckpt, _ = setup
     sets = exporter._image_sets(["fp32", "int8"], Manifest.load(root / "bundle").input, root / "val", None)
     parity, calibration, fidelity, described = sets
-    assert [p.source.rsplit("/", 1)[1] for p in calibration] == ["p0.png", "p2.png"]
-    assert [p.source.rsplit("/", 1)[1] for p in fidelity] == ["p1.png", "p3.png"]
+    assert [Path(p.source).relative_to(root / "val").as_posix() for p in calibration] == ["a/p0.png", "b/p0.png"]
+    assert [Path(p.source).relative_to(root / "val").as_posix() for p in fidelity] == ["a/p1.png", "b/p1.png"]
     assert len(parity) == 3 + 4 and "every other image" in described["calibration"]
 
 
@@ -154,7 +157,7 @@ def test_refusals_leave_nothing_behind(setup, tmp_path):
         export_bundle(ckpt, out, variants=("int8",), progress=False)
     with pytest.raises(HeadFileError, match="has 4096 coefficients|is not an official head"):
         export_bundle(ckpt, out, heads={"mine": heads["mos"].with_name("x.save")}, progress=False)
-    with pytest.raises(ImageSetError, match="holds no images"):
+    with pytest.raises(ScanError, match="holds no image files in it or below it"):
         export_bundle(ckpt, out, parity_images=tmp_path, progress=False)
     with pytest.raises(ExportError, match="given more than once"):
         export_bundle(ckpt, out, heads={"a": heads["mos"], "A": heads["mos"]}, progress=False)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 from typing import Any
 
 from contrique_export.model_config import ARCHITECTURES
+from contrique_infer.commands import EXIT_USAGE, fail, parse
 from contrique_infer.errors import ContriqueError
 
 from .config import AMP_MODES, DEVICES, PRESETS, TrainConfig, build_config, read_config_file
 from .errors import ConfigError
+
+PROG = "contrique-train"
 
 
 def _flag(name: str) -> str:
@@ -29,7 +31,7 @@ def _flag(name: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: run options plus one flag per :class:`TrainConfig` field (default: unset)."""
     parser = argparse.ArgumentParser(
-        prog="contrique-train",
+        prog=PROG,
         description="Train the CONTRIQUE contrastive encoder on photo folders with on-the-fly synthetic distortions.",
         epilog="Multi-GPU / multi-node: torchrun --nproc-per-node N [--nnodes M ...] -m contrique_training ...",
     )
@@ -80,22 +82,18 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``contrique-train``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     try:
         config = resolve_config(args)
         from .train import train  # imported here: --help and config errors need no torch start-up (~2 s)
 
         path = train(config, args.out, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at)
     except ConfigError as exc:
-        print(f"contrique-train: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, exc, EXIT_USAGE)
     except ContriqueError as exc:
-        print(f"contrique-train: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run
         print(path)
     return 0

@@ -29,23 +29,6 @@ from .colour import AUGMENTATIONS, augment_colour
 from .distortions import LEVELS, NUM_CLASSES, WIDE_TYPES, apply_codec, apply_codec_wide, distort, distort_wide
 from .errors import DataError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"})
-
-
-def find_images(folder: str | os.PathLike[str]) -> list[Path]:
-    """All image files under ``folder`` (recursively, by suffix), sorted.
-
-    Raises:
-        DataError: The folder does not exist or holds no image files.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder; pass a folder of photos (searched recursively)")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not paths:
-        raise DataError(f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in it or below it")
-    return paths
-
 
 def load_rgb(path: Path) -> Image.Image:
     """Open an image as RGB.

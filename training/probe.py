@@ -28,8 +28,9 @@ from contrique_export.checkpoint import load_training_checkpoint
 from contrique_export.model import ContriqueNet
 from contrique_export.model_config import ModelConfig
 from contrique_infer.errors import ContriqueError
+from contrique_infer.inputs import list_images
 
-from .data import find_images, load_rgb
+from .data import load_rgb
 from .distortions import LEVELS, NUM_CLASSES, distort_image
 from .evaluation.ridge import RidgePath
 from .grid import square
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print("probe: error: pass at least one --checkpoint or --random ARCH", file=sys.stderr)
         return 2
     try:
-        paths = find_images(args.data)
+        paths = list_images(args.data)
         if len(paths) < 3:
             raise ValueError(f"{args.data}: {len(paths)} photo(s); the probe needs at least 3")
         print(f"distorting {len(paths)} photos x {NUM_CLASSES} classes at {args.size} px", file=sys.stderr)

@@ -67,8 +67,9 @@ from PIL import Image
 
 from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError, DependencyError
+from contrique_infer.inputs import list_images
 
-from .data import find_images, load_rgb
+from .data import load_rgb
 from .errors import TrainingError
 from .evaluation.features import DEFAULT_CACHE
 from .evaluation.protocol import ProtocolConfig
@@ -318,7 +319,7 @@ def make_proxy_set(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ProxyError(f"{out}: exists and is not an empty folder; choose a new folder or delete it")
     root = Path(photos)
-    paths = select_photos(find_images(root), limit)
+    paths = select_photos(list_images(root), limit)
     plan = assignments(len(paths), variants_per_photo, seed)
     images: list[ProxyImage] = []
     for index, (path, pairs) in enumerate(tqdm(list(zip(paths, plan)), desc="proxy set", unit="photo",

@@ -33,10 +33,11 @@ from contrique_export.checkpoint import load_training_checkpoint
 from contrique_export.errors import CheckpointError
 from contrique_export.model import ContriqueNet
 from contrique_export.model_config import ModelConfig
+from contrique_infer.inputs import list_images
 
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
-from .data import BatchStream, ContrastiveDataset, SeriesDataset, find_images, make_series, make_views
+from .data import BatchStream, ContrastiveDataset, SeriesDataset, make_series, make_views
 from .errors import ConfigError
 from .loss import PatchProjections, contrastive_loss
 from .ranking import SERIES_LENGTH, SeriesModel, ranking_loss
@@ -147,7 +148,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: str | os
         The path of the last checkpoint.
 
     Raises:
-        ConfigError, DataError, CheckpointError: Bad settings, data or checkpoint.
+        ConfigError, DataError, ScanError, CheckpointError: Bad settings, data (ScanError: a photo
+            folder that is missing, unreadable or holds no images) or checkpoint.
     """
     rt = setup_runtime(config.device)
     try:
@@ -172,8 +174,8 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     if series and (micro // rt.world) % SERIES_LENGTH:
         raise ConfigError(f"{micro // rt.world} images per process and micro-batch are not whole series of "
                           f"{SERIES_LENGTH}; use a batch_size that is a multiple of {SERIES_LENGTH * rt.world}")
-    pristine = find_images(config.data)
-    authentic = find_images(config.data_authentic) if config.data_authentic else []
+    pristine = list_images(config.data)
+    authentic = list_images(config.data_authentic) if config.data_authentic else []
     if series:
         stream = BatchStream(SeriesDataset(pristine, config.crop_size, config.seed, config.variants_per_image), None,
                              micro // rt.world // SERIES_LENGTH, 0.0, rt.rank, rt.world, config.workers,
