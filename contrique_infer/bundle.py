@@ -261,30 +261,79 @@ class FeatureSpec(_Record):
 
 
 @dataclass(frozen=True)
+class Fidelity:
+    """How closely a reduced-precision variant (int8, fp16) agrees with fp32, measured at export on
+    held-out images: feature cosine similarities, the largest feature difference, and each
+    no-reference head's Spearman correlation between the two variants' scores."""
+
+    images: int
+    cosine_mean: float
+    cosine_min: float
+    feature_max_abs_diff: float
+    spearman: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, r: _Reader) -> Fidelity:
+        images = r.number("images")
+        if images < 0 or images != int(images):
+            raise r.fail("field 'images' must be a whole number")
+        spearman = {}
+        for key in r.data:
+            if key.startswith("spearman_"):
+                spearman[key.removeprefix("spearman_")] = r.number(key)
+            elif key not in ("images", "cosine_mean", "cosine_min", "feature_max_abs_diff"):
+                raise r.fail(f"unknown field {key!r}")
+        return cls(images=int(images), cosine_mean=r.number("cosine_mean"), cosine_min=r.number("cosine_min"),
+                   feature_max_abs_diff=r.number("feature_max_abs_diff"), spearman=spearman)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest's flat form: ``spearman_<head>`` keys after the other figures."""
+        out: dict[str, Any] = {"images": self.images, "cosine_mean": self.cosine_mean, "cosine_min": self.cosine_min,
+                               "feature_max_abs_diff": self.feature_max_abs_diff}
+        out.update({f"spearman_{head}": rho for head, rho in self.spearman.items()})
+        return out
+
+
+@dataclass(frozen=True)
 class VariantInfo:
-    """One ONNX encoder file. ``fidelity`` holds measured agreement with fp32 (int8/fp16)."""
+    """One ONNX encoder file, with its measured agreement with fp32 (int8/fp16; None for fp32)."""
 
     name: str
     file: str
-    fidelity: Mapping[str, float] = field(default_factory=dict)
+    fidelity: Fidelity | None = None
 
     @classmethod
     def from_dict(cls, r: _Reader, name: str) -> VariantInfo:
-        fidelity = r.mapping("fidelity", optional=True)
-        for key, value in fidelity.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise r.fail(f"fidelity '{key}' must be a number")
         return cls(
             name=name,
             file=_check_relpath(r.path, r.string("file"), f"variant {name} file"),
-            fidelity={k: _to_float(v) for k, v in fidelity.items()},
+            fidelity=Fidelity.from_dict(r.section("fidelity")) if r.data.get("fidelity") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"file": self.file}
-        if self.fidelity:
-            out["fidelity"] = dict(self.fidelity)
+        if self.fidelity is not None:
+            out["fidelity"] = self.fidelity.to_dict()
         return out
+
+
+@dataclass(frozen=True)
+class Parity(_Record):
+    """The parity check at export: the largest absolute difference between the fp32 graph's features
+    under onnxruntime (``provider``) and the source model's (``reference``, e.g. ``torch 2.14.1``),
+    over ``inputs`` runs (``images`` images at every scale), and the tolerance it had to meet."""
+
+    max_abs_diff: float
+    images: int
+    inputs: int
+    tolerance: float
+    provider: str
+    reference: str
+
+    @classmethod
+    def from_dict(cls, r: _Reader) -> Parity:
+        return cls(max_abs_diff=r.number("max_abs_diff"), images=r.integer("images"), inputs=r.integer("inputs"),
+                   tolerance=r.number("tolerance"), provider=r.string("provider"), reference=r.string("reference"))
 
 
 @dataclass(frozen=True)
@@ -368,7 +417,7 @@ class Manifest:
     default_head: str | None
     files: Mapping[str, FileEntry]
     provenance: Provenance
-    parity: Mapping[str, Any] = field(default_factory=dict)
+    parity: Parity | None = None
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -437,7 +486,7 @@ class Manifest:
             default_head=default_head,
             files=files,
             provenance=Provenance.from_dict(r.section("provenance")),
-            parity=r.mapping("parity", optional=True),
+            parity=Parity.from_dict(r.section("parity")) if r.data.get("parity") else None,
             format_version=version,
         )
 
@@ -453,7 +502,7 @@ class Manifest:
             "default_head": self.default_head,
             "files": {name: e.to_dict() for name, e in sorted(self.files.items())},
             "provenance": self.provenance.to_dict(),
-            "parity": dict(self.parity),
+            "parity": None if self.parity is None else self.parity.to_dict(),
         }
 
     @classmethod

@@ -91,10 +91,10 @@ def variant_trusted(manifest: Manifest, variant: str) -> bool:
     :data:`MIN_COSINE` and a Spearman correlation of every recorded head's scores of at least
     :data:`MIN_SPEARMAN` (at least one head recorded)."""
     info = manifest.variants.get(variant)
-    if info is None:
+    fidelity = None if info is None else info.fidelity
+    if fidelity is None or not fidelity.spearman:
         return False
-    spearman = [v for k, v in info.fidelity.items() if k.startswith("spearman_")]
-    return info.fidelity.get("cosine_min", 0.0) >= MIN_COSINE and bool(spearman) and min(spearman) >= MIN_SPEARMAN
+    return fidelity.cosine_min >= MIN_COSINE and min(fidelity.spearman.values()) >= MIN_SPEARMAN
 
 
 def choose_variant(variant: str, manifest: Manifest, providers: Sequence[Provider]) -> str:

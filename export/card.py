@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from contrique_infer.bundle import Manifest
+from contrique_infer.bundle import Fidelity, Manifest
 
 CARD_NAME = "README.md"
 TAGS = ("image-quality-assessment", "onnx", "contrique")
@@ -85,14 +85,12 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
     for v in manifest.variants.values():
         size = (folder / v.file).stat().st_size / 1e6
         lines.append(f"| {v.name} | `{v.file}` | {size:.1f} MB | {_fidelity(v.fidelity)} |")
-    lines += [
-        "",
-        f"Parity (checked at export): the fp32 graph under onnxruntime ({parity.get('provider', 'CPU')}) and "
-        f"{parity.get('reference', 'torch')} agree to a maximum absolute feature difference of "
-        f"{float(parity.get('max_abs_diff', float('nan'))):.2e} over {parity.get('inputs', '?')} inputs "
-        f"({parity.get('images', '?')} images at every scale; tolerance {parity.get('tolerance', '?')}). "
-        f"Parity images: {image_sets.get('parity', 'not recorded')}.",
-    ]
+    lines += ["", "Parity was not checked at export." if parity is None else (
+        f"Parity (checked at export): the fp32 graph under onnxruntime ({parity.provider}) and "
+        f"{parity.reference} agree to a maximum absolute feature difference of {parity.max_abs_diff:.2e} over "
+        f"{parity.inputs} inputs ({parity.images} images at every scale; tolerance {parity.tolerance:g}). "
+        f"Parity images: {image_sets.get('parity', 'not recorded')}."
+    )]
     if "calibration" in image_sets:
         lines.append("")
         lines.append(f"int8 calibration images: {image_sets['calibration']}.")
@@ -124,14 +122,12 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
     return "\n".join(meta + lines)
 
 
-def _fidelity(fidelity: dict[str, float] | object) -> str:
-    if not fidelity:
+def _fidelity(fidelity: Fidelity | None) -> str:
+    if fidelity is None:
         return "reference"
-    items = dict(fidelity)  # type: ignore[call-overload]
-    parts = [f"cosine mean {items['cosine_mean']:.5f}, min {items['cosine_min']:.5f}"] if "cosine_mean" in items else []
-    parts += [f"Spearman {k.removeprefix('spearman_')} {v:.4f}" for k, v in items.items() if k.startswith("spearman_")]
-    if "images" in items:
-        parts.append(f"{int(items['images'])} images")
+    parts = [f"cosine mean {fidelity.cosine_mean:.5f}, min {fidelity.cosine_min:.5f}"]
+    parts += [f"Spearman {head} {rho:.4f}" for head, rho in fidelity.spearman.items()]
+    parts.append(f"{fidelity.images} images")
     return "; ".join(parts)
 
 

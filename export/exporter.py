@@ -167,9 +167,9 @@ def export_bundle(
         for variant in wanted[1:]:
             with log.step(f"measuring {variant} fidelity on {len(fidelity_set)} held-out images"):
                 fidelity = measure_fidelity(encoders["fp32"], encoders[variant], fidelity_set, loaded_heads)
-            log.note(f"{variant}: feature cosine mean {fidelity['cosine_mean']:.5f}, min {fidelity['cosine_min']:.5f}")
+            log.note(f"{variant}: feature cosine mean {fidelity.cosine_mean:.5f}, min {fidelity.cosine_min:.5f}")
             infos[variant] = VariantInfo(variant, VARIANT_FILES[variant], fidelity)
-        manifest = dataclasses.replace(manifest, variants=infos, parity=parity.to_dict())
+        manifest = dataclasses.replace(manifest, variants=infos, parity=parity)
         card = write_card(manifest, staging, image_sets=image_sets, notes=card_notes)
         manifest = dataclasses.replace(manifest, files=file_table(staging, [*manifest.files, card.name]))
         manifest.save(staging)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from contrique_infer.bundle import Head
+from contrique_infer.bundle import Fidelity, Head
 from contrique_infer.preprocessing import PreparedImage
 from contrique_infer.session import Encoder
 
@@ -47,7 +47,7 @@ def measure_fidelity(
     candidate: Encoder,
     inputs: Sequence[PreparedImage],
     heads: Sequence[Head] = (),
-) -> dict[str, float]:
+) -> Fidelity:
     """Compare a variant with the fp32 graph on held-out images.
 
     Args:
@@ -57,8 +57,8 @@ def measure_fidelity(
         heads: Heads whose score rankings are compared (no-reference heads only).
 
     Returns:
-        ``images``, ``cosine_mean``, ``cosine_min``, ``feature_max_abs_diff`` and
-        ``spearman_<head>`` for each no-reference head (when at least 3 images).
+        The variant's fidelity record, with a Spearman correlation for each no-reference head
+        (when there are at least 3 images).
 
     Raises:
         ExportError: No held-out images, or the variant's features are not finite.
@@ -72,16 +72,12 @@ def measure_fidelity(
             f"{candidate.path}: the variant computes non-finite features on held-out images; do not ship it"
         )
     cosine = np.sum(f_ref * f_cand, axis=1) / (np.linalg.norm(f_ref, axis=1) * np.linalg.norm(f_cand, axis=1))
-    result = {
-        "images": float(len(inputs)),
-        "cosine_mean": float(cosine.mean()),
-        "cosine_min": float(cosine.min()),
-        "feature_max_abs_diff": float(np.max(np.abs(f_ref - f_cand))),
-    }
+    rhos = {}
     if len(inputs) >= 3:
         for head in heads:
             if head.kind == "nr":
                 rho = spearman(head(f_ref), head(f_cand))
                 if rho is not None:
-                    result[f"spearman_{head.name}"] = rho
-    return result
+                    rhos[head.name] = rho
+    return Fidelity(images=len(inputs), cosine_mean=float(cosine.mean()), cosine_min=float(cosine.min()),
+                    feature_max_abs_diff=float(np.max(np.abs(f_ref - f_cand))), spearman=rhos)

@@ -9,11 +9,11 @@ parity figure recorded in the manifest.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from contrique_infer.bundle import Parity
 from contrique_infer.preprocessing import PreparedImage
 from contrique_infer.session import Encoder
 
@@ -23,35 +23,13 @@ from .model import ContriqueNet
 TOLERANCE = 1e-4
 
 
-@dataclass(frozen=True)
-class ParityReport:
-    """Result of a parity check: the maximum absolute feature difference and what was compared."""
-
-    max_abs_diff: float
-    images: int
-    inputs: int
-    tolerance: float
-    provider: str
-
-    def to_dict(self) -> dict[str, float | int | str]:
-        """The manifest's ``parity`` entry."""
-        return {
-            "max_abs_diff": self.max_abs_diff,
-            "images": self.images,
-            "inputs": self.inputs,
-            "tolerance": self.tolerance,
-            "provider": self.provider,
-            "reference": f"torch {torch.__version__}",
-        }
-
-
 def check_parity(
     model: ContriqueNet,
     encoder: Encoder,
     inputs: Sequence[PreparedImage],
     *,
     tolerance: float = TOLERANCE,
-) -> ParityReport:
+) -> Parity:
     """Compare torch and onnxruntime features on every scale of every input.
 
     Args:
@@ -61,7 +39,7 @@ def check_parity(
         tolerance: The largest acceptable absolute difference.
 
     Returns:
-        The report (also when it passes narrowly).
+        The manifest's parity record (also when it passes narrowly).
 
     Raises:
         ParityError: A difference exceeds ``tolerance``, or the batch-of-two run disagrees.
@@ -92,4 +70,4 @@ def check_parity(
             f"{encoder.path.name}: ONNX features differ from torch by {worst:.3g} on {where} "
             f"(tolerance {tolerance:g}); the export is not faithful, report this with your torch/onnx versions"
         )
-    return ParityReport(worst, len(inputs), count, tolerance, encoder.providers[0])
+    return Parity(worst, len(inputs), count, tolerance, encoder.providers[0], f"torch {torch.__version__}")

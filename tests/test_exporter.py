@@ -85,17 +85,18 @@ def test_manifest(setup, bundle):
     assert p.source_checkpoint_sha256 == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     assert p.training_data == DATA["description"] and p.license == "Apache-2.0"
     assert "contrique-export" in p.created_by and "torch" in p.created_by
-    assert manifest.parity["max_abs_diff"] < 1e-4 and manifest.parity["images"] == 3 + 4
+    assert manifest.parity.max_abs_diff < 1e-4 and manifest.parity.images == 3 + 4
+    assert manifest.parity.reference == f"torch {torch.__version__}" and manifest.parity.tolerance == 1e-4
 
 
 def test_fidelity_recorded(bundle):
     manifest = Manifest.load(bundle)
-    assert manifest.variants["fp32"].fidelity == {}
+    assert manifest.variants["fp32"].fidelity is None
     for name, floor in (("int8", 0.99), ("fp16", 0.9999)):
         fidelity = manifest.variants[name].fidelity
-        assert fidelity["images"] == 4  # all of val/: calibration used calib/
-        assert floor < fidelity["cosine_min"] <= fidelity["cosine_mean"] <= 1.0
-        assert set(fidelity) >= {"spearman_mos", "spearman_dmos"} and "spearman_pair" not in fidelity
+        assert fidelity.images == 4  # all of val/: calibration used calib/
+        assert floor < fidelity.cosine_min <= fidelity.cosine_mean <= 1.0
+        assert set(fidelity.spearman) == {"mos", "dmos"}  # no-reference heads only: not the fr head "pair"
 
 
 def test_every_variant_loads_and_matches_torch(setup, bundle):

@@ -67,7 +67,7 @@ def mutations(draw: st.DrawFn, base: dict[str, Any]) -> Any:
 
 def _valid_manifest() -> dict[str, Any]:
     """A complete, valid manifest dict (as tests/tiny_bundle.py writes, with made-up hashes)."""
-    from contrique_infer.bundle import FeatureSpec, FileEntry, Provenance, VariantInfo
+    from contrique_infer.bundle import FeatureSpec, FileEntry, Parity, Provenance, VariantInfo
 
     heads = head_infos()
     files = {rel: FileEntry("ab" * 32, 1000 + i) for i, rel in enumerate(["encoder.onnx"] + [h.file for h in heads])}
@@ -75,7 +75,7 @@ def _valid_manifest() -> dict[str, Any]:
         name="fuzz", architecture="tiny-conv", input=InputContract(min_size=8),
         feature=FeatureSpec(dim=16, per_scale_dim=8), variants={"fp32": VariantInfo("fp32", "encoder.onnx")},
         heads=heads, default_head="quality", files=files,
-        provenance=Provenance("none", "0" * 64, "none", "MIT"), parity={"max_abs_diff": 0.0},
+        provenance=Provenance("none", "0" * 64, "none", "MIT"), parity=Parity(0.0, 1, 2, 1e-4, "CPUExecutionProvider", "torch"),
     )
     return manifest.to_dict()
 

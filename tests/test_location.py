@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 
 from contrique_infer import location
-from contrique_infer.bundle import Manifest, VariantInfo
+from contrique_infer.bundle import Fidelity, Manifest, VariantInfo
 from contrique_infer.errors import BundleFileError, NoDefaultModelError, VariantNotFoundError
 from contrique_infer.location import choose_variant, locate, locate_manifest, variant_trusted
 from contrique_infer.session import CPU, CUDA
+
+
+def fidelity(cosine_min: float, **spearman: float) -> Fidelity:
+    """A variant's fidelity record with the figures ``auto`` looks at."""
+    return Fidelity(images=6, cosine_mean=1.0, cosine_min=cosine_min, feature_max_abs_diff=0.0, spearman=spearman)
 
 
 def test_locate_folders_default_and_bad_names(tiny_bundle_dir: Path, tmp_path: Path,
@@ -32,27 +37,27 @@ def test_locate_folders_default_and_bad_names(tiny_bundle_dir: Path, tmp_path: P
 def test_variant_trusted_needs_every_threshold(tiny_bundle_dir: Path) -> None:
     manifest = Manifest.load(tiny_bundle_dir)
 
-    def trusted(**fidelity: float) -> bool:
-        info = VariantInfo("int8", "encoder.onnx", fidelity)
+    def trusted(cosine_min: float, **spearman: float) -> bool:
+        info = VariantInfo("int8", "encoder.onnx", fidelity(cosine_min, **spearman))
         return variant_trusted(dataclasses.replace(manifest, variants={**manifest.variants, "int8": info}), "int8")
 
-    edge = {"cosine_min": location.MIN_COSINE, "spearman_quality": location.MIN_SPEARMAN}
-    assert trusted(**edge)  # the thresholds themselves pass
-    assert not trusted(**{**edge, "cosine_min": location.MIN_COSINE - 1e-6})
-    assert not trusted(**{**edge, "spearman_quality": location.MIN_SPEARMAN - 1e-6})
+    assert trusted(location.MIN_COSINE, quality=location.MIN_SPEARMAN)  # the thresholds themselves pass
+    assert not trusted(location.MIN_COSINE - 1e-6, quality=location.MIN_SPEARMAN)
+    assert not trusted(location.MIN_COSINE, quality=location.MIN_SPEARMAN - 1e-6)
+    assert not trusted(1.0)  # no head's agreement recorded
     assert not variant_trusted(manifest, "int8")  # no such variant
 
 
 def test_auto_variant_prefers_fp16_on_cuda(tiny_bundle_dir: Path) -> None:
     manifest = Manifest.load(tiny_bundle_dir)
-    fp16 = VariantInfo("fp16", "encoder.onnx", {"cosine_min": 0.999, "spearman_quality": 0.995})
+    fp16 = VariantInfo("fp16", "encoder.onnx", fidelity(0.999, quality=0.995))
     with_fp16 = dataclasses.replace(manifest, variants={**manifest.variants, "fp16": fp16})
     choose = choose_variant
     assert choose("auto", with_fp16, [CUDA, CPU]) == "fp16"
     assert choose("auto", with_fp16, [CPU]) == "fp32"
     assert choose("auto", manifest, [CUDA, CPU]) == "fp32"
     assert choose("fp16", with_fp16, [CPU]) == "fp16"
-    untrusted = VariantInfo("fp16", "encoder.onnx", {"cosine_min": 0.9998, "spearman_quality": 0.94})
+    untrusted = VariantInfo("fp16", "encoder.onnx", fidelity(0.9998, quality=0.94))
     assert choose("auto", dataclasses.replace(manifest, variants={**manifest.variants, "fp16": untrusted}),
                   [CUDA, CPU]) == "fp32"  # fp16 whose head scores drift is not chosen automatically
 
@@ -61,13 +66,14 @@ def test_auto_variant_picks_int8_on_cpu_only_when_its_fidelity_passes(tiny_bundl
     manifest = Manifest.load(tiny_bundle_dir)
     choose = choose_variant
 
-    def with_int8(**fidelity: float) -> Manifest:
-        return dataclasses.replace(manifest, variants={**manifest.variants, "int8": VariantInfo("int8", "encoder.onnx", fidelity)})
+    def with_int8(cosine_min: float, **spearman: float) -> Manifest:
+        info = VariantInfo("int8", "encoder.onnx", fidelity(cosine_min, **spearman))
+        return dataclasses.replace(manifest, variants={**manifest.variants, "int8": info})
 
-    good = with_int8(cosine_min=0.995, spearman_quality=0.999, spearman_level=0.992)
+    good = with_int8(0.995, quality=0.999, level=0.992)
     assert choose("auto", good, [CPU]) == "int8"
     assert choose("auto", good, [CUDA, CPU]) == "fp32"  # GPUs: fp16 or fp32, never int8
-    assert choose("auto", with_int8(cosine_min=0.98, spearman_quality=0.999), [CPU]) == "fp32"
-    assert choose("auto", with_int8(cosine_min=0.999, spearman_quality=0.999, spearman_level=0.95), [CPU]) == "fp32"
-    assert choose("auto", with_int8(cosine_min=0.999), [CPU]) == "fp32"  # no head's agreement recorded
+    assert choose("auto", with_int8(0.98, quality=0.999), [CPU]) == "fp32"
+    assert choose("auto", with_int8(0.999, quality=0.999, level=0.95), [CPU]) == "fp32"
+    assert choose("auto", with_int8(0.999), [CPU]) == "fp32"  # no head's agreement recorded
     assert choose("auto", manifest, [CPU]) == "fp32"

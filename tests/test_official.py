@@ -83,7 +83,7 @@ def test_manifest_of_official_bundle(official_bundle):
     assert manifest.provenance.training_data == OFFICIAL_TRAINING_DATA
     assert OFFICIAL_TRAINING_DATA.startswith("KADIS-700k + authentic images")
     assert manifest.provenance.source_checkpoint == "CONTRIQUE_checkpoint25.tar"
-    assert manifest.parity["images"] == 3 + 7 and manifest.parity["max_abs_diff"] < 1e-5
+    assert manifest.parity.images == 3 + 7 and manifest.parity.max_abs_diff < 1e-5
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,6 @@ def write_tiny_bundle(folder: Path, *, name: str = "tiny-test-bundle") -> Path:
             license="MIT",
             created_by="tests",
         ),
-        parity={"max_abs_diff": 0.0, "images": 0},
     )
     manifest.save(folder)
     return folder
