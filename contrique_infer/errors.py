@@ -27,6 +27,11 @@ class PathError(ContriqueError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self) -> tuple[type[PathError], tuple[str, str]]:
+        """Pickle as ``(path, reason)``, so that the error crosses to other processes (multiprocessing,
+        Ray workers) as itself."""
+        return type(self), (self.path, self.reason)
+
 
 # --- images -------------------------------------------------------------------------------------
 

@@ -50,8 +50,8 @@ class QualityScorer:
 
     Create one with :meth:`from_pretrained`. A scorer is safe to use from many threads at once,
     and picklable: unpickling re-opens the bundle (from the same local folder if it exists,
-    else from the Hub at the pinned revision), so it works in multiprocessing, Ray, Spark or
-    Dask workers.
+    else from the Hub at the pinned revision), so it works in multiprocessing workers; for Ray
+    Data and Spark, see :mod:`contrique_infer.distributed` and ``docs/scale-out.md``.
 
     Args:
         bundle: A loaded bundle (:func:`contrique_infer.bundle.load_bundle`).

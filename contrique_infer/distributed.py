@@ -1,0 +1,255 @@
+"""Score images across processes and machines: Ray Data (``pip install "contrique-infer[ray]"``) or Spark.
+
+:class:`BatchScorer` scores Arrow tables of image paths or bytes with a scorer it opens once, in
+its constructor: it is the callable class for Ray Data's ``Dataset.map_batches`` with an actor
+pool, and the per-partition function of Spark's ``DataFrame.mapInArrow``. It scores with
+:meth:`QualityScorer.score_many`, so a bad image gives an error row, never a failed job.
+:func:`score_dataset` builds the Ray pipeline for a dataset; :func:`score_images` runs it on a
+list of paths or bytes and returns what ``score_many`` returns, in input order.
+
+Importing this module imports neither Ray nor pyarrow; using them when they are missing raises
+:class:`DependencyError`. See docs/scale-out.md.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .errors import DependencyError
+from .results import ScoreResult
+from .scorer import DEFAULT_BATCH_SIZE, QualityScorer
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import ray.data
+
+DEFAULT_ROWS_PER_CALL = 32
+"""Images handed to a worker per ``map_batches`` call."""
+_INDEX = "index"  # the input position column of score_images
+
+
+def require_ray() -> ModuleType:
+    """Import Ray (and Ray Data).
+
+    Raises:
+        DependencyError: Ray or Ray Data is not installed (the message names the extra).
+    """
+    try:
+        import ray
+        import ray.data  # noqa: F401  (Ray without its data extra has no ray.data dependencies)
+    except ImportError as exc:
+        raise DependencyError(
+            f'Ray Data is not installed ({exc}); install it with pip install "contrique-infer[ray]"'
+        ) from exc
+    return ray
+
+
+def result_schema() -> pa.Schema:
+    """The Arrow columns of a scored batch: the fields of :meth:`ScoreResult.to_dict`, in order.
+
+    Raises:
+        DependencyError: pyarrow is not installed.
+    """
+    try:
+        import pyarrow as pa
+    except ImportError as exc:
+        raise DependencyError('pyarrow is not installed; install it with pip install "contrique-infer[ray]"') from exc
+    return pa.schema([
+        ("source", pa.string()),
+        ("score", pa.float64()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("error", pa.string()),
+        ("error_type", pa.string()),
+    ])
+
+
+class BatchScorer:
+    """Scores Arrow tables of images with a scorer opened once, when it is created.
+
+    With Ray Data, use it with an actor pool so each worker keeps its scorer::
+
+        ds.map_batches(BatchScorer, fn_constructor_kwargs={"model": "org/name", "revision": "v1"},
+                       batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=4), num_cpus=1)
+
+    With Spark, create it at the start of a ``mapInArrow`` function (docs/scale-out.md).
+
+    Each output batch has the input's columns except ``column``, then ``source``, ``score``,
+    ``width``, ``height``, ``error`` and ``error_type`` as in :meth:`ScoreResult.to_dict`
+    (nulls where the image failed).
+
+    Args:
+        model: A bundle folder that every worker can read, a Hub id ``org/name`` (pin
+            ``revision=``), or None for the packaged default model.
+        column: The input column holding image paths or encoded image bytes.
+        threads: onnxruntime intra-op threads of this worker; None: in a Ray worker, the CPUs
+            Ray reserved for it (``num_cpus`` of ``map_batches``, at least 1), elsewhere
+            onnxruntime's default (every core).
+        batch_size: Images per onnxruntime run, as in :meth:`QualityScorer.score_many`.
+        decode_workers: Decoding threads (``workers`` of :meth:`QualityScorer.score_many`).
+        **options: Other keyword arguments of :meth:`QualityScorer.from_pretrained`
+            (``revision``, ``head``, ``variant``, ``device``, ``max_pixels``, ...).
+
+    Raises:
+        DependencyError: pyarrow is not installed.
+        ContriqueError: As :meth:`QualityScorer.from_pretrained` (the worker fails to start).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        column: str = "image",
+        threads: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        decode_workers: int | None = None,
+        **options: Any,
+    ) -> None:
+        self.schema = result_schema()
+        self.column = column
+        self.batch_size = batch_size
+        self.decode_workers = decode_workers
+        self.scorer = QualityScorer.from_pretrained(model, threads=_ray_cpus() if threads is None else threads,
+                                                    **options)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """Score the images of ``batch[column]``.
+
+        Raises:
+            ValueError: The batch lacks ``column``, or has a column named like a result column.
+            InferenceError: onnxruntime failed (the Ray job fails, as the CLI stops).
+        """
+        import pyarrow as pa
+
+        schema = self.schema
+        if self.column not in batch.column_names:
+            raise ValueError(f"no column {self.column!r} in the batch (columns: {', '.join(batch.column_names)}); "
+                             "pass column=NAME of the column holding image paths or bytes")
+        kept = batch.drop_columns([self.column])
+        clash = sorted(set(kept.column_names) & set(schema.names))
+        if clash:
+            raise ValueError(f"input columns {', '.join(clash)} would be overwritten by the scores; "
+                             "rename or drop them before scoring")
+        results = self.scorer.score_many(batch.column(self.column).to_pylist(), batch_size=self.batch_size,
+                                         workers=self.decode_workers)
+        scored = pa.Table.from_pylist([r.to_dict() for r in results], schema=schema)
+        for name in schema.names:
+            kept = kept.append_column(schema.field(name), scored.column(name))
+        return kept
+
+
+def score_dataset(
+    dataset: ray.data.Dataset,
+    model: str | os.PathLike[str] | None = None,
+    *,
+    workers: int = 2,
+    threads: int | None = None,
+    num_cpus: float | None = None,
+    column: str = "image",
+    rows_per_call: int = DEFAULT_ROWS_PER_CALL,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    decode_workers: int | None = None,
+    **options: Any,
+) -> ray.data.Dataset:
+    """Add scores to a Ray dataset with a pool of ``workers`` actors (lazy, like any ``map_batches``).
+
+    Connects to Ray first if needed (``ray.init()``: the cluster of ``RAY_ADDRESS``, else a new
+    local one).
+
+    Args:
+        dataset: A dataset with a column of image paths (readable by every worker) or bytes.
+        model: See :class:`BatchScorer`.
+        workers: Actors in the pool, each with its own scorer.
+        threads: onnxruntime threads per worker; None: the cluster's CPUs divided by
+            ``workers``, at least 1 (on one machine, ``cpu_count // workers``).
+        num_cpus: Logical CPUs Ray reserves per worker; None: 1, or less when the workers would
+            take every CPU of the cluster, so that the dataset's read tasks can still run.
+        column, batch_size, decode_workers, **options: See :class:`BatchScorer`.
+        rows_per_call: Images per ``map_batches`` call.
+
+    Returns:
+        The dataset with the columns of :class:`BatchScorer` (the image column is dropped).
+
+    Raises:
+        DependencyError: Ray Data is not installed.
+        TypeError: ``options`` has a name :meth:`QualityScorer.from_pretrained` does not take.
+        ValueError: ``workers`` is not a positive integer.
+    """
+    ray = require_ray()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer; got {workers!r}")
+    inspect.signature(QualityScorer.from_pretrained).bind(model, threads=threads, **options)  # fail here, not in a worker
+    if not ray.is_initialized():
+        ray.init()
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    if threads is None:
+        threads = max(1, int(cpus // workers))
+    if num_cpus is None:
+        num_cpus = 1.0 if workers < cpus else max(cpus - 1, 0.5) / workers
+    return dataset.map_batches(
+        BatchScorer,
+        fn_constructor_kwargs={"model": None if model is None else os.fspath(model), "column": column,
+                               "threads": threads, "batch_size": batch_size, "decode_workers": decode_workers,
+                               **options},
+        batch_size=rows_per_call,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=num_cpus,
+    )
+
+
+def score_images(
+    images: Iterable[str | os.PathLike[str] | bytes],
+    model: str | os.PathLike[str] | None = None,
+    *,
+    workers: int = 2,
+    threads: int | None = None,
+    **options: Any,
+) -> list[ScoreResult]:
+    """Score images on a Ray actor pool: what :meth:`QualityScorer.score_many` returns, in input order.
+
+    Args:
+        images: Paths that every worker can read, or encoded image bytes (one kind, not mixed).
+        model, workers, threads, **options: See :func:`score_dataset` (``num_cpus``,
+            ``rows_per_call``, ``batch_size``, ``decode_workers`` and the options of
+            :meth:`QualityScorer.from_pretrained`).
+
+    Returns:
+        One :class:`ScoreResult` per image, with its score or its error.
+
+    Raises:
+        DependencyError: Ray Data is not installed.
+        TypeError: An image is neither a path nor bytes, or an unknown option.
+    """
+    ray = require_ray()
+    items = [{"image": _path_or_bytes(image), _INDEX: i} for i, image in enumerate(images)]
+    if not items:
+        return []
+    scored = score_dataset(ray.data.from_items(items), model, workers=workers, threads=threads, **options)
+    rows = sorted(scored.take_all(), key=lambda row: row[_INDEX])
+    return [ScoreResult(**{name: row[name] for name in result_schema().names}) for row in rows]
+
+
+def _ray_cpus() -> int | None:
+    """The CPUs Ray reserved for the current worker (at least 1); None outside Ray."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+
+
+def _path_or_bytes(image: str | os.PathLike[str] | bytes) -> str | bytes:
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image)
+    raise TypeError(f"score_images takes paths or bytes; got {type(image).__name__} "
+                    "(score PIL images and arrays in one process with QualityScorer.score_many)")
+
+
+__all__ = ["BatchScorer", "result_schema", "require_ray", "score_dataset", "score_images"]

@@ -1,0 +1,231 @@
+"""Tests of contrique_infer.distributed: Ray Data scoring on a local 2-worker cluster against
+QualityScorer.score_many in one process, the Spark recipe of docs/scale-out.md (where pyspark is
+installed), batch columns, and the missing-extra errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from contrique_infer.errors import DependencyError
+from contrique_infer.scorer import QualityScorer
+
+N_IMAGES = 200
+SIZES = ((24, 32), (40, 30), (33, 47))
+SPARK_COLUMNS = "source string, score double, width long, height long, error string, error_type string"
+SKIP_REASON = 'Ray Data is not installed: pip install "contrique-infer[ray]"'
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")  # Ray's own deprecated settings
+
+
+@pytest.fixture(scope="module")
+def ray() -> Any:
+    ray = pytest.importorskip("ray", reason=SKIP_REASON)
+    pytest.importorskip("ray.data", reason=SKIP_REASON)
+    return ray
+
+
+@pytest.fixture(scope="module")
+def cluster(ray: Any) -> Iterator[None]:
+    """A local Ray cluster with 2 CPUs, so at most 2 worker actors; shut down after the module."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 2**20)
+    yield
+    ray.shutdown()
+
+
+def png(h: int, w: int, seed: int) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def image_paths(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """200 image paths in three sizes; 14 are broken: empty, truncated, not an image, too small, missing."""
+    folder = tmp_path_factory.mktemp("images")
+    paths = []
+    for i in range(N_IMAGES):
+        path = folder / f"{i:03d}.png"
+        data = png(*SIZES[i % len(SIZES)], seed=i)
+        if i % 50 == 7:
+            data = b""
+        elif i % 50 == 23:
+            data = data[: len(data) // 2]
+        elif i % 50 == 41:
+            path = folder / f"{i:03d}.txt"
+            data = b"not an image\n"
+        elif i == 99:
+            data = png(4, 4, seed=i)
+        if i != 150:  # a path that does not exist
+            path.write_bytes(data)
+        paths.append(str(path))
+    return paths
+
+
+def test_score_images_on_2_workers_equals_score_many(
+    cluster: None, tiny_bundle_dir: Path, image_paths: list[str]
+) -> None:
+    from contrique_infer.distributed import score_images
+
+    expected = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(image_paths)
+    got = score_images(image_paths, tiny_bundle_dir, workers=2, rows_per_call=16)
+
+    assert [r.source for r in got] == [r.source for r in expected] == image_paths
+    assert [(r.error, r.error_type, r.width, r.height) for r in got] == [
+        (r.error, r.error_type, r.width, r.height) for r in expected
+    ]
+    assert {r.error_type for r in expected if not r.ok} == {"ImageDecodeError", "ImageTooSmallError"}
+    assert sum(not r.ok for r in expected) == 14
+    ok = [i for i, r in enumerate(expected) if r.ok]
+    np.testing.assert_allclose([got[i].score for i in ok], [expected[i].score for i in ok], rtol=0, atol=1e-6)
+    assert all(got[i].score is None for i in range(N_IMAGES) if i not in ok)
+
+
+def test_batch_scorer_opens_one_scorer_per_worker_and_keeps_columns(
+    cluster: None, ray: Any, tiny_bundle_dir: Path, image_paths: list[str], tmp_path: Path
+) -> None:
+    from contrique_infer.distributed import BatchScorer
+
+    log = tmp_path / "opened.log"
+
+    class LoggingScorer(BatchScorer):
+        """Logs each scorer opening: one line per worker process."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+
+    picked = image_paths[::4]
+    rows = ray.data.from_items([{"id": i, "path": p} for i, p in enumerate(picked)]).map_batches(
+        LoggingScorer, fn_constructor_kwargs={"model": str(tiny_bundle_dir), "column": "path"}, batch_size=5,
+        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=2), num_cpus=1,
+    ).take_all()
+    expected = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(picked)
+
+    opened = log.read_text().split()
+    assert len(opened) == len(set(opened)) == 2  # 50 images in 10 calls, one scorer per worker
+    rows.sort(key=lambda row: row["id"])
+    assert [row.pop("id") for row in rows] == list(range(len(picked)))
+    assert_rows_equal(rows, expected)
+
+
+def assert_rows_equal(rows: list[dict[str, Any]], expected: list[Any]) -> None:
+    """``rows`` hold the fields of ``expected`` (ScoreResults), scores within 1e-6."""
+    assert len(rows) == len(expected)
+    for row, result in zip(rows, expected):
+        want = result.to_dict()
+        assert row.pop("score") == (None if want["score"] is None else pytest.approx(want["score"], abs=1e-6))
+        del want["score"]
+        assert row == want
+
+
+def test_score_dataset_on_files_read_by_ray(cluster: None, ray: Any, tiny_bundle_dir: Path,
+                                             image_paths: list[str]) -> None:
+    """A dataset with a read stage: the 2 workers must leave CPU for it (num_cpus < 1 by default)."""
+    from contrique_infer.distributed import score_dataset
+
+    folder = Path(image_paths[0]).parent
+    dataset = ray.data.read_binary_files(str(folder), include_paths=True, file_extensions=["png"])
+    rows = sorted(score_dataset(dataset, tiny_bundle_dir, workers=2, column="bytes").take_all(),
+                  key=lambda row: row["path"])
+    paths = sorted(str(p) for p in folder.glob("*.png"))
+    expected = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(Path(p).read_bytes() for p in paths)
+
+    assert [row.pop("path") for row in rows] == paths
+    assert_rows_equal(rows, expected)
+
+
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+def test_spark_map_in_arrow_recipe(tiny_bundle_dir: Path, image_paths: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Spark recipe of docs/scale-out.md: BatchScorer in a mapInArrow function, one per task."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed: the Spark recipe is tested only where it is")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java, and java is not on PATH")
+    pa = pytest.importorskip("pyarrow", reason=SKIP_REASON)
+    from pyspark.sql import SparkSession
+
+    from contrique_infer.distributed import BatchScorer
+
+    model = str(tiny_bundle_dir)
+
+    def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        scorer = BatchScorer(model, column="path", threads=1)  # once per task, not per batch
+        for batch in batches:
+            yield from scorer(pa.Table.from_batches([batch])).to_batches()
+
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    picked = image_paths[::5]
+    spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
+    try:
+        frame = spark.createDataFrame(list(enumerate(picked)), "id long, path string").repartition(2)
+        rows = [row.asDict() for row in frame.mapInArrow(score_partition, "id long, " + SPARK_COLUMNS).collect()]
+    finally:
+        spark.stop()
+    expected = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(picked)
+
+    rows.sort(key=lambda row: row["id"])
+    assert [row.pop("id") for row in rows] == list(range(len(picked)))
+    assert_rows_equal(rows, expected)
+
+
+def test_batch_scorer_in_process_on_bytes(tiny_bundle_dir: Path, image_paths: list[str]) -> None:
+    pa = pytest.importorskip("pyarrow", reason=SKIP_REASON)
+    from contrique_infer.distributed import BatchScorer, result_schema
+
+    scorer = BatchScorer(tiny_bundle_dir, threads=1)
+    images = [png(30, 40, 1), b"junk"]
+    out = scorer(pa.table({"image": images, "key": ["a", "b"]}))
+    expected = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(images)
+    assert out.schema.names == ["key", *expected[0].to_dict()] == ["key", *result_schema().names]
+    assert out.to_pylist() == [{"key": k, **r.to_dict()} for k, r in zip("ab", expected)]
+    assert expected[1].error_type == "ImageDecodeError"
+    with pytest.raises(ValueError, match="no column 'image'.*column=NAME"):
+        scorer(pa.table({"path": image_paths[:1]}))
+    with pytest.raises(ValueError, match="columns score would be overwritten"):
+        scorer(pa.table({"image": image_paths[:1], "score": [1.0]}))
+
+
+def test_score_images_refuses_other_inputs(ray: Any) -> None:
+    from contrique_infer.distributed import score_images
+
+    with pytest.raises(TypeError, match="paths or bytes; got ndarray"):
+        score_images([np.zeros((8, 8, 3), np.uint8)])
+    assert score_images([]) == []
+
+
+def test_unknown_option_fails_before_any_worker_starts(cluster: None, ray: Any) -> None:
+    from contrique_infer.distributed import score_dataset
+
+    with pytest.raises(TypeError, match="revison"):
+        score_dataset(ray.data.from_items([{"image": "a.png"}]), revison="v1")
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        score_dataset(ray.data.from_items([{"image": "a.png"}]), workers=0)
+
+
+def test_import_does_not_import_ray() -> None:
+    code = "import sys, contrique_infer, contrique_infer.distributed; print('ray' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_missing_ray_or_pyarrow_names_the_extra(monkeypatch: pytest.MonkeyPatch, tiny_bundle_dir: Path) -> None:
+    from contrique_infer.distributed import BatchScorer, require_ray, score_images
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(DependencyError, match=r'Ray Data is not installed.*pip install "contrique-infer\[ray\]"'):
+        require_ray()
+    with pytest.raises(DependencyError, match="Ray Data is not installed"):
+        score_images(["a.png"])
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(DependencyError, match=r'pyarrow is not installed.*pip install "contrique-infer\[ray\]"'):
+        BatchScorer(tiny_bundle_dir, threads=1)
