@@ -14,11 +14,14 @@ from pathlib import Path
 import onnx
 import torch
 
+from contrique_infer.bundle import InputContract
+
 from .errors import ExportError
 from .model import ContriqueNet
 
-INPUT_NAME = "image"
-OUTPUT_NAME = "feature"
+INPUT_NAME = InputContract.input_name
+"""The graph's input name: the bundle format's default (the manifest's ``input.input_name``)."""
+OUTPUT_NAME = InputContract.output_name
 _TRACE_SIZE = (2, 3, 96, 128)  # batch 2, non-square: nothing may be specialised to 1 or H == W
 
 
