@@ -25,33 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchlib import OFFICIAL, OFFICIAL_HEADS, PHOTOS, gather, held_out_folders, rule_checkpoint
 
 from contrique_export.exporter import export_bundle
-from contrique_export.images import list_images
 from contrique_infer.bundle import Manifest
 from contrique_infer.scorer import QualityScorer
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-OFFICIAL = SHARED / "reference" / "contrique-official"
-PHOTOS = SHARED / "photos"
-
-
-def rule_checkpoint(path: Path) -> Path:
-    """Write the RULE checkpoint (see the shared README) to ``path``."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from test_official import rule_state_dict  # the one implementation of the RULE recipe
-
-    torch.save(rule_state_dict(OFFICIAL / "checkpoint_keys.tsv"), path)
-    return path
-
-
-def gather(folders: list[Path], into: Path) -> Path:
-    """One flat folder of links to every image of ``folders`` (names prefixed to stay unique)."""
-    into.mkdir(parents=True)
-    for folder in folders:
-        for image in list_images(folder):
-            (into / f"{folder.name}-{image.name}").symlink_to(image)
-    return into
 
 
 def time_features(scorer: QualityScorer, image: np.ndarray, runs: int) -> float:
@@ -68,18 +46,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", type=Path, help="checkpoint (default: the RULE checkpoint, built)")
     parser.add_argument("--calibration", type=Path, default=PHOTOS / "train" / "mate-backgrounds")
-    parser.add_argument(
-        "--fidelity-images", type=Path, nargs="+",
-        default=[OFFICIAL / "sample_images", *sorted(p for p in (PHOTOS / "val").iterdir() if p.is_dir())]
-        if (PHOTOS / "val").is_dir() else [OFFICIAL / "sample_images"],
-    )
+    parser.add_argument("--fidelity-images", type=Path, nargs="+", default=held_out_folders())
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-variants-") as tmp:
         tmp = Path(tmp)
         ckpt = args.ckpt or rule_checkpoint(tmp / "CONTRIQUE_checkpoint25.tar")
-        heads = {n: OFFICIAL / "regressors" / f"{n}.save" for n in ("Koniq", "CLIVE", "LIVE", "CSIQ")}
+        heads = {n: OFFICIAL / "regressors" / f"{n}.save" for n in OFFICIAL_HEADS}
         held_out = gather(args.fidelity_images, tmp / "held-out")
         start = time.perf_counter()
         export_bundle(ckpt, tmp / "fp32-only", heads=heads, parity_images=held_out, progress=False)

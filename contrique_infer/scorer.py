@@ -399,9 +399,13 @@ class QualityScorer:
         return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif)
 
     def _features(self, prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
-        """Features of same-sized prepared images, one encoder run per scale."""
-        n_scales = len(prepared[0].scales)
-        per_scale = [self._encoder.run(np.stack([p.scales[i] for p in prepared])) for i in range(n_scales)]
+        """Features of same-sized prepared images, one encoder run per scale (a lone image is passed as a
+        view, not copied: 144 MB saved at 4000x3000)."""
+
+        def batch(i: int) -> np.ndarray:
+            return prepared[0].scales[i][None] if len(prepared) == 1 else np.stack([p.scales[i] for p in prepared])
+
+        per_scale = [self._encoder.run(batch(i)) for i in range(len(prepared[0].scales))]
         return list(np.concatenate(per_scale, axis=1))
 
     def _loaded_head(self, name: str | None) -> Head:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -138,11 +139,51 @@ def test_encoder_runs_and_matches_reference(tiny_bundle_dir: Path, manifest: Man
         Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CPU], threads=0)
 
 
+def test_memory_policy_on_cpu(tiny_bundle_dir: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "LARGE_IMAGE_PIXELS", 11 * 14)
+    enc = Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CPU])
+    options = enc.session.get_session_options()
+    assert not options.enable_mem_pattern and options.enable_cpu_mem_arena
+    rng = np.random.default_rng(1)
+    small, large = rng.random((2, 3, 11, 14), dtype=np.float32), rng.random((2, 3, 12, 14), dtype=np.float32)
+    arena_session = enc.session
+    small_out = enc.run(small)
+    assert enc.session is arena_session  # images at the limit keep the arena
+    large_out = enc.run(large)
+    options = enc.session.get_session_options()
+    assert not options.enable_mem_pattern and not options.enable_cpu_mem_arena
+    # The same features, bit for bit, from either session; small images stay on the new one.
+    np.testing.assert_array_equal(large_out, arena_session.run(["feature"], {"image": large})[0])
+    np.testing.assert_array_equal(enc.run(small), small_out)
+    assert not enc.session.get_session_options().enable_cpu_mem_arena
+
+
+def test_session_without_arena_is_opened_once(tiny_bundle_dir: Path, manifest: Manifest,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "LARGE_IMAGE_PIXELS", 1)
+    enc = Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CPU])
+    opened = []
+    real_open = enc._open
+
+    def counting_open(*, arena: bool):
+        opened.append(arena)
+        return real_open(arena=arena)
+
+    monkeypatch.setattr(enc, "_open", counting_open)
+    batch = np.random.default_rng(2).random((1, 3, 9, 9), dtype=np.float32)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: enc.run(batch), range(8)))
+    assert opened == [False]
+    for out in outs:
+        np.testing.assert_array_equal(out, outs[0])
+
+
 @pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider' is not in available:UserWarning")
 def test_gpu_requested_but_cpu_session_warns(tiny_bundle_dir: Path, manifest: Manifest) -> None:
     with pytest.warns(RuntimeWarning, match="GPU provider was requested"):
         enc = Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CUDA, CPU])
     assert enc.device == "cpu"
+    assert enc.session.get_session_options().enable_mem_pattern  # GPU sessions keep onnxruntime's defaults
 
 
 def test_corrupt_model_is_a_bundle_error(tmp_path: Path, manifest: Manifest) -> None:

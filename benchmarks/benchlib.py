@@ -1,0 +1,43 @@
+"""What several benchmark scripts share: the reference data's paths, the RULE checkpoint, image folders.
+
+The scripts run as ``python benchmarks/<script>.py``, so this folder is on ``sys.path`` and they
+import this module as ``benchlib``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+OFFICIAL = SHARED / "reference" / "contrique-official"
+PHOTOS = SHARED / "photos"
+OFFICIAL_HEADS = ("Koniq", "CLIVE", "LIVE", "CSIQ")
+"""The official no-reference heads (``regressors/<name>.save`` under :data:`OFFICIAL`)."""
+
+
+def rule_checkpoint(path: Path) -> Path:
+    """Write the RULE checkpoint (see the shared README) to ``path``."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_official import rule_state_dict  # the one implementation of the RULE recipe
+
+    torch.save(rule_state_dict(OFFICIAL / "checkpoint_keys.tsv"), path)
+    return path
+
+
+def held_out_folders() -> list[Path]:
+    """The official sample images and every validation photo folder (never used for calibration)."""
+    val = PHOTOS / "val"
+    return [OFFICIAL / "sample_images", *sorted(p for p in val.iterdir() if p.is_dir())] if val.is_dir() \
+        else [OFFICIAL / "sample_images"]
+
+
+def gather(folders: list[Path], into: Path) -> Path:
+    """One folder holding a link to each of ``folders`` (image folders are listed recursively)."""
+    into.mkdir(parents=True)
+    for folder in folders:
+        (into / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
+    return into
