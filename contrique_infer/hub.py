@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
 from .bundle import MANIFEST_NAME, Manifest, sha256_file, verify_file
 from .errors import (
     BundleFileError,
@@ -199,6 +198,8 @@ def _download(
     """``hf_hub_download`` of one file into the cache; its failures become :class:`HubError`."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HTTPError
+
+    from . import __version__
 
     offline = _offline(local_files_only)
     try:

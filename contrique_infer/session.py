@@ -13,7 +13,6 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,6 +49,8 @@ def onnxruntime() -> ModuleType:
             'onnxruntime is not installed; install the runtime with pip install "contrique-infer[cpu]" '
             '(or "contrique-infer[gpu]" for NVIDIA GPUs)'
         ) from exc
+    from importlib import metadata  # here: importing it costs ~90 ms that only opening a session needs
+
     installed = []
     for dist in ("onnxruntime", "onnxruntime-gpu"):
         try:

@@ -37,15 +37,17 @@ def test_runtime_imports_without_torch() -> None:
         pytest.skip("torch is not installed here, so this cannot show that the runtime avoids importing it")
     result = run_python(
         "import importlib, json, pkgutil, sys\n"
-        "import contrique_infer\n"
-        "plain = sorted(m for m in ('onnxruntime', 'torch', 'onnx') if m in sys.modules)\n"
+        "import contrique_infer, contrique_infer.cli\n"
+        "plain = sorted(m for m in ('onnxruntime', 'torch', 'onnx', 'importlib.metadata') if m in sys.modules)\n"
         "names = [m.name for m in pkgutil.iter_modules(contrique_infer.__path__) if m.name != '__main__']\n"
         "for name in names:\n"
         "    importlib.import_module('contrique_infer.' + name)\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'torch', 'torchvision', 'onnx', 'onnxscript'})\n"
         "print(json.dumps({'plain': plain, 'modules': names, 'heavy': heavy}))\n"
     )
-    assert result["plain"] == []  # plain `import contrique_infer` loads neither onnxruntime nor torch
+    # plain `import contrique_infer` (and the CLI module) loads neither onnxruntime nor torch, nor
+    # importlib.metadata (~90 ms): the version is looked up when read
+    assert result["plain"] == []
     assert {"bundle", "errors", "hub"} <= set(result["modules"])
     assert result["heavy"] == [], f"importing {result['modules']} pulled in {result['heavy']}"
 
