@@ -23,8 +23,8 @@ shadows, which MSCN normalises away:
 24   (E[Y] - 0.5)^2                     (distance of the mean luminance from mid-grey)
 ===  ===========================================================================================
 
-Input: RGB in [0, 1], (N, 3, H, W) with H, W >= 8; output (N, :data:`NSS_DIM`) float32. The
-runtime computes it at every scale of the bundle, like the learned feature; it has no weights.
+Input: RGB in [0, 1], (N, 3, H, W) with H, W >= 8; output (N, ``model_config.NSS_DIM``) float32.
+The runtime computes it at every scale of the bundle, like the learned feature; it has no weights.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from .model_config import NSS_DIM  # noqa: F401 - the output length, defined where config checks read it
 
 _C = 1.0 / 255  # BRISQUE's stabilising constant (1 on 0..255 values)
 _EPS = 1e-10

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from contrique_export.nss import NSS_DIM, NaturalSceneStatistics
+from contrique_export.model_config import NSS_DIM
+from contrique_export.nss import NaturalSceneStatistics
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from contrique_export.model import ContriqueNet, ModelConfig
-from contrique_export.nss import NSS_DIM
+from contrique_export.model_config import NSS_DIM
 from contrique_training.ranking import SERIES_LENGTH, SeriesModel, ranking_loss
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

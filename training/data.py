@@ -14,7 +14,6 @@ official code zero-pads instead, which would put distorted black borders into th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
