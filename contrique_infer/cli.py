@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", metavar="NAME", help="head to score with (default: the bundle's default head)")
     p.add_argument("--variant", choices=("auto", *VARIANTS), default="auto",
                    help="encoder variant (default auto: a bundle's int8 on CPUs and fp16 on CUDA where their "
-                        "recorded fidelity to fp32 passes, else fp32)")
+                        "recorded fidelity to fp32 passes, for --head if given, else for every head; else fp32)")
     p.add_argument("--device", choices=DEVICES, help="run on CPU or CUDA (default: CUDA if available)")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per model run (default 8)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: up to 4)")

@@ -125,7 +125,8 @@ class QualityScorer:
             revision: Hub branch, tag or commit to pin (ignored for local folders).
             variant: ``fp32``, ``fp16``, ``int8``, or ``auto``: fp16 on a CUDA GPU, int8 on CPUs,
                 when the bundle has that variant and its recorded fidelity passes
-                :data:`~contrique_infer.location.MIN_COSINE` and ``MIN_SPEARMAN``
+                :data:`~contrique_infer.location.MIN_COSINE` and ``MIN_SPEARMAN`` on at least
+                ``MIN_FIDELITY_IMAGES`` images, for ``head`` if given, else for every head
                 (:func:`~contrique_infer.location.variant_trusted`); else fp32.
             providers: Explicit onnxruntime providers (they win over ``device``).
             threads: onnxruntime intra-op threads (None: onnxruntime's default).
@@ -162,8 +163,8 @@ class QualityScorer:
             local, remote = locate(options.name_or_path, revision=options.revision, cache_dir=options.cache_dir,
                                    local_files_only=options.local_files_only)
         manifest = remote.manifest if remote is not None else Manifest.load(local)  # type: ignore[arg-type]
-        variant = choose_variant(options.variant, manifest, providers)
         heads = None if options.head is None else [manifest.head_info(options.head).name]
+        variant = choose_variant(options.variant, manifest, providers, heads)
         if remote is not None:
             from . import hub
 

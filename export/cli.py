@@ -1,4 +1,5 @@
-"""``contrique-export``: turn a CONTRIQUE checkpoint and heads into a verified model bundle.
+"""``contrique-export``: turn a CONTRIQUE checkpoint and heads into a verified model bundle, or
+rebuild a bundle's int8/fp16 variants from its fp32 graph (``--from-bundle``, no torch needed).
 
 Exit codes: 0 the bundle was written; 1 the export failed (the message says why; nothing is
 left in the output folder); 2 usage error (bad arguments).
@@ -13,10 +14,12 @@ from contrique_infer.bundle import VARIANTS
 from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError
 
-from .exporter import export_bundle
 from .model_config import ARCHITECTURES
 
 PROG = "contrique-export"
+CHECKPOINT_ONLY = {"--arch": "arch", "--head": "head", "--opset": "opset", "--license": "license",
+                   "--default-head": "default_head"}
+"""Options that describe a checkpoint's export, by flag and argparse destination."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,9 +29,14 @@ def _parser() -> argparse.ArgumentParser:
         "contrique-train) and its linear heads to an ONNX model bundle that contrique-infer loads.",
         epilog="Exit codes: 0 written, 1 export failed, 2 usage error. "
         "Example: contrique-export --ckpt CONTRIQUE_checkpoint25.tar --out contrique-official "
-        "--head Koniq=models/Koniq.save --parity-images sample_images",
+        "--head Koniq=models/Koniq.save --parity-images sample_images; "
+        "contrique-export --from-bundle contrique-official --out contrique-official-int8 --variants int8 "
+        "--calibration train_photos --parity-images val_photos",
     )
-    p.add_argument("--ckpt", required=True, help="checkpoint file")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ckpt", help="checkpoint file")
+    source.add_argument("--from-bundle", metavar="DIR", help="an existing bundle folder: copy its fp32 graph and "
+                        "heads and rebuild the --variants from that graph (no checkpoint or torch needed)")
     p.add_argument("--out", required=True, help="bundle folder to create (must not exist or be empty)")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), help="architecture of an official checkpoint (default resnet50)")
     p.add_argument(
@@ -42,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="fp32", help=f"comma-separated, from {','.join(VARIANTS)} (default fp32)")
     p.add_argument("--calibration", metavar="DIR", help="image folder (subfolders included) for int8 calibration (default: half of --parity-images)")
     p.add_argument("--parity-images", metavar="DIR", help="image folder (subfolders included) for the parity check and int8/fp16 fidelity")
-    p.add_argument("--name", help="bundle name (default: checkpoint file name)")
+    p.add_argument("--name", help="bundle name (default: checkpoint file name, or the --from-bundle bundle's)")
     p.add_argument("--license", help="licence of the exported weights (default: the checkpoint's, else unknown)")
     p.add_argument("--opset", type=positive_int, help="ONNX opset (default: the exporter's)")
     p.add_argument("--default-head", metavar="NAME", help="the head scores use by default (default: Koniq if given, "
@@ -69,26 +77,29 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         return fail(PROG, f"--variants takes {','.join(VARIANTS)}, got {args.variants!r}", EXIT_USAGE, parser)
+    if args.from_bundle is not None:
+        given = [flag for flag, value in CHECKPOINT_ONLY.items() if getattr(args, value)]
+        if given:
+            return fail(PROG, f"{', '.join(given)} only apply to --ckpt: a --from-bundle export keeps the bundle's "
+                        "graph, heads and licence", EXIT_USAGE, parser)
     try:
         notes = Path(args.card_notes).read_text(encoding="utf-8") if args.card_notes else ""
     except (OSError, UnicodeDecodeError) as exc:
         return fail(PROG, f"{args.card_notes}: cannot read the card notes ({exc})", EXIT_USAGE)
     try:
-        out = export_bundle(
-            args.ckpt,
-            args.out,
-            arch=args.arch,
-            heads=heads,
-            variants=variants,
-            calibration=args.calibration,
-            name=args.name,
-            license=args.license,
-            opset=args.opset,
-            parity_images=args.parity_images,
-            default_head=args.default_head,
-            card_notes=notes,
-            progress=not args.quiet,
-        )
+        if args.from_bundle is not None:
+            from .variants import derive_variants
+
+            out = derive_variants(args.from_bundle, args.out, variants=variants, calibration=args.calibration,
+                                  parity_images=args.parity_images, name=args.name, card_notes=notes,
+                                  progress=not args.quiet)
+        else:
+            from .exporter import export_bundle
+
+            out = export_bundle(args.ckpt, args.out, arch=args.arch, heads=heads, variants=variants,
+                                calibration=args.calibration, name=args.name, license=args.license, opset=args.opset,
+                                parity_images=args.parity_images, default_head=args.default_head, card_notes=notes,
+                                progress=not args.quiet)
     except ContriqueError as exc:
         return fail(PROG, exc)
     print(out)

@@ -14,13 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import sys
-import tempfile
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from importlib import metadata
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,34 +22,27 @@ import onnx
 import onnxruntime
 import torch
 
-from contrique_infer.bundle import (
-    VARIANTS,
-    FeatureSpec,
-    Head,
-    HeadInfo,
-    InputContract,
-    Manifest,
-    Provenance,
-    VariantInfo,
-    file_table,
-    load_bundle,
-)
-from contrique_infer.inputs import list_images
-from contrique_infer.preprocessing import PreparedImage
-from contrique_infer.session import Encoder, resolve_providers
+from contrique_infer.bundle import FeatureSpec, Head, HeadInfo, InputContract, Manifest, Provenance, VariantInfo, file_table
 
-from .card import write_card
 from .checkpoint import load_checkpoint
 from .errors import ExportError
-from .fidelity import measure_fidelity
 from .heads import read_head
-from .images import prepare_files, synthetic_inputs
+from .images import image_sets
 from .onnx_export import export_onnx, graph_opset
 from .parity import check_parity
-from .quantize import convert_fp16, quantize_int8
+from .variants import (
+    VARIANT_FILES,
+    Steps,
+    build_variants,
+    measure_variants,
+    open_variant,
+    package_version,
+    publish,
+    staging_folder,
+    wanted_variants,
+)
 
 MIN_SIZE = 32
-VARIANT_FILES = {"fp32": "encoder.onnx", "int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
 DEFAULT_HEAD = "Koniq"
 TRAINED_HEAD = "rank"
 
@@ -105,10 +92,8 @@ def export_bundle(
         In every case ``out`` is left as it was.
     """
     out = Path(out)
-    wanted = _variants(variants)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ExportError(f"{out}: exists and is not an empty folder; choose a new output folder or remove it")
-    log = _Steps(progress)
+    wanted = wanted_variants(variants)
+    log = Steps(progress)
     with log.step("reading checkpoint"):
         checkpoint = load_checkpoint(ckpt, arch=arch)
         model = checkpoint.build_model()
@@ -121,33 +106,24 @@ def export_bundle(
     _unique(loaded_heads)
     if default_head is not None and default_head not in {h.name for h in loaded_heads}:
         raise ExportError(f"default head {default_head!r} is not among the heads ({', '.join(h.name for h in loaded_heads)})")
-    parity_set, calibration_set, fidelity_set, image_sets = _image_sets(wanted, contract, parity_images, calibration)
+    parity_set, calibration_set, fidelity_set, described = image_sets(wanted, contract, parity_images, calibration)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with staging_folder(out) as staging:
         fp32_path = staging / VARIANT_FILES["fp32"]
         with log.step(f"exporting ONNX ({config.name})"):
             export_onnx(model, fp32_path, opset=opset, min_size=MIN_SIZE)
-        for variant in wanted[1:]:
-            if variant == "int8":
-                with log.step(f"quantizing int8 (calibration on {len(calibration_set)} images)"):
-                    quantize_int8(fp32_path, staging / VARIANT_FILES[variant], calibration_set)
-            else:
-                with log.step("converting to fp16"):
-                    convert_fp16(fp32_path, staging / VARIANT_FILES[variant])
+        build_variants(staging, wanted[1:], calibration_set, log)
         for head in loaded_heads:
             head.save(staging / head.info.file)
-        infos = {v: VariantInfo(v, VARIANT_FILES[v]) for v in wanted}
         manifest = Manifest(
             name=name or checkpoint.path.stem,
             architecture=config.name,
             input=contract,
             feature=feature,
-            variants=infos,
+            variants={v: VariantInfo(v, VARIANT_FILES[v]) for v in wanted},
             heads=tuple(h.info for h in loaded_heads),
             default_head=default_head or _default_head(loaded_heads),
-            files=file_table(staging, [v.file for v in infos.values()] + [h.info.file for h in loaded_heads]),
+            files=file_table(staging, [VARIANT_FILES[v] for v in wanted] + [h.info.file for h in loaded_heads]),
             provenance=Provenance(
                 source_checkpoint=checkpoint.path.name,
                 source_checkpoint_sha256=checkpoint.sha256,
@@ -160,48 +136,13 @@ def export_bundle(
         )
         manifest.save(staging)
         with log.step("opening every variant as contrique-infer does"):
-            encoders = {variant: _open(staging, variant) for variant in infos}
+            encoders = {variant: open_variant(staging, variant) for variant in wanted}
         with log.step(f"checking parity with torch on {len(parity_set)} images"):
             parity = check_parity(model, encoders["fp32"], parity_set)
         log.note(f"parity: max abs feature difference {parity.max_abs_diff:.2e}")
-        for variant in wanted[1:]:
-            with log.step(f"measuring {variant} fidelity on {len(fidelity_set)} held-out images"):
-                fidelity = measure_fidelity(encoders["fp32"], encoders[variant], fidelity_set, loaded_heads)
-            log.note(f"{variant}: feature cosine mean {fidelity.cosine_mean:.5f}, min {fidelity.cosine_min:.5f}")
-            infos[variant] = VariantInfo(variant, VARIANT_FILES[variant], fidelity)
-        manifest = dataclasses.replace(manifest, variants=infos, parity=parity)
-        card = write_card(manifest, staging, image_sets=image_sets, notes=card_notes)
-        manifest = dataclasses.replace(manifest, files=file_table(staging, [*manifest.files, card.name]))
-        manifest.save(staging)
-        with log.step("verifying the final manifest"):
-            for variant in infos:
-                load_bundle(staging, variant=variant)
-        staging.chmod(0o755)  # mkdtemp creates it private; a bundle is meant to be shared
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    log.note(f"bundle written to {out} ({', '.join(infos)}; {len(loaded_heads)} heads)")
-    return out
-
-
-def _open(folder: Path, variant: str) -> Encoder:
-    """A variant of the staged bundle opened on the CPU as the runtime opens it (``QualityScorer``).
-
-    Raises:
-        BundleError: The manifest, a file's hash, a head, or the graph's input and output do not check out.
-    """
-    bundle = load_bundle(folder, variant=variant)
-    return Encoder(bundle.model_path, bundle.manifest, providers=resolve_providers(device="cpu"))
-
-
-def _variants(variants: Sequence[str]) -> list[str]:
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ExportError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    return ["fp32"] + [v for v in VARIANTS if v != "fp32" and v in variants]
+        variant_infos = measure_variants(encoders, fidelity_set, loaded_heads, log)
+        manifest = dataclasses.replace(manifest, variants=variant_infos, parity=parity)
+        return publish(staging, out, manifest, image_sets=described, notes=card_notes, log=log)
 
 
 def _unique(heads: Sequence[Head]) -> None:
@@ -233,76 +174,8 @@ def _default_head(heads: Sequence[Head]) -> str | None:
     return next((h.name for h in heads if h.kind == "nr"), None)
 
 
-def _image_sets(
-    variants: Sequence[str],
-    contract: InputContract,
-    parity_images: str | os.PathLike[str] | None,
-    calibration: str | os.PathLike[str] | None,
-) -> tuple[list[PreparedImage], list[PreparedImage], list[PreparedImage], dict[str, str]]:
-    """Parity, calibration and held-out fidelity inputs, and a description of each for the card."""
-    parity = synthetic_inputs(contract)
-    described = {"parity": f"{len(parity)} synthetic odd-size patterns"}
-    parity_files = list_images(parity_images) if parity_images is not None else []
-    if parity_files:
-        parity += prepare_files(parity_files, contract)
-        described["parity"] += f" and the {len(parity_files)} images of `{Path(parity_images).name}/`"
-    if len(variants) == 1:
-        return parity, [], [], described
-    if not parity_files:
-        raise ExportError(
-            f"variant(s) {', '.join(variants[1:])} need real images to measure fidelity: pass --parity-images DIR"
-        )
-    by_path = {item.source: item for item in parity}
-    calibration_set: list[PreparedImage] = []
-    held_out = parity_files
-    if "int8" in variants:
-        if calibration is None:
-            calibration_set = [by_path[str(p)] for p in parity_files[::2]]
-            held_out = parity_files[1::2]
-            described["calibration"] = f"every other image of `{Path(parity_images).name}/` ({len(calibration_set)})"
-        else:
-            calibration_files = list_images(calibration)
-            taken = {p.resolve() for p in calibration_files}
-            held_out = [p for p in parity_files if p.resolve() not in taken]
-            calibration_set = prepare_files(calibration_files, contract)
-            described["calibration"] = f"the {len(calibration_set)} images of `{Path(calibration).name}/`"
-    if not held_out:
-        raise ExportError(
-            f"{parity_images}: no images are left for measuring fidelity after calibration; "
-            "use a --parity-images folder that differs from --calibration, or one with at least 2 images"
-        )
-    described["fidelity"] = (
-        f"{len(held_out)} images of `{Path(parity_images).name}/`, measured with onnxruntime "
-        f"{onnxruntime.__version__} on CPUExecutionProvider"
-    )
-    fidelity = [by_path[str(p)] for p in held_out]
-    return parity, calibration_set, fidelity, described
-
-
 def _created_by() -> str:
-    try:
-        version = metadata.version("contrique-infer")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
     return (
-        f"contrique-export {version} (torch {torch.__version__}, onnx {onnx.__version__}, "
+        f"contrique-export {package_version()} (torch {torch.__version__}, onnx {onnx.__version__}, "
         f"onnxruntime {onnxruntime.__version__})"
     )
-
-
-class _Steps:
-    """Reports named steps and their durations on stderr."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def note(self, message: str) -> None:
-        if self.enabled:
-            print(f"contrique-export: {message}", file=sys.stderr, flush=True)
-
-    @contextmanager
-    def step(self, what: str) -> Iterator[None]:
-        self.note(f"{what} ...")
-        start = time.perf_counter()
-        yield
-        self.note(f"{what}: done in {time.perf_counter() - start:.1f} s")

@@ -128,8 +128,10 @@ def test_default_model_scores_offline(capsys, photos: Path) -> None:
     code, out, err = run(capsys, photos / "photo.png", "--format", "json")
     report = json.loads(out)
     assert code == 0 and err == ""
-    assert (report["head"], report["variant"], report["score_scale"]) == ("quality", "int8", "0-100")
+    assert (report["head"], report["variant"], report["score_scale"]) == ("quality", "fp32", "0-100")
     assert np.isfinite(report["results"][0]["score"])
+    code, out, _ = run(capsys, photos / "photo.png", "--format", "json", "--head", "quality")
+    assert code == 0 and json.loads(out)["variant"] == "int8"  # the quality head alone: its int8 agreement passes
 
 
 def test_missing_model_exits_2(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,7 +40,7 @@ def test_export_succeeds_quietly(official_r18, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--out", "x"], "the following arguments are required: --ckpt"),
+        (["--out", "x"], "one of the arguments --ckpt --from-bundle is required"),
         (["--ckpt", "c", "--out", "x", "--head", "Koniq"], "--head expects NAME=PATH, got 'Koniq'"),
         (["--ckpt", "c", "--out", "x", "--variants", "fp32,int4"], "--variants takes fp32,fp16,int8"),
         (["--ckpt", "c", "--out", "x", "--arch", "vgg16"], "invalid choice: 'vgg16'"),

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from contrique_export import exporter
+from contrique_export import exporter, images, variants
 from contrique_export.card import hub_license
 from contrique_export.errors import ExportError, HeadFileError
 from contrique_export.exporter import export_bundle
@@ -20,17 +19,9 @@ from contrique_infer.bundle import Head, HeadInfo, Manifest, load_bundle
 from contrique_infer.errors import GraphMismatchError, ScanError
 from contrique_infer.preprocessing import prepare
 from contrique_infer.scorer import QualityScorer
+from tiny_bundle import write_photos
 
 DATA = {"description": "test photos made by tests/test_exporter.py", "license": "CC0-1.0"}
-
-
-def write_images(folder, count, seed):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        small = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
-        Image.fromarray(small, "RGB").resize((80 + 6 * i, 66), Image.BICUBIC).save(folder / f"p{i}.png")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +46,11 @@ def setup(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bundle(setup):
     root, _, ckpt, heads = setup
-    write_images(root / "val" / "a", 2, 2)  # photos in subfolders (as in ../shared/photos/val): found recursively
-    write_images(root / "val" / "b", 2, 3)
+    write_photos(root / "val" / "a", 2, 2)  # photos in subfolders (as in ../shared/photos/val): found recursively
+    write_photos(root / "val" / "b", 2, 3)
     return export_bundle(
         ckpt, root / "bundle", heads=heads, variants=("int8", "fp16"),
-        calibration=write_images(root / "calib", 3, 1), parity_images=root / "val",
+        calibration=write_photos(root / "calib", 3, 1), parity_images=root / "val",
         license="Apache-2.0", progress=False,
     )
 
@@ -132,6 +123,7 @@ def test_package_exposes_the_api():
     import contrique_export
 
     assert contrique_export.export_bundle is export_bundle
+    assert contrique_export.derive_variants is variants.derive_variants
     with pytest.raises(AttributeError):
         contrique_export.no_such_thing  # noqa: B018
 
@@ -144,7 +136,7 @@ def test_hub_license_field():
 
 def test_int8_default_calibration_splits_parity_images(setup):
     root, _, ckpt, _ = setup
-    sets = exporter._image_sets(["fp32", "int8"], Manifest.load(root / "bundle").input, root / "val", None)
+    sets = images.image_sets(["fp32", "int8"], Manifest.load(root / "bundle").input, root / "val", None)
     parity, calibration, fidelity, described = sets
     assert [Path(p.source).relative_to(root / "val").as_posix() for p in calibration] == ["a/p0.png", "b/p0.png"]
     assert [Path(p.source).relative_to(root / "val").as_posix() for p in fidelity] == ["a/p1.png", "b/p1.png"]
@@ -204,9 +196,9 @@ def test_a_variant_the_runtime_refuses_fails_the_export(setup, tmp_path, monkeyp
     from tiny_bundle import encoder_model
 
     _, _, ckpt, _ = setup
-    monkeypatch.setattr(exporter, "convert_fp16", lambda source, path: onnx.save(encoder_model(), path))
+    monkeypatch.setattr(variants, "convert_fp16", lambda source, path: onnx.save(encoder_model(), path))
     with pytest.raises(GraphMismatchError, match=r"encoder.fp16.onnx: output 'feature' .* needs float32 \[N, 512\]"):
-        export_bundle(ckpt, tmp_path / "out", variants=("fp16",), parity_images=write_images(tmp_path / "val", 2, 3),
+        export_bundle(ckpt, tmp_path / "out", variants=("fp16",), parity_images=write_photos(tmp_path / "val", 2, 3),
                       progress=False)
     assert [p.name for p in tmp_path.iterdir()] == ["val"]
 

@@ -14,9 +14,9 @@ from contrique_infer.location import choose_variant, locate, locate_manifest, va
 from contrique_infer.session import CPU, CUDA
 
 
-def fidelity(cosine_min: float, **spearman: float) -> Fidelity:
+def fidelity(cosine_min: float, images: int = 12, **spearman: float) -> Fidelity:
     """A variant's fidelity record with the figures ``auto`` looks at."""
-    return Fidelity(images=6, cosine_mean=1.0, cosine_min=cosine_min, feature_max_abs_diff=0.0, spearman=spearman)
+    return Fidelity(images=images, cosine_mean=1.0, cosine_min=cosine_min, feature_max_abs_diff=0.0, spearman=spearman)
 
 
 def test_locate_folders_default_and_bad_names(tiny_bundle_dir: Path, tmp_path: Path,
@@ -37,14 +37,27 @@ def test_locate_folders_default_and_bad_names(tiny_bundle_dir: Path, tmp_path: P
 def test_variant_trusted_needs_every_threshold(tiny_bundle_dir: Path) -> None:
     manifest = Manifest.load(tiny_bundle_dir)
 
-    def trusted(cosine_min: float, **spearman: float) -> bool:
-        info = VariantInfo("int8", "encoder.onnx", fidelity(cosine_min, **spearman))
+    def trusted(cosine_min: float, images: int = location.MIN_FIDELITY_IMAGES, **spearman: float) -> bool:
+        info = VariantInfo("int8", "encoder.onnx", fidelity(cosine_min, images, **spearman))
         return variant_trusted(dataclasses.replace(manifest, variants={**manifest.variants, "int8": info}), "int8")
 
     assert trusted(location.MIN_COSINE, quality=location.MIN_SPEARMAN)  # the thresholds themselves pass
     assert not trusted(location.MIN_COSINE - 1e-6, quality=location.MIN_SPEARMAN)
     assert not trusted(location.MIN_COSINE, quality=location.MIN_SPEARMAN - 1e-6)
+    assert not trusted(1.0, location.MIN_FIDELITY_IMAGES - 1, quality=1.0)  # too few images to tell
     assert not trusted(1.0)  # no head's agreement recorded
+
+
+def test_variant_trusted_for_the_heads_in_use(tiny_bundle_dir: Path) -> None:
+    manifest = Manifest.load(tiny_bundle_dir)
+    info = VariantInfo("int8", "encoder.onnx", fidelity(0.999, quality=1.0, level=0.95))
+    with_int8 = dataclasses.replace(manifest, variants={**manifest.variants, "int8": info})
+    assert not variant_trusted(with_int8, "int8")  # every head: level is below the threshold
+    assert variant_trusted(with_int8, "int8", heads=["quality"])
+    assert not variant_trusted(with_int8, "int8", heads=["level"])
+    assert not variant_trusted(with_int8, "int8", heads=["fr_quality"])  # none recorded in use: all count
+    assert choose_variant("auto", with_int8, [CPU], ["quality"]) == "int8"
+    assert choose_variant("auto", with_int8, [CPU]) == "fp32"
     assert not variant_trusted(manifest, "int8")  # no such variant
 
 

@@ -87,6 +87,23 @@ def test_int8_fidelity(fp32, int8, held_out, head):
     np.testing.assert_allclose(np.linalg.norm(features[:512]), 1.0, atol=1e-5)
 
 
+def test_int8_keeps_the_statistics_branch_on_the_float_image(tmp_path, held_out):
+    torch.manual_seed(4)
+    fp32 = export_onnx(build_model("resnet18", stages=3, nss=True).eval(), tmp_path / "encoder.onnx")
+    calibration = [photo_like(seed, (96, 80)) for seed in range(4)]
+    int8 = quantize_int8(fp32, tmp_path / "encoder.int8.onnx", calibration)
+    graph = onnx.load(str(int8)).graph
+    producers = {output: node.op_type for node in graph.node for output in node.output}
+    nss_nodes = [n for n in graph.node if any("NaturalSceneStatistics" in p.value for p in n.metadata_props)]
+    assert nss_nodes and not any(producers.get(x) == "DequantizeLinear" for n in nss_nodes for x in n.input)
+    assert any("image" in n.input for n in nss_nodes)
+    # Per scale: 256 pooled channels, then the 25 statistics; the statistics are fp32's to float precision.
+    for item in held_out[:3]:
+        a, b = (bundle_features(open_graph(g), item).reshape(2, 281) for g in (fp32, int8))
+        np.testing.assert_allclose(b[:, 256:], a[:, 256:], atol=1e-5)
+        assert np.abs(b[:, :256] - a[:, :256]).max() > 1e-5  # the convolutions are quantized
+
+
 def test_fp16_keeps_float_io_and_agrees(fp32, fp16, held_out, head):
     model = onnx.load(str(fp16))
     types = Counter(t.data_type for t in model.graph.initializer)

@@ -25,7 +25,7 @@ from contrique_infer.errors import (
     NoDefaultModelError,
     VariantNotFoundError,
 )
-from contrique_infer.location import locate_manifest
+from contrique_infer.location import MIN_FIDELITY_IMAGES, MIN_SPEARMAN, locate_manifest
 from contrique_infer.results import FeatureResult, ScoreResult
 from contrique_infer.scorer import QualityScorer
 from contrique_infer.session import CPU
@@ -221,7 +221,12 @@ def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
     scorer = QualityScorer.from_pretrained(device="cpu", threads=1)  # the bundle installed with the package
     manifest = scorer.manifest
     assert manifest.default_head == "quality" and {h.name for h in manifest.heads} == {"quality", "level", "rank"}
-    assert scorer.variant == "int8"  # auto on CPUs: the int8 variant's recorded fidelity passes the threshold
+    # auto on CPUs: fp32, because int8's `level` scores rank the 13 validation photos (4 of them within
+    # 0.02 levels of each other) below the threshold, although `quality` and `rank` agree fully.
+    int8 = manifest.variants["int8"].fidelity
+    assert int8.images >= MIN_FIDELITY_IMAGES and int8.spearman["quality"] == int8.spearman["rank"] == 1.0
+    assert int8.spearman["level"] < MIN_SPEARMAN and scorer.variant == "fp32"
+    assert QualityScorer.from_pretrained(head="quality", device="cpu").variant == "int8"  # only its agreement counts
     photo = Image.open(photos_dir / "val" / "skimage" / "coffee.png").convert("RGB")
     rng = np.random.default_rng(0)
     x = np.asarray(photo, dtype=np.float64)

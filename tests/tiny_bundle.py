@@ -118,3 +118,15 @@ def write_tiny_bundle(folder: Path, *, name: str = "tiny-test-bundle") -> Path:
     )
     manifest.save(folder)
     return folder
+
+
+def write_photos(folder: Path, count: int, seed: int) -> Path:
+    """``count`` smooth random RGB PNGs (80..80+6*(count-1) x 66 px) in ``folder``, made if missing."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        small = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+        Image.fromarray(small, "RGB").resize((80 + 6 * i, 66), Image.BICUBIC).save(folder / f"p{i}.png")
+    return folder
