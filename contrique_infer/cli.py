@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", metavar="NAME", help="head to score with (default: the bundle's default head)")
     p.add_argument("--variant", choices=("auto", *VARIANTS), default="auto",
                    help="encoder variant (default auto: a bundle's int8 on CPUs and fp16 on CUDA where their "
-                        "recorded fidelity to fp32 passes, for --head if given, else for every head; else fp32)")
+                        "recorded fidelity to fp32 passes for the head that scores, else fp32)")
     p.add_argument("--device", choices=DEVICES, help="run on CPU or CUDA (default: CUDA if available)")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per model run (default 8)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: up to 4)")
@@ -108,11 +108,15 @@ def _main(argv: list[str] | None) -> int:
             rows = [{**h.to_dict(), "default": h.name == manifest.default_head} for h in manifest.heads]
             return emit(render(rows, HEAD_COLUMNS, args.format, {"model": manifest.name, "heads": rows}), args.output)
         done = resume(args.output, args.format) if args.resume else set()
+        name = args.head
+        if name is None and not args.fr:
+            # Load only the head the scores come from: variant auto then weighs that head's fidelity alone.
+            name = locate_manifest(args.model, revision=args.revision).default_head
         scorer = QualityScorer.from_pretrained(
-            args.model, head=args.head, revision=args.revision, variant=args.variant, device=args.device,
+            args.model, head=name, revision=args.revision, variant=args.variant, device=args.device,
             max_pixels=args.max_pixels, apply_exif=args.apply_exif,
         )
-        head = scorer.resolve_head(args.head, kind="fr" if args.fr else "nr")
+        head = scorer.resolve_head(name, kind="fr" if args.fr else "nr")
         items = (item for item in expand_inputs(args.inputs, recursive=args.recursive) if item not in done)
         results = _score_in_order(scorer, items, args)  # a bad head or --fr reference fails here
     except ContriqueError as exc:

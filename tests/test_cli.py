@@ -128,10 +128,12 @@ def test_default_model_scores_offline(capsys, photos: Path) -> None:
     code, out, err = run(capsys, photos / "photo.png", "--format", "json")
     report = json.loads(out)
     assert code == 0 and err == ""
-    assert (report["head"], report["variant"], report["score_scale"]) == ("quality", "fp32", "0-100")
+    # auto weighs the fidelity of the head that scores: int8 for `quality`, fp32 for `level` (its int8
+    # scores rank the validation photos below the threshold).
+    assert (report["head"], report["variant"], report["score_scale"]) == ("quality", "int8", "0-100")
     assert np.isfinite(report["results"][0]["score"])
-    code, out, _ = run(capsys, photos / "photo.png", "--format", "json", "--head", "quality")
-    assert code == 0 and json.loads(out)["variant"] == "int8"  # the quality head alone: its int8 agreement passes
+    code, out, _ = run(capsys, photos / "photo.png", "--format", "json", "--head", "level")
+    assert code == 0 and (json.loads(out)["head"], json.loads(out)["variant"]) == ("level", "fp32")
 
 
 def test_missing_model_exits_2(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
