@@ -44,12 +44,12 @@ Figures: images/s = images / total seconds; ms/image median and quartiles; speed
 
 Usage:
     python benchmarks/bench_speed.py --quick                 # a check: about 10 min on 2 busy cores
-    python benchmarks/bench_speed.py --json speed.json       # the full run: about 25 min on 2 cores
+    python benchmarks/bench_speed.py --json speed.json       # the full run: about 35 min on 2 quiet cores
         [--work ~/contrique-bench] [--resume] [--sections single batch cold size]
         [--sizes 500x500 4000x3000] [--runtime-env PATH] [--threads N]
 
 The first run exports the RULE bundle into ``--work`` (fp32, int8, fp16 with their parity and
-fidelity checks: about 20 min on 2 busy cores; later runs reuse it). Each finished section is saved
+fidelity checks: about 5 min on 2 busy cores; later runs reuse it). Each finished section is saved
 in ``--work`` (``results-quick.json`` or ``results-full.json``): ``--resume`` skips those, a run
 without it starts afresh. stdout: Markdown tables; progress on stderr; ``--json`` writes every
 measurement, the machine and versions. Linux only (``ru_maxrss`` in KiB, /proc/cpuinfo).
