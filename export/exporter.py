@@ -34,6 +34,7 @@ from .variants import (
     VARIANT_FILES,
     Steps,
     build_variants,
+    check_output,
     measure_variants,
     open_variant,
     package_version,
@@ -93,6 +94,7 @@ def export_bundle(
     """
     out = Path(out)
     wanted = wanted_variants(variants)
+    check_output(out)
     log = Steps(progress)
     with log.step("reading checkpoint"):
         checkpoint = load_checkpoint(ckpt, arch=arch)

@@ -70,15 +70,20 @@ def wanted_variants(variants: Sequence[str]) -> list[str]:
     return ["fp32"] + [v for v in VARIANTS if v != "fp32" and v in variants]
 
 
-@contextmanager
-def staging_folder(out: Path) -> Iterator[Path]:
-    """A fresh folder next to ``out`` to build the bundle in, removed if the block fails.
+def check_output(out: Path) -> None:
+    """Refuse an output that exists and is not an empty folder (before any work is done).
 
     Raises:
         ExportError: ``out`` exists and is not an empty folder.
     """
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out}: exists and is not an empty folder; choose a new output folder or remove it")
+
+
+@contextmanager
+def staging_folder(out: Path) -> Iterator[Path]:
+    """A fresh folder next to ``out`` (checked with :func:`check_output`) to build the bundle in,
+    removed if the block fails."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -195,6 +200,7 @@ def derive_variants(
     """
     out, log = Path(out), Steps(progress)
     wanted = wanted_variants(["fp32", *variants])
+    check_output(out)
     source_bundle = load_bundle(source, variant="fp32")
     original = source_bundle.manifest
     heads = list(source_bundle.heads.values())
