@@ -78,6 +78,8 @@ import numpy as np
 from benchlib import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, gather, held_out_folders, rule_checkpoint
 from PIL import Image, ImageOps
 
+from contrique_infer.inputs import list_images
+
 SIZES = {"1024x768": (1024, 768), "1080x800": (1080, 800), "4000x3000": (4000, 3000)}
 """Size classes made from the validation photos (``500x500`` and ``val`` are files as they are)."""
 SIZE_CLASSES = ("500x500", "val", *SIZES)
@@ -407,20 +409,16 @@ def official_bundle(work: Path) -> Path:
     return bundle
 
 
-def val_photos() -> list[Path]:
-    return sorted(p for p in (PHOTOS / "val").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-
-
 def size_class_images(work: Path, size: str, count: int) -> list[str]:
     """``count`` images of a size class (made in ``work`` from the validation photos if needed)."""
     if size == "500x500":
         return [str(p) for p in sorted((OFFICIAL / "sample_images").glob("*.bmp"))[:count]]
     if size == "val":
-        return [str(p) for p in val_photos()[:count]]
+        return [str(p) for p in list_images(PHOTOS / "val")[:count]]
     folder = work / "images" / size
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, photo in enumerate(val_photos()[:count]):
+    for i, photo in enumerate(list_images(PHOTOS / "val")[:count]):
         path = folder / f"{i}.jpg"
         if not path.is_file():
             with Image.open(photo) as im:
@@ -431,7 +429,7 @@ def size_class_images(work: Path, size: str, count: int) -> list[str]:
 
 def batch_images(count: int) -> list[str]:
     """``count`` training photos spread evenly over the sorted list (mixed sizes and folders)."""
-    photos = sorted(p for p in (PHOTOS / "train").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = list_images(PHOTOS / "train")
     step = len(photos) / count
     return [str(photos[int(i * step)]) for i in range(count)]
 
