@@ -51,7 +51,7 @@ def open_session(bundle: Path, variant: str, options: dict[str, bool], threads: 
     """An onnxruntime CPU session on the bundle's encoder ``variant`` with these SessionOptions."""
     import onnxruntime as ort
 
-    from contrique_infer.bundle import Manifest
+    from contrique_infer.manifest import Manifest
 
     so = ort.SessionOptions()
     for name, value in options.items():
@@ -68,7 +68,7 @@ def features(session: Any, scales: tuple[np.ndarray, ...]) -> np.ndarray:
 
 
 def prepared(bundle: Path, image: Path) -> tuple[np.ndarray, ...]:
-    from contrique_infer.bundle import Manifest
+    from contrique_infer.manifest import Manifest
     from contrique_infer.preprocessing import prepare
 
     return prepare(image, Manifest.load(bundle).input, max_pixels=None).scales

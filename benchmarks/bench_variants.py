@@ -28,7 +28,7 @@ import torch
 from benchlib import OFFICIAL, OFFICIAL_HEADS, PHOTOS, gather, held_out_folders, rule_checkpoint
 
 from contrique_export.exporter import export_bundle
-from contrique_infer.bundle import Manifest
+from contrique_infer.manifest import Manifest
 from contrique_infer.scorer import QualityScorer
 
 

@@ -9,11 +9,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .bundle import VARIANTS
 from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int
 from .errors import ContriqueError, ScanError
 from .inputs import expand_inputs
-from .output import FORMATS, PROG, HEAD_COLUMNS, RESULT_COLUMNS, STREAMED, Sink, emit, render, resume
+from .manifest import VARIANTS
+from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, Sink, emit, render, resume
 from .preprocessing import DEFAULT_MAX_PIXELS
 from .results import ScoreResult
 from .session import DEVICES

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bundle import MANIFEST_NAME, Manifest, sha256_file, verify_file
+from .bundle import sha256_file, verify_file
 from .errors import (
     BundleFileError,
     ContriqueError,
@@ -38,6 +38,7 @@ from .errors import (
     ManifestError,
     OfflineCacheMissError,
 )
+from .manifest import MANIFEST_NAME, Manifest
 
 _DEFAULT_REVISION = "main"
 _MAX_LINKS = 8  # snapshot entry -> repo blob -> shared blob store, with room to spare
@@ -57,17 +58,6 @@ class RemoteBundle:
     repo_id: str
     revision: str
     manifest: Manifest
-
-
-def link_roots(folder: Path) -> tuple[Path, ...]:
-    """The folders that the files of bundle folder ``folder`` may resolve into: the folder itself
-    and, for a snapshot in the Hugging Face cache (``<repo>/snapshots/<commit>``, whose files are
-    symlinks to blobs), the repository's ``blobs`` folder and the cache-wide shared blob store
-    next to it."""
-    if folder.parent.name != "snapshots":
-        return (folder,)
-    repo = folder.parent.parent
-    return (folder, repo / "blobs", repo.parent / "blobs")
 
 
 def is_repo_id(name: str) -> bool:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .bundle import MANIFEST_NAME, VARIANTS, Manifest
 from .errors import BundleFileError, NoDefaultModelError, VariantNotFoundError
+from .manifest import MANIFEST_NAME, VARIANTS, Manifest
 from .session import Provider, uses_gpu
 
 if TYPE_CHECKING:

@@ -39,8 +39,8 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .bundle import InputContract
 from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError
+from .manifest import InputContract
 
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
 """Everything :func:`load_rgb` accepts as an image."""

@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .bundle import MANIFEST_NAME, Head, HeadInfo, LoadedBundle, Manifest, load_bundle, needed_files
+from .bundle import LoadedBundle, load_bundle, needed_files
 from .errors import HeadKindError, HeadNotFoundError
+from .head import Head
 from .location import choose_variant, locate
+from .manifest import MANIFEST_NAME, HeadInfo, Manifest
 from .pipeline import Encoded, check_arguments, run_pipeline
 from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, prepare
 from .results import FeatureResult, ScoreResult

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import Manifest
 from .errors import BundleError, DependencyError, GraphMismatchError, InferenceError, ProviderError
+from .manifest import Manifest
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

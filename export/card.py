@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from contrique_infer.bundle import Fidelity, Manifest
+from contrique_infer.manifest import Fidelity, Manifest
 
 CARD_NAME = "README.md"
 TAGS = ("image-quality-assessment", "onnx", "contrique")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contrique_infer.bundle import VARIANTS
 from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError
+from contrique_infer.manifest import VARIANTS
 
 from .model_config import ARCHITECTURES
 

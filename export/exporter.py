@@ -22,7 +22,9 @@ import onnx
 import onnxruntime
 import torch
 
-from contrique_infer.bundle import FeatureSpec, Head, HeadInfo, InputContract, Manifest, Provenance, VariantInfo, file_table
+from contrique_infer.bundle import file_table
+from contrique_infer.head import Head
+from contrique_infer.manifest import FeatureSpec, HeadInfo, InputContract, Manifest, Provenance, VariantInfo
 
 from .checkpoint import load_checkpoint
 from .errors import ExportError

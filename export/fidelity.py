@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from contrique_infer.bundle import Fidelity, Head
+from contrique_infer.head import Head
+from contrique_infer.manifest import Fidelity
 from contrique_infer.preprocessing import PreparedImage
 from contrique_infer.session import Encoder
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from contrique_infer.bundle import Head, HeadInfo
 from contrique_infer.errors import HeadError
+from contrique_infer.head import Head
+from contrique_infer.manifest import HeadInfo
 
 from .errors import HeadFileError, UnsafePickleError
 

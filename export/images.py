@@ -15,9 +15,9 @@ import numpy as np
 import onnxruntime
 from PIL import Image
 
-from contrique_infer.bundle import InputContract
 from contrique_infer.errors import ImageError
 from contrique_infer.inputs import list_images
+from contrique_infer.manifest import InputContract
 from contrique_infer.preprocessing import PreparedImage, prepare, to_scales
 
 from .errors import ExportError, ImageSetError

@@ -14,7 +14,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from contrique_infer.bundle import InputContract
+from contrique_infer.manifest import InputContract
 
 from .errors import ExportError
 from .model import ContriqueNet

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from contrique_infer.bundle import Parity
+from contrique_infer.manifest import Parity
 from contrique_infer.preprocessing import PreparedImage
 from contrique_infer.session import Encoder
 

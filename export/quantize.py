@@ -35,7 +35,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
-from contrique_infer.bundle import InputContract
+from contrique_infer.manifest import InputContract
 from contrique_infer.preprocessing import PreparedImage
 
 from .errors import ExportError

@@ -27,7 +27,9 @@ from pathlib import Path
 import onnx
 import onnxruntime
 
-from contrique_infer.bundle import VARIANTS, Head, Manifest, VariantInfo, file_table, load_bundle
+from contrique_infer.bundle import file_table, load_bundle
+from contrique_infer.head import Head
+from contrique_infer.manifest import VARIANTS, Manifest, VariantInfo
 from contrique_infer.preprocessing import PreparedImage
 from contrique_infer.session import Encoder, resolve_providers
 

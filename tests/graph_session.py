@@ -11,7 +11,7 @@ from pathlib import Path
 
 import onnx
 
-from contrique_infer.bundle import FeatureSpec, InputContract, Manifest, Provenance, VariantInfo
+from contrique_infer.manifest import FeatureSpec, InputContract, Manifest, Provenance, VariantInfo
 from contrique_infer.session import CPU, Encoder
 
 

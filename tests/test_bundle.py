@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_bundle import CHANNELS, make_heads
 
-from contrique_infer.bundle import MANIFEST_NAME, Head, Manifest, load_bundle, needed_files
+from contrique_infer.bundle import load_bundle, needed_files
 from contrique_infer.errors import (
     BundleFileError,
     HashMismatchError,
@@ -18,7 +19,8 @@ from contrique_infer.errors import (
     ManifestError,
     VariantNotFoundError,
 )
-from tiny_bundle import CHANNELS, make_heads
+from contrique_infer.head import Head
+from contrique_infer.manifest import MANIFEST_NAME, Manifest
 
 
 @pytest.fixture()

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contrique_infer.bundle import Manifest, load_bundle
+from contrique_infer.bundle import load_bundle
 from contrique_infer.errors import HeadError
+from contrique_infer.manifest import Manifest
 from contrique_infer.scorer import QualityScorer
 from contrique_training.evaluation.datasets import Dataset, Item
 from contrique_training.evaluation.errors import HeadExistsError, ProtocolError

@@ -11,7 +11,7 @@ import torch
 from contrique_export.checkpoint import OFFICIAL_TRAINING_DATA
 from contrique_export.cli import main
 from contrique_export.model import build_model
-from contrique_infer.bundle import Manifest
+from contrique_infer.manifest import Manifest
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_bundle import write_photos
 
 from contrique_export import exporter, images, variants
 from contrique_export.card import hub_license
 from contrique_export.errors import ExportError, HeadFileError
 from contrique_export.exporter import export_bundle
 from contrique_export.model import build_model
-from contrique_infer.bundle import Head, HeadInfo, Manifest, load_bundle
+from contrique_infer.bundle import load_bundle
 from contrique_infer.errors import GraphMismatchError, ScanError
+from contrique_infer.head import Head
+from contrique_infer.manifest import HeadInfo, Manifest
 from contrique_infer.preprocessing import prepare
 from contrique_infer.scorer import QualityScorer
-from tiny_bundle import write_photos
 
 DATA = {"description": "test photos made by tests/test_exporter.py", "license": "CC0-1.0"}
 

@@ -23,8 +23,9 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 from tiny_bundle import head_infos, make_heads
 
-from contrique_infer.bundle import Head, InputContract, Manifest, Scale
 from contrique_infer.errors import ContriqueError, ImageError
+from contrique_infer.head import Head
+from contrique_infer.manifest import InputContract, Manifest, Scale
 from contrique_infer.preprocessing import PreparedImage, prepare
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -67,7 +68,7 @@ def mutations(draw: st.DrawFn, base: dict[str, Any]) -> Any:
 
 def _valid_manifest() -> dict[str, Any]:
     """A complete, valid manifest dict (as tests/tiny_bundle.py writes, with made-up hashes)."""
-    from contrique_infer.bundle import FeatureSpec, FileEntry, Parity, Provenance, VariantInfo
+    from contrique_infer.manifest import FeatureSpec, FileEntry, Parity, Provenance, VariantInfo
 
     heads = head_infos()
     files = {rel: FileEntry("ab" * 32, 1000 + i) for i, rel in enumerate(["encoder.onnx"] + [h.file for h in heads])}

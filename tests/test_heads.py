@@ -14,7 +14,8 @@ import pytest
 
 from contrique_export.errors import HeadFileError, UnsafePickleError
 from contrique_export.heads import OFFICIAL_HEADS, read_head, read_sklearn_ridge
-from contrique_infer.bundle import Head, HeadInfo
+from contrique_infer.head import Head
+from contrique_infer.manifest import HeadInfo
 
 ALPHAS = {"Koniq": 0.1, "CLIVE": 0.25, "LIVE": 0.1, "CSIQ": 0.1}
 

@@ -14,9 +14,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import HUB_REPO as REPO
+from fake_hub import FakeHub, Fault
 from huggingface_hub import constants
+from tiny_bundle import make_heads, write_tiny_bundle
 
-from contrique_infer.bundle import Head, Manifest, file_table, load_bundle, needed_files, verify_file
+from contrique_infer.bundle import file_table, load_bundle, needed_files, verify_file
 from contrique_infer.errors import (
     BundleFileError,
     HashMismatchError,
@@ -25,11 +28,9 @@ from contrique_infer.errors import (
     ManifestError,
     OfflineCacheMissError,
 )
+from contrique_infer.head import Head
 from contrique_infer.hub import RemoteBundle, fetch_files, fetch_manifest, is_repo_id
-from fake_hub import FakeHub, Fault
-from tiny_bundle import make_heads, write_tiny_bundle
-
-from conftest import HUB_REPO as REPO
+from contrique_infer.manifest import Manifest
 
 NEEDED = ["contrique.json", "encoder.onnx", "heads/quality.json"]
 

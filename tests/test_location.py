@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from contrique_infer import location
-from contrique_infer.bundle import Fidelity, Manifest, VariantInfo
 from contrique_infer.errors import BundleFileError, NoDefaultModelError, VariantNotFoundError
 from contrique_infer.location import choose_variant, locate, locate_manifest, variant_trusted
+from contrique_infer.manifest import Fidelity, Manifest, VariantInfo
 from contrique_infer.session import CPU, CUDA
 
 

@@ -16,7 +16,8 @@ import torch
 
 from contrique_export.checkpoint import OFFICIAL_TRAINING_DATA
 from contrique_export.cli import main
-from contrique_infer.bundle import Manifest, load_bundle
+from contrique_infer.bundle import load_bundle
+from contrique_infer.manifest import Manifest
 from contrique_infer.scorer import QualityScorer
 
 pytestmark = pytest.mark.slow

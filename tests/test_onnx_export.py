@@ -6,15 +6,15 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from graph_session import open_graph
 
 from contrique_export.errors import ExportError, ParityError
 from contrique_export.images import synthetic_inputs
 from contrique_export.model import build_model
 from contrique_export.onnx_export import export_onnx, graph_opset
 from contrique_export.parity import check_parity
-from contrique_infer.bundle import InputContract
+from contrique_infer.manifest import InputContract
 from contrique_infer.preprocessing import PreparedImage
-from graph_session import open_graph
 
 
 @pytest.fixture(scope="module")

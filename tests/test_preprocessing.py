@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contrique_infer.bundle import InputContract, Scale
 from contrique_infer.errors import (
     ImageDecodeError,
     ImageTooLargeError,
     ImageTooSmallError,
 )
+from contrique_infer.manifest import InputContract, Scale
 from contrique_infer.preprocessing import (
     allow_pixels,
     describe,

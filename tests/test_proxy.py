@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contrique_infer.bundle import Manifest, load_bundle
+from contrique_infer.bundle import load_bundle
+from contrique_infer.manifest import Manifest
 from contrique_infer.scorer import QualityScorer
 from contrique_training.distortions import LEVELS, WIDE_TYPES, distort_image_wide
 from contrique_training.evaluation.datasets import read_csv

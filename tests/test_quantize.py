@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from graph_session import open_graph
 from PIL import Image
 
 from contrique_export.errors import ExportError
@@ -16,9 +17,9 @@ from contrique_export.images import synthetic_inputs
 from contrique_export.model import build_model
 from contrique_export.onnx_export import export_onnx
 from contrique_export.quantize import convert_fp16, quantize_int8
-from contrique_infer.bundle import Head, HeadInfo, InputContract
+from contrique_infer.head import Head
+from contrique_infer.manifest import HeadInfo, InputContract
 from contrique_infer.preprocessing import PreparedImage, to_scales
-from graph_session import open_graph
 
 CONTRACT = InputContract()
 

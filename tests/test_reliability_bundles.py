@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 from conftest import HUB_REPO as REPO
+from fake_hub import FakeHub, Fault
+from PIL import Image
 from tiny_bundle import encoder_model
 
 from contrique_infer import cli, output
-from contrique_infer.bundle import MANIFEST_NAME, Manifest, file_table
+from contrique_infer.bundle import file_table
 from contrique_infer.errors import (
     BundleError,
     BundleFileError,
@@ -34,8 +35,8 @@ from contrique_infer.errors import (
     HeadError,
     ManifestError,
 )
+from contrique_infer.manifest import MANIFEST_NAME, Manifest
 from contrique_infer.scorer import QualityScorer
-from fake_hub import FakeHub, Fault
 
 
 def copy_bundle(src: Path, dst: Path) -> Path:

@@ -16,7 +16,7 @@ from tiny_bundle import make_heads, reference_feature
 
 import contrique_infer
 from contrique_infer import location
-from contrique_infer.bundle import MANIFEST_NAME, Manifest, load_bundle
+from contrique_infer.bundle import load_bundle
 from contrique_infer.errors import (
     BundleFileError,
     HeadKindError,
@@ -26,6 +26,7 @@ from contrique_infer.errors import (
     VariantNotFoundError,
 )
 from contrique_infer.location import MIN_FIDELITY_IMAGES, MIN_SPEARMAN, locate_manifest
+from contrique_infer.manifest import MANIFEST_NAME, Manifest
 from contrique_infer.results import FeatureResult, ScoreResult
 from contrique_infer.scorer import QualityScorer
 from contrique_infer.session import CPU

@@ -13,7 +13,6 @@ import pytest
 from tiny_bundle import CHANNELS, reference_feature
 
 from contrique_infer import session
-from contrique_infer.bundle import Manifest
 from contrique_infer.errors import (
     BundleError,
     DependencyError,
@@ -21,6 +20,7 @@ from contrique_infer.errors import (
     InferenceError,
     ProviderError,
 )
+from contrique_infer.manifest import Manifest
 from contrique_infer.session import CPU, CUDA, Encoder, resolve_providers, uses_gpu
 
 

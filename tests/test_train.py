@@ -176,7 +176,8 @@ def test_two_process_ddp_run(photos: Path, tmp_path: Path) -> None:
 def test_checkpoint_exports_to_a_bundle_that_scores(photos: Path, tmp_path: Path) -> None:
     from contrique_export.exporter import export_bundle
     from contrique_infer import QualityScorer
-    from contrique_infer.bundle import Head, HeadInfo
+    from contrique_infer.head import Head
+    from contrique_infer.manifest import HeadInfo
 
     ckpt = train(smoke(photos, data_license="CC0"), tmp_path / "run", progress=False)
     coef = np.random.default_rng(0).standard_normal(1024)  # resnet18: 2 scales x 512

@@ -8,14 +8,15 @@ import subprocess
 import sys
 
 import pytest
+from tiny_bundle import write_photos, write_tiny_bundle
 
 from contrique_export.cli import main
 from contrique_export.errors import ExportError
 from contrique_export.variants import derive_variants
-from contrique_infer.bundle import Manifest, Parity, load_bundle
+from contrique_infer.bundle import load_bundle
 from contrique_infer.errors import HashMismatchError
+from contrique_infer.manifest import Manifest, Parity
 from contrique_infer.scorer import QualityScorer
-from tiny_bundle import write_photos, write_tiny_bundle
 
 PARITY = Parity(max_abs_diff=1e-6, images=5, inputs=10, tolerance=1e-4, provider="CPUExecutionProvider",
                 reference="torch 2.14.1")

@@ -11,16 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from contrique_infer.bundle import (
-    FeatureSpec,
-    Head,
-    HeadInfo,
-    InputContract,
-    Manifest,
-    Provenance,
-    VariantInfo,
-    file_table,
-)
+from contrique_infer.bundle import file_table
+from contrique_infer.head import Head
+from contrique_infer.manifest import FeatureSpec, HeadInfo, InputContract, Manifest, Provenance, VariantInfo
 
 CHANNELS = 8
 KERNEL = (2, 3)

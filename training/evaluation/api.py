@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from contrique_infer.bundle import Head
+from contrique_infer.head import Head
 from contrique_infer.scorer import QualityScorer
 
 from .datasets import Dataset, paper_srcc

@@ -16,9 +16,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from contrique_infer.bundle import VARIANTS
 from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError
+from contrique_infer.manifest import VARIANTS
 from contrique_infer.session import DEVICES
 
 from .api import cross_evaluate, evaluate

@@ -7,8 +7,10 @@ import os
 import re
 from pathlib import Path
 
-from contrique_infer.bundle import Head, HeadInfo, Manifest, file_table
+from contrique_infer.bundle import file_table
 from contrique_infer.errors import HeadError
+from contrique_infer.head import Head
+from contrique_infer.manifest import HeadInfo, Manifest
 
 from .datasets import Dataset
 from .errors import HeadExistsError, ProtocolError

@@ -1,0 +1,37 @@
+"""Paths inside a bundle: the file names a manifest may hold, and where a bundle's files may resolve.
+
+A manifest names its files by plain relative POSIX paths (:func:`check_relpath`); a file may be a
+symbolic link only into the folders :func:`link_roots` allows (a Hugging Face cache snapshot links
+into its blob store). :func:`contrique_infer.bundle.resolve_file` applies both when it opens a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from .errors import BundleFileError
+
+
+def check_relpath(path: str, rel: str, what: str) -> str:
+    """Return ``rel`` if it is a plain relative POSIX path inside the bundle, else raise."""
+    pure = PurePosixPath(rel)
+    if (
+        not rel
+        or "\\" in rel
+        or (len(rel) > 1 and rel[1] == ":")
+        or any(part in ("..", "") for part in rel.split("/"))
+        or rel != str(pure)
+    ):
+        raise BundleFileError(path, f"{what} {rel!r} is not a plain relative path inside the bundle folder")
+    return rel
+
+
+def link_roots(folder: Path) -> tuple[Path, ...]:
+    """The folders that the files of bundle folder ``folder`` may resolve into: the folder itself
+    and, for a snapshot in the Hugging Face cache (``<repo>/snapshots/<commit>``, whose files are
+    symlinks to blobs), the repository's ``blobs`` folder and the cache-wide shared blob store
+    next to it."""
+    if folder.parent.name != "snapshots":
+        return (folder,)
+    repo = folder.parent.parent
+    return (folder, repo / "blobs", repo.parent / "blobs")
