@@ -111,6 +111,7 @@ def load_bundle(
     variant: str = "fp32",
     heads: Sequence[str] | None = None,
     verify: bool = True,
+    manifest: Manifest | None = None,
 ) -> LoadedBundle:
     """Load a bundle folder, verifying the files it uses against the manifest's hashes.
 
@@ -120,6 +121,8 @@ def load_bundle(
         heads: Head names to load; None loads them all.
         verify: Check sizes and sha256 of the files used; False only where the caller has just
             verified them (the Hub download does).
+        manifest: The folder's manifest, where the caller has read it already
+            (:class:`contrique_infer.location.Location`); None reads it here.
 
     Returns:
         The loaded bundle (the ONNX graph itself is checked when a session opens it).
@@ -128,7 +131,7 @@ def load_bundle(
         BundleError: Any problem with the manifest or the files (see the subclasses).
     """
     root = Path(folder)
-    manifest = Manifest.load(root)
+    manifest = Manifest.load(root) if manifest is None else manifest
     chosen = manifest.variant(variant)
     model_path = verify_file(root, manifest, chosen.file) if verify else resolve_file(root, chosen.file)
     infos = manifest.heads if heads is None else tuple(manifest.head_info(n) for n in heads)

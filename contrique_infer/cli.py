@@ -99,23 +99,22 @@ def _main(argv: list[str] | None) -> int:
         return fail(PROG, "give at least one image, directory or glob (or --list-heads)", EXIT_USAGE, parser)
     if args.resume and (args.output is None or args.format not in STREAMED):
         return fail(PROG, f"--resume needs -o FILE and --format {' or '.join(STREAMED)}", EXIT_USAGE, parser)
-    from .location import locate_manifest
+    from .location import locate
     from .scorer import QualityScorer
 
     try:
         if args.list_heads:
-            manifest = locate_manifest(args.model, revision=args.revision)
+            manifest = locate(args.model, revision=args.revision).manifest
             rows = [{**h.to_dict(), "default": h.name == manifest.default_head} for h in manifest.heads]
             return emit(render(rows, HEAD_COLUMNS, args.format, {"model": manifest.name, "heads": rows}), args.output)
         done = resume(args.output, args.format) if args.resume else set()
+        found = locate(args.model, revision=args.revision)  # the one manifest read and Hub revision lookup
         name = args.head
         if name is None and not args.fr:
             # Load only the head the scores come from: variant auto then weighs that head's fidelity alone.
-            name = locate_manifest(args.model, revision=args.revision).default_head
-        scorer = QualityScorer.from_pretrained(
-            args.model, head=name, revision=args.revision, variant=args.variant, device=args.device,
-            max_pixels=args.max_pixels, apply_exif=args.apply_exif,
-        )
+            name = found.manifest.default_head
+        scorer = QualityScorer.from_location(found, head=name, variant=args.variant, device=args.device,
+                                             max_pixels=args.max_pixels, apply_exif=args.apply_exif)
         head = scorer.resolve_head(name, kind="fr" if args.fr else "nr")
         items = (item for item in expand_inputs(args.inputs, recursive=args.recursive) if item not in done)
         results = _score_in_order(scorer, items, args)  # a bad head or --fr reference fails here

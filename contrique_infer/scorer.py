@@ -16,15 +16,16 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .bundle import LoadedBundle, load_bundle, needed_files
+from .bundle import LoadedBundle
 from .errors import HeadKindError, HeadNotFoundError
 from .head import Head
-from .location import choose_variant, locate
+from .location import Location, locate
 from .manifest import MANIFEST_NAME, HeadInfo, Manifest
 from .pipeline import Encoded, check_arguments, run_pipeline
 from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, prepare
 from .results import FeatureResult, ScoreResult
 from .session import Encoder, Provider, resolve_providers
+from .variant_policy import choose_variant
 
 DEFAULT_BATCH_SIZE = 8
 _KIND_NAMES = {"nr": "no-reference", "fr": "full-reference"}
@@ -50,7 +51,8 @@ class _Options:
 class QualityScorer:
     """Scores image quality with a CONTRIQUE model bundle on onnxruntime.
 
-    Create one with :meth:`from_pretrained`. A scorer is safe to use from many threads at once,
+    Create one with :meth:`from_pretrained` (or :meth:`from_location`, on a bundle already found by
+    :func:`contrique_infer.location.locate`). A scorer is safe to use from many threads at once,
     and picklable: unpickling re-opens the bundle (from the same local folder if it exists,
     else from the Hub at the pinned revision), so it works in multiprocessing workers; for Ray
     Data and Spark, see :mod:`contrique_infer.distributed` and ``docs/scale-out.md``.
@@ -84,22 +86,11 @@ class QualityScorer:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         apply_exif: bool = False,
     ) -> None:
-        if max_pixels is not None and (type(max_pixels) is not int or max_pixels < 1):
-            raise ValueError(f"max_pixels must be a positive integer or None; got {max_pixels!r}")
-        self._bundle = bundle
-        self._heads = dict(bundle.heads)
-        default = bundle.manifest.default_head
-        self._head = self._loaded_head(head) if head is not None else self._heads.get(default) if default else None
-        self._encoder = Encoder(bundle.model_path, bundle.manifest, providers=resolve_providers(providers, device),
-                                threads=threads)
-        self._max_pixels = max_pixels
-        self._apply_exif = apply_exif
-        allow_pixels(max_pixels)
-        self._options = _Options(
+        self._setup(bundle, _Options(
             name_or_path=str(bundle.root), head=head, revision=None, variant=bundle.variant.name,
             providers=None if providers is None else tuple(providers), threads=threads, cache_dir=None,
             local_files_only=True, max_pixels=max_pixels, apply_exif=apply_exif, device=device,
-        )
+        ))
 
     @classmethod
     def from_pretrained(
@@ -122,14 +113,14 @@ class QualityScorer:
         Args:
             name_or_path: A bundle folder; else an ``org/name`` Hub repository id; None for the
                 default bundle installed with the package.
-            head: Load only this head (and download only its file) and score with it; None
-                loads every head and scores with the manifest's default head.
+            head: Load only this head (and download only its file) and score with it; None loads
+                every head and scores with the manifest's default head.
             revision: Hub branch, tag or commit to pin (ignored for local folders).
             variant: ``fp32``, ``fp16``, ``int8``, or ``auto``: fp16 on a CUDA GPU, int8 on CPUs,
                 when the bundle has that variant and its recorded fidelity passes
-                :data:`~contrique_infer.location.MIN_COSINE` and ``MIN_SPEARMAN`` on at least
+                :data:`~contrique_infer.variant_policy.MIN_COSINE` and ``MIN_SPEARMAN`` on at least
                 ``MIN_FIDELITY_IMAGES`` images, for ``head`` if given, else for every head
-                (:func:`~contrique_infer.location.variant_trusted`); else fp32.
+                (:func:`~contrique_infer.variant_policy.variant_trusted`); else fp32.
             providers: Explicit onnxruntime providers (they win over ``device``).
             threads: onnxruntime intra-op threads (None: onnxruntime's default).
             cache_dir: Hub cache folder (None: huggingface_hub's default).
@@ -154,31 +145,73 @@ class QualityScorer:
             cache_dir=None if cache_dir is None else os.fspath(cache_dir), local_files_only=local_files_only,
             max_pixels=max_pixels, apply_exif=apply_exif, device=device,
         )
-        return cls._open(options)
+        resolved = resolve_providers(options.providers, options.device)  # a bad device fails before any download
+        found = locate(options.name_or_path, revision=revision, cache_dir=options.cache_dir,
+                       local_files_only=local_files_only)
+        return cls._open(found, options, resolved)
 
     @classmethod
-    def _open(cls, options: _Options, local: Path | None = None) -> QualityScorer:
-        """Open a scorer for ``options``, from ``local`` if given (an already resolved folder)."""
-        providers = resolve_providers(options.providers, options.device)
-        remote = None
-        if local is None:
-            local, remote = locate(options.name_or_path, revision=options.revision, cache_dir=options.cache_dir,
-                                   local_files_only=options.local_files_only)
-        manifest = remote.manifest if remote is not None else Manifest.load(local)  # type: ignore[arg-type]
-        heads = None if options.head is None else [manifest.head_info(options.head).name]
-        variant = choose_variant(options.variant, manifest, providers, heads)
-        if remote is not None:
-            from . import hub
+    def from_location(
+        cls,
+        location: Location,
+        *,
+        head: str | None = None,
+        variant: str = "auto",
+        providers: Sequence[Provider] | None = None,
+        threads: int | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        apply_exif: bool = False,
+        device: str | None = None,
+    ) -> QualityScorer:
+        """Open a bundle that :func:`contrique_infer.location.locate` has found, without reading its
+        manifest (or resolving its Hub revision) again: ``from_pretrained`` in two steps, for callers
+        that look at the manifest first.
 
-            local = hub.fetch_files(remote, needed_files(manifest, variant, heads),
-                                    cache_dir=options.cache_dir, local_files_only=options.local_files_only)
-        # fetch_files has just checked the hashes of a Hub bundle: hash a local one here.
-        bundle = load_bundle(local, variant=variant, heads=heads, verify=remote is None)  # type: ignore[arg-type]
-        scorer = cls(bundle, head=options.head, providers=providers, threads=options.threads,
-                     max_pixels=options.max_pixels, apply_exif=options.apply_exif)
-        scorer._options = replace(options, variant=variant,
-                                  revision=remote.revision if remote is not None else options.revision)
+        Args:
+            location: The bundle, as ``locate`` found it (its Hub cache and offline settings are used).
+            head, variant, providers, threads, max_pixels, apply_exif, device: As for :meth:`from_pretrained`.
+
+        Raises:
+            BundleError, HubError, HeadNotFoundError, VariantNotFoundError, ProviderError,
+            DependencyError: As for :meth:`from_pretrained`.
+        """
+        options = _Options(
+            name_or_path=location.name_or_path, head=head, revision=location.revision, variant=variant,
+            providers=None if providers is None else tuple(providers), threads=threads, cache_dir=location.cache_dir,
+            local_files_only=location.local_files_only, max_pixels=max_pixels, apply_exif=apply_exif, device=device,
+        )
+        return cls._open(location, options, resolve_providers(options.providers, options.device))
+
+    @classmethod
+    def _open(cls, found: Location, options: _Options, providers: list[Provider]) -> QualityScorer:
+        """A scorer on the bundle ``found``: its variant chosen for ``providers`` and the heads in use,
+        then its files loaded."""
+        heads = None if options.head is None else [found.manifest.head_info(options.head).name]
+        variant = choose_variant(options.variant, found.manifest, providers, heads)
+        bundle = found.load(variant=variant, heads=heads)
+        scorer = cls.__new__(cls)
+        scorer._setup(bundle, replace(options, variant=variant, revision=found.revision or options.revision),
+                      providers)
         return scorer
+
+    def _setup(self, bundle: LoadedBundle, options: _Options, providers: list[Provider] | None = None) -> None:
+        """Set the scorer up on a loaded bundle; ``providers`` already resolved (None: resolve
+        ``options.providers`` or ``options.device`` here)."""
+        max_pixels = options.max_pixels
+        if max_pixels is not None and (type(max_pixels) is not int or max_pixels < 1):
+            raise ValueError(f"max_pixels must be a positive integer or None; got {max_pixels!r}")
+        self._bundle = bundle
+        self._heads = dict(bundle.heads)
+        default = bundle.manifest.default_head
+        self._head = (self._loaded_head(options.head) if options.head is not None
+                      else self._heads.get(default) if default else None)
+        if providers is None:
+            providers = resolve_providers(options.providers, options.device)
+        self._encoder = Encoder(bundle.model_path, bundle.manifest, providers=providers, threads=options.threads)
+        self._max_pixels = max_pixels
+        self._apply_exif = options.apply_exif
+        allow_pixels(max_pixels)
+        self._options = options
 
     # --- pickling ---------------------------------------------------------------------------
 
@@ -188,8 +221,13 @@ class QualityScorer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         options: _Options = state["options"]
         folder = Path(state["folder"])
-        local = folder if (folder / MANIFEST_NAME).is_file() else None
-        self.__dict__.update(self._open(options, local).__dict__)
+        providers = resolve_providers(options.providers, options.device)
+        if (folder / MANIFEST_NAME).is_file():  # the same folder (for a Hub bundle, its cache snapshot)
+            found = locate(folder)
+        else:  # e.g. on another machine: from the Hub at the pinned revision
+            found = locate(options.name_or_path, revision=options.revision, cache_dir=options.cache_dir,
+                           local_files_only=options.local_files_only)
+        self.__dict__.update(self._open(found, options, providers).__dict__)
 
     # --- properties -------------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +19,12 @@ import pytest
 from PIL import Image
 
 from contrique_infer import __version__, cli, inputs
+from contrique_infer.bundle import file_table
+from contrique_infer.location import locate
+from contrique_infer.manifest import Fidelity, Manifest, VariantInfo
 from contrique_infer.scorer import QualityScorer
 from contrique_infer.session import CUDA, available_providers
+from contrique_infer.variant_policy import variant_trusted
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +134,31 @@ def test_default_model_scores_offline(capsys, photos: Path) -> None:
     code, out, err = run(capsys, photos / "photo.png", "--format", "json")
     report = json.loads(out)
     assert code == 0 and err == ""
-    # auto weighs the fidelity of the head that scores: int8 for `quality`, fp32 for `level` (its int8
-    # scores rank the validation photos below the threshold).
-    assert (report["head"], report["variant"], report["score_scale"]) == ("quality", "int8", "0-100")
+    manifest = locate().manifest
+    auto = "int8" if variant_trusted(manifest, "int8", [manifest.default_head]) else "fp32"
+    assert (report["head"], report["variant"]) == (manifest.default_head, auto)
+    assert report["score_scale"] == manifest.head_info().score_scale
     assert np.isfinite(report["results"][0]["score"])
-    code, out, _ = run(capsys, photos / "photo.png", "--format", "json", "--head", "level")
-    assert code == 0 and (json.loads(out)["head"], json.loads(out)["variant"]) == ("level", "fp32")
+
+
+def test_auto_variant_weighs_the_head_that_scores(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                  tmp_path: Path) -> None:
+    """contrique-score loads only the head it scores with, so ``auto`` runs int8 where that head's
+    recorded agreement passes, even if another head's does not (--fr loads every head)."""
+    folder = Path(shutil.copytree(tiny_bundle_dir, tmp_path / "with-int8"))
+    shutil.copyfile(folder / "encoder.onnx", folder / "encoder.int8.onnx")
+    manifest = Manifest.load(folder)
+    fidelity = Fidelity(images=12, cosine_mean=1.0, cosine_min=0.999, feature_max_abs_diff=0.0,
+                        spearman={"quality": 1.0, "fr_quality": 0.5})
+    dataclasses.replace(
+        manifest, variants={**manifest.variants, "int8": VariantInfo("int8", "encoder.int8.onnx", fidelity)},
+        files={**manifest.files, **file_table(folder, ["encoder.int8.onnx"])},
+    ).save(folder)
+    code, out, _ = run(capsys, photos / "a.png", "--model", folder, "--format", "json", "--device", "cpu")
+    assert code == 0 and json.loads(out)["variant"] == "int8"
+    code, out, _ = run(capsys, photos / "a.png", "--model", folder, "--format", "json", "--device", "cpu",
+                       "--fr", photos / "a.png")
+    assert code == 0 and json.loads(out)["variant"] == "fp32"
 
 
 def test_missing_model_exits_2(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

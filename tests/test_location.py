@@ -1,92 +1,104 @@
-"""Where bundles are found, and which variant ``auto`` opens (contrique_infer.location)."""
+"""Where a bundle is: a name found once with its manifest, then loaded without reading it again
+(contrique_infer.location), and the one pass from a name to a scorer that this makes."""
 
 from __future__ import annotations
 
-import dataclasses
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import HUB_REPO
+from fake_hub import FakeHub
+from PIL import Image
 
-from contrique_infer import location
-from contrique_infer.errors import BundleFileError, NoDefaultModelError, VariantNotFoundError
-from contrique_infer.location import choose_variant, locate, locate_manifest, variant_trusted
-from contrique_infer.manifest import Fidelity, Manifest, VariantInfo
-from contrique_infer.session import CPU, CUDA
+from contrique_infer import cli, location, session
+from contrique_infer.errors import BundleFileError, HashMismatchError, NoDefaultModelError
+from contrique_infer.location import locate
+from contrique_infer.manifest import MANIFEST_NAME, Manifest
+from contrique_infer.scorer import QualityScorer
 
 
-def fidelity(cosine_min: float, images: int = 12, **spearman: float) -> Fidelity:
-    """A variant's fidelity record with the figures ``auto`` looks at."""
-    return Fidelity(images=images, cosine_mean=1.0, cosine_min=cosine_min, feature_max_abs_diff=0.0, spearman=spearman)
+def count_manifest_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the manifests parsed from now on (every read goes through ``Manifest.from_dict``)."""
+    reads: list[str] = []
+    parse = Manifest.from_dict.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Manifest], data: object, path: str | os.PathLike[str] = MANIFEST_NAME) -> Manifest:
+        reads.append(os.fspath(path))
+        return parse(cls, data, path)
+
+    monkeypatch.setattr(Manifest, "from_dict", classmethod(counted))
+    return reads
+
+
+def lookups(hub: FakeHub) -> int:
+    """The Hub revision lookups so far: the metadata requests (HEAD) for the manifest at a branch
+    (the manifest of a commit already resolved is read from the cache without a request)."""
+    return sum(r.method == "HEAD" and r.path == MANIFEST_NAME for r in hub.log)
 
 
 def test_locate_folders_default_and_bad_names(tiny_bundle_dir: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    assert locate(str(tiny_bundle_dir)) == (tiny_bundle_dir, None)
+    found = locate(tiny_bundle_dir)
+    assert (found.name_or_path, found.folder, found.remote, found.revision) == (
+        str(tiny_bundle_dir), tiny_bundle_dir, None, None)
+    assert found.manifest == Manifest.load(tiny_bundle_dir)
     monkeypatch.setattr(location, "DEFAULT_BUNDLE", tiny_bundle_dir)
-    assert locate(None) == (tiny_bundle_dir, None)
-    assert locate_manifest().name == "tiny-test-bundle"
+    default = locate()
+    assert (default.name_or_path, default.folder, default.manifest.name) == (None, tiny_bundle_dir, "tiny-test-bundle")
     monkeypatch.setattr(location, "DEFAULT_BUNDLE", tmp_path / "none")
     with pytest.raises(NoDefaultModelError, match="no default model is installed.*contrique-export"):
-        locate_manifest()
+        locate()
     with pytest.raises(BundleFileError, match="not a Hugging Face Hub repository id"):
-        locate(str(tmp_path / "a" / "b" / "c"))
-    with pytest.raises(VariantNotFoundError, match="variant must be auto, fp32, fp16, int8; got 'bf16'"):
-        choose_variant("bf16", Manifest.load(tiny_bundle_dir), [CPU])
+        locate(tmp_path / "a" / "b" / "c")
+    with pytest.raises(BundleFileError, match="no bundle manifest here"):
+        locate(tmp_path)
 
 
-def test_variant_trusted_needs_every_threshold(tiny_bundle_dir: Path) -> None:
-    manifest = Manifest.load(tiny_bundle_dir)
-
-    def trusted(cosine_min: float, images: int = location.MIN_FIDELITY_IMAGES, **spearman: float) -> bool:
-        info = VariantInfo("int8", "encoder.onnx", fidelity(cosine_min, images, **spearman))
-        return variant_trusted(dataclasses.replace(manifest, variants={**manifest.variants, "int8": info}), "int8")
-
-    assert trusted(location.MIN_COSINE, quality=location.MIN_SPEARMAN)  # the thresholds themselves pass
-    assert not trusted(location.MIN_COSINE - 1e-6, quality=location.MIN_SPEARMAN)
-    assert not trusted(location.MIN_COSINE, quality=location.MIN_SPEARMAN - 1e-6)
-    assert not trusted(1.0, location.MIN_FIDELITY_IMAGES - 1, quality=1.0)  # too few images to tell
-    assert not trusted(1.0)  # no head's agreement recorded
-
-
-def test_variant_trusted_for_the_heads_in_use(tiny_bundle_dir: Path) -> None:
-    manifest = Manifest.load(tiny_bundle_dir)
-    info = VariantInfo("int8", "encoder.onnx", fidelity(0.999, quality=1.0, level=0.95))
-    with_int8 = dataclasses.replace(manifest, variants={**manifest.variants, "int8": info})
-    assert not variant_trusted(with_int8, "int8")  # every head: level is below the threshold
-    assert variant_trusted(with_int8, "int8", heads=["quality"])
-    assert not variant_trusted(with_int8, "int8", heads=["level"])
-    assert not variant_trusted(with_int8, "int8", heads=["fr_quality"])  # none recorded in use: all count
-    assert choose_variant("auto", with_int8, [CPU], ["quality"]) == "int8"
-    assert choose_variant("auto", with_int8, [CPU]) == "fp32"
-    assert not variant_trusted(manifest, "int8")  # no such variant
+def test_a_location_loads_its_files_without_reading_the_manifest_again(
+    tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = locate(tiny_bundle_dir)
+    reads = count_manifest_reads(monkeypatch)
+    bundle = found.load(heads=["QUALITY"])
+    assert reads == [] and bundle.manifest is found.manifest
+    assert (bundle.root, bundle.variant.name, list(bundle.heads)) == (tiny_bundle_dir.resolve(), "fp32", ["quality"])
+    altered = Path(tmp_path / "altered")
+    altered.mkdir()
+    for rel in (MANIFEST_NAME, "encoder.onnx", "heads/quality.json"):
+        (altered / rel).parent.mkdir(exist_ok=True)
+        (altered / rel).write_bytes((tiny_bundle_dir / rel).read_bytes())
+    found = locate(altered)
+    (altered / "heads" / "quality.json").write_text("{}")
+    with pytest.raises(HashMismatchError, match="quality.json"):  # a folder's files are still verified
+        found.load(heads=["quality"])
 
 
-def test_auto_variant_prefers_fp16_on_cuda(tiny_bundle_dir: Path) -> None:
-    manifest = Manifest.load(tiny_bundle_dir)
-    fp16 = VariantInfo("fp16", "encoder.onnx", fidelity(0.999, quality=0.995))
-    with_fp16 = dataclasses.replace(manifest, variants={**manifest.variants, "fp16": fp16})
-    choose = choose_variant
-    assert choose("auto", with_fp16, [CUDA, CPU]) == "fp16"
-    assert choose("auto", with_fp16, [CPU]) == "fp32"
-    assert choose("auto", manifest, [CUDA, CPU]) == "fp32"
-    assert choose("fp16", with_fp16, [CPU]) == "fp16"
-    untrusted = VariantInfo("fp16", "encoder.onnx", fidelity(0.9998, quality=0.94))
-    assert choose("auto", dataclasses.replace(manifest, variants={**manifest.variants, "fp16": untrusted}),
-                  [CUDA, CPU]) == "fp32"  # fp16 whose head scores drift is not chosen automatically
-
-
-def test_auto_variant_picks_int8_on_cpu_only_when_its_fidelity_passes(tiny_bundle_dir: Path) -> None:
-    manifest = Manifest.load(tiny_bundle_dir)
-    choose = choose_variant
-
-    def with_int8(cosine_min: float, **spearman: float) -> Manifest:
-        info = VariantInfo("int8", "encoder.onnx", fidelity(cosine_min, **spearman))
-        return dataclasses.replace(manifest, variants={**manifest.variants, "int8": info})
-
-    good = with_int8(0.995, quality=0.999, level=0.992)
-    assert choose("auto", good, [CPU]) == "int8"
-    assert choose("auto", good, [CUDA, CPU]) == "fp32"  # GPUs: fp16 or fp32, never int8
-    assert choose("auto", with_int8(0.98, quality=0.999), [CPU]) == "fp32"
-    assert choose("auto", with_int8(0.999, quality=0.999, level=0.95), [CPU]) == "fp32"
-    assert choose("auto", with_int8(0.999), [CPU]) == "fp32"  # no head's agreement recorded
-    assert choose("auto", manifest, [CPU]) == "fp32"
+def test_one_manifest_read_and_one_revision_lookup_per_run(
+    capsys: pytest.CaptureFixture[str], hub: FakeHub, tiny_bundle_dir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """contrique-score photo.png (a folder, then the Hub with a cold and a warm cache) and
+    from_pretrained: the manifest is parsed once, the Hub revision looked up once (one HEAD of
+    the manifest on the branch), the providers resolved once."""
+    hub.add_commit(HUB_REPO, tiny_bundle_dir)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
+    reads = count_manifest_reads(monkeypatch)
+    resolutions: list[None] = []
+    available = session.available_providers
+    monkeypatch.setattr(session, "available_providers", lambda: resolutions.append(None) or available())
+    scores = []
+    for model in (tiny_bundle_dir, HUB_REPO, HUB_REPO):
+        reads.clear(), resolutions.clear(), hub.log.clear()
+        assert cli.main([str(photo), "--model", str(model), "--format", "csv", "-q"]) == 0
+        scores.append(capsys.readouterr().out)
+        assert (len(reads), len(resolutions)) == (1, 1), model
+        assert lookups(hub) == (0 if model == tiny_bundle_dir else 1), model
+    assert scores[0] == scores[1] == scores[2]
+    for model in (tiny_bundle_dir, HUB_REPO):
+        reads.clear(), resolutions.clear(), hub.log.clear()
+        QualityScorer.from_pretrained(model, head="quality")
+        assert (len(reads), len(resolutions)) == (1, 1), model
+        assert lookups(hub) == (0 if model == tiny_bundle_dir else 1), model
