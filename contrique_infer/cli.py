@@ -5,21 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections import deque
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int
-from .errors import ContriqueError, ScanError
+from .errors import ContriqueError
 from .inputs import expand_inputs
 from .manifest import VARIANTS
 from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, Sink, emit, render, resume
 from .preprocessing import DEFAULT_MAX_PIXELS
 from .results import ScoreResult
 from .session import DEVICES
-
-if TYPE_CHECKING:
-    from .scorer import QualityScorer
 
 EPILOG = """\
 inputs:
@@ -117,7 +113,8 @@ def _main(argv: list[str] | None) -> int:
                                              max_pixels=args.max_pixels, apply_exif=args.apply_exif)
         head = scorer.resolve_head(name, kind="fr" if args.fr else "nr")
         items = (item for item in expand_inputs(args.inputs, recursive=args.recursive) if item not in done)
-        results = _score_in_order(scorer, items, args)  # a bad head or --fr reference fails here
+        results = scorer.iter_scores(items, head=args.head, reference=args.fr, batch_size=args.batch_size,
+                                     workers=args.workers)  # a bad head or --fr reference fails here
     except ContriqueError as exc:
         return fail(PROG, exc, EXIT_USAGE)
     meta = {
@@ -133,36 +130,6 @@ def _main(argv: list[str] | None) -> int:
         return fail(PROG, exc)
     code = emit(render(rows, RESULT_COLUMNS, args.format, {**meta, "results": rows}), args.output)
     return code or (EXIT_FAILED if any(r["error"] is not None for r in rows) else 0)
-
-
-def _score_in_order(scorer: QualityScorer, items: Iterable[str | ScanError],
-                    args: argparse.Namespace) -> Iterator[ScoreResult]:
-    """Score the paths among ``items``: one result per item, in order (scan problems in place).
-
-    Raises:
-        HeadNotFoundError, HeadKindError, ImageError: A bad head or ``--fr`` reference (at once).
-    """
-    order: deque[str | ScanError] = deque()
-
-    def paths() -> Iterator[str]:
-        for item in items:
-            order.append(item)
-            if isinstance(item, str):
-                yield item
-
-    def scan_problems() -> Iterator[ScoreResult]:
-        while order and isinstance(order[0], ScanError):
-            yield ScoreResult.failed(order.popleft())  # type: ignore[arg-type]
-
-    def merged(scored: Iterator[ScoreResult]) -> Iterator[ScoreResult]:
-        for result in scored:
-            yield from scan_problems()
-            order.popleft()
-            yield result
-        yield from scan_problems()
-
-    return merged(scorer.iter_scores(paths(), head=args.head, reference=args.fr, batch_size=args.batch_size,
-                                     workers=args.workers))
 
 
 def _stream(results: Iterable[ScoreResult], args: argparse.Namespace, report: _Reporter) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .errors import ImageError
+from .errors import ImageError, PathError
 from .preprocessing import ImageInput, PreparedImage
 
 
@@ -33,11 +33,12 @@ class Encoded:
     feature: np.ndarray
 
 
-Outcome = Encoded | ImageError
-"""What the pipeline yields for one input: its feature, or why it has none."""
+Outcome = Encoded | PathError
+"""What the pipeline yields for one input: its feature, or why it has none (an :class:`ImageError`,
+or the :class:`PathError` the input already was)."""
 
 
-def check_arguments(images: Iterable[ImageInput], batch_size: int, workers: int | None) -> int:
+def check_arguments(images: Iterable[ImageInput | PathError], batch_size: int, workers: int | None) -> int:
     """Check the pipeline's arguments; returns the number of decoding threads.
 
     Raises:
@@ -57,7 +58,7 @@ def check_arguments(images: Iterable[ImageInput], batch_size: int, workers: int 
 
 
 def run_pipeline(
-    images: Iterable[ImageInput],
+    images: Iterable[ImageInput | PathError],
     prepare: Callable[[ImageInput], PreparedImage],
     encode: Callable[[Sequence[PreparedImage]], list[np.ndarray]],
     *,
@@ -67,14 +68,15 @@ def run_pipeline(
     """Decode, batch and encode ``images``; yield one outcome per input, in input order.
 
     Args:
-        images: The inputs (any iterable, consumed once and lazily).
+        images: The inputs (any iterable, consumed once and lazily). An input that is already a
+            :class:`PathError` (a folder that could not be scanned, say) is its own outcome, in its place.
         prepare: Decodes one input (runs in the decoding threads); raises :class:`ImageError`.
         encode: The features of same-sized prepared images, one array per image.
         batch_size: The most images per ``encode`` call.
         workers: Decoding threads (checked by :func:`check_arguments`).
 
     Yields:
-        The input's :class:`Encoded` feature, or its :class:`ImageError`.
+        The input's :class:`Encoded` feature, or its :class:`ImageError` (or :class:`PathError`).
 
     Raises:
         Whatever ``encode`` raises (an inference failure ends the run); a ``prepare`` error
@@ -83,12 +85,14 @@ def run_pipeline(
     finished: dict[int, Outcome] = {}
     groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
     group_of: dict[int, tuple[int, int]] = {}  # index of each waiting image -> its group's key
-    inflight: deque[tuple[int, Future[PreparedImage | ImageError]]] = deque()
+    inflight: deque[tuple[int, Future[PreparedImage | PathError]]] = deque()
     max_finished = batch_size + 2 * workers
     source = iter(images)
     submitted = emitted = 0
 
-    def attempt(image: ImageInput) -> PreparedImage | ImageError:
+    def attempt(image: ImageInput | PathError) -> PreparedImage | PathError:
+        if isinstance(image, PathError):
+            return image
         try:
             return prepare(image)
         except ImageError as exc:
@@ -114,7 +118,7 @@ def run_pipeline(
                     break
                 index, future = inflight.popleft()
                 item = future.result()
-                if isinstance(item, ImageError):
+                if isinstance(item, PathError):
                     finished[index] = item
                 else:
                     key = (item.height, item.width)

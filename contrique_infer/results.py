@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
 from .errors import PathError
 
 
+class _Outcome:
+    """What both result types share: fields ``source``, (``score`` or ``feature``), ``error``,
+    ``error_type``, ``width``, ``height``, in this order."""
+
+    error: str | None
+
+    @classmethod
+    def failed(cls, error: PathError) -> Self:
+        """The result of an input that could not be used."""
+        return cls(error.path, None, error.reason, type(error).__name__)  # type: ignore[call-arg]
+
+    @property
+    def ok(self) -> bool:
+        """True if the image was scored (or its feature computed)."""
+        return self.error is None
+
+
 @dataclass(frozen=True)
-class ScoreResult:
+class ScoreResult(_Outcome):
     """The score of one image of :meth:`QualityScorer.iter_scores`, or why it has none.
 
     Attributes:
@@ -30,16 +47,6 @@ class ScoreResult:
     width: int | None = None
     height: int | None = None
 
-    @classmethod
-    def failed(cls, error: PathError) -> ScoreResult:
-        """The result of an input that could not be scored."""
-        return cls(error.path, None, error.reason, type(error).__name__)
-
-    @property
-    def ok(self) -> bool:
-        """True if the image was scored."""
-        return self.error is None
-
     def to_dict(self) -> dict[str, Any]:
         """The result's fields, in the order of ``contrique-score``'s CSV columns."""
         return {
@@ -53,7 +60,7 @@ class ScoreResult:
 
 
 @dataclass(frozen=True, eq=False)
-class FeatureResult:
+class FeatureResult(_Outcome):
     """The feature of one image of :meth:`QualityScorer.iter_features`, or why it has none.
 
     Attributes are those of :class:`ScoreResult`, with ``feature`` (float32, the bundle's
@@ -66,13 +73,3 @@ class FeatureResult:
     error_type: str | None = None
     width: int | None = None
     height: int | None = None
-
-    @classmethod
-    def failed(cls, error: PathError) -> FeatureResult:
-        """The result of an input whose feature could not be computed."""
-        return cls(error.path, None, error.reason, type(error).__name__)
-
-    @property
-    def ok(self) -> bool:
-        """True if the feature was computed."""
-        return self.error is None

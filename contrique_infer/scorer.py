@@ -12,12 +12,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import numpy as np
 
 from .bundle import LoadedBundle
-from .errors import HeadKindError, HeadNotFoundError
+from .errors import HeadKindError, HeadNotFoundError, PathError
 from .head import Head
 from .location import Location, locate
 from .manifest import MANIFEST_NAME, HeadInfo, Manifest
@@ -29,6 +29,20 @@ from .variant_policy import choose_variant
 
 DEFAULT_BATCH_SIZE = 8
 _KIND_NAMES = {"nr": "no-reference", "fr": "full-reference"}
+
+
+class FeatureOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`QualityScorer.iter_features`, which ``features_many`` passes on."""
+
+    batch_size: int
+    workers: int | None
+
+
+class ScoreOptions(FeatureOptions, total=False):
+    """The keyword arguments of :meth:`QualityScorer.iter_scores`, which ``score_many`` passes on."""
+
+    head: str | None
+    reference: ImageInput | None
 
 
 @dataclass(frozen=True)
@@ -280,7 +294,7 @@ class QualityScorer:
             ImageError: The image cannot be used (see :mod:`contrique_infer.preprocessing`).
             InferenceError: onnxruntime failed.
         """
-        return self._features([self._prepare(image)])[0]
+        return self._encoder.features([self._prepare(image)])[0]
 
     def score(self, image: ImageInput, *, head: str | None = None) -> float:
         """The quality score of one image with a no-reference head.
@@ -318,7 +332,7 @@ class QualityScorer:
 
     def iter_scores(
         self,
-        images: Iterable[ImageInput],
+        images: Iterable[ImageInput | PathError],
         *,
         head: str | None = None,
         reference: ImageInput | None = None,
@@ -334,6 +348,9 @@ class QualityScorer:
 
         Args:
             images: The images (any iterable, e.g. a generator of millions of paths; consumed once).
+                An item that is already a :class:`~contrique_infer.errors.PathError` (such as the
+                :class:`~contrique_infer.errors.ScanError` of a folder that could not be listed)
+                gives its error result, in its place.
             head: Head name; None: the scorer's head (nr), or with ``reference`` the fr head as
                 in :meth:`score_fr`.
             reference: Score every image against this reference with a full-reference head.
@@ -366,30 +383,9 @@ class QualityScorer:
         return (ScoreResult(r.source, finish(r.feature), width=r.width, height=r.height) if r.ok  # type: ignore[arg-type]
                 else ScoreResult(r.source, None, r.error, r.error_type) for r in features)
 
-    def score_many(
-        self,
-        images: Iterable[ImageInput],
-        *,
-        head: str | None = None,
-        reference: ImageInput | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        workers: int | None = None,
-        progress: Callable[[ScoreResult], None] | None = None,
-    ) -> list[ScoreResult]:
-        """Score many images into a list: :meth:`iter_scores`, collected (same arguments).
-
-        Args:
-            progress: Called with each result as it is finished (in input order).
-
-        Returns:
-            One result per input, in input order.
-        """
-        return _collect(self.iter_scores(images, head=head, reference=reference, batch_size=batch_size,
-                                         workers=workers), progress)
-
     def iter_features(
         self,
-        images: Iterable[ImageInput],
+        images: Iterable[ImageInput | PathError],
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
@@ -400,30 +396,32 @@ class QualityScorer:
             An iterator of one :class:`FeatureResult` per input, in input order.
         """
         workers = check_arguments(images, batch_size, workers)
+        outcomes = run_pipeline(images, self._prepare, self._encoder.features, batch_size=batch_size, workers=workers)
+        return (FeatureResult(o.source, o.feature, width=o.width, height=o.height) if isinstance(o, Encoded)
+                else FeatureResult.failed(o) for o in outcomes)
 
-        def results() -> Iterator[FeatureResult]:
-            for outcome in run_pipeline(images, self._prepare, self._features, batch_size=batch_size, workers=workers):
-                if isinstance(outcome, Encoded):
-                    yield FeatureResult(outcome.source, outcome.feature, width=outcome.width, height=outcome.height)
-                else:
-                    yield FeatureResult.failed(outcome)
+    def score_many(self, images: Iterable[ImageInput | PathError], *,
+                   progress: Callable[[ScoreResult], None] | None = None,
+                   **options: Unpack[ScoreOptions]) -> list[ScoreResult]:
+        """Score many images into a list: :meth:`iter_scores`, collected (same keyword arguments).
 
-        return results()
+        Args:
+            progress: Called with each result as it is finished (in input order).
 
-    def features_many(
-        self,
-        images: Iterable[ImageInput],
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        workers: int | None = None,
-        progress: Callable[[FeatureResult], None] | None = None,
-    ) -> list[FeatureResult]:
-        """The features of many images into a list: :meth:`iter_features`, collected (same arguments).
+        Returns:
+            One result per input, in input order.
+        """
+        return _collect(self.iter_scores(images, **options), progress)
+
+    def features_many(self, images: Iterable[ImageInput | PathError], *,
+                      progress: Callable[[FeatureResult], None] | None = None,
+                      **options: Unpack[FeatureOptions]) -> list[FeatureResult]:
+        """The features of many images into a list: :meth:`iter_features`, collected (same keyword arguments).
 
         Returns:
             One :class:`FeatureResult` per input, in input order.
         """
-        return _collect(self.iter_features(images, batch_size=batch_size, workers=workers), progress)
+        return _collect(self.iter_features(images, **options), progress)
 
     def resolve_head(self, name: str | None = None, *, kind: str = "nr") -> HeadInfo:
         """The head that :meth:`score` (``kind="nr"``) or :meth:`score_fr` (``kind="fr"``) would use.
@@ -438,16 +436,6 @@ class QualityScorer:
 
     def _prepare(self, image: ImageInput) -> PreparedImage:
         return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif)
-
-    def _features(self, prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
-        """Features of same-sized prepared images, one encoder run per scale (a lone image is passed as a
-        view, not copied: 144 MB saved at 4000x3000)."""
-
-        def batch(i: int) -> np.ndarray:
-            return prepared[0].scales[i][None] if len(prepared) == 1 else np.stack([p.scales[i] for p in prepared])
-
-        per_scale = [self._encoder.run(batch(i)) for i in range(len(prepared[0].scales))]
-        return list(np.concatenate(per_scale, axis=1))
 
     def _loaded_head(self, name: str | None) -> Head:
         """The loaded head called ``name`` (case-insensitive), or the manifest default for None."""

@@ -15,12 +15,15 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import BundleError, DependencyError, GraphMismatchError, InferenceError, ProviderError
 from .manifest import Manifest
+
+if TYPE_CHECKING:
+    from .preprocessing import PreparedImage
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -227,6 +230,21 @@ class Encoder:
                 self.path,
                 f"output {self._output!r} is {out.type} {out.shape}; the manifest needs float32 [N, {self._dim}]",
             )
+
+    def features(self, prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
+        """The features of same-sized prepared images: one run per scale, the scales' outputs
+        concatenated in the input contract's order (the manifest's feature layout). A lone image is
+        passed as a view, not copied (144 MB saved at 4000x3000).
+
+        Raises:
+            InferenceError: See :meth:`run`.
+        """
+
+        def batch(i: int) -> np.ndarray:
+            return prepared[0].scales[i][None] if len(prepared) == 1 else np.stack([p.scales[i] for p in prepared])
+
+        per_scale = [self.run(batch(i)) for i in range(len(prepared[0].scales))]
+        return list(np.concatenate(per_scale, axis=1))
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Features of a float32 batch ``[N, 3, H, W]``: float32 ``[N, per_scale_dim]``.

@@ -21,8 +21,8 @@ from .errors import ExportError
 
 
 def bundle_features(encoder: Encoder, item: PreparedImage) -> np.ndarray:
-    """The concatenated feature of one image: the graph run once per scale (batch 1)."""
-    return np.concatenate([encoder.run(a[None])[0] for a in item.scales]).astype(np.float64)
+    """The feature of one image as the runtime computes it (:meth:`Encoder.features`), in float64."""
+    return encoder.features([item])[0].astype(np.float64)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contrique_infer.errors import ImageDecodeError
+from contrique_infer.errors import ImageDecodeError, NoMatchError, PathError, ScanError
 from contrique_infer.pipeline import Encoded, check_arguments, run_pipeline
 from contrique_infer.preprocessing import PreparedImage
 
@@ -75,6 +75,16 @@ def test_outcomes_come_in_input_order_with_errors_in_place() -> None:
     assert sorted(itertools.chain.from_iterable(fake.batches)) == sorted(n for n, _, w in items if w)
     assert max(len(b) for b in fake.batches) == 3  # same-sized images are batched, up to batch_size
     assert fake.live == 0  # outcomes keep the feature, never the pixels
+
+
+def test_inputs_that_already_failed_pass_through_in_place() -> None:
+    scan = ScanError("photos/locked", "cannot read directory (Permission denied)")
+    items = [("a", 8, 8), scan, ("b", 8, 8), NoMatchError("*.gif", "no files match this pattern"), ("c", 9, 8)]
+    fake = Fake()
+    out = run(fake, items, batch_size=2)
+    assert out[1] is scan and isinstance(out[3], NoMatchError)
+    assert [o.path if isinstance(o, PathError) else o.source for o in out] == ["a", "photos/locked", "b", "*.gif", "c"]
+    assert sorted(itertools.chain.from_iterable(fake.batches)) == ["a", "b", "c"]  # never decoded
 
 
 def test_an_odd_size_at_the_head_does_not_hold_back_an_unbounded_tail() -> None:

@@ -23,6 +23,7 @@ from contrique_infer.errors import (
     HeadNotFoundError,
     ImageTooLargeError,
     NoDefaultModelError,
+    ScanError,
     VariantNotFoundError,
 )
 from contrique_infer.location import locate
@@ -113,6 +114,7 @@ def test_score_many_mixed_sizes_equals_single(
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     images[5] = str(broken)
     images[11] = np.zeros((4, 4, 3), np.uint8)  # too small
+    images[17] = ScanError("photos/locked", "cannot read directory (Permission denied)")  # failed before scoring
     seen: list[ScoreResult] = []
     results = scorer.score_many(images, batch_size=batch_size, workers=workers, progress=seen.append)
     assert len(results) == len(images) == len(seen)
@@ -122,10 +124,12 @@ def test_score_many_mixed_sizes_equals_single(
         elif i == 11:
             assert result.error_type == "ImageTooSmallError" and "at least 8" in result.error
             assert result.source == "<array (4, 4, 3)>"
+        elif i == 17:
+            assert result == ScoreResult("photos/locked", None, "cannot read directory (Permission denied)", "ScanError")
         else:
             assert result.ok and (result.width, result.height) == image.size
             assert result.score == pytest.approx(scorer.score(image), abs=1e-9)
-    assert sum(not r.ok for r in results) == 2
+    assert sum(not r.ok for r in results) == 3
 
 
 def test_features_many(scorer: QualityScorer) -> None:
