@@ -78,6 +78,7 @@ import numpy as np
 from benchlib import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, gather, held_out_folders, rule_checkpoint
 from PIL import Image, ImageOps
 
+from contrique_export.fidelity import spearman
 from contrique_infer.inputs import list_images
 
 SIZES = {"1024x768": (1024, 768), "1080x800": (1080, 800), "4000x3000": (4000, 3000)}
@@ -470,12 +471,6 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
         return values[0], values[0], values[0]
     q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
     return q1, q2, q3
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b).statistic)
 
 
 def speed_rows(section: dict[str, Any], reference: str, key: str = "seconds",

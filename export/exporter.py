@@ -32,18 +32,8 @@ from .heads import read_head
 from .images import image_sets
 from .onnx_export import export_onnx, graph_opset
 from .parity import check_parity
-from .variants import (
-    VARIANT_FILES,
-    Steps,
-    build_variants,
-    check_output,
-    measure_variants,
-    open_variant,
-    package_version,
-    publish,
-    staging_folder,
-    wanted_variants,
-)
+from .staging import Steps, check_output, package_version, publish, staging_folder
+from .variants import VARIANT_FILES, build_variants, measure_variants, open_variant, wanted_variants
 
 MIN_SIZE = 32
 DEFAULT_HEAD = "Koniq"

@@ -25,12 +25,19 @@ def bundle_features(encoder: Encoder, item: PreparedImage) -> np.ndarray:
     return encoder.features([item])[0].astype(np.float64)
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Spearman rank correlation (average ranks for ties); None when it is undefined."""
-    ra, rb = _ranks(np.asarray(a, dtype=np.float64)), _ranks(np.asarray(b, dtype=np.float64))
-    if len(ra) < 2 or np.std(ra) == 0 or np.std(rb) == 0:
+def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float | None:
+    """Spearman rank correlation (average ranks for ties); None when it is undefined (fewer than two
+    values, or one side constant). The project's one implementation: scipy's where scipy is
+    installed (the ``eval`` extra), the same computation in NumPy where it is not (the ``export``
+    extra alone)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
-    return float(np.corrcoef(ra, rb)[0, 1])
+    try:
+        from scipy.stats import spearmanr
+    except ImportError:
+        return float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
+    return float(spearmanr(x, y).statistic)
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Reduced-precision variants, and the steps every export ends with; torch-free.
+"""Reduced-precision variants: which to build, building and measuring them, and rebuilding a bundle's; torch-free.
 
 :func:`derive_variants` rebuilds the int8 and fp16 variants of an existing bundle (a folder of
 ``contrique-export``'s, one downloaded from the Hub) from its fp32 graph, with new calibration and
@@ -6,9 +6,10 @@ fidelity images: no checkpoint and no torch needed. The fp32 graph and the heads
 unchanged (their sha256 checked), so the parity with torch recorded when the graph was exported
 still holds and is kept.
 
-The other functions are the shared tail of :func:`contrique_export.exporter.export_bundle` and
-:func:`derive_variants`: build the variants, open each as the runtime does, measure their fidelity,
-write the card and publish the staging folder.
+The other functions are what :func:`contrique_export.exporter.export_bundle` and
+:func:`derive_variants` share about variants: which to build, building them, opening each as the
+runtime does, and measuring their fidelity (the staging folder and its publication are in
+:mod:`contrique_export.staging`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import sys
-import tempfile
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from importlib import metadata
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import onnx
@@ -29,35 +25,17 @@ import onnxruntime
 
 from contrique_infer.bundle import file_table, load_bundle
 from contrique_infer.head import Head
-from contrique_infer.manifest import VARIANTS, Manifest, VariantInfo
+from contrique_infer.manifest import VARIANTS, VariantInfo
 from contrique_infer.preprocessing import PreparedImage
 from contrique_infer.session import Encoder, resolve_providers
 
-from .card import write_card
 from .errors import ExportError
 from .fidelity import measure_fidelity
 from .images import image_sets
 from .quantize import convert_fp16, quantize_int8
+from .staging import Steps, check_output, package_version, publish, staging_folder
 
 VARIANT_FILES = {"fp32": "encoder.onnx", "int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
-
-
-class Steps:
-    """Reports named steps and their durations on stderr."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def note(self, message: str) -> None:
-        if self.enabled:
-            print(f"contrique-export: {message}", file=sys.stderr, flush=True)
-
-    @contextmanager
-    def step(self, what: str) -> Iterator[None]:
-        self.note(f"{what} ...")
-        start = time.perf_counter()
-        yield
-        self.note(f"{what}: done in {time.perf_counter() - start:.1f} s")
 
 
 def wanted_variants(variants: Sequence[str]) -> list[str]:
@@ -70,29 +48,6 @@ def wanted_variants(variants: Sequence[str]) -> list[str]:
     if unknown:
         raise ExportError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     return ["fp32"] + [v for v in VARIANTS if v != "fp32" and v in variants]
-
-
-def check_output(out: Path) -> None:
-    """Refuse an output that exists and is not an empty folder (before any work is done).
-
-    Raises:
-        ExportError: ``out`` exists and is not an empty folder.
-    """
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ExportError(f"{out}: exists and is not an empty folder; choose a new output folder or remove it")
-
-
-@contextmanager
-def staging_folder(out: Path) -> Iterator[Path]:
-    """A fresh folder next to ``out`` (checked with :func:`check_output`) to build the bundle in,
-    removed if the block fails."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def build_variants(staging: Path, variants: Sequence[str], calibration: Sequence[PreparedImage], log: Steps) -> None:
@@ -138,34 +93,6 @@ def measure_variants(
         log.note(f"{variant}: feature cosine mean {fidelity.cosine_mean:.5f}, min {fidelity.cosine_min:.5f}")
         infos[variant] = VariantInfo(variant, VARIANT_FILES[variant], fidelity)
     return infos
-
-
-def publish(staging: Path, out: Path, manifest: Manifest, *, image_sets: dict[str, str], notes: str, log: Steps) -> Path:
-    """Write the card and the final manifest, load every variant once more, and move ``staging`` to ``out``.
-
-    Raises:
-        BundleError: The final bundle does not load (a bug: please report it).
-    """
-    card = write_card(manifest, staging, image_sets=image_sets, notes=notes)
-    manifest = dataclasses.replace(manifest, files=file_table(staging, [*manifest.files, card.name]))
-    manifest.save(staging)
-    with log.step("verifying the final manifest"):
-        for variant in manifest.variants:
-            load_bundle(staging, variant=variant)
-    staging.chmod(0o755)  # mkdtemp creates it private; a bundle is meant to be shared
-    if out.exists():
-        out.rmdir()
-    os.replace(staging, out)
-    log.note(f"bundle written to {out} ({', '.join(manifest.variants)}; {len(manifest.heads)} heads)")
-    return out
-
-
-def package_version() -> str:
-    """This package's version, or ``unknown`` when it is not installed."""
-    try:
-        return metadata.version("contrique-infer")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def derive_variants(
