@@ -43,7 +43,7 @@ from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSm
 from .manifest import InputContract
 
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
-"""Everything :func:`load_rgb` accepts as an image."""
+"""Everything :func:`decode_rgb` accepts as an image."""
 
 DEFAULT_MAX_PIXELS = 25_000_000
 """The default ``max_pixels`` guard: about a 6000 x 4000 photo (a 25 MP image needs ~400 MB of floats)."""
@@ -101,8 +101,8 @@ def allow_pixels(max_pixels: int | None) -> None:
             Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def load_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, apply_exif: bool = False,
-             min_size: int = 1) -> Image.Image:
+def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, apply_exif: bool = False,
+               min_size: int = 1) -> Image.Image:
     """Decode any accepted input into an RGB PIL image.
 
     Args:
@@ -141,7 +141,7 @@ def to_scales(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ..
     """The encoder input for each scale of ``contract``: float32 CHW arrays, in contract order.
 
     Args:
-        rgb: An RGB image (see :func:`load_rgb`).
+        rgb: An RGB image (see :func:`decode_rgb`).
         contract: The bundle's input contract.
     """
     w, h = rgb.size
@@ -168,10 +168,10 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
     """Decode ``image`` and build its per-scale arrays for a bundle's input contract.
 
     Raises:
-        ImageError: See :func:`load_rgb` (the minimum side is :func:`min_side` of the contract).
+        ImageError: See :func:`decode_rgb` (the minimum side is :func:`min_side` of the contract).
         TypeError: ``image`` is not an accepted input type.
     """
-    rgb = load_rgb(image, max_pixels=max_pixels, apply_exif=apply_exif, min_size=min_side(contract))
+    rgb = decode_rgb(image, max_pixels=max_pixels, apply_exif=apply_exif, min_size=min_side(contract))
     return PreparedImage(describe(image), rgb.width, rgb.height, to_scales(rgb, contract))
 
 

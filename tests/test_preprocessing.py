@@ -19,8 +19,8 @@ from contrique_infer.errors import (
 from contrique_infer.manifest import InputContract, Scale
 from contrique_infer.preprocessing import (
     allow_pixels,
+    decode_rgb,
     describe,
-    load_rgb,
     min_side,
     prepare,
     to_scales,
@@ -108,12 +108,12 @@ def test_sixteen_bit_png_equals_eight_bit_scaled(tmp_path: Path) -> None:
     with Image.open(path) as reopened:
         assert reopened.mode.startswith("I")
     want = np.asarray(Image.fromarray(gray8, "L").convert("RGB"))
-    np.testing.assert_array_equal(np.asarray(load_rgb(path)), want)
+    np.testing.assert_array_equal(np.asarray(decode_rgb(path)), want)
     # Rounding: v -> round(v / 257), 65535 -> 255; mode I (32-bit) reads the same 0..65535 range.
     values = np.array([[0, 128, 129, 32767, 32768, 65535]], dtype=np.uint16)
     expected = np.array([0, 0, 1, 127, 128, 255], dtype=np.uint8)
     for img in (Image.fromarray(values), Image.fromarray(values.astype(np.int32))):
-        assert np.asarray(load_rgb(img))[0, :, 0].tolist() == expected.tolist()
+        assert np.asarray(decode_rgb(img))[0, :, 0].tolist() == expected.tolist()
 
 
 def _palette(transparency: bool) -> Image.Image:
@@ -142,7 +142,7 @@ def test_modes_convert_like_pil(make) -> None:
     img = make()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got = load_rgb(img)
+        got = decode_rgb(img)
     assert got.mode == "RGB"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -154,28 +154,28 @@ def test_rgba_png_and_cmyk_jpeg_files(tmp_path: Path) -> None:
     rgba = _rgb().convert("RGBA")
     rgba.putalpha(Image.new("L", rgba.size, 7))
     (tmp_path / "a.png").write_bytes(_png(rgba))
-    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "a.png")), np.asarray(rgba.convert("RGB")))
+    np.testing.assert_array_equal(np.asarray(decode_rgb(tmp_path / "a.png")), np.asarray(rgba.convert("RGB")))
     cmyk = _rgb().convert("CMYK")
     cmyk.save(tmp_path / "c.jpg", quality=95)
     with Image.open(tmp_path / "c.jpg") as decoded:
-        np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "c.jpg")), np.asarray(decoded.convert("RGB")))
+        np.testing.assert_array_equal(np.asarray(decode_rgb(tmp_path / "c.jpg")), np.asarray(decoded.convert("RGB")))
 
 
 def test_arrays() -> None:
     gray = np.random.default_rng(1).integers(0, 256, (10, 12), dtype=np.uint8)
-    np.testing.assert_array_equal(np.asarray(load_rgb(gray)), np.repeat(gray[:, :, None], 3, axis=2))
-    np.testing.assert_array_equal(np.asarray(load_rgb(gray[:, :, None])), np.asarray(load_rgb(gray)))
+    np.testing.assert_array_equal(np.asarray(decode_rgb(gray)), np.repeat(gray[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(np.asarray(decode_rgb(gray[:, :, None])), np.asarray(decode_rgb(gray)))
     rgba = np.random.default_rng(2).integers(0, 256, (10, 12, 4), dtype=np.uint8)
-    np.testing.assert_array_equal(np.asarray(load_rgb(rgba)), rgba[:, :, :3])
+    np.testing.assert_array_equal(np.asarray(decode_rgb(rgba)), rgba[:, :, :3])
     strided = np.asarray(_rgb())[:, ::-1]  # not contiguous
-    np.testing.assert_array_equal(np.asarray(load_rgb(strided)), strided)
+    np.testing.assert_array_equal(np.asarray(decode_rgb(strided)), strided)
     with pytest.raises(ImageDecodeError, match="dtype float64") as info:
-        load_rgb(np.zeros((10, 10, 3)))
+        decode_rgb(np.zeros((10, 10, 3)))
     assert info.value.source == "<array (10, 10, 3)>"
     with pytest.raises(ImageDecodeError, match="expected HxW"):
-        load_rgb(np.zeros((10, 10, 2), np.uint8))
+        decode_rgb(np.zeros((10, 10, 2), np.uint8))
     with pytest.raises(TypeError, match="cannot use int"):
-        load_rgb(42)  # type: ignore[arg-type]
+        decode_rgb(42)  # type: ignore[arg-type]
 
 
 def test_first_frame_of_animations(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_first_frame_of_animations(tmp_path: Path) -> None:
     for name in ("a.gif", "m.tiff"):
         with Image.open(tmp_path / name) as im:
             assert im.n_frames == 3
-        np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / name)), np.asarray(frames[0]))
+        np.testing.assert_array_equal(np.asarray(decode_rgb(tmp_path / name)), np.asarray(frames[0]))
 
 
 def test_exif_orientation_only_on_request(tmp_path: Path) -> None:
@@ -194,8 +194,8 @@ def test_exif_orientation_only_on_request(tmp_path: Path) -> None:
     exif[0x0112] = 6  # "rotate 90 CW to display"
     path = tmp_path / "o.png"
     path.write_bytes(_png(img, exif=exif.tobytes()))
-    np.testing.assert_array_equal(np.asarray(load_rgb(path)), np.asarray(img))
-    rotated = load_rgb(path, apply_exif=True)
+    np.testing.assert_array_equal(np.asarray(decode_rgb(path)), np.asarray(img))
+    rotated = decode_rgb(path, apply_exif=True)
     assert rotated.size == (30, 40)
     np.testing.assert_array_equal(np.asarray(rotated), np.asarray(img.transpose(Image.Transpose.ROTATE_270)))
 
@@ -205,25 +205,25 @@ def test_max_pixels_checked_on_header_before_decoding(tmp_path: Path) -> None:
     truncated = tmp_path / "big.png"
     truncated.write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageTooLargeError, match=r"100x100 = 10000 pixels, more than max_pixels=5000") as info:
-        load_rgb(truncated, max_pixels=5000)
+        decode_rgb(truncated, max_pixels=5000)
     assert info.value.source == str(truncated)
     with pytest.raises(ImageDecodeError, match="truncated"):
-        load_rgb(truncated, max_pixels=None)
-    assert load_rgb(data, max_pixels=10_000).size == (100, 100)
+        decode_rgb(truncated, max_pixels=None)
+    assert decode_rgb(data, max_pixels=10_000).size == (100, 100)
     with pytest.raises(ImageTooLargeError):
-        load_rgb(np.zeros((100, 100, 3), np.uint8), max_pixels=9_999)
+        decode_rgb(np.zeros((100, 100, 3), np.uint8), max_pixels=9_999)
 
 
 def test_pillow_bomb_limit_is_reported_and_can_be_lifted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     data = _png(_rgb(100, 100))  # 10000 pixels > 2 x Pillow's limit: Pillow refuses it
     with pytest.raises(ImageTooLargeError, match="Pillow's decompression-bomb limit"):
-        load_rgb(data, max_pixels=50_000)
+        decode_rgb(data, max_pixels=50_000)
     allow_pixels(50_000)
     assert Image.MAX_IMAGE_PIXELS == 50_000
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert load_rgb(data, max_pixels=50_000).size == (100, 100)
+        assert decode_rgb(data, max_pixels=50_000).size == (100, 100)
     allow_pixels(10)  # never lowers
     assert Image.MAX_IMAGE_PIXELS == 50_000
     allow_pixels(None)
@@ -257,14 +257,14 @@ def test_decode_errors_name_the_source(tmp_path: Path) -> None:
     for name, message in cases.items():
         path = tmp_path / name
         with pytest.raises(ImageDecodeError, match=message) as info:
-            load_rgb(path)
+            decode_rgb(path)
         assert info.value.source == str(path)
         assert str(path) in str(info.value)
     with pytest.raises(ImageDecodeError, match="empty") as info:
-        load_rgb(b"")
+        decode_rgb(b"")
     assert info.value.source == "<bytes 0>"
     with pytest.raises(ImageDecodeError, match="binary mode"), open(tmp_path / "text.png", encoding="utf-8") as fh:
-        load_rgb(fh)  # type: ignore[arg-type]
+        decode_rgb(fh)  # type: ignore[arg-type]
 
 
 def test_files_are_closed(tmp_path: Path) -> None:
@@ -273,7 +273,7 @@ def test_files_are_closed(tmp_path: Path) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         for _ in range(3):
-            image = load_rgb(path)
+            image = decode_rgb(path)
         del image
         gc.collect()  # an unclosed file warns (ResourceWarning) when it is collected
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

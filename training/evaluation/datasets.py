@@ -413,12 +413,12 @@ def read_csiq(root: str | os.PathLike[str]) -> Dataset:
         rows = _read_xlsx(xlsx, ["image", "dst_type", "dst_lev", "dmos"], sheet="all_by_image")
         images = layout.folder("dst_imgs")
         for r in rows:
-            ref = _plain(r["image"])
+            ref = _cell_text(r["image"])
             kind = str(r["dst_type"]).strip().lower()
             if kind not in _CSIQ_TYPES:
                 raise DatasetFormatError(xlsx, f"image {ref}: unknown dst_type {r['dst_type']!r}")
             token = _CSIQ_TYPES[kind]
-            name = f"{token}/{ref}.{token}.{_plain(r['dst_lev'])}.png"
+            name = f"{token}/{ref}.{token}.{_cell_text(r['dst_lev'])}.png"
             items.append(Item(images(name), _number(xlsx, f"image {ref}", r["dmos"]), ref))
     elif txt.is_file():
         images = layout.folder("dst_imgs_all")
@@ -435,7 +435,7 @@ def read_csiq(root: str | os.PathLike[str]) -> Dataset:
     return Dataset("CSIQ", tuple(items), "DMOS", False, "DMOS, 0..1", layout.root)
 
 
-def _plain(value: Any) -> str:
+def _cell_text(value: Any) -> str:
     """A spreadsheet cell as text, with integral numbers written without '.0'."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
