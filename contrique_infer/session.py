@@ -132,14 +132,14 @@ class Encoder:
 
     ``run`` is safe to call from many threads at once (onnxruntime sessions are).
 
-    Memory policy on CPU (docs/performance.md has the measurements; features are bit-identical
-    either way): the session runs without onnxruntime's memory pattern (a block planned per input
-    shape: dropping it cost no measurable speed and lowers the peak on large inputs), and the first
-    image with more than :data:`LARGE_IMAGE_PIXELS` pixels replaces the session by one without the
-    CPU memory arena, which the encoder keeps from then on. The arena grows in powers of two and
-    keeps what it took (a 4000x3000 photo peaked at 3.6 GB instead of 2.5 GB with the ResNet-50 fp32,
-    6.2 GB on the second photo), but it is faster for the sizes most images have (up to 30 % for the
-    default model at 1024x768). GPU sessions keep onnxruntime's defaults.
+    Memory policy on CPU (features are bit-identical either way; docs/performance.md has the
+    measurements behind it): the session runs without onnxruntime's memory pattern (a block planned
+    per input shape, which raises the peak on large inputs and saves no measurable time), and the
+    first image with more than :data:`LARGE_IMAGE_PIXELS` pixels replaces the session by one without
+    the CPU memory arena, which the encoder keeps from then on. The arena grows in powers of two and
+    never gives memory back, so a large photo would leave far more memory taken than it needs; but
+    it is faster for the sizes most images have, so sessions keep it until such a photo comes. GPU
+    sessions keep onnxruntime's defaults.
 
     Args:
         model_path: The ONNX file.
