@@ -18,7 +18,7 @@ Usage:
     python benchmarks/bench_memory.py [--model BUNDLE] [--counts 1000 10000] [--batch-size 8]
         [--workers N] [--threads N] [--no-trace]
 
-Without --model the tiny test bundle of tests/tiny_bundle.py is built in a temporary folder
+Without --model the tiny test bundle of testkit/tiny_bundle.py is built in a temporary folder
 (needs onnx): the figures then measure the pipeline (decoding, batching, bookkeeping), not a
 ResNet-50's activations. Linux only (reads /proc/self/statm; ru_maxrss is in KiB there).
 """
@@ -115,11 +115,11 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as work:
         if args.model is None:
-            sys.path.insert(0, str(REPO / "tests"))
+            sys.path.insert(0, str(REPO / "testkit"))
             from tiny_bundle import write_tiny_bundle
 
             args.model = str(write_tiny_bundle(Path(work) / "tiny-bundle"))
-            print("model: tiny test bundle (tests/tiny_bundle.py): pipeline memory, not ResNet-50 activations")
+            print("model: tiny test bundle (testkit/tiny_bundle.py): pipeline memory, not ResNet-50 activations")
         else:
             print(f"model: {args.model}")
         print(f"batch size {args.batch_size}, workers {args.workers or 'default'}, {N_FILES} PNG files of 32..64 px "

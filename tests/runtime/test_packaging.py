@@ -17,7 +17,7 @@ import pytest
 
 import contrique_infer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = Path(contrique_infer.__file__).resolve().parent
 FORBIDDEN = {"torch", "torchvision", "onnx", "onnxscript"}  # the export/training stack; onnxruntime is allowed
 
