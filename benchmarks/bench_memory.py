@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
 N_FILES = 64
 
 
@@ -115,7 +114,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as work:
         if args.model is None:
-            sys.path.insert(0, str(REPO / "testkit"))
+            import benchlib  # noqa: F401 - puts testkit/ on sys.path
             from tiny_bundle import write_tiny_bundle
 
             args.model = str(write_tiny_bundle(Path(work) / "tiny-bundle"))

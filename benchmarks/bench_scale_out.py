@@ -29,11 +29,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchlib import PHOTOS
+
 from contrique_infer.distributed import require_ray, score_images
 from contrique_infer.inputs import list_images
 from contrique_infer.scorer import QualityScorer
 
-VAL = Path(__file__).resolve().parents[2] / "shared" / "photos" / "val"
+VAL = PHOTOS / "val"
 
 
 def timed(run: Any) -> tuple[Any, float]:

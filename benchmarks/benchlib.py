@@ -1,7 +1,8 @@
 """What several benchmark scripts share: the reference data's paths, the RULE checkpoint, image folders.
 
 The scripts run as ``python benchmarks/<script>.py``, so this folder is on ``sys.path`` and they
-import this module as ``benchlib``.
+import this module as ``benchlib``; importing it also puts ``testkit/`` (what the tests and the
+benchmarks share: the reference data's paths, the RULE recipe, the tiny bundle) on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -9,20 +10,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-OFFICIAL = SHARED / "reference" / "contrique-official"
-PHOTOS = SHARED / "photos"
-OFFICIAL_HEADS = ("Koniq", "CLIVE", "LIVE", "CSIQ")
-"""The official no-reference heads (``regressors/<name>.save`` under :data:`OFFICIAL`)."""
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testkit"))
+
+from reference import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, rule_state_dict  # noqa: E402
+
+__all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "gather", "held_out_folders", "rule_checkpoint"]
 
 
 def rule_checkpoint(path: Path) -> Path:
     """Write the RULE checkpoint (see the shared README) to ``path``."""
     import torch
-
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_official import rule_state_dict  # the one implementation of the RULE recipe
 
     torch.save(rule_state_dict(OFFICIAL / "checkpoint_keys.tsv"), path)
     return path

@@ -7,13 +7,25 @@ result, and with a NumPy reference (:func:`reference_feature`) to check values a
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from contrique_infer.bundle import file_table
 from contrique_infer.head import Head
-from contrique_infer.manifest import FeatureSpec, HeadInfo, InputContract, Manifest, Provenance, VariantInfo
+from contrique_infer.manifest import (
+    MANIFEST_NAME,
+    FeatureSpec,
+    HeadInfo,
+    InputContract,
+    Manifest,
+    Provenance,
+    VariantInfo,
+)
 
 CHANNELS = 8
 KERNEL = (2, 3)
@@ -102,7 +114,7 @@ def write_tiny_bundle(folder: Path, *, name: str = "tiny-test-bundle") -> Path:
         default_head="quality",
         files=file_table(folder, ["encoder.onnx"] + [h.info.file for h in heads]),
         provenance=Provenance(
-            source_checkpoint="none (built by tests/tiny_bundle.py)",
+            source_checkpoint="none (built by testkit/tiny_bundle.py)",
             source_checkpoint_sha256="0" * 64,
             training_data="none",
             license="MIT",
@@ -123,3 +135,17 @@ def write_photos(folder: Path, count: int, seed: int) -> Path:
         small = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
         Image.fromarray(small, "RGB").resize((80 + 6 * i, 66), Image.BICUBIC).save(folder / f"p{i}.png")
     return folder
+
+
+def edit_manifest(folder: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Apply ``edit`` to the manifest of ``folder`` as parsed JSON, and write it back (hashes unchanged)."""
+    path = folder / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def rehash(folder: Path) -> None:
+    """Rewrite the manifest's sha256 and sizes for the files as they are now (a consistent bundle)."""
+    manifest = Manifest.load(folder)
+    dataclasses.replace(manifest, files=file_table(folder, manifest.files)).save(folder)

@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 from fake_hub import FakeHub
+from reference import OFFICIAL, PHOTOS
 from tiny_bundle import write_tiny_bundle
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-OFFICIAL = SHARED / "reference" / "contrique-official"
-PHOTOS = SHARED / "photos"
-HUB_REPO = "contrique-test/tiny"  # the repository id tests publish on the fake Hub
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from contrique_infer.manifest import HeadInfo, Manifest
 from contrique_infer.preprocessing import prepare
 from contrique_infer.scorer import QualityScorer
 
-DATA = {"description": "test photos made by tests/test_exporter.py", "license": "CC0-1.0"}
+DATA = {"description": "test photos made by tests/export/test_exporter.py", "license": "CC0-1.0"}
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_model_card(bundle):
     assert "| mos | no-reference | synthetic | MOS | higher | yes |" in card
     assert "| dmos | no-reference | synthetic | MOS | lower |  |" in card
     assert f"{manifest['variants']['int8']['fidelity']['cosine_mean']:.5f}" in card
-    assert "r18-step10.pt" in card and "test photos made by tests/test_exporter.py" in card
+    assert "r18-step10.pt" in card and "test photos made by tests/export/test_exporter.py" in card
 
 
 def test_package_exposes_the_api():

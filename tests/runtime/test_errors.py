@@ -34,8 +34,5 @@ def test_image_errors_name_their_source() -> None:
     assert pickle.loads(pickle.dumps(error)).source == "<bytes 12>"
 
 
-def test_one_checkpoint_error() -> None:
-    from contrique_training import errors as training_errors
-
-    assert not hasattr(training_errors, "CheckpointError")  # training raises export's
+def test_a_checkpoint_error_is_an_input_file_error() -> None:
     assert issubclass(export_errors.CheckpointError, export_errors.InputFileError)

@@ -67,7 +67,7 @@ def mutations(draw: st.DrawFn, base: dict[str, Any]) -> Any:
 
 
 def _valid_manifest() -> dict[str, Any]:
-    """A complete, valid manifest dict (as tests/tiny_bundle.py writes, with made-up hashes)."""
+    """A complete, valid manifest dict (as testkit/tiny_bundle.py writes, with made-up hashes)."""
     from contrique_infer.manifest import FeatureSpec, FileEntry, Parity, Provenance, VariantInfo
 
     heads = head_infos()

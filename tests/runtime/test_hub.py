@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import HUB_REPO as REPO
+from fake_hub import HUB_REPO as REPO
 from fake_hub import FakeHub, Fault
 from huggingface_hub import constants
 from tiny_bundle import make_heads, write_tiny_bundle

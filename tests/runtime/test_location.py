@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HUB_REPO
-from fake_hub import FakeHub
+from fake_hub import HUB_REPO, FakeHub
 from PIL import Image
 
 from contrique_infer import cli, location, session

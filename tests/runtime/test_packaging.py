@@ -14,10 +14,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from reference import REPO
 
 import contrique_infer
 
-REPO = Path(__file__).resolve().parents[2]
 PACKAGE = Path(contrique_infer.__file__).resolve().parent
 FORBIDDEN = {"torch", "torchvision", "onnx", "onnxscript"}  # the export/training stack; onnxruntime is allowed
 

@@ -1,14 +1,13 @@
 """Reliability: hostile and damaged model files, Hub faults end to end, and unwritable ``-o`` outputs.
 
 Model files go through the public API (``QualityScorer.from_pretrained``, contrique-score and
-contrique-export); the field-by-field validation of the format is tested in tests/test_bundle.py
-and the Hub's fault handling in tests/test_hub.py, which this module only completes. The
+contrique-export); the field-by-field validation of the format is tested in tests/runtime/test_manifest.py
+(and test_head.py, test_bundle.py) and the Hub's fault handling in tests/runtime/test_hub.py, which this module only completes. The
 outcomes are tabulated in docs/reliability.md.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import os
@@ -20,13 +19,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import HUB_REPO as REPO
+from fake_hub import HUB_REPO as REPO
 from fake_hub import FakeHub, Fault
 from PIL import Image
-from tiny_bundle import encoder_model
+from tiny_bundle import edit_manifest, encoder_model, rehash
 
 from contrique_infer import cli, output
-from contrique_infer.bundle import file_table
 from contrique_infer.errors import (
     BundleError,
     BundleFileError,
@@ -35,26 +33,13 @@ from contrique_infer.errors import (
     HeadError,
     ManifestError,
 )
-from contrique_infer.manifest import MANIFEST_NAME, Manifest
+from contrique_infer.manifest import MANIFEST_NAME
 from contrique_infer.scorer import QualityScorer
 
 
 def copy_bundle(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
-
-
-def rehash(folder: Path) -> None:
-    """Rewrite the manifest's sha256 and sizes for the files as they are now (a consistent bundle)."""
-    manifest = Manifest.load(folder)
-    dataclasses.replace(manifest, files=file_table(folder, manifest.files)).save(folder)
-
-
-def edit_manifest(folder: Path, edit: Callable[[dict[str, Any]], None]) -> None:
-    path = folder / MANIFEST_NAME
-    data = json.loads(path.read_text())
-    edit(data)
-    path.write_text(json.dumps(data))
 
 
 class _Command:
@@ -383,7 +368,7 @@ def test_export_refuses_a_hostile_checkpoint(capsys, tmp_path: Path, evil) -> No
     assert marker.exists()
 
 
-# --- Hub faults end to end (tests/test_hub.py covers the fault kinds on the hub module) ------------
+# --- Hub faults end to end (test_hub.py covers the fault kinds on the hub module) ------------
 
 
 def _photo(tmp_path: Path) -> Path:

@@ -1,7 +1,7 @@
 """Reliability: one scorer shared by many threads, and the memory bound of score_many.
 
 Pickling a scorer and scoring in a ``spawn`` multiprocessing pool is tested in
-tests/test_scorer.py (test_pickle_and_spawn_pool). The memory of ``score_many`` over 1,000 and
+tests/runtime/test_scorer.py (test_pickle_and_spawn_pool). The memory of ``score_many`` over 1,000 and
 10,000 images is measured by benchmarks/bench_memory.py (figures, not assertions); here the
 deterministic property behind it is checked: the pipeline never holds more than a bounded number
 of decoded images, however many it scores.

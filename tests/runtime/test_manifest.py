@@ -1,0 +1,71 @@
+"""The manifest (contrique_infer.manifest): parsing, validation, and the paths it may name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from tiny_bundle import CHANNELS, edit_manifest
+
+from contrique_infer.errors import BundleFileError, HeadNotFoundError, ManifestError
+from contrique_infer.manifest import MANIFEST_NAME, Manifest
+
+
+@pytest.fixture()
+def bundle(tiny_bundle_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_bundle_dir, tmp_path / "b"))
+
+
+def test_manifest_round_trip(bundle: Path) -> None:
+    manifest = Manifest.load(bundle)
+    assert Manifest.from_dict(json.loads(json.dumps(manifest.to_dict()))) == manifest
+    assert manifest.feature.dim == 2 * CHANNELS
+    assert [s.divisor for s in manifest.input.scales] == [1, 2]
+    assert manifest.head_info("QUALITY").name == manifest.head_info().name == "quality"
+    with pytest.raises(HeadNotFoundError, match="has no head 'koniq'; available heads: quality, fr_quality"):
+        manifest.head_info("koniq")
+
+
+@pytest.mark.parametrize("bad", ["../outside.onnx", "/etc/passwd", "a/../../b", "C:/x.onnx", "a\\b.onnx", ""])
+def test_paths_outside_bundle_are_refused(bundle: Path, bad: str) -> None:
+    def edit(data):
+        data["variants"]["fp32"]["file"] = bad
+        data["files"][bad] = data["files"].pop("encoder.onnx")
+
+    edit_manifest(bundle, edit)
+    with pytest.raises(BundleFileError, match="relative path"):
+        Manifest.load(bundle)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.pop("name"), "missing required field 'name'"),
+        (lambda d: d.update(format_version=2), "format_version 2 is not supported"),
+        (lambda d: d["input"].update(min_size="32"), "'input.min_size' must be int"),
+        (lambda d: d["heads"][0].update(higher_is_better=1), "must be bool"),
+        (lambda d: d["heads"][0].update(kind="xx"), "must be one of nr, fr"),
+        (lambda d: d.update(default_head="nope"), "default_head 'nope'"),
+        (lambda d: d["feature"].update(dim=17), "feature.dim 17"),
+        (lambda d: d["files"].pop("encoder.onnx"), "no entry"),
+        (lambda d: d["variants"].pop("fp32"), "must include 'fp32'"),
+        (lambda d: d["variants"].update(bf16={"file": "encoder.onnx"}), "unknown variant"),
+        (lambda d: d["files"]["encoder.onnx"].update(sha256="xyz"), "64 hexadecimal"),
+        (lambda d: d.update(input=[]), "must be a JSON object"),
+    ],
+)
+def test_invalid_manifests(bundle: Path, edit, message: str) -> None:
+    edit_manifest(bundle, edit)
+    with pytest.raises(ManifestError, match=message) as info:
+        Manifest.load(bundle)
+    assert MANIFEST_NAME in str(info.value)
+
+
+def test_missing_manifest_and_bad_json(tmp_path: Path) -> None:
+    with pytest.raises(BundleFileError, match="contrique-export"):
+        Manifest.load(tmp_path)
+    (tmp_path / MANIFEST_NAME).write_text("{not json")
+    with pytest.raises(ManifestError, match="JSON"):
+        Manifest.load(tmp_path)
