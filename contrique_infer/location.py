@@ -66,14 +66,15 @@ class Location:
             HubError: A Hub file could not be fetched (or is not cached, offline).
             HeadNotFoundError, VariantNotFoundError: The manifest has no such head or variant.
         """
-        if self.remote is None:
-            return load_bundle(self.folder, variant=variant, heads=heads, manifest=self.manifest)  # type: ignore[arg-type]
-        from . import hub
+        folder = self.folder
+        if self.remote is not None:
+            from . import hub
 
-        folder = hub.fetch_files(self.remote, needed_files(self.manifest, variant, heads), cache_dir=self.cache_dir,
-                                 local_files_only=self.local_files_only)
-        # fetch_files has just checked every file's hash against the manifest.
-        return load_bundle(folder, variant=variant, heads=heads, verify=False, manifest=self.manifest)
+            folder = hub.fetch_files(self.remote, needed_files(self.manifest, variant, heads),
+                                     cache_dir=self.cache_dir, local_files_only=self.local_files_only)
+        # A Hub bundle's files were just checked against the manifest's hashes by fetch_files.
+        return load_bundle(folder, variant=variant, heads=heads, verify=self.remote is None,  # type: ignore[arg-type]
+                           manifest=self.manifest)
 
 
 def locate(

@@ -6,26 +6,15 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from contrique_export.checkpoint import OFFICIAL_TRAINING_DATA
 from contrique_export.cli import main
-from contrique_export.model import build_model
 from contrique_infer.manifest import Manifest
 
 
-@pytest.fixture(scope="module")
-def official_r18(tmp_path_factory):
-    """An official-format (plain state dict) ResNet-18 checkpoint."""
-    torch.manual_seed(6)
-    path = tmp_path_factory.mktemp("cli") / "plain-r18.tar"
-    torch.save(build_model("resnet18").state_dict(), path)
-    return path
-
-
-def test_export_succeeds_quietly(official_r18, tmp_path, capsys):
+def test_export_succeeds_quietly(resnet18, reuse_resnet18_graph, tmp_path, capsys):
     out = tmp_path / "bundle"
-    code = main(["--ckpt", str(official_r18), "--out", str(out), "--arch", "resnet18", "--name", "tiny",
+    code = main(["--ckpt", str(resnet18.official), "--out", str(out), "--arch", "resnet18", "--name", "tiny",
                  "--license", "MIT", "--opset", "18", "--quiet"])
     captured = capsys.readouterr()
     assert code == 0
@@ -64,8 +53,8 @@ def test_failed_export_exits_1(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_head_file_exits_1(official_r18, tmp_path, capsys):
-    code = main(["--ckpt", str(official_r18), "--out", str(tmp_path / "o"), "--arch", "resnet18",
+def test_missing_head_file_exits_1(resnet18, tmp_path, capsys):
+    code = main(["--ckpt", str(resnet18.official), "--out", str(tmp_path / "o"), "--arch", "resnet18",
                  "--head", f"Koniq={tmp_path / 'nope.save'}", "--quiet"])
     assert code == 1
     assert "nope.save: cannot be read" in capsys.readouterr().err

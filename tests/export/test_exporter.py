@@ -1,4 +1,5 @@
-"""export_bundle: a complete ResNet-18 bundle with every variant, checked end to end."""
+"""export_bundle: the session's ResNet-18 bundle with every variant (tests/conftest.py) checked end to end,
+and the export's refusals and failures."""
 
 from __future__ import annotations
 
@@ -15,50 +16,15 @@ from contrique_export import exporter, images, variants
 from contrique_export.card import hub_license
 from contrique_export.errors import ExportError, HeadFileError
 from contrique_export.exporter import export_bundle
-from contrique_export.model import build_model
 from contrique_infer.bundle import load_bundle
 from contrique_infer.errors import GraphMismatchError, ScanError
-from contrique_infer.head import Head
-from contrique_infer.manifest import HeadInfo, Manifest
+from contrique_infer.manifest import InputContract, Manifest
 from contrique_infer.preprocessing import prepare
 from contrique_infer.scorer import QualityScorer
 
-DATA = {"description": "test photos made by tests/export/test_exporter.py", "license": "CC0-1.0"}
 
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    torch.manual_seed(4)
-    model = build_model("resnet18", projection_dim=32).eval()
-    ckpt = root / "r18-step10.pt"
-    torch.save(
-        {"format": "contrique-checkpoint", "format_version": 1, "model_config": model.config.to_dict(),
-         "model": model.state_dict(), "config": {}, "step": 10, "epoch": 1, "data": DATA},
-        ckpt,
-    )
-    rng = np.random.default_rng(8)
-    heads = {}
-    for name, kind, better in (("mos", "nr", True), ("dmos", "nr", False), ("pair", "fr", False)):
-        info = HeadInfo(name, f"heads/{name}.json", kind, "synthetic", "MOS", better, "test")
-        heads[name] = Head(info, rng.standard_normal(1024), 10.0).save(root / f"{name}-head.json")
-    return root, model, ckpt, heads
-
-
-@pytest.fixture(scope="module")
-def bundle(setup):
-    root, _, ckpt, heads = setup
-    write_photos(root / "val" / "a", 2, 2)  # photos in subfolders (as in ../shared/photos/val): found recursively
-    write_photos(root / "val" / "b", 2, 3)
-    return export_bundle(
-        ckpt, root / "bundle", heads=heads, variants=("int8", "fp16"),
-        calibration=write_photos(root / "calib", 3, 1), parity_images=root / "val",
-        license="Apache-2.0", progress=False,
-    )
-
-
-def test_manifest(setup, bundle):
-    _, _, ckpt, _ = setup
+def test_manifest(resnet18, resnet18_bundle):
+    bundle = resnet18_bundle
     manifest = Manifest.load(bundle)
     assert manifest.name == "r18-step10" and manifest.architecture == "resnet18"
     assert (manifest.feature.dim, manifest.feature.per_scale_dim, manifest.feature.layout) == (1024, 512, ("full", "half"))
@@ -75,15 +41,15 @@ def test_manifest(setup, bundle):
     )
     p = manifest.provenance
     assert p.source_checkpoint == "r18-step10.pt"
-    assert p.source_checkpoint_sha256 == hashlib.sha256(ckpt.read_bytes()).hexdigest()
-    assert p.training_data == DATA["description"] and p.license == "Apache-2.0"
+    assert p.source_checkpoint_sha256 == hashlib.sha256(resnet18.checkpoint.read_bytes()).hexdigest()
+    assert p.training_data == resnet18.data["description"] and p.license == "Apache-2.0"
     assert "contrique-export" in p.created_by and "torch" in p.created_by
     assert manifest.parity.max_abs_diff < 1e-4 and manifest.parity.images == 3 + 4
     assert manifest.parity.reference == f"torch {torch.__version__}" and manifest.parity.tolerance == 1e-4
 
 
-def test_fidelity_recorded(bundle):
-    manifest = Manifest.load(bundle)
+def test_fidelity_recorded(resnet18_bundle):
+    manifest = Manifest.load(resnet18_bundle)
     assert manifest.variants["fp32"].fidelity is None
     for name, floor in (("int8", 0.99), ("fp16", 0.9999)):
         fidelity = manifest.variants[name].fidelity
@@ -92,9 +58,9 @@ def test_fidelity_recorded(bundle):
         assert set(fidelity.spearman) == {"mos", "dmos"}  # no-reference heads only: not the fr head "pair"
 
 
-def test_every_variant_loads_and_matches_torch(setup, bundle):
-    root, model, _, _ = setup
-    image = root / "val" / "a" / "p1.png"
+def test_every_variant_loads_and_matches_torch(resnet18, resnet18_bundle):
+    bundle, model = resnet18_bundle, resnet18.model
+    image = resnet18.root / "val" / "a" / "p1.png"
     prepared = prepare(image, Manifest.load(bundle).input)
     with torch.inference_mode():
         expected = np.concatenate([model(torch.from_numpy(a[None])).numpy()[0] for a in prepared.scales])
@@ -108,7 +74,8 @@ def test_every_variant_loads_and_matches_torch(setup, bundle):
     assert QualityScorer.from_pretrained(bundle, variant="fp32").score(image) == pytest.approx(float(head(expected)), abs=1e-4)
 
 
-def test_model_card(bundle):
+def test_model_card(resnet18, resnet18_bundle):
+    bundle = resnet18_bundle
     card = (bundle / "README.md").read_text()
     front = card.split("---")[1]
     assert "library_name: contrique-infer" in front and "license: apache-2.0" in front
@@ -118,7 +85,7 @@ def test_model_card(bundle):
     assert "| mos | no-reference | synthetic | MOS | higher | yes |" in card
     assert "| dmos | no-reference | synthetic | MOS | lower |  |" in card
     assert f"{manifest['variants']['int8']['fidelity']['cosine_mean']:.5f}" in card
-    assert "r18-step10.pt" in card and "test photos made by tests/export/test_exporter.py" in card
+    assert "r18-step10.pt" in card and resnet18.data["description"] in card
 
 
 def test_package_exposes_the_api():
@@ -136,17 +103,17 @@ def test_hub_license_field():
     assert hub_license("terms of the CONTRIQUE authors") == ("other", "terms-of-the-contrique-authors")
 
 
-def test_int8_default_calibration_splits_parity_images(setup):
-    root, _, ckpt, _ = setup
-    sets = images.image_sets(["fp32", "int8"], Manifest.load(root / "bundle").input, root / "val", None)
+def test_int8_default_calibration_splits_parity_images(resnet18):
+    root = resnet18.root
+    sets = images.image_sets(["fp32", "int8"], InputContract(min_size=exporter.MIN_SIZE), root / "val", None)
     parity, calibration, fidelity, described = sets
     assert [Path(p.source).relative_to(root / "val").as_posix() for p in calibration] == ["a/p0.png", "b/p0.png"]
     assert [Path(p.source).relative_to(root / "val").as_posix() for p in fidelity] == ["a/p1.png", "b/p1.png"]
     assert len(parity) == 3 + 4 and "every other image" in described["calibration"]
 
 
-def test_refusals_leave_nothing_behind(setup, tmp_path):
-    root, _, ckpt, heads = setup
+def test_refusals_leave_nothing_behind(resnet18, tmp_path):
+    ckpt, heads = resnet18.checkpoint, resnet18.heads
     out = tmp_path / "out"
     with pytest.raises(ExportError, match="need real images to measure fidelity: pass --parity-images DIR"):
         export_bundle(ckpt, out, variants=("int8",), progress=False)
@@ -166,8 +133,8 @@ def test_refusals_leave_nothing_behind(setup, tmp_path):
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
 
 
-def test_default_head_and_card_notes(setup, tmp_path):
-    root, _, ckpt, heads = setup
+def test_default_head_and_card_notes(resnet18, reuse_resnet18_graph, tmp_path):
+    ckpt, heads = resnet18.checkpoint, resnet18.heads
     out = export_bundle(ckpt, tmp_path / "b", heads=heads, default_head="dmos",
                         card_notes="## How it was made\n\nTrained on nothing at all.", progress=False)
     assert Manifest.load(out).default_head == "dmos"
@@ -178,8 +145,8 @@ def test_default_head_and_card_notes(setup, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
-def test_failure_after_staging_removes_it(setup, tmp_path, monkeypatch):
-    _, _, ckpt, _ = setup
+def test_failure_after_staging_removes_it(resnet18, tmp_path, monkeypatch):
+    ckpt = resnet18.checkpoint
 
     def broken(model, path, **kwargs):
         path.write_bytes(b"partial")
@@ -191,13 +158,13 @@ def test_failure_after_staging_removes_it(setup, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_variant_the_runtime_refuses_fails_the_export(setup, tmp_path, monkeypatch):
+def test_a_variant_the_runtime_refuses_fails_the_export(resnet18, reuse_resnet18_graph, tmp_path, monkeypatch):
     # Every variant is opened by contrique_infer's own session code before it is measured: a graph
     # that does not fit the manifest (an "fp16" file with 8 features instead of 512) stops the export.
     import onnx
     from tiny_bundle import encoder_model
 
-    _, _, ckpt, _ = setup
+    ckpt = resnet18.checkpoint
     monkeypatch.setattr(variants, "convert_fp16", lambda source, path: onnx.save(encoder_model(), path))
     with pytest.raises(GraphMismatchError, match=r"encoder.fp16.onnx: output 'feature' .* needs float32 \[N, 512\]"):
         export_bundle(ckpt, tmp_path / "out", variants=("fp16",), parity_images=write_photos(tmp_path / "val", 2, 3),
@@ -205,8 +172,8 @@ def test_a_variant_the_runtime_refuses_fails_the_export(setup, tmp_path, monkeyp
     assert [p.name for p in tmp_path.iterdir()] == ["val"]
 
 
-def test_progress_on_stderr(setup, tmp_path, monkeypatch, capsys):
-    _, _, ckpt, _ = setup
+def test_progress_on_stderr(resnet18, tmp_path, monkeypatch, capsys):
+    ckpt = resnet18.checkpoint
     monkeypatch.setattr(exporter, "export_onnx", lambda *a, **k: (_ for _ in ()).throw(ExportError("stop")))
     with pytest.raises(ExportError):
         export_bundle(ckpt, tmp_path / "out")

@@ -1,4 +1,4 @@
-"""torch -> ONNX export and the parity check (ResNet-18, tiny images)."""
+"""torch -> ONNX export and the parity check (the session's ResNet-18, tiny images)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,14 @@ from contrique_infer.preprocessing import PreparedImage
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(1)
-    return build_model("resnet18").eval()
+def model(resnet18):
+    return resnet18.model
 
 
 @pytest.fixture(scope="module")
-def exported(model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("onnx")
-    return export_onnx(model, folder / "encoder.onnx", opset=18)
+def exported(resnet18_bundle):
+    """The session's ResNet-18 graph, exported with opset 18 (tests/conftest.py)."""
+    return resnet18_bundle / "encoder.onnx"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +47,7 @@ def test_graph_interface(exported):
 
 
 def test_single_self_contained_file(exported):
-    assert [p.name for p in exported.parent.iterdir()] == ["encoder.onnx"]
+    # (the bundle folder holds no other file: tests/export/test_exporter.py::test_manifest)
     model = onnx.load(str(exported), load_external_data=False)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
 

@@ -17,7 +17,7 @@ from contrique_export.fidelity import bundle_features, measure_fidelity, spearma
 from contrique_export.images import synthetic_inputs
 from contrique_export.model import build_model
 from contrique_export.onnx_export import export_onnx
-from contrique_export.quantize import convert_fp16, quantize_int8
+from contrique_export.quantize import quantize_int8
 from contrique_infer.head import Head
 from contrique_infer.manifest import HeadInfo, InputContract
 from contrique_infer.preprocessing import PreparedImage, to_scales
@@ -34,10 +34,9 @@ def photo_like(seed: int, size: tuple[int, int]) -> PreparedImage:
 
 
 @pytest.fixture(scope="module")
-def fp32(tmp_path_factory):
-    torch.manual_seed(3)
-    folder = tmp_path_factory.mktemp("variants")
-    return export_onnx(build_model("resnet18").eval(), folder / "encoder.onnx")
+def fp32(resnet18_bundle):
+    """The session's ResNet-18 graph (tests/conftest.py), with its int8 and fp16 variants next to it."""
+    return resnet18_bundle / "encoder.onnx"
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +52,12 @@ def head():
 
 @pytest.fixture(scope="module")
 def int8(fp32):
-    calibration = [photo_like(seed, (96, 80)) for seed in range(4)]
-    return quantize_int8(fp32, fp32.parent / "encoder.int8.onnx", calibration)
+    return fp32.parent / "encoder.int8.onnx"  # quantize_int8, calibrated on 3 photos
 
 
 @pytest.fixture(scope="module")
 def fp16(fp32):
-    return convert_fp16(fp32, fp32.parent / "encoder.fp16.onnx")
+    return fp32.parent / "encoder.fp16.onnx"  # convert_fp16
 
 
 def _io(path):
@@ -89,6 +87,7 @@ def test_int8_fidelity(fp32, int8, held_out, head):
     np.testing.assert_allclose(np.linalg.norm(features[:512]), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # exports and quantizes a second ResNet-18
 def test_int8_keeps_the_statistics_branch_on_the_float_image(tmp_path, held_out):
     torch.manual_seed(4)
     fp32 = export_onnx(build_model("resnet18", stages=3, nss=True).eval(), tmp_path / "encoder.onnx")

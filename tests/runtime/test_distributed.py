@@ -24,7 +24,10 @@ N_IMAGES = 200
 SIZES = ((24, 32), (40, 30), (33, 47))
 SPARK_COLUMNS = "source string, score double, width long, height long, error string, error_type string"
 SKIP_REASON = 'Ray Data is not installed: pip install "contrique-infer[ray]"'
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")  # Ray's own deprecated settings
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray"),  # Ray's own deprecated settings
+    pytest.mark.slow,  # the module's local Ray cluster takes about 10 s to start
+]
 
 
 @pytest.fixture(scope="module")

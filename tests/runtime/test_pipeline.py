@@ -120,6 +120,7 @@ def test_inputs_are_read_lazily_and_an_early_stop_cancels_the_rest() -> None:
     assert read <= 50 + 4 + 2 * 2 + 2 * 2 + 1
 
 
+@pytest.mark.slow
 def test_memory_is_flat_from_1000_to_100000_inputs() -> None:
     """Peak traced allocations while streaming N inputs of 7 sizes (a generator, outcomes
     dropped as they come) are the same for N = 1,000 and N = 100,000."""

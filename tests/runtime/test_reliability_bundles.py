@@ -1,9 +1,9 @@
 """Reliability: hostile and damaged model files, Hub faults end to end, and unwritable ``-o`` outputs.
 
 Model files go through the public API (``QualityScorer.from_pretrained``, contrique-score and
-contrique-export); the field-by-field validation of the format is tested in tests/runtime/test_manifest.py
-(and test_head.py, test_bundle.py) and the Hub's fault handling in tests/runtime/test_hub.py, which this module only completes. The
-outcomes are tabulated in docs/reliability.md.
+contrique-export); the field-by-field validation of the format is tested in test_manifest.py,
+test_head.py and test_bundle.py, and the Hub's fault handling in test_hub.py, which this module only
+completes. The outcomes are tabulated in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -322,25 +322,14 @@ def test_graph_mismatch_is_refused(capsys, tiny_bundle_dir: Path, tmp_path: Path
 # --- contrique-export: hostile pickles never run (needs torch) -------------------------------------
 
 
-@pytest.fixture(scope="module")
-def r18_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    from contrique_export.model import build_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "r18.tar"
-    torch.save(build_model("resnet18").state_dict(), path)
-    return path
-
-
-def test_export_refuses_a_hostile_head_pickle(capsys, r18_checkpoint: Path, tmp_path: Path, evil) -> None:
+def test_export_refuses_a_hostile_head_pickle(capsys, resnet18, tmp_path: Path, evil) -> None:
     from contrique_export.cli import main as export_main
 
     data, marker = evil
     head = tmp_path / "Koniq.save"
     head.write_bytes(data)
     out = tmp_path / "bundle"
-    code = export_main(["--ckpt", str(r18_checkpoint), "--arch", "resnet18", "--out", str(out),
+    code = export_main(["--ckpt", str(resnet18.official), "--arch", "resnet18", "--out", str(out),
                         "--head", f"Koniq={head}", "--quiet"])
     captured = capsys.readouterr()
     assert code == 1 and captured.out == ""

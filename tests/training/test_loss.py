@@ -111,6 +111,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_loss_and_gradients_equal_single_process(tmp_path: Path) -> None:
     expected_loss, expected_grads = _single_process()
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)

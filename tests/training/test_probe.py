@@ -30,6 +30,7 @@ def test_informative_features_score_high_and_noise_near_chance() -> None:
     assert noise["type_accuracy"] < 0.15 and abs(noise["level_spearman"]) < 0.2
 
 
+@pytest.mark.slow
 def test_cli_on_three_tiny_photos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(2)
     for i in range(3):
