@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
@@ -60,12 +60,15 @@ class PreparedImage:
         width: Width of the RGB image in pixels (full scale).
         height: Height of the RGB image in pixels.
         scales: One float32 CHW array per scale of the input contract, in contract order.
+        thumbnail: What the ``thumbnail`` hook of :func:`prepare` made of the decoded image
+            (None without a hook).
     """
 
     source: str
     width: int
     height: int
     scales: tuple[np.ndarray, ...]
+    thumbnail: bytes | None = None
 
 
 def describe(image: Any) -> str:
@@ -164,15 +167,20 @@ def to_scales(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ..
 
 
 def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-            apply_exif: bool = False) -> PreparedImage:
+            apply_exif: bool = False, thumbnail: Callable[[Image.Image], bytes] | None = None) -> PreparedImage:
     """Decode ``image`` and build its per-scale arrays for a bundle's input contract.
+
+    Args:
+        thumbnail: Called with the decoded RGB image (read it, do not change it); what it
+            returns is kept as the prepared image's ``thumbnail`` (the image is decoded once).
 
     Raises:
         ImageError: See :func:`load_rgb` (the minimum side is :func:`min_side` of the contract).
         TypeError: ``image`` is not an accepted input type.
     """
     rgb = load_rgb(image, max_pixels=max_pixels, apply_exif=apply_exif, min_size=min_side(contract))
-    return PreparedImage(describe(image), rgb.width, rgb.height, to_scales(rgb, contract))
+    return PreparedImage(describe(image), rgb.width, rgb.height, to_scales(rgb, contract),
+                         None if thumbnail is None else thumbnail(rgb))
 
 
 # --- internals ----------------------------------------------------------------------------------

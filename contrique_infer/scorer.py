@@ -12,17 +12,23 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from .bundle import MANIFEST_NAME, Head, HeadInfo, LoadedBundle, Manifest, load_bundle, needed_files
 from .errors import HeadKindError, HeadNotFoundError
 from .location import choose_variant, locate
-from .pipeline import Encoded, check_arguments, run_pipeline
+from .pipeline import Encoded, Outcome, check_arguments, run_pipeline
 from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, prepare
 from .results import FeatureResult, ScoreResult
 from .session import Encoder, Provider, resolve_providers
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    Thumbnailer = Callable[[Image.Image], bytes]
 
 DEFAULT_BATCH_SIZE = 8
 _KIND_NAMES = {"nr": "no-reference", "fr": "full-reference"}
@@ -284,6 +290,7 @@ class QualityScorer:
         reference: ImageInput | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
+        thumbnail: Thumbnailer | None = None,
     ) -> Iterator[ScoreResult]:
         """Score images of any sizes as a stream; a bad image gives an error result, not an exception.
 
@@ -299,6 +306,9 @@ class QualityScorer:
             reference: Score every image against this reference with a full-reference head.
             batch_size: Images per onnxruntime run.
             workers: Decoding threads (None: up to 4, one per CPU).
+            thumbnail: Called in the decoding threads with each decoded RGB image (without a
+                second decode); what it returns becomes the result's ``thumbnail``, e.g.
+                :func:`contrique_infer.report.make_thumbnail`. None (the default) costs nothing.
 
         Returns:
             An iterator of one result per input, in input order.
@@ -310,7 +320,7 @@ class QualityScorer:
             TypeError, ValueError: ``images`` is a single image, or a bad ``batch_size``/``workers``.
             InferenceError: onnxruntime failed (while iterating).
         """
-        features = self.iter_features(images, batch_size=batch_size, workers=workers)
+        outcomes = self._outcomes(images, batch_size, workers, thumbnail)
         if reference is None:
             chosen = self._select_head(head, "nr")
 
@@ -323,8 +333,8 @@ class QualityScorer:
             def finish(feature: np.ndarray) -> float:
                 return float(chosen(np.abs(ref_feature - feature)))
 
-        return (ScoreResult(r.source, finish(r.feature), width=r.width, height=r.height) if r.ok  # type: ignore[arg-type]
-                else ScoreResult(r.source, None, r.error, r.error_type) for r in features)
+        return (ScoreResult(o.source, finish(o.feature), width=o.width, height=o.height, thumbnail=o.thumbnail)
+                if isinstance(o, Encoded) else ScoreResult.failed(o) for o in outcomes)
 
     def score_many(
         self,
@@ -335,6 +345,7 @@ class QualityScorer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
         progress: Callable[[ScoreResult], None] | None = None,
+        thumbnail: Thumbnailer | None = None,
     ) -> list[ScoreResult]:
         """Score many images into a list: :meth:`iter_scores`, collected (same arguments).
 
@@ -345,7 +356,7 @@ class QualityScorer:
             One result per input, in input order.
         """
         return _collect(self.iter_scores(images, head=head, reference=reference, batch_size=batch_size,
-                                         workers=workers), progress)
+                                         workers=workers, thumbnail=thumbnail), progress)
 
     def iter_features(
         self,
@@ -359,16 +370,8 @@ class QualityScorer:
         Returns:
             An iterator of one :class:`FeatureResult` per input, in input order.
         """
-        workers = check_arguments(images, batch_size, workers)
-
-        def results() -> Iterator[FeatureResult]:
-            for outcome in run_pipeline(images, self._prepare, self._features, batch_size=batch_size, workers=workers):
-                if isinstance(outcome, Encoded):
-                    yield FeatureResult(outcome.source, outcome.feature, width=outcome.width, height=outcome.height)
-                else:
-                    yield FeatureResult.failed(outcome)
-
-        return results()
+        return (FeatureResult(o.source, o.feature, width=o.width, height=o.height) if isinstance(o, Encoded)
+                else FeatureResult.failed(o) for o in self._outcomes(images, batch_size, workers, None))
 
     def features_many(
         self,
@@ -396,8 +399,16 @@ class QualityScorer:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _prepare(self, image: ImageInput) -> PreparedImage:
-        return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif)
+    def _outcomes(self, images: Iterable[ImageInput], batch_size: int, workers: int | None,
+                  thumbnail: Thumbnailer | None) -> Iterator[Outcome]:
+        """The pipeline's outcomes for ``images`` (arguments checked at once, images read lazily)."""
+        threads = check_arguments(images, batch_size, workers)
+        prepare_one = self._prepare if thumbnail is None else partial(self._prepare, thumbnail=thumbnail)
+        return run_pipeline(images, prepare_one, self._features, batch_size=batch_size, workers=threads)
+
+    def _prepare(self, image: ImageInput, thumbnail: Thumbnailer | None = None) -> PreparedImage:
+        return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif,
+                       thumbnail=thumbnail)
 
     def _features(self, prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
         """Features of same-sized prepared images, one encoder run per scale (a lone image is passed as a

@@ -6,14 +6,13 @@ import csv
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from killed_run import kill_after_rows
 from PIL import Image
 
 from contrique_infer import __version__, cli, inputs
@@ -190,15 +189,7 @@ def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, t
     assert len(expected) == 301
 
     out = tmp_path / "out.jsonl"
-    killed = subprocess.Popen([*command, "-o", str(out)])
-    try:
-        deadline = time.monotonic() + 120
-        while (not out.exists() or out.read_bytes().count(b"\n") < 20) and time.monotonic() < deadline:
-            time.sleep(0.005)
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-    rows_at_kill = out.read_bytes().count(b"\n")
+    rows_at_kill = kill_after_rows([*command, "-o", str(out)], out, 20)
     assert 20 <= rows_at_kill < 301, "the run ended before it could be killed"
     with open(out, "a", encoding="utf-8") as fh:  # what a kill in the middle of a write leaves
         fh.write(json.dumps(expected[-1])[:25])
