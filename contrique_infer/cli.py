@@ -48,7 +48,8 @@ exit codes:
   1  some images failed (their rows carry the error), onnxruntime failed, or -o FILE could not
      be written (the results then go to stdout)
   2  usage error: bad arguments, unknown head, missing or invalid model, unreadable --fr
-     reference, or a --resume file that is not contrique-score output
+     reference, a --resume file that is not contrique-score output, or (html) a FILE_files/
+     folder that cannot be written, is not a report's, or holds another model's or head's scores
 """
 
 
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of stdout")
     p.add_argument("--resume", action="store_true",
-                   help="skip the images -o FILE already has a score for, and append (csv, jsonl)")
+                   help="skip the images -o FILE already has a score for, and append (csv, jsonl, html)")
     p.add_argument("--fr", metavar="REFERENCE",
                    help="score each input against the REFERENCE image with a full-reference head")
     p.add_argument("--apply-exif", action="store_true", help="apply EXIF orientation (the official code does not)")

@@ -45,6 +45,10 @@ from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSm
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
 """Everything :func:`load_rgb` accepts as an image."""
 
+Thumbnailer = Callable[[Image.Image], bytes]
+"""A hook that makes something small (a thumbnail) of a decoded RGB image, e.g.
+:func:`contrique_infer.report.make_thumbnail`."""
+
 DEFAULT_MAX_PIXELS = 25_000_000
 """The default ``max_pixels`` guard: about a 6000 x 4000 photo (a 25 MP image needs ~400 MB of floats)."""
 
@@ -167,7 +171,7 @@ def to_scales(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ..
 
 
 def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-            apply_exif: bool = False, thumbnail: Callable[[Image.Image], bytes] | None = None) -> PreparedImage:
+            apply_exif: bool = False, thumbnail: Thumbnailer | None = None) -> PreparedImage:
     """Decode ``image`` and build its per-scale arrays for a bundle's input contract.
 
     Args:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,14 +21,9 @@ from .bundle import MANIFEST_NAME, Head, HeadInfo, LoadedBundle, Manifest, load_
 from .errors import HeadKindError, HeadNotFoundError
 from .location import choose_variant, locate
 from .pipeline import Encoded, Outcome, check_arguments, run_pipeline
-from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, prepare
+from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, Thumbnailer, allow_pixels, prepare
 from .results import FeatureResult, ScoreResult
 from .session import Encoder, Provider, resolve_providers
-
-if TYPE_CHECKING:
-    from PIL import Image
-
-    Thumbnailer = Callable[[Image.Image], bytes]
 
 DEFAULT_BATCH_SIZE = 8
 _KIND_NAMES = {"nr": "no-reference", "fr": "full-reference"}

@@ -9,6 +9,7 @@ for the page's ``ready`` mark.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,13 @@ def chromium_missing() -> str | None:
     return None
 
 
+def version() -> str:
+    """The chromium version line (``Chromium 156.0.8078.114 built on Debian ...``)."""
+    browser, _ = _binaries()
+    done = subprocess.run([browser or "chromium", "--version"], capture_output=True, text=True, timeout=60, check=False)
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "unknown"
+
+
 def launch(width: int = 1280, height: int = 1000) -> Any:
     """A headless chromium (a selenium WebDriver) with a ``width`` x ``height`` window; quit it when done.
 
@@ -57,6 +65,7 @@ def launch(width: int = 1280, height: int = 1000) -> Any:
     options.add_argument(f"--user-data-dir={profile}")
     chrome = webdriver.Chrome(options=options, service=Service(driver))  # type: ignore[arg-type]
     chrome.set_page_load_timeout(120)
+    chrome.set_script_timeout(120)
     chrome.profile_dir = profile  # removed by close()
     return chrome
 
