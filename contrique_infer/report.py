@@ -188,7 +188,8 @@ class ReportWriter:
             else:
                 rows_file.unlink(missing_ok=True)
                 shutil.rmtree(self.folder / THUMBS_NAME, ignore_errors=True)
-            (self.folder / THUMBS_NAME).mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(exist_ok=True)
+            (self.folder / THUMBS_NAME).mkdir(exist_ok=True)
             _replace_text(header_file, json.dumps(header.to_dict(), indent=2) + "\n")
             self._rows: IO[str] | None = open(rows_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         except OSError as exc:

@@ -226,6 +226,8 @@ def test_a_new_report_replaces_the_old_one_and_other_folders_are_left_alone(tmp_
     with pytest.raises(ReportError, match="photos_files: exists and is not the folder of a contrique-score report"):
         ReportWriter(tmp_path / "photos.html", header)
     assert (tmp_path / "photos_files" / "mine.txt").read_text() == "keep me"
+    with pytest.raises(ReportError, match="r_files: cannot be written \\(No such file or directory\\)"):
+        ReportWriter(tmp_path / "no such folder" / "r.html", header)
 
 
 def test_resuming_needs_the_same_model_and_head(tmp_path: Path) -> None:
