@@ -205,6 +205,15 @@ class Encoder:
         """``"cuda"`` if the session runs on an NVIDIA GPU provider, else ``"cpu"``."""
         return "cuda" if uses_gpu(self.providers) else "cpu"
 
+    @property
+    def batches(self) -> bool:
+        """Whether several images go into one run: on a GPU only. On a CPU onnxruntime computes an
+        image's feature differently in a batch (its vectorised element-wise kernels, such as ``Log``,
+        round differently from their scalar tails: about 1e-7 of a feature), and batching bought
+        little speed (docs/reliability.md has the figures), so each image is run alone and its score
+        does not depend on the other images."""
+        return self.device == "cuda"
+
     def _check_graph(self) -> None:
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or inputs[0].name != self._input:
