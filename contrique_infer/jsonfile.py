@@ -83,8 +83,7 @@ def read_json(path: str | os.PathLike[str], error: type[PathError], *, max_bytes
     except OSError as exc:
         raise error(path, f"cannot be read ({exc.strerror or exc})") from exc
     if max(size, len(data)) > max_bytes:
-        raise error(path, f"is {max(size, len(data))} bytes, more than the {max_bytes} a JSON file may have here; "
-                          "it is not a file this library wrote")
+        raise error(path, f"is {max(size, len(data))} bytes, more than the {max_bytes} a JSON file may have here")
     try:
         return loads(data)
     except JSONError as exc:
