@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
-
 from tiny_bundle import write_tiny_bundle
 
 from contrique_infer import cli

@@ -278,6 +278,15 @@ def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
     assert level[0] < min(level[1:])  # the level head: higher is worse
 
 
+def test_packaged_default_model_scores_do_not_depend_on_the_batch() -> None:
+    """The case of the report: alone and in batches of 8, the same image gave different scores."""
+    scorer = QualityScorer.from_pretrained(head="quality", device="cpu")  # int8, as contrique-score runs it
+    images = [_img(48, 64, i) for i in range(9)]
+    alone = [scorer.score(image) for image in images]
+    assert [r.score for r in scorer.score_many(images, batch_size=8)] == alone
+    assert [r.score for r in scorer.score_many(images[::-1], batch_size=4)] == alone[::-1]
+
+
 def test_missing_models(tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(location, "DEFAULT_BUNDLE", tmp_path / "none")
     with pytest.raises(NoDefaultModelError, match="no default model is installed.*bundle folder.*'org/name'"):
