@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder variant (default auto: a bundle's int8 on CPUs and fp16 on CUDA where their "
                         "recorded fidelity to fp32 passes for the head that scores, else fp32)")
     p.add_argument("--device", choices=DEVICES, help="run on CPU or CUDA (default: CUDA if available)")
-    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per model run (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
+                   help="images per model run on a GPU (default 8; on a CPU each image runs alone)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: up to 4)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of stdout")
