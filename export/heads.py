@@ -23,6 +23,7 @@ import numpy as np
 from contrique_infer.bundle import Head, HeadInfo
 from contrique_infer.errors import HeadError
 from contrique_infer.jsonfile import read_json
+from contrique_infer.regularfile import open_regular
 
 from .errors import HeadFileError, UnsafePickleError
 
@@ -183,7 +184,8 @@ def read_sklearn_ridge(path: str | os.PathLike[str]) -> RidgeState:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open_regular(path) as fh:  # a FIFO or device is refused, not waited on
+            data = fh.read()
     except OSError as exc:
         raise HeadFileError(path, f"cannot be read ({exc.strerror or exc})") from exc
     unpickler = _RestrictedUnpickler(data, str(path))
