@@ -174,6 +174,13 @@ def test_output_file_and_unwritable_output(capsys, tiny_bundle_dir: Path, photos
         assert code == 1 and out == written and "No space left" in err
 
 
+def _wait_for_rows(out: Path, rows: int) -> None:
+    """Wait (at most 2 minutes) until a running contrique-score has written ``rows`` lines to ``out``."""
+    deadline = time.monotonic() + 120
+    while (not out.exists() or out.read_bytes().count(b"\n") < rows) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, tmp_path: Path) -> None:
     """contrique-score -o out.jsonl, SIGKILLed mid-run, then --resume: every image exactly once,
     with the scores and errors of one uninterrupted run (a half-written last row is repaired)."""
@@ -194,9 +201,7 @@ def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, t
     out = tmp_path / "out.jsonl"
     killed = subprocess.Popen([*command, "-o", str(out)])
     try:
-        deadline = time.monotonic() + 120
-        while (not out.exists() or out.read_bytes().count(b"\n") < 20) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        _wait_for_rows(out, 20)
     finally:
         killed.send_signal(signal.SIGKILL)
         killed.wait()
@@ -285,9 +290,7 @@ def test_ctrl_c_ends_quietly_and_keeps_the_rows(tiny_bundle_dir: Path, tmp_path:
                str(tiny_bundle_dir), "--format", "jsonl", "-o", str(out), "--workers", "1"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while (not out.exists() or out.read_bytes().count(b"\n") < 10) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        _wait_for_rows(out, 10)
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
