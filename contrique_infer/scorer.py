@@ -471,9 +471,9 @@ def _finite_feature(source: str, feature: np.ndarray) -> np.ndarray:
         raise NonFiniteError(
             source,
             f"the model's feature is not finite ({bad.size} of {feature.size} values are NaN or infinite, the "
-            f"first at index {bad[0]}), so the image has no score. Bundles exported before contrique-export "
-            "kept the natural-scene statistics of flat images finite give this for images of one flat colour: "
-            "re-export such a bundle with a current contrique-export",
+            f"first at index {bad[0]}), so the image has no score. Images of one flat colour do this with bundles "
+            "exported before contrique-export kept their natural-scene statistics finite: re-export such a bundle "
+            "with a current contrique-export",
         )
     return feature
 
