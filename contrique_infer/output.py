@@ -196,12 +196,12 @@ def resume(path: str, fmt: str) -> set[str]:
 
 
 MAX_LINE = 1 << 20
-"""The longest line (in characters) a result file may have: a row holds a path and a message."""
+"""The longest line (in bytes) a result file may have: a row holds a path and a message."""
 
 
 @contextmanager
-def _open_for_resume(path: str) -> Iterator[IO[str] | None]:
-    """The file as text (None if it does not exist yet), refusing anything but a regular file."""
+def _open_for_resume(path: str) -> Iterator[IO[bytes] | None]:
+    """The file, binary (None if it does not exist yet), refusing anything but a regular file."""
     try:
         fh = open_regular(path)
     except FileNotFoundError:
@@ -213,12 +213,15 @@ def _open_for_resume(path: str) -> Iterator[IO[str] | None]:
     if fh is None:
         yield None
         return
-    with io.TextIOWrapper(fh, **_ENCODING) as text:
-        yield text
+    with fh:
+        yield fh
 
 
 class _Lines:
-    """The complete lines of a result file, each at most :data:`MAX_LINE` characters, in order.
+    """The complete lines of a result file as text, each at most :data:`MAX_LINE` bytes, in order.
+
+    Lines end at a newline only (a csv field may hold a carriage return); they are decoded as result files
+    are written (:data:`_ENCODING`), so that writing one back gives its bytes.
 
     Attributes:
         partial: What follows the last newline ("" if the file ends with one), once iterated.
@@ -226,21 +229,21 @@ class _Lines:
         complete_bytes: The size in bytes of the complete lines (where ``partial`` starts).
     """
 
-    def __init__(self, fh: IO[str], path: str, fmt: str) -> None:
+    def __init__(self, fh: IO[bytes], path: str, fmt: str) -> None:
         self._fh, self._path, self._fmt = fh, path, fmt
         self.partial = ""
         self.count = self.complete_bytes = 0
 
     def __iter__(self) -> Iterator[str]:
         while line := self._fh.readline(MAX_LINE + 1):
-            if not line.endswith("\n"):
+            if not line.endswith(b"\n"):
                 if len(line) > MAX_LINE:
-                    raise _not_results(self._path, self._fmt, self.count + 1, f"longer than {MAX_LINE} characters")
-                self.partial = line
+                    raise _not_results(self._path, self._fmt, self.count + 1, f"longer than {MAX_LINE} bytes")
+                self.partial = line.decode("utf-8", "surrogateescape")
                 return
             self.count += 1
-            self.complete_bytes += len(line.encode("utf-8", "surrogateescape"))
-            yield line
+            self.complete_bytes += len(line)
+            yield line.decode("utf-8", "surrogateescape")
 
 
 def _starts_a_row(text: str, fmt: str, complete_lines: int) -> bool:
@@ -258,7 +261,7 @@ def _drop_failed_rows(path: str, fmt: str, failed: int) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     kept = None
     try:
-        with open(path, **_ENCODING) as fh, tempfile.NamedTemporaryFile(
+        with open_regular(path) as fh, tempfile.NamedTemporaryFile(
             "w", dir=folder, prefix=".resume-", delete=False, **_ENCODING
         ) as kept:
             for row, text in _rows(_Lines(fh, path, fmt), fmt, path):

@@ -127,12 +127,16 @@ def test_a_run_killed_in_its_first_row_is_resumed(tmp_path: Path) -> None:
 
 def test_resume_keeps_the_bytes_of_kept_rows_and_the_file_mode(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
-    text = ",".join(RESULT_COLUMNS) + "\n" + '"multi\nline.png",2.5,1,1,,\n' + "bad.png,,,,broken,ImageDecodeError\n"
+    text = (",".join(RESULT_COLUMNS) + "\n" + '"multi\nline.png",2.5,1,1,,\n' + '"carriage\rreturn.png",1.5,1,1,,\n'
+            + "bad.png,,,,broken,ImageDecodeError\n")
     path.write_bytes(text.encode())
     path.chmod(0o640)
-    assert resume(str(path), "csv") == {"multi\nline.png"}
+    assert resume(str(path), "csv") == {"multi\nline.png", "carriage\rreturn.png"}
     assert path.read_bytes() == text.rsplit("bad.png", 1)[0].encode()
     assert path.stat().st_mode & 0o777 == 0o640
+    kept = path.read_bytes()
+    path.write_bytes(kept + b'"half\rwritten')  # a kill mid-row: cut in place, the rows before kept
+    assert resume(str(path), "csv") == {"multi\nline.png", "carriage\rreturn.png"} and path.read_bytes() == kept
 
 
 def test_resume_on_a_full_disk_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
