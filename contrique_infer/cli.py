@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .bundle import VARIANTS
-from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int
+from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, run_quietly
 from .errors import ContriqueError, ScanError
-from .inputs import expand_inputs
+from .inputs import expand_inputs, lists
 from .output import FORMATS, PROG, HEAD_COLUMNS, RESULT_COLUMNS, STREAMED, Sink, emit, render, resume
 from .preprocessing import DEFAULT_MAX_PIXELS
 from .results import ScoreResult
@@ -48,8 +48,10 @@ exit codes:
   1  some images failed (their rows carry the error), onnxruntime failed, or -o FILE could not
      be written (the results then go to stdout)
   2  usage error: bad arguments, unknown head, missing or invalid model, unreadable --fr
-     reference, a --resume file that is not contrique-score output, or (html) a FILE_files/
-     folder that cannot be written, is not a report's, or holds another model's or head's scores
+     reference, -o FILE naming one of the inputs, a --resume file that is not contrique-score
+     output (or cannot be repaired; it is then left as it was), or (html) a FILE_files/ folder
+     that cannot be written, is not a report's, or holds another model's or head's scores
+  130  interrupted (Ctrl-C); 141  stdout was closed by its reader (| head): rows written stay
 """
 
 
@@ -71,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder variant (default auto: a bundle's int8 on CPUs and fp16 on CUDA where their "
                         "recorded fidelity to fp32 passes for the head that scores, else fp32)")
     p.add_argument("--device", choices=DEVICES, help="run on CPU or CUDA (default: CUDA if available)")
-    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per model run (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
+                   help="images per model run on a GPU (default 8; on a CPU each image runs alone)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: up to 4)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of stdout")
@@ -89,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error)."""
+    """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error, 130
+    interrupted, 141 stdout closed by its reader)."""
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
-        return _main(argv)
+        return run_quietly(PROG, lambda: _main(argv))
 
 
 def _main(argv: list[str] | None) -> int:
@@ -106,6 +110,10 @@ def _main(argv: list[str] | None) -> int:
         return fail(PROG, f"--resume needs -o FILE and --format {' or '.join(STREAMED)} (or html)", EXIT_USAGE, parser)
     if args.format == "html" and (args.output is None or args.list_heads):
         return fail(PROG, "--format html writes a report of scores: give images and -o FILE.html", EXIT_USAGE, parser)
+    if args.output is not None and lists([*args.inputs, *filter(None, [args.fr])], args.output,
+                                         recursive=args.recursive):
+        return fail(PROG, f"-o {args.output} is one of the images to score; refusing to overwrite it: "
+                          "choose another output file", EXIT_USAGE, parser)
     from .location import locate_manifest
     from .scorer import QualityScorer
 

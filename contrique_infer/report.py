@@ -42,7 +42,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .errors import PathError
+from .errors import NonFiniteError, PathError
+from .jsonfile import read_json
 from .output import resume as resume_rows
 from .results import ScoreResult
 
@@ -196,7 +197,9 @@ class ReportWriter:
             raise ReportError(self.folder, f"cannot be written ({exc.strerror or exc})") from exc
 
     def add(self, result: ScoreResult) -> None:
-        """Write ``result``'s thumbnail (if it has one) and its row.
+        """Write ``result``'s thumbnail (if it has one) and its row. A score that is not finite (NaN or
+        infinity, in a result made by hand: the scorer gives those a :class:`NonFiniteError`) is
+        written as that error's row, so the page lists it with the failures and ``--resume`` retries it.
 
         Raises:
             ReportError: The report's folder cannot be written (a full disk); the rows written
@@ -204,6 +207,9 @@ class ReportWriter:
         """
         if self._rows is None:
             raise ValueError("this report is closed")
+        if result.score is not None and not math.isfinite(result.score):  # as the scorer reports one
+            result = ScoreResult.failed(NonFiniteError(result.source, f"the score {result.score} is not a finite "
+                                                                       "number, so the image has no score"))
         row: dict[str, Any] = {**result.to_dict(), "thumbnail": None}
         try:
             if result.thumbnail is not None:
@@ -296,10 +302,7 @@ def _template() -> tuple[str, str]:
 
 
 def _document(header: ReportHeader, folder: Path, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """What the page shows: the header, the scored rows and the failures, with links relative to the page.
-
-    A row whose score is not a finite number (a model that gave NaN) is listed with the failures.
-    """
+    """What the page shows: the header, the scored rows and the failures, with links relative to the page."""
     from . import __version__
 
     base = folder.parent.resolve()
@@ -307,10 +310,8 @@ def _document(header: ReportHeader, folder: Path, rows: Iterable[dict[str, Any]]
     for row in rows:
         source, score = row["source"], row["score"]
         href = _href(source, base)
-        if score is not None and math.isfinite(score):
+        if score is not None:
             scored.append([source, score, row["width"], row["height"], row.get("thumbnail"), href])
-        elif score is not None:
-            failed.append([source, "NonFiniteScore", f"the model gave the score {score}", href])
         else:
             failed.append([source, row["error_type"], row["error"], href])
     info = {
@@ -338,10 +339,9 @@ def _href(source: str, base: Path) -> str | None:
 
 def _read_header(path: Path) -> ReportHeader:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ReportError(path, f"cannot be read as a report header ({exc}); "
-                                "write the report afresh without --resume") from exc
+        data = read_json(path, ReportError)
+    except ReportError as exc:
+        raise ReportError(path, f"{exc.reason} (a report header); write the report afresh without --resume") from None
     return ReportHeader.from_dict(data, str(path))
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 import browser
 from killed_run import kill_after_rows
+from tiny_bundle import write_tiny_bundle
 from contrique_infer import cli
 from contrique_infer.output import OutputFileError
 from contrique_infer.report import (
@@ -101,11 +102,11 @@ def test_thumbnails_come_from_the_one_decode_and_cost_nothing_unasked(scorer: Qu
     paths = sorted(str(p) for p in photos.rglob("*") if p.is_file())
     plain = scorer.score_many(paths, batch_size=3, workers=2)
     assert all(r.thumbnail is None for r in plain)
-    opened: list[str] = []
+    opened: list[int] = []
     real_open = Image.open
 
     def counting_open(fp: Any, *args: Any, **kwargs: Any) -> Image.Image:
-        opened.append(getattr(fp, "name", "?"))
+        opened.append(os.fstat(fp.fileno()).st_ino)  # files are opened by descriptor (fp.name is a number)
         return real_open(fp, *args, **kwargs)
 
     monkeypatch.setattr(Image, "open", counting_open)
@@ -117,8 +118,9 @@ def test_thumbnails_come_from_the_one_decode_and_cost_nothing_unasked(scorer: Qu
         return make_thumbnail(rgb)
 
     with_thumbs = scorer.score_many(paths, batch_size=3, workers=2, thumbnail=hook)
+    monkeypatch.undo()
     readable = [p for p in paths if not p.endswith(("empty.png",))]  # an empty file is refused before Image.open
-    assert sorted(opened) == sorted(readable)  # each file opened once: the thumbnail needs no second decode
+    assert sorted(opened) == sorted(os.stat(p).st_ino for p in readable)  # each file opened once: the thumbnail needs no second decode
     assert [r.score for r in with_thumbs] == [r.score for r in plain]  # scoring is unchanged
     assert sorted(seen) == sorted((r.width, r.height) for r in plain if r.ok)  # the hook sees scored images only
     for result in with_thumbs:
@@ -209,8 +211,25 @@ def test_write_report_from_python_lists_non_finite_scores_with_the_failures(tmp_
     assert path == tmp_path / "r.html"
     data = page_data(path)
     assert data["rows"] == [["a", 2.0, None, None, None, None]]  # not a file: no link, no thumbnail
-    assert data["failed"] == [["b", "NonFiniteScore", "the model gave the score nan", None],
-                              ["c", "ImageDecodeError", "gone", None]]
+    assert data["failed"] == [["b", "NonFiniteError", "the score nan is not a finite number, so the image has no score",
+                               None], ["c", "ImageDecodeError", "gone", None]]
+    assert rows_of(path)[1]["score"] is None  # rows.jsonl is valid JSON, and --resume retries the image
+
+
+def test_images_with_a_non_finite_feature_are_listed_with_the_failures(capsys, tmp_path: Path) -> None:
+    """A bundle whose feature is infinite for a black image: its NonFiniteError row is a failure, the rest scored."""
+    bundle = write_tiny_bundle(tmp_path / "tiny-log", log_brightness=True)
+    black, good = tmp_path / "black.png", tmp_path / "good.png"
+    Image.new("RGB", (40, 30)).save(black)
+    _save(good, (40, 30), seed=3)
+    report = tmp_path / "r.html"
+    code, err = score_to_report(capsys, black, good, "--model", bundle, "--format", "html", "-o", report)
+    data = page_data(report)
+    assert code == 1 and err.startswith(f"contrique-score: {black}: the model's feature is not finite")
+    assert [r[0] for r in data["rows"]] == [str(good)] and data["rows"][0][4] is not None  # with its thumbnail
+    ((source, error_type, error, href),) = data["failed"]
+    assert (source, error_type, href) == (str(black), "NonFiniteError", "black.png")
+    assert error.startswith("the model's feature is not finite")
 
 
 def test_a_new_report_replaces_the_old_one_and_other_folders_are_left_alone(tmp_path: Path) -> None:
