@@ -16,15 +16,16 @@ from pathlib import Path
 
 from .errors import BundleFileError, HashMismatchError, HeadError
 from .head import Head
-from .jsonfields import read_json
+from .jsonfile import read_json
 from .manifest import MANIFEST_NAME, FileEntry, HeadInfo, Manifest, VariantInfo
 from .paths import check_relpath, link_roots
+from .regularfile import NotRegularFileError, check_regular, open_regular
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """The hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
@@ -41,33 +42,48 @@ def resolve_file(folder: str | os.PathLike[str], rel: str) -> Path:
 
     Raises:
         BundleFileError: ``rel`` escapes the folder (``..``, absolute, or a symlink pointing out;
-            a Hugging Face cache snapshot may link into its blob store), or the file does not exist.
+            a Hugging Face cache snapshot may link into its blob store), or the file does not exist,
+            cannot be examined, or is not a regular file (a FIFO, a device).
     """
     root = Path(folder).resolve()
     check_relpath(str(root / MANIFEST_NAME), rel, "file")
     target = (root / rel).resolve()
     if not any(allowed in target.parents for allowed in link_roots(root)):
         raise BundleFileError(root / rel, "resolves outside the bundle folder; refusing to read it")
-    if not target.is_file():
-        raise BundleFileError(root / rel, "is named in the manifest but missing from the bundle folder")
+    try:
+        check_regular(target)
+    except FileNotFoundError:
+        raise BundleFileError(root / rel, "is named in the manifest but missing from the bundle folder") from None
+    except OSError as exc:
+        raise _unreadable(root / rel, exc) from exc
     return target
+
+
+def _unreadable(path: Path, exc: OSError) -> BundleFileError:
+    """The error for a bundle file that exists but cannot be read (or is a FIFO, a device...)."""
+    if isinstance(exc, NotRegularFileError):
+        return BundleFileError(path, str(exc))
+    return BundleFileError(path, f"cannot be read ({exc.strerror or exc}); check the file and its permissions")
 
 
 def verify_file(folder: str | os.PathLike[str], manifest: Manifest, rel: str) -> Path:
     """Resolve bundle file ``rel`` and check its size and sha256 against the manifest.
 
     Raises:
-        BundleFileError: The file is missing or outside the folder.
+        BundleFileError: The file is missing, outside the folder, not a regular file, or unreadable.
         HashMismatchError: Its size or sha256 differs from the manifest.
     """
     path = resolve_file(folder, rel)
     entry = manifest.files[rel]
-    size = path.stat().st_size
-    if size != entry.size:
-        raise HashMismatchError(
-            path, f"size {size} bytes differs from the manifest's {entry.size}: the file is truncated or altered"
-        )
-    digest = sha256_file(path)
+    try:
+        size = path.stat().st_size
+        if size != entry.size:
+            raise HashMismatchError(
+                path, f"size {size} bytes differs from the manifest's {entry.size}: the file is truncated or altered"
+            )
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
     if digest != entry.sha256:
         raise HashMismatchError(
             path, f"sha256 {digest[:12]}... differs from the manifest's {entry.sha256[:12]}...: the file was altered"

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from .errors import HeadError
-from .jsonfields import FieldReader, to_float
 from .manifest import HeadInfo
+from .records import FieldReader, to_float
 
 HEAD_FORMAT_VERSION = 1
 
@@ -39,8 +39,10 @@ class Head:
         return self.info.kind
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
-        """Scores for features of shape ``(dim,)`` or ``(n, dim)``, computed in float64."""
-        return np.asarray(features, dtype=np.float64) @ self.coef.astype(np.float64) + self.intercept
+        """Scores for features of shape ``(dim,)`` or ``(n, dim)``, computed in float64 (silently NaN or
+        infinite where the numbers overflow: the scorer turns such a score into an error)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(features, dtype=np.float64) @ self.coef.astype(np.float64) + self.intercept
 
     @classmethod
     def from_dict(cls, data: Any, path: str | os.PathLike[str], file: str) -> Head:

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleFileError, HeadNotFoundError, ManifestError, VariantNotFoundError
-from .jsonfields import FieldReader, JsonRecord, read_json, to_float
+from .jsonfile import read_json
 from .paths import check_relpath
+from .records import FieldReader, JsonRecord, to_float
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "contrique.json"
@@ -374,10 +375,11 @@ class Manifest:
 
         Raises:
             BundleFileError: The folder or its manifest does not exist.
-            ManifestError: The manifest is not valid JSON or not a valid manifest.
+            ManifestError: The manifest cannot be read, is not a regular file, is not JSON within the
+                limits of :mod:`contrique_infer.jsonfile`, or is not a valid manifest.
         """
         path = Path(folder) / MANIFEST_NAME
-        if not path.is_file():
+        if not path.exists():
             raise BundleFileError(
                 path, "no bundle manifest here; a bundle folder holds contrique.json (make one with contrique-export)"
             )

@@ -1,18 +1,18 @@
-"""Typed access to parsed JSON: the field reader and the JSON form shared by every bundle record.
+"""What every bundle record shares: the typed field reader its ``from_dict`` validates with, and
+the JSON form its ``to_dict`` gives.
 
 The manifest's records (:mod:`contrique_infer.manifest`) and the head files
-(:mod:`contrique_infer.head`) validate their fields with :class:`FieldReader`: a missing field, a
-wrong type or a value out of range raises the caller's :class:`~contrique_infer.errors.BundleError`
-subclass, naming the file and the field.
+(:mod:`contrique_infer.head`) read their fields with :class:`FieldReader`: a missing field, a wrong
+type or a value out of range raises the caller's :class:`~contrique_infer.errors.BundleError`
+subclass, naming the file and the field. (Reading the JSON text itself, within limits, is
+:mod:`contrique_infer.jsonfile`'s job.)
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from .errors import BundleError
@@ -108,14 +108,6 @@ def to_float(value: int | float) -> float:
         return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
-
-
-def read_json(path: Path, error_cls: type[BundleError]) -> Any:
-    """The parsed JSON of file ``path``; a file that cannot be read or parsed raises ``error_cls``."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error_cls(path, f"cannot be read as JSON ({exc})") from exc
 
 
 class JsonRecord:
