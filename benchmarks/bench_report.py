@@ -4,7 +4,7 @@
    random blur, noise and JPEG quality so that the scores spread, plus 10 broken files) and
    scores them all with ``contrique-score DIR --format html -o report.html`` (the default model
    unless --model), in one run: images/s, the page's size, ``report_files/``'s size.
-2. Opens the report in headless chromium (tests/browser.py: Debian's chromium and chromedriver,
+2. Opens the report in headless chromium (testkit/browser.py: Debian's chromium and chromedriver,
    selenium) --loads times, each in a fresh tab state: milliseconds from the start of navigation
    to the page's ``report-ready`` mark (data parsed, first cards built, laid out and painted).
    Then how long the page takes to answer (input event to the next painted frame): typing in
@@ -31,21 +31,18 @@ import io
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import benchlib  # also puts testkit/ on sys.path, for browser
+import browser  # testkit/browser.py: the one way this project drives chromium
 import numpy as np
-from benchlib import PHOTOS, REPO
 from PIL import Image, ImageFilter
 
-sys.path.insert(0, str(REPO / "tests"))
-import browser  # noqa: E402  (tests/browser.py: the one way this project drives chromium)
-
-from contrique_infer import cli  # noqa: E402
-from contrique_infer.inputs import list_images  # noqa: E402
-from contrique_infer.report import files_folder, make_thumbnail  # noqa: E402
+from contrique_infer import cli
+from contrique_infer.inputs import list_images
+from contrique_infer.report import files_folder, make_thumbnail
 
 
 def cpu_name() -> str:
@@ -186,8 +183,8 @@ def screenshot(path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
         rng = np.random.default_rng(1)
-        for source in list_images(PHOTOS / "val"):
-            name = Path(source).relative_to(PHOTOS / "val")
+        for source in list_images(benchlib.PHOTOS / "val"):
+            name = Path(source).relative_to(benchlib.PHOTOS / "val")
             (folder / name.parent).mkdir(parents=True, exist_ok=True)
             shutil.copy(source, folder / name)
             photo = Image.open(source).convert("RGB")
@@ -250,7 +247,7 @@ def main() -> int:
         if args.only != "page":
             subset = sorted(str(p) for p in images.rglob("*.jpg"))[: args.subset]
             overhead(f"{len(subset)} generated 320x240 images", subset, model, args.rounds, work)
-            train = PHOTOS / "train"
+            train = benchlib.PHOTOS / "train"
             if train.is_dir():
                 photos = [str(p) for p in list_images(train)]
                 overhead(f"{len(photos)} training photos (up to 1024 px)", photos, model, args.rounds, work)

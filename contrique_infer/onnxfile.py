@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-# Field numbers of onnx.proto (tests/test_onnxfile.py checks them against the onnx package).
+# Field numbers of onnx.proto (tests/runtime/test_onnxfile.py checks them against the onnx package).
 _MODEL = {7: "graph", 20: "training", 25: "function"}
 _TRAINING = {1: "graph", 2: "graph"}
 _FUNCTION = {7: "node", 11: "attribute"}
