@@ -2,7 +2,7 @@
 
 ``make``: every training photo is downscaled (Lanczos, longer side at most ``max_side``, both sides
 at least 64 px) and saved as the pristine PNG; ``variants_per_photo`` distorted versions follow,
-with the 27 distortion types of :data:`.distortions.WIDE_TYPES` at their wide levels 1..5. The (type, level)
+with the distortion types of :data:`.distortions.WIDE_TYPES` at their wide levels 1..5. The (type, level)
 pairs come from a stream of shuffled copies of all 135 pairs, so every type, level and pair is
 drawn equally often over the set. Each image (pristine included) is scored against its pristine by
 a full-reference metric, mapped to a 0..100 quality, higher is better.
@@ -398,7 +398,7 @@ class Standardiser:
 
 def _descriptions(proxy: ProxySet, images: int, photos: int) -> dict[str, str]:
     fit = (f"Ridge on standardised features (folded into coef and intercept) of {images} images of {photos} photos "
-           f"({proxy.name}): pristine and the 27 synthetic distortion types (WIDE_TYPES) of contrique_training.distortions at "
+           f"({proxy.name}): pristine and the synthetic distortion types (WIDE_TYPES) of contrique_training.distortions at "
            "wide levels 1-5")
     return {
         "quality": f"Proxy quality 0-100, higher is better (pristine 100). {fit}; target "

@@ -128,8 +128,10 @@ def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _describe_data(config: TrainConfig, n_pristine: int, n_authentic: int) -> str:
     if config.data_description:
         return config.data_description
-    text = f"{n_pristine} pristine photos from {config.data} with on-the-fly synthetic distortions"
-    return text + (f"; {n_authentic} authentic photos from {config.data_authentic}" if n_authentic else "")
+    # folder names only: a bundle's provenance must not carry the build machine's paths
+    text = f"{n_pristine} pristine photos (folder '{Path(config.data).name}') with on-the-fly synthetic distortions"
+    return text + (f"; {n_authentic} authentic photos (folder '{Path(config.data_authentic).name}')"
+                   if n_authentic else "")
 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: str | os.PathLike[str] | None = None,
