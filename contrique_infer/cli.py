@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .bundle import VARIANTS
-from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int
+from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, run_quietly
 from .errors import ContriqueError, ScanError
-from .inputs import expand_inputs
+from .inputs import expand_inputs, lists
 from .output import FORMATS, PROG, HEAD_COLUMNS, RESULT_COLUMNS, STREAMED, Sink, emit, render, resume
 from .preprocessing import DEFAULT_MAX_PIXELS
 from .results import ScoreResult
@@ -44,7 +44,9 @@ exit codes:
   1  some images failed (their rows carry the error), onnxruntime failed, or -o FILE could not
      be written (the results then go to stdout)
   2  usage error: bad arguments, unknown head, missing or invalid model, unreadable --fr
-     reference, or a --resume file that is not contrique-score output
+     reference, -o FILE naming one of the inputs, or a --resume file that is not
+     contrique-score output (or cannot be repaired; it is then left as it was)
+  130  interrupted (Ctrl-C); 141  stdout was closed by its reader (| head): rows written stay
 """
 
 
@@ -66,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder variant (default auto: a bundle's int8 on CPUs and fp16 on CUDA where their "
                         "recorded fidelity to fp32 passes for the head that scores, else fp32)")
     p.add_argument("--device", choices=DEVICES, help="run on CPU or CUDA (default: CUDA if available)")
-    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per model run (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
+                   help="images per model run on a GPU (default 8; on a CPU each image runs alone)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: up to 4)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of stdout")
@@ -84,10 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error)."""
+    """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error, 130
+    interrupted, 141 stdout closed by its reader)."""
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
-        return _main(argv)
+        return run_quietly(PROG, lambda: _main(argv))
 
 
 def _main(argv: list[str] | None) -> int:
@@ -99,6 +103,10 @@ def _main(argv: list[str] | None) -> int:
         return fail(PROG, "give at least one image, directory or glob (or --list-heads)", EXIT_USAGE, parser)
     if args.resume and (args.output is None or args.format not in STREAMED):
         return fail(PROG, f"--resume needs -o FILE and --format {' or '.join(STREAMED)}", EXIT_USAGE, parser)
+    if args.output is not None and lists([*args.inputs, *filter(None, [args.fr])], args.output,
+                                         recursive=args.recursive):
+        return fail(PROG, f"-o {args.output} is one of the images to score; refusing to overwrite it: "
+                          "choose another output file", EXIT_USAGE, parser)
     from .location import locate_manifest
     from .scorer import QualityScorer
 

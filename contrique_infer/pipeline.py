@@ -68,7 +68,8 @@ def run_pipeline(
 
     Args:
         images: The inputs (any iterable, consumed once and lazily).
-        prepare: Decodes one input (runs in the decoding threads); raises :class:`ImageError`.
+        prepare: Decodes one input (runs in the decoding threads); raises :class:`ImageError` for
+            any input it cannot use (an input of a type that is no image at all included).
         encode: The features of same-sized prepared images, one array per image.
         batch_size: The most images per ``encode`` call.
         workers: Decoding threads (checked by :func:`check_arguments`).
@@ -78,7 +79,7 @@ def run_pipeline(
 
     Raises:
         Whatever ``encode`` raises (an inference failure ends the run); a ``prepare`` error
-        other than :class:`ImageError` (a programming error such as a wrong input type).
+        other than :class:`ImageError` (a bug).
     """
     finished: dict[int, Outcome] = {}
     groups: dict[tuple[int, ...], list[tuple[int, PreparedImage]]] = {}

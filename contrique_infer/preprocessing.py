@@ -40,7 +40,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .bundle import InputContract
-from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError
+from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, ImageTypeError
+from .regularfile import NotRegularFileError, open_regular
 
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
 """Everything :func:`load_rgb` accepts as an image."""
@@ -72,7 +73,8 @@ def describe(image: Any) -> str:
     """A short name for an input, used as ``source`` in errors and results.
 
     A path gives the path itself, a named file object its name; other inputs a description:
-    ``<bytes 123>``, ``<file object>``, ``<PIL image>``, ``<array (480, 640, 3)>``.
+    ``<bytes 123>``, ``<file object>``, ``<PIL image>``, ``<array (480, 640, 3)>``, and for an object
+    that is no image input at all its type, such as ``<NoneType>``.
     """
     if isinstance(image, (str, os.PathLike)):
         return os.fspath(image)  # type: ignore[return-value]
@@ -82,6 +84,8 @@ def describe(image: Any) -> str:
         return "<PIL image>"
     if isinstance(image, np.ndarray):
         return f"<array {image.shape}>"
+    if not hasattr(image, "read"):
+        return f"<{type(image).__name__}>"
     name = getattr(image, "name", None)
     return name if isinstance(name, str) else "<file object>"
 
@@ -136,7 +140,7 @@ def load_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, 
             array or mode.
         ImageTooLargeError: More than ``max_pixels`` pixels.
         ImageTooSmallError: A side is shorter than ``min_size``.
-        TypeError: ``image`` is of a type that is not an image input at all.
+        ImageTypeError: ``image`` is of a type that is not an image input at all (a ``TypeError`` too).
     """
     return _decode(image, max_pixels, apply_exif, min_size, max_side)[0]
 
@@ -198,7 +202,7 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
 
     Raises:
         ImageError: See :func:`load_rgb` (the minimum side is :func:`min_side` of the contract).
-        TypeError: ``image`` is not an accepted input type.
+        ImageTypeError: ``image`` is not an accepted input type (a ``TypeError`` too).
     """
     smallest = min_side(contract)
     rgb, (width, height) = _decode(image, max_pixels, apply_exif, smallest, contract.max_side)
@@ -225,9 +229,11 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
         if os.path.isdir(path):
             raise ImageDecodeError(source, "is a directory, not an image file")
         try:
-            fh = open(path, "rb")  # noqa: SIM115 - closed below
+            fh = open_regular(path)  # a FIFO or a device is refused, never waited on
         except FileNotFoundError as exc:
             raise ImageDecodeError(source, "no such file") from exc
+        except NotRegularFileError as exc:
+            raise ImageDecodeError(source, str(exc)) from None
         except OSError as exc:
             raise ImageDecodeError(source, f"cannot be opened ({exc.strerror or exc})") from exc
         with fh:
@@ -244,8 +250,8 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
             stream = io.BytesIO(data)
         yield _open_stream(stream, source)
     else:
-        raise TypeError(
-            f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
+        raise ImageTypeError(
+            source, f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
             "a PIL image or a uint8 NumPy array"
         )
 

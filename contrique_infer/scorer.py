@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .bundle import MANIFEST_NAME, Head, HeadInfo, LoadedBundle, Manifest, load_bundle, needed_files
-from .errors import HeadKindError, HeadNotFoundError
+from .errors import HeadKindError, HeadNotFoundError, NonFiniteError
 from .location import choose_variant, locate
 from .pipeline import Encoded, check_arguments, run_pipeline
-from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, prepare
+from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, describe, prepare
 from .results import FeatureResult, ScoreResult
 from .session import Encoder, Provider, resolve_providers
 
@@ -238,9 +238,11 @@ class QualityScorer:
 
         Raises:
             ImageError: The image cannot be used (see :mod:`contrique_infer.preprocessing`).
+            NonFiniteError: The model gave it a feature with NaN or infinite values.
             InferenceError: onnxruntime failed.
         """
-        return self._features([self._prepare(image)])[0]
+        prepared = self._prepare(image)
+        return _finite_feature(prepared.source, self._features([prepared])[0])
 
     def score(self, image: ImageInput, *, head: str | None = None) -> float:
         """The quality score of one image with a no-reference head.
@@ -250,12 +252,13 @@ class QualityScorer:
             head: Head name (case-insensitive); None: the scorer's head.
 
         Raises:
-            ImageError: The image cannot be used.
+            ImageError: The image cannot be used; :class:`NonFiniteError` (an ``ImageError``) if
+                its feature or score is NaN or infinite.
             HeadNotFoundError: No such head was loaded.
             HeadKindError: The head is a full-reference head (use :meth:`score_fr`).
         """
         chosen = self._select_head(head, "nr")
-        return float(chosen(self.features(image)))
+        return _finite_score(chosen, chosen(self.features(image)), describe(image))
 
     def score_fr(self, reference: ImageInput, distorted: ImageInput, *, head: str | None = None) -> float:
         """The full-reference score of ``distorted`` against ``reference``.
@@ -267,12 +270,14 @@ class QualityScorer:
                 head loaded.
 
         Raises:
-            ImageError: An image cannot be used.
+            ImageError: An image cannot be used; :class:`NonFiniteError` (an ``ImageError``) if a
+                feature or the score is NaN or infinite.
             HeadKindError: The head is a no-reference head, or no ``fr`` head can be chosen.
             HeadNotFoundError: No such head was loaded.
         """
         chosen = self._select_head(head, "fr")
-        return float(chosen(np.abs(self.features(reference) - self.features(distorted))))
+        difference = np.abs(self.features(reference) - self.features(distorted))
+        return _finite_score(chosen, chosen(difference), describe(distorted))
 
     # --- many images ------------------------------------------------------------------------
 
@@ -287,17 +292,20 @@ class QualityScorer:
     ) -> Iterator[ScoreResult]:
         """Score images of any sizes as a stream; a bad image gives an error result, not an exception.
 
-        Images are decoded and resized in a thread pool while onnxruntime runs, and images of
-        the same size are batched together (:mod:`contrique_infer.pipeline`). ``images`` is read
+        Images are decoded and resized in a thread pool while onnxruntime runs, and on a GPU
+        images of the same size are batched together (:mod:`contrique_infer.pipeline`); on a CPU
+        each image has its own run, so that its score never depends on the other images
+        (:attr:`Encoder.batches <contrique_infer.session.Encoder.batches>`). ``images`` is read
         lazily, and results come out in input order as they are done; however long the input,
-        only about ``2 * (batch_size + 2 * workers)`` images and results are held at once.
+        only about ``2 * (batch_size + 2 * workers)`` images and results are held at once. An
+        image whose feature or score is NaN or infinite gets a :class:`NonFiniteError` result.
 
         Args:
             images: The images (any iterable, e.g. a generator of millions of paths; consumed once).
             head: Head name; None: the scorer's head (nr), or with ``reference`` the fr head as
                 in :meth:`score_fr`.
             reference: Score every image against this reference with a full-reference head.
-            batch_size: Images per onnxruntime run.
+            batch_size: Images per onnxruntime run on a GPU (1 on a CPU, whatever is asked).
             workers: Decoding threads (None: up to 4, one per CPU).
 
         Returns:
@@ -311,20 +319,20 @@ class QualityScorer:
             InferenceError: onnxruntime failed (while iterating).
         """
         features = self.iter_features(images, batch_size=batch_size, workers=workers)
-        if reference is None:
-            chosen = self._select_head(head, "nr")
+        chosen = self._select_head(head, "nr" if reference is None else "fr")
+        ref_feature = None if reference is None else self.features(reference)
 
-            def finish(feature: np.ndarray) -> float:
-                return float(chosen(feature))
-        else:
-            chosen = self._select_head(head, "fr")
-            ref_feature = self.features(reference)
+        def finish(result: FeatureResult) -> ScoreResult:
+            if result.feature is None:
+                return ScoreResult(result.source, None, result.error, result.error_type)
+            feature = result.feature if ref_feature is None else np.abs(ref_feature - result.feature)
+            try:
+                value = _finite_score(chosen, chosen(feature), result.source)
+            except NonFiniteError as exc:
+                return ScoreResult.failed(exc)
+            return ScoreResult(result.source, value, width=result.width, height=result.height)
 
-            def finish(feature: np.ndarray) -> float:
-                return float(chosen(np.abs(ref_feature - feature)))
-
-        return (ScoreResult(r.source, finish(r.feature), width=r.width, height=r.height) if r.ok  # type: ignore[arg-type]
-                else ScoreResult(r.source, None, r.error, r.error_type) for r in features)
+        return (finish(r) for r in features)
 
     def score_many(
         self,
@@ -360,11 +368,17 @@ class QualityScorer:
             An iterator of one :class:`FeatureResult` per input, in input order.
         """
         workers = check_arguments(images, batch_size, workers)
+        per_run = batch_size if self._encoder.batches else 1
 
         def results() -> Iterator[FeatureResult]:
-            for outcome in run_pipeline(images, self._prepare, self._features, batch_size=batch_size, workers=workers):
+            for outcome in run_pipeline(images, self._prepare, self._features, batch_size=per_run, workers=workers):
                 if isinstance(outcome, Encoded):
-                    yield FeatureResult(outcome.source, outcome.feature, width=outcome.width, height=outcome.height)
+                    try:
+                        feature = _finite_feature(outcome.source, outcome.feature)
+                    except NonFiniteError as exc:
+                        yield FeatureResult.failed(exc)
+                        continue
+                    yield FeatureResult(outcome.source, feature, width=outcome.width, height=outcome.height)
                 else:
                     yield FeatureResult.failed(outcome)
 
@@ -444,6 +458,40 @@ class QualityScorer:
 
 def _names(heads: Iterable[Head]) -> str:
     return ", ".join(h.name for h in heads) or "none"
+
+
+def _finite_feature(source: str, feature: np.ndarray) -> np.ndarray:
+    """``feature``, if all its values are finite.
+
+    Raises:
+        NonFiniteError: Some are NaN or infinite (the message says how many and where).
+    """
+    bad = np.flatnonzero(~np.isfinite(feature))
+    if bad.size:
+        raise NonFiniteError(
+            source,
+            f"the model's feature is not finite ({bad.size} of {feature.size} values are NaN or infinite, the "
+            f"first at index {bad[0]}), so the image has no score. Images of one flat colour do this with bundles "
+            "exported before contrique-export kept their natural-scene statistics finite: re-export such a bundle "
+            "with a current contrique-export",
+        )
+    return feature
+
+
+def _finite_score(head: Head, value: np.ndarray | float, source: str) -> float:
+    """The head's score as a float, if it is finite.
+
+    Raises:
+        NonFiniteError: It is NaN or infinite (the feature was finite: the head's numbers overflow).
+    """
+    score = float(value)
+    if not np.isfinite(score):
+        raise NonFiniteError(
+            source,
+            f"head {head.name!r} gives a score that is not finite ({score}) for this image's finite feature: its "
+            "coefficients or intercept are too large for float64 arithmetic; fix or refit the head",
+        )
+    return score
 
 
 _T = TypeVar("_T")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from contrique_training.data import (
     ContrastiveDataset,
     SeriesDataset,
     grouped_batches,
+    load_rgb,
     make_series,
     make_views,
     random_region,
@@ -252,3 +254,9 @@ def test_series_photos_are_downscaled_to_max_side(tmp_path: Path) -> None:
     assert data.photo(0).size == (200, 150) and data.photo(1).size == (90, 70)  # big.png first: sorted paths
     assert SeriesDataset(paths, 32, seed=0).photo(0).size == (400, 300)
     assert data[0]["series"].shape == (SERIES_LENGTH, 3, 32, 32)
+
+
+def test_photos_that_are_not_regular_files_are_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(DataError, match=r"pipe.jpg: cannot be read as an image \(is a named pipe \(FIFO\), not a"):
+        load_rgb(tmp_path / "pipe.jpg")  # refused, not waited on

@@ -157,3 +157,29 @@ def test_one_changed_pixel_and_fp16_stay_finite(exported_nss_net, tmp_path: Path
     fp16_path = convert_fp16(path, tmp_path / "encoder.fp16.onnx")
     fp16 = ort.InferenceSession(str(fp16_path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
     assert np.isfinite(fp32).all() and np.isfinite(fp16).all()
+
+
+def test_flat_images_get_finite_scores_from_a_freshly_exported_bundle(exported_nss_net, tmp_path: Path) -> None:
+    """The runtime end to end (both scales, a linear head) on a bundle around the exported graph."""
+    from contrique_infer.bundle import (FeatureSpec, Head, HeadInfo, InputContract, Manifest, Provenance,
+                                        VariantInfo, file_table)
+    from contrique_infer.scorer import QualityScorer
+
+    net, path = exported_nss_net
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "encoder.onnx").write_bytes(path.read_bytes())
+    dim = net.config.feature_dim
+    info = HeadInfo("quality", "heads/quality.json", "nr", "synthetic", "0..100", True, "test head")
+    Head(info, np.random.default_rng(0).standard_normal(2 * dim) / dim, 50.0).save(folder / info.file)
+    Manifest(name="nss-test", architecture=net.config.name, input=InputContract(),
+             feature=FeatureSpec(dim=2 * dim, per_scale_dim=dim), variants={"fp32": VariantInfo("fp32", "encoder.onnx")},
+             heads=(info,), default_head="quality", files=file_table(folder, ["encoder.onnx", info.file]),
+             provenance=Provenance("none", "0" * 64, "none", "MIT")).save(folder)
+    scorer = QualityScorer.from_pretrained(folder)
+    colours = [(0, 0, 0), (255, 255, 255), (128, 128, 128), (255, 0, 0), (10, 200, 30)]
+    sizes = [(32, 32), (40, 300), (97, 65), (64, 48), (33, 130)]
+    images = [_flat(colour, h, w) for colour, (w, h) in zip(colours, sizes)]
+    results = scorer.score_many(images)
+    assert all(r.ok and np.isfinite(r.score) for r in results), results  # type: ignore[arg-type]
+    assert [r.score for r in results] == [scorer.score(image) for image in images]
