@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contrique_infer.bundle import MANIFEST_NAME, Head, Manifest, load_bundle, needed_files
+from contrique_infer.bundle import MANIFEST_NAME, Head, HeadInfo, Manifest, load_bundle, needed_files
 from contrique_infer.errors import (
     BundleFileError,
     HashMismatchError,
@@ -48,6 +48,31 @@ def test_max_side_round_trip_and_format_version(bundle: Path) -> None:
     wide = Manifest.load(bundle)
     assert wide.input.max_side == 512 and wide.input.format_version == 2
     assert Manifest.from_dict(json.loads(json.dumps(wide.to_dict()))) == wide
+
+
+def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
+    info = HeadInfo("q", "heads/q.json", "nr", "d", "0-100", True, "")
+    head = Head(info, np.array([2.0, -1.0]), 10.0, feature_range=(np.array([0.0, 0.0]), np.array([1.0, 5.0])),
+                score_range=(0.0, 100.0))
+    assert head.format_version == 2 and Head(info, head.coef, 1.0).format_version == 1
+    assert float(head(np.array([0.5, 1.0]))) == 10.0  # inside the ranges: the plain product
+    assert float(head(np.array([-50.0, 1.0]))) == 9.0  # feature 0 clipped to 0
+    assert float(head(np.array([1e9, -1e9]))) == 12.0  # both clipped: 2 + 0 + 10
+    big = Head(info, np.array([100.0, 0.0]), 10.0, score_range=(0.0, 100.0))
+    assert float(big(np.array([5.0, 0.0]))) == 100.0 and np.isnan(big(np.array([np.nan, 0.0])))
+    assert np.isinf(Head(info, np.array([1e308, 1e308]), 0.0, score_range=(0.0, 1.0))(np.array([1e10, 1e10])))
+    path = head.save(tmp_path / "q.json")
+    again = Head.from_dict(json.loads(path.read_text()), path, "heads/q.json")
+    assert json.loads(path.read_text())["format_version"] == 2
+    assert again.score_range == (0.0, 100.0) and np.array_equal(again.feature_range[1], [1.0, 5.0])
+    for edit, message in ((lambda d: d.update(feature_min=[0.0]), "list of 2 numbers"),
+                          (lambda d: d.update(feature_min=[2.0, 0.0]), "must not exceed"),
+                          (lambda d: d.update(score_min=200.0), "must not exceed"),
+                          (lambda d: d.update(format_version=3), "format_version 3 is not supported")):
+        data = json.loads(path.read_text())
+        edit(data)
+        with pytest.raises(HeadError, match=message):
+            Head.from_dict(data, path, "heads/q.json")
 
 
 def test_load_bundle_heads_values(bundle: Path) -> None:
