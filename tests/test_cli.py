@@ -19,6 +19,8 @@ import pytest
 from PIL import Image
 
 from contrique_infer import __version__, cli, inputs
+from contrique_infer.bundle import Manifest
+from contrique_infer.location import DEFAULT_BUNDLE, variant_trusted
 from contrique_infer.scorer import QualityScorer
 from contrique_infer.session import CUDA, available_providers
 
@@ -130,12 +132,14 @@ def test_default_model_scores_offline(capsys, photos: Path) -> None:
     code, out, err = run(capsys, photos / "photo.png", "--format", "json")
     report = json.loads(out)
     assert code == 0 and err == ""
-    # auto weighs the fidelity of the head that scores: int8 for `quality`, fp32 for `level` (its int8
-    # scores rank the validation photos below the threshold).
-    assert (report["head"], report["variant"], report["score_scale"]) == ("quality", "int8", "0-100")
-    assert np.isfinite(report["results"][0]["score"])
-    code, out, _ = run(capsys, photos / "photo.png", "--format", "json", "--head", "level")
-    assert code == 0 and (json.loads(out)["head"], json.loads(out)["variant"]) == ("level", "fp32")
+    # auto weighs the fidelity of the head that scores (the rule, not today's recorded figures)
+    manifest = Manifest.load(DEFAULT_BUNDLE)
+    for head, argv in (("quality", ()), ("level", ("--head", "level"))):
+        code, out, _ = run(capsys, photos / "photo.png", "--format", "json", *argv)
+        report = json.loads(out)
+        assert code == 0 and report["head"] == head and np.isfinite(report["results"][0]["score"])
+        assert report["variant"] == ("int8" if variant_trusted(manifest, "int8", [head]) else "fp32")
+    assert report["score_scale"] == "0-5 (distortion level)"
 
 
 def test_missing_model_exits_2(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
