@@ -22,9 +22,10 @@ from .errors import PathError
 from .jsonfile import JSONError, loads
 from .regularfile import NotRegularFileError, open_regular
 
-FORMATS = ("table", "csv", "jsonl", "json")
+FORMATS = ("table", "csv", "jsonl", "json", "html")
 STREAMED = ("jsonl", "csv")
-"""The formats written row by row (and that ``--resume`` reads back)."""
+"""The formats written row by row (and that ``--resume`` reads back); ``html`` is a report
+(:mod:`contrique_infer.report`) that streams its rows to its own folder."""
 RESULT_COLUMNS = ("source", "score", "width", "height", "error", "error_type")
 HEAD_COLUMNS = ("name", "kind", "dataset", "score_scale", "higher_is_better", "default", "description")
 PROG = "contrique-score"
@@ -44,7 +45,7 @@ def render(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, documen
     Args:
         rows: One dict per row.
         columns: The columns, in order (csv and table).
-        fmt: One of :data:`FORMATS`.
+        fmt: One of :data:`FORMATS` but ``html``.
         document: What ``json`` writes (the rows with their metadata).
         header: Start csv with its header line.
     """

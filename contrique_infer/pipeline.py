@@ -31,6 +31,7 @@ class Encoded:
     width: int
     height: int
     feature: np.ndarray
+    thumbnail: bytes | None = None
 
 
 Outcome = Encoded | ImageError
@@ -99,7 +100,8 @@ def run_pipeline(
         group = groups.pop(key)
         for (index, prepared), feature in zip(group, encode([p for _, p in group])):
             del group_of[index]
-            finished[index] = Encoded(prepared.source, prepared.width, prepared.height, feature)
+            finished[index] = Encoded(prepared.source, prepared.width, prepared.height, feature,
+                                     prepared.thumbnail)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="contrique-decode") as pool:
         try:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
@@ -45,6 +45,10 @@ from .regularfile import NotRegularFileError, open_regular
 
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
 """Everything :func:`load_rgb` accepts as an image."""
+
+Thumbnailer = Callable[[Image.Image], bytes]
+"""A hook that makes something small (a thumbnail) of a decoded RGB image, e.g.
+:func:`contrique_infer.report.make_thumbnail`."""
 
 DEFAULT_MAX_PIXELS = 25_000_000
 """The default ``max_pixels`` guard: about a 6000 x 4000 photo (a 25 MP image needs ~400 MB of floats)."""
@@ -61,12 +65,15 @@ class PreparedImage:
         width: Width of the image in pixels, as stored (before any ``max_side`` downscaling).
         height: Height of the image in pixels, as stored.
         scales: One float32 CHW array per scale of the input contract, in contract order.
+        thumbnail: What the ``thumbnail`` hook of :func:`prepare` made of the decoded image
+            (None without a hook).
     """
 
     source: str
     width: int
     height: int
     scales: tuple[np.ndarray, ...]
+    thumbnail: bytes | None = None
 
 
 def describe(image: Any) -> str:
@@ -197,8 +204,12 @@ def to_scales(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ..
 
 
 def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-            apply_exif: bool = False) -> PreparedImage:
+            apply_exif: bool = False, thumbnail: Thumbnailer | None = None) -> PreparedImage:
     """Decode ``image`` and build its per-scale arrays for a bundle's input contract.
+
+    Args:
+        thumbnail: Called with the decoded RGB image (read it, do not change it); what it
+            returns is kept as the prepared image's ``thumbnail`` (the image is decoded once).
 
     Raises:
         ImageError: See :func:`load_rgb` (the minimum side is :func:`min_side` of the contract).
@@ -211,7 +222,8 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
             describe(image), f"is {rgb.width}x{rgb.height} pixels after scaling its longer side to the model's "
             f"max_side {contract.max_side}; the model needs at least {smallest} pixels on each side"
         )
-    return PreparedImage(describe(image), width, height, to_scales(rgb, contract))
+    return PreparedImage(describe(image), width, height, to_scales(rgb, contract),
+                         None if thumbnail is None else thumbnail(rgb))
 
 
 # --- internals ----------------------------------------------------------------------------------

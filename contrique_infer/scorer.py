@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -19,8 +20,9 @@ import numpy as np
 from .bundle import MANIFEST_NAME, Head, HeadInfo, LoadedBundle, Manifest, load_bundle, needed_files
 from .errors import HeadKindError, HeadNotFoundError, NonFiniteError
 from .location import choose_variant, locate
-from .pipeline import Encoded, check_arguments, run_pipeline
-from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, describe, prepare
+from .pipeline import Encoded, Outcome, check_arguments, run_pipeline
+from .preprocessing import (DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, Thumbnailer, allow_pixels, describe,
+                            prepare)
 from .results import FeatureResult, ScoreResult
 from .session import Encoder, Provider, resolve_providers
 
@@ -289,6 +291,7 @@ class QualityScorer:
         reference: ImageInput | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
+        thumbnail: Thumbnailer | None = None,
     ) -> Iterator[ScoreResult]:
         """Score images of any sizes as a stream; a bad image gives an error result, not an exception.
 
@@ -307,6 +310,9 @@ class QualityScorer:
             reference: Score every image against this reference with a full-reference head.
             batch_size: Images per onnxruntime run on a GPU (1 on a CPU, whatever is asked).
             workers: Decoding threads (None: up to 4, one per CPU).
+            thumbnail: Called in the decoding threads with each decoded RGB image (without a
+                second decode); what it returns becomes the result's ``thumbnail``, e.g.
+                :func:`contrique_infer.report.make_thumbnail`. None (the default) costs nothing.
 
         Returns:
             An iterator of one result per input, in input order.
@@ -318,21 +324,22 @@ class QualityScorer:
             TypeError, ValueError: ``images`` is a single image, or a bad ``batch_size``/``workers``.
             InferenceError: onnxruntime failed (while iterating).
         """
-        features = self.iter_features(images, batch_size=batch_size, workers=workers)
+        outcomes = self._outcomes(images, batch_size, workers, thumbnail)
         chosen = self._select_head(head, "nr" if reference is None else "fr")
         ref_feature = None if reference is None else self.features(reference)
 
-        def finish(result: FeatureResult) -> ScoreResult:
-            if result.feature is None:
-                return ScoreResult(result.source, None, result.error, result.error_type)
-            feature = result.feature if ref_feature is None else np.abs(ref_feature - result.feature)
+        def finish(outcome: Outcome) -> ScoreResult:
+            if not isinstance(outcome, Encoded):
+                return ScoreResult.failed(outcome)
+            feature = outcome.feature if ref_feature is None else np.abs(ref_feature - outcome.feature)
             try:
-                value = _finite_score(chosen, chosen(feature), result.source)
+                value = _finite_score(chosen, chosen(feature), outcome.source)
             except NonFiniteError as exc:
                 return ScoreResult.failed(exc)
-            return ScoreResult(result.source, value, width=result.width, height=result.height)
+            return ScoreResult(outcome.source, value, width=outcome.width, height=outcome.height,
+                               thumbnail=outcome.thumbnail)
 
-        return (finish(r) for r in features)
+        return (finish(o) for o in outcomes)
 
     def score_many(
         self,
@@ -343,6 +350,7 @@ class QualityScorer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
         progress: Callable[[ScoreResult], None] | None = None,
+        thumbnail: Thumbnailer | None = None,
     ) -> list[ScoreResult]:
         """Score many images into a list: :meth:`iter_scores`, collected (same arguments).
 
@@ -353,7 +361,7 @@ class QualityScorer:
             One result per input, in input order.
         """
         return _collect(self.iter_scores(images, head=head, reference=reference, batch_size=batch_size,
-                                         workers=workers), progress)
+                                         workers=workers, thumbnail=thumbnail), progress)
 
     def iter_features(
         self,
@@ -367,22 +375,8 @@ class QualityScorer:
         Returns:
             An iterator of one :class:`FeatureResult` per input, in input order.
         """
-        workers = check_arguments(images, batch_size, workers)
-        per_run = batch_size if self._encoder.batches else 1
-
-        def results() -> Iterator[FeatureResult]:
-            for outcome in run_pipeline(images, self._prepare, self._features, batch_size=per_run, workers=workers):
-                if isinstance(outcome, Encoded):
-                    try:
-                        feature = _finite_feature(outcome.source, outcome.feature)
-                    except NonFiniteError as exc:
-                        yield FeatureResult.failed(exc)
-                        continue
-                    yield FeatureResult(outcome.source, feature, width=outcome.width, height=outcome.height)
-                else:
-                    yield FeatureResult.failed(outcome)
-
-        return results()
+        return (FeatureResult(o.source, o.feature, width=o.width, height=o.height) if isinstance(o, Encoded)
+                else FeatureResult.failed(o) for o in self._outcomes(images, batch_size, workers, None))
 
     def features_many(
         self,
@@ -410,8 +404,20 @@ class QualityScorer:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _prepare(self, image: ImageInput) -> PreparedImage:
-        return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif)
+    def _outcomes(self, images: Iterable[ImageInput], batch_size: int, workers: int | None,
+                  thumbnail: Thumbnailer | None) -> Iterator[Outcome]:
+        """The pipeline's outcomes for ``images`` (arguments checked at once, images read lazily), with a
+        :class:`NonFiniteError` in place of a feature that is not finite; one image per run where the
+        encoder does not batch (a CPU)."""
+        threads = check_arguments(images, batch_size, workers)
+        per_run = batch_size if self._encoder.batches else 1
+        prepare_one = self._prepare if thumbnail is None else partial(self._prepare, thumbnail=thumbnail)
+        return (_checked(o) for o in run_pipeline(images, prepare_one, self._features, batch_size=per_run,
+                                                  workers=threads))
+
+    def _prepare(self, image: ImageInput, thumbnail: Thumbnailer | None = None) -> PreparedImage:
+        return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif,
+                       thumbnail=thumbnail)
 
     def _features(self, prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
         """Features of same-sized prepared images, one encoder run per scale (a lone image is passed as a
@@ -476,6 +482,16 @@ def _finite_feature(source: str, feature: np.ndarray) -> np.ndarray:
             "with a current contrique-export",
         )
     return feature
+
+
+def _checked(outcome: Outcome) -> Outcome:
+    """``outcome``, or a :class:`NonFiniteError` in place of an encoded image whose feature is not finite."""
+    if isinstance(outcome, Encoded):
+        try:
+            _finite_feature(outcome.source, outcome.feature)
+        except NonFiniteError as exc:
+            return exc
+    return outcome
 
 
 def _finite_score(head: Head, value: np.ndarray | float, source: str) -> float:

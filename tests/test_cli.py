@@ -11,11 +11,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from killed_run import kill_after_rows, wait_for_rows
 from PIL import Image
 
 from contrique_infer import __version__, cli, inputs
@@ -178,13 +178,6 @@ def test_output_file_and_unwritable_output(capsys, tiny_bundle_dir: Path, photos
         assert code == 1 and out == written and "No space left" in err
 
 
-def _wait_for_rows(out: Path, rows: int) -> None:
-    """Wait (at most 2 minutes) until a running contrique-score has written ``rows`` lines to ``out``."""
-    deadline = time.monotonic() + 120
-    while (not out.exists() or out.read_bytes().count(b"\n") < rows) and time.monotonic() < deadline:
-        time.sleep(0.005)
-
-
 def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, tmp_path: Path) -> None:
     """contrique-score -o out.jsonl, SIGKILLed mid-run, then --resume: every image exactly once,
     with the scores and errors of one uninterrupted run (a half-written last row is repaired)."""
@@ -203,13 +196,7 @@ def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, t
     assert len(expected) == 301
 
     out = tmp_path / "out.jsonl"
-    killed = subprocess.Popen([*command, "-o", str(out)])
-    try:
-        _wait_for_rows(out, 20)
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-    rows_at_kill = out.read_bytes().count(b"\n")
+    rows_at_kill = kill_after_rows([*command, "-o", str(out)], out, 20)
     assert 20 <= rows_at_kill < 301, "the run ended before it could be killed"
     with open(out, "a", encoding="utf-8") as fh:  # what a kill in the middle of a write leaves
         fh.write(json.dumps(expected[-1])[:25])
@@ -294,7 +281,7 @@ def test_ctrl_c_ends_quietly_and_keeps_the_rows(tiny_bundle_dir: Path, tmp_path:
                str(tiny_bundle_dir), "--format", "jsonl", "-o", str(out), "--workers", "1"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_rows(out, 10)
+        wait_for_rows(out, 10)
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
