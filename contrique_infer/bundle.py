@@ -30,6 +30,8 @@ from .errors import (
     ManifestError,
     VariantNotFoundError,
 )
+from .jsonfile import read_json
+from .regularfile import NotRegularFileError, check_regular, open_regular
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "contrique.json"
@@ -511,14 +513,15 @@ class Manifest:
 
         Raises:
             BundleFileError: The folder or its manifest does not exist.
-            ManifestError: The manifest is not valid JSON or not a valid manifest.
+            ManifestError: The manifest cannot be read, is not a regular file, is not JSON within the
+                limits of :mod:`contrique_infer.jsonfile`, or is not a valid manifest.
         """
         path = Path(folder) / MANIFEST_NAME
-        if not path.is_file():
+        if not path.exists():
             raise BundleFileError(
                 path, "no bundle manifest here; a bundle folder holds contrique.json (make one with contrique-export)"
             )
-        return cls.from_dict(_read_json(path, ManifestError), path)
+        return cls.from_dict(read_json(path, ManifestError), path)
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``folder/contrique.json`` and return its path."""
@@ -557,13 +560,6 @@ class Manifest:
         return self.variants[name]
 
 
-def _read_json(path: Path, error_cls: type[ManifestError] | type[HeadError]) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error_cls(path, f"cannot be read as JSON ({exc})") from exc
-
-
 # --- heads --------------------------------------------------------------------------------------
 
 
@@ -585,8 +581,10 @@ class Head:
         return self.info.kind
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
-        """Scores for features of shape ``(dim,)`` or ``(n, dim)``, computed in float64."""
-        return np.asarray(features, dtype=np.float64) @ self.coef.astype(np.float64) + self.intercept
+        """Scores for features of shape ``(dim,)`` or ``(n, dim)``, computed in float64 (silently NaN or
+        infinite where the numbers overflow: the scorer turns such a score into an error)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(features, dtype=np.float64) @ self.coef.astype(np.float64) + self.intercept
 
     @classmethod
     def from_dict(cls, data: Any, path: str | os.PathLike[str], file: str) -> Head:
@@ -637,7 +635,7 @@ class Head:
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """The hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
@@ -654,7 +652,8 @@ def resolve_file(folder: str | os.PathLike[str], rel: str) -> Path:
 
     Raises:
         BundleFileError: ``rel`` escapes the folder (``..``, absolute, or a symlink pointing out;
-            a Hugging Face cache snapshot may link into its blob store), or the file does not exist.
+            a Hugging Face cache snapshot may link into its blob store), or the file does not exist,
+            cannot be examined, or is not a regular file (a FIFO, a device).
     """
     from .hub import link_roots  # imported here: hub imports this module
 
@@ -663,26 +662,40 @@ def resolve_file(folder: str | os.PathLike[str], rel: str) -> Path:
     target = (root / rel).resolve()
     if not any(allowed in target.parents for allowed in link_roots(root)):
         raise BundleFileError(root / rel, "resolves outside the bundle folder; refusing to read it")
-    if not target.is_file():
-        raise BundleFileError(root / rel, "is named in the manifest but missing from the bundle folder")
+    try:
+        check_regular(target)
+    except FileNotFoundError:
+        raise BundleFileError(root / rel, "is named in the manifest but missing from the bundle folder") from None
+    except OSError as exc:
+        raise _unreadable(root / rel, exc) from exc
     return target
+
+
+def _unreadable(path: Path, exc: OSError) -> BundleFileError:
+    """The error for a bundle file that exists but cannot be read (or is a FIFO, a device...)."""
+    if isinstance(exc, NotRegularFileError):
+        return BundleFileError(path, str(exc))
+    return BundleFileError(path, f"cannot be read ({exc.strerror or exc}); check the file and its permissions")
 
 
 def verify_file(folder: str | os.PathLike[str], manifest: Manifest, rel: str) -> Path:
     """Resolve bundle file ``rel`` and check its size and sha256 against the manifest.
 
     Raises:
-        BundleFileError: The file is missing or outside the folder.
+        BundleFileError: The file is missing, outside the folder, not a regular file, or unreadable.
         HashMismatchError: Its size or sha256 differs from the manifest.
     """
     path = resolve_file(folder, rel)
     entry = manifest.files[rel]
-    size = path.stat().st_size
-    if size != entry.size:
-        raise HashMismatchError(
-            path, f"size {size} bytes differs from the manifest's {entry.size}: the file is truncated or altered"
-        )
-    digest = sha256_file(path)
+    try:
+        size = path.stat().st_size
+        if size != entry.size:
+            raise HashMismatchError(
+                path, f"size {size} bytes differs from the manifest's {entry.size}: the file is truncated or altered"
+            )
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
     if digest != entry.sha256:
         raise HashMismatchError(
             path, f"sha256 {digest[:12]}... differs from the manifest's {entry.sha256[:12]}...: the file was altered"
@@ -699,7 +712,7 @@ def load_head(folder: str | os.PathLike[str], manifest: Manifest, info: HeadInfo
         HashMismatchError, BundleFileError: See :func:`verify_file`.
     """
     path = verify_file(folder, manifest, info.file) if verify else resolve_file(folder, info.file)
-    head = Head.from_dict(_read_json(path, HeadError), path, info.file)
+    head = Head.from_dict(read_json(path, HeadError), path, info.file)
     if head.info != info:
         raise HeadError(path, "metadata (name, kind, dataset, scale, direction) differs from the manifest's entry")
     if head.coef.shape != (manifest.feature.dim,):

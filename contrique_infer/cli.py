@@ -10,15 +10,16 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .bundle import VARIANTS
-from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int
+from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, run_quietly
 from .errors import ContriqueError, ScanError
-from .inputs import expand_inputs
+from .inputs import expand_inputs, lists
 from .output import FORMATS, PROG, HEAD_COLUMNS, RESULT_COLUMNS, STREAMED, Sink, emit, render, resume
 from .preprocessing import DEFAULT_MAX_PIXELS
 from .results import ScoreResult
 from .session import DEVICES
 
 if TYPE_CHECKING:
+    from .report import ReportWriter
     from .scorer import QualityScorer
 
 EPILOG = """\
@@ -33,18 +34,24 @@ output formats:
   jsonl  one JSON object per image, same fields (written as it is done)
   json   {"model", "variant", "head", "head_kind", "score_scale", "higher_is_better",
           "reference", "results": [one object per image]} (written at the end)
+  html   a report to open in a browser (needs -o FILE.html): thumbnails worst first, score
+         filter, path search, histogram, the failed images. Its rows and thumbnails go to the
+         folder FILE_files/ as each image is done; the page is written at the end.
 
 resuming:
-  With --resume, images that -o FILE (csv or jsonl) already holds a score for are skipped and the
-  new rows are appended. A half-written last line left by a killed run is removed first; rows
-  with an error are removed too, so those images are tried again.
+  With --resume, images that -o FILE (csv or jsonl; for html, FILE_files/) already holds a score
+  for are skipped and the new rows are appended. A half-written last line left by a killed run is
+  removed first; rows with an error are removed too, so those images are tried again.
 
 exit codes:
   0  every image was scored
   1  some images failed (their rows carry the error), onnxruntime failed, or -o FILE could not
      be written (the results then go to stdout)
   2  usage error: bad arguments, unknown head, missing or invalid model, unreadable --fr
-     reference, or a --resume file that is not contrique-score output
+     reference, -o FILE naming one of the inputs, a --resume file that is not contrique-score
+     output (or cannot be repaired; it is then left as it was), or (html) a FILE_files/ folder
+     that cannot be written, is not a report's, or holds another model's or head's scores
+  130  interrupted (Ctrl-C); 141  stdout was closed by its reader (| head): rows written stay
 """
 
 
@@ -66,12 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder variant (default auto: a bundle's int8 on CPUs and fp16 on CUDA where their "
                         "recorded fidelity to fp32 passes for the head that scores, else fp32)")
     p.add_argument("--device", choices=DEVICES, help="run on CPU or CUDA (default: CUDA if available)")
-    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per model run (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
+                   help="images per model run on a GPU (default 8; on a CPU each image runs alone)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: up to 4)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of stdout")
     p.add_argument("--resume", action="store_true",
-                   help="skip the images -o FILE already has a score for, and append (csv, jsonl)")
+                   help="skip the images -o FILE already has a score for, and append (csv, jsonl, html)")
     p.add_argument("--fr", metavar="REFERENCE",
                    help="score each input against the REFERENCE image with a full-reference head")
     p.add_argument("--apply-exif", action="store_true", help="apply EXIF orientation (the official code does not)")
@@ -84,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error)."""
+    """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error, 130
+    interrupted, 141 stdout closed by its reader)."""
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
-        return _main(argv)
+        return run_quietly(PROG, lambda: _main(argv))
 
 
 def _main(argv: list[str] | None) -> int:
@@ -97,8 +106,14 @@ def _main(argv: list[str] | None) -> int:
         return args
     if not args.inputs and not args.list_heads:
         return fail(PROG, "give at least one image, directory or glob (or --list-heads)", EXIT_USAGE, parser)
-    if args.resume and (args.output is None or args.format not in STREAMED):
-        return fail(PROG, f"--resume needs -o FILE and --format {' or '.join(STREAMED)}", EXIT_USAGE, parser)
+    if args.resume and (args.output is None or args.format not in (*STREAMED, "html")):
+        return fail(PROG, f"--resume needs -o FILE and --format {' or '.join(STREAMED)} (or html)", EXIT_USAGE, parser)
+    if args.format == "html" and (args.output is None or args.list_heads):
+        return fail(PROG, "--format html writes a report of scores: give images and -o FILE.html", EXIT_USAGE, parser)
+    if args.output is not None and lists([*args.inputs, *filter(None, [args.fr])], args.output,
+                                         recursive=args.recursive):
+        return fail(PROG, f"-o {args.output} is one of the images to score; refusing to overwrite it: "
+                          "choose another output file", EXIT_USAGE, parser)
     from .location import locate_manifest
     from .scorer import QualityScorer
 
@@ -107,7 +122,7 @@ def _main(argv: list[str] | None) -> int:
             manifest = locate_manifest(args.model, revision=args.revision)
             rows = [{**h.to_dict(), "default": h.name == manifest.default_head} for h in manifest.heads]
             return emit(render(rows, HEAD_COLUMNS, args.format, {"model": manifest.name, "heads": rows}), args.output)
-        done = resume(args.output, args.format) if args.resume else set()
+        done = resume(args.output, args.format) if args.resume and args.format in STREAMED else set()
         name = args.head
         if name is None and not args.fr:
             # Load only the head the scores come from: variant auto then weighs that head's fidelity alone.
@@ -117,16 +132,20 @@ def _main(argv: list[str] | None) -> int:
             max_pixels=args.max_pixels, apply_exif=args.apply_exif,
         )
         head = scorer.resolve_head(name, kind="fr" if args.fr else "nr")
+        meta = {
+            "model": scorer.manifest.name, "variant": scorer.variant, "head": head.name, "head_kind": head.kind,
+            "score_scale": head.score_scale, "higher_is_better": head.higher_is_better, "reference": args.fr,
+        }
+        writer = _report_writer(args, meta) if args.format == "html" else None
+        done = done if writer is None else writer.done
         items = (item for item in expand_inputs(args.inputs, recursive=args.recursive) if item not in done)
-        results = _score_in_order(scorer, items, args)  # a bad head or --fr reference fails here
+        results = _score_in_order(scorer, items, args, writer is not None)  # a bad head or --fr reference fails here
     except ContriqueError as exc:
         return fail(PROG, exc, EXIT_USAGE)
-    meta = {
-        "model": scorer.manifest.name, "variant": scorer.variant, "head": head.name, "head_kind": head.kind,
-        "score_scale": head.score_scale, "higher_is_better": head.higher_is_better, "reference": args.fr,
-    }
     try:
         with _Reporter(quiet=args.quiet) as report:
+            if writer is not None:
+                return _write_report(results, writer, report)
             if args.format in STREAMED:
                 return _stream(results, args, report)
             rows = [report(r).to_dict() for r in results]
@@ -137,8 +156,9 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _score_in_order(scorer: QualityScorer, items: Iterable[str | ScanError],
-                    args: argparse.Namespace) -> Iterator[ScoreResult]:
-    """Score the paths among ``items``: one result per item, in order (scan problems in place).
+                    args: argparse.Namespace, thumbnails: bool = False) -> Iterator[ScoreResult]:
+    """Score the paths among ``items``: one result per item, in order (scan problems in place),
+    with a report's thumbnail if ``thumbnails``.
 
     Raises:
         HeadNotFoundError, HeadKindError, ImageError: A bad head or ``--fr`` reference (at once).
@@ -162,8 +182,11 @@ def _score_in_order(scorer: QualityScorer, items: Iterable[str | ScanError],
             yield result
         yield from scan_problems()
 
+    thumbnail = None
+    if thumbnails:
+        from .report import make_thumbnail as thumbnail
     return merged(scorer.iter_scores(paths(), head=args.head, reference=args.fr, batch_size=args.batch_size,
-                                     workers=args.workers))
+                                     workers=args.workers, thumbnail=thumbnail))
 
 
 def _stream(results: Iterable[ScoreResult], args: argparse.Namespace, report: _Reporter) -> int:
@@ -176,6 +199,30 @@ def _stream(results: Iterable[ScoreResult], args: argparse.Namespace, report: _R
             failed |= not report(result).ok
             sink.write(render([result.to_dict()], RESULT_COLUMNS, args.format, {}, header=False))
     return sink.code or (EXIT_FAILED if failed else 0)
+
+
+def _report_writer(args: argparse.Namespace, meta: dict[str, Any]) -> ReportWriter:
+    """The HTML report's writer (``--format html``), resuming it with ``--resume``.
+
+    Raises:
+        ReportError, OutputFileError: See :class:`~contrique_infer.report.ReportWriter`.
+    """
+    from .report import ReportHeader, ReportWriter
+
+    return ReportWriter(args.output, ReportHeader.from_dict(meta), resume=args.resume)
+
+
+def _write_report(results: Iterable[ScoreResult], writer: ReportWriter, report: _Reporter) -> int:
+    """Add each result to the report as soon as it is done, then write the page (also after an
+    onnxruntime failure: the page then shows the images done so far); returns the exit code."""
+    failed = False
+    with writer:
+        for result in results:
+            failed |= not report(result).ok
+            writer.add(result)
+    if not report.quiet:
+        print(f"{PROG}: wrote {writer.path} (its rows and thumbnails are in {writer.folder})", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
 
 
 class _Reporter:

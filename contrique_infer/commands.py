@@ -8,12 +8,18 @@ Every command (``contrique-score``, ``contrique-export``, ``contrique-train``, `
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+"""Ctrl-C (SIGINT): 130, as a shell reports a command that SIGINT stopped."""
+EXIT_BROKEN_PIPE = 128 + getattr(signal, "SIGPIPE", 13)
+"""Whoever read stdout stopped reading (``| head``): 141, as a shell reports a command that SIGPIPE stopped."""
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
@@ -44,3 +50,25 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def run_quietly(prog: str, body: Callable[[], int]) -> int:
+    """Run a command's ``body`` and return its exit code; Ctrl-C and a closed stdout end it quietly.
+
+    ``KeyboardInterrupt`` prints ``PROG: interrupted`` on stderr and returns
+    :data:`EXIT_INTERRUPTED`; ``BrokenPipeError`` (stdout closed by its reader, e.g.
+    ``| head -2``) returns :data:`EXIT_BROKEN_PIPE` with nothing more written, stdout pointed at
+    ``os.devnull`` so that Python's last flush does not fail too. No traceback either way, and what
+    was already written (and flushed) stays.
+    """
+    try:
+        return body()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # stdout is not a file (tests capture it)
+            pass
+        return EXIT_BROKEN_PIPE

@@ -57,6 +57,16 @@ class ImageTooLargeError(ImageError):
     """The image has more pixels than the configured ``max_pixels`` guard allows."""
 
 
+class ImageTypeError(ImageError, TypeError):
+    """The input is not of a type that can be an image (None, a number...). A ``TypeError`` too:
+    ``score`` raises it, ``score_many`` and ``iter_scores`` give it as that input's result."""
+
+
+class NonFiniteError(ImageError):
+    """The model gave this image a feature or a score that is not a finite number (NaN or infinity):
+    no result is better than a wrong one. The message says which values and what to do."""
+
+
 class ScanError(PathError):
     """A folder could not be listed (unreadable, a symbolic-link loop) or holds no image files."""
 

@@ -9,6 +9,7 @@ starts scoring at once and is never held in memory.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -96,6 +97,36 @@ def list_images(folder: str | os.PathLike[str], *, recursive: bool = True) -> li
         where = "in it or below it" if recursive else "in it"
         raise ScanError(folder, f"holds no image files {where} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     return files
+
+
+def lists(inputs: Iterable[str], path: str, *, recursive: bool = False) -> bool:
+    """Whether :func:`expand_inputs` would list ``path``, an existing file, among ``inputs``.
+
+    Decided from the path's name and place, without scanning folders or expanding patterns: the
+    same file as a file argument, an image file name in a folder argument (or below it, with
+    ``recursive``), or a match of a glob pattern (where ``*`` may also cross folders: erring on
+    the side of yes). A path that does not exist is listed by nothing.
+    """
+    try:
+        target = os.stat(path)
+    except OSError:
+        return False
+    real = os.path.realpath(path)
+    parent = os.path.dirname(real)
+    for arg in inputs:
+        if os.path.isdir(arg):
+            folder = os.path.realpath(arg)
+            if is_image_name(path) and (parent == folder or (recursive and parent.startswith(folder + os.sep))):
+                return True
+        elif os.path.lexists(arg) or not _GLOB_CHARS.search(arg):
+            try:
+                if os.path.samestat(os.stat(arg), target):
+                    return True
+            except OSError:
+                pass
+        elif fnmatch.fnmatchcase(os.path.abspath(path), os.path.abspath(arg)) or fnmatch.fnmatchcase(real, arg):
+            return True
+    return False
 
 
 def expand_inputs(inputs: Iterable[str], *, recursive: bool = False) -> Iterator[str | ScanError]:

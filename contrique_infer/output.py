@@ -11,16 +11,21 @@ import csv
 import io
 import json
 import os
+import stat
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import IO, Any
 
 from .errors import PathError
+from .jsonfile import JSONError, loads
+from .regularfile import NotRegularFileError, open_regular
 
-FORMATS = ("table", "csv", "jsonl", "json")
+FORMATS = ("table", "csv", "jsonl", "json", "html")
 STREAMED = ("jsonl", "csv")
-"""The formats written row by row (and that ``--resume`` reads back)."""
+"""The formats written row by row (and that ``--resume`` reads back); ``html`` is a report
+(:mod:`contrique_infer.report`) that streams its rows to its own folder."""
 RESULT_COLUMNS = ("source", "score", "width", "height", "error", "error_type")
 HEAD_COLUMNS = ("name", "kind", "dataset", "score_scale", "higher_is_better", "default", "description")
 PROG = "contrique-score"
@@ -40,7 +45,7 @@ def render(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, documen
     Args:
         rows: One dict per row.
         columns: The columns, in order (csv and table).
-        fmt: One of :data:`FORMATS`.
+        fmt: One of :data:`FORMATS` but ``html``.
         document: What ``json`` writes (the rows with their metadata).
         header: Start csv with its header line.
     """
@@ -153,9 +158,12 @@ def emit(text: str, output: str | None) -> int:
 def resume(path: str, fmt: str) -> set[str]:
     """The sources that ``path`` already holds a score for, after repairing the file in place.
 
-    A run killed mid-write can leave a last line without its newline: it is cut off, never read
-    as a result. Rows with an error are removed, so their images are tried again and every
-    image still has one row. A missing or empty file means nothing is done yet.
+    The file is first read through, unchanged, and must be contrique-score output in ``fmt``:
+    every complete line a result row (and a csv header first), and anything after the last newline
+    the beginning of a row, which a run killed mid-write leaves. Only then is it repaired: that
+    half-written line is cut off, and rows with an error are removed (through a new file that
+    replaces it, so that the file is never left half-rewritten), so their images are tried again
+    and every image still has one row. A missing or empty file means nothing is done yet.
 
     Args:
         path: The ``-o`` file of an earlier run.
@@ -165,85 +173,162 @@ def resume(path: str, fmt: str) -> set[str]:
         The ``source`` of every row with a score.
 
     Raises:
-        OutputFileError: The file cannot be read, or holds something other than result rows.
+        OutputFileError: The file is not a regular file, cannot be read or repaired (it is then
+            left as it was), or holds something other than result rows (it is left as it is).
     """
-    try:
-        _cut_partial_line(path)
-    except FileNotFoundError:
-        return set()
-    except OSError as exc:
-        raise OutputFileError(path, f"cannot be read to resume ({exc.strerror or exc})") from exc
     done: set[str] = set()
-    dropped = False
-    folder = os.path.dirname(os.path.abspath(path))
-    with open(path, **_ENCODING) as fh, tempfile.NamedTemporaryFile(
-        "w", dir=folder, prefix=".resume-", delete=False, **_ENCODING
-    ) as kept:
-        try:
-            for row, text in _rows(fh, fmt, path):
-                if row is not None and row["score"] is None:
-                    dropped = True
-                    continue
-                if row is not None:
-                    done.add(row["source"])
-                kept.write(text)
-        except BaseException:
-            os.unlink(kept.name)
-            raise
-    if dropped:
-        os.replace(kept.name, path)
-    else:
-        os.unlink(kept.name)
+    failed = 0
+    with _open_for_resume(path) as fh:
+        if fh is None:
+            return done
+        lines = _Lines(fh, path, fmt)
+        for row, _ in _rows(lines, fmt, path):
+            if row is not None and row["score"] is None:
+                failed += 1
+            elif row is not None:
+                done.add(row["source"])
+        if lines.partial and not _starts_a_row(lines.partial, fmt, lines.count):
+            raise _not_results(path, fmt, lines.count + 1, "an incomplete last line that does not start a result row")
+    if failed:
+        _drop_failed_rows(path, fmt, failed)
+    elif lines.partial:
+        _truncate(path, lines.complete_bytes)
     return done
 
 
-def _cut_partial_line(path: str) -> None:
-    """Truncate ``path`` after its last newline (a kill can leave half a row after it)."""
-    with open(path, "rb+") as fh:
-        end = fh.seek(0, os.SEEK_END)
-        position = end
-        while position > 0:
-            start = max(0, position - (1 << 16))
-            fh.seek(start)
-            block = fh.read(position - start)
-            newline = block.rfind(b"\n")
-            if newline >= 0:
-                position = start + newline + 1
-                break
-            position = start
-        if position != end:
-            fh.truncate(position)
+MAX_LINE = 1 << 20
+"""The longest line (in bytes) a result file may have: a row holds a path and a message."""
 
 
-def _rows(fh: IO[str], fmt: str, path: str) -> Iterator[tuple[dict[str, Any] | None, str]]:
-    """``(row, its text)`` for each row of a result file; a csv header comes as ``(None, text)``."""
-    def bad(number: int, reason: str) -> OutputFileError:
-        return OutputFileError(path, f"line {number} is not a {fmt} result row of contrique-score ({reason}); "
-                                     "not resuming: fix the file, or move it away to start afresh")
+@contextmanager
+def _open_for_resume(path: str) -> Iterator[IO[bytes] | None]:
+    """The file, binary (None if it does not exist yet), refusing anything but a regular file."""
+    try:
+        fh = open_regular(path)
+    except FileNotFoundError:
+        fh = None
+    except NotRegularFileError as exc:
+        raise OutputFileError(path, f"{exc}; --resume reads back the file an earlier run wrote") from None
+    except OSError as exc:
+        raise OutputFileError(path, f"cannot be read to resume ({exc.strerror or exc})") from exc
+    if fh is None:
+        yield None
+        return
+    with fh:
+        yield fh
 
+
+class _Lines:
+    """The complete lines of a result file as text, each at most :data:`MAX_LINE` bytes, in order.
+
+    Lines end at a newline only (a csv field may hold a carriage return); they are decoded as result files
+    are written (:data:`_ENCODING`), so that writing one back gives its bytes.
+
+    Attributes:
+        partial: What follows the last newline ("" if the file ends with one), once iterated.
+        count: How many complete lines were read.
+        complete_bytes: The size in bytes of the complete lines (where ``partial`` starts).
+    """
+
+    def __init__(self, fh: IO[bytes], path: str, fmt: str) -> None:
+        self._fh, self._path, self._fmt = fh, path, fmt
+        self.partial = ""
+        self.count = self.complete_bytes = 0
+
+    def __iter__(self) -> Iterator[str]:
+        while line := self._fh.readline(MAX_LINE + 1):
+            if not line.endswith(b"\n"):
+                if len(line) > MAX_LINE:
+                    raise _not_results(self._path, self._fmt, self.count + 1, f"longer than {MAX_LINE} bytes")
+                self.partial = line.decode("utf-8", "surrogateescape")
+                return
+            self.count += 1
+            self.complete_bytes += len(line)
+            yield line.decode("utf-8", "surrogateescape")
+
+
+def _starts_a_row(text: str, fmt: str, complete_lines: int) -> bool:
+    """Whether ``text``, an incomplete last line, can be the start of what contrique-score writes there."""
     if fmt == "jsonl":
-        for number, line in enumerate(fh, 1):
+        start = '{"source": '
+        return start.startswith(text) or text.startswith(start)
+    header = ",".join(RESULT_COLUMNS) + "\n"
+    return complete_lines > 0 or header.startswith(text)
+
+
+def _drop_failed_rows(path: str, fmt: str, failed: int) -> None:
+    """Rewrite ``path`` without its rows with an error and without an incomplete last line, through a
+    new file in the same folder that replaces it; on failure (a full disk) ``path`` is left as it was."""
+    folder = os.path.dirname(os.path.abspath(path))
+    kept = None
+    try:
+        with open_regular(path) as fh, tempfile.NamedTemporaryFile(
+            "w", dir=folder, prefix=".resume-", delete=False, **_ENCODING
+        ) as kept:
+            for row, text in _rows(_Lines(fh, path, fmt), fmt, path):
+                if row is None or row["score"] is not None:
+                    kept.write(text)
+        os.chmod(kept.name, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(kept.name, path)
+    except OSError as exc:
+        if kept is not None:
+            with suppress(OSError):
+                os.unlink(kept.name)
+        raise OutputFileError(
+            path, f"cannot be rewritten without its {failed} failed row(s) ({exc.strerror or exc}); it was left as "
+            "it was: free some space (or fix the folder's permissions) and resume again",
+        ) from exc
+
+
+def _truncate(path: str, size: int) -> None:
+    """Cut ``path`` to ``size`` bytes (the half-written row a kill left after the last newline)."""
+    try:
+        os.truncate(path, size)
+    except OSError as exc:
+        raise OutputFileError(path, f"cannot remove its incomplete last line ({exc.strerror or exc})") from exc
+
+
+def _not_results(path: str, fmt: str, number: int, reason: str) -> OutputFileError:
+    return OutputFileError(path, f"line {number} is not a {fmt} result row of contrique-score ({reason}); "
+                                 "not resuming: fix the file, or move it away to start afresh")
+
+
+def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str, Any] | None, str]]:
+    """``(row, its text)`` for each row of a result file's complete lines; a csv header comes as
+    ``(None, text)``."""
+    if fmt == "jsonl":
+        for number, line in enumerate(lines, 1):
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise bad(number, str(exc)) from None
+                row = loads(line)
+            except JSONError as exc:
+                raise _not_results(path, fmt, number, str(exc)) from None
             if not isinstance(row, dict) or not isinstance(row.get("source"), str) or "score" not in row:
-                raise bad(number, "expected an object with 'source' and 'score'")
+                raise _not_results(path, fmt, number, "expected an object with 'source' and 'score'")
             yield row, line
         return
-    reader = csv.reader(fh)
+    consumed: list[str] = []
+
+    def feed() -> Iterator[str]:
+        for line in lines:
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(feed())
     try:
         header = next(reader, None)
         if header is None:
             return
         if tuple(header) != RESULT_COLUMNS:
-            raise bad(1, f"expected the header {','.join(RESULT_COLUMNS)}")
-        yield None, ",".join(RESULT_COLUMNS) + "\n"
+            raise _not_results(path, fmt, 1, f"expected the header {','.join(RESULT_COLUMNS)}")
+        yield None, "".join(consumed)
+        consumed.clear()
         for values in reader:
+            text = "".join(consumed)
+            consumed.clear()
             if len(values) != len(RESULT_COLUMNS):
-                raise bad(reader.line_num, f"expected {len(RESULT_COLUMNS)} columns")
+                raise _not_results(path, fmt, reader.line_num, f"expected {len(RESULT_COLUMNS)} columns")
             row: dict[str, Any] = dict(zip(RESULT_COLUMNS, values))
             row["score"] = row["score"] or None
-            yield row, render([row], RESULT_COLUMNS, "csv", {}, header=False)
+            yield row, text
     except csv.Error as exc:
-        raise bad(reader.line_num, str(exc)) from None
+        raise _not_results(path, fmt, reader.line_num, str(exc)) from None

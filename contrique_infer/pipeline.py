@@ -31,6 +31,7 @@ class Encoded:
     width: int
     height: int
     feature: np.ndarray
+    thumbnail: bytes | None = None
 
 
 Outcome = Encoded | ImageError
@@ -68,7 +69,8 @@ def run_pipeline(
 
     Args:
         images: The inputs (any iterable, consumed once and lazily).
-        prepare: Decodes one input (runs in the decoding threads); raises :class:`ImageError`.
+        prepare: Decodes one input (runs in the decoding threads); raises :class:`ImageError` for
+            any input it cannot use (an input of a type that is no image at all included).
         encode: The features of same-sized prepared images, one array per image.
         batch_size: The most images per ``encode`` call.
         workers: Decoding threads (checked by :func:`check_arguments`).
@@ -78,7 +80,7 @@ def run_pipeline(
 
     Raises:
         Whatever ``encode`` raises (an inference failure ends the run); a ``prepare`` error
-        other than :class:`ImageError` (a programming error such as a wrong input type).
+        other than :class:`ImageError` (a bug).
     """
     finished: dict[int, Outcome] = {}
     groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
@@ -98,7 +100,8 @@ def run_pipeline(
         group = groups.pop(key)
         for (index, prepared), feature in zip(group, encode([p for _, p in group])):
             del group_of[index]
-            finished[index] = Encoded(prepared.source, prepared.width, prepared.height, feature)
+            finished[index] = Encoded(prepared.source, prepared.width, prepared.height, feature,
+                                     prepared.thumbnail)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="contrique-decode") as pool:
         try:

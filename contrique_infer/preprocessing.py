@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
@@ -40,10 +40,15 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .bundle import InputContract
-from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError
+from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, ImageTypeError
+from .regularfile import NotRegularFileError, open_regular
 
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
 """Everything :func:`load_rgb` accepts as an image."""
+
+Thumbnailer = Callable[[Image.Image], bytes]
+"""A hook that makes something small (a thumbnail) of a decoded RGB image, e.g.
+:func:`contrique_infer.report.make_thumbnail`."""
 
 DEFAULT_MAX_PIXELS = 25_000_000
 """The default ``max_pixels`` guard: about a 6000 x 4000 photo (a 25 MP image needs ~400 MB of floats)."""
@@ -60,19 +65,23 @@ class PreparedImage:
         width: Width of the RGB image in pixels (full scale).
         height: Height of the RGB image in pixels.
         scales: One float32 CHW array per scale of the input contract, in contract order.
+        thumbnail: What the ``thumbnail`` hook of :func:`prepare` made of the decoded image
+            (None without a hook).
     """
 
     source: str
     width: int
     height: int
     scales: tuple[np.ndarray, ...]
+    thumbnail: bytes | None = None
 
 
 def describe(image: Any) -> str:
     """A short name for an input, used as ``source`` in errors and results.
 
     A path gives the path itself, a named file object its name; other inputs a description:
-    ``<bytes 123>``, ``<file object>``, ``<PIL image>``, ``<array (480, 640, 3)>``.
+    ``<bytes 123>``, ``<file object>``, ``<PIL image>``, ``<array (480, 640, 3)>``, and for an object
+    that is no image input at all its type, such as ``<NoneType>``.
     """
     if isinstance(image, (str, os.PathLike)):
         return os.fspath(image)  # type: ignore[return-value]
@@ -82,6 +91,8 @@ def describe(image: Any) -> str:
         return "<PIL image>"
     if isinstance(image, np.ndarray):
         return f"<array {image.shape}>"
+    if not hasattr(image, "read"):
+        return f"<{type(image).__name__}>"
     name = getattr(image, "name", None)
     return name if isinstance(name, str) else "<file object>"
 
@@ -120,7 +131,7 @@ def load_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, 
             array or mode.
         ImageTooLargeError: More than ``max_pixels`` pixels.
         ImageTooSmallError: A side is shorter than ``min_size``.
-        TypeError: ``image`` is of a type that is not an image input at all.
+        ImageTypeError: ``image`` is of a type that is not an image input at all (a ``TypeError`` too).
     """
     source = describe(image)
     with _opened(image, source) as img:
@@ -164,15 +175,20 @@ def to_scales(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ..
 
 
 def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-            apply_exif: bool = False) -> PreparedImage:
+            apply_exif: bool = False, thumbnail: Thumbnailer | None = None) -> PreparedImage:
     """Decode ``image`` and build its per-scale arrays for a bundle's input contract.
+
+    Args:
+        thumbnail: Called with the decoded RGB image (read it, do not change it); what it
+            returns is kept as the prepared image's ``thumbnail`` (the image is decoded once).
 
     Raises:
         ImageError: See :func:`load_rgb` (the minimum side is :func:`min_side` of the contract).
-        TypeError: ``image`` is not an accepted input type.
+        ImageTypeError: ``image`` is not an accepted input type (a ``TypeError`` too).
     """
     rgb = load_rgb(image, max_pixels=max_pixels, apply_exif=apply_exif, min_size=min_side(contract))
-    return PreparedImage(describe(image), rgb.width, rgb.height, to_scales(rgb, contract))
+    return PreparedImage(describe(image), rgb.width, rgb.height, to_scales(rgb, contract),
+                         None if thumbnail is None else thumbnail(rgb))
 
 
 # --- internals ----------------------------------------------------------------------------------
@@ -190,9 +206,11 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
         if os.path.isdir(path):
             raise ImageDecodeError(source, "is a directory, not an image file")
         try:
-            fh = open(path, "rb")  # noqa: SIM115 - closed below
+            fh = open_regular(path)  # a FIFO or a device is refused, never waited on
         except FileNotFoundError as exc:
             raise ImageDecodeError(source, "no such file") from exc
+        except NotRegularFileError as exc:
+            raise ImageDecodeError(source, str(exc)) from None
         except OSError as exc:
             raise ImageDecodeError(source, f"cannot be opened ({exc.strerror or exc})") from exc
         with fh:
@@ -209,8 +227,8 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
             stream = io.BytesIO(data)
         yield _open_stream(stream, source)
     else:
-        raise TypeError(
-            f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
+        raise ImageTypeError(
+            source, f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
             "a PIL image or a uint8 NumPy array"
         )
 

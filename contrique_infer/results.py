@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,9 @@ class ScoreResult:
         error_type: The error's class name (``ImageDecodeError``, ``ImageTooSmallError``, ...).
         width: The image's width in pixels (None if it could not be read).
         height: The image's height in pixels.
+        thumbnail: What the ``thumbnail`` hook of :meth:`QualityScorer.iter_scores` made of the
+            decoded image (JPEG bytes for :func:`contrique_infer.report.make_thumbnail`); None
+            without a hook, or if the image failed. Not part of :meth:`to_dict`.
     """
 
     source: str
@@ -29,6 +32,7 @@ class ScoreResult:
     error_type: str | None = None
     width: int | None = None
     height: int | None = None
+    thumbnail: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def failed(cls, error: PathError) -> ScoreResult:

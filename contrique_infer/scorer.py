@@ -12,15 +12,17 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
 
 from .bundle import MANIFEST_NAME, Head, HeadInfo, LoadedBundle, Manifest, load_bundle, needed_files
-from .errors import HeadKindError, HeadNotFoundError
+from .errors import HeadKindError, HeadNotFoundError, NonFiniteError
 from .location import choose_variant, locate
-from .pipeline import Encoded, check_arguments, run_pipeline
-from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, allow_pixels, prepare
+from .pipeline import Encoded, Outcome, check_arguments, run_pipeline
+from .preprocessing import (DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, Thumbnailer, allow_pixels, describe,
+                            prepare)
 from .results import FeatureResult, ScoreResult
 from .session import Encoder, Provider, resolve_providers
 
@@ -238,9 +240,11 @@ class QualityScorer:
 
         Raises:
             ImageError: The image cannot be used (see :mod:`contrique_infer.preprocessing`).
+            NonFiniteError: The model gave it a feature with NaN or infinite values.
             InferenceError: onnxruntime failed.
         """
-        return self._features([self._prepare(image)])[0]
+        prepared = self._prepare(image)
+        return _finite_feature(prepared.source, self._features([prepared])[0])
 
     def score(self, image: ImageInput, *, head: str | None = None) -> float:
         """The quality score of one image with a no-reference head.
@@ -250,12 +254,13 @@ class QualityScorer:
             head: Head name (case-insensitive); None: the scorer's head.
 
         Raises:
-            ImageError: The image cannot be used.
+            ImageError: The image cannot be used; :class:`NonFiniteError` (an ``ImageError``) if
+                its feature or score is NaN or infinite.
             HeadNotFoundError: No such head was loaded.
             HeadKindError: The head is a full-reference head (use :meth:`score_fr`).
         """
         chosen = self._select_head(head, "nr")
-        return float(chosen(self.features(image)))
+        return _finite_score(chosen, chosen(self.features(image)), describe(image))
 
     def score_fr(self, reference: ImageInput, distorted: ImageInput, *, head: str | None = None) -> float:
         """The full-reference score of ``distorted`` against ``reference``.
@@ -267,12 +272,14 @@ class QualityScorer:
                 head loaded.
 
         Raises:
-            ImageError: An image cannot be used.
+            ImageError: An image cannot be used; :class:`NonFiniteError` (an ``ImageError``) if a
+                feature or the score is NaN or infinite.
             HeadKindError: The head is a no-reference head, or no ``fr`` head can be chosen.
             HeadNotFoundError: No such head was loaded.
         """
         chosen = self._select_head(head, "fr")
-        return float(chosen(np.abs(self.features(reference) - self.features(distorted))))
+        difference = np.abs(self.features(reference) - self.features(distorted))
+        return _finite_score(chosen, chosen(difference), describe(distorted))
 
     # --- many images ------------------------------------------------------------------------
 
@@ -284,21 +291,28 @@ class QualityScorer:
         reference: ImageInput | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
+        thumbnail: Thumbnailer | None = None,
     ) -> Iterator[ScoreResult]:
         """Score images of any sizes as a stream; a bad image gives an error result, not an exception.
 
-        Images are decoded and resized in a thread pool while onnxruntime runs, and images of
-        the same size are batched together (:mod:`contrique_infer.pipeline`). ``images`` is read
+        Images are decoded and resized in a thread pool while onnxruntime runs, and on a GPU
+        images of the same size are batched together (:mod:`contrique_infer.pipeline`); on a CPU
+        each image has its own run, so that its score never depends on the other images
+        (:attr:`Encoder.batches <contrique_infer.session.Encoder.batches>`). ``images`` is read
         lazily, and results come out in input order as they are done; however long the input,
-        only about ``2 * (batch_size + 2 * workers)`` images and results are held at once.
+        only about ``2 * (batch_size + 2 * workers)`` images and results are held at once. An
+        image whose feature or score is NaN or infinite gets a :class:`NonFiniteError` result.
 
         Args:
             images: The images (any iterable, e.g. a generator of millions of paths; consumed once).
             head: Head name; None: the scorer's head (nr), or with ``reference`` the fr head as
                 in :meth:`score_fr`.
             reference: Score every image against this reference with a full-reference head.
-            batch_size: Images per onnxruntime run.
+            batch_size: Images per onnxruntime run on a GPU (1 on a CPU, whatever is asked).
             workers: Decoding threads (None: up to 4, one per CPU).
+            thumbnail: Called in the decoding threads with each decoded RGB image (without a
+                second decode); what it returns becomes the result's ``thumbnail``, e.g.
+                :func:`contrique_infer.report.make_thumbnail`. None (the default) costs nothing.
 
         Returns:
             An iterator of one result per input, in input order.
@@ -310,21 +324,22 @@ class QualityScorer:
             TypeError, ValueError: ``images`` is a single image, or a bad ``batch_size``/``workers``.
             InferenceError: onnxruntime failed (while iterating).
         """
-        features = self.iter_features(images, batch_size=batch_size, workers=workers)
-        if reference is None:
-            chosen = self._select_head(head, "nr")
+        outcomes = self._outcomes(images, batch_size, workers, thumbnail)
+        chosen = self._select_head(head, "nr" if reference is None else "fr")
+        ref_feature = None if reference is None else self.features(reference)
 
-            def finish(feature: np.ndarray) -> float:
-                return float(chosen(feature))
-        else:
-            chosen = self._select_head(head, "fr")
-            ref_feature = self.features(reference)
+        def finish(outcome: Outcome) -> ScoreResult:
+            if not isinstance(outcome, Encoded):
+                return ScoreResult.failed(outcome)
+            feature = outcome.feature if ref_feature is None else np.abs(ref_feature - outcome.feature)
+            try:
+                value = _finite_score(chosen, chosen(feature), outcome.source)
+            except NonFiniteError as exc:
+                return ScoreResult.failed(exc)
+            return ScoreResult(outcome.source, value, width=outcome.width, height=outcome.height,
+                               thumbnail=outcome.thumbnail)
 
-            def finish(feature: np.ndarray) -> float:
-                return float(chosen(np.abs(ref_feature - feature)))
-
-        return (ScoreResult(r.source, finish(r.feature), width=r.width, height=r.height) if r.ok  # type: ignore[arg-type]
-                else ScoreResult(r.source, None, r.error, r.error_type) for r in features)
+        return (finish(o) for o in outcomes)
 
     def score_many(
         self,
@@ -335,6 +350,7 @@ class QualityScorer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
         progress: Callable[[ScoreResult], None] | None = None,
+        thumbnail: Thumbnailer | None = None,
     ) -> list[ScoreResult]:
         """Score many images into a list: :meth:`iter_scores`, collected (same arguments).
 
@@ -345,7 +361,7 @@ class QualityScorer:
             One result per input, in input order.
         """
         return _collect(self.iter_scores(images, head=head, reference=reference, batch_size=batch_size,
-                                         workers=workers), progress)
+                                         workers=workers, thumbnail=thumbnail), progress)
 
     def iter_features(
         self,
@@ -359,16 +375,8 @@ class QualityScorer:
         Returns:
             An iterator of one :class:`FeatureResult` per input, in input order.
         """
-        workers = check_arguments(images, batch_size, workers)
-
-        def results() -> Iterator[FeatureResult]:
-            for outcome in run_pipeline(images, self._prepare, self._features, batch_size=batch_size, workers=workers):
-                if isinstance(outcome, Encoded):
-                    yield FeatureResult(outcome.source, outcome.feature, width=outcome.width, height=outcome.height)
-                else:
-                    yield FeatureResult.failed(outcome)
-
-        return results()
+        return (FeatureResult(o.source, o.feature, width=o.width, height=o.height) if isinstance(o, Encoded)
+                else FeatureResult.failed(o) for o in self._outcomes(images, batch_size, workers, None))
 
     def features_many(
         self,
@@ -396,8 +404,20 @@ class QualityScorer:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _prepare(self, image: ImageInput) -> PreparedImage:
-        return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif)
+    def _outcomes(self, images: Iterable[ImageInput], batch_size: int, workers: int | None,
+                  thumbnail: Thumbnailer | None) -> Iterator[Outcome]:
+        """The pipeline's outcomes for ``images`` (arguments checked at once, images read lazily), with a
+        :class:`NonFiniteError` in place of a feature that is not finite; one image per run where the
+        encoder does not batch (a CPU)."""
+        threads = check_arguments(images, batch_size, workers)
+        per_run = batch_size if self._encoder.batches else 1
+        prepare_one = self._prepare if thumbnail is None else partial(self._prepare, thumbnail=thumbnail)
+        return (_checked(o) for o in run_pipeline(images, prepare_one, self._features, batch_size=per_run,
+                                                  workers=threads))
+
+    def _prepare(self, image: ImageInput, thumbnail: Thumbnailer | None = None) -> PreparedImage:
+        return prepare(image, self.manifest.input, max_pixels=self._max_pixels, apply_exif=self._apply_exif,
+                       thumbnail=thumbnail)
 
     def _features(self, prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
         """Features of same-sized prepared images, one encoder run per scale (a lone image is passed as a
@@ -444,6 +464,50 @@ class QualityScorer:
 
 def _names(heads: Iterable[Head]) -> str:
     return ", ".join(h.name for h in heads) or "none"
+
+
+def _finite_feature(source: str, feature: np.ndarray) -> np.ndarray:
+    """``feature``, if all its values are finite.
+
+    Raises:
+        NonFiniteError: Some are NaN or infinite (the message says how many and where).
+    """
+    bad = np.flatnonzero(~np.isfinite(feature))
+    if bad.size:
+        raise NonFiniteError(
+            source,
+            f"the model's feature is not finite ({bad.size} of {feature.size} values are NaN or infinite, the "
+            f"first at index {bad[0]}), so the image has no score. Images of one flat colour do this with bundles "
+            "exported before contrique-export kept their natural-scene statistics finite: re-export such a bundle "
+            "with a current contrique-export",
+        )
+    return feature
+
+
+def _checked(outcome: Outcome) -> Outcome:
+    """``outcome``, or a :class:`NonFiniteError` in place of an encoded image whose feature is not finite."""
+    if isinstance(outcome, Encoded):
+        try:
+            _finite_feature(outcome.source, outcome.feature)
+        except NonFiniteError as exc:
+            return exc
+    return outcome
+
+
+def _finite_score(head: Head, value: np.ndarray | float, source: str) -> float:
+    """The head's score as a float, if it is finite.
+
+    Raises:
+        NonFiniteError: It is NaN or infinite (the feature was finite: the head's numbers overflow).
+    """
+    score = float(value)
+    if not np.isfinite(score):
+        raise NonFiniteError(
+            source,
+            f"head {head.name!r} gives a score that is not finite ({score}) for this image's finite feature: its "
+            "coefficients or intercept are too large for float64 arithmetic; fix or refit the head",
+        )
+    return score
 
 
 _T = TypeVar("_T")

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from .bundle import Manifest
-from .errors import BundleError, DependencyError, GraphMismatchError, InferenceError, ProviderError
+from .errors import BundleError, BundleFileError, DependencyError, GraphMismatchError, InferenceError, ProviderError
+from .onnxfile import MalformedModelError, external_locations
+from .regularfile import NotRegularFileError, open_regular
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -145,7 +147,9 @@ class Encoder:
         threads: onnxruntime intra-op threads; None lets onnxruntime choose.
 
     Raises:
-        BundleError: onnxruntime cannot load the file (damaged, or not ONNX).
+        BundleError: The file is not ONNX, or onnxruntime cannot load it (damaged).
+        BundleFileError: The file cannot be read, or keeps tensors in other files (ONNX external
+            data, which the manifest would not verify).
         GraphMismatchError: The graph's input/output do not match the manifest.
         ValueError: ``threads`` is not a positive integer.
     """
@@ -163,6 +167,7 @@ class Encoder:
         self._cpu = not uses_gpu(providers)
         self._arena = self._cpu  # whether the CPU session still has its arena (until a large image comes)
         self._lock = threading.Lock()
+        self._check_self_contained()
         self.session = self._open(arena=self._arena)
         self.providers: list[str] = list(self.session.get_providers())
         if uses_gpu(providers) and not uses_gpu(self.providers):
@@ -191,6 +196,29 @@ class Encoder:
                 "model: download or export the bundle again",
             ) from exc
 
+    def _check_self_contained(self) -> None:
+        """Refuse a graph that keeps tensors in other files, before onnxruntime would read them
+        (:mod:`contrique_infer.onnxfile`): the manifest verifies only the files it lists."""
+        try:
+            with open_regular(self.path) as fh:
+                external = external_locations(fh.read())
+        except NotRegularFileError as exc:
+            raise BundleFileError(self.path, str(exc)) from None
+        except OSError as exc:
+            raise BundleFileError(self.path, f"cannot be read ({exc.strerror or exc})") from exc
+        except MalformedModelError as exc:
+            raise BundleError(
+                self.path, f"is not an ONNX model ({exc}); the file is damaged or not an ONNX model: download or "
+                "export the bundle again",
+            ) from exc
+        if external:
+            name, location = external[0]
+            raise BundleFileError(
+                self.path, f"keeps the values of {len(external)} tensor(s) in other files (the first, {name!r}, in "
+                f"{location!r}), which the manifest does not verify; a bundle's graphs must hold their weights: "
+                "export the graph again with its weights embedded (contrique-export does)",
+            )
+
     def _session_for(self, batch: np.ndarray) -> Any:
         """The session for a batch; the first large image on CPU replaces it by one without the arena."""
         if self._arena and batch.ndim == 4 and batch.shape[2] * batch.shape[3] > LARGE_IMAGE_PIXELS:
@@ -204,6 +232,15 @@ class Encoder:
     def device(self) -> str:
         """``"cuda"`` if the session runs on an NVIDIA GPU provider, else ``"cpu"``."""
         return "cuda" if uses_gpu(self.providers) else "cpu"
+
+    @property
+    def batches(self) -> bool:
+        """Whether several images go into one run: on a GPU only. On a CPU onnxruntime computes an
+        image's feature differently in a batch (its vectorised element-wise kernels, such as ``Log``,
+        round differently from their scalar tails: about 1e-7 of a feature), and batching bought
+        little speed (docs/reliability.md has the figures), so each image is run alone and its score
+        does not depend on the other images."""
+        return self.device == "cuda"
 
     def _check_graph(self) -> None:
         inputs = self.session.get_inputs()

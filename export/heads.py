@@ -10,7 +10,6 @@ needed, and nothing in the file is executed.
 from __future__ import annotations
 
 import io
-import json
 import os
 import pickle
 import re
@@ -23,6 +22,8 @@ import numpy as np
 
 from contrique_infer.bundle import Head, HeadInfo
 from contrique_infer.errors import HeadError
+from contrique_infer.jsonfile import read_json
+from contrique_infer.regularfile import open_regular
 
 from .errors import HeadFileError, UnsafePickleError
 
@@ -183,7 +184,8 @@ def read_sklearn_ridge(path: str | os.PathLike[str]) -> RidgeState:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open_regular(path) as fh:  # a FIFO or device is refused, not waited on
+            data = fh.read()
     except OSError as exc:
         raise HeadFileError(path, f"cannot be read ({exc.strerror or exc})") from exc
     unpickler = _RestrictedUnpickler(data, str(path))
@@ -283,10 +285,7 @@ def read_head(name: str, path: str | os.PathLike[str], *, feature_dim: int) -> H
 
 
 def _read_json_head(path: Path, name: str, file: str) -> Head:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HeadFileError(path, f"cannot be read as a head JSON file ({exc})") from exc
+    data = read_json(path, HeadFileError)
     try:
         head = Head.from_dict(data, path, file)
     except HeadError as exc:

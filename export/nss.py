@@ -23,6 +23,10 @@ shadows, which MSCN normalises away:
 24   (E[Y] - 0.5)^2                     (distance of the mean luminance from mid-grey)
 ===  ===========================================================================================
 
+Every logarithm and denominator is floored at 1e-10, so a flat image (one colour, no texture) gets
+finite values, the same for every colour but 4, 22-24: log(1e-10) for the logarithms of moments,
+0 for the shapes and product means (``tests/test_nss.py`` checks them through a real ONNX export).
+
 Input: RGB in [0, 1], (N, 3, H, W) with H, W >= 8; output (N, ``model_config.NSS_DIM``) float32.
 The runtime computes it at every scale of the bundle, like the learned feature; it has no weights.
 """
@@ -45,13 +49,25 @@ def _gaussian_window(size: int = 7, sigma: float = 7 / 6) -> torch.Tensor:
     return (w / w.sum()).float().view(1, 1, size, size)
 
 
+def _floor(x: torch.Tensor) -> torch.Tensor:
+    """``max(x, 1e-10)``: what a logarithm or a denominator gets, so that a flat image (zero
+    contrast, zero MSCN energy) has finite statistics.
+
+    Written as a clamp, not as ``x + 1e-10``: the ONNX exporter's optimiser (onnxscript's ``add_0``
+    rule, which compares constants to 0 with ``abs_tol=1e-8``) removes ``x + 1e-10`` as adding
+    zero, and the exported graph then takes ``log(0)`` and ``0 / 0`` on flat images. For any
+    value above 0.002 the two agree exactly in float32 (1e-10 is less than half its ulp).
+    """
+    return x.clamp(min=_EPS)
+
+
 def _log(x: torch.Tensor) -> torch.Tensor:
-    return torch.log(x + _EPS)
+    return torch.log(_floor(x))
 
 
 def _shape(x: torch.Tensor) -> torch.Tensor:
-    """(E|x|)^2 / E[x^2] over H and W: 2/pi for a Gaussian, lower for heavier tails."""
-    return x.abs().mean(dim=(2, 3)) ** 2 / (x.square().mean(dim=(2, 3)) + _EPS)
+    """(E|x|)^2 / E[x^2] over H and W: 2/pi for a Gaussian, lower for heavier tails (0 for all zeros)."""
+    return x.abs().mean(dim=(2, 3)) ** 2 / _floor(x.square().mean(dim=(2, 3)))
 
 
 class NaturalSceneStatistics(nn.Module):
@@ -64,19 +80,26 @@ class NaturalSceneStatistics(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = (x * self.luma).sum(dim=1, keepdim=True)
+        mean = y.mean(dim=(2, 3), keepdim=True)
+        # Local moments of the luminance minus the midpoint of its range (exactly the value of a
+        # flat image, which its float32 mean need not be): the same MSCN coefficients, but the local
+        # variance E[y^2] - E[y]^2 no longer cancels two numbers near 1 in float32, whose rounding
+        # gave flat bright images a local contrast of about 3e-4 and flat images of each colour
+        # different statistics. A flat image now has exactly zero local contrast.
+        y0 = y - (y.amax(dim=(2, 3), keepdim=True) + y.amin(dim=(2, 3), keepdim=True)) / 2
         pad = self.window.shape[-1] // 2
-        mu = F.conv2d(F.pad(y, (pad, pad, pad, pad), mode="replicate"), self.window)
-        mu2 = F.conv2d(F.pad(y * y, (pad, pad, pad, pad), mode="replicate"), self.window)
+        mu = F.conv2d(F.pad(y0, (pad, pad, pad, pad), mode="replicate"), self.window)
+        mu2 = F.conv2d(F.pad(y0 * y0, (pad, pad, pad, pad), mode="replicate"), self.window)
         sigma = (mu2 - mu * mu).clamp(min=0).sqrt()
-        m = (y - mu) / (sigma + _C)
+        m = (y0 - mu) / (sigma + _C)
         m2 = m.square().mean(dim=(2, 3))
         stats = [
             _log(m2),
             _shape(m),
-            _log(m.pow(4).mean(dim=(2, 3)) / (m2 * m2 + _EPS)),
+            _log(m.pow(4).mean(dim=(2, 3)) / _floor(m2 * m2)),
             _log(sigma.mean(dim=(2, 3))),
-            y.mean(dim=(2, 3)),
-            0.5 * _log((y - y.mean(dim=(2, 3), keepdim=True)).square().mean(dim=(2, 3))),
+            mean.flatten(1),
+            0.5 * _log((y - mean).square().mean(dim=(2, 3))),
         ]
         products = (
             m[:, :, :, :-1] * m[:, :, :, 1:],
@@ -94,11 +117,10 @@ class NaturalSceneStatistics(nn.Module):
                 _log((sq * pos).sum(dim=(2, 3)) / (pos.sum(dim=(2, 3)) + 1)),
                 _shape(p),
             ]
-        mean = y.mean(dim=(2, 3))
         stats += [
             torch.log((y > 0.98).to(y.dtype).mean(dim=(2, 3)) + 1e-3),
             torch.log((y < 0.02).to(y.dtype).mean(dim=(2, 3)) + 1e-3),
-            (mean - 0.5).square(),
+            (mean.flatten(1) - 0.5).square(),
         ]
         return torch.cat(stats, dim=1)
 

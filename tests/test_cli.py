@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from killed_run import kill_after_rows, wait_for_rows
 from PIL import Image
 
 from contrique_infer import __version__, cli, inputs
@@ -190,15 +192,7 @@ def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, t
     assert len(expected) == 301
 
     out = tmp_path / "out.jsonl"
-    killed = subprocess.Popen([*command, "-o", str(out)])
-    try:
-        deadline = time.monotonic() + 120
-        while (not out.exists() or out.read_bytes().count(b"\n") < 20) and time.monotonic() < deadline:
-            time.sleep(0.005)
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-    rows_at_kill = out.read_bytes().count(b"\n")
+    rows_at_kill = kill_after_rows([*command, "-o", str(out)], out, 20)
     assert 20 <= rows_at_kill < 301, "the run ended before it could be killed"
     with open(out, "a", encoding="utf-8") as fh:  # what a kill in the middle of a write leaves
         fh.write(json.dumps(expected[-1])[:25])
@@ -213,6 +207,97 @@ def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, t
     again = subprocess.run([*command, "-o", str(out), "--resume"], capture_output=True, text=True, check=False,
                            timeout=300)
     assert again.returncode == 1 and len(out.read_text().splitlines()) == 301  # only the broken file is retried
+
+
+def test_output_that_is_an_input_is_refused(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
+    before = {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()}
+    for argv in ([photos / "a.png", photos / "b.jpg", "-o", photos / "b.jpg"],
+                 [photos, "-o", photos / "a.png"],
+                 [photos, "-r", "-o", photos / "sub" / "c.png", "--format", "jsonl", "--resume"],
+                 [str(photos / "*.jpg"), "-o", photos / "b.jpg"],
+                 [photos / "a.png", "--fr", photos / "b.jpg", "--head", "fr_quality", "-o", photos / "b.jpg"]):
+        code, out, err = run(capsys, *argv, "--model", tiny_bundle_dir)
+        assert (code, out) == (2, "") and "is one of the images to score; refusing to overwrite it" in err
+    assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()} == before
+    code, _, _ = run(capsys, photos, "-o", photos / "notes.txt", "--model", tiny_bundle_dir)  # not an input
+    assert code == 0 and (photos / "notes.txt").read_text().split()[:2] == ["score", "image"]
+
+
+def test_a_fifo_as_reference_is_refused_at_once(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
+    os.mkfifo(photos / "ref.png")
+    code, out, err = run(capsys, photos / "a.png", "--fr", photos / "ref.png", "--model", tiny_bundle_dir)
+    assert (code, out) == (2, "")
+    assert err == f"contrique-score: error: {photos / 'ref.png'}: is a named pipe (FIFO), not a regular file; " \
+                  "only regular files are read\n"
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_never_changes_a_file_that_is_not_its_output(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                             tmp_path: Path, fmt: str) -> None:
+    for data in (b"notes\nlast line without newline", b"no newline at all", b""):
+        target = tmp_path / f"notes.{fmt}"
+        target.write_bytes(data)
+        code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", fmt, "-o", target, "--resume")
+        if not data:  # an empty file is a run that wrote nothing yet
+            assert code == 0 and len(target.read_text().splitlines()) == 2 + (fmt == "csv")
+            continue
+        assert (code, out) == (2, "") and "not resuming: fix the file, or move it away" in err
+        assert target.read_bytes() == data
+
+
+def test_resume_on_a_full_disk_exits_2_and_leaves_the_file(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "out.jsonl"
+    run(capsys, photos / "a.png", photos / "notes.txt", "--model", tiny_bundle_dir, "--format", "jsonl", "-o", target)
+    data = target.read_bytes()
+    assert data.count(b"\n") == 2 and b"ImageDecodeError" in data  # an error row that resuming drops
+
+    def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", full)
+    code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "jsonl", "-o", target, "--resume")
+    assert (code, out) == (2, "") and "Traceback" not in err
+    assert err == (f"contrique-score: error: {target}: cannot be rewritten without its 1 failed row(s) (No space "
+                   "left on device); it was left as it was: free some space (or fix the folder's permissions) and "
+                   "resume again\n")
+    assert target.read_bytes() == data and sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "photos"]
+
+
+def _many_inputs(folder: Path, count: int) -> list[str]:
+    """One photo named ``count`` times: a long run of quick images."""
+    folder.mkdir()
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(folder / "p.png")
+    return [str(folder / "p.png")] * count
+
+
+def test_ctrl_c_ends_quietly_and_keeps_the_rows(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "contrique_infer", *_many_inputs(tmp_path / "in", 20_000), "--model",
+               str(tiny_bundle_dir), "--format", "jsonl", "-o", str(out), "--workers", "1"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_rows(out, 10)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    lines = out.read_bytes().split(b"\n")
+    assert process.returncode == 130 and err == "contrique-score: interrupted\n"
+    assert 10 <= len(lines) - 1 < 20_000, "the run ended before it could be interrupted"
+    assert lines[-1] == b"" and all(json.loads(line)["score"] is not None for line in lines[:-1])  # whole rows
+
+
+def test_a_closed_stdout_ends_quietly(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    """contrique-score ... | head -2: more rows than a pipe holds (64 KiB), the reader stops after two."""
+    command = [sys.executable, "-m", "contrique_infer", *_many_inputs(tmp_path / "in", 2_000), "--model",
+               str(tiny_bundle_dir), "--format", "csv", "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    head = [process.stdout.readline() for _ in range(2)]
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 141 and err == b""
+    assert head[0] == b"source,score,width,height,error,error_type\n" and head[1].startswith(os.fsencode(tmp_path))
 
 
 def test_symlink_loops_and_unreadable_dirs(capsys, tiny_bundle_dir: Path, photos: Path, monkeypatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from contrique_training.data import (
     ContrastiveDataset,
     SeriesDataset,
     grouped_batches,
+    load_rgb,
     make_series,
     make_views,
     random_region,
@@ -242,3 +244,9 @@ def test_series_codec_levels_are_encoded_in_the_dataset(folder: Path) -> None:
     pristine = sample["series"][0].float()
     errors = [float((sample["series"][i].float() - pristine).abs().mean()) for i in range(SERIES_LENGTH)]
     assert errors[0] == 0 and errors[1:] == sorted(errors[1:]) and errors[1] > 0
+
+
+def test_photos_that_are_not_regular_files_are_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(DataError, match=r"pipe.jpg: cannot be read as an image \(is a named pipe \(FIFO\), not a"):
+        load_rgb(tmp_path / "pipe.jpg")  # refused, not waited on

@@ -168,3 +168,15 @@ def test_reading_needs_no_sklearn(regressors):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_head_files_that_are_fifos_or_too_deep_are_refused(tmp_path):
+    os.mkfifo(tmp_path / "Koniq.save")
+    with pytest.raises(HeadFileError, match=r"Koniq.save: cannot be read \(is a named pipe \(FIFO\), not a regular"):
+        read_sklearn_ridge(tmp_path / "Koniq.save")  # refused, not waited on
+    os.mkfifo(tmp_path / "mine.json")
+    with pytest.raises(HeadFileError, match=r"mine.json: is a named pipe \(FIFO\), not a regular file"):
+        read_head("mine", tmp_path / "mine.json", feature_dim=16)
+    (tmp_path / "deep.json").write_text("[" * 1000 + "]" * 1000)
+    with pytest.raises(HeadFileError, match=r"deep.json: cannot be read as JSON \(nested 1000 levels deep"):
+        read_head("deep", tmp_path / "deep.json", feature_dim=16)

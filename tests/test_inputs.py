@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from contrique_infer.errors import NoMatchError, ScanError
-from contrique_infer.inputs import IMAGE_EXTENSIONS, expand_inputs, is_image_name, iter_images, list_images
+from contrique_infer.inputs import IMAGE_EXTENSIONS, expand_inputs, is_image_name, iter_images, list_images, lists
 
 
 @pytest.fixture()
@@ -77,3 +77,15 @@ def test_expand_inputs(tree: Path) -> None:
     assert len(items) == 6
     recursive = list(expand_inputs([str(tree / "sub"), str(tree / "**" / "*.tif")], recursive=True))
     assert recursive == [str(tree / "sub/c.webp"), str(tree / "sub/deeper/d.tif"), str(tree / "sub/deeper/d.tif")]
+
+
+def test_lists_tells_whether_a_file_is_among_the_inputs(tree: Path, tmp_path: Path) -> None:
+    b, d = str(tree / "b.png"), str(tree / "sub" / "deeper" / "d.tif")
+    (tmp_path / "link.png").symlink_to(tree / "b.png")
+    assert lists([b], b) and lists([str(tmp_path / "link.png")], b)  # the same file, however named
+    assert lists([os.path.relpath(b)], b) and lists([str(tree / "sub" / ".." / "b.png")], b)
+    assert lists([str(tree)], b) and not lists([str(tree)], d) and lists([str(tree)], d, recursive=True)
+    assert not lists([str(tree)], str(tree / "notes.txt"))  # scans list image names only
+    assert lists([str(tree / "*.png")], b) and lists([str(tree / "**" / "*.tif")], d)
+    assert not lists([str(tree / "*.jpg")], b) and not lists([str(tree / "a.JPG")], b)
+    assert not lists([b], str(tree / "new.png"))  # a file that does not exist yet is no input

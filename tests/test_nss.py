@@ -91,3 +91,95 @@ def test_batch_and_onnx_export_agree(photo: np.ndarray, tmp_path: Path) -> None:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     odd = _tensor(photo[:57, :91])
     np.testing.assert_allclose(session.run(None, {"image": odd.numpy()})[0], nss(odd).numpy(), atol=1e-4, rtol=1e-4)
+
+
+# --- flat images through a real export ----------------------------------------------------------
+
+FLAT_LIMIT = np.array(
+    # A flat image has no texture and no contrast: every log of a moment is log(1e-10), every shape
+    # ratio and product mean 0 (indices 4, 22, 23, 24 depend on its colour and are checked apart).
+    [np.log(1e-10), 0, np.log(1e-10), np.log(1e-10), np.nan, 0.5 * np.log(1e-10)]
+    + [0, np.log(1e-10), np.log(1e-10), 0] * 4 + [np.nan] * 3
+)
+
+
+@pytest.fixture(scope="module")
+def exported_nss_net(tmp_path_factory: pytest.TempPathFactory):
+    """A ResNet-18 (1 stage) + NSS network, exported by contrique-export's own ``export_onnx``."""
+    from contrique_export.model import ContriqueNet
+    from contrique_export.model_config import ModelConfig
+    from contrique_export.onnx_export import export_onnx
+
+    torch.manual_seed(3)
+    net = ContriqueNet(ModelConfig(arch="resnet18", stages=1, nss=True, projection_dim=8)).eval()
+    return net, export_onnx(net, tmp_path_factory.mktemp("nss") / "encoder.onnx")
+
+
+def _flat(colour: tuple[int, int, int], height: int, width: int) -> np.ndarray:
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = colour
+    return image
+
+
+@pytest.mark.parametrize(("colour", "size"), [((0, 0, 0), (32, 32)), ((255, 255, 255), (40, 56)),
+                                              ((128, 128, 128), (97, 65)), ((255, 0, 0), (33, 130)),
+                                              ((10, 200, 30), (64, 48))])
+def test_flat_images_have_finite_statistics_in_the_exported_graph(exported_nss_net, colour, size) -> None:
+    # The exporter's optimiser once removed every "+ 1e-10" as adding zero: log(0) and 0/0 in ONNX.
+    import onnxruntime as ort
+
+    net, path = exported_nss_net
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = _tensor(_flat(colour, *size))
+    got = session.run(None, {"image": x.numpy()})[0][0, -NSS_DIM:]
+    with torch.inference_mode():
+        expected = net(x)[0, -NSS_DIM:].numpy()
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+    known = ~np.isnan(FLAT_LIMIT)
+    np.testing.assert_allclose(got[known], FLAT_LIMIT[known], atol=1e-4)  # the same for every colour
+    luma = np.dot(colour, (0.299, 0.587, 0.114)) / 255
+    assert got[4] == pytest.approx(luma, abs=1e-6) and got[24] == pytest.approx((luma - 0.5) ** 2, abs=1e-6)
+
+
+def test_one_changed_pixel_and_fp16_stay_finite(exported_nss_net, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from contrique_export.quantize import convert_fp16
+
+    net, path = exported_nss_net
+    dot = _flat((0, 0, 0), 48, 64)
+    dot[20, 30] = 255
+    x = np.concatenate([_tensor(dot).numpy(), _tensor(_flat((255, 255, 255), 48, 64)).numpy()])
+    fp32 = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    with torch.inference_mode():
+        np.testing.assert_allclose(fp32, net(torch.from_numpy(x)).numpy(), atol=1e-4, rtol=1e-4)
+    fp16_path = convert_fp16(path, tmp_path / "encoder.fp16.onnx")
+    fp16 = ort.InferenceSession(str(fp16_path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    assert np.isfinite(fp32).all() and np.isfinite(fp16).all()
+
+
+def test_flat_images_get_finite_scores_from_a_freshly_exported_bundle(exported_nss_net, tmp_path: Path) -> None:
+    """The runtime end to end (both scales, a linear head) on a bundle around the exported graph."""
+    from contrique_infer.bundle import (FeatureSpec, Head, HeadInfo, InputContract, Manifest, Provenance,
+                                        VariantInfo, file_table)
+    from contrique_infer.scorer import QualityScorer
+
+    net, path = exported_nss_net
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "encoder.onnx").write_bytes(path.read_bytes())
+    dim = net.config.feature_dim
+    info = HeadInfo("quality", "heads/quality.json", "nr", "synthetic", "0..100", True, "test head")
+    Head(info, np.random.default_rng(0).standard_normal(2 * dim) / dim, 50.0).save(folder / info.file)
+    Manifest(name="nss-test", architecture=net.config.name, input=InputContract(),
+             feature=FeatureSpec(dim=2 * dim, per_scale_dim=dim), variants={"fp32": VariantInfo("fp32", "encoder.onnx")},
+             heads=(info,), default_head="quality", files=file_table(folder, ["encoder.onnx", info.file]),
+             provenance=Provenance("none", "0" * 64, "none", "MIT")).save(folder)
+    scorer = QualityScorer.from_pretrained(folder)
+    colours = [(0, 0, 0), (255, 255, 255), (128, 128, 128), (255, 0, 0), (10, 200, 30)]
+    sizes = [(32, 32), (40, 300), (97, 65), (64, 48), (33, 130)]
+    images = [_flat(colour, h, w) for colour, (w, h) in zip(colours, sizes)]
+    results = scorer.score_many(images)
+    assert all(r.ok and np.isfinite(r.score) for r in results), results  # type: ignore[arg-type]
+    assert [r.score for r in results] == [scorer.score(image) for image in images]

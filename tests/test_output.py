@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +92,78 @@ def test_sink_appends_and_falls_back_to_stdout(tmp_path: Path, capsys: pytest.Ca
             sink.write("five\n")
         captured = capsys.readouterr()
         assert sink.code == 1 and captured.out == "four\nfive\n" and "remaining results" in captured.err
+
+
+FOREIGN = {
+    "text-without-final-newline.jsonl": b"first line\nlast line without a newline",
+    "no-newline-at-all.jsonl": b"a file with no newline at all",
+    "json-array.jsonl": b'[{"source": "a.png", "score": 1.0}]',
+    "photo.jsonl": b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10",
+    "rows-then-text.jsonl": (json.dumps(ROWS[0]) + "\n" + json.dumps(ROWS[1]) + "\nnot a row").encode(),
+    "text-without-final-newline.csv": b"first,line\nlast line",
+    "no-newline-at-all.csv": b"a file with no newline at all",
+    "half-header-of-another.csv": b"sources,sc",
+    "deep.jsonl": b"[" * 5000 + b"]" * 5000 + b"\n",
+    "long-line.jsonl": b'{"source": "' + b"a" * (2 << 20) + b'", "score": 1}\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOREIGN))
+def test_resume_leaves_files_that_are_not_its_output_byte_identical(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(FOREIGN[name])
+    with pytest.raises(OutputFileError, match=r"is not a (jsonl|csv) result row of contrique-score .*not resuming"):
+        resume(str(path), path.suffix[1:])
+    assert path.read_bytes() == FOREIGN[name]
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_a_run_killed_in_its_first_row_is_resumed(tmp_path: Path) -> None:
+    for fmt, partial in (("jsonl", '{"source": "a.p'), ("jsonl", '{"sou'), ("csv", "source,score,wid")):
+        path = tmp_path / f"first.{fmt}"
+        path.write_text(partial)
+        assert resume(str(path), fmt) == set() and path.read_bytes() == b""
+
+
+def test_resume_keeps_the_bytes_of_kept_rows_and_the_file_mode(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    text = (",".join(RESULT_COLUMNS) + "\n" + '"multi\nline.png",2.5,1,1,,\n' + '"carriage\rreturn.png",1.5,1,1,,\n'
+            + "bad.png,,,,broken,ImageDecodeError\n")
+    path.write_bytes(text.encode())
+    path.chmod(0o640)
+    assert resume(str(path), "csv") == {"multi\nline.png", "carriage\rreturn.png"}
+    assert path.read_bytes() == text.rsplit("bad.png", 1)[0].encode()
+    assert path.stat().st_mode & 0o777 == 0o640
+    kept = path.read_bytes()
+    path.write_bytes(kept + b'"half\rwritten')  # a kill mid-row: cut in place, the rows before kept
+    assert resume(str(path), "csv") == {"multi\nline.png", "carriage\rreturn.png"} and path.read_bytes() == kept
+
+
+def test_resume_on_a_full_disk_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropping an error row rewrites the file through a new one: a full disk (simulated) fails that
+    new file, which is removed, and the original stays byte for byte."""
+    path = tmp_path / "out.jsonl"
+    data = render(ROWS, RESULT_COLUMNS, "jsonl", {}).encode() + b'{"source": "half'
+    path.write_bytes(data)
+    real = tempfile.NamedTemporaryFile
+
+    def on_a_full_disk(*args: Any, **kwargs: Any) -> Any:
+        handle = real(*args, **kwargs)
+
+        def write(text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        handle.write = write
+        return handle
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", on_a_full_disk)
+    with pytest.raises(OutputFileError, match=r"out.jsonl: cannot be rewritten without its 1 failed row\(s\) "
+                                              r"\(No space left on device\); it was left as it was"):
+        resume(str(path), "jsonl")
+    assert path.read_bytes() == data and [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_resume_refuses_special_files(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    with pytest.raises(OutputFileError, match=r"fifo.jsonl: is a named pipe \(FIFO\), not a regular file"):
+        resume(str(tmp_path / "fifo.jsonl"), "jsonl")

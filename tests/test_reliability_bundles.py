@@ -24,7 +24,7 @@ from PIL import Image
 from conftest import HUB_REPO as REPO
 from tiny_bundle import encoder_model
 
-from contrique_infer import cli, output
+from contrique_infer import cli, output, regularfile, session
 from contrique_infer.bundle import MANIFEST_NAME, Manifest, file_table
 from contrique_infer.errors import (
     BundleError,
@@ -136,7 +136,7 @@ def test_pickle_as_onnx_is_never_unpickled(capsys, tiny_bundle_dir: Path, tmp_pa
     folder = copy_bundle(tiny_bundle_dir, tmp_path / "b")
     (folder / "encoder.onnx").write_bytes(data)
     rehash(folder)
-    check_refused(capsys, folder, BundleError, folder / "encoder.onnx", "onnxruntime cannot load this model")
+    check_refused(capsys, folder, BundleError, folder / "encoder.onnx", "is not an ONNX model (wire type")
     assert not marker.exists()
 
 
@@ -226,6 +226,79 @@ def test_symlink_out_of_the_bundle_is_refused(capsys, tiny_bundle_dir: Path, tmp
     shutil.move(folder / "heads" / "quality.json", outside)
     (folder / "heads" / "quality.json").symlink_to(outside)
     check_refused(capsys, folder, BundleFileError, folder / "heads" / "quality.json", "resolves outside the bundle")
+
+
+# --- bytes that would reach onnxruntime unverified, files that cannot be read ------------------------
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["unlisted", "listed"])
+def test_onnx_external_data_is_refused(capsys, tiny_bundle_dir: Path, tmp_path: Path, listed: bool) -> None:
+    """An encoder whose weights are in another file: refused, whether the manifest lists that file or not."""
+    import onnx
+    import onnxruntime
+
+    folder = copy_bundle(tiny_bundle_dir, tmp_path / "b")
+    onnx.save(encoder_model(), folder / "encoder.onnx", save_as_external_data=True, location="weights.bin",
+              size_threshold=0)
+    manifest = Manifest.load(folder)
+    extra = ["weights.bin"] if listed else []
+    dataclasses.replace(manifest, files=file_table(folder, [*manifest.files, *extra])).save(folder)
+    onnxruntime.InferenceSession(str(folder / "encoder.onnx"))  # control: onnxruntime reads weights.bin itself
+    check_refused(capsys, folder, BundleFileError, folder / "encoder.onnx",
+                  "keeps the values of 2 tensor(s) in other files (the first, 'W', in 'weights.bin'), which the "
+                  "manifest does not verify")
+
+
+@pytest.mark.parametrize("rel", [MANIFEST_NAME, "encoder.onnx", "heads/quality.json"])
+def test_unreadable_bundle_files_are_bundle_errors(
+    capsys, tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rel: str
+) -> None:
+    """A file of the bundle that cannot be opened (chmod 000, simulated so that it runs as root too)."""
+    from contrique_infer import bundle, jsonfile
+
+    folder = copy_bundle(tiny_bundle_dir, tmp_path / "b")
+    locked = (folder / rel).resolve()
+    real = regularfile.open_regular
+
+    def refuse(path: Any) -> Any:
+        if Path(path).resolve() == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    for module in (bundle, jsonfile, session):
+        monkeypatch.setattr(module, "open_regular", refuse)
+    # The other files are hashed before they are parsed or opened by onnxruntime: hashing fails first.
+    error = ManifestError if rel == MANIFEST_NAME else BundleFileError
+    check_refused(capsys, folder, error, folder / rel, "cannot be read (Permission denied)")
+
+
+def test_special_files_in_a_bundle_are_refused(capsys, tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    folder = copy_bundle(tiny_bundle_dir, tmp_path / "b")
+    (folder / "heads" / "quality.json").unlink()
+    os.mkfifo(folder / "heads" / "quality.json")
+    check_refused(capsys, folder, BundleFileError, folder / "heads" / "quality.json",
+                  "is a named pipe (FIFO), not a regular file")
+    (folder / MANIFEST_NAME).unlink()
+    os.mkfifo(folder / MANIFEST_NAME)
+    check_refused(capsys, folder, ManifestError, folder / MANIFEST_NAME, "is a named pipe (FIFO), not a regular file")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[" * 1000 + "]" * 1000, "nested 1000 levels deep, more than the 32 allowed"),
+        ('{"format_version": 1, "name": ' + "1" * 4301 + "}", "holds an integer of 4301 digits, more than the 100"),
+        ('{"name": "x", "pad": "' + "a" * (16 * 1024 * 1024) + '"}', "more than the 16777216 a JSON file may have"),
+    ],
+    ids=["deep", "long-integer", "too-large"],
+)
+@pytest.mark.parametrize("rel", [MANIFEST_NAME, "heads/quality.json"])
+def test_json_limits(capsys, tiny_bundle_dir: Path, tmp_path: Path, text: str, reason: str, rel: str) -> None:
+    folder = copy_bundle(tiny_bundle_dir, tmp_path / "b")
+    (folder / rel).write_text(text)
+    if rel != MANIFEST_NAME:
+        rehash(folder)
+    check_refused(capsys, folder, ManifestError if rel == MANIFEST_NAME else HeadError, folder / rel, reason)
 
 
 # --- ONNX graphs that do not match the manifest (with correct hashes) ------------------------------

@@ -10,8 +10,13 @@ The outcomes are tabulated in docs/reliability.md.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import json
 import os
+import re
+import shutil
+import socket
 import struct
 import sys
 import zlib
@@ -22,10 +27,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
+from tiny_bundle import write_tiny_bundle
 
 from contrique_infer import cli
 from contrique_infer import preprocessing
-from contrique_infer.errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError
+from contrique_infer.bundle import Manifest, file_table
+from contrique_infer.errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, NonFiniteError
 from contrique_infer.scorer import QualityScorer
 
 
@@ -183,6 +190,15 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
     }
     (root / "folder.jpg").mkdir()
     (root / "loop.jpg").symlink_to(root / "loop.jpg")
+    # Files that are not regular files: opening a FIFO waits for a writer (for ever), a character
+    # device may never end. They are refused before they are opened.
+    os.mkfifo(root / "fifo.jpg")
+    c["fifo.jpg"] = Case(root / "fifo.jpg", ImageDecodeError, "is a named pipe (FIFO), not a regular file")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(root / "socket.png"))
+    c["socket.png"] = Case(root / "socket.png", ImageDecodeError, "is a socket, not a regular file")
+    (root / "zero.jpg").symlink_to("/dev/zero")
+    c["zero.jpg"] = Case(root / "zero.jpg", ImageDecodeError, "is a character device, not a regular file")
     for name, make in {
         "gray16.png": gray16_png, "rgb16.png": rgb16_png, "palette.png": palette_png, "rgba.png": rgba_png,
         "animated.gif": animated_gif, "multipage.tiff": multipage_tiff, "exif.jpg": exif_jpeg,
@@ -208,7 +224,8 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
 
 CASE_NAMES = [
     "empty.jpg", "truncated.jpg", "truncated.png", "page.jpg", "notes.jpg", "1x1.png", "2x2.png", "1x5000.png",
-    "5000x1.png", "bomb.png", "bomb.jpg", "36mp.png", "missing.png", "folder.jpg", "loop.jpg", "gray16.png",
+    "5000x1.png", "bomb.png", "bomb.jpg", "36mp.png", "missing.png", "folder.jpg", "loop.jpg", "fifo.jpg",
+    "socket.png", "zero.jpg", "gray16.png",
     "rgb16.png", "palette.png", "rgba.png", "animated.gif", "multipage.tiff", "exif.jpg", "gray.jpg", "cmyk.jpg",
     "caf\\xe9.png", "locked.png",
 ]
@@ -301,7 +318,7 @@ def test_unreadable_file_simulated(scorer: QualityScorer, tmp_path: Path, monkey
     def refuse(file, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         raise PermissionError(13, "Permission denied", os.fspath(file))
 
-    monkeypatch.setattr(preprocessing, "open", refuse, raising=False)
+    monkeypatch.setattr(preprocessing, "open_regular", refuse)
     with pytest.raises(ImageDecodeError, match=r"secret\.png: cannot be opened \(Permission denied\)"):
         scorer.score(path)
     result = scorer.score_many([path, noise(40, 30, 15)])
@@ -337,6 +354,7 @@ def test_cli_scores_everything_else_and_reports_every_failure(
     noise(44, 36, 31).save(tree / "sub" / "photo.jpg", quality=95)
     (tree / "sub" / "back").symlink_to(tree, target_is_directory=True)
     (tree / "self.jpg").symlink_to(tree / "self.jpg")
+    os.mkfifo(tree / "pipe.jpg")  # met while scanning: its row, and every row after it
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", newline="")
     stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace", newline="")
     monkeypatch.setattr(sys, "stdout", stdout)
@@ -362,6 +380,7 @@ def test_cli_scores_everything_else_and_reports_every_failure(
             error = None if case.error is None else case.error.__name__
             expected.append((str(case.path), error, case.reason, case.pixels))
     expected += [
+        (str(tree / "pipe.jpg"), "ImageDecodeError", "is a named pipe (FIFO), not a regular file", None),
         (str(tree / "self.jpg"), "ImageDecodeError", "cannot be opened (Too many levels of symbolic links)", None),
         (str(tree / "sub" / "back"), "ScanError", "symbolic link loop: the directory contains itself; skipped", None),
         (str(tree / "sub" / "photo.jpg"), None, "", lambda: decoded(tree / "sub" / "photo.jpg")),
@@ -395,3 +414,87 @@ def test_cli_non_utf8_names_in_every_format_and_in_files(
     target = tmp_path / "out.csv"
     assert cli.main([str(path), "--model", str(tiny_bundle_dir), "--format", "csv", "-o", str(target)]) == 0
     assert raw in target.read_bytes()
+
+
+# --- features and scores that are not finite ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def log_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny bundle whose feature holds log(mean brightness): infinite for a black image, as the
+    natural-scene statistics of bundles exported before they were floored are for flat images."""
+    return write_tiny_bundle(tmp_path_factory.mktemp("log") / "tiny-log", log_brightness=True)
+
+
+def flat(colour: tuple[int, int, int], w: int = 40, h: int = 30) -> Image.Image:
+    return Image.new("RGB", (w, h), colour)
+
+
+def test_a_non_finite_feature_is_an_error_of_that_image(log_bundle: Path, tmp_path: Path) -> None:
+    scorer = QualityScorer.from_pretrained(log_bundle)
+    black = tmp_path / "black.png"
+    flat((0, 0, 0)).save(black)
+    reason = "the model's feature is not finite (16 of 16 values are NaN or infinite, the first at index 0)"
+    for call in (scorer.score, scorer.features, lambda image: scorer.score_fr(image, noise(40, 30, 1)),
+                 lambda image: scorer.score_fr(noise(40, 30, 1), image)):
+        with pytest.raises(NonFiniteError, match=rf"^{re.escape(str(black))}: {re.escape(reason)}.*re-export"):
+            call(black)
+    results = scorer.score_many([noise(40, 30, 2), black, noise(40, 30, 3)], batch_size=3)
+    assert [r.ok for r in results] == [True, False, True]
+    assert (results[1].source, results[1].error_type, results[1].score) == (str(black), "NonFiniteError", None)
+    assert results[1].error.startswith(reason)  # type: ignore[union-attr]
+    assert results[0].score == scorer.score(noise(40, 30, 2))  # the others are scored as alone
+    features = scorer.features_many([black, noise(40, 30, 2)])
+    assert features[0].error_type == "NonFiniteError" and np.isfinite(features[1].feature).all()  # type: ignore[arg-type]
+
+
+def test_cli_reports_non_finite_rows_and_writes_valid_json(capsys, log_bundle: Path, tmp_path: Path) -> None:
+    black, good = tmp_path / "black.png", tmp_path / "good.png"
+    flat((0, 0, 0)).save(black)
+    noise(40, 30, 4).save(good)
+    for fmt in ("jsonl", "json"):
+        code = cli.main([str(black), str(good), "--model", str(log_bundle), "--format", fmt])
+        out, err = capsys.readouterr()
+        rows = json.loads(out)["results"] if fmt == "json" else [json.loads(line) for line in out.splitlines()]
+        json.loads(out if fmt == "json" else out.splitlines()[0], parse_constant=_refuse)  # no NaN, no Infinity
+        assert code == 1 and [r["error_type"] for r in rows] == ["NonFiniteError", None]
+        assert err.startswith(f"contrique-score: {black}: the model's feature is not finite")
+
+
+def _refuse(constant: str) -> None:
+    raise AssertionError(f"{constant} in JSON output")
+
+
+def test_a_head_that_overflows_is_an_error_of_that_image(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "huge"
+    shutil.copytree(tiny_bundle_dir, folder)
+    head_path = folder / "heads" / "quality.json"
+    head = json.loads(head_path.read_text())
+    head["coef"] = [1e308] * len(head["coef"])
+    head_path.write_text(json.dumps(head))
+    manifest = Manifest.load(folder)
+    dataclasses.replace(manifest, files=file_table(folder, manifest.files)).save(folder)
+    scorer = QualityScorer.from_pretrained(folder)
+    with pytest.raises(NonFiniteError, match=r"^<array \(30, 40, 3\)>: head 'quality' gives a score that is not "
+                                             r"finite \(inf\) for this image's finite feature.*refit the head"):
+        scorer.score(np.asarray(noise(40, 30, 5)))
+    (result,) = scorer.score_many([np.asarray(noise(40, 30, 5))])
+    assert (result.score, result.error_type) == (None, "NonFiniteError")
+
+
+def test_flat_images_with_the_packaged_default_model(tmp_path: Path) -> None:
+    """Images of one flat colour, several sizes: a finite score, or (bundles exported before the
+    natural-scene statistics were floored, as the packaged default of 0.1.0) a NonFiniteError;
+    never NaN, and the other images of the batch are scored."""
+    scorer = QualityScorer.from_pretrained(head="quality")
+    images = [flat(c, w, h) for c, (w, h) in zip([(0, 0, 0), (255, 255, 255), (128, 128, 128), (255, 0, 0)],
+                                                  [(64, 48), (40, 300), (97, 65), (32, 32)])]
+    dot = np.zeros((48, 64, 3), np.uint8)
+    dot[20, 30] = 255  # black with one pixel changed
+    photo = noise(64, 48, 6)
+    results = scorer.score_many([*images, dot, photo])
+    assert results[-1].ok and np.isfinite(results[-1].score)  # type: ignore[arg-type]
+    for result in results[:-1]:
+        assert (result.ok and np.isfinite(result.score)) or (  # type: ignore[arg-type]
+            result.error_type == "NonFiniteError" and result.error.startswith("the model's feature is not finite")  # type: ignore[union-attr]
+        )

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
-from tiny_bundle import make_heads, reference_feature
+from tiny_bundle import make_heads, reference_feature, write_tiny_bundle
 
 import contrique_infer
 from contrique_infer import location
@@ -22,13 +22,15 @@ from contrique_infer.errors import (
     HeadKindError,
     HeadNotFoundError,
     ImageTooLargeError,
+    ImageTypeError,
     NoDefaultModelError,
     VariantNotFoundError,
 )
 from contrique_infer.location import MIN_FIDELITY_IMAGES, MIN_SPEARMAN, locate_manifest
 from contrique_infer.results import FeatureResult, ScoreResult
+from contrique_infer.preprocessing import prepare
 from contrique_infer.scorer import QualityScorer
-from contrique_infer.session import CPU
+from contrique_infer.session import CPU, Encoder
 
 HEADS = {h.name: h for h in make_heads()}
 
@@ -126,6 +128,24 @@ def test_score_many_mixed_sizes_equals_single(
     assert sum(not r.ok for r in results) == 2
 
 
+def test_a_score_does_not_depend_on_its_batch_on_cpu(tmp_path: Path) -> None:
+    """Scores alone and in batches of any size are bitwise equal on a CPU, although onnxruntime's own
+    output for this graph (a Log of per-image values) depends on the batch."""
+    folder = write_tiny_bundle(tmp_path / "log", log_brightness=True)
+    scorer = QualityScorer.from_pretrained(folder)
+    images = [_img(30, 40, i) for i in range(16)]  # one size: what batching would put together
+    encoder = Encoder(folder / "encoder.onnx", scorer.manifest, providers=[CPU])
+    stacked = np.stack([prepare(image, scorer.manifest.input).scales[0] for image in images])
+    alone = np.concatenate([encoder.run(x[None]) for x in stacked])
+    assert (encoder.run(stacked) != alone).any(), "onnxruntime no longer depends on the batch: a weaker test"
+    assert not encoder.batches and scorer.device == "cpu"
+    expected = [scorer.score(image) for image in images]
+    for batch_size in (1, 3, 8, 16):
+        assert [r.score for r in scorer.score_many(images, batch_size=batch_size, workers=2)] == expected
+        assert all(np.array_equal(r.feature, scorer.features(image))  # type: ignore[arg-type]
+                   for r, image in zip(scorer.features_many(images[:5], batch_size=batch_size), images))
+
+
 def test_features_many(scorer: QualityScorer) -> None:
     images = [_img(20 + i % 3, 25, i) for i in range(7)] + [b"nope"]
     results = scorer.features_many(images, batch_size=2, workers=2)
@@ -154,9 +174,22 @@ def test_score_many_streams_with_bounded_work(scorer: QualityScorer) -> None:
     assert max(ahead) <= batch_size + 2 * workers
 
 
-def test_programming_errors_propagate(scorer: QualityScorer) -> None:
-    with pytest.raises(TypeError, match="cannot use int"):
-        scorer.score_many([_img(20, 20, 0), 42])  # type: ignore[list-item]
+def test_inputs_that_are_not_images_are_results_in_a_batch_and_raise_alone(scorer: QualityScorer) -> None:
+    good = _img(20, 20, 0)
+    results = scorer.score_many([None, good, 42, good])  # type: ignore[list-item]
+    assert [r.score for r in results[1::2]] == [scorer.score(good)] * 2  # the batch is not aborted
+    assert [(r.source, r.error_type, r.error) for r in results[::2]] == [
+        ("<NoneType>", "ImageTypeError", "cannot use NoneType as an image: pass a path, bytes, a binary file object, "
+                                         "a PIL image or a uint8 NumPy array"),
+        ("<int>", "ImageTypeError", "cannot use int as an image: pass a path, bytes, a binary file object, "
+                                    "a PIL image or a uint8 NumPy array"),
+    ]
+    with pytest.raises(ImageTypeError, match="^<NoneType>: cannot use NoneType") as raised:
+        scorer.score(None)  # type: ignore[arg-type]
+    assert isinstance(raised.value, TypeError)  # score() raises it, a TypeError as before
+
+
+def test_argument_errors_raise(scorer: QualityScorer) -> None:
     with pytest.raises(TypeError, match="iterable of images"):
         scorer.score_many("photo.png")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="batch_size"):
@@ -243,6 +276,15 @@ def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
         assert quality[0] > quality[mild] > quality[severe], quality
     level = [r.score for r in scorer.score_many([photo, noisy[1], blurred[1]], head="level")]
     assert level[0] < min(level[1:])  # the level head: higher is worse
+
+
+def test_packaged_default_model_scores_do_not_depend_on_the_batch() -> None:
+    """The case of the report: alone and in batches of 8, the same image gave different scores."""
+    scorer = QualityScorer.from_pretrained(head="quality", device="cpu")  # int8, as contrique-score runs it
+    images = [_img(48, 64, i) for i in range(9)]
+    alone = [scorer.score(image) for image in images]
+    assert [r.score for r in scorer.score_many(images, batch_size=8)] == alone
+    assert [r.score for r in scorer.score_many(images[::-1], batch_size=4)] == alone[::-1]
 
 
 def test_missing_models(tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

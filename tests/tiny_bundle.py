@@ -32,24 +32,39 @@ WEIGHT = _rng.standard_normal((CHANNELS, 3, *KERNEL)).astype(np.float32)
 BIAS = (0.5 + _rng.random(CHANNELS)).astype(np.float32)  # positive: the ReLU output is never all zero
 
 
-def encoder_model():
-    """The tiny encoder as an ``onnx.ModelProto`` (input ``image`` [N,3,H,W], output ``feature`` [N,8])."""
+def encoder_model(*, log_brightness: bool = False):
+    """The tiny encoder as an ``onnx.ModelProto`` (input ``image`` [N,3,H,W], output ``feature`` [N,8]).
+
+    With ``log_brightness``, ``log(mean of the image)`` is added to every value of the feature: like
+    the unfloored logarithms of a natural-scene-statistics graph, it is infinite for a black image,
+    and onnxruntime's ``Log`` on the per-image values rounds differently alone and in a batch.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    normalised = "normalised" if log_brightness else "feature"
     nodes = [
         helper.make_node("Conv", ["image", "W", "B"], ["conv"], kernel_shape=list(KERNEL), strides=[STRIDE, STRIDE]),
         helper.make_node("Relu", ["conv"], ["relu"]),
         helper.make_node("GlobalAveragePool", ["relu"], ["pooled"]),
         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
-        helper.make_node("LpNormalization", ["flat"], ["feature"], axis=1, p=2),
+        helper.make_node("LpNormalization", ["flat"], [normalised], axis=1, p=2),
     ]
+    initializers = [numpy_helper.from_array(WEIGHT, "W"), numpy_helper.from_array(BIAS, "B")]
+    if log_brightness:
+        nodes += [
+            helper.make_node("ReduceMean", ["image"], ["brightness"], axes=[1, 2, 3], keepdims=0),
+            helper.make_node("Unsqueeze", ["brightness", "last"], ["column"]),
+            helper.make_node("Log", ["column"], ["log"]),
+            helper.make_node("Add", [normalised, "log"], ["feature"]),
+        ]
+        initializers.append(numpy_helper.from_array(np.array([1], np.int64), "last"))
     graph = helper.make_graph(
         nodes,
         "tiny_contrique",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
         [helper.make_tensor_value_info("feature", TensorProto.FLOAT, ["batch", CHANNELS])],
-        initializer=[numpy_helper.from_array(WEIGHT, "W"), numpy_helper.from_array(BIAS, "B")],
+        initializer=initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -90,12 +105,13 @@ def make_heads() -> list[Head]:
     ]
 
 
-def write_tiny_bundle(folder: Path, *, name: str = "tiny-test-bundle") -> Path:
-    """Write a complete, valid bundle (fp32 only) into ``folder`` and return it."""
+def write_tiny_bundle(folder: Path, *, name: str = "tiny-test-bundle", log_brightness: bool = False) -> Path:
+    """Write a complete, valid bundle (fp32 only) into ``folder`` and return it (``log_brightness``:
+    see :func:`encoder_model`)."""
     import onnx
 
     folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(encoder_model(), folder / "encoder.onnx")
+    onnx.save(encoder_model(log_brightness=log_brightness), folder / "encoder.onnx")
     heads = make_heads()
     for head in heads:
         head.save(folder / head.info.file)

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from contrique_infer.regularfile import open_regular
+
 from .colour import AUGMENTATIONS, augment_colour
 from .distortions import LEVELS, NUM_CLASSES, WIDE_TYPES, apply_codec, apply_codec_wide, distort, distort_wide
 from .errors import DataError
@@ -36,7 +38,7 @@ def load_rgb(path: Path) -> Image.Image:
         DataError: The file cannot be read as an image.
     """
     try:
-        with Image.open(path) as image:
+        with open_regular(path) as fh, Image.open(fh) as image:  # a FIFO or device is refused, not waited on
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as an image ({exc}); remove or replace the file") from exc

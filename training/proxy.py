@@ -68,6 +68,7 @@ from PIL import Image
 from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError, DependencyError
 from contrique_infer.inputs import list_images
+from contrique_infer.jsonfile import loads
 
 from .data import load_rgb
 from .errors import TrainingError
@@ -358,7 +359,7 @@ def load_proxy_set(folder: str | os.PathLike[str]) -> ProxySet:
     """
     path = Path(folder) / "proxy.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads(path.read_bytes())
         if data.get("format_version") != PROXY_FORMAT_VERSION:
             raise ValueError(f"format_version {data.get('format_version')!r}, expected {PROXY_FORMAT_VERSION}")
         images = tuple(ProxyImage.from_dict(d) for d in data["images"])

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from contrique_infer.jsonfile import loads
+
 from .errors import FeatureError
 
 if TYPE_CHECKING:
@@ -74,7 +76,7 @@ class FeatureCache:
         meta = self.folder / "model.json"
         if meta.is_file():
             try:
-                stored = ModelKey.from_dict(json.loads(meta.read_text(encoding="utf-8")))
+                stored = ModelKey.from_dict(loads(meta.read_bytes()))
             except (ValueError, KeyError, TypeError) as exc:
                 raise FeatureError(
                     f"{meta}: unreadable cache metadata ({exc}); delete the folder {self.folder}"

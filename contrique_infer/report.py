@@ -1,0 +1,371 @@
+"""An HTML report of scored images: thumbnails worst first, filters, a histogram, the failures.
+
+``contrique-score photos/ -r --format html -o report.html`` writes it; from Python::
+
+    from contrique_infer.report import ReportHeader, make_thumbnail, write_report
+
+    results = scorer.iter_scores(paths, thumbnail=make_thumbnail)
+    write_report("report.html", results, ReportHeader.for_scorer(scorer))
+
+On disk a report is ``report.html`` and a sibling folder ``report_files/`` holding
+``header.json`` (model, head, direction), ``rows.jsonl`` (one result per line, written and
+flushed as each image is done, as ``contrique-score --format jsonl`` writes them) and
+``thumbs/`` (one small JPEG per scored image, made from the image the scorer decoded). The
+HTML is (re)written from every row of ``rows.jsonl`` when the report is closed, so a run killed
+and resumed (``resume=True``, ``--resume``) gives a report that holds every image once.
+
+The page needs no network (no CDN, fonts or external scripts; its Content-Security-Policy
+refuses every connection and every script but its own). Its data is one JSON blob in a
+``<script type="application/json">`` with ``<``, ``>`` and ``&`` escaped, and its script builds
+the page with ``textContent``: a file name such as ``<img src=x onerror=alert(1)>.jpg`` is text.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import shutil
+import urllib.parse
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from PIL import Image
+
+from .errors import NonFiniteError, PathError
+from .jsonfile import read_json
+from .output import resume as resume_rows
+from .results import ScoreResult
+
+if TYPE_CHECKING:
+    from .scorer import QualityScorer
+
+THUMBNAIL_SIDE = 256
+"""The longer side of a thumbnail, in pixels (smaller images are kept at their size)."""
+THUMBNAIL_QUALITY = 80
+"""The JPEG quality of thumbnails."""
+HEADER_NAME = "header.json"
+ROWS_NAME = "rows.jsonl"
+THUMBS_NAME = "thumbs"
+
+
+class ReportError(PathError):
+    """A report cannot be written or resumed: ``path`` names the file or folder, ``reason`` says why."""
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    """What a report's scores come from: shown in its header, and checked when a report is resumed.
+
+    The fields are those of ``contrique-score --format json`` beside ``results``.
+
+    Attributes:
+        model: The bundle's name.
+        variant: The encoder variant (``fp32``, ``fp16``, ``int8``).
+        head: The head's name.
+        head_kind: ``nr`` (no-reference) or ``fr`` (full-reference).
+        score_scale: What the scores measure, e.g. ``MOS, 0..100``.
+        higher_is_better: False for DMOS heads: the worst images then have the highest scores.
+        reference: The reference image of a full-reference run, else None.
+    """
+
+    model: str
+    variant: str
+    head: str
+    head_kind: str
+    score_scale: str
+    higher_is_better: bool
+    reference: str | None = None
+
+    @classmethod
+    def for_scorer(cls, scorer: QualityScorer, head: str | None = None, reference: str | None = None) -> ReportHeader:
+        """The header of scores from ``scorer`` with ``head`` (None: the head it scores with),
+        against ``reference`` for a full-reference head.
+
+        Raises:
+            HeadNotFoundError, HeadKindError: See :meth:`QualityScorer.resolve_head`.
+        """
+        info = scorer.resolve_head(head, kind="nr" if reference is None else "fr")
+        return cls(scorer.manifest.name, scorer.variant, info.name, info.kind, info.score_scale,
+                   info.higher_is_better, reference)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "<header>") -> ReportHeader:
+        """The header held by ``data`` (parsed JSON).
+
+        Raises:
+            ReportError: ``data`` is not an object with exactly these fields and types.
+        """
+        names = [f.name for f in fields(cls)]
+        if not isinstance(data, dict) or sorted(data) != sorted(names):
+            raise ReportError(path, f"is not a report header: expected an object with the fields {', '.join(names)}")
+        for name in names:
+            value = data[name]
+            wanted = bool if name == "higher_is_better" else str
+            if not (isinstance(value, wanted) or (name == "reference" and value is None)):
+                raise ReportError(path, f"is not a report header: field {name!r} must be {wanted.__name__}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-ready data."""
+        return asdict(self)
+
+
+def make_thumbnail(rgb: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
+    """A JPEG of ``rgb`` whose longer side is at most ``side`` pixels (the hook that
+    :meth:`QualityScorer.iter_scores` takes as ``thumbnail``; ``rgb`` is not changed).
+
+    Args:
+        rgb: A decoded RGB image.
+        side: The longest side of the thumbnail.
+
+    Returns:
+        The JPEG file's bytes (quality :data:`THUMBNAIL_QUALITY`).
+    """
+    w, h = rgb.size
+    scale = min(1.0, side / max(w, h))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = rgb if size == rgb.size else rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
+    return buffer.getvalue()
+
+
+def files_folder(path: str | os.PathLike[str]) -> Path:
+    """The folder beside report ``path`` that holds its rows and thumbnails (``report.html`` ->
+    ``report_files``)."""
+    path = Path(path)
+    return path.with_name(path.stem + "_files")
+
+
+class ReportWriter:
+    """Writes a report as results come: each result's thumbnail and row at once, the HTML on :meth:`close`.
+
+    Args:
+        path: The HTML file to write (its folder must exist).
+        header: What the scores come from.
+        resume: Keep the rows of an earlier run of the same report (rows with an error are
+            dropped, so that those images are tried again; a half-written last row is cut off);
+            :attr:`done` then names the images that already have a score. Without ``resume``,
+            an earlier report's rows and thumbnails are removed.
+
+    Attributes:
+        done: The sources that the report already holds a score for (empty unless resuming).
+
+    Raises:
+        ReportError: The folder beside ``path`` cannot be made, holds something other than a
+            report, or (resuming) holds the scores of another model, head, variant or reference.
+        OutputFileError: Resuming, its ``rows.jsonl`` holds something other than result rows.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: ReportHeader, *, resume: bool = False) -> None:
+        self.path = Path(path)
+        self.header = header
+        self.folder = files_folder(self.path)
+        header_file = self.folder / HEADER_NAME
+        rows_file = self.folder / ROWS_NAME
+        if self.folder.exists() and not header_file.is_file() and _non_empty(self.folder):
+            raise ReportError(self.folder, "exists and is not the folder of a contrique-score report; "
+                                           "move it away or choose another report name")
+        self.done: set[str] = set()
+        try:
+            if resume and header_file.is_file():
+                earlier = _read_header(header_file)
+                if earlier != header:
+                    raise ReportError(header_file, f"holds scores of {_describe(earlier)}, not of {_describe(header)}; "
+                                                   "resume with the same --model, --head, --variant and --fr, "
+                                                   "or write the report afresh without --resume")
+                self.done = resume_rows(str(rows_file), "jsonl")
+            else:
+                rows_file.unlink(missing_ok=True)
+                shutil.rmtree(self.folder / THUMBS_NAME, ignore_errors=True)
+            self.folder.mkdir(exist_ok=True)
+            (self.folder / THUMBS_NAME).mkdir(exist_ok=True)
+            _replace_text(header_file, json.dumps(header.to_dict(), indent=2) + "\n")
+            self._rows: IO[str] | None = open(rows_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise ReportError(self.folder, f"cannot be written ({exc.strerror or exc})") from exc
+
+    def add(self, result: ScoreResult) -> None:
+        """Write ``result``'s thumbnail (if it has one) and its row. A score that is not finite (NaN or
+        infinity, in a result made by hand: the scorer gives those a :class:`NonFiniteError`) is
+        written as that error's row, so the page lists it with the failures and ``--resume`` retries it.
+
+        Raises:
+            ReportError: The report's folder cannot be written (a full disk); the rows written
+                so far stay, and the report can be resumed.
+        """
+        if self._rows is None:
+            raise ValueError("this report is closed")
+        if result.score is not None and not math.isfinite(result.score):  # as the scorer reports one
+            result = ScoreResult.failed(NonFiniteError(result.source, f"the score {result.score} is not a finite "
+                                                                       "number, so the image has no score"))
+        row: dict[str, Any] = {**result.to_dict(), "thumbnail": None}
+        try:
+            if result.thumbnail is not None:
+                name = uuid.uuid4().hex[:16]
+                row["thumbnail"] = f"{name[:2]}/{name}.jpg"
+                target = self.folder / THUMBS_NAME / name[:2] / f"{name}.jpg"
+                target.parent.mkdir(exist_ok=True)
+                target.write_bytes(result.thumbnail)
+            self._rows.write(json.dumps(row) + "\n")
+            self._rows.flush()
+        except OSError as exc:
+            raise ReportError(self.folder, f"cannot be written ({exc.strerror or exc}); "
+                                           "free some space and resume") from exc
+
+    def close(self) -> Path:
+        """Write the HTML from every row the report holds (also those of resumed runs); returns its path.
+
+        Raises:
+            ReportError: The HTML cannot be written.
+        """
+        if self._rows is not None:
+            rows, self._rows = self._rows, None
+            rows.close()
+        try:
+            with open(self.folder / ROWS_NAME, encoding="utf-8") as fh:
+                document = _document(self.header, self.folder, (json.loads(line) for line in fh))
+            _replace_text(self.path, render_html(document))
+        except OSError as exc:
+            raise ReportError(self.path, f"cannot be written ({exc.strerror or exc})") from exc
+        return self.path
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_report(path: str | os.PathLike[str], results: Iterable[ScoreResult], header: ReportHeader, *,
+                 resume: bool = False) -> Path:
+    """Write the HTML report of ``results`` (and its ``_files`` folder) to ``path``.
+
+    Results with a ``thumbnail`` (``iter_scores(..., thumbnail=make_thumbnail)``) show it; the
+    others show their score without a picture.
+
+    Args:
+        path: The HTML file.
+        results: The results, e.g. :meth:`QualityScorer.iter_scores` (consumed once, as a stream).
+        header: What the scores come from (:meth:`ReportHeader.for_scorer`).
+        resume: Add to the report's earlier rows instead of starting afresh (see :class:`ReportWriter`);
+            skip the results whose source is in :attr:`ReportWriter.done` yourself, or they appear twice.
+
+    Returns:
+        ``path``, as a :class:`~pathlib.Path`.
+
+    Raises:
+        ReportError: See :class:`ReportWriter`.
+    """
+    with ReportWriter(path, header, resume=resume) as writer:
+        for result in results:
+            writer.add(result)
+    return writer.path
+
+
+def render_html(document: dict[str, Any]) -> str:
+    """The report page for ``document`` (see :func:`_document`): the template with the data
+    embedded as escaped JSON."""
+    data = json.dumps(document, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    # Inside <script> nothing may close the element or open a comment: escape <, > and & as JSON does.
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    page, csp = _template()
+    return page.replace("__CSP__", csp, 1).replace("__DATA__", data, 1)
+
+
+# --- internals ----------------------------------------------------------------------------------
+
+
+@cache
+def _template() -> tuple[str, str]:
+    """The page template and its Content-Security-Policy (hashes of its own style and script)."""
+    page = resources.files(__package__).joinpath("report_template.html").read_text(encoding="utf-8")
+    hashes = {}
+    for tag in ("style", "script"):
+        (body,) = re.findall(rf"<{tag}>(.*?)</{tag}>", page, flags=re.S)  # the one without a type attribute
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii")
+        hashes[tag] = f"'sha256-{digest}'"
+    csp = (f"default-src 'none'; script-src {hashes['script']}; style-src {hashes['style']}; "
+           "img-src 'self' file: data:; base-uri 'none'; form-action 'none'")
+    return page, csp
+
+
+def _document(header: ReportHeader, folder: Path, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """What the page shows: the header, the scored rows and the failures, with links relative to the page."""
+    from . import __version__
+
+    base = folder.parent.resolve()
+    scored, failed = [], []
+    for row in rows:
+        source, score = row["source"], row["score"]
+        href = _href(source, base)
+        if score is not None:
+            scored.append([source, score, row["width"], row["height"], row.get("thumbnail"), href])
+        else:
+            failed.append([source, row["error_type"], row["error"], href])
+    info = {
+        **header.to_dict(),
+        "written": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "generator": f"contrique-infer {__version__}",
+        "thumb_base": f"{urllib.parse.quote(folder.name)}/{THUMBS_NAME}/",
+        "thumbnail_side": THUMBNAIL_SIDE,
+    }
+    return {"header": info, "rows": scored, "failed": failed}
+
+
+def _href(source: str, base: Path) -> str | None:
+    """A link from the page's folder ``base`` to the file ``source`` (percent-encoded from the name's
+    bytes), or None if ``source`` is not a file (``<bytes 12>``, a missing file)."""
+    if not os.path.isfile(source):
+        return None
+    target = os.path.abspath(source)
+    try:
+        relative = os.path.relpath(target, base)
+    except ValueError:  # another drive (Windows)
+        return Path(target).as_uri()
+    return urllib.parse.quote(os.fsencode(relative.replace(os.sep, "/")))
+
+
+def _read_header(path: Path) -> ReportHeader:
+    try:
+        data = read_json(path, ReportError)
+    except ReportError as exc:
+        raise ReportError(path, f"{exc.reason} (a report header); write the report afresh without --resume") from None
+    return ReportHeader.from_dict(data, str(path))
+
+
+def _describe(header: ReportHeader) -> str:
+    against = f" against {header.reference}" if header.reference else ""
+    return f"model {header.model!r} ({header.variant}), head {header.head!r}{against}"
+
+
+def _non_empty(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return True
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one), with the
+    permissions of a newly created file."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise

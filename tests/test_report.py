@@ -1,0 +1,453 @@
+"""Tests of contrique_infer.report (contrique-score --format html): thumbnails from the decoded image,
+the report's files, resuming, escaping, and the page itself in a real headless chromium."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import browser
+from killed_run import kill_after_rows
+from tiny_bundle import write_tiny_bundle
+from contrique_infer import cli
+from contrique_infer.output import OutputFileError
+from contrique_infer.report import (
+    ReportError,
+    ReportHeader,
+    ReportWriter,
+    files_folder,
+    make_thumbnail,
+    render_html,
+    write_report,
+)
+from contrique_infer.results import ScoreResult
+from contrique_infer.scorer import QualityScorer
+
+HOSTILE = "<img src=x onerror=window.pwned=1>.png"
+NON_UTF8 = b"caf\xe9.png"
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_bundle_dir: Path) -> QualityScorer:
+    return QualityScorer.from_pretrained(tiny_bundle_dir)
+
+
+def _save(path: Path, size: tuple[int, int], seed: int) -> None:
+    """A smooth random RGB image of ``size`` (width, height)."""
+    small = np.random.default_rng(seed).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    Image.fromarray(small, "RGB").resize(size, Image.Resampling.BICUBIC).save(path)
+
+
+@pytest.fixture()
+def photos(tmp_path: Path) -> Path:
+    """Eight good images (hostile, spaced and non-UTF-8 names among them) and three broken ones."""
+    root = tmp_path / "my photos"
+    (root / "sub dir").mkdir(parents=True)
+    names = ["a.png", "b.jpg", "c.png", "d.png", HOSTILE, "sub dir/e & f.png", "q\"uote'.png"]
+    for i, name in enumerate(names):
+        _save(root / name, (40 + 60 * i, 30 + 25 * i), seed=i)
+    _save(Path(os.fsdecode(os.fsencode(root) + b"/" + NON_UTF8)), (64, 48), seed=99)
+    (root / "broken.jpg").write_text("<html>not an image</html>")
+    (root / "empty.png").write_bytes(b"")
+    Image.new("RGB", (2, 2)).save(root / "tiny.png")
+    return root
+
+
+def score_to_report(capsys: pytest.CaptureFixture[str], *argv: Any) -> tuple[int, str]:
+    code = cli.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def page_data(report: Path) -> dict[str, Any]:
+    """The JSON blob embedded in a report page."""
+    (blob,) = re.findall(r'<script type="application/json" id="report-data">(.*?)</script>', report.read_text(),
+                         flags=re.S)
+    return json.loads(blob)
+
+
+def rows_of(report: Path) -> list[dict[str, Any]]:
+    with open(files_folder(report) / "rows.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+# --- thumbnails ---------------------------------------------------------------------------------
+
+
+def test_make_thumbnail_fits_the_longer_side_and_keeps_small_images() -> None:
+    big = Image.new("RGB", (1000, 500), (200, 30, 40))
+    before = big.tobytes()
+    thumb = Image.open(io.BytesIO(make_thumbnail(big)))
+    assert thumb.format == "JPEG" and thumb.size == (256, 128)
+    assert big.tobytes() == before  # the scorer's image is not changed
+    assert np.abs(np.asarray(thumb, dtype=int) - (200, 30, 40)).max() <= 3
+    assert Image.open(io.BytesIO(make_thumbnail(Image.new("RGB", (90, 300))))).size == (77, 256)
+    assert Image.open(io.BytesIO(make_thumbnail(Image.new("RGB", (100, 50))))).size == (100, 50)
+    assert Image.open(io.BytesIO(make_thumbnail(big, side=64))).size == (64, 32)
+
+
+def test_thumbnails_come_from_the_one_decode_and_cost_nothing_unasked(scorer: QualityScorer, photos: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = sorted(str(p) for p in photos.rglob("*") if p.is_file())
+    plain = scorer.score_many(paths, batch_size=3, workers=2)
+    assert all(r.thumbnail is None for r in plain)
+    opened: list[int] = []
+    real_open = Image.open
+
+    def counting_open(fp: Any, *args: Any, **kwargs: Any) -> Image.Image:
+        opened.append(os.fstat(fp.fileno()).st_ino)  # files are opened by descriptor (fp.name is a number)
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    seen: list[tuple[int, int]] = []
+
+    def hook(rgb: Image.Image) -> bytes:
+        seen.append(rgb.size)
+        assert rgb.mode == "RGB"
+        return make_thumbnail(rgb)
+
+    with_thumbs = scorer.score_many(paths, batch_size=3, workers=2, thumbnail=hook)
+    monkeypatch.undo()
+    readable = [p for p in paths if not p.endswith(("empty.png",))]  # an empty file is refused before Image.open
+    assert sorted(opened) == sorted(os.stat(p).st_ino for p in readable)  # each file opened once: the thumbnail needs no second decode
+    assert [r.score for r in with_thumbs] == [r.score for r in plain]  # scoring is unchanged
+    assert sorted(seen) == sorted((r.width, r.height) for r in plain if r.ok)  # the hook sees scored images only
+    for result in with_thumbs:
+        if result.ok:
+            thumb = Image.open(io.BytesIO(result.thumbnail))
+            scale = min(1.0, 256 / max(result.width, result.height))
+            assert thumb.size == (round(result.width * scale), round(result.height * scale))
+        else:
+            assert result.thumbnail is None
+    assert list(with_thumbs[0].to_dict()) == ["source", "score", "width", "height", "error", "error_type"]
+    assert "thumbnail=" not in repr(with_thumbs[0])
+
+
+# --- the header ---------------------------------------------------------------------------------
+
+
+def test_header_comes_from_the_head_and_is_validated(scorer: QualityScorer, photos: Path) -> None:
+    nr = ReportHeader.for_scorer(scorer)
+    assert (nr.model, nr.head, nr.head_kind, nr.higher_is_better, nr.reference) == (
+        "tiny-test-bundle", "quality", "nr", True, None)
+    fr = ReportHeader.for_scorer(scorer, reference=str(photos / "a.png"))
+    assert (fr.head, fr.head_kind, fr.higher_is_better, fr.score_scale) == (
+        "fr_quality", "fr", False, "DMOS, about 0..1")
+    assert ReportHeader.from_dict(fr.to_dict()) == fr
+    with pytest.raises(ReportError, match="field 'higher_is_better' must be bool"):
+        ReportHeader.from_dict({**nr.to_dict(), "higher_is_better": "yes"})
+    with pytest.raises(ReportError, match="expected an object with the fields model, variant"):
+        ReportHeader.from_dict({**nr.to_dict(), "extra": 1})
+
+
+# --- the files and the page's data --------------------------------------------------------------
+
+
+def test_cli_writes_the_report_rows_thumbnails_and_links(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                         scorer: QualityScorer, tmp_path: Path) -> None:
+    report = tmp_path / "out" / "my report.html"
+    report.parent.mkdir()
+    code, err = score_to_report(capsys, photos, "-r", "--model", tiny_bundle_dir, "--format", "html", "-o", report)
+    assert code == 1  # three broken files
+    assert f"wrote {report}" in err and "broken.jpg: is not an image file" in err
+    folder = tmp_path / "out" / "my report_files"
+    assert json.loads((folder / "header.json").read_text()) == ReportHeader.for_scorer(scorer).to_dict()
+    rows = rows_of(report)
+    assert len(rows) == 11
+    data = page_data(report)
+    assert data["header"]["head"] == "quality" and data["header"]["higher_is_better"] is True
+    assert data["header"]["thumb_base"] == "my%20report_files/thumbs/"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", data["header"]["written"])
+    scored = {r[0]: r for r in data["rows"]}
+    assert len(scored) == 8 and len(data["failed"]) == 3
+    for source, score, width, height, thumb, href in data["rows"]:
+        assert score == scorer.score(source)
+        assert Image.open(folder / "thumbs" / thumb).size == Image.open(io.BytesIO(
+            make_thumbnail(Image.open(source).convert("RGB")))).size
+        # The link is relative to the page and percent-encodes the name's bytes (non-UTF-8 too).
+        assert urllib.parse.unquote_to_bytes(href) == os.fsencode(os.path.relpath(source, report.parent))
+    assert scored[str(photos / HOSTILE)][5] == "../my%20photos/%3Cimg%20src%3Dx%20onerror%3Dwindow.pwned%3D1%3E.png"
+    assert os.fsdecode(os.fsencode(photos) + b"/" + NON_UTF8) in scored
+    failed = {Path(f[0]).name: f[1:3] for f in data["failed"]}
+    assert failed == {
+        "broken.jpg": ["ImageDecodeError", "is not an image file in a format Pillow can read"],
+        "empty.png": ["ImageDecodeError", "is empty (0 bytes)"],
+        "tiny.png": ["ImageTooSmallError", "is 2x2 pixels; the model needs at least 8 pixels on each side"],
+    }
+    html = report.read_text()
+    assert HOSTILE not in html and "\\u003cimg src=x onerror=window.pwned=1\\u003e.png" in html
+    assert re.findall(r"\w+://[^\"' ]*", html) == ["http://www.w3.org/2000/svg"]  # an SVG namespace, no fetch
+
+
+def test_page_data_is_escaped_json_whatever_the_strings() -> None:
+    header = ReportHeader("m</script>", "fp32", "h", "nr", "MOS", True)
+    hostile = ["</script><script>window.pwned=2</script>", "<!--", "a\u2028b&amp;", "caf\udce9"]
+    page = render_html({"header": header.to_dict(), "rows": [[s, 1.0, 9, 9, None, None] for s in hostile],
+                        "failed": []})
+    (blob,) = re.findall(r'<script type="application/json" id="report-data">(.*?)</script>', page, flags=re.S)
+    assert not set(blob) & set("<>&\u2028") and blob.isascii()
+    assert [r[0] for r in json.loads(blob)["rows"]] == hostile
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert "default-src 'none'" in csp and "script-src 'sha256-" in csp and "unsafe" not in csp
+    with pytest.raises(ValueError):  # never NaN in the page's JSON (JSON.parse would refuse the page)
+        render_html({"rows": [["x", math.nan]]})
+
+
+def test_write_report_from_python_lists_non_finite_scores_with_the_failures(tmp_path: Path) -> None:
+    header = ReportHeader("m", "fp32", "h", "nr", "MOS", True)
+    path = write_report(tmp_path / "r.html", iter([ScoreResult("a", 2.0), ScoreResult("b", math.nan),
+                                                   ScoreResult("c", None, "gone", "ImageDecodeError")]), header)
+    assert path == tmp_path / "r.html"
+    data = page_data(path)
+    assert data["rows"] == [["a", 2.0, None, None, None, None]]  # not a file: no link, no thumbnail
+    assert data["failed"] == [["b", "NonFiniteError", "the score nan is not a finite number, so the image has no score",
+                               None], ["c", "ImageDecodeError", "gone", None]]
+    assert rows_of(path)[1]["score"] is None  # rows.jsonl is valid JSON, and --resume retries the image
+
+
+def test_images_with_a_non_finite_feature_are_listed_with_the_failures(capsys, tmp_path: Path) -> None:
+    """A bundle whose feature is infinite for a black image: its NonFiniteError row is a failure, the rest scored."""
+    bundle = write_tiny_bundle(tmp_path / "tiny-log", log_brightness=True)
+    black, good = tmp_path / "black.png", tmp_path / "good.png"
+    Image.new("RGB", (40, 30)).save(black)
+    _save(good, (40, 30), seed=3)
+    report = tmp_path / "r.html"
+    code, err = score_to_report(capsys, black, good, "--model", bundle, "--format", "html", "-o", report)
+    data = page_data(report)
+    assert code == 1 and err.startswith(f"contrique-score: {black}: the model's feature is not finite")
+    assert [r[0] for r in data["rows"]] == [str(good)] and data["rows"][0][4] is not None  # with its thumbnail
+    ((source, error_type, error, href),) = data["failed"]
+    assert (source, error_type, href) == (str(black), "NonFiniteError", "black.png")
+    assert error.startswith("the model's feature is not finite")
+
+
+def test_a_new_report_replaces_the_old_one_and_other_folders_are_left_alone(tmp_path: Path) -> None:
+    header = ReportHeader("m", "fp32", "h", "nr", "MOS", True)
+    thumb = make_thumbnail(Image.new("RGB", (50, 40)))
+    write_report(tmp_path / "r.html", [ScoreResult("old", 1.0, thumbnail=thumb)], header)
+    write_report(tmp_path / "r.html", [ScoreResult("new", 2.0, thumbnail=thumb)], header)
+    assert [r["source"] for r in rows_of(tmp_path / "r.html")] == ["new"]
+    assert len(list((tmp_path / "r_files" / "thumbs").rglob("*.jpg"))) == 1
+
+    (tmp_path / "photos_files").mkdir()
+    (tmp_path / "photos_files" / "mine.txt").write_text("keep me")
+    with pytest.raises(ReportError, match="photos_files: exists and is not the folder of a contrique-score report"):
+        ReportWriter(tmp_path / "photos.html", header)
+    assert (tmp_path / "photos_files" / "mine.txt").read_text() == "keep me"
+    with pytest.raises(ReportError, match="r_files: cannot be written \\(No such file or directory\\)"):
+        ReportWriter(tmp_path / "no such folder" / "r.html", header)
+
+
+def test_resuming_needs_the_same_model_and_head(tmp_path: Path) -> None:
+    header = ReportHeader("m", "fp32", "h", "nr", "MOS", True)
+    write_report(tmp_path / "r.html", [ScoreResult("a", 1.0), ScoreResult("b", None, "bad", "ImageDecodeError")],
+                 header)
+    with pytest.raises(ReportError, match="holds scores of model 'm' \\(fp32\\), head 'h', not of model 'm' "
+                                          "\\(int8\\), head 'h'; resume with the same"):
+        ReportWriter(tmp_path / "r.html", ReportHeader("m", "int8", "h", "nr", "MOS", True), resume=True)
+    with ReportWriter(tmp_path / "r.html", header, resume=True) as writer:
+        assert writer.done == {"a"}  # b failed: it is tried again
+        writer.add(ScoreResult("b", 3.0))
+    assert [(r[0], r[1]) for r in page_data(tmp_path / "r.html")["rows"]] == [("a", 1.0), ("b", 3.0)]
+    (tmp_path / "r_files" / "rows.jsonl").write_text('{"not": "a row"}\n')
+    with pytest.raises(OutputFileError, match="line 1 is not a jsonl result row"):
+        ReportWriter(tmp_path / "r.html", header, resume=True)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--format", "html"], "--format html writes a report of scores: give images and -o FILE.html"),
+    (["--format", "html", "--list-heads", "-o", "x.html"], "--format html writes a report"),
+    (["--format", "table", "--resume", "-o", "x.txt"], "--resume needs -o FILE and --format jsonl or csv (or html)"),
+])
+def test_usage_errors(capsys, tiny_bundle_dir: Path, photos: Path, argv: list[str], message: str) -> None:
+    code, err = score_to_report(capsys, photos, "--model", tiny_bundle_dir, *argv)
+    assert code == 2 and message in err
+
+
+def test_a_killed_run_resumes_to_a_report_of_every_image_once(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    """contrique-score --format html, SIGKILLed mid-run (no page written yet), then --resume: the
+    report holds every image once, with the scores of one uninterrupted run and every thumbnail."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        Image.fromarray(rng.integers(0, 256, (200 + i % 5 * 8, 256, 3), dtype=np.uint8)).save(folder / f"i{i:03d}.png")
+    (folder / "i100-broken.png").write_bytes(b"not a png")
+    command = [sys.executable, "-m", "contrique_infer", str(folder), "--model", str(tiny_bundle_dir), "-q",
+               "--batch-size", "2", "--workers", "1", "--format"]
+    whole = subprocess.run([*command, "jsonl"], capture_output=True, text=True, check=False, timeout=300)
+    expected = {r["source"]: r for r in map(json.loads, whole.stdout.splitlines())}
+    assert len(expected) == 201
+
+    report = tmp_path / "report.html"
+    rows_file = tmp_path / "report_files" / "rows.jsonl"
+    at_kill = kill_after_rows([*command, "html", "-o", str(report)], rows_file, 20)
+    assert 20 <= at_kill < 201 and not report.exists(), "the run ended before it could be killed"
+    with open(rows_file, "a", encoding="utf-8") as fh:  # what a kill in the middle of a write leaves
+        fh.write('{"source": "')
+
+    resumed = subprocess.run([*command, "html", "-o", str(report), "--resume"], capture_output=True, text=True,
+                             check=False, timeout=300)
+    assert resumed.returncode == 1 and resumed.stdout == ""
+    data = page_data(report)
+    sources = [r[0] for r in data["rows"]] + [f[0] for f in data["failed"]]
+    assert sorted(sources) == sorted(expected)  # every image, once
+    assert {r[0]: r[1] for r in data["rows"]} == {s: r["score"] for s, r in expected.items() if r["score"] is not None}
+    assert [f[0] for f in data["failed"]] == [str(folder / "i100-broken.png")]
+    for row in data["rows"]:
+        assert Image.open(tmp_path / "report_files" / "thumbs" / row[4]).size == (256, row[3])
+
+
+# --- the page, in a real browser ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chrome() -> Any:
+    reason = browser.chromium_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    driver = browser.launch()
+    yield driver
+    browser.close(driver)
+
+
+def shown_paths(chrome: Any) -> list[str]:
+    """The paths on the cards, in page order (well-formed: chromedriver cannot send lone surrogates)."""
+    return chrome.execute_script(
+        "return [...document.querySelectorAll('#grid .path')].map(e => e.textContent.toWellFormed())")
+
+
+def failed_cells(chrome: Any) -> list[list[str]]:
+    """The cells of the failed images' table, row by row."""
+    return chrome.execute_script("return [...document.querySelectorAll('#failed tbody tr')]"
+                                 ".map(tr => [...tr.cells].map(c => c.textContent.toWellFormed()))")
+
+
+def text(chrome: Any, element_id: str) -> str:
+    return chrome.execute_script("return document.getElementById(arguments[0]).textContent", element_id)
+
+
+def set_field(chrome: Any, element_id: str, value: str) -> None:
+    """Type ``value`` into a field, as a person would (each key sends an input event)."""
+    field = chrome.find_element("id", element_id)
+    field.clear()
+    chrome.execute_script("arguments[0].dispatchEvent(new Event('input'))", field)
+    field.send_keys(value)
+
+
+def as_shown(source: str) -> str:
+    """How a browser shows a name: a byte that is not UTF-8 (a lone surrogate here) is U+FFFD."""
+    return re.sub("[\udc80-\udcff]", "\ufffd", source)
+
+
+def test_the_page_in_chromium_orders_counts_filters_and_runs_no_script_from_names(
+        capsys, chrome: Any, tiny_bundle_dir: Path, photos: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    code, _ = score_to_report(capsys, photos, "-r", "--model", tiny_bundle_dir, "--format", "html", "-o", report)
+    assert code == 1
+    rows = rows_of(report)
+    scored = sorted((r for r in rows if r["score"] is not None), key=lambda r: (r["score"], r["source"]))
+    failed = [r for r in rows if r["score"] is None]
+    browser.open_report(chrome, report)
+
+    worst_first = [as_shown(r["source"]) for r in scored]  # higher is better: lowest score first
+    assert shown_paths(chrome) == worst_first
+    assert text(chrome, "direction") == "Higher is better: the lowest scores are the worst images"
+    assert (text(chrome, "count-total"), text(chrome, "count-scored"), text(chrome, "count-failed"),
+            text(chrome, "count-shown")) == ("11", "8", "3", "8")
+    assert chrome.execute_script("return [...document.querySelectorAll('#grid .rank')].map(e => e.textContent)") \
+        == [f"#{i}" for i in range(1, 9)]
+    assert chrome.execute_script("return window.pwned") is None
+    assert chrome.execute_script("return document.querySelectorAll('#grid img[src=\"x\"], #grid script').length") == 0
+    assert as_shown(str(photos / HOSTILE)) in shown_paths(chrome)  # the name is shown as text
+
+    # The failed images, with their errors.
+    cells = failed_cells(chrome)
+    assert cells == [[r["source"], r["error_type"], r["error"]] for r in failed]
+
+    # Thumbnails load from report_files/, and a click on one opens the original.
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    sizes = WebDriverWait(chrome, 60).until(lambda c: c.execute_script(
+        "const imgs = [...document.querySelectorAll('#grid img')];"
+        "return imgs.every(i => i.complete && i.naturalWidth) && imgs.map(i => [i.naturalWidth, i.naturalHeight])"))
+    assert sizes == [list(Image.open(io.BytesIO(make_thumbnail(Image.open(r["source"]).convert("RGB")))).size)
+                     for r in scored]
+    hrefs = chrome.execute_script("return [...document.querySelectorAll('#grid a.thumb')].map(a => a.href)")
+    assert [urllib.parse.unquote_to_bytes(urllib.parse.urlsplit(h).path) for h in hrefs] == [
+        os.fsencode(os.path.abspath(r["source"])) for r in scored]
+
+    # Filter by a score range (inclusive), then search paths (case-insensitive), then sort by name.
+    low, high = scored[2]["score"], scored[5]["score"]
+    set_field(chrome, "min", repr(low))
+    set_field(chrome, "max", repr(high))
+    assert shown_paths(chrome) == worst_first[2:6] and text(chrome, "count-shown") == "4"
+    set_field(chrome, "min", "")
+    set_field(chrome, "max", "")
+    set_field(chrome, "search", "SUB DIR")
+    assert shown_paths(chrome) == [str(photos / "sub dir" / "e & f.png")] and text(chrome, "count-shown") == "1"
+    set_field(chrome, "search", "no such name")
+    assert shown_paths(chrome) == [] and text(chrome, "count-shown") == "0"
+    set_field(chrome, "search", "")
+    chrome.execute_script("const s = document.getElementById('sort'); s.value = 'best';"
+                          "s.dispatchEvent(new Event('change'))")
+    assert shown_paths(chrome) == worst_first[::-1]
+    chrome.execute_script("const s = document.getElementById('sort'); s.value = 'name';"
+                          "s.dispatchEvent(new Event('change'))")
+    assert shown_paths(chrome) == sorted(worst_first)  # no astral characters: UTF-16 order is code point order
+    chrome.find_element("id", "reset").click()
+    assert shown_paths(chrome) == worst_first
+    assert chrome.execute_script("return window.pwned") is None
+
+    screenshot = tmp_path / "report.png"
+    chrome.save_screenshot(str(screenshot))
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    print(f"screenshot of the report: {screenshot}")
+
+
+def test_a_lower_is_better_head_still_shows_the_worst_first(capsys, chrome: Any, tiny_bundle_dir: Path,
+                                                            photos: Path, tmp_path: Path) -> None:
+    report = tmp_path / "fr.html"
+    reference = photos / "a.png"
+    code, _ = score_to_report(capsys, photos, "--fr", reference, "--model", tiny_bundle_dir, "--format", "html",
+                              "-o", report)
+    assert code == 1
+    scored = [r for r in rows_of(report) if r["score"] is not None]
+    assert page_data(report)["header"]["higher_is_better"] is False
+    browser.open_report(chrome, report)
+    worst_first = [as_shown(r["source"]) for r in sorted(scored, key=lambda r: (-r["score"], r["source"]))]
+    assert shown_paths(chrome) == worst_first and worst_first[-1] == str(reference)  # a.png vs itself: the best
+    assert text(chrome, "direction") == "Lower is better: the highest scores are the worst images"
+    assert text(chrome, "axis-lo").startswith("\u2190 better") and text(chrome, "axis-hi").endswith("worse \u2192")
+    assert "Reference" in text(chrome, "meta") and str(reference) in text(chrome, "meta")
+    screenshot = tmp_path / "report-dmos.png"
+    chrome.save_screenshot(str(screenshot))
+    print(f"screenshot of the lower-is-better report: {screenshot}")
+
+
+def test_hostile_strings_from_python_are_text_in_the_page(chrome: Any, tmp_path: Path) -> None:
+    header = ReportHeader("<b>model</b>", "fp32", "<i>head</i>", "nr", "MOS", True)
+    sources = ["</script><script>window.pwned=2</script>", "<!-- comment", "line\u2028sep & \"quotes'"]
+    results = [ScoreResult(s, float(i)) for i, s in enumerate(sources)]
+    results.append(ScoreResult("bad \udce9 name", None, "<img src=y onerror=window.pwned=3>", "ImageDecodeError"))
+    report = write_report(tmp_path / "py.html", results, header)
+    browser.open_report(chrome, report)
+    assert shown_paths(chrome) == sources
+    assert chrome.execute_script("return [...document.querySelectorAll('#grid .nothumb')].length") == 3
+    assert chrome.execute_script("return document.querySelectorAll('#grid a').length") == 0  # not files: no links
+    cells = failed_cells(chrome)
+    assert cells == [["bad \ufffd name", "ImageDecodeError", "<img src=y onerror=window.pwned=3>"]]
+    assert "<b>model</b>" in text(chrome, "meta") and "<i>head</i>" in text(chrome, "meta")
+    assert chrome.execute_script("return window.pwned") is None
+    assert chrome.execute_script("return document.querySelectorAll('#meta b, #meta i, img[src=y]').length") == 0
