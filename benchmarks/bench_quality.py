@@ -735,18 +735,24 @@ def random_init_bundle(spec: str, seed: int, folder: Path) -> tuple[Path, dict[s
     from contrique_infer.errors import ContriqueError
 
     try:
-        config = load_checkpoint(spec).config if os.path.isfile(spec) else ModelConfig.from_dict(json.loads(spec))
+        if os.path.isfile(spec):
+            source = load_checkpoint(spec)
+            config, max_side = source.config, source.training_config.get("max_side", 0)
+        else:
+            config, max_side = ModelConfig.from_dict(json.loads(spec)), json.loads(spec).get("max_side", 0)
     except (ContriqueError, ValueError, TypeError, AttributeError) as exc:
         raise SystemExit(f"--random-init {spec!r}: not a checkpoint file nor a JSON object of model_config keys "
-                         f"(arch, stages, nss, projection_dim): {exc}") from exc
+                         f"(arch, stages, nss, projection_dim, and max_side for the input contract): {exc}") from exc
     torch.manual_seed(seed)
     network = ContriqueNet(config)
     checkpoint = folder / f"random-{config.name}-seed{seed}.pt"
     description = f"none: random initialisation (torch.manual_seed({seed}), torchvision's initialisers), not trained"
     torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "model_config": config.to_dict(),
-                "model": network.state_dict(), "data": {"description": description, "license": "none"}}, checkpoint)
+                "model": network.state_dict(), "config": {"max_side": max_side},  # the same input contract
+                "data": {"description": description, "license": "none"}}, checkpoint)
     bundle = export_bundle(checkpoint, folder / "bundle", name=f"random-init-{config.name}-seed{seed}")
-    return bundle, {"spec": spec, "model_config": config.to_dict(), "architecture": config.name, "seed": seed,
+    return bundle, {"spec": spec, "model_config": config.to_dict(), "max_side": max_side, "architecture": config.name,
+                    "seed": seed,
                     "torch": torch.__version__}
 
 
