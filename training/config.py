@@ -178,6 +178,33 @@ def _coerce(source: str, name: str, value: Any, default: Any) -> Any:
     return value
 
 
+# The CPU recipe of the first default model: a 3-stage ResNet-18 with NSS statistics, trained to
+# rank series (pristine > mild > severe, wide levels) with a linear head on the runtime's feature,
+# plus the contrastive loss at a lower weight; AdamW and an EMA of the weights. A micro-batch
+# is 8 series of 6 images (128 px crops and their halves). docs/training.md has the figures.
+_CPU: dict[str, Any] = {
+    "arch": "resnet18",
+    "stages": 3,
+    "nss": True,
+    "crop_size": 128,
+    "batch_size": 48,
+    "steps": 1200,
+    "variants_per_image": 25,
+    "rank_weight": 1.0,
+    "contrastive_weight": 0.2,
+    "optimizer": "adamw",
+    "base_lr": 1e-3,
+    "lr_reference_batch": 48,
+    "warmup_fraction": 0.03,
+    "weight_decay": 0.05,
+    "ema_decay": 0.998,
+    "workers": 1,
+    "log_every": 10,
+    "checkpoint_every": 50,
+    "keep_every": 100,
+}
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper: ResNet-50, 256 px crops, batch 1024 at lr 0.6, 25 epochs of KADIS-700k-like data.
     "paper": {},
@@ -197,55 +224,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "log_every": 5,
         "checkpoint_every": 100,
     },
-    # The CPU recipe of the default model: a 3-stage ResNet-18 with NSS statistics, trained to rank
-    # series (pristine > mild > severe, wide levels) with a linear head on the runtime's feature,
-    # plus the contrastive loss at a lower weight; AdamW and an EMA of the weights. A micro-batch
-    # is 8 series of 6 images (128 px crops and their halves). docs/training.md has the figures.
-    "cpu": {
-        "arch": "resnet18",
-        "stages": 3,
-        "nss": True,
-        "crop_size": 128,
-        "batch_size": 48,
-        "steps": 1200,
-        "variants_per_image": 25,
-        "rank_weight": 1.0,
-        "contrastive_weight": 0.2,
-        "optimizer": "adamw",
-        "base_lr": 1e-3,
-        "lr_reference_batch": 48,
-        "warmup_fraction": 0.03,
-        "weight_decay": 0.05,
-        "ema_decay": 0.998,
-        "workers": 1,
-        "log_every": 10,
-        "checkpoint_every": 50,
-        "keep_every": 100,
-    },
-    # The CPU recipe of the default model v2: MobileNetV3-small with NSS statistics on photos at the
-    # runtime's input contract (longer side 512), ranking within series plus a cross-photo ranking
-    # ordered by a full-reference proxy, so that scores compare across photos.
+    "cpu": _CPU,
+    # The CPU recipe of the default model v2: _CPU with MobileNetV3-small (3 stages) on photos at
+    # the runtime's input contract (longer side 512), and a cross-photo ranking ordered by a
+    # full-reference proxy besides the ranking within series, so that scores compare across photos.
     "cpu-fast": {
+        **_CPU,
         "arch": "mobilenet_v3_small",
-        "stages": 3,
-        "nss": True,
-        "crop_size": 128,
         "max_side": 512,
-        "batch_size": 48,
         "steps": 900,
-        "variants_per_image": 25,
-        "rank_weight": 1.0,
         "proxy_weight": 1.0,
-        "contrastive_weight": 0.2,
-        "optimizer": "adamw",
         "base_lr": 2e-3,
-        "lr_reference_batch": 48,
-        "warmup_fraction": 0.03,
-        "weight_decay": 0.05,
-        "ema_decay": 0.998,
-        "workers": 1,
-        "log_every": 10,
-        "checkpoint_every": 50,
         "keep_every": 150,
     },
     # Seconds on a CPU: the end-to-end check of CI.
