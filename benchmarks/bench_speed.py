@@ -83,6 +83,7 @@ import numpy as np
 from benchlib import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, gather, held_out_folders, rule_checkpoint
 from PIL import Image, ImageOps
 
+from contrique_infer.bundle import Manifest
 from contrique_infer.inputs import list_images
 
 SIZES = {"1024x768": (1024, 768), "1080x800": (1080, 800), "4000x3000": (4000, 3000)}
@@ -643,7 +644,8 @@ def main() -> int:
         bundles[label] = Path(path)
     engines = ["fp32", "int8"] + (["fp16"] if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else [])
     contenders = [] if args.no_official else [Contender("official", "torch")]
-    contenders += [Contender(m, e) for m in bundles for e in engines]
+    contenders += [Contender(m, e) for m, path in bundles.items() for e in engines
+                   if path is None or e in Manifest.load(path).variants]  # a candidate may lack int8
 
     def measure(key: str, run: Callable[[], dict[str, Any]]) -> None:
         if key in sections:
