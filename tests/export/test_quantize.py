@@ -105,6 +105,7 @@ def test_int8_keeps_the_statistics_branch_on_the_float_image(tmp_path, held_out)
         assert np.abs(b[:, :256] - a[:, :256]).max() > 1e-5  # the convolutions are quantized
 
 
+@pytest.mark.slow  # exports and quantizes a MobileNetV3-small
 def test_int8_of_mobilenet_quantizes_the_trunk_alone(tmp_path, held_out):
     """The quantizer's pre-processing drops MobileNetV3's node metadata: the trunk is still found (by
     name, in the exported graph) and the statistics stay fp32's (they went to -inf when excluded by

@@ -24,6 +24,7 @@ def _noisy(photo: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(photo + noise, 0, 255).round().astype(np.uint8)
 
 
+@pytest.mark.slow  # six piq metrics on a photo
 def test_identical_image_gets_each_metrics_perfect_value(photo: np.ndarray) -> None:
     values = full_reference([photo], photo)
     assert set(values) == {m.name for m in METRICS}
@@ -31,6 +32,7 @@ def test_identical_image_gets_each_metrics_perfect_value(photo: np.ndarray) -> N
         assert values[metric.name][0] == pytest.approx(1.0 if metric.higher_is_better else 0.0, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_every_metric_worsens_as_noise_grows(photo: np.ndarray) -> None:
     images = [photo] + [_noisy(photo, s) for s in (3, 10, 30)]
     values = full_reference(images, photo, batch_size=3)
@@ -41,6 +43,7 @@ def test_every_metric_worsens_as_noise_grows(photo: np.ndarray) -> None:
     assert proxy.tolist() == [4.0, 3.0, 2.0, 1.0]
 
 
+@pytest.mark.slow
 def test_batch_size_does_not_change_the_values(photo: np.ndarray) -> None:
     images = [_noisy(photo, s) for s in (5, 20, 40)]
     one, all_at_once = full_reference(images, photo, batch_size=1), full_reference(images, photo, batch_size=3)
