@@ -1,24 +1,36 @@
-"""Do quality scores fall as distortion rises? Spearman per distortion series (prints figures; asserts nothing).
+"""Quality benchmark: do scores fall as distortion rises, and order photos as full-reference metrics do? (prints figures)
 
-A no-reference quality model should rank the same photo lower the more it is distorted. Every
-validation photo is distorted with each distortion kind at levels 1..5 (barely visible to beyond
-KADID-10k's most severe level); with the photo itself as level 0 that makes one series of 6
-images per (photo, kind). For each series and contender the Spearman correlation between
-``-level`` and the higher-is-better score is computed: +1 means the score falls at every step.
-Scores of heads with ``higher_is_better`` False and BRISQUE scores (lower is better) are negated
-first. A series whose scores are all equal has no Spearman correlation: it counts as 0 and the
-output says how many there were. A series with an image a contender failed on is left out for
-that contender only (counted in the output).
+A no-reference quality model should rank the same photo lower the more it is distorted, and rank
+different photos as their distortion warrants. Every validation photo is distorted with each
+distortion kind at levels 1..5 (barely visible to beyond KADID-10k's most severe level); with the
+photo itself as level 0 that makes one series of 6 images per (photo, kind). Two measures:
+
+- **per series**: the Spearman correlation between ``-level`` and the higher-is-better score of
+  each series, +1 when the score falls at every step; the table gives the mean over photos per
+  kind and over all series of a set. A series whose scores are all equal counts as 0 (the output
+  says how many there were); a series with an image a contender failed on is left out for that
+  contender only (counted in the output).
+- **cross-content**: the Spearman correlation, over ALL images of a set (every photo, kind and
+  level, the undistorted photos included), between the higher-is-better score and a
+  full-reference proxy computed against each image's own undistorted photo: the mean rank of six
+  piq metrics that need no downloaded weights, MDSI, GMSD, VSI, HaarPSI, MS-SSIM and FSIMc, each
+  called with ``data_range=1.0, reduction='none'`` and piq's defaults, oriented so that higher is
+  better (MDSI and GMSD negated) and ranked over the set's images with ties at their mean rank
+  (:mod:`contrique_training.fullref` documents each call). Images a contender failed on are left
+  out of its correlation (the proxy keeps its ranks over the whole set). The JSON also gives the
+  correlation with each metric alone.
+
+Scores of heads with ``higher_is_better`` False and BRISQUE scores (lower is better) are negated first.
 
 This is a benchmark that prints figures, not a timed test: it checks nothing and fails on nothing
 but bad arguments or missing models.
 
-Photos: every JPEG/PNG under ``../shared/photos/val`` (recursively; never ``photos/train``),
-each first downscaled with Lanczos so that its longer side is at most ``--max-side`` (512) px to
-keep the run short; level 0 is that downscaled photo, shared by all series of the photo. Every
-image is made once, in memory, one photo at a time, and every contender scores the same pixels.
-Random distortions use a fixed seed per (photo, kind) (CRC-32 of ``"<photo path>/<kind>"``), the
-same at every level of a series, so reruns are identical.
+Photos: every image under ``../shared/photos/val`` (recursively, ``contrique_infer.inputs.list_images``;
+never ``photos/train``), each first downscaled with Lanczos so that its longer side is at most
+``--max-side`` (512) px to keep the run short; level 0 is that downscaled photo, shared by all
+series of the photo. Every image is made once, in memory, one photo at a time, and every contender
+scores the same pixels. Random distortions use a fixed seed per (photo, kind) (CRC-32 of
+``"<photo path>/<kind>"``), the same at every level of a series, so reruns are identical.
 
 Set a: the 27 types of ``contrique_training.distortions.WIDE_TYPES`` at their wide levels
 (``distort_image_wide``; the parameter tables are in the JSON output).
@@ -51,33 +63,102 @@ brighten           factor 1.15, 1.35, 1.6, 2.0, 2.6       PIL.ImageEnhance.Brigh
 For comparison, KADID-10k's most severe levels: Gaussian blur sigma 5, lens blur radius 8, motion
 blur length 10, white noise sigma 0.1, impulse noise 3 %, JPEG quality about 4, JPEG2000 ratio 400.
 
-Contenders: bundles (``--bundle LABEL=PATH`` or ``LABEL=PATH@HEAD``, scored with
-``QualityScorer.score_many``), the packaged default model (``--default``, skipped with a note
-if none is installed) and BRISQUE (the ``brisque`` package with OpenCV, with a fix for NumPy >= 2.4;
-``--no-brisque`` to skip; ``--jobs N`` scores it in N processes). Per 512 px image on a busy 2-core CPU: BRISQUE about
-0.15 s, a ResNet-50 bundle about 0.9 s (2 threads), making set a about 0.025 s and set b 0.03 s; a
-full run scores about 2,400 images per contender (13 photos x (1 + 37 kinds x 5 levels)).
+Set c: real-world composite degradations, chains of ``albumentations`` (2.x) transforms run by one
+``albumentations.Compose(seed=<series seed>)`` per image, every parameter fixed per level (ranges
+of one value), with Pillow's WebP and AVIF encoders as steps where named; every step of a chain
+gets stronger with the level. Downscale shrinks by the scale and resizes back to the original size
+(OpenCV interpolation down / up); GaussNoise std is a fraction of 255; ShotNoise scale is the
+inverse photon count per unit intensity (Poisson); JPEG and WebP without "Pillow" are OpenCV's
+encoders (``ImageCompression``):
+
+=====================  ===============================================================================
+chain                  steps, in order, with their parameter at levels 1..5
+=====================  ===============================================================================
+blur_resize_iso_jpeg   GaussianBlur sigma px 0.3, 0.6, 1.0, 1.5, 2.2 -> Downscale scale 0.9, 0.75,
+                       0.6, 0.45, 0.3 (AREA / LINEAR) -> ISONoise color_shift 0.01, 0.015, 0.02,
+                       0.03, 0.04 and intensity 0.05, 0.1, 0.2, 0.3, 0.45 -> JPEG quality 90, 70,
+                       50, 30, 15
+blur_resize_gauss_     GaussianBlur as above -> Downscale as above (AREA / CUBIC) -> GaussNoise std
+webp                   0.01, 0.02, 0.035, 0.055, 0.08 per channel -> Pillow WebP quality 80, 60, 40,
+                       20, 5
+resize_iso_avif        Downscale scale 0.85, 0.7, 0.55, 0.4, 0.3 (LANCZOS4 / LANCZOS4) -> ISONoise
+                       as above -> Pillow AVIF quality 70, 50, 35, 20, 8
+resize_twice_jpeg      Downscale scale 0.85, 0.7, 0.55, 0.42, 0.3 (AREA / CUBIC) -> JPEG quality 85
+                       -> Downscale scale 0.9, 0.8, 0.7, 0.6, 0.5 (LINEAR / LINEAR) -> JPEG quality 85
+defocus_iso_jpeg       Defocus radius px 1, 2, 3, 5, 7 (alias_blur 0.1) -> ISONoise as above -> JPEG
+                       quality 85, 65, 45, 30, 15
+motion_gauss_webp      MotionBlur kernel px 3, 5, 9, 13, 19 (centred, angle drawn from the series
+                       seed) -> GaussNoise as above -> WebP quality 80, 60, 40, 20, 5
+shot_denoise_jpeg      ShotNoise scale 0.0005, 0.001, 0.002, 0.004, 0.008 -> GaussianBlur sigma px
+                       0.5, 0.7, 0.9, 1.2, 1.5 (a camera's denoising) -> JPEG quality 90, 75, 60, 45, 30
+=====================  ===============================================================================
+
+Contenders: bundles (``--bundle LABEL=PATH`` or ``LABEL=PATH@HEAD``; the head applied to the
+features of ``QualityScorer.features_many``, the same numbers as ``score_many``), the packaged
+default model (``--default``, skipped with a note if none is installed) and BRISQUE (the
+``brisque`` package with OpenCV, with a fix for NumPy >= 2.4; ``--no-brisque`` to skip; ``--jobs N``
+scores it in N processes).
+
+Ablation heads (``--ablation PROXY_DIR``, a proxy set made from TRAINING photos with
+``python -m contrique_training.proxy make``; refused when its photos folder or any of its photos is
+among the benchmark's): for every bundle whose architecture has the natural-scene statistics
+(``+nss`` in the manifest's ``architecture``), three ridge heads on the bundle's features of the
+proxy set, fitted as ``contrique_training.proxy`` fits its ``quality`` head (standardised features,
+alpha from ``PROXY_ALPHAS`` by 5-fold cross-validation separated by photo, ``fit_final``; the
+target is the set's ``quality.csv``): ``LABEL:nss`` on the statistics alone (the last
+``NSS_DIM`` = 25 values of each per-scale block of ``feature.per_scale_dim`` values, in
+``feature.layout`` order), ``LABEL:learned`` on the rest (the pooled CNN feature), ``LABEL:both``
+on all of it (on the proxy set the bundle's ``quality`` head was fitted on, it is that head again).
+Each is a contender of its own, on the bundle's features (computed once per image). Their proxy
+cross-validated SRCC (``run_protocol``, 10 splits by photo) is in the JSON.
+
+Random-initialised encoder (``--random-init LABEL=SPEC``, needs ``--ablation``): a network of the
+architecture SPEC (a contrique-train checkpoint, whose ``model_config`` is used, or a JSON object
+of ``model_config`` keys, e.g. ``{"arch": "resnet18", "stages": 3, "nss": true}``), weights from
+``torch.manual_seed(--random-seed)`` and torchvision's initialisation, exported (fp32) with
+``contrique_export.exporter.export_bundle`` into a temporary folder, and scored with the three
+heads above (``LABEL:nss``, ``LABEL:learned``, ``LABEL:both``: the random-initialised encoder with
+the same heads).
+
+Full-reference values do not depend on the contenders: they are computed once per image (about
+1.6 s per 512 px image on a busy 2-core CPU, FSIM most of it) and kept in a cache file
+(``--fr-cache``, default ``bench-quality-fullref.json`` in the evaluation feature cache folder,
+``$CONTRIQUE_EVAL_CACHE``) keyed by the SHA-256 of the image's and its photo's pixels, so a rerun
+(another contender, same images) computes none.
+
+Timing: per 512 px image on a busy 2-core CPU, BRISQUE about 0.15 s, a ResNet-50 bundle about 0.9 s
+(2 threads), making set a about 0.025 s, b 0.03 s and c 0.1 s (AVIF 0.3 s); a full run scores
+about 3,000 images per contender (13 photos x (1 + 46 kinds x 5 levels)).
 
 Usage:
     python benchmarks/bench_quality.py --bundle default=contrique_infer/models/default --json out.json
-    python benchmarks/bench_quality.py --bundle mine=path/to/bundle@koniq --set a --limit-photos 2 \\
+    python benchmarks/bench_quality.py --default --ablation proxy/train \\
+        --random-init 'random={"arch": "resnet18", "stages": 3, "nss": true}' --json out.json
+    python benchmarks/bench_quality.py --bundle mine=path/to/bundle@koniq --set a --set c --limit-photos 2 \\
         [--default] [--no-brisque] [--jobs 2] [--max-side 512] [--markdown table.md]
 
-stdout: a Markdown table (rows: distortion kinds by set; columns: contenders; cells: mean
-Spearman over photos), then photo count, levels, max side and wall time per contender.
-Progress goes to stderr. ``--json PATH`` writes every per-series value too, with the parameter
-tables, photos, versions and date.
+stdout: a Markdown table (rows: distortion kinds by set, each set's mean over all series and its
+cross-content correlation; columns: contenders; cells: mean Spearman over photos), photo count,
+levels, max side and wall time per contender, then a summary table: per contender and set, the
+per-series mean and the cross-content correlation, marked against BRISQUE's (+ above, = tied,
+- below), and the set-b kinds where it is above BRISQUE. Progress goes to stderr. ``--json PATH`` writes every per-series
+and per-image value too (scores, full-reference values), with the parameter tables, photos, heads,
+versions and date.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import io
 import json
 import math
+import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 import zlib
@@ -85,21 +166,32 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageEnhance
+from PIL import features as pil_features
 from scipy import ndimage
 from scipy.stats import spearmanr
+
+from contrique_infer.commands import positive_int
+from contrique_infer.inputs import list_images
+
+if TYPE_CHECKING:
+    from contrique_infer import QualityScorer
+    from contrique_infer.bundle import Manifest
+    from contrique_training.evaluation.datasets import Dataset
+    from contrique_training.evaluation.protocol import ProtocolConfig
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "photos"
 LEVELS = 5
-SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 Scored = tuple[float | None, str | None]  # (score, error message)
+Featured = tuple[np.ndarray | None, str | None]  # (feature, error message)
 
 
 # --- set b: distortions from other libraries ------------------------------------------------------
@@ -227,6 +319,113 @@ def set_b() -> tuple[Kind, ...]:
     )
 
 
+# --- set c: composite degradations (albumentations) -------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a set-c chain: what it is, its parameters (one value per level 1..5, or one for
+    all levels) and ``build(**values)``, which gives the albumentations transform."""
+
+    implementation: str
+    parameters: dict[str, tuple[float, ...]]
+    build: Callable[..., Any]
+
+    def transform(self, level: int) -> Any:
+        return self.build(**{k: v[level - 1] if len(v) > 1 else v[0] for k, v in self.parameters.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"implementation": self.implementation, "parameters": {k: list(v) for k, v in self.parameters.items()}}
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A set-c kind: steps applied in order, all at the same level."""
+
+    name: str
+    steps: tuple[Step, ...]
+
+    def apply(self, photo: Image.Image, level: int, seed: int) -> Image.Image:
+        import albumentations
+
+        chain = albumentations.Compose([s.transform(level) for s in self.steps], seed=seed)
+        return Image.fromarray(chain(image=np.asarray(photo))["image"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": [s.to_dict() for s in self.steps]}
+
+
+def _pillow_encode(image: np.ndarray, *, format: str, quality: int, **params: Any) -> np.ndarray:  # noqa: A002
+    """``image`` encoded and decoded by Pillow (an albumentations Lambda step; ``params`` are unused)."""
+    return np.asarray(_codec(Image.fromarray(image), format=format, quality=quality))
+
+
+def set_c() -> tuple[Chain, ...]:
+    """The set-c chains (the table of the module docstring).
+
+    Raises:
+        SystemExit: albumentations or OpenCV is missing, or Pillow cannot write AVIF.
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations asks PyPI for updates on import
+    try:
+        import albumentations as A  # noqa: N812 - the library's own short name
+        import cv2
+    except ImportError as exc:
+        raise SystemExit(f"set c needs albumentations and OpenCV (pip install '.[bench]'), or choose other sets "
+                         f"with --set: {exc}") from exc
+    if not pil_features.check("avif"):
+        raise SystemExit("set c needs Pillow with AVIF support (Pillow >= 11.3 wheels), or choose other sets with --set")
+
+    def fixed(value: float) -> tuple[float, float]:
+        return (value, value)
+
+    def resize(scales: tuple[float, ...], down: str, up: str) -> Step:
+        pair = {"downscale": getattr(cv2, f"INTER_{down}"), "upscale": getattr(cv2, f"INTER_{up}")}
+        return Step(f"albumentations.Downscale (INTER_{down} down, INTER_{up} up)", {"scale": scales},
+                    lambda scale: A.Downscale(scale_range=fixed(scale), interpolation_pair=pair, p=1))
+
+    def opencv(kind: str, qualities: tuple[float, ...]) -> Step:
+        return Step(f"albumentations.ImageCompression {kind} (OpenCV)", {"quality": qualities},
+                    lambda quality: A.ImageCompression(compression_type=kind, quality_range=fixed(int(quality)), p=1))
+
+    def pillow(kind: str, qualities: tuple[float, ...]) -> Step:
+        return Step(f"Pillow {kind} encoder", {"quality": qualities},
+                    lambda quality: A.Lambda(image=partial(_pillow_encode, format=kind, quality=int(quality)),
+                                             name=f"pillow_{kind.lower()}", p=1))
+
+    def gaussian_blur(sigmas: tuple[float, ...], why: str = "") -> Step:
+        return Step(f"albumentations.GaussianBlur, sigma px{why} (kernel from sigma)", {"sigma": sigmas},
+                    lambda sigma: A.GaussianBlur(blur_limit=0, sigma_limit=fixed(sigma), p=1))
+
+    blur = gaussian_blur((0.3, 0.6, 1.0, 1.5, 2.2))
+    scales = (0.9, 0.75, 0.6, 0.45, 0.3)
+    iso = Step("albumentations.ISONoise", {"color_shift": (0.01, 0.015, 0.02, 0.03, 0.04),
+                                           "intensity": (0.05, 0.1, 0.2, 0.3, 0.45)},
+               lambda color_shift, intensity: A.ISONoise(color_shift=fixed(color_shift), intensity=fixed(intensity), p=1))
+    gauss = Step("albumentations.GaussNoise per channel, std as a fraction of 255",
+                 {"std": (0.01, 0.02, 0.035, 0.055, 0.08)},
+                 lambda std: A.GaussNoise(std_range=fixed(std), per_channel=True, p=1))
+    defocus = Step("albumentations.Defocus, radius px (alias_blur 0.1)", {"radius": (1, 2, 3, 5, 7)},
+                   lambda radius: A.Defocus(radius=fixed(int(radius)), alias_blur=fixed(0.1), p=1))
+    motion = Step("albumentations.MotionBlur, kernel px (centred, angle from the series seed)",
+                  {"kernel": (3, 5, 9, 13, 19)},
+                  lambda kernel: A.MotionBlur(blur_limit=fixed(int(kernel)), direction_range=(0.0, 0.0),
+                                              allow_shifted=False, p=1))
+    shot = Step("albumentations.ShotNoise, scale (1 / photons per unit intensity)",
+                {"scale": (0.0005, 0.001, 0.002, 0.004, 0.008)}, lambda scale: A.ShotNoise(scale_range=fixed(scale), p=1))
+    return (
+        Chain("blur_resize_iso_jpeg", (blur, resize(scales, "AREA", "LINEAR"), iso, opencv("jpeg", (90, 70, 50, 30, 15)))),
+        Chain("blur_resize_gauss_webp", (blur, resize(scales, "AREA", "CUBIC"), gauss, pillow("WEBP", (80, 60, 40, 20, 5)))),
+        Chain("resize_iso_avif", (resize((0.85, 0.7, 0.55, 0.4, 0.3), "LANCZOS4", "LANCZOS4"), iso,
+                                  pillow("AVIF", (70, 50, 35, 20, 8)))),
+        Chain("resize_twice_jpeg", (resize((0.85, 0.7, 0.55, 0.42, 0.3), "AREA", "CUBIC"), opencv("jpeg", (85,)),
+                                    resize((0.9, 0.8, 0.7, 0.6, 0.5), "LINEAR", "LINEAR"), opencv("jpeg", (85,)))),
+        Chain("defocus_iso_jpeg", (defocus, iso, opencv("jpeg", (85, 65, 45, 30, 15)))),
+        Chain("motion_gauss_webp", (motion, gauss, opencv("webp", (80, 60, 40, 20, 5)))),
+        Chain("shot_denoise_jpeg", (shot, gaussian_blur((0.5, 0.7, 0.9, 1.2, 1.5), " (a camera's denoising)"),
+                                    opencv("jpeg", (90, 75, 60, 45, 30)))),
+    )
+
+
 # --- distortion sets --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -264,6 +463,15 @@ def distortion_set_b() -> DistortionSet:
         return k.apply(photo, k.values[level - 1], np.random.default_rng(seed))
 
     return DistortionSet("b", tuple(kinds), {k.name: k.to_dict() for k in kinds.values()}, make)
+
+
+def distortion_set_c() -> DistortionSet:
+    chains = {c.name: c for c in set_c()}
+    return DistortionSet("c", tuple(chains), {c.name: c.to_dict() for c in chains.values()},
+                         lambda photo, kind, level, seed: chains[kind].apply(photo, level, seed))
+
+
+SETS: dict[str, Callable[[], DistortionSet]] = {"a": distortion_set_a, "b": distortion_set_b, "c": distortion_set_c}
 
 
 # --- contenders -------------------------------------------------------------------------------------
@@ -313,22 +521,50 @@ class Contender:
     failed_images: list[str] = field(default_factory=list)
 
 
-def bundle_contender(label: str, path: str | None, head: str | None, variant: str, threads: int | None) -> Contender:
-    """A bundle (``path`` None: the packaged default) scored with its ``head`` (None: the default head)."""
-    from contrique_infer import QualityScorer
+class FeatureSource:
+    """A bundle's features of one photo's images, computed once for every head that reads them."""
 
-    scorer = QualityScorer.from_pretrained(path, head=head, variant=variant, threads=threads)
-    info = scorer.resolve_head(head)
+    def __init__(self, scorer: QualityScorer) -> None:
+        self.scorer = scorer
+        self._images: list[np.ndarray] | None = None
+        self._features: list[Featured] = []
+
+    def __call__(self, images: list[np.ndarray]) -> list[Featured]:
+        if self._images is not images:  # a new photo's list (held here, so its id cannot be reused)
+            self._features = [(r.feature, r.error) for r in self.scorer.features_many(images)]
+            self._images = images
+        return self._features
+
+
+def head_contender(label: str, description: dict[str, Any], source: FeatureSource, higher_is_better: bool,
+                   head: Callable[[np.ndarray], Any]) -> Contender:
+    """A contender scoring ``head(feature)`` on the features of ``source``."""
 
     def score(images: list[np.ndarray]) -> list[Scored]:
-        return [(r.score, r.error) for r in scorer.score_many(images)]
+        return [(float(head(f)), None) if f is not None else (None, error) for f, error in source(images)]
 
+    return Contender(label, description, higher_is_better, score)
+
+
+def open_scorer(path: str | None, head: str | None, variant: str, threads: int | None) -> QualityScorer:
+    """A bundle (``path`` None: the packaged default) loaded with ``head`` only (None: every head)."""
+    from contrique_infer import QualityScorer
+
+    return QualityScorer.from_pretrained(path, head=head, variant=variant, threads=threads)
+
+
+def bundle_contender(label: str, scorer: QualityScorer, head: str | None, source: FeatureSource) -> Contender:
+    """The bundle of ``scorer`` with its ``head`` (None: the default head), on the features of ``source``."""
+    from contrique_infer.bundle import load_head
+
+    info = scorer.resolve_head(head)
+    loaded = load_head(scorer.bundle_dir, scorer.manifest, info)
     description = {
         "kind": "bundle", "path": str(scorer.bundle_dir), "name": scorer.manifest.name, "head": info.name,
         "head_dataset": info.dataset, "higher_is_better": info.higher_is_better, "variant": scorer.variant,
-        "providers": scorer.providers,
+        "providers": scorer.providers, "architecture": scorer.manifest.architecture,
     }
-    return Contender(label, description, info.higher_is_better, score)
+    return head_contender(label, description, source, info.higher_is_better, loaded)
 
 
 def brisque_contender(pool: Executor | None) -> Contender:
@@ -358,14 +594,230 @@ def parse_bundle(spec: str) -> tuple[str, str, str | None]:
     return label, path, head
 
 
+def parse_random_init(spec: str) -> tuple[str, str]:
+    """``LABEL=SPEC`` -> (label, spec); SPEC is a checkpoint file or a JSON object of model_config keys."""
+    label, sep, rest = spec.partition("=")
+    if not sep or not label or not rest:
+        raise argparse.ArgumentTypeError(f"--random-init takes LABEL=CHECKPOINT or LABEL=JSON; got {spec!r}")
+    return label, rest
+
+
+# --- ablation heads and the random-initialised encoder ----------------------------------------------
+
+PARTS = ("nss", "learned", "both")
+
+
+def feature_parts(manifest: Manifest) -> dict[str, np.ndarray] | None:
+    """Feature columns of the statistics (``nss``), of the rest (``learned``) and all (``both``), or None
+    when the architecture has no statistics (no ``+nss`` in the manifest's ``architecture``)."""
+    from contrique_export.model_config import NSS_DIM
+
+    if "+nss" not in manifest.architecture:
+        return None
+    per, scales = manifest.feature.per_scale_dim, len(manifest.feature.layout)
+    nss = np.concatenate([np.arange((s + 1) * per - NSS_DIM, (s + 1) * per) for s in range(scales)])
+    every = np.arange(per * scales)
+    return {"nss": nss, "learned": np.setdiff1d(every, nss), "both": every}
+
+
+def proxy_training_set(folder: Path, held_out: Sequence[Path], held_out_ids: Sequence[str]) -> Dataset:
+    """The quality targets of a proxy set, refused if it was made from the benchmark's photos.
+
+    Raises:
+        SystemExit: The proxy set's photos folder overlaps a held-out folder, or one of its photos
+            has the path of a benchmark photo.
+        ContriqueError: The proxy set cannot be read.
+    """
+    from contrique_training.evaluation.datasets import read_csv
+    from contrique_training.proxy import QUALITY_SCALE, load_proxy_set
+
+    proxy = load_proxy_set(folder)
+    source = Path(proxy.photos).resolve()
+    held = [h.resolve() for h in held_out]
+    overlap = [h for h in held if h == source or h in source.parents or source in h.parents]
+    shared = sorted({im.content_id for im in proxy.images
+                     if any(im.content_id == p or im.content_id.endswith("/" + p) for p in held_out_ids)})
+    if overlap or shared:
+        why = (f"it was made from {source}, which overlaps the held-out photos of {overlap[0]}" if overlap
+               else f"it holds the benchmark photo {shared[0]}")
+        raise SystemExit(f"--ablation {folder}: {why}; heads must never see validation photos: make a proxy set "
+                         f"from training photos (python -m contrique_training.proxy make --data ../shared/photos/train "
+                         f"--out DIR)")
+    return read_csv(proxy.quality_csv, name=proxy.name, scale=QUALITY_SCALE)
+
+
+@dataclass(frozen=True)
+class AblationHead:
+    """A ridge head on one part of a bundle's feature, fitted on the proxy set's quality."""
+
+    part: str
+    columns: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    report: dict[str, Any]
+
+    def __call__(self, feature: np.ndarray) -> float:
+        return float(np.asarray(feature, dtype=np.float64)[self.columns] @ self.coef + self.intercept)
+
+
+def fit_ablation_heads(label: str, scorer: QualityScorer, dataset: Dataset, config: ProtocolConfig) -> list[AblationHead]:
+    """The ``nss``, ``learned`` and ``both`` heads of a bundle (none, with a note, without statistics).
+
+    Features of the proxy images come from the evaluation feature cache where present
+    (``contrique_training.evaluation.features``); heads are fitted as the proxy's quality head is.
+
+    Raises:
+        ContriqueError: Features cannot be computed, or too few photos for the splits and folds.
+    """
+    from contrique_training.evaluation.features import DEFAULT_CACHE, compute_features
+    from contrique_training.evaluation.protocol import fit_final, run_protocol
+    from contrique_training.proxy import Standardiser
+
+    parts = feature_parts(scorer.manifest)
+    if parts is None:
+        print(f"note: {label} ({scorer.manifest.architecture}) has no natural-scene statistics: no ablation heads",
+              file=sys.stderr)
+        return []
+    print(f"{label}: features of the {len(dataset)} proxy images ({dataset.name})", file=sys.stderr)
+    features = compute_features(dataset.paths, scorer, cache_dir=DEFAULT_CACHE)
+    y, groups = dataset.scores, dataset.content_ids
+    heads = []
+    for part in PARTS:
+        columns = parts[part]
+        standardise = Standardiser.fit(features[:, columns])
+        z = standardise(features[:, columns])
+        model, selection = fit_final(z, y, groups, config)
+        cv = run_protocol(z, y, groups, config).summary()
+        raw = standardise.unfold(model)
+        heads.append(AblationHead(part, columns, raw.coef, raw.intercept, {
+            "part": part, "dims": int(columns.size), "alpha": selection.alpha,
+            "alpha_at_edge": selection.alpha in (min(config.alphas), max(config.alphas)),
+            "cv_srcc_median": cv["srcc"]["median"], "cv_plcc_median": cv["plcc"]["median"],
+        }))
+        print(f"{label}:{part}: {columns.size} dims, alpha {selection.alpha:g}, proxy SRCC {cv['srcc']['median']:.3f} "
+              f"(median of {config.splits} splits by photo)", file=sys.stderr)
+    return heads
+
+
+def ablation_contenders(label: str, scorer: QualityScorer, source: FeatureSource, dataset: Dataset,
+                        config: ProtocolConfig) -> list[Contender]:
+    """``LABEL:nss``, ``LABEL:learned`` and ``LABEL:both`` on the features of ``source``."""
+    contenders = []
+    for head in fit_ablation_heads(label, scorer, dataset, config):
+        description = {"kind": "ablation head", "bundle": str(scorer.bundle_dir), "name": scorer.manifest.name,
+                       "variant": scorer.variant, "architecture": scorer.manifest.architecture,
+                       "proxy": dataset.name, "proxy_images": len(dataset),
+                       "proxy_photos": len(set(dataset.content_ids or ())), "higher_is_better": True, **head.report}
+        contenders.append(head_contender(f"{label}:{head.part}", description, source, True, head))
+    return contenders
+
+
+def random_init_bundle(spec: str, seed: int, folder: Path) -> tuple[Path, dict[str, Any]]:
+    """Export a randomly initialised network of the architecture ``spec`` to a fp32 bundle in ``folder``.
+
+    Args:
+        spec: A contrique-train checkpoint (its ``model_config``) or a JSON object of ``model_config`` keys.
+        seed: ``torch.manual_seed`` before the network is built.
+        folder: An empty folder for the checkpoint and the bundle.
+
+    Returns:
+        The bundle folder and a description (spec, model_config, seed, torch version).
+
+    Raises:
+        SystemExit: ``spec`` is neither a readable checkpoint nor a valid JSON model_config.
+    """
+    import torch
+
+    from contrique_export.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
+    from contrique_export.exporter import export_bundle
+    from contrique_export.model import ContriqueNet
+    from contrique_export.model_config import ModelConfig
+    from contrique_infer.errors import ContriqueError
+
+    try:
+        if os.path.isfile(spec):
+            source = load_checkpoint(spec)
+            config, max_side = source.config, source.training_config.get("max_side", 0)
+        else:
+            config, max_side = ModelConfig.from_dict(json.loads(spec)), json.loads(spec).get("max_side", 0)
+    except (ContriqueError, ValueError, TypeError, AttributeError) as exc:
+        raise SystemExit(f"--random-init {spec!r}: not a checkpoint file nor a JSON object of model_config keys "
+                         f"(arch, stages, nss, projection_dim, and max_side for the input contract): {exc}") from exc
+    torch.manual_seed(seed)
+    network = ContriqueNet(config)
+    checkpoint = folder / f"random-{config.name}-seed{seed}.pt"
+    description = f"none: random initialisation (torch.manual_seed({seed}), torchvision's initialisers), not trained"
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "model_config": config.to_dict(),
+                "model": network.state_dict(), "config": {"max_side": max_side},  # the same input contract
+                "data": {"description": description, "license": "none"}}, checkpoint)
+    bundle = export_bundle(checkpoint, folder / "bundle", name=f"random-init-{config.name}-seed{seed}")
+    return bundle, {"spec": spec, "model_config": config.to_dict(), "max_side": max_side, "architecture": config.name,
+                    "seed": seed,
+                    "torch": torch.__version__}
+
+
+# --- full-reference values --------------------------------------------------------------------------
+
+class FullReferenceCache:
+    """Full-reference values by the SHA-256 of (photo pixels, image pixels), kept in a JSON file between runs."""
+
+    FORMAT = "bench-quality-fullref-1"
+
+    def __init__(self, path: Path | None) -> None:
+        from contrique_training.fullref import METRICS
+
+        self.path = path
+        self.header = {"format": self.FORMAT, "piq": _version("piq"), "metrics": [m.call for m in METRICS]}
+        self.values: dict[str, list[float]] = {}
+        self.computed = self.reused = 0
+        self.seconds = 0.0
+        if path is not None and path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                print(f"note: full-reference cache {path} unreadable ({exc}): starting a new one", file=sys.stderr)
+                return
+            if {k: data.get(k) for k in self.header} == self.header:
+                self.values = dict(data["values"])
+            else:
+                print(f"note: full-reference cache {path} is of other metrics or piq: starting a new one",
+                      file=sys.stderr)
+
+    @staticmethod
+    def _key(image: np.ndarray) -> str:
+        return f"{hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:32]}-{image.shape[1]}x{image.shape[0]}"
+
+    def __call__(self, images: list[np.ndarray], pristine: np.ndarray) -> list[dict[str, float]]:
+        """Every metric of each image against ``pristine``, from the cache where present."""
+        from contrique_training.fullref import METRICS, full_reference
+
+        base = self._key(pristine)
+        keys = [f"{base}/{self._key(image)}" for image in images]
+        todo: dict[str, int] = {}  # key -> first image with it
+        for i, key in enumerate(keys):
+            if key not in self.values:
+                todo.setdefault(key, i)
+        if todo:
+            start = time.perf_counter()
+            values = full_reference([images[i] for i in todo.values()], pristine)
+            for j, key in enumerate(todo):
+                self.values[key] = [float(values[m.name][j]) for m in METRICS]
+            self.seconds += time.perf_counter() - start
+            self.save()
+        self.computed += len(todo)
+        self.reused += len(images) - len(todo)
+        return [dict(zip((m.name for m in METRICS), self.values[k])) for k in keys]
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**self.header, "values": self.values}) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
 # --- scoring ----------------------------------------------------------------------------------------
-
-def list_photos(folder: Path) -> list[Path]:
-    photos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-    if not photos:
-        raise SystemExit(f"no JPEG or PNG photos under {folder}")
-    return photos
-
 
 def load_photo(path: Path, max_side: int) -> Image.Image:
     """The photo as RGB, downscaled (Lanczos) so that its longer side is at most ``max_side``."""
@@ -382,11 +834,11 @@ def seed_of(photo_id: str, kind: str) -> int:
     return zlib.crc32(f"{photo_id}/{kind}".encode())
 
 
-def spearman(scores: Sequence[float]) -> float | None:
-    """Spearman of (-level, score) over levels 0..5; None when the scores are all equal."""
-    if max(scores) == min(scores):
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman correlation of ``x`` and ``y`` (scipy); None when either is constant."""
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
-    return float(spearmanr(-np.arange(len(scores)), scores).statistic)
+    return float(spearmanr(x, y).statistic)
 
 
 @dataclass
@@ -398,13 +850,29 @@ class Series:
     rho: dict[str, float | None] = field(default_factory=dict)  # None: undefined (constant scores)
 
 
+@dataclass
+class Record:
+    """One image: which photo, set, kind and level, its full-reference values, every contender's raw score."""
+
+    photo: str
+    set: str | None  # None: the photo itself (level 0), part of every set
+    kind: str | None
+    level: int
+    fr: dict[str, float]
+    scores: dict[str, float | None] = field(default_factory=dict)  # None: the contender failed on it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"photo": self.photo, "set": self.set, "kind": self.kind, "level": self.level, "fr": self.fr,
+                "scores": self.scores}
+
+
 def run_photo(
     photo_id: str, photo: Image.Image, sets: list[DistortionSet], contenders: list[Contender],
-    make_seconds: dict[str, float],
-) -> list[Series]:
-    """Distort one photo with every kind of ``sets``, score all images with every contender."""
+    make_seconds: dict[str, float], fullref: FullReferenceCache,
+) -> tuple[list[Series], list[Record]]:
+    """Distort one photo with every kind of ``sets``, compare all images with the photo, score them with every contender."""
     images = [np.asarray(photo)]
-    names = [f"{photo_id} level 0"]
+    records = [Record(photo_id, None, None, 0, {})]
     series: list[tuple[Series, list[int]]] = []
     for dset in sets:
         start = time.perf_counter()
@@ -414,17 +882,22 @@ def run_photo(
             for level in range(1, LEVELS + 1):
                 indices.append(len(images))
                 images.append(np.asarray(dset.make(photo, kind, level, seed).convert("RGB")))
-                names.append(f"{photo_id} {dset.name}/{kind} level {level}")
+                records.append(Record(photo_id, dset.name, kind, level, {}))
             series.append((Series(dset.name, kind, photo_id), indices))
         make_seconds[dset.name] += time.perf_counter() - start
+    for record, values in zip(records, fullref(images, images[0])):
+        record.fr = values
     for contender in contenders:
         start = time.perf_counter()
         scored = contender.score(images)
         contender.seconds += time.perf_counter() - start
         contender.images += len(images)
         ok = {i: value for i, (value, _) in enumerate(scored) if value is not None and math.isfinite(value)}
-        contender.failed_images += [f"{names[i]}: {error or f'score {value}'}"
-                                    for i, (value, error) in enumerate(scored) if i not in ok]
+        for i, (record, (value, error)) in enumerate(zip(records, scored)):
+            record.scores[contender.label] = ok.get(i)
+            if i not in ok:
+                where = "" if record.set is None else f" {record.set}/{record.kind}"
+                contender.failed_images.append(f"{photo_id}{where} level {record.level}: {error or f'score {value}'}")
         sign = 1.0 if contender.higher_is_better else -1.0
         for s, indices in series:
             if not ok.keys() >= set(indices):
@@ -432,8 +905,8 @@ def run_photo(
                 continue
             raw = [ok[i] for i in indices]
             s.scores[contender.label] = raw
-            s.rho[contender.label] = spearman([sign * v for v in raw])
-    return [s for s, _ in series]
+            s.rho[contender.label] = spearman(-np.arange(len(raw)), [sign * v for v in raw])
+    return [s for s, _ in series], records
 
 
 # --- report -----------------------------------------------------------------------------------------
@@ -455,33 +928,125 @@ def summarise(series: list[Series], sets: list[DistortionSet], label: str) -> di
     return out
 
 
-def markdown(summary: dict[str, dict[str, Any]], sets: list[DistortionSet], contenders: list[Contender],
-             footer: list[str]) -> str:
-    def cell(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.3f}"
+def cross_content(records: list[Record], sets: list[DistortionSet], contenders: list[Contender]) -> dict[str, Any]:
+    """Per contender and set: Spearman over all the set's images of the oriented score and the mean-rank
+    full-reference proxy (and each metric alone), with the image counts."""
+    from contrique_training.fullref import METRICS, rank_proxy
 
+    out: dict[str, Any] = {c.label: {} for c in contenders}
+    for dset in sets:
+        mine = [r for r in records if r.set in (None, dset.name)]
+        oriented = {m.name: np.array([r.fr[m.name] for r in mine]) * (1.0 if m.higher_is_better else -1.0)
+                    for m in METRICS}
+        proxy = rank_proxy({m.name: [r.fr[m.name] for r in mine] for m in METRICS})
+        for c in contenders:
+            ok = [i for i, r in enumerate(mine) if r.scores.get(c.label) is not None]
+            score = np.array([mine[i].scores[c.label] for i in ok]) * (1.0 if c.higher_is_better else -1.0)
+            enough = len(ok) > 1
+            out[c.label][dset.name] = {
+                "srcc": spearman(score, proxy[ok]) if enough else None,
+                "images": len(ok),
+                "left_out": len(mine) - len(ok),
+                "per_metric": {k: spearman(score, v[ok]) if enough else None for k, v in oriented.items()},
+            }
+    return out
+
+
+def versus(mine: float | None, theirs: float | None) -> str | None:
+    """``above``, ``tied`` (within 1e-9) or ``below`` ``theirs``; None when either figure is missing."""
+    if mine is None or theirs is None:
+        return None
+    return "tied" if abs(mine - theirs) <= 1e-9 else "above" if mine > theirs else "below"
+
+
+def compare(summary: dict[str, Any], cross: dict[str, Any], sets: list[DistortionSet],
+            labels: list[str]) -> dict[str, Any]:
+    """Per contender and set, the per-series mean and cross-content SRCC, each :func:`versus` BRISQUE's
+    (None without BRISQUE); for set b, each kind's mean :func:`versus` BRISQUE's."""
+    brisque = "BRISQUE" if "BRISQUE" in labels else None
+    out: dict[str, Any] = {}
+    for label in labels:
+        entry: dict[str, Any] = {}
+        against = brisque if label != brisque else None
+        for dset in sets:
+            mean, srcc = summary[label][dset.name]["mean"], cross[label][dset.name]["srcc"]
+            entry[dset.name] = {
+                "mean": mean, "cross": srcc,
+                "mean_vs_brisque": versus(mean, summary[against][dset.name]["mean"]) if against else None,
+                "cross_vs_brisque": versus(srcc, cross[against][dset.name]["srcc"]) if against else None,
+            }
+            if dset.name == "b" and against:
+                entry["b_kinds_vs_brisque"] = {
+                    k: versus(summary[label]["b"]["per_kind"][k], summary[against]["b"]["per_kind"][k]) for k in dset.kinds}
+        out[label] = entry
+    return out
+
+
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def markdown(summary: dict[str, dict[str, Any]], cross: dict[str, Any], sets: list[DistortionSet],
+             contenders: list[Contender], footer: list[str]) -> str:
     labels = [c.label for c in contenders]
     lines = ["| set | distortion | " + " | ".join(labels) + " |", "|---|---|" + "---:|" * len(labels)]
     for dset in sets:
         for kind in dset.kinds:
             lines.append(f"| {dset.name} | {kind} | "
-                         + " | ".join(cell(summary[x][dset.name]["per_kind"][kind]) for x in labels) + " |")
+                         + " | ".join(_cell(summary[x][dset.name]["per_kind"][kind]) for x in labels) + " |")
         lines.append(f"| {dset.name} | **mean over all series** | "
-                     + " | ".join(f"**{cell(summary[x][dset.name]['mean'])}**" for x in labels) + " |")
+                     + " | ".join(f"**{_cell(summary[x][dset.name]['mean'])}**" for x in labels) + " |")
+        lines.append(f"| {dset.name} | **cross-content SRCC vs FR proxy** | "
+                     + " | ".join(f"**{_cell(cross[x][dset.name]['srcc'])}**" for x in labels) + " |")
     return "\n".join(lines + [""] + footer) + "\n"
 
 
-def footer_lines(contenders: list[Contender], summary: dict[str, dict[str, Any]], sets: list[DistortionSet],
-                 n_photos: int, max_side: int, make_seconds: dict[str, float], total_images: int) -> list[str]:
+def summary_markdown(comparison: dict[str, Any], sets: list[DistortionSet]) -> str:
+    """The closing table: per contender and set, mean and cross-content SRCC marked against BRISQUE,
+    and the set-b kinds where it is above BRISQUE."""
+    marks = {None: "", "above": " +", "tied": " =", "below": " -"}
+    has_b = any(d.name == "b" for d in sets)
+    head = ["contender"] + [f"{d.name}: {what}" for d in sets for what in ("mean", "cross")]
+    head += ["b kinds above BRISQUE"] if has_b else []
+    lines = ["Summary (mean: per-series mean; cross: cross-content SRCC vs the full-reference proxy; "
+             "against BRISQUE: + above, = tied, - below):", "", "| " + " | ".join(head) + " |",
+             "|---|" + "---:|" * (2 * len(sets)) + ("---|" if has_b else "")]
+    for label, entry in comparison.items():
+        cells = [label]
+        for d in sets:
+            e = entry[d.name]
+            cells += [_cell(e["mean"]) + marks[e["mean_vs_brisque"]], _cell(e["cross"]) + marks[e["cross_vs_brisque"]]]
+        if has_b:
+            kinds = entry.get("b_kinds_vs_brisque")
+            if kinds is None:
+                cells.append("" if label == "BRISQUE" else "n/a")
+            else:
+                others = {v: [k for k, x in kinds.items() if x == v] for v in ("tied", "below", None)}
+                notes = [f"{what}: {', '.join(ks)}" for what, ks in zip(("tied", "below", "n/a"), others.values()) if ks]
+                above = sum(1 for x in kinds.values() if x == "above")
+                cells.append(f"{above}/{len(kinds)}" + (f" ({'; '.join(notes)})" if notes else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def footer_lines(contenders: list[Contender], summary: dict[str, dict[str, Any]], cross: dict[str, Any],
+                 sets: list[DistortionSet], n_photos: int, max_side: int, make_seconds: dict[str, float],
+                 total_images: int, fullref: FullReferenceCache) -> list[str]:
     lines = [
         f"Cells: Spearman of (-level, score), scores negated where lower is better (+1: the score falls at "
         f"every step), mean over the photos. {n_photos} photo(s), longer side <= {max_side} px (Lanczos); "
         f"levels 0 (the photo) + 1..{LEVELS}; "
         + ", ".join(f"set {d.name}: {len(d.kinds)} kinds, {len(d.kinds) * n_photos} series" for d in sets) + ".",
-        f"{total_images} images; made in " + ", ".join(f"set {k} {v:.1f} s" for k, v in make_seconds.items()) + ".",
+        "Cross-content: Spearman over all images of the set (" + ", ".join(
+            f"{d.name}: {n_photos * (1 + LEVELS * len(d.kinds))}" for d in sets)
+        + ", the photos included) of the score and the mean rank of MDSI, GMSD, VSI, HaarPSI, MS-SSIM and FSIMc "
+          "against the photo (each oriented higher-is-better).",
+        f"{total_images} images; made in " + ", ".join(f"set {k} {v:.1f} s" for k, v in make_seconds.items())
+        + f"; full-reference values: {fullref.computed} computed in {fullref.seconds:.1f} s, {fullref.reused} "
+          "from the cache.",
         "Wall time: " + "; ".join(
             f"{c.label} {c.seconds:.1f} s ({1000 * c.seconds / max(c.images, 1):.1f} ms/image)" for c in contenders
-        ) + ".",
+        ) + ". Heads of one bundle share its features: the encoder's time counts for the first of them.",
     ]
     for c in contenders:
         undefined = sum(summary[c.label][d.name]["undefined"] for d in sets)
@@ -489,21 +1054,25 @@ def footer_lines(contenders: list[Contender], summary: dict[str, dict[str, Any]]
         if undefined:
             lines.append(f"{c.label}: {undefined} series with constant scores (Spearman undefined) counted as 0.")
         if left_out:
-            lines.append(f"{c.label}: {len(c.failed_images)} images failed; {left_out} series left out "
-                         f"(first: {c.failed_images[0]}).")
+            lines.append(f"{c.label}: {len(c.failed_images)} images failed (left out of its cross-content "
+                         f"correlation); {left_out} series left out (first: {c.failed_images[0]}).")
+        if any(cross[c.label][d.name]["srcc"] is None for d in sets):
+            lines.append(f"{c.label}: constant scores over a set, cross-content correlation undefined (n/a).")
     if all(summary[c.label][d.name]["undefined"] == 0 for c in contenders for d in sets):
         lines.append("No series had constant scores (those would count as 0).")
     return lines
 
 
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for package in ("contrique-infer", "onnxruntime", "brisque", "scikit-image", "scipy", "numpy", "pillow", "torch",
-                    "opencv-python-headless"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = None
+    out = {p: _version(p) for p in ("contrique-infer", "onnxruntime", "brisque", "scikit-image", "scipy", "numpy",
+                                    "pillow", "torch", "opencv-python-headless", "albumentations", "piq")}
     try:
         head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -517,29 +1086,40 @@ def versions() -> dict[str, str | None]:
 
 # --- main -------------------------------------------------------------------------------------------
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
-    return value
+def build_parser() -> argparse.ArgumentParser:
+    from contrique_training.evaluation.features import DEFAULT_CACHE
 
-
-def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", action="append", default=[], type=parse_bundle, metavar="LABEL=PATH[@HEAD]",
                         help="a bundle folder (or Hub id) to score with its default head or HEAD; repeatable")
     parser.add_argument("--default", action="store_true", help="also score the packaged default model, if installed")
     parser.add_argument("--no-brisque", action="store_true", help="leave BRISQUE out")
-    parser.add_argument("--set", choices=("a", "b", "both"), default="both", help="distortion set(s)")
+    parser.add_argument("--set", action="append", choices=tuple(SETS), dest="sets",
+                        help="a distortion set; repeatable (default: all of a, b, c)")
+    parser.add_argument("--ablation", type=Path, metavar="PROXY_DIR",
+                        help="a proxy set of TRAINING photos: add LABEL:nss, LABEL:learned and LABEL:both heads "
+                             "fitted on it for every bundle with natural-scene statistics")
+    parser.add_argument("--random-init", action="append", default=[], type=parse_random_init, metavar="LABEL=SPEC",
+                        help="a randomly initialised encoder (SPEC: a checkpoint, whose architecture is used, or a "
+                             "JSON model_config) scored with the three --ablation heads; repeatable")
+    parser.add_argument("--random-seed", type=int, default=0, help="torch seed of --random-init (default 0)")
     parser.add_argument("--photos", type=Path, default=PHOTOS / "val", help="photo folder (searched recursively)")
-    parser.add_argument("--limit-photos", type=positive, help="use only the first N photos (sorted by path)")
-    parser.add_argument("--max-side", type=positive, default=512, help="downscale photos to this longer side")
+    parser.add_argument("--limit-photos", type=positive_int, help="use only the first N photos (sorted by path)")
+    parser.add_argument("--max-side", type=positive_int, default=512, help="downscale photos to this longer side")
     parser.add_argument("--variant", choices=("auto", "fp32", "fp16", "int8"), default="auto",
                         help="bundle encoder variant (default auto: what users get, int8 on CPUs where trusted)")
-    parser.add_argument("--threads", type=positive, help="onnxruntime intra-op threads (default: onnxruntime's)")
-    parser.add_argument("--jobs", type=positive, default=1, help="processes for BRISQUE")
-    parser.add_argument("--json", type=Path, help="write every figure, per series, to this JSON file")
-    parser.add_argument("--markdown", type=Path, help="write the table to this file too")
+    parser.add_argument("--threads", type=positive_int, help="onnxruntime intra-op threads (default: onnxruntime's)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="processes for BRISQUE")
+    parser.add_argument("--fr-cache", type=Path, default=DEFAULT_CACHE / "bench-quality-fullref.json",
+                        help="full-reference values kept between runs (default: %(default)s)")
+    parser.add_argument("--no-fr-cache", action="store_true", help="compute every full-reference value, keep none")
+    parser.add_argument("--json", type=Path, help="write every figure, per series and per image, to this JSON file")
+    parser.add_argument("--markdown", type=Path, help="write the tables to this file too")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     train = (PHOTOS / "train").resolve()
@@ -547,75 +1127,128 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{args.photos} holds training photos: benchmark on held-out photos only")
     if not args.photos.is_dir():
         parser.error(f"no photo folder {args.photos}")
+    if args.random_init and args.ablation is None:
+        parser.error("--random-init needs --ablation PROXY_DIR: its heads are fitted on that proxy set")
     labels = [label for label, _, _ in args.bundle] + (["default"] if args.default else [])
-    if len(set(labels)) != len(labels) or "BRISQUE" in labels:
-        parser.error(f"contender labels must be unique and not BRISQUE; got {', '.join(labels)}")
+    labels += [label for label, _ in args.random_init]
+    if len(set(labels)) != len(labels) or "BRISQUE" in labels or any(":" in label for label in labels):
+        parser.error(f"contender labels must be unique, not BRISQUE and without ':'; got {', '.join(labels)}")
 
     from contrique_infer.errors import ContriqueError, NoDefaultModelError
+    from contrique_training.evaluation.protocol import ProtocolConfig
+    from contrique_training.proxy import PROXY_ALPHAS
 
+    sets = [SETS[name]() for name in sorted(set(args.sets or SETS))]
+    config = ProtocolConfig(alphas=PROXY_ALPHAS)
     contenders: list[Contender] = []
-    try:
-        for label, path, head in args.bundle:
-            contenders.append(bundle_contender(label, path, head, args.variant, args.threads))
-        if args.default:
-            try:
-                contenders.append(bundle_contender("default", None, None, args.variant, args.threads))
-            except NoDefaultModelError:
-                print("note: no default model is installed with contrique-infer; --default skipped", file=sys.stderr)
-    except ContriqueError as exc:
-        print(f"error: cannot load a bundle: {exc}", file=sys.stderr)
-        return 2
-    pool = ProcessPoolExecutor(args.jobs, initializer=_init_brisque) if not args.no_brisque and args.jobs > 1 else None
-    try:
+    random_inits: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        try:
+            all_photos = list_images(args.photos)
+            photos = all_photos[: args.limit_photos]
+            dataset = None if args.ablation is None else proxy_training_set(
+                args.ablation, [args.photos, PHOTOS / "val"], [p.relative_to(args.photos).as_posix() for p in all_photos])
+            bundles: list[tuple[str, str | None, str | None]] = list(args.bundle)
+            if args.default:
+                bundles.append(("default", None, None))
+            for label, path, head in bundles:
+                try:
+                    scorer = open_scorer(path, head, args.variant, args.threads)
+                except NoDefaultModelError:
+                    print("note: no default model is installed with contrique-infer; --default skipped", file=sys.stderr)
+                    continue
+                source = FeatureSource(scorer)
+                contenders.append(bundle_contender(label, scorer, head, source))
+                if dataset is not None:
+                    contenders += ablation_contenders(label, scorer, source, dataset, config)
+            for label, spec in args.random_init:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-random-init-")))
+                bundle, random_inits[label] = random_init_bundle(spec, args.random_seed, folder)
+                scorer = open_scorer(str(bundle), None, "fp32", args.threads)
+                added = ablation_contenders(label, scorer, FeatureSource(scorer), dataset, config)  # type: ignore[arg-type]
+                if not added:
+                    parser.error(f"--random-init {label}: {scorer.manifest.architecture} has no statistics; "
+                                 "add \"nss\": true to its model_config")
+                contenders += added
+        except ContriqueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        # spawned, not forked: torch's and onnxruntime's thread pools are running, and a forked child can
+        # inherit one of their locks held (the BRISQUE workers then wait forever)
+        pool = (ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_brisque)
+                if not args.no_brisque and args.jobs > 1 else None)
+        if pool is not None:
+            stack.callback(pool.shutdown)
         if not args.no_brisque:
             contenders.append(brisque_contender(pool))
         if not contenders:
             parser.error("nothing to score: give --bundle or --default, or drop --no-brisque")
-        sets = ([distortion_set_a()] if args.set in ("a", "both") else []) + (
-            [distortion_set_b()] if args.set in ("b", "both") else [])
-        photos = list_photos(args.photos)[: args.limit_photos]
+        fullref = FullReferenceCache(None if args.no_fr_cache else args.fr_cache)
         make_seconds = {d.name: 0.0 for d in sets}
         series: list[Series] = []
+        records: list[Record] = []
         start = time.perf_counter()
         for i, path in enumerate(photos, 1):
             photo_id = path.relative_to(args.photos).as_posix()
             photo = load_photo(path, args.max_side)
-            series += run_photo(photo_id, photo, sets, contenders, make_seconds)
+            photo_series, photo_records = run_photo(photo_id, photo, sets, contenders, make_seconds, fullref)
+            series += photo_series
+            records += photo_records
             print(f"[{i}/{len(photos)}] {photo_id} ({photo.width}x{photo.height}) done at "
                   f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
-    finally:
-        if pool is not None:
-            pool.shutdown()
 
     summary = {c.label: summarise(series, sets, c.label) for c in contenders}
-    total_images = len(photos) * (1 + LEVELS * sum(len(d.kinds) for d in sets))
-    table = markdown(summary, sets, contenders,
-                     footer_lines(contenders, summary, sets, len(photos), args.max_side, make_seconds, total_images))
+    cross = cross_content(records, sets, contenders)
+    comparison = compare(summary, cross, sets, [c.label for c in contenders])
+    total_images = len(records)
+    table = markdown(summary, cross, sets, contenders, footer_lines(
+        contenders, summary, cross, sets, len(photos), args.max_side, make_seconds, total_images, fullref))
+    table += "\n" + summary_markdown(comparison, sets)
     print(table, end="")
     if args.markdown:
         args.markdown.write_text(table)
     if args.json:
+        from contrique_training.fullref import METRICS
+
         report = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "argv": list(sys.argv if argv is None else argv),
             "measure": "Spearman of (-level, higher-is-better score) per (photo, kind) series of levels 0..5; "
                        "constant scores count as 0",
+            "cross_content_measure": "Spearman over all images of a set (the photos, level 0, included) of the "
+                                     "higher-is-better score and contrique_training.fullref.rank_proxy of the images' "
+                                     "full-reference values against their photo (mean over metrics of the rank, "
+                                     "each metric oriented higher-is-better, ties averaged, ranked over the set's "
+                                     "images); images a contender failed on are left out of its correlation",
             "notes": "series[].scores are raw scores per level 0..5 (null: an image failed, series left out); "
-                     "series[].rho is null where the scores were constant (counted as 0 in the means)",
+                     "series[].rho is null where the scores were constant (counted as 0 in the means); "
+                     "images[] is one record per image (set null: the photo itself, in every set) with its "
+                     "full-reference values (fr, each metric's own direction) and every contender's raw score",
             "photos": {"folder": str(args.photos), "max_side": args.max_side, "resample": "Lanczos",
                        "files": [p.relative_to(args.photos).as_posix() for p in photos]},
             "levels": LEVELS,
             "seed": "crc32('<photo>/<kind>'), same at every level of a series",
             "sets": {d.name: {"kinds": list(d.kinds), "parameters": d.parameters} for d in sets},
+            "fullref": {"metrics": [m.to_dict() for m in METRICS], "computed": fullref.computed,
+                        "from_cache": fullref.reused, "seconds": fullref.seconds,
+                        "cache": None if fullref.path is None else str(fullref.path)},
+            "ablation": None if args.ablation is None else {
+                "proxy": str(args.ablation), "target": "quality.csv of the proxy set", "protocol": config.to_dict(),
+                "parts": {"nss": "the last NSS_DIM values of each per-scale block", "learned": "the other values",
+                          "both": "every value"}},
+            "random_init": random_inits,
             "make_seconds": make_seconds,
             "versions": versions(),
             "contenders": {
                 c.label: {**c.description, "seconds": c.seconds, "images": c.images,
-                          "failed_images": c.failed_images, "summary": summary[c.label]}
+                          "failed_images": c.failed_images, "summary": summary[c.label],
+                          "cross_content": cross[c.label]}
                 for c in contenders
             },
+            "comparison": comparison,
             "series": [{"set": s.set, "kind": s.kind, "photo": s.photo, "rho": s.rho, "scores": s.scores}
                        for s in series],
+            "images": [r.to_dict() for r in records],
         }
         args.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0

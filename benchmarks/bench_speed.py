@@ -47,6 +47,11 @@ Usage:
     python benchmarks/bench_speed.py --json speed.json       # the full run: about 35 min on 2 quiet cores
         [--work ~/contrique-bench] [--resume] [--sections single batch cold size]
         [--sizes 500x500 4000x3000] [--runtime-env PATH] [--threads N]
+    python benchmarks/bench_speed.py --no-official --candidate v1=old-default --sections single \
+        --sizes 1024x768 4000x3000                           # candidate default models only, no torch
+
+``--candidate LABEL=PATH`` adds a bundle (its fp32 and int8); ``--no-official`` leaves out (a)
+and the RULE bundle, and the speed-up column is then over the packaged default's fp32.
 
 The first run exports the RULE bundle into ``--work`` (fp32, int8, fp16 with their parity and
 fidelity checks: about 5 min on 2 busy cores; later runs reuse it). Each finished section is saved
@@ -79,6 +84,7 @@ from benchlib import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, gather, held_out_fo
 from PIL import Image, ImageOps
 
 from contrique_export.fidelity import spearman
+from contrique_infer.manifest import Manifest
 from contrique_infer.inputs import list_images
 
 SIZES = {"1024x768": (1024, 768), "1080x800": (1080, 800), "4000x3000": (4000, 3000)}
@@ -492,8 +498,8 @@ def speed_rows(section: dict[str, Any], reference: str, key: str = "seconds",
 
 
 def report(results: dict[str, Any], contenders: list[Contender]) -> tuple[str, dict[str, Any]]:
-    """The Markdown tables and the summary of targets."""
-    reference = Contender("official", "torch").label
+    """The Markdown tables and the summary of targets (speed-ups over the first contender: (a) when it runs)."""
+    reference = contenders[0].label
     out: list[str] = []
     m = results["machine"]
     out.append(f"Machine: {m['cpu']}, {m['cpus_usable']} usable CPUs of {m['cpus']}, {m['memory_gib']:.0f} GiB; "
@@ -601,6 +607,10 @@ def main() -> int:
     p.add_argument("--runtime-env", type=Path, help="runtime-only venv to measure (default: WORK/runtime-env)")
     p.add_argument("--threads", type=int, help="torch and onnxruntime intra-op threads (default: theirs)")
     p.add_argument("--json", type=Path, help="write every measurement here")
+    p.add_argument("--candidate", action="append", default=[], metavar="LABEL=PATH",
+                   help="also measure this bundle folder (fp32 and int8), e.g. a candidate default model")
+    p.add_argument("--no-official", action="store_true",
+                   help="leave out (a) and the RULE bundle (no torch, no export): compare the bundles alone")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--engine", help=argparse.SUPPRESS)
     p.add_argument("--bundle", type=Path, help=argparse.SUPPRESS)
@@ -620,9 +630,17 @@ def main() -> int:
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "argv": sys.argv, "mode": mode,
                "settings": settings.__dict__, "machine": machine(), "load_average_start": load_average(),
                "sections": sections}
-    bundles: dict[str, Path | None] = {"official": official_bundle(args.work), "default": None}
+    bundles: dict[str, Path | None] = {} if args.no_official else {"official": official_bundle(args.work)}
+    bundles["default"] = None
+    for spec in args.candidate:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not (Path(path) / "contrique.json").is_file():
+            p.error(f"--candidate {spec!r}: expected LABEL=PATH of a bundle folder")
+        bundles[label] = Path(path)
     engines = ["fp32", "int8"] + (["fp16"] if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else [])
-    contenders = [Contender("official", "torch")] + [Contender(m, e) for m in bundles for e in engines]
+    contenders = [] if args.no_official else [Contender("official", "torch")]
+    contenders += [Contender(m, e) for m, path in bundles.items() for e in engines
+                   if path is None or e in Manifest.load(path).variants]  # a candidate may lack int8
 
     def measure(key: str, run: Callable[[], dict[str, Any]]) -> None:
         if key in sections:

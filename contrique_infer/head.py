@@ -18,17 +18,28 @@ from .errors import HeadError
 from .manifest import HeadInfo
 from .records import FieldReader, to_float
 
-HEAD_FORMAT_VERSION = 1
+HEAD_FORMAT_VERSIONS = (1, 2)
+"""Head file formats this runtime reads (2 added the optional ``feature_min``/``feature_max``/``score_min``/
+``score_max``); a head is written at the oldest one that holds it."""
 
 
 @dataclass(frozen=True, eq=False)
 class Head:
-    """A linear head: ``score = feature @ coef + intercept`` (FR heads take the abs difference)."""
+    """A linear head: ``score = feature @ coef + intercept`` (FR heads take the abs difference).
+
+    A head may record the range it was fitted on (format 2): ``feature_range`` (per-value minimum
+    and maximum of the features it was fitted on) clips a feature into that range before the
+    product, so that a feature far outside it (a flat frame, whose statistics are extreme) is
+    scored like the most extreme images the head knows instead of being extrapolated; and
+    ``score_range`` clips the score into the range of its targets (0..100 for a proxy quality).
+    """
 
     info: HeadInfo
     coef: np.ndarray
     intercept: float
     alpha: float | None = None
+    feature_range: tuple[np.ndarray, np.ndarray] | None = None
+    score_range: tuple[float, float] | None = None
 
     @property
     def name(self) -> str:
@@ -39,10 +50,22 @@ class Head:
         return self.info.kind
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
-        """Scores for features of shape ``(dim,)`` or ``(n, dim)``, computed in float64 (silently NaN or
-        infinite where the numbers overflow: the scorer turns such a score into an error)."""
+        """Scores for features of shape ``(dim,)`` or ``(n, dim)``, computed in float64 and clipped
+        into the head's ranges when it records them (silently NaN or infinite where the numbers
+        overflow: the scorer turns such a score into an error)."""
+        x = np.asarray(features, dtype=np.float64)
+        if self.feature_range is not None:
+            x = np.clip(x, *self.feature_range)  # NaN stays NaN: still an error
         with np.errstate(over="ignore", invalid="ignore"):
-            return np.asarray(features, dtype=np.float64) @ self.coef.astype(np.float64) + self.intercept
+            scores = x @ self.coef.astype(np.float64) + self.intercept
+        if self.score_range is None:
+            return scores
+        return np.where(np.isfinite(scores), np.clip(scores, *self.score_range), scores)  # overflow stays an error
+
+    @property
+    def format_version(self) -> int:
+        """The oldest head format that holds this head."""
+        return 1 if self.feature_range is None and self.score_range is None else 2
 
     @classmethod
     def from_dict(cls, data: Any, path: str | os.PathLike[str], file: str) -> Head:
@@ -59,8 +82,9 @@ class Head:
         path = os.fspath(path)
         r = FieldReader(data, path, "", HeadError)
         version = r.integer("format_version")
-        if version != HEAD_FORMAT_VERSION:
-            raise HeadError(path, f"head format_version {version} is not supported (expected {HEAD_FORMAT_VERSION})")
+        if version not in HEAD_FORMAT_VERSIONS:
+            raise HeadError(path, f"head format_version {version} is not supported (this contrique-infer reads "
+                                  f"{', '.join(map(str, HEAD_FORMAT_VERSIONS))}); upgrade contrique-infer")
         info = HeadInfo.from_dict(FieldReader({**r.data, "file": file}, path, "", HeadError))
         raw = r.typed("coef", list)
         if not raw or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
@@ -68,14 +92,29 @@ class Head:
         coef = np.asarray([to_float(v) for v in raw], dtype=np.float64)
         if not np.all(np.isfinite(coef)):
             raise HeadError(path, "field 'coef' holds non-finite values")
-        return cls(info=info, coef=coef, intercept=r.number("intercept"), alpha=r.number("alpha", optional=True))
+        feature_range = score_range = None
+        if version >= 2 and "feature_min" in r.data:
+            bounds = tuple(_finite_vector(r, key, len(coef)) for key in ("feature_min", "feature_max"))
+            if np.any(bounds[0] > bounds[1]):
+                raise HeadError(path, "field 'feature_min' must not exceed 'feature_max' anywhere")
+            feature_range = bounds
+        if version >= 2 and "score_min" in r.data:
+            score_range = (r.number("score_min"), r.number("score_max"))
+            if not score_range[0] <= score_range[1]:
+                raise HeadError(path, "field 'score_min' must not exceed 'score_max'")
+        return cls(info=info, coef=coef, intercept=r.number("intercept"), alpha=r.number("alpha", optional=True),
+                   feature_range=feature_range, score_range=score_range)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"format_version": HEAD_FORMAT_VERSION}
+        out: dict[str, Any] = {"format_version": self.format_version}
         out.update({k: v for k, v in self.info.to_dict().items() if k != "file"})
         out["intercept"] = float(self.intercept)
         if self.alpha is not None:
             out["alpha"] = float(self.alpha)
+        if self.score_range is not None:
+            out["score_min"], out["score_max"] = (float(v) for v in self.score_range)
+        if self.feature_range is not None:
+            out["feature_min"], out["feature_max"] = ([float(v) for v in bound] for bound in self.feature_range)
         out["coef"] = [float(v) for v in self.coef]
         return out
 
@@ -85,3 +124,14 @@ class Head:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict()) + "\n", encoding="utf-8")
         return path
+
+
+def _finite_vector(r: FieldReader, key: str, n: int) -> np.ndarray:
+    """Field ``key``: a list of ``n`` finite numbers, as float64."""
+    raw = r.typed(key, list)
+    if len(raw) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+        raise r.fail(f"field '{key}' must be a list of {n} numbers (one per coefficient)")
+    values = np.asarray([to_float(v) for v in raw], dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise r.fail(f"field '{key}' holds non-finite values")
+    return values

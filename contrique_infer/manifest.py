@@ -24,7 +24,10 @@ from .jsonfile import read_json
 from .paths import check_relpath
 from .records import FieldReader, JsonRecord, to_float
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest manifest format this runtime reads and writes (2 added ``input.max_side``)."""
+FORMAT_VERSIONS = (1, 2)
+"""Manifest formats this runtime reads; a bundle is written at the oldest one that holds it."""
 MANIFEST_NAME = "contrique.json"
 VARIANTS = ("fp32", "fp16", "int8")
 HEAD_KINDS = ("nr", "fr")
@@ -49,6 +52,10 @@ class InputContract(JsonRecord):
 
     The default is the official CONTRIQUE computation: full scale and half scale (PIL bicubic to
     ``(w // 2, h // 2)``), ``ToTensor`` values in [0, 1], NCHW float32, no normalisation.
+    ``max_side`` (manifest format 2; None = the image as it is): an image whose longer side is
+    longer is first downscaled to fit (bicubic, each side ``max(1, round(side * max_side /
+    longer side))``), and a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) still at
+    least that size; the scales are then taken of the downscaled image.
     """
 
     color: str = "RGB"
@@ -62,6 +69,19 @@ class InputContract(JsonRecord):
     min_size: int = 32
     input_name: str = "image"
     output_name: str = "feature"
+    max_side: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; ``max_side`` only when set (format 1 has no such field)."""
+        out = super().to_dict()
+        if self.max_side is None:
+            del out["max_side"]
+        return out
+
+    @property
+    def format_version(self) -> int:
+        """The oldest manifest format that can hold this contract."""
+        return 2 if self.max_side is not None else 1
 
     @classmethod
     def from_dict(cls, r: FieldReader) -> InputContract:
@@ -91,6 +111,7 @@ class InputContract(JsonRecord):
             min_size=r.integer("min_size", minimum=1),
             input_name=r.string("input_name"),
             output_name=r.string("output_name"),
+            max_side=r.integer("max_side", optional=True, minimum=1),
         )
 
 
@@ -300,11 +321,12 @@ class Manifest:
         path = os.fspath(path)
         r = FieldReader(data, path, "", ManifestError)
         version = r.integer("format_version")
-        if version != FORMAT_VERSION:
+        if version not in FORMAT_VERSIONS:
             raise ManifestError(
                 path,
                 f"format_version {version} is not supported by this contrique-infer "
-                f"(which reads version {FORMAT_VERSION}); upgrade contrique-infer or re-export the bundle",
+                f"(which reads versions {', '.join(map(str, FORMAT_VERSIONS))}); upgrade contrique-infer or "
+                "re-export the bundle",
             )
         files_raw = r.mapping("files")
         files = {
@@ -327,6 +349,8 @@ class Manifest:
         if default_head is not None and default_head not in head_names:
             raise ManifestError(path, f"default_head {default_head!r} is not one of the heads {head_names}")
         contract = InputContract.from_dict(r.section("input"))
+        if contract.format_version > version:
+            raise ManifestError(path, f"input.max_side needs format_version {contract.format_version}, got {version}")
         feature = FeatureSpec.from_dict(r.section("feature"))
         scale_names = tuple(s.name for s in contract.scales)
         if feature.layout != scale_names:

@@ -85,8 +85,8 @@ def run_pipeline(
         other than :class:`ImageError` (a bug).
     """
     finished: dict[int, Outcome] = {}
-    groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
-    group_of: dict[int, tuple[int, int]] = {}  # index of each waiting image -> its group's key
+    groups: dict[tuple[int, ...], list[tuple[int, PreparedImage]]] = {}
+    group_of: dict[int, tuple[int, ...]] = {}  # index of each waiting image -> its group's key
     inflight: deque[tuple[int, Future[PreparedImage | PathError]]] = deque()
     max_finished = batch_size + 2 * workers
     source = iter(images)
@@ -100,7 +100,7 @@ def run_pipeline(
         except ImageError as exc:
             return exc
 
-    def run(key: tuple[int, int]) -> None:
+    def run(key: tuple[int, ...]) -> None:
         group = groups.pop(key)
         for (index, prepared), feature in zip(group, encode([p for _, p in group])):
             del group_of[index]
@@ -124,7 +124,7 @@ def run_pipeline(
                 if isinstance(item, PathError):
                     finished[index] = item
                 else:
-                    key = (item.height, item.width)
+                    key = item.scales[0].shape  # the encoder's input size
                     groups.setdefault(key, []).append((index, item))
                     group_of[index] = key
                     if len(groups[key]) >= batch_size:

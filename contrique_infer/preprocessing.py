@@ -62,8 +62,8 @@ class PreparedImage:
 
     Attributes:
         source: The input's name (a path) or description (``<bytes 123>``).
-        width: Width of the RGB image in pixels (full scale).
-        height: Height of the RGB image in pixels.
+        width: Width of the image in pixels, as stored (before any ``max_side`` downscaling).
+        height: Height of the image in pixels, as stored.
         scales: One float32 CHW array per scale of the input contract, in contract order.
         thumbnail: What the ``thumbnail`` hook of :func:`prepare` made of the decoded image
             (None without a hook).
@@ -112,8 +112,21 @@ def allow_pixels(max_pixels: int | None) -> None:
             Image.MAX_IMAGE_PIXELS = max_pixels
 
 
+def fit_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """``size`` scaled down so that its longer side is at most ``max_side`` (unchanged when it fits or None).
+
+    Each side becomes ``max(1, round(side * max_side / longer side))``: the rule of an input
+    contract's ``max_side``.
+    """
+    w, h = size
+    if max_side is None or max(w, h) <= max_side:
+        return size
+    scale = max_side / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
 def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, apply_exif: bool = False,
-               min_size: int = 1) -> Image.Image:
+               min_size: int = 1, max_side: int | None = None) -> Image.Image:
     """Decode any accepted input into an RGB PIL image.
 
     Args:
@@ -121,7 +134,10 @@ def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
         max_pixels: Refuse images with more pixels (checked on the file header, before the pixels
             are decoded); None disables the guard. See :func:`allow_pixels` for Pillow's own limit.
         apply_exif: Rotate/flip the image as its EXIF orientation tag says.
-        min_size: Refuse images whose shorter side is below this many pixels.
+        min_size: Refuse images whose shorter side is below this many pixels (checked on the
+            file's own size).
+        max_side: Downscale the image so that its longer side is at most this (:func:`fit_size`,
+            bicubic); a JPEG is decoded at the smallest DCT scale still at least that size.
 
     Returns:
         A loaded RGB image.
@@ -133,13 +149,26 @@ def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
         ImageTooSmallError: A side is shorter than ``min_size``.
         ImageTypeError: ``image`` is of a type that is not an image input at all (a ``TypeError`` too).
     """
+    return _decode(image, max_pixels, apply_exif, min_size, max_side)[0]
+
+
+def _decode(image: ImageInput, max_pixels: int | None, apply_exif: bool, min_size: int,
+            max_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
+    """:func:`decode_rgb`'s work: the RGB image, and the image's own size (after any EXIF turn)."""
     source = describe(image)
     with _opened(image, source) as img:
         _check_size(img.size, source, max_pixels, min_size)
+        size = img.size
+        target = fit_size(size, max_side)
         try:
+            if target != size and img.format == "JPEG":
+                img.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale where that still covers the target
             if apply_exif:
                 img = ImageOps.exif_transpose(img)
-            return _to_rgb(img, source)
+                if (img.width > img.height) != (size[0] > size[1]) and img.width != img.height:
+                    size, target = size[::-1], target[::-1]  # the orientation tag turned the image by 90 degrees
+            rgb = _to_rgb(img, source)
+            return (rgb if rgb.size == target else rgb.resize(target, Image.Resampling.BICUBIC)), size
         except ImageError:
             raise
         except Image.DecompressionBombError as exc:
@@ -186,8 +215,14 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
         ImageError: See :func:`decode_rgb` (the minimum side is :func:`min_side` of the contract).
         ImageTypeError: ``image`` is not an accepted input type (a ``TypeError`` too).
     """
-    rgb = decode_rgb(image, max_pixels=max_pixels, apply_exif=apply_exif, min_size=min_side(contract))
-    return PreparedImage(describe(image), rgb.width, rgb.height, to_scales(rgb, contract),
+    smallest = min_side(contract)
+    rgb, (width, height) = _decode(image, max_pixels, apply_exif, smallest, contract.max_side)
+    if min(rgb.size) < smallest:
+        raise ImageTooSmallError(
+            describe(image), f"is {rgb.width}x{rgb.height} pixels after scaling its longer side to the model's "
+            f"max_side {contract.max_side}; the model needs at least {smallest} pixels on each side"
+        )
+    return PreparedImage(describe(image), width, height, to_scales(rgb, contract),
                          None if thumbnail is None else thumbnail(rgb))
 
 

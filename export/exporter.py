@@ -92,7 +92,8 @@ def export_bundle(
         checkpoint = load_checkpoint(ckpt, arch=arch)
         model = checkpoint.build_model()
     config = checkpoint.config
-    contract = InputContract(min_size=MIN_SIZE)
+    # A model trained on photos downscaled to max_side sees them so at scoring too.
+    contract = InputContract(min_size=MIN_SIZE, max_side=int(checkpoint.training_config.get("max_side") or 0) or None)
     feature = FeatureSpec(dim=2 * config.feature_dim, per_scale_dim=config.feature_dim, layout=("full", "half"))
     loaded_heads = [read_head(n, p, feature_dim=feature.dim) for n, p in (heads or {}).items()]
     if checkpoint.trained_head is not None and TRAINED_HEAD not in {h.name.lower() for h in loaded_heads}:
@@ -114,6 +115,7 @@ def export_bundle(
             architecture=config.name,
             input=contract,
             feature=feature,
+            format_version=contract.format_version,
             variants={v: VariantInfo(v, VARIANT_FILES[v]) for v in wanted},
             heads=tuple(h.info for h in loaded_heads),
             default_head=default_head or _default_head(loaded_heads),

@@ -14,7 +14,7 @@ import os
 import pickle
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +291,5 @@ def _read_json_head(path: Path, name: str, file: str) -> Head:
         head = Head.from_dict(data, path, file)
     except HeadError as exc:
         raise HeadFileError(path, exc.reason) from exc
-    info = HeadInfo(**{**head.info.__dict__, "name": name, "file": file})
-    return Head(info=info, coef=head.coef, intercept=head.intercept, alpha=head.alpha)
+    return replace(head, info=replace(head.info, name=name, file=file))  # the ranges come along
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from .model_config import ModelConfig
+from .model_config import MOBILENET_CUTS, ModelConfig
 from .nss import NaturalSceneStatistics
 
 
@@ -31,8 +31,7 @@ class ContriqueNet(nn.Module):
     def __init__(self, config: ModelConfig = ModelConfig()) -> None:
         super().__init__()
         self.config = config
-        resnet = getattr(torchvision.models, config.arch)(weights=None)
-        self.encoder = nn.Sequential(*list(resnet.children())[: 4 + config.stages])
+        self.encoder = _trunk(config)
         self.nss = NaturalSceneStatistics() if config.nss else None
         c = config.channels
         self.projector = nn.Sequential(
@@ -57,6 +56,14 @@ class ContriqueNet(nn.Module):
         """What inference uses, shape (N, feature_dim): the L2-normalised, globally average-pooled
         feature map, followed by the NSS statistics of ``x`` when the config has ``nss``."""
         return self.features(x)[1]
+
+
+def _trunk(config: ModelConfig) -> nn.Sequential:
+    """The convolutional trunk, cut after ``config.stages`` stages (ResNet: conv1, bn1, relu, maxpool, layers)."""
+    network = getattr(torchvision.models, config.arch)(weights=None)
+    if config.arch == "mobilenet_v3_small":
+        return nn.Sequential(*list(network.features)[: MOBILENET_CUTS[config.stages - 1]])
+    return nn.Sequential(*list(network.children())[: 4 + config.stages])
 
 
 def pooled_feature(feature_map: torch.Tensor) -> torch.Tensor:

@@ -11,12 +11,16 @@ from typing import Any
 
 from .errors import ModelConfigError
 
-# Output channels of residual stages 1..4 of each supported torchvision ResNet.
+# Output channels of stages 1..4 of each supported torchvision network: a ResNet's residual stages,
+# or MobileNetV3-small's blocks cut at strides 4, 8, 16 and 32 (MOBILENET_CUTS).
 ARCHITECTURES: dict[str, tuple[int, int, int, int]] = {
     "resnet18": (64, 128, 256, 512),
     "resnet34": (64, 128, 256, 512),
     "resnet50": (256, 512, 1024, 2048),
+    "mobilenet_v3_small": (16, 24, 48, 576),
 }
+MOBILENET_CUTS = (2, 4, 9, 13)
+"""How many of MobileNetV3-small's ``features`` blocks stages 1..4 keep (the last ends at its 576-channel conv)."""
 NSS_DIM = 25
 """Length of the natural-scene statistics (:mod:`contrique_export.nss`) appended when ``nss`` is on."""
 

@@ -64,6 +64,7 @@ def export_onnx(
                 verbose=False,
             )
             program.save(str(path), external_data=False)
+        _drop_source_locations(path)
     except Exception as exc:  # the exporter raises many types; report them as one
         raise ExportError(f"ONNX export of {model.config.arch} failed: {type(exc).__name__}: {exc}") from exc
     try:
@@ -76,6 +77,17 @@ def export_onnx(
             f"{graph_opset(path)}); use --opset 18 or higher, or omit it"
         )
     return path
+
+
+def _drop_source_locations(path: Path) -> None:
+    """Remove the exporter's per-node stack traces: they name files of the machine that exported
+    (absolute paths of the checkout and the site-packages), which a shipped model must not carry."""
+    model = onnx.load(str(path), load_external_data=False)
+    for node in model.graph.node:
+        kept = [p for p in node.metadata_props if not p.key.endswith("stack_trace")]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+    onnx.save(model, str(path))
 
 
 def graph_opset(path: str | os.PathLike[str]) -> int:

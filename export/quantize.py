@@ -41,8 +41,13 @@ from contrique_infer.preprocessing import PreparedImage
 from .errors import ExportError
 
 INT8_OP_TYPES = ("Conv", "Add", "Relu", "MaxPool")
-FLOAT_ONLY_MODULES = ("NaturalSceneStatistics",)
-"""Modules whose nodes stay float32 (found by the exporter's ``namespace`` metadata on each node)."""
+QUANTIZED_MODULE = "ContriqueNet/encoder:"
+"""The convolutional trunk, the only module int8 quantizes (found by the exporter's ``namespace``
+metadata on each node of the exported fp32 graph). Every other node stays float32, including the
+natural-scene statistics and any node the quantizer's pre-processing made: a node is quantized only
+when the fp32 graph names it as the trunk's. (The pre-processing drops every node's metadata on
+MobileNetV3's graph, so excluding the statistics by their metadata there excluded nothing, and the
+int8 statistics went to -inf.)"""
 
 
 class _Calibration(CalibrationDataReader):
@@ -78,7 +83,7 @@ def quantize_int8(fp32: str | os.PathLike[str], out: str | os.PathLike[str], cal
         try:
             # Symbolic shape inference cannot follow the normalisation's Expand: use ONNX's.
             quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-            float_only = float_only_nodes(prepared)
+            float_only = float_only_nodes(prepared, fp32)
             quantize_static(
                 str(prepared),
                 str(out),
@@ -98,13 +103,16 @@ def quantize_int8(fp32: str | os.PathLike[str], out: str | os.PathLike[str], cal
     return out
 
 
-def float_only_nodes(path: str | os.PathLike[str]) -> list[str]:
-    """Names of the graph's nodes that belong to a module of :data:`FLOAT_ONLY_MODULES`."""
+def float_only_nodes(path: str | os.PathLike[str], fp32: str | os.PathLike[str]) -> list[str]:
+    """Names of the nodes of graph ``path`` that stay float32: all but those the exported ``fp32``
+    graph places in :data:`QUANTIZED_MODULE` (``path`` is ``fp32`` after pre-processing)."""
+    exported = onnx.load(str(fp32), load_external_data=False)
+    trunk = {
+        node.name for node in exported.graph.node
+        if any(p.key == "namespace" and QUANTIZED_MODULE in p.value for p in node.metadata_props)
+    }
     model = onnx.load(str(path), load_external_data=False)
-    return [
-        node.name for node in model.graph.node
-        if any(p.key == "namespace" and any(m in p.value for m in FLOAT_ONLY_MODULES) for p in node.metadata_props)
-    ]
+    return [node.name for node in model.graph.node if node.name not in trunk]
 
 
 def _unquantized_inputs(path: Path, nodes: Sequence[str]) -> None:

@@ -45,10 +45,18 @@ class TrainConfig:
         0.0, "weight of the ranking loss; > 0 trains on series (one crop, pristine + 5 wide levels of one type) "
         "with a linear quality head, batch_size counting images (a multiple of 6)"
     )
+    proxy_weight: float = _f(
+        0.0, "weight of the cross-photo ranking loss (series training): every pair of images in a batch, from any "
+        "photos, ordered by a full-reference proxy (mean rank of GMSD and MDSI against each series' pristine crop)"
+    )
     optimizer: str = _f("sgd", "sgd (momentum, the paper's) or adamw")
     ema_decay: float = _f(0.0, "exponential moving average of the weights (0 = off); checkpoints hold the average")
     keep_every: int = _f(0, "also keep a copy of the checkpoint every N steps as checkpoint-<step>.pt (0 = off)")
     crop_size: int = _f(256, "side of the square training crops, in pixels")
+    max_side: int = _f(
+        0, "downscale each photo so that its longer side is at most this before cropping (0 = keep its size); "
+        "set it to the runtime's input contract (contrique-export records it) so training sees photos as scoring does"
+    )
     batch_size: int = _f(1024, "images per optimizer step, over all processes and accumulation steps")
     grad_accum: int = _f(1, "micro-batches accumulated per optimizer step")
     steps: int = _f(0, "optimizer steps; 0 = epochs x steps per epoch")
@@ -80,7 +88,7 @@ class TrainConfig:
         for name in positive + ("lr_reference_batch", "patch_grid", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("steps", "workers", "checkpoint_every", "images_per_class", "keep_every"):
+        for name in ("steps", "workers", "checkpoint_every", "images_per_class", "keep_every", "max_side"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.images_per_class and self.variants_per_image != NUM_CLASSES:
@@ -104,6 +112,10 @@ class TrainConfig:
                 f"with rank_weight > 0 a micro-batch (batch_size / grad_accum = {self.batch_size // self.grad_accum}) "
                 "must be whole series of 6 images; use a multiple of 6"
             )
+        if self.proxy_weight < 0 or (self.proxy_weight > 0 and self.rank_weight <= 0):
+            raise ConfigError(f"proxy_weight {self.proxy_weight} must be >= 0, and needs series training (rank_weight > 0)")
+        if self.max_side and self.max_side < self.crop_size:
+            raise ConfigError(f"max_side {self.max_side} is smaller than crop_size {self.crop_size}")
         if self.rank_weight > 0 and self.data_authentic:
             raise ConfigError("series batches (rank_weight > 0) use pristine photos only; drop --data-authentic")
         if self.rank_weight > 0 and self.images_per_class:
@@ -166,6 +178,33 @@ def _coerce(source: str, name: str, value: Any, default: Any) -> Any:
     return value
 
 
+# The CPU recipe of the first default model: a 3-stage ResNet-18 with NSS statistics, trained to
+# rank series (pristine > mild > severe, wide levels) with a linear head on the runtime's feature,
+# plus the contrastive loss at a lower weight; AdamW and an EMA of the weights. A micro-batch
+# is 8 series of 6 images (128 px crops and their halves). docs/training.md has the figures.
+_CPU: dict[str, Any] = {
+    "arch": "resnet18",
+    "stages": 3,
+    "nss": True,
+    "crop_size": 128,
+    "batch_size": 48,
+    "steps": 1200,
+    "variants_per_image": 25,
+    "rank_weight": 1.0,
+    "contrastive_weight": 0.2,
+    "optimizer": "adamw",
+    "base_lr": 1e-3,
+    "lr_reference_batch": 48,
+    "warmup_fraction": 0.03,
+    "weight_decay": 0.05,
+    "ema_decay": 0.998,
+    "workers": 1,
+    "log_every": 10,
+    "checkpoint_every": 50,
+    "keep_every": 100,
+}
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper: ResNet-50, 256 px crops, batch 1024 at lr 0.6, 25 epochs of KADIS-700k-like data.
     "paper": {},
@@ -185,30 +224,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "log_every": 5,
         "checkpoint_every": 100,
     },
-    # The CPU recipe of the default model: a 3-stage ResNet-18 with NSS statistics, trained to rank
-    # series (pristine > mild > severe, wide levels) with a linear head on the runtime's feature,
-    # plus the contrastive loss at a lower weight; AdamW and an EMA of the weights. A micro-batch
-    # is 8 series of 6 images (128 px crops and their halves). docs/training.md has the figures.
-    "cpu": {
-        "arch": "resnet18",
-        "stages": 3,
-        "nss": True,
-        "crop_size": 128,
-        "batch_size": 48,
-        "steps": 1200,
-        "variants_per_image": 25,
-        "rank_weight": 1.0,
-        "contrastive_weight": 0.2,
-        "optimizer": "adamw",
-        "base_lr": 1e-3,
-        "lr_reference_batch": 48,
-        "warmup_fraction": 0.03,
-        "weight_decay": 0.05,
-        "ema_decay": 0.998,
-        "workers": 1,
-        "log_every": 10,
-        "checkpoint_every": 50,
-        "keep_every": 100,
+    "cpu": _CPU,
+    # The CPU recipe of the default model v2: _CPU with MobileNetV3-small (3 stages) on photos at
+    # the runtime's input contract (longer side 512), and a cross-photo ranking ordered by a
+    # full-reference proxy besides the ranking within series, so that scores compare across photos.
+    "cpu-fast": {
+        **_CPU,
+        "arch": "mobilenet_v3_small",
+        "max_side": 512,
+        "steps": 900,
+        "proxy_weight": 1.0,
+        "base_lr": 2e-3,
+        "keep_every": 150,
     },
     # Seconds on a CPU: the end-to-end check of CI.
     "smoke": {

@@ -65,9 +65,20 @@ class _PhotoDataset(Dataset):
 
     synthetic = True
 
-    def __init__(self, paths: list[Path], crop_size: int, seed: int, variants_per_image: int = 1) -> None:
+    def __init__(self, paths: list[Path], crop_size: int, seed: int, variants_per_image: int = 1,
+                 max_side: int = 0) -> None:
         self.paths, self.crop_size, self.seed, self.variants = paths, crop_size, seed, variants_per_image
+        self.max_side = max_side
         self.epoch = 0
+
+    def photo(self, index: int) -> Image.Image:
+        """Photo ``index`` as RGB, its longer side downscaled to ``max_side`` (bicubic) when set and exceeded."""
+        image = load_rgb(self.paths[index])
+        w, h = image.size
+        if self.max_side and max(w, h) > self.max_side:
+            scale = self.max_side / max(w, h)
+            image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
+        return image
 
     def __len__(self) -> int:
         return len(self.paths) * self.variants
@@ -163,7 +174,7 @@ class SeriesDataset(_PhotoDataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self.epoch, index, 2])
         type_index = int(rng.integers(len(WIDE_TYPES)))
-        region = random_region(load_rgb(self.paths[index // self.variants]), self.crop_size, rng)
+        region = random_region(self.photo(index // self.variants), self.crop_size, rng)
         series = [_to_tensor(apply_codec_wide(region, type_index, level)) for level in range(LEVELS + 1)]
         return {"series": torch.stack(series), "type": type_index, "flip": int(rng.integers(0, 2))}
 

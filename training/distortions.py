@@ -486,12 +486,35 @@ def exposure(x: torch.Tensor, gains: torch.Tensor, g: torch.Generator) -> torch.
     return x * _view(gains)
 
 
+_DOWN_MODES = ("area", "bilinear", "bicubic", "nearest")
+
+
+def resolution_loss(x: torch.Tensor, factors: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Downscale by the factor and back up (bicubic): lost resolution, as an upscaled small image shows it.
+
+    The downscaling filter (area, antialiased bilinear or bicubic, nearest) is drawn per image, so
+    no one resampler's artefacts become the cue.
+    """
+    modes = torch.randint(len(_DOWN_MODES), (x.shape[0],), generator=g, device=x.device).tolist()
+    out = torch.empty_like(x)
+    h, w = x.shape[-2:]
+    for i, (factor, mode) in enumerate(zip(factors.tolist(), modes)):
+        size = (max(1, round(h / factor)), max(1, round(w / factor)))
+        name = _DOWN_MODES[mode]
+        small = F.interpolate(x[i : i + 1], size=size, mode=name,
+                              **({"antialias": True, "align_corners": False} if name in ("bilinear", "bicubic") else {}))
+        out[i] = F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)[0]
+    return out
+
+
 # Types with wide levels only, for the ranking objective, the proxy heads and the benchmark (not
 # classes of the contrastive objective: KADID has no exposure error). KADID's brighten and darken
 # are tone curves that keep black and white; a wrong exposure scales everything.
 EXTRA_WIDE: tuple[Distortion, ...] = (
     Distortion("underexposure", (), exposure, None, (0.8, 0.6, 0.4, 0.25, 0.12)),
     Distortion("overexposure", (), exposure, None, (1.25, 1.6, 2.0, 2.6, 3.4)),
+    Distortion("resolution_loss", (), resolution_loss, None, (1.5, 2.0, 3.0, 4.0, 6.0)),
+    Distortion("webp", (), None, "WEBP", (70.0, 40.0, 20.0, 10.0, 3.0)),
 )
 WIDE_TYPES: tuple[Distortion, ...] = DISTORTIONS + EXTRA_WIDE
 """Every type with wide levels: the 25 KADID types (indices 0..24, as in class ids), then the extras."""
@@ -519,14 +542,14 @@ def is_codec(cls: int) -> bool:
 
 
 def encode(image: Image.Image, codec: str, value: float) -> Image.Image:
-    """Encode and decode an RGB image with ``codec`` (``JPEG``: quality; ``JPEG2000``: compression ratio).
+    """Encode and decode an RGB image with ``codec`` (``JPEG``, ``WEBP``: quality; ``JPEG2000``: compression ratio).
 
     JPEG uses 4:2:0 chroma subsampling (Pillow's default); JPEG2000 the irreversible 9/7 wavelet
     with one quality layer, as MATLAB ``imwrite`` does.
     """
     buffer = io.BytesIO()
-    if codec == "JPEG":
-        image.save(buffer, format="JPEG", quality=int(value))
+    if codec in ("JPEG", "WEBP"):
+        image.save(buffer, format=codec, quality=int(value))
     else:
         image.save(buffer, format="JPEG2000", quality_mode="rates", quality_layers=[value], irreversible=True)
     buffer.seek(0)

@@ -2,7 +2,7 @@
 
 ``make``: every training photo is downscaled (Lanczos, longer side at most ``max_side``, both sides
 at least 64 px) and saved as the pristine PNG; ``variants_per_photo`` distorted versions follow,
-with the 27 distortion types of :data:`.distortions.WIDE_TYPES` at their wide levels 1..5. The (type, level)
+with the distortion types of :data:`.distortions.WIDE_TYPES` at their wide levels 1..5. The (type, level)
 pairs come from a stream of shuffled copies of all 135 pairs, so every type, level and pair is
 drawn equally often over the set. Each image (pristine included) is scored against its pristine by
 a full-reference metric, mapped to a 0..100 quality, higher is better.
@@ -58,7 +58,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -399,8 +399,9 @@ class Standardiser:
 
 def _descriptions(proxy: ProxySet, images: int, photos: int) -> dict[str, str]:
     fit = (f"Ridge on standardised features (folded into coef and intercept) of {images} images of {photos} photos "
-           f"({proxy.name}): pristine and the 27 synthetic distortion types (WIDE_TYPES) of contrique_training.distortions at "
-           "wide levels 1-5")
+           f"({proxy.name}): pristine and the synthetic distortion types (WIDE_TYPES) of contrique_training.distortions at "
+           "wide levels 1-5. Features are clipped to the range of those images and scores to the range of the "
+           "targets (no extrapolation)")
     return {
         "quality": f"Proxy quality 0-100, higher is better (pristine 100). {fit}; target "
                    f"clip(100 * (1 - MDSI / {MDSI_MAX}), 0, 100), piq's MDSI against the pristine photo. "
@@ -486,7 +487,11 @@ def add_proxy_heads(
         result = run_protocol(z, dataset.scores, dataset.content_ids, config)
         model, selection = fit_final(z, dataset.scores, dataset.content_ids, config)
         summary = result.summary()
-        heads.append(make_head(standardise.unfold(model), name, dataset, descriptions[name]))
+        head = make_head(standardise.unfold(model), name, dataset, descriptions[name])
+        # No extrapolation: features clip to the proxy set's range and scores to the targets' range,
+        # so a frame unlike any photo (one flat colour) scores like the worst images it resembles.
+        heads.append(replace(head, feature_range=(features.min(axis=0), features.max(axis=0)),
+                             score_range=(float(np.min(dataset.scores)), float(np.max(dataset.scores)))))
         report[name] = {
             "file": f"heads/{name}.json",
             "alpha": selection.alpha,

@@ -63,6 +63,45 @@ class SeriesModel(nn.Module):
         return coef, intercept
 
 
+def proxy_targets(full: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+    """A full-reference quality proxy per image of whole series, pristine first in each series.
+
+    GMSD on the full views (B * L, 3, S, S) and MDSI on the half views (the cheaper scale for the
+    costlier metric; piq, data range 1), each against its series' pristine view, each turned into
+    ranks over the batch, then averaged: in [0, 1], higher is better, comparable across photos.
+    """
+    import piq  # the train extra
+
+    def against_pristine(metric, views: torch.Tensor) -> torch.Tensor:
+        x = views.detach().float().clamp(0, 1)
+        series = x.view(-1, SERIES_LENGTH, *x.shape[1:])
+        ref = series[:, :1].expand_as(series).reshape_as(x)
+        return metric(x, ref, data_range=1.0, reduction="none")
+
+    worse = [against_pristine(piq.gmsd, full), against_pristine(piq.mdsi, half)]
+    ranks = [(-metric).argsort().argsort().float() for metric in worse]
+    return torch.stack(ranks).mean(dim=0) / max(1, full.shape[0] - 1)
+
+
+def cross_photo_loss(scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RankNet over every pair of a batch, photos mixed, ordered by ``targets`` and weighted by their gap.
+
+    Args:
+        scores: Head scores (N,), higher = better.
+        targets: Proxy quality (N,) in [0, 1], higher = better (:func:`proxy_targets`).
+
+    Returns:
+        ``(loss, pair_accuracy)`` over the pairs whose targets differ.
+    """
+    i, j = torch.triu_indices(scores.shape[0], scores.shape[0], offset=1, device=scores.device)
+    gap = targets[i] - targets[j]
+    weight = gap.abs()
+    margin = (scores[i] - scores[j]) * gap.sign()
+    loss = (F.softplus(-margin) * weight).sum() / weight.sum().clamp(min=1e-12)
+    accuracy = ((margin > 0).float() * weight).sum() / weight.sum().clamp(min=1e-12)
+    return loss, accuracy.detach()
+
+
 def ranking_loss(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """RankNet loss of series scores, shape (B, L) with level increasing along L (higher = better).
 

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("step", "epoch", "loss", "lr", "images_per_s", "elapsed_s", "rank_loss", "pair_accuracy")
+COLUMNS = ("step", "epoch", "loss", "lr", "images_per_s", "elapsed_s", "rank_loss", "pair_accuracy", "proxy_loss",
+           "proxy_pair_accuracy")
 
 
 class RunLog:
@@ -38,7 +39,7 @@ class RunLog:
                 self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 
     def log(self, row: dict[str, Any]) -> None:
-        """Append one row with keys of :data:`COLUMNS` (the ranking columns may be missing)."""
+        """Append one row with keys of :data:`COLUMNS` (the ranking and proxy columns may be missing)."""
         with self.path.open("a", newline="", encoding="utf-8") as handle:
             csv.DictWriter(handle, fieldnames=COLUMNS, restval="").writerow(row)
         if self.writer is not None:

@@ -40,7 +40,7 @@ from .config import TrainConfig
 from .data import BatchStream, ContrastiveDataset, SeriesDataset, make_series, make_views
 from .errors import ConfigError
 from .loss import PatchProjections, contrastive_loss
-from .ranking import SERIES_LENGTH, SeriesModel, ranking_loss
+from .ranking import SERIES_LENGTH, SeriesModel, cross_photo_loss, proxy_targets, ranking_loss
 from .runlog import RunLog
 from .schedule import learning_rate
 
@@ -128,8 +128,10 @@ def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _describe_data(config: TrainConfig, n_pristine: int, n_authentic: int) -> str:
     if config.data_description:
         return config.data_description
-    text = f"{n_pristine} pristine photos from {config.data} with on-the-fly synthetic distortions"
-    return text + (f"; {n_authentic} authentic photos from {config.data_authentic}" if n_authentic else "")
+    # folder names only: a bundle's provenance must not carry the build machine's paths
+    text = f"{n_pristine} pristine photos (folder '{Path(config.data).name}') with on-the-fly synthetic distortions"
+    return text + (f"; {n_authentic} authentic photos (folder '{Path(config.data_authentic).name}')"
+                   if n_authentic else "")
 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: str | os.PathLike[str] | None = None,
@@ -177,7 +179,8 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     pristine = list_images(config.data)
     authentic = list_images(config.data_authentic) if config.data_authentic else []
     if series:
-        stream = BatchStream(SeriesDataset(pristine, config.crop_size, config.seed, config.variants_per_image), None,
+        stream = BatchStream(SeriesDataset(pristine, config.crop_size, config.seed, config.variants_per_image,
+                                                 config.max_side), None,
                              micro // rt.world // SERIES_LENGTH, 0.0, rt.rank, rt.world, config.workers,
                              pin=rt.device.type == "cuda")
     else:
@@ -294,6 +297,10 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
                     rank, accuracy = ranking_loss(scores.float().view(-1, SERIES_LENGTH))
                     loss = loss + config.rank_weight * rank
                     stats = {"rank_loss": float(rank.detach()), "pair_accuracy": float(accuracy)}
+                    if config.proxy_weight:
+                        cross, cross_accuracy = cross_photo_loss(scores.float(), proxy_targets(full, half))
+                        loss = loss + config.proxy_weight * cross
+                        stats |= {"proxy_loss": float(cross.detach()), "proxy_pair_accuracy": float(cross_accuracy)}
                 if z is not None:
                     loss = loss + config.contrastive_weight * contrastive_loss(z, patch_labels, config.temperature)
                 loss = loss / config.grad_accum

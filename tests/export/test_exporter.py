@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tiny_bundle import write_photos
 
 from contrique_export import exporter, images, variants
@@ -181,3 +182,32 @@ def test_progress_on_stderr(resnet18, tmp_path, monkeypatch, capsys):
     assert captured.out == ""
     assert "contrique-export: reading checkpoint: done in" in captured.err
     assert "contrique-export: exporting ONNX (resnet18) ..." in captured.err
+
+
+@pytest.mark.slow
+def test_checkpoint_trained_at_max_side_records_it_in_the_input_contract(tmp_path):
+    """A model trained on photos downscaled to max_side (MobileNetV3-small + NSS here) is scored so too."""
+    torch.manual_seed(5)
+    model = build_model("mobilenet_v3_small", projection_dim=16, stages=3, nss=True).eval()
+    ckpt = tmp_path / "m.pt"
+    torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": model.config.to_dict(),
+                "model": model.state_dict(), "config": {"max_side": 96}, "step": 1, "epoch": 0, "data": DATA}, ckpt)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(3)
+    for i, size in enumerate([(200, 150), (150, 240)]):
+        small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+        Image.fromarray(small, "RGB").resize(size, Image.BICUBIC).save(photos / f"p{i}.png")
+    out = export_bundle(ckpt, tmp_path / "bundle", parity_images=photos, progress=False)
+    manifest = Manifest.load(out)
+    assert manifest.format_version == 2 and manifest.input.max_side == 96
+    assert manifest.architecture == "mobilenet_v3_small-3stages+nss"
+    assert manifest.parity.max_abs_diff < 1e-4
+    photo = sorted(photos.iterdir())[0]
+    scorer = QualityScorer.from_pretrained(out, variant="fp32")
+    feature = scorer.features(photo)
+    prepared = prepare(photo, manifest.input)
+    assert max(prepared.scales[0].shape[1:]) == 96
+    with torch.no_grad():
+        expected = torch.cat([model(torch.from_numpy(x)[None]) for x in prepared.scales], dim=1)[0].numpy()
+    np.testing.assert_allclose(feature, expected, atol=1e-4)

@@ -67,12 +67,14 @@ def test_pickled_head_needs_official_name_and_right_length(regressors):
 
 def test_json_head_round_trip(tmp_path):
     info = HeadInfo("spaq", "heads/spaq.json", "nr", "SPAQ", "MOS, about 0..100", True, "ours")
-    head = Head(info, np.linspace(-1, 1, 16), 42.5, alpha=0.5)
+    head = Head(info, np.linspace(-1, 1, 16), 42.5, alpha=0.5, feature_range=(np.zeros(16), np.ones(16)),
+                score_range=(0.0, 100.0))
     path = head.save(tmp_path / "spaq.json")
     read = read_head("phone", path, feature_dim=16)
     assert read.info == HeadInfo("phone", "heads/phone.json", "nr", "SPAQ", "MOS, about 0..100", True, "ours")
     np.testing.assert_array_equal(read.coef, head.coef)
-    assert (read.intercept, read.alpha) == (42.5, 0.5)
+    assert (read.intercept, read.alpha, read.score_range) == (42.5, 0.5, (0.0, 100.0))
+    np.testing.assert_array_equal(read.feature_range[1], np.ones(16))  # the fitted ranges reach the bundle
     with pytest.raises(HeadFileError, match="has 16 coefficients but the model's feature has 8"):
         read_head("phone", path, feature_dim=8)
     bad = tmp_path / "bad.json"

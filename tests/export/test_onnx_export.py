@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -50,6 +52,17 @@ def test_single_self_contained_file(exported):
     # (the bundle folder holds no other file: tests/export/test_exporter.py::test_manifest)
     model = onnx.load(str(exported), load_external_data=False)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+def test_no_path_of_the_exporting_machine(exported):
+    """The exporter's stack traces (absolute paths of this checkout and its site-packages) are removed."""
+    import contrique_export
+
+    data = exported.read_bytes()
+    checkout = str(Path(contrique_export.__file__).resolve().parents[1]).encode()
+    assert checkout not in data and b"site-packages" not in data and b"stack_trace" not in data
+    model = onnx.load(str(exported))
+    assert any(p.key == "namespace" for n in model.graph.node for p in n.metadata_props)  # int8 reads these
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 16, 16), (1, 3, 33, 47), (3, 3, 45, 29), (2, 3, 130, 64)])

@@ -105,6 +105,20 @@ def test_int8_keeps_the_statistics_branch_on_the_float_image(tmp_path, held_out)
         assert np.abs(b[:, :256] - a[:, :256]).max() > 1e-5  # the convolutions are quantized
 
 
+def test_int8_of_mobilenet_quantizes_the_trunk_alone(tmp_path, held_out):
+    """The quantizer's pre-processing drops MobileNetV3's node metadata: the trunk is still found (by
+    name, in the exported graph) and the statistics stay fp32's (they went to -inf when excluded by
+    their own metadata)."""
+    torch.manual_seed(4)
+    fp32 = export_onnx(build_model("mobilenet_v3_small", stages=2, nss=True).eval(), tmp_path / "encoder.onnx")
+    int8 = quantize_int8(fp32, tmp_path / "encoder.int8.onnx", [photo_like(seed, (96, 80)) for seed in range(4)])
+    for item in held_out[:3]:
+        a, b = (bundle_features(open_graph(g), item).reshape(2, 24 + 25) for g in (fp32, int8))
+        assert np.isfinite(b).all()
+        np.testing.assert_allclose(b[:, 24:], a[:, 24:], atol=1e-5)
+        assert np.abs(b[:, :24] - a[:, :24]).max() > 1e-5  # the convolutions are quantized
+
+
 def test_fp16_keeps_float_io_and_agrees(fp32, fp16, held_out, head):
     model = onnx.load(str(fp16))
     types = Counter(t.data_type for t in model.graph.initializer)

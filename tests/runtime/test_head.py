@@ -11,6 +11,7 @@ from tiny_bundle import CHANNELS, make_heads
 
 from contrique_infer.errors import HeadError
 from contrique_infer.head import Head
+from contrique_infer.manifest import HeadInfo
 
 
 def test_scores_and_file_round_trip(tmp_path: Path) -> None:
@@ -37,3 +38,28 @@ def test_scores_and_file_round_trip(tmp_path: Path) -> None:
 def test_invalid_heads(data, message: str) -> None:
     with pytest.raises(HeadError, match=message):
         Head.from_dict(data, "h.json", "h.json")
+
+
+def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
+    info = HeadInfo("q", "heads/q.json", "nr", "d", "0-100", True, "")
+    head = Head(info, np.array([2.0, -1.0]), 10.0, feature_range=(np.array([0.0, 0.0]), np.array([1.0, 5.0])),
+                score_range=(0.0, 100.0))
+    assert head.format_version == 2 and Head(info, head.coef, 1.0).format_version == 1
+    assert float(head(np.array([0.5, 1.0]))) == 10.0  # inside the ranges: the plain product
+    assert float(head(np.array([-50.0, 1.0]))) == 9.0  # feature 0 clipped to 0
+    assert float(head(np.array([1e9, -1e9]))) == 12.0  # both clipped: 2 + 0 + 10
+    big = Head(info, np.array([100.0, 0.0]), 10.0, score_range=(0.0, 100.0))
+    assert float(big(np.array([5.0, 0.0]))) == 100.0 and np.isnan(big(np.array([np.nan, 0.0])))
+    assert np.isinf(Head(info, np.array([1e308, 1e308]), 0.0, score_range=(0.0, 1.0))(np.array([1e10, 1e10])))
+    path = head.save(tmp_path / "q.json")
+    again = Head.from_dict(json.loads(path.read_text()), path, "heads/q.json")
+    assert json.loads(path.read_text())["format_version"] == 2
+    assert again.score_range == (0.0, 100.0) and np.array_equal(again.feature_range[1], [1.0, 5.0])
+    for edit, message in ((lambda d: d.update(feature_min=[0.0]), "list of 2 numbers"),
+                          (lambda d: d.update(feature_min=[2.0, 0.0]), "must not exceed"),
+                          (lambda d: d.update(score_min=200.0), "must not exceed"),
+                          (lambda d: d.update(format_version=3), "format_version 3 is not supported")):
+        data = json.loads(path.read_text())
+        edit(data)
+        with pytest.raises(HeadError, match=message):
+            Head.from_dict(data, path, "heads/q.json")

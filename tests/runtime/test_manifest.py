@@ -28,6 +28,16 @@ def test_manifest_round_trip(bundle: Path) -> None:
         manifest.head_info("koniq")
 
 
+def test_max_side_round_trip_and_format_version(bundle: Path) -> None:
+    manifest = Manifest.load(bundle)
+    assert manifest.input.max_side is None and "max_side" not in manifest.input.to_dict()
+    assert manifest.input.format_version == 1
+    edit_manifest(bundle, lambda d: d.update(format_version=2) or d["input"].update(max_side=512))
+    wide = Manifest.load(bundle)
+    assert wide.input.max_side == 512 and wide.input.format_version == 2
+    assert Manifest.from_dict(json.loads(json.dumps(wide.to_dict()))) == wide
+
+
 @pytest.mark.parametrize("bad", ["../outside.onnx", "/etc/passwd", "a/../../b", "C:/x.onnx", "a\\b.onnx", ""])
 def test_paths_outside_bundle_are_refused(bundle: Path, bad: str) -> None:
     def edit(data):
@@ -43,7 +53,9 @@ def test_paths_outside_bundle_are_refused(bundle: Path, bad: str) -> None:
     ("edit", "message"),
     [
         (lambda d: d.pop("name"), "missing required field 'name'"),
-        (lambda d: d.update(format_version=2), "format_version 2 is not supported"),
+        (lambda d: d.update(format_version=3), "format_version 3 is not supported"),
+        (lambda d: d.update(format_version=1) or d["input"].update(max_side=512), "max_side needs format_version 2"),
+        (lambda d: d["input"].update(max_side=0), "'input.max_side' must be >= 1"),
         (lambda d: d["input"].update(min_size="32"), "'input.min_size' must be int"),
         (lambda d: d["heads"][0].update(higher_is_better=1), "must be bool"),
         (lambda d: d["heads"][0].update(kind="xx"), "must be one of nr, fr"),

@@ -21,6 +21,7 @@ from contrique_infer.preprocessing import (
     allow_pixels,
     decode_rgb,
     describe,
+    fit_size,
     min_side,
     prepare,
     to_scales,
@@ -296,3 +297,63 @@ def test_to_scales_leaves_input_untouched() -> None:
     before = np.asarray(img).copy()
     to_scales(img, CONTRACT)
     np.testing.assert_array_equal(np.asarray(img), before)
+
+
+@pytest.mark.parametrize(
+    ("size", "max_side", "expected"),
+    [((4000, 3000), 512, (512, 384)), ((3000, 4000), 512, (384, 512)), ((512, 100), 512, (512, 100)),
+     ((1025, 3), 512, (512, 1)), ((20000, 10), 512, (512, 1)), ((640, 480), None, (640, 480))],
+)
+def test_fit_size_rule(size: tuple[int, int], max_side: int | None, expected: tuple[int, int]) -> None:
+    assert fit_size(size, max_side) == expected
+
+
+def _smooth(h: int, w: int) -> Image.Image:
+    """A photo-like image (smooth gradients and a few edges) that JPEG keeps well."""
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    rgb = np.stack([np.sin(6 * x) * 0.5 + 0.5, np.cos(4 * y) * 0.5 + 0.5, (x + y) / 2], axis=-1)
+    rgb[h // 3 : h // 2, w // 4 : w // 2] = (0.9, 0.1, 0.2)
+    return Image.fromarray((rgb * 255).round().astype(np.uint8))
+
+
+def test_max_side_downscales_png_bicubic_and_keeps_the_stored_size() -> None:
+    img = _smooth(600, 1000)
+    contract = InputContract(min_size=8, max_side=250)
+    prepared = prepare(_png(img), contract)
+    assert (prepared.width, prepared.height) == (1000, 600)  # the image's own size, as results report it
+    small = img.resize((250, 150), Image.Resampling.BICUBIC)
+    np.testing.assert_array_equal(prepared.scales[0], _official(small)[0])
+    np.testing.assert_array_equal(prepared.scales[1], _official(small)[1])
+    # no max_side: the official full-resolution computation, untouched
+    assert prepare(_png(img), CONTRACT).scales[0].shape == (3, 600, 1000)
+
+
+def test_max_side_decodes_jpeg_at_a_reduced_dct_scale_close_to_the_full_decode() -> None:
+    img = _smooth(1200, 1600)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95)
+    fast = decode_rgb(buf.getvalue(), max_side=200)
+    assert fast.size == (200, 150)
+    full = decode_rgb(buf.getvalue()).resize((200, 150), Image.Resampling.BICUBIC)
+    diff = np.abs(np.asarray(fast, dtype=np.int16) - np.asarray(full, dtype=np.int16))
+    assert diff.mean() < 1.5 and np.percentile(diff, 99) < 8, (diff.mean(), np.percentile(diff, 99))
+    with Image.open(io.BytesIO(buf.getvalue())) as probe:
+        probe.draft("RGB", (200, 150))
+        assert probe.size == (200, 150)  # Pillow decoded it at 1/8 scale: the speed this rule buys
+
+
+def test_max_side_with_exif_rotation(tmp_path: Path) -> None:
+    img = _smooth(300, 400)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "o.jpg"
+    img.save(path, "JPEG", quality=95, exif=exif.tobytes())
+    rotated = decode_rgb(path, apply_exif=True, max_side=100)
+    assert rotated.size == (75, 100)
+    prepared = prepare(path, InputContract(min_size=8, max_side=100), apply_exif=True)
+    assert (prepared.width, prepared.height) == (300, 400)
+
+
+def test_max_side_refuses_an_image_too_thin_after_downscaling() -> None:
+    with pytest.raises(ImageTooSmallError, match="after scaling its longer side to the model's max_side 64"):
+        prepare(_png(_rgb(20, 400)), InputContract(min_size=8, max_side=64))

@@ -285,7 +285,7 @@ def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
 
 def test_packaged_default_model_scores_do_not_depend_on_the_batch() -> None:
     """The case of the report: alone and in batches of 8, the same image gave different scores."""
-    scorer = QualityScorer.from_pretrained(head="quality", device="cpu")  # int8, as contrique-score runs it
+    scorer = QualityScorer.from_pretrained(head="quality", device="cpu")  # as contrique-score runs it
     images = [_img(48, 64, i) for i in range(9)]
     alone = [scorer.score(image) for image in images]
     assert [r.score for r in scorer.score_many(images, batch_size=8)] == alone

@@ -246,6 +246,16 @@ def test_series_codec_levels_are_encoded_in_the_dataset(folder: Path) -> None:
     assert errors[0] == 0 and errors[1:] == sorted(errors[1:]) and errors[1] > 0
 
 
+def test_series_photos_are_downscaled_to_max_side(tmp_path: Path) -> None:
+    _photo(tmp_path / "big.png", (400, 300), 4)
+    _photo(tmp_path / "small.png", (90, 70), 5)
+    paths = list_images(tmp_path)
+    data = SeriesDataset(paths, 32, seed=0, variants_per_image=1, max_side=200)
+    assert data.photo(0).size == (200, 150) and data.photo(1).size == (90, 70)  # big.png first: sorted paths
+    assert SeriesDataset(paths, 32, seed=0).photo(0).size == (400, 300)
+    assert data[0]["series"].shape == (SERIES_LENGTH, 3, 32, 32)
+
+
 def test_photos_that_are_not_regular_files_are_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.jpg")
     with pytest.raises(DataError, match=r"pipe.jpg: cannot be read as an image \(is a named pipe \(FIFO\), not a"):

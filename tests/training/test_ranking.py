@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from contrique_export.model import ContriqueNet, ModelConfig
 from contrique_export.model_config import NSS_DIM
-from contrique_training.ranking import SERIES_LENGTH, SeriesModel, ranking_loss
+from contrique_training.ranking import SERIES_LENGTH, SeriesModel, cross_photo_loss, proxy_targets, ranking_loss
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -41,3 +41,36 @@ def test_linear_head_folds_the_standardisation() -> None:
     coef, intercept = model.linear_head()
     assert coef.shape == (2 * (64 + NSS_DIM),)
     torch.testing.assert_close(features @ coef + intercept, scores.double(), atol=1e-4, rtol=1e-5)
+
+
+def test_cross_photo_loss_equals_a_weighted_loop_over_pairs() -> None:
+    g = torch.Generator().manual_seed(1)
+    scores, targets = torch.randn(7, generator=g), torch.rand(7, generator=g)
+    targets[3] = targets[5]  # a tie: weight 0
+    loss, accuracy = cross_photo_loss(scores, targets)
+    pairs = list(itertools.combinations(range(7), 2))
+    weights = [abs(float(targets[i] - targets[j])) for i, j in pairs]
+    better = [(i, j) if targets[i] > targets[j] else (j, i) for i, j in pairs]
+    expected = sum(w * F.softplus(scores[b] - scores[a]) for w, (a, b) in zip(weights, better)) / sum(weights)
+    torch.testing.assert_close(loss, expected)
+    right = sum(w for w, (a, b) in zip(weights, better) if scores[a] > scores[b])
+    assert float(accuracy) == pytest.approx(right / sum(weights))
+
+
+def test_proxy_targets_rank_pristine_first_and_compare_across_photos() -> None:
+    """Two photos, each a series of rising noise: the pristine views rank top, every series falls, and
+    a lightly distorted image of one photo outranks a heavily distorted one of the other."""
+    g = torch.Generator().manual_seed(2)
+    photos = F.interpolate(torch.rand(2, 3, 16, 16, generator=g), size=64, mode="bicubic").clamp(0, 1)
+    series = []
+    for photo in photos:
+        for level in range(SERIES_LENGTH):
+            sigma = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)[level]
+            series.append((photo + sigma * torch.randn(photo.shape, generator=g)).clamp(0, 1))
+    full = torch.stack(series)
+    targets = proxy_targets(full, F.avg_pool2d(full, 2))
+    assert targets.shape == (2 * SERIES_LENGTH,) and float(targets.min()) >= 0 and float(targets.max()) <= 1
+    for s in range(2):
+        t = targets[s * SERIES_LENGTH : (s + 1) * SERIES_LENGTH]
+        assert all(float(a) > float(b) for a, b in zip(t, t[1:])), t
+    assert float(targets[1]) > float(targets[SERIES_LENGTH + SERIES_LENGTH - 1])

@@ -21,7 +21,7 @@ def test_paper_defaults_and_presets() -> None:
     assert small.arch == "resnet18" and small.peak_lr == pytest.approx(0.6 * 32 / 256)
     assert (small.images_per_class, build_config("smoke").images_per_class, paper.images_per_class) == (4, 4, 0)
     assert build_config("smoke").crop_size == 64
-    assert set(PRESETS) == {"paper", "small", "smoke", "cpu"}
+    assert set(PRESETS) == {"paper", "small", "smoke", "cpu", "cpu-fast"}
     # the paper stays faithful: contrastive loss only, SGD, the whole ResNet, no NSS, no averaging
     assert (paper.rank_weight, paper.contrastive_weight, paper.optimizer) == (0.0, 1.0, "sgd")
     assert (paper.stages, paper.nss, paper.ema_decay, paper.keep_every) == (4, False, 0.0, 0)
@@ -45,6 +45,11 @@ def test_ranking_settings_are_checked() -> None:
         TrainConfig.from_dict({"stages": 5})
     with pytest.raises(ConfigError, match="ema_decay"):
         TrainConfig.from_dict({"ema_decay": 1.0})
+    with pytest.raises(ConfigError, match="proxy_weight 1.0 must be >= 0, and needs series training"):
+        TrainConfig.from_dict({"proxy_weight": 1.0})
+    with pytest.raises(ConfigError, match="max_side 100 is smaller than crop_size 128"):
+        TrainConfig.from_dict({"max_side": 100, "crop_size": 128})
+    assert build_config("cpu-fast").max_side == 512 and build_config("cpu-fast").proxy_weight > 0
 
 
 def test_layers_file_over_preset_flags_over_file(tmp_path: Path) -> None:
