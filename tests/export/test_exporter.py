@@ -17,6 +17,7 @@ from contrique_export import exporter, images, variants
 from contrique_export.card import hub_license
 from contrique_export.errors import ExportError, HeadFileError
 from contrique_export.exporter import export_bundle
+from contrique_export.model import build_model
 from contrique_infer.bundle import load_bundle
 from contrique_infer.errors import GraphMismatchError, ScanError
 from contrique_infer.manifest import InputContract, Manifest
@@ -191,7 +192,8 @@ def test_checkpoint_trained_at_max_side_records_it_in_the_input_contract(tmp_pat
     model = build_model("mobilenet_v3_small", projection_dim=16, stages=3, nss=True).eval()
     ckpt = tmp_path / "m.pt"
     torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": model.config.to_dict(),
-                "model": model.state_dict(), "config": {"max_side": 96}, "step": 1, "epoch": 0, "data": DATA}, ckpt)
+                "model": model.state_dict(), "config": {"max_side": 96}, "step": 1, "epoch": 0,
+                "data": {"description": "a random MobileNetV3-small for this test", "license": "CC0-1.0"}}, ckpt)
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(3)
