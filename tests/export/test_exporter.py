@@ -186,14 +186,14 @@ def test_progress_on_stderr(resnet18, tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_checkpoint_trained_at_max_side_records_it_in_the_input_contract(resnet18, tmp_path):
+def test_checkpoint_trained_at_max_side_records_it_in_the_input_contract(tmp_path):
     """A model trained on photos downscaled to max_side (MobileNetV3-small + NSS here) is scored so too."""
     torch.manual_seed(5)
     model = build_model("mobilenet_v3_small", projection_dim=16, stages=3, nss=True).eval()
     ckpt = tmp_path / "m.pt"
     torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": model.config.to_dict(),
                 "model": model.state_dict(), "config": {"max_side": 96}, "step": 1, "epoch": 0,
-                "data": resnet18.data}, ckpt)
+                "data": {"description": "a random MobileNetV3-small for this test", "license": "CC0-1.0"}}, ckpt)
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(3)

@@ -25,6 +25,21 @@ def test_scores_and_file_round_trip(tmp_path: Path) -> None:
     assert again.coef.tobytes() == head.coef.tobytes()  # float64 coefficients survive the file exactly
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"format_version": 1, "name": "x", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "intercept": 0.0, "coef": []}, "non-empty"),
+        ({"format_version": 1, "name": "x", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "intercept": 0.0, "coef": ["a"]}, "numbers"),
+        ({"format_version": 1, "name": "x", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "intercept": float("nan"), "coef": [1.0]}, "finite"),
+        ({"format_version": 1, "name": "x", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "coef": [1.0]}, "intercept"),
+        ([1, 2], "JSON object"),
+    ],
+)
+def test_invalid_heads(data, message: str) -> None:
+    with pytest.raises(HeadError, match=message):
+        Head.from_dict(data, "h.json", "h.json")
+
+
 def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
     info = HeadInfo("q", "heads/q.json", "nr", "d", "0-100", True, "")
     head = Head(info, np.array([2.0, -1.0]), 10.0, feature_range=(np.array([0.0, 0.0]), np.array([1.0, 5.0])),
@@ -48,18 +63,3 @@ def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
         edit(data)
         with pytest.raises(HeadError, match=message):
             Head.from_dict(data, path, "heads/q.json")
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        ({"format_version": 1, "name": "x", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "intercept": 0.0, "coef": []}, "non-empty"),
-        ({"format_version": 1, "name": "x", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "intercept": 0.0, "coef": ["a"]}, "numbers"),
-        ({"format_version": 1, "name": "x", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "intercept": float("nan"), "coef": [1.0]}, "finite"),
-        ({"format_version": 1, "name": "x", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "coef": [1.0]}, "intercept"),
-        ([1, 2], "JSON object"),
-    ],
-)
-def test_invalid_heads(data, message: str) -> None:
-    with pytest.raises(HeadError, match=message):
-        Head.from_dict(data, "h.json", "h.json")

@@ -54,6 +54,8 @@ def test_paths_outside_bundle_are_refused(bundle: Path, bad: str) -> None:
     [
         (lambda d: d.pop("name"), "missing required field 'name'"),
         (lambda d: d.update(format_version=3), "format_version 3 is not supported"),
+        (lambda d: d.update(format_version=1) or d["input"].update(max_side=512), "max_side needs format_version 2"),
+        (lambda d: d["input"].update(max_side=0), "'input.max_side' must be >= 1"),
         (lambda d: d["input"].update(min_size="32"), "'input.min_size' must be int"),
         (lambda d: d["heads"][0].update(higher_is_better=1), "must be bool"),
         (lambda d: d["heads"][0].update(kind="xx"), "must be one of nr, fr"),
@@ -64,8 +66,6 @@ def test_paths_outside_bundle_are_refused(bundle: Path, bad: str) -> None:
         (lambda d: d["variants"].update(bf16={"file": "encoder.onnx"}), "unknown variant"),
         (lambda d: d["files"]["encoder.onnx"].update(sha256="xyz"), "64 hexadecimal"),
         (lambda d: d.update(input=[]), "must be a JSON object"),
-        (lambda d: d.update(format_version=1) or d["input"].update(max_side=512), "max_side needs format_version 2"),
-        (lambda d: d["input"].update(max_side=0), "'input.max_side' must be >= 1"),
     ],
 )
 def test_invalid_manifests(bundle: Path, edit, message: str) -> None:

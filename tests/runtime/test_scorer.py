@@ -29,8 +29,8 @@ from contrique_infer.errors import (
 )
 from contrique_infer.location import locate
 from contrique_infer.manifest import MANIFEST_NAME, Manifest
-from contrique_infer.preprocessing import prepare
 from contrique_infer.results import FeatureResult, ScoreResult
+from contrique_infer.preprocessing import prepare
 from contrique_infer.scorer import QualityScorer
 from contrique_infer.session import CPU, Encoder
 from contrique_infer.variant_policy import variant_trusted
