@@ -25,7 +25,7 @@ shadows, which MSCN normalises away:
 
 Every logarithm and denominator is floored at 1e-10, so a flat image (one colour, no texture) gets
 finite values, the same for every colour but 4, 22-24: log(1e-10) for the logarithms of moments,
-0 for the shapes and product means (``tests/test_nss.py`` checks them through a real ONNX export).
+0 for the shapes and product means (``tests/export/test_nss.py`` checks them through a real ONNX export).
 
 Input: RGB in [0, 1], (N, 3, H, W) with H, W >= 8; output (N, ``model_config.NSS_DIM``) float32.
 The runtime computes it at every scale of the bundle, like the learned feature; it has no weights.
