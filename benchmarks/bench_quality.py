@@ -33,7 +33,7 @@ scores the same pixels. Random distortions use a fixed seed per (photo, kind) (C
 ``"<photo path>/<kind>"``), the same at every level of a series, so reruns are identical.
 
 Set a: the 27 types of ``contrique_training.distortions.WIDE_TYPES`` at their wide levels
-(``distort_image_wide``; the parameter tables are in the JSON output).
+(``distort_image``; the parameter tables are in the JSON output).
 
 Set b: implementations this project did not write (scikit-image, SciPy, Pillow); values on
 images in [0, 1], results clipped and rounded to 8 bits:
@@ -441,17 +441,17 @@ class DistortionSet:
 def distortion_set_a() -> DistortionSet:
     """The training package's 27 wide types (25 KADID types and 2 exposure errors) at their wide levels."""
     try:
-        from contrique_training.distortions import WIDE_TYPES, distort_image_wide
+        from contrique_training.distortions import WIDE_TYPES, distort_image
         from contrique_training.distortions import LEVELS as TRAINING_LEVELS
     except ImportError as exc:
-        raise SystemExit(f"set a needs contrique_training.distortions with distort_image_wide: {exc}") from exc
+        raise SystemExit(f"set a needs contrique_training.distortions with distort_image: {exc}") from exc
     if TRAINING_LEVELS != LEVELS:
         raise SystemExit(f"set a: contrique_training has {TRAINING_LEVELS} levels, this benchmark expects {LEVELS}")
     return DistortionSet(
         "a",
         tuple(d.name for d in WIDE_TYPES),
-        {d.name: list(d.table(wide=True)) for d in WIDE_TYPES},
-        lambda photo, kind, level, seed: distort_image_wide(photo, kind, level, seed=seed),
+        {d.name: list(d.values("wide")) for d in WIDE_TYPES},
+        lambda photo, kind, level, seed: distort_image(photo, kind, level, seed=seed),
     )
 
 

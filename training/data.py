@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from contrique_infer.regularfile import open_regular
 
 from .colour import AUGMENTATIONS, augment_colour
-from .distortions import LEVELS, NUM_CLASSES, WIDE_TYPES, apply_codec, apply_codec_wide, distort, distort_wide
+from .distortions import CHAIN_TYPES, LEVELS, NUM_CLASSES, WIDE_TYPES, apply_host, class_levels, distort, split_class
 from .errors import DataError
 
 
@@ -116,8 +116,9 @@ class ContrastiveDataset(_PhotoDataset):
         else:
             photo, cls, label = index, 0, NUM_CLASSES + index
         image = load_rgb(self.paths[photo])
-        full = apply_codec(random_region(image, self.crop_size, rng), cls)
-        half = apply_codec(random_region(image, 2 * self.crop_size, rng), cls)
+        type_index, level = split_class(cls)
+        full = apply_host(random_region(image, self.crop_size, rng), type_index, level, "kadid")
+        half = apply_host(random_region(image, 2 * self.crop_size, rng), type_index, level, "kadid")
         return {
             "full": _to_tensor(full),
             "half": _to_tensor(half),
@@ -150,7 +151,7 @@ def make_views(
     views = []
     for key, index in (("full", 0), ("half", 1)):
         x = batch[key].to(device, non_blocking=True).float() / 255
-        x = distort(x, classes, generator)
+        x = distort(x, *class_levels(classes), generator, "kadid")
         if key == "half":
             x = halve(x)
         x = augment_colour(x, batch["colour"][:, index].to(device))
@@ -163,19 +164,27 @@ class SeriesDataset(_PhotoDataset):
     """Series samples for the ranking objective (:mod:`contrique_training.ranking`).
 
     ``len = photos * variants_per_image``; sample ``i`` is one ``crop`` x ``crop`` region of photo
-    ``i // variants_per_image`` with a type of :data:`~contrique_training.distortions.WIDE_TYPES` drawn per
-    (seed, epoch, index), at level 0
-    (pristine) and at the 5 wide levels. Codec types are encoded here, at every level; pixel
-    types are applied on the training device by :func:`make_series`. No colour-space
-    augmentation: the runtime sees RGB, and so does the head. A sample is a dict: ``series``
-    (uint8, 6 x 3 x crop x crop), ``type`` and ``flip``.
+    ``i // variants_per_image`` at level 0 (pristine) and at the 5 wide levels of one type, drawn
+    per (seed, epoch, index): a composite chain of
+    :data:`~contrique_training.distortions.CHAIN_TYPES` with probability ``chain_fraction``, else
+    a single type of :data:`~contrique_training.distortions.WIDE_TYPES`. Host types (codecs,
+    chains) are applied here, at every level with the series' seed; pixel types on the training
+    device by :func:`make_series`. No colour-space augmentation: the runtime sees RGB, and so
+    does the head. A sample is a dict: ``series`` (uint8, 6 x 3 x crop x crop), ``type`` and ``flip``.
     """
+
+    def __init__(self, paths: list[Path], crop_size: int, seed: int, variants_per_image: int = 1,
+                 max_side: int = 0, chain_fraction: float = 0.0) -> None:
+        super().__init__(paths, crop_size, seed, variants_per_image, max_side)
+        self.chain_fraction = chain_fraction
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self.epoch, index, 2])
-        type_index = int(rng.integers(len(WIDE_TYPES)))
+        chain = bool(self.chain_fraction) and rng.random() < self.chain_fraction
+        type_index = len(WIDE_TYPES) + int(rng.integers(len(CHAIN_TYPES))) if chain else int(rng.integers(len(WIDE_TYPES)))
         region = random_region(self.photo(index // self.variants), self.crop_size, rng)
-        series = [_to_tensor(apply_codec_wide(region, type_index, level)) for level in range(LEVELS + 1)]
+        seed = int(rng.integers(2**31)) if chain else 0
+        series = [_to_tensor(apply_host(region, type_index, level, seed=seed)) for level in range(LEVELS + 1)]
         return {"series": torch.stack(series), "type": type_index, "flip": int(rng.integers(0, 2))}
 
 
@@ -194,7 +203,7 @@ def make_series(
     x = series.flatten(0, 1).float() / 255
     types = batch["type"].to(device).repeat_interleave(length)
     levels = torch.arange(length, device=device).repeat(b)
-    x = distort_wide(x, types, levels, generator)
+    x = distort(x, types, levels, generator)
     flip = batch["flip"].to(device).bool().repeat_interleave(length).view(-1, 1, 1, 1)
     x = torch.where(flip, x.flip(-1), x)
     half = halve(x)

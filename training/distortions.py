@@ -1,28 +1,36 @@
-"""The 25 KADID-10k / KADIS-700k distortion types at 5 levels each, generated on the fly.
+"""Synthetic distortions generated on the fly: one registry of types, one API, two level tables.
 
-Class ids: ``0`` is pristine; type ``t`` (0..24, order of :data:`DISTORTIONS`) at level ``l`` (0..4,
-mildest first) is class ``t * 5 + l + 1``, so there are :data:`NUM_CLASSES` = 126 classes.
+The types (:data:`SERIES_TYPES`): the 25 KADID-10k / KADIS-700k types (:data:`DISTORTIONS`), a few
+extras with wide levels only (exposure, resolution loss, WebP), and the composite chains of
+:mod:`.chains`. Every type has 5 levels, mildest first, in one or both tables
+(:data:`LevelTable`): ``"kadid"``, the KADID-10k parameters, and ``"wide"``, from barely visible
+to beyond KADID's most severe level. Class ids of the contrastive objective: ``0`` is pristine;
+KADID type ``t`` (0..24) at KADID level ``l`` (0..4) is class ``t * 5 + l + 1``, so there are
+:data:`NUM_CLASSES` = 126 classes (:func:`class_id`, :func:`class_levels`).
 
-Pixel distortions are batched torch ops that run on the training device (:func:`distort`).
-The two codecs (JPEG, JPEG2000) go through Pillow on the CPU (:func:`apply_codec`), in the data
-workers; :func:`distort` leaves their classes unchanged. Parameters follow the KADID-10k MATLAB
-generator (``imdist_generator.m``); the few deviations are listed in ``docs/training.md``.
-All randomness comes from the ``torch.Generator`` passed in, so results are reproducible.
+Pixel types are batched torch ops that run on the training device (:func:`distort`). Codecs and
+chains run on the CPU with Pillow (:func:`apply_host`), in the data workers; :func:`distort`
+leaves them unchanged. :func:`distort_image` does both for one Pillow image. KADID parameters
+follow the KADID-10k MATLAB generator (``imdist_generator.m``); the few deviations are listed in
+``docs/training.md``. All randomness comes from the generator or seed passed in.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .chains import CHAINS, STRENGTHS, Chain, degrade
 from .classes import LEVELS, NUM_CLASSES
+from .codecs import encode
 from .colour import hsv_to_rgb, lab_to_rgb, rgb_to_hsv, rgb_to_lab, rgb_to_ycbcr, ycbcr_to_rgb
 from .filters import filter2d, gaussian_blur, gaussian_kernel1d, separable
 
@@ -30,6 +38,9 @@ from .filters import filter2d, gaussian_blur, gaussian_kernel1d, separable
 _KADID_AREA = 512 * 384
 
 Apply = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+HostApply = Callable[[Image.Image, float, int], Image.Image]
+LevelTable = Literal["kadid", "wide"]
+"""Which parameter table a level indexes: KADID-10k's (the contrastive classes) or the wide one."""
 
 
 @dataclass(frozen=True)
@@ -39,20 +50,21 @@ class Distortion:
     ``levels`` are the KADID-10k parameters (the 126 classes of the contrastive objective);
     ``wide`` spans from barely visible to beyond KADID's most severe level, as users' photos can
     be, and is what the ranking objective and the quality benchmark use (it equals ``levels``
-    where KADID's range is already that wide). ``apply(x, values, generator)`` takes RGB images
-    in [0, 1] (N, 3, H, W) and each image's parameter value (N,) and returns the distorted
-    images; it is ``None`` for the CPU codecs.
+    where KADID's range is already that wide). A type runs either on the training device,
+    ``apply(x, values, generator)`` on RGB images in [0, 1] (N, 3, H, W) with each image's
+    parameter value (N,), or on the CPU in the data workers, ``host(image, value, seed)`` on one
+    Pillow image (the codecs and the composite chains).
     """
 
     name: str
     levels: tuple[float, ...]
     apply: Apply | None
-    codec: str | None = None
+    host: HostApply | None = None
     wide: tuple[float, ...] = ()
 
-    def table(self, wide: bool = False) -> tuple[float, ...]:
-        """The parameter per level: the wide table or KADID's."""
-        return (self.wide or self.levels) if wide else self.levels
+    def values(self, table: LevelTable) -> tuple[float, ...]:
+        """The parameter per level in ``table``: ``"kadid"`` or ``"wide"`` (KADID's where it has no wide one)."""
+        return (self.wide or self.levels) if table == "wide" else self.levels
 
 
 def _params(levels: torch.Tensor, table: tuple[float, ...]) -> torch.Tensor:
@@ -424,6 +436,16 @@ def high_sharpen(x: torch.Tensor, amounts: torch.Tensor, g: torch.Generator) -> 
     return lab_to_rgb(torch.cat((lum, lab[:, 1:]), dim=1))
 
 
+def _codec(codec: str, image: Image.Image, value: float, seed: int) -> Image.Image:
+    """A codec as a host operation (deterministic: the seed is unused)."""
+    return encode(image, codec, value)
+
+
+def _chain(chain: Chain, image: Image.Image, value: float, seed: int) -> Image.Image:
+    """A composite chain of :mod:`.chains` as a host operation (value: its strength, 1..5)."""
+    return degrade(image, chain, value, seed)
+
+
 # --- registry -----------------------------------------------------------------------------------
 
 JPEG2000_RATIOS = (16.0, 32.0, 45.0, 120.0, 400.0)
@@ -449,8 +471,8 @@ WIDE: dict[str, tuple[float, ...]] = {
 }
 
 DISTORTIONS: tuple[Distortion, ...] = tuple(
-    Distortion(name, levels, apply, codec, WIDE.get(name, ()))
-    for name, levels, apply, codec in (
+    Distortion(name, levels, apply, host, WIDE.get(name, ()))
+    for name, levels, apply, host in (
         ("gaussian_blur", GAUSSIAN_BLUR, gaussian_blur_, None),
         ("lens_blur", LENS_BLUR, lens_blur, None),
         ("motion_blur", MOTION_BLUR, motion_blur, None),
@@ -459,8 +481,8 @@ DISTORTIONS: tuple[Distortion, ...] = tuple(
         ("colour_quantization", COLOUR_QUANTIZATION, colour_quantization, None),
         ("colour_saturation_hsv", SATURATION_HSV, saturation_hsv, None),
         ("colour_saturation_lab", SATURATION_LAB, saturation_lab, None),
-        ("jpeg2000", JPEG2000_RATIOS, None, "JPEG2000"),
-        ("jpeg", JPEG_QUALITIES, None, "JPEG"),
+        ("jpeg2000", JPEG2000_RATIOS, None, partial(_codec, "JPEG2000")),
+        ("jpeg", JPEG_QUALITIES, None, partial(_codec, "JPEG")),
         ("white_noise", WHITE_NOISE, white_noise, None),
         ("white_noise_colour_component", COLOUR_NOISE, colour_noise, None),
         ("impulse_noise", IMPULSE_NOISE, impulse_noise, None),
@@ -514,11 +536,17 @@ EXTRA_WIDE: tuple[Distortion, ...] = (
     Distortion("underexposure", (), exposure, None, (0.8, 0.6, 0.4, 0.25, 0.12)),
     Distortion("overexposure", (), exposure, None, (1.25, 1.6, 2.0, 2.6, 3.4)),
     Distortion("resolution_loss", (), resolution_loss, None, (1.5, 2.0, 3.0, 4.0, 6.0)),
-    Distortion("webp", (), None, "WEBP", (70.0, 40.0, 20.0, 10.0, 3.0)),
+    Distortion("webp", (), None, partial(_codec, "WEBP"), (70.0, 40.0, 20.0, 10.0, 3.0)),
 )
 WIDE_TYPES: tuple[Distortion, ...] = DISTORTIONS + EXTRA_WIDE
-"""Every type with wide levels: the 25 KADID types (indices 0..24, as in class ids), then the extras."""
-TYPE_INDEX = {d.name: i for i, d in enumerate(WIDE_TYPES)}
+"""Every single type with wide levels: the 25 KADID types (indices 0..24, as in class ids), then the extras."""
+CHAIN_TYPES: tuple[Distortion, ...] = tuple(
+    Distortion(chain.name, (), None, partial(_chain, chain), STRENGTHS) for chain in CHAINS
+)
+"""The composite chains of :mod:`.chains`, wide levels only (strengths 1..5)."""
+SERIES_TYPES: tuple[Distortion, ...] = WIDE_TYPES + CHAIN_TYPES
+"""Every type a series can have: :data:`WIDE_TYPES`, then :data:`CHAIN_TYPES`. Type indices index this."""
+TYPE_INDEX = {d.name: i for i, d in enumerate(SERIES_TYPES)}
 
 
 def class_id(type_index: int, level: int) -> int:
@@ -528,100 +556,71 @@ def class_id(type_index: int, level: int) -> int:
     return type_index * LEVELS + level + 1
 
 
-def split_class(cls: int) -> tuple[int, int] | None:
-    """(type index, level) of a class id, or ``None`` for pristine (0)."""
+def split_class(cls: int) -> tuple[int, int]:
+    """(type index, level 1..5) of a class id, as :func:`apply_host` takes them; pristine (0) is ``(0, 0)``."""
     if not 0 <= cls < NUM_CLASSES:
         raise ValueError(f"class id {cls} is outside 0..{NUM_CLASSES - 1}")
-    return None if cls == 0 else divmod(cls - 1, LEVELS)
+    return (0, 0) if cls == 0 else ((cls - 1) // LEVELS, (cls - 1) % LEVELS + 1)
 
 
-def is_codec(cls: int) -> bool:
-    """Whether a class is a codec distortion (JPEG, JPEG2000), applied on the CPU by :func:`apply_codec`."""
-    parts = split_class(cls)
-    return parts is not None and DISTORTIONS[parts[0]].codec is not None
+def class_levels(classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(type index, level) per class id, as :func:`distort` takes them: pristine (0) is level 0."""
+    return (classes - 1).clamp(min=0) // LEVELS, torch.where(classes > 0, (classes - 1) % LEVELS + 1, 0)
 
 
-def encode(image: Image.Image, codec: str, value: float) -> Image.Image:
-    """Encode and decode an RGB image with ``codec`` (``JPEG``, ``WEBP``: quality; ``JPEG2000``: compression ratio).
+def apply_host(image: Image.Image, type_index: int, level: int, table: LevelTable = "wide", seed: int = 0) -> Image.Image:
+    """Apply a host type (codec or chain) at ``level`` (1..5) of ``table`` to one RGB image.
 
-    JPEG uses 4:2:0 chroma subsampling (Pillow's default); JPEG2000 the irreversible 9/7 wavelet
-    with one quality layer, as MATLAB ``imwrite`` does.
+    Level 0 and the types that run on the training device return the image unchanged (those are
+    :func:`distort`'s). ``seed`` fixes a chain's implementations and noise; the same seed at every
+    level makes a series.
     """
-    buffer = io.BytesIO()
-    if codec in ("JPEG", "WEBP"):
-        image.save(buffer, format=codec, quality=int(value))
-    else:
-        image.save(buffer, format="JPEG2000", quality_mode="rates", quality_layers=[value], irreversible=True)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return decoded.convert("RGB")
-
-
-def apply_codec(image: Image.Image, cls: int) -> Image.Image:
-    """Encode and decode an RGB image with the class's codec at its KADID level (other classes: unchanged)."""
-    if not is_codec(cls):
+    distortion = SERIES_TYPES[type_index]
+    if level == 0 or distortion.host is None:
         return image
-    type_index, level = divmod(cls - 1, LEVELS)
-    distortion = DISTORTIONS[type_index]
-    return encode(image, distortion.codec, distortion.levels[level])  # type: ignore[arg-type]
+    return distortion.host(image, distortion.values(table)[level - 1], seed)
 
 
-def apply_codec_wide(image: Image.Image, type_index: int, level: int) -> Image.Image:
-    """Encode and decode with a codec type at wide ``level`` (1..5; 0 and non-codec types: unchanged)."""
-    distortion = WIDE_TYPES[type_index]
-    if level == 0 or distortion.codec is None:
-        return image
-    return encode(image, distortion.codec, distortion.table(wide=True)[level - 1])
-
-
-def _distort_types(
-    x: torch.Tensor, types: torch.Tensor, levels: torch.Tensor, generator: torch.Generator, wide: bool
+def distort(
+    x: torch.Tensor, types: torch.Tensor, levels: torch.Tensor, generator: torch.Generator, table: LevelTable = "wide"
 ) -> torch.Tensor:
-    """Apply type ``types[i]`` at level index ``levels[i]`` (0-based, of the KADID or wide table)
-    to image ``i``; types < 0 and codecs pass through. Clipped to [0, 1] and rounded to 8 bits."""
-    out = x.clone()
-    for type_index in types.unique().tolist():
-        distortion = WIDE_TYPES[type_index] if type_index >= 0 else None
-        if distortion is None or distortion.apply is None:
-            continue
-        sel = (types == type_index).nonzero().flatten()
-        out[sel] = distortion.apply(x[sel], _params(levels[sel], distortion.table(wide)), generator)
-    return torch.round(out.clamp(0, 1) * 255) / 255
+    """Apply type ``types[i]`` at ``levels[i]`` (0 = pristine, 1..5 of ``table``) to each image, on ``x``'s device.
 
-
-def distort(x: torch.Tensor, classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Apply each image's pixel distortion class on ``x``'s device.
-
-    Pristine (0) and codec classes pass through unchanged (codecs were applied in the data workers).
+    Level 0 and host types (codecs, chains: :func:`apply_host`, in the data workers) pass through.
     The result is clipped to [0, 1] and rounded to 8 bits, as a stored distorted image would be.
 
     Args:
         x: RGB images in [0, 1], shape (N, 3, H, W), float32.
-        classes: Class id per image, shape (N,), int.
+        types: Type index per image (into :data:`SERIES_TYPES`), shape (N,).
+        levels: Level per image (0..5), shape (N,).
         generator: Source of all randomness; must live on ``x``'s device.
+        table: ``"kadid"`` (the contrastive classes' parameters) or ``"wide"``.
 
     Returns:
         The distorted images, shape (N, 3, H, W).
     """
-    classes = classes.to(x.device)
-    types = torch.where(classes > 0, (classes - 1) // LEVELS, -1)
-    return _distort_types(x, types, (classes - 1).clamp(min=0) % LEVELS, generator, wide=False)
-
-
-def distort_wide(x: torch.Tensor, types: torch.Tensor, levels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Apply type ``types[i]`` at wide level ``levels[i]`` (0 = pristine, 1..5) to each image.
-
-    Codec types pass through (see :func:`apply_codec_wide`); like :func:`distort`, the result is
-    rounded to 8 bits.
-
-    Args:
-        x: RGB images in [0, 1], shape (N, 3, H, W), float32.
-        types: Type index per image (into :data:`WIDE_TYPES`), shape (N,).
-        levels: Wide level per image (0..5), shape (N,).
-        generator: Source of all randomness; must live on ``x``'s device.
-    """
     types, levels = types.to(x.device), levels.to(x.device)
-    return _distort_types(x, torch.where(levels > 0, types, -1), (levels - 1).clamp(min=0), generator, wide=True)
+    out = x.clone()
+    for type_index in types[levels > 0].unique().tolist():
+        distortion = SERIES_TYPES[type_index]
+        if distortion.apply is None:
+            continue
+        sel = ((types == type_index) & (levels > 0)).nonzero().flatten()
+        out[sel] = distortion.apply(x[sel], _params(levels[sel] - 1, distortion.values(table)), generator)
+    return torch.round(out.clamp(0, 1) * 255) / 255
+
+
+def distort_image(image: Image.Image, type_name: str, level: int, table: LevelTable = "wide", seed: int = 0) -> Image.Image:
+    """Distort one RGB Pillow image with a named type at ``level`` (0 = unchanged, 1..5) on the CPU.
+
+    Raises:
+        ValueError: An unknown type name, a type without ``table``'s levels, or a level outside 0..5.
+    """
+    t = TYPE_INDEX.get(type_name)
+    if t is None or not SERIES_TYPES[t].values(table) or not 0 <= level <= LEVELS:
+        raise ValueError(f"no distortion {type_name!r} at {table} level {level}: levels are 0..{LEVELS}")
+    x = _to_batch(apply_host(image.convert("RGB"), t, level, table, seed))
+    return _to_image(distort(x, torch.tensor([t]), torch.tensor([level]), torch.Generator().manual_seed(seed), table))
 
 
 def _to_image(x: torch.Tensor) -> Image.Image:
@@ -630,22 +629,3 @@ def _to_image(x: torch.Tensor) -> Image.Image:
 
 def _to_batch(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1).unsqueeze(0)
-
-
-def distort_image(image: Image.Image, cls: int, seed: int = 0) -> Image.Image:
-    """Distort one RGB Pillow image with class ``cls`` on the CPU (for grids, probes and tests)."""
-    x = _to_batch(apply_codec(image.convert("RGB"), cls))
-    return _to_image(distort(x, torch.tensor([cls]), torch.Generator().manual_seed(seed)))
-
-
-def distort_image_wide(image: Image.Image, type_name: str, level: int, seed: int = 0) -> Image.Image:
-    """Distort one RGB Pillow image with a named type at wide ``level`` (0 = unchanged, 1..5).
-
-    Raises:
-        ValueError: An unknown type name or a level outside 0..5.
-    """
-    if type_name not in TYPE_INDEX or not 0 <= level <= LEVELS:
-        raise ValueError(f"no distortion {type_name!r} at wide level {level}: levels are 0..{LEVELS}")
-    t = TYPE_INDEX[type_name]
-    x = _to_batch(apply_codec_wide(image.convert("RGB"), t, level))
-    return _to_image(distort_wide(x, torch.tensor([t]), torch.tensor([level]), torch.Generator().manual_seed(seed)))

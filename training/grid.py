@@ -14,7 +14,7 @@ from contrique_infer.commands import EXIT_USAGE, fail, parse
 from contrique_infer.errors import ContriqueError
 
 from .data import load_rgb
-from .distortions import DISTORTIONS, LEVELS, class_id, distort_image
+from .distortions import DISTORTIONS, LEVELS, distort_image
 
 PROG = "contrique-distortions"
 _LABEL_WIDTH = 270
@@ -51,7 +51,7 @@ def make_grid(image: Image.Image, size: int = 160, seed: int = 0) -> Image.Image
         draw.text((6, top + size // 2 - 8), f"{row + 1}. {distortion.name}", fill="black", font=font)
         grid.paste(tile, (_LABEL_WIDTH, top))
         for level in range(LEVELS):
-            grid.paste(distort_image(tile, class_id(row, level), seed=seed), (_LABEL_WIDTH + (level + 1) * size, top))
+            grid.paste(distort_image(tile, distortion.name, level + 1, "kadid", seed), (_LABEL_WIDTH + (level + 1) * size, top))
     return grid
 
 

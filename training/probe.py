@@ -31,7 +31,7 @@ from contrique_infer.errors import ContriqueError
 from contrique_infer.inputs import list_images
 
 from .data import load_rgb
-from .distortions import LEVELS, NUM_CLASSES, distort_image
+from .distortions import LEVELS, NUM_CLASSES, SERIES_TYPES, distort_image, split_class
 from .evaluation.ridge import RidgePath
 from .grid import square
 
@@ -42,7 +42,8 @@ def distorted_set(paths: list[Path], size: int, seed: int = 0) -> tuple[list[Ima
     for photo, path in enumerate(paths):
         tile = square(load_rgb(path), size)
         for cls in range(NUM_CLASSES):
-            images.append(distort_image(tile, cls, seed=seed * 100003 + photo * NUM_CLASSES + cls))
+            type_index, level = split_class(cls)
+            images.append(distort_image(tile, SERIES_TYPES[type_index].name, level, "kadid", seed * 100003 + photo * NUM_CLASSES + cls))
             classes.append(cls)
             groups.append(photo)
     return images, np.asarray(classes), np.asarray(groups)

@@ -309,7 +309,7 @@ def make_proxy_set(
     """
     from tqdm import tqdm
 
-    from .distortions import distort_image_wide
+    from .distortions import distort_image
 
     if variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1):
         raise ProxyError(
@@ -330,7 +330,7 @@ def make_proxy_set(
         (out / folder).mkdir(parents=True, exist_ok=True)
         pristine = prepare_photo(load_rgb(path), max_side)
         seeds = [int(s) for s in np.random.SeedSequence([seed, index]).generate_state(len(pairs))]
-        made = [pristine] + [distort_image_wide(pristine, t, lv, seed=s) for (t, lv), s in zip(pairs, seeds)]
+        made = [pristine] + [distort_image(pristine, t, lv, seed=s) for (t, lv), s in zip(pairs, seeds)]
         names = ["00-pristine.png"] + [f"{k:02d}-{t}-l{lv}.png" for k, (t, lv) in enumerate(pairs, 1)]
         scores = mdsi(made, pristine).round(6)  # as stored: the quality is that of the stored value
         for image, name, (kind, level), s, m, q in zip(

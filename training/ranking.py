@@ -1,7 +1,7 @@
 """The ranking objective: one photo region at every wide level of one distortion, ordered by a linear head.
 
 A *series* is one crop of one photo, pristine and at the 5 wide levels of one distortion type
-(:func:`~contrique_training.distortions.distort_wide`), so the only thing that differs inside a
+(:func:`~contrique_training.distortions.distort`), so the only thing that differs inside a
 series is the distortion: content cannot explain a difference the loss sees. Every image is seen
 as the runtime sees a whole photo: the crop at full scale and the same crop halved (bicubic,
 antialiased), each pooled and L2-normalised (+ NSS), concatenated. A linear head on that

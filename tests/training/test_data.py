@@ -23,9 +23,10 @@ from contrique_training.data import (
     make_views,
     random_region,
 )
-from contrique_training.distortions import NUM_CLASSES, TYPE_INDEX, class_id
+from contrique_training.config import TrainConfig
+from contrique_training.distortions import NUM_CLASSES, TYPE_INDEX, WIDE_TYPES, class_id
 from contrique_training.ranking import SERIES_LENGTH
-from contrique_training.errors import DataError
+from contrique_training.errors import ConfigError, DataError
 
 
 def _photo(path: Path, size: tuple[int, int], seed: int) -> Path:
@@ -244,6 +245,21 @@ def test_series_codec_levels_are_encoded_in_the_dataset(folder: Path) -> None:
     pristine = sample["series"][0].float()
     errors = [float((sample["series"][i].float() - pristine).abs().mean()) for i in range(SERIES_LENGTH)]
     assert errors[0] == 0 and errors[1:] == sorted(errors[1:]) and errors[1] > 0
+
+
+def test_chain_series_are_made_in_the_dataset(folder: Path) -> None:
+    paths = list_images(folder)
+    chains = SeriesDataset(paths, 32, seed=0, variants_per_image=4, chain_fraction=1.0)
+    plain = SeriesDataset(paths, 32, seed=0, variants_per_image=4)
+    first_chain = len(WIDE_TYPES)
+    assert all(chains[i]["type"] >= first_chain for i in range(6))
+    assert all(plain[i]["type"] < first_chain for i in range(len(plain)))
+    sample = chains[2]
+    pristine = sample["series"][0].float()
+    errors = [float((sample["series"][i].float() - pristine).abs().mean()) for i in range(SERIES_LENGTH)]
+    assert errors[0] == 0 and errors[1:] == sorted(errors[1:]) and errors[1] > 0
+    with pytest.raises(ConfigError, match="chain_fraction"):
+        TrainConfig(data="x", chain_fraction=0.5)  # needs series training
 
 
 def test_series_photos_are_downscaled_to_max_side(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The 25 x 5 synthetic distortions: class ids, monotone quality, determinism, batching, codecs."""
+"""The synthetic distortions: class ids, monotone quality in both level tables, chains, determinism, batching, codecs."""
 
 from __future__ import annotations
 
@@ -14,16 +14,15 @@ from contrique_training.distortions import (
     DISTORTIONS,
     LEVELS,
     NUM_CLASSES,
+    SERIES_TYPES,
     TYPE_INDEX,
     WIDE_TYPES,
-    apply_codec,
+    apply_host,
     class_id,
+    class_levels,
     disk_kernel,
     distort,
     distort_image,
-    distort_image_wide,
-    distort_wide,
-    is_codec,
     motion_kernels,
     split_class,
 )
@@ -73,9 +72,12 @@ def test_class_ids_cover_126_classes() -> None:
     assert all(len(d.levels) == LEVELS for d in DISTORTIONS)
     ids = [class_id(t, l) for t in range(25) for l in range(5)]
     assert ids == list(range(1, 126))
-    assert split_class(0) is None
-    assert split_class(class_id(9, 3)) == (9, 3)
-    assert [c for c in range(126) if is_codec(c)] == list(range(41, 51))  # JPEG2000 (type 9), JPEG (type 10)
+    assert split_class(0) == (0, 0)
+    assert split_class(class_id(9, 3)) == (9, 4)  # levels as distort and apply_host take them: 1..5
+    types, levels = class_levels(torch.tensor([0, class_id(9, 3), 125]))
+    assert levels.tolist() == [0, 4, 5] and types[1:].tolist() == [9, 24]
+    host = [c for c in range(1, 126) if DISTORTIONS[split_class(c)[0]].host is not None]
+    assert host == list(range(41, 51))  # JPEG2000 (type 8), JPEG (type 9): the KADID types on the host
     with pytest.raises(ValueError):
         class_id(25, 0)
     with pytest.raises(ValueError):
@@ -87,7 +89,7 @@ def test_quality_falls_as_level_rises(photo: Image.Image, type_index: int) -> No
     reference = np.asarray(photo)
     name = DISTORTIONS[type_index].name
     measure = ssim if name in SSIM_TYPES else psnr
-    scores = [measure(reference, np.asarray(distort_image(photo, class_id(type_index, l), seed=3))) for l in range(5)]
+    scores = [measure(reference, np.asarray(distort_image(photo, name, l, "kadid", seed=3))) for l in range(1, 6)]
     assert all(a > b for a, b in zip(scores, scores[1:])), f"{name}: {scores}"
     assert scores[-1] < (0.97 if measure is ssim else 40.0), f"{name}: level 5 is too mild: {scores[-1]}"
 
@@ -100,36 +102,37 @@ def large_photo(photos_dir) -> Image.Image:
     return image.crop(((w - h) // 2, 0, (w - h) // 2 + h, h)).resize((256, 256), Image.Resampling.BICUBIC)
 
 
-@pytest.mark.parametrize("name", [d.name for d in WIDE_TYPES])
+@pytest.mark.parametrize("name", [d.name for d in SERIES_TYPES])
 def test_quality_falls_along_the_wide_levels(large_photo: Image.Image, name: str) -> None:
     reference = np.asarray(large_photo)
     measure = ssim if name in SSIM_TYPES | {"underexposure", "overexposure"} else psnr
-    images = [np.asarray(distort_image_wide(large_photo, name, level, seed=3)) for level in range(LEVELS + 1)]
+    images = [np.asarray(distort_image(large_photo, name, level, seed=3)) for level in range(LEVELS + 1)]
     assert np.array_equal(images[0], reference)  # level 0 is the photo itself
     scores = [measure(reference, image) for image in images[1:]]
     assert all(a > b for a, b in zip(scores, scores[1:])), f"{name}: {scores}"
     kadid = DISTORTIONS[TYPE_INDEX[name]].levels if TYPE_INDEX[name] < len(DISTORTIONS) else ()
-    assert len(WIDE_TYPES[TYPE_INDEX[name]].table(wide=True)) == LEVELS and (kadid or TYPE_INDEX[name] >= len(DISTORTIONS))
+    assert len(SERIES_TYPES[TYPE_INDEX[name]].values("wide")) == LEVELS and (kadid or TYPE_INDEX[name] >= len(DISTORTIONS))
 
 
 def test_wide_batches_equal_single_images(photo: Image.Image) -> None:
     x = torch.from_numpy(np.asarray(photo, dtype=np.float32) / 255).permute(2, 0, 1)
     types = torch.tensor([TYPE_INDEX["gaussian_blur"], TYPE_INDEX["underexposure"], TYPE_INDEX["jpeg"], 0])
     levels = torch.tensor([5, 3, 2, 0])
-    out = distort_wide(x.repeat(4, 1, 1, 1), types, levels, torch.Generator().manual_seed(0))
+    out = distort(x.repeat(4, 1, 1, 1), types, levels, torch.Generator().manual_seed(0))
     for i in range(4):
-        single = np.asarray(distort_image_wide(photo, WIDE_TYPES[int(types[i])].name, 0 if i == 2 else int(levels[i])))
+        single = np.asarray(distort_image(photo, WIDE_TYPES[int(types[i])].name, 0 if i == 2 else int(levels[i])))
         np.testing.assert_allclose(out[i].permute(1, 2, 0).numpy() * 255, single, atol=0.5)  # codecs: left as given
     with pytest.raises(ValueError, match="wide level 6"):
-        distort_image_wide(photo, "gaussian_blur", 6)
+        distort_image(photo, "gaussian_blur", 6)
+    with pytest.raises(ValueError, match="kadid level 1"):
+        distort_image(photo, "webp", 1, "kadid")  # a type with wide levels only
 
 
 def test_same_seed_same_result_other_seed_differs(photo: Image.Image) -> None:
     for name in ("white_noise", "motion_blur", "colour_block", "jitter", "colour_quantization"):
-        t = [d.name for d in DISTORTIONS].index(name)
-        a = np.asarray(distort_image(photo, class_id(t, 2), seed=5))
-        b = np.asarray(distort_image(photo, class_id(t, 2), seed=5))
-        c = np.asarray(distort_image(photo, class_id(t, 2), seed=6))
+        a = np.asarray(distort_image(photo, name, 3, "kadid", seed=5))
+        b = np.asarray(distort_image(photo, name, 3, "kadid", seed=5))
+        c = np.asarray(distort_image(photo, name, 3, "kadid", seed=6))
         assert np.array_equal(a, b), name
         assert not np.array_equal(a, c), name
 
@@ -138,21 +141,21 @@ def test_batch_equals_single_images_for_deterministic_types(photo: Image.Image) 
     x = torch.from_numpy(np.asarray(photo, dtype=np.float32) / 255).permute(2, 0, 1)
     batch = torch.stack([x, x.flip(-1), x, x])
     classes = torch.tensor([class_id(0, 4), class_id(1, 2), class_id(21, 1), 0])
-    out = distort(batch, classes, torch.Generator().manual_seed(0))
+    out = distort(batch, *class_levels(classes), torch.Generator().manual_seed(0), "kadid")
     for i in range(4):
-        single = distort(batch[i : i + 1], classes[i : i + 1], torch.Generator().manual_seed(0))
+        single = distort(batch[i : i + 1], *class_levels(classes[i : i + 1]), torch.Generator().manual_seed(0), "kadid")
         torch.testing.assert_close(out[i], single[0], atol=1e-6, rtol=0)
     assert torch.equal(out[3], batch[3])  # pristine: unchanged (input is 8-bit already)
 
 
 def test_codec_classes_pass_through_distort_and_match_pillow(photo: Image.Image) -> None:
     x = torch.from_numpy(np.asarray(photo, dtype=np.float32) / 255).permute(2, 0, 1)[None]
-    assert torch.equal(distort(x, torch.tensor([class_id(9, 4)]), torch.Generator()), x)
+    assert torch.equal(distort(x, torch.tensor([9]), torch.tensor([5]), torch.Generator(), "kadid"), x)
     buffer = io.BytesIO()
     photo.save(buffer, format="JPEG", quality=7)  # JPEG level 4 = quality 7
     expected = np.asarray(Image.open(buffer).convert("RGB"))
-    assert np.array_equal(np.asarray(apply_codec(photo, class_id(9, 3))), expected)
-    assert apply_codec(photo, class_id(0, 0)) is photo
+    assert np.array_equal(np.asarray(apply_host(photo, 9, 4, "kadid")), expected)
+    assert apply_host(photo, 9, 0, "kadid") is photo and apply_host(photo, 0, 3) is photo  # pristine; a pixel type
 
 
 def test_kernels_are_normalised_and_shaped() -> None:
@@ -166,3 +169,30 @@ def test_kernels_are_normalised_and_shaped() -> None:
     assert abs(float(horizontal.sum()) - 1) < 1e-6
     centre = horizontal.shape[0] // 2
     assert float(horizontal[centre].sum()) == pytest.approx(1.0, abs=1e-6)  # all weight on the centre row
+
+
+def test_a_chain_is_one_recipe_per_seed_at_every_strength(photo: Image.Image) -> None:
+    """Strength changes a chain's values, not its implementations or noise; another seed draws another recipe."""
+    from contrique_training.chains import CHAINS, degrade
+
+    chain = next(c for c in CHAINS if c.name == "blur_noise")
+    mild, strong = (np.asarray(degrade(photo, chain, s, seed=4), dtype=np.float64) for s in (1, 5))
+    again = np.asarray(degrade(photo, chain, 5, seed=4), dtype=np.float64)
+    assert np.array_equal(strong, again)
+    reference = np.asarray(photo, dtype=np.float64)
+    # the same noise field, scaled: the residuals of strengths 1 and 5 correlate strongly
+    assert np.corrcoef((mild - reference).ravel(), (strong - reference).ravel())[0, 1] > 0.5
+    others = {np.asarray(degrade(photo, chain, 3, seed=s)).tobytes() for s in range(6)}
+    assert len(others) == 6
+    with pytest.raises(ValueError, match="strength 6"):
+        degrade(photo, chain, 6, seed=0)
+
+
+def test_chains_run_on_the_host_and_pass_through_distort(photo: Image.Image) -> None:
+    x = torch.from_numpy(np.asarray(photo, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    t = TYPE_INDEX["blur_noise_codec"]
+    assert t >= len(WIDE_TYPES) and SERIES_TYPES[t].host is not None and SERIES_TYPES[t].apply is None
+    assert torch.equal(distort(x, torch.tensor([t]), torch.tensor([3]), torch.Generator()), x)
+    hosted = np.asarray(apply_host(photo, t, 3, seed=2))
+    assert np.array_equal(np.asarray(distort_image(photo, "blur_noise_codec", 3, seed=2)), hosted)
+    assert not np.array_equal(hosted, np.asarray(photo))

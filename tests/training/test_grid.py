@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from contrique_training.distortions import class_id, distort_image
+from contrique_training.distortions import distort_image
 from contrique_training.grid import main, square
 
 
@@ -22,7 +22,7 @@ def test_grid_has_every_type_and_level(tmp_path: Path, capsys) -> None:
     assert grid.size == (270 + 6 * 32, 26 + 25 * 32)
     tile = square(Image.open(photo).convert("RGB"), 32)
     # row 11 (white noise), level 3 is that distortion of the tile
-    expected = np.asarray(distort_image(tile, class_id(10, 2), seed=0))
+    expected = np.asarray(distort_image(tile, "white_noise", 3, "kadid", seed=0))
     cell = np.asarray(grid.convert("RGB"))[26 + 10 * 32 : 26 + 11 * 32, 270 + 3 * 32 : 270 + 4 * 32]
     assert np.array_equal(cell, expected)
 

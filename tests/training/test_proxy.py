@@ -15,7 +15,7 @@ from PIL import Image
 from contrique_infer.bundle import load_bundle
 from contrique_infer.manifest import Manifest
 from contrique_infer.scorer import QualityScorer
-from contrique_training.distortions import LEVELS, WIDE_TYPES, distort_image_wide
+from contrique_training.distortions import LEVELS, WIDE_TYPES, distort_image
 from contrique_training.evaluation.datasets import read_csv
 from contrique_training.evaluation.errors import HeadExistsError
 from contrique_training.evaluation.protocol import ProtocolConfig
@@ -111,7 +111,7 @@ def test_assignments_cover_types_and_levels_evenly() -> None:
 
 def test_quality_is_100_for_pristine_and_falls_with_blur_level(skimage_dir: Path) -> None:
     pristine = prepare_photo(Image.open(skimage_dir / "chelsea.png").convert("RGB"), 96)
-    series = [distort_image_wide(pristine, "gaussian_blur", level) for level in range(LEVELS + 1)]
+    series = [distort_image(pristine, "gaussian_blur", level) for level in range(LEVELS + 1)]
     quality = mdsi_to_quality(mdsi(series, pristine))
     assert quality[0] == 100.0
     assert np.all(np.diff(quality) < 0), quality

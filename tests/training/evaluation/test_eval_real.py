@@ -30,14 +30,13 @@ def sharpness(img: Image.Image) -> list[float]:
 
 def test_protocol_ranks_blur_levels_of_unseen_photos(photos_dir: Path) -> None:
     photos = sorted((photos_dir / "val").rglob("*.*"))[:8]
-    blur = [d.name for d in distortions.DISTORTIONS].index("gaussian_blur")
     feats, scores, contents = [], [], []
     for photo in photos:
         with Image.open(photo) as im:
             img = im.convert("RGB")
         img.thumbnail((128, 128), Image.LANCZOS)
         for level in range(-1, distortions.LEVELS):  # -1: pristine
-            out = img if level < 0 else distortions.distort_image(img, distortions.class_id(blur, level), seed=level)
+            out = img if level < 0 else distortions.distort_image(img, "gaussian_blur", level + 1, "kadid", seed=level)
             feats.append(sharpness(out))
             scores.append(100 - 20 * (level + 1))  # the documented score: pristine 100, level 5 -> 0
             contents.append(photo.name)
