@@ -252,12 +252,13 @@ def prepare_photo(image: Image.Image, max_side: int) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
-def assignments(photos: int, per_photo: int, seed: int) -> list[list[tuple[str, int]]]:
+def assignments(photos: int, per_photo: int, seed: int, chains: bool = False) -> list[list[tuple[str, int]]]:
     """(type, wide level) of each photo's distorted versions: consecutive draws from a stream of
-    shuffled copies of all 27 x 5 pairs, so every pair occurs equally often (up to one) over the set."""
-    from .distortions import LEVELS, WIDE_TYPES
+    shuffled copies of all (type, level) pairs of the wide types (and the composite chains when
+    ``chains``), so every pair occurs equally often (up to one) over the set."""
+    from .distortions import LEVELS, SERIES_TYPES, WIDE_TYPES
 
-    pairs = [(d.name, level) for d in WIDE_TYPES for level in range(1, LEVELS + 1)]
+    pairs = [(d.name, level) for d in (SERIES_TYPES if chains else WIDE_TYPES) for level in range(1, LEVELS + 1)]
     rng = np.random.default_rng([seed, 0])
     stream: list[tuple[str, int]] = []
     while len(stream) < photos * per_photo:
@@ -285,6 +286,7 @@ def make_proxy_set(
     max_side: int = 384,
     seed: int = 0,
     limit: int | None = None,
+    chains: bool = False,
     progress: bool = True,
 ) -> ProxySet:
     """Make a proxy set: pristine and distorted PNGs, their MDSI proxy scores, CSVs and proxy.json.
@@ -297,6 +299,7 @@ def make_proxy_set(
         seed: Seed of the (type, level) draws and the distortions' randomness; the set is a
             function of the photos and the settings.
         limit: Use only this many photos, evenly spaced over the sorted list (None: all).
+        chains: Draw from the composite chains of :mod:`.chains` too, not only the wide types.
         progress: A progress bar on stderr.
 
     Returns:
@@ -321,7 +324,7 @@ def make_proxy_set(
         raise ProxyError(f"{out}: exists and is not an empty folder; choose a new folder or delete it")
     root = Path(photos)
     paths = select_photos(list_images(root), limit)
-    plan = assignments(len(paths), variants_per_photo, seed)
+    plan = assignments(len(paths), variants_per_photo, seed, chains)
     images: list[ProxyImage] = []
     for index, (path, pairs) in enumerate(tqdm(list(zip(paths, plan)), desc="proxy set", unit="photo",
                                                 file=sys.stderr, disable=not progress)):
@@ -339,6 +342,8 @@ def make_proxy_set(
             image.save(out / folder / name)
             images.append(ProxyImage(f"{folder}/{name}", content, kind, level, s, float(m), float(q)))
     settings = {"variants_per_photo": variants_per_photo, "max_side": max_side, "seed": seed, "limit": limit}
+    if chains:
+        settings["chains"] = True
     name = "proxy-" + METRIC + "-" + "-".join(root.resolve().parts[-2:])
     proxy = ProxySet(out, name, str(root.resolve()), settings, tuple(images))
     for target, csv_path in (("quality", proxy.quality_csv), ("level", proxy.level_csv)):
@@ -536,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--max-side", type=positive_int, default=384, help="longer side of the PNGs (default 384)")
     make.add_argument("--seed", type=int, default=0, help="seed of the distortions (default 0)")
     make.add_argument("--limit", type=positive_int, help="use only this many photos, evenly spaced (default all)")
+    make.add_argument("--chains", action="store_true", help="draw from the composite chains too (contrique_training.chains)")
     make.add_argument("--quiet", action="store_true", help="no progress bar")
     heads = sub.add_parser("heads", help="fit the quality and level heads on a proxy set and add them to a bundle")
     heads.add_argument("--bundle", required=True, help="local bundle folder")
@@ -561,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _make(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     proxy = make_proxy_set(args.data, args.out, variants_per_photo=args.variants, max_side=args.max_side,
-                           seed=args.seed, limit=args.limit, progress=not args.quiet)
+                           seed=args.seed, limit=args.limit, chains=args.chains, progress=not args.quiet)
     return {**proxy.summary(), "folder": str(proxy.folder), "seconds": round(time.perf_counter() - start, 1)}
 
 

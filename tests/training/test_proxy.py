@@ -15,7 +15,7 @@ from PIL import Image
 from contrique_infer.bundle import load_bundle
 from contrique_infer.manifest import Manifest
 from contrique_infer.scorer import QualityScorer
-from contrique_training.distortions import LEVELS, WIDE_TYPES, distort_image
+from contrique_training.distortions import CHAIN_TYPES, LEVELS, SERIES_TYPES, WIDE_TYPES, distort_image
 from contrique_training.evaluation.datasets import read_csv
 from contrique_training.evaluation.errors import HeadExistsError
 from contrique_training.evaluation.protocol import ProtocolConfig
@@ -107,6 +107,9 @@ def test_assignments_cover_types_and_levels_evenly() -> None:
     assert len(pairs) == len(WIDE_TYPES) * LEVELS and set(pairs.values()) == {2}
     assert assignments(photos, 10, seed=0) == plan and assignments(photos, 10, seed=1) != plan
     assert all(len(photo) == 10 for photo in plan)
+    with_chains = Counter(p for photo in assignments(len(SERIES_TYPES), 10, seed=0, chains=True) for p in photo)
+    assert len(with_chains) == len(SERIES_TYPES) * LEVELS and set(with_chains.values()) == {2}
+    assert {name for name, _ in with_chains} - {d.name for d in WIDE_TYPES} == {d.name for d in CHAIN_TYPES}
 
 
 def test_quality_is_100_for_pristine_and_falls_with_blur_level(skimage_dir: Path) -> None:
