@@ -175,8 +175,8 @@ import numpy as np
 from PIL import Image, ImageEnhance
 from PIL import features as pil_features
 from scipy import ndimage
-from scipy.stats import spearmanr
 
+from contrique_export.fidelity import spearman
 from contrique_infer.commands import positive_int
 from contrique_infer.inputs import list_images
 
@@ -670,8 +670,7 @@ def fit_ablation_heads(label: str, scorer: QualityScorer, dataset: Dataset, conf
         ContriqueError: Features cannot be computed, or too few photos for the splits and folds.
     """
     from contrique_training.evaluation.features import DEFAULT_CACHE, compute_features
-    from contrique_training.evaluation.protocol import fit_final, run_protocol
-    from contrique_training.proxy import Standardiser
+    from contrique_training.proxy import fit_standardised
 
     parts = feature_parts(scorer.manifest)
     if parts is None:
@@ -684,18 +683,14 @@ def fit_ablation_heads(label: str, scorer: QualityScorer, dataset: Dataset, conf
     heads = []
     for part in PARTS:
         columns = parts[part]
-        standardise = Standardiser.fit(features[:, columns])
-        z = standardise(features[:, columns])
-        model, selection = fit_final(z, y, groups, config)
-        cv = run_protocol(z, y, groups, config).summary()
-        raw = standardise.unfold(model)
-        heads.append(AblationHead(part, columns, raw.coef, raw.intercept, {
-            "part": part, "dims": int(columns.size), "alpha": selection.alpha,
-            "alpha_at_edge": selection.alpha in (min(config.alphas), max(config.alphas)),
+        fit = fit_standardised(features[:, columns], y, groups, config)
+        cv = fit.result.summary()
+        heads.append(AblationHead(part, columns, fit.model.coef, fit.model.intercept, {
+            "part": part, "dims": int(columns.size), "alpha": fit.selection.alpha, "alpha_at_edge": fit.alpha_at_edge,
             "cv_srcc_median": cv["srcc"]["median"], "cv_plcc_median": cv["plcc"]["median"],
         }))
-        print(f"{label}:{part}: {columns.size} dims, alpha {selection.alpha:g}, proxy SRCC {cv['srcc']['median']:.3f} "
-              f"(median of {config.splits} splits by photo)", file=sys.stderr)
+        print(f"{label}:{part}: {columns.size} dims, alpha {fit.selection.alpha:g}, "
+              f"proxy SRCC {cv['srcc']['median']:.3f} (median of {config.splits} splits by photo)", file=sys.stderr)
     return heads
 
 
@@ -832,13 +827,6 @@ def load_photo(path: Path, max_side: int) -> Image.Image:
 
 def seed_of(photo_id: str, kind: str) -> int:
     return zlib.crc32(f"{photo_id}/{kind}".encode())
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman correlation of ``x`` and ``y`` (scipy); None when either is constant."""
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    return float(spearmanr(x, y).statistic)
 
 
 @dataclass

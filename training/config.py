@@ -214,10 +214,11 @@ _CPU: dict[str, Any] = {
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper: ResNet-50, 256 px crops, batch 1024 at lr 0.6, 25 epochs of KADIS-700k-like data.
     "paper": {},
-    # A small encoder for CPU runs (600 steps: 16 minutes on 2 cores; docs/training.md says what
-    # the probe measured after it, which is little: real training needs GPUs). Its batches are
-    # class-grouped (8 classes x 4 images) so that every image has 3 same-class partners, as in
-    # the paper's 512 synthetic images per batch; shuffled, 32 images would have 0.25.
+    # A small encoder for CPU runs (docs/training.md, "Measured on the development machine", has its
+    # time on 2 cores and what the probe measured after it, which is little: real training needs
+    # GPUs). Its batches are class-grouped (8 classes x 4 images) so that every image has 3
+    # same-class partners, as in the paper's 512 synthetic images per batch; shuffled, 32 images
+    # would have 0.25.
     "small": {
         "arch": "resnet18",
         "crop_size": 128,

@@ -162,7 +162,8 @@ def test_wheel_and_editable_installs(source_copy: Path, tmp_path: Path) -> None:
     wheel = _build(source_copy, tmp_path / "wheel", editable=False)
     names = zipfile.ZipFile(wheel).namelist()
     for member in ["contrique_infer/py.typed", "contrique_infer/hub.py", "contrique_infer/report_template.html",
-                   "contrique_export/model.py", "contrique_training/evaluation/__init__.py"]:
+                   "contrique_export/model.py", "contrique_training/evaluation/__init__.py",
+                   "contrique_training/proxy/__init__.py", "contrique_training/proxy/__main__.py"]:
         assert member in names
     assert not any(n.startswith(("tests/", "export/", "training/")) for n in names)
     # the default model ships in the wheel, within its 40 MB budget of model data

@@ -55,8 +55,20 @@ def _bundle_summary(bundle: str | os.PathLike[str] | QualityScorer, scorer: Qual
     return {"source": source, "name": key.bundle_name, "variant": key.variant, "sha256": key.sha256, "dim": key.dim}
 
 
-def _features(scorer: QualityScorer, dataset: Dataset, cache_dir: str | os.PathLike[str] | None, progress: bool,
-              batch_size: int, workers: int | None) -> tuple[np.ndarray, float]:
+def timed_features(
+    scorer: QualityScorer,
+    dataset: Dataset,
+    *,
+    cache_dir: str | os.PathLike[str] | None,
+    progress: bool,
+    batch_size: int,
+    workers: int | None,
+) -> tuple[np.ndarray, float]:
+    """The features of a dataset's images (:func:`.features.compute_features`) and the seconds they took.
+
+    Raises:
+        FeatureError: Images failed.
+    """
     start = time.perf_counter()
     feats = compute_features(dataset.paths, scorer, cache_dir=cache_dir, progress=progress,
                              batch_size=batch_size, workers=workers)
@@ -112,7 +124,8 @@ def evaluate(
             raise ProtocolError(f"add_head needs a local bundle folder; {bundle!r} is not one (download it first)")
         check_new_head(bundle, name, force=force)
     scorer = open_scorer(bundle, variant=variant, device=device)
-    feats, feature_s = _features(scorer, dataset, cache_dir, progress, batch_size, workers)
+    feats, feature_s = timed_features(scorer, dataset, cache_dir=cache_dir, progress=progress,
+                                      batch_size=batch_size, workers=workers)
     start = time.perf_counter()
     result = run_protocol(feats, dataset.scores, dataset.content_ids, config)
     model, selection = fit_final(feats, dataset.scores, dataset.content_ids, config)
@@ -193,8 +206,10 @@ def cross_evaluate(
         See :func:`evaluate`.
     """
     scorer = open_scorer(bundle, variant=variant, device=device)
-    train_x, train_s = _features(scorer, train, cache_dir, progress, batch_size, workers)
-    test_x, test_s = _features(scorer, test, cache_dir, progress, batch_size, workers)
+    train_x, train_s = timed_features(scorer, train, cache_dir=cache_dir, progress=progress,
+                                      batch_size=batch_size, workers=workers)
+    test_x, test_s = timed_features(scorer, test, cache_dir=cache_dir, progress=progress,
+                                    batch_size=batch_size, workers=workers)
     start = time.perf_counter()
     flip = train.higher_is_better != test.higher_is_better
     result = cross_dataset(train_x, train.scores, test_x, test.scores, train_content_ids=train.content_ids,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError
@@ -32,20 +33,52 @@ PROG = "contrique-eval"
 DATASET_CHOICES = [*DATASETS, "csv"]
 
 
+def add_feature_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of how a command computes a bundle's features (read by :func:`feature_options`):
+    ``--variant``, ``--device``, ``--cache``, ``--no-cache``, ``--batch-size``, ``--workers``, ``--quiet``."""
+    parser.add_argument("--variant", default="auto", choices=("auto", *VARIANTS), help="encoder variant (default auto)")
+    parser.add_argument("--device", choices=DEVICES, help="where onnxruntime runs (default: CUDA if available)")
+    parser.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"feature cache folder (default {DEFAULT_CACHE})")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="images per encoder run (default 8)")
+    parser.add_argument("--workers", type=positive_int, help="image decoding threads (default: min(4, CPUs))")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def feature_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`.api.evaluate` (and of the functions that take the same ones)
+    set by the options of :func:`add_feature_arguments`."""
+    return {
+        "variant": args.variant, "device": args.device, "cache_dir": None if args.no_cache else args.cache,
+        "batch_size": args.batch_size, "workers": args.workers, "progress": not args.quiet,
+    }
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser, *, alphas: Sequence[float], alphas_help: str) -> None:
+    """Add the protocol's ``--folds``, ``--alphas`` (default ``alphas``, described by ``alphas_help``) and
+    ``--seed`` (read by :func:`protocol_config`)."""
+    parser.add_argument("--folds", type=positive_int, default=5,
+                        help="cross-validation folds for Ridge alpha (default 5)")
+    parser.add_argument("--alphas", type=float, nargs="+", default=list(alphas), help=alphas_help)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the splits and folds (default 0)")
+
+
+def protocol_config(args: argparse.Namespace) -> ProtocolConfig:
+    """The protocol's settings from the options of :func:`add_protocol_arguments`, and from ``--splits``
+    and ``--train-fraction`` where the command has them (else the defaults).
+
+    Raises:
+        ProtocolError: A setting is out of range.
+    """
+    given = {key: getattr(args, key) for key in ("splits", "train_fraction") if hasattr(args, key)}
+    return ProtocolConfig(folds=args.folds, alphas=tuple(args.alphas), seed=args.seed, **given)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="bundle folder or Hugging Face Hub repository id (org/name)")
-    p.add_argument("--variant", default="auto", choices=("auto", *VARIANTS),
-                   help="encoder variant (default auto)")
-    p.add_argument("--device", choices=DEVICES, help="where onnxruntime runs (default: CUDA if available)")
     p.add_argument("--out", help="folder for report.json, report.md, scatter.png and the head JSON")
-    p.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"feature cache folder (default {DEFAULT_CACHE})")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
-    p.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds for Ridge alpha (default 5)")
-    p.add_argument("--alphas", type=float, nargs="+", default=list(DEFAULT_ALPHAS), help="Ridge alpha candidates")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the splits and folds (default 0)")
-    p.add_argument("--batch-size", type=positive_int, default=8, help="images per encoder run (default 8)")
-    p.add_argument("--workers", type=positive_int, help="image decoding threads (default: min(4, CPUs))")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_feature_arguments(p)
+    add_protocol_arguments(p, alphas=DEFAULT_ALPHAS, alphas_help="Ridge alpha candidates")
     p.add_argument("--lower-is-better", action="store_true", help="csv datasets: lower scores mean better quality")
     p.add_argument("--score-kind", choices=["MOS", "DMOS"], default="MOS", help="csv datasets: the score's name")
     p.add_argument("--scale", default="score", help="csv datasets: a description of the score range")
@@ -102,17 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fail(PROG, f"unknown dataset {kind!r}; choose from {', '.join(DATASET_CHOICES)}", EXIT_USAGE,
                         parser)
     try:
-        config = ProtocolConfig(
-            splits=getattr(args, "splits", 10), train_fraction=getattr(args, "train_fraction", 0.8),
-            folds=args.folds, alphas=tuple(args.alphas), seed=args.seed,
-        )
+        config = protocol_config(args)
     except ContriqueError as exc:
         return fail(PROG, exc, EXIT_USAGE)
-    common = dict(
-        variant=args.variant, device=args.device, config=config, out_dir=args.out,
-        cache_dir=None if args.no_cache else args.cache, batch_size=args.batch_size, workers=args.workers,
-        progress=not args.quiet,
-    )
+    common = dict(config=config, out_dir=args.out, **feature_options(args))
     try:
         if args.command == "run":
             dataset = _load(args.dataset, args.root, args)

@@ -1,0 +1,41 @@
+"""``python -m contrique_training.proxy`` (:mod:`contrique_training.proxy.cli`) and the package's names."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import contrique_training.proxy
+from contrique_infer.manifest import Manifest
+from contrique_training.proxy.cli import main
+
+
+def test_package_exports_its_public_names() -> None:
+    proxy = contrique_training.proxy
+    assert all(hasattr(proxy, name) for name in proxy.__all__)
+    assert {"make_proxy_set", "load_proxy_set", "add_proxy_heads", "ProxySet", "ProxyImage", "ProxyError", "mdsi",
+            "mdsi_to_quality", "Standardiser", "PROXY_ALPHAS", "QUALITY_SCALE", "main"} <= set(proxy.__all__)
+
+
+def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "set"
+    assert main(["make", "--data", str(skimage_dir), "--out", str(out), "--variants", "3", "--max-side", "72",
+                 "--quiet"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["counts"]["images"] == 5 * 4 and made["folder"] == str(out)
+    assert main(["make", "--data", str(skimage_dir), "--out", str(out), "--quiet"]) == 1
+    assert "not an empty folder" in capsys.readouterr().err
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    args = ["heads", "--bundle", str(bundle), "--proxy", str(out), "--splits", "2", "--folds", "2", "--no-cache",
+            "--quiet", "--default", "level"]
+    assert main(args) == 1 and "--force" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["default_head"] == "level" and "SRCC" in captured.err
+    assert Manifest.load(bundle).default_head == "level"
+    assert main([*args, "--folds", "1"]) == 2
+    assert main(["heads", "--bundle", str(bundle)]) == 2

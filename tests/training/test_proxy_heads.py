@@ -1,0 +1,84 @@
+"""The quality and level heads fitted on a proxy set (:mod:`contrique_training.proxy.heads`)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from contrique_infer.bundle import load_bundle
+from contrique_infer.manifest import Manifest
+from contrique_infer.scorer import QualityScorer
+from contrique_training.evaluation.datasets import read_csv
+from contrique_training.evaluation.errors import HeadExistsError
+from contrique_training.evaluation.protocol import ProtocolConfig, fit_final, run_protocol
+from contrique_training.evaluation.ridge import fit_ridge
+from contrique_training.proxy.errors import ProxyError
+from contrique_training.proxy.heads import PROXY_ALPHAS, Standardiser, add_proxy_heads, fit_standardised
+
+CONFIG = ProtocolConfig(splits=2, folds=2, alphas=PROXY_ALPHAS)
+
+
+def test_add_proxy_heads_fits_loads_and_becomes_default(proxy_dir: Path, tiny_bundle_dir: Path,
+                                                       tmp_path: Path) -> None:
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    with pytest.raises(HeadExistsError, match="quality"):  # the tiny bundle has a head 'quality'
+        add_proxy_heads(bundle, proxy_dir, config=CONFIG, cache_dir=None, progress=False)
+    assert Manifest.load(bundle) == Manifest.load(tiny_bundle_dir)
+    with pytest.raises(ProxyError, match="default head"):
+        add_proxy_heads(bundle, proxy_dir, default="fr_quality", force=True, cache_dir=None, progress=False)
+
+    report = add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, cache_dir=None, progress=False)
+    loaded = load_bundle(bundle)  # every hash checked, the new heads' included
+    assert loaded.manifest.default_head == report["default_head"] == "quality"
+    assert set(loaded.heads) == {"quality", "level", "fr_quality"}
+    quality, level = loaded.heads["quality"].info, loaded.heads["level"].info
+    assert (quality.kind, quality.dataset, quality.score_scale, quality.higher_is_better) == (
+        "nr", "proxy-mdsi-val-skimage", "0-100", True)
+    assert (level.kind, level.dataset, level.score_scale, level.higher_is_better) == (
+        "nr", "proxy-mdsi-val-skimage", "0-5 (distortion level)", False)
+    assert "higher is WORSE" in level.description and "MDSI" in quality.description
+
+    scorer = QualityScorer.from_pretrained(bundle)
+    data = {n: read_csv(proxy_dir / f"{n}.csv") for n in ("quality", "level")}
+    x = np.stack([scorer.features(p) for p in data["quality"].paths]).astype(np.float64)
+    z = (x - x.mean(axis=0)) / x.std(axis=0)  # the tiny encoder has no constant feature
+    assert report["images"] == len(x) and report["photos"] == 5 and report["feature_dim"] == x.shape[1]
+    for name in ("quality", "level"):
+        entry = report["heads"][name]
+        assert entry["alpha"] in PROXY_ALPHAS and loaded.heads[name].alpha == entry["alpha"]
+        assert set(entry["cv"]) == {"srcc", "plcc", "rmse"} and len(entry["cv_splits"]) == CONFIG.splits
+        head, targets = loaded.heads[name], data[name].scores
+        np.testing.assert_array_equal(head.feature_range[0], x.min(axis=0))  # fitted on these features
+        np.testing.assert_array_equal(head.feature_range[1], x.max(axis=0))
+        assert head.score_range == (min(targets), max(targets))
+        expected = np.clip(fit_ridge(z, targets, entry["alpha"]).predict(z), min(targets), max(targets))
+        np.testing.assert_allclose(head(x), expected, rtol=1e-8, atol=1e-8)
+        far = head(x[:1] * 0 + x.min(axis=0) - 1e6)  # far outside the fitted range: no extrapolation
+        assert min(targets) <= float(far[0]) <= max(targets)
+        assert float(far[0]) == pytest.approx(float(head(x.min(axis=0))))
+
+    assert scorer.head is not None and scorer.head.name == "quality"
+    image = Image.open(data["quality"].paths[1])
+    assert scorer.score(image) == pytest.approx(float(loaded.heads["quality"](scorer.features(image))), rel=1e-9)
+    assert scorer.score(image, head="level") == pytest.approx(float(loaded.heads["level"](scorer.features(image))))
+
+
+def test_fit_standardised_is_the_protocol_on_standardised_features_folded_back() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6)) * [1, 10, 100, 1e3, 1e-3, 0]  # one constant feature: only centred
+    y = x[:, 0] + 0.01 * x[:, 2] + rng.normal(scale=0.1, size=40)
+    groups = [f"photo{i // 4}" for i in range(40)]
+    fit = fit_standardised(x, y, groups, CONFIG)
+    standardise = Standardiser.fit(x)
+    z = standardise(x)
+    model, selection = fit_final(z, y, groups, CONFIG)
+    assert fit.selection == selection and fit.model.alpha == model.alpha
+    np.testing.assert_allclose(fit.model.predict(x), model.predict(z), rtol=1e-10, atol=1e-10)
+    assert fit.result.summary() == run_protocol(z, y, groups, CONFIG).summary()
+    assert fit.alpha_at_edge == (selection.alpha in (min(PROXY_ALPHAS), max(PROXY_ALPHAS)))
+    narrow = fit_standardised(x, y, groups, ProtocolConfig(splits=2, folds=2, alphas=(1e6,)))
+    assert narrow.alpha_at_edge

@@ -1,0 +1,106 @@
+"""Proxy sets (:mod:`contrique_training.proxy.make`): photos, distortion assignments, MDSI scores, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from contrique_training.distortions import CHAIN_TYPES, LEVELS, SERIES_TYPES, WIDE_TYPES, distort_image
+from contrique_training.evaluation.datasets import read_csv
+from contrique_training.proxy.errors import ProxyError
+from contrique_training.proxy.make import (
+    MDSI_MAX,
+    assignments,
+    load_proxy_set,
+    make_proxy_set,
+    mdsi,
+    mdsi_to_quality,
+    prepare_photo,
+)
+
+VARIANTS = 5  # the settings of the proxy_dir fixture (conftest.py)
+SIDE = 80
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_proxy_set_files_rows_and_scores(proxy_dir: Path, skimage_dir: Path) -> None:
+    photos = sorted(p.relative_to(skimage_dir).as_posix() for p in skimage_dir.iterdir())
+    quality, level = _rows(proxy_dir / "quality.csv"), _rows(proxy_dir / "level.csv")
+    assert list(quality[0]) == ["path", "score", "content_id"] == list(level[0])
+    assert len(quality) == len(level) == len(photos) * (1 + VARIANTS)
+    assert [r["path"] for r in quality] == [r["path"] for r in level]
+    assert sorted(Counter(r["content_id"] for r in quality)) == photos
+    assert set(Counter(r["content_id"] for r in quality).values()) == {1 + VARIANTS}
+    for q, lv in zip(quality, level):
+        image = Image.open(proxy_dir / q["path"])
+        assert (max(image.size) <= SIDE or min(image.size) == 64) and min(image.size) >= 64 and image.mode == "RGB"
+        pristine = q["path"].endswith("/00-pristine.png")
+        assert (float(q["score"]) == 100.0) == pristine and (lv["score"] == "0") == pristine
+        assert 0 <= float(q["score"]) <= 100 and int(lv["score"]) in range(LEVELS + 1)
+    dataset = read_csv(proxy_dir / "quality.csv")  # the evaluation package's generic reader
+    assert len(dataset) == len(quality) and len(set(dataset.content_ids or [])) == len(photos)
+
+    proxy = load_proxy_set(proxy_dir)
+    assert proxy.name == "proxy-mdsi-val-skimage" and proxy.settings["seed"] == 3
+    assert proxy.settings == {"variants_per_photo": VARIANTS, "max_side": SIDE, "seed": 3, "limit": None}
+    assert [im.path for im in proxy.images] == [r["path"] for r in quality]
+    document = json.loads((proxy_dir / "proxy.json").read_text())
+    assert document["metric"]["name"] == "mdsi" and document["mapping"]["mdsi_max"] == MDSI_MAX
+    assert document["counts"]["images"] == len(quality) and document["counts"]["per_level"]["0"] == len(photos)
+    for im in proxy.images:  # each stored image's score is the mapped MDSI against its stored pristine
+        folder = im.path.rsplit("/", 1)[0]
+        ref = Image.open(proxy_dir / folder / "00-pristine.png")
+        # float32 MDSI of one image alone vs in its photo's batch: 3.5e-6 apart on one image of this set
+        assert mdsi([Image.open(proxy_dir / im.path)], ref)[0] == pytest.approx(im.mdsi, abs=1e-5)
+        assert im.quality == pytest.approx(float(mdsi_to_quality(np.array([im.mdsi]))[0]), abs=1e-4)
+
+
+def test_same_seed_same_set(proxy_dir: Path, skimage_dir: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    make_proxy_set(skimage_dir, again, variants_per_photo=VARIANTS, max_side=SIDE, seed=3, limit=2, progress=False)
+    rows = _rows(again / "quality.csv")
+    assert {r["content_id"] for r in rows} == {"astronaut.png", "rocket.jpg"}  # evenly spaced: first and last
+    # pairs and seeds follow the photo's index in the set: the first photo's images are those of the full set
+    first = [r for r in rows if r["content_id"] == "astronaut.png"]
+    assert first == [r for r in _rows(proxy_dir / "quality.csv") if r["content_id"] == "astronaut.png"]
+    assert (again / first[3]["path"]).read_bytes() == (proxy_dir / first[3]["path"]).read_bytes()
+    with pytest.raises(ProxyError, match="not an empty folder"):
+        make_proxy_set(skimage_dir, again, progress=False)
+
+
+def test_assignments_cover_types_and_levels_evenly() -> None:
+    photos = len(WIDE_TYPES)  # x 10 draws: every (type, level) pair twice
+    plan = assignments(photos, 10, seed=0)
+    pairs = Counter(p for photo in plan for p in photo)
+    assert len(pairs) == len(WIDE_TYPES) * LEVELS and set(pairs.values()) == {2}
+    assert assignments(photos, 10, seed=0) == plan and assignments(photos, 10, seed=1) != plan
+    assert all(len(photo) == 10 for photo in plan)
+    with_chains = Counter(p for photo in assignments(len(SERIES_TYPES), 10, seed=0, chains=True) for p in photo)
+    assert len(with_chains) == len(SERIES_TYPES) * LEVELS and set(with_chains.values()) == {2}
+    assert {name for name, _ in with_chains} - {d.name for d in WIDE_TYPES} == {d.name for d in CHAIN_TYPES}
+
+
+def test_quality_is_100_for_pristine_and_falls_with_blur_level(skimage_dir: Path) -> None:
+    pristine = prepare_photo(Image.open(skimage_dir / "chelsea.png").convert("RGB"), 96)
+    series = [distort_image(pristine, "gaussian_blur", level) for level in range(LEVELS + 1)]
+    quality = mdsi_to_quality(mdsi(series, pristine))
+    assert quality[0] == 100.0
+    assert np.all(np.diff(quality) < 0), quality
+
+
+def test_prepare_photo_sizes() -> None:
+    assert prepare_photo(Image.new("RGB", (1000, 500)), 384).size == (384, 192)
+    assert prepare_photo(Image.new("RGB", (1000, 100)), 384).size == (640, 64)  # short side kept at 64
+    assert prepare_photo(Image.new("RGB", (40, 50)), 384).size == (64, 80)
+    small = Image.new("RGB", (300, 200))
+    assert prepare_photo(small, 384) is small

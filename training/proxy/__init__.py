@@ -1,0 +1,71 @@
+"""Proxy targets for a bundle's default heads, where no human opinion scores are available.
+
+A proxy set (:mod:`.make`) is training photos, distorted versions of each, and a full-reference
+quality of every image against its pristine photo (MDSI mapped to 0..100) and its distortion level;
+:mod:`.heads` fits a bundle's ``quality`` and ``level`` heads on the bundle's features of such a
+set; :mod:`.cli` is the command::
+
+    python -m contrique_training.proxy make --data ../shared/photos/train --out proxy/train
+    python -m contrique_training.proxy heads --bundle bundles/default --proxy proxy/train
+
+Use training photos only: validation photos must stay unseen by the heads. docs/default-model.md
+says how the default model's heads were made this way.
+"""
+
+from .cli import PROG, build_parser, main
+from .errors import ProxyError
+from .heads import (
+    HEAD_NAMES,
+    LEVEL_SCALE,
+    PROXY_ALPHAS,
+    QUALITY_SCALE,
+    StandardisedFit,
+    Standardiser,
+    add_proxy_heads,
+    fit_standardised,
+)
+from .make import (
+    MDSI_MAX,
+    METRIC,
+    MIN_SIDE,
+    PROXY_FORMAT_VERSION,
+    PUBLISHED_SRCC,
+    ProxyImage,
+    ProxySet,
+    assignments,
+    load_proxy_set,
+    make_proxy_set,
+    mdsi,
+    mdsi_to_quality,
+    prepare_photo,
+    select_photos,
+)
+
+__all__ = [
+    "HEAD_NAMES",
+    "LEVEL_SCALE",
+    "MDSI_MAX",
+    "METRIC",
+    "MIN_SIDE",
+    "PROG",
+    "PROXY_ALPHAS",
+    "PROXY_FORMAT_VERSION",
+    "PUBLISHED_SRCC",
+    "QUALITY_SCALE",
+    "ProxyError",
+    "ProxyImage",
+    "ProxySet",
+    "StandardisedFit",
+    "Standardiser",
+    "add_proxy_heads",
+    "assignments",
+    "build_parser",
+    "fit_standardised",
+    "load_proxy_set",
+    "main",
+    "make_proxy_set",
+    "mdsi",
+    "mdsi_to_quality",
+    "prepare_photo",
+    "select_photos",
+]

@@ -1,0 +1,87 @@
+"""``python -m contrique_training.proxy``: ``make`` a proxy set, fit its ``heads`` into a bundle.
+
+Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
+from contrique_infer.errors import ContriqueError
+
+from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
+from ..evaluation.protocol import ProtocolConfig
+from .heads import HEAD_NAMES, PROXY_ALPHAS, add_proxy_heads
+from .make import make_proxy_set
+
+PROG = "python -m contrique_training.proxy"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``make`` and ``heads`` subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Proxy targets (MDSI of synthetically distorted training photos) and the default heads they fit.",
+        epilog="Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    make = sub.add_parser("make", help="make a proxy set from a folder of TRAINING photos")
+    make.add_argument("--data", required=True, help="folder of training photos (never the validation photos)")
+    make.add_argument("--out", required=True, help="new or empty folder for the set")
+    make.add_argument("--variants", type=positive_int, default=12, help="distorted versions per photo (default 12)")
+    make.add_argument("--max-side", type=positive_int, default=384, help="longer side of the PNGs (default 384)")
+    make.add_argument("--seed", type=int, default=0, help="seed of the distortions (default 0)")
+    make.add_argument("--limit", type=positive_int, help="use only this many photos, evenly spaced (default all)")
+    make.add_argument("--chains", action="store_true", help="draw from the composite chains too (contrique_training.chains)")
+    make.add_argument("--quiet", action="store_true", help="no progress bar")
+    heads = sub.add_parser("heads", help="fit the quality and level heads on a proxy set and add them to a bundle")
+    heads.add_argument("--bundle", required=True, help="local bundle folder")
+    heads.add_argument("--proxy", required=True, help="folder made by the make command")
+    heads.add_argument("--default", choices=HEAD_NAMES, default="quality", help="the bundle's default head")
+    heads.add_argument("--force", action="store_true", help="replace existing heads of those names")
+    heads.add_argument("--splits", type=positive_int, default=10, help="random 80/20 splits by photo (default 10)")
+    add_protocol_arguments(heads, alphas=PROXY_ALPHAS,
+                           alphas_help="ridge alpha candidates, for standardised features (default 0.1 .. 1e7)")
+    add_feature_arguments(heads)
+    return parser
+
+
+def _make(args: argparse.Namespace) -> dict[str, Any]:
+    start = time.perf_counter()
+    proxy = make_proxy_set(args.data, args.out, variants_per_photo=args.variants, max_side=args.max_side,
+                           seed=args.seed, limit=args.limit, chains=args.chains, progress=not args.quiet)
+    return {**proxy.summary(), "folder": str(proxy.folder), "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _heads(args: argparse.Namespace, config: ProtocolConfig) -> dict[str, Any]:
+    result = add_proxy_heads(args.bundle, args.proxy, default=args.default, force=args.force, config=config,
+                             **feature_options(args))
+    for name, head in result["heads"].items():
+        cv = head["cv"]
+        edge = " (the smallest or largest candidate: widen --alphas)" if head["alpha_at_edge"] else ""
+        print(f"{name}: alpha {head['alpha']:g}{edge}, SRCC {cv['srcc']['median']:.3f}, "
+              f"PLCC {cv['plcc']['median']:.3f} (medians of {config.splits} splits by photo)", file=sys.stderr)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the proxy command; returns the exit code (0 ok, 1 failed, 2 usage error)."""
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+    try:
+        config = protocol_config(args) if args.command == "heads" else None
+    except ContriqueError as exc:  # the protocol's settings
+        return fail(PROG, exc, EXIT_USAGE)
+    try:
+        result = _make(args) if config is None else _heads(args, config)
+    except ContriqueError as exc:
+        return fail(PROG, exc)
+    print(json.dumps(result, indent=2))
+    return 0

@@ -1,0 +1,341 @@
+"""Make a proxy set: training photos, distorted versions of them, and a full-reference quality of each.
+
+Every training photo is downscaled (Lanczos, longer side at most ``max_side``, both sides at least
+64 px) and saved as the pristine PNG; ``variants_per_photo`` distorted versions follow, with the
+distortion types of :data:`contrique_training.distortions.WIDE_TYPES` at their wide levels 1..5.
+The (type, level) pairs come from a stream of shuffled copies of all 135 pairs, so every type,
+level and pair is drawn equally often over the set. Each image (pristine included) is scored
+against its pristine by MDSI (``piq.mdsi(distorted, pristine, data_range=1.0)``, 0 for identical
+images, growing with the distortion), mapped to a 0..100 quality, higher is better:
+``quality = clip(100 * (1 - MDSI / 0.7), 0, 100)``, so pristine photos score 100. MDSI because it
+is the only full-reference metric of piq's published benchmark that agrees with human opinion at
+SRCC 0.89 or more on both TID2013 and KADID-10k, whose distortion types are the ones generated
+here; docs/default-model.md ("The proxy targets") has that table and the default model's set's figures.
+
+Output folder::
+
+    proxy.json     metric, mapping, settings, counts, score distribution, and every image's record
+    quality.csv    path,score,content_id   (0..100, higher is better)
+    level.csv      path,score,content_id   (0 = pristine .. 5 = most severe; higher is WORSE)
+    images/<photo>/00-pristine.png, 01-<type>-l<level>.png, ...
+
+The CSVs are the generic format of :func:`contrique_training.evaluation.datasets.read_csv` (paths
+relative to the CSV, content id = the source photo's path under the photos folder), so
+``contrique-eval run --dataset csv`` reads them too.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from contrique_infer.errors import DependencyError
+from contrique_infer.inputs import list_images
+from contrique_infer.jsonfile import loads
+
+from ..data import load_rgb
+from .errors import ProxyError
+
+PROXY_FORMAT_VERSION = 1
+METRIC = "mdsi"
+MDSI_MAX = 0.7
+"""MDSI mapped to quality 0; larger values (rare) are clipped there."""
+MIN_SIDE = 64
+PUBLISHED_SRCC = {
+    "source": "piq 0.8.0 README, section Benchmark (https://github.com/photosynthesis-team/piq)",
+    "TID2013": {"piq": 0.89, "reference": 0.89},
+    "KADID-10k": {"piq": 0.89, "reference": 0.89},
+}
+
+
+@dataclass(frozen=True)
+class ProxyImage:
+    """One image of a proxy set.
+
+    Attributes:
+        path: The PNG, relative to the proxy folder (POSIX separators).
+        content_id: The source photo, relative to the photos folder.
+        distortion: The distortion type, or None for the pristine photo.
+        level: 0 for the pristine photo, else the wide level 1..5.
+        seed: The distortion's random seed.
+        mdsi: MDSI against the pristine photo (0 = identical, higher is worse).
+        quality: The proxy quality, 0..100, higher is better.
+    """
+
+    path: str
+    content_id: str
+    distortion: str | None
+    level: int
+    seed: int
+    mdsi: float
+    quality: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The image's record in proxy.json."""
+        return {
+            "path": self.path, "content_id": self.content_id, "distortion": self.distortion, "level": self.level,
+            "seed": self.seed, "mdsi": self.mdsi, "quality": self.quality,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProxyImage:
+        """The image of a proxy.json record (:meth:`to_dict`).
+
+        Raises:
+            KeyError, TypeError, ValueError: A field is missing or of the wrong kind.
+        """
+        return cls(str(data["path"]), str(data["content_id"]), data["distortion"], int(data["level"]),
+                   int(data["seed"]), float(data["mdsi"]), float(data["quality"]))
+
+
+@dataclass(frozen=True)
+class ProxySet:
+    """A proxy set on disk (the module docstring has the layout).
+
+    Attributes:
+        folder: The proxy folder.
+        name: The dataset name heads record, ``proxy-mdsi-<last two parts of the photos folder>``.
+        photos: The photos folder it was made from.
+        settings: ``variants_per_photo``, ``max_side``, ``seed`` and ``limit``.
+        images: Every image, photo by photo, the pristine first.
+    """
+
+    folder: Path
+    name: str
+    photos: str
+    settings: dict[str, Any]
+    images: tuple[ProxyImage, ...]
+
+    @property
+    def quality_csv(self) -> Path:
+        """The quality targets: ``path,score,content_id``, 0..100, higher is better."""
+        return self.folder / "quality.csv"
+
+    @property
+    def level_csv(self) -> Path:
+        """The level targets: ``path,score,content_id``, 0 = pristine .. 5, higher is worse."""
+        return self.folder / "level.csv"
+
+    def distribution(self) -> dict[str, Any]:
+        """Quality percentiles of all images and of the distorted ones, per-level means, and counts."""
+        quality = np.array([im.quality for im in self.images])
+        distorted = np.array([im.quality for im in self.images if im.level > 0])
+        pct = (0, 5, 25, 50, 75, 95, 100)
+        levels = sorted({im.level for im in self.images})
+        return {
+            "quality_percentiles": dict(zip(map(str, pct), np.percentile(quality, pct).round(2).tolist())),
+            "distorted_quality_percentiles": (
+                dict(zip(map(str, pct), np.percentile(distorted, pct).round(2).tolist())) if distorted.size else {}
+            ),
+            "mean_quality_by_level": {
+                str(lv): round(float(np.mean([im.quality for im in self.images if im.level == lv])), 2)
+                for lv in levels
+            },
+            "clipped_at_0": int(np.sum(quality <= 0)),
+            "deciles_used": int(np.unique(np.minimum(quality // 10, 9)).size),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Everything of proxy.json but the image records."""
+        return {
+            "format_version": PROXY_FORMAT_VERSION,
+            "name": self.name,
+            "photos": self.photos,
+            "metric": {
+                "name": METRIC,
+                "call": "piq.mdsi(distorted, pristine, data_range=1.0, reduction='none') on RGB in [0, 1]",
+                "library": f"piq {_piq_version()}",
+                "lower_is_better": True,
+                "published_srcc": PUBLISHED_SRCC,
+            },
+            "mapping": {
+                "formula": f"quality = clip(100 * (1 - mdsi / {MDSI_MAX}), 0, 100)",
+                "mdsi_max": MDSI_MAX,
+                "higher_is_better": True,
+            },
+            "settings": self.settings,
+            "counts": {
+                "photos": len({im.content_id for im in self.images}),
+                "images": len(self.images),
+                "per_type": dict(sorted(Counter(im.distortion or "pristine" for im in self.images).items())),
+                "per_level": {str(k): v for k, v in sorted(Counter(im.level for im in self.images).items())},
+            },
+            "distribution": self.distribution(),
+            "files": {"quality": "quality.csv", "level": "level.csv"},
+        }
+
+
+def _piq_version() -> str:
+    from importlib.metadata import version
+
+    return version("piq")
+
+
+def mdsi_to_quality(mdsi: np.ndarray) -> np.ndarray:
+    """The proxy quality of MDSI values: ``clip(100 * (1 - mdsi / MDSI_MAX), 0, 100)``."""
+    return np.clip(100.0 * (1.0 - np.asarray(mdsi, dtype=np.float64) / MDSI_MAX), 0.0, 100.0)
+
+
+def mdsi(distorted: Sequence[Image.Image], pristine: Image.Image) -> np.ndarray:
+    """MDSI of each RGB image against ``pristine`` (same size), computed with piq.
+
+    Raises:
+        DependencyError: piq is not installed.
+    """
+    try:
+        import piq
+        import torch
+    except ImportError as exc:
+        raise DependencyError(f"proxy scores need piq and torch ({exc}); install them: pip install 'piq>=0.8'") from exc
+
+    def tensor(images: Sequence[Image.Image]) -> torch.Tensor:
+        arrays = np.stack([np.asarray(im.convert("RGB"), dtype=np.float32) / 255 for im in images])
+        return torch.from_numpy(arrays).permute(0, 3, 1, 2)
+
+    x = tensor(distorted)
+    y = tensor([pristine]).expand_as(x)
+    with torch.no_grad():
+        return piq.mdsi(x, y, data_range=1.0, reduction="none").double().numpy()
+
+
+def prepare_photo(image: Image.Image, max_side: int) -> Image.Image:
+    """Downscale (Lanczos) so the longer side is at most ``max_side``; upscale so both sides are at least 64."""
+    w, h = image.size
+    scale = max(min(1.0, max_side / max(w, h)), MIN_SIDE / min(w, h))
+    if scale == 1.0:
+        return image
+    size = (max(MIN_SIDE, round(w * scale)), max(MIN_SIDE, round(h * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def assignments(photos: int, per_photo: int, seed: int, chains: bool = False) -> list[list[tuple[str, int]]]:
+    """(type, wide level) of each photo's distorted versions: consecutive draws from a stream of
+    shuffled copies of all (type, level) pairs of the wide types (and the composite chains when
+    ``chains``), so every pair occurs equally often (up to one) over the set."""
+    from ..distortions import LEVELS, SERIES_TYPES, WIDE_TYPES
+
+    pairs = [(d.name, level) for d in (SERIES_TYPES if chains else WIDE_TYPES) for level in range(1, LEVELS + 1)]
+    rng = np.random.default_rng([seed, 0])
+    stream: list[tuple[str, int]] = []
+    while len(stream) < photos * per_photo:
+        stream += [pairs[i] for i in rng.permutation(len(pairs))]
+    return [stream[i * per_photo : (i + 1) * per_photo] for i in range(photos)]
+
+
+def select_photos(paths: Sequence[Path], limit: int | None) -> list[Path]:
+    """All ``paths``, or ``limit`` of them evenly spaced over the sorted list (so every source folder shows)."""
+    if limit is None or limit >= len(paths):
+        return list(paths)
+    return [paths[i] for i in np.unique(np.linspace(0, len(paths) - 1, limit).round().astype(int))]
+
+
+def _image_folder(content_id: str) -> str:
+    rel = Path(content_id)
+    return (Path("images") / rel.parent / rel.name.replace(".", "_")).as_posix()
+
+
+def make_proxy_set(
+    photos: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    variants_per_photo: int = 12,
+    max_side: int = 384,
+    seed: int = 0,
+    limit: int | None = None,
+    chains: bool = False,
+    progress: bool = True,
+) -> ProxySet:
+    """Make a proxy set: pristine and distorted PNGs, their MDSI proxy scores, CSVs and proxy.json.
+
+    Args:
+        photos: A folder of training photos (searched recursively).
+        out_dir: A new or empty folder for the set.
+        variants_per_photo: Distorted versions per photo.
+        max_side: Longer side of the pristine PNGs (photos are only downscaled to it).
+        seed: Seed of the (type, level) draws and the distortions' randomness; the set is a
+            function of the photos and the settings.
+        limit: Use only this many photos, evenly spaced over the sorted list (None: all).
+        chains: Draw from the composite chains of :mod:`..chains` too, not only the wide types.
+        progress: A progress bar on stderr.
+
+    Returns:
+        The set.
+
+    Raises:
+        ProxyError: Bad settings, or ``out_dir`` is not empty.
+        DataError: The folder holds no images, or one cannot be read.
+        DependencyError: piq is not installed.
+    """
+    from tqdm import tqdm
+
+    from ..distortions import distort_image
+
+    if variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1):
+        raise ProxyError(
+            f"variants_per_photo and limit must be >= 1 and max_side >= {MIN_SIDE}; "
+            f"got {variants_per_photo}, {limit} and {max_side}"
+        )
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ProxyError(f"{out}: exists and is not an empty folder; choose a new folder or delete it")
+    root = Path(photos)
+    paths = select_photos(list_images(root), limit)
+    plan = assignments(len(paths), variants_per_photo, seed, chains)
+    images: list[ProxyImage] = []
+    for index, (path, pairs) in enumerate(tqdm(list(zip(paths, plan)), desc="proxy set", unit="photo",
+                                                file=sys.stderr, disable=not progress)):
+        content = path.relative_to(root).as_posix()
+        folder = _image_folder(content)
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        pristine = prepare_photo(load_rgb(path), max_side)
+        seeds = [int(s) for s in np.random.SeedSequence([seed, index]).generate_state(len(pairs))]
+        made = [pristine] + [distort_image(pristine, t, lv, seed=s) for (t, lv), s in zip(pairs, seeds)]
+        names = ["00-pristine.png"] + [f"{k:02d}-{t}-l{lv}.png" for k, (t, lv) in enumerate(pairs, 1)]
+        scores = mdsi(made, pristine).round(6)  # as stored: the quality is that of the stored value
+        for image, name, (kind, level), s, m, q in zip(
+            made, names, [(None, 0), *pairs], [0, *seeds], scores, mdsi_to_quality(scores).round(4)
+        ):
+            image.save(out / folder / name)
+            images.append(ProxyImage(f"{folder}/{name}", content, kind, level, s, float(m), float(q)))
+    settings = {"variants_per_photo": variants_per_photo, "max_side": max_side, "seed": seed, "limit": limit}
+    if chains:
+        settings["chains"] = True
+    name = "proxy-" + METRIC + "-" + "-".join(root.resolve().parts[-2:])
+    proxy = ProxySet(out, name, str(root.resolve()), settings, tuple(images))
+    for target, csv_path in (("quality", proxy.quality_csv), ("level", proxy.level_csv)):
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "score", "content_id"])
+            writer.writerows([im.path, getattr(im, target), im.content_id] for im in images)
+    document = {**proxy.summary(), "images": [im.to_dict() for im in images]}
+    (out / "proxy.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    return proxy
+
+
+def load_proxy_set(folder: str | os.PathLike[str]) -> ProxySet:
+    """Read a proxy set's proxy.json.
+
+    Raises:
+        ProxyError: The folder has no readable proxy.json of this format (make it with ``make``).
+    """
+    path = Path(folder) / "proxy.json"
+    try:
+        data = loads(path.read_bytes())
+        if data.get("format_version") != PROXY_FORMAT_VERSION:
+            raise ValueError(f"format_version {data.get('format_version')!r}, expected {PROXY_FORMAT_VERSION}")
+        images = tuple(ProxyImage.from_dict(d) for d in data["images"])
+        return ProxySet(Path(folder), str(data["name"]), str(data["photos"]), dict(data["settings"]), images)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ProxyError(
+            f"{path}: not a readable proxy set ({exc}); make one with python -m contrique_training.proxy make"
+        ) from exc
