@@ -105,7 +105,8 @@ among the benchmark's): for every bundle whose architecture has the natural-scen
 (``+nss`` in the manifest's ``architecture``), three ridge heads on the bundle's features of the
 proxy set, fitted as ``contrique_training.proxy`` fits its ``quality`` head (standardised features,
 alpha from ``PROXY_ALPHAS`` by 5-fold cross-validation separated by photo, ``fit_final``; the
-target is the set's ``quality.csv``): ``LABEL:nss`` on the statistics alone (the last
+target is the set's ``quality.csv``, or with ``--ablation-target fr6`` its six-metric rank proxy,
+``contrique_training.proxy.target_csv``): ``LABEL:nss`` on the statistics alone (the last
 ``NSS_DIM`` = 25 values of each per-scale block of ``feature.per_scale_dim`` values, in
 ``feature.layout`` order), ``LABEL:learned`` on the rest (the pooled CNN feature), ``LABEL:both``
 on all of it (on the proxy set the bundle's ``quality`` head was fitted on, it is that head again).
@@ -620,8 +621,10 @@ def feature_parts(manifest: Manifest) -> dict[str, np.ndarray] | None:
     return {"nss": nss, "learned": np.setdiff1d(every, nss), "both": every}
 
 
-def proxy_training_set(folder: Path, held_out: Sequence[Path], held_out_ids: Sequence[str]) -> Dataset:
-    """The quality targets of a proxy set, refused if it was made from the benchmark's photos.
+def proxy_training_set(
+    folder: Path, held_out: Sequence[Path], held_out_ids: Sequence[str], target: str = "mdsi"
+) -> Dataset:
+    """The quality targets (``mdsi`` or ``fr6``) of a proxy set, refused if it was made from the benchmark's photos.
 
     Raises:
         SystemExit: The proxy set's photos folder overlaps a held-out folder, or one of its photos
@@ -629,7 +632,7 @@ def proxy_training_set(folder: Path, held_out: Sequence[Path], held_out_ids: Seq
         ContriqueError: The proxy set cannot be read.
     """
     from contrique_training.evaluation.datasets import read_csv
-    from contrique_training.proxy import QUALITY_SCALE, load_proxy_set
+    from contrique_training.proxy import QUALITY_SCALE, load_proxy_set, target_csv
 
     proxy = load_proxy_set(folder)
     source = Path(proxy.photos).resolve()
@@ -643,7 +646,7 @@ def proxy_training_set(folder: Path, held_out: Sequence[Path], held_out_ids: Seq
         raise SystemExit(f"--ablation {folder}: {why}; heads must never see validation photos: make a proxy set "
                          f"from training photos (python -m contrique_training.proxy make --data ../shared/photos/train "
                          f"--out DIR)")
-    return read_csv(proxy.quality_csv, name=proxy.name, scale=QUALITY_SCALE)
+    return read_csv(target_csv(proxy, target, progress=True), name=f"{proxy.name}-{target}", scale=QUALITY_SCALE)
 
 
 @dataclass(frozen=True)
@@ -1087,6 +1090,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ablation", type=Path, metavar="PROXY_DIR",
                         help="a proxy set of TRAINING photos: add LABEL:nss, LABEL:learned and LABEL:both heads "
                              "fitted on it for every bundle with natural-scene statistics")
+    parser.add_argument("--ablation-target", choices=("mdsi", "fr6"), default="mdsi",
+                        help="the target of the --ablation heads: the proxy set's mdsi quality (default) or fr6, "
+                             "the mean rank of six full-reference metrics (as the heads of the bundle were fitted)")
     parser.add_argument("--random-init", action="append", default=[], type=parse_random_init, metavar="LABEL=SPEC",
                         help="a randomly initialised encoder (SPEC: a checkpoint, whose architecture is used, or a "
                              "JSON model_config) scored with the three --ablation heads; repeatable")
@@ -1135,7 +1141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             all_photos = list_images(args.photos)
             photos = all_photos[: args.limit_photos]
             dataset = None if args.ablation is None else proxy_training_set(
-                args.ablation, [args.photos, PHOTOS / "val"], [p.relative_to(args.photos).as_posix() for p in all_photos])
+                args.ablation, [args.photos, PHOTOS / "val"], [p.relative_to(args.photos).as_posix() for p in all_photos],
+                args.ablation_target)
             bundles: list[tuple[str, str | None, str | None]] = list(args.bundle)
             if args.default:
                 bundles.append(("default", None, None))
@@ -1221,7 +1228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "from_cache": fullref.reused, "seconds": fullref.seconds,
                         "cache": None if fullref.path is None else str(fullref.path)},
             "ablation": None if args.ablation is None else {
-                "proxy": str(args.ablation), "target": "quality.csv of the proxy set", "protocol": config.to_dict(),
+                "proxy": str(args.ablation), "target": args.ablation_target, "protocol": config.to_dict(),
                 "parts": {"nss": "the last NSS_DIM values of each per-scale block", "learned": "the other values",
                           "both": "every value"}},
             "random_init": random_inits,

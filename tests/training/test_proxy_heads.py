@@ -82,3 +82,21 @@ def test_fit_standardised_is_the_protocol_on_standardised_features_folded_back()
     assert fit.alpha_at_edge == (selection.alpha in (min(PROXY_ALPHAS), max(PROXY_ALPHAS)))
     narrow = fit_standardised(x, y, groups, ProtocolConfig(splits=2, folds=2, alphas=(1e6,)))
     assert narrow.alpha_at_edge
+
+
+@pytest.mark.slow
+def test_the_quality_head_can_fit_the_six_metric_target(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    from contrique_training.proxy.make import make_proxy_set, target_csv
+
+    proxy = make_proxy_set(skimage_dir, tmp_path / "set", variants_per_photo=3, max_side=256, seed=1, limit=4,
+                           progress=False)
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    report = add_proxy_heads(bundle, proxy.folder, target="fr6", force=True, config=CONFIG, cache_dir=None,
+                             progress=False)
+    quality = load_bundle(bundle).heads["quality"]
+    targets = read_csv(target_csv(proxy, "fr6")).scores
+    assert report["target"] == "fr6" and quality.info.dataset == report["dataset"] == f"{proxy.name}-fr6"
+    assert "six piq full-reference metrics" in quality.info.description
+    assert quality.score_range == (min(targets), max(targets)) == (0.0, 100.0)
+    with pytest.raises(ProxyError, match="unknown proxy target"):
+        add_proxy_heads(bundle, proxy.folder, target="psnr", force=True, config=CONFIG, cache_dir=None, progress=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.stats import spearmanr
 
 from contrique_training.distortions import CHAIN_TYPES, LEVELS, SERIES_TYPES, WIDE_TYPES, distort_image
 from contrique_training.evaluation.datasets import read_csv
@@ -22,6 +23,7 @@ from contrique_training.proxy.make import (
     mdsi,
     mdsi_to_quality,
     prepare_photo,
+    target_csv,
 )
 
 VARIANTS = 5  # the settings of the proxy_dir fixture (conftest.py)
@@ -104,3 +106,29 @@ def test_prepare_photo_sizes() -> None:
     assert prepare_photo(Image.new("RGB", (40, 50)), 384).size == (64, 80)
     small = Image.new("RGB", (300, 200))
     assert prepare_photo(small, 384) is small
+
+
+@pytest.mark.slow
+def test_fr6_target_is_the_six_metric_rank_over_the_set_made_once(skimage_dir: Path, tmp_path: Path,
+                                                                 proxy_dir: Path) -> None:
+    proxy = make_proxy_set(skimage_dir, tmp_path / "set", variants_per_photo=3, max_side=256, seed=1, limit=3,
+                           progress=False)
+    assert target_csv(proxy, "mdsi") == proxy.quality_csv
+    path = target_csv(proxy, "fr6")
+    rows, mdsi_rows = _rows(path), _rows(proxy.quality_csv)
+    assert [(r["path"], r["content_id"]) for r in rows] == [(r["path"], r["content_id"]) for r in mdsi_rows]
+    fr6 = np.array([float(r["score"]) for r in rows])
+    assert fr6.min() == 0 and fr6.max() == 100
+    levels = np.array([im.level for im in proxy.images])
+    assert fr6[levels == 0].min() > fr6[levels > 0].max()  # every pristine above every distorted image
+    # six metrics agree with MDSI on the order of most images, not on all (else fr6 would add nothing)
+    rho = spearmanr(fr6, [float(r["score"]) for r in mdsi_rows]).statistic
+    assert 0.6 < rho < 1.0
+    records = json.loads((proxy.folder / "fullref.json").read_text())["images"]
+    assert {"mdsi", "gmsd", "vsi", "haarpsi", "ms_ssim", "fsim"} <= set(records[0])
+    stamp = path.stat().st_mtime_ns
+    assert target_csv(load_proxy_set(proxy.folder), "fr6") == path and path.stat().st_mtime_ns == stamp  # kept
+    with pytest.raises(ProxyError, match="unknown proxy target"):
+        target_csv(proxy, "psnr")
+    with pytest.raises(ProxyError, match="larger --max-side"):  # 80 px: too small for MS-SSIM's 5 scales
+        target_csv(load_proxy_set(proxy_dir), "fr6")

@@ -1,7 +1,8 @@
 """Proxy targets for a bundle's default heads, where no human opinion scores are available.
 
 A proxy set (:mod:`.make`) is training photos, distorted versions of each, and a full-reference
-quality of every image against its pristine photo (MDSI mapped to 0..100) and its distortion level;
+quality of every image against its pristine photo (MDSI mapped to 0..100, or the mean rank of six
+full-reference metrics) and its distortion level;
 :mod:`.heads` fits a bundle's ``quality`` and ``level`` heads on the bundle's features of such a
 set; :mod:`.cli` is the command::
 
@@ -30,6 +31,7 @@ from .make import (
     MIN_SIDE,
     PROXY_FORMAT_VERSION,
     PUBLISHED_SRCC,
+    TARGETS,
     ProxyImage,
     ProxySet,
     assignments,
@@ -39,6 +41,7 @@ from .make import (
     mdsi_to_quality,
     prepare_photo,
     select_photos,
+    target_csv,
 )
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "ProxyImage",
     "ProxySet",
     "StandardisedFit",
+    "TARGETS",
     "Standardiser",
     "add_proxy_heads",
     "assignments",
@@ -68,4 +72,5 @@ __all__ = [
     "mdsi_to_quality",
     "prepare_photo",
     "select_photos",
+    "target_csv",
 ]

@@ -18,7 +18,7 @@ from contrique_infer.errors import ContriqueError
 from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
 from ..evaluation.protocol import ProtocolConfig
 from .heads import HEAD_NAMES, PROXY_ALPHAS, add_proxy_heads
-from .make import make_proxy_set
+from .make import TARGETS, make_proxy_set
 
 PROG = "python -m contrique_training.proxy"
 
@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     heads.add_argument("--bundle", required=True, help="local bundle folder")
     heads.add_argument("--proxy", required=True, help="folder made by the make command")
     heads.add_argument("--default", choices=HEAD_NAMES, default="quality", help="the bundle's default head")
+    heads.add_argument("--target", choices=TARGETS, default="mdsi",
+                       help="the quality head's target: mdsi (default) or fr6, the mean rank of six full-reference "
+                            "metrics (computed once, kept in the proxy folder)")
     heads.add_argument("--force", action="store_true", help="replace existing heads of those names")
     heads.add_argument("--splits", type=positive_int, default=10, help="random 80/20 splits by photo (default 10)")
     add_protocol_arguments(heads, alphas=PROXY_ALPHAS,
@@ -60,7 +63,7 @@ def _make(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _heads(args: argparse.Namespace, config: ProtocolConfig) -> dict[str, Any]:
-    result = add_proxy_heads(args.bundle, args.proxy, default=args.default, force=args.force, config=config,
+    result = add_proxy_heads(args.bundle, args.proxy, default=args.default, target=args.target, force=args.force, config=config,
                              **feature_options(args))
     for name, head in result["heads"].items():
         cv = head["cv"]

@@ -23,7 +23,7 @@ from ..evaluation.features import DEFAULT_CACHE
 from ..evaluation.protocol import ProtocolConfig, ProtocolResult, fit_final, run_protocol
 from ..evaluation.ridge import AlphaSelection, RidgeModel
 from .errors import ProxyError
-from .make import MDSI_MAX, ProxySet, load_proxy_set
+from .make import MDSI_MAX, ProxySet, load_proxy_set, target_csv
 
 HEAD_NAMES = ("quality", "level")
 QUALITY_SCALE = "0-100"
@@ -101,15 +101,17 @@ def fit_standardised(
     return StandardisedFit(standardise.unfold(model), selection, run_protocol(z, scores, content_ids, config))
 
 
-def _descriptions(proxy: ProxySet, images: int, photos: int) -> dict[str, str]:
+def _descriptions(proxy: ProxySet, images: int, photos: int, target: str) -> dict[str, str]:
+    types = "WIDE_TYPES and CHAIN_TYPES" if proxy.settings.get("chains") else "WIDE_TYPES"
     fit = (f"Ridge on standardised features (folded into coef and intercept) of {images} images of {photos} photos "
-           f"({proxy.name}): pristine and the synthetic distortion types (WIDE_TYPES) of contrique_training.distortions at "
-           "wide levels 1-5. Features are clipped to the range of those images and scores to the range of the "
+           f"({proxy.name}): pristine and the synthetic distortion types ({types}) of contrique_training.distortions "
+           "at wide levels 1-5. Features are clipped to the range of those images and scores to the range of the "
            "targets (no extrapolation)")
+    quality = (f"clip(100 * (1 - MDSI / {MDSI_MAX}), 0, 100), piq's MDSI against the pristine photo" if target == "mdsi"
+               else "the mean rank over the set of six piq full-reference metrics against the pristine photo (MDSI, "
+                    "GMSD, VSI, HaarPSI, MS-SSIM, FSIMc; contrique_training.fullref), scaled to 0-100")
     return {
-        "quality": f"Proxy quality 0-100, higher is better (pristine 100). {fit}; target "
-                   f"clip(100 * (1 - MDSI / {MDSI_MAX}), 0, 100), piq's MDSI against the pristine photo. "
-                   "Not fitted on human opinion scores.",
+        "quality": f"Proxy quality 0-100, higher is better. {fit}; target {quality}. Not fitted on human opinion scores.",
         "level": f"Predicted distortion level, 0 = pristine .. 5 = most severe: higher is WORSE "
                  f"(higher_is_better false). {fit}; target the level. Not fitted on human opinion scores.",
     }
@@ -120,6 +122,7 @@ def add_proxy_heads(
     proxy_dir: str | os.PathLike[str],
     *,
     default: str = "quality",
+    target: str = "mdsi",
     force: bool = False,
     config: ProtocolConfig = ProtocolConfig(alphas=PROXY_ALPHAS),
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
@@ -136,6 +139,8 @@ def add_proxy_heads(
             size, heads list) and ``default`` becomes its default head.
         proxy_dir: A folder made by :func:`~.make.make_proxy_set`.
         default: The head made the bundle's default (``quality`` or ``level``).
+        target: The ``quality`` head's target (:data:`~.make.TARGETS`): ``mdsi`` or ``fr6``, the
+            six-metric rank proxy (computed once and kept in the proxy folder).
         force: Replace existing heads of those names.
         config: The evaluation protocol's settings (splits, folds, alpha candidates, seed); the
             candidates should suit standardised features (:data:`PROXY_ALPHAS`).
@@ -164,13 +169,15 @@ def add_proxy_heads(
     if default not in HEAD_NAMES:
         raise ProxyError(f"default head must be one of {', '.join(HEAD_NAMES)}, got {default!r}")
     proxy = load_proxy_set(proxy_dir)
+    quality_csv = target_csv(proxy, target, progress=progress)
     datasets = {
-        "quality": read_csv(proxy.quality_csv, name=proxy.name, scale=QUALITY_SCALE),
+        "quality": read_csv(quality_csv, name=proxy.name if target == "mdsi" else f"{proxy.name}-{target}",
+                            scale=QUALITY_SCALE),
         "level": read_csv(proxy.level_csv, name=proxy.name, higher_is_better=False, score_kind="DMOS",
                           scale=LEVEL_SCALE),
     }
     if datasets["quality"].paths != datasets["level"].paths:
-        raise ProxyError(f"{proxy.folder}: quality.csv and level.csv list different images; make the set again")
+        raise ProxyError(f"{proxy.folder}: {quality_csv.name} and level.csv list different images; make the set again")
     for name in HEAD_NAMES:  # fail before the feature computation, not after it
         check_new_head(bundle_dir, name, force=force)
     scorer = open_scorer(bundle_dir, variant=variant, device=device)
@@ -178,7 +185,7 @@ def add_proxy_heads(
                                          batch_size=batch_size, workers=workers)
     start = time.perf_counter()
     photos = len(set(datasets["quality"].content_ids or ()))
-    descriptions = _descriptions(proxy, len(features), photos)
+    descriptions = _descriptions(proxy, len(features), photos, target)
     heads, report = [], {}
     for name in sorted(HEAD_NAMES, key=lambda n: n == default):  # the default last: add_head keeps it
         dataset = datasets[name]
@@ -204,7 +211,8 @@ def add_proxy_heads(
     return {
         "bundle": str(bundle_dir),
         "proxy": str(proxy.folder),
-        "dataset": proxy.name,
+        "dataset": datasets["quality"].name,
+        "target": target,
         "images": len(features),
         "photos": photos,
         "feature_dim": int(features.shape[1]),

@@ -18,6 +18,12 @@ Output folder::
     quality.csv    path,score,content_id   (0..100, higher is better)
     level.csv      path,score,content_id   (0 = pristine .. 5 = most severe; higher is WORSE)
     images/<photo>/00-pristine.png, 01-<type>-l<level>.png, ...
+    fullref.json, quality-fr6.csv   the second target, made on first use by :func:`target_csv`
+
+Two quality targets (:data:`TARGETS`): ``mdsi``, the mapping above, and ``fr6``, the mean rank over
+the set of the six piq metrics of :mod:`contrique_training.fullref` (MDSI, GMSD, VSI, HaarPSI,
+MS-SSIM, FSIMc), scaled to 0..100: a steadier target than any one metric, and the one the quality
+benchmark's cross-content measure uses.
 
 The CSVs are the generic format of :func:`contrique_training.evaluation.datasets.read_csv` (paths
 relative to the CSV, content id = the source photo's path under the photos folder), so
@@ -39,7 +45,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from contrique_infer.errors import DependencyError
+from contrique_infer.errors import ContriqueError, DependencyError
 from contrique_infer.inputs import list_images
 from contrique_infer.jsonfile import loads
 
@@ -48,6 +54,8 @@ from .errors import ProxyError
 
 PROXY_FORMAT_VERSION = 1
 METRIC = "mdsi"
+TARGETS = ("mdsi", "fr6")
+"""Quality targets of a set: MDSI mapped to 0..100, or the six-metric rank proxy scaled to 0..100."""
 MDSI_MAX = 0.7
 """MDSI mapped to quality 0; larger values (rare) are clipped there."""
 MIN_SIDE = 64
@@ -320,6 +328,65 @@ def make_proxy_set(
     document = {**proxy.summary(), "images": [im.to_dict() for im in images]}
     (out / "proxy.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     return proxy
+
+
+def target_csv(proxy: ProxySet, target: str = "mdsi", *, progress: bool = False) -> Path:
+    """The CSV of a quality target of the set (``path,score,content_id``, 0..100, higher is better).
+
+    ``mdsi`` is quality.csv, made with the set. ``fr6`` is quality-fr6.csv, made on first use: the
+    six metrics of :mod:`contrique_training.fullref` of every image against its pristine PNG
+    (kept in fullref.json), ranked over the whole set by :func:`~contrique_training.fullref.rank_proxy`
+    and scaled so that the worst image is 0 and the best 100.
+
+    Raises:
+        ProxyError: An unknown target, or an image of the set cannot be read.
+        DependencyError: piq is not installed.
+    """
+    from tqdm import tqdm
+
+    from ..fullref import MIN_SIDE as FR_MIN_SIDE
+    from ..fullref import METRICS, FullReferenceError, full_reference, rank_proxy
+
+    if target not in TARGETS:
+        raise ProxyError(f"unknown proxy target {target!r}; choose one of {', '.join(TARGETS)}")
+    if target == "mdsi":
+        return proxy.quality_csv
+    out = proxy.folder / "quality-fr6.csv"
+    if out.is_file():
+        return out
+    by_photo: dict[str, list[ProxyImage]] = {}
+    for image in proxy.images:
+        by_photo.setdefault(image.content_id, []).append(image)
+    values: dict[str, list[float]] = {m.name: [] for m in METRICS}
+    order: list[ProxyImage] = []
+    for content, images in tqdm(list(by_photo.items()), desc="six metrics", unit="photo", file=sys.stderr,
+                                disable=not progress):
+        try:
+            arrays = [np.asarray(load_rgb(proxy.folder / im.path)) for im in images]
+        except ContriqueError as exc:
+            raise ProxyError(f"{proxy.folder}: {exc}; make the set again") from exc
+        pristine = next(a for a, im in zip(arrays, images) if im.level == 0)
+        try:
+            metrics = full_reference(arrays, pristine)
+        except FullReferenceError as exc:
+            raise ProxyError(f"{proxy.folder}: {content}: {exc}; the fr6 target needs both sides of every photo "
+                             f">= {FR_MIN_SIDE} px: make the set with a larger --max-side") from exc
+        for name, v in metrics.items():
+            values[name] += v.tolist()
+        order += images
+    ranks = rank_proxy(values)
+    quality = 100.0 * (ranks - ranks.min()) / max(float(ranks.max() - ranks.min()), 1e-12)
+    records = [{"path": im.path, **{k: v[i] for k, v in values.items()}, "quality": round(float(quality[i]), 4)}
+               for i, im in enumerate(order)]
+    document = {"metrics": [m.to_dict() for m in METRICS], "images": records}
+    (proxy.folder / "fullref.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    partial = out.with_suffix(".csv.partial")
+    with open(partial, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "score", "content_id"])
+        writer.writerows([im.path, round(float(q), 4), im.content_id] for im, q in zip(order, quality))
+    partial.replace(out)
+    return out
 
 
 def load_proxy_set(folder: str | os.PathLike[str]) -> ProxySet:
