@@ -73,16 +73,19 @@ METRICS: tuple[FullReferenceMetric, ...] = (
 
 
 def full_reference(
-    images: Sequence[np.ndarray], pristine: np.ndarray, *, batch_size: int = 8
+    images: Sequence[np.ndarray], pristine: np.ndarray, *, batch_size: int = 8,
+    metrics: Sequence[FullReferenceMetric] = METRICS,
 ) -> dict[str, np.ndarray]:
-    """Every metric of :data:`METRICS` for each image against ``pristine``.
+    """Every metric of ``metrics`` (default :data:`METRICS`) for each image against ``pristine``.
 
     Args:
         images: uint8 RGB arrays (H, W, 3), all of the pristine's shape (the pristine itself may be
             among them: it gets the metrics' values for identical images).
-        pristine: The uint8 RGB source (H, W, 3), both sides at least :data:`MIN_SIDE`.
+        pristine: The uint8 RGB source (H, W, 3), both sides at least :data:`MIN_SIDE` when
+            ``metrics`` holds MS-SSIM.
         batch_size: Images compared at once (memory grows with it: FSIM and VSI hold several
             float copies of each image).
+        metrics: The metrics to compute.
 
     Returns:
         Metric name -> float64 values, one per image, in the metric's own direction.
@@ -100,7 +103,7 @@ def full_reference(
     pristine = np.asarray(pristine)
     if pristine.dtype != np.uint8 or pristine.ndim != 3 or pristine.shape[2] != 3:
         raise FullReferenceError(f"the pristine image must be uint8 RGB (H, W, 3); got {pristine.dtype} {pristine.shape}")
-    if min(pristine.shape[:2]) < MIN_SIDE:
+    if min(pristine.shape[:2]) < MIN_SIDE and any(m.name == "ms_ssim" for m in metrics):
         raise FullReferenceError(
             f"the pristine image is {pristine.shape[1]}x{pristine.shape[0]}; MS-SSIM needs both sides >= {MIN_SIDE} px: "
             "use larger images"
@@ -115,12 +118,12 @@ def full_reference(
         return torch.from_numpy(np.stack(arrays).astype(np.float32) / 255).permute(0, 3, 1, 2)
 
     reference = tensor([pristine])
-    out: dict[str, list[np.ndarray]] = {m.name: [] for m in METRICS}
+    out: dict[str, list[np.ndarray]] = {m.name: [] for m in metrics}
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             x = tensor(images[start : start + batch_size])
             y = reference.expand_as(x)
-            for metric in METRICS:
+            for metric in metrics:
                 values = getattr(piq, metric.function)(x, y, data_range=1.0, reduction="none", **dict(metric.options))
                 out[metric.name].append(values.double().numpy().reshape(-1))
     return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
@@ -128,6 +131,10 @@ def full_reference(
 
 def rank_proxy(values: Mapping[str, Sequence[float]]) -> np.ndarray:
     """The mean over metrics of each image's rank, every metric oriented so that higher is better.
+
+    A NaN is a value the metric could not give (MS-SSIM of an image under :data:`MIN_SIDE` px): that
+    metric ranks the other images, its ranks stretched to span 1 .. number of images, and the
+    image's mean is over its other metrics. Without NaNs, the ranks are plain ranks.
 
     Args:
         values: Metric name (of :data:`METRICS`) -> one value per image, in the metric's own direction.
@@ -146,5 +153,15 @@ def rank_proxy(values: Mapping[str, Sequence[float]]) -> np.ndarray:
             f"rank_proxy needs values of the same length for metrics among {', '.join(directions)}; "
             f"got {', '.join(f'{k} ({len(v)})' for k, v in values.items()) or 'none'}"
         )
-    ranks = [rankdata(np.asarray(v, dtype=np.float64) * (1.0 if directions[k] else -1.0)) for k, v in values.items()]
-    return np.mean(ranks, axis=0)
+    n = lengths.pop()
+    ranks = np.full((len(values), n), np.nan)
+    for row, (name, v) in enumerate(values.items()):
+        oriented = np.asarray(v, dtype=np.float64) * (1.0 if directions[name] else -1.0)
+        defined = ~np.isnan(oriented)
+        if defined.sum() > 1:
+            ranks[row, defined] = 1 + (rankdata(oriented[defined]) - 1) * (n - 1) / (defined.sum() - 1)
+        elif defined.any():
+            ranks[row, defined] = (n + 1) / 2
+    if np.isnan(ranks).all(axis=0).any():
+        raise FullReferenceError("rank_proxy: an image has no value of any metric")
+    return np.nanmean(ranks, axis=0)

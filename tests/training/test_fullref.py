@@ -57,6 +57,16 @@ def test_rank_proxy_orients_each_metric_and_averages_tied_ranks() -> None:
     assert proxy.tolist() == [3.0, 1.25, 1.75]
 
 
+
+def test_rank_proxy_ranks_a_metric_over_the_images_it_has_values_for() -> None:
+    # ms_ssim has no value for image 0 (too small): it ranks images 1..3, stretched to span 1..4
+    proxy = rank_proxy({"mdsi": [0.1, 0.4, 0.3, 0.2], "ms_ssim": [float("nan"), 0.5, 0.7, 0.9]})
+    # mdsi ranks 4, 1, 2, 3; ms_ssim 1, 2.5, 4 for images 1..3; image 0 keeps its mdsi rank alone
+    assert proxy.tolist() == [4.0, 1.0, 2.25, 3.5]
+    with pytest.raises(FullReferenceError, match="no value of any metric"):
+        rank_proxy({"mdsi": [float("nan"), 0.1], "vsi": [float("nan"), 0.8]})
+
+
 @pytest.mark.parametrize(
     "values",
     [{}, {"mdsi": [0.1], "psnr": [30.0]}, {"mdsi": [0.1, 0.2], "vsi": [0.9]}],
@@ -75,5 +85,7 @@ def test_refuses_images_it_cannot_compare(photo: np.ndarray) -> None:
     small = photo[: MIN_SIDE - 1]
     with pytest.raises(FullReferenceError, match=f"MS-SSIM needs both sides >= {MIN_SIDE}"):
         full_reference([small], small)
+    without = [m for m in METRICS if m.name != "ms_ssim"]
+    assert set(full_reference([small], small, metrics=without)) == {m.name for m in without}  # the others can
     with pytest.raises(FullReferenceError, match="pristine image must be uint8 RGB"):
         full_reference([photo], photo[..., 0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -130,5 +131,9 @@ def test_fr6_target_is_the_six_metric_rank_over_the_set_made_once(skimage_dir: P
     assert target_csv(load_proxy_set(proxy.folder), "fr6") == path and path.stat().st_mtime_ns == stamp  # kept
     with pytest.raises(ProxyError, match="unknown proxy target"):
         target_csv(proxy, "psnr")
-    with pytest.raises(ProxyError, match="larger --max-side"):  # 80 px: too small for MS-SSIM's 5 scales
-        target_csv(load_proxy_set(proxy_dir), "fr6")
+    small = load_proxy_set(shutil.copytree(proxy_dir, tmp_path / "small"))  # 80 px: too small for MS-SSIM
+    small_fr6 = np.array([float(r["score"]) for r in _rows(target_csv(small, "fr6"))])
+    records = json.loads((small.folder / "fullref.json").read_text())["images"]
+    assert all(r["ms_ssim"] is None and r["vsi"] is not None for r in records)  # ranked by the other five
+    small_levels = np.array([im.level for im in small.images])
+    assert small_fr6[small_levels == 0].min() > small_fr6[small_levels > 0].max()

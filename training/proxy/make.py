@@ -335,8 +335,9 @@ def target_csv(proxy: ProxySet, target: str = "mdsi", *, progress: bool = False)
 
     ``mdsi`` is quality.csv, made with the set. ``fr6`` is quality-fr6.csv, made on first use: the
     six metrics of :mod:`contrique_training.fullref` of every image against its pristine PNG
-    (kept in fullref.json), ranked over the whole set by :func:`~contrique_training.fullref.rank_proxy`
-    and scaled so that the worst image is 0 and the best 100.
+    (kept in fullref.json; MS-SSIM is left out, null, for photos under 161 px, which the other five
+    rank), ranked over the whole set by :func:`~contrique_training.fullref.rank_proxy` and scaled so
+    that the worst image is 0 and the best 100.
 
     Raises:
         ProxyError: An unknown target, or an image of the set cannot be read.
@@ -345,7 +346,7 @@ def target_csv(proxy: ProxySet, target: str = "mdsi", *, progress: bool = False)
     from tqdm import tqdm
 
     from ..fullref import MIN_SIDE as FR_MIN_SIDE
-    from ..fullref import METRICS, FullReferenceError, full_reference, rank_proxy
+    from ..fullref import METRICS, full_reference, rank_proxy
 
     if target not in TARGETS:
         raise ProxyError(f"unknown proxy target {target!r}; choose one of {', '.join(TARGETS)}")
@@ -366,18 +367,16 @@ def target_csv(proxy: ProxySet, target: str = "mdsi", *, progress: bool = False)
         except ContriqueError as exc:
             raise ProxyError(f"{proxy.folder}: {exc}; make the set again") from exc
         pristine = next(a for a, im in zip(arrays, images) if im.level == 0)
-        try:
-            metrics = full_reference(arrays, pristine)
-        except FullReferenceError as exc:
-            raise ProxyError(f"{proxy.folder}: {content}: {exc}; the fr6 target needs both sides of every photo "
-                             f">= {FR_MIN_SIDE} px: make the set with a larger --max-side") from exc
-        for name, v in metrics.items():
-            values[name] += v.tolist()
+        # MS-SSIM needs both sides >= FR_MIN_SIDE px: a smaller photo is ranked by the other five.
+        usable = [m for m in METRICS if m.name != "ms_ssim" or min(pristine.shape[:2]) >= FR_MIN_SIDE]
+        metrics = full_reference(arrays, pristine, metrics=usable)
+        for name in values:
+            values[name] += metrics[name].tolist() if name in metrics else [float("nan")] * len(images)
         order += images
     ranks = rank_proxy(values)
     quality = 100.0 * (ranks - ranks.min()) / max(float(ranks.max() - ranks.min()), 1e-12)
-    records = [{"path": im.path, **{k: v[i] for k, v in values.items()}, "quality": round(float(quality[i]), 4)}
-               for i, im in enumerate(order)]
+    records = [{"path": im.path, **{k: None if np.isnan(v[i]) else v[i] for k, v in values.items()},
+                "quality": round(float(quality[i]), 4)} for i, im in enumerate(order)]
     document = {"metrics": [m.to_dict() for m in METRICS], "images": records}
     (proxy.folder / "fullref.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     partial = out.with_suffix(".csv.partial")
