@@ -646,7 +646,7 @@ def proxy_training_set(
         raise SystemExit(f"--ablation {folder}: {why}; heads must never see validation photos: make a proxy set "
                          f"from training photos (python -m contrique_training.proxy make --data ../shared/photos/train "
                          f"--out DIR)")
-    return read_csv(target_csv(proxy, target, progress=True), name=f"{proxy.name}-{target}", scale=QUALITY_SCALE)
+    return read_csv(target_csv(proxy, target, progress=True), name=proxy.target_name(target), scale=QUALITY_SCALE)
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ def add_proxy_heads(
     proxy = load_proxy_set(proxy_dir)
     quality_csv = target_csv(proxy, target, progress=progress)
     datasets = {
-        "quality": read_csv(quality_csv, name=proxy.name if target == "mdsi" else f"{proxy.name}-{target}",
+        "quality": read_csv(quality_csv, name=proxy.target_name(target),
                             scale=QUALITY_SCALE),
         "level": read_csv(proxy.level_csv, name=proxy.name, higher_is_better=False, score_kind="DMOS",
                           scale=LEVEL_SCALE),

@@ -129,6 +129,10 @@ class ProxySet:
         """The quality targets: ``path,score,content_id``, 0..100, higher is better."""
         return self.folder / "quality.csv"
 
+    def target_name(self, target: str) -> str:
+        """The dataset name heads fitted on ``target`` record: the set's name, ``-fr6`` appended for that target."""
+        return self.name if target == "mdsi" else f"{self.name}-{target}"
+
     @property
     def level_csv(self) -> Path:
         """The level targets: ``path,score,content_id``, 0 = pristine .. 5, higher is worse."""
