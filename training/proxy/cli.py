@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``make`` and ``heads`` subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Proxy targets (MDSI of synthetically distorted training photos) and the default heads they fit.",
+        description="Proxy targets (full-reference quality of synthetically distorted training photos) "
+                    "and the default heads they fit.",
         epilog="Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
