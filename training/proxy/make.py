@@ -2,8 +2,9 @@
 
 Every training photo is downscaled (Lanczos, longer side at most ``max_side``, both sides at least
 64 px) and saved as the pristine PNG; ``variants_per_photo`` distorted versions follow, with the
-distortion types of :data:`contrique_training.distortions.WIDE_TYPES` at their wide levels 1..5.
-The (type, level) pairs come from a stream of shuffled copies of all 135 pairs, so every type,
+distortion types of :data:`contrique_training.distortions.WIDE_TYPES` (with ``chains``, also the
+composite chains of ``CHAIN_TYPES``) at their wide levels 1..5. The (type, level) pairs come from
+a stream of shuffled copies of all 145 pairs (175 with the chains), so every type,
 level and pair is drawn equally often over the set. Each image (pristine included) is scored
 against its pristine by MDSI (``piq.mdsi(distorted, pristine, data_range=1.0)``, 0 for identical
 images, growing with the distortion), mapped to a 0..100 quality, higher is better:
