@@ -102,13 +102,14 @@ scores it in N processes).
 Ablation heads (``--ablation PROXY_DIR``, a proxy set made from TRAINING photos with
 ``python -m contrique_training.proxy make``; refused when its photos folder or any of its photos is
 among the benchmark's): for every bundle whose architecture has the natural-scene statistics
-(``+nss`` in the manifest's ``architecture``), three ridge heads on the bundle's features of the
+(``+nss`` or ``+nss2`` in the manifest's ``architecture``), three ridge heads on the bundle's features of the
 proxy set, fitted as ``contrique_training.proxy`` fits its ``quality`` head (standardised features,
 alpha from ``PROXY_ALPHAS`` by 5-fold cross-validation separated by photo, ``fit_final``; the
 target is the set's ``quality.csv``, or with ``--ablation-target fr6`` its six-metric rank proxy,
 ``contrique_training.proxy.target_csv``): ``LABEL:nss`` on the statistics alone (the last
-``NSS_DIM`` = 25 values of each per-scale block of ``feature.per_scale_dim`` values, in
-``feature.layout`` order), ``LABEL:learned`` on the rest (the pooled CNN feature), ``LABEL:both``
+``contrique_export.model_config.statistics_dim(architecture)`` values of each per-scale block of
+``feature.per_scale_dim`` values, in ``feature.layout`` order: the 25 statistics, and with ``+nss2``
+their 325 pairwise products), ``LABEL:learned`` on the rest (the pooled CNN feature), ``LABEL:both``
 on all of it (on the proxy set the bundle's ``quality`` head was fitted on, it is that head again).
 Each is a contender of its own, on the bundle's features (computed once per image). Their proxy
 cross-validated SRCC (``run_protocol``, 10 splits by photo) is in the JSON.
@@ -610,13 +611,14 @@ PARTS = ("nss", "learned", "both")
 
 def feature_parts(manifest: Manifest) -> dict[str, np.ndarray] | None:
     """Feature columns of the statistics (``nss``), of the rest (``learned``) and all (``both``), or None
-    when the architecture has no statistics (no ``+nss`` in the manifest's ``architecture``)."""
-    from contrique_export.model_config import NSS_DIM
+    when the architecture has no statistics (``statistics_dim`` of the manifest's ``architecture`` is 0)."""
+    from contrique_export.model_config import statistics_dim
 
-    if "+nss" not in manifest.architecture:
+    width = statistics_dim(manifest.architecture)
+    if not width:
         return None
     per, scales = manifest.feature.per_scale_dim, len(manifest.feature.layout)
-    nss = np.concatenate([np.arange((s + 1) * per - NSS_DIM, (s + 1) * per) for s in range(scales)])
+    nss = np.concatenate([np.arange((s + 1) * per - width, (s + 1) * per) for s in range(scales)])
     every = np.arange(per * scales)
     return {"nss": nss, "learned": np.setdiff1d(every, nss), "both": every}
 
@@ -1229,7 +1231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "cache": None if fullref.path is None else str(fullref.path)},
             "ablation": None if args.ablation is None else {
                 "proxy": str(args.ablation), "target": args.ablation_target, "protocol": config.to_dict(),
-                "parts": {"nss": "the last NSS_DIM values of each per-scale block", "learned": "the other values",
+                "parts": {"nss": "the last statistics_dim(architecture) values of each per-scale block", "learned": "the other values",
                           "both": "every value"}},
             "random_init": random_inits,
             "make_seconds": make_seconds,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from contrique_infer.manifest import Fidelity, Manifest
 
+from .model_config import NSS_DIM, statistics_dim
+
 CARD_NAME = "README.md"
 TAGS = ("image-quality-assessment", "onnx", "contrique")
 _LICENSE_ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
@@ -46,8 +48,7 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
         "Learning*, IEEE TIP 2022) as an ONNX model bundle for contrique-infer: no torch needed to score images.",
         "",
         f"The encoder ({manifest.architecture}) maps an RGB image to a {manifest.feature.per_scale_dim}-d "
-        + ("feature (the L2-normalised pooled CNN feature, then 25 natural-scene statistics: MSCN moments, "
-           "brightness, contrast and exposure)" if manifest.architecture.endswith("+nss") else "L2-normalised feature")
+        + _feature_words(statistics_dim(manifest.architecture))
         + "; it runs on the full image and on the image resized to half size "
         f"(PIL bicubic), giving a {manifest.feature.dim}-d feature that linear heads map to a quality score. "
         f"Images must be at least {manifest.input.min_size} pixels on each side.",
@@ -120,6 +121,16 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
         "",
     ]
     return "\n".join(meta + lines)
+
+
+def _feature_words(statistics: int) -> str:
+    """The card's words for a per-scale feature with ``statistics`` natural-scene values at its end."""
+    if not statistics:
+        return "L2-normalised feature"
+    pairs = (f", and their {statistics - NSS_DIM} standardised pairwise products, so that a linear head is a "
+             "quadratic function of them") if statistics > NSS_DIM else ""
+    return (f"feature (the L2-normalised pooled CNN feature, then {NSS_DIM} natural-scene statistics: MSCN moments, "
+            f"brightness, contrast and exposure{pairs})")
 
 
 def _fidelity(fidelity: Fidelity | None) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,28 @@ class Checkpoint:
     data_license: str | None = None
     training_config: Mapping[str, Any] = field(default_factory=dict)
     trained_head: tuple[np.ndarray, float] | None = None
+
+    def with_nss_pairs(self) -> Checkpoint:
+        """This checkpoint with the statistics' pairwise products (``ModelConfig.nss_pairs``) added.
+
+        The products have no weights, so any network with the statistics can have them: the feature
+        gains ``NSS_PAIRS`` values per scale after the statistics, and the trained head weighs them
+        0, so it scores exactly as before.
+
+        Raises:
+            CheckpointError: The network has no statistics (``nss`` off).
+        """
+        if not self.config.nss:
+            raise CheckpointError(self.path, f"{self.config.name} has no natural-scene statistics, so it cannot have "
+                                  "their pairwise products; export it without --nss-pairs")
+        config = replace(self.config, nss_pairs=True)
+        head = self.trained_head
+        if head is not None:
+            coef = np.asarray(head[0]).reshape(-1, self.config.feature_dim)  # one row per scale
+            padded = np.zeros((coef.shape[0], config.feature_dim), dtype=coef.dtype)
+            padded[:, : self.config.feature_dim] = coef
+            head = (padded.reshape(-1), head[1])
+        return replace(self, config=config, trained_head=head)
 
     def build_model(self) -> ContriqueNet:
         """The network with these weights, in eval mode."""

@@ -18,7 +18,7 @@ from .model_config import ARCHITECTURES
 
 PROG = "contrique-export"
 CHECKPOINT_ONLY = {"--arch": "arch", "--head": "head", "--opset": "opset", "--license": "license",
-                   "--default-head": "default_head"}
+                   "--default-head": "default_head", "--nss-pairs": "nss_pairs"}
 """Options that describe a checkpoint's export, by flag and argparse destination."""
 
 
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                    "else the first no-reference head)")
     p.add_argument("--card-notes", metavar="FILE", help="Markdown file added to the model card (how the model was "
                    "made, what it measured)")
+    p.add_argument("--nss-pairs", action="store_true", help="add the natural-scene statistics' pairwise products "
+                   "to a network trained without them (they have no weights; the trained head weighs them 0), so "
+                   "that linear heads can be quadratic in the statistics")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             out = export_bundle(args.ckpt, args.out, arch=args.arch, heads=heads, variants=variants,
                                 calibration=args.calibration, name=args.name, license=args.license, opset=args.opset,
                                 parity_images=args.parity_images, default_head=args.default_head, card_notes=notes,
-                                progress=not args.quiet)
+                                nss_pairs=args.nss_pairs, progress=not args.quiet)
     except ContriqueError as exc:
         return fail(PROG, exc)
     print(out)

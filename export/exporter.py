@@ -54,6 +54,7 @@ def export_bundle(
     parity_images: str | os.PathLike[str] | None = None,
     default_head: str | None = None,
     card_notes: str = "",
+    nss_pairs: bool = False,
     progress: bool = True,
 ) -> Path:
     """Export a checkpoint and heads to a model bundle folder.
@@ -74,6 +75,8 @@ def export_bundle(
         default_head: The head ``score`` uses by default; None: ``Koniq`` if given, else the
             first no-reference head.
         card_notes: Markdown for the model card (how the weights were made, what they measured).
+        nss_pairs: Add the statistics' pairwise products to a network trained without them
+            (:meth:`~contrique_export.checkpoint.Checkpoint.with_nss_pairs`).
         progress: Report the steps and their durations on stderr.
 
     Returns:
@@ -90,6 +93,8 @@ def export_bundle(
     log = Steps(progress)
     with log.step("reading checkpoint"):
         checkpoint = load_checkpoint(ckpt, arch=arch)
+        if nss_pairs and not checkpoint.config.nss_pairs:
+            checkpoint = checkpoint.with_nss_pairs()
         model = checkpoint.build_model()
     config = checkpoint.config
     # A model trained on photos downscaled to max_side sees them so at scoring too.

@@ -11,7 +11,8 @@ which does not import torch.
 Two options make smaller, CPU-friendly encoders (both off for the official network): ``stages``
 keeps only the first 1..4 residual stages (distortion cues are local; each stage dropped halves
 the work of the deepest part), and ``nss`` appends :class:`~contrique_export.nss.NaturalSceneStatistics`
-(25 classical statistics: MSCN moments, brightness, contrast, exposure) to the pooled, L2-normalised learned feature.
+(25 classical statistics: MSCN moments, brightness, contrast, exposure) to the pooled, L2-normalised learned feature;
+``nss_pairs`` adds the statistics' 325 standardised pairwise products after them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ContriqueNet(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = _trunk(config)
-        self.nss = NaturalSceneStatistics() if config.nss else None
+        self.nss = NaturalSceneStatistics(pairs=config.nss_pairs) if config.nss else None
         c = config.channels
         self.projector = nn.Sequential(
             nn.Linear(c, c, bias=False),
@@ -71,6 +72,8 @@ def pooled_feature(feature_map: torch.Tensor) -> torch.Tensor:
     return F.normalize(feature_map.mean(dim=(2, 3)), dim=1, eps=1e-12)
 
 
-def build_model(arch: str = "resnet50", projection_dim: int = 128, stages: int = 4, nss: bool = False) -> ContriqueNet:
+def build_model(arch: str = "resnet50", projection_dim: int = 128, stages: int = 4, nss: bool = False,
+                nss_pairs: bool = False) -> ContriqueNet:
     """Factory: a freshly initialised ``ContriqueNet``."""
-    return ContriqueNet(ModelConfig(arch=arch, projection_dim=projection_dim, stages=stages, nss=nss))
+    return ContriqueNet(ModelConfig(arch=arch, projection_dim=projection_dim, stages=stages, nss=nss,
+                                    nss_pairs=nss_pairs))

@@ -23,20 +23,34 @@ MOBILENET_CUTS = (2, 4, 9, 13)
 """How many of MobileNetV3-small's ``features`` blocks stages 1..4 keep (the last ends at its 576-channel conv)."""
 NSS_DIM = 25
 """Length of the natural-scene statistics (:mod:`contrique_export.nss`) appended when ``nss`` is on."""
+NSS_PAIRS = NSS_DIM * (NSS_DIM + 1) // 2
+"""Length of their standardised pairwise products, appended after them when ``nss_pairs`` is on."""
+
+
+def statistics_dim(architecture: str) -> int:
+    """How many values of each per-scale block are statistics, from an architecture name
+    (:attr:`ModelConfig.name`, a manifest's ``architecture``): the last ones; 0 without statistics."""
+    if architecture.endswith("+nss2"):
+        return NSS_DIM + NSS_PAIRS
+    return NSS_DIM if architecture.endswith("+nss") else 0
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """What is needed to rebuild a network: architecture, residual stages kept, NSS, projection size.
 
+    ``nss_pairs`` appends the statistics' pairwise products (:mod:`contrique_export.nss`); it needs ``nss``.
+
     Raises:
-        ModelConfigError: An unknown architecture, or a projection size or stage count out of range.
+        ModelConfigError: An unknown architecture, a projection size or stage count out of range,
+            or ``nss_pairs`` without ``nss``.
     """
 
     arch: str = "resnet50"
     projection_dim: int = 128
     stages: int = 4
     nss: bool = False
+    nss_pairs: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -45,6 +59,8 @@ class ModelConfig:
             raise ModelConfigError(f"projection_dim must be >= 1, got {self.projection_dim}")
         if not 1 <= self.stages <= 4:
             raise ModelConfigError(f"stages must be 1..4 (residual stages kept), got {self.stages}")
+        if self.nss_pairs and not self.nss:
+            raise ModelConfigError("nss_pairs needs nss (the products are of the statistics): set nss too")
 
     @property
     def channels(self) -> int:
@@ -54,12 +70,14 @@ class ModelConfig:
     @property
     def feature_dim(self) -> int:
         """Length of the feature per scale: the pooled channels, plus the NSS statistics if enabled."""
-        return self.channels + (NSS_DIM if self.nss else 0)
+        return self.channels + statistics_dim(self.name)
 
     @property
     def name(self) -> str:
-        """The architecture in words, e.g. ``resnet50`` or ``resnet18-3stages+nss``."""
-        return self.arch + (f"-{self.stages}stages" if self.stages != 4 else "") + ("+nss" if self.nss else "")
+        """The architecture in words, e.g. ``resnet50``, ``resnet18-3stages+nss`` or, with the pairwise
+        products, ``mobilenet_v3_small-3stages+nss2``."""
+        statistics = "+nss2" if self.nss_pairs else "+nss" if self.nss else ""
+        return self.arch + (f"-{self.stages}stages" if self.stages != 4 else "") + statistics
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -74,8 +92,10 @@ class ModelConfig:
             projection_dim=int(data.get("projection_dim", 128)),
             stages=int(data.get("stages", 4)),
             nss=bool(data.get("nss", False)),
+            nss_pairs=bool(data.get("nss_pairs", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The plain dict a checkpoint records as ``model_config``."""
-        return {"arch": self.arch, "projection_dim": self.projection_dim, "stages": self.stages, "nss": self.nss}
+        return {"arch": self.arch, "projection_dim": self.projection_dim, "stages": self.stages, "nss": self.nss,
+                "nss_pairs": self.nss_pairs}

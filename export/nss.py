@@ -27,8 +27,20 @@ Every logarithm and denominator is floored at 1e-10, so a flat image (one colour
 finite values, the same for every colour but 4, 22-24: log(1e-10) for the logarithms of moments,
 0 for the shapes and product means (``tests/export/test_nss.py`` checks them through a real ONNX export).
 
-Input: RGB in [0, 1], (N, 3, H, W) with H, W >= 8; output (N, ``model_config.NSS_DIM``) float32.
-The runtime computes it at every scale of the bundle, like the learned feature; it has no weights.
+With ``pairs`` (model option ``nss_pairs``), the 325 products ``z_i * z_j`` (i <= j, row-major) of
+the standardised statistics ``z = (s - REFERENCE_MEAN) / REFERENCE_SCALE`` follow the 25 values.
+Quality is not monotone in most statistics: a pristine photo's MSCN distribution lies between
+blur's (peaked, strongly correlated neighbours) and noise's (Gaussian, uncorrelated), so a linear
+head on the statistics alone cannot tell "far from natural in either direction" and reads noise
+added after blur as restored detail. With the squares and products a linear head is any quadratic
+function of the statistics, the kind of boundary BRISQUE's RBF support-vector regression draws.
+The reference values only condition the ridge fit (any fixed values span the same functions): they
+are the mean and standard deviation of each statistic over the 3,588 images of the training
+photos' chains proxy set at both scales (``docs/default-model.md``, measured 2026-12-04).
+
+Input: RGB in [0, 1], (N, 3, H, W) with H, W >= 8; output (N, ``model_config.NSS_DIM``) float32,
+or (N, ``NSS_DIM + NSS_PAIRS``) with ``pairs``. The runtime computes it at every scale of the
+bundle, like the learned feature; it has no weights.
 """
 
 from __future__ import annotations
@@ -40,6 +52,17 @@ from torch import nn
 _C = 1.0 / 255  # BRISQUE's stabilising constant (1 on 0..255 values)
 _EPS = 1e-10
 _LUMA = (0.299, 0.587, 0.114)
+
+REFERENCE_MEAN = (
+    -1.6514, 0.5716, 1.3073, -3.3211, 0.5035, -1.7528, 0.0714, -3.3557, -2.6166, 0.3295, 0.0507, -3.2353, -2.7308,
+    0.3333, 0.006, -2.9359, -3.0418, 0.3414, 0.0068, -2.9421, -3.0352, 0.3411, -5.5251, -6.0742, 0.0338,
+)
+"""Mean of each statistic over the training photos' chains proxy set, both scales (for ``pairs``)."""
+REFERENCE_SCALE = (
+    0.7761, 0.1208, 0.4237, 0.6872, 0.1839, 0.4351, 0.0546, 1.8745, 1.1212, 0.1049, 0.0514, 1.8339, 1.1404,
+    0.1051, 0.0383, 1.7624, 1.1467, 0.1049, 0.0398, 1.7572, 1.1479, 0.1048, 2.0592, 1.3703, 0.0511,
+)
+"""Standard deviation of each statistic over the same images (for ``pairs``)."""
 
 
 def _gaussian_window(size: int = 7, sigma: float = 7 / 6) -> torch.Tensor:
@@ -71,14 +94,29 @@ def _shape(x: torch.Tensor) -> torch.Tensor:
 
 
 class NaturalSceneStatistics(nn.Module):
-    """BRISQUE-style MSCN moments plus brightness, contrast and exposure: images -> (N, 25)."""
+    """BRISQUE-style MSCN moments plus brightness, contrast and exposure: images -> (N, 25), and with
+    ``pairs`` their standardised pairwise products: images -> (N, 350)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pairs: bool = False) -> None:
         super().__init__()
+        self.pairs = pairs
         self.register_buffer("window", _gaussian_window(), persistent=False)
         self.register_buffer("luma", torch.tensor(_LUMA).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("reference_mean", torch.tensor(REFERENCE_MEAN), persistent=False)
+        self.register_buffer("reference_scale", torch.tensor(REFERENCE_SCALE), persistent=False)
+        i, j = torch.triu_indices(len(REFERENCE_MEAN), len(REFERENCE_MEAN))
+        self.register_buffer("pair_index", i * len(REFERENCE_MEAN) + j, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stats = self.statistics(x)
+        if not self.pairs:
+            return stats
+        z = (stats - self.reference_mean) / self.reference_scale
+        products = (z.unsqueeze(2) * z.unsqueeze(1)).flatten(1)
+        return torch.cat((stats, products.index_select(1, self.pair_index)), dim=1)
+
+    def statistics(self, x: torch.Tensor) -> torch.Tensor:
+        """The 25 statistics of the table above, (N, 25)."""
         y = (x * self.luma).sum(dim=1, keepdim=True)
         mean = y.mean(dim=(2, 3), keepdim=True)
         # Local moments of the luminance minus the midpoint of its range (exactly the value of a

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contrique_export.model_config import ARCHITECTURES
+from contrique_export.errors import ModelConfigError
+from contrique_export.model_config import ARCHITECTURES, ModelConfig
 
 from .classes import NUM_CLASSES
 from .errors import ConfigError
@@ -39,6 +40,7 @@ class TrainConfig:
     arch: str = _f("resnet50", f"encoder: {', '.join(ARCHITECTURES)}")
     stages: int = _f(4, "residual stages of the encoder kept (1..4; 4 = the whole ResNet)")
     nss: bool = _f(False, "append 25 natural-scene statistics (MSCN moments, brightness, contrast, exposure) to the feature")
+    nss_pairs: bool = _f(False, "also append the statistics' 325 standardised pairwise products (needs --nss)")
     projection_dim: int = _f(128, "output size of the projector")
     contrastive_weight: float = _f(1.0, "weight of the contrastive (NT-Xent) loss")
     rank_weight: float = _f(
@@ -100,10 +102,10 @@ class TrainConfig:
                 f"images_per_class {self.images_per_class} needs variants_per_image {NUM_CLASSES} (every class of "
                 f"every photo once per epoch), got {self.variants_per_image}"
             )
-        if self.arch not in ARCHITECTURES:
-            raise ConfigError(f"arch {self.arch!r} is unknown; choose one of {', '.join(ARCHITECTURES)}")
-        if not 1 <= self.stages <= 4:
-            raise ConfigError(f"stages must be 1..4, got {self.stages}")
+        try:
+            self.model_config
+        except ModelConfigError as exc:
+            raise ConfigError(str(exc)) from None
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer {self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
         if self.contrastive_weight < 0 or self.rank_weight < 0 or self.contrastive_weight + self.rank_weight <= 0:
@@ -141,6 +143,15 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.batch_size % self.grad_accum:
             raise ConfigError(f"batch_size {self.batch_size} is not a multiple of grad_accum {self.grad_accum}")
+
+    @property
+    def model_config(self) -> ModelConfig:
+        """The network these settings train (architecture, stages, statistics, projection size).
+
+        Raises:
+            ModelConfigError: One of those settings is invalid.
+        """
+        return ModelConfig(self.arch, self.projection_dim, self.stages, self.nss, self.nss_pairs)
 
     @property
     def peak_lr(self) -> float:

@@ -32,7 +32,6 @@ from tqdm import tqdm
 from contrique_export.checkpoint import load_training_checkpoint
 from contrique_export.errors import CheckpointError
 from contrique_export.model import ContriqueNet
-from contrique_export.model_config import ModelConfig
 from contrique_infer.inputs import list_images
 
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
@@ -191,7 +190,7 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     total = config.steps or max(1, config.epochs * stream.batches_per_epoch // config.grad_accum)
 
     # model, optimizer and weight average
-    net = ContriqueNet(ModelConfig(config.arch, config.projection_dim, config.stages, config.nss))
+    net = ContriqueNet(config.model_config)
     trainer: nn.Module = (
         SeriesModel(net, config.patch_grid, projections=config.contrastive_weight > 0) if series
         else PatchProjections(net, config.patch_grid)

@@ -213,3 +213,41 @@ def test_checkpoint_trained_at_max_side_records_it_in_the_input_contract(tmp_pat
     with torch.no_grad():
         expected = torch.cat([model(torch.from_numpy(x)[None]) for x in prepared.scales], dim=1)[0].numpy()
     np.testing.assert_allclose(feature, expected, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_nss_pairs_added_at_export_keep_the_trained_head(tmp_path):
+    """``nss_pairs`` adds the statistics' products to a network trained without them: the feature grows
+    by 325 values per scale after the statistics, and the trained ``rank`` head scores as before."""
+    from contrique_export.checkpoint import load_checkpoint
+    from contrique_export.errors import CheckpointError
+    from contrique_export.model_config import NSS_PAIRS
+
+    torch.manual_seed(6)
+    model = build_model("mobilenet_v3_small", projection_dim=16, stages=2, nss=True).eval()
+    dim = model.config.feature_dim
+    coef = torch.randn(2 * dim, dtype=torch.float64)
+    ckpt = tmp_path / "m.pt"
+    torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": model.config.to_dict(),
+                "model": model.state_dict(), "config": {"max_side": 96}, "step": 1, "epoch": 0,
+                "head": {"coef": coef, "intercept": 0.5},
+                "data": {"description": "a random MobileNetV3-small for this test", "license": "CC0-1.0"}}, ckpt)
+    photos = tmp_path / "photos"
+    write_photos(photos, 2, seed=4)
+    plain = export_bundle(ckpt, tmp_path / "plain", progress=False)
+    pairs = export_bundle(ckpt, tmp_path / "pairs", nss_pairs=True, progress=False)
+    manifest = Manifest.load(pairs)
+    assert manifest.architecture == "mobilenet_v3_small-2stages+nss2"
+    assert manifest.feature.per_scale_dim == dim + NSS_PAIRS and manifest.feature.dim == 2 * (dim + NSS_PAIRS)
+    photo = sorted(photos.iterdir())[0]
+    a, b = (QualityScorer.from_pretrained(p, variant="fp32") for p in (plain, pairs))
+    fa, fb = a.features(photo), b.features(photo)
+    for scale in range(2):  # each scale's block: the old feature, then the products
+        np.testing.assert_allclose(fb[scale * (dim + NSS_PAIRS):][:dim], fa[scale * dim:][:dim], atol=1e-5)
+    assert b.score(photo, head="rank") == pytest.approx(a.score(photo, head="rank"), abs=1e-4)
+    plain_ckpt = tmp_path / "plain.pt"
+    torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": {"arch": "resnet18"},
+                "model": build_model("resnet18").state_dict(), "config": {}, "step": 1, "epoch": 0,
+                "data": {"description": "no statistics", "license": "CC0-1.0"}}, plain_ckpt)
+    with pytest.raises(CheckpointError, match="has no natural-scene statistics.*without --nss-pairs"):
+        load_checkpoint(plain_ckpt).with_nss_pairs()

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from contrique_export.model_config import NSS_DIM
-from contrique_export.nss import NaturalSceneStatistics
+from contrique_export.model_config import NSS_DIM, NSS_PAIRS, ModelConfig, statistics_dim
+from contrique_export.nss import REFERENCE_MEAN, REFERENCE_SCALE, NaturalSceneStatistics
+from contrique_export.errors import ModelConfigError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -91,6 +92,63 @@ def test_batch_and_onnx_export_agree(photo: np.ndarray, tmp_path: Path) -> None:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     odd = _tensor(photo[:57, :91])
     np.testing.assert_allclose(session.run(None, {"image": odd.numpy()})[0], nss(odd).numpy(), atol=1e-4, rtol=1e-4)
+
+
+# --- pairwise products (nss_pairs) ---------------------------------------------------------------
+
+def test_pairs_are_the_standardised_products_after_the_statistics(photo: np.ndarray) -> None:
+    x = torch.cat((_tensor(photo[:120, :100]), _tensor(photo[20:140, 30:130])))
+    plain = NaturalSceneStatistics()(x).double().numpy()
+    got = NaturalSceneStatistics(pairs=True)(x).double().numpy()
+    assert got.shape == (2, NSS_DIM + NSS_PAIRS) and NSS_PAIRS == 325
+    np.testing.assert_array_equal(got[:, :NSS_DIM], plain)
+    z = (plain - np.array(REFERENCE_MEAN)) / np.array(REFERENCE_SCALE)
+    i, j = np.triu_indices(NSS_DIM)  # row-major, i <= j: (0, 0), (0, 1) .. (0, 24), (1, 1) ..
+    np.testing.assert_allclose(got[:, NSS_DIM:], z[:, i] * z[:, j], rtol=1e-4, atol=1e-4)
+    assert got[0, NSS_DIM + 1] == pytest.approx(z[0, 0] * z[0, 1], rel=1e-4)
+    assert got[0, NSS_DIM + NSS_DIM] == pytest.approx(z[0, 1] ** 2, rel=1e-4)
+
+
+def test_pairs_let_a_linear_function_rise_on_both_sides_of_natural(photo: np.ndarray) -> None:
+    # The reason for the products: noise pushes the MSCN energy (statistic 0) up and blur pushes it
+    # down, so no linear function of it grows with both; the square of its standardised value (a
+    # pair column) does.
+    nss = NaturalSceneStatistics(pairs=True)
+    rng = np.random.default_rng(0)
+    noisy = np.clip(photo + rng.normal(0, 25, photo.shape), 0, 255).astype(np.uint8)
+    blurred = ndimage.gaussian_filter(photo, sigma=(3, 3, 0))
+    base, n, b = (nss(_tensor(x))[0].numpy() for x in (photo, noisy, blurred))
+    assert n[0] > base[0] > b[0]
+    square = NSS_DIM  # the first pair: (0, 0)
+    assert min(n[square], b[square]) > base[square]
+
+
+def test_pairs_in_the_model_config() -> None:
+    config = ModelConfig(arch="mobilenet_v3_small", stages=3, nss=True, nss_pairs=True)
+    assert config.name == "mobilenet_v3_small-3stages+nss2"
+    assert config.feature_dim == 48 + NSS_DIM + NSS_PAIRS
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    assert ModelConfig.from_dict({"arch": "resnet18", "nss": True}).nss_pairs is False  # older checkpoints
+    assert [statistics_dim(n) for n in (config.name, "resnet18-3stages+nss", "resnet50")] == [350, 25, 0]
+    with pytest.raises(ModelConfigError, match="nss_pairs needs nss"):
+        ModelConfig(arch="resnet18", nss_pairs=True)
+
+
+def test_pairs_through_the_exporter_match_torch(photo: np.ndarray, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from contrique_export.model import ContriqueNet
+    from contrique_export.onnx_export import export_onnx
+
+    torch.manual_seed(4)
+    net = ContriqueNet(ModelConfig(arch="resnet18", stages=1, nss=True, nss_pairs=True, projection_dim=8)).eval()
+    path = export_onnx(net, tmp_path / "encoder.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = _tensor(photo[:57, :91])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert got.shape == (1, 64 + NSS_DIM + NSS_PAIRS)
+    with torch.no_grad():
+        np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-4, atol=1e-4)
 
 
 # --- flat images through a real export ----------------------------------------------------------

@@ -93,6 +93,37 @@ def test_parity_fails_for_a_different_model(session):
         check_parity(other, session, synthetic_inputs(InputContract()))
 
 
+class _Scaled:
+    """A stand-in session: the torch model's features times ``factor`` (plus ``offset``)."""
+
+    def __init__(self, model, factor: float, offset: float = 0.0) -> None:
+        self.model, self.factor, self.offset = model, factor, offset
+        self.path, self.providers = Path("encoder.onnx"), ["CPUExecutionProvider"]
+
+    def run(self, batch):
+        with torch.inference_mode():
+            return (self.model(torch.from_numpy(batch)).numpy() * self.factor + self.offset).astype(np.float32)
+
+
+def test_parity_tolerance_is_relative_to_the_largest_value_above_one():
+    # a feature with values in the hundreds (the statistics' pairwise products) passes with
+    # float32-sized differences that exceed 1e-4 in absolute terms; one whose values stay within 1
+    # fails at 2e-4, as before
+    class Big(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack((x.mean(dim=(1, 2, 3)) * 400, x.mean(dim=(1, 2, 3)) * 0.5), dim=1)
+
+    class Small(Big):
+        def forward(self, x):
+            return super().forward(x) / 1000
+
+    inputs = synthetic_inputs(InputContract())
+    report = check_parity(Big(), _Scaled(Big(), 1.0, offset=2e-4), inputs)
+    assert 1e-4 < report.max_abs_diff < 1e-3  # recorded as the absolute difference
+    with pytest.raises(ParityError, match=r"by 0.0002.*tolerance 0.0001, relative to a largest value above 1"):
+        check_parity(Small(), _Scaled(Small(), 1.0, offset=2e-4), inputs)
+
+
 def test_parity_needs_images(model, session):
     with pytest.raises(ExportError, match="at least one image"):
         check_parity(model, session, [])

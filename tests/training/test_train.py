@@ -48,7 +48,8 @@ def test_smoke_run_writes_the_checkpoint_format(photos: Path, tmp_path: Path) ->
     assert set(ckpt) == {"format", "format_version", "model_config", "model", "config", "step", "epoch",
                          "optimizer", "scheduler", "scaler", "rng", "data", "trainer"}
     assert ckpt["format"] == "contrique-checkpoint" and ckpt["format_version"] == 1
-    assert ckpt["model_config"] == {"arch": "resnet18", "projection_dim": 128, "stages": 4, "nss": False}
+    assert ckpt["model_config"] == {"arch": "resnet18", "projection_dim": 128, "stages": 4, "nss": False,
+                                   "nss_pairs": False}
     trainer_net = {k[len("net."):]: v for k, v in ckpt["trainer"].items() if k.startswith("net.")}
     assert set(trainer_net) == set(ckpt["model"])  # no average: the trainer's network is the model
     assert all(torch.equal(trainer_net[k], v) for k, v in ckpt["model"].items())
@@ -95,7 +96,8 @@ def test_series_run_trains_a_head_and_averages_weights(photos: Path, tmp_path: P
     path = train(series(photos, keep_every=2), tmp_path / "run", progress=False)
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     assert {"trainer", "ema", "head"} <= set(ckpt)
-    assert ckpt["model_config"] == {"arch": "resnet18", "projection_dim": 128, "stages": 2, "nss": True}
+    assert ckpt["model_config"] == {"arch": "resnet18", "projection_dim": 128, "stages": 2, "nss": True,
+                                   "nss_pairs": False}
     assert ckpt["head"]["coef"].shape == (2 * (128 + NSS_DIM),) and isinstance(ckpt["head"]["intercept"], float)
     live = {k[len("net."):]: v for k, v in ckpt["trainer"].items() if k.startswith("net.")}
     average = {k[len("module.net."):]: v for k, v in ckpt["ema"].items() if k.startswith("module.net.")}

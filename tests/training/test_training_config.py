@@ -43,6 +43,9 @@ def test_ranking_settings_are_checked() -> None:
         TrainConfig.from_dict({"optimizer": "adam"})
     with pytest.raises(ConfigError, match="stages must be 1..4"):
         TrainConfig.from_dict({"stages": 5})
+    with pytest.raises(ConfigError, match="nss_pairs needs nss"):
+        TrainConfig.from_dict({"nss_pairs": True})
+    assert TrainConfig.from_dict({"nss": True, "nss_pairs": True}).model_config.name == "resnet50+nss2"
     with pytest.raises(ConfigError, match="ema_decay"):
         TrainConfig.from_dict({"ema_decay": 1.0})
     with pytest.raises(ConfigError, match="proxy_weight 1.0 must be >= 0, and needs series training"):
@@ -68,7 +71,7 @@ def test_invalid_settings_are_named() -> None:
         TrainConfig.from_dict({"learning_rate": 0.1})
     with pytest.raises(ConfigError, match="batch_size must be int"):
         TrainConfig.from_dict({"batch_size": "64"})
-    with pytest.raises(ConfigError, match="arch 'vgg16'"):
+    with pytest.raises(ConfigError, match="unknown architecture 'vgg16'"):
         TrainConfig.from_dict({"arch": "vgg16"})
     with pytest.raises(ConfigError, match="multiple of grad_accum"):
         TrainConfig.from_dict({"batch_size": 10, "grad_accum": 4})
