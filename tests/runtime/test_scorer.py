@@ -283,6 +283,15 @@ def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
     assert level[0] < min(level[1:])  # the level head: higher is worse
 
 
+def test_packaged_default_model_scores_flat_frames() -> None:
+    """Exported with finite statistics and clipping heads, the default model scores flat frames
+    (v1, exported before, made them a NonFiniteError)."""
+    scorer = QualityScorer.from_pretrained(head="quality", device="cpu")
+    frames = [Image.new("RGB", (80, 64), colour) for colour in ((0, 0, 0), (255, 255, 255), (128, 128, 128))]
+    scores = [r.score for r in scorer.score_many(frames)]
+    assert all(s is not None and 0 <= s <= 100 for s in scores), scores
+
+
 def test_packaged_default_model_scores_do_not_depend_on_the_batch() -> None:
     """The case of the report: alone and in batches of 8, the same image gave different scores."""
     scorer = QualityScorer.from_pretrained(head="quality", device="cpu")  # as contrique-score runs it
