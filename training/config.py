@@ -41,6 +41,8 @@ class TrainConfig:
     stages: int = _f(4, "residual stages of the encoder kept (1..4; 4 = the whole ResNet)")
     nss: bool = _f(False, "append 25 natural-scene statistics (MSCN moments, brightness, contrast, exposure) to the feature")
     nss_pairs: bool = _f(False, "also append the statistics' 325 standardised pairwise products (needs --nss)")
+    rank_learned_only: bool = _f(False, "the ranking head reads only the learned feature, not the statistics, so the "
+                                        "encoder must learn to rank on its own (series training)")
     projection_dim: int = _f(128, "output size of the projector")
     contrastive_weight: float = _f(1.0, "weight of the contrastive (NT-Xent) loss")
     rank_weight: float = _f(

@@ -34,20 +34,25 @@ class SeriesModel(nn.Module):
         net: The network.
         grid: Patch grid of the contrastive projections.
         projections: Also return patch projections of both views (for the contrastive loss).
+        learned_only: The head reads only the pooled CNN feature of each scale, not the natural-scene
+            statistics after it, so the encoder must learn to rank on its own.
     """
 
-    def __init__(self, net: ContriqueNet, grid: int = 2, projections: bool = False) -> None:
+    def __init__(self, net: ContriqueNet, grid: int = 2, projections: bool = False, learned_only: bool = False) -> None:
         super().__init__()
         self.net, self.grid, self.projections = net, grid, projections
-        dim = 2 * net.config.feature_dim
-        self.norm = nn.BatchNorm1d(dim, affine=False)
-        self.head = nn.Linear(dim, 1)
+        per, kept = net.config.feature_dim, net.config.channels if learned_only else net.config.feature_dim
+        self.register_buffer("columns", torch.cat([torch.arange(s * per, s * per + kept) for s in range(2)]),
+                             persistent=False)
+        self.norm = nn.BatchNorm1d(self.columns.numel(), affine=False)
+        self.head = nn.Linear(self.columns.numel(), 1)
 
     def forward(self, full: torch.Tensor, half: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Full views (N, 3, S, S) and half views (N, 3, S/2, S/2) -> scores (N,) and projections or None."""
         fmap_full, feature_full = self.net.features(full)
         fmap_half, feature_half = self.net.features(half)
-        scores = self.head(self.norm(torch.cat((feature_full, feature_half), dim=1))).squeeze(1)
+        feature = torch.cat((feature_full, feature_half), dim=1)[:, self.columns]
+        scores = self.head(self.norm(feature)).squeeze(1)
         if not self.projections:
             return scores, None
         z = torch.cat((project_patches(self.net, fmap_full, self.grid), project_patches(self.net, fmap_half, self.grid)))
@@ -55,11 +60,14 @@ class SeriesModel(nn.Module):
 
     @torch.no_grad()
     def linear_head(self) -> tuple[torch.Tensor, float]:
-        """The head as ``(coef, intercept)`` on the raw feature (standardisation folded in), float64."""
+        """The head as ``(coef, intercept)`` on the whole raw feature (standardisation folded in; 0 for
+        the columns it does not read), float64."""
         scale = (self.norm.running_var.double() + self.norm.eps).rsqrt()
         weight = self.head.weight.double().squeeze(0)
-        coef = weight * scale
-        intercept = float(self.head.bias.double() - (coef * self.norm.running_mean.double()).sum())
+        read = weight * scale
+        intercept = float(self.head.bias.double() - (read * self.norm.running_mean.double()).sum())
+        coef = torch.zeros(2 * self.net.config.feature_dim, dtype=torch.float64, device=read.device)
+        coef[self.columns] = read
         return coef, intercept
 
 

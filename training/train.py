@@ -192,7 +192,8 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     # model, optimizer and weight average
     net = ContriqueNet(config.model_config)
     trainer: nn.Module = (
-        SeriesModel(net, config.patch_grid, projections=config.contrastive_weight > 0) if series
+        SeriesModel(net, config.patch_grid, projections=config.contrastive_weight > 0,
+                    learned_only=config.rank_learned_only) if series
         else PatchProjections(net, config.patch_grid)
     ).to(rt.device)
     amp = autocast_dtype(config.amp, rt.device)

@@ -28,9 +28,11 @@ def test_ranking_loss_equals_a_loop_over_pairs() -> None:
     assert float(ranking_loss(-ordered)[1]) == 0.0
 
 
-def test_linear_head_folds_the_standardisation() -> None:
+@pytest.mark.parametrize("learned_only", [False, True])
+def test_linear_head_folds_the_standardisation(learned_only: bool) -> None:
     torch.manual_seed(0)
-    model = SeriesModel(ContriqueNet(ModelConfig("resnet18", 16, stages=1, nss=True)), projections=True)
+    model = SeriesModel(ContriqueNet(ModelConfig("resnet18", 16, stages=1, nss=True)), projections=True,
+                        learned_only=learned_only)
     full, half = torch.rand(12, 3, 32, 32), torch.rand(12, 3, 16, 16)
     scores, z = model(full, half)  # train mode: updates the running statistics
     assert scores.shape == (12,) and z.shape == (2 * 12 * 4, 16)
@@ -41,6 +43,8 @@ def test_linear_head_folds_the_standardisation() -> None:
     coef, intercept = model.linear_head()
     assert coef.shape == (2 * (64 + NSS_DIM),)
     torch.testing.assert_close(features @ coef + intercept, scores.double(), atol=1e-4, rtol=1e-5)
+    statistics = torch.cat((coef[64:64 + NSS_DIM], coef[-NSS_DIM:]))
+    assert bool((statistics == 0).all()) == learned_only  # learned_only: the head never reads the statistics
 
 
 def test_cross_photo_loss_equals_a_weighted_loop_over_pairs() -> None:
