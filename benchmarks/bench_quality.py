@@ -1231,8 +1231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "cache": None if fullref.path is None else str(fullref.path)},
             "ablation": None if args.ablation is None else {
                 "proxy": str(args.ablation), "target": args.ablation_target, "protocol": config.to_dict(),
-                "parts": {"nss": "the last statistics_dim(architecture) values of each per-scale block", "learned": "the other values",
-                          "both": "every value"}},
+                "parts": {"nss": "the last statistics_dim(architecture) values of each per-scale block",
+                          "learned": "the other values", "both": "every value"}},
             "random_init": random_inits,
             "make_seconds": make_seconds,
             "versions": versions(),

@@ -69,7 +69,7 @@ class ModelConfig:
 
     @property
     def feature_dim(self) -> int:
-        """Length of the feature per scale: the pooled channels, plus the NSS statistics if enabled."""
+        """Length of the feature per scale: the pooled channels, plus the statistics (and their products) if enabled."""
         return self.channels + statistics_dim(self.name)
 
     @property

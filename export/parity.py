@@ -7,7 +7,7 @@ parity figure recorded in the manifest. The tolerance holds for the largest diff
 vector relative to its largest value, ``max|onnx - torch| / max(1, max|torch|)``: absolute for
 features whose values stay within 1 (the L2-normalised CNN feature), relative for features with
 larger values (the statistics' logarithms and pairwise products: the products of standardised
-statistics amplify float32 differences of about 1e-5 in a statistic by the statistic's reference
+statistics amplify float32 differences of about 1e-5 in a statistic by the inverse of its reference
 scale and by the other factor, to about 1e-4 for products near 10).
 """
 
