@@ -1,7 +1,9 @@
 """Features of a dataset through the runtime, cached on disk and resumable.
 
-The cache lives in ``<cache_dir>/<sha256 of the encoder ONNX file, 16 hex>-<variant>/``: a
-``model.json`` naming the bundle, variant, full sha256 and feature dimension, and chunk files
+The cache lives in ``<cache_dir>/<sha256 of the encoder ONNX file, 16 hex>-<input contract, 8
+hex>-<variant>/``: a ``model.json`` naming the bundle, variant, full sha256, the manifest's input
+contract (how an image becomes the graph's input: scales, resize, ``max_side``; two bundles with
+the same graph and another contract compute other features) and the feature dimension, and chunk files
 ``chunk-<n>.npz`` holding ``keys`` (one per image: absolute path, size in bytes and modification
 time in ns) and ``features`` (float32). A chunk is written (atomically) every ``chunk_size``
 images, so an interrupted run keeps what it computed and the next run only computes the rest;
@@ -10,6 +12,7 @@ an image that was modified or replaced gets a new key and is recomputed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -33,23 +36,29 @@ DEFAULT_CACHE = Path(os.environ.get("CONTRIQUE_EVAL_CACHE", Path.home() / ".cach
 
 @dataclass(frozen=True)
 class ModelKey:
-    """What a cached feature depends on: the encoder file's sha256 and the variant."""
+    """What a cached feature depends on: the encoder file's sha256, the variant and the input contract.
+
+    ``contract`` is the sha256 (hex) of the manifest's ``input`` record as canonical JSON.
+    """
 
     bundle_name: str
     variant: str
     sha256: str
     dim: int
+    contract: str
 
     @property
     def folder_name(self) -> str:
-        return f"{self.sha256[:16]}-{self.variant}"
+        return f"{self.sha256[:16]}-{self.contract[:8]}-{self.variant}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bundle_name": self.bundle_name, "variant": self.variant, "sha256": self.sha256, "dim": self.dim}
+        return {"bundle_name": self.bundle_name, "variant": self.variant, "sha256": self.sha256, "dim": self.dim,
+                "contract": self.contract}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelKey:
-        return cls(str(data["bundle_name"]), str(data["variant"]), str(data["sha256"]), int(data["dim"]))
+        return cls(str(data["bundle_name"]), str(data["variant"]), str(data["sha256"]), int(data["dim"]),
+                   str(data["contract"]))
 
 
 def image_key(path: str | os.PathLike[str]) -> str:
@@ -81,7 +90,7 @@ class FeatureCache:
                 raise FeatureError(
                     f"{meta}: unreadable cache metadata ({exc}); delete the folder {self.folder}"
                 ) from exc
-            if (stored.sha256, stored.variant, stored.dim) != (model.sha256, model.variant, model.dim):
+            if stored.to_dict() | {"bundle_name": ""} != model.to_dict() | {"bundle_name": ""}:
                 raise FeatureError(
                     f"{meta}: the cache holds features of another model; delete the folder {self.folder}"
                 )
@@ -123,10 +132,12 @@ def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
 
 
 def model_key(scorer: QualityScorer) -> ModelKey:
-    """The cache identity of a scorer's encoder: the sha256 of its variant's ONNX file (from the manifest)."""
+    """The cache identity of a scorer's encoder: the sha256 of its variant's ONNX file (from the
+    manifest) and of the manifest's input contract."""
     manifest = scorer.manifest
     entry = manifest.files[manifest.variant(scorer.variant).file]
-    return ModelKey(manifest.name, scorer.variant, entry.sha256, manifest.feature.dim)
+    contract = hashlib.sha256(json.dumps(manifest.input.to_dict(), sort_keys=True).encode()).hexdigest()
+    return ModelKey(manifest.name, scorer.variant, entry.sha256, manifest.feature.dim, contract)
 
 
 def compute_features(

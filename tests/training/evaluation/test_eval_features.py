@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,25 @@ def test_features_equal_the_runtime_and_are_cached(tmp_path: Path, scorer: Quali
     np.testing.assert_allclose(changed[2], scorer.features(paths[2]), atol=1e-7)
 
 
+def test_a_bundle_with_the_same_graph_and_another_input_contract_has_its_own_cache(
+        tmp_path: Path, scorer: QualityScorer) -> None:
+    # the same encoder.onnx looking at images downscaled to 16 px computes other features: they must
+    # not come from the cache of the bundle that looks at them whole
+    paths = make_images(tmp_path / "imgs", 2)
+    cache = tmp_path / "cache"
+    whole = compute_features(paths, scorer, cache_dir=cache, progress=False)
+    folder = Path(shutil.copytree(scorer.bundle_dir, tmp_path / "small"))
+    manifest = json.loads((folder / "contrique.json").read_text())
+    manifest["format_version"], manifest["input"]["max_side"] = 2, 16
+    (folder / "contrique.json").write_text(json.dumps(manifest))
+    small = QualityScorer.from_pretrained(folder, variant="fp32")
+    assert model_key(small).sha256 == model_key(scorer).sha256 and model_key(small) != model_key(scorer)
+    got = compute_features(paths, small, cache_dir=cache, progress=False)
+    np.testing.assert_allclose(got, np.stack([small.features(p) for p in paths]), atol=1e-7)
+    assert np.abs(got - whole).max() > 1e-3
+    assert len(list(cache.iterdir())) == 2
+
+
 def test_interrupted_run_resumes(tmp_path: Path, scorer: QualityScorer) -> None:
     paths = make_images(tmp_path / "imgs", 6)
     cache = tmp_path / "cache"
@@ -103,12 +124,12 @@ def test_failed_images_are_listed_and_the_rest_cached(tmp_path: Path, scorer: Qu
 
 
 def test_cache_refuses_another_model(tmp_path: Path) -> None:
-    key = ModelKey("b", "fp32", "ab" * 32, 16)
+    key = ModelKey("b", "fp32", "ab" * 32, 16, "cd" * 32)
     cache = FeatureCache(tmp_path, key)
     cache.add(["k1"], np.ones((1, 16)))
     assert list(cache.load()) == ["k1"]
     with pytest.raises(FeatureError, match="another model"):
-        FeatureCache(tmp_path, ModelKey("b", "fp32", "ab" * 32, 8))
+        FeatureCache(tmp_path, ModelKey("b", "fp32", "ab" * 32, 8, "cd" * 32))
     (cache.folder / "chunk-000001.npz").write_bytes(b"garbage")
     with pytest.raises(FeatureError, match="unreadable cache chunk"):
         cache.load()
