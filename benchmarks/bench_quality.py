@@ -93,6 +93,31 @@ shot_denoise_jpeg      ShotNoise scale 0.0005, 0.001, 0.002, 0.004, 0.008 -> Gau
                        0.5, 0.7, 0.9, 1.2, 1.5 (a camera's denoising) -> JPEG quality 90, 75, 60, 45, 30
 =====================  ===============================================================================
 
+Set d: a fourth library, ``kornia`` (its own torch implementations; ``pip install kornia``, with
+torch from the ``train`` extra), added on 2026-12-04 after the default model v2 was chosen on sets
+a, b and c, as a check no model was selected on. Images in [0, 1] as (1, 3, H, W) float32, results
+clipped and rounded to 8 bits; random draws from ``torch.manual_seed`` of a number drawn from the
+series seed:
+
+=================  =====================================  ==========================================
+kind               parameter, levels 1..5                 implementation
+=================  =====================================  ==========================================
+motion_blur        kernel px 3, 7, 11, 17, 25             kornia.filters.motion_blur, angle drawn
+                                                          per series, direction 0, reflect
+box_blur           kernel px 3, 5, 9, 15, 25              kornia.filters.box_blur (reflect)
+median_blur        kernel px 3, 5, 7, 11, 15              kornia.filters.median_blur
+gaussian_noise     std 0.02, 0.05, 0.1, 0.2, 0.35         kornia.augmentation.RandomGaussianNoise
+salt_pepper        amount 0.005, 0.02, 0.05, 0.1, 0.2     kornia.augmentation.RandomSaltAndPepperNoise
+                                                          (salt vs pepper 0.5)
+jpeg               quality 60, 35, 20, 10, 4              kornia.enhance.jpeg_codec_differentiable
+                                                          (a differentiable JPEG in torch)
+resolution_loss    factor 1.5, 2, 3, 4, 6                 kornia.geometry.transform.rescale down
+                                                          (bilinear, antialiased), back up (bicubic)
+posterize          bits 6, 5, 4, 3, 2                     kornia.enhance.posterize
+over_sharpen       factor 3, 6, 12, 24, 48                kornia.enhance.sharpness
+gamma_dark         gamma 1.3, 1.7, 2.2, 3, 4              kornia.enhance.adjust_gamma
+=================  =====================================  ==========================================
+
 Contenders: bundles (``--bundle LABEL=PATH`` or ``LABEL=PATH@HEAD``; the head applied to the
 features of ``QualityScorer.features_many``, the same numbers as ``score_many``), the packaged
 default model (``--default``, skipped with a note if none is installed) and BRISQUE (the
@@ -129,8 +154,8 @@ Full-reference values do not depend on the contenders: they are computed once pe
 (another contender, same images) computes none.
 
 Timing: per 512 px image on a busy 2-core CPU, BRISQUE about 0.15 s, a ResNet-50 bundle about 0.9 s
-(2 threads), making set a about 0.025 s, b 0.03 s and c 0.1 s (AVIF 0.3 s); a full run scores
-about 3,000 images per contender (13 photos x (1 + 46 kinds x 5 levels)).
+(2 threads), making set a about 0.025 s, b 0.03 s, c 0.1 s (AVIF 0.3 s) and d 0.05 s; a full run
+scores about 3,800 images per contender (13 photos x (1 + 58 kinds x 5 levels)).
 
 Usage:
     python benchmarks/bench_quality.py --bundle default=contrique_infer/models/default --json out.json
@@ -283,7 +308,7 @@ def brightness(image: Image.Image, factor: float, rng: np.random.Generator) -> I
 
 @dataclass(frozen=True)
 class Kind:
-    """A set-b distortion kind: its parameter per level (1..5) and its implementation."""
+    """A set-b or set-d distortion kind: its parameter per level (1..5) and its implementation."""
 
     name: str
     parameter: str
@@ -318,6 +343,60 @@ def set_b() -> tuple[Kind, ...]:
         Kind("contrast", "factor", (0.8, 0.6, 0.4, 0.25, 0.15), "PIL.ImageEnhance.Contrast", contrast),
         Kind("darken", "factor", (0.85, 0.7, 0.5, 0.3, 0.15), "PIL.ImageEnhance.Brightness", brightness),
         Kind("brighten", "factor", (1.15, 1.35, 1.6, 2.0, 2.6), "PIL.ImageEnhance.Brightness", brightness),
+    )
+
+
+# --- set d: a fourth library (kornia) ---------------------------------------------------------------
+
+def _kornia(operation: Callable[..., Any], random: bool = False) -> Callable[[Image.Image, float, np.random.Generator], Image.Image]:
+    """A set-d kind: ``operation(x, value)`` on the image as a (1, 3, H, W) tensor in [0, 1]; with
+    ``random``, after ``torch.manual_seed`` of a number drawn from the series' generator."""
+
+    def apply(image: Image.Image, value: float, rng: np.random.Generator) -> Image.Image:
+        import torch
+
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+        if random:
+            torch.manual_seed(int(rng.integers(2**31)))
+        with torch.no_grad():
+            y = operation(x, value, rng)
+        return _image(y[0].permute(1, 2, 0).double().numpy())
+
+    return apply
+
+
+def set_d() -> tuple[Kind, ...]:
+    """The set-d kinds (the table of the module docstring)."""
+    import kornia
+    import kornia.augmentation as aug
+
+    def rescaled(x: Any, factor: float, rng: np.random.Generator) -> Any:
+        small = kornia.geometry.transform.rescale(x, 1 / factor, interpolation="bilinear", antialias=True)
+        return kornia.geometry.transform.resize(small, x.shape[-2:], interpolation="bicubic")
+
+    filters, enhance = kornia.filters, kornia.enhance
+    return (
+        Kind("motion_blur", "kernel px", (3, 7, 11, 17, 25), "kornia.filters.motion_blur, angle per series",
+             _kornia(lambda x, k, rng: filters.motion_blur(x, int(k), float(rng.uniform(0, 180)), 0.0))),
+        Kind("box_blur", "kernel px", (3, 5, 9, 15, 25), "kornia.filters.box_blur",
+             _kornia(lambda x, k, rng: filters.box_blur(x, (int(k), int(k))))),
+        Kind("median_blur", "kernel px", (3, 5, 7, 11, 15), "kornia.filters.median_blur",
+             _kornia(lambda x, k, rng: filters.median_blur(x, (int(k), int(k))))),
+        Kind("gaussian_noise", "std on [0, 1]", (0.02, 0.05, 0.1, 0.2, 0.35), "kornia.augmentation.RandomGaussianNoise",
+             _kornia(lambda x, std, rng: aug.RandomGaussianNoise(std=std, p=1.0)(x), random=True)),
+        Kind("salt_pepper", "amount", (0.005, 0.02, 0.05, 0.1, 0.2), "kornia.augmentation.RandomSaltAndPepperNoise",
+             _kornia(lambda x, a, rng: aug.RandomSaltAndPepperNoise(amount=(a, a), salt_vs_pepper=(0.5, 0.5),
+                                                                     p=1.0)(x), random=True)),
+        Kind("jpeg", "quality", (60, 35, 20, 10, 4), "kornia.enhance.jpeg_codec_differentiable",
+             _kornia(lambda x, q, rng: enhance.jpeg_codec_differentiable(x, x.new_tensor([float(q)])))),
+        Kind("resolution_loss", "factor", (1.5, 2, 3, 4, 6),
+             "kornia rescale down (bilinear, antialiased), resize back up (bicubic)", _kornia(rescaled)),
+        Kind("posterize", "bits", (6, 5, 4, 3, 2), "kornia.enhance.posterize",
+             _kornia(lambda x, bits, rng: enhance.posterize(x, int(bits)))),
+        Kind("over_sharpen", "factor", (3, 6, 12, 24, 48), "kornia.enhance.sharpness",
+             _kornia(lambda x, f, rng: enhance.sharpness(x, float(f)))),
+        Kind("gamma_dark", "gamma", (1.3, 1.7, 2.2, 3, 4), "kornia.enhance.adjust_gamma",
+             _kornia(lambda x, g, rng: enhance.adjust_gamma(x, float(g)))),
     )
 
 
@@ -457,14 +536,25 @@ def distortion_set_a() -> DistortionSet:
     )
 
 
-def distortion_set_b() -> DistortionSet:
-    kinds = {k.name: k for k in set_b()}
+def _kind_set(name: str, kinds_of_set: tuple[Kind, ...]) -> DistortionSet:
+    kinds = {k.name: k for k in kinds_of_set}
 
     def make(photo: Image.Image, kind: str, level: int, seed: int) -> Image.Image:
         k = kinds[kind]
         return k.apply(photo, k.values[level - 1], np.random.default_rng(seed))
 
-    return DistortionSet("b", tuple(kinds), {k.name: k.to_dict() for k in kinds.values()}, make)
+    return DistortionSet(name, tuple(kinds), {k.name: k.to_dict() for k in kinds.values()}, make)
+
+
+def distortion_set_b() -> DistortionSet:
+    return _kind_set("b", set_b())
+
+
+def distortion_set_d() -> DistortionSet:
+    try:
+        return _kind_set("d", set_d())
+    except ImportError as exc:
+        raise SystemExit(f"set d needs kornia and torch (pip install kornia, and the train extra): {exc}") from exc
 
 
 def distortion_set_c() -> DistortionSet:
@@ -473,7 +563,8 @@ def distortion_set_c() -> DistortionSet:
                          lambda photo, kind, level, seed: chains[kind].apply(photo, level, seed))
 
 
-SETS: dict[str, Callable[[], DistortionSet]] = {"a": distortion_set_a, "b": distortion_set_b, "c": distortion_set_c}
+SETS: dict[str, Callable[[], DistortionSet]] = {"a": distortion_set_a, "b": distortion_set_b, "c": distortion_set_c,
+                                                "d": distortion_set_d}
 
 
 # --- contenders -------------------------------------------------------------------------------------
@@ -1088,7 +1179,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--default", action="store_true", help="also score the packaged default model, if installed")
     parser.add_argument("--no-brisque", action="store_true", help="leave BRISQUE out")
     parser.add_argument("--set", action="append", choices=tuple(SETS), dest="sets",
-                        help="a distortion set; repeatable (default: all of a, b, c)")
+                        help="a distortion set; repeatable (default: all of a, b, c, d)")
     parser.add_argument("--ablation", type=Path, metavar="PROXY_DIR",
                         help="a proxy set of TRAINING photos: add LABEL:nss, LABEL:learned and LABEL:both heads "
                              "fitted on it for every bundle with natural-scene statistics")
