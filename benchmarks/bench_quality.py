@@ -348,15 +348,16 @@ def set_b() -> tuple[Kind, ...]:
 
 # --- set d: a fourth library (kornia) ---------------------------------------------------------------
 
-def _kornia(operation: Callable[..., Any], random: bool = False) -> Callable[[Image.Image, float, np.random.Generator], Image.Image]:
-    """A set-d kind: ``operation(x, value)`` on the image as a (1, 3, H, W) tensor in [0, 1]; with
-    ``random``, after ``torch.manual_seed`` of a number drawn from the series' generator."""
+def _kornia(operation: Callable[..., Any],
+            seeded: bool = False) -> Callable[[Image.Image, float, np.random.Generator], Image.Image]:
+    """A set-d kind: ``operation(x, value, rng)`` on the image as a (1, 3, H, W) tensor in [0, 1]; with
+    ``seeded``, after ``torch.manual_seed`` of a number drawn from the series' generator ``rng``."""
 
     def apply(image: Image.Image, value: float, rng: np.random.Generator) -> Image.Image:
         import torch
 
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
-        if random:
+        if seeded:
             torch.manual_seed(int(rng.integers(2**31)))
         with torch.no_grad():
             y = operation(x, value, rng)
@@ -383,10 +384,10 @@ def set_d() -> tuple[Kind, ...]:
         Kind("median_blur", "kernel px", (3, 5, 7, 11, 15), "kornia.filters.median_blur",
              _kornia(lambda x, k, rng: filters.median_blur(x, (int(k), int(k))))),
         Kind("gaussian_noise", "std on [0, 1]", (0.02, 0.05, 0.1, 0.2, 0.35), "kornia.augmentation.RandomGaussianNoise",
-             _kornia(lambda x, std, rng: aug.RandomGaussianNoise(std=std, p=1.0)(x), random=True)),
+             _kornia(lambda x, std, rng: aug.RandomGaussianNoise(std=std, p=1.0)(x), seeded=True)),
         Kind("salt_pepper", "amount", (0.005, 0.02, 0.05, 0.1, 0.2), "kornia.augmentation.RandomSaltAndPepperNoise",
              _kornia(lambda x, a, rng: aug.RandomSaltAndPepperNoise(amount=(a, a), salt_vs_pepper=(0.5, 0.5),
-                                                                     p=1.0)(x), random=True)),
+                                                                     p=1.0)(x), seeded=True)),
         Kind("jpeg", "quality", (60, 35, 20, 10, 4), "kornia.enhance.jpeg_codec_differentiable",
              _kornia(lambda x, q, rng: enhance.jpeg_codec_differentiable(x, x.new_tensor([float(q)])))),
         Kind("resolution_loss", "factor", (1.5, 2, 3, 4, 6),

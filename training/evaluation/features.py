@@ -90,7 +90,8 @@ class FeatureCache:
                 raise FeatureError(
                     f"{meta}: unreadable cache metadata ({exc}); delete the folder {self.folder}"
                 ) from exc
-            if stored.to_dict() | {"bundle_name": ""} != model.to_dict() | {"bundle_name": ""}:
+            if (stored.sha256, stored.variant, stored.dim, stored.contract) != (
+                    model.sha256, model.variant, model.dim, model.contract):
                 raise FeatureError(
                     f"{meta}: the cache holds features of another model; delete the folder {self.folder}"
                 )
