@@ -300,7 +300,10 @@ def test_ctrl_c_ends_quietly_and_keeps_the_rows(tiny_bundle_dir: Path, tmp_path:
     out = tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "contrique_infer", *_many_inputs(tmp_path / "in", 20_000), "--model",
                str(tiny_bundle_dir), "--format", "jsonl", "-o", str(out), "--workers", "1"]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    # As from a terminal: a shell's background job (``.ci/run ... &``) ignores SIGINT, its children inherit
+    # that, and a Python started so never turns SIGINT into KeyboardInterrupt, so it would run to the end.
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for_rows(out, 10)
     finally:
