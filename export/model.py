@@ -53,6 +53,12 @@ class ContriqueNet(nn.Module):
         feature = pooled_feature(fmap)
         return fmap, feature if self.nss is None else torch.cat((feature, self.nss(x)), dim=1)
 
+    def stage_modules(self, stages: int) -> list[nn.Module]:
+        """The trunk's modules up to the end of its first ``stages`` stages (ResNet: the stem too)."""
+        if self.config.arch == "mobilenet_v3_small":
+            return list(self.encoder)[: MOBILENET_CUTS[stages - 1]] if stages else []
+        return list(self.encoder)[: 4 + stages] if stages else []
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """What inference uses, shape (N, feature_dim): the L2-normalised, globally average-pooled
         feature map, followed by the NSS statistics of ``x`` when the config has ``nss``."""

@@ -41,6 +41,8 @@ class TrainConfig:
     stages: int = _f(4, "residual stages of the encoder kept (1..4; 4 = the whole ResNet)")
     nss: bool = _f(False, "append 25 natural-scene statistics (MSCN moments, brightness, contrast, exposure) to the feature")
     nss_pairs: bool = _f(False, "also append the statistics' 325 standardised pairwise products (needs --nss)")
+    freeze_stages: int = _f(0, "keep the encoder's first N stages at their random initialisation: not trained, "
+                               "BatchNorm statistics fixed (0..stages-1)")
     rank_learned_only: bool = _f(False, "the ranking head reads only the learned feature, not the statistics, so the "
                                         "encoder must learn to rank on its own (series training)")
     projection_dim: int = _f(128, "output size of the projector")
@@ -108,6 +110,8 @@ class TrainConfig:
             self.model_config
         except ModelConfigError as exc:
             raise ConfigError(str(exc)) from None
+        if not 0 <= self.freeze_stages < self.stages:
+            raise ConfigError(f"freeze_stages {self.freeze_stages} must be in 0..{self.stages - 1} (stages - 1)")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer {self.optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
         if self.contrastive_weight < 0 or self.rank_weight < 0 or self.contrastive_weight + self.rank_weight <= 0:

@@ -191,6 +191,8 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
 
     # model, optimizer and weight average
     net = ContriqueNet(config.model_config)
+    for module in net.stage_modules(config.freeze_stages):
+        module.requires_grad_(False)
     trainer: nn.Module = (
         SeriesModel(net, config.patch_grid, projections=config.contrastive_weight > 0,
                     learned_only=config.rank_learned_only) if series
@@ -271,6 +273,8 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     generator = torch.Generator(device=rt.device)
     bar = tqdm(total=total, initial=start, file=sys.stderr, disable=not (progress and rt.is_main), dynamic_ncols=True)
     model.train()
+    for module in net.stage_modules(config.freeze_stages):  # (after SyncBatchNorm's swap) BatchNorm statistics stay
+        module.eval()                                        # those of the initialisation
     stats: dict[str, float] = {}
     t0 = t_log = time.perf_counter()
     images_since_log = 0

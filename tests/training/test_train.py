@@ -15,6 +15,7 @@ from PIL import Image
 from contrique_export.model import ContriqueNet
 from contrique_export.model_config import NSS_DIM, ModelConfig
 from contrique_training.config import TrainConfig, build_config
+from contrique_training.errors import ConfigError
 from contrique_training.runlog import read_log
 from contrique_training.train import ema_update, param_groups, train
 
@@ -108,6 +109,18 @@ def test_series_run_trains_a_head_and_averages_weights(photos: Path, tmp_path: P
     assert all(0 <= float(r["pair_accuracy"]) <= 1 and float(r["rank_loss"]) > 0 for r in rows)
     assert sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*.pt")) == ["checkpoint-000002.pt",
                                                                                   "checkpoint-000004.pt"]
+
+
+def test_frozen_stages_keep_their_initialisation(photos: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    initial = ContriqueNet(ModelConfig("resnet18", 128, stages=2, nss=True)).state_dict()
+    path = train(series(photos, steps=2, freeze_stages=1), tmp_path / "run", progress=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    frozen = [k for k in initial if k.startswith(("encoder.0.", "encoder.1.", "encoder.4."))]  # stem and layer1
+    assert frozen and all(torch.equal(ckpt["model"][k], initial[k]) for k in frozen)  # BatchNorm statistics too
+    assert not torch.equal(ckpt["model"]["encoder.5.0.conv1.weight"], initial["encoder.5.0.conv1.weight"])
+    with pytest.raises(ConfigError, match="freeze_stages 2 must be in 0..1"):
+        series(photos, freeze_stages=2)
 
 
 def test_series_run_resumes_exactly_with_the_average(photos: Path, tmp_path: Path) -> None:
