@@ -55,9 +55,7 @@ class ContriqueNet(nn.Module):
 
     def stage_modules(self, stages: int) -> list[nn.Module]:
         """The trunk's modules up to the end of its first ``stages`` stages (ResNet: the stem too)."""
-        if self.config.arch == "mobilenet_v3_small":
-            return list(self.encoder)[: MOBILENET_CUTS[stages - 1]] if stages else []
-        return list(self.encoder)[: 4 + stages] if stages else []
+        return list(self.encoder)[: _stage_end(self.config.arch, stages)] if stages else []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """What inference uses, shape (N, feature_dim): the L2-normalised, globally average-pooled
@@ -65,12 +63,17 @@ class ContriqueNet(nn.Module):
         return self.features(x)[1]
 
 
+def _stage_end(arch: str, stages: int) -> int:
+    """How many trunk modules the first ``stages`` (1..4) stages take: MobileNetV3-small's blocks up to
+    its cut, or a ResNet's stem (conv1, bn1, relu, maxpool) and residual layers."""
+    return MOBILENET_CUTS[stages - 1] if arch == "mobilenet_v3_small" else 4 + stages
+
+
 def _trunk(config: ModelConfig) -> nn.Sequential:
     """The convolutional trunk, cut after ``config.stages`` stages (ResNet: conv1, bn1, relu, maxpool, layers)."""
     network = getattr(torchvision.models, config.arch)(weights=None)
-    if config.arch == "mobilenet_v3_small":
-        return nn.Sequential(*list(network.features)[: MOBILENET_CUTS[config.stages - 1]])
-    return nn.Sequential(*list(network.children())[: 4 + config.stages])
+    modules = network.features if config.arch == "mobilenet_v3_small" else network.children()
+    return nn.Sequential(*list(modules)[: _stage_end(config.arch, config.stages)])
 
 
 def pooled_feature(feature_map: torch.Tensor) -> torch.Tensor:
