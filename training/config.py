@@ -43,6 +43,9 @@ class TrainConfig:
     nss_pairs: bool = _f(False, "also append the statistics' 325 standardised pairwise products (needs --nss)")
     freeze_stages: int = _f(0, "keep the encoder's first N stages at their random initialisation: not trained, "
                                "BatchNorm statistics fixed (0..stages-1)")
+    fixed_norm: bool = _f(False, "the encoder's BatchNorm layers normalise with their initial statistics (mean 0, "
+                                 "variance 1) in training too, as in a random-initialised network, and learn only "
+                                 "their scale and shift")
     rank_learned_only: bool = _f(False, "the ranking head reads only the learned feature, not the statistics, so the "
                                         "encoder must learn to rank on its own (series training)")
     projection_dim: int = _f(128, "output size of the projector")

@@ -275,6 +275,10 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     model.train()
     for module in net.stage_modules(config.freeze_stages):  # (after SyncBatchNorm's swap) BatchNorm statistics stay
         module.eval()                                        # those of the initialisation
+    if config.fixed_norm:
+        for module in net.encoder.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
     stats: dict[str, float] = {}
     t0 = t_log = time.perf_counter()
     images_since_log = 0

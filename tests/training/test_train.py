@@ -123,6 +123,21 @@ def test_frozen_stages_keep_their_initialisation(photos: Path, tmp_path: Path) -
         series(photos, freeze_stages=2)
 
 
+def test_fixed_norm_keeps_the_initial_batchnorm_statistics_and_trains_the_rest(photos: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    initial = ContriqueNet(ModelConfig("resnet18", 128, stages=2, nss=True)).state_dict()
+    ckpt = torch.load(train(series(photos, steps=2, fixed_norm=True), tmp_path / "run", progress=False),
+                      map_location="cpu", weights_only=True)["model"]
+    statistics = [k for k in ckpt if k.startswith("encoder.") and k.endswith(("running_mean", "running_var"))]
+    assert statistics and all(torch.equal(ckpt[k], initial[k]) for k in statistics)  # mean 0, variance 1
+    assert torch.equal(initial["encoder.1.running_var"], torch.ones(64))
+    for name in ("encoder.0.weight", "encoder.1.weight", "encoder.1.bias"):  # a conv, a BatchNorm's scale and shift
+        assert not torch.equal(ckpt[name], initial[name])
+    plain = torch.load(train(series(photos, steps=2), tmp_path / "plain", progress=False), map_location="cpu",
+                       weights_only=True)["model"]
+    assert not torch.equal(plain["encoder.1.running_var"], initial["encoder.1.running_var"])  # what it prevents
+
+
 def test_series_run_resumes_exactly_with_the_average(photos: Path, tmp_path: Path) -> None:
     config = series(photos, steps=3)
     straight = torch.load(train(config, tmp_path / "a", progress=False), weights_only=True)
