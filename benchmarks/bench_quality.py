@@ -137,11 +137,14 @@ target is the set's ``quality.csv``, or with ``--ablation-target fr6`` its six-m
 their 325 pairwise products), ``LABEL:learned`` on the rest (the pooled CNN feature), ``LABEL:both``
 on all of it (on the proxy set the bundle's ``quality`` head was fitted on, it is that head again).
 Each is a contender of its own, on the bundle's features (computed once per image). Their proxy
-cross-validated SRCC (``run_protocol``, 10 splits by photo) is in the JSON.
+cross-validated SRCC (``run_protocol``, 10 splits by photo) is in the JSON. ``--ablation-group-weight
+GROUP=W`` (repeatable) weighs feature groups as ``proxy heads --group-weight`` does
+(``contrique_training.proxy.column_weights``), on the columns each head reads.
 
 Random-initialised encoder (``--random-init LABEL=SPEC``, needs ``--ablation``): a network of the
 architecture SPEC (a contrique-train checkpoint, whose ``model_config`` is used, or a JSON object
-of ``model_config`` keys, e.g. ``{"arch": "resnet18", "stages": 3, "nss": true}``), weights from
+of ``model_config`` keys, e.g. ``{"arch": "resnet18", "stages": 3, "nss": true}``, with ``max_side``
+and ``scales`` (2 or 3, ``contrique-export --scales``) for the input contract), weights from
 ``torch.manual_seed(--random-seed)`` and torchvision's initialisation, exported (fp32) with
 ``contrique_export.exporter.export_bundle`` into a temporary folder, and scored with the three
 heads above (``LABEL:nss``, ``LABEL:learned``, ``LABEL:both``: the random-initialised encoder with
@@ -702,17 +705,16 @@ PARTS = ("nss", "learned", "both")
 
 
 def feature_parts(manifest: Manifest) -> dict[str, np.ndarray] | None:
-    """Feature columns of the statistics (``nss``), of the rest (``learned``) and all (``both``), or None
-    when the architecture has no statistics (``statistics_dim`` of the manifest's ``architecture`` is 0)."""
-    from contrique_export.model_config import statistics_dim
+    """Feature columns of the statistics and their products (``nss``), of the rest (``learned``) and all
+    (``both``), or None when the architecture has no statistics
+    (``contrique_export.model_config.feature_groups`` of the manifest's ``architecture``)."""
+    from contrique_export.model_config import feature_groups
 
-    width = statistics_dim(manifest.architecture)
-    if not width:
+    groups = feature_groups(manifest.architecture, manifest.feature.per_scale_dim, len(manifest.feature.layout))
+    if not groups["statistics"].size:
         return None
-    per, scales = manifest.feature.per_scale_dim, len(manifest.feature.layout)
-    nss = np.concatenate([np.arange((s + 1) * per - width, (s + 1) * per) for s in range(scales)])
-    every = np.arange(per * scales)
-    return {"nss": nss, "learned": np.setdiff1d(every, nss), "both": every}
+    nss = np.sort(np.concatenate([groups["statistics"], groups["squares"], groups["products"]]))
+    return {"nss": nss, "learned": groups["learned"], "both": np.sort(np.concatenate([groups["learned"], nss]))}
 
 
 def proxy_training_set(
@@ -757,17 +759,20 @@ class AblationHead:
         return float(np.asarray(feature, dtype=np.float64)[self.columns] @ self.coef + self.intercept)
 
 
-def fit_ablation_heads(label: str, scorer: QualityScorer, dataset: Dataset, config: ProtocolConfig) -> list[AblationHead]:
+def fit_ablation_heads(label: str, scorer: QualityScorer, dataset: Dataset, config: ProtocolConfig,
+                       group_weights: dict[str, float]) -> list[AblationHead]:
     """The ``nss``, ``learned`` and ``both`` heads of a bundle (none, with a note, without statistics).
 
     Features of the proxy images come from the evaluation feature cache where present
-    (``contrique_training.evaluation.features``); heads are fitted as the proxy's quality head is.
+    (``contrique_training.evaluation.features``); heads are fitted as the proxy's quality head is,
+    with ``group_weights`` (``proxy heads --group-weight``) on the columns each reads.
 
     Raises:
-        ContriqueError: Features cannot be computed, or too few photos for the splits and folds.
+        ContriqueError: Features cannot be computed, too few photos for the splits and folds, or a
+            group weight names a group the bundle lacks.
     """
     from contrique_training.evaluation.features import DEFAULT_CACHE, compute_features
-    from contrique_training.proxy import fit_standardised
+    from contrique_training.proxy import column_weights, fit_standardised
 
     parts = feature_parts(scorer.manifest)
     if parts is None:
@@ -775,12 +780,13 @@ def fit_ablation_heads(label: str, scorer: QualityScorer, dataset: Dataset, conf
               file=sys.stderr)
         return []
     print(f"{label}: features of the {len(dataset)} proxy images ({dataset.name})", file=sys.stderr)
+    weights = column_weights(scorer.manifest, group_weights)
     features = compute_features(dataset.paths, scorer, cache_dir=DEFAULT_CACHE)
     y, groups = dataset.scores, dataset.content_ids
     heads = []
     for part in PARTS:
         columns = parts[part]
-        fit = fit_standardised(features[:, columns], y, groups, config)
+        fit = fit_standardised(features[:, columns], y, groups, config, None if weights is None else weights[columns])
         cv = fit.result.summary()
         heads.append(AblationHead(part, columns, fit.model.coef, fit.model.intercept, {
             "part": part, "dims": int(columns.size), "alpha": fit.selection.alpha, "alpha_at_edge": fit.alpha_at_edge,
@@ -792,10 +798,10 @@ def fit_ablation_heads(label: str, scorer: QualityScorer, dataset: Dataset, conf
 
 
 def ablation_contenders(label: str, scorer: QualityScorer, source: FeatureSource, dataset: Dataset,
-                        config: ProtocolConfig) -> list[Contender]:
+                        config: ProtocolConfig, group_weights: dict[str, float]) -> list[Contender]:
     """``LABEL:nss``, ``LABEL:learned`` and ``LABEL:both`` on the features of ``source``."""
     contenders = []
-    for head in fit_ablation_heads(label, scorer, dataset, config):
+    for head in fit_ablation_heads(label, scorer, dataset, config, group_weights):
         description = {"kind": "ablation head", "bundle": str(scorer.bundle_dir), "name": scorer.manifest.name,
                        "variant": scorer.variant, "architecture": scorer.manifest.architecture,
                        "proxy": dataset.name, "proxy_images": len(dataset),
@@ -829,12 +835,14 @@ def random_init_bundle(spec: str, seed: int, folder: Path) -> tuple[Path, dict[s
     try:
         if os.path.isfile(spec):
             source = load_checkpoint(spec)
-            config, max_side = source.config, source.training_config.get("max_side", 0)
+            config, max_side, scales = source.config, source.training_config.get("max_side", 0), 2
         else:
-            config, max_side = ModelConfig.from_dict(json.loads(spec)), json.loads(spec).get("max_side", 0)
+            keys = json.loads(spec)
+            config, max_side, scales = ModelConfig.from_dict(keys), keys.get("max_side", 0), int(keys.get("scales", 2))
     except (ContriqueError, ValueError, TypeError, AttributeError) as exc:
         raise SystemExit(f"--random-init {spec!r}: not a checkpoint file nor a JSON object of model_config keys "
-                         f"(arch, stages, nss, projection_dim, and max_side for the input contract): {exc}") from exc
+                         f"(arch, stages, nss, projection_dim, and max_side and scales for the input contract): "
+                         f"{exc}") from exc
     torch.manual_seed(seed)
     network = ContriqueNet(config)
     checkpoint = folder / f"random-{config.name}-seed{seed}.pt"
@@ -842,9 +850,9 @@ def random_init_bundle(spec: str, seed: int, folder: Path) -> tuple[Path, dict[s
     torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "model_config": config.to_dict(),
                 "model": network.state_dict(), "config": {"max_side": max_side},  # the same input contract
                 "data": {"description": description, "license": "none"}}, checkpoint)
-    bundle = export_bundle(checkpoint, folder / "bundle", name=f"random-init-{config.name}-seed{seed}")
-    return bundle, {"spec": spec, "model_config": config.to_dict(), "max_side": max_side, "architecture": config.name,
-                    "seed": seed,
+    bundle = export_bundle(checkpoint, folder / "bundle", name=f"random-init-{config.name}-seed{seed}", scales=scales)
+    return bundle, {"spec": spec, "model_config": config.to_dict(), "max_side": max_side, "scales": scales,
+                    "architecture": config.name, "seed": seed,
                     "torch": torch.__version__}
 
 
@@ -1187,6 +1195,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ablation-target", choices=("mdsi", "fr6"), default="mdsi",
                         help="the target of the --ablation heads: the proxy set's mdsi quality (default) or fr6, "
                              "the mean rank of six full-reference metrics (as the heads of the bundle were fitted)")
+    parser.add_argument("--ablation-group-weight", action="append", default=[], metavar="GROUP=WEIGHT",
+                        help="weigh a feature group in the --ablation heads as proxy heads --group-weight does; "
+                             "repeatable")
     parser.add_argument("--random-init", action="append", default=[], type=parse_random_init, metavar="LABEL=SPEC",
                         help="a randomly initialised encoder (SPEC: a checkpoint, whose architecture is used, or a "
                              "JSON model_config) scored with the three --ablation heads; repeatable")
@@ -1224,10 +1235,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from contrique_infer.errors import ContriqueError, NoDefaultModelError
     from contrique_training.evaluation.protocol import ProtocolConfig
-    from contrique_training.proxy import PROXY_ALPHAS
+    from contrique_training.proxy import PROXY_ALPHAS, parse_group_weights
 
     sets = [SETS[name]() for name in sorted(set(args.sets or SETS))]
     config = ProtocolConfig(alphas=PROXY_ALPHAS)
+    try:
+        group_weights = parse_group_weights(args.ablation_group_weight)
+    except ContriqueError as exc:
+        parser.error(f"--ablation-group-weight: {exc}")
     contenders: list[Contender] = []
     random_inits: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
@@ -1249,12 +1264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 source = FeatureSource(scorer)
                 contenders.append(bundle_contender(label, scorer, head, source))
                 if dataset is not None:
-                    contenders += ablation_contenders(label, scorer, source, dataset, config)
+                    contenders += ablation_contenders(label, scorer, source, dataset, config, group_weights)
             for label, spec in args.random_init:
                 folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-random-init-")))
                 bundle, random_inits[label] = random_init_bundle(spec, args.random_seed, folder)
                 scorer = open_scorer(str(bundle), None, "fp32", args.threads)
-                added = ablation_contenders(label, scorer, FeatureSource(scorer), dataset, config)  # type: ignore[arg-type]
+                added = ablation_contenders(label, scorer, FeatureSource(scorer), dataset,  # type: ignore[arg-type]
+                                            config, group_weights)
                 if not added:
                     parser.error(f"--random-init {label}: {scorer.manifest.architecture} has no statistics; "
                                  "add \"nss\": true to its model_config")
@@ -1323,6 +1339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "cache": None if fullref.path is None else str(fullref.path)},
             "ablation": None if args.ablation is None else {
                 "proxy": str(args.ablation), "target": args.ablation_target, "protocol": config.to_dict(),
+                "group_weights": group_weights,
                 "parts": {"nss": "the last statistics_dim(architecture) values of each per-scale block",
                           "learned": "the other values", "both": "every value"}},
             "random_init": random_inits,

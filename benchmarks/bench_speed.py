@@ -84,8 +84,9 @@ from benchlib import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, gather, held_out_fo
 from PIL import Image, ImageOps
 
 from contrique_export.fidelity import spearman
-from contrique_infer.manifest import Manifest
 from contrique_infer.inputs import list_images
+from contrique_infer.location import DEFAULT_BUNDLE
+from contrique_infer.manifest import Manifest
 
 SIZES = {"1024x768": (1024, 768), "1080x800": (1080, 800), "4000x3000": (4000, 3000)}
 """Size classes made from the validation photos (``500x500`` and ``val`` are files as they are)."""
@@ -639,8 +640,8 @@ def main() -> int:
         bundles[label] = Path(path)
     engines = ["fp32", "int8"] + (["fp16"] if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else [])
     contenders = [] if args.no_official else [Contender("official", "torch")]
-    contenders += [Contender(m, e) for m, path in bundles.items() for e in engines
-                   if path is None or e in Manifest.load(path).variants]  # a candidate may lack int8
+    contenders += [Contender(m, e) for m, path in bundles.items() for e in engines  # a bundle may lack int8
+                   if e in Manifest.load(DEFAULT_BUNDLE if path is None else path).variants]
 
     def measure(key: str, run: Callable[[], dict[str, Any]]) -> None:
         if key in sections:

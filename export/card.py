@@ -49,7 +49,7 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
         "",
         f"The encoder ({manifest.architecture}) maps an RGB image to a {manifest.feature.per_scale_dim}-d "
         + _feature_words(statistics_dim(manifest.architecture))
-        + "; it runs on the full image and on the image resized to half size "
+        + f"; it runs on {_scales(manifest)} "
         f"(PIL bicubic), giving a {manifest.feature.dim}-d feature that linear heads map to a quality score. "
         f"Images must be at least {manifest.input.min_size} pixels on each side.",
         "",
@@ -147,3 +147,11 @@ def write_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str], 
     path = folder / CARD_NAME
     path.write_text(render_card(manifest, folder, image_sets=image_sets, notes=notes), encoding="utf-8")
     return path
+
+
+def _scales(manifest: Manifest) -> str:
+    """The card's words for the input scales, e.g. ``the full image and on the image resized to half size``."""
+    names = [s.name for s in manifest.input.scales[1:]]
+    if not names:
+        return "the full image"
+    return "the full image and on the image resized to " + " and ".join(names) + " size"

@@ -18,7 +18,8 @@ from .model_config import ARCHITECTURES
 
 PROG = "contrique-export"
 CHECKPOINT_ONLY = {"--arch": "arch", "--head": "head", "--opset": "opset", "--license": "license",
-                   "--default-head": "default_head", "--nss-pairs": "nss_pairs"}
+                   "--default-head": "default_head", "--nss-pairs": "nss_pairs",
+                   "--scales": "scales"}
 """Options that describe a checkpoint's export, by flag and argparse destination."""
 
 
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--nss-pairs", action="store_true", help="add the natural-scene statistics' pairwise products "
                    "to a network trained without them (they have no weights; the trained head weighs them 0), so "
                    "that linear heads can be quadratic in the statistics")
+    p.add_argument("--scales", type=int, choices=(2, 3), help="input scales the encoder runs on: 2 (default: full "
+                   "and half size, the official computation) or 3 (and quarter size; the trained head weighs it 0)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             out = export_bundle(args.ckpt, args.out, arch=args.arch, heads=heads, variants=variants,
                                 calibration=args.calibration, name=args.name, license=args.license, opset=args.opset,
                                 parity_images=args.parity_images, default_head=args.default_head, card_notes=notes,
-                                nss_pairs=args.nss_pairs, progress=not args.quiet)
+                                nss_pairs=args.nss_pairs, scales=args.scales or 2, progress=not args.quiet)
     except ContriqueError as exc:
         return fail(PROG, exc)
     print(out)

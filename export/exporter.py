@@ -24,7 +24,7 @@ import torch
 
 from contrique_infer.bundle import file_table
 from contrique_infer.head import Head
-from contrique_infer.manifest import FeatureSpec, HeadInfo, InputContract, Manifest, Provenance, VariantInfo
+from contrique_infer.manifest import FeatureSpec, HeadInfo, InputContract, Manifest, Provenance, Scale, VariantInfo
 
 from .checkpoint import load_checkpoint
 from .errors import ExportError
@@ -36,6 +36,8 @@ from .staging import Steps, check_output, package_version, publish, staging_fold
 from .variants import VARIANT_FILES, build_variants, measure_variants, open_variant, wanted_variants
 
 MIN_SIZE = 32
+SCALES = (Scale("full", 1), Scale("half", 2), Scale("quarter", 4))
+"""The input scales a bundle can have, in order: the official computation uses the first two."""
 DEFAULT_HEAD = "Koniq"
 TRAINED_HEAD = "rank"
 
@@ -55,6 +57,7 @@ def export_bundle(
     default_head: str | None = None,
     card_notes: str = "",
     nss_pairs: bool = False,
+    scales: int = 2,
     progress: bool = True,
 ) -> Path:
     """Export a checkpoint and heads to a model bundle folder.
@@ -77,6 +80,9 @@ def export_bundle(
         card_notes: Markdown for the model card (how the weights were made, what they measured).
         nss_pairs: Add the statistics' pairwise products to a network trained without them
             (:meth:`~contrique_export.checkpoint.Checkpoint.with_nss_pairs`).
+        scales: How many of :data:`SCALES` the encoder runs on: 2 (full and half size, the official
+            computation) or 3 (and quarter size). The graph is the same at every scale; the trained
+            head gets weight 0 on a third scale's block.
         progress: Report the steps and their durations on stderr.
 
     Returns:
@@ -89,6 +95,8 @@ def export_bundle(
     """
     out = Path(out)
     wanted = wanted_variants(variants)
+    if scales not in (2, 3):
+        raise ExportError(f"scales must be 2 (full and half size) or 3 (and quarter size), got {scales}")
     check_output(out)
     log = Steps(progress)
     with log.step("reading checkpoint"):
@@ -98,11 +106,14 @@ def export_bundle(
         model = checkpoint.build_model()
     config = checkpoint.config
     # A model trained on photos downscaled to max_side sees them so at scoring too.
-    contract = InputContract(min_size=MIN_SIZE, max_side=int(checkpoint.training_config.get("max_side") or 0) or None)
-    feature = FeatureSpec(dim=2 * config.feature_dim, per_scale_dim=config.feature_dim, layout=("full", "half"))
+    contract = InputContract(min_size=MIN_SIZE, max_side=int(checkpoint.training_config.get("max_side") or 0) or None,
+                             scales=SCALES[:scales])
+    feature = FeatureSpec(dim=scales * config.feature_dim, per_scale_dim=config.feature_dim,
+                          layout=tuple(s.name for s in contract.scales))
     loaded_heads = [read_head(n, p, feature_dim=feature.dim) for n, p in (heads or {}).items()]
     if checkpoint.trained_head is not None and TRAINED_HEAD not in {h.name.lower() for h in loaded_heads}:
-        loaded_heads.append(_trained_head(*checkpoint.trained_head))
+        coef, intercept = checkpoint.trained_head  # trained on the full and half scales
+        loaded_heads.append(_trained_head(np.pad(coef, (0, feature.dim - coef.size)), intercept))
     _unique(loaded_heads)
     if default_head is not None and default_head not in {h.name for h in loaded_heads}:
         raise ExportError(f"default head {default_head!r} is not among the heads ({', '.join(h.name for h in loaded_heads)})")

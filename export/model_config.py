@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .errors import ModelConfigError
 
 # Output channels of stages 1..4 of each supported torchvision network: a ResNet's residual stages,
@@ -33,6 +35,41 @@ def statistics_dim(architecture: str) -> int:
     if architecture.endswith("+nss2"):
         return NSS_DIM + NSS_PAIRS
     return NSS_DIM if architecture.endswith("+nss") else 0
+
+
+FEATURE_GROUPS = ("learned", "statistics", "squares", "products")
+"""What the columns of a feature hold: the pooled CNN channels, the statistics, the squares ``z_i*z_i``
+of the standardised statistics and their products ``z_i*z_j`` with ``i < j``."""
+
+
+def feature_groups(architecture: str, per_scale_dim: int, scales: int) -> dict[str, np.ndarray]:
+    """The columns of each of :data:`FEATURE_GROUPS` in a feature of ``scales`` blocks of ``per_scale_dim``.
+
+    Args:
+        architecture: :attr:`ModelConfig.name` or a manifest's ``architecture``.
+        per_scale_dim: Length of one scale's block (a manifest's ``feature.per_scale_dim``).
+        scales: How many blocks the feature has.
+
+    Returns:
+        Sorted column indices per group, over every scale; a group the architecture lacks is empty.
+
+    Raises:
+        ModelConfigError: ``per_scale_dim`` is smaller than the architecture's statistics.
+    """
+    width = statistics_dim(architecture)
+    if per_scale_dim < width:
+        raise ModelConfigError(f"{architecture} has {width} statistics per scale, more than the {per_scale_dim} "
+                               "values of a block: the manifest does not describe this architecture")
+    i, j = np.triu_indices(NSS_DIM)
+    products = np.arange(NSS_PAIRS) if width > NSS_DIM else np.arange(0)
+    offsets = {  # within one block
+        "learned": np.arange(per_scale_dim - width),
+        "statistics": per_scale_dim - width + np.arange(min(width, NSS_DIM)),
+        "squares": per_scale_dim - width + NSS_DIM + products[(i == j)[products]],
+        "products": per_scale_dim - width + NSS_DIM + products[(i != j)[products]],
+    }
+    return {name: np.concatenate([s * per_scale_dim + offsets[name] for s in range(scales)]).astype(np.int64)
+            for name in FEATURE_GROUPS}
 
 
 @dataclass(frozen=True)

@@ -245,6 +245,24 @@ def test_nss_pairs_added_at_export_keep_the_trained_head(tmp_path):
     for scale in range(2):  # each scale's block: the old feature, then the products
         np.testing.assert_allclose(fb[scale * (dim + NSS_PAIRS):][:dim], fa[scale * dim:][:dim], atol=1e-5)
     assert b.score(photo, head="rank") == pytest.approx(a.score(photo, head="rank"), abs=1e-4)
+
+    # a third, quarter-size scale: the same graph on one more input; the trained head weighs it 0
+    three = export_bundle(ckpt, tmp_path / "three", nss_pairs=True, scales=3, parity_images=photos, progress=False)
+    manifest3 = Manifest.load(three)
+    assert [(s.name, s.divisor) for s in manifest3.input.scales] == [("full", 1), ("half", 2), ("quarter", 4)]
+    assert manifest3.feature.layout == ("full", "half", "quarter") and manifest3.feature.dim == 3 * (dim + NSS_PAIRS)
+    c = QualityScorer.from_pretrained(three, variant="fp32")
+    fc = c.features(photo)
+    np.testing.assert_array_equal(fc[: fb.size], fb)
+    full, _, quarter = prepare(photo, manifest3.input).scales
+    assert quarter.shape[1:] == (full.shape[1] // 4, full.shape[2] // 4)
+    with torch.no_grad():
+        expected = load_checkpoint(ckpt).with_nss_pairs().build_model().eval()(torch.from_numpy(quarter)[None])[0]
+    np.testing.assert_allclose(fc[fb.size:], expected.numpy(), atol=1e-4)
+    assert c.score(photo, head="rank") == pytest.approx(b.score(photo, head="rank"), abs=1e-4)
+    assert "half and quarter size" in (three / "README.md").read_text(encoding="utf-8")
+    with pytest.raises(ExportError, match="scales must be 2"):
+        export_bundle(ckpt, tmp_path / "four", scales=4, progress=False)
     plain_ckpt = tmp_path / "plain.pt"
     torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": {"arch": "resnet18"},
                 "model": build_model("resnet18").state_dict(), "config": {}, "step": 1, "epoch": 0,

@@ -38,4 +38,10 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert json.loads(captured.out)["default_head"] == "level" and "SRCC" in captured.err
     assert Manifest.load(bundle).default_head == "level"
     assert main([*args, "--folds", "1"]) == 2
+    assert main([*args, "--force", "--group-weight", "pixels=1"]) == 2  # usage: no such group
+    assert "learned, statistics, squares, products" in capsys.readouterr().err
+    assert main([*args, "--force", "--group-weight", "products=0.3"]) == 1  # the tiny encoder has no products
+    assert "has no products columns" in capsys.readouterr().err
+    assert main([*args, "--force", "--group-weight", "learned=0.5"]) == 0
+    assert json.loads(capsys.readouterr().out)["group_weights"] == {"learned": 0.5}
     assert main(["heads", "--bundle", str(bundle)]) == 2

@@ -17,7 +17,14 @@ from contrique_training.evaluation.errors import HeadExistsError
 from contrique_training.evaluation.protocol import ProtocolConfig, fit_final, run_protocol
 from contrique_training.evaluation.ridge import fit_ridge
 from contrique_training.proxy.errors import ProxyError
-from contrique_training.proxy.heads import PROXY_ALPHAS, Standardiser, add_proxy_heads, fit_standardised
+from contrique_training.proxy.heads import (
+    PROXY_ALPHAS,
+    Standardiser,
+    add_proxy_heads,
+    column_weights,
+    fit_standardised,
+    parse_group_weights,
+)
 
 CONFIG = ProtocolConfig(splits=2, folds=2, alphas=PROXY_ALPHAS)
 
@@ -82,6 +89,61 @@ def test_fit_standardised_is_the_protocol_on_standardised_features_folded_back()
     assert fit.alpha_at_edge == (selection.alpha in (min(PROXY_ALPHAS), max(PROXY_ALPHAS)))
     narrow = fit_standardised(x, y, groups, ProtocolConfig(splits=2, folds=2, alphas=(1e6,)))
     assert narrow.alpha_at_edge
+
+
+def test_weights_scale_the_standardised_columns_and_zero_leaves_a_column_out() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 4)) * [1, 10, 100, 1e3]
+    y = x[:, 0] + 0.01 * x[:, 1] + 0.001 * x[:, 3] + rng.normal(scale=0.1, size=40)
+    groups = [f"photo{i // 4}" for i in range(40)]
+    weights = np.array([1.0, 0.3, 0.0, 2.0])
+    fit = fit_standardised(x, y, groups, CONFIG, weights)
+    z = Standardiser.fit(x)(x) * weights  # the same as scaling the standardised columns by hand
+    model, selection = fit_final(z, y, groups, CONFIG)
+    assert fit.selection.alpha == selection.alpha
+    np.testing.assert_allclose(fit.selection.cv_mse, selection.cv_mse, rtol=1e-10)
+    np.testing.assert_allclose(fit.model.predict(x), model.predict(z), rtol=1e-10, atol=1e-10)
+    assert fit.model.coef[2] == 0.0 and np.all(fit.model.coef[[0, 1, 3]] != 0)
+    # what the docstring promises: a ridge on the standardised columns whose penalty on column k is
+    # alpha / weight_k**2 (the weight-0 column left out)
+    kept = [0, 1, 3]
+    zs = Standardiser.fit(x)(x)[:, kept]
+    b = np.linalg.solve(zs.T @ zs + fit.model.alpha * np.diag(1 / weights[kept] ** 2), zs.T @ (y - y.mean()))
+    np.testing.assert_allclose(fit.model.predict(x), zs @ b + y.mean(), rtol=1e-8, atol=1e-8)
+
+
+def test_group_weights_parse_and_map_onto_a_bundles_columns(tiny_bundle_dir: Path) -> None:
+    assert parse_group_weights(["learned=0.5", "products=0"]) == {"learned": 0.5, "products": 0.0}
+    for bad, why in (("learned", "GROUP=WEIGHT"), ("pixels=1", "GROUP=WEIGHT"), ("learned=-1", ">= 0"),
+                     ("learned=nan", ">= 0"), ("learned=x", ">= 0")):
+        with pytest.raises(ProxyError, match=why):
+            parse_group_weights([bad])
+    with pytest.raises(ProxyError, match="twice"):
+        parse_group_weights(["learned=1", "learned=2"])
+    manifest = Manifest.load(tiny_bundle_dir)
+    assert column_weights(manifest, {}) is None
+    dim = manifest.feature.dim
+    np.testing.assert_array_equal(column_weights(manifest, {"learned": 0.5}), np.full(dim, 0.5))
+    with pytest.raises(ProxyError, match="no products columns"):  # the tiny encoder has no statistics
+        column_weights(manifest, {"products": 0.3})
+    with pytest.raises(ProxyError, match="every feature column"):
+        column_weights(manifest, {"learned": 0})
+
+
+def test_group_weights_reach_the_heads_and_the_report(proxy_dir: Path, tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    report = add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, group_weights={"learned": 0.5},
+                             cache_dir=None, progress=False)
+    assert report["group_weights"] == {"learned": 0.5}
+    quality = load_bundle(bundle).heads["quality"]
+    assert "with feature groups weighted learned 0.5" in quality.info.description
+    # every column weighs 0.5: the same fit as the plain one at a quarter of the alpha
+    scorer = QualityScorer.from_pretrained(bundle)
+    x = np.stack([scorer.features(p) for p in read_csv(proxy_dir / "quality.csv").paths]).astype(np.float64)
+    z = Standardiser.fit(x)(x)
+    y = read_csv(proxy_dir / "quality.csv").scores
+    expected = np.clip(fit_ridge(z, y, report["heads"]["quality"]["alpha"] / 0.25).predict(z), min(y), max(y))
+    np.testing.assert_allclose(quality(x), expected, rtol=1e-7, atol=1e-7)
 
 
 @pytest.mark.slow

@@ -23,7 +23,9 @@ from .heads import (
     StandardisedFit,
     Standardiser,
     add_proxy_heads,
+    column_weights,
     fit_standardised,
+    parse_group_weights,
 )
 from .make import (
     MDSI_MAX,
@@ -64,10 +66,12 @@ __all__ = [
     "add_proxy_heads",
     "assignments",
     "build_parser",
+    "column_weights",
     "fit_standardised",
     "load_proxy_set",
     "main",
     "make_proxy_set",
+    "parse_group_weights",
     "mdsi",
     "mdsi_to_quality",
     "prepare_photo",

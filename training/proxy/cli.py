@@ -12,12 +12,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from contrique_export.model_config import FEATURE_GROUPS
 from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError
 
 from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
 from ..evaluation.protocol import ProtocolConfig
-from .heads import HEAD_NAMES, PROXY_ALPHAS, add_proxy_heads
+from .heads import HEAD_NAMES, PROXY_ALPHAS, add_proxy_heads, parse_group_weights
 from .make import TARGETS, make_proxy_set
 
 PROG = "python -m contrique_training.proxy"
@@ -50,8 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "metrics (computed once, kept in the proxy folder)")
     heads.add_argument("--force", action="store_true", help="replace existing heads of those names")
     heads.add_argument("--splits", type=positive_int, default=10, help="random 80/20 splits by photo (default 10)")
+    heads.add_argument("--group-weight", action="append", default=[], metavar="GROUP=WEIGHT",
+                       help=f"prior weight of a feature group ({', '.join(FEATURE_GROUPS)}; default 1 each): "
+                            "its standardised columns are multiplied by it before the ridge, so below 1 it must "
+                            "explain more to get the same coefficients, 0 leaves it out; repeatable")
     add_protocol_arguments(heads, alphas=PROXY_ALPHAS,
-                           alphas_help="ridge alpha candidates, for standardised features (default 0.1 .. 1e7)")
+                           alphas_help="ridge alpha candidates, for standardised features (default 0.1 .. 1e7 in quarter decades)")
     add_feature_arguments(heads)
     return parser
 
@@ -63,9 +68,9 @@ def _make(args: argparse.Namespace) -> dict[str, Any]:
     return {**proxy.summary(), "folder": str(proxy.folder), "seconds": round(time.perf_counter() - start, 1)}
 
 
-def _heads(args: argparse.Namespace, config: ProtocolConfig) -> dict[str, Any]:
+def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict[str, float]) -> dict[str, Any]:
     result = add_proxy_heads(args.bundle, args.proxy, default=args.default, target=args.target, force=args.force, config=config,
-                             **feature_options(args))
+                             group_weights=group_weights, **feature_options(args))
     for name, head in result["heads"].items():
         cv = head["cv"]
         edge = " (the smallest or largest candidate: widen --alphas)" if head["alpha_at_edge"] else ""
@@ -79,12 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(build_parser(), argv)
     if isinstance(args, int):
         return args
-    try:
+    try:  # the protocol's settings and the group weights
         config = protocol_config(args) if args.command == "heads" else None
-    except ContriqueError as exc:  # the protocol's settings
+        group_weights = parse_group_weights(args.group_weight) if args.command == "heads" else {}
+    except ContriqueError as exc:
         return fail(PROG, exc, EXIT_USAGE)
     try:
-        result = _make(args) if config is None else _heads(args, config)
+        result = _make(args) if config is None else _heads(args, config, group_weights)
     except ContriqueError as exc:
         return fail(PROG, exc)
     print(json.dumps(result, indent=2))
