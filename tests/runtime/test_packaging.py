@@ -169,7 +169,7 @@ def test_wheel_and_editable_installs(source_copy: Path, tmp_path: Path) -> None:
     # the default model ships in the wheel, within its 40 MB budget of model data
     model = {i.filename: i.file_size for i in zipfile.ZipFile(wheel).infolist()
              if i.filename.startswith("contrique_infer/models/default/")}
-    assert {f"contrique_infer/models/default/{f}" for f in ("contrique.json", "encoder.onnx", "encoder.int8.onnx",
+    assert {f"contrique_infer/models/default/{f}" for f in ("contrique.json", "encoder.onnx", "encoder.fp16.onnx",
                                                              "heads/quality.json", "README.md")} <= set(model)
     assert sum(model.values()) < 40e6
 
