@@ -36,8 +36,9 @@ from .staging import Steps, check_output, package_version, publish, staging_fold
 from .variants import VARIANT_FILES, build_variants, measure_variants, open_variant, wanted_variants
 
 MIN_SIZE = 32
-SCALES = (Scale("full", 1), Scale("half", 2), Scale("quarter", 4))
-"""The input scales a bundle can have, in order: the official computation uses the first two."""
+SCALES = (*InputContract.scales, Scale("quarter", 4))
+"""The input scales a bundle can have, in order: the first two are the input contract's default, the
+official computation's (full and half size)."""
 DEFAULT_HEAD = "Koniq"
 TRAINED_HEAD = "rank"
 
