@@ -714,7 +714,7 @@ def feature_parts(manifest: Manifest) -> dict[str, np.ndarray] | None:
     if not groups["statistics"].size:
         return None
     nss = np.sort(np.concatenate([groups["statistics"], groups["squares"], groups["products"]]))
-    return {"nss": nss, "learned": groups["learned"], "both": np.sort(np.concatenate([groups["learned"], nss]))}
+    return {"nss": nss, "learned": groups["learned"], "both": np.arange(manifest.feature.dim)}
 
 
 def proxy_training_set(
