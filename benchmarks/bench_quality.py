@@ -138,13 +138,13 @@ their 325 pairwise products), ``LABEL:learned`` on the rest (the pooled CNN feat
 on all of it (on the proxy set the bundle's ``quality`` head was fitted on, it is that head again).
 Each is a contender of its own, on the bundle's features (computed once per image). Their proxy
 cross-validated SRCC (``run_protocol``, 10 splits by photo) is in the JSON. ``--ablation-group-weight
-GROUP=W`` (repeatable) weighs feature groups as ``proxy heads --group-weight`` does
+GROUP[@SCALE]=W`` (repeatable) weighs feature groups as ``proxy heads --group-weight`` does
 (``contrique_training.proxy.column_weights``), on the columns each head reads.
 
 Random-initialised encoder (``--random-init LABEL=SPEC``, needs ``--ablation``): a network of the
 architecture SPEC (a contrique-train checkpoint, whose ``model_config`` is used, or a JSON object
 of ``model_config`` keys, e.g. ``{"arch": "resnet18", "stages": 3, "nss": true}``, with ``max_side``
-and ``scales`` (2 or 3, ``contrique-export --scales``) for the input contract), weights from
+and ``scales`` (2, 3 or 4, ``contrique-export --scales``) for the input contract), weights from
 ``torch.manual_seed(--random-seed)`` and torchvision's initialisation, exported (fp32) with
 ``contrique_export.exporter.export_bundle`` into a temporary folder, and scored with the three
 heads above (``LABEL:nss``, ``LABEL:learned``, ``LABEL:both``: the random-initialised encoder with
@@ -1195,7 +1195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ablation-target", choices=("mdsi", "fr6"), default="mdsi",
                         help="the target of the --ablation heads: the proxy set's mdsi quality (default) or fr6, "
                              "the mean rank of six full-reference metrics (as the heads of the bundle were fitted)")
-    parser.add_argument("--ablation-group-weight", action="append", default=[], metavar="GROUP=WEIGHT",
+    parser.add_argument("--ablation-group-weight", action="append", default=[], metavar="GROUP[@SCALE]=WEIGHT",
                         help="weigh a feature group in the --ablation heads as proxy heads --group-weight does; "
                              "repeatable")
     parser.add_argument("--random-init", action="append", default=[], type=parse_random_init, metavar="LABEL=SPEC",

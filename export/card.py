@@ -150,8 +150,10 @@ def write_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str], 
 
 
 def _scales(manifest: Manifest) -> str:
-    """The card's words for the input scales, e.g. ``the full image and on the image resized to half size``."""
+    """The card's words for the input scales, e.g. ``the full image and on the image resized to half size``
+    or ``... to half, quarter and eighth size``."""
     names = [s.name for s in manifest.input.scales[1:]]
     if not names:
         return "the full image"
-    return "the full image and on the image resized to " + " and ".join(names) + " size"
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"the full image and on the image resized to {listed} size"

@@ -14,7 +14,7 @@ from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, positive_
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
 
-from .model_config import ARCHITECTURES
+from .model_config import ARCHITECTURES, SCALE_COUNTS
 
 PROG = "contrique-export"
 CHECKPOINT_ONLY = {"--arch": "arch", "--head": "head", "--opset": "opset", "--license": "license",
@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--nss-pairs", action="store_true", help="add the natural-scene statistics' pairwise products "
                    "to a network trained without them (they have no weights; the trained head weighs them 0), so "
                    "that linear heads can be quadratic in the statistics")
-    p.add_argument("--scales", type=int, choices=(2, 3), help="input scales the encoder runs on: 2 (default: full "
-                   "and half size, the official computation) or 3 (and quarter size; the trained head weighs it 0)")
+    p.add_argument("--scales", type=int, choices=SCALE_COUNTS, help="input scales the encoder runs on: 2 (default: "
+                   "full and half size, the official computation), 3 (and quarter size) or 4 (and eighth size); the "
+                   "trained head weighs the added scales 0")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 

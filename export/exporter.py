@@ -24,11 +24,12 @@ import torch
 
 from contrique_infer.bundle import file_table
 from contrique_infer.head import Head
-from contrique_infer.manifest import FeatureSpec, HeadInfo, InputContract, Manifest, Provenance, Scale, VariantInfo
+from contrique_infer.manifest import FeatureSpec, HeadInfo, InputContract, Manifest, Provenance, VariantInfo
 
 from .checkpoint import load_checkpoint
 from .errors import ExportError
 from .heads import read_head
+from .model_config import SCALE_COUNTS, SCALES
 from .images import image_sets
 from .onnx_export import export_onnx, graph_opset
 from .parity import check_parity
@@ -36,9 +37,6 @@ from .staging import Steps, check_output, package_version, publish, staging_fold
 from .variants import VARIANT_FILES, build_variants, measure_variants, open_variant, wanted_variants
 
 MIN_SIZE = 32
-SCALES = (*InputContract.scales, Scale("quarter", 4))
-"""The input scales a bundle can have, in order: the first two are the input contract's default, the
-official computation's (full and half size)."""
 DEFAULT_HEAD = "Koniq"
 TRAINED_HEAD = "rank"
 
@@ -82,8 +80,8 @@ def export_bundle(
         nss_pairs: Add the statistics' pairwise products to a network trained without them
             (:meth:`~contrique_export.checkpoint.Checkpoint.with_nss_pairs`).
         scales: How many of :data:`SCALES` the encoder runs on: 2 (full and half size, the official
-            computation) or 3 (and quarter size). The graph is the same at every scale; the trained
-            head gets weight 0 on a third scale's block.
+            computation), 3 (and quarter size) or 4 (and eighth size). The graph is the same at every
+            scale; the trained head gets weight 0 on the blocks of the scales after the second.
         progress: Report the steps and their durations on stderr.
 
     Returns:
@@ -96,8 +94,9 @@ def export_bundle(
     """
     out = Path(out)
     wanted = wanted_variants(variants)
-    if scales not in (2, 3):
-        raise ExportError(f"scales must be 2 (full and half size) or 3 (and quarter size), got {scales}")
+    if scales not in SCALE_COUNTS:
+        raise ExportError(f"scales must be 2 (full and half size), 3 (and quarter size) or 4 (and eighth size), "
+                          f"got {scales}")
     check_output(out)
     log = Steps(progress)
     with log.step("reading checkpoint"):

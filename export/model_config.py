@@ -1,4 +1,4 @@
-"""What describes a CONTRIQUE network, without torch: the architectures and :class:`ModelConfig`.
+"""What describes a CONTRIQUE network, without torch: the architectures, the input scales and :class:`ModelConfig`.
 
 Config checks (``contrique-train --help``, training config files, checkpoint metadata) read this
 module, so they do not pay for importing torch; :mod:`contrique_export.model` builds the network.
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from contrique_infer.manifest import InputContract, Scale
 
 from .errors import ModelConfigError
 
@@ -23,6 +25,11 @@ ARCHITECTURES: dict[str, tuple[int, int, int, int]] = {
 }
 MOBILENET_CUTS = (2, 4, 9, 13)
 """How many of MobileNetV3-small's ``features`` blocks stages 1..4 keep (the last ends at its 576-channel conv)."""
+SCALES = (*InputContract.scales, Scale("quarter", 4), Scale("eighth", 8))
+"""The input scales a bundle can have, in order: the first two are the input contract's default, the
+official computation's (full and half size)."""
+SCALE_COUNTS = tuple(range(len(InputContract.scales), len(SCALES) + 1))
+"""How many of :data:`SCALES` a bundle may run on (``contrique_export.export_bundle(scales=...)``, ``--scales``)."""
 NSS_DIM = 25
 """Length of the natural-scene statistics (:mod:`contrique_export.nss`) appended when ``nss`` is on."""
 NSS_PAIRS = NSS_DIM * (NSS_DIM + 1) // 2

@@ -261,8 +261,20 @@ def test_nss_pairs_added_at_export_keep_the_trained_head(tmp_path):
     np.testing.assert_allclose(fc[fb.size:], expected.numpy(), atol=1e-4)
     assert c.score(photo, head="rank") == pytest.approx(b.score(photo, head="rank"), abs=1e-4)
     assert "half and quarter size" in (three / "README.md").read_text(encoding="utf-8")
+    # and a fourth, eighth-size scale
+    four = export_bundle(ckpt, tmp_path / "four", nss_pairs=True, scales=4, progress=False)
+    manifest4 = Manifest.load(four)
+    assert manifest4.feature.layout == ("full", "half", "quarter", "eighth")
+    fd = QualityScorer.from_pretrained(four, variant="fp32").features(photo)
+    np.testing.assert_array_equal(fd[: fc.size], fc)
+    eighth = prepare(photo, manifest4.input).scales[3]
+    assert eighth.shape[1:] == (full.shape[1] // 8, full.shape[2] // 8)
+    with torch.no_grad():
+        expected = load_checkpoint(ckpt).with_nss_pairs().build_model().eval()(torch.from_numpy(eighth)[None])[0]
+    np.testing.assert_allclose(fd[fc.size:], expected.numpy(), atol=1e-4)
+    assert "half, quarter and eighth size" in (four / "README.md").read_text(encoding="utf-8")
     with pytest.raises(ExportError, match="scales must be 2"):
-        export_bundle(ckpt, tmp_path / "four", scales=4, progress=False)
+        export_bundle(ckpt, tmp_path / "five", scales=5, progress=False)
     plain_ckpt = tmp_path / "plain.pt"
     torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": {"arch": "resnet18"},
                 "model": build_model("resnet18").state_dict(), "config": {}, "step": 1, "epoch": 0,

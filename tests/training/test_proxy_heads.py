@@ -118,6 +118,10 @@ def test_group_weights_parse_and_map_onto_a_bundles_columns(tiny_bundle_dir: Pat
                      ("learned=nan", ">= 0"), ("learned=x", ">= 0")):
         with pytest.raises(ProxyError, match=why):
             parse_group_weights([bad])
+    assert parse_group_weights(["learned@half=0", "learned=0.5"]) == {"learned@half": 0.0, "learned": 0.5}
+    for bad in ("learned@=1", "pixels@full=1"):
+        with pytest.raises(ProxyError, match="GROUP@SCALE=WEIGHT"):
+            parse_group_weights([bad])
     with pytest.raises(ProxyError, match="twice"):
         parse_group_weights(["learned=1", "learned=2"])
     manifest = Manifest.load(tiny_bundle_dir)
@@ -128,6 +132,14 @@ def test_group_weights_parse_and_map_onto_a_bundles_columns(tiny_bundle_dir: Pat
         column_weights(manifest, {"products": 0.3})
     with pytest.raises(ProxyError, match="every feature column"):
         column_weights(manifest, {"learned": 0})
+    # a scale's block only, over the group's weight whatever the order given
+    assert manifest.feature.layout == ("full", "half")
+    half = dim // 2
+    expected = np.r_[np.full(half, 0.5), np.zeros(dim - half)]
+    np.testing.assert_array_equal(column_weights(manifest, {"learned@half": 0, "learned": 0.5}), expected)
+    np.testing.assert_array_equal(column_weights(manifest, {"learned@full": 2}), np.r_[np.full(half, 2.0), np.ones(half)])
+    with pytest.raises(ProxyError, match="no 'quarter' scale; its scales are full, half"):
+        column_weights(manifest, {"learned@quarter": 0.5})
 
 
 def test_group_weights_reach_the_heads_and_the_report(proxy_dir: Path, tiny_bundle_dir: Path, tmp_path: Path) -> None:

@@ -51,10 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "metrics (computed once, kept in the proxy folder)")
     heads.add_argument("--force", action="store_true", help="replace existing heads of those names")
     heads.add_argument("--splits", type=positive_int, default=10, help="random 80/20 splits by photo (default 10)")
-    heads.add_argument("--group-weight", action="append", default=[], metavar="GROUP=WEIGHT",
+    heads.add_argument("--group-weight", action="append", default=[], metavar="GROUP[@SCALE]=WEIGHT",
                        help=f"prior weight of a feature group ({', '.join(FEATURE_GROUPS)}; default 1 each): "
                             "its standardised columns are multiplied by it before the ridge, so below 1 it must "
-                            "explain more to get the same coefficients, 0 leaves it out; repeatable")
+                            "explain more to get the same coefficients, 0 leaves it out; GROUP@SCALE (e.g. "
+                            "learned@half=0) weighs it in one scale's block only, over the group's weight; repeatable")
     add_protocol_arguments(heads, alphas=PROXY_ALPHAS,
                            alphas_help="ridge alpha candidates, for standardised features (default 0.1 .. 1e7 in quarter decades)")
     add_feature_arguments(heads)

@@ -95,26 +95,31 @@ class StandardisedFit:
 
 
 def parse_group_weights(items: Sequence[str]) -> dict[str, float]:
-    """``GROUP=WEIGHT`` items (``proxy heads --group-weight``) as a dict.
+    """``GROUP=WEIGHT`` or ``GROUP@SCALE=WEIGHT`` items (``proxy heads --group-weight``) as a dict.
+
+    ``GROUP@SCALE`` weighs the group's columns in one scale's block only (a scale named in the
+    bundle's feature layout, e.g. ``learned@half``), over any weight of the whole group.
 
     Raises:
         ProxyError: An item without ``=``, a group not in :data:`~contrique_export.model_config.FEATURE_GROUPS`,
-            a group named twice, or a weight that is not a finite number >= 0.
+            an empty scale name, a key named twice, or a weight that is not a finite number >= 0.
     """
     weights: dict[str, float] = {}
     for item in items:
-        group, sep, value = item.partition("=")
-        if not sep or group not in FEATURE_GROUPS:
-            raise ProxyError(f"group weight {item!r}: write GROUP=WEIGHT with GROUP one of {', '.join(FEATURE_GROUPS)}")
-        if group in weights:
-            raise ProxyError(f"group weight {item!r}: {group} is weighted twice; give each group once")
+        key, sep, value = item.partition("=")
+        group, at, scale = key.partition("@")
+        if not sep or group not in FEATURE_GROUPS or (at and not scale):
+            raise ProxyError(f"group weight {item!r}: write GROUP=WEIGHT or GROUP@SCALE=WEIGHT with GROUP one of "
+                             f"{', '.join(FEATURE_GROUPS)} and SCALE one of the bundle's scales (e.g. full, half)")
+        if key in weights:
+            raise ProxyError(f"group weight {item!r}: {key} is weighted twice; give each group once")
         try:
             weight = float(value)
         except ValueError:
             weight = math.nan
         if not (math.isfinite(weight) and weight >= 0):
             raise ProxyError(f"group weight {item!r}: the weight must be a number >= 0 (0 leaves the group out)")
-        weights[group] = weight
+        weights[key] = weight
     return weights
 
 
@@ -123,23 +128,36 @@ def column_weights(manifest: Manifest, group_weights: Mapping[str, float]) -> np
 
     Args:
         manifest: The bundle's manifest (its architecture and feature layout say which column is what).
-        group_weights: Weights by group name (:func:`parse_group_weights`); a group not named weighs 1.
+        group_weights: Weights by group name or ``group@scale`` (:func:`parse_group_weights`); a
+            group's weight applies at every scale, then a ``group@scale`` weight at that scale; a
+            column not named weighs 1.
 
     Returns:
         (dim,) weights for :func:`fit_standardised`, or None when ``group_weights`` is empty.
 
     Raises:
-        ProxyError: A named group has no columns in this bundle's feature, or every column weighs 0.
+        ProxyError: A named group has no columns in this bundle's feature, a scale is not in its
+            layout, or every column weighs 0.
     """
     if not group_weights:
         return None
-    groups = feature_groups(manifest.architecture, manifest.feature.per_scale_dim, len(manifest.feature.layout))
-    weights = np.ones(manifest.feature.per_scale_dim * len(manifest.feature.layout))
-    for name, weight in group_weights.items():
+    layout = manifest.feature.layout
+    per_scale = manifest.feature.per_scale_dim
+    groups = feature_groups(manifest.architecture, per_scale, len(layout))
+    weights = np.ones(per_scale * len(layout))
+    for key, weight in sorted(group_weights.items(), key=lambda item: "@" in item[0]):  # groups, then group@scale
+        name, _, scale = key.partition("@")
         if not groups[name].size:
-            raise ProxyError(f"group weight {name}={weight:g}: {manifest.architecture} has no {name} columns; "
+            raise ProxyError(f"group weight {key}={weight:g}: {manifest.architecture} has no {name} columns; "
                              f"weigh only the groups it has ({', '.join(g for g in FEATURE_GROUPS if groups[g].size)})")
-        weights[groups[name]] = weight
+        columns = groups[name]
+        if scale:
+            if scale not in layout:
+                raise ProxyError(f"group weight {key}={weight:g}: the bundle has no {scale!r} scale; its scales are "
+                                 f"{', '.join(layout)}")
+            block = layout.index(scale)
+            columns = columns[(columns >= block * per_scale) & (columns < (block + 1) * per_scale)]
+        weights[columns] = weight
     if not weights.any():
         raise ProxyError("every feature column has group weight 0: leave at least one group above 0")
     return weights
