@@ -35,7 +35,7 @@ def test_export_succeeds_quietly(resnet18, reuse_resnet18_graph, tmp_path, capsy
         (["--ckpt", "c", "--out", "x", "--arch", "vgg16"], "invalid choice: 'vgg16'"),
         (["--ckpt", "c", "--out", "x", "--opset", "new"], "expected a positive integer, got 'new'"),
         (["--ckpt", "c", "--out", "x", "--card-notes", "/no/such/notes.md"], "cannot read the card notes"),
-        (["--ckpt", "c", "--out", "x", "--scales", "4"], "invalid choice: 4"),
+        (["--ckpt", "c", "--out", "x", "--scales", "5"], "invalid choice: 5"),
         (["--from-bundle", "b", "--out", "x", "--scales", "3"], "--scales only apply to --ckpt"),
     ],
 )
