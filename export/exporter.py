@@ -29,8 +29,8 @@ from contrique_infer.manifest import FeatureSpec, HeadInfo, InputContract, Manif
 from .checkpoint import load_checkpoint
 from .errors import ExportError
 from .heads import read_head
-from .model_config import SCALE_COUNTS, SCALES
 from .images import image_sets
+from .model_config import SCALE_COUNTS, SCALES
 from .onnx_export import export_onnx, graph_opset
 from .parity import check_parity
 from .staging import Steps, check_output, package_version, publish, staging_folder

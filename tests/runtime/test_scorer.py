@@ -283,13 +283,17 @@ def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
     assert level[0] < min(level[1:])  # the level head: higher is worse
 
 
-def test_packaged_default_model_scores_flat_frames() -> None:
+def test_packaged_default_model_scores_flat_frames(photos_dir: Path) -> None:
     """Exported with finite statistics and clipping heads, the default model scores flat frames
-    (v1, exported before, made them a NonFiniteError)."""
+    (v1, exported before, made them a NonFiniteError), and scores them far below a photo: a v2.2
+    candidate whose heads gave a flat white frame 100 was not shipped."""
     scorer = QualityScorer.from_pretrained(head="quality", device="cpu")
-    frames = [Image.new("RGB", (80, 64), colour) for colour in ((0, 0, 0), (255, 255, 255), (128, 128, 128))]
+    colours = ((0, 0, 0), (255, 255, 255), (128, 128, 128), (250, 250, 250), (255, 0, 0))
+    frames = [Image.new("RGB", size, colour) for colour in colours for size in ((80, 64), (512, 384))]
     scores = [r.score for r in scorer.score_many(frames)]
     assert all(s is not None and 0 <= s <= 100 for s in scores), scores
+    photo = scorer.score(photos_dir / "val" / "skimage" / "coffee.png")
+    assert max(scores) < photo / 2, (scores, photo)
 
 
 def test_packaged_default_model_scores_do_not_depend_on_the_batch() -> None:
