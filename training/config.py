@@ -62,6 +62,11 @@ class TrainConfig:
         0.0, "share of the series (series training) that are composite chains of blur, resizing, noise, denoising "
         "and compression (contrique_training.chains) instead of one distortion type"
     )
+    alt_fraction: float = _f(
+        0.0, "share of the single-type series (series training) whose type has a second implementation, in OpenCV "
+        "(contrique_training.alternates), rendered with it instead, so that no one implementation's artefacts "
+        "become the cue"
+    )
     optimizer: str = _f("sgd", "sgd (momentum, the paper's) or adamw")
     ema_decay: float = _f(0.0, "exponential moving average of the weights (0 = off); checkpoints hold the average")
     keep_every: int = _f(0, "also keep a copy of the checkpoint every N steps as checkpoint-<step>.pt (0 = off)")
@@ -131,6 +136,8 @@ class TrainConfig:
             raise ConfigError(f"proxy_weight {self.proxy_weight} must be >= 0, and needs series training (rank_weight > 0)")
         if not 0.0 <= self.chain_fraction <= 1.0 or (self.chain_fraction > 0 and self.rank_weight <= 0):
             raise ConfigError(f"chain_fraction {self.chain_fraction} must be in [0, 1], and needs series training (rank_weight > 0)")
+        if not 0.0 <= self.alt_fraction <= 1.0 or (self.alt_fraction > 0 and self.rank_weight <= 0):
+            raise ConfigError(f"alt_fraction {self.alt_fraction} must be in [0, 1], and needs series training (rank_weight > 0)")
         if self.max_side and self.max_side < self.crop_size:
             raise ConfigError(f"max_side {self.max_side} is smaller than crop_size {self.crop_size}")
         if self.rank_weight > 0 and self.data_authentic:

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from contrique_infer.regularfile import open_regular
 
+from .alternates import ALTERNATES
 from .colour import AUGMENTATIONS, augment_colour
 from .distortions import CHAIN_TYPES, LEVELS, NUM_CLASSES, WIDE_TYPES, apply_host, class_levels, distort, split_class
 from .errors import DataError
@@ -167,16 +168,19 @@ class SeriesDataset(_PhotoDataset):
     ``i // variants_per_image`` at level 0 (pristine) and at the 5 wide levels of one type, drawn
     per (seed, epoch, index): a composite chain of
     :data:`~contrique_training.distortions.CHAIN_TYPES` with probability ``chain_fraction``, else
-    a single type of :data:`~contrique_training.distortions.WIDE_TYPES`. Host types (codecs,
-    chains) are applied here, at every level with the series' seed; pixel types on the training
-    device by :func:`make_series`. No colour-space augmentation: the runtime sees RGB, and so
-    does the head. A sample is a dict: ``series`` (uint8, 6 x 3 x crop x crop), ``type`` and ``flip``.
+    a single type of :data:`~contrique_training.distortions.WIDE_TYPES`; a single type with a
+    second implementation (:data:`~contrique_training.alternates.ALTERNATES`) is rendered by it
+    with probability ``alt_fraction``. Host types (codecs, chains, second implementations) are
+    applied here, at every level with the series' seed; pixel types on the training device by
+    :func:`make_series`. No colour-space augmentation: the runtime sees RGB, and so does the head.
+    A sample is a dict: ``series`` (uint8, 6 x 3 x crop x crop), ``type``, ``flip`` and ``hosted``
+    (1 when every level is already distorted here).
     """
 
     def __init__(self, paths: list[Path], crop_size: int, seed: int, variants_per_image: int = 1,
-                 max_side: int = 0, chain_fraction: float = 0.0) -> None:
+                 max_side: int = 0, chain_fraction: float = 0.0, alt_fraction: float = 0.0) -> None:
         super().__init__(paths, crop_size, seed, variants_per_image, max_side)
-        self.chain_fraction = chain_fraction
+        self.chain_fraction, self.alt_fraction = chain_fraction, alt_fraction
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self.epoch, index, 2])
@@ -184,8 +188,17 @@ class SeriesDataset(_PhotoDataset):
         type_index = len(WIDE_TYPES) + int(rng.integers(len(CHAIN_TYPES))) if chain else int(rng.integers(len(WIDE_TYPES)))
         region = random_region(self.photo(index // self.variants), self.crop_size, rng)
         seed = int(rng.integers(2**31)) if chain else 0
-        series = [_to_tensor(apply_host(region, type_index, level, seed=seed)) for level in range(LEVELS + 1)]
-        return {"series": torch.stack(series), "type": type_index, "flip": int(rng.integers(0, 2))}
+        distortion = WIDE_TYPES[type_index] if not chain else None
+        alternate = (distortion is not None and distortion.name in ALTERNATES and bool(self.alt_fraction)
+                     and rng.random() < self.alt_fraction)
+        if alternate:
+            seed, render = int(rng.integers(2**31)), ALTERNATES[distortion.name]
+            values = distortion.values("wide")
+            series = [region] + [render(region, values[level - 1], seed) for level in range(1, LEVELS + 1)]
+        else:
+            series = [apply_host(region, type_index, level, seed=seed) for level in range(LEVELS + 1)]
+        return {"series": torch.stack([_to_tensor(image) for image in series]), "type": type_index,
+                "flip": int(rng.integers(0, 2)), "hosted": int(alternate)}
 
 
 def make_series(
@@ -203,7 +216,8 @@ def make_series(
     x = series.flatten(0, 1).float() / 255
     types = batch["type"].to(device).repeat_interleave(length)
     levels = torch.arange(length, device=device).repeat(b)
-    x = distort(x, types, levels, generator)
+    hosted = batch["hosted"].to(device).bool().repeat_interleave(length)
+    x = distort(x, types, torch.where(hosted, 0, levels), generator)  # hosted series are distorted already
     flip = batch["flip"].to(device).bool().repeat_interleave(length).view(-1, 1, 1, 1)
     x = torch.where(flip, x.flip(-1), x)
     half = halve(x)

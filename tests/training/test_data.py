@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from contrique_infer.inputs import list_images
+from contrique_training.alternates import ALTERNATES
 from contrique_training.data import (
     BatchStream,
     ContrastiveDataset,
@@ -225,7 +226,7 @@ def test_series_samples_and_views(folder: Path) -> None:
     jpeg = TYPE_INDEX["jpeg"]
     blur = TYPE_INDEX["gaussian_blur"]
     batch = {"series": torch.stack([sample["series"][0].repeat(SERIES_LENGTH, 1, 1, 1)] * 2),
-             "type": torch.tensor([blur, jpeg]), "flip": torch.tensor([0, 1])}
+             "type": torch.tensor([blur, jpeg]), "flip": torch.tensor([0, 1]), "hosted": torch.tensor([0, 0])}
     full, half, labels = make_series(batch, torch.device("cpu"), torch.Generator().manual_seed(0))
     assert full.shape == (12, 3, 32, 32) and half.shape == (12, 3, 16, 16)
     pristine = batch["series"][0, 0].float() / 255
@@ -260,6 +261,29 @@ def test_chain_series_are_made_in_the_dataset(folder: Path) -> None:
     assert errors[0] == 0 and errors[1:] == sorted(errors[1:]) and errors[1] > 0
     with pytest.raises(ConfigError, match="chain_fraction"):
         TrainConfig(data="x", chain_fraction=0.5)  # needs series training
+
+
+def test_alternate_series_are_rendered_in_the_dataset_and_left_alone_on_the_device(folder: Path) -> None:
+    paths = list_images(folder)
+    alt = SeriesDataset(paths, 32, seed=0, variants_per_image=50, alt_fraction=1.0)
+    plain = SeriesDataset(paths, 32, seed=0, variants_per_image=50)
+    samples = [alt[i] for i in range(len(alt))]
+    hosted = [s for s in samples if s["hosted"]]
+    assert hosted and all(WIDE_TYPES[s["type"]].name in ALTERNATES for s in hosted)
+    assert all(WIDE_TYPES[s["type"]].name not in ALTERNATES for s in samples if not s["hosted"])
+    assert not any(plain[i]["hosted"] for i in range(len(plain)))
+    sample = next(s for s in hosted if WIDE_TYPES[s["type"]].name == "gaussian_blur")
+    batch = {key: torch.tensor([sample[key]]) if key != "series" else sample["series"][None] for key in sample}
+    full, _, labels = make_series(batch, torch.device("cpu"), torch.Generator().manual_seed(0))
+    expected = sample["series"].float() / 255
+    torch.testing.assert_close(full, expected.flip(-1) if sample["flip"] else expected)  # not blurred twice
+    errors = [float((full[i] - full[0]).abs().mean()) for i in range(SERIES_LENGTH)]
+    assert errors[0] == 0 and errors[1:] == sorted(errors[1:]) and errors[1] > 0
+    assert labels.tolist() == [0] + [class_id(sample["type"], l) for l in range(5)]
+    with pytest.raises(ConfigError, match="alt_fraction"):
+        TrainConfig(data="x", alt_fraction=0.5)  # needs series training
+    with pytest.raises(ConfigError, match="alt_fraction"):
+        TrainConfig(data="x", rank_weight=1.0, batch_size=48, alt_fraction=1.5)
 
 
 def test_series_photos_are_downscaled_to_max_side(tmp_path: Path) -> None:

@@ -1,0 +1,174 @@
+"""Second implementations of the common distortion types, in OpenCV: the same degradation, other code.
+
+A network trained on one implementation of each type can learn that implementation's artefacts
+(its kernel truncation, border handling, resampler, codec settings, noise model) instead of the
+degradation, and then fail on another library's blur or noise. With ``alt_fraction`` > 0
+(``contrique-train --alt-fraction``), that share of the single-type series whose type is in
+:data:`ALTERNATES` is rendered here instead of by :mod:`.distortions`, from the same wide level
+values, with choices (kernel size, border, resampler, chroma subsampling, noise model) drawn once
+per series from its seed. The 29 types, their levels and the benchmark's set (a) do not change.
+
+Every function is ``(image, value, seed) -> image`` on RGB Pillow images, as a host type of
+:class:`~contrique_training.distortions.Distortion` is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+from PIL import Image
+
+_BORDERS = (cv2.BORDER_REFLECT_101, cv2.BORDER_REFLECT, cv2.BORDER_REPLICATE)
+_DOWN = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST, cv2.INTER_LANCZOS4)
+_UP = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)
+_SUBSAMPLING = (
+    cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+    cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+    cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+)
+
+
+def _array(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255
+
+
+def _image(x: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.round(np.clip(x, 0, 1) * 255).astype(np.uint8))
+
+
+def _filter(image: Image.Image, kernel: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    kernel = (kernel / kernel.sum()).astype(np.float32)
+    border = _BORDERS[int(rng.integers(len(_BORDERS)))]
+    return _image(cv2.filter2D(_array(image), -1, kernel, borderType=border))
+
+
+def gaussian_blur(image: Image.Image, sigma: float, seed: int) -> Image.Image:
+    """``cv2.GaussianBlur`` with the kernel truncated at 2, 3 or 4 sigma and a random border rule."""
+    rng = np.random.default_rng(seed)
+    radius = max(1, math.ceil(float(rng.choice((2.0, 3.0, 4.0))) * sigma))
+    border = _BORDERS[int(rng.integers(len(_BORDERS)))]
+    return _image(cv2.GaussianBlur(_array(image), (2 * radius + 1, 2 * radius + 1), sigma, borderType=border))
+
+
+def lens_blur(image: Image.Image, radius: float, seed: int) -> Image.Image:
+    """Defocus: an anti-aliased disk drawn with ``cv2.circle``, or a box of about the disk's variance
+    (side r * sqrt(3), rounded to an odd size so that it does not shift the image)."""
+    rng = np.random.default_rng(seed)
+    if rng.random() < 0.5:
+        size = 2 * round(radius * math.sqrt(3) / 2) + 1
+        return _filter(image, np.ones((size, size), np.float32), rng)
+    scale = 8  # supersampled so that small radii keep their area
+    r = math.ceil(radius)
+    big = np.zeros(((2 * r + 1) * scale, (2 * r + 1) * scale), np.uint8)
+    centre = (2 * r + 1) * scale // 2
+    cv2.circle(big, (centre, centre), round(radius * scale), 255, -1, cv2.LINE_AA)
+    kernel = cv2.resize(big.astype(np.float32), (2 * r + 1, 2 * r + 1), interpolation=cv2.INTER_AREA)
+    return _filter(image, kernel, rng)
+
+
+def motion_blur(image: Image.Image, length: float, seed: int) -> Image.Image:
+    """A line of the given length at a random angle, drawn anti-aliased with ``cv2.line``."""
+    rng = np.random.default_rng(seed)
+    half = length / 2
+    size = 2 * math.ceil(half) + 1
+    angle = rng.uniform(0, math.pi)
+    dx, dy = half * math.cos(angle), half * math.sin(angle)
+    scale = 8
+    big = np.zeros((size * scale, size * scale), np.uint8)
+    c = size * scale / 2
+    cv2.line(big, (round(c - dx * scale), round(c - dy * scale)), (round(c + dx * scale), round(c + dy * scale)),
+             255, scale, cv2.LINE_AA)
+    kernel = cv2.resize(big.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return _filter(image, kernel, rng)
+
+
+def white_noise(image: Image.Image, variance: float, seed: int) -> Image.Image:
+    """Noise of the given mean variance: independent per channel, the same on all three (grey), or
+    signal-dependent (variance proportional to the value, as photon noise), each optionally
+    correlated by a 0.6 px blur as demosaicing leaves it (rescaled to keep its variance)."""
+    rng = np.random.default_rng(seed)
+    x = _array(image)
+    mode = int(rng.integers(3))
+    noise = rng.standard_normal(x.shape[:2] + ((1,) if mode == 1 else (3,))).astype(np.float32)
+    if rng.random() < 0.5:
+        noise = cv2.GaussianBlur(noise, (5, 5), 0.6).reshape(noise.shape)
+        noise /= max(float(noise.std()), 1e-6)
+    if mode == 2:
+        noise *= np.sqrt(np.maximum(x, 1e-3) / max(float(x.mean()), 1e-3))
+    return _image(x + math.sqrt(variance) * noise)
+
+
+def impulse_noise(image: Image.Image, density: float, seed: int) -> Image.Image:
+    """Salt and pepper on whole pixels (all three channels) of the given density."""
+    rng = np.random.default_rng(seed)
+    x = _array(image)
+    u = rng.random(x.shape[:2])
+    x[u < density / 2] = 0.0
+    x[(u >= density / 2) & (u < density)] = 1.0
+    return _image(x)
+
+
+def _encode(image: Image.Image, extension: str, params: list[int]) -> Image.Image:
+    bgr = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(extension, bgr, params)
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode {extension}")
+    return Image.fromarray(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+
+
+def jpeg(image: Image.Image, quality: float, seed: int) -> Image.Image:
+    """``cv2.imencode`` JPEG (libjpeg-turbo) with 4:2:0, 4:2:2 or 4:4:4 chroma subsampling."""
+    rng = np.random.default_rng(seed)
+    factor = _SUBSAMPLING[int(rng.integers(len(_SUBSAMPLING)))]
+    return _encode(image, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_SAMPLING_FACTOR, factor])
+
+
+def webp(image: Image.Image, quality: float, seed: int) -> Image.Image:
+    """``cv2.imencode`` WebP (lossy) at the quality."""
+    return _encode(image, ".webp", [cv2.IMWRITE_WEBP_QUALITY, max(1, int(quality))])
+
+
+def _resize_back(image: Image.Image, size: tuple[int, int], seed: int, up: tuple[int, ...] = _UP) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    x = np.asarray(image.convert("RGB"))
+    small = cv2.resize(x, size, interpolation=_DOWN[int(rng.integers(len(_DOWN)))])
+    return Image.fromarray(cv2.resize(small, image.size, interpolation=up[int(rng.integers(len(up)))]))
+
+
+def resolution_loss(image: Image.Image, factor: float, seed: int) -> Image.Image:
+    """``cv2.resize`` down by the factor (area, bilinear, bicubic, nearest or Lanczos) and back up
+    (bilinear, bicubic or Lanczos)."""
+    w, h = image.size
+    return _resize_back(image, (max(1, round(w / factor)), max(1, round(h / factor))), seed)
+
+
+def pixelate(image: Image.Image, amount: float, seed: int) -> Image.Image:
+    """Downscale by KADID's z = 0.95 - amount^0.6 with a random ``cv2.resize`` filter, back up nearest."""
+    z = 0.95 - amount**0.6
+    w, h = image.size
+    return _resize_back(image, (max(1, int(z * w)), max(1, int(z * h))), seed, up=(cv2.INTER_NEAREST,))
+
+
+def contrast_change(image: Image.Image, c: float, seed: int) -> Image.Image:
+    """Linear contrast around the image's mean grey (``cv2.addWeighted``), gain 1 + c (c < 0 lowers it)."""
+    x = _array(image)
+    grey = np.full_like(x, float(x.mean()))
+    return _image(cv2.addWeighted(x, 1 + c, grey, -c, 0))
+
+
+ALTERNATES: dict[str, Callable[[Image.Image, float, int], Image.Image]] = {
+    "gaussian_blur": gaussian_blur,
+    "lens_blur": lens_blur,
+    "motion_blur": motion_blur,
+    "white_noise": white_noise,
+    "impulse_noise": impulse_noise,
+    "jpeg": jpeg,
+    "webp": webp,
+    "resolution_loss": resolution_loss,
+    "pixelate": pixelate,
+    "contrast_change": contrast_change,
+}
+"""Type name -> its OpenCV implementation, on the type's wide level values."""
