@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .errors import TrainingError
+
 _BORDERS = (cv2.BORDER_REFLECT_101, cv2.BORDER_REFLECT, cv2.BORDER_REPLICATE)
 _DOWN = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST, cv2.INTER_LANCZOS4)
 _UP = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)
@@ -115,7 +117,8 @@ def _encode(image: Image.Image, extension: str, params: list[int]) -> Image.Imag
     bgr = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(extension, bgr, params)
     if not ok:
-        raise RuntimeError(f"OpenCV could not encode {extension}")
+        raise TrainingError(f"OpenCV ({cv2.__version__}) could not encode {extension}: install an "
+                            "opencv-python-headless build with that codec, or train with --alt-fraction 0")
     return Image.fromarray(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
 
 
