@@ -26,6 +26,7 @@ from .errors import TrainingError
 _BORDERS = (cv2.BORDER_REFLECT_101, cv2.BORDER_REFLECT, cv2.BORDER_REPLICATE)
 _DOWN = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST, cv2.INTER_LANCZOS4)
 _UP = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)
+_SUPERSAMPLE = 8
 _SUBSAMPLING = (
     cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
     cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
@@ -41,18 +42,29 @@ def _image(x: np.ndarray) -> Image.Image:
     return Image.fromarray(np.round(np.clip(x, 0, 1) * 255).astype(np.uint8))
 
 
+def _border(rng: np.random.Generator) -> int:
+    """One of OpenCV's border rules, drawn from ``rng``."""
+    return _BORDERS[int(rng.integers(len(_BORDERS)))]
+
+
+def _drawn_kernel(size: int, draw: Callable[[np.ndarray], object]) -> np.ndarray:
+    """A size x size kernel drawn anti-aliased by ``draw`` on a grid :data:`_SUPERSAMPLE` times finer,
+    then area-averaged down, so that small shapes keep their area."""
+    big = np.zeros((size * _SUPERSAMPLE, size * _SUPERSAMPLE), np.uint8)
+    draw(big)
+    return cv2.resize(big.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+
+
 def _filter(image: Image.Image, kernel: np.ndarray, rng: np.random.Generator) -> Image.Image:
     kernel = (kernel / kernel.sum()).astype(np.float32)
-    border = _BORDERS[int(rng.integers(len(_BORDERS)))]
-    return _image(cv2.filter2D(_array(image), -1, kernel, borderType=border))
+    return _image(cv2.filter2D(_array(image), -1, kernel, borderType=_border(rng)))
 
 
 def gaussian_blur(image: Image.Image, sigma: float, seed: int) -> Image.Image:
     """``cv2.GaussianBlur`` with the kernel truncated at 2, 3 or 4 sigma and a random border rule."""
     rng = np.random.default_rng(seed)
     radius = max(1, math.ceil(float(rng.choice((2.0, 3.0, 4.0))) * sigma))
-    border = _BORDERS[int(rng.integers(len(_BORDERS)))]
-    return _image(cv2.GaussianBlur(_array(image), (2 * radius + 1, 2 * radius + 1), sigma, borderType=border))
+    return _image(cv2.GaussianBlur(_array(image), (2 * radius + 1, 2 * radius + 1), sigma, borderType=_border(rng)))
 
 
 def lens_blur(image: Image.Image, radius: float, seed: int) -> Image.Image:
@@ -62,12 +74,10 @@ def lens_blur(image: Image.Image, radius: float, seed: int) -> Image.Image:
     if rng.random() < 0.5:
         size = 2 * round(radius * math.sqrt(3) / 2) + 1
         return _filter(image, np.ones((size, size), np.float32), rng)
-    scale = 8  # supersampled so that small radii keep their area
-    r = math.ceil(radius)
-    big = np.zeros(((2 * r + 1) * scale, (2 * r + 1) * scale), np.uint8)
-    centre = (2 * r + 1) * scale // 2
-    cv2.circle(big, (centre, centre), round(radius * scale), 255, -1, cv2.LINE_AA)
-    kernel = cv2.resize(big.astype(np.float32), (2 * r + 1, 2 * r + 1), interpolation=cv2.INTER_AREA)
+    size = 2 * math.ceil(radius) + 1
+    centre = size * _SUPERSAMPLE // 2
+    kernel = _drawn_kernel(size, lambda big: cv2.circle(big, (centre, centre), round(radius * _SUPERSAMPLE), 255, -1,
+                                                        cv2.LINE_AA))
     return _filter(image, kernel, rng)
 
 
@@ -77,13 +87,10 @@ def motion_blur(image: Image.Image, length: float, seed: int) -> Image.Image:
     half = length / 2
     size = 2 * math.ceil(half) + 1
     angle = rng.uniform(0, math.pi)
-    dx, dy = half * math.cos(angle), half * math.sin(angle)
-    scale = 8
-    big = np.zeros((size * scale, size * scale), np.uint8)
-    c = size * scale / 2
-    cv2.line(big, (round(c - dx * scale), round(c - dy * scale)), (round(c + dx * scale), round(c + dy * scale)),
-             255, scale, cv2.LINE_AA)
-    kernel = cv2.resize(big.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    dx, dy = half * math.cos(angle) * _SUPERSAMPLE, half * math.sin(angle) * _SUPERSAMPLE
+    c = size * _SUPERSAMPLE / 2
+    kernel = _drawn_kernel(size, lambda big: cv2.line(big, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)),
+                                                      255, _SUPERSAMPLE, cv2.LINE_AA))
     return _filter(image, kernel, rng)
 
 

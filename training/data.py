@@ -193,8 +193,7 @@ class SeriesDataset(_PhotoDataset):
                      and rng.random() < self.alt_fraction)
         if alternate:
             seed, render = int(rng.integers(2**31)), ALTERNATES[distortion.name]
-            values = distortion.values("wide")
-            series = [region] + [render(region, values[level - 1], seed) for level in range(1, LEVELS + 1)]
+            series = [region, *(render(region, value, seed) for value in distortion.values("wide"))]
         else:
             series = [apply_host(region, type_index, level, seed=seed) for level in range(LEVELS + 1)]
         return {"series": torch.stack([_to_tensor(image) for image in series]), "type": type_index,
