@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .distortions import LEVELS, SERIES_TYPES, TYPE_INDEX
 from .errors import TrainingError
 
 _BORDERS = (cv2.BORDER_REFLECT_101, cv2.BORDER_REFLECT, cv2.BORDER_REPLICATE)
@@ -182,3 +183,15 @@ ALTERNATES: dict[str, Callable[[Image.Image, float, int], Image.Image]] = {
     "contrast_change": contrast_change,
 }
 """Type name -> its OpenCV implementation, on the type's wide level values."""
+
+
+def alternate_image(image: Image.Image, type_name: str, level: int, seed: int) -> Image.Image:
+    """``image`` distorted by the second implementation of ``type_name`` at wide ``level`` (1..5).
+
+    Raises:
+        ValueError: The type has no second implementation, or the level is outside 1..5.
+    """
+    if type_name not in ALTERNATES or not 1 <= level <= LEVELS:
+        raise ValueError(f"no second implementation of {type_name!r} at wide level {level}: "
+                         f"types {', '.join(ALTERNATES)}, levels 1..{LEVELS}")
+    return ALTERNATES[type_name](image, SERIES_TYPES[TYPE_INDEX[type_name]].values("wide")[level - 1], seed)

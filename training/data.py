@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from contrique_infer.regularfile import open_regular
 
-from .alternates import ALTERNATES
+from .alternates import ALTERNATES, alternate_image
 from .colour import AUGMENTATIONS, augment_colour
 from .distortions import CHAIN_TYPES, LEVELS, NUM_CLASSES, WIDE_TYPES, apply_host, class_levels, distort, split_class
 from .errors import DataError
@@ -192,8 +192,8 @@ class SeriesDataset(_PhotoDataset):
         alternate = (distortion is not None and distortion.name in ALTERNATES and bool(self.alt_fraction)
                      and rng.random() < self.alt_fraction)
         if alternate:
-            seed, render = int(rng.integers(2**31)), ALTERNATES[distortion.name]
-            series = [region, *(render(region, value, seed) for value in distortion.values("wide"))]
+            seed = int(rng.integers(2**31))
+            series = [region, *(alternate_image(region, distortion.name, level, seed) for level in range(1, LEVELS + 1))]
         else:
             series = [apply_host(region, type_index, level, seed=seed) for level in range(LEVELS + 1)]
         return {"series": torch.stack([_to_tensor(image) for image in series]), "type": type_index,

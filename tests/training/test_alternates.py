@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contrique_training.alternates import ALTERNATES
+from contrique_training.alternates import ALTERNATES, alternate_image
 from contrique_training.distortions import LEVELS, TYPE_INDEX, WIDE_TYPES, distort_image
 
 
@@ -47,3 +47,11 @@ def test_alternate_blur_is_not_the_training_implementation(photo: Image.Image) -
     value = WIDE_TYPES[TYPE_INDEX["gaussian_blur"]].values("wide")[1]
     ours = distort_image(photo, "gaussian_blur", 2)
     assert 0 < _error(ALTERNATES["gaussian_blur"](photo, value, 0), ours) < _error(ours, photo)
+
+
+def test_alternate_image_reads_the_wide_level(photo: Image.Image) -> None:
+    value = WIDE_TYPES[TYPE_INDEX["jpeg"]].values("wide")[3]
+    assert _error(alternate_image(photo, "jpeg", 4, 5), ALTERNATES["jpeg"](photo, value, 5)) == 0
+    for name, level in (("darken", 1), ("jpeg", 0), ("jpeg", LEVELS + 1)):
+        with pytest.raises(ValueError, match="no second implementation"):
+            alternate_image(photo, name, level, 0)

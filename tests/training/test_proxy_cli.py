@@ -29,6 +29,11 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert made["counts"]["images"] == 5 * 4 and made["folder"] == str(out)
     assert main(["make", "--data", str(skimage_dir), "--out", str(out), "--quiet"]) == 1
     assert "not an empty folder" in capsys.readouterr().err
+    assert main(["make", "--data", str(skimage_dir), "--out", str(tmp_path / "alt"), "--variants", "3",
+                 "--max-side", "72", "--alt-fraction", "1", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["alt_fraction"] == 1.0
+    assert main(["make", "--data", str(skimage_dir), "--out", str(tmp_path / "bad"), "--alt-fraction", "1.5"]) == 2
+    assert "expected a number from 0 to 1, got '1.5'" in capsys.readouterr().err
     bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
     args = ["heads", "--bundle", str(bundle), "--proxy", str(out), "--splits", "2", "--folds", "2", "--no-cache",
             "--quiet", "--default", "level"]

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from scipy.stats import spearmanr
 
+from contrique_training.alternates import ALTERNATES, alternate_image
 from contrique_training.distortions import CHAIN_TYPES, LEVELS, SERIES_TYPES, WIDE_TYPES, distort_image
 from contrique_training.evaluation.datasets import read_csv
 from contrique_training.proxy.errors import ProxyError
@@ -79,6 +80,34 @@ def test_same_seed_same_set(proxy_dir: Path, skimage_dir: Path, tmp_path: Path) 
     assert (again / first[3]["path"]).read_bytes() == (proxy_dir / first[3]["path"]).read_bytes()
     with pytest.raises(ProxyError, match="not an empty folder"):
         make_proxy_set(skimage_dir, again, progress=False)
+
+
+def test_second_implementations_replace_a_share_of_their_types(proxy_dir: Path, skimage_dir: Path,
+                                                               tmp_path: Path) -> None:
+    """With alt_fraction the same (type, level, seed) draws are made, and that share of the versions whose
+    type has an OpenCV implementation is rendered by it, recorded per image and in the settings."""
+    alt = make_proxy_set(skimage_dir, tmp_path / "alt", variants_per_photo=VARIANTS, max_side=SIDE, seed=3,
+                         alt_fraction=1.0, progress=False)
+    own = load_proxy_set(proxy_dir)
+    assert alt.settings == {**own.settings, "alt_fraction": 1.0}
+    assert len(alt.images) == len(own.images)
+    for a, o in zip(alt.images, own.images):
+        assert (a.content_id, a.distortion, a.level, a.seed) == (o.content_id, o.distortion, o.level, o.seed)
+        second = o.distortion in ALTERNATES
+        assert (a.implementation == "opencv") == second and (a.implementation is None) == (not second)
+        assert a.path == (o.path.replace(f"-l{o.level}.png", f"-opencv-l{o.level}.png") if second else o.path)
+        if second:  # the stored image is the OpenCV rendering of the pristine photo
+            pristine = Image.open(tmp_path / "alt" / a.path.rsplit("/", 1)[0] / "00-pristine.png")
+            expected = alternate_image(pristine, a.distortion, a.level, a.seed)
+            assert np.array_equal(np.asarray(Image.open(tmp_path / "alt" / a.path)), np.asarray(expected))
+        else:
+            assert (tmp_path / "alt" / a.path).read_bytes() == (proxy_dir / o.path).read_bytes()
+    assert any(im.implementation for im in alt.images)
+    assert load_proxy_set(tmp_path / "alt").images == alt.images  # the field survives proxy.json
+    document = json.loads((tmp_path / "alt" / "proxy.json").read_text())
+    assert document["counts"]["second_implementation"] == sum(im.implementation is not None for im in alt.images)
+    with pytest.raises(ProxyError, match="alt_fraction in 0..1"):
+        make_proxy_set(skimage_dir, tmp_path / "bad", alt_fraction=1.5, progress=False)
 
 
 def test_assignments_cover_types_and_levels_evenly() -> None:

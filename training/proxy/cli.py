@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from contrique_export.model_config import FEATURE_GROUPS
-from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
+from contrique_infer.commands import EXIT_USAGE, fail, fraction, parse, positive_int
 from contrique_infer.errors import ContriqueError
 
 from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--seed", type=int, default=0, help="seed of the distortions (default 0)")
     make.add_argument("--limit", type=positive_int, help="use only this many photos, evenly spaced (default all)")
     make.add_argument("--chains", action="store_true", help="draw from the composite chains too (contrique_training.chains)")
+    make.add_argument("--alt-fraction", type=fraction, default=0.0, metavar="F",
+                      help="share (0..1) of the versions whose type has a second (OpenCV) implementation that it "
+                           "renders (default 0)")
     make.add_argument("--quiet", action="store_true", help="no progress bar")
     heads = sub.add_parser("heads", help="fit the quality and level heads on a proxy set and add them to a bundle")
     heads.add_argument("--bundle", required=True, help="local bundle folder")
@@ -65,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _make(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     proxy = make_proxy_set(args.data, args.out, variants_per_photo=args.variants, max_side=args.max_side,
-                           seed=args.seed, limit=args.limit, chains=args.chains, progress=not args.quiet)
+                           seed=args.seed, limit=args.limit, chains=args.chains, alt_fraction=args.alt_fraction,
+                           progress=not args.quiet)
     return {**proxy.summary(), "folder": str(proxy.folder), "seconds": round(time.perf_counter() - start, 1)}
 
 

@@ -5,7 +5,9 @@ Every training photo is downscaled (Lanczos, longer side at most ``max_side``, b
 distortion types of :data:`contrique_training.distortions.WIDE_TYPES` (with ``chains``, also the
 composite chains of ``CHAIN_TYPES``) at their wide levels 1..5. The (type, level) pairs come from
 a stream of shuffled copies of all 145 pairs (175 with the chains), so every type,
-level and pair is drawn equally often over the set. Each image (pristine included) is scored
+level and pair is drawn equally often over the set. With ``alt_fraction``, that share of the versions
+whose type has a second implementation (:mod:`contrique_training.alternates`, OpenCV) is rendered by
+it instead, from the same draws. Each image (pristine included) is scored
 against its pristine by MDSI (``piq.mdsi(distorted, pristine, data_range=1.0)``, 0 for identical
 images, growing with the distortion), mapped to a 0..100 quality, higher is better:
 ``quality = clip(100 * (1 - MDSI / 0.7), 0, 100)``, so pristine photos score 100. MDSI because it
@@ -77,6 +79,8 @@ class ProxyImage:
         distortion: The distortion type, or None for the pristine photo.
         level: 0 for the pristine photo, else the wide level 1..5.
         seed: The distortion's random seed.
+        implementation: ``"opencv"`` when the second implementation
+            (:mod:`contrique_training.alternates`) rendered it, None for the training code's own.
         mdsi: MDSI against the pristine photo (0 = identical, higher is worse).
         quality: The proxy quality, 0..100, higher is better.
     """
@@ -88,13 +92,15 @@ class ProxyImage:
     seed: int
     mdsi: float
     quality: float
+    implementation: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The image's record in proxy.json."""
-        return {
+        """The image's record in proxy.json (``implementation`` only where it is set)."""
+        record = {
             "path": self.path, "content_id": self.content_id, "distortion": self.distortion, "level": self.level,
             "seed": self.seed, "mdsi": self.mdsi, "quality": self.quality,
         }
+        return record if self.implementation is None else {**record, "implementation": self.implementation}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProxyImage:
@@ -103,8 +109,10 @@ class ProxyImage:
         Raises:
             KeyError, TypeError, ValueError: A field is missing or of the wrong kind.
         """
+        implementation = data.get("implementation")
         return cls(str(data["path"]), str(data["content_id"]), data["distortion"], int(data["level"]),
-                   int(data["seed"]), float(data["mdsi"]), float(data["quality"]))
+                   int(data["seed"]), float(data["mdsi"]), float(data["quality"]),
+                   None if implementation is None else str(implementation))
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,7 @@ class ProxySet:
                 "photos": len({im.content_id for im in self.images}),
                 "images": len(self.images),
                 "per_type": dict(sorted(Counter(im.distortion or "pristine" for im in self.images).items())),
+                "second_implementation": sum(im.implementation is not None for im in self.images),
                 "per_level": {str(k): v for k, v in sorted(Counter(im.level for im in self.images).items())},
             },
             "distribution": self.distribution(),
@@ -266,6 +275,7 @@ def make_proxy_set(
     seed: int = 0,
     limit: int | None = None,
     chains: bool = False,
+    alt_fraction: float = 0.0,
     progress: bool = True,
 ) -> ProxySet:
     """Make a proxy set: pristine and distorted PNGs, their MDSI proxy scores, CSVs and proxy.json.
@@ -279,6 +289,10 @@ def make_proxy_set(
             function of the photos and the settings.
         limit: Use only this many photos, evenly spaced over the sorted list (None: all).
         chains: Draw from the composite chains of :mod:`..chains` too, not only the wide types.
+        alt_fraction: Share (0..1) of the versions whose type has a second implementation
+            (:data:`contrique_training.alternates.ALTERNATES`) that are rendered by it instead, so
+            heads fitted on the set do not learn one implementation's artefacts. The draws are
+            separate from the types' and seeds', so the same settings with 0 make the same set.
         progress: A progress bar on stderr.
 
     Returns:
@@ -291,12 +305,13 @@ def make_proxy_set(
     """
     from tqdm import tqdm
 
+    from ..alternates import ALTERNATES, alternate_image
     from ..distortions import distort_image
 
-    if variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1):
+    if variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1) or not 0 <= alt_fraction <= 1:
         raise ProxyError(
-            f"variants_per_photo and limit must be >= 1 and max_side >= {MIN_SIDE}; "
-            f"got {variants_per_photo}, {limit} and {max_side}"
+            f"variants_per_photo and limit must be >= 1, max_side >= {MIN_SIDE} and alt_fraction in 0..1; "
+            f"got {variants_per_photo}, {limit}, {max_side} and {alt_fraction}"
         )
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -312,17 +327,27 @@ def make_proxy_set(
         (out / folder).mkdir(parents=True, exist_ok=True)
         pristine = prepare_photo(load_rgb(path), max_side)
         seeds = [int(s) for s in np.random.SeedSequence([seed, index]).generate_state(len(pairs))]
-        made = [pristine] + [distort_image(pristine, t, lv, seed=s) for (t, lv), s in zip(pairs, seeds)]
-        names = ["00-pristine.png"] + [f"{k:02d}-{t}-l{lv}.png" for k, (t, lv) in enumerate(pairs, 1)]
+        draws = np.random.default_rng([seed, index, 1]).random(len(pairs))
+        second = [bool(alt_fraction) and t in ALTERNATES and d < alt_fraction for (t, _), d in zip(pairs, draws)]
+        made = [pristine] + [
+            alternate_image(pristine, t, lv, s) if alt else distort_image(pristine, t, lv, seed=s)
+            for (t, lv), s, alt in zip(pairs, seeds, second)
+        ]
+        names = ["00-pristine.png"] + [
+            f"{k:02d}-{t}{'-opencv' if alt else ''}-l{lv}.png" for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
+        ]
         scores = mdsi(made, pristine).round(6)  # as stored: the quality is that of the stored value
-        for image, name, (kind, level), s, m, q in zip(
-            made, names, [(None, 0), *pairs], [0, *seeds], scores, mdsi_to_quality(scores).round(4)
+        for image, name, (kind, level), s, alt, m, q in zip(
+            made, names, [(None, 0), *pairs], [0, *seeds], [False, *second], scores, mdsi_to_quality(scores).round(4)
         ):
             image.save(out / folder / name)
-            images.append(ProxyImage(f"{folder}/{name}", content, kind, level, s, float(m), float(q)))
+            images.append(ProxyImage(f"{folder}/{name}", content, kind, level, s, float(m), float(q),
+                                     "opencv" if alt else None))
     settings = {"variants_per_photo": variants_per_photo, "max_side": max_side, "seed": seed, "limit": limit}
     if chains:
         settings["chains"] = True
+    if alt_fraction:
+        settings["alt_fraction"] = alt_fraction
     name = "proxy-" + METRIC + "-" + "-".join(root.resolve().parts[-2:])
     proxy = ProxySet(out, name, str(root.resolve()), settings, tuple(images))
     for target, csv_path in (("quality", proxy.quality_csv), ("level", proxy.level_csv)):
