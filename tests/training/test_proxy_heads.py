@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from contrique_training.evaluation.errors import HeadExistsError
 from contrique_training.evaluation.protocol import ProtocolConfig, fit_final, run_protocol
 from contrique_training.evaluation.ridge import fit_ridge
 from contrique_training.proxy.errors import ProxyError
+from contrique_training.proxy.make import load_proxy_set
 from contrique_training.proxy.heads import (
     PROXY_ALPHAS,
     Standardiser,
+    _descriptions,
     add_proxy_heads,
     column_weights,
     fit_standardised,
@@ -174,3 +177,12 @@ def test_the_quality_head_can_fit_the_six_metric_target(skimage_dir: Path, tiny_
     assert quality.score_range == (min(targets), max(targets)) == (0.0, 100.0)
     with pytest.raises(ProxyError, match="unknown proxy target"):
         add_proxy_heads(bundle, proxy.folder, target="psnr", force=True, config=CONFIG, cache_dir=None, progress=False)
+
+
+def test_descriptions_name_the_second_implementations(proxy_dir: Path) -> None:
+    proxy = load_proxy_set(proxy_dir)
+    plain = _descriptions(proxy, 10, 2, "mdsi", {})["quality"]
+    assert "second implementation" not in plain
+    mixed = dataclasses.replace(proxy, settings={**proxy.settings, "alt_fraction": 0.5})
+    assert "a share 0.5 of the types with a second implementation rendered by it" in _descriptions(
+        mixed, 10, 2, "mdsi", {})["quality"]

@@ -192,6 +192,9 @@ def fit_standardised(
 def _descriptions(proxy: ProxySet, images: int, photos: int, target: str,
                   group_weights: Mapping[str, float]) -> dict[str, str]:
     types = "WIDE_TYPES and CHAIN_TYPES" if proxy.settings.get("chains") else "WIDE_TYPES"
+    if proxy.settings.get("alt_fraction"):
+        types += (f"; a share {proxy.settings['alt_fraction']:g} of the types with a second implementation rendered "
+                  "by it, contrique_training.alternates")
     weighted = ("" if not group_weights else " with feature groups weighted "
                 + ", ".join(f"{name} {weight:g}" for name, weight in group_weights.items()))
     fit = (f"Ridge on standardised features{weighted} (folded into coef and intercept) of {images} images of {photos} photos "
