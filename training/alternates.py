@@ -183,6 +183,8 @@ ALTERNATES: dict[str, Callable[[Image.Image, float, int], Image.Image]] = {
     "contrast_change": contrast_change,
 }
 """Type name -> its OpenCV implementation, on the type's wide level values."""
+IMPLEMENTATION = "opencv"
+"""The name of these implementations where a record says which one rendered an image."""
 
 
 def alternate_image(image: Image.Image, type_name: str, level: int, seed: int) -> Image.Image:

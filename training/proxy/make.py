@@ -305,7 +305,7 @@ def make_proxy_set(
     """
     from tqdm import tqdm
 
-    from ..alternates import ALTERNATES, alternate_image
+    from ..alternates import ALTERNATES, IMPLEMENTATION, alternate_image
     from ..distortions import distort_image
 
     if variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1) or not 0 <= alt_fraction <= 1:
@@ -334,7 +334,7 @@ def make_proxy_set(
             for (t, lv), s, alt in zip(pairs, seeds, second)
         ]
         names = ["00-pristine.png"] + [
-            f"{k:02d}-{t}{'-opencv' if alt else ''}-l{lv}.png" for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
+            f"{k:02d}-{t}{'-' + IMPLEMENTATION if alt else ''}-l{lv}.png" for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
         ]
         scores = mdsi(made, pristine).round(6)  # as stored: the quality is that of the stored value
         for image, name, (kind, level), s, alt, m, q in zip(
@@ -342,7 +342,7 @@ def make_proxy_set(
         ):
             image.save(out / folder / name)
             images.append(ProxyImage(f"{folder}/{name}", content, kind, level, s, float(m), float(q),
-                                     "opencv" if alt else None))
+                                     IMPLEMENTATION if alt else None))
     settings = {"variants_per_photo": variants_per_photo, "max_side": max_side, "seed": seed, "limit": limit}
     if chains:
         settings["chains"] = True
