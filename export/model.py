@@ -47,11 +47,13 @@ class ContriqueNet(nn.Module):
         """The last convolutional feature map, shape (N, C, H/s, W/s) (s = 32 with 4 stages)."""
         return self.encoder(x)
 
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(feature_map, feature)``: the map (for training losses on patches) and :meth:`forward`'s feature."""
+    def features(self, x: torch.Tensor, statistics: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(feature_map, feature)``: the map (for training losses on patches) and :meth:`forward`'s feature,
+        or with ``statistics=False`` only its learned part (the pooled map; the statistics, which have
+        no weights, are not computed)."""
         fmap = self.feature_map(x)
         feature = pooled_feature(fmap)
-        return fmap, feature if self.nss is None else torch.cat((feature, self.nss(x)), dim=1)
+        return fmap, feature if self.nss is None or not statistics else torch.cat((feature, self.nss(x)), dim=1)
 
     def stage_modules(self, stages: int) -> list[nn.Module]:
         """The trunk's modules up to the end of its first ``stages`` stages (ResNet: the stem too)."""

@@ -40,7 +40,7 @@ class SeriesModel(nn.Module):
 
     def __init__(self, net: ContriqueNet, grid: int = 2, projections: bool = False, learned_only: bool = False) -> None:
         super().__init__()
-        self.net, self.grid, self.projections = net, grid, projections
+        self.net, self.grid, self.projections, self.learned_only = net, grid, projections, learned_only
         per, kept = net.config.feature_dim, net.config.channels if learned_only else net.config.feature_dim
         self.register_buffer("columns", torch.cat([torch.arange(s * per, s * per + kept) for s in range(2)]),
                              persistent=False)
@@ -49,9 +49,12 @@ class SeriesModel(nn.Module):
 
     def forward(self, full: torch.Tensor, half: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Full views (N, 3, S, S) and half views (N, 3, S/2, S/2) -> scores (N,) and projections or None."""
-        fmap_full, feature_full = self.net.features(full)
-        fmap_half, feature_half = self.net.features(half)
-        feature = torch.cat((feature_full, feature_half), dim=1)[:, self.columns]
+        # learned only: the statistics are neither computed nor read (the pooled maps are the columns, in order)
+        fmap_full, feature_full = self.net.features(full, statistics=not self.learned_only)
+        fmap_half, feature_half = self.net.features(half, statistics=not self.learned_only)
+        feature = torch.cat((feature_full, feature_half), dim=1)
+        if not self.learned_only:
+            feature = feature[:, self.columns]
         scores = self.head(self.norm(feature)).squeeze(1)
         if not self.projections:
             return scores, None

@@ -34,11 +34,15 @@ def test_linear_head_folds_the_standardisation(learned_only: bool) -> None:
     model = SeriesModel(ContriqueNet(ModelConfig("resnet18", 16, stages=1, nss=True)), projections=True,
                         learned_only=learned_only)
     full, half = torch.rand(12, 3, 32, 32), torch.rand(12, 3, 16, 16)
+    calls: list[int] = []
+    hook = model.net.nss.register_forward_hook(lambda *_: calls.append(1))
     scores, z = model(full, half)  # train mode: updates the running statistics
     assert scores.shape == (12,) and z.shape == (2 * 12 * 4, 16)
     model.eval()
     with torch.no_grad():
         scores, _ = model(full, half)
+        hook.remove()
+        assert len(calls) == (0 if learned_only else 4)  # learned_only: the statistics are not even computed
         features = torch.cat((model.net(full), model.net(half)), dim=1).double()
     coef, intercept = model.linear_head()
     assert coef.shape == (2 * (64 + NSS_DIM),)
