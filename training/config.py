@@ -46,6 +46,9 @@ class TrainConfig:
     fixed_norm: bool = _f(False, "the encoder's BatchNorm layers normalise with their initial statistics (mean 0, "
                                  "variance 1) in training too, as in a random-initialised network, and learn only "
                                  "their scale and shift")
+    freeze_norm_at: float = _f(0.0, "from this share of the steps on (0 < f < 1; 0 = never), the BatchNorm layers that "
+                                    "inference uses (the encoder's, the series head's) normalise with their running "
+                                    "statistics, as at inference, instead of each batch's")
     rank_learned_only: bool = _f(False, "the ranking head reads only the learned feature, not the statistics, so the "
                                         "encoder must learn to rank on its own (series training)")
     projection_dim: int = _f(128, "output size of the projector")
@@ -138,6 +141,9 @@ class TrainConfig:
             raise ConfigError(f"chain_fraction {self.chain_fraction} must be in [0, 1], and needs series training (rank_weight > 0)")
         if not 0.0 <= self.alt_fraction <= 1.0 or (self.alt_fraction > 0 and self.rank_weight <= 0):
             raise ConfigError(f"alt_fraction {self.alt_fraction} must be in [0, 1], and needs series training (rank_weight > 0)")
+        if not 0.0 <= self.freeze_norm_at < 1.0 or (self.freeze_norm_at > 0 and self.fixed_norm):
+            raise ConfigError(f"freeze_norm_at {self.freeze_norm_at} must be in [0, 1), and cannot go with fixed_norm "
+                              "(whose statistics are fixed from the start)")
         if self.max_side and self.max_side < self.crop_size:
             raise ConfigError(f"max_side {self.max_side} is smaller than crop_size {self.crop_size}")
         if self.rank_weight > 0 and self.data_authentic:

@@ -120,6 +120,11 @@ def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor]
     return update
 
 
+def _encoder_norms(net: ContriqueNet) -> list[nn.Module]:
+    """The encoder's BatchNorm layers (SyncBatchNorm too, after DistributedDataParallel's swap)."""
+    return [m for m in net.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in state.items()}
 
@@ -276,15 +281,20 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     for module in net.stage_modules(config.freeze_stages):  # (after SyncBatchNorm's swap) BatchNorm statistics stay
         module.eval()                                        # those of the initialisation
     if config.fixed_norm:
-        for module in net.encoder.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eval()
+        for module in _encoder_norms(net):
+            module.eval()
+    # from this step on the BatchNorm layers inference uses (the encoder's, the ranking head's) normalise as at
+    # inference, with their running statistics
+    norm_frozen_at = max(start, round(config.freeze_norm_at * total)) if config.freeze_norm_at else total
     stats: dict[str, float] = {}
     t0 = t_log = time.perf_counter()
     images_since_log = 0
     saved_at = start
     end = total if stop_at is None else max(start, min(stop_at, total))
     for step in range(start, end):
+        if step == norm_frozen_at:
+            for module in _encoder_norms(net) + ([trainer.norm] if series else []):
+                module.eval()
         lr = learning_rate(step, total, config.peak_lr, config.warmup_fraction)
         for group in optimizer.param_groups:
             group["lr"] = lr

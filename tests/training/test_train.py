@@ -138,8 +138,29 @@ def test_fixed_norm_keeps_the_initial_batchnorm_statistics_and_trains_the_rest(p
     assert not torch.equal(plain["encoder.1.running_var"], initial["encoder.1.running_var"])  # what it prevents
 
 
-def test_series_run_resumes_exactly_with_the_average(photos: Path, tmp_path: Path) -> None:
-    config = series(photos, steps=3)
+def test_freeze_norm_at_keeps_the_running_statistics_from_then_on(photos: Path, tmp_path: Path) -> None:
+    def statistics(path: Path) -> dict[str, torch.Tensor]:
+        state = torch.load(path, map_location="cpu", weights_only=True)["trainer"]  # the live weights
+        return {k: v for k, v in state.items() if k.endswith(("running_mean", "running_var"))}
+
+    train(series(photos, steps=4, keep_every=2, freeze_norm_at=0.5), tmp_path / "run", progress=False)
+    half, end = (statistics(tmp_path / "run" / f"checkpoint-00000{n}.pt") for n in (2, 4))
+    used = [k for k in half if k.startswith(("net.encoder.", "norm."))]  # the encoder's and the ranking head's
+    assert "norm.running_var" in used and len(used) > 10
+    assert all(torch.equal(half[k], end[k]) for k in used)  # steps 3 and 4 normalised with them, as inference does
+    assert not all(torch.equal(half[k], end[k]) for k in half if k.startswith("net.projector."))  # not used there
+    train(series(photos, steps=4, keep_every=2), tmp_path / "plain", progress=False)
+    half, end = (statistics(tmp_path / "plain" / f"checkpoint-00000{n}.pt") for n in (2, 4))
+    assert not torch.equal(half["net.encoder.1.running_var"], end["net.encoder.1.running_var"])  # what it prevents
+    with pytest.raises(ConfigError, match="freeze_norm_at 1.0 must be in"):
+        series(photos, freeze_norm_at=1.0)
+    with pytest.raises(ConfigError, match="cannot go with fixed_norm"):
+        series(photos, freeze_norm_at=0.5, fixed_norm=True)
+
+
+@pytest.mark.parametrize("freeze_norm_at", [0.0, 0.5])  # 0.5: the statistics freeze at the resumed step
+def test_series_run_resumes_exactly_with_the_average(photos: Path, tmp_path: Path, freeze_norm_at: float) -> None:
+    config = series(photos, steps=3, freeze_norm_at=freeze_norm_at)
     straight = torch.load(train(config, tmp_path / "a", progress=False), weights_only=True)
     train(config, tmp_path / "b", progress=False, stop_at=2)
     resumed = torch.load(train(config, tmp_path / "b", resume=tmp_path / "b" / "checkpoint.pt", progress=False),
