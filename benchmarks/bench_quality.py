@@ -175,7 +175,7 @@ Usage:
         --random-init 'random={"arch": "resnet18", "stages": 3, "nss": true}' --json out.json
     python benchmarks/bench_quality.py --bundle mine=path/to/bundle@koniq --set a --set c --limit-photos 2 \\
         [--default] [--no-brisque] [--jobs 2] [--max-side 512] [--markdown table.md]
-    python benchmarks/bench_quality.py --bundle old=contrique_infer/models/default --bundle new=bundles/new \
+    python benchmarks/bench_quality.py --bundle old=contrique_infer/models/default --bundle new=bundles/new \\
         --baseline old --no-brisque
 
 stdout: a Markdown table (rows: distortion kinds by set, each set's mean over all series and its
@@ -1131,6 +1131,8 @@ def baseline_markdown(versus: dict[str, Any], sets: list[DistortionSet], baselin
     def cell(d: dict[str, Any]) -> str:
         if d["observed"] is None:
             return "n/a"
+        if d["low"] is None:  # no draw defined the figure
+            return f"{d['observed']:+.3f}"
         return f"{d['observed']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] {d['below']:.2f}"
 
     for label, entry in versus.items():
