@@ -1033,16 +1033,17 @@ def summarise(series: list[Series], sets: list[DistortionSet], label: str) -> di
     return out
 
 
-def cross_content(records: list[Record], sets: list[DistortionSet], contenders: list[Contender]) -> dict[str, Any]:
+def cross_content(records: list[Record], sets: list[DistortionSet], contenders: list[Contender],
+                  per_metric: bool = True) -> dict[str, Any]:
     """Per contender and set: Spearman over all the set's images of the oriented score and the mean-rank
-    full-reference proxy (and each metric alone), with the image counts."""
+    full-reference proxy (and, with ``per_metric``, each metric alone), with the image counts."""
     from contrique_training.fullref import METRICS, rank_proxy
 
     out: dict[str, Any] = {c.label: {} for c in contenders}
     for dset in sets:
         mine = [r for r in records if r.set in (None, dset.name)]
         oriented = {m.name: np.array([r.fr[m.name] for r in mine]) * (1.0 if m.higher_is_better else -1.0)
-                    for m in METRICS}
+                    for m in METRICS} if per_metric else {}
         proxy = rank_proxy({m.name: [r.fr[m.name] for r in mine] for m in METRICS})
         for c in contenders:
             ok = [i for i, r in enumerate(mine) if r.scores.get(c.label) is not None]
@@ -1091,7 +1092,8 @@ def versus_baseline(series: list[Series], records: list[Record], sets: list[Dist
                     contenders: list[Contender], baseline: str, resamples: int) -> dict[str, Any]:
     """Per contender (other than ``baseline``) and set: its per-series mean and cross-content SRCC minus the
     baseline's, each a :class:`~contrique_training.evaluation.bootstrap.Difference` over photo resamples
-    (:func:`summarise` and :func:`cross_content` recomputed on every draw; undefined figures give NaN)."""
+    (:func:`summarise` and :func:`cross_content` recomputed on every draw, a photo drawn twice counting
+    twice; undefined figures give NaN)."""
     from contrique_training.evaluation.bootstrap import photo_bootstrap
 
     others = [c.label for c in contenders if c.label != baseline]
@@ -1102,13 +1104,13 @@ def versus_baseline(series: list[Series], records: list[Record], sets: list[Dist
         by_photo.setdefault(r.photo, ([], []))[1].append(r)
 
     def statistic(photos: list[str]) -> np.ndarray:
-        drawn_series, drawn_records = [], []
-        for k, photo in enumerate(photos):  # a photo drawn twice is two photos: its images count twice
-            photo_series, photo_records = by_photo[photo]
-            drawn_series += [Series(s.set, s.kind, f"{k}:{photo}", s.scores, s.rho) for s in photo_series]
-            drawn_records += [Record(f"{k}:{photo}", r.set, r.kind, r.level, r.fr, r.scores) for r in photo_records]
+        drawn_series: list[Series] = []
+        drawn_records: list[Record] = []
+        for photo in photos:
+            drawn_series += by_photo[photo][0]
+            drawn_records += by_photo[photo][1]
         means = {label: summarise(drawn_series, sets, label) for label in [baseline, *others]}
-        cross = cross_content(drawn_records, sets, contenders)
+        cross = cross_content(drawn_records, sets, contenders, per_metric=False)
         values = []
         for label in others:
             for dset in sets:
