@@ -713,22 +713,6 @@ def parse_random_init(spec: str) -> tuple[str, str]:
 
 # --- ablation heads and the random-initialised encoder ----------------------------------------------
 
-PARTS = ("nss", "learned", "both")
-
-
-def feature_parts(manifest: Manifest) -> dict[str, np.ndarray] | None:
-    """Feature columns of the statistics and their products (``nss``), of the rest (``learned``) and all
-    (``both``), or None when the architecture has no statistics
-    (``contrique_export.model_config.feature_groups`` of the manifest's ``architecture``)."""
-    from contrique_export.model_config import feature_groups
-
-    groups = feature_groups(manifest.architecture, manifest.feature.per_scale_dim, len(manifest.feature.layout))
-    if not groups["statistics"].size:
-        return None
-    nss = np.sort(np.concatenate([groups["statistics"], groups["squares"], groups["products"]]))
-    return {"nss": nss, "learned": groups["learned"], "both": np.arange(manifest.feature.dim)}
-
-
 def proxy_training_set(
     folder: Path, held_out: Sequence[Path], held_out_ids: Sequence[str], target: str = "mdsi"
 ) -> Dataset:
@@ -784,7 +768,7 @@ def fit_ablation_heads(label: str, scorer: QualityScorer, dataset: Dataset, conf
             group weight names a group the bundle lacks.
     """
     from contrique_training.evaluation.features import DEFAULT_CACHE, compute_features
-    from contrique_training.proxy import column_weights, fit_standardised
+    from contrique_training.proxy import PARTS, column_weights, feature_parts, fit_standardised
 
     parts = feature_parts(scorer.manifest)
     if parts is None:

@@ -49,4 +49,8 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert "has no products columns" in capsys.readouterr().err
     assert main([*args, "--force", "--group-weight", "learned=0.5"]) == 0
     assert json.loads(capsys.readouterr().out)["group_weights"] == {"learned": 0.5}
+    assert main([*args, "--force", "--blend", "both=1"]) == 2  # usage: not a part
+    assert "PART one of nss, learned" in capsys.readouterr().err
+    assert main([*args, "--force", "--blend", "nss=0.25"]) == 1  # the tiny encoder has no statistics
+    assert "has no statistics" in capsys.readouterr().err
     assert main(["heads", "--bundle", str(bundle)]) == 2

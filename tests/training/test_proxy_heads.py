@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.stats import spearmanr
 
 from contrique_infer.bundle import load_bundle
 from contrique_infer.manifest import Manifest
@@ -16,17 +17,23 @@ from contrique_infer.scorer import QualityScorer
 from contrique_training.evaluation.datasets import read_csv
 from contrique_training.evaluation.errors import HeadExistsError
 from contrique_training.evaluation.protocol import ProtocolConfig, fit_final, run_protocol
-from contrique_training.evaluation.ridge import fit_ridge
+from contrique_training.evaluation.protocol import groups_of
+from contrique_training.evaluation.ridge import fit_ridge, group_folds
+from contrique_infer.manifest import FeatureSpec
 from contrique_training.proxy.errors import ProxyError
 from contrique_training.proxy.make import load_proxy_set
+from contrique_training.proxy import heads as heads_module
 from contrique_training.proxy.heads import (
     PROXY_ALPHAS,
     Standardiser,
     _descriptions,
     add_proxy_heads,
     column_weights,
+    feature_parts,
+    fit_blend,
     fit_standardised,
     parse_group_weights,
+    parse_part_weights,
 )
 
 CONFIG = ProtocolConfig(splits=2, folds=2, alphas=PROXY_ALPHAS)
@@ -186,3 +193,101 @@ def test_descriptions_name_the_second_implementations(proxy_dir: Path) -> None:
     mixed = dataclasses.replace(proxy, settings={**proxy.settings, "alt_fraction": 0.5})
     assert "a share 0.5 of the types with a second implementation rendered by it" in _descriptions(
         mixed, 10, 2, "mdsi", {})["quality"]
+
+
+def _blend_data() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """60 items of 15 photos: a target explained partly by columns 0-2 and partly by columns 3-5."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(60, 6)) * [1, 2, 3, 10, 20, 0.1]
+    y = x[:, 0] + 0.5 * x[:, 1] + 0.1 * x[:, 3] + 10 * x[:, 5] + rng.normal(scale=0.5, size=60)
+    return x, y, [f"photo{i // 4}" for i in range(60)]
+
+
+def test_a_blend_is_the_spread_weighted_mean_of_its_ridges() -> None:
+    x, y, groups = _blend_data()
+    weights = np.array([1.0, 1.0, 0.5, 1.0, 1.0, 2.0])
+    parts = {"nss": (np.array([0, 1, 2]), 0.25), "learned": (np.array([3, 4, 5]), 0.5)}
+    blend = fit_blend(x, y, groups, CONFIG, weights, parts)
+    assert list(blend.fits) == ["both", "nss", "learned"]
+    columns = {"both": np.arange(6), "nss": parts["nss"][0], "learned": parts["learned"][0]}
+    # each ridge is the plain fit on its columns with their weights
+    for name, cols in columns.items():
+        alone = fit_standardised(x[:, cols], y, groups, CONFIG, weights[cols])
+        np.testing.assert_allclose(blend.fits[name].model.coef, alone.model.coef, rtol=1e-10)
+    # each spread is that of the ridge's out-of-fold predictions at its chosen alpha
+    folds = group_folds(groups_of(len(y), groups), CONFIG.folds, np.random.default_rng([CONFIG.seed, 2]))
+    oof = {}
+    for name, cols in columns.items():
+        z = Standardiser.fit(x[:, cols], weights[cols])(x[:, cols])
+        oof[name] = np.empty(len(y))
+        for test in folds:
+            train = np.setdiff1d(np.arange(len(y)), test)
+            oof[name][test] = fit_ridge(z[train], y[train], blend.fits[name].selection.alpha).predict(z[test])
+        assert blend.spreads[name] == pytest.approx(np.std(oof[name]), rel=1e-10)
+    raw = {"both": 1 / blend.spreads["both"], "nss": 0.25 / blend.spreads["nss"],
+           "learned": 0.5 / blend.spreads["learned"]}
+    for name in columns:
+        assert blend.shares[name] == pytest.approx(raw[name] / sum(raw.values()), rel=1e-12)
+    assert sum(blend.shares.values()) == pytest.approx(1.0)
+    # the blend is one linear head: the mean of the ridges' predictions with those shares
+    expected = sum(blend.shares[n] * blend.fits[n].model.predict(x[:, c]) for n, c in columns.items())
+    np.testing.assert_allclose(blend.model.predict(x), expected, rtol=1e-10, atol=1e-10)
+    assert blend.model.alpha == blend.fits["both"].model.alpha and blend.selection is blend.fits["both"].selection
+    oof_blend = sum(blend.shares[n] * oof[n] for n in columns)
+    assert blend.oof.srcc == pytest.approx(spearmanr(oof_blend, y).statistic, rel=1e-10)
+    # a part with all its columns weighted 0 (or none) cannot be blended
+    with pytest.raises(ProxyError, match="'learned' has no columns of weight above 0"):
+        fit_blend(x, y, groups, CONFIG, np.r_[1.0, 1, 1, 0, 0, 0], parts)
+    with pytest.raises(ProxyError, match="'nss' has no columns"):
+        fit_blend(x, y, groups, CONFIG, None, {"nss": (np.array([], dtype=int), 1.0)})
+
+
+def test_part_weights_parse_and_refuse_what_is_not_a_blend() -> None:
+    assert parse_part_weights(["nss=0.25", "learned=1"]) == {"nss": 0.25, "learned": 1.0}
+    assert parse_part_weights([]) == {}
+    for bad, why in (("nss", "PART=WEIGHT"), ("both=1", "PART=WEIGHT"), ("products=1", "PART=WEIGHT"),
+                     ("nss=0", "> 0"), ("nss=-1", "> 0"), ("nss=inf", "> 0"), ("nss=x", "> 0")):
+        with pytest.raises(ProxyError, match=why):
+            parse_part_weights([bad])
+    with pytest.raises(ProxyError, match="twice"):
+        parse_part_weights(["nss=1", "nss=2"])
+
+
+def test_feature_parts_split_a_feature_with_statistics(tiny_bundle_dir: Path) -> None:
+    tiny = Manifest.load(tiny_bundle_dir)
+    assert feature_parts(tiny) is None  # no statistics
+    per_scale = 48 + 25 + 325
+    nss2 = dataclasses.replace(tiny, architecture="mobilenet_v3_small-3stages+nss2",
+                               feature=FeatureSpec(dim=2 * per_scale, per_scale_dim=per_scale))
+    parts = feature_parts(nss2)
+    np.testing.assert_array_equal(parts["learned"], np.r_[0:48, per_scale:per_scale + 48])
+    np.testing.assert_array_equal(parts["nss"], np.r_[48:per_scale, per_scale + 48:2 * per_scale])
+    np.testing.assert_array_equal(parts["both"], np.arange(2 * per_scale))
+
+
+def test_a_blend_reaches_the_heads_the_report_and_the_description(proxy_dir: Path, tiny_bundle_dir: Path,
+                                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    with pytest.raises(ProxyError, match="tiny-conv has no statistics"):
+        add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, blend={"nss": 0.5}, cache_dir=None,
+                        progress=False)
+    assert Manifest.load(bundle) == Manifest.load(tiny_bundle_dir)
+    # the tiny encoder as if its first 3 channels of each scale were statistics
+    split = {"nss": np.r_[0:3, 8:11], "learned": np.r_[3:8, 11:16], "both": np.arange(16)}
+    monkeypatch.setattr(heads_module, "feature_parts", lambda manifest: split)
+    report = add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, blend={"learned": 0.5}, cache_dir=None,
+                             progress=False)
+    scorer = QualityScorer.from_pretrained(bundle)
+    data = read_csv(proxy_dir / "quality.csv")
+    x = np.stack([scorer.features(p) for p in data.paths]).astype(np.float64)
+    expected = fit_blend(x, data.scores, data.content_ids, CONFIG, None, {"learned": (split["learned"], 0.5)})
+    quality = load_bundle(bundle).heads["quality"]
+    np.testing.assert_allclose(quality(x), np.clip(expected.model.predict(x), min(data.scores), max(data.scores)),
+                               rtol=1e-7, atol=1e-7)
+    assert report["blend"] == {"learned": 0.5}
+    parts = report["heads"]["quality"]["blend"]["parts"]
+    assert list(parts) == ["both", "learned"]
+    assert parts["learned"]["share"] == pytest.approx(expected.shares["learned"])
+    assert report["heads"]["quality"]["blend"]["oof"]["srcc"] == pytest.approx(expected.oof.srcc)
+    assert "ridges on the learned feature alone (weight 0.5)" in quality.info.description
+    assert "ridges on" in load_bundle(bundle).heads["level"].info.description

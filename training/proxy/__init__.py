@@ -16,16 +16,22 @@ says how the default model's heads were made this way.
 from .cli import PROG, build_parser, main
 from .errors import ProxyError
 from .heads import (
+    BLEND_PARTS,
     HEAD_NAMES,
     LEVEL_SCALE,
+    PARTS,
     PROXY_ALPHAS,
     QUALITY_SCALE,
+    BlendedFit,
     StandardisedFit,
     Standardiser,
     add_proxy_heads,
     column_weights,
+    feature_parts,
+    fit_blend,
     fit_standardised,
     parse_group_weights,
+    parse_part_weights,
 )
 from .make import (
     MDSI_MAX,
@@ -47,11 +53,14 @@ from .make import (
 )
 
 __all__ = [
+    "BLEND_PARTS",
+    "BlendedFit",
     "HEAD_NAMES",
     "LEVEL_SCALE",
     "MDSI_MAX",
     "METRIC",
     "MIN_SIDE",
+    "PARTS",
     "PROG",
     "PROXY_ALPHAS",
     "PROXY_FORMAT_VERSION",
@@ -67,11 +76,14 @@ __all__ = [
     "assignments",
     "build_parser",
     "column_weights",
+    "feature_parts",
+    "fit_blend",
     "fit_standardised",
     "load_proxy_set",
     "main",
     "make_proxy_set",
     "parse_group_weights",
+    "parse_part_weights",
     "mdsi",
     "mdsi_to_quality",
     "prepare_photo",

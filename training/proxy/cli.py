@@ -18,7 +18,7 @@ from contrique_infer.errors import ContriqueError
 
 from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
 from ..evaluation.protocol import ProtocolConfig
-from .heads import HEAD_NAMES, PROXY_ALPHAS, add_proxy_heads, parse_group_weights
+from .heads import BLEND_PARTS, HEAD_NAMES, PROXY_ALPHAS, add_proxy_heads, parse_group_weights, parse_part_weights
 from .make import TARGETS, make_proxy_set
 
 PROG = "python -m contrique_training.proxy"
@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "its standardised columns are multiplied by it before the ridge, so below 1 it must "
                             "explain more to get the same coefficients, 0 leaves it out; GROUP@SCALE (e.g. "
                             "learned@half=0) weighs it in one scale's block only, over the group's weight; repeatable")
+    heads.add_argument("--blend", action="append", default=[], metavar="PART=WEIGHT",
+                       help=f"average each head with a ridge on one part of the feature alone ({', '.join(BLEND_PARTS)}: "
+                            "the statistics with their products, or the learned channels; the group weights apply "
+                            "within it), each ridge's prediction divided by its out-of-fold spread and counted WEIGHT "
+                            "times (the ridge on every column: once); still one linear head; repeatable; needs a "
+                            "bundle with statistics"),
     add_protocol_arguments(heads, alphas=PROXY_ALPHAS,
                            alphas_help="ridge alpha candidates, for standardised features (default 0.1 .. 1e7 in quarter decades)")
     add_feature_arguments(heads)
@@ -73,14 +79,19 @@ def _make(args: argparse.Namespace) -> dict[str, Any]:
     return {**proxy.summary(), "folder": str(proxy.folder), "seconds": round(time.perf_counter() - start, 1)}
 
 
-def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict[str, float]) -> dict[str, Any]:
+def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict[str, float],
+           blend: dict[str, float]) -> dict[str, Any]:
     result = add_proxy_heads(args.bundle, args.proxy, default=args.default, target=args.target, force=args.force, config=config,
-                             group_weights=group_weights, **feature_options(args))
+                             group_weights=group_weights, blend=blend, **feature_options(args))
     for name, head in result["heads"].items():
         cv = head["cv"]
         edge = " (the smallest or largest candidate: widen --alphas)" if head["alpha_at_edge"] else ""
         print(f"{name}: alpha {head['alpha']:g}{edge}, SRCC {cv['srcc']['median']:.3f}, "
               f"PLCC {cv['plcc']['median']:.3f} (medians of {config.splits} splits by photo)", file=sys.stderr)
+        if "blend" in head:
+            shares = ", ".join(f"{part} {p['share']:.2f}" for part, p in head["blend"]["parts"].items())
+            print(f"{name}: blend of {shares} (shares of the mean); out-of-fold SRCC {head['blend']['oof']['srcc']:.3f}, "
+                  f"PLCC {head['blend']['oof']['plcc']:.3f}", file=sys.stderr)
     return result
 
 
@@ -92,10 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # the protocol's settings and the group weights
         config = protocol_config(args) if args.command == "heads" else None
         group_weights = parse_group_weights(args.group_weight) if args.command == "heads" else {}
+        blend = parse_part_weights(args.blend) if args.command == "heads" else {}
     except ContriqueError as exc:
         return fail(PROG, exc, EXIT_USAGE)
     try:
-        result = _make(args) if config is None else _heads(args, config, group_weights)
+        result = _make(args) if config is None else _heads(args, config, group_weights, blend)
     except ContriqueError as exc:
         return fail(PROG, exc)
     print(json.dumps(result, indent=2))

@@ -22,8 +22,9 @@ import numpy as np
 from contrique_export.model_config import FEATURE_GROUPS, feature_groups
 
 from ..evaluation.features import DEFAULT_CACHE
-from ..evaluation.protocol import ProtocolConfig, ProtocolResult, fit_final, run_protocol
-from ..evaluation.ridge import AlphaSelection, RidgeModel
+from ..evaluation.metrics import Correlation, correlate
+from ..evaluation.protocol import ProtocolConfig, ProtocolResult, fit_final, groups_of, run_protocol
+from ..evaluation.ridge import AlphaSelection, RidgeModel, fit_ridge, group_folds
 from .errors import ProxyError
 from .make import MDSI_MAX, ProxySet, load_proxy_set, target_csv
 
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
     from contrique_infer.manifest import Manifest
 
 HEAD_NAMES = ("quality", "level")
+PARTS = ("nss", "learned", "both")
+"""Parts of a feature with statistics (:func:`feature_parts`): the statistics with their squares and
+products, the learned CNN channels, and all columns."""
+BLEND_PARTS = PARTS[:2]
+"""The parts whose own heads :func:`fit_blend` can average with the head on every column."""
+BLEND_NAMES = {"nss": "the statistics", "learned": "the learned feature"}
 QUALITY_SCALE = "0-100"
 LEVEL_SCALE = "0-5 (distortion level)"
 PROXY_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-1, 7, 33))
@@ -113,11 +120,8 @@ def parse_group_weights(items: Sequence[str]) -> dict[str, float]:
                              f"{', '.join(FEATURE_GROUPS)} and SCALE one of the bundle's scales (e.g. full, half)")
         if key in weights:
             raise ProxyError(f"group weight {item!r}: {key} is weighted twice; give each group once")
-        try:
-            weight = float(value)
-        except ValueError:
-            weight = math.nan
-        if not (math.isfinite(weight) and weight >= 0):
+        weight = _finite(value)
+        if not weight >= 0:
             raise ProxyError(f"group weight {item!r}: the weight must be a number >= 0 (0 leaves the group out)")
         weights[key] = weight
     return weights
@@ -163,6 +167,151 @@ def column_weights(manifest: Manifest, group_weights: Mapping[str, float]) -> np
     return weights
 
 
+def feature_parts(manifest: Manifest) -> dict[str, np.ndarray] | None:
+    """Columns of each of :data:`PARTS` in a bundle's feature, or None when it has no statistics.
+
+    Args:
+        manifest: The bundle's manifest (its ``architecture`` and feature layout,
+            :func:`~contrique_export.model_config.feature_groups`).
+
+    Returns:
+        Sorted column indices of ``nss`` (statistics, squares and products), ``learned`` and ``both``.
+    """
+    groups = feature_groups(manifest.architecture, manifest.feature.per_scale_dim, len(manifest.feature.layout))
+    if not groups["statistics"].size:
+        return None
+    nss = np.sort(np.concatenate([groups["statistics"], groups["squares"], groups["products"]]))
+    return {"nss": nss, "learned": groups["learned"], "both": np.arange(manifest.feature.dim)}
+
+
+def parse_part_weights(items: Sequence[str]) -> dict[str, float]:
+    """``PART=WEIGHT`` items (``proxy heads --blend``) as a dict, PART one of :data:`BLEND_PARTS`.
+
+    Raises:
+        ProxyError: An item without ``=``, an unknown part, a part named twice, or a weight that is
+            not a finite number > 0.
+    """
+    weights: dict[str, float] = {}
+    for item in items:
+        part, sep, value = item.partition("=")
+        if not sep or part not in BLEND_PARTS:
+            raise ProxyError(f"blend weight {item!r}: write PART=WEIGHT with PART one of {', '.join(BLEND_PARTS)}")
+        if part in weights:
+            raise ProxyError(f"blend weight {item!r}: {part} is weighted twice; give each part once")
+        weight = _finite(value)
+        if not weight > 0:
+            raise ProxyError(f"blend weight {item!r}: the weight must be a number > 0 (leave the part out instead of 0)")
+        weights[part] = weight
+    return weights
+
+
+def _finite(text: str) -> float:
+    """``text`` as a float, NaN when it is not a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+@dataclass(frozen=True, eq=False)
+class BlendedFit:
+    """A head that is the weighted mean of ridges on every column and on parts of the feature.
+
+    Attributes:
+        model: The blend as one linear function of the raw features (coef over every column; alpha
+            that of the head on every column).
+        fits: Each ridge's own fit (:func:`fit_standardised`, on its part's columns), ``both`` first.
+        spreads: The standard deviation of each ridge's out-of-fold predictions.
+        shares: Each ridge's share of the mean (they sum to 1): its blend weight (1 for ``both``)
+            divided by its spread, normalised.
+        oof: The blend's out-of-fold predictions against the targets (alphas chosen on every item,
+            so slightly optimistic), for the report.
+    """
+
+    model: RidgeModel
+    fits: Mapping[str, StandardisedFit]
+    spreads: Mapping[str, float]
+    shares: Mapping[str, float]
+    oof: Correlation
+
+    @property
+    def selection(self) -> AlphaSelection:
+        """The alpha selection of the head on every column."""
+        return self.fits["both"].selection
+
+    @property
+    def result(self) -> ProtocolResult:
+        """The protocol's splits of the head on every column."""
+        return self.fits["both"].result
+
+    @property
+    def alpha_at_edge(self) -> bool:
+        """Whether any ridge's alpha is the smallest or largest candidate."""
+        return any(fit.alpha_at_edge for fit in self.fits.values())
+
+
+def fit_blend(
+    features: np.ndarray, scores: np.ndarray, content_ids: Sequence[str] | None, config: ProtocolConfig,
+    weights: np.ndarray | None, parts: Mapping[str, tuple[np.ndarray, float]],
+) -> BlendedFit:
+    """A ridge on every column averaged with ridges on parts of the feature alone.
+
+    Each ridge is :func:`fit_standardised` on its columns (with their ``weights``). Out-of-fold
+    predictions (the protocol's ``folds`` folds by photo, each ridge at its chosen alpha) give each
+    ridge's spread; the blend is ``sum(w * pred / spread) / sum(w / spread)`` with ``w`` 1 for the
+    ridge on every column and the part's weight for the others: a mean of predictions on the
+    targets' scale in which each part counts by its weight whatever the spread of its predictions.
+
+    Args:
+        features: (n, dim) raw features.
+        scores: (n,) targets.
+        content_ids: The source photo of each item.
+        config: The protocol's settings (:func:`fit_standardised`).
+        weights: (dim,) optional prior weight of each column.
+        parts: Per part name (not ``both``), its column indices and its weight (> 0) in the blend.
+
+    Returns:
+        The blend and its parts.
+
+    Raises:
+        ProxyError: A part named ``both`` or with no columns of weight above 0.
+        ProtocolError: Bad shapes, or too few photos for the splits and folds.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    columns = {"both": np.arange(features.shape[1])}
+    blend_weights = {"both": 1.0}
+    for name, (cols, weight) in parts.items():
+        cols = np.asarray(cols, dtype=np.int64)
+        if name == "both" or not cols.size or (weights is not None and not weights[cols].any()):
+            raise ProxyError(f"blend part {name!r} has no columns of weight above 0 in this feature; "
+                             "leave it out of the blend or give its groups a weight")
+        columns[name], blend_weights[name] = cols, float(weight)
+    fits, oof = {}, {}
+    folds = group_folds(groups_of(len(scores), content_ids), config.folds, np.random.default_rng([config.seed, 2]))
+    for name, cols in columns.items():
+        part_weights = None if weights is None else weights[cols]
+        fits[name] = fit_standardised(features[:, cols], scores, content_ids, config, part_weights)
+        z = Standardiser.fit(features[:, cols], part_weights)(features[:, cols])
+        oof[name] = np.empty(len(scores))
+        for test in folds:
+            train = np.setdiff1d(np.arange(len(scores)), test, assume_unique=True)
+            oof[name][test] = fit_ridge(z[train], scores[train], fits[name].selection.alpha).predict(z[test])
+    spreads = {name: float(np.std(pred)) for name, pred in oof.items()}
+    raw = {name: blend_weights[name] / spreads[name] if spreads[name] > 0 else 0.0 for name in columns}
+    total = sum(raw.values())
+    if total <= 0:
+        raise ProxyError("every ridge of the blend predicts a constant; the features do not explain the targets")
+    shares = {name: value / total for name, value in raw.items()}
+    coef = np.zeros(features.shape[1])
+    for name, share in shares.items():
+        coef[columns[name]] += share * fits[name].model.coef
+    intercept = float(sum(share * fits[name].model.intercept for name, share in shares.items()))
+    model = RidgeModel(coef, intercept, fits["both"].model.alpha)
+    return BlendedFit(model, fits, spreads, shares, correlate(sum(s * oof[n] for n, s in shares.items()), scores))
+
+
 def fit_standardised(
     features: np.ndarray, scores: np.ndarray, content_ids: Sequence[str] | None, config: ProtocolConfig,
     weights: np.ndarray | None = None,
@@ -190,17 +339,22 @@ def fit_standardised(
 
 
 def _descriptions(proxy: ProxySet, images: int, photos: int, target: str,
-                  group_weights: Mapping[str, float]) -> dict[str, str]:
+                  group_weights: Mapping[str, float], blend: Mapping[str, float] | None = None) -> dict[str, str]:
     types = "WIDE_TYPES and CHAIN_TYPES" if proxy.settings.get("chains") else "WIDE_TYPES"
     if proxy.settings.get("alt_fraction"):
         types += (f"; a share {proxy.settings['alt_fraction']:g} of the types with a second implementation rendered "
                   "by it, contrique_training.alternates")
     weighted = ("" if not group_weights else " with feature groups weighted "
                 + ", ".join(f"{name} {weight:g}" for name, weight in group_weights.items()))
-    fit = (f"Ridge on standardised features{weighted} (folded into coef and intercept) of {images} images of {photos} photos "
-           f"({proxy.name}): pristine and the synthetic distortion types ({types}) of contrique_training.distortions "
-           "at wide levels 1-5. Features are clipped to the range of those images and scores to the range of the "
-           "targets (no extrapolation)")
+    ridge = "Ridge" if not blend else (
+        "The mean of a ridge on every column and ridges on "
+        + " and ".join(f"{BLEND_NAMES[part]} alone (weight {weight:g})" for part, weight in blend.items())
+        + ", each prediction divided by the spread of its out-of-fold predictions (one linear head; "
+          "contrique_training.proxy.fit_blend); each ridge")
+    fit = (f"{ridge} on standardised features{weighted} (folded into coef and intercept) of {images} images of {photos} "
+           f"photos ({proxy.name}): pristine and the synthetic distortion types ({types}) of "
+           "contrique_training.distortions at wide levels 1-5. Features are clipped to the range of those images and "
+           "scores to the range of the targets (no extrapolation)")
     quality = (f"clip(100 * (1 - MDSI / {MDSI_MAX}), 0, 100), piq's MDSI against the pristine photo" if target == "mdsi"
                else "the mean rank over the set of six piq full-reference metrics against the pristine photo (MDSI, "
                     "GMSD, VSI, HaarPSI, MS-SSIM, FSIMc; contrique_training.fullref), scaled to 0-100")
@@ -220,6 +374,7 @@ def add_proxy_heads(
     force: bool = False,
     config: ProtocolConfig = ProtocolConfig(alphas=PROXY_ALPHAS),
     group_weights: Mapping[str, float] | None = None,
+    blend: Mapping[str, float] | None = None,
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
     variant: str = "auto",
     device: str | None = None,
@@ -242,6 +397,9 @@ def add_proxy_heads(
         group_weights: Prior weights of feature groups (:func:`column_weights`), e.g.
             ``{"learned": 0.5, "products": 0.3}``: a group weighed below 1 must explain more of the
             target to get the same coefficients. None or empty: every column weighs 1.
+        blend: Weights of :data:`BLEND_PARTS` (:func:`parse_part_weights`), e.g. ``{"nss": 0.25,
+            "learned": 0.25}``: each head is then :func:`fit_blend` of the ridge on every column and
+            ridges on those parts alone. None or empty: one ridge on every column.
         cache_dir: The evaluation feature cache root (None: no cache).
         variant, device: Passed to :meth:`QualityScorer.from_pretrained`.
         batch_size, workers: Feature extraction settings of :meth:`QualityScorer.features_many`.
@@ -253,8 +411,9 @@ def add_proxy_heads(
         (splits by photo) and alpha selection; the default head; counts and timings.
 
     Raises:
-        ProxyError: ``default`` is not one of the two heads, the proxy set is unreadable, or a group
-            weight names a group the bundle's feature lacks.
+        ProxyError: ``default`` is not one of the two heads, the proxy set is unreadable, a group
+            weight names a group the bundle's feature lacks, or ``blend`` is given for a bundle
+            without statistics.
         HeadExistsError: The bundle has such a head and ``force`` is False.
         ProtocolError: Too few photos for the splits and folds.
         FeatureError, ContriqueError: Features could not be computed, or the bundle is invalid.
@@ -282,15 +441,24 @@ def add_proxy_heads(
     scorer = open_scorer(bundle_dir, variant=variant, device=device)
     group_weights = dict(group_weights or {})
     weights = column_weights(scorer.manifest, group_weights)
+    blend = dict(blend or {})
+    parts = feature_parts(scorer.manifest) if blend else None
+    if blend and parts is None:
+        raise ProxyError(f"{scorer.manifest.architecture} has no statistics: a blend of parts needs a bundle exported "
+                         "with them (contrique-export of a network trained with --nss); fit it without --blend")
     features, feature_s = timed_features(scorer, datasets["quality"], cache_dir=cache_dir, progress=progress,
                                          batch_size=batch_size, workers=workers)
     start = time.perf_counter()
     photos = len(set(datasets["quality"].content_ids or ()))
-    descriptions = _descriptions(proxy, len(features), photos, target, group_weights)
+    descriptions = _descriptions(proxy, len(features), photos, target, group_weights, blend)
     heads, report = [], {}
     for name in sorted(HEAD_NAMES, key=lambda n: n == default):  # the default last: add_head keeps it
         dataset = datasets[name]
-        fit = fit_standardised(features, dataset.scores, dataset.content_ids, config, weights)
+        fit: StandardisedFit | BlendedFit = (
+            fit_blend(features, dataset.scores, dataset.content_ids, config, weights,
+                      {part: (parts[part], weight) for part, weight in blend.items()}) if parts
+            else fit_standardised(features, dataset.scores, dataset.content_ids, config, weights)
+        )
         summary = fit.result.summary()
         head = make_head(fit.model, name, dataset, descriptions[name])
         # No extrapolation: features clip to the proxy set's range and scores to the targets' range,
@@ -305,6 +473,8 @@ def add_proxy_heads(
             "cv_splits": [s.to_dict() for s in fit.result.splits],
             "alpha_selection": fit.selection.to_dict(),
         }
+        if isinstance(fit, BlendedFit):
+            report[name]["blend"] = _blend_report(fit)
     fit_s = time.perf_counter() - start
     for head in heads:
         add_head(bundle_dir, head, force=force, make_default=head.name == default)
@@ -321,6 +491,18 @@ def add_proxy_heads(
         "default_head": bundle.manifest.default_head,
         "protocol": config.to_dict(),
         "group_weights": group_weights,
+        "blend": blend,
         "heads": {name: report[name] for name in HEAD_NAMES},
         "timing_s": {"features": round(feature_s, 3), "fit": round(fit_s, 3)},
     }
+
+
+def _blend_report(fit: BlendedFit) -> dict[str, Any]:
+    """The JSON-ready parts of a blend: each ridge's alpha, cross-validated figures, spread and share."""
+    parts = {}
+    for name, part in fit.fits.items():
+        summary = part.result.summary()
+        parts[name] = {"alpha": part.selection.alpha, "alpha_at_edge": part.alpha_at_edge,
+                       "cv": {m: summary[m] for m in ("srcc", "plcc", "rmse")},
+                       "oof_spread": fit.spreads[name], "share": fit.shares[name]}
+    return {"parts": parts, "oof": {m: getattr(fit.oof, m) for m in ("srcc", "plcc", "rmse")}}
