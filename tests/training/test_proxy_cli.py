@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import contrique_training.proxy
@@ -21,7 +22,7 @@ def test_package_exports_its_public_names() -> None:
 
 
 def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: Path,
-                            capsys: pytest.CaptureFixture[str]) -> None:
+                            capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "set"
     assert main(["make", "--data", str(skimage_dir), "--out", str(out), "--variants", "3", "--max-side", "72",
                  "--quiet"]) == 0
@@ -53,4 +54,11 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert "PART one of nss, learned" in capsys.readouterr().err
     assert main([*args, "--force", "--blend", "nss=0.25"]) == 1  # the tiny encoder has no statistics
     assert "has no statistics" in capsys.readouterr().err
+    # as if the tiny encoder's first 3 channels of each scale were statistics
+    split = {"nss": np.r_[0:3, 8:11], "learned": np.r_[3:8, 11:16], "both": np.arange(16)}
+    monkeypatch.setattr(contrique_training.proxy.heads, "feature_parts", lambda manifest: split)
+    assert main([*args, "--force", "--blend", "nss=0.25"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["blend"] == {"nss": 0.25}
+    assert "quality: blend of both 0." in captured.err and "out-of-fold SRCC" in captured.err
     assert main(["heads", "--bundle", str(bundle)]) == 2

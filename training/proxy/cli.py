@@ -89,8 +89,9 @@ def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict
         print(f"{name}: alpha {head['alpha']:g}{edge}, SRCC {cv['srcc']['median']:.3f}, "
               f"PLCC {cv['plcc']['median']:.3f} (medians of {config.splits} splits by photo)", file=sys.stderr)
         if "blend" in head:
-            shares = ", ".join(f"{part} {p['share']:.2f}" for part, p in head["blend"]["parts"].items())
-            print(f"{name}: blend of {shares} (shares of the mean); out-of-fold SRCC {head['blend']['oof']['srcc']:.3f}, "
+            shares = ", ".join(f"{part} {p['share']:.2f} (alpha {p['alpha']:g}{', an edge' if p['alpha_at_edge'] else ''})"
+                               for part, p in head["blend"]["parts"].items())
+            print(f"{name}: blend of {shares}; out-of-fold SRCC {head['blend']['oof']['srcc']:.3f}, "
                   f"PLCC {head['blend']['oof']['plcc']:.3f}", file=sys.stderr)
     return result
 

@@ -225,8 +225,8 @@ class BlendedFit:
         spreads: The standard deviation of each ridge's out-of-fold predictions.
         shares: Each ridge's share of the mean (they sum to 1): its blend weight (1 for ``both``)
             divided by its spread, normalised.
-        oof: The blend's out-of-fold predictions against the targets (alphas chosen on every item,
-            so slightly optimistic), for the report.
+        oof: Agreement of the blend's out-of-fold predictions with the targets (each ridge at the
+            alpha chosen on every item, so slightly optimistic), for the report.
     """
 
     model: RidgeModel
@@ -408,7 +408,10 @@ def add_proxy_heads(
     Returns:
         A JSON-ready report: per head its file, alpha (and whether it is the smallest or largest
         candidate, a sign the candidates should be widened), the protocol's cross-validated SRCC and PLCC
-        (splits by photo) and alpha selection; the default head; counts and timings.
+        (splits by photo) and alpha selection; the default head; counts and timings. With ``blend``,
+        those figures are the ridge's on every column, and ``blend`` adds each ridge's alpha,
+        figures, out-of-fold spread and share of the mean, and the blend's out-of-fold SRCC, PLCC
+        and RMSE.
 
     Raises:
         ProxyError: ``default`` is not one of the two heads, the proxy set is unreadable, a group
