@@ -233,6 +233,12 @@ def test_a_blend_is_the_spread_weighted_mean_of_its_ridges() -> None:
     expected = sum(blend.shares[n] * blend.fits[n].model.predict(x[:, c]) for n, c in columns.items())
     np.testing.assert_allclose(blend.model.predict(x), expected, rtol=1e-10, atol=1e-10)
     assert blend.model.alpha == blend.fits["both"].model.alpha and blend.selection is blend.fits["both"].selection
+    # the head's edge flag describes the alpha it reports (the joint ridge's); each part keeps its
+    # own: a part of two noise columns wants the largest alpha while the joint ridge does not
+    noisy = np.hstack([x, np.random.default_rng(0).normal(size=(len(y), 2))])
+    edged = fit_blend(noisy, y, groups, CONFIG, np.r_[weights, 1, 1], {"learned": (np.array([6, 7]), 1.0)})
+    assert edged.fits["learned"].selection.alpha == max(CONFIG.alphas) and edged.fits["learned"].alpha_at_edge
+    assert min(CONFIG.alphas) < edged.selection.alpha < max(CONFIG.alphas) and not edged.alpha_at_edge
     oof_blend = sum(blend.shares[n] * oof[n] for n in columns)
     assert blend.oof.srcc == pytest.approx(spearmanr(oof_blend, y).statistic, rel=1e-10)
     # a part with all its columns weighted 0 (or none) cannot be blended

@@ -247,8 +247,9 @@ class BlendedFit:
 
     @property
     def alpha_at_edge(self) -> bool:
-        """Whether any ridge's alpha is the smallest or largest candidate."""
-        return any(fit.alpha_at_edge for fit in self.fits.values())
+        """Whether the alpha of the head on every column is the smallest or largest candidate (each
+        part's own flag is in :attr:`fits`)."""
+        return self.fits["both"].alpha_at_edge
 
 
 def fit_blend(
