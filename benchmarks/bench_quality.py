@@ -118,6 +118,34 @@ over_sharpen       factor 3, 6, 12, 24, 48                kornia.enhance.sharpne
 gamma_dark         gamma 1.3, 1.7, 2.2, 3, 4              kornia.enhance.adjust_gamma
 =================  =====================================  ==========================================
 
+Set e: a fifth library, libvips (``pyvips`` with the ``pyvips-binary`` wheel, libvips 8.18, the image
+library behind many thumbnailing and delivery services), added on 2026-12-05 after the default model
+v2.4 was chosen, as a check no model was selected on. Every step is a libvips operation on the 8-bit
+sRGB photo (``pyvips.Image.new_from_array``); results are rounded and clipped to 8 bits; noise comes
+from ``gaussnoise`` seeded from the series seed, and codecs encode to a buffer and decode with libvips:
+
+=================  =====================================  ==========================================
+kind               parameter, levels 1..5                 implementation
+=================  =====================================  ==========================================
+gaussian_blur      sigma px 0.6, 1.2, 2, 3.5, 6           vips gaussblur
+motion_blur        line length px 3, 6, 10, 16, 25        vips conv with a vips draw_line mask at an
+                                                          angle per series, normalised
+median             window px 3, 5, 7, 9, 13               vips median (a denoiser's smearing)
+gaussian_noise     sigma of 255: 5, 12, 25, 45, 75        vips gaussnoise, one field per band, added
+impulse_noise      fraction of samples 0.005, 0.02,       vips gaussnoise beyond the two-sided
+                   0.05, 0.1, 0.2                         threshold of that fraction: 255 or 0
+                                                          (each band sample on its own)
+pixelate           block px 2, 3, 4, 6, 8                 vips shrink (box mean), zoom (replication)
+resolution_loss    factor 1.5, 2, 3, 4, 6                 vips resize down (lanczos3), back up (cubic)
+jpeg_mozjpeg       quality 60, 35, 20, 10, 4              vips jpegsave with mozjpeg's trellis
+                                                          quantisation, overshoot deringing, scan
+                                                          optimisation and quant table 3
+webp               quality 50, 30, 15, 6, 1               vips webpsave (libwebp)
+avif               quality 50, 35, 22, 12, 4              vips heifsave, AV1 (libheif with aom)
+palette            bits per pixel 7, 6, 5, 4, 3           vips gifsave (libimagequant palette,
+                                                          dithered)
+=================  =====================================  ==========================================
+
 Contenders: bundles (``--bundle LABEL=PATH`` or ``LABEL=PATH@HEAD``; the head applied to the
 features of ``QualityScorer.features_many``, the same numbers as ``score_many``), the packaged
 default model (``--default``, skipped with a note if none is installed) and BRISQUE (the
@@ -166,8 +194,9 @@ Full-reference values do not depend on the contenders: they are computed once pe
 (another contender, same images) computes none.
 
 Timing: per 512 px image on a busy 2-core CPU, BRISQUE about 0.15 s, a ResNet-50 bundle about 0.9 s
-(2 threads), making set a about 0.025 s, b 0.03 s, c 0.1 s (AVIF 0.3 s) and d 0.05 s; a full run
-scores about 3,800 images per contender (13 photos x (1 + 58 kinds x 5 levels)).
+(2 threads), making set a about 0.025 s, b 0.03 s, c 0.1 s (AVIF 0.3 s), d 0.05 s and e 0.1 s (AVIF and
+palette 0.3 to 0.5 s); a full run scores about 4,500 images per contender (13 photos x (1 + 69 kinds x
+5 levels)).
 
 Usage:
     python benchmarks/bench_quality.py --bundle default=contrique_infer/models/default --json out.json
@@ -323,7 +352,7 @@ def brightness(image: Image.Image, factor: float, rng: np.random.Generator) -> I
 
 @dataclass(frozen=True)
 class Kind:
-    """A set-b or set-d distortion kind: its parameter per level (1..5) and its implementation."""
+    """A set-b, set-d or set-e distortion kind: its parameter per level (1..5) and its implementation."""
 
     name: str
     parameter: str
@@ -413,6 +442,111 @@ def set_d() -> tuple[Kind, ...]:
              _kornia(lambda x, f, rng: enhance.sharpness(x, float(f)))),
         Kind("gamma_dark", "gamma", (1.3, 1.7, 2.2, 3, 4), "kornia.enhance.adjust_gamma",
              _kornia(lambda x, g, rng: enhance.adjust_gamma(x, float(g)))),
+    )
+
+
+# --- set e: a fifth library (libvips) ----------------------------------------------------------------
+
+def _vips(operation: Callable[[Any, float, np.random.Generator], Any]
+          ) -> Callable[[Image.Image, float, np.random.Generator], Image.Image]:
+    """A set-e kind: ``operation(image, value, rng)`` on the photo as an 8-bit sRGB ``pyvips.Image``; the
+    result (any band format) is rounded and clipped to 8 bits, its first three bands kept."""
+
+    def apply(image: Image.Image, value: float, rng: np.random.Generator) -> Image.Image:
+        import pyvips
+
+        result = operation(pyvips.Image.new_from_array(np.asarray(image)), value, rng).numpy()
+        pixels = np.atleast_3d(result)[..., :3]
+        if pixels.shape[-1] == 1:
+            pixels = np.repeat(pixels, 3, axis=-1)
+        return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+
+    return apply
+
+
+def _vips_codec(suffix: str, **options: Any) -> Callable[[Any, float, np.random.Generator], Any]:
+    """Encode with libvips' saver for ``suffix`` at quality ``Q`` = the level's value, decode with libvips."""
+
+    def codec(image: Any, quality: float, rng: np.random.Generator) -> Any:
+        import pyvips
+
+        return pyvips.Image.new_from_buffer(image.write_to_buffer(suffix, Q=int(quality), **options), "")
+
+    return codec
+
+
+def _vips_noise(image: Any, rng: np.random.Generator) -> Any:
+    """Three bands of unit Gaussian noise from libvips, seeded from ``rng`` (the same at every level)."""
+    import pyvips
+
+    seed = int(rng.integers(2**31 - 3))
+    first, *rest = (pyvips.Image.gaussnoise(image.width, image.height, sigma=1.0, mean=0.0, seed=seed + band)
+                    for band in range(3))
+    return first.bandjoin(rest)
+
+
+def _vips_impulse(image: Any, fraction: float, rng: np.random.Generator) -> Any:
+    """Salt and pepper per band sample: where libvips' unit noise passes the two-sided threshold that
+    ``fraction`` of samples exceed, the sample becomes 255 (positive) or 0 (negative)."""
+    from scipy.stats import norm
+
+    noise, threshold = _vips_noise(image, rng), float(norm.isf(fraction / 2))
+    return (noise > threshold).ifthenelse(255, (noise < -threshold).ifthenelse(0, image))
+
+
+def _vips_motion(image: Any, length: float, rng: np.random.Generator) -> Any:
+    """A line of ``length`` px drawn by libvips at an angle drawn from ``rng``, normalised, convolved."""
+    import pyvips
+
+    angle = rng.uniform(0, math.pi)
+    half = (length - 1) / 2
+    size = 2 * math.ceil(half) + 1
+    c, dx, dy = size // 2, round(half * math.cos(angle)), round(half * math.sin(angle))
+    mask = pyvips.Image.black(size, size).draw_line(1, c - dx, c - dy, c + dx, c + dy)
+    return image.conv(mask / (mask.avg() * size * size), precision="float")
+
+
+def _vips_pixelate(image: Any, factor: float, rng: np.random.Generator) -> Any:
+    """Blocks of ``factor`` px: libvips box shrink, then pixel replication, edges extended to the size."""
+    f = int(factor)
+    return image.shrink(f, f).zoom(f, f).embed(0, 0, image.width, image.height, extend="copy")
+
+
+def _vips_resolution(image: Any, factor: float, rng: np.random.Generator) -> Any:
+    """Down by ``factor`` with libvips' Lanczos-3 kernel, back to the size with its bicubic kernel."""
+    small = image.resize(1 / factor, kernel="lanczos3")
+    return small.resize(image.width / small.width, vscale=image.height / small.height, kernel="cubic")
+
+
+def set_e() -> tuple[Kind, ...]:
+    """The set-e kinds (the table of the module docstring)."""
+    import pyvips  # fails here, with the set's message, when libvips is missing
+
+    mozjpeg = {"trellis_quant": True, "overshoot_deringing": True, "optimize_scans": True, "quant_table": 3}
+    return (
+        Kind("gaussian_blur", "sigma px", (0.6, 1.2, 2, 3.5, 6), "vips gaussblur",
+             _vips(lambda im, sigma, rng: im.gaussblur(sigma))),
+        Kind("motion_blur", "line length px", (3, 6, 10, 16, 25),
+             "vips conv with a vips draw_line mask at an angle per series", _vips(_vips_motion)),
+        Kind("median", "window px", (3, 5, 7, 9, 13), "vips median (rank filter)",
+             _vips(lambda im, size, rng: im.median(int(size)))),
+        Kind("gaussian_noise", "sigma of 255", (5, 12, 25, 45, 75), "vips gaussnoise (seeded), added per band",
+             _vips(lambda im, sigma, rng: im + sigma * _vips_noise(im, rng))),
+        Kind("impulse_noise", "fraction of samples", (0.005, 0.02, 0.05, 0.1, 0.2),
+             "vips gaussnoise thresholds, ifthenelse to 255 or 0 per band sample", _vips(_vips_impulse)),
+        Kind("pixelate", "block px", (2, 3, 4, 6, 8), "vips shrink (box) then zoom (replication)",
+             _vips(_vips_pixelate)),
+        Kind("resolution_loss", "factor", (1.5, 2, 3, 4, 6), "vips resize lanczos3 down, cubic back up",
+             _vips(_vips_resolution)),
+        Kind("jpeg_mozjpeg", "quality", (60, 35, 20, 10, 4),
+             "vips jpegsave (mozjpeg: trellis, deringing, scan optimisation, quant table 3)",
+             _vips(_vips_codec(".jpg", **mozjpeg))),
+        Kind("webp", "quality", (50, 30, 15, 6, 1), "vips webpsave (libwebp)", _vips(_vips_codec(".webp"))),
+        Kind("avif", "quality", (50, 35, 22, 12, 4), "vips heifsave AV1 (libheif, aom)",
+             _vips(_vips_codec(".avif"))),
+        Kind("palette", "bits per pixel", (7, 6, 5, 4, 3), "vips gifsave (libimagequant palette, dithered)",
+             _vips(lambda im, bits, rng: pyvips.Image.new_from_buffer(im.write_to_buffer(".gif", bitdepth=int(bits)),
+                                                                      ""))),
     )
 
 
@@ -573,6 +707,14 @@ def distortion_set_d() -> DistortionSet:
         raise SystemExit(f"set d needs kornia and torch (pip install kornia, and the train extra): {exc}") from exc
 
 
+def distortion_set_e() -> DistortionSet:
+    try:
+        return _kind_set("e", set_e())
+    except (ImportError, OSError) as exc:  # pyvips raises OSError when it finds no libvips to load
+        raise SystemExit(f"set e needs pyvips with libvips (pip install '.[bench]'), or choose other sets with --set: "
+                         f"{exc}") from exc
+
+
 def distortion_set_c() -> DistortionSet:
     chains = {c.name: c for c in set_c()}
     return DistortionSet("c", tuple(chains), {c.name: c.to_dict() for c in chains.values()},
@@ -580,7 +722,7 @@ def distortion_set_c() -> DistortionSet:
 
 
 SETS: dict[str, Callable[[], DistortionSet]] = {"a": distortion_set_a, "b": distortion_set_b, "c": distortion_set_c,
-                                                "d": distortion_set_d}
+                                                "d": distortion_set_d, "e": distortion_set_e}
 
 
 # --- contenders -------------------------------------------------------------------------------------
@@ -1240,7 +1382,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--default", action="store_true", help="also score the packaged default model, if installed")
     parser.add_argument("--no-brisque", action="store_true", help="leave BRISQUE out")
     parser.add_argument("--set", action="append", choices=tuple(SETS), dest="sets",
-                        help="a distortion set; repeatable (default: all of a, b, c, d)")
+                        help="a distortion set; repeatable (default: all of a, b, c, d, e)")
     parser.add_argument("--ablation", type=Path, metavar="PROXY_DIR",
                         help="a proxy set of TRAINING photos: add LABEL:nss, LABEL:learned and LABEL:both heads "
                              "fitted on it for every bundle with natural-scene statistics")
