@@ -464,13 +464,15 @@ def _vips(operation: Callable[[Any, float, np.random.Generator], Any]
     return apply
 
 
-def _vips_codec(suffix: str, **options: Any) -> Callable[[Any, float, np.random.Generator], Any]:
-    """Encode with libvips' saver for ``suffix`` at quality ``Q`` = the level's value, decode with libvips."""
+def _vips_codec(suffix: str, level_option: str = "Q",
+                **options: Any) -> Callable[[Any, float, np.random.Generator], Any]:
+    """Encode with libvips' saver for ``suffix``, its ``level_option`` set to the level's value (quality
+    ``Q`` by default), and decode with libvips."""
 
-    def codec(image: Any, quality: float, rng: np.random.Generator) -> Any:
+    def codec(image: Any, value: float, rng: np.random.Generator) -> Any:
         import pyvips
 
-        return pyvips.Image.new_from_buffer(image.write_to_buffer(suffix, Q=int(quality), **options), "")
+        return pyvips.Image.new_from_buffer(image.write_to_buffer(suffix, **{level_option: int(value)}, **options), "")
 
     return codec
 
@@ -520,7 +522,7 @@ def _vips_resolution(image: Any, factor: float, rng: np.random.Generator) -> Any
 
 def set_e() -> tuple[Kind, ...]:
     """The set-e kinds (the table of the module docstring)."""
-    import pyvips  # fails here, with the set's message, when libvips is missing
+    import pyvips  # noqa: F401 - fails here, with the set's message, when libvips is missing
 
     mozjpeg = {"trellis_quant": True, "overshoot_deringing": True, "optimize_scans": True, "quant_table": 3}
     return (
@@ -545,8 +547,7 @@ def set_e() -> tuple[Kind, ...]:
         Kind("avif", "quality", (50, 35, 22, 12, 4), "vips heifsave AV1 (libheif, aom)",
              _vips(_vips_codec(".avif"))),
         Kind("palette", "bits per pixel", (7, 6, 5, 4, 3), "vips gifsave (libimagequant palette, dithered)",
-             _vips(lambda im, bits, rng: pyvips.Image.new_from_buffer(im.write_to_buffer(".gif", bitdepth=int(bits)),
-                                                                      ""))),
+             _vips(_vips_codec(".gif", level_option="bitdepth"))),
     )
 
 
