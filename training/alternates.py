@@ -7,6 +7,8 @@ degradation, and then fail on another library's blur or noise. With ``alt_fracti
 :data:`ALTERNATES` is rendered here instead of by :mod:`.distortions`, from the same wide level
 values, with choices (kernel size, border, resampler, chroma subsampling, noise model) drawn once
 per series from its seed. The 29 types, their levels and the benchmark's set (a) do not change.
+With ``block_fraction`` > 0 (``--block-fraction``), that share of the pixelation series is rendered by
+:func:`block_pixelate` instead: square blocks of whole pixels, the mosaic most software makes.
 
 Every function is ``(image, value, seed) -> image`` on RGB Pillow images, as a host type of
 :class:`~contrique_training.distortions.Distortion` is.
@@ -168,6 +170,47 @@ def contrast_change(image: Image.Image, c: float, seed: int) -> Image.Image:
     x = _array(image)
     grey = np.full_like(x, float(x.mean()))
     return _image(cv2.addWeighted(x, 1 + c, grey, -c, 0))
+
+
+BLOCK_SIZES = (2, 3, 4, 6, 10)
+"""Block side in pixels of :func:`block_pixelate` at wide levels 1..5 (a block under 2 px is no block)."""
+BLOCK_IMPLEMENTATION = "blocks"
+"""The name of :func:`block_pixelate` where a record says which implementation rendered an image."""
+
+
+def block_pixelate(image: Image.Image, block: int, seed: int) -> Image.Image:
+    """The mosaic of image editors and of libvips ``shrink`` + ``zoom``: the mean of each ``block`` x
+    ``block`` square, replicated over it, on a grid shifted by a random 0..block-1 px per axis (edge
+    pixels repeated where a square crosses the border).
+
+    Unlike :func:`pixelate` (KADID's factor, whose first levels make irregular 1-2 px stripes), every
+    block is square and of a whole number of pixels.
+
+    Raises:
+        ValueError: ``block`` is under 2.
+    """
+    if block < 2:
+        raise ValueError(f"block {block}: a pixelation block is at least 2 px")
+    rng = np.random.default_rng(seed)
+    x = np.asarray(image.convert("RGB"), dtype=np.float64)
+    h, w = x.shape[:2]
+    dy, dx = (int(v) for v in rng.integers(0, block, 2))
+    ny, nx = -(-(h + dy) // block), -(-(w + dx) // block)
+    padded = np.pad(x, ((dy, ny * block - h - dy), (dx, nx * block - w - dx), (0, 0)), mode="edge")
+    means = padded.reshape(ny, block, nx, block, 3).mean(axis=(1, 3))
+    blocks = np.repeat(np.repeat(means, block, axis=0), block, axis=1)[dy : dy + h, dx : dx + w]
+    return Image.fromarray(np.round(blocks).astype(np.uint8))
+
+
+def block_image(image: Image.Image, level: int, seed: int) -> Image.Image:
+    """``image`` pixelated by :func:`block_pixelate` with the block of wide ``level`` (1..5, :data:`BLOCK_SIZES`).
+
+    Raises:
+        ValueError: The level is outside 1..5.
+    """
+    if not 1 <= level <= LEVELS:
+        raise ValueError(f"no pixelation block at wide level {level}: levels 1..{LEVELS}")
+    return block_pixelate(image, BLOCK_SIZES[level - 1], seed)
 
 
 ALTERNATES: dict[str, Callable[[Image.Image, float, int], Image.Image]] = {

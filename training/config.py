@@ -70,6 +70,11 @@ class TrainConfig:
         "(contrique_training.alternates), rendered with it instead, so that no one implementation's artefacts "
         "become the cue"
     )
+    block_fraction: float = _f(
+        0.0, "share of the pixelation series (series training) rendered as square blocks of whole pixels, each the "
+        "mean of its square on a randomly shifted grid (contrique_training.alternates.block_pixelate: the mosaic of "
+        "image editors and libvips), instead of by the other implementations"
+    )
     optimizer: str = _f("sgd", "sgd (momentum, the paper's) or adamw")
     ema_decay: float = _f(0.0, "exponential moving average of the weights (0 = off); checkpoints hold the average")
     keep_every: int = _f(0, "also keep a copy of the checkpoint every N steps as checkpoint-<step>.pt (0 = off)")
@@ -141,6 +146,9 @@ class TrainConfig:
             raise ConfigError(f"chain_fraction {self.chain_fraction} must be in [0, 1], and needs series training (rank_weight > 0)")
         if not 0.0 <= self.alt_fraction <= 1.0 or (self.alt_fraction > 0 and self.rank_weight <= 0):
             raise ConfigError(f"alt_fraction {self.alt_fraction} must be in [0, 1], and needs series training (rank_weight > 0)")
+        if not 0.0 <= self.block_fraction <= 1.0 or (self.block_fraction > 0 and self.rank_weight <= 0):
+            raise ConfigError(f"block_fraction {self.block_fraction} must be in [0, 1], and needs series training "
+                              "(rank_weight > 0)")
         if not 0.0 <= self.freeze_norm_at < 1.0 or (self.freeze_norm_at > 0 and self.fixed_norm):
             raise ConfigError(f"freeze_norm_at {self.freeze_norm_at} must be in [0, 1), and cannot go with fixed_norm "
                               "(whose statistics are fixed from the start)")

@@ -15,6 +15,7 @@ official code zero-pads instead, which would put distorted black borders into th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from contrique_infer.regularfile import open_regular
 
-from .alternates import ALTERNATES, alternate_image
+from .alternates import ALTERNATES, alternate_image, block_image
 from .colour import AUGMENTATIONS, augment_colour
 from .distortions import CHAIN_TYPES, LEVELS, NUM_CLASSES, WIDE_TYPES, apply_host, class_levels, distort, split_class
 from .errors import DataError
@@ -170,7 +171,9 @@ class SeriesDataset(_PhotoDataset):
     :data:`~contrique_training.distortions.CHAIN_TYPES` with probability ``chain_fraction``, else
     a single type of :data:`~contrique_training.distortions.WIDE_TYPES`; a single type with a
     second implementation (:data:`~contrique_training.alternates.ALTERNATES`) is rendered by it
-    with probability ``alt_fraction``. Host types (codecs, chains, second implementations) are
+    with probability ``alt_fraction``; a pixelation series by
+    :func:`~contrique_training.alternates.block_pixelate` (square blocks of whole pixels) with
+    probability ``block_fraction``, before that draw. Host types (codecs, chains, second implementations) are
     applied here, at every level with the series' seed; pixel types on the training device by
     :func:`make_series`. No colour-space augmentation: the runtime sees RGB, and so does the head.
     A sample is a dict: ``series`` (uint8, 6 x 3 x crop x crop), ``type``, ``flip`` and ``hosted``
@@ -178,9 +181,10 @@ class SeriesDataset(_PhotoDataset):
     """
 
     def __init__(self, paths: list[Path], crop_size: int, seed: int, variants_per_image: int = 1,
-                 max_side: int = 0, chain_fraction: float = 0.0, alt_fraction: float = 0.0) -> None:
+                 max_side: int = 0, chain_fraction: float = 0.0, alt_fraction: float = 0.0,
+                 block_fraction: float = 0.0) -> None:
         super().__init__(paths, crop_size, seed, variants_per_image, max_side)
-        self.chain_fraction, self.alt_fraction = chain_fraction, alt_fraction
+        self.chain_fraction, self.alt_fraction, self.block_fraction = chain_fraction, alt_fraction, block_fraction
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self.epoch, index, 2])
@@ -189,11 +193,15 @@ class SeriesDataset(_PhotoDataset):
         region = random_region(self.photo(index // self.variants), self.crop_size, rng)
         seed = int(rng.integers(2**31)) if chain else 0
         distortion = WIDE_TYPES[type_index] if not chain else None
-        alternate = (distortion is not None and distortion.name in ALTERNATES and bool(self.alt_fraction)
-                     and rng.random() < self.alt_fraction)
+        # No draw for a setting left at 0, so that runs without it see the same series as before it existed.
+        blocks = (distortion is not None and distortion.name == "pixelate" and bool(self.block_fraction)
+                  and rng.random() < self.block_fraction)
+        alternate = blocks or (distortion is not None and distortion.name in ALTERNATES and bool(self.alt_fraction)
+                               and rng.random() < self.alt_fraction)
         if alternate:
             seed = int(rng.integers(2**31))
-            series = [region, *(alternate_image(region, distortion.name, level, seed) for level in range(1, LEVELS + 1))]
+            render = block_image if blocks else partial(alternate_image, type_name=distortion.name)
+            series = [region, *(render(region, level=level, seed=seed) for level in range(1, LEVELS + 1))]
         else:
             series = [apply_host(region, type_index, level, seed=seed) for level in range(LEVELS + 1)]
         return {"series": torch.stack([_to_tensor(image) for image in series]), "type": type_index,

@@ -184,7 +184,8 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     authentic = list_images(config.data_authentic) if config.data_authentic else []
     if series:
         stream = BatchStream(SeriesDataset(pristine, config.crop_size, config.seed, config.variants_per_image,
-                                                 config.max_side, config.chain_fraction, config.alt_fraction), None,
+                                                 config.max_side, config.chain_fraction, config.alt_fraction,
+                                                 config.block_fraction), None,
                              micro // rt.world // SERIES_LENGTH, 0.0, rt.rank, rt.world, config.workers,
                              pin=rt.device.type == "cuda")
     else:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contrique_training.alternates import ALTERNATES, alternate_image
+from contrique_training.alternates import ALTERNATES, BLOCK_SIZES, alternate_image, block_image, block_pixelate
 from contrique_training.distortions import LEVELS, TYPE_INDEX, WIDE_TYPES, distort_image
 
 
@@ -55,3 +55,36 @@ def test_alternate_image_reads_the_wide_level(photo: Image.Image) -> None:
     for name, level in (("darken", 1), ("jpeg", 0), ("jpeg", LEVELS + 1)):
         with pytest.raises(ValueError, match="no second implementation"):
             alternate_image(photo, name, level, 0)
+
+
+@pytest.mark.parametrize("block", [2, 3, 6])
+def test_block_pixelation_is_the_mean_of_each_square_on_a_shifted_grid(block: int, photo: Image.Image) -> None:
+    x = np.asarray(photo, np.float64)
+    h, w = x.shape[:2]
+    phases = set()
+    for seed in range(6):
+        out = np.asarray(block_pixelate(photo, block, seed), np.float64)
+        assert out.shape == x.shape
+        # the grid's phase: the first row and column where a new block starts
+        rows = [0] + [y for y in range(1, h) if not np.array_equal(out[y], out[y - 1])]
+        cols = [0] + [c for c in range(1, w) if not np.array_equal(out[:, c], out[:, c - 1])]
+        dy, dx = rows[1] % block, cols[1] % block
+        phases.add((dy, dx))
+        for y0 in range(dy, h - block, block):  # every whole square inside the photo holds its rounded mean
+            for x0 in range(dx, w - block, block):
+                square = out[y0 : y0 + block, x0 : x0 + block]
+                assert np.all(square == square[0, 0])
+                np.testing.assert_array_equal(square[0, 0], np.round(x[y0 : y0 + block, x0 : x0 + block].mean(axis=(0, 1))))
+        assert np.array_equal(out, np.asarray(block_pixelate(photo, block, seed)))  # a seed fixes the phase
+    assert len(phases) > 1
+
+
+def test_block_pixelation_rises_with_the_level_and_refuses_bad_sizes(photo: Image.Image) -> None:
+    errors = [_error(block_image(photo, level, 0), photo) for level in range(1, LEVELS + 1)]
+    assert errors[0] > 0 and errors == sorted(errors)
+    assert _error(block_image(photo, 3, 7), block_pixelate(photo, BLOCK_SIZES[2], 7)) == 0
+    with pytest.raises(ValueError, match="at least 2 px"):
+        block_pixelate(photo, 1, 0)
+    for level in (0, LEVELS + 1):
+        with pytest.raises(ValueError, match="no pixelation block"):
+            block_image(photo, level, 0)

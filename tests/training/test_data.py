@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from contrique_infer.inputs import list_images
-from contrique_training.alternates import ALTERNATES
+from contrique_training.alternates import ALTERNATES, BLOCK_SIZES, block_image
 from contrique_training.data import (
     BatchStream,
     ContrastiveDataset,
@@ -284,6 +284,31 @@ def test_alternate_series_are_rendered_in_the_dataset_and_left_alone_on_the_devi
         TrainConfig(data="x", alt_fraction=0.5)  # needs series training
     with pytest.raises(ConfigError, match="alt_fraction"):
         TrainConfig(data="x", rank_weight=1.0, batch_size=48, alt_fraction=1.5)
+
+
+def test_block_pixelation_renders_the_pixelation_series_and_leaves_the_others_alone(folder: Path) -> None:
+    paths = list_images(folder)
+    blocks = SeriesDataset(paths, 32, seed=0, variants_per_image=80, block_fraction=1.0)
+    plain = SeriesDataset(paths, 32, seed=0, variants_per_image=80)
+    pixelate = TYPE_INDEX["pixelate"]
+    pixelation = [i for i in range(len(plain)) if plain[i]["type"] == pixelate]
+    assert pixelation and all(blocks[i]["hosted"] and not plain[i]["hosted"] for i in pixelation)
+    for i in range(len(plain)):  # no draw for the other types: their series are those of a run without blocks
+        if i not in pixelation:
+            assert all(torch.equal(blocks[i][key], plain[i][key]) if key == "series" else blocks[i][key] == plain[i][key]
+                       for key in plain[i])
+    sample = blocks[pixelation[0]]
+    series = sample["series"].permute(0, 2, 3, 1).numpy()
+    pristine = Image.fromarray(series[0])
+    errors = [float(np.abs(series[level].astype(float) - series[0]).mean()) for level in range(1, 6)]
+    assert errors == sorted(errors) and errors[0] > 0
+    for level, block in enumerate(BLOCK_SIZES, 1):  # each level is block_image's rendering at one of the grid phases
+        renderings = {np.asarray(block_image(pristine, level, seed)).tobytes() for seed in range(600)}
+        assert series[level].tobytes() in renderings
+    with pytest.raises(ConfigError, match="block_fraction"):
+        TrainConfig(data="x", block_fraction=0.5)  # needs series training
+    with pytest.raises(ConfigError, match="block_fraction"):
+        TrainConfig(data="x", rank_weight=1.0, batch_size=48, block_fraction=-0.1)
 
 
 def test_series_photos_are_downscaled_to_max_side(tmp_path: Path) -> None:

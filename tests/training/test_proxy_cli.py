@@ -31,8 +31,9 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert main(["make", "--data", str(skimage_dir), "--out", str(out), "--quiet"]) == 1
     assert "not an empty folder" in capsys.readouterr().err
     assert main(["make", "--data", str(skimage_dir), "--out", str(tmp_path / "alt"), "--variants", "3",
-                 "--max-side", "72", "--alt-fraction", "1", "--quiet"]) == 0
-    assert json.loads(capsys.readouterr().out)["settings"]["alt_fraction"] == 1.0
+                 "--max-side", "72", "--alt-fraction", "1", "--block-fraction", "1", "--quiet"]) == 0
+    settings = json.loads(capsys.readouterr().out)["settings"]
+    assert settings["alt_fraction"] == 1.0 and settings["block_fraction"] == 1.0
     assert main(["make", "--data", str(skimage_dir), "--out", str(tmp_path / "bad"), "--alt-fraction", "1.5"]) == 2
     assert "expected a number from 0 to 1, got '1.5'" in capsys.readouterr().err
     bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")

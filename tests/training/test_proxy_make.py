@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from scipy.stats import spearmanr
 
-from contrique_training.alternates import ALTERNATES, alternate_image
+from contrique_training.alternates import ALTERNATES, alternate_image, block_image
 from contrique_training.distortions import CHAIN_TYPES, LEVELS, SERIES_TYPES, WIDE_TYPES, distort_image
 from contrique_training.evaluation.datasets import read_csv
 from contrique_training.proxy.errors import ProxyError
@@ -108,6 +108,34 @@ def test_second_implementations_replace_a_share_of_their_types(proxy_dir: Path, 
     assert document["counts"]["second_implementation"] == sum(im.implementation is not None for im in alt.images)
     with pytest.raises(ProxyError, match="alt_fraction in 0..1"):
         make_proxy_set(skimage_dir, tmp_path / "bad", alt_fraction=1.5, progress=False)
+
+
+def test_block_pixelation_adds_one_version_to_a_share_of_the_photos(proxy_dir: Path, skimage_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    """With block_fraction every image of the set without it is made again, byte for byte, and that share of
+    the photos gets one more version: pixelation as square blocks, recorded per image and in the settings."""
+    own = load_proxy_set(proxy_dir)
+    blocks = make_proxy_set(skimage_dir, tmp_path / "blocks", variants_per_photo=VARIANTS, max_side=SIDE, seed=3,
+                            block_fraction=1.0, progress=False)
+    assert blocks.settings == {**own.settings, "block_fraction": 1.0}
+    added = [im for im in blocks.images if im.implementation == "blocks"]
+    photos = {im.content_id for im in own.images}
+    assert sorted(im.content_id for im in added) == sorted(photos) and len(blocks.images) == len(own.images) + len(photos)
+    assert [im for im in blocks.images if im.implementation is None] == list(own.images)
+    for im in own.images:
+        assert (tmp_path / "blocks" / im.path).read_bytes() == (proxy_dir / im.path).read_bytes()
+    for im in added:
+        assert im.distortion == "pixelate" and 1 <= im.level <= LEVELS
+        assert im.path.rsplit("/", 1)[1] == f"{VARIANTS + 1:02d}-pixelate-blocks-l{im.level}.png"
+        pristine = Image.open(tmp_path / "blocks" / im.path.rsplit("/", 1)[0] / "00-pristine.png")
+        expected = block_image(pristine, im.level, im.seed)
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "blocks" / im.path)), np.asarray(expected))
+        assert 0 < im.mdsi and im.quality < 100
+    some = make_proxy_set(skimage_dir, tmp_path / "some", variants_per_photo=VARIANTS, max_side=SIDE, seed=3,
+                          block_fraction=0.5, progress=False)
+    assert 0 < sum(im.implementation == "blocks" for im in some.images) < len(photos)  # 5 photos, drawn per photo
+    with pytest.raises(ProxyError, match="block_fraction in 0..1"):
+        make_proxy_set(skimage_dir, tmp_path / "bad", block_fraction=-0.5, progress=False)
 
 
 def test_assignments_cover_types_and_levels_evenly() -> None:

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--alt-fraction", type=fraction, default=0.0, metavar="F",
                       help="share (0..1) of the versions whose type has a second (OpenCV) implementation that it "
                            "renders (default 0)")
+    make.add_argument("--block-fraction", type=fraction, default=0.0, metavar="F",
+                      help="share (0..1) of the photos that get one more version, pixelated as square blocks of whole "
+                           "pixels (default 0; the other versions do not change)")
     make.add_argument("--quiet", action="store_true", help="no progress bar")
     heads = sub.add_parser("heads", help="fit the quality and level heads on a proxy set and add them to a bundle")
     heads.add_argument("--bundle", required=True, help="local bundle folder")
@@ -75,7 +78,7 @@ def _make(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     proxy = make_proxy_set(args.data, args.out, variants_per_photo=args.variants, max_side=args.max_side,
                            seed=args.seed, limit=args.limit, chains=args.chains, alt_fraction=args.alt_fraction,
-                           progress=not args.quiet)
+                           block_fraction=args.block_fraction, progress=not args.quiet)
     return {**proxy.summary(), "folder": str(proxy.folder), "seconds": round(time.perf_counter() - start, 1)}
 
 

@@ -7,7 +7,10 @@ composite chains of ``CHAIN_TYPES``) at their wide levels 1..5. The (type, level
 a stream of shuffled copies of all 145 pairs (175 with the chains), so every type,
 level and pair is drawn equally often over the set. With ``alt_fraction``, that share of the versions
 whose type has a second implementation (:mod:`contrique_training.alternates`, OpenCV) is rendered by
-it instead, from the same draws. Each image (pristine included) is scored
+it instead, from the same draws. With ``block_fraction``, that share of the photos gets one more
+version: pixelation at a random wide level rendered as square blocks of whole pixels
+(:func:`contrique_training.alternates.block_pixelate`), from draws of its own, so the other versions
+stay those of the set without it. Each image (pristine included) is scored
 against its pristine by MDSI (``piq.mdsi(distorted, pristine, data_range=1.0)``, 0 for identical
 images, growing with the distortion), mapped to a 0..100 quality, higher is better:
 ``quality = clip(100 * (1 - MDSI / 0.7), 0, 100)``, so pristine photos score 100. MDSI because it
@@ -80,7 +83,8 @@ class ProxyImage:
         level: 0 for the pristine photo, else the wide level 1..5.
         seed: The distortion's random seed.
         implementation: ``"opencv"`` when the second implementation
-            (:mod:`contrique_training.alternates`) rendered it, None for the training code's own.
+            (:mod:`contrique_training.alternates`) rendered it, ``"blocks"`` for
+            :func:`~contrique_training.alternates.block_pixelate`, None for the training code's own.
         mdsi: MDSI against the pristine photo (0 = identical, higher is worse).
         quality: The proxy quality, 0..100, higher is better.
     """
@@ -276,6 +280,7 @@ def make_proxy_set(
     limit: int | None = None,
     chains: bool = False,
     alt_fraction: float = 0.0,
+    block_fraction: float = 0.0,
     progress: bool = True,
 ) -> ProxySet:
     """Make a proxy set: pristine and distorted PNGs, their MDSI proxy scores, CSVs and proxy.json.
@@ -293,6 +298,9 @@ def make_proxy_set(
             (:data:`contrique_training.alternates.ALTERNATES`) that are rendered by it instead, so
             heads fitted on the set do not learn one implementation's artefacts. The draws are
             separate from the types' and seeds', so the same settings with 0 make the same set.
+        block_fraction: Share (0..1) of the photos that get one more version, pixelated as square
+            blocks of whole pixels at a random wide level; the images of the set without it are
+            unchanged.
         progress: A progress bar on stderr.
 
     Returns:
@@ -305,13 +313,14 @@ def make_proxy_set(
     """
     from tqdm import tqdm
 
-    from ..alternates import ALTERNATES, IMPLEMENTATION, alternate_image
-    from ..distortions import distort_image
+    from ..alternates import ALTERNATES, BLOCK_IMPLEMENTATION, IMPLEMENTATION, alternate_image, block_image
+    from ..distortions import LEVELS, distort_image
 
-    if variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1) or not 0 <= alt_fraction <= 1:
+    if (variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1)
+            or not 0 <= alt_fraction <= 1 or not 0 <= block_fraction <= 1):
         raise ProxyError(
-            f"variants_per_photo and limit must be >= 1, max_side >= {MIN_SIDE} and alt_fraction in 0..1; "
-            f"got {variants_per_photo}, {limit}, {max_side} and {alt_fraction}"
+            f"variants_per_photo and limit must be >= 1, max_side >= {MIN_SIDE}, alt_fraction in 0..1 and block_fraction "
+            f"in 0..1; got {variants_per_photo}, {limit}, {max_side}, {alt_fraction} and {block_fraction}"
         )
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -328,26 +337,34 @@ def make_proxy_set(
         pristine = prepare_photo(load_rgb(path), max_side)
         seeds = [int(s) for s in np.random.SeedSequence([seed, index]).generate_state(len(pairs))]
         draws = np.random.default_rng([seed, index, 1]).random(len(pairs))
-        second = [bool(alt_fraction) and t in ALTERNATES and d < alt_fraction for (t, _), d in zip(pairs, draws)]
+        second: list[str | None] = [IMPLEMENTATION if alt_fraction and t in ALTERNATES and d < alt_fraction else None
+                                    for (t, _), d in zip(pairs, draws)]
         made = [pristine] + [
             alternate_image(pristine, t, lv, s) if alt else distort_image(pristine, t, lv, seed=s)
             for (t, lv), s, alt in zip(pairs, seeds, second)
         ]
+        if block_fraction:  # draws of its own: the versions above are those of the set without blocks
+            block_rng = np.random.default_rng([seed, index, 2])
+            if block_rng.random() < block_fraction:
+                level, block_seed = int(block_rng.integers(1, LEVELS + 1)), int(block_rng.integers(2**31))
+                pairs, seeds, second = [*pairs, ("pixelate", level)], [*seeds, block_seed], [*second, BLOCK_IMPLEMENTATION]
+                made.append(block_image(pristine, level, block_seed))
         names = ["00-pristine.png"] + [
-            f"{k:02d}-{t}{'-' + IMPLEMENTATION if alt else ''}-l{lv}.png" for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
+            f"{k:02d}-{t}{'-' + alt if alt else ''}-l{lv}.png" for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
         ]
         scores = mdsi(made, pristine).round(6)  # as stored: the quality is that of the stored value
         for image, name, (kind, level), s, alt, m, q in zip(
-            made, names, [(None, 0), *pairs], [0, *seeds], [False, *second], scores, mdsi_to_quality(scores).round(4)
+            made, names, [(None, 0), *pairs], [0, *seeds], [None, *second], scores, mdsi_to_quality(scores).round(4)
         ):
             image.save(out / folder / name)
-            images.append(ProxyImage(f"{folder}/{name}", content, kind, level, s, float(m), float(q),
-                                     IMPLEMENTATION if alt else None))
+            images.append(ProxyImage(f"{folder}/{name}", content, kind, level, s, float(m), float(q), alt))
     settings = {"variants_per_photo": variants_per_photo, "max_side": max_side, "seed": seed, "limit": limit}
     if chains:
         settings["chains"] = True
     if alt_fraction:
         settings["alt_fraction"] = alt_fraction
+    if block_fraction:
+        settings["block_fraction"] = block_fraction
     name = "proxy-" + METRIC + "-" + "-".join(root.resolve().parts[-2:])
     proxy = ProxySet(out, name, str(root.resolve()), settings, tuple(images))
     for target, csv_path in (("quality", proxy.quality_csv), ("level", proxy.level_csv)):
