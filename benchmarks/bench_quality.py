@@ -147,8 +147,9 @@ palette            bits per pixel 7, 6, 5, 4, 3           vips gifsave (libimage
 =================  =====================================  ==========================================
 
 Contenders: bundles (``--bundle LABEL=PATH`` or ``LABEL=PATH@HEAD``; the head applied to the
-features of ``QualityScorer.features_many``, the same numbers as ``score_many``), the packaged
-default model (``--default``, skipped with a note if none is installed) and BRISQUE (the
+features of ``QualityScorer.features_many``, the same numbers as ``score_many``; bundles with the same
+encoder file, by the manifest's SHA-256, and input contract share one feature pass, so head
+candidates on one network cost little more than one of them), the packaged default model (``--default``, skipped with a note if none is installed) and BRISQUE (the
 ``brisque`` package with OpenCV, with a fix for NumPy >= 2.4; ``--no-brisque`` to skip; ``--jobs N``
 scores it in N processes).
 
@@ -786,6 +787,14 @@ class FeatureSource:
             self._features = [(r.feature, r.error) for r in self.scorer.features_many(images)]
             self._images = images
         return self._features
+
+
+def feature_key(scorer: QualityScorer) -> str:
+    """What fixes a bundle's features: its encoder file's sha256 (as the manifest records it) and input
+    contract, so bundles that differ only in their heads share one :class:`FeatureSource`."""
+    manifest = scorer.manifest
+    encoder = manifest.variants[scorer.variant].file
+    return json.dumps([manifest.files[encoder].sha256, manifest.input.to_dict()], sort_keys=True)
 
 
 def head_contender(label: str, description: dict[str, Any], source: FeatureSource, higher_is_better: bool,
@@ -1452,6 +1461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset = None if args.ablation is None else proxy_training_set(
                 args.ablation, [args.photos, PHOTOS / "val"], [p.relative_to(args.photos).as_posix() for p in all_photos],
                 args.ablation_target)
+            sources: dict[str, FeatureSource] = {}  # bundles with the same encoder and input contract share features
             bundles: list[tuple[str, str | None, str | None]] = list(args.bundle)
             if args.default:
                 bundles.append(("default", None, None))
@@ -1461,7 +1471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except NoDefaultModelError:
                     print("note: no default model is installed with contrique-infer; --default skipped", file=sys.stderr)
                     continue
-                source = FeatureSource(scorer)
+                source = sources.setdefault(feature_key(scorer), FeatureSource(scorer))
                 contenders.append(bundle_contender(label, scorer, head, source))
                 if dataset is not None:
                     contenders += ablation_contenders(label, scorer, source, dataset, config, group_weights)
