@@ -116,7 +116,9 @@ def test_batch_scorer_opens_one_scorer_per_worker_and_keeps_columns(
     expected = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(picked)
 
     opened = log.read_text().split()
-    assert len(opened) == len(set(opened)) == 2  # 50 images in 10 calls, one scorer per worker
+    # 50 images in 10 calls, one scorer per worker process (at most the pool's 2; Ray Data may hand every
+    # batch to the actor that started first when the machine is busy)
+    assert len(opened) == len(set(opened)) and 1 <= len(opened) <= 2
     rows.sort(key=lambda row: row["id"])
     assert [row.pop("id") for row in rows] == list(range(len(picked)))
     assert_rows_equal(rows, expected)
