@@ -147,11 +147,12 @@ palette            bits per pixel 7, 6, 5, 4, 3           vips gifsave (libimage
 =================  =====================================  ==========================================
 
 Contenders: bundles (``--bundle LABEL=PATH`` or ``LABEL=PATH@HEAD``; the head applied to the
-features of ``QualityScorer.features_many``, the same numbers as ``score_many``; bundles with the same
-encoder file, by the manifest's SHA-256, and input contract share one feature pass, so head
-candidates on one network cost little more than one of them), the packaged default model (``--default``, skipped with a note if none is installed) and BRISQUE (the
-``brisque`` package with OpenCV, with a fix for NumPy >= 2.4; ``--no-brisque`` to skip; ``--jobs N``
-scores it in N processes).
+features of ``QualityScorer.features_many``, the same numbers as ``score_many``; bundles with the
+same encoder file, by the manifest's SHA-256, and input contract share one feature pass, so head
+candidates on one network cost little more than one of them), the packaged default model
+(``--default``, skipped with a note if none is installed) and BRISQUE (the ``brisque`` package with
+OpenCV, with a fix for NumPy >= 2.4; ``--no-brisque`` to skip; ``--jobs N`` scores it in N
+processes).
 
 Ablation heads (``--ablation PROXY_DIR``, a proxy set made from TRAINING photos with
 ``python -m contrique_training.proxy make``; refused when its photos folder or any of its photos is

@@ -319,8 +319,8 @@ def make_proxy_set(
     if (variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1)
             or not 0 <= alt_fraction <= 1 or not 0 <= block_fraction <= 1):
         raise ProxyError(
-            f"variants_per_photo and limit must be >= 1, max_side >= {MIN_SIDE}, alt_fraction in 0..1 and block_fraction "
-            f"in 0..1; got {variants_per_photo}, {limit}, {max_side}, {alt_fraction} and {block_fraction}"
+            f"variants_per_photo and limit must be >= 1, max_side >= {MIN_SIDE}, alt_fraction in 0..1 and "
+            f"block_fraction in 0..1; got {variants_per_photo}, {limit}, {max_side}, {alt_fraction} and {block_fraction}"
         )
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -347,7 +347,8 @@ def make_proxy_set(
             block_rng = np.random.default_rng([seed, index, 2])
             if block_rng.random() < block_fraction:
                 level, block_seed = int(block_rng.integers(1, LEVELS + 1)), int(block_rng.integers(2**31))
-                pairs, seeds, second = [*pairs, ("pixelate", level)], [*seeds, block_seed], [*second, BLOCK_IMPLEMENTATION]
+                pairs, seeds = [*pairs, ("pixelate", level)], [*seeds, block_seed]
+                second = [*second, BLOCK_IMPLEMENTATION]
                 made.append(block_image(pristine, level, block_seed))
         names = ["00-pristine.png"] + [
             f"{k:02d}-{t}{'-' + alt if alt else ''}-l{lv}.png" for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
