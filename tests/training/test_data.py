@@ -302,7 +302,7 @@ def test_block_pixelation_renders_the_pixelation_series_and_leaves_the_others_al
     pristine = Image.fromarray(series[0])
     errors = [float(np.abs(series[level].astype(float) - series[0]).mean()) for level in range(1, 6)]
     assert errors == sorted(errors) and errors[0] > 0
-    for level, block in enumerate(BLOCK_SIZES, 1):  # each level is block_image's rendering at one of the grid phases
+    for level in range(1, len(BLOCK_SIZES) + 1):  # each level is block_image's rendering at one of the grid phases
         renderings = {np.asarray(block_image(pristine, level, seed)).tobytes() for seed in range(600)}
         assert series[level].tobytes() in renderings
     with pytest.raises(ConfigError, match="block_fraction"):
