@@ -50,6 +50,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from contrique_infer.bundle import sha256_file
+
 HERE = Path(__file__).resolve().parent
 MANIFESTS = {"second": HERE / "photo_sets" / "second.tsv", "third": HERE / "photo_sets" / "third.tsv"}
 COLUMNS = ("file", "package", "version", "path_in_package", "sha256", "width_x_height", "license")
@@ -177,15 +179,6 @@ def read_manifest(path: Path) -> list[Photo]:
     except OSError as exc:
         raise PhotoSetError(f"cannot read the manifest {path}: {exc}") from None
     return photos
-
-
-def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def find_deb(debs: Path, package: str, version: str) -> Path | None:
