@@ -176,6 +176,8 @@ BLOCK_SIZES = (2, 3, 4, 6, 10)
 """Block side in pixels of :func:`block_pixelate` at wide levels 1..5 (a block under 2 px is no block)."""
 BLOCK_IMPLEMENTATION = "blocks"
 """The name of :func:`block_pixelate` where a record says which implementation rendered an image."""
+BLOCK_TYPE = "pixelate"
+"""The distortion type that :func:`block_image` renders (its label in training and in proxy sets)."""
 
 
 def block_pixelate(image: Image.Image, block: int, seed: int) -> Image.Image:

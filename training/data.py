@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from contrique_infer.regularfile import open_regular
 
-from .alternates import ALTERNATES, alternate_image, block_image
+from .alternates import ALTERNATES, BLOCK_TYPE, alternate_image, block_image
 from .colour import AUGMENTATIONS, augment_colour
 from .distortions import CHAIN_TYPES, LEVELS, NUM_CLASSES, WIDE_TYPES, apply_host, class_levels, distort, split_class
 from .errors import DataError
@@ -194,7 +194,7 @@ class SeriesDataset(_PhotoDataset):
         seed = int(rng.integers(2**31)) if chain else 0
         distortion = WIDE_TYPES[type_index] if not chain else None
         # No draw for a setting left at 0, so that runs without it see the same series as before it existed.
-        blocks = (distortion is not None and distortion.name == "pixelate" and bool(self.block_fraction)
+        blocks = (distortion is not None and distortion.name == BLOCK_TYPE and bool(self.block_fraction)
                   and rng.random() < self.block_fraction)
         alternate = blocks or (distortion is not None and distortion.name in ALTERNATES and bool(self.alt_fraction)
                                and rng.random() < self.alt_fraction)

@@ -313,7 +313,7 @@ def make_proxy_set(
     """
     from tqdm import tqdm
 
-    from ..alternates import ALTERNATES, BLOCK_IMPLEMENTATION, IMPLEMENTATION, alternate_image, block_image
+    from ..alternates import ALTERNATES, BLOCK_IMPLEMENTATION, BLOCK_TYPE, IMPLEMENTATION, alternate_image, block_image
     from ..distortions import LEVELS, distort_image
 
     if (variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1)
@@ -347,7 +347,7 @@ def make_proxy_set(
             block_rng = np.random.default_rng([seed, index, 2])
             if block_rng.random() < block_fraction:
                 level, block_seed = int(block_rng.integers(1, LEVELS + 1)), int(block_rng.integers(2**31))
-                pairs, seeds = [*pairs, ("pixelate", level)], [*seeds, block_seed]
+                pairs, seeds = [*pairs, (BLOCK_TYPE, level)], [*seeds, block_seed]
                 second = [*second, BLOCK_IMPLEMENTATION]
                 made.append(block_image(pristine, level, block_seed))
         names = ["00-pristine.png"] + [
