@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Iterable
@@ -12,8 +13,8 @@ from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, run_qu
 from .errors import ContriqueError
 from .inputs import expand_inputs, lists
 from .manifest import VARIANTS
-from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, Sink, emit, render, resume
-from .preprocessing import DEFAULT_MAX_PIXELS
+from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, Sink, emit, printable, render, resume
+from .preprocessing import DEFAULT_MAX_PIXELS, decoding_source
 from .results import ScoreResult
 from .session import DEVICES
 
@@ -97,17 +98,34 @@ def main(argv: list[str] | None = None) -> int:
         return run_quietly(PROG, lambda: _main(argv))
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """Print a warning as ``PROG: warning: ...``, naming the image being decoded when it is about one."""
+    source = decoding_source()
+    print(printable(f"{PROG}: warning: {'' if source is None else source + ': '}{message}"), file=sys.stderr)
+
+
+def _hide_image_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """``--quiet``: warnings about one image (raised while it is decoded) are not shown; others are."""
+    if decoding_source() is None:
+        _show_warning(message, category, *args, **kwargs)
+
+
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
     if isinstance(args, int):
         return args
+    warnings.showwarning = _hide_image_warning if args.quiet else _show_warning
+    warnings.filterwarnings("always", module="PIL")  # one per image, each naming its image
     if not args.inputs and not args.list_heads:
         return fail(PROG, "give at least one image, directory or glob (or --list-heads)", EXIT_USAGE, parser)
     if args.resume and (args.output is None or args.format not in (*STREAMED, "html")):
         return fail(PROG, f"--resume needs -o FILE and --format {' or '.join(STREAMED)} (or html)", EXIT_USAGE, parser)
     if args.format == "html" and (args.output is None or args.list_heads):
         return fail(PROG, "--format html writes a report of scores: give images and -o FILE.html", EXIT_USAGE, parser)
+    if args.format == "html" and os.path.isdir(args.output):
+        return fail(PROG, f"-o {args.output} is a directory; the report is a file: give -o FILE.html", EXIT_USAGE,
+                    parser)
     if args.output is not None and lists([*args.inputs, *filter(None, [args.fr])], args.output,
                                          recursive=args.recursive):
         return fail(PROG, f"-o {args.output} is one of the images to score; refusing to overwrite it: "
@@ -135,7 +153,10 @@ def _main(argv: list[str] | None) -> int:
         }
         writer = _report_writer(args, meta) if args.format == "html" else None
         done = done if writer is None else writer.done
-        items = (item for item in expand_inputs(args.inputs, recursive=args.recursive) if item not in done)
+        # A report written inside a scanned folder does not score its own thumbnails.
+        skip = None if writer is None else writer.folder
+        items = (item for item in expand_inputs(args.inputs, recursive=args.recursive, skip=skip)
+                 if item not in done)
         thumbnail = None
         if writer is not None:
             from .report import make_thumbnail as thumbnail
@@ -210,7 +231,7 @@ class _Reporter:
         if self.bar is not None:
             self.bar.update(1)
         if not result.ok and not self.quiet:
-            line = f"{PROG}: {result.source}: {result.error}"
+            line = printable(f"{PROG}: {result.source}: {result.error}")
             if self.bar is not None:
                 self.bar.write(line, file=sys.stderr)
             else:
@@ -233,10 +254,6 @@ class _Version(argparse.Action):
 
         print(f"{PROG} {__version__}")
         parser.exit()
-
-
-def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def _max_pixels(text: str) -> int | None:

@@ -32,7 +32,8 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def iter_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> Iterator[str | ScanError]:
+def iter_images(folder: str | os.PathLike[str], *, recursive: bool = False,
+                skip: str | os.PathLike[str] | None = None) -> Iterator[str | ScanError]:
     """The image files in ``folder``, in name order; with ``recursive`` also those in its subfolders.
 
     A folder that cannot be read, or a symbolic link that leads back to a folder being walked,
@@ -41,16 +42,29 @@ def iter_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> I
     Args:
         folder: The folder to walk.
         recursive: Descend into subfolders (each in place, in name order).
+        skip: A folder left out of the walk, by identity (what it holds is no input: a report's
+            own files, say); ignored if it does not exist.
 
     Yields:
         File paths (``str``, as ``os.path.join`` builds them) and scan problems.
     """
-    yield from _walk(os.fspath(folder), recursive, frozenset())
+    yield from _walk(os.fspath(folder), recursive, frozenset(), _identity(skip))
 
 
-def _walk(path: str, recursive: bool, ancestors: frozenset[tuple[int, int]]) -> Iterator[str | ScanError]:
+def _identity(folder: str | os.PathLike[str] | None) -> tuple[int, int] | None:
+    try:
+        st = os.stat(folder) if folder is not None else None
+    except (OSError, ValueError):
+        return None
+    return None if st is None else (st.st_dev, st.st_ino)
+
+
+def _walk(path: str, recursive: bool, ancestors: frozenset[tuple[int, int]],
+          skip: tuple[int, int] | None) -> Iterator[str | ScanError]:
     try:
         st = os.stat(path)
+        if (st.st_dev, st.st_ino) == skip:
+            return
         if (st.st_dev, st.st_ino) in ancestors:
             yield ScanError(path, "symbolic link loop: the directory contains itself; skipped")
             return
@@ -67,7 +81,7 @@ def _walk(path: str, recursive: bool, ancestors: frozenset[tuple[int, int]]) -> 
             is_dir = False
         if is_dir:
             if recursive:
-                yield from _walk(entry.path, True, inner)
+                yield from _walk(entry.path, True, inner, skip)
         elif is_image_name(entry.name):
             yield entry.path
 
@@ -105,12 +119,13 @@ def lists(inputs: Iterable[str], path: str, *, recursive: bool = False) -> bool:
     Decided from the path's name and place, without scanning folders or expanding patterns: the
     same file as a file argument, an image file name in a folder argument (or below it, with
     ``recursive``), or a match of a glob pattern (where ``*`` may also cross folders: erring on
-    the side of yes). A path that does not exist is listed by nothing.
+    the side of yes). A path that does not exist yet is judged by its name and place the same way
+    (an output file that a scan would meet once written).
     """
     try:
-        target = os.stat(path)
-    except OSError:
-        return False
+        target: os.stat_result | None = os.stat(path)
+    except (OSError, ValueError):
+        target = None
     real = os.path.realpath(path)
     parent = os.path.dirname(real)
     for arg in inputs:
@@ -120,16 +135,18 @@ def lists(inputs: Iterable[str], path: str, *, recursive: bool = False) -> bool:
                 return True
         elif os.path.lexists(arg) or not _GLOB_CHARS.search(arg):
             try:
-                if os.path.samestat(os.stat(arg), target):
-                    return True
-            except OSError:
-                pass
+                same = os.path.samestat(os.stat(arg), target) if target else os.path.realpath(arg) == real
+            except (OSError, ValueError):
+                same = False
+            if same:
+                return True
         elif fnmatch.fnmatchcase(os.path.abspath(path), os.path.abspath(arg)) or fnmatch.fnmatchcase(real, arg):
             return True
     return False
 
 
-def expand_inputs(inputs: Iterable[str], *, recursive: bool = False) -> Iterator[str | ScanError]:
+def expand_inputs(inputs: Iterable[str], *, recursive: bool = False,
+                  skip: str | os.PathLike[str] | None = None) -> Iterator[str | ScanError]:
     """Command-line inputs as the files to score, lazily and in order.
 
     A folder gives its image files (subfolders too with ``recursive``); a glob pattern its
@@ -140,6 +157,7 @@ def expand_inputs(inputs: Iterable[str], *, recursive: bool = False) -> Iterator
     Args:
         inputs: Files, folders and glob patterns.
         recursive: Scan folders recursively.
+        skip: A folder that folder scans leave out (see :func:`iter_images`).
 
     Yields:
         Paths to score, and the scan problems in their place.
@@ -147,7 +165,7 @@ def expand_inputs(inputs: Iterable[str], *, recursive: bool = False) -> Iterator
     for arg in inputs:
         if os.path.isdir(arg):
             found = False
-            for item in iter_images(arg, recursive=recursive):
+            for item in iter_images(arg, recursive=recursive, skip=skip):
                 found = True
                 yield item
             if not found:

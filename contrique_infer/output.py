@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -54,20 +55,37 @@ def render(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, documen
     if fmt == "jsonl":
         return "".join(json.dumps(row) + "\n" for row in rows)
     if fmt == "csv":
+        lines = [",".join(columns) + "\n"] if header else []
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
-        if header:
-            writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-        return buf.getvalue()
+        # '\r' in the line terminator makes the writer quote a field holding a carriage return too (a
+        # file name may); each row then ends with '\n' alone, like every line of a result file.
+        writer = csv.writer(buf, lineterminator="\r\n")
+        for row in rows:
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow("" if row.get(c) is None else row[c] for c in columns)
+            lines.append(buf.getvalue()[:-2] + "\n")
+        return "".join(lines)
     return _table(rows, columns)
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters (a new line, an escape sequence) and the
+    bidirectional-text controls escaped (``\\n``, ``\\x1b``, ``\\u202e``), so that a file name
+    cannot split a line, move the cursor or reverse what follows."""
+    return _UNPRINTABLE.sub(lambda m: _ESCAPES.get(m[0]) or
+                            (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}"), text)
 
 
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     if columns == RESULT_COLUMNS:
         cells = [("score", "image", "size or error")] + [
-            (f"{r['score']:.4f}" if r["score"] is not None else "error", r["source"],
-             f"{r['error_type']}: {r['error']}" if r["error"] else f"{r['width']}x{r['height']}")
+            (f"{r['score']:.4f}" if r["score"] is not None else "error", printable(r["source"]),
+             printable(f"{r['error_type']}: {r['error']}") if r["error"] else f"{r['width']}x{r['height']}")
             for r in rows
         ]
     else:

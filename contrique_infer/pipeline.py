@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .errors import ImageError, PathError
-from .preprocessing import ImageInput, PreparedImage
+from .errors import ImageDecodeError, ImageError, PathError
+from .preprocessing import ImageInput, PreparedImage, describe
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,7 +72,9 @@ def run_pipeline(
         images: The inputs (any iterable, consumed once and lazily). An input that is already a
             :class:`PathError` (a folder that could not be scanned, say) is its own outcome, in its place.
         prepare: Decodes one input (runs in the decoding threads); raises :class:`ImageError` for
-            any input it cannot use (an input of a type that is no image at all included).
+            any input it cannot use (an input of a type that is no image at all included). Any
+            other exception it raises becomes that input's :class:`ImageDecodeError` too (naming
+            the exception as a bug to report): one input never ends the batch.
         encode: The features of same-sized prepared images, one array per image.
         batch_size: The most images per ``encode`` call.
         workers: Decoding threads (checked by :func:`check_arguments`).
@@ -81,8 +83,7 @@ def run_pipeline(
         The input's :class:`Encoded` feature, or its :class:`ImageError` (or :class:`PathError`).
 
     Raises:
-        Whatever ``encode`` raises (an inference failure ends the run); a ``prepare`` error
-        other than :class:`ImageError` (a bug).
+        Whatever ``encode`` raises (an inference failure ends the run).
     """
     finished: dict[int, Outcome] = {}
     groups: dict[tuple[int, ...], list[tuple[int, PreparedImage]]] = {}
@@ -99,6 +100,9 @@ def run_pipeline(
             return prepare(image)
         except ImageError as exc:
             return exc
+        except Exception as exc:  # a failure no check foresaw: this input's outcome, never the batch's end
+            return ImageDecodeError(describe(image), f"cannot be used ({type(exc).__name__}: {exc}); this is "
+                                                     "a bug in contrique-infer: please report it with the input")
 
     def run(key: tuple[int, ...]) -> None:
         group = groups.pop(key)

@@ -19,6 +19,13 @@ Animated and multi-page files (GIF, TIFF, ...) use their first frame; a PIL imag
 the frame it is on. EXIF orientation is ignored unless ``apply_exif=True`` (the official code
 ignores it).
 
+Files, bytes and file objects are opened only as the raster formats of
+:data:`~contrique_infer.inputs.IMAGE_EXTENSIONS` (a camera's multi-picture JPEG, MPO, included):
+an EPS file, which Pillow would hand to Ghostscript, is refused like any other non-image. A PIL
+image is never changed: it is loaded (under a lock, so that one lazy image can be passed many
+times in one batch) and used at its full size, without the reduced-scale JPEG decode that a file
+gets.
+
 Size guards: ``max_pixels`` is checked on the file header, before any pixel is decoded; images
 that also exceed Pillow's own decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, about
 179 MP for its error) are reported as :class:`ImageTooLargeError` too. Pillow still prints its
@@ -28,6 +35,7 @@ refused; :func:`allow_pixels` raises Pillow's limit when ``max_pixels`` is set a
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import threading
@@ -40,6 +48,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, ImageTypeError
+from .inputs import IMAGE_EXTENSIONS
 from .manifest import InputContract
 from .regularfile import NotRegularFileError, open_regular
 
@@ -54,6 +63,9 @@ DEFAULT_MAX_PIXELS = 25_000_000
 """The default ``max_pixels`` guard: about a 6000 x 4000 photo (a 25 MP image needs ~400 MB of floats)."""
 
 _PIL_LIMIT_LOCK = threading.Lock()
+_PIL_INPUT_LOCK = threading.Lock()
+"""Held while a caller's PIL image is loaded: Pillow's lazy loading is not thread-safe."""
+_DECODING = threading.local()
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +107,12 @@ def describe(image: Any) -> str:
         return f"<{type(image).__name__}>"
     name = getattr(image, "name", None)
     return name if isinstance(name, str) else "<file object>"
+
+
+def decoding_source() -> str | None:
+    """The input the calling thread is decoding now (its :func:`describe` name), else None: lets a
+    warning hook name the image a Pillow warning (corrupt EXIF data, say) is about."""
+    return getattr(_DECODING, "source", None)
 
 
 def min_side(contract: InputContract) -> int:
@@ -156,25 +174,33 @@ def _decode(image: ImageInput, max_pixels: int | None, apply_exif: bool, min_siz
             max_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
     """:func:`decode_rgb`'s work: the RGB image, and the image's own size (after any EXIF turn)."""
     source = describe(image)
-    with _opened(image, source) as img:
-        _check_size(img.size, source, max_pixels, min_size)
-        size = img.size
-        target = fit_size(size, max_side)
-        try:
-            if target != size and img.format == "JPEG":
-                img.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale where that still covers the target
-            if apply_exif:
-                img = ImageOps.exif_transpose(img)
-                if (img.width > img.height) != (size[0] > size[1]) and img.width != img.height:
-                    size, target = size[::-1], target[::-1]  # the orientation tag turned the image by 90 degrees
-            rgb = _to_rgb(img, source)
-            return (rgb if rgb.size == target else rgb.resize(target, Image.Resampling.BICUBIC)), size
-        except ImageError:
-            raise
-        except Image.DecompressionBombError as exc:
-            raise _too_large(source, img.size, max_pixels, exc) from exc
-        except Exception as exc:  # any failure of Pillow's decoders on this input's bytes
-            raise ImageDecodeError(source, f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
+    _DECODING.source = source
+    try:
+        with _opened(image, source) as img:
+            _check_size(img.size, source, max_pixels, min_size)
+            size = img.size
+            target = fit_size(size, max_side)
+            try:
+                if img is image:  # the caller's PIL image: loaded, never changed
+                    with _PIL_INPUT_LOCK:
+                        img.load()
+                elif target != size and img.format in ("JPEG", "MPO"):
+                    img.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale where that still covers the target
+                if apply_exif:
+                    turned = img.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)  # the tags that turn by 90 degrees
+                    img = ImageOps.exif_transpose(img)
+                    if turned:
+                        size, target = size[::-1], target[::-1]
+                rgb = _to_rgb(img, source)
+                return (rgb if rgb.size == target else rgb.resize(target, Image.Resampling.BICUBIC)), size
+            except ImageError:
+                raise
+            except Image.DecompressionBombError as exc:
+                raise _too_large(source, img.size, max_pixels, exc) from exc
+            except Exception as exc:  # any failure of Pillow's decoders on this input's bytes
+                raise ImageDecodeError(source, f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
+    finally:
+        _DECODING.source = None
 
 
 def to_scales(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ...]:
@@ -237,10 +263,10 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
     elif isinstance(image, np.ndarray):
         yield _from_array(image, source)
     elif isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if os.path.isdir(path):
-            raise ImageDecodeError(source, "is a directory, not an image file")
         try:
+            path = os.fspath(image)
+            if os.path.isdir(path):
+                raise ImageDecodeError(source, "is a directory, not an image file")
             fh = open_regular(path)  # a FIFO or a device is refused, never waited on
         except FileNotFoundError as exc:
             raise ImageDecodeError(source, "no such file") from exc
@@ -248,19 +274,14 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
             raise ImageDecodeError(source, str(exc)) from None
         except OSError as exc:
             raise ImageDecodeError(source, f"cannot be opened ({exc.strerror or exc})") from exc
+        except ValueError as exc:  # a NUL character, or text the file system cannot encode
+            raise ImageDecodeError(source, f"is not a usable file path ({exc})") from None
         with fh:
             yield _open_stream(fh, source)
     elif isinstance(image, (bytes, bytearray, memoryview)):
         yield _open_stream(io.BytesIO(bytes(image)), source)
     elif hasattr(image, "read"):
-        stream = image
-        seekable = getattr(image, "seekable", None)
-        if not (callable(seekable) and seekable()):
-            data = image.read()
-            if not isinstance(data, bytes):
-                raise ImageDecodeError(source, "is a text file object; open the file in binary mode ('rb')")
-            stream = io.BytesIO(data)
-        yield _open_stream(stream, source)
+        yield _open_stream(_seekable(image, source), source, stream=True)
     else:
         raise ImageTypeError(
             source, f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
@@ -268,23 +289,58 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
         )
 
 
-def _open_stream(fh: IO[bytes], source: str) -> Image.Image:
+def _seekable(image: Any, source: str) -> IO[bytes]:
+    """A caller's file object, or (when it cannot seek) its bytes read into memory."""
+    try:
+        seekable = getattr(image, "seekable", None)
+        if callable(seekable) and seekable():
+            return image  # type: ignore[no-any-return]
+        data = image.read()
+    except Exception as exc:  # closed, or a stream whose read fails
+        raise ImageDecodeError(source, f"cannot be read ({exc})") from exc
+    if isinstance(data, str):
+        raise ImageDecodeError(source, "is a text file object; open the file in binary mode ('rb')")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageDecodeError(source, f"read() gave {type(data).__name__}, not bytes; pass a binary file object")
+    return io.BytesIO(bytes(data))
+
+
+def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.Image:
+    """Open ``fh`` (a file, or ``stream``: the caller's file object, read from where it is) as an image."""
     try:
         head = fh.read(1)
         if not head:
+            if stream:
+                raise ImageDecodeError(source, "has no bytes left to read (empty, or already read to its end: "
+                                               "seek(0) or open it again)")
             raise ImageDecodeError(source, "is empty (0 bytes)")
         if not isinstance(head, bytes):
             raise ImageDecodeError(source, "is a text file object; open the file in binary mode ('rb')")
         fh.seek(-1, os.SEEK_CUR)
-        return Image.open(fh)
+        return Image.open(fh, formats=_formats())
     except ImageError:
         raise
     except UnidentifiedImageError as exc:
-        raise ImageDecodeError(source, "is not an image file in a format Pillow can read") from exc
+        raise ImageDecodeError(
+            source, f"is not an image file in a format contrique-infer reads ({', '.join(_formats())})"
+        ) from exc
     except Image.DecompressionBombError as exc:
         raise _too_large(source, None, None, exc) from exc
     except Exception as exc:  # Pillow's format plugins raise many types on malformed headers
         raise ImageDecodeError(source, f"cannot be read as an image ({exc})") from exc
+
+
+_RAISE_LIMIT = "raise max_pixels (None: no limit; on the command line --max-pixels N or none)"
+_ORIENTATION = 0x0112
+"""The EXIF orientation tag."""
+
+
+@functools.cache
+def _formats() -> tuple[str, ...]:
+    """The Pillow formats images are opened as: those of the scanned file extensions (a camera's
+    multi-picture JPEG, MPO, opens as JPEG)."""
+    by_extension = Image.registered_extensions()
+    return tuple(sorted({by_extension[ext] for ext in IMAGE_EXTENSIONS if ext in by_extension}))
 
 
 def _from_array(array: np.ndarray, source: str) -> Image.Image:
@@ -316,13 +372,13 @@ def _too_large(
         return ImageTooLargeError(
             source,
             f"is larger than Pillow's decompression-bomb limit ({pil_error}); "
-            "pass a larger max_pixels (or max_pixels=None) to allow such images",
+            f"{_RAISE_LIMIT} to allow such images",
         )
     w, h = size  # type: ignore[misc]
     return ImageTooLargeError(
         source,
         f"is {w}x{h} = {w * h} pixels, more than max_pixels={max_pixels}; "
-        "pass a larger max_pixels (or None) to allow it",
+        f"{_RAISE_LIMIT} to allow it",
     )
 
 

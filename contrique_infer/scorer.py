@@ -480,9 +480,18 @@ class QualityScorer:
             return self._head
         elif kind == "fr":
             fr = [h for h in self._heads.values() if h.kind == "fr"]
-            if len(fr) != 1:
-                raise HeadKindError(f"choose a full-reference head with head=NAME; loaded fr heads: {_names(fr)}")
-            return fr[0]
+            if len(fr) == 1:
+                return fr[0]
+            if fr:
+                raise HeadKindError(f"the model has {len(fr)} full-reference heads: choose one with head=NAME "
+                                    f"(--head NAME on the command line); loaded fr heads: {_names(fr)}")
+            in_bundle = [h.name for h in self.manifest.heads if h.kind == "fr"]
+            if in_bundle:
+                raise HeadKindError(f"this scorer loaded none of the model's full-reference heads "
+                                    f"({', '.join(in_bundle)}): create it with head=None or head=NAME")
+            raise HeadKindError(f"model {self.manifest.name!r} has no full-reference head, so it cannot score "
+                                "against a reference: use a model with one (the converted official CONTRIQUE "
+                                "model has them, docs/convert-official.md)")
         else:
             chosen = self._head if self._head is not None else self._loaded_head(None)
         if chosen.kind != kind:

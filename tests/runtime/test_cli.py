@@ -350,6 +350,49 @@ def test_symlink_loops_and_unreadable_dirs(capsys, tiny_bundle_dir: Path, photos
     assert len(rows) == 7
 
 
+def test_pillow_warnings_name_their_image_and_quiet_hides_them(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (90, 120, 30)).save(buf, "JPEG", exif=exif.tobytes())
+    data = bytearray(buf.getvalue())
+    at = data.find(b"Exif\0\0") + 10
+    data[at:at + 4] = b"\xff\xff\xff\x7f"  # the first directory's offset points past the end: "Corrupt EXIF data"
+    for name in ("x.jpg", "y.jpg"):
+        (photos / name).write_bytes(data)
+    code, out, err = run(capsys, photos / "x.jpg", photos / "y.jpg", photos / "a.png", "--apply-exif",
+                         "--model", tiny_bundle_dir, "--format", "csv")
+    assert code == 0 and len(out.splitlines()) == 4
+    warned = [line for line in err.splitlines() if "warning" in line]
+    assert len(warned) >= 2 and all(line.startswith("contrique-score: warning: ") for line in warned)
+    assert {str(photos / "x.jpg"), str(photos / "y.jpg")} <= {line.split(": ")[2] for line in warned}
+    code, out, err = run(capsys, photos / "x.jpg", photos / "y.jpg", "--apply-exif", "-q", "--model", tiny_bundle_dir)
+    assert code == 0 and err == ""
+
+
+def test_names_with_control_characters_keep_stderr_and_table_one_line_each(capsys, tiny_bundle_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    bad = tmp_path / "two\nlines\x1b[2J.jpg"
+    bad.write_bytes(b"")
+    code, out, err = run(capsys, bad, "--model", tiny_bundle_dir)
+    assert code == 1
+    assert err.splitlines() == [f"contrique-score: {tmp_path}/two\\nlines\\x1b[2J.jpg: is empty (0 bytes)"]
+    assert len(out.splitlines()) == 2 and "\\x1b[2J" in out
+    code, out, err = run(capsys, bad, "--model", tiny_bundle_dir, "--format", "jsonl")
+    assert json.loads(out)["source"] == str(bad)  # machine formats keep the name as it is
+
+
+def test_an_output_file_a_scan_would_meet_is_refused_before_it_exists(capsys, tiny_bundle_dir: Path,
+                                                                     photos: Path) -> None:
+    code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "csv", "-o", photos / "new.jpg")
+    assert code == 2 and "is one of the images to score" in err and not (photos / "new.jpg").exists()
+
+
+def test_full_reference_without_a_full_reference_head(capsys, photos: Path) -> None:
+    code, out, err = run(capsys, photos / "a.png", "--fr", photos / "a.png")  # the packaged model: no FR head
+    assert code == 2 and "has no full-reference head, so it cannot score against a reference" in err
+
+
 def test_empty_directory_is_reported(capsys, tiny_bundle_dir: Path, tmp_path: Path) -> None:
     code, out, _ = run(capsys, tmp_path, "--model", tiny_bundle_dir, "--format", "jsonl")
     assert code == 1 and "no image files in this directory" in json.loads(out)["error"]

@@ -88,4 +88,17 @@ def test_lists_tells_whether_a_file_is_among_the_inputs(tree: Path, tmp_path: Pa
     assert not lists([str(tree)], str(tree / "notes.txt"))  # scans list image names only
     assert lists([str(tree / "*.png")], b) and lists([str(tree / "**" / "*.tif")], d)
     assert not lists([str(tree / "*.jpg")], b) and not lists([str(tree / "a.JPG")], b)
-    assert not lists([b], str(tree / "new.png"))  # a file that does not exist yet is no input
+    assert not lists([b], str(tree / "new.png"))  # a file that does not exist yet is no file argument
+    # ... but a scan would meet it once it is written, and a missing file argument is that file
+    assert lists([str(tree)], str(tree / "new.png")) and not lists([str(tree)], str(tree / "new.csv"))
+    assert lists([str(tree / "gone.jpg")], str(tree / "gone.jpg"))
+
+
+def test_a_skipped_folder_is_left_out_of_scans(tree: Path) -> None:
+    everything = list(expand_inputs([str(tree)], recursive=True))
+    assert list(expand_inputs([str(tree)], recursive=True, skip=tree / "sub")) == [
+        p for p in everything if not p.startswith(str(tree / "sub") + os.sep)]
+    (tree / "alias").symlink_to(tree / "sub")  # by identity: another name for it is left out too
+    assert list(iter_images(tree, recursive=True, skip=tree / "sub")) == [
+        str(tree / "a.JPG"), str(tree / "b.png"), str(tree / "sub.png")]
+    assert list(iter_images(tree, skip=tree / "missing")) == list(iter_images(tree))

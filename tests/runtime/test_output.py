@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from contrique_infer.output import RESULT_COLUMNS, OutputFileError, Sink, render, resume
+from contrique_infer.output import RESULT_COLUMNS, OutputFileError, Sink, printable, render, resume
 
 ROWS = [
     {"source": "a.png", "score": 41.5, "width": 40, "height": 30, "error": None, "error_type": None},
@@ -30,6 +30,24 @@ def test_render_formats() -> None:
     assert json.loads(render(ROWS, RESULT_COLUMNS, "json", {"results": ROWS})) == {"results": ROWS}
     table = render(ROWS, RESULT_COLUMNS, "table", {}).splitlines()
     assert table[1].split() == ["41.5000", "a.png", "40x30"] and table[2].startswith("  error  bad.png")
+
+
+def test_csv_quotes_a_carriage_return_and_resume_reads_it_back(tmp_path: Path) -> None:
+    rows = [{**ROWS[0], "source": "cr\rret.png"}, {**ROWS[0], "source": "nl\nline.png"}, ROWS[2]]
+    text = render(rows, RESULT_COLUMNS, "csv", {})
+    assert text.split("\n")[1] == '"cr\rret.png",41.5,40,30,,'
+    assert "\r\n" not in text
+    path = tmp_path / "out.csv"
+    path.write_text(text, newline="")
+    assert resume(str(path), "csv") == {"cr\rret.png", "nl\nline.png", 'c, "quoted".png'}
+    assert path.read_bytes().decode() == text
+
+
+def test_printable_escapes_what_would_change_a_terminal_line() -> None:
+    assert printable("a\nb\rc\td\x1b[31me\x7f\u202ef\u2066g.png") == "a\\nb\\rc\\td\\x1b[31me\\x7f\\u202ef\\u2066g.png"
+    assert printable("café 写真 \udce9.png") == "café 写真 \udce9.png"  # letters and undecodable bytes stay
+    table = render([{**ROWS[1], "source": "two\nlines.png", "error": "bad\x1b[2J"}], RESULT_COLUMNS, "table", {})
+    assert table.splitlines()[1].split() == ["error", "two\\nlines.png", "ImageDecodeError:", "bad\\x1b[2J"]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

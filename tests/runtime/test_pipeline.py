@@ -22,7 +22,8 @@ from contrique_infer.preprocessing import PreparedImage
 
 
 class Fake:
-    """A decoder and encoder for inputs ``(name, height, width)``; a width of 0 is undecodable.
+    """A decoder and encoder for inputs ``(name, height, width)``; a width of 0 is undecodable, a
+    negative width makes ``prepare`` fail in a way it does not foresee (a ``RuntimeError``).
 
     The feature of an image is ``[height, width, batch length]``; the pixel array of each
     prepared image is tracked while it lives, and the batches are recorded if ``record``.
@@ -42,6 +43,8 @@ class Fake:
         name, height, width = item
         if width == 0:
             raise ImageDecodeError(name, "not an image")
+        if width < 0:
+            raise RuntimeError(f"no check foresaw {name}")
         pixels = np.zeros((3, height, width), np.float32)
         weakref.finalize(pixels, self._released)
         with self.lock:
@@ -75,6 +78,16 @@ def test_outcomes_come_in_input_order_with_errors_in_place() -> None:
     assert sorted(itertools.chain.from_iterable(fake.batches)) == sorted(n for n, _, w in items if w)
     assert max(len(b) for b in fake.batches) == 3  # same-sized images are batched, up to batch_size
     assert fake.live == 0  # outcomes keep the feature, never the pixels
+
+
+def test_an_unforeseen_prepare_failure_is_that_input_s_error_and_the_batch_goes_on() -> None:
+    items = [("a", 8, 8), ("odd", 8, -1), ("b", 8, 8)]
+    fake = Fake()
+    out = run(fake, items, batch_size=2)
+    assert [type(o) for o in out] == [Encoded, ImageDecodeError, Encoded]
+    assert out[1].source == "<tuple>"
+    assert out[1].reason == ("cannot be used (RuntimeError: no check foresaw odd); this is a bug in contrique-infer: "
+                             "please report it with the input")
 
 
 def test_inputs_that_already_failed_pass_through_in_place() -> None:

@@ -357,3 +357,86 @@ def test_max_side_with_exif_rotation(tmp_path: Path) -> None:
 def test_max_side_refuses_an_image_too_thin_after_downscaling() -> None:
     with pytest.raises(ImageTooSmallError, match="after scaling its longer side to the model's max_side 64"):
         prepare(_png(_rgb(20, 400)), InputContract(min_size=8, max_side=64))
+
+
+# --- inputs found by hostile testing (2026-12-05) -----------------------------------------------
+
+
+class _Gone:
+    """A file object that cannot seek and whose read fails (a device that went away)."""
+
+    def read(self, n: int = -1) -> bytes:
+        raise OSError("device gone")
+
+
+class _Returns:
+    """A file object that cannot seek and whose read returns ``value``."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def read(self, n: int = -1) -> object:
+        return self.value
+
+
+def test_unusable_paths_and_file_objects_are_image_errors(tmp_path: Path) -> None:
+    closed = open(tmp_path / "c.png", "wb")  # noqa: SIM115
+    closed.close()
+    cases = [
+        ("x\0y.jpg", "is not a usable file path (embedded null byte)"),
+        (Path("x\0y.jpg"), "is not a usable file path (embedded null byte)"),
+        ("\ud800.jpg", "is not a usable file path ("),
+        (closed, "cannot be read (I/O operation on closed file"),
+        (_Gone(), "cannot be read (device gone)"),
+        (_Returns(None), "read() gave NoneType, not bytes; pass a binary file object"),
+        (_Returns("text"), "is a text file object; open the file in binary mode ('rb')"),
+    ]
+    for image, message in cases:
+        with pytest.raises(ImageDecodeError) as caught:
+            decode_rgb(image)  # type: ignore[arg-type]
+        assert message in str(caught.value), (image, str(caught.value))
+    data = _png(_rgb())
+    assert decode_rgb(_Returns(bytearray(data))).size == (50, 37)  # any bytes-like read() is used
+
+
+def test_a_file_object_read_to_its_end_says_so() -> None:
+    stream = io.BytesIO(_png(_rgb()))
+    stream.read()  # read by someone else before
+    with pytest.raises(ImageDecodeError, match=r"has no bytes left to read .*seek\(0\)"):
+        decode_rgb(stream)
+    stream.seek(0)
+    assert decode_rgb(stream).size == (50, 37)
+
+
+def test_eps_and_other_formats_outside_the_image_extensions_are_refused() -> None:
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\nshowpage\n"
+    ico = io.BytesIO()
+    _rgb(32, 32).save(ico, "ICO")
+    for data in (eps, ico.getvalue()):
+        with pytest.raises(ImageDecodeError, match="is not an image file in a format contrique-infer reads"):
+            decode_rgb(data)
+
+
+def test_a_lazy_pil_image_is_not_changed_and_is_decoded_whole(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    _smooth(600, 800).save(path, "JPEG", quality=90)
+    contract = InputContract(min_size=8, max_side=100)
+    with Image.open(path) as lazy:
+        prepared = prepare(lazy, contract)
+        assert lazy.size == (800, 600)  # no reduced-scale draft on the caller's image
+        with Image.open(path) as loaded:
+            loaded.load()
+            np.testing.assert_array_equal(prepared.scales[0], prepare(loaded, contract).scales[0])
+    assert (prepared.width, prepared.height) == (800, 600)
+
+
+def test_exif_turn_of_a_nearly_square_jpeg_decoded_at_reduced_scale(tmp_path: Path) -> None:
+    # 2048x2041 decoded at 1/8 scale is 256x256: the turn must come from the tag, not the decoded shape.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "turned.jpg"
+    _smooth(2041, 2048).save(path, "JPEG", quality=90, exif=exif.tobytes())
+    assert decode_rgb(path, apply_exif=True, max_side=256).size == (255, 256)
+    prepared = prepare(path, InputContract(min_size=8, max_side=256), apply_exif=True)
+    assert (prepared.width, prepared.height) == (2041, 2048)
+    assert decode_rgb(path, max_side=256).size == (256, 255)  # as stored without apply_exif

@@ -180,8 +180,10 @@ def test_cli_writes_the_report_rows_thumbnails_and_links(capsys, tiny_bundle_dir
     assert scored[str(photos / HOSTILE)][5] == "../my%20photos/%3Cimg%20src%3Dx%20onerror%3Dwindow.pwned%3D1%3E.png"
     assert os.fsdecode(os.fsencode(photos) + b"/" + NON_UTF8) in scored
     failed = {Path(f[0]).name: f[1:3] for f in data["failed"]}
+    kind, message = failed.pop("broken.jpg")
+    assert kind == "ImageDecodeError" and "PNG, " in message
+    assert message.startswith("is not an image file in a format contrique-infer reads (")
     assert failed == {
-        "broken.jpg": ["ImageDecodeError", "is not an image file in a format Pillow can read"],
         "empty.png": ["ImageDecodeError", "is empty (0 bytes)"],
         "tiny.png": ["ImageTooSmallError", "is 2x2 pixels; the model needs at least 8 pixels on each side"],
     }
@@ -273,6 +275,26 @@ def test_resuming_needs_the_same_model_and_head(tmp_path: Path) -> None:
 def test_usage_errors(capsys, tiny_bundle_dir: Path, photos: Path, argv: list[str], message: str) -> None:
     code, err = score_to_report(capsys, photos, "--model", tiny_bundle_dir, *argv)
     assert code == 2 and message in err
+
+
+def test_an_output_directory_is_refused_before_scoring(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                       tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    code, err = score_to_report(capsys, photos, "--model", tiny_bundle_dir, "--format", "html", "-o", tmp_path / "out")
+    assert code == 2 and "is a directory; the report is a file: give -o FILE.html" in err
+    assert list((tmp_path / "out").iterdir()) == [] and not (tmp_path / "out_files").exists()
+
+
+def test_a_report_inside_a_scanned_folder_does_not_score_its_own_thumbnails(capsys, tiny_bundle_dir: Path,
+                                                                           photos: Path) -> None:
+    report = photos / "a_report.html"  # its folder a_report_files/ sorts before every photo
+    argv = (photos, "-r", "--model", tiny_bundle_dir, "--format", "html", "-o", report)
+    code, err = score_to_report(capsys, *argv)
+    assert code == 1, err  # the three broken images
+    first = sorted(r["source"] for r in rows_of(report))
+    assert len(first) == 11 and not any("a_report_files" in source for source in first)
+    code, err = score_to_report(capsys, *argv, "--resume")  # the thumbnails now exist: still not inputs
+    assert sorted(r["source"] for r in rows_of(report)) == first
 
 
 def test_a_killed_run_resumes_to_a_report_of_every_image_once(tiny_bundle_dir: Path, tmp_path: Path) -> None:

@@ -195,6 +195,37 @@ def test_inputs_that_are_not_images_are_results_in_a_batch_and_raise_alone(score
     assert isinstance(raised.value, TypeError)  # score() raises it, a TypeError as before
 
 
+def test_unusable_paths_and_streams_are_results_in_a_batch(scorer: QualityScorer, tmp_path: Path) -> None:
+    good = _img(20, 20, 0)
+    closed = open(tmp_path / "c.png", "wb")  # noqa: SIM115
+    closed.close()
+    results = scorer.score_many([good, "x\0y.jpg", good, "\ud800.jpg", good, closed, good])
+    assert [r.score for r in results[::2]] == [scorer.score(good)] * 4  # the batch is not aborted
+    assert [(r.error_type, r.error.split(" (")[0]) for r in results[1::2]] == [
+        ("ImageDecodeError", "is not a usable file path"), ("ImageDecodeError", "is not a usable file path"),
+        ("ImageDecodeError", "cannot be read"),
+    ]
+
+
+def test_one_lazy_pil_image_many_times_in_a_batch(scorer: QualityScorer, tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    _img(1200, 1600, 5).save(path, "JPEG", quality=90)
+    with Image.open(path) as loaded:
+        loaded.load()
+        want = scorer.score(loaded)
+    with Image.open(path) as lazy:  # not loaded: each decoding thread would load it at once
+        results = scorer.score_many([lazy] * 12, batch_size=4, workers=4)
+        assert lazy.size == (1600, 1200)
+    assert [(r.score, r.width, r.height, r.error) for r in results] == [(want, 1600, 1200, None)] * 12
+
+
+def test_a_model_without_a_full_reference_head_says_so(tiny_bundle_dir: Path) -> None:
+    img = _img(20, 20, 0)
+    only_nr = QualityScorer.from_pretrained(tiny_bundle_dir, head="quality")
+    with pytest.raises(HeadKindError, match="loaded none of the model's full-reference heads \\(fr_quality\\)"):
+        only_nr.score_fr(img, img)
+
+
 def test_argument_errors_raise(scorer: QualityScorer) -> None:
     with pytest.raises(TypeError, match="iterable of images"):
         scorer.score_many("photo.png")  # type: ignore[arg-type]
