@@ -18,7 +18,7 @@ from .errors import BundleFileError, HashMismatchError, HeadError
 from .head import Head
 from .jsonfile import read_json
 from .manifest import MANIFEST_NAME, FileEntry, HeadInfo, Manifest, VariantInfo
-from .paths import check_relpath, link_roots
+from .paths import check_relpath, inside
 from .regularfile import NotRegularFileError, check_regular, open_regular
 
 
@@ -47,9 +47,7 @@ def resolve_file(folder: str | os.PathLike[str], rel: str) -> Path:
     """
     root = Path(folder).resolve()
     check_relpath(str(root / MANIFEST_NAME), rel, "file")
-    target = (root / rel).resolve()
-    if not any(allowed in target.parents for allowed in link_roots(root)):
-        raise BundleFileError(root / rel, "resolves outside the bundle folder; refusing to read it")
+    target = inside(root, rel)
     try:
         check_regular(target)
     except FileNotFoundError:

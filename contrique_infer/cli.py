@@ -9,11 +9,11 @@ import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, run_quietly
+from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, printable, run_quietly
 from .errors import ContriqueError
 from .inputs import expand_inputs, lists
 from .manifest import VARIANTS
-from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, Sink, emit, printable, render, resume
+from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, Sink, emit, render, resume
 from .preprocessing import DEFAULT_MAX_PIXELS, decoding_source
 from .results import ScoreResult
 from .session import DEVICES

@@ -1,4 +1,5 @@
-"""What the project's commands share: argument parsing without exiting, error lines, exit codes.
+"""What the project's commands share: argument parsing without exiting, error lines (one line each, control
+characters escaped), exit codes.
 
 Every command (``contrique-score``, ``contrique-export``, ``contrique-train``, ``contrique-eval``,
 ``contrique-distortions``) has ``main(argv=None) -> int``, prints results on stdout and
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -33,12 +35,25 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
 
 def fail(prog: str, problem: object, code: int = EXIT_FAILED,
          parser: argparse.ArgumentParser | None = None) -> int:
-    """Print ``PROG: error: PROBLEM`` on stderr (after the usage line when ``parser`` is given);
-    returns ``code``."""
+    """Print ``PROG: error: PROBLEM`` on stderr, :func:`printable` (after the usage line when
+    ``parser`` is given); returns ``code``."""
     if parser is not None:
         parser.print_usage(sys.stderr)
-    print(f"{prog}: error: {problem}", file=sys.stderr)
+    print(printable(f"{prog}: error: {problem}"), file=sys.stderr)
     return code
+
+
+_UNPRINTABLE = re.compile(  # C0 and C1 controls, DEL, bidirectional marks and overrides
+    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters (a new line, an escape sequence) and the
+    bidirectional-text controls escaped (``\\n``, ``\\x1b``, ``\\u202e``), so that a file name
+    cannot split a line, move the cursor or reverse what follows."""
+    return _UNPRINTABLE.sub(lambda m: _ESCAPES.get(m[0]) or
+                            (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}"), text)
 
 
 def positive_int(text: str) -> int:

@@ -93,6 +93,10 @@ class Head:
         if not np.all(np.isfinite(coef)):
             raise HeadError(path, "field 'coef' holds non-finite values")
         feature_range = score_range = None
+        ranges = [key for key in ("feature_min", "feature_max", "score_min", "score_max") if key in r.data]
+        if version < 2 and ranges:
+            raise HeadError(path, f"format_version {version} heads have no ranges, yet this one holds "
+                                  f"{', '.join(ranges)}: set format_version 2, or remove them")
         if version >= 2 and "feature_min" in r.data:
             bounds = tuple(_finite_vector(r, key, len(coef)) for key in ("feature_min", "feature_max"))
             if np.any(bounds[0] > bounds[1]):

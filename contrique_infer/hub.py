@@ -23,6 +23,7 @@ fetched, and importing its download machinery costs about 0.1 s.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +40,12 @@ from .errors import (
     OfflineCacheMissError,
 )
 from .manifest import MANIFEST_NAME, Manifest
+from .paths import link_roots
 
 _DEFAULT_REVISION = "main"
+_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,255}")
+"""What a branch, tag or commit name may look like (no '..' part, checked too): the cache writes it as a path."""
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 _MAX_LINKS = 8  # snapshot entry -> repo blob -> shared blob store, with room to spare
 
 
@@ -104,11 +109,21 @@ def fetch_manifest(
         ManifestError: The downloaded manifest is not a valid bundle manifest.
     """
     revision = revision or _DEFAULT_REVISION
+    if not _REVISION.fullmatch(revision) or ".." in revision.split("/"):
+        raise HubError(f"{_uri(repo_id, revision, MANIFEST_NAME)}: {revision!r} is not a branch, tag or commit "
+                       "name; give one like 'main', 'v1.0' or a commit hash")
     path = _download(repo_id, MANIFEST_NAME, revision, cache_dir, local_files_only)
     # The cache stores each commit's files in snapshots/<commit hash>/, whatever revision was asked.
     commit = path.parent.name
+    if path.parent.parent.name != "snapshots" or not _COMMIT.fullmatch(commit):
+        raise HubError(f"{_uri(repo_id, revision, MANIFEST_NAME)}: the server named commit {commit!r}, not a "
+                       "commit hash; this server is not a Hugging Face Hub to load from (check HF_ENDPOINT)")
     try:
         manifest = Manifest.load(path.parent)
+    except BundleFileError as exc:  # the server's ETag named a cache file outside the cache
+        _discard(path.parent, MANIFEST_NAME)
+        raise HubError(f"{_uri(repo_id, commit, MANIFEST_NAME)}: the download {exc.reason}; this server is not a "
+                       "Hugging Face Hub to load from (check HF_ENDPOINT)") from exc
     except ManifestError:
         _discard(path.parent, MANIFEST_NAME)  # a corrupted download must not stay cached for this commit
         raise
@@ -155,6 +170,10 @@ def fetch_files(
         _download(remote.repo_id, rel, remote.revision, cache_dir, local_files_only)
         try:
             verify_file(folder, manifest, rel)
+        except BundleFileError as exc:
+            _discard(folder, rel)
+            raise HubError(f"{_uri(remote.repo_id, remote.revision, rel)}: the download {exc.reason}; this server "
+                           "is not a Hugging Face Hub to load from (check HF_ENDPOINT)") from exc
         except HashMismatchError as exc:
             _discard(folder, rel)
             raise HashMismatchError(
@@ -299,7 +318,9 @@ def _discard(folder: Path, rel: str) -> None:
 
     The entry is a symlink to a blob (possibly through the shared blob store) where the cache
     supports symlinks, and a plain copy elsewhere (Windows without developer mode); in that case
-    any blob of the repository with the same bytes is deleted too.
+    any blob of the repository with the same bytes is deleted too. A link is followed only into the
+    folders :func:`~contrique_infer.paths.link_roots` allows: what a hostile server's answer made it
+    point to outside them is never deleted.
     """
     entry = folder / rel
     if not os.path.lexists(entry):
@@ -313,12 +334,15 @@ def _discard(folder: Path, rel: str) -> None:
                 if blob.is_file() and blob.stat().st_size == size and sha256_file(blob) == digest:
                     blob.unlink()
         return
+    roots = tuple(root.resolve() for root in link_roots(folder))
     link = entry
     for _ in range(_MAX_LINKS):
         if not link.is_symlink():
             break
         target = Path(os.path.normpath(link.parent / os.readlink(link)))
         link.unlink()
+        if not any(root in target.resolve().parents for root in roots):
+            return
         link = target
     if link.is_file() and not link.is_symlink():
         link.unlink()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .bundle import LoadedBundle, load_bundle, needed_files
-from .errors import BundleFileError, NoDefaultModelError
+from .errors import BundleFileError, HubError, NoDefaultModelError
 from .manifest import MANIFEST_NAME, Manifest
 
 if TYPE_CHECKING:
@@ -115,6 +115,13 @@ def locate(
     from . import hub
 
     if hub.is_repo_id(name):
-        remote = hub.fetch_manifest(name, revision=revision, cache_dir=cache, local_files_only=local_files_only)
+        try:
+            remote = hub.fetch_manifest(name, revision=revision, cache_dir=cache, local_files_only=local_files_only)
+        except HubError as exc:
+            first = name.split("/")[0]
+            if os.path.isdir(first):  # 'models/mybundle' with a folder 'models' here: a mistyped folder, likely
+                raise type(exc)(f"{name}: no such bundle folder here (the folder {first}/ exists: check the "
+                                f"name), and as a Hub repository: {exc}") from exc
+            raise
         return Location(name, remote.manifest, remote=remote, cache_dir=cache, local_files_only=local_files_only)
     raise BundleFileError(name, "no such bundle folder, and not a Hugging Face Hub repository id 'org/name'")

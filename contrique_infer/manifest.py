@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import BundleFileError, HeadNotFoundError, ManifestError, VariantNotFoundError
 from .jsonfile import read_json
-from .paths import check_relpath
+from .paths import check_relpath, inside
 from .records import FieldReader, JsonRecord, to_float
 
 FORMAT_VERSION = 2
@@ -343,8 +343,8 @@ class Manifest:
             raise ManifestError(path, "variants must include 'fp32'")
         heads = tuple(HeadInfo.from_dict(h) for h in r.objects("heads"))
         head_names = [h.name for h in heads]
-        if len(set(head_names)) != len(head_names):
-            raise ManifestError(path, f"head names must be unique, got {head_names}")
+        if len({n.lower() for n in head_names}) != len(head_names):  # heads are chosen by name, in any case
+            raise ManifestError(path, f"head names must be unique, ignoring case; got {head_names}")
         default_head = r.string("default_head", optional=True)
         if default_head is not None and default_head not in head_names:
             raise ManifestError(path, f"default_head {default_head!r} is not one of the heads {head_names}")
@@ -398,7 +398,8 @@ class Manifest:
         """Read and validate ``folder/contrique.json``.
 
         Raises:
-            BundleFileError: The folder or its manifest does not exist.
+            BundleFileError: The folder or its manifest does not exist, or the manifest is a symbolic
+                link to a file outside the folder (:func:`contrique_infer.paths.inside`).
             ManifestError: The manifest cannot be read, is not a regular file, is not JSON within the
                 limits of :mod:`contrique_infer.jsonfile`, or is not a valid manifest.
         """
@@ -407,6 +408,7 @@ class Manifest:
             raise BundleFileError(
                 path, "no bundle manifest here; a bundle folder holds contrique.json (make one with contrique-export)"
             )
+        inside(folder, MANIFEST_NAME)  # a link out of the folder is refused before anything is read
         return cls.from_dict(read_json(path, ManifestError), path)
 
     def save(self, folder: str | os.PathLike[str]) -> Path:

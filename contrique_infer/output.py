@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import re
 import stat
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import IO, Any
 
+from .commands import printable
 from .errors import PathError
 from .jsonfile import JSONError, loads
 from .regularfile import NotRegularFileError, open_regular
@@ -69,18 +69,6 @@ def render(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, documen
     return _table(rows, columns)
 
 
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def printable(text: str) -> str:
-    """``text`` for a terminal: control characters (a new line, an escape sequence) and the
-    bidirectional-text controls escaped (``\\n``, ``\\x1b``, ``\\u202e``), so that a file name
-    cannot split a line, move the cursor or reverse what follows."""
-    return _UNPRINTABLE.sub(lambda m: _ESCAPES.get(m[0]) or
-                            (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}"), text)
-
-
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     if columns == RESULT_COLUMNS:
         cells = [("score", "image", "size or error")] + [
@@ -89,7 +77,7 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
             for r in rows
         ]
     else:
-        cells = [tuple(columns)] + [tuple("" if r[c] is None else str(r[c]) for c in columns) for r in rows]
+        cells = [tuple(columns)] + [tuple("" if r[c] is None else printable(str(r[c])) for c in columns) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = []
     for row in cells:

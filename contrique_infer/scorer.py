@@ -223,7 +223,8 @@ class QualityScorer:
                       else self._heads.get(default) if default else None)
         if providers is None:
             providers = resolve_providers(options.providers, options.device)
-        self._encoder = Encoder(bundle.model_path, bundle.manifest, providers=providers, threads=options.threads)
+        self._encoder = Encoder(bundle.model_path, bundle.manifest, providers=providers, threads=options.threads,
+                                sha256=bundle.manifest.files[bundle.variant.file].sha256)
         self._max_pixels = max_pixels
         self._apply_exif = options.apply_exif
         allow_pixels(max_pixels)

@@ -9,6 +9,7 @@ overwrite each other, so having both installed is warned about.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import threading
 import warnings
@@ -19,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import BundleError, BundleFileError, DependencyError, GraphMismatchError, InferenceError, ProviderError
+from .errors import (
+    BundleError,
+    BundleFileError,
+    DependencyError,
+    GraphMismatchError,
+    HashMismatchError,
+    InferenceError,
+    ProviderError,
+)
 from .manifest import Manifest
 from .onnxfile import MalformedModelError, external_locations
 from .regularfile import NotRegularFileError, open_regular
@@ -143,14 +152,22 @@ class Encoder:
     it is faster for the sizes most images have, so sessions keep it until such a photo comes. GPU
     sessions keep onnxruntime's defaults.
 
+    Every session is made from the file's bytes as read at that moment (each check below is on
+    those bytes, not on a path that might be changed in between), so that the session made for the
+    first large image runs the same verified graph as the first.
+
     Args:
         model_path: The ONNX file.
         manifest: The bundle's manifest (input contract and feature size).
         providers: Providers from :func:`resolve_providers`.
         threads: onnxruntime intra-op threads; None lets onnxruntime choose.
+        sha256: The file's expected sha256 (the manifest's entry), checked on the bytes of every
+            session; None checks nothing (the caller verified the file).
 
     Raises:
         BundleError: The file is not ONNX, or onnxruntime cannot load it (damaged).
+        HashMismatchError: The bytes differ from ``sha256`` (the file was changed since the bundle
+            was verified).
         BundleFileError: The file cannot be read, or keeps tensors in other files (ONNX external
             data, which the manifest would not verify).
         GraphMismatchError: The graph's input/output do not match the manifest.
@@ -158,7 +175,7 @@ class Encoder:
     """
 
     def __init__(self, model_path: str | os.PathLike[str], manifest: Manifest, *,
-                 providers: Sequence[Provider], threads: int | None = None) -> None:
+                 providers: Sequence[Provider], threads: int | None = None, sha256: str | None = None) -> None:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive integer or None; got {threads!r}")
         self.path = Path(model_path)
@@ -169,8 +186,8 @@ class Encoder:
         self._threads = threads
         self._cpu = not uses_gpu(providers)
         self._arena = self._cpu  # whether the CPU session still has its arena (until a large image comes)
+        self._sha256 = sha256
         self._lock = threading.Lock()
-        self._check_self_contained()
         self.session = self._open(arena=self._arena)
         self.providers: list[str] = list(self.session.get_providers())
         if uses_gpu(providers) and not uses_gpu(self.providers):
@@ -183,7 +200,8 @@ class Encoder:
         self._check_graph()
 
     def _open(self, *, arena: bool) -> Any:
-        """A session on the model, with the memory options of the class docstring."""
+        """A session on the model's bytes (:meth:`_read`), with the memory options of the class docstring."""
+        model = self._read()
         ort = onnxruntime()
         options = ort.SessionOptions()
         if self._threads is not None:
@@ -192,23 +210,31 @@ class Encoder:
             options.enable_mem_pattern = False
             options.enable_cpu_mem_arena = arena
         try:
-            return ort.InferenceSession(os.fspath(self.path), sess_options=options, providers=self._requested)
+            return ort.InferenceSession(model, sess_options=options, providers=self._requested)
         except Exception as exc:  # onnxruntime's own exception types do not share a useful base
             raise BundleError(
                 self.path, f"onnxruntime cannot load this model ({exc}); the file is damaged or not an ONNX "
                 "model: download or export the bundle again",
             ) from exc
 
-    def _check_self_contained(self) -> None:
-        """Refuse a graph that keeps tensors in other files, before onnxruntime would read them
-        (:mod:`contrique_infer.onnxfile`): the manifest verifies only the files it lists."""
+    def _read(self) -> bytes:
+        """The model file's bytes, checked against the expected sha256 and refused if the graph keeps
+        tensors in other files (:mod:`contrique_infer.onnxfile`): the manifest verifies only the
+        files it lists."""
         try:
             with open_regular(self.path) as fh:
-                external = external_locations(fh.read())
+                model = fh.read()
         except NotRegularFileError as exc:
             raise BundleFileError(self.path, str(exc)) from None
         except OSError as exc:
             raise BundleFileError(self.path, f"cannot be read ({exc.strerror or exc})") from exc
+        if self._sha256 is not None and (digest := hashlib.sha256(model).hexdigest()) != self._sha256:
+            raise HashMismatchError(
+                self.path, f"sha256 {digest[:12]}... differs from the manifest's {self._sha256[:12]}...: the file "
+                "was changed after the bundle was loaded; load the bundle again",
+            )
+        try:
+            external = external_locations(model)
         except MalformedModelError as exc:
             raise BundleError(
                 self.path, f"is not an ONNX model ({exc}); the file is damaged or not an ONNX model: download or "
@@ -221,6 +247,7 @@ class Encoder:
                 f"{location!r}), which the manifest does not verify; a bundle's graphs must hold their weights: "
                 "export the graph again with its weights embedded (contrique-export does)",
             )
+        return model
 
     def _session_for(self, batch: np.ndarray) -> Any:
         """The session for a batch; the first large image on CPU replaces it by one without the arena."""

@@ -47,6 +47,8 @@ class Fault:
             cut short); otherwise the server consistently serves the truncated file.
         corrupt: Serve the bytes with one byte flipped (same size), announcing the true etag.
         stall: Seconds to wait before answering a GET (then close without answering).
+        etag: Send this ``ETag`` instead of the file's (a hostile server: the client makes it a
+            path in its cache).
     """
 
     status: int | None = None
@@ -55,6 +57,7 @@ class Fault:
     announce_full: bool = True
     corrupt: bool = False
     stall: float = 0.0
+    etag: str | None = None
 
     def served(self, data: bytes) -> bytes:
         """The bytes a GET answers with, for a file whose true bytes are ``data``."""
@@ -193,9 +196,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         served = fault.served(data) if applies else data
         announced = data if (fault.corrupt or (fault.truncate and fault.announce_full)) else served
-        self._file(repo_id, commit, rel, announced, served, cdn)
+        self._file(repo_id, commit, rel, announced, served, cdn, fault.etag if applies else None)
 
-    def _file(self, repo_id: str, commit: str, rel: str, announced: bytes, served: bytes, cdn: bool) -> None:
+    def _file(self, repo_id: str, commit: str, rel: str, announced: bytes, served: bytes, cdn: bool,
+              etag: str | None = None) -> None:
         lfs = rel.endswith(".onnx")
         if lfs and not cdn:  # the Hub redirects LFS files to its CDN, with the metadata on the redirect
             sha256 = hashlib.sha256(announced).hexdigest()
@@ -204,12 +208,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "Location": location,
                 "X-Repo-Commit": commit,
                 "ETag": f'"{git_blob_sha1(announced)}"',
-                "X-Linked-Etag": f'"{sha256}"',
+                "X-Linked-Etag": f'"{etag or sha256}"',
                 "X-Linked-Size": str(len(announced)),
             }
             self._answer(302, headers)
             return
-        etag = hashlib.sha256(announced).hexdigest() if lfs else git_blob_sha1(announced)
+        etag = etag or (hashlib.sha256(announced).hexdigest() if lfs else git_blob_sha1(announced))
         headers = {"X-Repo-Commit": commit, "ETag": f'"{etag}"', "Content-Type": "application/octet-stream"}
         if self.command == "HEAD":
             self._answer(200, headers, length=len(announced))

@@ -58,7 +58,10 @@ def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
     for edit, message in ((lambda d: d.update(feature_min=[0.0]), "list of 2 numbers"),
                           (lambda d: d.update(feature_min=[2.0, 0.0]), "must not exceed"),
                           (lambda d: d.update(score_min=200.0), "must not exceed"),
-                          (lambda d: d.update(format_version=3), "format_version 3 is not supported")):
+                          (lambda d: d.update(format_version=3), "format_version 3 is not supported"),
+                          (lambda d: d.update(format_version=1),  # its clipping would be silently dropped
+                           "format_version 1 heads have no ranges, yet this one holds feature_min, feature_max, "
+                           "score_min, score_max: set format_version 2")):
         data = json.loads(path.read_text())
         edit(data)
         with pytest.raises(HeadError, match=message):

@@ -24,6 +24,7 @@ from contrique_infer.errors import (
     BundleFileError,
     HashMismatchError,
     HubConnectionError,
+    HubError,
     HubNotFoundError,
     ManifestError,
     OfflineCacheMissError,
@@ -304,6 +305,30 @@ def test_broken_manifest_is_not_kept(hub: FakeHub, tiny_bundle_dir: Path, cache:
     with pytest.raises(ManifestError, match="cannot be read as JSON"):
         fetch(cache_dir=cache)
     assert_recovers(hub, tiny_bundle_dir, cache, "contrique.json")
+
+
+@pytest.mark.parametrize("rel", ["contrique.json", "heads/quality.json", "encoder.onnx"])
+def test_a_server_whose_etag_names_a_file_outside_the_cache_never_gets_it_read_or_deleted(
+    hub: FakeHub, tiny_bundle_dir: Path, cache: Path, tmp_path: Path, rel: str
+) -> None:
+    # huggingface_hub makes the ETag the blob's path: an absolute one points the snapshot at any file.
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    hub.add_commit(REPO, tiny_bundle_dir)
+    hub.faults[rel] = Fault(etag=str(victim))
+    with pytest.raises(HubError, match="resolves outside the bundle folder; refusing to read it; this server is not"):
+        remote = fetch_manifest(REPO, cache_dir=cache)
+        fetch_files(remote, [rel], cache_dir=cache)
+    assert victim.read_text() == "keep me"
+    assert not [p for p in cache.rglob(Path(rel).name) if p.is_symlink()]  # the bad snapshot entry is gone
+    assert_recovers(hub, tiny_bundle_dir, cache, rel)
+
+
+@pytest.mark.parametrize("revision", ["../../../refs-outside", "main/../../x", "-rf", "a b"])
+def test_revisions_that_are_no_names_are_refused_before_any_request(hub: FakeHub, cache: Path, revision: str) -> None:
+    with pytest.raises(HubError, match="is not a branch, tag or commit name"):
+        fetch_manifest(REPO, revision=revision, cache_dir=cache)
+    assert hub.log == []
 
 
 def test_fetch_files_refuses_unlisted_files(hub: FakeHub, tiny_bundle_dir: Path, cache: Path) -> None:

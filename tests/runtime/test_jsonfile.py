@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,23 @@ def test_read_json_names_the_file_and_the_reason(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo.json")
     with pytest.raises(BundleError, match=r"fifo.json: is a named pipe \(FIFO\), not a regular file"):
         read_json(tmp_path / "fifo.json", BundleError)  # refused, not waited on
+
+
+@pytest.mark.parametrize("tail", [b"", b"\\", b"]]]"])
+def test_an_unterminated_string_of_escaped_quotes_is_refused_in_one_pass(tail: bytes) -> None:
+    # Each quote of an unterminated string used to start a rescan to the end: 16 KB took 0.9 s, 200 KB
+    # hours. 8 MB of it (about what 16 MiB files may hold) must be refused like any broken document;
+    # it is run in a subprocess with a generous limit only so that a regression fails instead of hanging.
+    code = ("from contrique_infer.jsonfile import loads, JSONError\n"
+            f"doc = b'\"' + b'\\\\\"' * 4_000_000 + {tail!r}\n"
+            "try:\n    loads(doc)\nexcept JSONError as exc:\n    print(str(exc)[:40])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.startswith("Unterminated string starting at")
+
+
+def test_brackets_inside_strings_and_escapes_do_not_count_as_nesting() -> None:
+    assert loads('["a\\"b", [1, {"x": "]]]\\\\"}], "[[[["]') == ["a\"b", [1, {"x": "]]]\\"}], "[[[["]
+    deep = "[" * MAX_DEPTH + '"' + "\\\\" * 3 + '"' + "]" * MAX_DEPTH
+    assert loads(deep) is not None
+    with pytest.raises(JSONError, match=f"nested {MAX_DEPTH + 1} levels deep"):
+        loads("[" + deep + "]")

@@ -12,7 +12,7 @@ from fake_hub import HUB_REPO, FakeHub
 from PIL import Image
 
 from contrique_infer import cli, location, session
-from contrique_infer.errors import BundleFileError, HashMismatchError, NoDefaultModelError
+from contrique_infer.errors import BundleFileError, HashMismatchError, NoDefaultModelError, OfflineCacheMissError
 from contrique_infer.location import locate
 from contrique_infer.manifest import MANIFEST_NAME, Manifest
 from contrique_infer.scorer import QualityScorer
@@ -101,3 +101,14 @@ def test_one_manifest_read_and_one_revision_lookup_per_run(
         QualityScorer.from_pretrained(model, head="quality")
         assert (len(reads), len(resolutions)) == (1, 1), model
         assert lookups(hub) == (0 if model == tiny_bundle_dir else 1), model
+
+
+def test_a_mistyped_folder_that_reads_as_a_hub_id_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    with pytest.raises(OfflineCacheMissError, match=r"^models/mybundle: no such bundle folder here \(the folder "
+                                                    r"models/ exists: check the name\), and as a Hub repository: "):
+        locate("models/mybundle", cache_dir=tmp_path / "cache", local_files_only=True)
+    with pytest.raises(OfflineCacheMissError) as caught:  # no such folder here: only the Hub's answer
+        locate("org/mybundle", cache_dir=tmp_path / "cache", local_files_only=True)
+    assert "no such bundle folder" not in str(caught.value)

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from contrique_infer.output import RESULT_COLUMNS, OutputFileError, Sink, printable, render, resume
+from contrique_infer.commands import printable
+from contrique_infer.output import HEAD_COLUMNS, RESULT_COLUMNS, OutputFileError, Sink, render, resume
 
 ROWS = [
     {"source": "a.png", "score": 41.5, "width": 40, "height": 30, "error": None, "error_type": None},
@@ -48,6 +49,10 @@ def test_printable_escapes_what_would_change_a_terminal_line() -> None:
     assert printable("café 写真 \udce9.png") == "café 写真 \udce9.png"  # letters and undecodable bytes stay
     table = render([{**ROWS[1], "source": "two\nlines.png", "error": "bad\x1b[2J"}], RESULT_COLUMNS, "table", {})
     assert table.splitlines()[1].split() == ["error", "two\\nlines.png", "ImageDecodeError:", "bad\\x1b[2J"]
+    head = {"name": "q", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "default": True,
+            "description": "a bundle's text\x1b]0;title\x07\r\nsecond line"}
+    lines = render([head], HEAD_COLUMNS, "table", {}).splitlines()
+    assert len(lines) == 2 and lines[1].endswith("a bundle's text\\x1b]0;title\\x07\\r\\nsecond line")
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

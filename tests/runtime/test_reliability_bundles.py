@@ -184,10 +184,15 @@ def _rename_file(old: str, new: str) -> Callable[[dict[str, Any]], None]:
         (_drop("input", "scales"), ManifestError, "missing required field 'input.scales'"),
         (_drop("heads", 0, "kind"), ManifestError, "missing required field 'heads[0].kind'"),
         (_drop("files", "heads/quality.json"), ManifestError, "head quality file 'heads/quality.json' has no entry"),
+        (_rename_file("heads/quality.json", "heads/q\0.json"), BundleFileError, "is not a plain relative path"),
+        (_rename_file("heads/quality.json", "heads/\x1b[2Jq\n.json"), BundleFileError, "is not a plain relative"),
+        (_set("heads", 1, "name", value="Quality"), ManifestError,
+         "head names must be unique, ignoring case; got ['quality', 'Quality']"),
     ],
     ids=[
         "dotdot-onnx", "dotdot-head", "absolute", "unlisted-dotdot", "version-str", "heads-dict", "size-str",
         "bool-str", "min-size", "dim", "no-files", "no-variants", "no-scales", "no-kind", "unhashed-head",
+        "nul-in-name", "control-in-name", "case-duplicate-head",
     ],
 )
 def test_bad_manifests_are_refused(

@@ -17,6 +17,7 @@ from contrique_infer.errors import (
     BundleError,
     DependencyError,
     GraphMismatchError,
+    HashMismatchError,
     InferenceError,
     ProviderError,
 )
@@ -176,6 +177,22 @@ def test_session_without_arena_is_opened_once(tiny_bundle_dir: Path, manifest: M
     assert opened == [False]
     for out in outs:
         np.testing.assert_array_equal(out, outs[0])
+
+
+def test_a_model_file_changed_after_loading_is_never_run(tiny_bundle_dir: Path, manifest: Manifest, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "LARGE_IMAGE_PIXELS", 11 * 14)
+    path = tmp_path / "encoder.onnx"
+    path.write_bytes((tiny_bundle_dir / "encoder.onnx").read_bytes())
+    enc = Encoder(path, manifest, providers=[CPU], sha256=manifest.files["encoder.onnx"].sha256)
+    small = np.random.default_rng(1).random((1, 3, 11, 14), dtype=np.float32)
+    before = enc.run(small)
+    _graph(path, body="pool")  # another graph of the same interface, swapped in after the load
+    with pytest.raises(HashMismatchError, match="was changed after the bundle was loaded; load the bundle again"):
+        enc.run(np.zeros((1, 3, 12, 14), np.float32))  # the first large image opens a second session
+    np.testing.assert_array_equal(enc.run(small), before)  # the verified session is still the one that runs
+    with pytest.raises(HashMismatchError, match="differs from the manifest's"):
+        Encoder(path, manifest, providers=[CPU], sha256=manifest.files["encoder.onnx"].sha256)
 
 
 @pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider' is not in available:UserWarning")

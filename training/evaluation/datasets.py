@@ -199,6 +199,11 @@ def _read_csv(path: Path, needed: Iterable[str]) -> tuple[list[str], list[dict[s
     absent = [c for c in needed if c not in header]
     if absent:
         raise DatasetFormatError(path, f"missing column(s) {absent}; the header is {header}")
+    for number, row in enumerate(rows, 2):
+        extra = None in row  # values past the header's columns (DictReader keeps them under None)
+        if extra or None in row.values():  # or fewer values than columns
+            raise DatasetFormatError(path, f"row {number} has {'more' if extra else 'fewer'} values than the "
+                                           f"header's {len(header)} columns ({', '.join(header)}); fix the row")
     return header, rows
 
 
@@ -515,6 +520,13 @@ def read_csv(
         for i, r in enumerate(rows)
     )
     images.check()
+    first: dict[Path, int] = {}
+    for number, item in enumerate(items, 2):
+        if item.content_id is None and (seen := first.setdefault(item.path, number)) != number:
+            raise DatasetFormatError(
+                path, f"rows {seen} and {number} list the same image {item.path.name!r}: a split could put one on "
+                "each side and inflate the correlation; list each image once (average its scores), or give such "
+                "rows one content_id, which keeps them on one side")
     return Dataset(name or path.stem, items, score_kind, higher_is_better, scale, path.parent)
 
 

@@ -212,6 +212,23 @@ def test_generic_csv_and_load_dataset(tmp_path: Path) -> None:
     assert set(DATASETS) == {"koniq", "spaq", "clive", "live", "csiq", "tid2013", "kadid"}
 
 
+def test_generic_csv_refuses_short_and_long_rows_and_repeated_images(tmp_path: Path) -> None:
+    image(tmp_path / "a.png")
+    image(tmp_path / "b.png")
+    labels = tmp_path / "labels.csv"
+    for text, message in (
+        ("score,path\n5\n", "row 2 has fewer values than the header's 2 columns (score, path); fix the row"),
+        ("path,score\na.png,1\nb.png,2,extra\n", "row 3 has more values than the header's 2 columns"),
+        ("path,score\na.png,1\nb.png,2\na.png,3\n", "rows 2 and 4 list the same image 'a.png': a split could"),
+        ("path,score,content_id\na.png,1,\nA.PNG,3,\n", "rows 2 and 3 list the same image 'a.png'"),
+    ):
+        labels.write_text(text)
+        with pytest.raises(DatasetFormatError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            read_csv(labels)
+    labels.write_text("path,score,content_id\na.png,1,s\nb.png,2,\na.png,3,s\n")  # kept together: allowed
+    assert read_csv(labels).content_ids == ["s", str(tmp_path / "b.png"), "s"]
+
+
 def test_dataset_round_trip_and_validation(tmp_path: Path) -> None:
     ds = Dataset("d", (Item(tmp_path / "a.png", 1.0, "r1"), Item(tmp_path / "b.png", 2.0, "r1")), "MOS", True, "0..5", tmp_path)
     assert Dataset.from_dict(ds.to_dict()) == ds
