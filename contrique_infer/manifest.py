@@ -99,6 +99,11 @@ class InputContract(JsonRecord):
         names = [s.name for s in scales]
         if len(set(names)) != len(names):
             raise r.fail(f"scale names must be unique, got {names}")
+        min_size, max_side = r.integer("min_size", minimum=1), r.integer("max_side", optional=True, minimum=1)
+        smallest = max(min_size, max(s.divisor for s in scales))  # what preprocessing.min_side asks of an image
+        if max_side is not None and max_side < smallest:
+            raise r.fail(f"field 'max_side' {max_side} is below the {smallest} pixels every side must keep "
+                         "(min_size, and the largest scale divisor): no image could be scored")
         return cls(
             color=color,
             layout=layout,
@@ -108,10 +113,10 @@ class InputContract(JsonRecord):
             std=std,  # type: ignore[arg-type]
             scales=scales,
             resize=r.choice("resize", RESIZE_FILTERS),
-            min_size=r.integer("min_size", minimum=1),
+            min_size=min_size,
             input_name=r.string("input_name"),
             output_name=r.string("output_name"),
-            max_side=r.integer("max_side", optional=True, minimum=1),
+            max_side=max_side,
         )
 
 

@@ -188,11 +188,12 @@ def _rename_file(old: str, new: str) -> Callable[[dict[str, Any]], None]:
         (_rename_file("heads/quality.json", "heads/\x1b[2Jq\n.json"), BundleFileError, "is not a plain relative"),
         (_set("heads", 1, "name", value="Quality"), ManifestError,
          "head names must be unique, ignoring case; got ['quality', 'Quality']"),
+        (_set("input", "max_side", value=4), ManifestError, "'max_side' 4 is below the 8 pixels every side must keep"),
     ],
     ids=[
         "dotdot-onnx", "dotdot-head", "absolute", "unlisted-dotdot", "version-str", "heads-dict", "size-str",
         "bool-str", "min-size", "dim", "no-files", "no-variants", "no-scales", "no-kind", "unhashed-head",
-        "nul-in-name", "control-in-name", "case-duplicate-head",
+        "nul-in-name", "control-in-name", "case-duplicate-head", "max-side-below-min",
     ],
 )
 def test_bad_manifests_are_refused(
