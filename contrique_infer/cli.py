@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=_max_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images with more pixels; 'none' for no limit (default {DEFAULT_MAX_PIXELS})")
     p.add_argument("--list-heads", action="store_true", help="list the model's heads and exit")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-image errors or warnings on stderr")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar, no per-image errors or warnings on stderr")
     p.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     return p
 

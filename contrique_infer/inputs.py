@@ -52,6 +52,7 @@ def iter_images(folder: str | os.PathLike[str], *, recursive: bool = False,
 
 
 def _identity(folder: str | os.PathLike[str] | None) -> tuple[int, int] | None:
+    """``(device, inode)`` of ``folder`` (symbolic links followed), or None if there is none."""
     try:
         st = os.stat(folder) if folder is not None else None
     except (OSError, ValueError):
@@ -135,7 +136,8 @@ def lists(inputs: Iterable[str], path: str, *, recursive: bool = False) -> bool:
                 return True
         elif os.path.lexists(arg) or not _GLOB_CHARS.search(arg):
             try:
-                same = os.path.samestat(os.stat(arg), target) if target else os.path.realpath(arg) == real
+                same = (os.path.samestat(os.stat(arg), target) if target is not None
+                        else os.path.realpath(arg) == real)
             except (OSError, ValueError):
                 same = False
             if same:

@@ -316,7 +316,8 @@ def test_a_server_whose_etag_names_a_file_outside_the_cache_never_gets_it_read_o
     victim.write_text("keep me")
     hub.add_commit(REPO, tiny_bundle_dir)
     hub.faults[rel] = Fault(etag=str(victim))
-    with pytest.raises(HubError, match="resolves outside the bundle folder; refusing to read it; this server is not"):
+    refused = "resolves outside the bundle folder; refusing to read it; this server is not"
+    with pytest.raises(HubError, match=refused):
         remote = fetch_manifest(REPO, cache_dir=cache)
         fetch_files(remote, [rel], cache_dir=cache)
     assert victim.read_text() == "keep me"
@@ -325,7 +326,8 @@ def test_a_server_whose_etag_names_a_file_outside_the_cache_never_gets_it_read_o
 
 
 @pytest.mark.parametrize("revision", ["../../../refs-outside", "main/../../x", "-rf", "a b"])
-def test_revisions_that_are_no_names_are_refused_before_any_request(hub: FakeHub, cache: Path, revision: str) -> None:
+def test_revisions_that_are_no_names_are_refused_before_any_request(hub: FakeHub, cache: Path,
+                                                                   revision: str) -> None:
     with pytest.raises(HubError, match="is not a branch, tag or commit name"):
         fetch_manifest(REPO, revision=revision, cache_dir=cache)
     assert hub.log == []

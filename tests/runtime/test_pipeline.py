@@ -86,8 +86,8 @@ def test_an_unforeseen_prepare_failure_is_that_input_s_error_and_the_batch_goes_
     out = run(fake, items, batch_size=2)
     assert [type(o) for o in out] == [Encoded, ImageDecodeError, Encoded]
     assert out[1].source == "<tuple>"
-    assert out[1].reason == ("cannot be used (RuntimeError: no check foresaw odd); this is a bug in contrique-infer: "
-                             "please report it with the input")
+    assert out[1].reason == ("cannot be used (RuntimeError: no check foresaw odd); this is a bug in "
+                             "contrique-infer: please report it with the input")
 
 
 def test_inputs_that_already_failed_pass_through_in_place() -> None:
