@@ -200,7 +200,8 @@ def _read_csv(path: Path, needed: Iterable[str]) -> tuple[list[str], list[dict[s
     if absent:
         raise DatasetFormatError(path, f"missing column(s) {absent}; the header is {header}")
     for number, row in enumerate(rows, 2):
-        extra = None in row  # values past the header's columns (DictReader keeps them under None)
+        # Values past the header's columns (DictReader keeps them under None; a trailing comma is no value).
+        extra = any(v.strip() for v in row.get(None) or ())  # type: ignore[call-overload]
         if extra or None in row.values():  # or fewer values than columns
             raise DatasetFormatError(path, f"row {number} has {'more' if extra else 'fewer'} values than the "
                                            f"header's {len(header)} columns ({', '.join(header)}); fix the row")

@@ -225,6 +225,8 @@ def test_generic_csv_refuses_short_and_long_rows_and_repeated_images(tmp_path: P
         labels.write_text(text)
         with pytest.raises(DatasetFormatError, match=message.replace("(", r"\(").replace(")", r"\)")):
             read_csv(labels)
+    labels.write_text("path,score\na.png,1,\nb.png,2\n")  # a trailing comma adds no value
+    assert [item.score for item in read_csv(labels).items] == [1.0, 2.0]
     labels.write_text("path,score,content_id\na.png,1,s\nb.png,2,\na.png,3,s\n")  # kept together: allowed
     assert read_csv(labels).content_ids == ["s", str(tmp_path / "b.png"), "s"]
 
