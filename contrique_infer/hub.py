@@ -5,7 +5,7 @@ takes two steps: :func:`fetch_manifest` downloads and validates the manifest and
 revision to the commit it resolved to, then :func:`fetch_files` downloads, from that same
 commit, only the files the chosen variant and heads need (see
 :func:`contrique_infer.bundle.needed_files`) and checks each against the manifest's size and
-sha256. Files live in the standard Hugging Face cache (``HF_HUB_CACHE``, or ``cache_dir``), so
+sha256 (a file the server announces at another size is refused before it is downloaded). Files live in the standard Hugging Face cache (``HF_HUB_CACHE``, or ``cache_dir``), so
 they are downloaded once and shared with other tools; ``HF_HUB_OFFLINE=1`` or
 ``local_files_only=True`` use the cache without any network access.
 
@@ -154,7 +154,8 @@ def fetch_files(
     Raises:
         BundleFileError: A requested file is not listed in the manifest.
         HashMismatchError: A file's size or sha256 differs from the manifest (truncated or
-            altered); the bad copy has been deleted from the cache.
+            altered): either the server announced another size (nothing was downloaded), or the
+            downloaded bytes differ (the bad copy has been deleted from the cache).
         HubNotFoundError, HubConnectionError, OfflineCacheMissError, HubError: See
             :func:`fetch_manifest`.
     """
@@ -167,7 +168,7 @@ def fetch_files(
             )
     folder = _download(remote.repo_id, MANIFEST_NAME, remote.revision, cache_dir, local_files_only).parent
     for rel in dict.fromkeys(files):
-        _download(remote.repo_id, rel, remote.revision, cache_dir, local_files_only)
+        _download(remote.repo_id, rel, remote.revision, cache_dir, local_files_only, size=manifest.files[rel].size)
         try:
             verify_file(folder, manifest, rel)
         except BundleFileError as exc:
@@ -203,25 +204,38 @@ def _download(
     revision: str,
     cache_dir: str | os.PathLike[str] | None,
     local_files_only: bool,
+    *,
+    size: int | None = None,
 ) -> Path:
-    """``hf_hub_download`` of one file into the cache; its failures become :class:`HubError`."""
+    """``hf_hub_download`` of one file into the cache; its failures become :class:`HubError`.
+
+    With ``size`` (a bundle file's size in the manifest), a file that is not cached yet is first
+    asked for its size (the metadata request ``hf_hub_download`` makes, once more), and another
+    size is refused before any byte of it is downloaded: a server cannot make us fetch gigabytes
+    that the hash check would then throw away. A cached file costs no request.
+
+    Raises:
+        HashMismatchError: The server announces a size other than ``size``.
+        HubError: The download failed (see :func:`fetch_manifest`).
+    """
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HTTPError
 
     from . import __version__
 
     offline = _offline(local_files_only)
+    kwargs = {"repo_type": "model", "revision": revision, "cache_dir": cache_dir, "local_files_only": offline,
+              "library_name": "contrique-infer", "library_version": __version__}
     try:
-        path = hf_hub_download(
-            repo_id,
-            filename,
-            repo_type="model",
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=offline,
-            library_name="contrique-infer",
-            library_version=__version__,
-        )
+        if size is not None and not offline:
+            info = hf_hub_download(repo_id, filename, dry_run=True, **kwargs)
+            if info.will_download and info.file_size is not None and info.file_size != size:
+                raise HashMismatchError(
+                    _uri(repo_id, revision, filename),
+                    f"the server announces {info.file_size} bytes where the manifest lists {size}; nothing was "
+                    "downloaded. The repository's file does not match its manifest: tell its maintainers",
+                )
+        path = hf_hub_download(repo_id, filename, **kwargs)
     except (HTTPError, OSError, ValueError) as exc:  # what hf_hub_download raises, its HTTP client's errors included
         raise _hub_error(exc, repo_id, revision, filename, cache_dir, offline) from exc
     return Path(path)

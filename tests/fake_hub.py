@@ -49,6 +49,7 @@ class Fault:
         stall: Seconds to wait before answering a GET (then close without answering).
         etag: Send this ``ETag`` instead of the file's (a hostile server: the client makes it a
             path in its cache).
+        grow: Serve this many zero bytes after the file's, and announce that size.
     """
 
     status: int | None = None
@@ -58,6 +59,7 @@ class Fault:
     corrupt: bool = False
     stall: float = 0.0
     etag: str | None = None
+    grow: int = 0
 
     def served(self, data: bytes) -> bytes:
         """The bytes a GET answers with, for a file whose true bytes are ``data``."""
@@ -66,7 +68,7 @@ class Fault:
         if self.corrupt:
             middle = len(data) // 2
             return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
-        return data
+        return data + bytes(self.grow)
 
 
 class Request(NamedTuple):

@@ -80,8 +80,10 @@ def test_download_fetches_only_needed_files_and_verifies(hub: FakeHub, tiny_bund
     assert folder.name == commit and folder.parent.name == "snapshots"
     assert set(hub.requested()) == set(NEEDED)  # heads/fr_quality.json was never asked for
     assert sorted(hub.requested("GET")) == sorted(NEEDED)
-    # the encoder came the LFS way: metadata from the Hub host, bytes from the CDN host
-    assert [(r.method, r.host) for r in hub.log if r.path == "encoder.onnx"] == [("HEAD", "127.0.0.1"), ("GET", "localhost")]
+    # the encoder came the LFS way: metadata from the Hub host (once for the size check, once for the
+    # download), bytes from the CDN host
+    assert [(r.method, r.host) for r in hub.log if r.path == "encoder.onnx"] == [
+        ("HEAD", "127.0.0.1"), ("HEAD", "127.0.0.1"), ("GET", "localhost")]
     assert (folder / "encoder.onnx").read_bytes() == (tiny_bundle_dir / "encoder.onnx").read_bytes()
     assert not (folder / "heads" / "fr_quality.json").exists()
     assert quality_intercept(folder) == make_heads()[0].intercept
@@ -273,10 +275,8 @@ def test_transfer_cut_short(hub: FakeHub, tiny_bundle_dir: Path, cache: Path, re
     [
         ("encoder.onnx", Fault(corrupt=True), "sha256 .* differs"),
         ("heads/quality.json", Fault(corrupt=True), "sha256 .* differs"),
-        ("encoder.onnx", Fault(truncate=True, announce_full=False), "size .* differs"),
-        ("heads/quality.json", Fault(truncate=True, announce_full=False), "size .* differs"),
     ],
-    ids=["corrupt-lfs", "corrupt-git", "truncated-lfs", "truncated-git"],
+    ids=["corrupt-lfs", "corrupt-git"],
 )
 def test_hash_mismatch_deletes_the_bad_copy(
     hub: FakeHub,
@@ -297,6 +297,35 @@ def test_hash_mismatch_deletes_the_bad_copy(
     assert cached_files_with(cache, fault.served((tiny_bundle_dir / rel).read_bytes())) == []
     folder = assert_recovers(hub, tiny_bundle_dir, cache, rel)
     assert (folder / rel).is_symlink() is symlinks
+
+
+@pytest.mark.parametrize("rel", ["encoder.onnx", "heads/quality.json"])
+@pytest.mark.parametrize("fault", [Fault(truncate=True, announce_full=False), Fault(grow=50_000_000)],
+                         ids=["shorter", "50-MB-longer"])
+def test_a_file_announced_at_another_size_is_refused_before_its_download(
+    hub: FakeHub, tiny_bundle_dir: Path, cache: Path, rel: str, fault: Fault
+) -> None:
+    """A server announcing another size than the manifest's gets no GET: nothing is downloaded, nothing cached."""
+    commit = hub.add_commit(REPO, tiny_bundle_dir)
+    hub.faults[rel] = fault
+    size = (tiny_bundle_dir / rel).stat().st_size
+    announced = len(fault.served((tiny_bundle_dir / rel).read_bytes()))
+    with pytest.raises(HashMismatchError, match=rf"hf://contrique-test/tiny@{commit}/{rel}: the server announces "
+                       rf"{announced} bytes where the manifest lists {size}; nothing was downloaded"):
+        fetch(cache_dir=cache)
+    assert hub.requested("HEAD").count(rel) >= 1
+    assert rel not in hub.requested("GET")
+    assert cached_files_with(cache, fault.served((tiny_bundle_dir / rel).read_bytes())) == []
+    assert_recovers(hub, tiny_bundle_dir, cache, rel)
+
+
+def test_a_cached_file_costs_no_request(hub: FakeHub, tiny_bundle_dir: Path, cache: Path) -> None:
+    """The size check asks only for files not cached yet: files of a pinned commit load without a request."""
+    hub.add_commit(REPO, tiny_bundle_dir)
+    remote, _ = fetch(cache_dir=cache)
+    asked = len(hub.log)
+    fetch_files(remote, ["encoder.onnx", "heads/quality.json"], cache_dir=cache)
+    assert hub.log[asked:] == []
 
 
 def test_broken_manifest_is_not_kept(hub: FakeHub, tiny_bundle_dir: Path, cache: Path) -> None:
