@@ -7,13 +7,14 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, printable, run_quietly
 from .errors import ContriqueError
 from .inputs import expand_inputs, lists
 from .manifest import VARIANTS
-from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, Sink, emit, render, resume
+from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, OutputLock, Sink, emit, render, resume
 from .preprocessing import DEFAULT_MAX_PIXELS, decoding_source
 from .results import ScoreResult
 from .session import DEVICES
@@ -131,15 +132,25 @@ def _main(argv: list[str] | None) -> int:
                                          recursive=args.recursive):
         return fail(PROG, f"-o {args.output} is one of the images to score; refusing to overwrite it: "
                           "choose another output file", EXIT_USAGE, parser)
+    if args.list_heads:
+        from .location import locate
+
+        try:
+            manifest = locate(args.model, revision=args.revision).manifest
+        except ContriqueError as exc:
+            return fail(PROG, exc, EXIT_USAGE)
+        rows = [{**h.to_dict(), "default": h.name == manifest.default_head} for h in manifest.heads]
+        return emit(render(rows, HEAD_COLUMNS, args.format, {"model": manifest.name, "heads": rows}), args.output)
+    with ExitStack() as claims:  # the -o file's lock, held until the last row is written
+        return _score(args, claims)
+
+
+def _score(args: argparse.Namespace, claims: ExitStack) -> int:
+    """Score the inputs and write the results (``main`` once its arguments are checked); returns the exit code."""
     from .location import locate
     from .scorer import QualityScorer
 
     try:
-        if args.list_heads:
-            manifest = locate(args.model, revision=args.revision).manifest
-            rows = [{**h.to_dict(), "default": h.name == manifest.default_head} for h in manifest.heads]
-            return emit(render(rows, HEAD_COLUMNS, args.format, {"model": manifest.name, "heads": rows}), args.output)
-        done = resume(args.output, args.format) if args.resume and args.format in STREAMED else set()
         found = locate(args.model, revision=args.revision)  # the one manifest read and Hub revision lookup
         name = args.head
         if name is None and not args.fr:
@@ -152,6 +163,12 @@ def _main(argv: list[str] | None) -> int:
             "model": scorer.manifest.name, "variant": scorer.variant, "head": head.name, "head_kind": head.kind,
             "score_scale": head.score_scale, "higher_is_better": head.higher_is_better, "reference": args.fr,
         }
+        done: set[str] = set()
+        if args.output is not None and args.format in STREAMED:
+            lock = claims.enter_context(OutputLock(args.output))  # a second run on this file is refused here
+            if args.resume:
+                done = resume(args.output, args.format)
+                lock.follow()  # the file may be a new one now, without its failed rows
         writer = _report_writer(args, meta) if args.format == "html" else None
         done = done if writer is None else writer.done
         # A report written inside a scanned folder does not score its own thumbnails.

@@ -121,30 +121,43 @@ def lists(inputs: Iterable[str], path: str, *, recursive: bool = False) -> bool:
     same file as a file argument, an image file name in a folder argument (or below it, with
     ``recursive``), or a match of a glob pattern (where ``*`` may also cross folders: erring on
     the side of yes). A path that does not exist yet is judged by its name and place the same way
-    (an output file that a scan would meet once written).
+    (an output file that a scan would meet once written). An existing file with another name (a
+    symbolic link to it, or a hard link) is looked for among the inputs themselves, by identity:
+    the one case that expands the inputs.
     """
     try:
         target: os.stat_result | None = os.stat(path)
     except (OSError, ValueError):
         target = None
+    if target is not None and (os.path.islink(path) or target.st_nlink > 1):
+        return any(isinstance(item, str) and _same_file(item, target)
+                   for item in expand_inputs(inputs, recursive=recursive))
     real = os.path.realpath(path)
     parent = os.path.dirname(real)
     for arg in inputs:
         if os.path.isdir(arg):
             folder = os.path.realpath(arg)
-            if is_image_name(path) and (parent == folder or (recursive and parent.startswith(folder + os.sep))):
+            if (is_image_name(path) or is_image_name(real)) and (
+                    parent == folder or (recursive and parent.startswith(folder + os.sep))):
                 return True
         elif os.path.lexists(arg) or not _GLOB_CHARS.search(arg):
             try:
-                same = (os.path.samestat(os.stat(arg), target) if target is not None
-                        else os.path.realpath(arg) == real)
-            except (OSError, ValueError):
+                same = _same_file(arg, target) if target is not None else os.path.realpath(arg) == real
+            except ValueError:  # a NUL character in the name
                 same = False
             if same:
                 return True
-        elif fnmatch.fnmatchcase(os.path.abspath(path), os.path.abspath(arg)) or fnmatch.fnmatchcase(real, arg):
+        elif any(fnmatch.fnmatchcase(name, os.path.abspath(arg)) or fnmatch.fnmatchcase(name, arg)
+                 for name in (os.path.abspath(path), real)):
             return True
     return False
+
+
+def _same_file(path: str, target: os.stat_result) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), target)
+    except (OSError, ValueError):
+        return False
 
 
 def expand_inputs(inputs: Iterable[str], *, recursive: bool = False,
@@ -159,11 +172,12 @@ def expand_inputs(inputs: Iterable[str], *, recursive: bool = False,
     Args:
         inputs: Files, folders and glob patterns.
         recursive: Scan folders recursively.
-        skip: A folder that folder scans leave out (see :func:`iter_images`).
+        skip: A folder that folder scans and glob patterns leave out (see :func:`iter_images`).
 
     Yields:
         Paths to score, and the scan problems in their place.
     """
+    skipped = os.path.realpath(skip) + os.sep if skip is not None else None
     for arg in inputs:
         if os.path.isdir(arg):
             found = False
@@ -176,5 +190,6 @@ def expand_inputs(inputs: Iterable[str], *, recursive: bool = False,
         elif os.path.lexists(arg) or not _GLOB_CHARS.search(arg):
             yield arg
         else:
-            matches = [m for m in sorted(glob.glob(arg, recursive=True)) if not os.path.isdir(m)]
+            matches = [m for m in sorted(glob.glob(arg, recursive=True))
+                       if not os.path.isdir(m) and not (skipped and os.path.realpath(m).startswith(skipped))]
             yield from matches or [NoMatchError(arg, "no files match this pattern")]

@@ -435,6 +435,9 @@ class Manifest:
                     f"bundle {self.name!r} has no default head; pass head=NAME (available: {available})"
                 )
             name = self.default_head
+        if not isinstance(name, str):
+            raise HeadNotFoundError(f"a head is named by a string, not {type(name).__name__} {name!r}; "
+                                    f"available heads: {available}")
         for head in self.heads:
             if head.name.lower() == name.lower():
                 return head

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import stat
 import sys
@@ -17,6 +18,11 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: result files are not locked
+    fcntl = None  # type: ignore[assignment]
 
 from .commands import printable
 from .errors import PathError
@@ -151,6 +157,77 @@ class Sink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class OutputLock:
+    """One run's claim on a result file: a second run writing the same file is refused at once,
+    instead of interleaving its rows with this one's (a scheduled job that overlaps itself).
+
+    An advisory lock (``flock``) on the file, created if missing, held until :meth:`release`. It
+    claims nothing where it cannot: on systems without ``fcntl`` (Windows), for a file that is not
+    regular (``/dev/null``, a pipe), or that cannot be opened (the writer then reports why).
+
+    Args:
+        path: The result file.
+
+    Raises:
+        OutputFileError: Another run holds the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._fd: int | None = None
+        self.follow()
+
+    def follow(self) -> None:
+        """Claim the file now at :attr:`path`, then let go of the one claimed before: call it after
+        the file was replaced by a new one (as :func:`resume` does when it drops failed rows).
+
+        Raises:
+            OutputFileError: Another run holds the file (the earlier claim is kept).
+        """
+        if fcntl is None or self._holds_path():
+            return
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+        except (OSError, ValueError):
+            return
+        try:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode):
+                os.close(fd)
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not os.path.samestat(opened, os.stat(self.path)):  # replaced between the open and the lock
+                raise BlockingIOError
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputFileError(self.path, "is being written by another contrique-score run (it holds a lock on "
+                                             "the file); wait for that run to end, or write to another file") from None
+        except OSError:  # a file system without locks
+            os.close(fd)
+            return
+        self.release()
+        self._fd = fd
+
+    def _holds_path(self) -> bool:
+        """Whether the file claimed is still the one at :attr:`path` (a second lock on it would fail)."""
+        try:
+            return self._fd is not None and os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+        except (OSError, ValueError):
+            return False
+
+    def release(self) -> None:
+        """Let go of the file (also done when the process ends)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def __enter__(self) -> OutputLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def emit(text: str, output: str | None) -> int:
@@ -299,6 +376,25 @@ def _not_results(path: str, fmt: str, number: int, reason: str) -> OutputFileErr
                                  "not resuming: fix the file, or move it away to start afresh")
 
 
+def _score(value: Any, path: str, fmt: str, number: int) -> float | None:
+    """A row's score as a number, or None where the row has none to keep: an error row, or a score
+    that is NaN or infinite (contrique-score 0.1.0 wrote ``NaN``), so that its image is tried again.
+
+    Raises:
+        OutputFileError: The score is neither (text, or in a csv anything ``float`` does not read).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and fmt == "csv":
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _not_results(path, fmt, number, f"the score {value!r} is not a number")
+    return float(value) if math.isfinite(value) else None
+
+
 def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str, Any] | None, str]]:
     """``(row, its text)`` for each row of a result file's complete lines; a csv header comes as
     ``(None, text)``."""
@@ -308,8 +404,10 @@ def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str,
                 row = loads(line)
             except JSONError as exc:
                 raise _not_results(path, fmt, number, str(exc)) from None
-            if not isinstance(row, dict) or not isinstance(row.get("source"), str) or "score" not in row:
-                raise _not_results(path, fmt, number, "expected an object with 'source' and 'score'")
+            if not isinstance(row, dict) or not isinstance(row.get("source"), str) or any(
+                    key not in row for key in RESULT_COLUMNS):
+                raise _not_results(path, fmt, number, f"expected an object with {', '.join(map(repr, RESULT_COLUMNS))}")
+            row["score"] = _score(row["score"], path, fmt, number)
             yield row, line
         return
     consumed: list[str] = []
@@ -324,6 +422,8 @@ def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str,
         header = next(reader, None)
         if header is None:
             return
+        if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets save csv
+            header[0] = header[0][1:]
         if tuple(header) != RESULT_COLUMNS:
             raise _not_results(path, fmt, 1, f"expected the header {','.join(RESULT_COLUMNS)}")
         yield None, "".join(consumed)
@@ -334,7 +434,7 @@ def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str,
             if len(values) != len(RESULT_COLUMNS):
                 raise _not_results(path, fmt, reader.line_num, f"expected {len(RESULT_COLUMNS)} columns")
             row: dict[str, Any] = dict(zip(RESULT_COLUMNS, values))
-            row["score"] = row["score"] or None
+            row["score"] = _score(row["score"] or None, path, fmt, reader.line_num)
             yield row, text
     except csv.Error as exc:
         raise _not_results(path, fmt, reader.line_num, str(exc)) from None

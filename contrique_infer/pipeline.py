@@ -10,6 +10,7 @@ a batch, and at most ``batch_size + 2 * workers`` finished outcomes waiting for 
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import ImageDecodeError, ImageError, PathError
-from .preprocessing import ImageInput, PreparedImage, describe
+from .preprocessing import ImageInput, PreparedImage, describe, is_stream, read_stream
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,16 +47,16 @@ def check_arguments(images: Iterable[ImageInput | PathError], batch_size: int, w
         TypeError: ``images`` is a single image, not an iterable of images.
         ValueError: ``batch_size`` or ``workers`` is not a positive integer.
     """
-    if isinstance(images, (str, bytes, os.PathLike, np.ndarray, Image.Image)):
+    if isinstance(images, (str, bytes, bytearray, memoryview, os.PathLike, np.ndarray, Image.Image)) or is_stream(images):
         raise TypeError("iter_scores, score_many and features_many take an iterable of images; "
                         "use score() or features() for a single image")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
     if workers is None:
         return min(4, os.cpu_count() or 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
         raise ValueError(f"workers must be a positive integer or None; got {workers!r}")
-    return workers
+    return int(workers)
 
 
 def run_pipeline(
@@ -79,11 +80,15 @@ def run_pipeline(
         batch_size: The most images per ``encode`` call.
         workers: Decoding threads (checked by :func:`check_arguments`).
 
+    A caller's file object is read here, in input order (each read from where it is), so that one
+    object given twice gives its image once and then a clear error, the same each run.
+
     Yields:
         The input's :class:`Encoded` feature, or its :class:`ImageError` (or :class:`PathError`).
 
     Raises:
-        Whatever ``encode`` raises (an inference failure ends the run).
+        Whatever ``encode`` raises (an inference failure ends the run), and whatever ``images``
+        raises while it is iterated: after the outcomes of every input it gave before.
     """
     finished: dict[int, Outcome] = {}
     groups: dict[tuple[int, ...], list[tuple[int, PreparedImage]]] = {}
@@ -92,6 +97,7 @@ def run_pipeline(
     max_finished = batch_size + 2 * workers
     source = iter(images)
     submitted = emitted = 0
+    failure: Exception | None = None  # what iterating ``images`` raised, re-raised once the rest is out
 
     def attempt(image: ImageInput | PathError) -> PreparedImage | PathError:
         if isinstance(image, PathError):
@@ -115,10 +121,18 @@ def run_pipeline(
         try:
             while True:
                 while source is not None and len(inflight) < 2 * workers:
-                    image = next(source, _END)
+                    try:
+                        image = next(source, _END)
+                    except Exception as exc:  # the caller's iterable failed: finish what it gave first
+                        failure, image = exc, _END
                     if image is _END:
                         source = None
                     else:
+                        if is_stream(image):
+                            try:
+                                image = read_stream(image)
+                            except ImageError as exc:
+                                image = exc
                         inflight.append((submitted, pool.submit(attempt, image)))
                         submitted += 1
                 if not inflight:
@@ -145,6 +159,8 @@ def run_pipeline(
             while emitted in finished:
                 yield finished.pop(emitted)
                 emitted += 1
+            if failure is not None:
+                raise failure
         except BaseException:  # includes GeneratorExit: the consumer stopped early
             for _, future in inflight:
                 future.cancel()

@@ -281,7 +281,7 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
     elif isinstance(image, (bytes, bytearray, memoryview)):
         yield _open_stream(io.BytesIO(bytes(image)), source)
     elif hasattr(image, "read"):
-        yield _open_stream(_seekable(image, source), source, stream=True)
+        yield _open_stream(image if isinstance(image, _StreamCopy) else read_stream(image), source, stream=True)
     else:
         raise ImageTypeError(
             source, f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
@@ -289,24 +289,44 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
         )
 
 
-def _seekable(image: Any, source: str) -> IO[bytes]:
-    """A caller's file object, or (when it cannot seek) its bytes read into memory."""
+class _StreamCopy(io.BytesIO):
+    """The bytes a caller's file object held, under the object's :func:`describe` name."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.name = name
+
+
+def is_stream(image: Any) -> bool:
+    """Whether ``image`` is a file object (something with ``read``), which :func:`read_stream` takes."""
+    return hasattr(image, "read") and not isinstance(image, os.PathLike)
+
+
+def read_stream(image: Any) -> io.BytesIO:
+    """The bytes of a caller's file object, from where it is to its end, as an in-memory file of the
+    same :func:`describe` name (Pillow would seek to its start; threads could interleave its reads).
+
+    Raises:
+        ImageDecodeError: It cannot be read (closed, or its ``read`` fails), or it is a text file object.
+    """
+    source = describe(image)
+    if getattr(image, "closed", False) is True:
+        raise ImageDecodeError(source, "cannot be read (I/O operation on closed file); open it again")
     try:
-        seekable = getattr(image, "seekable", None)
-        if callable(seekable) and seekable():
-            return image  # type: ignore[no-any-return]
         data = image.read()
-    except Exception as exc:  # closed, or a stream whose read fails
+    except io.UnsupportedOperation as exc:
+        raise ImageDecodeError(source, "is not open for reading; open the file in binary mode ('rb')") from exc
+    except Exception as exc:  # a stream whose read fails
         raise ImageDecodeError(source, f"cannot be read ({exc})") from exc
     if isinstance(data, str):
         raise ImageDecodeError(source, "is a text file object; open the file in binary mode ('rb')")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageDecodeError(source, f"read() gave {type(data).__name__}, not bytes; pass a binary file object")
-    return io.BytesIO(bytes(data))
+    return _StreamCopy(bytes(data), source)
 
 
 def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.Image:
-    """Open ``fh`` (a file, or ``stream``: the caller's file object, read from where it is) as an image."""
+    """Open ``fh`` (a file, or ``stream``: the bytes read from a caller's file object) as an image."""
     try:
         head = fh.read(1)
         if not head:
@@ -314,8 +334,6 @@ def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.I
                 raise ImageDecodeError(source, "has no bytes left to read (empty, or already read to its end: "
                                                "seek(0) or open it again)")
             raise ImageDecodeError(source, "is empty (0 bytes)")
-        if not isinstance(head, bytes):
-            raise ImageDecodeError(source, "is a text file object; open the file in binary mode ('rb')")
         fh.seek(-1, os.SEEK_CUR)
         return Image.open(fh, formats=_formats())
     except ImageError:

@@ -42,8 +42,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .errors import NonFiniteError, PathError
+from .errors import ContriqueError, NonFiniteError, PathError
 from .jsonfile import read_json
+from .output import OutputLock
 from .output import resume as resume_rows
 from .results import ScoreResult
 
@@ -165,36 +166,54 @@ class ReportWriter:
     Raises:
         ReportError: The folder beside ``path`` cannot be made, holds something other than a
             report, or (resuming) holds the scores of another model, head, variant or reference.
-        OutputFileError: Resuming, its ``rows.jsonl`` holds something other than result rows.
+        OutputFileError: Resuming, its ``rows.jsonl`` holds something other than result rows; or
+            another run is writing the report (:class:`~contrique_infer.output.OutputLock`).
     """
 
     def __init__(self, path: str | os.PathLike[str], header: ReportHeader, *, resume: bool = False) -> None:
         self.path = Path(path)
         self.header = header
+        if not self.path.name or self.path.name in (".", ".."):
+            raise ReportError(os.fspath(path) or "''", "is not a file name; give the report's file, e.g. report.html")
         self.folder = files_folder(self.path)
         header_file = self.folder / HEADER_NAME
         rows_file = self.folder / ROWS_NAME
-        if self.folder.exists() and not header_file.is_file() and _non_empty(self.folder):
-            raise ReportError(self.folder, "exists and is not the folder of a contrique-score report; "
-                                           "move it away or choose another report name")
         self.done: set[str] = set()
+        self._lock: OutputLock | None = None
         try:
-            if resume and header_file.is_file():
+            if os.path.exists(self.path) and not os.path.isfile(self.path):
+                raise ReportError(self.path, "exists and is not a regular file (a device, a pipe or a folder); the "
+                                             "report is written as a new file that replaces it: choose another name")
+            if self.folder.exists() and not header_file.is_file() and _non_empty(self.folder):
+                raise ReportError(self.folder, "exists and is not the folder of a contrique-score report; "
+                                               "move it away or choose another report name")
+            resuming = resume and header_file.is_file()
+            self.folder.mkdir(exist_ok=True)
+            self._lock = OutputLock(rows_file)  # a second run writing this report is refused here
+            if resuming:
                 earlier = _read_header(header_file)
                 if earlier != header:
                     raise ReportError(header_file, f"holds scores of {_describe(earlier)}, not of {_describe(header)}; "
                                                    "resume with the same --model, --head, --variant and --fr, "
                                                    "or write the report afresh without --resume")
                 self.done = resume_rows(str(rows_file), "jsonl")
+                self._lock.follow()  # the rows may be a new file now, without the failed ones
             else:
-                rows_file.unlink(missing_ok=True)
+                rows_file.write_bytes(b"")  # the same file (the lock is on it), emptied
                 shutil.rmtree(self.folder / THUMBS_NAME, ignore_errors=True)
-            self.folder.mkdir(exist_ok=True)
             (self.folder / THUMBS_NAME).mkdir(exist_ok=True)
             _replace_text(header_file, json.dumps(header.to_dict(), indent=2) + "\n")
             self._rows: IO[str] | None = open(rows_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         except OSError as exc:
+            self._release()
             raise ReportError(self.folder, f"cannot be written ({exc.strerror or exc})") from exc
+        except ContriqueError:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     def add(self, result: ScoreResult) -> None:
         """Write ``result``'s thumbnail (if it has one) and its row. A score that is not finite (NaN or
@@ -239,6 +258,8 @@ class ReportWriter:
             _replace_text(self.path, render_html(document))
         except OSError as exc:
             raise ReportError(self.path, f"cannot be written ({exc.strerror or exc})") from exc
+        finally:
+            self._release()
         return self.path
 
     def __enter__(self) -> ReportWriter:

@@ -24,6 +24,7 @@ from contrique_infer import __version__, cli, inputs
 from contrique_infer.bundle import file_table
 from contrique_infer.location import locate
 from contrique_infer.manifest import Fidelity, Manifest, VariantInfo
+from contrique_infer.output import OutputLock
 from contrique_infer.scorer import QualityScorer
 from contrique_infer.session import CUDA, available_providers
 from contrique_infer.variant_policy import variant_trusted
@@ -246,6 +247,36 @@ def test_output_that_is_an_input_is_refused(capsys, tiny_bundle_dir: Path, photo
     assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()} == before
     code, _, _ = run(capsys, photos, "-o", photos / "notes.txt", "--model", tiny_bundle_dir)  # not an input
     assert code == 0 and (photos / "notes.txt").read_text().split()[:2] == ["score", "image"]
+
+
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+def test_an_output_that_is_another_name_of_an_input_is_refused(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                               tmp_path: Path, link: str) -> None:
+    before = {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()}
+    output = tmp_path / "out.csv"
+    (output.symlink_to if link == "symbolic" else output.hardlink_to)(photos / "sub" / "c.png")
+    for inputs in ([photos, "-r"], [str(photos / "sub" / "*.png")], [photos / "sub"]):
+        code, out, err = run(capsys, *inputs, "--model", tiny_bundle_dir, "--format", "csv", "-o", output)
+        assert (code, out) == (2, "") and "is one of the images to score; refusing to overwrite it" in err, inputs
+    assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()} == before
+    code, _, _ = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "csv", "-o", output)  # not scanned
+    assert code == 0 and (photos / "sub" / "c.png").read_text().startswith("source,score")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "html"])
+def test_a_second_run_on_the_same_output_is_refused_and_changes_nothing(capsys, tiny_bundle_dir: Path,
+                                                                       photos: Path, tmp_path: Path,
+                                                                       fmt: str) -> None:
+    output = tmp_path / f"out.{fmt}"
+    argv = (photos / "a.png", "--model", tiny_bundle_dir, "--format", fmt, "-o", output)
+    assert run(capsys, *argv)[0] == 0
+    claimed = (output.with_name("out_files") / "rows.jsonl") if fmt == "html" else output
+    before = claimed.read_bytes()
+    with OutputLock(claimed):  # a run still writing it
+        for resume in ([], ["--resume"]):
+            code, out, err = run(capsys, *argv, *resume)
+            assert (code, out) == (2, "") and "is being written by another contrique-score run" in err
+    assert claimed.read_bytes() == before
 
 
 def test_a_fifo_as_reference_is_refused_at_once(capsys, tiny_bundle_dir: Path, photos: Path) -> None:

@@ -26,6 +26,8 @@ def test_manifest_round_trip(bundle: Path) -> None:
     assert manifest.head_info("QUALITY").name == manifest.head_info().name == "quality"
     with pytest.raises(HeadNotFoundError, match="has no head 'koniq'; available heads: quality, fr_quality"):
         manifest.head_info("koniq")
+    with pytest.raises(HeadNotFoundError, match="a head is named by a string, not int 5; available heads"):
+        manifest.head_info(5)  # type: ignore[arg-type]
 
 
 def test_max_side_round_trip_and_format_version(bundle: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from contrique_infer.commands import printable
-from contrique_infer.output import HEAD_COLUMNS, RESULT_COLUMNS, OutputFileError, Sink, render, resume
+from contrique_infer.output import HEAD_COLUMNS, RESULT_COLUMNS, OutputFileError, OutputLock, Sink, render, resume
 
 ROWS = [
     {"source": "a.png", "score": 41.5, "width": 40, "height": 30, "error": None, "error_type": None},
@@ -91,8 +91,37 @@ def test_resume_refuses_files_that_are_not_results(tmp_path: Path) -> None:
     with pytest.raises(OutputFileError, match="line 2 .*expected 6 columns"):
         resume(str(tmp_path / "short.csv"), "csv")
     (tmp_path / "list.jsonl").write_text("[1, 2]\n")
-    with pytest.raises(OutputFileError, match="'source' and 'score'"):
+    with pytest.raises(OutputFileError, match="'source', 'score', 'width', 'height', 'error', 'error_type'"):
         resume(str(tmp_path / "list.jsonl"), "jsonl")
+    (tmp_path / "no-size.jsonl").write_text('{"source": "a.png", "score": 1.0}\n')  # a report's row needs them all
+    with pytest.raises(OutputFileError, match="line 1 .*expected an object with 'source', 'score', 'width'"):
+        resume(str(tmp_path / "no-size.jsonl"), "jsonl")
+    for fmt, row in (("jsonl", '{"source": "a.png", "score": "abc", "width": 1, "height": 1, "error": null, '
+                               '"error_type": null}'), ("csv", "a.png,oops,1,1,,")):
+        path = tmp_path / f"text-score.{fmt}"
+        path.write_text((",".join(RESULT_COLUMNS) + "\n" if fmt == "csv" else "") + row + "\n")
+        with pytest.raises(OutputFileError, match=r"the score '(abc|oops)' is not a number"):
+            resume(str(path), fmt)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_tries_rows_with_a_nan_or_infinite_score_again(tmp_path: Path, fmt: str) -> None:
+    # contrique-score 0.1.0 wrote "score": NaN for a non-finite feature: such a row is no score to keep
+    rows = [{**ROWS[0], "source": name, "score": value}
+            for name, value in (("nan.png", float("nan")), ("inf.png", float("inf")), ("ok.png", 2.5))]
+    path = tmp_path / f"old.{fmt}"
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))  # json writes NaN and Infinity
+    else:
+        path.write_text(render(rows, RESULT_COLUMNS, fmt, {}))
+    assert resume(str(path), fmt) == {"ok.png"}
+    assert path.read_text() == render([rows[2]], RESULT_COLUMNS, fmt, {})
+
+
+def test_resume_reads_a_csv_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_text("\ufeff" + render(ROWS, RESULT_COLUMNS, "csv", {}), encoding="utf-8")
+    assert resume(str(path), "csv") == {"a.png", 'c, "quoted".png'}
 
 
 def test_sink_appends_and_falls_back_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -190,3 +219,29 @@ def test_resume_refuses_special_files(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo.jsonl")
     with pytest.raises(OutputFileError, match=r"fifo.jsonl: is a named pipe \(FIFO\), not a regular file"):
         resume(str(tmp_path / "fifo.jsonl"), "jsonl")
+
+
+def test_a_second_claim_on_a_result_file_is_refused_until_the_first_ends(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    with OutputLock(path):
+        assert path.exists()  # created, so that a second run finds the claim
+        with pytest.raises(OutputFileError, match="is being written by another contrique-score run"):
+            OutputLock(path)
+    with OutputLock(path) as lock:  # released: free again
+        lock.follow()  # the same file still: nothing to do, no conflict with itself
+        replacement = tmp_path / "new.csv"
+        replacement.write_text("rows\n")
+        os.replace(replacement, path)  # what resume does when it drops failed rows
+        OutputLock(path).release()  # the new file is not claimed yet ...
+        lock.follow()
+        with pytest.raises(OutputFileError, match="another contrique-score run"):
+            OutputLock(path)  # ... now it is
+
+
+def test_files_that_are_not_regular_are_not_claimed(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with OutputLock(fifo), OutputLock(fifo):  # never waits on the pipe, claims nothing
+        pass
+    with OutputLock(tmp_path / "no-such-folder" / "out.csv"):  # the writer reports it
+        pass

@@ -6,6 +6,7 @@ they can count exactly what is alive and run 100,000 inputs in seconds.
 
 from __future__ import annotations
 
+import io
 import itertools
 import threading
 import tracemalloc
@@ -159,7 +160,8 @@ def test_memory_is_flat_from_1000_to_100000_inputs() -> None:
 def test_check_arguments() -> None:
     assert check_arguments([], 1, 3) == 3
     assert 1 <= check_arguments([], 1, None) <= 4
-    for single in ("a.jpg", b"bytes", np.zeros((8, 8, 3), np.uint8), Image.new("RGB", (8, 8))):
+    for single in ("a.jpg", b"bytes", bytearray(b"x"), memoryview(b"x"), io.BytesIO(b"x"),
+                   np.zeros((8, 8, 3), np.uint8), Image.new("RGB", (8, 8))):
         with pytest.raises(TypeError, match="iterable of images"):
             check_arguments(single, 1, 1)  # type: ignore[arg-type]
     for bad in (0, -1, True, 2.0):
@@ -167,3 +169,42 @@ def test_check_arguments() -> None:
             check_arguments([], bad, 1)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="workers"):
             check_arguments([], 1, bad)  # type: ignore[arg-type]
+    assert check_arguments([], np.int64(2), np.int32(3)) == 3  # NumPy integers are integers
+
+
+def test_an_iterable_that_fails_midway_gives_every_outcome_it_gave_first() -> None:
+    fake = Fake()
+
+    def inputs() -> Iterator[tuple[str, int, int]]:
+        for i in range(20):
+            yield (f"i{i}", 8, 8 + i % 3)
+        raise OSError("the network share went away")
+
+    outcomes = []
+    with pytest.raises(OSError, match="network share went away"):
+        for outcome in run_pipeline(inputs(), fake.prepare, fake.encode, batch_size=4, workers=3):
+            outcomes.append(outcome)
+    assert [o.source for o in outcomes] == [f"i{i}" for i in range(20)]
+
+
+def test_a_file_object_is_read_in_input_order_once() -> None:
+    """The same file object twice: the first gets its bytes, the second a clear error, every run."""
+    taken: list[str] = []
+
+    def prepare(item: object) -> PreparedImage:
+        if isinstance(item, tuple):
+            return Fake().prepare(item)  # type: ignore[arg-type]
+        data = item.read()  # type: ignore[attr-defined]
+        if not data:
+            raise ImageDecodeError("stream", "has no bytes left to read")
+        taken.append(data.decode())
+        return PreparedImage("stream", 8, 8, (np.zeros((3, 8, 8), np.float32),))
+
+    for _ in range(5):
+        taken.clear()
+        stream = io.BytesIO(b"skip-image")
+        stream.seek(5)  # read from where it is
+        items = [stream, ("x", 8, 8), stream, stream]
+        outcomes = list(run_pipeline(items, prepare, Fake().encode, batch_size=2, workers=4))
+        assert [type(o).__name__ for o in outcomes] == ["Encoded", "Encoded", "ImageDecodeError", "ImageDecodeError"]
+        assert taken == ["image"]

@@ -408,6 +408,16 @@ def test_a_file_object_read_to_its_end_says_so() -> None:
     assert decode_rgb(stream).size == (50, 37)
 
 
+def test_a_file_object_is_read_from_where_it_is() -> None:
+    first, second = _png(_rgb(seed=1)), _png(_rgb(20, 30, seed=2))
+    stream = io.BytesIO(first + second)
+    stream.seek(len(first))  # Pillow alone would seek back to the start and decode the first image
+    np.testing.assert_array_equal(np.asarray(decode_rgb(stream)), np.asarray(decode_rgb(second)))
+    stream.seek(len(first) + len(second) - 1)  # one byte left: no image, whatever came before
+    with pytest.raises(ImageDecodeError, match="is not an image file"):
+        decode_rgb(stream)
+
+
 def test_eps_and_other_formats_outside_the_image_extensions_are_refused() -> None:
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\nshowpage\n"
     ico = io.BytesIO()

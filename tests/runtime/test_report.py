@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import stat
 import subprocess
 import sys
 import urllib.parse
@@ -295,6 +296,49 @@ def test_a_report_inside_a_scanned_folder_does_not_score_its_own_thumbnails(caps
     assert len(first) == 11 and not any("a_report_files" in source for source in first)
     code, err = score_to_report(capsys, *argv, "--resume")  # the thumbnails now exist: still not inputs
     assert sorted(r["source"] for r in rows_of(report)) == first
+
+
+def test_glob_inputs_do_not_score_the_report_s_own_thumbnails(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(photos)
+    argv = ("**/*.png", "**/*.jpg", "--model", tiny_bundle_dir, "--format", "html", "-o", "r.html")
+    score_to_report(capsys, *argv)
+    first = sorted(r["source"] for r in rows_of(photos / "r.html"))
+    assert first and not any("r_files" in source for source in first)
+    score_to_report(capsys, *argv, "--resume")  # the thumbnails (.jpg) now exist: still not inputs
+    assert sorted(r["source"] for r in rows_of(photos / "r.html")) == first
+
+
+@pytest.mark.parametrize("kind", ["fifo", "empty name", "name too long"])
+def test_an_output_that_cannot_be_a_report_file_is_refused_and_left_alone(capsys, tiny_bundle_dir: Path,
+                                                                          photos: Path, tmp_path: Path,
+                                                                          kind: str) -> None:
+    output, message = {"fifo": (tmp_path / "pipe.html", "exists and is not a regular file (a device, a pipe"),
+                       "empty name": ("", "'': is not a file name; give the report's file"),
+                       "name too long": (tmp_path / ("R" * 250 + ".html"), "cannot be written (File name too long)")}[kind]
+    if kind == "fifo":
+        os.mkfifo(output)  # a device such as /dev/null is refused the same way (replacing it as root would break it)
+    code, err = score_to_report(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", "html", "-o", output)
+    assert code == 2 and message in err, err
+    if kind == "fifo":
+        assert stat.S_ISFIFO(os.stat(output).st_mode) and not files_folder(output).exists()
+
+
+def test_resuming_a_report_whose_rows_are_not_results_is_refused_before_scoring(capsys, tiny_bundle_dir: Path,
+                                                                              photos: Path, tmp_path: Path) -> None:
+    report = tmp_path / "r.html"
+    argv = (photos / "a.png", photos / "b.jpg", "--model", tiny_bundle_dir, "--format", "html", "-o", report)
+    score_to_report(capsys, *argv)
+    rows = files_folder(report) / "rows.jsonl"
+    good = rows.read_text()
+    rows.write_text(good + '{"source": "x.png", "score": 1.0}\n')  # no width, height, error: the page needs them
+    code, err = score_to_report(capsys, *argv, "--resume")
+    assert code == 2 and "line 3 is not a jsonl result row" in err
+    first = json.loads(good.splitlines()[0])
+    rows.write_text(good.splitlines(True)[1] + json.dumps({**first, "score": float("nan")}) + "\n")
+    code, err = score_to_report(capsys, *argv, "--resume")  # a NaN score is tried again, the page written
+    assert code == 0, err
+    assert sorted(r[0] for r in page_data(report)["rows"]) == sorted(map(str, argv[:2]))
 
 
 def test_a_killed_run_resumes_to_a_report_of_every_image_once(tiny_bundle_dir: Path, tmp_path: Path) -> None:
