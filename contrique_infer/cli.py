@@ -153,12 +153,12 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
     try:
         found = locate(args.model, revision=args.revision)  # the one manifest read and Hub revision lookup
         name = args.head
-        if name is None and not args.fr:
+        if name is None and args.fr is None:
             # Load only the head the scores come from: variant auto then weighs that head's fidelity alone.
             name = found.manifest.default_head
         scorer = QualityScorer.from_location(found, head=name, variant=args.variant, device=args.device,
                                              max_pixels=args.max_pixels, apply_exif=args.apply_exif)
-        head = scorer.resolve_head(name, kind="fr" if args.fr else "nr")
+        head = scorer.resolve_head(name, kind="nr" if args.fr is None else "fr")
         meta = {
             "model": scorer.manifest.name, "variant": scorer.variant, "head": head.name, "head_kind": head.kind,
             "score_scale": head.score_scale, "higher_is_better": head.higher_is_better, "reference": args.fr,

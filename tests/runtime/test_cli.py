@@ -279,6 +279,11 @@ def test_a_second_run_on_the_same_output_is_refused_and_changes_nothing(capsys, 
     assert claimed.read_bytes() == before
 
 
+def test_an_empty_reference_is_a_missing_file_not_api_advice(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
+    code, out, err = run(capsys, photos / "a.png", "--fr", "", "--model", tiny_bundle_dir)
+    assert (code, out) == (2, "") and "no such file" in err and "head=None" not in err
+
+
 def test_a_fifo_as_reference_is_refused_at_once(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
     os.mkfifo(photos / "ref.png")
     code, out, err = run(capsys, photos / "a.png", "--fr", photos / "ref.png", "--model", tiny_bundle_dir)
