@@ -8,11 +8,11 @@ left in the output folder); 2 usage error (bad arguments).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, positive_int
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
+from contrique_infer.regularfile import open_regular
 
 from .model_config import ARCHITECTURES, SCALE_COUNTS
 
@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             return fail(PROG, f"{', '.join(given)} only apply to --ckpt: a --from-bundle export keeps the bundle's "
                         "graph, heads and licence", EXIT_USAGE, parser)
     try:
-        notes = Path(args.card_notes).read_text(encoding="utf-8") if args.card_notes else ""
+        notes = ""
+        if args.card_notes:
+            with open_regular(args.card_notes) as fh:  # a FIFO is refused, never waited on
+                notes = fh.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return fail(PROG, f"{args.card_notes}: cannot read the card notes ({exc})", EXIT_USAGE)
     try:

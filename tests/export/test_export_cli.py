@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import subprocess
 import sys
 
@@ -43,6 +45,13 @@ def test_usage_errors_exit_2(argv, message, capsys):
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
+
+
+def test_card_notes_from_a_fifo_are_refused_not_waited_on(tmp_path, capsys):
+    fifo = tmp_path / "notes.md"
+    os.mkfifo(fifo)  # no writer: reading it would block for ever
+    assert main(["--ckpt", "c", "--out", str(tmp_path / "x"), "--card-notes", str(fifo)]) == 2
+    assert "cannot read the card notes (" in capsys.readouterr().err
 
 
 def test_failed_export_exits_1(tmp_path, capsys):
