@@ -134,6 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if kind.lower() not in DATASET_CHOICES:
             return fail(PROG, f"unknown dataset {kind!r}; choose from {', '.join(DATASET_CHOICES)}", EXIT_USAGE,
                         parser)
+    if args.command == "run" and args.add_head == "":
+        return fail(PROG, "--add-head needs the name of the head to add", EXIT_USAGE, parser)
+    if args.command == "run" and args.default and args.add_head is None:
+        return fail(PROG, "--default makes the added head the bundle's default: give --add-head NAME too", EXIT_USAGE,
+                    parser)
     try:
         config = protocol_config(args)
     except ContriqueError as exc:

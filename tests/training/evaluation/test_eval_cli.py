@@ -56,6 +56,10 @@ def test_exit_codes(tmp_path: Path, tiny_bundle_dir: Path, capsys: pytest.Captur
     assert main(["cross", "--bundle", "b", "--train", "nope", "x", "--test", "csv", "y"]) == 2
     assert main([]) == 2
     capsys.readouterr()
+    assert main(base + ["--dataset", "kadid", "--default"]) == 2  # nothing added to make the default
+    assert "--default makes the added head the bundle's default: give --add-head NAME" in capsys.readouterr().err
+    assert main(base + ["--dataset", "kadid", "--add-head", ""]) == 2
+    assert "--add-head needs the name" in capsys.readouterr().err
     assert main(base + ["--dataset", "kadid"]) == 1
     assert "dmos.csv" in capsys.readouterr().err  # names the missing label file and the layout
     for contents, message in [(2, "80% split of 2 contents leaves one side empty"), (3, "3-fold cross-validation needs at least 3")]:
