@@ -5,8 +5,9 @@ takes two steps: :func:`fetch_manifest` downloads and validates the manifest and
 revision to the commit it resolved to, then :func:`fetch_files` downloads, from that same
 commit, only the files the chosen variant and heads need (see
 :func:`contrique_infer.bundle.needed_files`) and checks each against the manifest's size and
-sha256 (a file the server announces at another size is refused before it is downloaded). Files live in the standard Hugging Face cache (``HF_HUB_CACHE``, or ``cache_dir``), so
-they are downloaded once and shared with other tools; ``HF_HUB_OFFLINE=1`` or
+sha256 (a file the server announces at another size is refused before it is downloaded). Files
+live in the standard Hugging Face cache (``HF_HUB_CACHE``, or ``cache_dir``), so they are
+downloaded once and shared with other tools; ``HF_HUB_OFFLINE=1`` or
 ``local_files_only=True`` use the cache without any network access.
 
 Every failure is a :class:`~contrique_infer.errors.ContriqueError`: a missing repository,

@@ -376,7 +376,7 @@ def _not_results(path: str, fmt: str, number: int, reason: str) -> OutputFileErr
                                  "not resuming: fix the file, or move it away to start afresh")
 
 
-def _score(value: Any, path: str, fmt: str, number: int) -> float | None:
+def _score_value(value: Any, path: str, fmt: str, number: int) -> float | None:
     """A row's score as a number, or None where the row has none to keep: an error row, or a score
     that is NaN or infinite (contrique-score 0.1.0 wrote ``NaN``), so that its image is tried again.
 
@@ -407,7 +407,7 @@ def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str,
             if not isinstance(row, dict) or not isinstance(row.get("source"), str) or any(
                     key not in row for key in RESULT_COLUMNS):
                 raise _not_results(path, fmt, number, f"expected an object with {', '.join(map(repr, RESULT_COLUMNS))}")
-            row["score"] = _score(row["score"], path, fmt, number)
+            row["score"] = _score_value(row["score"], path, fmt, number)
             yield row, line
         return
     consumed: list[str] = []
@@ -434,7 +434,7 @@ def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str,
             if len(values) != len(RESULT_COLUMNS):
                 raise _not_results(path, fmt, reader.line_num, f"expected {len(RESULT_COLUMNS)} columns")
             row: dict[str, Any] = dict(zip(RESULT_COLUMNS, values))
-            row["score"] = _score(row["score"] or None, path, fmt, reader.line_num)
+            row["score"] = _score_value(row["score"] or None, path, fmt, reader.line_num)
             yield row, text
     except csv.Error as exc:
         raise _not_results(path, fmt, reader.line_num, str(exc)) from None

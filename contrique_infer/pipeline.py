@@ -47,7 +47,8 @@ def check_arguments(images: Iterable[ImageInput | PathError], batch_size: int, w
         TypeError: ``images`` is a single image, not an iterable of images.
         ValueError: ``batch_size`` or ``workers`` is not a positive integer.
     """
-    if isinstance(images, (str, bytes, bytearray, memoryview, os.PathLike, np.ndarray, Image.Image)) or is_stream(images):
+    single = (str, bytes, bytearray, memoryview, os.PathLike, np.ndarray, Image.Image)
+    if isinstance(images, single) or is_stream(images):
         raise TypeError("iter_scores, score_many and features_many take an iterable of images; "
                         "use score() or features() for a single image")
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
