@@ -173,8 +173,10 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
         done = done if writer is None else writer.done
         # A report written inside a scanned folder does not score its own thumbnails.
         skip = None if writer is None else writer.folder
+        # Rows match inputs by path, however spelt (photos/a.jpg, ./photos/a.jpg, /home/me/photos/a.jpg).
+        done = {os.path.abspath(source) for source in done}
         items = (item for item in expand_inputs(args.inputs, recursive=args.recursive, skip=skip)
-                 if item not in done)
+                 if not isinstance(item, str) or os.path.abspath(item) not in done)
         thumbnail = None
         if writer is not None:
             from .report import make_thumbnail as thumbnail

@@ -284,6 +284,18 @@ def test_an_empty_reference_is_a_missing_file_not_api_advice(capsys, tiny_bundle
     assert (code, out) == (2, "") and "no such file" in err and "head=None" not in err
 
 
+def test_resume_matches_rows_by_path_however_spelt(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(photos.parent)
+    output = photos.parent / "out.jsonl"
+    run(capsys, "photos/a.png", "--model", tiny_bundle_dir, "--format", "jsonl", "-o", output)
+    for spelling in ("./photos/a.png", str(photos / "a.png"), "photos/sub/../a.png"):
+        code, _, _ = run(capsys, spelling, "photos/b.jpg", "--model", tiny_bundle_dir, "--format", "jsonl",
+                         "-o", output, "--resume")
+        assert code == 0
+    assert [json.loads(line)["source"] for line in output.read_text().splitlines()] == ["photos/a.png", "photos/b.jpg"]
+
+
 def test_a_fifo_as_reference_is_refused_at_once(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
     os.mkfifo(photos / "ref.png")
     code, out, err = run(capsys, photos / "a.png", "--fr", photos / "ref.png", "--model", tiny_bundle_dir)
