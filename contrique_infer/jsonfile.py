@@ -4,8 +4,9 @@ Every JSON document the library reads from a file it did not write in the same c
 here: bundle manifests and head files (local or downloaded from the Hub), head files given to
 ``contrique-export``, and the rows ``contrique-score --resume`` reads back. Python's own parser
 has no limits of its own that fail cleanly: a document nested 1,000 deep raises
-``RecursionError``, an integer of more than 4,300 digits ``ValueError``, and a 1 GB document needs
-about 25 GB of memory. Here each limit is checked before or while parsing, and every problem is
+``RecursionError``, an integer of more than 4,300 digits ``ValueError``, a 1 GB document needs
+about 25 GB of memory, and a key given twice in one object silently keeps its last value (so two
+readers of one manifest may disagree on, say, a file's sha256). Here each limit is checked before or while parsing, and every problem is
 a :class:`JSONError` whose message says which limit was passed; :func:`read_json` turns it into the
 caller's :class:`~contrique_infer.errors.PathError` subclass, naming the file.
 """
@@ -50,15 +51,15 @@ def loads(data: str | bytes) -> Any:
         data: The document (bytes are decoded as UTF-8).
 
     Raises:
-        JSONError: Not valid UTF-8 or JSON, nested deeper than :data:`MAX_DEPTH`, or an integer
-            longer than :data:`MAX_INT_DIGITS` digits.
+        JSONError: Not valid UTF-8 or JSON, nested deeper than :data:`MAX_DEPTH`, an integer
+            longer than :data:`MAX_INT_DIGITS` digits, or an object with a key given twice.
     """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     depth = _depth(raw)
     if depth > MAX_DEPTH:
         raise JSONError(f"nested {depth} levels deep, more than the {MAX_DEPTH} allowed")
     try:
-        return json.loads(raw.decode("utf-8"), parse_int=_parse_int)
+        return json.loads(raw.decode("utf-8"), parse_int=_parse_int, object_pairs_hook=_object)
     except UnicodeDecodeError as exc:
         raise JSONError(f"not UTF-8 text ({exc})") from None
     except json.JSONDecodeError as exc:
@@ -100,6 +101,16 @@ def _depth(raw: bytes) -> int:
     outside = _STRING.sub(b'""', raw)
     steps = _BRACKET_STEP[np.frombuffer(outside, dtype=np.uint8)]
     return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, refused when a key appears twice (JSON allows it; readers differ on which value wins)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise JSONError(f"gives the key {key!r} twice in one object; keep one")
+        out[key] = value
+    return out
 
 
 def _parse_int(text: str) -> int:

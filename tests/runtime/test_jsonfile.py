@@ -37,6 +37,8 @@ def test_documents_within_the_limits_parse_as_json_does() -> None:
         ('{"n": -' + "7" * 4301 + "}", "holds an integer of 4301 digits"),
         ("{'a': 1}", "Expecting property name enclosed in double quotes"),
         (b"\xff\xfe{}", "not UTF-8 text"),
+        ('{"sha256": "aa", "size": 1, "sha256": "bb"}', "gives the key 'sha256' twice in one object; keep one"),
+        ('[{"a": {"b": 1, "b": 1}}]', "gives the key 'b' twice"),  # nested, even with equal values
     ],
 )
 def test_documents_past_a_limit_are_json_errors(text: str | bytes, reason: str) -> None:
