@@ -6,12 +6,12 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, printable, run_quietly
-from .errors import ContriqueError
+from .errors import ContriqueError, ScanError
 from .inputs import expand_inputs, lists
 from .manifest import VARIANTS
 from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, OutputLock, Sink, emit, render, resume
@@ -20,6 +20,9 @@ from .results import ScoreResult
 from .session import DEVICES
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .preprocessing import Thumbnailer
     from .report import ReportWriter
 
 EPILOG = """\
@@ -150,6 +153,7 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
     from .location import locate
     from .scorer import QualityScorer
 
+    lock: OutputLock | None = None
     try:
         found = locate(args.model, revision=args.revision)  # the one manifest read and Hub revision lookup
         name = args.head
@@ -169,22 +173,24 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
             if args.resume:
                 done = resume(args.output, args.format)
                 lock.follow()  # the file may be a new one now, without its failed rows
-        writer = _report_writer(args, meta) if args.format == "html" else None
-        done = done if writer is None else writer.done
-        # A report written inside a scanned folder does not score its own thumbnails.
-        skip = None if writer is None else writer.folder
-        # Rows match inputs by path, however spelt (photos/a.jpg, ./photos/a.jpg, /home/me/photos/a.jpg).
-        done = {os.path.abspath(source) for source in done}
-        items = (item for item in expand_inputs(args.inputs, recursive=args.recursive, skip=skip)
-                 if not isinstance(item, str) or os.path.abspath(item) not in done)
-        thumbnail = None
-        if writer is not None:
+        writer: ReportWriter | None = None
+        thumbnail: Thumbnailer | None = None
+        skip: Path | None = None
+        if args.format == "html":
+            from .report import files_folder
             from .report import make_thumbnail as thumbnail
+
+            skip = files_folder(args.output)  # a report inside a scanned folder does not score its own thumbnails
         # Scan problems among the items come out as results in their place; a bad head or --fr
-        # reference fails here, at once.
+        # reference fails here, at once: before the report writer empties an earlier report's rows.
+        items = _pending(args, skip, lambda: done if writer is None else writer.done)  # read once the writer exists
         results = scorer.iter_scores(items, head=args.head, reference=args.fr, batch_size=args.batch_size,
                                      workers=args.workers, thumbnail=thumbnail)
+        if args.format == "html":
+            writer = _report_writer(args, meta)
     except ContriqueError as exc:
+        if lock is not None:
+            lock.discard_unused()  # a -o file this run created is not left behind empty
         return fail(PROG, exc, EXIT_USAGE)
     try:
         with _Reporter(quiet=args.quiet) as report:
@@ -197,6 +203,17 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
         return fail(PROG, exc)
     code = emit(render(rows, RESULT_COLUMNS, args.format, {**meta, "results": rows}), args.output)
     return code or (EXIT_FAILED if any(r["error"] is not None for r in rows) else 0)
+
+
+def _pending(args: argparse.Namespace, skip: Path | None,
+             done: Callable[[], set[str]]) -> Iterator[str | ScanError]:
+    """The inputs still to score, found when the first is asked for: ``done()`` (the sources the
+    output already holds, read then) is left out, matching by path however spelt (``photos/a.jpg``,
+    ``./photos/a.jpg``, ``/home/me/photos/a.jpg``)."""
+    finished = {os.path.abspath(source) for source in done()}
+    for item in expand_inputs(args.inputs, recursive=args.recursive, skip=skip):
+        if not isinstance(item, str) or os.path.abspath(item) not in finished:
+            yield item
 
 
 def _stream(results: Iterable[ScoreResult], args: argparse.Namespace, report: _Reporter) -> int:

@@ -165,7 +165,8 @@ class OutputLock:
 
     An advisory lock (``flock``) on the file, created if missing, held until :meth:`release`. It
     claims nothing where it cannot: on systems without ``fcntl`` (Windows), for a file that is not
-    regular (``/dev/null``, a pipe), or that cannot be opened (the writer then reports why).
+    regular (``/dev/null``, a pipe), or that cannot be opened (the writer then reports why). A run
+    that fails before writing calls :meth:`discard_unused`, so that it leaves no empty file behind.
 
     Args:
         path: The result file.
@@ -177,6 +178,7 @@ class OutputLock:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._fd: int | None = None
+        self._created = False
         self.follow()
 
     def follow(self) -> None:
@@ -188,8 +190,12 @@ class OutputLock:
         """
         if fcntl is None or self._holds_path():
             return
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+            try:
+                fd, created = os.open(self.path, flags), False
+            except FileNotFoundError:  # made here, so that a second run finds the claim
+                fd, created = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
         except (OSError, ValueError):
             return
         try:
@@ -208,7 +214,7 @@ class OutputLock:
             os.close(fd)
             return
         self.release()
-        self._fd = fd
+        self._fd, self._created = fd, created
 
     def _holds_path(self) -> bool:
         """Whether the file claimed is still the one at :attr:`path` (a second lock on it would fail)."""
@@ -216,6 +222,13 @@ class OutputLock:
             return self._fd is not None and os.path.samestat(os.fstat(self._fd), os.stat(self.path))
         except (OSError, ValueError):
             return False
+
+    def discard_unused(self) -> None:
+        """Let go of the file, and remove it if this claim created it and it is still empty (the
+        run failed before its first row: no empty result file is left behind)."""
+        if self._created and self._holds_path() and self._fd is not None and os.fstat(self._fd).st_size == 0:
+            os.unlink(self.path)
+        self.release()
 
     def release(self) -> None:
         """Let go of the file (also done when the process ends)."""

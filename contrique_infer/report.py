@@ -144,9 +144,15 @@ def make_thumbnail(rgb: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
 
 def files_folder(path: str | os.PathLike[str]) -> Path:
     """The folder beside report ``path`` that holds its rows and thumbnails (``report.html`` ->
-    ``report_files``)."""
-    path = Path(path)
-    return path.with_name(path.stem + "_files")
+    ``report_files``).
+
+    Raises:
+        ReportError: ``path`` names no file (``''``, ``.``, ``dir/..``).
+    """
+    report = Path(path)
+    if not report.name or report.name in (".", ".."):
+        raise ReportError(os.fspath(path) or "''", "is not a file name; give the report's file, e.g. report.html")
+    return report.with_name(report.stem + "_files")
 
 
 class ReportWriter:
@@ -164,18 +170,16 @@ class ReportWriter:
         done: The sources that the report already holds a score for (empty unless resuming).
 
     Raises:
-        ReportError: The folder beside ``path`` cannot be made, holds something other than a
+        ReportError: ``path`` names no file; the folder beside it cannot be made, holds something other than a
             report, or (resuming) holds the scores of another model, head, variant or reference.
         OutputFileError: Resuming, its ``rows.jsonl`` holds something other than result rows; or
             another run is writing the report (:class:`~contrique_infer.output.OutputLock`).
     """
 
     def __init__(self, path: str | os.PathLike[str], header: ReportHeader, *, resume: bool = False) -> None:
+        self.folder = files_folder(path)
         self.path = Path(path)
         self.header = header
-        if not self.path.name or self.path.name in (".", ".."):
-            raise ReportError(os.fspath(path) or "''", "is not a file name; give the report's file, e.g. report.html")
-        self.folder = files_folder(self.path)
         header_file = self.folder / HEADER_NAME
         rows_file = self.folder / ROWS_NAME
         self.done: set[str] = set()

@@ -284,6 +284,18 @@ def test_an_empty_reference_is_a_missing_file_not_api_advice(capsys, tiny_bundle
     assert (code, out) == (2, "") and "no such file" in err and "head=None" not in err
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_run_that_fails_before_its_first_row_leaves_no_empty_output(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                                     fmt: str) -> None:
+    output = photos.parent / f"out.{fmt}"
+    argv = [photos / "a.png", "--fr", photos / "missing.png", "--model", tiny_bundle_dir, "--format", fmt, "-o", output]
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "") and "missing.png: no such file" in err
+    assert not output.exists()
+    output.write_text("")  # a file that was there before the run stays
+    assert run(capsys, *argv)[0] == 2 and output.exists()
+
+
 def test_resume_matches_rows_by_path_however_spelt(capsys, tiny_bundle_dir: Path, photos: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(photos.parent)

@@ -238,6 +238,22 @@ def test_a_second_claim_on_a_result_file_is_refused_until_the_first_ends(tmp_pat
             OutputLock(path)  # ... now it is
 
 
+def test_a_claim_removes_only_the_empty_file_it_created(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    OutputLock(path).discard_unused()  # created by the claim, still empty: removed
+    assert not path.exists()
+    lock = OutputLock(path)
+    path.write_text("path,score\n")  # a row was written: kept
+    lock.discard_unused()
+    assert path.read_text() == "path,score\n"
+    OutputLock(path).discard_unused()  # not created by this claim: kept
+    path.write_text("")
+    OutputLock(path).discard_unused()  # empty, but someone else's: kept
+    assert path.exists()
+    with OutputLock(path):  # released by discard_unused
+        pass
+
+
 def test_files_that_are_not_regular_are_not_claimed(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -286,6 +286,22 @@ def test_an_output_directory_is_refused_before_scoring(capsys, tiny_bundle_dir: 
     assert list((tmp_path / "out").iterdir()) == [] and not (tmp_path / "out_files").exists()
 
 
+def test_a_bad_reference_leaves_an_earlier_report_as_it_was(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                             tmp_path: Path) -> None:
+    report = tmp_path / "r.html"
+    code, _ = score_to_report(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", "html", "-o", report)
+    assert code == 0 and len(rows_of(report)) == 1
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for resume in ([], ["--resume"]):  # a typo in --fr fails before the report is opened: nothing emptied
+        code, err = score_to_report(capsys, photos / "b.jpg", "--fr", tmp_path / "typo.png", "--model", tiny_bundle_dir,
+                                    "--format", "html", "-o", report, *resume)
+        assert code == 2 and "typo.png: no such file" in err
+        assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    code, _ = score_to_report(capsys, photos / "b.jpg", "--fr", tmp_path / "typo.png", "--model", tiny_bundle_dir,
+                              "--format", "html", "-o", tmp_path / "new.html")
+    assert code == 2 and not (tmp_path / "new.html").exists() and not (tmp_path / "new_files").exists()
+
+
 def test_a_report_inside_a_scanned_folder_does_not_score_its_own_thumbnails(capsys, tiny_bundle_dir: Path,
                                                                            photos: Path) -> None:
     report = photos / "a_report.html"  # its folder a_report_files/ sorts before every photo
