@@ -78,14 +78,19 @@ def fraction(text: str) -> float:
     return value
 
 
+class StdoutError(OSError):
+    """Results could not be written to stdout for a reason other than a closed pipe (a full disk)."""
+
+
 def run_quietly(prog: str, body: Callable[[], int]) -> int:
-    """Run a command's ``body`` and return its exit code; Ctrl-C and a closed stdout end it quietly.
+    """Run a command's ``body`` and return its exit code; Ctrl-C and a stdout that fails end it quietly.
 
     ``KeyboardInterrupt`` prints ``PROG: interrupted`` on stderr and returns
     :data:`EXIT_INTERRUPTED`; ``BrokenPipeError`` (stdout closed by its reader, e.g.
-    ``| head -2``) returns :data:`EXIT_BROKEN_PIPE` with nothing more written, stdout pointed at
-    ``os.devnull`` so that Python's last flush does not fail too. No traceback either way, and what
-    was already written (and flushed) stays.
+    ``| head -2``) returns :data:`EXIT_BROKEN_PIPE` with nothing more written; a
+    :class:`StdoutError` (stdout on a full disk) prints its reason and returns :data:`EXIT_FAILED`.
+    Stdout is then pointed at ``os.devnull`` so that Python's last flush does not fail too. No
+    traceback in any case, and what was already written (and flushed) stays.
     """
     try:
         return body()
@@ -93,8 +98,16 @@ def run_quietly(prog: str, body: Callable[[], int]) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (AttributeError, OSError, ValueError):  # stdout is not a file (tests capture it)
-            pass
+        _stdout_to_devnull()
         return EXIT_BROKEN_PIPE
+    except StdoutError as exc:
+        print(f"{prog}: error: {exc.strerror}", file=sys.stderr)
+        _stdout_to_devnull()
+        return EXIT_FAILED
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout is not a file (tests capture it)
+        pass

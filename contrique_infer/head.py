@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomicfile import replace_file
 from .errors import HeadError
 from .manifest import HeadInfo
 from .records import FieldReader, to_float
@@ -122,12 +123,15 @@ class Head:
         out["coef"] = [float(v) for v in self.coef]
         return out
 
+    def dumps(self) -> bytes:
+        """The head as the bytes of its JSON file (coefficients at full float64 precision)."""
+        return (json.dumps(self.to_dict()) + "\n").encode()
+
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the head as JSON (coefficients at full float64 precision) and return the path."""
+        """Write the head's JSON file (atomically, its folder made if missing) and return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict()) + "\n", encoding="utf-8")
-        return path
+        return replace_file(path, self.dumps())
 
 
 def _finite_vector(r: FieldReader, key: str, n: int) -> np.ndarray:

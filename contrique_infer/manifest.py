@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomicfile import replace_file
 from .errors import BundleFileError, HeadNotFoundError, ManifestError, VariantNotFoundError
 from .jsonfile import read_json
 from .paths import check_relpath, inside
@@ -416,11 +417,14 @@ class Manifest:
         inside(folder, MANIFEST_NAME)  # a link out of the folder is refused before anything is read
         return cls.from_dict(read_json(path, ManifestError), path)
 
+    def dumps(self) -> bytes:
+        """The manifest as the bytes of its JSON file."""
+        return (json.dumps(self.to_dict(), indent=2) + "\n").encode()
+
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write ``folder/contrique.json`` and return its path."""
-        path = Path(folder) / MANIFEST_NAME
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        """Write ``folder/contrique.json`` (atomically: a reader sees the old manifest or the new one) and
+        return its path."""
+        return replace_file(Path(folder) / MANIFEST_NAME, self.dumps())
 
     def head_info(self, name: str | None = None) -> HeadInfo:
         """The head called ``name`` (case-insensitive), or the default head when ``name`` is None.

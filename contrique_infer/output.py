@@ -24,7 +24,7 @@ try:
 except ImportError:  # Windows: result files are not locked
     fcntl = None  # type: ignore[assignment]
 
-from .commands import printable
+from .commands import StdoutError, printable
 from .errors import PathError
 from .jsonfile import JSONError, loads
 from .regularfile import NotRegularFileError, open_regular
@@ -122,7 +122,11 @@ class Sink:
         self.code = 1
 
     def write(self, text: str) -> None:
-        """Write and flush ``text``; if the file fails (a full disk), this and what follows go to stdout."""
+        """Write and flush ``text``; if the file fails (a full disk), this and what follows go to stdout.
+
+        Raises:
+            StdoutError: Stdout cannot be written (a full disk; a closed pipe is ``BrokenPipeError``).
+        """
         if self._file is not None:
             try:
                 self._file.write(text)
@@ -132,16 +136,11 @@ class Sink:
                 self._fall_back(exc, "remaining ")
                 self.close()
         try:
-            sys.stdout.write(text)
-        except UnicodeEncodeError:  # stdout's strict error handler refuses such a file name
-            encoding = sys.stdout.encoding or "utf-8"
-            try:
-                data = text.encode(encoding, "surrogateescape")
-            except UnicodeEncodeError:  # characters that stdout's encoding lacks
-                data = text.encode(encoding, "backslashreplace")
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+            _write_stdout(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc.errno, f"cannot write the results to stdout ({exc.strerror or exc})") from exc
 
     def close(self) -> None:
         """Close the output file (rows that could not be flushed were already sent to stdout)."""
@@ -241,6 +240,21 @@ class OutputLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _write_stdout(text: str) -> None:
+    """Write and flush ``text`` on stdout, as bytes where its encoding refuses a name in it."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:  # stdout's strict error handler refuses such a file name
+        encoding = sys.stdout.encoding or "utf-8"
+        try:
+            data = text.encode(encoding, "surrogateescape")
+        except UnicodeEncodeError:  # characters that stdout's encoding lacks
+            data = text.encode(encoding, "backslashreplace")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+    sys.stdout.flush()
 
 
 def emit(text: str, output: str | None) -> int:

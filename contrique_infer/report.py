@@ -44,6 +44,7 @@ from PIL import Image
 
 from .errors import ContriqueError, NonFiniteError, PathError
 from .jsonfile import read_json
+from .atomicfile import replace_file
 from .output import OutputLock
 from .output import resume as resume_rows
 from .results import ScoreResult
@@ -206,7 +207,7 @@ class ReportWriter:
                 rows_file.write_bytes(b"")  # the same file (the lock is on it), emptied
                 shutil.rmtree(self.folder / THUMBS_NAME, ignore_errors=True)
             (self.folder / THUMBS_NAME).mkdir(exist_ok=True)
-            _replace_text(header_file, json.dumps(header.to_dict(), indent=2) + "\n")
+            replace_file(header_file, (json.dumps(header.to_dict(), indent=2) + "\n").encode())
             self._rows: IO[str] | None = open(rows_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         except OSError as exc:
             self._release()
@@ -259,7 +260,7 @@ class ReportWriter:
         try:
             with open(self.folder / ROWS_NAME, encoding="utf-8") as fh:
                 document = _document(self.header, self.folder, (json.loads(line) for line in fh))
-            _replace_text(self.path, render_html(document))
+            replace_file(self.path, render_html(document).encode())
         except OSError as exc:
             raise ReportError(self.path, f"cannot be written ({exc.strerror or exc})") from exc
         finally:
@@ -381,16 +382,3 @@ def _non_empty(folder: Path) -> bool:
             return next(entries, None) is not None
     except OSError:
         return True
-
-
-def _replace_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one), with the
-    permissions of a newly created file."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise

@@ -388,6 +388,17 @@ def test_a_closed_stdout_ends_quietly(tiny_bundle_dir: Path, tmp_path: Path) -> 
     assert head[0] == b"source,score,width,height,error,error_type\n" and head[1].startswith(os.fsencode(tmp_path))
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("fmt", ["table", "jsonl"])
+def test_stdout_on_a_full_disk_is_an_error_line_not_a_traceback(tiny_bundle_dir: Path, photos: Path, fmt: str) -> None:
+    command = [sys.executable, "-m", "contrique_infer", str(photos / "a.png"), "--model", str(tiny_bundle_dir),
+               "--format", fmt]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, check=False, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr == "contrique-score: error: cannot write the results to stdout (No space left on device)\n"
+
+
 def test_symlink_loops_and_unreadable_dirs(capsys, tiny_bundle_dir: Path, photos: Path, monkeypatch) -> None:
     (photos / "sub" / "loop").symlink_to(photos, target_is_directory=True)
     (photos / "self.png").symlink_to(photos / "self.png")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -194,3 +195,9 @@ def test_fr6_target_is_the_six_metric_rank_over_the_set_made_once(skimage_dir: P
     assert all(r["ms_ssim"] is None and r["vsi"] is not None for r in records)  # ranked by the other five
     small_levels = np.array([im.level for im in small.images])
     assert small_fr6[small_levels == 0].min() > small_fr6[small_levels > 0].max()
+
+
+def test_a_proxy_json_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "proxy.json")
+    with pytest.raises(ProxyError, match=r"proxy.json: not a readable proxy set \(.*is a named pipe \(FIFO\)"):
+        load_proxy_set(tmp_path)  # refused, not waited on

@@ -23,6 +23,8 @@ import numpy as np
 from .errors import DatasetFileError, DatasetFormatError
 
 SCORE_KINDS = ("MOS", "DMOS")
+MAX_SCORE = 1e12
+"""The largest score magnitude read (opinion scores are small numbers; the statistics square and sum them)."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,8 @@ def _number(path: Path, where: str, value: Any) -> float:
         raise DatasetFormatError(path, f"{where}: {value!r} is not a number") from None
     if not math.isfinite(out):
         raise DatasetFormatError(path, f"{where}: score {value!r} is not finite")
+    if abs(out) > MAX_SCORE:  # squares and sums of such scores overflow to infinity in the statistics
+        raise DatasetFormatError(path, f"{where}: score {value!r} is beyond +-{MAX_SCORE:g}; rescale the scores")
     return out
 
 
@@ -512,7 +516,8 @@ def read_csv(
     """
     path = Path(path)
     if not path.is_file():
-        raise DatasetFileError(path, f"CSV label file not found; expected {CSV_LAYOUT}")
+        found = "is not a regular file (a folder, pipe or device)" if path.exists() else "CSV label file not found"
+        raise DatasetFileError(path, f"{found}; expected {CSV_LAYOUT}")
     layout = _Layout("CSV", path.parent, CSV_LAYOUT)
     _, rows = _read_csv(path, ["path", "score"])
     images = _ImageFolder(path.parent, layout)
@@ -521,9 +526,9 @@ def read_csv(
         for i, r in enumerate(rows)
     )
     images.check()
-    first: dict[Path, int] = {}
-    for number, item in enumerate(items, 2):
-        if item.content_id is None and (seen := first.setdefault(item.path, number)) != number:
+    first: dict[str, int] = {}
+    for number, item in enumerate(items, 2):  # one image however named (img/../img/a.png, a link to it)
+        if item.content_id is None and (seen := first.setdefault(os.path.realpath(item.path), number)) != number:
             raise DatasetFormatError(
                 path, f"rows {seen} and {number} list the same image {item.path.name!r}: a split could put one on "
                 "each side and inflate the correlation; list each image once (average its scores), or give such "

@@ -16,13 +16,14 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from contrique_infer.atomicfile import replace_file
 from contrique_infer.jsonfile import loads
 
 from .errors import FeatureError
@@ -96,7 +97,7 @@ class FeatureCache:
                     f"{meta}: the cache holds features of another model; delete the folder {self.folder}"
                 )
         else:
-            _atomic_write(meta, lambda fh: fh.write(json.dumps(model.to_dict(), indent=2).encode()))
+            replace_file(meta, json.dumps(model.to_dict(), indent=2).encode())
 
     def load(self, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
         """The cached features, by image key: all of them, or those whose key is in ``wanted``."""
@@ -121,15 +122,8 @@ class FeatureCache:
         taken = [int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz")]
         path = self.folder / f"chunk-{max(taken, default=-1) + 1:06d}.npz"
         arrays = {"keys": np.array(keys, dtype=str), "features": np.asarray(features, dtype=np.float32)}
-        _atomic_write(path, lambda fh: np.savez(fh, **arrays))
+        replace_file(path, lambda fh: np.savez(fh, **arrays))
         return path
-
-
-def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-    os.replace(tmp, path)
 
 
 def model_key(scorer: QualityScorer) -> ModelKey:

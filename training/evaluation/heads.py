@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 from pathlib import Path
 
-from contrique_infer.bundle import file_table
-from contrique_infer.errors import HeadError
+from contrique_infer.atomicfile import stage
+from contrique_infer.errors import BundleFileError, HeadError
 from contrique_infer.head import Head
-from contrique_infer.manifest import HeadInfo, Manifest
+from contrique_infer.location import DEFAULT_BUNDLE
+from contrique_infer.manifest import MANIFEST_NAME, FileEntry, HeadInfo, Manifest
 
 from .datasets import Dataset
 from .errors import HeadExistsError, ProtocolError
@@ -31,8 +33,13 @@ def check_new_head(bundle_dir: str | os.PathLike[str], name: str, *, force: bool
 
     Raises:
         HeadExistsError: The bundle has a head of that name (case-insensitive) and ``force`` is False.
+        ProtocolError: The folder is the model packaged with contrique-infer (it is not changed in place).
         BundleError: The folder is not a valid bundle.
     """
+    if Path(bundle_dir).resolve() == DEFAULT_BUNDLE:
+        raise ProtocolError(f"{bundle_dir} is the model packaged with contrique-infer: a head added there would change "
+                            "the scores of every user of this installation; copy the folder (cp -r) and add the "
+                            "head to the copy")
     manifest = Manifest.load(bundle_dir)
     old = [h.name for h in manifest.heads if h.name.lower() == name.lower()]
     if old and not force:
@@ -79,6 +86,8 @@ def add_head(
     Raises:
         HeadExistsError: A head of that name exists and ``force`` is False.
         HeadError: The head's length does not match the bundle's feature.
+        ProtocolError: The folder is the packaged default model.
+        BundleFileError: The files cannot be written (a full disk); the bundle is then unchanged.
         BundleError: The folder is not a valid bundle.
     """
     root = Path(bundle_dir)
@@ -95,12 +104,23 @@ def add_head(
         raise HeadError(root / head.info.file, "is already another file of the bundle; choose another head name")
     stale = [h.file for h in old if h.file != head.info.file and all(k.file != h.file for k in kept)]
     files = {rel: entry for rel, entry in manifest.files.items() if rel not in stale}
-    path = head.save(root / head.info.file)
-    files.update(file_table(root, [head.info.file]))
+    data = head.dumps()
+    files[head.info.file] = FileEntry(hashlib.sha256(data).hexdigest(), len(data))
     default = head.name if make_default or (old and manifest.default_head == old[0].name) else manifest.default_head
     updated = dataclasses.replace(manifest, heads=kept + (head.info,), files=files, default_head=default)
-    Manifest.from_dict(updated.to_dict(), root / "contrique.json")  # validate before writing
-    updated.save(root)
+    path, manifest_path = root / head.info.file, root / MANIFEST_NAME
+    Manifest.from_dict(updated.to_dict(), manifest_path)  # validate before writing
+    staged: list[Path] = []
+    try:  # both files written in full before either replaces its old version: a full disk changes nothing
+        path.parent.mkdir(exist_ok=True)
+        staged.append(stage(path, lambda fh: fh.write(data)))
+        staged.append(stage(manifest_path, lambda fh: fh.write(updated.dumps())))
+    except OSError as exc:
+        for temporary in staged:
+            temporary.unlink(missing_ok=True)
+        raise BundleFileError(root, f"cannot be written ({exc.strerror or exc}); the bundle is unchanged") from exc
+    os.replace(staged[0], path)
+    os.replace(staged[1], manifest_path)
     for rel in stale:  # the replaced head's file (unless it is the new one on a case-insensitive disk)
         previous = root / rel
         if previous.exists() and not previous.samefile(path):

@@ -54,6 +54,7 @@ from PIL import Image
 from contrique_infer.errors import ContriqueError, DependencyError
 from contrique_infer.inputs import list_images
 from contrique_infer.jsonfile import loads
+from contrique_infer.regularfile import open_regular
 
 from ..data import load_rgb
 from .errors import ProxyError
@@ -444,7 +445,8 @@ def load_proxy_set(folder: str | os.PathLike[str]) -> ProxySet:
     """
     path = Path(folder) / "proxy.json"
     try:
-        data = loads(path.read_bytes())
+        with open_regular(path) as fh:  # a pipe or device is refused, not waited on
+            data = loads(fh.read())
         if data.get("format_version") != PROXY_FORMAT_VERSION:
             raise ValueError(f"format_version {data.get('format_version')!r}, expected {PROXY_FORMAT_VERSION}")
         images = tuple(ProxyImage.from_dict(d) for d in data["images"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -215,12 +216,17 @@ def test_generic_csv_and_load_dataset(tmp_path: Path) -> None:
 def test_generic_csv_refuses_short_and_long_rows_and_repeated_images(tmp_path: Path) -> None:
     image(tmp_path / "a.png")
     image(tmp_path / "b.png")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.png").symlink_to(tmp_path / "a.png")
     labels = tmp_path / "labels.csv"
     for text, message in (
         ("score,path\n5\n", "row 2 has fewer values than the header's 2 columns (score, path); fix the row"),
         ("path,score\na.png,1\nb.png,2,extra\n", "row 3 has more values than the header's 2 columns"),
         ("path,score\na.png,1\nb.png,2\na.png,3\n", "rows 2 and 4 list the same image 'a.png': a split could"),
         ("path,score,content_id\na.png,1,\nA.PNG,3,\n", "rows 2 and 3 list the same image 'a.png'"),
+        ("path,score\na.png,1\nsub/../a.png,2\n", "rows 2 and 3 list the same image 'a.png'"),  # one file, two names
+        ("path,score\na.png,1e302\nb.png,2\n", "row 2: score '1e302' is beyond .* rescale the scores"),
+        ("path,score\nb.png,1\nlink.png,2\na.png,3\n", "rows 3 and 4 list the same image 'a.png'"),
     ):
         labels.write_text(text)
         with pytest.raises(DatasetFormatError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -229,6 +235,12 @@ def test_generic_csv_refuses_short_and_long_rows_and_repeated_images(tmp_path: P
     assert [item.score for item in read_csv(labels).items] == [1.0, 2.0]
     labels.write_text("path,score,content_id\na.png,1,s\nb.png,2,\na.png,3,s\n")  # kept together: allowed
     assert read_csv(labels).content_ids == ["s", str(tmp_path / "b.png"), "s"]
+
+
+def test_a_csv_that_is_not_a_regular_file_says_so(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "labels.csv")
+    with pytest.raises(DatasetFileError, match="labels.csv: is not a regular file"):
+        read_csv(tmp_path / "labels.csv")  # refused, never opened (a pipe would block)
 
 
 def test_dataset_round_trip_and_validation(tmp_path: Path) -> None:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from contrique_infer.bundle import load_bundle
-from contrique_infer.errors import HeadError
+from contrique_infer.errors import BundleFileError, HeadError
 from contrique_infer.manifest import Manifest
 from contrique_infer.scorer import QualityScorer
 from contrique_training.evaluation.datasets import Dataset, Item
 from contrique_training.evaluation.errors import HeadExistsError, ProtocolError
+from contrique_training.evaluation import heads as heads_module
 from contrique_training.evaluation.heads import add_head, make_head
 from contrique_training.evaluation.ridge import fit_ridge
 
@@ -68,3 +71,34 @@ def test_head_checks(tmp_path: Path, tiny_bundle_dir: Path) -> None:
     with pytest.raises(HeadError, match="already another file of the bundle"):
         add_head(bundle, make_head(model16, "b", dmos_dataset(tmp_path)))
     assert set(load_bundle(bundle).heads) == {"quality", "fr_quality", "a"}
+
+
+def test_a_full_disk_leaves_the_bundle_as_it_was(tmp_path: Path, tiny_bundle_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    before = {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    model = fit_ridge(np.random.default_rng(3).standard_normal((10, 16)), np.arange(10.0), 1.0)
+    real_stage = heads_module.stage
+
+    def stage_until_full(path: Path, write: Any) -> Path:
+        if path.name == "contrique.json":  # the head was written in full; the manifest no longer fits
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_stage(path, write)
+
+    monkeypatch.setattr(heads_module, "stage", stage_until_full)
+    for name, force in (("new", False), ("quality", True)):  # a new head, and one that replaces a head's file
+        with pytest.raises(BundleFileError, match="cannot be written \\(No space left on device\\); the bundle is unchanged"):
+            add_head(bundle, make_head(model, name, dmos_dataset(tmp_path)), force=force)
+        assert {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before  # no temporary file either
+    monkeypatch.undo()
+    add_head(bundle, make_head(model, "quality", dmos_dataset(tmp_path)), force=True)
+    assert load_bundle(bundle).heads["quality"].info.dataset == "My DMOS set"
+
+
+def test_the_packaged_default_model_is_never_changed_in_place(tmp_path: Path) -> None:
+    from contrique_infer.location import DEFAULT_BUNDLE
+
+    model = fit_ridge(np.random.default_rng(4).standard_normal((10, 16)), np.arange(10.0), 1.0)
+    for spelling in (DEFAULT_BUNDLE, DEFAULT_BUNDLE / "heads" / ".."):
+        with pytest.raises(ProtocolError, match="is the model packaged with contrique-infer.*copy the folder"):
+            add_head(spelling, make_head(model, "mine", dmos_dataset(tmp_path)))

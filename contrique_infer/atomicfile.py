@@ -1,0 +1,54 @@
+"""Writing a file so that a reader, or the next run after a crash or a full disk, finds either the old
+file or the new one, never a part of the new one: the bytes go to a new temporary file beside it,
+which then replaces it (``os.replace``, atomic on one file system). The temporary file is created as
+any new file is (the umask applies), and removed if writing it fails."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def stage(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
+    """Write a new temporary file in ``path``'s folder with ``write(fh)``, for :func:`os.replace` onto ``path``.
+
+    Args:
+        path: The file the temporary one is for.
+        write: Writes the contents to the binary file it is given.
+
+    Returns:
+        The temporary file's path.
+
+    Raises:
+        OSError: It cannot be written (nothing is left behind); whatever ``write`` raises, likewise.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, "xb") as fh:
+            write(fh)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def replace_file(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], object]) -> Path:
+    """Write ``path`` atomically: :func:`stage`, then replace it.
+
+    Args:
+        path: The file to write.
+        data: Its contents, or a function that writes them to the binary file it is given.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        OSError: It cannot be written; ``path`` is then as it was.
+    """
+    write = data if callable(data) else (lambda fh: fh.write(data))
+    os.replace(stage(path, write), path)
+    return Path(path)

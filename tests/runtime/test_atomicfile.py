@@ -1,0 +1,42 @@
+"""contrique_infer.atomicfile: a file is replaced whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from contrique_infer.atomicfile import replace_file, stage
+
+
+def test_a_file_is_replaced_whole_with_the_permissions_of_a_new_file(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o600)
+    previous = os.umask(0o022)
+    try:
+        assert replace_file(path, b"new contents") == path
+    finally:
+        os.umask(previous)
+    assert path.read_bytes() == b"new contents" and stat.S_IMODE(path.stat().st_mode) == 0o644
+    replace_file(path, lambda fh: fh.write(b"written by a function"))
+    assert path.read_bytes() == b"written by a function"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "heads.json"
+    path.write_bytes(b"old")
+
+    def half(fh: BinaryIO) -> None:
+        fh.write(b"half of the n")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        replace_file(path, half)
+    with pytest.raises(KeyboardInterrupt):
+        stage(path, lambda fh: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["heads.json"]
