@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping
+import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
 from contrique_export.checkpoint import FORMAT, FORMAT_VERSION, TRAINING_FIELDS
 from contrique_export.errors import CheckpointError
+from contrique_infer.atomicfile import replace_file
 
 
 def rng_state() -> dict[str, Any]:
@@ -69,13 +71,38 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
     if missing:
         raise CheckpointError(path, f"the checkpoint to write is missing field(s) {', '.join(missing)}")
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    return _write_atomically(path, lambda fh: torch.save(data, fh))
+
+
+def copy_checkpoint(source: Path, path: Path) -> Path:
+    """Copy a written checkpoint to ``path`` atomically (a kept ``checkpoint-<step>.pt``).
+
+    Returns:
+        The path written.
+
+    Raises:
+        CheckpointError: The copy cannot be written.
+    """
+    def copy(fh: BinaryIO) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, fh)
+
+    return _write_atomically(path, copy)
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """``write`` a temporary file next to ``path``, then rename it to ``path``
+    (:mod:`contrique_infer.atomicfile`): a failure or an interruption (Ctrl-C) removes the temporary
+    and leaves ``path`` as it was.
+
+    Raises:
+        CheckpointError: The file cannot be written (torch reports a full disk as a RuntimeError).
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(data, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CheckpointError(path, f"cannot write the checkpoint ({exc}); check the folder and free space") from exc
+        replace_file(path, write)
+    except (OSError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(path, f"cannot write the checkpoint ({reason}); the disk may be full: free space, "
+                                    "or check that the folder is writable") from exc
     return path
-

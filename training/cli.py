@@ -3,8 +3,9 @@
 Settings come from a preset, then a JSON/TOML ``--config`` file, then flags (each overrides the
 one before); with ``--resume`` the checkpoint's own config replaces the preset.
 
-Exit codes: 0 training finished; 1 training failed (bad data, unreadable checkpoint, ...);
-2 usage error (bad flag, unknown preset, invalid setting).
+Exit codes: 0 training finished; 1 training failed (bad data, unreadable checkpoint, a run folder
+that is not empty without ``--resume``, a diverged loss, ...); 2 usage error (bad flag, unknown
+preset, invalid setting, unreadable ``--config``); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from contrique_export.model_config import ARCHITECTURES
-from contrique_infer.commands import EXIT_USAGE, fail, parse
+from contrique_infer.commands import EXIT_INTERRUPTED, EXIT_USAGE, fail, parse, printable
 from contrique_infer.errors import ContriqueError
 
 from .config import AMP_MODES, DEVICES, PRESETS, TrainConfig, build_config, read_config_file
 from .errors import ConfigError
+from .runlog import CHECKPOINT_NAME
 
 PROG = "contrique-train"
 
@@ -69,8 +73,12 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     }
     if args.resume:
         from contrique_export.checkpoint import load_training_checkpoint  # imports torch: only to resume
+        from contrique_export.errors import CheckpointError
 
-        base = dict(load_training_checkpoint(args.resume)["config"])
+        base = load_training_checkpoint(args.resume)["config"]
+        if not isinstance(base, dict):
+            raise CheckpointError(args.resume, f"field 'config' is a {type(base).__name__}, not a table of "
+                                               "settings; the checkpoint is damaged")
         if args.config:
             base.update(read_config_file(args.config))
         return TrainConfig.from_dict({**base, **overrides}, source=f"{args.resume} config")
@@ -81,7 +89,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``contrique-train``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
+    """Run ``contrique-train``; returns the exit code (0 ok, 1 failed, 2 usage error, 130 interrupted)."""
     args = parse(build_parser(), argv)
     if isinstance(args, int):
         return args
@@ -94,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, exc, EXIT_USAGE)
     except ContriqueError as exc:
         return fail(PROG, exc)
+    except KeyboardInterrupt:  # checkpoint.pt is whole: it is only ever replaced by a complete file
+        checkpoint = Path(args.out) / CHECKPOINT_NAME
+        hint = f"; resume with --resume {checkpoint}" if checkpoint.is_file() else " before the first checkpoint"
+        print(printable(f"{PROG}: interrupted{hint}"), file=sys.stderr)
+        return EXIT_INTERRUPTED
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run
         print(path)
     return 0

@@ -7,7 +7,7 @@ each layer overrides the one before. ``TrainConfig.to_dict()`` is what a checkpo
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -16,9 +16,11 @@ from typing import Any
 
 from contrique_export.errors import ModelConfigError
 from contrique_export.model_config import ARCHITECTURES, ModelConfig
+from contrique_infer.jsonfile import MAX_BYTES, read_json
+from contrique_infer.regularfile import NotRegularFileError, open_regular
 
 from .classes import NUM_CLASSES
-from .errors import ConfigError
+from .errors import ConfigError, ConfigFileError
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 OPTIMIZERS = ("sgd", "adamw")
@@ -110,6 +112,9 @@ class TrainConfig:
     tensorboard: bool = _f(False, "also log to TensorBoard (needs the tensorboard package)")
 
     def __post_init__(self) -> None:
+        for name, value in dataclasses.asdict(self).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value}")
         positive = ("projection_dim", "crop_size", "batch_size", "grad_accum", "epochs", "variants_per_image")
         for name in positive + ("lr_reference_batch", "patch_grid", "log_every"):
             if getattr(self, name) < 1:
@@ -171,6 +176,9 @@ class TrainConfig:
         for name in ("base_lr", "temperature"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not math.isfinite(self.peak_lr):
+            raise ConfigError(f"base_lr {self.base_lr} x batch_size {self.batch_size} / lr_reference_batch "
+                              f"{self.lr_reference_batch} is not a finite learning rate; lower base_lr")
         if self.batch_size % self.grad_accum:
             raise ConfigError(f"batch_size {self.batch_size} is not a multiple of grad_accum {self.grad_accum}")
 
@@ -316,21 +324,42 @@ def preset(name: str) -> dict[str, Any]:
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a JSON (``.json``) or TOML (any other suffix) config file into a dict.
 
+    JSON is read by :func:`contrique_infer.jsonfile.read_json` (size, depth and integer limits), TOML
+    within the same size limit; either must be a regular file (a FIFO or device is refused, never
+    waited on) of UTF-8 text.
+
     Raises:
-        ConfigError: The file is missing or does not parse to a table of settings.
+        ConfigFileError: The file is missing, unreadable, not a regular file, too large, not UTF-8,
+            not valid JSON/TOML within those limits, or not a table of settings.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}); check the path") from exc
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {exc}") from exc
+    if Path(path).suffix.lower() == ".json":
+        data = read_json(path, ConfigFileError)
+    else:
+        data = _read_toml(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must hold a table/object of settings, not {type(data).__name__}")
+        raise ConfigFileError(path, f"must hold a table/object of settings, not {type(data).__name__}")
     return data
+
+
+def _read_toml(path: str | os.PathLike[str]) -> Any:
+    """Parse a TOML config file (see :func:`read_config_file`); raises ConfigFileError."""
+    try:
+        with open_regular(path) as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except NotRegularFileError as exc:
+        raise ConfigFileError(path, str(exc)) from None
+    except OSError as exc:
+        raise ConfigFileError(path, f"cannot read the config file ({exc.strerror or exc}); check the path") from exc
+    if len(raw) > MAX_BYTES:
+        raise ConfigFileError(path, f"is more than the {MAX_BYTES} bytes a config file may have")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(path, f"is not UTF-8 text ({exc}); save it as UTF-8") from None
+    except RecursionError:
+        raise ConfigFileError(path, "cannot be read as TOML (nested too deep); a config is a flat table") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4,300 digits
+        raise ConfigFileError(path, f"cannot be read as TOML ({exc})") from None
 
 
 def build_config(

@@ -14,6 +14,7 @@ official code zero-pads instead, which would put distorted black borders into th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -33,6 +34,10 @@ from .distortions import CHAIN_TYPES, LEVELS, NUM_CLASSES, WIDE_TYPES, apply_hos
 from .errors import DataError
 
 
+_WORKER_DATA_ERROR = f"{DataError.__module__}.{DataError.__qualname__}: "
+"""What precedes a DataError's message in the last line of a traceback."""
+
+
 def load_rgb(path: Path) -> Image.Image:
     """Open an image as RGB.
 
@@ -40,9 +45,16 @@ def load_rgb(path: Path) -> Image.Image:
         DataError: The file cannot be read as an image.
     """
     try:
-        with open_regular(path) as fh, Image.open(fh) as image:  # a FIFO or device is refused, not waited on
-            return image.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        with open_regular(path) as fh:  # a FIFO or device is refused, not waited on
+            if not os.fstat(fh.fileno()).st_size:
+                raise DataError(f"{path}: is empty (0 bytes), not an image; remove or replace the file")
+            with Image.open(fh) as image:
+                return image.convert("RGB")
+    except UnidentifiedImageError as exc:
+        raise DataError(f"{path}: is not an image in a format Pillow reads; remove or replace the file") from exc
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: is too large to decode safely ({exc}); downscale the photo, or remove it") from exc
+    except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as an image ({exc}); remove or replace the file") from exc
 
 
@@ -350,7 +362,10 @@ class _Stream:
             self.epoch, self.done, self._iterator = self.epoch + 1, 0, None
         if self._iterator is None:
             self._iterator = self._start()
-        batch = next(self._iterator)
+        try:
+            batch = next(self._iterator)
+        except DataError as exc:  # raised in a loader worker, torch makes the worker's traceback its message
+            raise DataError(str(exc).rsplit(_WORKER_DATA_ERROR, 1)[-1].rstrip("\n")) from None
         self.done += 1
         return batch
 
@@ -358,7 +373,15 @@ class _Stream:
         return {"epoch": self.epoch, "batches_done": self.done}
 
     def restore(self, state: dict[str, int]) -> None:
-        self.epoch, self.done, self._iterator = int(state["epoch"]), int(state["batches_done"]), None
+        """Continue from a position returned by :meth:`state`.
+
+        Raises:
+            ValueError: ``state`` does not hold two whole numbers >= 0.
+        """
+        epoch, done = state["epoch"], state["batches_done"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (epoch, done)):
+            raise ValueError(f"the sampler position {state!r} is not two whole numbers >= 0")
+        self.epoch, self.done, self._iterator = epoch, done, None
 
 
 class BatchStream:
@@ -414,7 +437,11 @@ class BatchStream:
         return {"synthetic": self.synthetic.state(), "authentic": self.authentic.state() if self.authentic else None}
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a position returned by :meth:`state`."""
+        """Continue from a position returned by :meth:`state`.
+
+        Raises:
+            KeyError, TypeError, ValueError: ``state`` is not such a position (a damaged checkpoint).
+        """
         self.synthetic.restore(state["synthetic"])
         if self.authentic is not None and state.get("authentic") is not None:
             self.authentic.restore(state["authentic"])

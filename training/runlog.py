@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+CHECKPOINT_NAME = "checkpoint.pt"
+"""The run folder's latest checkpoint (written by :func:`contrique_training.train.train`)."""
 COLUMNS = ("step", "epoch", "loss", "lr", "images_per_s", "elapsed_s", "rank_loss", "pair_accuracy", "proxy_loss",
            "proxy_pair_accuracy")
 

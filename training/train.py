@@ -13,8 +13,8 @@ of :func:`~contrique_training.schedule.learning_rate` for that step.
 from __future__ import annotations
 
 import json
+import math
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -34,16 +34,14 @@ from contrique_export.errors import CheckpointError
 from contrique_export.model import ContriqueNet
 from contrique_infer.inputs import list_images
 
-from .checkpoint import rng_state, save_checkpoint, set_rng_state
+from .checkpoint import copy_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .data import BatchStream, ContrastiveDataset, SeriesDataset, make_series, make_views
-from .errors import ConfigError
+from .errors import ConfigError, DivergedError, RunFolderError
 from .loss import PatchProjections, contrastive_loss
 from .ranking import SERIES_LENGTH, SeriesModel, cross_photo_loss, proxy_targets, ranking_loss
-from .runlog import RunLog
+from .runlog import CHECKPOINT_NAME, RunLog
 from .schedule import learning_rate
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -138,6 +136,60 @@ def _describe_data(config: TrainConfig, n_pristine: int, n_authentic: int) -> st
                    if n_authentic else "")
 
 
+def prepare_run_folder(out: Path, resume: bool, create: bool) -> None:
+    """Check the run folder before any work, and create it when ``create`` (the main process).
+
+    A new run (no ``resume``) needs a new or empty folder, as ``contrique-export`` and ``proxy make``
+    do, so that it never overwrites another run's checkpoint and log.
+
+    Raises:
+        RunFolderError: ``out`` is not a folder, cannot be created, or a new run's folder is not empty.
+    """
+    try:
+        if out.exists() and not out.is_dir():
+            raise RunFolderError(out, "exists and is not a folder; choose another --out")
+        if not resume and out.is_dir() and any(out.iterdir()):
+            raise RunFolderError(out, "is not empty (it may hold another run); choose a new --out, remove the "
+                                      f"folder, or continue its run with --resume {out / CHECKPOINT_NAME}")
+        if create:
+            out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(out, f"cannot be created or read ({exc.strerror or exc}); choose another --out") from exc
+
+
+def _restore(path: Path, net: ContriqueNet, trainer: nn.Module, ema: AveragedModel | None,
+             optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stream: BatchStream, total: int) -> int:
+    """Restore the training state of the checkpoint at ``path``; returns its step.
+
+    Raises:
+        CheckpointError: The checkpoint cannot be read, or its state does not fit this run (damaged, or
+            from a run with other settings).
+    """
+    ckpt = load_training_checkpoint(path)
+    if ckpt["model_config"] != net.config.to_dict():
+        raise CheckpointError(path, f"model {ckpt['model_config']} differs from the config's {net.config.to_dict()}")
+    step = ckpt["step"]
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= total:
+        raise CheckpointError(path, f"field 'step' is {step!r}, not a step of this run (0..{total}); the checkpoint "
+                                    "is damaged, or --steps is below its step")
+    try:
+        if "trainer" in ckpt:
+            trainer.load_state_dict(ckpt["trainer"])
+        else:
+            net.load_state_dict(ckpt["model"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        stream.restore(ckpt["rng"]["sampler"])
+    except (AttributeError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise CheckpointError(path, f"its training state cannot be restored ({type(exc).__name__}: {detail}); the "
+                                    "checkpoint is damaged, or from a run with other settings") from exc
+    return step
+
+
 def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: str | os.PathLike[str] | None = None,
           progress: bool = True, stop_at: int | None = None) -> Path:
     """Train (or continue training) and write ``<out_dir>/checkpoint.pt``.
@@ -155,7 +207,11 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: str | os
 
     Raises:
         ConfigError, DataError, ScanError, CheckpointError: Bad settings, data (ScanError: a photo
-            folder that is missing, unreadable or holds no images) or checkpoint.
+            folder that is missing, unreadable or holds no images) or checkpoint (also: one that
+            cannot be written).
+        RunFolderError: ``out_dir`` is a file, cannot be created or written, or is not empty and
+            ``resume`` is not given.
+        DivergedError: The loss became NaN or infinite (nothing more is saved).
     """
     rt = setup_runtime(config.device)
     try:
@@ -173,6 +229,7 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
             f"batch_size {config.batch_size} / grad_accum {config.grad_accum} = {micro} images per micro-batch "
             f"cannot be split over {rt.world} processes; use a multiple of {rt.world * config.grad_accum}"
         )
+    prepare_run_folder(out, resume is not None, rt.is_main)
     torch.manual_seed(config.seed + rt.rank)
 
     # data: series for the ranking objective, else the paper's two-view samples
@@ -218,22 +275,7 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     scaler = torch.amp.GradScaler(rt.device.type, enabled=amp == torch.float16)
     start = 0
     if resume is not None:
-        ckpt = load_training_checkpoint(resume)
-        if ckpt["model_config"] != net.config.to_dict():
-            raise CheckpointError(
-                resume, f"model {ckpt['model_config']} differs from the config's {net.config.to_dict()}"
-            )
-        if "trainer" in ckpt:
-            trainer.load_state_dict(ckpt["trainer"])
-        else:
-            net.load_state_dict(ckpt["model"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
-        stream.restore(ckpt["rng"]["sampler"])
-        start = int(ckpt["step"])
+        start = _restore(Path(resume), net, trainer, ema, optimizer, scaler, stream, total)
     model = trainer
     if rt.world > 1:
         if rt.device.type == "cuda":
@@ -244,9 +286,11 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     data_info = {"description": _describe_data(config, len(pristine), len(authentic)), "license": config.data_license}
     log = None
     if rt.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
-        log = RunLog(out, config.tensorboard, resume_step=start if resume is not None else None)
+        try:
+            (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+            log = RunLog(out, config.tensorboard, resume_step=start if resume is not None else None)
+        except OSError as exc:
+            raise RunFolderError(out, f"cannot be written ({exc.strerror or exc}); choose another --out") from exc
         print(f"training {config.arch} for {total} steps (from step {start}) on {rt.world} process(es), "
               f"device {rt.device}, batch {config.batch_size}, peak lr {config.peak_lr:.4g}", file=sys.stderr)
 
@@ -273,7 +317,7 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
             "data": data_info,
         })
         if config.keep_every and step % config.keep_every == 0:
-            shutil.copyfile(path, out / f"checkpoint-{step:06d}.pt")
+            copy_checkpoint(path, out / f"checkpoint-{step:06d}.pt")
         return path
 
     generator = torch.Generator(device=rt.device)
@@ -333,15 +377,22 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
         images_since_log += config.batch_size
         bar.update(1)
         done = step + 1
-        if rt.is_main and (done % config.log_every == 0 or done == end):
+        logged = done % config.log_every == 0 or done == end
+        due = any(every and done % every == 0 for every in (config.checkpoint_every, config.keep_every))
+        if logged or due:  # every process: one that stops alone would leave the others waiting
+            value = float(step_loss)
+            if not math.isfinite(value):
+                raise DivergedError(
+                    f"the loss is {value} at step {done}: training diverged, and stops before saving such weights; "
+                    "lower --base-lr (or try --amp none) and start again, or --resume from an earlier checkpoint"
+                )
+        if rt.is_main and logged:
             now = time.perf_counter()
             rate = images_since_log / max(now - t_log, 1e-9)
-            value = float(step_loss)
             bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.3g}", img_s=f"{rate:.1f}")
             log.log({"step": done, "epoch": stream.epoch, "loss": value, "lr": lr,
                      "images_per_s": round(rate, 2), "elapsed_s": round(now - t0, 2), **stats})
             t_log, images_since_log = now, 0
-        due = any(every and done % every == 0 for every in (config.checkpoint_every, config.keep_every))
         if rt.is_main and due and done < end:
             save(done)
             saved_at = done

@@ -325,3 +325,24 @@ def test_photos_that_are_not_regular_files_are_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.jpg")
     with pytest.raises(DataError, match=r"pipe.jpg: cannot be read as an image \(is a named pipe \(FIFO\), not a"):
         load_rgb(tmp_path / "pipe.jpg")  # refused, not waited on
+
+
+def test_empty_and_oversized_photos_are_data_errors_naming_them(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty.png: is empty \(0 bytes\)"):
+        load_rgb(tmp_path / "empty.png")
+    Image.new("RGB", (64, 64)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is then a decompression bomb
+    with pytest.raises(DataError, match="big.png: is too large to decode safely"):
+        load_rgb(tmp_path / "big.png")
+
+
+def test_a_bad_photo_in_a_loader_worker_is_reported_without_the_worker_traceback(folder: Path) -> None:
+    paths = list_images(folder)
+    paths[0].write_bytes(b"")
+    stream = BatchStream(ContrastiveDataset(paths, 8, 0, True, 2), None, 2, 0.0, 0, 1, 1, False)
+    with pytest.raises(DataError) as caught:
+        for _ in range(stream.batches_per_epoch):
+            stream.next()
+    assert str(caught.value) == f"{paths[0]}: is empty (0 bytes), not an image; remove or replace the file"

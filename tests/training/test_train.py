@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pytest
@@ -286,3 +287,92 @@ def test_checkpoint_rng_round_trip_and_errors(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="missing field"):
         save_checkpoint(tmp_path / "d.pt", {"model": {}})
     assert not (tmp_path / "d.pt").exists()
+
+
+def test_a_new_run_refuses_a_folder_that_is_not_empty_and_outs_that_are_not_folders(photos: Path,
+                                                                                     tmp_path: Path) -> None:
+    from contrique_training.errors import RunFolderError
+
+    config = smoke(photos)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "log.csv").write_text("precious\n")
+    with pytest.raises(RunFolderError, match=r"old: is not empty .* --resume .*old/checkpoint.pt"):
+        train(config, tmp_path / "old", progress=False)
+    assert (tmp_path / "old" / "log.csv").read_text() == "precious\n" and len(list((tmp_path / "old").iterdir())) == 1
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunFolderError, match="file: exists and is not a folder"):
+        train(config, tmp_path / "file", progress=False)
+    with pytest.raises(RunFolderError, match="run: cannot be created"):
+        train(config, tmp_path / "file" / "run", progress=False)
+
+
+def test_a_loss_that_is_not_finite_stops_the_run_before_a_checkpoint(photos: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import contrique_training.train as train_module
+    from contrique_training.errors import DivergedError
+
+    monkeypatch.setattr(train_module, "contrastive_loss", lambda z, labels, temperature: z.sum() * float("nan"))
+    with pytest.raises(DivergedError, match="the loss is nan at step 1: training diverged"):
+        train(smoke(photos, arch="mobilenet_v3_small", stages=1, steps=2), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_a_kept_copy_is_never_left_half_written(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    def interrupted_copy(source: BinaryIO, target: BinaryIO) -> None:
+        target.write(source.read(100))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copyfileobj", interrupted_copy)
+    with pytest.raises(KeyboardInterrupt):
+        train(smoke(photos, arch="mobilenet_v3_small", stages=1, steps=1, keep_every=1), tmp_path / "run",
+              progress=False)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.pt", "config.json", "log.csv"]
+
+
+@pytest.fixture(scope="module")
+def resumable(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainConfig, dict]:
+    """A one-step run of a tiny network, and its checkpoint."""
+    config = smoke(photos, arch="mobilenet_v3_small", stages=1, steps=2)
+    path = train(config, tmp_path_factory.mktemp("resumable") / "run", progress=False, stop_at=1)
+    return config, torch.load(path, weights_only=True)
+
+
+def _damaged(ckpt: dict, damage: str) -> dict:
+    import copy
+
+    ckpt = copy.deepcopy(ckpt)
+    if damage == "rng empty":
+        ckpt["rng"] = {}
+    elif damage == "sampler":
+        ckpt["rng"]["sampler"] = {"epoch": "x"}
+    elif damage == "sampler negative":
+        ckpt["rng"]["sampler"]["synthetic"] = {"epoch": 0, "batches_done": -5}
+    elif damage == "step text":
+        ckpt["step"] = "abc"
+    elif damage == "step negative":
+        ckpt["step"] = -100
+    elif damage == "optimizer":
+        ckpt["optimizer"] = {"state": {}, "param_groups": []}
+    elif damage == "trainer shape":
+        ckpt["trainer"][next(iter(ckpt["trainer"]))] = torch.zeros(2)
+    elif damage == "torch rng":
+        ckpt["rng"]["torch"] = torch.zeros(3, dtype=torch.uint8)
+    elif damage == "numpy rng":
+        ckpt["rng"]["numpy"] = "seed"
+    return ckpt
+
+
+@pytest.mark.parametrize("damage", ["rng empty", "sampler", "sampler negative", "step text", "step negative",
+                                    "optimizer", "trainer shape", "torch rng", "numpy rng"])
+def test_a_damaged_checkpoint_is_one_checkpoint_error_naming_it(resumable: tuple[TrainConfig, dict], tmp_path: Path,
+                                                                damage: str) -> None:
+    from contrique_export.errors import CheckpointError
+
+    config, ckpt = resumable
+    bad = tmp_path / "bad.pt"
+    torch.save(_damaged(ckpt, damage), bad)
+    with pytest.raises(CheckpointError, match="damaged") as caught:
+        train(config, tmp_path / "run", resume=bad, progress=False)
+    assert caught.value.path == str(bad)

@@ -73,3 +73,41 @@ def test_help_and_config_errors_do_not_import_torch(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("torch imported: False")
     assert "no training data" in result.stderr and "stages must be 1..4" in result.stderr
+
+
+def test_ctrl_c_is_one_line_and_exit_130(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import contrique_training.train
+
+    run = tmp_path / "run"
+
+    def interrupted(config: object, out: str, **kwargs: object) -> Path:
+        Path(out).mkdir()
+        (Path(out) / "checkpoint.pt").write_bytes(b"a whole checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(contrique_training.train, "train", interrupted)
+    try:
+        code = main(["--preset", "smoke", "--data", str(photos), "--out", str(run), "--no-progress"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main (a traceback on the terminal)")
+    assert code == 130
+    err = capsys.readouterr().err
+    assert err == f"contrique-train: interrupted; resume with --resume {run / 'checkpoint.pt'}\n"
+
+
+def test_run_folder_and_damaged_resume_config_errors(photos: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "log.csv").write_text("precious\n")
+    assert main(["--preset", "smoke", "--data", str(photos), "--out", str(tmp_path / "old")]) == 1
+    assert "old: is not empty" in capsys.readouterr().err
+    assert main(["--preset", "smoke", "--data", str(photos), "--out", str(tmp_path / "old" / "log.csv")]) == 1
+    assert "log.csv: exists and is not a folder" in capsys.readouterr().err
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": {}, "model": {},
+                "config": "hello", "step": 0, "epoch": 0, "optimizer": {}, "scheduler": {}, "scaler": {}, "rng": {},
+                "data": {}}, bad)
+    assert main(["--resume", str(bad), "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.pt: field 'config' is a str, not a table of settings" in err and "Traceback" not in err

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from contrique_training.config import PRESETS, TrainConfig, build_config, read_config_file
-from contrique_training.errors import ConfigError
+from contrique_training.errors import ConfigError, ConfigFileError
 
 
 def test_paper_defaults_and_presets() -> None:
@@ -88,5 +89,40 @@ def test_bad_config_files(tmp_path: Path) -> None:
         read_config_file(tmp_path / "missing.toml")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(ConfigError, match="not valid JSON"):
+    with pytest.raises(ConfigError, match="cannot be read as JSON"):
         read_config_file(broken)
+
+
+@pytest.mark.parametrize("name", ["base_lr", "temperature", "contrastive_weight", "rank_weight", "weight_decay",
+                                  "momentum", "proxy_weight"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_refused(name: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"{name} must be a finite number, got {value}"):
+        TrainConfig.from_dict({name: value})
+
+
+def test_a_learning_rate_that_overflows_is_refused() -> None:
+    with pytest.raises(ConfigError, match="not a finite learning rate"):
+        TrainConfig.from_dict({"base_lr": 1e308, "batch_size": 2048})
+
+
+@pytest.mark.parametrize(("name", "content", "reason"), [
+    ("pipe.toml", None, r"named pipe \(FIFO\)"),
+    ("binary.toml", b"a = '\x91\xff'\n", "not UTF-8"),
+    ("latin1.json", '{"data": "caf\u00e9"}'.encode("latin-1"), "not UTF-8"),
+    ("deep.json", b"[" * 5000 + b"]" * 5000, "nested 5000 levels deep"),
+    ("deep.toml", b"a = " + b"[" * 5000 + b"]" * 5000, "nested too deep"),
+    ("bigint.json", b'{"steps": ' + b"9" * 5000 + b"}", "integer of 5000 digits"),
+    ("bigint.toml", b"steps = " + b"9" * 5000, "cannot be read as TOML"),
+    ("twice.json", b'{"steps": 1, "steps": 2}', "key 'steps' twice"),
+])
+def test_hostile_config_files_are_clean_errors_naming_the_file(tmp_path: Path, name: str, content: bytes | None,
+                                                                 reason: str) -> None:
+    path = tmp_path / name
+    if content is None:
+        os.mkfifo(path)  # refused, never waited on
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ConfigFileError, match=reason) as caught:
+        read_config_file(path)
+    assert caught.value.path == str(path) and str(caught.value).startswith(f"{path}: ")
