@@ -1,10 +1,18 @@
-"""The model card: a ``README.md`` with Hugging Face metadata, written into every bundle."""
+"""The model card: a ``README.md`` with Hugging Face metadata, written into every bundle.
+
+Values the card takes from the checkpoint, the head files and the command line (the bundle's name,
+the source file's name, the training data, the licence, the heads' descriptions) are written as
+plain text: line breaks become spaces, other control characters are shown escaped (``\x1b``), and
+Markdown and HTML characters are escaped, so that no such value can add a line, a link or HTML
+(a ``<script>``) to the card. ``card_notes`` are the one Markdown the card takes as it is.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from contrique_infer.commands import printable
 from contrique_infer.manifest import Fidelity, Manifest
 
 from .model_config import NSS_DIM, statistics_dim
@@ -12,6 +20,8 @@ from .model_config import NSS_DIM, statistics_dim
 CARD_NAME = "README.md"
 TAGS = ("image-quality-assessment", "onnx", "contrique")
 _LICENSE_ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
+_MARKDOWN = re.compile(r"[\\`*_\[\]|~]")  # what makes emphasis, code, links and table cells inline
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def hub_license(license_: str) -> tuple[str, str | None]:
@@ -20,6 +30,14 @@ def hub_license(license_: str) -> tuple[str, str | None]:
     if _LICENSE_ID.match(lowered):
         return lowered, None
     return "other", re.sub(r"[^a-z0-9]+", "-", lowered).strip("-") or "custom"
+
+
+def plain(value: str) -> str:
+    """``value`` as plain text in Markdown: runs of white space (line breaks too) as one space, other
+    control characters escaped (:func:`~contrique_infer.commands.printable`), Markdown's and HTML's
+    characters escaped."""
+    text = _MARKDOWN.sub(lambda m: "\\" + m[0], printable(" ".join(value.split())))
+    return "".join(_HTML.get(c, c) for c in text)
 
 
 def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str], notes: str = "") -> str:
@@ -41,8 +59,9 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
     meta += ["tags:"] + [f"- {t}" for t in TAGS] + ["---", ""]
     p = manifest.provenance
     parity = manifest.parity
+    name = printable(manifest.name)  # in code blocks, where only a line break could do harm
     lines = [
-        f"# {manifest.name}",
+        f"# {plain(manifest.name)}",
         "",
         "CONTRIQUE image quality assessment (Madhusudana et al., *Image Quality Assessment using Contrastive "
         "Learning*, IEEE TIP 2022) as an ONNX model bundle for contrique-infer: no torch needed to score images.",
@@ -59,14 +78,15 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
         "```python",
         "from contrique_infer import QualityScorer",
         "",
-        f'scorer = QualityScorer.from_pretrained("your-org/{manifest.name}")  # or the path of this folder',
-        'print(scorer.score("photo.jpg"))  # default head' + (f" ({manifest.default_head})" if manifest.default_head else ""),
+        f'scorer = QualityScorer.from_pretrained("your-org/{name}")  # or the path of this folder',
+        'print(scorer.score("photo.jpg"))  # default head'
+        + (f" ({printable(manifest.default_head)})" if manifest.default_head else ""),
         "```",
         "",
         "```bash",
         "pip install 'contrique-infer[cpu]'",
-        f"contrique-score --model your-org/{manifest.name} photo.jpg",
-        f"hf upload your-org/{manifest.name} .  # publish this folder (run inside it) as a Hub model repository",
+        f"contrique-score --model your-org/{name} photo.jpg",
+        f"hf upload your-org/{name} .  # publish this folder (run inside it) as a Hub model repository",
         "```",
         "",
         "## Heads",
@@ -76,8 +96,8 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
         lines += ["| head | kind | dataset | score scale | better | default |", "| --- | --- | --- | --- | --- | --- |"]
         for h in manifest.heads:
             lines.append(
-                f"| {h.name} | {'full-reference' if h.kind == 'fr' else 'no-reference'} | {h.dataset} | "
-                f"{h.score_scale} | {'higher' if h.higher_is_better else 'lower'} | "
+                f"| {plain(h.name)} | {'full-reference' if h.kind == 'fr' else 'no-reference'} | {plain(h.dataset)} | "
+                f"{plain(h.score_scale)} | {'higher' if h.higher_is_better else 'lower'} | "
                 f"{'yes' if h.name == manifest.default_head else ''} |"
             )
     else:
@@ -102,9 +122,9 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
         "",
         "## Provenance",
         "",
-        f"- Source checkpoint: `{p.source_checkpoint}` (sha256 `{p.source_checkpoint_sha256}`)",
-        f"- Training data: {p.training_data}",
-        f"- Licence: {p.license}",
+        f"- Source checkpoint: {plain(p.source_checkpoint)} (sha256 `{p.source_checkpoint_sha256}`)",
+        f"- Training data: {plain(p.training_data)}",
+        f"- Licence: {plain(p.license)}",
         f"- Created by: {p.created_by}",
     ]
     if p.notes:

@@ -16,26 +16,33 @@ The project's format (written by :func:`contrique_training.checkpoint.save_check
 
 Export needs ``model_config`` and ``model`` and checks them against
 :class:`~contrique_export.model.ContriqueNet` (every missing, unexpected or wrongly shaped key is
-listed in the error); resuming needs every field of :data:`TRAINING_FIELDS`. The official
-checkpoint is a plain state dict; ``module.`` prefixes of DistributedDataParallel are removed.
+listed in the error; a weight that is NaN or infinite is refused), and ``config.max_side`` when it
+is set; resuming needs every field of :data:`TRAINING_FIELDS`. The official checkpoint is a plain
+state dict; ``module.`` prefixes of DistributedDataParallel are removed.
+
+Before ``torch.load`` reads a file, its zip directory is checked: ``torch.save`` stores every
+record uncompressed, so a compressed record (which could inflate to far more memory than the file
+takes) or records claiming more bytes than the file holds are refused as a crafted or damaged file.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
 from contrique_infer.bundle import sha256_file
+from contrique_infer.regularfile import NotRegularFileError, open_regular
 
-from .errors import CheckpointError
+from .errors import CheckpointError, ModelConfigError
 from .model import ContriqueNet
-from .model_config import ARCHITECTURES, ModelConfig
+from .model_config import ARCHITECTURES, MAX_SIDE, MIN_SIZE, ModelConfig
 
 FORMAT = "contrique-checkpoint"
 FORMAT_VERSION = 1
@@ -46,6 +53,7 @@ TRAINING_FIELDS = (
 OFFICIAL_TRAINING_DATA = "KADIS-700k + authentic images: AVA, COCO, CERTH-Blur, VOC2012 (official CONTRIQUE release)"
 _DDP_PREFIX = "module."
 _LISTED = 12  # how many offending keys an error message names
+_ZIP_START = b"PK\x03\x04"  # a zip archive's first local file header: how torch.save output begins
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class Checkpoint:
         training_config: Our training configuration (empty for official checkpoints).
         trained_head: ``(coef, intercept)`` of the linear quality head trained with the
             encoder (ranking objective), on the bundle's feature; None when there is none.
+        max_side: The longer side the training photos were downscaled to (``config.max_side``),
+            which the bundle's input contract records; None when they were not.
     """
 
     path: Path
@@ -74,6 +84,7 @@ class Checkpoint:
     data_license: str | None = None
     training_config: Mapping[str, Any] = field(default_factory=dict)
     trained_head: tuple[np.ndarray, float] | None = None
+    max_side: int | None = None
 
     def with_nss_pairs(self) -> Checkpoint:
         """This checkpoint with the statistics' pairwise products (``ModelConfig.nss_pairs``) added.
@@ -116,8 +127,10 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None) ->
         The validated checkpoint.
 
     Raises:
-        CheckpointError: The file is missing, not a checkpoint, holds objects that
-            ``weights_only`` loading refuses, or its keys/shapes do not fit the architecture.
+        CheckpointError: The file is missing, not a regular file, truncated, crafted (see the
+            module), not a checkpoint, holds objects that ``weights_only`` loading refuses, its
+            keys/shapes do not fit the architecture, a weight is not finite, or ``config.max_side``
+            is out of range.
     """
     path = Path(path)
     raw = _read(path)
@@ -163,11 +176,58 @@ def load_training_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _read(path: Path) -> Any:
-    """``torch.load(weights_only=True)`` of ``path``, every failure a CheckpointError."""
-    if not path.is_file():
-        raise CheckpointError(path, "no such checkpoint file; pass the path of a checkpoint (.pt/.tar/.pth)")
+    """``torch.load(weights_only=True)`` of ``path`` (after :func:`_check_archive`), every failure a CheckpointError."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        fh = open_regular(path)  # a FIFO is refused, never waited on
+    except FileNotFoundError:
+        raise CheckpointError(path, "no such checkpoint file; pass the path of a checkpoint (.pt/.tar/.pth)") from None
+    except NotRegularFileError as exc:
+        raise CheckpointError(path, f"{exc}; pass the path of a checkpoint file (.pt/.tar/.pth)") from None
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        _check_archive(path, fh, size)
+        fh.seek(0)
+        return _load(path, fh, size)
+
+
+def _check_archive(path: Path, fh: BinaryIO, size: int) -> None:
+    """Refuse a zip checkpoint with a compressed record or records larger than the file (see the module).
+
+    Raises:
+        CheckpointError: The file is empty, a truncated zip archive, or its zip directory is damaged or crafted.
+    """
+    if size == 0:
+        raise CheckpointError(path, "is empty (0 bytes), not a checkpoint; pass the path of a checkpoint "
+                              "(.pt/.tar/.pth)")
+    if not zipfile.is_zipfile(fh):
+        fh.seek(0)
+        if fh.read(4) == _ZIP_START:
+            raise CheckpointError(path, f"is truncated ({size} bytes): it begins as the zip archive torch.save writes, "
+                                  "but the archive's directory at its end is missing; copy or download it again")
+        return  # torch's legacy format, or not a checkpoint at all: torch.load reads or refuses it
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(path, f"is truncated or not a checkpoint ({size} bytes; its zip directory is "
+                              f"unreadable: {exc})") from None
+    compressed = [r.filename for r in records if r.compress_type != zipfile.ZIP_STORED]
+    if compressed:
+        raise CheckpointError(path, f"holds {len(compressed)} compressed record(s) ({_names(compressed)}), which "
+                              "torch.save never writes: the file was re-packed or crafted, and could inflate to far "
+                              "more memory than it takes; load it where you trust it and save it again with torch.save")
+    declared = sum(r.file_size for r in records)
+    if declared > size:
+        raise CheckpointError(path, f"its records claim {declared} bytes, more than the file's {size}: the file is "
+                              "damaged or crafted; pass the checkpoint as torch.save wrote it")
+
+
+def _load(path: Path, fh: BinaryIO, size: int) -> Any:
+    """``torch.load(weights_only=True)`` of the opened file, every failure a CheckpointError."""
+    try:
+        return torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for non-checkpoints: report them all alike
         text = str(exc)
         # torch's weights_only message suggests weights_only=False: never pass that advice on.
@@ -183,7 +243,10 @@ def _read(path: Path) -> Any:
             raise CheckpointError(
                 path, f"holds objects that safe loading (weights_only=True) refuses, so it is not loaded: {detail}"
             ) from exc
-        raise CheckpointError(path, f"is not a readable PyTorch checkpoint ({type(exc).__name__}: {detail})") from exc
+        # reading past the end says nothing more than the size does (OSError: Invalid argument, EOFError)
+        said = "" if isinstance(exc, (EOFError, OSError)) else f"; {type(exc).__name__}: {detail}"
+        raise CheckpointError(path, f"is truncated or not a PyTorch checkpoint ({size} bytes{said}); pass a "
+                              "checkpoint as torch.save wrote it (.pt/.tar/.pth)") from exc
 
 
 def _check_format(path: Path, raw: Mapping[str, Any]) -> None:
@@ -216,6 +279,7 @@ def _ours(path: Path, raw: Mapping[str, Any], arch: str | None) -> Checkpoint:
     license_ = data.get("license")
     config_dict = raw.get("config") if isinstance(raw.get("config"), Mapping) else {}
     head = _trained_head(path, raw.get("head"), 2 * config.feature_dim)
+    max_side = _max_side(path, config_dict.get("max_side"))
     return Checkpoint(
         path,
         sha256_file(path),
@@ -226,7 +290,24 @@ def _ours(path: Path, raw: Mapping[str, Any], arch: str | None) -> Checkpoint:
         license_ if isinstance(license_, str) and license_ else None,
         dict(config_dict),
         head,
+        max_side,
     )
+
+
+def _max_side(path: Path, value: Any) -> int | None:
+    """The checkpoint's ``config.max_side``, checked: None when not set (absent, None or 0).
+
+    Raises:
+        CheckpointError: It is not an integer, or not 0 and outside ``MIN_SIZE..MAX_SIDE`` (the
+            bundle's input contract could not hold it).
+    """
+    if value is None or (type(value) is int and value == 0):
+        return None
+    if type(value) is not int or not MIN_SIZE <= value <= MAX_SIDE:
+        raise CheckpointError(path, f"field 'config.max_side' must be 0 (photos not downscaled) or an integer from "
+                              f"{MIN_SIZE} (the smallest side a bundle accepts) to {MAX_SIDE}, got {value!r}: the "
+                              "checkpoint is damaged or was not written by contrique-train")
+    return value
 
 
 def _trained_head(path: Path, raw: Any, dim: int) -> tuple[np.ndarray, float] | None:
@@ -278,12 +359,22 @@ def _official_config(path: Path, state: Mapping[str, torch.Tensor], arch: str | 
     projection_dim = int(projection.shape[0]) if isinstance(projection, torch.Tensor) and projection.ndim == 2 else 128
     if arch is not None and arch not in ARCHITECTURES:
         raise CheckpointError(path, f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return ModelConfig(arch=arch or "resnet50", projection_dim=projection_dim)
+    try:
+        return ModelConfig(arch=arch or "resnet50", projection_dim=projection_dim)
+    except ModelConfigError as exc:
+        raise CheckpointError(path, f"projector.3.weight does not fit the network: {exc}") from None
 
 
 def _validate(path: Path, state: Mapping[str, Any], config: ModelConfig) -> None:
+    """Refuse a state dict that does not fit ``config``'s network, or that has a weight that is not finite.
+
+    Raises:
+        CheckpointError: Keys or shapes do not fit (the error lists them and suggests an
+            architecture they fit), or a weight is NaN or infinite.
+    """
     problems = _mismatch(state, _expected(config))
     if not problems:
+        _check_finite(path, state)
         return
     hint = ""
     for other in ARCHITECTURES:
@@ -293,6 +384,24 @@ def _validate(path: Path, state: Mapping[str, Any], config: ModelConfig) -> None
     raise CheckpointError(
         path, f"does not match ContriqueNet({config.arch}): " + "; ".join(problems) + (hint or "; is this a CONTRIQUE checkpoint?")
     )
+
+
+def _check_finite(path: Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Refuse weights that are NaN or infinite (a damaged file or a diverged training), naming the first tensor.
+
+    Raises:
+        CheckpointError: A floating-point tensor holds a NaN or an infinity.
+    """
+    bad = [(key, int(torch.isnan(t).sum()), int(torch.isinf(t).sum())) for key, t in state.items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if not bad:
+        return
+    key, nans, infs = bad[0]
+    counts = [f"{n} of the {state[key].numel()} weights of {key} are {kind}"
+              for n, kind in ((nans, "NaN"), (infs, "infinite")) if n]
+    more = f" ({len(bad) - 1} more tensors hold values that are not finite)" if len(bad) > 1 else ""
+    raise CheckpointError(path, f"{' and '.join(counts)}{more}: the checkpoint is damaged or its training diverged; "
+                          "export an earlier checkpoint of the run")
 
 
 def _names(items: list[Any]) -> str:

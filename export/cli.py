@@ -2,14 +2,19 @@
 rebuild a bundle's int8/fp16 variants from its fp32 graph (``--from-bundle``, no torch needed).
 
 Exit codes: 0 the bundle was written; 1 the export failed (the message says why; nothing is
-left in the output folder); 2 usage error (bad arguments).
+left in the output folder); 2 usage error (bad arguments); 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM). An interrupted or terminated export removes its staging folder, like a failed one.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+from types import FrameType
 
-from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, positive_int
+from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, positive_int, run_quietly
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
 from contrique_infer.regularfile import open_regular
@@ -21,6 +26,13 @@ CHECKPOINT_ONLY = {"--arch": "arch", "--head": "head", "--opset": "opset", "--li
                    "--default-head": "default_head", "--nss-pairs": "nss_pairs",
                    "--scales": "scales"}
 """Options that describe a checkpoint's export, by flag and argparse destination."""
+EXIT_TERMINATED = 128 + signal.SIGTERM
+"""SIGTERM: 143, as a shell reports a command that SIGTERM stopped."""
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so that the export unwinds (removing its staging folder)
+    as on Ctrl-C; a BaseException, so that no ``except Exception`` on the way catches it."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,13 +44,15 @@ def _parser() -> argparse.ArgumentParser:
         "Example: contrique-export --ckpt CONTRIQUE_checkpoint25.tar --out contrique-official "
         "--head Koniq=models/Koniq.save --parity-images sample_images; "
         "contrique-export --from-bundle contrique-official --out contrique-official-int8 --variants int8 "
-        "--calibration train_photos --parity-images val_photos",
+        "--calibration train_photos --parity-images val_photos. Ctrl-C exits 130, SIGTERM 143; either leaves "
+        "nothing behind.",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--ckpt", help="checkpoint file")
     source.add_argument("--from-bundle", metavar="DIR", help="an existing bundle folder: copy its fp32 graph and "
                         "heads and rebuild the --variants from that graph (no checkpoint or torch needed)")
-    p.add_argument("--out", required=True, help="bundle folder to create (must not exist or be empty)")
+    p.add_argument("--out", required=True, help="bundle folder to create (must not exist or be empty; not a "
+                   "symbolic link, not . or ..)")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), help="architecture of an official checkpoint (default resnet50)")
     p.add_argument(
         "--head",
@@ -69,7 +83,30 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; returns the exit code."""
+    """Run the command; returns the exit code.
+
+    Ctrl-C prints ``contrique-export: interrupted`` and returns 130; SIGTERM (handled while this
+    runs in the main thread) prints ``contrique-export: terminated`` and returns 143. Both unwind
+    the export, which removes its staging folder.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only it may handle signals
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    try:
+        return run_quietly(PROG, lambda: _main(argv))
+    except _Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+def _main(argv: list[str] | None) -> int:
+    """:func:`main` without its handling of Ctrl-C and SIGTERM."""
     parser = _parser()
     args = parse(parser, argv)
     if isinstance(args, int):

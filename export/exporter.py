@@ -30,13 +30,12 @@ from .checkpoint import load_checkpoint
 from .errors import ExportError
 from .heads import read_head
 from .images import image_sets
-from .model_config import SCALE_COUNTS, SCALES
+from .model_config import MIN_SIZE, SCALE_COUNTS, SCALES
 from .onnx_export import export_onnx, graph_opset
 from .parity import check_parity
 from .staging import Steps, check_output, package_version, publish, staging_folder
 from .variants import VARIANT_FILES, build_variants, measure_variants, open_variant, wanted_variants
 
-MIN_SIZE = 32
 DEFAULT_HEAD = "Koniq"
 TRAINED_HEAD = "rank"
 
@@ -99,27 +98,26 @@ def export_bundle(
                           f"got {scales}")
     check_output(out)
     log = Steps(progress)
-    with log.step("reading checkpoint"):
-        checkpoint = load_checkpoint(ckpt, arch=arch)
-        if nss_pairs and not checkpoint.config.nss_pairs:
-            checkpoint = checkpoint.with_nss_pairs()
-        model = checkpoint.build_model()
-    config = checkpoint.config
-    # A model trained on photos downscaled to max_side sees them so at scoring too.
-    contract = InputContract(min_size=MIN_SIZE, max_side=int(checkpoint.training_config.get("max_side") or 0) or None,
-                             scales=SCALES[:scales])
-    feature = FeatureSpec(dim=scales * config.feature_dim, per_scale_dim=config.feature_dim,
-                          layout=tuple(s.name for s in contract.scales))
-    loaded_heads = [read_head(n, p, feature_dim=feature.dim) for n, p in (heads or {}).items()]
-    if checkpoint.trained_head is not None and TRAINED_HEAD not in {h.name.lower() for h in loaded_heads}:
-        coef, intercept = checkpoint.trained_head  # trained on the full and half scales
-        loaded_heads.append(_trained_head(np.pad(coef, (0, feature.dim - coef.size)), intercept))
-    _unique(loaded_heads)
-    if default_head is not None and default_head not in {h.name for h in loaded_heads}:
-        raise ExportError(f"default head {default_head!r} is not among the heads ({', '.join(h.name for h in loaded_heads)})")
-    parity_set, calibration_set, fidelity_set, described = image_sets(wanted, contract, parity_images, calibration)
-
     with staging_folder(out) as staging:
+        with log.step("reading checkpoint"):
+            checkpoint = load_checkpoint(ckpt, arch=arch)
+            if nss_pairs and not checkpoint.config.nss_pairs:
+                checkpoint = checkpoint.with_nss_pairs()
+            model = checkpoint.build_model()
+        config = checkpoint.config
+        # A model trained on photos downscaled to max_side sees them so at scoring too.
+        contract = InputContract(min_size=MIN_SIZE, max_side=checkpoint.max_side, scales=SCALES[:scales])
+        feature = FeatureSpec(dim=scales * config.feature_dim, per_scale_dim=config.feature_dim,
+                              layout=tuple(s.name for s in contract.scales))
+        loaded_heads = [read_head(n, p, feature_dim=feature.dim) for n, p in (heads or {}).items()]
+        if checkpoint.trained_head is not None and TRAINED_HEAD not in {h.name.lower() for h in loaded_heads}:
+            coef, intercept = checkpoint.trained_head  # trained on the full and half scales
+            loaded_heads.append(_trained_head(np.pad(coef, (0, feature.dim - coef.size)), intercept))
+        _unique(loaded_heads)
+        if default_head is not None and default_head not in {h.name for h in loaded_heads}:
+            raise ExportError(f"default head {default_head!r} is not among the heads "
+                              f"({', '.join(h.name for h in loaded_heads)})")
+        parity_set, calibration_set, fidelity_set, described = image_sets(wanted, contract, parity_images, calibration)
         fp32_path = staging / VARIANT_FILES["fp32"]
         with log.step(f"exporting ONNX ({config.name})"):
             export_onnx(model, fp32_path, opset=opset, min_size=MIN_SIZE)

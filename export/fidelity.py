@@ -3,11 +3,13 @@
 Measured on the full feature (all scales concatenated, as the runtime builds it), with both
 variants opened by the runtime's session code (:class:`contrique_infer.session.Encoder`): the mean
 and the minimum cosine similarity to the fp32 feature, and for each no-reference head the
-Spearman rank correlation between the scores of the two variants.
+Spearman rank correlation between the scores of the two variants. Features that are not finite,
+on either side, and a measure that comes out NaN fail the measurement: no NaN is recorded.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -69,17 +71,24 @@ def measure_fidelity(
         (when there are at least 3 images).
 
     Raises:
-        ExportError: No held-out images, or the variant's features are not finite.
+        ExportError: No held-out images, either graph's features are not finite, or a measure is
+            undefined (a feature of length 0, head scores that are not finite).
     """
     if not inputs:
         raise ExportError(f"fidelity of {candidate.path} needs held-out images; pass --parity-images DIR")
     f_ref = np.stack([bundle_features(reference, item) for item in inputs])
     f_cand = np.stack([bundle_features(candidate, item) for item in inputs])
+    if not np.isfinite(f_ref).all():
+        raise ExportError(
+            f"{reference.path}: the fp32 graph computes non-finite features on held-out images, so its weights are "
+            "damaged; export the bundle again from a sound checkpoint"
+        )
     if not np.isfinite(f_cand).all():
         raise ExportError(
             f"{candidate.path}: the variant computes non-finite features on held-out images; do not ship it"
         )
-    cosine = np.sum(f_ref * f_cand, axis=1) / (np.linalg.norm(f_ref, axis=1) * np.linalg.norm(f_cand, axis=1))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN and infinity are refused below
+        cosine = np.sum(f_ref * f_cand, axis=1) / (np.linalg.norm(f_ref, axis=1) * np.linalg.norm(f_cand, axis=1))
     rhos = {}
     if len(inputs) >= 3:
         for head in heads:
@@ -87,5 +96,12 @@ def measure_fidelity(
                 rho = spearman(head(f_ref), head(f_cand))
                 if rho is not None:
                     rhos[head.name] = rho
-    return Fidelity(images=len(inputs), cosine_mean=float(cosine.mean()), cosine_min=float(cosine.min()),
-                    feature_max_abs_diff=float(np.max(np.abs(f_ref - f_cand))), spearman=rhos)
+    fidelity = Fidelity(images=len(inputs), cosine_mean=float(cosine.mean()), cosine_min=float(cosine.min()),
+                        feature_max_abs_diff=float(np.max(np.abs(f_ref - f_cand))), spearman=rhos)
+    measures = [fidelity.cosine_mean, fidelity.cosine_min, fidelity.feature_max_abs_diff, *rhos.values()]
+    if not all(math.isfinite(m) for m in measures):
+        raise ExportError(
+            f"{candidate.path}: its fidelity to fp32 is undefined (a feature of length 0, or head scores that are not "
+            "finite); do not ship it"
+        )
+    return fidelity

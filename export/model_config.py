@@ -6,7 +6,7 @@ module, so they do not pay for importing torch; :mod:`contrique_export.model` bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -30,10 +30,19 @@ SCALES = (*InputContract.scales, Scale("quarter", 4), Scale("eighth", 8))
 official computation's (full and half size)."""
 SCALE_COUNTS = tuple(range(len(InputContract.scales), len(SCALES) + 1))
 """How many of :data:`SCALES` a bundle may run on (``contrique_export.export_bundle(scales=...)``, ``--scales``)."""
+MIN_SIZE = 32
+"""The smallest height and width a bundle's graph accepts (the manifest's ``input.min_size``)."""
+MAX_SIDE = 65535
+"""The largest ``max_side`` (the longer side photos are downscaled to) a checkpoint may record: the largest
+side a JPEG can have."""
 NSS_DIM = 25
 """Length of the natural-scene statistics (:mod:`contrique_export.nss`) appended when ``nss`` is on."""
 NSS_PAIRS = NSS_DIM * (NSS_DIM + 1) // 2
 """Length of their standardised pairwise products, appended after them when ``nss_pairs`` is on."""
+MAX_PROJECTION_DIM = 16384
+"""The largest projector output a :class:`ModelConfig` accepts (the official network's is 128): a bound on
+the memory a checkpoint's config can make the network allocate."""
+_KIND_WORDS = {str: "a string", int: "an integer", bool: "true or false"}
 
 
 def statistics_dim(architecture: str) -> int:
@@ -84,10 +93,13 @@ class ModelConfig:
     """What is needed to rebuild a network: architecture, residual stages kept, NSS, projection size.
 
     ``nss_pairs`` appends the statistics' pairwise products (:mod:`contrique_export.nss`); it needs ``nss``.
+    Every field must have its exact type (``arch`` a string, ``projection_dim`` and ``stages`` integers,
+    ``nss`` and ``nss_pairs`` booleans): nothing is converted, so ``"false"`` is not read as true nor
+    ``128.9`` cut to 128.
 
     Raises:
-        ModelConfigError: An unknown architecture, a projection size or stage count out of range,
-            or ``nss_pairs`` without ``nss``.
+        ModelConfigError: A field of the wrong type, an unknown architecture, a projection size out of
+            1..:data:`MAX_PROJECTION_DIM` or a stage count out of 1..4, or ``nss_pairs`` without ``nss``.
     """
 
     arch: str = "resnet50"
@@ -97,10 +109,14 @@ class ModelConfig:
     nss_pairs: bool = False
 
     def __post_init__(self) -> None:
+        for name, kind in (("arch", str), ("projection_dim", int), ("stages", int), ("nss", bool), ("nss_pairs", bool)):
+            value = getattr(self, name)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ModelConfigError(f"{name} must be {_KIND_WORDS[kind]}, got {value!r} ({type(value).__name__})")
         if self.arch not in ARCHITECTURES:
             raise ModelConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-        if self.projection_dim < 1:
-            raise ModelConfigError(f"projection_dim must be >= 1, got {self.projection_dim}")
+        if not 1 <= self.projection_dim <= MAX_PROJECTION_DIM:
+            raise ModelConfigError(f"projection_dim must be 1..{MAX_PROJECTION_DIM}, got {self.projection_dim}")
         if not 1 <= self.stages <= 4:
             raise ModelConfigError(f"stages must be 1..4 (residual stages kept), got {self.stages}")
         if self.nss_pairs and not self.nss:
@@ -125,19 +141,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """A config from a checkpoint's ``model_config`` (missing keys take the defaults).
+        """A config from a checkpoint's ``model_config`` (missing keys take the defaults), values taken as they are.
 
         Raises:
-            ModelConfigError: An invalid value (see the class).
-            ValueError, TypeError: A value that is not a number where one is needed.
+            ModelConfigError: A value of the wrong type or out of range (see the class).
         """
-        return cls(
-            arch=str(data.get("arch", "resnet50")),
-            projection_dim=int(data.get("projection_dim", 128)),
-            stages=int(data.get("stages", 4)),
-            nss=bool(data.get("nss", False)),
-            nss_pairs=bool(data.get("nss_pairs", False)),
-        )
+        return cls(**{f.name: data.get(f.name, f.default) for f in fields(cls)})
 
     def to_dict(self) -> dict[str, Any]:
         """The plain dict a checkpoint records as ``model_config``."""

@@ -9,6 +9,10 @@ features whose values stay within 1 (the L2-normalised CNN feature), relative fo
 larger values (the statistics' logarithms and pairwise products: the products of standardised
 statistics amplify float32 differences of about 1e-5 in a statistic by the inverse of its reference
 scale and by the other factor, to about 1e-4 for products near 10).
+
+A feature value that is not finite (NaN or infinity) fails the check: torch's mean that the
+checkpoint's weights overflow or its training diverged, the graph's alone that the export is not
+faithful. No comparison lets a NaN pass (``nan > tolerance`` is false; ``max(0.0, nan)`` is 0.0).
 """
 
 from __future__ import annotations
@@ -47,8 +51,10 @@ def check_parity(
         The manifest's parity record (also when it passes narrowly).
 
     Raises:
-        ParityError: A difference exceeds ``tolerance``, or the batch-of-two run disagrees.
-        ExportError: No inputs were given.
+        ParityError: A difference exceeds ``tolerance``, the batch-of-two run disagrees, or the graph
+            computes a feature value that is not finite where torch's is.
+        ExportError: No inputs were given, or torch computes a feature value that is not finite
+            (the checkpoint is unusable).
     """
     if not inputs:
         raise ExportError("parity needs at least one image")
@@ -60,7 +66,20 @@ def check_parity(
         for index, array in enumerate(item.scales):
             with torch.inference_mode():
                 expected = model(torch.from_numpy(array[None])).numpy().astype(np.float64)
-            diff = np.abs(encoder.run(array[None]).astype(np.float64) - expected)
+            if not np.isfinite(expected).all():
+                raise ExportError(
+                    f"{item.source} scale {index}: the checkpoint's network computes {_not_finite(expected)} feature "
+                    "values that are not finite (NaN or infinity): its weights overflow float32 or its training "
+                    "diverged; export an earlier checkpoint of the run"
+                )
+            actual = encoder.run(array[None]).astype(np.float64)
+            if not np.isfinite(actual).all():
+                raise ParityError(
+                    f"{encoder.path.name}: the ONNX graph computes {_not_finite(actual)} feature values that are not "
+                    f"finite on {item.source} scale {index}, where torch's are finite; the export is not faithful, "
+                    "report this with your torch/onnx versions"
+                )
+            diff = np.abs(actual - expected)
             size = max(1.0, float(np.abs(expected).max()))
             count += 1
             worst = max(worst, float(diff.max()))
@@ -73,7 +92,7 @@ def check_parity(
     batched = encoder.run(np.stack([first, first[:, ::-1, :].copy()]))
     single = encoder.run(first[None])
     batch_diff = float(np.max(np.abs(batched[0] - single[0]))) / max(1.0, float(np.abs(single[0]).max()))
-    if batch_diff > tolerance:
+    if not batch_diff <= tolerance:  # NaN too
         raise ParityError(f"{encoder.path}: a batch of two gives features {batch_diff:.3g} away from batch 1")
     if worst_scaled > tolerance:
         raise ParityError(
@@ -82,3 +101,8 @@ def check_parity(
             "this with your torch/onnx versions"
         )
     return Parity(worst, len(inputs), count, tolerance, encoder.providers[0], f"torch {torch.__version__}")
+
+
+def _not_finite(values: np.ndarray) -> str:
+    """``N of M``: how many of ``values`` are NaN or infinite."""
+    return f"{int(np.count_nonzero(~np.isfinite(values)))} of {values.size}"

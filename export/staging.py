@@ -1,10 +1,12 @@
 """The staging folder every export is built in, and its publication as a bundle.
 
 An export (:func:`contrique_export.exporter.export_bundle`, :func:`contrique_export.variants.derive_variants`)
-refuses a non-empty output folder before doing any work (:func:`check_output`), builds the bundle
-in a fresh folder next to it (:func:`staging_folder`, removed if anything fails), and ends with
-:func:`publish`: the model card and the final manifest are written, every variant is loaded once
-more, and the folder is moved into place. :class:`Steps` reports the steps on stderr.
+refuses an unusable output before doing any work (:func:`check_output`: a non-empty folder, a file,
+a symbolic link, a name ending in ``.`` or ``..``), builds the bundle in a fresh folder next to it
+(:func:`staging_folder`, created before the work too, and removed if anything fails or the export
+is interrupted), and ends with :func:`publish`: the model card and the final manifest are written,
+every variant is loaded once more, and the folder is moved into place. :class:`Steps` reports the
+steps on stderr.
 """
 
 from __future__ import annotations
@@ -46,26 +48,60 @@ class Steps:
 
 
 def check_output(out: Path) -> None:
-    """Refuse an output that exists and is not an empty folder (before any work is done).
+    """Refuse an output that cannot become the bundle folder (before any work is done).
+
+    A symbolic link is refused rather than followed (the bundle would replace the folder it points
+    to, or land wherever a dangling one points), and so is a name ending in ``.`` or ``..`` (the
+    current or parent folder cannot be replaced): name the folder itself.
 
     Raises:
-        ExportError: ``out`` exists and is not an empty folder.
+        ExportError: ``out`` is a symbolic link, ends in ``.`` or ``..``, or exists and is not an empty folder.
     """
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.name in ("", ".."):  # pathlib reads ".", "", "/" and "a/." without a last "." ("a/." is "a")
+        raise ExportError(f"{out}: is the current, the parent or the root folder, which the bundle cannot replace; "
+                          "name a new folder, e.g. ./bundle")
+    if out.is_symlink():
+        raise ExportError(f"{out}: is a symbolic link; name the folder itself ({os.path.realpath(out)}) or a new one")
+    try:
+        usable = not out.exists() or (out.is_dir() and not any(out.iterdir()))
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot be examined ({exc.strerror or exc}); choose another output folder") from None
+    if not usable:
         raise ExportError(f"{out}: exists and is not an empty folder; choose a new output folder or remove it")
 
 
 @contextmanager
 def staging_folder(out: Path) -> Iterator[Path]:
     """A fresh folder next to ``out`` (checked with :func:`check_output`) to build the bundle in,
-    removed if the block fails."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    removed if the block fails or is interrupted (Ctrl-C, or SIGTERM under ``contrique-export``),
+    with the missing parent folders of ``out`` it created.
+
+    Raises:
+        ExportError: The folder cannot be created next to ``out``.
+    """
+    created = [folder for folder in out.parents if not folder.exists()]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        _remove_empty(created)
+        raise ExportError(f"{out}: cannot create a folder next to it ({exc.strerror or exc}); choose an output "
+                          "folder in a place you can write to") from None
     try:
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(created)
         raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove those of ``folders`` (deepest first) that exist and are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # gone already, or holds something that is not ours
+            pass
 
 
 def publish(staging: Path, out: Path, manifest: Manifest, *, image_sets: dict[str, str], notes: str, log: Steps) -> Path:
@@ -73,6 +109,8 @@ def publish(staging: Path, out: Path, manifest: Manifest, *, image_sets: dict[st
 
     Raises:
         BundleError: The final bundle does not load (a bug: please report it).
+        ExportError: ``staging`` cannot be moved to ``out`` (it changed during the export: a file
+            was put in it, or it was replaced); ``out`` is left as it is.
     """
     card = write_card(manifest, staging, image_sets=image_sets, notes=notes)
     manifest = dataclasses.replace(manifest, files=file_table(staging, [*manifest.files, card.name]))
@@ -81,9 +119,14 @@ def publish(staging: Path, out: Path, manifest: Manifest, *, image_sets: dict[st
         for variant in manifest.variants:
             load_bundle(staging, variant=variant)
     staging.chmod(0o755)  # mkdtemp creates it private; a bundle is meant to be shared
-    if out.exists():
-        out.rmdir()
-    os.replace(staging, out)
+    try:
+        if out.exists():
+            out.rmdir()  # only an empty folder: one that gained a file is left as it is
+        os.replace(staging, out)
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot move the finished bundle there ({exc.strerror or exc}); it changed during "
+                          "the export (is another program writing to it?); nothing was written: choose a new output "
+                          "folder") from None
     log.note(f"bundle written to {out} ({', '.join(manifest.variants)}; {len(manifest.heads)} heads)")
     return out
 

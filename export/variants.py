@@ -130,15 +130,15 @@ def derive_variants(
     out, log = Path(out), Steps(progress)
     wanted = wanted_variants(["fp32", *variants])
     check_output(out)
-    source_bundle = load_bundle(source, variant="fp32")
-    original = source_bundle.manifest
-    heads = list(source_bundle.heads.values())
-    _, calibration_set, fidelity_set, described = image_sets(wanted, original.input, parity_images, calibration)
-    described["parity"] = (
-        f"as recorded when the fp32 graph was exported (the graph is unchanged: sha256 "
-        f"{original.files[original.variants['fp32'].file].sha256[:12]}...)"
-    )
     with staging_folder(out) as staging:
+        source_bundle = load_bundle(source, variant="fp32")
+        original = source_bundle.manifest
+        heads = list(source_bundle.heads.values())
+        _, calibration_set, fidelity_set, described = image_sets(wanted, original.input, parity_images, calibration)
+        described["parity"] = (
+            f"as recorded when the fp32 graph was exported (the graph is unchanged: sha256 "
+            f"{original.files[original.variants['fp32'].file].sha256[:12]}...)"
+        )
         shutil.copyfile(source_bundle.model_path, staging / VARIANT_FILES["fp32"])
         for info in original.heads:
             (staging / info.file).parent.mkdir(parents=True, exist_ok=True)

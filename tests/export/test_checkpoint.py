@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -126,7 +129,7 @@ def test_missing_unexpected_and_wrong_shape_keys_are_listed(tmp_path, r18_state)
 def test_not_a_checkpoint(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a checkpoint\n")
-    with pytest.raises(CheckpointError, match=r"notes.txt: is not a readable PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match=r"notes.txt: is truncated or not a PyTorch checkpoint \(24 bytes; "):
         load_checkpoint(text)
     with pytest.raises(CheckpointError, match="no such checkpoint file"):
         load_checkpoint(tmp_path / "missing.tar")
@@ -172,3 +175,119 @@ def test_model_config_errors_are_export_errors():
     config = ModelConfig("resnet18", stages=3, nss=True)
     assert ModelConfig.from_dict(config.to_dict()) == config and config.name == "resnet18-3stages+nss"
     assert (config.channels, config.feature_dim) == (256, 256 + NSS_DIM)
+
+
+def test_weights_that_are_not_finite_are_refused(tmp_path, r18_state):
+    state = dict(r18_state)
+    state["encoder.0.weight"] = r18_state["encoder.0.weight"].clone()
+    state["encoder.0.weight"].view(-1)[:3] = float("nan")
+    state["encoder.0.weight"].view(-1)[3] = float("inf")
+    state["projector.0.weight"] = torch.full_like(r18_state["projector.0.weight"], float("-inf"))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(save(ours(state), tmp_path / "diverged.pt"))
+    assert str(info.value) == (
+        f"{tmp_path / 'diverged.pt'}: 3 of the 9408 weights of encoder.0.weight are NaN and 1 of the 9408 weights "
+        "of encoder.0.weight are infinite (1 more tensors hold values that are not finite): the checkpoint is "
+        "damaged or its training diverged; export an earlier checkpoint of the run")
+    with pytest.raises(CheckpointError, match="weights of projector.0.weight are infinite"):  # official too
+        load_checkpoint(save({**r18_state, "projector.0.weight": state["projector.0.weight"]}, tmp_path / "p.tar"),
+                        arch="resnet18")
+
+
+@pytest.mark.parametrize(
+    ("model_config", "message"),
+    [
+        ({"nss": "false"}, "nss must be true or false, got 'false' (str)"),
+        ({"projection_dim": 64.9}, "projection_dim must be an integer, got 64.9 (float)"),
+        ({"projection_dim": 10**30}, f"projection_dim must be 1..16384, got {10**30}"),
+    ],
+)
+def test_model_config_of_the_wrong_type_or_range_is_refused(tmp_path, r18_state, model_config, message):
+    raw = ours(r18_state)
+    raw["model_config"].update(model_config)
+    with pytest.raises(CheckpointError, match=re.escape(f"bad.pt: field 'model_config' is invalid: {message}")):
+        load_checkpoint(save(raw, tmp_path / "bad.pt"))
+
+
+def test_a_projection_that_would_allocate_terabytes_is_refused_before_allocating(tmp_path, r18_state):
+    # a stride-0 tensor: a few bytes in the file, 10**11 x 512 on the meta device's shape check
+    huge = torch.zeros(1).expand(10**11, 512)
+    with pytest.raises(CheckpointError, match=r"projector.3.weight does not fit the network: projection_dim must be "
+                                              r"1..16384, got 100000000000"):
+        load_checkpoint(save({**r18_state, "projector.3.weight": huge}, tmp_path / "stride0.tar"), arch="resnet18")
+    raw = ours(r18_state, projection_dim=10**11)
+    raw["model"] = {**r18_state, "projector.3.weight": huge}
+    with pytest.raises(CheckpointError, match="projection_dim must be 1..16384"):
+        load_checkpoint(save(raw, tmp_path / "stride0.pt"))
+
+
+@pytest.mark.parametrize("max_side", [-5, 3, 31, 65536, 10**40, "abc", 512.0, True])
+def test_max_side_out_of_the_input_contract_is_refused_when_read(tmp_path, r18_state, max_side):
+    raw = ours(r18_state)
+    raw["config"] = {"max_side": max_side}
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"side.pt: field 'config.max_side' must be 0 (photos not downscaled) or an integer from 32 (the smallest "
+            f"side a bundle accepts) to 65535, got {max_side!r}")):
+        load_checkpoint(save(raw, tmp_path / "side.pt"))
+
+
+@pytest.mark.parametrize(("config", "expected"), [({}, None), ({"max_side": 0}, None), ({"max_side": None}, None),
+                                                  ({"max_side": 32}, 32), ({"max_side": 512}, 512)])
+def test_max_side_is_read(tmp_path, r18_state, config, expected):
+    raw = ours(r18_state)
+    raw["config"] = config
+    assert load_checkpoint(save(raw, tmp_path / "side.pt")).max_side == expected
+
+
+def _rezip(source: Path, target: Path, compression: int) -> Path:
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", compression) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    return target
+
+
+def test_torch_save_stores_its_records_uncompressed(tmp_path):
+    # what the zip check relies on
+    with zipfile.ZipFile(save({"a": torch.zeros(1000), "b": {"c": 1}}, tmp_path / "plain.pt")) as archive:
+        assert {r.compress_type for r in archive.infolist()} == {zipfile.ZIP_STORED}
+
+
+@pytest.mark.parametrize("load", [load_checkpoint, load_training_checkpoint])
+def test_crafted_zip_archives_are_refused_before_loading(tmp_path, monkeypatch, load):
+    # a torch.save output re-zipped with DEFLATE: 1 MB could inflate to gigabytes in torch.load
+    plain = save({"format": "contrique-checkpoint", "junk": torch.zeros(1 << 18)}, tmp_path / "plain.pt")
+    bomb = _rezip(plain, tmp_path / "bomb.pt", zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < plain.stat().st_size / 50
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load must not read a crafted file"))
+    with pytest.raises(CheckpointError, match=r"bomb.pt: holds 7 compressed record\(s\) .*torch.save never writes"):
+        load(bomb)
+    # a stored record whose directory entry claims more bytes than the file holds
+    data = bytearray(_rezip(plain, tmp_path / "liar.pt", zipfile.ZIP_STORED).read_bytes())
+    with zipfile.ZipFile(plain) as archive:
+        name = next(r.filename for r in archive.infolist() if r.filename.endswith("data/0")).encode()
+    entry = data.index(name, data.index(b"PK\x01\x02")) - 46  # this record's header in the central directory
+    data[entry + 24:entry + 28] = (1 << 31).to_bytes(4, "little")  # its uncompressed size
+    (tmp_path / "liar.pt").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"liar.pt: its records claim \d+ bytes, more than the file's \d+"):
+        load(tmp_path / "liar.pt")
+
+
+def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    with pytest.raises(CheckpointError, match=r"run: is a directory, not a regular file; .*pass the path of a "
+                                              r"checkpoint file"):
+        load_checkpoint(folder)
+    fifo = tmp_path / "fifo.pt"
+    os.mkfifo(fifo)  # no writer: opening it for reading would block for ever
+    with pytest.raises(CheckpointError, match=r"fifo.pt: is a named pipe \(FIFO\), not a regular file"):
+        load_checkpoint(fifo)
+    (tmp_path / "zero.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=re.escape("zero.pt: is empty (0 bytes), not a checkpoint")):
+        load_checkpoint(tmp_path / "zero.pt")
+    data = save({"w": torch.zeros(1000)}, tmp_path / "whole.pt").read_bytes()
+    for name, part in (("half.pt", data[: len(data) // 2]), ("end.pt", data[:-10])):
+        (tmp_path / name).write_bytes(part)
+        with pytest.raises(CheckpointError, match=re.escape(f"{name}: is truncated ({len(part)} bytes): it begins "
+                                                            "as the zip archive torch.save writes")):
+            load_checkpoint(tmp_path / name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-
+import signal
 import subprocess
 import sys
 
@@ -60,8 +60,8 @@ def test_failed_export_exits_1(tmp_path, capsys):
     assert main(["--ckpt", str(junk), "--out", str(tmp_path / "out")]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert f"contrique-export: error: {junk}: is not a readable PyTorch checkpoint" in captured.err
-    assert not (tmp_path / "out").exists()
+    assert f"contrique-export: error: {junk}: is truncated or not a PyTorch checkpoint (16 bytes" in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.tar"]  # no staging folder left either
 
 
 def test_missing_head_file_exits_1(resnet18, tmp_path, capsys):
@@ -75,3 +75,62 @@ def test_help_and_module_entry_point():
     assert main(["--help"]) == 0
     result = subprocess.run([sys.executable, "-m", "contrique_export", "--variants"], capture_output=True, text=True)
     assert result.returncode == 2 and "usage: contrique-export" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A contrique-train checkpoint of a MobileNetV3-small cut after its first stage (fast to build and read)."""
+    torch = pytest.importorskip("torch")
+    from contrique_export.model import build_model
+
+    model = build_model("mobilenet_v3_small", projection_dim=8, stages=1)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": model.config.to_dict(),
+                "model": model.state_dict(), "config": {}, "data": {}}, path)
+    return path
+
+
+def _stop_in_onnx_export(monkeypatch, stop):
+    from contrique_export import exporter
+
+    def export_onnx(model, path, **kwargs):
+        path.write_bytes(b"partial")
+        stop()
+
+    monkeypatch.setattr(exporter, "export_onnx", export_onnx)
+
+
+def test_ctrl_c_exits_130_with_one_line_and_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    # was: a KeyboardInterrupt traceback
+    def interrupt():
+        raise KeyboardInterrupt
+
+    _stop_in_onnx_export(monkeypatch, interrupt)
+    assert main(["--ckpt", str(tiny_checkpoint), "--out", str(tmp_path / "out"), "--quiet"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "contrique-export: interrupted\n" and captured.out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_exits_143_and_removes_the_staging_folder(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    # was: killed by the signal, leaving .out.partial-* next to --out
+    _stop_in_onnx_export(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["--ckpt", str(tiny_checkpoint), "--out", str(tmp_path / "out"), "--quiet"]) == 143
+    captured = capsys.readouterr()
+    assert captured.err == "contrique-export: terminated\n" and captured.out == ""
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before  # main's handler is only installed while it runs
+
+
+@pytest.mark.parametrize("out", [".", ".."])
+def test_out_naming_the_current_folder_is_refused_before_the_work(tiny_checkpoint, tmp_path, monkeypatch, capsys, out):
+    # was: `--out .` in an empty folder exported everything, then OSError: [Errno 22] Invalid argument: '.'
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    _stop_in_onnx_export(monkeypatch, lambda: pytest.fail("the export must not start"))
+    assert main(["--ckpt", str(tiny_checkpoint), "--out", out, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"contrique-export: error: {out}: is the current, the parent or the root folder, which the bundle "
+                   "cannot replace; name a new folder, e.g. ./bundle\n")
+    assert list(tmp_path.iterdir()) == [tmp_path / "empty"] and not any((tmp_path / "empty").iterdir())

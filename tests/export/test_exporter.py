@@ -281,3 +281,21 @@ def test_nss_pairs_added_at_export_keep_the_trained_head(tmp_path):
                 "data": {"description": "no statistics", "license": "CC0-1.0"}}, plain_ckpt)
     with pytest.raises(CheckpointError, match="has no natural-scene statistics.*without --nss-pairs"):
         load_checkpoint(plain_ckpt).with_nss_pairs()
+
+
+def test_checkpoints_with_features_or_weights_that_are_not_finite_are_refused(tmp_path):
+    # both exported with exit 0 and "parity": {"max_abs_diff": 0.0}
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v3_small", projection_dim=8, stages=1)
+    overflowing = {k: v * 1e30 if v.is_floating_point() and "running_var" not in k else v
+                   for k, v in model.state_dict().items()}  # finite weights, features that overflow float32
+    damaged = {**model.state_dict(), "encoder.0.0.weight": torch.full((16, 3, 3, 3), float("nan"))}
+    for name, state in (("overflowing", overflowing), ("damaged", damaged)):
+        torch.save({"format": "contrique-checkpoint", "format_version": 1, "model_config": model.config.to_dict(),
+                    "model": state}, tmp_path / f"{name}.pt")
+    with pytest.raises(ExportError, match=r"synthetic-97x65 scale 0: the checkpoint's network computes \d+ of 16 "
+                                          r"feature values that are not finite"):
+        export_bundle(tmp_path / "overflowing.pt", tmp_path / "out", progress=False)
+    with pytest.raises(ExportError, match="damaged.pt: 432 of the 432 weights of encoder.0.0.weight are NaN"):
+        export_bundle(tmp_path / "damaged.pt", tmp_path / "out", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.pt", "overflowing.pt"]

@@ -1,6 +1,8 @@
-"""Which columns of a feature are what (:func:`contrique_export.model_config.feature_groups`)."""
+"""ModelConfig (exact types and ranges of its fields) and which columns of a feature are what (:func:`contrique_export.model_config.feature_groups`)."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -35,3 +37,29 @@ def test_feature_groups_without_products_or_statistics() -> None:
 def test_feature_groups_refuse_a_block_narrower_than_the_statistics() -> None:
     with pytest.raises(ModelConfigError, match="350 statistics per scale"):
         feature_groups("mobilenet_v3_small-3stages+nss2", 100, 2)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("nss", "false", "nss must be true or false, got 'false' (str)"),  # was read as True (bool("false"))
+        ("nss_pairs", 1, "nss_pairs must be true or false, got 1 (int)"),
+        ("projection_dim", 128.9, "projection_dim must be an integer, got 128.9 (float)"),  # was cut to 128
+        ("projection_dim", "128", "projection_dim must be an integer, got '128' (str)"),
+        ("projection_dim", True, "projection_dim must be an integer, got True (bool)"),
+        ("projection_dim", 10**30, f"projection_dim must be 1..16384, got {10**30}"),  # was a TypeError in torch
+        ("projection_dim", 10**11, "projection_dim must be 1..16384"),  # would allocate terabytes
+        ("stages", 2.0, "stages must be an integer, got 2.0 (float)"),
+        ("arch", ["resnet18"], "arch must be a string, got ['resnet18'] (list)"),
+    ],
+)
+def test_config_values_must_have_their_exact_type_and_range(field, value, message) -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        ModelConfig.from_dict({"arch": "resnet18", field: value})
+
+
+def test_config_from_dict_takes_defaults_and_values_as_they_are() -> None:
+    assert ModelConfig.from_dict({}) == ModelConfig()
+    config = ModelConfig.from_dict({"arch": "resnet18", "projection_dim": 16384, "stages": 2, "nss": True,
+                                    "nss_pairs": False, "ignored": 1})
+    assert config == ModelConfig("resnet18", 16384, 2, True, False)
