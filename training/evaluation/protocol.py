@@ -82,7 +82,8 @@ def content_splits(
     many splits are asked for.
 
     Raises:
-        ProtocolError: Fewer than 2 contents, or a fraction leaving one side empty.
+        ProtocolError: Fewer than 2 contents, a fraction leaving one side empty, or a test side of
+            fewer than 3 items (a correlation needs 3).
     """
     names, inverse = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
     n_train = int(round(train_fraction * len(names)))
@@ -94,7 +95,12 @@ def content_splits(
     for seq in np.random.SeedSequence(seed).spawn(splits):
         chosen = np.zeros(len(names), dtype=bool)
         chosen[np.random.default_rng(seq).permutation(len(names))[:n_train]] = True
-        out.append((np.flatnonzero(chosen[inverse]), np.flatnonzero(~chosen[inverse])))
+        test = np.flatnonzero(~chosen[inverse])
+        if test.size < 3:
+            raise ProtocolError(f"a {train_fraction:.0%} split of {len(names)} contents ({len(inverse)} items) leaves "
+                                f"{test.size} item(s) to test on, and a correlation needs at least 3; more images "
+                                "(or contents) are needed")
+        out.append((np.flatnonzero(chosen[inverse]), test))
     return out
 
 

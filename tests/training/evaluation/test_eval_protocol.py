@@ -45,6 +45,9 @@ def test_splits_are_content_separated_and_seeded() -> None:
     assert len({tuple(t) for _, t in splits}) > 1  # the splits differ from each other
     with pytest.raises(ProtocolError, match="leaves one side empty"):
         content_splits(["a", "a", "a"], 1, 0.8, seed=0)
+    with pytest.raises(ProtocolError, match=r"split of 10 contents \(10 items\) leaves 2 item\(s\) to test on, and a "
+                                            "correlation needs at least 3"):
+        content_splits([f"r{i}" for i in range(10)], 1, 0.8, seed=0)  # was: "arrays of >= 3 values, got 2 and 2"
 
 
 def test_protocol_recovers_a_linear_relation() -> None:
