@@ -6,9 +6,10 @@ here: bundle manifests and head files (local or downloaded from the Hub), head f
 has no limits of its own that fail cleanly: a document nested 1,000 deep raises
 ``RecursionError``, an integer of more than 4,300 digits ``ValueError``, a 1 GB document needs
 about 25 GB of memory, and a key given twice in one object silently keeps its last value (so two
-readers of one manifest may disagree on, say, a file's sha256). Here each limit is checked before or while parsing, and every problem is
-a :class:`JSONError` whose message says which limit was passed; :func:`read_json` turns it into the
-caller's :class:`~contrique_infer.errors.PathError` subclass, naming the file.
+readers of one manifest may disagree on, say, a file's sha256). Here each limit is checked before
+or while parsing, and every problem is a :class:`JSONError` whose message says which limit was
+passed; :func:`read_json` turns it into the caller's :class:`~contrique_infer.errors.PathError`
+subclass, naming the file.
 """
 
 from __future__ import annotations

@@ -14,16 +14,16 @@ import math
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from typing import IO, Any
+from contextlib import contextmanager
+from typing import IO, Any, BinaryIO
 
 try:
     import fcntl
 except ImportError:  # Windows: result files are not locked
     fcntl = None  # type: ignore[assignment]
 
+from .atomicfile import stage
 from .commands import StdoutError, printable
 from .errors import PathError
 from .jsonfile import JSONError, loads
@@ -368,22 +368,24 @@ def _starts_a_row(text: str, fmt: str, complete_lines: int) -> bool:
 
 def _drop_failed_rows(path: str, fmt: str, failed: int) -> None:
     """Rewrite ``path`` without its rows with an error and without an incomplete last line, through a
-    new file in the same folder that replaces it; on failure (a full disk) ``path`` is left as it was."""
-    folder = os.path.dirname(os.path.abspath(path))
-    kept = None
-    try:
-        with open_regular(path) as fh, tempfile.NamedTemporaryFile(
-            "w", dir=folder, prefix=".resume-", delete=False, **_ENCODING
-        ) as kept:
+    new file in the same folder that replaces it (:mod:`contrique_infer.atomicfile`, with ``path``'s
+    permissions); on failure (a full disk) ``path`` is left as it was."""
+
+    def write_kept(out: BinaryIO) -> None:
+        with open_regular(path) as fh:
             for row, text in _rows(_Lines(fh, path, fmt), fmt, path):
                 if row is None or row["score"] is not None:
-                    kept.write(text)
-        os.chmod(kept.name, stat.S_IMODE(os.stat(path).st_mode))
-        os.replace(kept.name, path)
+                    out.write(text.encode(_ENCODING["encoding"], _ENCODING["errors"]))
+
+    try:
+        kept = stage(path, write_kept)
+        try:
+            os.chmod(kept, stat.S_IMODE(os.stat(path).st_mode))
+            os.replace(kept, path)
+        except OSError:
+            kept.unlink(missing_ok=True)
+            raise
     except OSError as exc:
-        if kept is not None:
-            with suppress(OSError):
-                os.unlink(kept.name)
         raise OutputFileError(
             path, f"cannot be rewritten without its {failed} failed row(s) ({exc.strerror or exc}); it was left as "
             "it was: free some space (or fix the folder's permissions) and resume again",

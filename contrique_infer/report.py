@@ -42,9 +42,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from PIL import Image
 
+from .atomicfile import replace_file
 from .errors import ContriqueError, NonFiniteError, PathError
 from .jsonfile import read_json
-from .atomicfile import replace_file
 from .output import OutputLock
 from .output import resume as resume_rows
 from .results import ScoreResult

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from killed_run import kill_after_rows, wait_for_rows
 from PIL import Image
 
 from contrique_infer import __version__, cli, inputs
+from contrique_infer import output as output_module
 from contrique_infer.bundle import file_table
 from contrique_infer.location import locate
 from contrique_infer.manifest import Fidelity, Manifest, VariantInfo
@@ -340,7 +340,7 @@ def test_resume_on_a_full_disk_exits_2_and_leaves_the_file(capsys, tiny_bundle_d
     def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(tempfile, "NamedTemporaryFile", full)
+    monkeypatch.setattr(output_module, "stage", full)
     code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "jsonl", "-o", target, "--resume")
     assert (code, out) == (2, "") and "Traceback" not in err
     assert err == (f"contrique-score: error: {target}: cannot be rewritten without its 1 failed row(s) (No space "

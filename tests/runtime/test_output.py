@@ -5,12 +5,12 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
+from contrique_infer import output as output_module
 from contrique_infer.commands import printable
 from contrique_infer.output import HEAD_COLUMNS, RESULT_COLUMNS, OutputFileError, OutputLock, Sink, render, resume
 
@@ -66,7 +66,7 @@ def test_resume_repairs_a_killed_run(tmp_path: Path, fmt: str) -> None:
     assert path.read_text() == render([ROWS[0], ROWS[2]], RESULT_COLUMNS, fmt, {})
     assert resume(str(path), fmt) == {"a.png", 'c, "quoted".png'}  # a second resume changes nothing
     assert path.read_text() == render([ROWS[0], ROWS[2]], RESULT_COLUMNS, fmt, {})
-    assert not list(tmp_path.glob(".resume-*"))
+    assert [p.name for p in tmp_path.iterdir()] == [f"out.{fmt}"]  # no temporary file left
 
 
 def test_resume_of_missing_empty_or_header_only_files(tmp_path: Path) -> None:
@@ -197,18 +197,16 @@ def test_resume_on_a_full_disk_leaves_the_file_as_it_was(tmp_path: Path, monkeyp
     path = tmp_path / "out.jsonl"
     data = render(ROWS, RESULT_COLUMNS, "jsonl", {}).encode() + b'{"source": "half'
     path.write_bytes(data)
-    real = tempfile.NamedTemporaryFile
+    real = output_module.stage
 
-    def on_a_full_disk(*args: Any, **kwargs: Any) -> Any:
-        handle = real(*args, **kwargs)
-
-        def write(text: str) -> int:
+    def on_a_full_disk(target: str, write: Any) -> Path:
+        def part_then_full(fh: BinaryIO) -> None:
+            fh.write(data[:10])
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        handle.write = write
-        return handle
+        return real(target, part_then_full)
 
-    monkeypatch.setattr(tempfile, "NamedTemporaryFile", on_a_full_disk)
+    monkeypatch.setattr(output_module, "stage", on_a_full_disk)
     with pytest.raises(OutputFileError, match=r"out.jsonl: cannot be rewritten without its 1 failed row\(s\) "
                                               r"\(No space left on device\); it was left as it was"):
         resume(str(path), "jsonl")
