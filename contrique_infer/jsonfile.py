@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .errors import PathError
-from .regularfile import NotRegularFileError, open_regular
+from .regularfile import FileTooLargeError, NotRegularFileError, read_regular
 
 MAX_BYTES = 16 * 1024 * 1024
 """The largest JSON file read (16 MiB). A head of a 4096-value feature takes about 90 kB, a
@@ -80,15 +80,13 @@ def read_json(path: str | os.PathLike[str], error: type[PathError], *, max_bytes
             ``max_bytes``, or is not JSON within the limits of :func:`loads`.
     """
     try:
-        with open_regular(path) as fh:
-            size = os.fstat(fh.fileno()).st_size
-            data = fh.read(max_bytes + 1)
+        data = read_regular(path, max_bytes)
     except NotRegularFileError as exc:
         raise error(path, str(exc)) from None
+    except FileTooLargeError as exc:
+        raise error(path, f"is {exc.size} bytes, more than the {max_bytes} a JSON file may have here") from None
     except OSError as exc:
         raise error(path, f"cannot be read ({exc.strerror or exc})") from exc
-    if max(size, len(data)) > max_bytes:
-        raise error(path, f"is {max(size, len(data))} bytes, more than the {max_bytes} a JSON file may have here")
     try:
         return loads(data)
     except JSONError as exc:

@@ -5,7 +5,8 @@ reading a character device such as ``/dev/zero`` or a terminal never ends or wai
 Images, bundle files, JSON documents and ``--resume`` files are therefore opened here: the file
 is opened without blocking (``O_NONBLOCK``, which does not change how a regular file is read) and
 refused unless ``fstat`` of the opened file says it is a regular file, so that a file swapped for
-a FIFO after a check is refused too.
+a FIFO after a check is refused too. :func:`read_regular` reads such a file whole, within a size
+limit, for the readers of JSON, TOML, card notes, pickled heads and proxy sets.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
 
 class NotRegularFileError(OSError):
     """The path exists but is not a regular file (its message says what it is)."""
+
+
+class FileTooLargeError(ValueError):
+    """A file is larger than its reader allows; ``size`` and ``limit`` are in bytes."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"is {size} bytes, more than the {limit} allowed")
 
 
 def kind(mode: int) -> str:
@@ -70,3 +80,24 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_regular(path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes`` bytes.
+
+    The size is checked before reading, and again on what was read (a file that grows meanwhile),
+    so at most ``max_bytes + 1`` bytes are ever held.
+
+    Raises:
+        NotRegularFileError: It is a FIFO, socket, device or directory.
+        FileTooLargeError: It is larger than ``max_bytes``.
+        OSError: It cannot be opened or read.
+    """
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > max_bytes:
+            raise FileTooLargeError(size, max_bytes)
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise FileTooLargeError(len(data), max_bytes)
+    return data

@@ -17,7 +17,7 @@ from types import FrameType
 from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, positive_int, run_quietly
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
-from contrique_infer.regularfile import open_regular
+from contrique_infer.regularfile import FileTooLargeError, read_regular
 
 from .model_config import ARCHITECTURES, SCALE_COUNTS
 
@@ -28,6 +28,8 @@ CHECKPOINT_ONLY = {"--arch": "arch", "--head": "head", "--opset": "opset", "--li
 """Options that describe a checkpoint's export, by flag and argparse destination."""
 EXIT_TERMINATED = 128 + signal.SIGTERM
 """SIGTERM: 143, as a shell reports a command that SIGTERM stopped."""
+MAX_CARD_NOTES_BYTES = 1024 * 1024
+"""The largest ``--card-notes`` file read (Markdown; the default model's notes are 17 kB)."""
 
 
 class _Terminated(BaseException):
@@ -128,10 +130,9 @@ def _main(argv: list[str] | None) -> int:
                         "graph, heads and licence", EXIT_USAGE, parser)
     try:
         notes = ""
-        if args.card_notes:
-            with open_regular(args.card_notes) as fh:  # a FIFO is refused, never waited on
-                notes = fh.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        if args.card_notes:  # a FIFO is refused, never waited on
+            notes = read_regular(args.card_notes, MAX_CARD_NOTES_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError, FileTooLargeError) as exc:
         return fail(PROG, f"{args.card_notes}: cannot read the card notes ({exc})", EXIT_USAGE)
     try:
         if args.from_bundle is not None:

@@ -24,7 +24,7 @@ from contrique_infer.errors import HeadError
 from contrique_infer.head import Head
 from contrique_infer.jsonfile import read_json
 from contrique_infer.manifest import HeadInfo
-from contrique_infer.regularfile import open_regular
+from contrique_infer.regularfile import FileTooLargeError, read_regular
 
 from .errors import HeadFileError, UnsafePickleError
 
@@ -48,6 +48,8 @@ OFFICIAL_HEADS: dict[str, OfficialHead] = {
     "CSIQ_FR": OfficialHead("fr", "CSIQ", "DMOS", False),
 }
 
+MAX_PICKLE_BYTES = 16 * 1024 * 1024
+"""The largest pickled head read (the official Ridge heads, 4096 features each, are 17 kB)."""
 _SAFE_DTYPE = re.compile(r"^[<>|=]?[fiub][1248]$")
 
 
@@ -185,8 +187,9 @@ def read_sklearn_ridge(path: str | os.PathLike[str]) -> RidgeState:
     """
     path = Path(path)
     try:
-        with open_regular(path) as fh:  # a FIFO or device is refused, not waited on
-            data = fh.read()
+        data = read_regular(path, MAX_PICKLE_BYTES)  # a FIFO or device is refused, not waited on
+    except FileTooLargeError as exc:
+        raise HeadFileError(path, f"{exc}; a pickled Ridge head of 4096 features is about 17 kB") from None
     except OSError as exc:
         raise HeadFileError(path, f"cannot be read ({exc.strerror or exc})") from exc
     unpickler = _RestrictedUnpickler(data, str(path))

@@ -17,7 +17,7 @@ from typing import Any
 from contrique_export.errors import ModelConfigError
 from contrique_export.model_config import ARCHITECTURES, ModelConfig
 from contrique_infer.jsonfile import MAX_BYTES, read_json
-from contrique_infer.regularfile import NotRegularFileError, open_regular
+from contrique_infer.regularfile import FileTooLargeError, NotRegularFileError, read_regular
 
 from .classes import NUM_CLASSES
 from .errors import ConfigError, ConfigFileError
@@ -344,14 +344,13 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _read_toml(path: str | os.PathLike[str]) -> Any:
     """Parse a TOML config file (see :func:`read_config_file`); raises ConfigFileError."""
     try:
-        with open_regular(path) as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        raw = read_regular(path, MAX_BYTES)
     except NotRegularFileError as exc:
         raise ConfigFileError(path, str(exc)) from None
+    except FileTooLargeError:
+        raise ConfigFileError(path, f"is more than the {MAX_BYTES} bytes a config file may have") from None
     except OSError as exc:
         raise ConfigFileError(path, f"cannot read the config file ({exc.strerror or exc}); check the path") from exc
-    if len(raw) > MAX_BYTES:
-        raise ConfigFileError(path, f"is more than the {MAX_BYTES} bytes a config file may have")
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

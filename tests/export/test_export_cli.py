@@ -54,6 +54,13 @@ def test_card_notes_from_a_fifo_are_refused_not_waited_on(tmp_path, capsys):
     assert "cannot read the card notes (" in capsys.readouterr().err
 
 
+def test_card_notes_larger_than_a_megabyte_are_refused(tmp_path, capsys):
+    notes = tmp_path / "notes.md"
+    notes.write_bytes(b"#" * (1024 * 1024 + 1))
+    assert main(["--ckpt", "c", "--out", str(tmp_path / "x"), "--card-notes", str(notes)]) == 2
+    assert "cannot read the card notes (is 1048577 bytes, more than the 1048576 allowed)" in capsys.readouterr().err
+
+
 def test_failed_export_exits_1(tmp_path, capsys):
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"not a checkpoint")

@@ -183,3 +183,12 @@ def test_head_files_that_are_fifos_or_too_deep_are_refused(tmp_path):
     (tmp_path / "deep.json").write_text("[" * 1000 + "]" * 1000)
     with pytest.raises(HeadFileError, match=r"deep.json: cannot be read as JSON \(nested 1000 levels deep"):
         read_head("deep", tmp_path / "deep.json", feature_dim=16)
+
+
+def test_pickled_heads_larger_than_the_limit_are_refused_unread(tmp_path, monkeypatch):
+    from contrique_export import heads
+
+    monkeypatch.setattr(heads, "MAX_PICKLE_BYTES", 1000)
+    (tmp_path / "Koniq.save").write_bytes(b"\x80" * 1001)
+    with pytest.raises(HeadFileError, match=r"Koniq.save: is 1001 bytes, more than the 1000 allowed; a pickled Ridge"):
+        read_sklearn_ridge(tmp_path / "Koniq.save")

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from contrique_infer import regularfile
-from contrique_infer.regularfile import NotRegularFileError, check_regular, kind, open_regular
+from contrique_infer.regularfile import (
+    FileTooLargeError,
+    NotRegularFileError,
+    check_regular,
+    kind,
+    open_regular,
+    read_regular,
+)
 
 
 @pytest.fixture()
@@ -58,3 +65,26 @@ def test_missing_files_and_kinds(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         open_regular(tmp_path / "missing")
     assert kind(stat.S_IFREG) == "a regular file" and kind(stat.S_IFBLK) == "a block device"
+
+
+def test_read_regular_reads_whole_files_up_to_the_limit(tmp_path: Path, specials: dict[str, Path]) -> None:
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"x" * 100)
+    assert read_regular(path, 100) == b"x" * 100
+    with pytest.raises(FileTooLargeError, match=r"^is 100 bytes, more than the 99 allowed$") as info:
+        read_regular(path, 99)
+    assert (info.value.size, info.value.limit) == (100, 99)
+    with pytest.raises(NotRegularFileError, match="named pipe"):
+        read_regular(specials["fifo"], 100)  # refused, not waited on
+
+
+def test_read_regular_stops_at_the_limit_when_a_file_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file whose size said "small" but that holds more when read (still being written) is refused,
+    and no more than limit + 1 bytes are read from it."""
+    path = tmp_path / "growing.bin"
+    path.write_bytes(b"x" * 1000)
+    real_fstat = os.fstat
+    monkeypatch.setattr(regularfile.os, "fstat",
+                        lambda fd: os.stat_result((*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:])))
+    with pytest.raises(FileTooLargeError, match=r"^is 51 bytes, more than the 50 allowed$"):
+        read_regular(path, 50)

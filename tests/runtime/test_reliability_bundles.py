@@ -248,7 +248,7 @@ def test_unreadable_bundle_files_are_bundle_errors(
     capsys, tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rel: str
 ) -> None:
     """A file of the bundle that cannot be opened (chmod 000, simulated so that it runs as root too)."""
-    from contrique_infer import bundle, jsonfile
+    from contrique_infer import bundle
 
     folder = copy_bundle(tiny_bundle_dir, tmp_path / "b")
     locked = (folder / rel).resolve()
@@ -259,7 +259,7 @@ def test_unreadable_bundle_files_are_bundle_errors(
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real(path)
 
-    for module in (bundle, jsonfile, session):
+    for module in (bundle, regularfile, session):  # regularfile's own: read_regular, which jsonfile uses
         monkeypatch.setattr(module, "open_regular", refuse)
     # The other files are hashed before they are parsed or opened by onnxruntime: hashing fails first.
     error = ManifestError if rel == MANIFEST_NAME else BundleFileError

@@ -201,3 +201,12 @@ def test_a_proxy_json_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Pa
     os.mkfifo(tmp_path / "proxy.json")
     with pytest.raises(ProxyError, match=r"proxy.json: not a readable proxy set \(.*is a named pipe \(FIFO\)"):
         load_proxy_set(tmp_path)  # refused, not waited on
+
+
+def test_a_proxy_json_larger_than_the_limit_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contrique_training.proxy import make
+
+    monkeypatch.setattr(make, "MAX_PROXY_JSON_BYTES", 10)
+    (tmp_path / "proxy.json").write_text('{"format_version": 1}')
+    with pytest.raises(ProxyError, match=r"proxy.json: not a readable proxy set \(is 21 bytes, more than the 10 allowed"):
+        load_proxy_set(tmp_path)

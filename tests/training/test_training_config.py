@@ -115,6 +115,8 @@ def test_a_learning_rate_that_overflows_is_refused() -> None:
     ("bigint.json", b'{"steps": ' + b"9" * 5000 + b"}", "integer of 5000 digits"),
     ("bigint.toml", b"steps = " + b"9" * 5000, "cannot be read as TOML"),
     ("twice.json", b'{"steps": 1, "steps": 2}', "key 'steps' twice"),
+    ("big.toml", b"#" * (16 * 1024 * 1024 + 1), "is more than the 16777216 bytes a config file may have"),
+    ("big.json", b" " * (16 * 1024 * 1024 + 1), "is 16777217 bytes, more than the 16777216 a JSON file may have"),
 ])
 def test_hostile_config_files_are_clean_errors_naming_the_file(tmp_path: Path, name: str, content: bytes | None,
                                                                  reason: str) -> None:

@@ -54,7 +54,7 @@ from PIL import Image
 from contrique_infer.errors import ContriqueError, DependencyError
 from contrique_infer.inputs import list_images
 from contrique_infer.jsonfile import loads
-from contrique_infer.regularfile import open_regular
+from contrique_infer.regularfile import read_regular
 
 from ..data import load_rgb
 from .errors import ProxyError
@@ -62,6 +62,8 @@ from .errors import ProxyError
 PROXY_FORMAT_VERSION = 1
 METRIC = "mdsi"
 TARGETS = ("mdsi", "fr6")
+MAX_PROXY_JSON_BYTES = 256 * 1024 * 1024
+"""The largest proxy.json read (about 250 bytes per image: a million images)."""
 """Quality targets of a set: MDSI mapped to 0..100, or the six-metric rank proxy scaled to 0..100."""
 MDSI_MAX = 0.7
 """MDSI mapped to quality 0; larger values (rare) are clipped there."""
@@ -445,8 +447,7 @@ def load_proxy_set(folder: str | os.PathLike[str]) -> ProxySet:
     """
     path = Path(folder) / "proxy.json"
     try:
-        with open_regular(path) as fh:  # a pipe or device is refused, not waited on
-            data = loads(fh.read())
+        data = loads(read_regular(path, MAX_PROXY_JSON_BYTES))  # a pipe or device is refused, not waited on
         if data.get("format_version") != PROXY_FORMAT_VERSION:
             raise ValueError(f"format_version {data.get('format_version')!r}, expected {PROXY_FORMAT_VERSION}")
         images = tuple(ProxyImage.from_dict(d) for d in data["images"])
