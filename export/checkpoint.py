@@ -23,11 +23,15 @@ state dict; ``module.`` prefixes of DistributedDataParallel are removed.
 Before ``torch.load`` reads a file, its zip directory is checked: ``torch.save`` stores every
 record uncompressed, so a compressed record (which could inflate to far more memory than the file
 takes) or records claiming more bytes than the file holds are refused as a crafted or damaged file.
+Only that zip format (``torch.save``'s since PyTorch 1.6) is read: torch allocates the tensors of its
+legacy format at the sizes the file declares, before reading their data, so a file of 300 bytes can
+claim gigabytes; such a file is refused, and so is any other file that does not begin as a zip archive.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -54,6 +58,9 @@ OFFICIAL_TRAINING_DATA = "KADIS-700k + authentic images: AVA, COCO, CERTH-Blur, 
 _DDP_PREFIX = "module."
 _LISTED = 12  # how many offending keys an error message names
 _ZIP_START = b"PK\x03\x04"  # a zip archive's first local file header: how torch.save output begins
+_LEGACY_STARTS = tuple(pickle.dumps(torch.serialization.MAGIC_NUMBER, protocol=p)
+                       for p in range(pickle.HIGHEST_PROTOCOL + 1))
+"""How a file of torch's legacy (non-zip) format begins: its magic number, in each pickle protocol."""
 
 
 @dataclass(frozen=True)
@@ -127,10 +134,10 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None) ->
         The validated checkpoint.
 
     Raises:
-        CheckpointError: The file is missing, not a regular file, truncated, crafted (see the
-            module), not a checkpoint, holds objects that ``weights_only`` loading refuses, its
-            keys/shapes do not fit the architecture, a weight is not finite, or ``config.max_side``
-            is out of range.
+        CheckpointError: The file is missing, not a regular file, truncated, crafted or of torch's
+            legacy format (see the module), not a checkpoint, holds objects that ``weights_only``
+            loading refuses, its keys/shapes do not fit the architecture, a weight is not finite, or
+            ``config.max_side`` is out of range.
     """
     path = Path(path)
     raw = _read(path)
@@ -193,20 +200,29 @@ def _read(path: Path) -> Any:
 
 
 def _check_archive(path: Path, fh: BinaryIO, size: int) -> None:
-    """Refuse a zip checkpoint with a compressed record or records larger than the file (see the module).
+    """Refuse a file that torch.load would not read as a zip archive, and a zip checkpoint with a compressed
+    record or records larger than the file (see the module).
 
     Raises:
-        CheckpointError: The file is empty, a truncated zip archive, or its zip directory is damaged or crafted.
+        CheckpointError: The file is empty, of torch's legacy format, not a checkpoint, a truncated zip
+            archive, or its zip directory is damaged or crafted.
     """
     if size == 0:
         raise CheckpointError(path, "is empty (0 bytes), not a checkpoint; pass the path of a checkpoint "
                               "(.pt/.tar/.pth)")
+    start = fh.read(max(map(len, _LEGACY_STARTS)))
+    if start.startswith(_LEGACY_STARTS):
+        raise CheckpointError(path, "is in torch's legacy (non-zip) format, which is not loaded: torch would allocate "
+                              "the tensor sizes it declares before reading any data, so a small file can claim "
+                              "gigabytes; load it where you trust it and save it again with torch.save (PyTorch 1.6 "
+                              "and later write the zip format)")
+    if not start.startswith(_ZIP_START):  # torch.load would read it as the legacy format
+        raise CheckpointError(path, f"is truncated or not a PyTorch checkpoint ({size} bytes; it does not begin as "
+                              "the zip archive torch.save writes); pass a checkpoint as torch.save wrote it "
+                              "(.pt/.tar/.pth)")
     if not zipfile.is_zipfile(fh):
-        fh.seek(0)
-        if fh.read(4) == _ZIP_START:
-            raise CheckpointError(path, f"is truncated ({size} bytes): it begins as the zip archive torch.save writes, "
-                                  "but the archive's directory at its end is missing; copy or download it again")
-        return  # torch's legacy format, or not a checkpoint at all: torch.load reads or refuses it
+        raise CheckpointError(path, f"is truncated ({size} bytes): it begins as the zip archive torch.save writes, "
+                              "but the archive's directory at its end is missing; copy or download it again")
     try:
         with zipfile.ZipFile(fh) as archive:
             records = archive.infolist()

@@ -15,6 +15,7 @@ official code zero-pads instead, which would put distorted black borders into th
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -36,19 +37,31 @@ from .errors import DataError
 
 _WORKER_DATA_ERROR = f"{DataError.__module__}.{DataError.__qualname__}: "
 """What precedes a DataError's message in the last line of a traceback."""
+MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+"""The most pixels a photo may have (89.5 MP, 270 MB as RGB): the default of Pillow's
+``PIL.Image.MAX_IMAGE_PIXELS``, above which Pillow only warns (it refuses from twice that)."""
 
 
 def load_rgb(path: Path) -> Image.Image:
     """Open an image as RGB.
 
     Raises:
-        DataError: The file cannot be read as an image.
+        DataError: The file cannot be read as an image, or has more than :data:`MAX_PIXELS` pixels
+            (checked on its header, before any pixel is decoded).
     """
     try:
         with open_regular(path) as fh:  # a FIFO or device is refused, not waited on
             if not os.fstat(fh.fileno()).st_size:
                 raise DataError(f"{path}: is empty (0 bytes), not an image; remove or replace the file")
-            with Image.open(fh) as image:
+            with warnings.catch_warnings():  # the size check below says more than Pillow's warning
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(fh)
+            with image:
+                w, h = image.size
+                if w * h > MAX_PIXELS:
+                    raise DataError(f"{path}: is too large to decode safely ({w}x{h} = {w * h:,} pixels, more than "
+                                    f"the {MAX_PIXELS:,} allowed); downscale the photo (to the training max_side, "
+                                    "say), or remove it")
                 return image.convert("RGB")
     except UnidentifiedImageError as exc:
         raise DataError(f"{path}: is not an image in a format Pillow reads; remove or replace the file") from exc

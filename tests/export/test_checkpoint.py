@@ -129,7 +129,8 @@ def test_missing_unexpected_and_wrong_shape_keys_are_listed(tmp_path, r18_state)
 def test_not_a_checkpoint(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a checkpoint\n")
-    with pytest.raises(CheckpointError, match=r"notes.txt: is truncated or not a PyTorch checkpoint \(24 bytes; "):
+    with pytest.raises(CheckpointError, match=r"notes.txt: is truncated or not a PyTorch checkpoint \(24 bytes; it "
+                                              r"does not begin as the zip archive torch.save writes\); pass a "):
         load_checkpoint(text)
     with pytest.raises(CheckpointError, match="no such checkpoint file"):
         load_checkpoint(tmp_path / "missing.tar")
@@ -270,6 +271,26 @@ def test_crafted_zip_archives_are_refused_before_loading(tmp_path, monkeypatch, 
     (tmp_path / "liar.pt").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match=r"liar.pt: its records claim \d+ bytes, more than the file's \d+"):
         load(tmp_path / "liar.pt")
+
+
+@pytest.mark.parametrize("load", [load_checkpoint, load_training_checkpoint])  # export, and --resume
+def test_legacy_format_is_refused_before_loading(tmp_path, monkeypatch, r18_state, load):
+    # torch allocates the storage sizes a legacy file declares before reading its data
+    default = save(r18_state, tmp_path / "default.pt")
+    legacy = tmp_path / "legacy.pt"
+    torch.save(r18_state, legacy, _use_new_zipfile_serialization=False)
+    protocol4 = tmp_path / "protocol4.pt"
+    torch.save(ours(r18_state), protocol4, _use_new_zipfile_serialization=False, pickle_protocol=4)
+    appended = tmp_path / "appended.pt"  # a zip directory at its end, but torch.load reads it as the legacy format
+    appended.write_bytes(legacy.read_bytes() + default.read_bytes())
+    assert zipfile.is_zipfile(appended)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load must not read a legacy file"))
+    for path in (legacy, protocol4, appended):
+        with pytest.raises(CheckpointError, match=re.escape(f"{path.name}: is in torch's legacy (non-zip) format, "
+                                                            "which is not loaded: ")) as info:
+            load(path)
+        assert str(info.value).endswith("load it where you trust it and save it again with torch.save (PyTorch 1.6 "
+                                        "and later write the zip format)")
 
 
 def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -336,6 +339,37 @@ def test_empty_and_oversized_photos_are_data_errors_naming_them(tmp_path: Path,
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is then a decompression bomb
     with pytest.raises(DataError, match="big.png: is too large to decode safely"):
         load_rgb(tmp_path / "big.png")
+
+
+def _png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that declares ``width`` x ``height`` grey pixels and holds none (Image.open reads only the header)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_photos_above_the_pixel_limit_are_refused_before_decoding(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # 90.25 MP: above Pillow's warning limit (89.5 MP) and below its error (179 MP), so Pillow alone decodes it
+    huge = _png_header(tmp_path / "huge.png", 9500, 9500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning is not what the user sees
+        with pytest.raises(DataError) as caught:
+            load_rgb(huge)
+    assert str(caught.value) == (f"{huge}: is too large to decode safely (9500x9500 = 90,250,000 pixels, more than "
+                                 "the 89,478,485 allowed); downscale the photo (to the training max_side, say), or "
+                                 "remove it")
+    # the limit itself is allowed, and an allowed photo decodes as before
+    monkeypatch.setattr("contrique_training.data.MAX_PIXELS", 64 * 48)
+    edge = _photo(tmp_path / "edge.png", (64, 48), 3)
+    with Image.open(edge) as image:
+        assert np.array_equal(np.asarray(load_rgb(edge)), np.asarray(image.convert("RGB")))
+    with pytest.raises(DataError, match=r"wide.png: is too large to decode safely \(65x48 = 3,120 pixels, more "
+                                        r"than the 3,072 allowed\)"):
+        load_rgb(_photo(tmp_path / "wide.png", (65, 48), 3))
 
 
 def test_a_bad_photo_in_a_loader_worker_is_reported_without_the_worker_traceback(folder: Path) -> None:
