@@ -14,7 +14,19 @@ from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, printa
 from .errors import ContriqueError, ScanError
 from .inputs import expand_inputs, lists
 from .manifest import VARIANTS
-from .output import FORMATS, HEAD_COLUMNS, PROG, RESULT_COLUMNS, STREAMED, OutputLock, Sink, emit, render, resume
+from .output import (
+    FORMATS,
+    HEAD_COLUMNS,
+    PROG,
+    RESULT_COLUMNS,
+    STREAMED,
+    OutputLock,
+    Sink,
+    emit,
+    render,
+    result_columns,
+    resume,
+)
 from .preprocessing import DEFAULT_MAX_PIXELS, decoding_source
 from .results import ScoreResult
 from .session import DEVICES
@@ -23,7 +35,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .preprocessing import Thumbnailer
-    from .report import ReportWriter
+    from .report import ReportHeader, ReportWriter
 
 EPILOG = """\
 inputs:
@@ -33,7 +45,9 @@ inputs:
 
 output formats:
   table  aligned columns for reading (written at the end)
-  csv    columns source,score,width,height,error,error_type (one row per image, written as it is done)
+  csv    columns source,score,width,height,error,error_type, then what the score was made with:
+         model,variant,head,head_kind,score_scale,higher_is_better,reference (the fields of json
+         below; one row per image, written as it is done)
   jsonl  one JSON object per image, same fields (written as it is done)
   json   {"model", "variant", "head", "head_kind", "score_scale", "higher_is_better",
           "reference", "results": [one object per image]} (written at the end)
@@ -44,7 +58,10 @@ output formats:
 resuming:
   With --resume, images that -o FILE (csv or jsonl; for html, FILE_files/) already holds a score
   for are skipped and the new rows are appended. A half-written last line left by a killed run is
-  removed first; rows with an error are removed too, so those images are tried again.
+  removed first; rows with an error are removed too, so those images are tried again. A file
+  whose scores were made with another --model, --head, --variant or --fr is refused (each csv or
+  jsonl row records them; a report, in FILE_files/header.json), and so is a csv or jsonl file of
+  an earlier contrique-score, whose rows do not record them.
 
 exit codes:
   0  every image was scored
@@ -52,8 +69,9 @@ exit codes:
      be written (the results then go to stdout)
   2  usage error: bad arguments, unknown head, missing or invalid model, unreadable --fr
      reference, -o FILE naming one of the inputs, a --resume file that is not contrique-score
-     output (or cannot be repaired; it is then left as it was), or (html) a FILE_files/ folder
-     that cannot be written, is not a report's, or holds another model's or head's scores
+     output, holds scores made with another --model, --head, --variant or --fr (or does not
+     record them) or cannot be repaired (it is then left as it was), or (html) a FILE_files/
+     folder that cannot be written or is not a report's
   130  interrupted (Ctrl-C); 141  stdout was closed by its reader (| head): rows written stay
 """
 
@@ -151,6 +169,7 @@ def _main(argv: list[str] | None) -> int:
 def _score(args: argparse.Namespace, claims: ExitStack) -> int:
     """Score the inputs and write the results (``main`` once its arguments are checked); returns the exit code."""
     from .location import locate
+    from .report import ReportHeader
     from .scorer import QualityScorer
 
     lock: OutputLock | None = None
@@ -162,16 +181,12 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
             name = found.manifest.default_head
         scorer = QualityScorer.from_location(found, head=name, variant=args.variant, device=args.device,
                                              max_pixels=args.max_pixels, apply_exif=args.apply_exif)
-        head = scorer.resolve_head(name, kind="nr" if args.fr is None else "fr")
-        meta = {
-            "model": scorer.manifest.name, "variant": scorer.variant, "head": head.name, "head_kind": head.kind,
-            "score_scale": head.score_scale, "higher_is_better": head.higher_is_better, "reference": args.fr,
-        }
+        made_with = ReportHeader.for_scorer(scorer, name, args.fr)  # what every row's score is made with
         done: set[str] = set()
         if args.output is not None and args.format in STREAMED:
             lock = claims.enter_context(OutputLock(args.output))  # a second run on this file is refused here
             if args.resume:
-                done = resume(args.output, args.format)
+                done = resume(args.output, args.format, made_with)
                 lock.follow()  # the file may be a new one now, without its failed rows
         writer: ReportWriter | None = None
         thumbnail: Thumbnailer | None = None
@@ -187,7 +202,7 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
         results = scorer.iter_scores(items, head=args.head, reference=args.fr, batch_size=args.batch_size,
                                      workers=args.workers, thumbnail=thumbnail)
         if args.format == "html":
-            writer = _report_writer(args, meta)
+            writer = _report_writer(args, made_with)
     except ContriqueError as exc:
         if lock is not None:
             lock.discard_unused()  # a -o file this run created is not left behind empty
@@ -197,11 +212,11 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
             if writer is not None:
                 return _write_report(results, writer, report)
             if args.format in STREAMED:
-                return _stream(results, args, report)
+                return _stream(results, args, report, made_with)
             rows = [report(r).to_dict() for r in results]
     except ContriqueError as exc:  # onnxruntime failed; rows already written stay (see --resume)
         return fail(PROG, exc)
-    code = emit(render(rows, RESULT_COLUMNS, args.format, {**meta, "results": rows}), args.output)
+    code = emit(render(rows, RESULT_COLUMNS, args.format, {**made_with.to_dict(), "results": rows}), args.output)
     return code or (EXIT_FAILED if any(r["error"] is not None for r in rows) else 0)
 
 
@@ -216,27 +231,31 @@ def _pending(args: argparse.Namespace, skip: Path | None,
             yield item
 
 
-def _stream(results: Iterable[ScoreResult], args: argparse.Namespace, report: _Reporter) -> int:
-    """Write each result (csv or jsonl) as soon as it is done; returns the exit code."""
+def _stream(results: Iterable[ScoreResult], args: argparse.Namespace, report: _Reporter,
+            made_with: ReportHeader) -> int:
+    """Write each result (csv or jsonl) as soon as it is done, with what its score was made with;
+    returns the exit code."""
     failed = False
+    columns = result_columns(made_with)
+    recorded = made_with.to_dict()
     with Sink(args.output, append=args.resume) as sink:
         if args.format == "csv" and not sink.appending:
-            sink.write(",".join(RESULT_COLUMNS) + "\n")
+            sink.write(",".join(columns) + "\n")
         for result in results:
             failed |= not report(result).ok
-            sink.write(render([result.to_dict()], RESULT_COLUMNS, args.format, {}, header=False))
+            sink.write(render([{**result.to_dict(), **recorded}], columns, args.format, {}, header=False))
     return sink.code or (EXIT_FAILED if failed else 0)
 
 
-def _report_writer(args: argparse.Namespace, meta: dict[str, Any]) -> ReportWriter:
+def _report_writer(args: argparse.Namespace, header: ReportHeader) -> ReportWriter:
     """The HTML report's writer (``--format html``), resuming it with ``--resume``.
 
     Raises:
         ReportError, OutputFileError: See :class:`~contrique_infer.report.ReportWriter`.
     """
-    from .report import ReportHeader, ReportWriter
+    from .report import ReportWriter
 
-    return ReportWriter(args.output, ReportHeader.from_dict(meta), resume=args.resume)
+    return ReportWriter(args.output, header, resume=args.resume)
 
 
 def _write_report(results: Iterable[ScoreResult], writer: ReportWriter, report: _Reporter) -> int:

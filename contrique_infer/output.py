@@ -2,7 +2,10 @@
 
 ``csv`` and ``jsonl`` are streamed: each row is written and flushed as soon as its image is
 done, so a run killed at image 900,000 keeps 900,000 rows, and ``--resume`` reads them back
-(:func:`resume`) to skip those images. ``table`` and ``json`` are rendered at the end.
+(:func:`resume`) to skip those images. Each row also records what its score was made with (the
+fields of :class:`~contrique_infer.report.ReportHeader`, :func:`result_columns`), so that
+``--resume`` refuses to add scores of another model, head, variant or reference to the file.
+``table`` and ``json`` are rendered at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 try:
     import fcntl
@@ -28,6 +31,9 @@ from .commands import StdoutError, printable
 from .errors import PathError
 from .jsonfile import JSONError, loads
 from .regularfile import NotRegularFileError, open_regular
+
+if TYPE_CHECKING:
+    from .report import ReportHeader
 
 FORMATS = ("table", "csv", "jsonl", "json", "html")
 STREAMED = ("jsonl", "csv")
@@ -42,7 +48,14 @@ bytes as lone surrogates) round-trip as their original bytes, as ``ls`` shows th
 
 
 class OutputFileError(PathError):
-    """``--resume`` found a file that is not contrique-score output in the format asked for."""
+    """``--resume`` found a file that is not contrique-score output in the format asked for, or
+    whose scores were made with other settings."""
+
+
+def result_columns(made_with: ReportHeader | None = None) -> tuple[str, ...]:
+    """The columns of a csv or jsonl result row: :data:`RESULT_COLUMNS`, then, ``made_with`` given,
+    the fields of what its score was made with (``model``, ``variant``, ``head``, ...)."""
+    return RESULT_COLUMNS if made_with is None else (*RESULT_COLUMNS, *made_with.to_dict())
 
 
 def render(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, document: dict[str, Any], *,
@@ -265,12 +278,13 @@ def emit(text: str, output: str | None) -> int:
     return sink.code
 
 
-def resume(path: str, fmt: str) -> set[str]:
+def resume(path: str, fmt: str, made_with: ReportHeader | None = None) -> set[str]:
     """The sources that ``path`` already holds a score for, after repairing the file in place.
 
     The file is first read through, unchanged, and must be contrique-score output in ``fmt``:
-    every complete line a result row (and a csv header first), and anything after the last newline
-    the beginning of a row, which a run killed mid-write leaves. Only then is it repaired: that
+    every complete line a result row (and a csv header first) with the columns of
+    :func:`result_columns`, each made with ``made_with`` if it is given, and anything after the last
+    newline the beginning of a row, which a run killed mid-write leaves. Only then is it repaired: that
     half-written line is cut off, and rows with an error are removed (through a new file that
     replaces it, so that the file is never left half-rewritten), so their images are tried again
     and every image still has one row. A missing or empty file means nothing is done yet.
@@ -278,13 +292,15 @@ def resume(path: str, fmt: str) -> set[str]:
     Args:
         path: The ``-o`` file of an earlier run.
         fmt: Its format, ``jsonl`` or ``csv``.
+        made_with: What the scores to add are made with; None: rows without these fields (a report's).
 
     Returns:
         The ``source`` of every row with a score.
 
     Raises:
         OutputFileError: The file is not a regular file, cannot be read or repaired (it is then
-            left as it was), or holds something other than result rows (it is left as it is).
+            left as it was), holds something other than result rows, or rows made with other
+            settings than ``made_with`` or that do not record them (it is left as it is).
     """
     done: set[str] = set()
     failed = 0
@@ -292,15 +308,15 @@ def resume(path: str, fmt: str) -> set[str]:
         if fh is None:
             return done
         lines = _Lines(fh, path, fmt)
-        for row, _ in _rows(lines, fmt, path):
+        for row, _ in _rows(lines, fmt, path, made_with):
             if row is not None and row["score"] is None:
                 failed += 1
             elif row is not None:
                 done.add(row["source"])
-        if lines.partial and not _starts_a_row(lines.partial, fmt, lines.count):
+        if lines.partial and not _starts_a_row(lines.partial, fmt, lines.count, result_columns(made_with)):
             raise _not_results(path, fmt, lines.count + 1, "an incomplete last line that does not start a result row")
     if failed:
-        _drop_failed_rows(path, fmt, failed)
+        _drop_failed_rows(path, fmt, failed, made_with)
     elif lines.partial:
         _truncate(path, lines.complete_bytes)
     return done
@@ -357,23 +373,23 @@ class _Lines:
             yield line.decode("utf-8", "surrogateescape")
 
 
-def _starts_a_row(text: str, fmt: str, complete_lines: int) -> bool:
+def _starts_a_row(text: str, fmt: str, complete_lines: int, columns: Sequence[str]) -> bool:
     """Whether ``text``, an incomplete last line, can be the start of what contrique-score writes there."""
     if fmt == "jsonl":
         start = '{"source": '
         return start.startswith(text) or text.startswith(start)
-    header = ",".join(RESULT_COLUMNS) + "\n"
+    header = ",".join(columns) + "\n"
     return complete_lines > 0 or header.startswith(text)
 
 
-def _drop_failed_rows(path: str, fmt: str, failed: int) -> None:
+def _drop_failed_rows(path: str, fmt: str, failed: int, made_with: ReportHeader | None) -> None:
     """Rewrite ``path`` without its rows with an error and without an incomplete last line, through a
     new file in the same folder that replaces it (:mod:`contrique_infer.atomicfile`, with ``path``'s
     permissions); on failure (a full disk) ``path`` is left as it was."""
 
     def write_kept(out: BinaryIO) -> None:
         with open_regular(path) as fh:
-            for row, text in _rows(_Lines(fh, path, fmt), fmt, path):
+            for row, text in _rows(_Lines(fh, path, fmt), fmt, path, made_with):
                 if row is None or row["score"] is not None:
                     out.write(text.encode(_ENCODING["encoding"], _ENCODING["errors"]))
 
@@ -424,9 +440,11 @@ def _score_value(value: Any, path: str, fmt: str, number: int) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str, Any] | None, str]]:
+def _rows(lines: Iterable[str], fmt: str, path: str,
+          made_with: ReportHeader | None) -> Iterator[tuple[dict[str, Any] | None, str]]:
     """``(row, its text)`` for each row of a result file's complete lines; a csv header comes as
-    ``(None, text)``."""
+    ``(None, text)``. With ``made_with``, every row must record it (:func:`result_columns`)."""
+    expected = {} if made_with is None else made_with.to_dict()
     if fmt == "jsonl":
         for number, line in enumerate(lines, 1):
             try:
@@ -436,9 +454,14 @@ def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str,
             if not isinstance(row, dict) or not isinstance(row.get("source"), str) or any(
                     key not in row for key in RESULT_COLUMNS):
                 raise _not_results(path, fmt, number, f"expected an object with {', '.join(map(repr, RESULT_COLUMNS))}")
+            if made_with is not None and any(name not in row or row[name] != value for name, value in expected.items()):
+                raise _made_with_other({name: row[name] for name in expected if name in row}, made_with, path, fmt,
+                                       number)
             row["score"] = _score_value(row["score"], path, fmt, number)
             yield row, line
         return
+    columns = result_columns(made_with)
+    cells = ["" if value is None else str(value) for value in expected.values()]  # as the csv writer writes them
     consumed: list[str] = []
 
     def feed() -> Iterator[str]:
@@ -453,17 +476,50 @@ def _rows(lines: Iterable[str], fmt: str, path: str) -> Iterator[tuple[dict[str,
             return
         if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets save csv
             header[0] = header[0][1:]
-        if tuple(header) != RESULT_COLUMNS:
-            raise _not_results(path, fmt, 1, f"expected the header {','.join(RESULT_COLUMNS)}")
+        if made_with is not None and tuple(header) == RESULT_COLUMNS:
+            raise _made_with_other({}, made_with, path, fmt, 1)
+        if tuple(header) != columns:
+            raise _not_results(path, fmt, 1, f"expected the header {','.join(columns)}")
         yield None, "".join(consumed)
         consumed.clear()
         for values in reader:
             text = "".join(consumed)
             consumed.clear()
-            if len(values) != len(RESULT_COLUMNS):
-                raise _not_results(path, fmt, reader.line_num, f"expected {len(RESULT_COLUMNS)} columns")
-            row: dict[str, Any] = dict(zip(RESULT_COLUMNS, values))
+            if len(values) != len(columns):
+                raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
+            recorded = values[len(RESULT_COLUMNS):]
+            if made_with is not None and recorded != cells:
+                found = {name: _csv_value(cell, expected[name]) for name, cell in zip(expected, recorded)}
+                raise _made_with_other(found, made_with, path, fmt, reader.line_num)
+            row: dict[str, Any] = dict(zip(columns, values))
             row["score"] = _score_value(row["score"] or None, path, fmt, reader.line_num)
             yield row, text
     except csv.Error as exc:
         raise _not_results(path, fmt, reader.line_num, str(exc)) from None
+
+
+def _csv_value(cell: str, like: object) -> object:
+    """A csv cell as the value written there: None for an empty cell, a bool where ``like`` (the
+    value that field should have) is one, else the text."""
+    if cell == "":
+        return None
+    if isinstance(like, bool):
+        return {"True": True, "False": False}.get(cell, cell)
+    return cell
+
+
+def _made_with_other(found: dict[str, Any], made_with: ReportHeader, path: str, fmt: str,
+                     number: int) -> OutputFileError:
+    """Why line ``number``, which records ``found`` as what made its score (nothing: an earlier
+    contrique-score's row), cannot take scores made with ``made_with``."""
+    if not found:
+        return OutputFileError(path, "was written by an earlier contrique-score, whose rows do not record the model, "
+                                     "head, variant and --fr reference of their scores, so they cannot be checked "
+                                     f"against {made_with.describe()}; resume it with the contrique-score version that "
+                                     "wrote it, or write to a new -o file")
+    try:
+        earlier = type(made_with).from_dict(found, path)
+    except PathError as exc:  # the report's ReportError (the report imports this module)
+        return _not_results(path, fmt, number, exc.reason)
+    return OutputFileError(path, f"holds scores of {earlier.describe()}, not of {made_with.describe()}; resume with "
+                                 "the same --model, --head, --variant and --fr, or write to a new -o file")

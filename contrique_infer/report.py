@@ -122,6 +122,11 @@ class ReportHeader:
         """The fields as JSON-ready data."""
         return asdict(self)
 
+    def describe(self) -> str:
+        """The model, variant, head and reference in words, for messages."""
+        against = f" against {self.reference}" if self.reference else ""
+        return f"model {self.model!r} ({self.variant}), head {self.head!r}{against}"
+
 
 def make_thumbnail(rgb: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     """A JPEG of ``rgb`` whose longer side is at most ``side`` pixels (the hook that
@@ -198,7 +203,7 @@ class ReportWriter:
             if resuming:
                 earlier = _read_header(header_file)
                 if earlier != header:
-                    raise ReportError(header_file, f"holds scores of {_describe(earlier)}, not of {_describe(header)}; "
+                    raise ReportError(header_file, f"holds scores of {earlier.describe()}, not of {header.describe()}; "
                                                    "resume with the same --model, --head, --variant and --fr, "
                                                    "or write the report afresh without --resume")
                 self.done = resume_rows(str(rows_file), "jsonl")
@@ -369,11 +374,6 @@ def _read_header(path: Path) -> ReportHeader:
     except ReportError as exc:
         raise ReportError(path, f"{exc.reason} (a report header); write the report afresh without --resume") from None
     return ReportHeader.from_dict(data, str(path))
-
-
-def _describe(header: ReportHeader) -> str:
-    against = f" against {header.reference}" if header.reference else ""
-    return f"model {header.model!r} ({header.variant}), head {header.head!r}{against}"
 
 
 def _non_empty(folder: Path) -> bool:

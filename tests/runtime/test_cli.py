@@ -13,18 +13,20 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from killed_run import kill_after_rows, wait_for_rows
 from PIL import Image
+from tiny_bundle import write_tiny_bundle
 
 from contrique_infer import __version__, cli, inputs
 from contrique_infer import output as output_module
 from contrique_infer.bundle import file_table
 from contrique_infer.location import locate
 from contrique_infer.manifest import Fidelity, Manifest, VariantInfo
-from contrique_infer.output import OutputLock
+from contrique_infer.output import RESULT_COLUMNS, OutputLock, render
 from contrique_infer.scorer import QualityScorer
 from contrique_infer.session import CUDA, available_providers
 from contrique_infer.variant_policy import variant_trusted
@@ -144,11 +146,10 @@ def test_default_model_scores_offline(capsys, photos: Path) -> None:
     assert np.isfinite(report["results"][0]["score"])
 
 
-def test_auto_variant_weighs_the_head_that_scores(capsys, tiny_bundle_dir: Path, photos: Path,
-                                                  tmp_path: Path) -> None:
-    """contrique-score loads only the head it scores with, so ``auto`` runs int8 where that head's
-    recorded agreement passes, even if another head's does not (--fr loads every head)."""
-    folder = Path(shutil.copytree(tiny_bundle_dir, tmp_path / "with-int8"))
+def _with_int8(bundle: Path, folder: Path) -> Path:
+    """A copy of ``bundle`` in ``folder`` with an int8 variant (the fp32 graph), trusted for head
+    ``quality`` but not ``fr_quality``."""
+    shutil.copytree(bundle, folder)
     shutil.copyfile(folder / "encoder.onnx", folder / "encoder.int8.onnx")
     manifest = Manifest.load(folder)
     fidelity = Fidelity(images=12, cosine_mean=1.0, cosine_min=0.999, feature_max_abs_diff=0.0,
@@ -157,6 +158,14 @@ def test_auto_variant_weighs_the_head_that_scores(capsys, tiny_bundle_dir: Path,
         manifest, variants={**manifest.variants, "int8": VariantInfo("int8", "encoder.int8.onnx", fidelity)},
         files={**manifest.files, **file_table(folder, ["encoder.int8.onnx"])},
     ).save(folder)
+    return folder
+
+
+def test_auto_variant_weighs_the_head_that_scores(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                  tmp_path: Path) -> None:
+    """contrique-score loads only the head it scores with, so ``auto`` runs int8 where that head's
+    recorded agreement passes, even if another head's does not (--fr loads every head)."""
+    folder = _with_int8(tiny_bundle_dir, tmp_path / "with-int8")
     code, out, _ = run(capsys, photos / "a.png", "--model", folder, "--format", "json", "--device", "cpu")
     assert code == 0 and json.loads(out)["variant"] == "int8"
     code, out, _ = run(capsys, photos / "a.png", "--model", folder, "--format", "json", "--device", "cpu",
@@ -308,6 +317,55 @@ def test_resume_matches_rows_by_path_however_spelt(capsys, tiny_bundle_dir: Path
     assert [json.loads(line)["source"] for line in output.read_text().splitlines()] == ["photos/a.png", "photos/b.jpg"]
 
 
+def _rows(path: Path, fmt: str) -> list[dict[str, Any]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh)) if fmt == "csv" else [json.loads(line) for line in fh]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_resume_refuses_scores_of_another_model_variant_or_reference(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                                     tmp_path: Path, fmt: str) -> None:
+    output = tmp_path / f"scores.{fmt}"
+    assert run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", fmt, "-o", output)[0] == 0
+    before = output.read_bytes()
+    other = write_tiny_bundle(tmp_path / "other", name="other-bundle")
+    for argv, asked in (
+        (["--model", other], "model 'other-bundle' (fp32), head 'quality'"),
+        (["--model", _with_int8(tiny_bundle_dir, tmp_path / "int8"), "--variant", "int8"],
+         "model 'tiny-test-bundle' (int8), head 'quality'"),
+        (["--model", tiny_bundle_dir, "--fr", photos / "a.png"],
+         f"model 'tiny-test-bundle' (fp32), head 'fr_quality' against {photos / 'a.png'}"),
+    ):
+        code, out, err = run(capsys, photos, *argv, "--format", fmt, "-o", output, "--resume")
+        assert (code, out) == (2, "")
+        assert err == (f"contrique-score: error: {output}: holds scores of model 'tiny-test-bundle' (fp32), head "
+                       f"'quality', not of {asked}; resume with the same --model, --head, --variant and --fr, or "
+                       "write to a new -o file\n")
+        assert output.read_bytes() == before
+    code, _, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", fmt, "-o", output, "--resume")
+    assert (code, err) == (0, "")  # the same settings: goes on
+    rows = _rows(output, fmt)
+    assert [Path(r["source"]).name for r in rows] == ["a.png", "b.jpg"]
+    assert [(r["model"], r["variant"], r["head"], r["head_kind"], r["reference"]) for r in rows] == [
+        ("tiny-test-bundle", "fp32", "quality", "nr", "" if fmt == "csv" else None)] * 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_resume_refuses_a_file_of_an_earlier_version(capsys, tiny_bundle_dir: Path, photos: Path, tmp_path: Path,
+                                                     fmt: str) -> None:
+    output = tmp_path / f"scores.{fmt}"
+    run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", fmt, "-o", output)
+    earlier = render([{c: r[c] for c in RESULT_COLUMNS} for r in _rows(output, fmt)], RESULT_COLUMNS, fmt, {})
+    output.write_text(earlier, newline="")  # as contrique-score wrote it before rows recorded their settings
+    code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", fmt, "-o", output, "--resume")
+    assert (code, out) == (2, "")
+    assert err == (f"contrique-score: error: {output}: was written by an earlier contrique-score, whose rows do not "
+                   "record the model, head, variant and --fr reference of their scores, so they cannot be checked "
+                   "against model 'tiny-test-bundle' (fp32), head 'quality'; resume it with the contrique-score "
+                   "version that wrote it, or write to a new -o file\n")
+    assert output.read_text() == earlier
+
+
 def test_a_fifo_as_reference_is_refused_at_once(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
     os.mkfifo(photos / "ref.png")
     code, out, err = run(capsys, photos / "a.png", "--fr", photos / "ref.png", "--model", tiny_bundle_dir)
@@ -385,7 +443,8 @@ def test_a_closed_stdout_ends_quietly(tiny_bundle_dir: Path, tmp_path: Path) -> 
     process.stdout.close()
     err = process.stderr.read()
     assert process.wait(timeout=120) == 141 and err == b""
-    assert head[0] == b"source,score,width,height,error,error_type\n" and head[1].startswith(os.fsencode(tmp_path))
+    assert head[0] == (b"source,score,width,height,error,error_type,model,variant,head,head_kind,score_scale,"
+                       b"higher_is_better,reference\n") and head[1].startswith(os.fsencode(tmp_path))
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")

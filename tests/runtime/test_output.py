@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -12,7 +13,17 @@ import pytest
 
 from contrique_infer import output as output_module
 from contrique_infer.commands import printable
-from contrique_infer.output import HEAD_COLUMNS, RESULT_COLUMNS, OutputFileError, OutputLock, Sink, render, resume
+from contrique_infer.output import (
+    HEAD_COLUMNS,
+    RESULT_COLUMNS,
+    OutputFileError,
+    OutputLock,
+    Sink,
+    render,
+    result_columns,
+    resume,
+)
+from contrique_infer.report import ReportHeader
 
 ROWS = [
     {"source": "a.png", "score": 41.5, "width": 40, "height": 30, "error": None, "error_type": None},
@@ -20,6 +31,22 @@ ROWS = [
      "error_type": "ImageDecodeError"},
     {"source": "c, \"quoted\".png", "score": 0.125, "width": 33, "height": 25, "error": None, "error_type": None},
 ]
+
+
+MADE_WITH = ReportHeader("tiny", "fp32", "quality", "nr", "MOS, 0..100", True)
+OTHER_SETTINGS = {  # what a resume asks for instead, and how the refusal describes it
+    "model": (dataclasses.replace(MADE_WITH, model="other"), "model 'other' (fp32), head 'quality'"),
+    "head": (dataclasses.replace(MADE_WITH, head="level", score_scale="level"), "model 'tiny' (fp32), head 'level'"),
+    "variant": (dataclasses.replace(MADE_WITH, variant="int8"), "model 'tiny' (int8), head 'quality'"),
+    "fr": (dataclasses.replace(MADE_WITH, head="fr", head_kind="fr", reference="ref.png"),
+           "model 'tiny' (fp32), head 'fr' against ref.png"),
+    "direction": (dataclasses.replace(MADE_WITH, higher_is_better=False), "model 'tiny' (fp32), head 'quality'"),
+}
+
+
+def made(rows: list[dict[str, Any]], made_with: ReportHeader = MADE_WITH) -> list[dict[str, Any]]:
+    """``rows`` as contrique-score streams them: each with what its score was made with."""
+    return [{**row, **made_with.to_dict()} for row in rows]
 
 
 def test_render_formats() -> None:
@@ -67,6 +94,82 @@ def test_resume_repairs_a_killed_run(tmp_path: Path, fmt: str) -> None:
     assert resume(str(path), fmt) == {"a.png", 'c, "quoted".png'}  # a second resume changes nothing
     assert path.read_text() == render([ROWS[0], ROWS[2]], RESULT_COLUMNS, fmt, {})
     assert [p.name for p in tmp_path.iterdir()] == [f"out.{fmt}"]  # no temporary file left
+
+
+def test_rows_record_what_made_their_scores_after_the_result_columns() -> None:
+    assert result_columns() == RESULT_COLUMNS
+    assert result_columns(MADE_WITH) == (*RESULT_COLUMNS, "model", "variant", "head", "head_kind", "score_scale",
+                                         "higher_is_better", "reference")
+    text = render(made(ROWS[:1]), result_columns(MADE_WITH), "csv", {})
+    assert text.splitlines() == [",".join(result_columns(MADE_WITH)),
+                                 'a.png,41.5,40,30,,,tiny,fp32,quality,nr,"MOS, 0..100",True,']
+    assert list(json.loads(render(made(ROWS[:1]), result_columns(MADE_WITH), "jsonl", {}))) == list(
+        result_columns(MADE_WITH))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_goes_on_with_a_file_made_with_the_same_settings(tmp_path: Path, fmt: str) -> None:
+    for made_with in (MADE_WITH, OTHER_SETTINGS["fr"][0]):
+        path = tmp_path / f"out.{fmt}"
+        path.write_text(render(made(ROWS, made_with), result_columns(made_with), fmt, {}) + '{"source": "half')
+        assert resume(str(path), fmt, made_with) == {"a.png", 'c, "quoted".png'}
+        assert path.read_text() == render(made([ROWS[0], ROWS[2]], made_with), result_columns(made_with), fmt, {})
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("setting", sorted(OTHER_SETTINGS))
+def test_resume_refuses_scores_made_with_other_settings_and_leaves_the_file(tmp_path: Path, fmt: str,
+                                                                            setting: str) -> None:
+    other, described = OTHER_SETTINGS[setting]
+    for earlier, asked, found, wanted in ((MADE_WITH, other, "model 'tiny' (fp32), head 'quality'", described),
+                                          (other, MADE_WITH, described, "model 'tiny' (fp32), head 'quality'")):
+        path = tmp_path / f"out.{fmt}"
+        data = (render(made(ROWS, earlier), result_columns(earlier), fmt, {}) + '{"source": "half').encode()
+        path.write_bytes(data)  # an error row and a half-written one: what resuming would repair
+        with pytest.raises(OutputFileError) as refused:
+            resume(str(path), fmt, asked)
+        assert str(refused.value) == (f"{path}: holds scores of {found}, not of {wanted}; resume with the same "
+                                      "--model, --head, --variant and --fr, or write to a new -o file")
+        assert path.read_bytes() == data
+
+
+EARLIER_VERSION = ("was written by an earlier contrique-score, whose rows do not record the model, head, variant and "
+                   "--fr reference of their scores, so they cannot be checked against model 'tiny' (fp32), head "
+                   "'quality'; resume it with the contrique-score version that wrote it, or write to a new -o file")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_refuses_a_file_of_an_earlier_version_that_records_no_settings(tmp_path: Path, fmt: str) -> None:
+    old = render(ROWS, RESULT_COLUMNS, fmt, {})  # what contrique-score wrote before rows recorded their settings
+    files = {f"old.{fmt}": old}
+    if fmt == "csv":
+        files["header-only.csv"] = old.split("\n", 1)[0] + "\n"
+    else:  # a row of an earlier run after this version's rows
+        files["mixed.jsonl"] = render(made(ROWS[:1]), result_columns(MADE_WITH), fmt, {}) + old
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(OutputFileError) as refused:
+            resume(str(path), fmt, MADE_WITH)
+        assert str(refused.value) == f"{path}: {EARLIER_VERSION}"
+        assert path.read_text() == text
+    assert resume(str(tmp_path / f"old.{fmt}"), fmt) == {"a.png", 'c, "quoted".png'}  # rows that need no settings
+
+
+def test_resume_refuses_rows_whose_settings_are_not_what_contrique_score_writes(tmp_path: Path) -> None:
+    header = ",".join(result_columns(MADE_WITH)) + "\n"
+    for fmt, text, line, reason in (
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,yes,\n", 2, "field 'higher_is_better' must be bool"),
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True\n", 2, "expected 13 columns"),
+        ("jsonl", json.dumps({**made(ROWS[:1])[0], "model": None}) + "\n", 1, "field 'model' must be str"),
+        ("jsonl", json.dumps({**ROWS[0], "model": "tiny"}) + "\n", 1, "expected an object with the fields model, "),
+    ):
+        path = tmp_path / f"bad.{fmt}"
+        path.write_text(text)
+        with pytest.raises(OutputFileError, match=rf"line {line} is not a {fmt} result row of contrique-score "
+                                                  rf"\(.*{reason}.*\); not resuming"):
+            resume(str(path), fmt, MADE_WITH)
+        assert path.read_text() == text
 
 
 def test_resume_of_missing_empty_or_header_only_files(tmp_path: Path) -> None:

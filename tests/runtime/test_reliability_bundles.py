@@ -36,6 +36,7 @@ from contrique_infer.errors import (
 )
 from contrique_infer.bundle import file_table
 from contrique_infer.manifest import MANIFEST_NAME, Manifest
+from contrique_infer.report import ReportHeader
 from contrique_infer.scorer import QualityScorer
 
 
@@ -494,8 +495,11 @@ def _score_to(
     return code, out, err
 
 
-def _expected_rows(tiny_bundle_dir: Path, inputs: list[Path]) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in QualityScorer.from_pretrained(tiny_bundle_dir).score_many(inputs)]
+def _expected_rows(tiny_bundle_dir: Path, inputs: list[Path], *, streamed: bool = False) -> list[dict[str, Any]]:
+    """The results of ``inputs``; ``streamed``: as csv and jsonl rows, with what their scores were made with."""
+    scorer = QualityScorer.from_pretrained(tiny_bundle_dir)
+    made_with = ReportHeader.for_scorer(scorer).to_dict() if streamed else {}
+    return [{**r.to_dict(), **made_with} for r in scorer.score_many(inputs)]
 
 
 def _inputs(tmp_path: Path) -> list[Path]:
@@ -510,7 +514,7 @@ def test_output_on_a_full_disk(capsys, tiny_bundle_dir: Path, tmp_path: Path) ->
     inputs = _inputs(tmp_path)
     code, out, err = _score_to(capsys, tiny_bundle_dir, inputs, "/dev/full")
     assert code == 1
-    assert [json.loads(line) for line in out.splitlines()] == _expected_rows(tiny_bundle_dir, inputs)
+    assert [json.loads(line) for line in out.splitlines()] == _expected_rows(tiny_bundle_dir, inputs, streamed=True)
     assert ("contrique-score: error: cannot write /dev/full (No space left on device); "
             "writing the remaining results to stdout instead") in err
 
@@ -529,7 +533,7 @@ def test_output_in_a_read_only_directory(capsys, tiny_bundle_dir: Path, tmp_path
     target = locked / "scores.jsonl"
     code, out, err = _score_to(capsys, tiny_bundle_dir, inputs, str(target))
     assert code == 1 and not target.exists()
-    assert [json.loads(line) for line in out.splitlines()] == _expected_rows(tiny_bundle_dir, inputs)
+    assert [json.loads(line) for line in out.splitlines()] == _expected_rows(tiny_bundle_dir, inputs, streamed=True)
     assert f"cannot write {target} (Permission denied); writing the results to stdout instead" in err
 
 
