@@ -67,6 +67,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_SEED = 2**32 - 1
+"""The largest random seed a command takes: numpy refuses negative seeds, torch those of 2**64 and
+more, and the tools derive further seeds from it (a training run adds its rank)."""
+
+
+def random_seed(text: str) -> int:
+    """argparse type: a random seed, an integer from 0 to :data:`MAX_SEED`."""
+    try:
+        value: int | None = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     """argparse type: a number from 0 to 1."""
     try:

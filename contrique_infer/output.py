@@ -385,7 +385,9 @@ def _starts_a_row(text: str, fmt: str, complete_lines: int, columns: Sequence[st
 def _drop_failed_rows(path: str, fmt: str, failed: int, made_with: ReportHeader | None) -> None:
     """Rewrite ``path`` without its rows with an error and without an incomplete last line, through a
     new file in the same folder that replaces it (:mod:`contrique_infer.atomicfile`, with ``path``'s
-    permissions); on failure (a full disk) ``path`` is left as it was."""
+    permissions); on failure (a full disk) ``path`` is left as it was. A symbolic link stays one: the
+    file it points to is replaced."""
+    target = os.path.realpath(path)
 
     def write_kept(out: BinaryIO) -> None:
         with open_regular(path) as fh:
@@ -394,10 +396,10 @@ def _drop_failed_rows(path: str, fmt: str, failed: int, made_with: ReportHeader 
                     out.write(text.encode(_ENCODING["encoding"], _ENCODING["errors"]))
 
     try:
-        kept = stage(path, write_kept)
+        kept = stage(target, write_kept)
         try:
-            os.chmod(kept, stat.S_IMODE(os.stat(path).st_mode))
-            os.replace(kept, path)
+            os.chmod(kept, stat.S_IMODE(os.stat(target).st_mode))
+            os.replace(kept, target)
         except OSError:
             kept.unlink(missing_ok=True)
             raise

@@ -335,12 +335,12 @@ def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.I
                                                "seek(0) or open it again)")
             raise ImageDecodeError(source, "is empty (0 bytes)")
         fh.seek(-1, os.SEEK_CUR)
-        return Image.open(fh, formats=_formats())
+        return Image.open(fh, formats=image_formats())
     except ImageError:
         raise
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(
-            source, f"is not an image file in a format contrique-infer reads ({', '.join(_formats())})"
+            source, f"is not an image file in a format contrique-infer reads ({', '.join(image_formats())})"
         ) from exc
     except Image.DecompressionBombError as exc:
         raise _too_large(source, None, None, exc) from exc
@@ -354,9 +354,9 @@ _ORIENTATION = 0x0112
 
 
 @functools.cache
-def _formats() -> tuple[str, ...]:
+def image_formats() -> tuple[str, ...]:
     """The Pillow formats images are opened as: those of the scanned file extensions (a camera's
-    multi-picture JPEG, MPO, opens as JPEG)."""
+    multi-picture JPEG, MPO, opens as JPEG). Training photos open as these too."""
     by_extension = Image.registered_extensions()
     return tuple(sorted({by_extension[ext] for ext in IMAGE_EXTENSIONS if ext in by_extension}))
 

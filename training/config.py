@@ -16,6 +16,7 @@ from typing import Any
 
 from contrique_export.errors import ModelConfigError
 from contrique_export.model_config import ARCHITECTURES, ModelConfig
+from contrique_infer.commands import MAX_SEED
 from contrique_infer.jsonfile import MAX_BYTES, read_json
 from contrique_infer.regularfile import FileTooLargeError, NotRegularFileError, read_regular
 
@@ -122,6 +123,8 @@ class TrainConfig:
         for name in ("steps", "workers", "checkpoint_every", "images_per_class", "keep_every", "max_side"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be from 0 to {MAX_SEED}, got {self.seed}")
         if self.images_per_class and self.variants_per_image != NUM_CLASSES:
             raise ConfigError(
                 f"images_per_class {self.images_per_class} needs variants_per_image {NUM_CLASSES} (every class of "

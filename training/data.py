@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from contrique_infer.preprocessing import image_formats
 from contrique_infer.regularfile import open_regular
 
 from .alternates import ALTERNATES, BLOCK_TYPE, alternate_image, block_image
@@ -46,8 +47,9 @@ def load_rgb(path: Path) -> Image.Image:
     """Open an image as RGB.
 
     Raises:
-        DataError: The file cannot be read as an image, or has more than :data:`MAX_PIXELS` pixels
-            (checked on its header, before any pixel is decoded).
+        DataError: The file cannot be read as an image of the formats contrique-score reads (others,
+            such as ICO or EPS, may decode pixels or run Ghostscript while opened), or has more than
+            :data:`MAX_PIXELS` pixels (checked on its header, before any pixel is decoded).
     """
     try:
         with open_regular(path) as fh:  # a FIFO or device is refused, not waited on
@@ -55,7 +57,7 @@ def load_rgb(path: Path) -> Image.Image:
                 raise DataError(f"{path}: is empty (0 bytes), not an image; remove or replace the file")
             with warnings.catch_warnings():  # the size check below says more than Pillow's warning
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image = Image.open(fh)
+                image = Image.open(fh, formats=image_formats())
             with image:
                 w, h = image.size
                 if w * h > MAX_PIXELS:
@@ -64,19 +66,36 @@ def load_rgb(path: Path) -> Image.Image:
                                     "say), or remove it")
                 return image.convert("RGB")
     except UnidentifiedImageError as exc:
-        raise DataError(f"{path}: is not an image in a format Pillow reads; remove or replace the file") from exc
+        raise DataError(f"{path}: is not an image file in a format contrique-infer reads "
+                        f"({', '.join(image_formats())}); remove or replace the file") from exc
     except Image.DecompressionBombError as exc:
         raise DataError(f"{path}: is too large to decode safely ({exc}); downscale the photo, or remove it") from exc
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as an image ({exc}); remove or replace the file") from exc
 
 
-def random_region(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
-    """A random ``size`` x ``size`` region; images with a shorter side below ``size`` are upscaled first."""
+def check_upscaled(source: object, image: Image.Image, size: tuple[int, int]) -> None:
+    """Refuse to upscale ``image`` (a photo whose shorter side is too short) to ``size`` if that has
+    more than :data:`MAX_PIXELS` pixels: a 1x60000 PNG of 320 bytes would become gigabytes.
+
+    Raises:
+        DataError: It has.
+    """
+    w, h = size
+    if w * h > MAX_PIXELS:
+        raise DataError(f"{source}: is {image.width}x{image.height} pixels, so narrow that upscaling its shorter side "
+                        f"to fit makes {w}x{h} = {w * h:,} pixels, more than the {MAX_PIXELS:,} allowed; crop the "
+                        "photo closer to square, or remove it")
+
+
+def random_region(image: Image.Image, size: int, rng: np.random.Generator, source: object = "photo") -> Image.Image:
+    """A random ``size`` x ``size`` region; images with a shorter side below ``size`` are upscaled first
+    (:func:`check_upscaled`; ``source`` names the photo in its error)."""
     w, h = image.size
     if min(w, h) < size:
         scale = size / min(w, h)
         w, h = max(size, round(w * scale)), max(size, round(h * scale))
+        check_upscaled(source, image, (w, h))
         image = image.resize((w, h), Image.Resampling.BICUBIC)
     left = int(rng.integers(0, w - size + 1))
     top = int(rng.integers(0, h - size + 1))
@@ -144,8 +163,8 @@ class ContrastiveDataset(_PhotoDataset):
             photo, cls, label = index, 0, NUM_CLASSES + index
         image = load_rgb(self.paths[photo])
         type_index, level = split_class(cls)
-        full = apply_host(random_region(image, self.crop_size, rng), type_index, level, "kadid")
-        half = apply_host(random_region(image, 2 * self.crop_size, rng), type_index, level, "kadid")
+        full = apply_host(random_region(image, self.crop_size, rng, self.paths[photo]), type_index, level, "kadid")
+        half = apply_host(random_region(image, 2 * self.crop_size, rng, self.paths[photo]), type_index, level, "kadid")
         return {
             "full": _to_tensor(full),
             "half": _to_tensor(half),
@@ -215,7 +234,8 @@ class SeriesDataset(_PhotoDataset):
         rng = np.random.default_rng([self.seed, self.epoch, index, 2])
         chain = bool(self.chain_fraction) and rng.random() < self.chain_fraction
         type_index = len(WIDE_TYPES) + int(rng.integers(len(CHAIN_TYPES))) if chain else int(rng.integers(len(WIDE_TYPES)))
-        region = random_region(self.photo(index // self.variants), self.crop_size, rng)
+        photo = index // self.variants
+        region = random_region(self.photo(photo), self.crop_size, rng, self.paths[photo])
         seed = int(rng.integers(2**31)) if chain else 0
         distortion = WIDE_TYPES[type_index] if not chain else None
         # No draw for a setting left at 0, so that runs without it see the same series as before it existed.

@@ -10,13 +10,15 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from contrique_infer.commands import EXIT_USAGE, fail, parse
+from contrique_infer.commands import EXIT_USAGE, fail, parse, random_seed
 from contrique_infer.errors import ContriqueError
 
 from .data import load_rgb
 from .distortions import DISTORTIONS, LEVELS, distort_image
 
 PROG = "contrique-distortions"
+MIN_TILE, MAX_TILE = 16, 1024
+"""The tile sides ``--size`` takes, in pixels."""
 _LABEL_WIDTH = 270
 _HEADER = 26
 
@@ -63,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("image", help="a photo")
     parser.add_argument("-o", "--output", required=True, help="the grid PNG to write")
-    parser.add_argument("--size", type=int, default=160, help="tile side in pixels (default 160)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random distortions (default 0)")
+    parser.add_argument("--size", type=int, default=160, help=f"tile side in pixels, {MIN_TILE} to {MAX_TILE} (default 160)")
+    parser.add_argument("--seed", type=random_seed, default=0, help="seed of the random distortions (default 0)")
     args = parse(parser, argv)
     if isinstance(args, int):
         return args
-    if args.size < 16:
-        return fail(PROG, "--size must be at least 16", EXIT_USAGE, parser)
+    if not MIN_TILE <= args.size <= MAX_TILE:  # the grid holds 150 tiles: 1024 px ones make 164 MP
+        return fail(PROG, f"--size must be from {MIN_TILE} to {MAX_TILE}", EXIT_USAGE, parser)
     try:
         grid = make_grid(load_rgb(Path(args.image)), args.size, args.seed)
         grid.save(args.output, format="PNG")

@@ -27,6 +27,7 @@ from scipy.stats import spearmanr
 from contrique_export.checkpoint import load_training_checkpoint
 from contrique_export.model import ContriqueNet
 from contrique_export.model_config import ModelConfig
+from contrique_infer.commands import random_seed
 from contrique_infer.errors import ContriqueError
 from contrique_infer.inputs import list_images
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random", action="append", default=[], metavar="ARCH",
                         help="a randomly initialised encoder of this architecture (repeatable)")
     parser.add_argument("--size", type=int, default=256, help="side of the photo squares (default 256)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the distortions and random init (default 0)")
+    parser.add_argument("--seed", type=random_seed, default=0, help="seed of the distortions and random init (default 0)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

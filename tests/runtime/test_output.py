@@ -294,6 +294,19 @@ def test_resume_keeps_the_bytes_of_kept_rows_and_the_file_mode(tmp_path: Path) -
     assert resume(str(path), "csv") == {"multi\nline.png", "carriage\rreturn.png"} and path.read_bytes() == kept
 
 
+def test_resume_rewrites_the_file_a_symbolic_link_points_to_and_keeps_the_link(tmp_path: Path) -> None:
+    """Dropping error rows through ``-o latest.jsonl -> runs/one.jsonl`` (or ``-o /dev/stdout`` with
+    stdout sent to a file) rewrites that file; it used to put a new file in place of the link."""
+    (tmp_path / "runs").mkdir()
+    real = tmp_path / "runs" / "one.jsonl"
+    real.write_text(render(ROWS, RESULT_COLUMNS, "jsonl", {}))
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(Path("runs") / "one.jsonl")
+    assert resume(str(link), "jsonl") == {"a.png", 'c, "quoted".png'}
+    assert link.is_symlink() and real.read_text() == render([ROWS[0], ROWS[2]], RESULT_COLUMNS, "jsonl", {})
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["latest.jsonl", "one.jsonl", "runs"]
+
+
 def test_resume_on_a_full_disk_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Dropping an error row rewrites the file through a new one: a full disk (simulated) fails that
     new file, which is removed, and the original stays byte for byte."""

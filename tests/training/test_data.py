@@ -380,3 +380,28 @@ def test_a_bad_photo_in_a_loader_worker_is_reported_without_the_worker_traceback
         for _ in range(stream.batches_per_epoch):
             stream.next()
     assert str(caught.value) == f"{paths[0]}: is empty (0 bytes), not an image; remove or replace the file"
+
+
+def test_photos_are_opened_only_as_the_formats_contrique_score_reads(tmp_path: Path) -> None:
+    # Pillow's ICO plugin decodes the PNG inside while opening, at the PNG's own size (a 300 KB file
+    # declaring 256x256 decoded 10000x10000 before any check); EPS would run Ghostscript.
+    icon = tmp_path / "icon.jpg"
+    Image.new("RGB", (16, 16)).save(icon, "ICO")
+    (tmp_path / "page.jpg").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\nshowpage\n")
+    for path in (icon, tmp_path / "page.jpg"):
+        with pytest.raises(DataError, match=rf"{path.name}: is not an image file in a format contrique-infer reads "
+                                            r"\(AVIF, .*, WEBP\); remove or replace the file"):
+            load_rgb(path)
+
+
+def test_a_photo_too_narrow_to_upscale_to_a_region_is_refused_before_resizing(tmp_path: Path) -> None:
+    # a 1x60000 PNG (320 bytes) upscaled to a 128 px crop: 128x7680000 = 2.9 GB as RGB (MemoryError)
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (1, 60000)).save(thin)
+    with pytest.raises(DataError, match=r"thin.png: is 1x60000 pixels, so narrow that upscaling its shorter side to "
+                                        r"fit makes 128x7680000 = 983,040,000 pixels, more than the 89,478,485 "
+                                        r"allowed; crop the photo closer to square"):
+        ContrastiveDataset([thin], 128, seed=0, synthetic=True)[0]
+    with pytest.raises(DataError, match=r"thin.png: is 1x60000 pixels, so narrow"):
+        SeriesDataset([thin], 128, seed=0, variants_per_image=1)[0]
+    assert random_region(Image.new("RGB", (2, 300)), 16, np.random.default_rng(0)).size == (16, 16)

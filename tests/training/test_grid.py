@@ -31,3 +31,16 @@ def test_grid_errors(tmp_path: Path) -> None:
     assert main([str(tmp_path / "missing.png"), "-o", str(tmp_path / "g.png")]) == 1
     assert main([str(tmp_path / "missing.png")]) == 2
     assert main([str(tmp_path / "missing.png"), "-o", "g.png", "--size", "4"]) == 2
+
+
+def test_grid_refuses_seeds_and_tile_sizes_out_of_range(tmp_path: Path, capsys) -> None:
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40)).save(photo)
+    out = str(tmp_path / "g.png")
+    # a seed torch refuses was a ValueError traceback; a 40000 px tile a MemoryError (a 2.6 TB grid)
+    for args, said in ((["--seed", str(2**64)], f"argument --seed: expected an integer from 0 to {2**32 - 1}"),
+                       (["--seed", "-1"], "argument --seed: expected an integer from 0"),
+                       (["--size", "40000"], "--size must be from 16 to 1024")):
+        assert main([str(photo), "-o", out, *args]) == 2
+        assert said in capsys.readouterr().err
+    assert not Path(out).exists()

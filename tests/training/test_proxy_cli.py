@@ -63,3 +63,10 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert json.loads(captured.out)["blend"] == {"nss": 0.25}
     assert "quality: blend of both 0." in captured.err and "out-of-fold SRCC" in captured.err
     assert main(["heads", "--bundle", str(bundle)]) == 2
+
+
+def test_make_refuses_a_seed_numpy_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --seed -1 was a ValueError traceback ("expected non-negative integer") after the first photo
+    assert main(["make", "--data", str(tmp_path), "--out", str(tmp_path / "set"), "--seed", "-1"]) == 2
+    assert "argument --seed: expected an integer from 0 to 4294967295, got '-1'" in capsys.readouterr().err
+    assert not (tmp_path / "set").exists()

@@ -15,6 +15,7 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from contrique_training.alternates import ALTERNATES, alternate_image, block_image
+from contrique_training.errors import DataError
 from contrique_training.distortions import CHAIN_TYPES, LEVELS, SERIES_TYPES, WIDE_TYPES, distort_image
 from contrique_training.evaluation.datasets import read_csv
 from contrique_training.proxy.errors import ProxyError
@@ -165,6 +166,16 @@ def test_prepare_photo_sizes() -> None:
     assert prepare_photo(Image.new("RGB", (40, 50)), 384).size == (64, 80)
     small = Image.new("RGB", (300, 200))
     assert prepare_photo(small, 384) is small
+
+
+def test_a_photo_too_narrow_to_upscale_is_refused_before_resizing() -> None:
+    # 1x60000 (a 320-byte PNG): its short side upscaled to 64 px made 64x3840000 = 737 MB, then distortions
+    # and MDSI of it: proxy make died of MemoryError at 2.7 GB
+    with pytest.raises(DataError, match=r"^thin.png: is 1x60000 pixels, so narrow that upscaling its shorter side to fit "
+                                        r"makes 64x3840000 = 245,760,000 pixels, more than the 89,478,485 allowed; "
+                                        r"crop the photo closer to square, or remove it$"):
+        prepare_photo(Image.new("RGB", (1, 60000)), 384, "thin.png")
+    assert prepare_photo(Image.new("RGB", (8, 4000)), 384).size == (64, 32000)  # 2 MP: allowed
 
 
 @pytest.mark.slow

@@ -128,3 +128,11 @@ def test_hostile_config_files_are_clean_errors_naming_the_file(tmp_path: Path, n
     with pytest.raises(ConfigFileError, match=reason) as caught:
         read_config_file(path)
     assert caught.value.path == str(path) and str(caught.value).startswith(f"{path}: ")
+
+
+def test_a_seed_numpy_or_torch_refuses_is_a_config_error() -> None:
+    # -5 failed in the data workers (numpy: "expected non-negative integer"), 2**70 in torch.manual_seed
+    for seed in (-5, 2**70):
+        with pytest.raises(ConfigError, match=rf"^seed must be from 0 to 4294967295, got {seed}$"):
+            build_config("smoke", overrides={"seed": seed})
+    assert build_config("smoke", overrides={"seed": 2**32 - 1}).seed == 2**32 - 1

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int
+from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int, random_seed
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
 from contrique_infer.session import DEVICES
@@ -60,7 +60,7 @@ def add_protocol_arguments(parser: argparse.ArgumentParser, *, alphas: Sequence[
     parser.add_argument("--folds", type=positive_int, default=5,
                         help="cross-validation folds for Ridge alpha (default 5)")
     parser.add_argument("--alphas", type=float, nargs="+", default=list(alphas), help=alphas_help)
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the splits and folds (default 0)")
+    parser.add_argument("--seed", type=random_seed, default=0, help="random seed of the splits and folds (default 0)")
 
 
 def protocol_config(args: argparse.Namespace) -> ProtocolConfig:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from contrique_export.model_config import FEATURE_GROUPS
-from contrique_infer.commands import EXIT_USAGE, fail, fraction, parse, positive_int
+from contrique_infer.commands import EXIT_USAGE, fail, fraction, parse, positive_int, random_seed
 from contrique_infer.errors import ContriqueError
 
 from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--out", required=True, help="new or empty folder for the set")
     make.add_argument("--variants", type=positive_int, default=12, help="distorted versions per photo (default 12)")
     make.add_argument("--max-side", type=positive_int, default=384, help="longer side of the PNGs (default 384)")
-    make.add_argument("--seed", type=int, default=0, help="seed of the distortions (default 0)")
+    make.add_argument("--seed", type=random_seed, default=0, help="seed of the distortions (default 0)")
     make.add_argument("--limit", type=positive_int, help="use only this many photos, evenly spaced (default all)")
     make.add_argument("--chains", action="store_true", help="draw from the composite chains too (contrique_training.chains)")
     make.add_argument("--alt-fraction", type=fraction, default=0.0, metavar="F",

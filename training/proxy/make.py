@@ -56,7 +56,7 @@ from contrique_infer.inputs import list_images
 from contrique_infer.jsonfile import loads
 from contrique_infer.regularfile import read_regular
 
-from ..data import load_rgb
+from ..data import check_upscaled, load_rgb
 from .errors import ProxyError
 
 PROXY_FORMAT_VERSION = 1
@@ -237,13 +237,18 @@ def mdsi(distorted: Sequence[Image.Image], pristine: Image.Image) -> np.ndarray:
         return piq.mdsi(x, y, data_range=1.0, reduction="none").double().numpy()
 
 
-def prepare_photo(image: Image.Image, max_side: int) -> Image.Image:
-    """Downscale (Lanczos) so the longer side is at most ``max_side``; upscale so both sides are at least 64."""
+def prepare_photo(image: Image.Image, max_side: int, source: object = "photo") -> Image.Image:
+    """Downscale (Lanczos) so the longer side is at most ``max_side``; upscale so both sides are at least 64.
+
+    Raises:
+        DataError: Upscaling makes too many pixels (``source`` names the photo; see :func:`check_upscaled`).
+    """
     w, h = image.size
     scale = max(min(1.0, max_side / max(w, h)), MIN_SIDE / min(w, h))
     if scale == 1.0:
         return image
     size = (max(MIN_SIDE, round(w * scale)), max(MIN_SIDE, round(h * scale)))
+    check_upscaled(source, image, size)
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
@@ -337,7 +342,7 @@ def make_proxy_set(
         content = path.relative_to(root).as_posix()
         folder = _image_folder(content)
         (out / folder).mkdir(parents=True, exist_ok=True)
-        pristine = prepare_photo(load_rgb(path), max_side)
+        pristine = prepare_photo(load_rgb(path), max_side, path)
         seeds = [int(s) for s in np.random.SeedSequence([seed, index]).generate_state(len(pairs))]
         draws = np.random.default_rng([seed, index, 1]).random(len(pairs))
         second: list[str | None] = [IMPLEMENTATION if alt_fraction and t in ALTERNATES and d < alt_fraction else None
