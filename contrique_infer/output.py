@@ -450,20 +450,20 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
     if fmt == "jsonl":
         for number, line in enumerate(lines, 1):
             try:
-                row = loads(line)
+                row = loads(line[1:] if number == 1 and line.startswith("\ufeff") else line)  # a byte-order mark
             except JSONError as exc:
                 raise _not_results(path, fmt, number, str(exc)) from None
             if not isinstance(row, dict) or not isinstance(row.get("source"), str) or any(
                     key not in row for key in RESULT_COLUMNS):
                 raise _not_results(path, fmt, number, f"expected an object with {', '.join(map(repr, RESULT_COLUMNS))}")
-            if made_with is not None and any(name not in row or row[name] != value for name, value in expected.items()):
+            if made_with is not None and any(name not in row or not _same(name, row[name], value)
+                                             for name, value in expected.items()):
                 raise _made_with_other({name: row[name] for name in expected if name in row}, made_with, path, fmt,
                                        number)
             row["score"] = _score_value(row["score"], path, fmt, number)
             yield row, line
         return
     columns = result_columns(made_with)
-    cells = ["" if value is None else str(value) for value in expected.values()]  # as the csv writer writes them
     consumed: list[str] = []
 
     def feed() -> Iterator[str]:
@@ -490,14 +490,23 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
             if len(values) != len(columns):
                 raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
             recorded = values[len(RESULT_COLUMNS):]
-            if made_with is not None and recorded != cells:
-                found = {name: _csv_value(cell, expected[name]) for name, cell in zip(expected, recorded)}
+            found = {name: _csv_value(cell, expected[name]) for name, cell in zip(expected, recorded)}
+            if any(not _same(name, found[name], value) for name, value in expected.items()):
                 raise _made_with_other(found, made_with, path, fmt, reader.line_num)
             row: dict[str, Any] = dict(zip(columns, values))
             row["score"] = _score_value(row["score"] or None, path, fmt, reader.line_num)
             yield row, text
     except csv.Error as exc:
         raise _not_results(path, fmt, reader.line_num, str(exc)) from None
+
+
+def _same(name: str, recorded: Any, wanted: Any) -> bool:
+    """Whether a row's recorded field ``name`` is ``wanted``; the ``--fr`` reference is the same file
+    however spelt (``ref.png``, ``./ref.png``, absolute), relative paths taken from the current folder
+    as a row's ``source`` is."""
+    if name == "reference" and isinstance(recorded, str) and isinstance(wanted, str):
+        return os.path.realpath(recorded) == os.path.realpath(wanted)
+    return bool(recorded == wanted)
 
 
 def _csv_value(cell: str, like: object) -> object:

@@ -221,10 +221,28 @@ def test_resume_tries_rows_with_a_nan_or_infinite_score_again(tmp_path: Path, fm
     assert path.read_text() == render([rows[2]], RESULT_COLUMNS, fmt, {})
 
 
-def test_resume_reads_a_csv_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
-    path = tmp_path / "excel.csv"
-    path.write_text("\ufeff" + render(ROWS, RESULT_COLUMNS, "csv", {}), encoding="utf-8")
-    assert resume(str(path), "csv") == {"a.png", 'c, "quoted".png'}
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_reads_a_file_saved_with_a_byte_order_mark(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"excel.{fmt}"
+    path.write_text("\ufeff" + render(made(ROWS), result_columns(MADE_WITH), fmt, {}), encoding="utf-8")
+    assert resume(str(path), fmt, MADE_WITH) == {"a.png", 'c, "quoted".png'}
+    assert path.read_text(encoding="utf-8").startswith("\ufeff")  # kept when the failed row is dropped
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_takes_the_fr_reference_however_spelt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      fmt: str) -> None:
+    """``ref.png``, ``./ref.png`` and the absolute path are one reference (relative to the current
+    folder, as a row's source); another file is another reference."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / f"out.{fmt}"
+    earlier = dataclasses.replace(MADE_WITH, head="fr", head_kind="fr", reference="ref.png")
+    data = render(made(ROWS[:1], earlier), result_columns(earlier), fmt, {})
+    for spelt in ("./ref.png", str(tmp_path / "ref.png"), "sub/../ref.png"):
+        path.write_text(data)
+        assert resume(str(path), fmt, dataclasses.replace(earlier, reference=spelt)) == {"a.png"}
+    with pytest.raises(OutputFileError, match="against ref.png, not of model 'tiny' [(]fp32[)], head 'fr' against o.png"):
+        resume(str(path), fmt, dataclasses.replace(earlier, reference="o.png"))
 
 
 def test_sink_appends_and_falls_back_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
