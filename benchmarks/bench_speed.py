@@ -80,7 +80,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from benchlib import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, gather, held_out_folders, rule_checkpoint
+from benchlib import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, cpu_name, gather, held_out_folders, rule_checkpoint
 from PIL import Image, ImageOps
 
 from contrique_export.fidelity import spearman
@@ -446,7 +446,7 @@ def machine() -> dict[str, Any]:
     import onnxruntime
 
     cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
+    model = cpu_name()
     flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
     versions = {}
     for dist in ("onnxruntime", "onnxruntime-gpu", "torch", "torchvision", "numpy", "pillow"):

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testkit"))
 
 from reference import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, rule_state_dict  # noqa: E402
 
-__all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "gather", "held_out_folders", "rule_checkpoint"]
+__all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "cpu_name", "gather", "held_out_folders", "rule_checkpoint"]
 
 
 def rule_checkpoint(path: Path) -> Path:
@@ -38,3 +38,12 @@ def gather(folders: list[Path], into: Path) -> Path:
     for folder in folders:
         (into / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
     return into
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (every benchmark figure names its CPU); "" where there is none."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")

@@ -147,7 +147,10 @@ class Encoder:
     measurements behind it): the session runs without onnxruntime's memory pattern (a block planned
     per input shape, which raises the peak on large inputs and saves no measurable time), and the
     first image with more than :data:`LARGE_IMAGE_PIXELS` pixels replaces the session by one without
-    the CPU memory arena, which the encoder keeps from then on. The arena grows in powers of two and
+    the CPU memory arena, which the encoder keeps from then on. Its worker threads sleep as soon as a
+    run ends instead of spinning (``session.intra_op.allow_spinning`` 0): spinning threads took the
+    cores from the next image's decoding and from any other session in the process (two scorers
+    alternated ran at half speed). The arena grows in powers of two and
     never gives memory back, so a large photo would leave far more memory taken than it needs; but
     it is faster for the sizes most images have, so sessions keep it until such a photo comes. GPU
     sessions keep onnxruntime's defaults.
@@ -209,6 +212,7 @@ class Encoder:
         if self._cpu:
             options.enable_mem_pattern = False
             options.enable_cpu_mem_arena = arena
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(model, sess_options=options, providers=self._requested)
         except Exception as exc:  # onnxruntime's own exception types do not share a useful base

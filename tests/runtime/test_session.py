@@ -145,6 +145,7 @@ def test_memory_policy_on_cpu(tiny_bundle_dir: Path, manifest: Manifest, monkeyp
     enc = Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CPU])
     options = enc.session.get_session_options()
     assert not options.enable_mem_pattern and options.enable_cpu_mem_arena
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     rng = np.random.default_rng(1)
     small, large = rng.random((2, 3, 11, 14), dtype=np.float32), rng.random((2, 3, 12, 14), dtype=np.float32)
     arena_session = enc.session
@@ -153,6 +154,7 @@ def test_memory_policy_on_cpu(tiny_bundle_dir: Path, manifest: Manifest, monkeyp
     large_out = enc.run(large)
     options = enc.session.get_session_options()
     assert not options.enable_mem_pattern and not options.enable_cpu_mem_arena
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     # The same features, bit for bit, from either session; small images stay on the new one.
     np.testing.assert_array_equal(large_out, arena_session.run(["feature"], {"image": large})[0])
     np.testing.assert_array_equal(enc.run(small), small_out)
