@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("image", help="a photo")
     parser.add_argument("-o", "--output", required=True, help="the grid PNG to write")
-    parser.add_argument("--size", type=int, default=160, help=f"tile side in pixels, {MIN_TILE} to {MAX_TILE} (default 160)")
+    parser.add_argument("--size", type=int, default=160,
+                        help=f"tile side in pixels, {MIN_TILE} to {MAX_TILE} (default 160)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of the random distortions (default 0)")
     args = parse(parser, argv)
     if isinstance(args, int):

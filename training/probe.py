@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random", action="append", default=[], metavar="ARCH",
                         help="a randomly initialised encoder of this architecture (repeatable)")
     parser.add_argument("--size", type=int, default=256, help="side of the photo squares (default 256)")
-    parser.add_argument("--seed", type=random_seed, default=0, help="seed of the distortions and random init (default 0)")
+    parser.add_argument("--seed", type=random_seed, default=0,
+                        help="seed of the distortions and random init (default 0)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -241,7 +241,8 @@ def test_resume_takes_the_fr_reference_however_spelt(tmp_path: Path, monkeypatch
     for spelt in ("./ref.png", str(tmp_path / "ref.png"), "sub/../ref.png"):
         path.write_text(data)
         assert resume(str(path), fmt, dataclasses.replace(earlier, reference=spelt)) == {"a.png"}
-    with pytest.raises(OutputFileError, match="against ref.png, not of model 'tiny' [(]fp32[)], head 'fr' against o.png"):
+    with pytest.raises(OutputFileError,
+                       match="against ref.png, not of model 'tiny' [(]fp32[)], head 'fr' against o.png"):
         resume(str(path), fmt, dataclasses.replace(earlier, reference="o.png"))
 
 

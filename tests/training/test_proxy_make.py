@@ -171,9 +171,9 @@ def test_prepare_photo_sizes() -> None:
 def test_a_photo_too_narrow_to_upscale_is_refused_before_resizing() -> None:
     # 1x60000 (a 320-byte PNG): its short side upscaled to 64 px made 64x3840000 = 737 MB, then distortions
     # and MDSI of it: proxy make died of MemoryError at 2.7 GB
-    with pytest.raises(DataError, match=r"^thin.png: is 1x60000 pixels, so narrow that upscaling its shorter side to fit "
-                                        r"makes 64x3840000 = 245,760,000 pixels, more than the 89,478,485 allowed; "
-                                        r"crop the photo closer to square, or remove it$"):
+    with pytest.raises(DataError, match=r"^thin.png: is 1x60000 pixels, so narrow that upscaling its shorter side "
+                                        r"to fit makes 64x3840000 = 245,760,000 pixels, more than the 89,478,485 "
+                                        r"allowed; crop the photo closer to square, or remove it$"):
         prepare_photo(Image.new("RGB", (1, 60000)), 384, "thin.png")
     assert prepare_photo(Image.new("RGB", (8, 4000)), 384).size == (64, 32000)  # 2 MP: allowed
 
@@ -219,5 +219,6 @@ def test_a_proxy_json_larger_than_the_limit_is_refused_unread(tmp_path: Path, mo
 
     monkeypatch.setattr(make, "MAX_PROXY_JSON_BYTES", 10)
     (tmp_path / "proxy.json").write_text('{"format_version": 1}')
-    with pytest.raises(ProxyError, match=r"proxy.json: not a readable proxy set \(is 21 bytes, more than the 10 allowed"):
+    with pytest.raises(ProxyError,
+                       match=r"proxy.json: not a readable proxy set \(is 21 bytes, more than the 10 allowed"):
         load_proxy_set(tmp_path)
