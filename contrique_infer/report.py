@@ -9,7 +9,8 @@
 
 On disk a report is ``report.html`` and a sibling folder ``report_files/`` holding
 ``header.json`` (model, head, direction), ``rows.jsonl`` (one result per line, written and
-flushed as each image is done, as ``contrique-score --format jsonl`` writes them) and
+flushed as each image is done: the result fields of ``contrique-score --format jsonl``, whose rows
+also repeat what header.json records) and
 ``thumbs/`` (one small JPEG per scored image, made from the image the scorer decoded). The
 HTML is (re)written from every row of ``rows.jsonl`` when the report is closed, so a run killed
 and resumed (``resume=True``, ``--resume``) gives a report that holds every image once.
