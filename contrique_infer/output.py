@@ -491,7 +491,7 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
                 raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
             recorded = values[len(RESULT_COLUMNS):]
             found = {name: _csv_value(cell, expected[name]) for name, cell in zip(expected, recorded)}
-            if any(not _same(name, found[name], value) for name, value in expected.items()):
+            if made_with is not None and any(not _same(name, found[name], value) for name, value in expected.items()):
                 raise _made_with_other(found, made_with, path, fmt, reader.line_num)
             row: dict[str, Any] = dict(zip(columns, values))
             row["score"] = _score_value(row["score"] or None, path, fmt, reader.line_num)
