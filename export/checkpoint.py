@@ -221,8 +221,8 @@ def _check_archive(path: Path, fh: BinaryIO, size: int) -> None:
                               "the zip archive torch.save writes); pass a checkpoint as torch.save wrote it "
                               "(.pt/.tar/.pth)")
     if not zipfile.is_zipfile(fh):
-        raise CheckpointError(path, f"is truncated ({size} bytes): it begins as the zip archive torch.save writes, "
-                              "but the archive's directory at its end is missing; copy or download it again")
+        raise CheckpointError(path, f"is truncated or damaged ({size} bytes): it begins as the zip archive torch.save "
+                              "writes, but the archive's directory at its end is missing; copy or download it again")
     try:
         with zipfile.ZipFile(fh) as archive:
             records = archive.infolist()

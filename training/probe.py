@@ -132,6 +132,10 @@ def probe(feats: np.ndarray, classes: np.ndarray, groups: np.ndarray) -> dict[st
     }
 
 
+MIN_SIZE, MAX_SIZE = 32, 1024
+"""The sides ``--size`` takes, in pixels."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the probe; prints one JSON object per encoder on stdout. Exit codes: 0 ok, 1 failed, 2 usage."""
     parser = argparse.ArgumentParser(prog="python -m contrique_training.probe", description=__doc__.splitlines()[0])
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", action="append", default=[], help="a contrique-train checkpoint (repeatable)")
     parser.add_argument("--random", action="append", default=[], metavar="ARCH",
                         help="a randomly initialised encoder of this architecture (repeatable)")
-    parser.add_argument("--size", type=int, default=256, help="side of the photo squares (default 256)")
+    parser.add_argument("--size", type=int, default=256,
+                        help=f"side of the photo squares, {MIN_SIZE} to {MAX_SIZE} (default 256)")
     parser.add_argument("--seed", type=random_seed, default=0,
                         help="seed of the distortions and random init (default 0)")
     try:
@@ -148,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     if not args.checkpoint and not args.random:
         print("probe: error: pass at least one --checkpoint or --random ARCH", file=sys.stderr)
+        return 2
+    if not MIN_SIZE <= args.size <= MAX_SIZE:  # every photo is distorted into NUM_CLASSES squares of this side
+        print(f"probe: error: --size must be from {MIN_SIZE} to {MAX_SIZE}", file=sys.stderr)
         return 2
     try:
         paths = list_images(args.data)

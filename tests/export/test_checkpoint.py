@@ -309,6 +309,6 @@ def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path):
     data = save({"w": torch.zeros(1000)}, tmp_path / "whole.pt").read_bytes()
     for name, part in (("half.pt", data[: len(data) // 2]), ("end.pt", data[:-10])):
         (tmp_path / name).write_bytes(part)
-        with pytest.raises(CheckpointError, match=re.escape(f"{name}: is truncated ({len(part)} bytes): it begins "
-                                                            "as the zip archive torch.save writes")):
+        with pytest.raises(CheckpointError, match=re.escape(f"{name}: is truncated or damaged ({len(part)} bytes): it "
+                                                            "begins as the zip archive torch.save writes")):
             load_checkpoint(tmp_path / name)

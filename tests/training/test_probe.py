@@ -42,3 +42,9 @@ def test_cli_on_three_tiny_photos(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["--data", str(tmp_path)]) == 2
     (tmp_path / "2.png").unlink()
     assert main(["--data", str(tmp_path), "--random", "resnet18", "--size", "32"]) == 1
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "31", "1025", "40000"])
+def test_cli_refuses_square_sizes_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str], size: str) -> None:
+    assert main(["--data", str(tmp_path), "--random", "resnet18", "--size", size]) == 2
+    assert "probe: error: --size must be from 32 to 1024" in capsys.readouterr().err
