@@ -528,9 +528,9 @@ def _made_with_other(found: dict[str, Any], made_with: ReportHeader, path: str, 
                                      "head, variant and --fr reference of their scores, so they cannot be checked "
                                      f"against {made_with.describe()}; resume it with the contrique-score version that "
                                      "wrote it, or write to a new -o file")
-    try:
-        earlier = type(made_with).from_dict(found, path)
-    except PathError as exc:  # the report's ReportError (the report imports this module)
-        return _not_results(path, fmt, number, exc.reason)
+    problem = type(made_with).problem(found)
+    if problem:
+        return _not_results(path, fmt, number, f"what made its score is recorded wrongly: {problem}")
+    earlier = type(made_with).from_dict(found, path)
     return OutputFileError(path, f"holds scores of {earlier.describe()}, not of {made_with.describe()}; resume with "
                                  "the same --model, --head, --variant and --fr, or write to a new -o file")

@@ -109,15 +109,23 @@ class ReportHeader:
         Raises:
             ReportError: ``data`` is not an object with exactly these fields and types.
         """
+        problem = cls.problem(data)
+        if problem:
+            raise ReportError(path, f"is not a report header: {problem}")
+        return cls(**data)
+
+    @classmethod
+    def problem(cls, data: Any) -> str | None:
+        """Why ``data`` (parsed JSON) is not a header, in words, or None if it is one."""
         names = [f.name for f in fields(cls)]
         if not isinstance(data, dict) or sorted(data) != sorted(names):
-            raise ReportError(path, f"is not a report header: expected an object with the fields {', '.join(names)}")
+            return f"expected an object with the fields {', '.join(names)}"
         for name in names:
             value = data[name]
             wanted = bool if name == "higher_is_better" else str
             if not (isinstance(value, wanted) or (name == "reference" and value is None)):
-                raise ReportError(path, f"is not a report header: field {name!r} must be {wanted.__name__}")
-        return cls(**data)
+                return f"field {name!r} must be {wanted.__name__}"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready data."""

@@ -159,10 +159,13 @@ def test_resume_refuses_a_file_of_an_earlier_version_that_records_no_settings(tm
 def test_resume_refuses_rows_whose_settings_are_not_what_contrique_score_writes(tmp_path: Path) -> None:
     header = ",".join(result_columns(MADE_WITH)) + "\n"
     for fmt, text, line, reason in (
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,yes,\n", 2, "field 'higher_is_better' must be bool"),
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,yes,\n", 2,
+         "what made its score is recorded wrongly: field 'higher_is_better' must be bool"),
         ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True\n", 2, "expected 13 columns"),
-        ("jsonl", json.dumps({**made(ROWS[:1])[0], "model": None}) + "\n", 1, "field 'model' must be str"),
-        ("jsonl", json.dumps({**ROWS[0], "model": "tiny"}) + "\n", 1, "expected an object with the fields model, "),
+        ("jsonl", json.dumps({**made(ROWS[:1])[0], "model": None}) + "\n", 1,
+         "what made its score is recorded wrongly: field 'model' must be str"),
+        ("jsonl", json.dumps({**ROWS[0], "model": "tiny"}) + "\n", 1,
+         "what made its score is recorded wrongly: expected an object with the fields model, "),
     ):
         path = tmp_path / f"bad.{fmt}"
         path.write_text(text)
