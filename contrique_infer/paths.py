@@ -3,7 +3,8 @@
 A manifest names its files by plain relative POSIX paths (:func:`check_relpath`); a file (the
 manifest itself included) may be a symbolic link only into the folders :func:`link_roots` allows (a
 Hugging Face cache snapshot links into its blob store; :func:`inside` checks it).
-:func:`contrique_infer.bundle.resolve_file` applies both when it opens a file.
+:func:`contrique_infer.bundle.resolve_file` applies both when it opens a file. The commands that
+create a folder of their own (a bundle, a proxy set, a training run) ask :func:`new_or_empty` first.
 """
 
 from __future__ import annotations
@@ -51,3 +52,14 @@ def link_roots(folder: Path) -> tuple[Path, ...]:
         return (folder,)
     repo = folder.parent.parent
     return (folder, repo / "blobs", repo.parent / "blobs")
+
+
+def new_or_empty(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` does not exist or is an empty folder (a file is neither), so that a command
+    may make it its own without overwriting anything.
+
+    Raises:
+        OSError: It cannot be examined (no permission).
+    """
+    folder = Path(folder)
+    return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))

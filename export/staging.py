@@ -24,6 +24,7 @@ from pathlib import Path
 
 from contrique_infer.bundle import file_table, load_bundle
 from contrique_infer.manifest import Manifest
+from contrique_infer.paths import new_or_empty
 
 from .card import write_card
 from .errors import ExportError
@@ -63,7 +64,7 @@ def check_output(out: Path) -> None:
     if out.is_symlink():
         raise ExportError(f"{out}: is a symbolic link; name the folder itself ({os.path.realpath(out)}) or a new one")
     try:
-        usable = not out.exists() or (out.is_dir() and not any(out.iterdir()))
+        usable = new_or_empty(out)
     except OSError as exc:
         raise ExportError(f"{out}: cannot be examined ({exc.strerror or exc}); choose another output folder") from None
     if not usable:

@@ -33,6 +33,7 @@ from contrique_export.checkpoint import load_training_checkpoint
 from contrique_export.errors import CheckpointError
 from contrique_export.model import ContriqueNet
 from contrique_infer.inputs import list_images
+from contrique_infer.paths import new_or_empty
 
 from .checkpoint import copy_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
@@ -148,7 +149,7 @@ def prepare_run_folder(out: Path, resume: bool, create: bool) -> None:
     try:
         if out.exists() and not out.is_dir():
             raise RunFolderError(out, "exists and is not a folder; choose another --out")
-        if not resume and out.is_dir() and any(out.iterdir()):
+        if not resume and not new_or_empty(out):  # a folder here, or nothing
             raise RunFolderError(out, "is not empty (it may hold another run); choose a new --out, remove the "
                                       f"folder, or continue its run with --resume {out / CHECKPOINT_NAME}")
         if create:

@@ -54,6 +54,7 @@ from PIL import Image
 from contrique_infer.errors import ContriqueError, DependencyError
 from contrique_infer.inputs import list_images
 from contrique_infer.jsonfile import loads
+from contrique_infer.paths import new_or_empty
 from contrique_infer.regularfile import read_regular
 
 from ..data import check_upscaled, load_rgb
@@ -331,7 +332,7 @@ def make_proxy_set(
             f"block_fraction in 0..1; got {variants_per_photo}, {limit}, {max_side}, {alt_fraction} and {block_fraction}"
         )
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if not new_or_empty(out):
         raise ProxyError(f"{out}: exists and is not an empty folder; choose a new folder or delete it")
     root = Path(photos)
     paths = select_photos(list_images(root), limit)
