@@ -34,7 +34,8 @@ scores the same pixels. Random distortions use a fixed seed per (photo, kind) (C
 
 Distortion sets: (a) the training package's own distortions, (b) scikit-image, SciPy and Pillow,
 (c) composite chains of albumentations transforms with Pillow's WebP and AVIF encoders, (d) kornia,
-(e) libvips. ``benchmarks/distortion_sets.py`` defines them; its docstring gives every kind's
+(e) libvips, (f) imagecorruptions (ImageNet-C; run only when asked for with ``--set f``, since its
+package is installed by hand). ``benchmarks/distortion_sets.py`` defines them; its docstring gives every kind's
 parameter at levels 1..5 and its implementation (the JSON output has the same tables). The figures
 and tables are computed by ``benchmarks/quality_report.py``.
 
@@ -135,7 +136,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from distortion_sets import LEVELS, SETS, DistortionSet
+from distortion_sets import DEFAULT_SETS, LEVELS, SETS, DistortionSet
 from PIL import Image
 from quality_report import (
     baseline_markdown,
@@ -626,7 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--default", action="store_true", help="also score the packaged default model, if installed")
     parser.add_argument("--no-brisque", action="store_true", help="leave BRISQUE out")
     parser.add_argument("--set", action="append", choices=tuple(SETS), dest="sets",
-                        help="a distortion set; repeatable (default: all of a, b, c, d, e)")
+                        help="a distortion set; repeatable (default: a, b, c, d, e; f needs imagecorruptions, "
+                             "see benchmarks/distortion_sets.py)")
     parser.add_argument("--ablation", type=Path, metavar="PROXY_DIR",
                         help="a proxy set of TRAINING photos: add LABEL:nss, LABEL:learned and LABEL:both heads "
                              "fitted on it for every bundle with natural-scene statistics")
@@ -680,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from contrique_training.evaluation.protocol import ProtocolConfig
     from contrique_training.proxy import PROXY_ALPHAS, parse_group_weights
 
-    sets = [SETS[name]() for name in sorted(set(args.sets or SETS))]
+    sets = [SETS[name]() for name in sorted(set(args.sets or DEFAULT_SETS))]
     config = ProtocolConfig(alphas=PROXY_ALPHAS)
     try:
         group_weights = parse_group_weights(args.ablation_group_weight)

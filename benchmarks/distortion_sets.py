@@ -1,4 +1,4 @@
-"""The quality benchmark's distortion sets (a) to (e): each kind, its parameter at levels 1..5, its implementation.
+"""The quality benchmark's distortion sets (a) to (f): each kind, its parameter at levels 1..5, its implementation.
 
 ``bench_quality.py`` distorts every photo with each kind of the sets it runs at levels 1 to
 :data:`LEVELS` (5: barely visible to beyond KADID-10k's most severe level), the photo itself being
@@ -122,6 +122,38 @@ avif               quality 50, 35, 22, 12, 4              vips heifsave, AV1 (li
 palette            bits per pixel 7, 6, 5, 4, 3           vips gifsave (libimagequant palette,
                                                           dithered)
 =================  =====================================  ==========================================
+
+Set f: a sixth library, ``imagecorruptions`` (the ImageNet-C corruptions of Hendrycks and Dietterich
+as a package, bethgelab/imagecorruptions 1.1.2, Apache-2.0), added on 2026-12-06 after the default
+model v2.4 was chosen, as a check no model was selected on. Each kind is the library's function at
+its own severities 1..5 (its tables below, written for 224 px ImageNet images, so heavier from
+level 1 than the other sets), run on the 8-bit photo by ``imagecorruptions.corrupt``; the library
+draws from NumPy's global generator, seeded from the series seed for each image (and restored
+after), so a series' noise field is the same at every level. The library imports ``pkg_resources``
+and asks for the GUI ``opencv-python``; with the ``bench`` extra installed, add it with ``pip
+install 'setuptools<81' && pip install --no-deps imagecorruptions==1.1.2``. Its ``gaussian_blur``,
+``glass_blur`` and ``fog`` fail with scikit-image >= 0.19 and NumPy 2; its ``impulse_noise`` draws
+from scikit-image's unseeded generator, so no two runs agree; its weather kinds (snow, frost,
+spatter), ``saturate`` and ``elastic_transform`` are not losses of image quality in one direction.
+These are left out:
+
+=================  =====================================  ==========================================
+kind               the library's parameter, levels 1..5   what it does
+=================  =====================================  ==========================================
+gaussian_noise     sigma on [0, 1]: 0.08, 0.12, 0.18,     additive Gaussian noise
+                   0.26, 0.38
+shot_noise         photons at white: 60, 25, 12, 5, 3     Poisson noise
+speckle_noise      sigma 0.15, 0.2, 0.35, 0.45, 0.6       multiplicative Gaussian noise
+defocus_blur       disk radius px 3, 4, 6, 8, 10          OpenCV filter2D with an anti-aliased disk
+motion_blur        radius px 10, 15, 15, 15, 20 and       a Gaussian-weighted line kernel at an
+                   sigma 3, 5, 8, 12, 15                  angle in -45..45 degrees
+zoom_blur          zoom factors from 1 to 1.10, 1.15,     the mean of centre zooms (scipy zoom)
+                   1.20, 1.24, 1.30
+pixelate           scale 0.6, 0.5, 0.4, 0.3, 0.25         Pillow BOX down, NEAREST back up
+jpeg_compression   quality 25, 18, 15, 10, 7              Pillow JPEG encoder
+contrast           factor 0.4, 0.3, 0.2, 0.1, 0.05        towards the image's mean per channel
+brightness         value + 0.1, 0.2, 0.3, 0.4, 0.5        skimage HSV, V channel raised, clipped
+=================  =====================================  ==========================================
 """
 
 from __future__ import annotations
@@ -229,7 +261,7 @@ def brightness(image: Image.Image, factor: float, rng: np.random.Generator) -> I
 
 @dataclass(frozen=True)
 class Kind:
-    """A set-b, set-d or set-e distortion kind: its parameter per level (1..5) and its implementation."""
+    """A set-b, set-d, set-e or set-f distortion kind: its parameter per level (1..5) and its implementation."""
 
     name: str
     parameter: str
@@ -428,6 +460,51 @@ def set_e() -> tuple[Kind, ...]:
     )
 
 
+# --- set f: a sixth library (imagecorruptions) ------------------------------------------------------
+
+F_KINDS: tuple[tuple[str, str], ...] = (
+    ("gaussian_noise", "additive Gaussian noise"),
+    ("shot_noise", "Poisson noise"),
+    ("speckle_noise", "multiplicative Gaussian noise"),
+    ("defocus_blur", "anti-aliased disk kernel (OpenCV filter2D)"),
+    ("motion_blur", "Gaussian-weighted line kernel at an angle in -45..45 degrees"),
+    ("zoom_blur", "mean of centre zooms (scipy.ndimage.zoom)"),
+    ("pixelate", "Pillow BOX down, NEAREST back up"),
+    ("jpeg_compression", "Pillow JPEG encoder"),
+    ("contrast", "towards the image's mean per channel"),
+    ("brightness", "skimage HSV, V raised and clipped"),
+)
+"""The set-f kinds: ``imagecorruptions`` function names and what each does."""
+
+
+def _corruption(name: str) -> Callable[[Image.Image, float, np.random.Generator], Image.Image]:
+    """A set-f kind: ``imagecorruptions.corrupt`` with ``name`` at the level as its severity, NumPy's
+    global generator seeded from ``rng`` (the same draw at every level of a series) and restored after."""
+
+    def apply(image: Image.Image, severity: float, rng: np.random.Generator) -> Image.Image:
+        from imagecorruptions import corrupt
+
+        state = np.random.get_state()
+        np.random.seed(int(rng.integers(2**31)))
+        try:
+            return Image.fromarray(corrupt(np.asarray(image), severity=int(severity), corruption_name=name))
+        finally:
+            np.random.set_state(state)
+
+    return apply
+
+
+def set_f() -> tuple[Kind, ...]:
+    """The set-f kinds (the table of the module docstring)."""
+    import warnings
+
+    with warnings.catch_warnings():  # its imports of pkg_resources and scipy.ndimage.interpolation warn
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+        import imagecorruptions  # noqa: F401 - fails here, with the set's message, when it is missing
+    return tuple(Kind(name, "imagecorruptions severity", (1, 2, 3, 4, 5), f"imagecorruptions.corrupt "
+                      f"corruption_name={name!r}: {what}", _corruption(name)) for name, what in F_KINDS)
+
+
 # --- set c: composite degradations (albumentations) -------------------------------------------------
 
 @dataclass(frozen=True)
@@ -594,6 +671,14 @@ def distortion_set_e() -> DistortionSet:
                          f"{exc}") from exc
 
 
+def distortion_set_f() -> DistortionSet:
+    try:
+        return _kind_set("f", set_f())
+    except ImportError as exc:  # imagecorruptions itself, or the pkg_resources it imports
+        raise SystemExit("set f needs imagecorruptions (with the bench extra: pip install 'setuptools<81' && "
+                         f"pip install --no-deps imagecorruptions==1.1.2), or choose other sets with --set: {exc}") from exc
+
+
 def distortion_set_c() -> DistortionSet:
     chains = {c.name: c for c in set_c()}
     return DistortionSet("c", tuple(chains), {c.name: c.to_dict() for c in chains.values()},
@@ -601,4 +686,6 @@ def distortion_set_c() -> DistortionSet:
 
 
 SETS: dict[str, Callable[[], DistortionSet]] = {"a": distortion_set_a, "b": distortion_set_b, "c": distortion_set_c,
-                                                "d": distortion_set_d, "e": distortion_set_e}
+                                                "d": distortion_set_d, "e": distortion_set_e, "f": distortion_set_f}
+DEFAULT_SETS: tuple[str, ...] = ("a", "b", "c", "d", "e")
+"""The sets a run makes when none is named: set f's package is installed by hand."""

@@ -1,0 +1,46 @@
+"""benchmarks/distortion_sets.py: the sets' registry, and set f's seeding of a library that draws from NumPy's
+global generator."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+distortion_sets = pytest.importorskip("distortion_sets", reason="needs the bench extra (scipy)")
+
+
+def _photo() -> Image.Image:
+    rng = np.random.default_rng(3)
+    gradient = np.linspace(0, 255, 96)[None, :, None] * np.ones((64, 1, 3))
+    return Image.fromarray(np.clip(gradient + rng.normal(0, 20, (64, 96, 3)), 0, 255).astype(np.uint8))
+
+
+def test_a_run_without_sets_leaves_out_the_set_installed_by_hand() -> None:
+    assert distortion_sets.DEFAULT_SETS == ("a", "b", "c", "d", "e")
+    assert set(distortion_sets.SETS) == {"a", "b", "c", "d", "e", "f"}
+
+
+def test_set_f_is_seeded_per_series_and_leaves_the_global_generator_alone() -> None:
+    pytest.importorskip("imagecorruptions", reason="set f's package is installed by hand")
+    made = distortion_sets.SETS["f"]()
+    assert "impulse_noise" not in made.kinds  # scikit-image draws it from an unseeded generator
+    photo = _photo()
+    np.random.seed(11)
+    before = np.random.random()
+    np.random.seed(11)
+    first = np.asarray(made.make(photo, "gaussian_noise", 2, 5))
+    assert np.random.random() == before  # the global state was restored
+    assert np.array_equal(first, np.asarray(made.make(photo, "gaussian_noise", 2, 5)))
+    assert not np.array_equal(first, np.asarray(made.make(photo, "gaussian_noise", 2, 6)))
+    # the same noise field at every level of a series: level 5's error grows from level 1's, it is not a new draw
+    pixels = np.asarray(photo, dtype=float)
+    mild, strong = (np.asarray(made.make(photo, "gaussian_noise", level, 5), dtype=float) - pixels for level in (1, 5))
+    assert np.corrcoef(mild.ravel(), strong.ravel())[0, 1] > 0.5
+    for kind in made.kinds:
+        levels = [np.abs(np.asarray(made.make(photo, kind, level, 5), dtype=float) - pixels).mean() for level in (1, 5)]
+        assert 0 < levels[0] < levels[1], kind
