@@ -1,7 +1,8 @@
 """Writing a file so that a reader, or the next run after a crash or a full disk, finds either the old
 file or the new one, never a part of the new one: the bytes go to a new temporary file beside it,
 which then replaces it (``os.replace``, atomic on one file system). The temporary file is created as
-any new file is (the umask applies), and removed if writing it fails."""
+any new file is (the umask applies, unless :func:`replace_file` is given a ``mode``), and removed if
+writing or replacing fails."""
 
 from __future__ import annotations
 
@@ -36,19 +37,29 @@ def stage(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> 
     return temporary
 
 
-def replace_file(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], object]) -> Path:
+def replace_file(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], object], *,
+                 mode: int | None = None) -> Path:
     """Write ``path`` atomically: :func:`stage`, then replace it.
 
     Args:
         path: The file to write.
         data: Its contents, or a function that writes them to the binary file it is given.
+        mode: The new file's permission bits (``0o640``: what :func:`os.chmod` takes); None: those of
+            any new file (the umask applies).
 
     Returns:
         ``path``.
 
     Raises:
-        OSError: It cannot be written; ``path`` is then as it was.
+        OSError: It cannot be written; ``path`` is then as it was, and no temporary file is left.
     """
     write = data if callable(data) else (lambda fh: fh.write(data))
-    os.replace(stage(path, write), path)
+    staged = stage(path, write)
+    try:
+        if mode is not None:
+            os.chmod(staged, mode)
+        os.replace(staged, path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
     return Path(path)

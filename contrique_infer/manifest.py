@@ -11,6 +11,7 @@ problem raises a :class:`~contrique_infer.errors.BundleError` subclass naming th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -33,6 +34,8 @@ MANIFEST_NAME = "contrique.json"
 VARIANTS = ("fp32", "fp16", "int8")
 HEAD_KINDS = ("nr", "fr")
 RESIZE_FILTERS = ("bicubic",)
+DIGEST_LENGTH = 16
+"""The hex digits of :meth:`Manifest.digest`."""
 
 
 @dataclass(frozen=True)
@@ -383,6 +386,15 @@ class Manifest:
             parity=Parity.from_dict(r.section("parity")) if r.data.get("parity") else None,
             format_version=version,
         )
+
+    def digest(self) -> str:
+        """The identity of the bundle's content: the first :data:`DIGEST_LENGTH` hex digits of the sha256
+        of this manifest's canonical JSON (``json.dumps(to_dict(), sort_keys=True, separators=(",", ":"))``,
+        ASCII). The manifest records the sha256 of every bundle file and the input contract, so new
+        weights, heads or preprocessing under the same name give another digest; the same manifest gives
+        the same digest wherever the bundle is, however its file is laid out."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:DIGEST_LENGTH]
 
     def to_dict(self) -> dict[str, Any]:
         return {

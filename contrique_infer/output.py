@@ -4,7 +4,8 @@
 done, so a run killed at image 900,000 keeps 900,000 rows, and ``--resume`` reads them back
 (:func:`resume`) to skip those images. Each row also records what its score was made with (the
 fields of :class:`~contrique_infer.report.ReportHeader`, :func:`result_columns`), so that
-``--resume`` refuses to add scores of another model, head, variant or reference to the file.
+``--resume`` refuses to add scores of another model, head, variant or reference, with or without
+``--apply-exif`` otherwise, or of a bundle changed since (``bundle_digest``) to the file.
 ``table`` and ``json`` are rendered at the end.
 """
 
@@ -26,7 +27,7 @@ try:
 except ImportError:  # Windows: result files are not locked
     fcntl = None  # type: ignore[assignment]
 
-from .atomicfile import stage
+from .atomicfile import replace_file
 from .commands import StdoutError, printable
 from .errors import PathError
 from .jsonfile import JSONError, loads
@@ -396,13 +397,7 @@ def _drop_failed_rows(path: str, fmt: str, failed: int, made_with: ReportHeader 
                     out.write(text.encode(_ENCODING["encoding"], _ENCODING["errors"]))
 
     try:
-        kept = stage(target, write_kept)
-        try:
-            os.chmod(kept, stat.S_IMODE(os.stat(target).st_mode))
-            os.replace(kept, target)
-        except OSError:
-            kept.unlink(missing_ok=True)
-            raise
+        replace_file(target, write_kept, mode=stat.S_IMODE(os.stat(target).st_mode))
     except OSError as exc:
         raise OutputFileError(
             path, f"cannot be rewritten without its {failed} failed row(s) ({exc.strerror or exc}); it was left as "
@@ -456,7 +451,7 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
             if not isinstance(row, dict) or not isinstance(row.get("source"), str) or any(
                     key not in row for key in RESULT_COLUMNS):
                 raise _not_results(path, fmt, number, f"expected an object with {', '.join(map(repr, RESULT_COLUMNS))}")
-            if made_with is not None and any(name not in row or not _same(name, row[name], value)
+            if made_with is not None and any(name not in row or not made_with.same(name, row[name], value)
                                              for name, value in expected.items()):
                 raise _made_with_other({name: row[name] for name in expected if name in row}, made_with, path, fmt,
                                        number)
@@ -478,8 +473,10 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
             return
         if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets save csv
             header[0] = header[0][1:]
-        if made_with is not None and tuple(header) == RESULT_COLUMNS:
-            raise _made_with_other({}, made_with, path, fmt, 1)
+        header_fields = header[len(RESULT_COLUMNS):]
+        if made_with is not None and tuple(header[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS and \
+                made_with.unrecorded(header_fields) is not None:  # the header of an earlier version's file
+            raise _made_with_other(dict.fromkeys(header_fields), made_with, path, fmt, 1)
         if tuple(header) != columns:
             raise _not_results(path, fmt, 1, f"expected the header {','.join(columns)}")
         yield None, "".join(consumed)
@@ -491,22 +488,14 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
                 raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
             recorded = values[len(RESULT_COLUMNS):]
             found = {name: _csv_value(cell, expected[name]) for name, cell in zip(expected, recorded)}
-            if made_with is not None and any(not _same(name, found[name], value) for name, value in expected.items()):
+            if made_with is not None and any(not made_with.same(name, found[name], value)
+                                             for name, value in expected.items()):
                 raise _made_with_other(found, made_with, path, fmt, reader.line_num)
             row: dict[str, Any] = dict(zip(columns, values))
             row["score"] = _score_value(row["score"] or None, path, fmt, reader.line_num)
             yield row, text
     except csv.Error as exc:
         raise _not_results(path, fmt, reader.line_num, str(exc)) from None
-
-
-def _same(name: str, recorded: Any, wanted: Any) -> bool:
-    """Whether a row's recorded field ``name`` is ``wanted``; the ``--fr`` reference is the same file
-    however spelt (``ref.png``, ``./ref.png``, absolute), relative paths taken from the current folder
-    as a row's ``source`` is."""
-    if name == "reference" and isinstance(recorded, str) and isinstance(wanted, str):
-        return os.path.realpath(recorded) == os.path.realpath(wanted)
-    return bool(recorded == wanted)
 
 
 def _csv_value(cell: str, like: object) -> object:
@@ -521,16 +510,16 @@ def _csv_value(cell: str, like: object) -> object:
 
 def _made_with_other(found: dict[str, Any], made_with: ReportHeader, path: str, fmt: str,
                      number: int) -> OutputFileError:
-    """Why line ``number``, which records ``found`` as what made its score (nothing: an earlier
-    contrique-score's row), cannot take scores made with ``made_with``."""
-    if not found:
-        return OutputFileError(path, "was written by an earlier contrique-score, whose rows do not record the model, "
-                                     "head, variant and --fr reference of their scores, so they cannot be checked "
+    """Why line ``number``, which records ``found`` as what made its score (only some fields, or
+    none: an earlier contrique-score's row), cannot take scores made with ``made_with``."""
+    missing = made_with.unrecorded(found)
+    if missing:
+        return OutputFileError(path, "was written by an earlier contrique-score, whose rows do not record what their "
+                                     f"scores were made with ({', '.join(missing)}), so they cannot be checked "
                                      f"against {made_with.describe()}; resume it with the contrique-score version that "
                                      "wrote it, or write to a new -o file")
     problem = type(made_with).problem(found)
     if problem:
         return _not_results(path, fmt, number, f"what made its score is recorded wrongly: {problem}")
     earlier = type(made_with).from_dict(found, path)
-    return OutputFileError(path, f"holds scores of {earlier.describe()}, not of {made_with.describe()}; resume with "
-                                 "the same --model, --head, --variant and --fr, or write to a new -o file")
+    return OutputFileError(path, made_with.refusal(earlier, "write to a new -o file"))

@@ -144,7 +144,7 @@ def fit_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
 
 
 def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, apply_exif: bool = False,
-               min_size: int = 1, max_side: int | None = None) -> Image.Image:
+               min_size: int = 1, max_side: int | None = None, too_large_advice: str | None = None) -> Image.Image:
     """Decode any accepted input into an RGB PIL image.
 
     Args:
@@ -156,6 +156,8 @@ def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
             file's own size).
         max_side: Downscale the image so that its longer side is at most this (:func:`fit_size`,
             bicubic); a JPEG is decoded at the smallest DCT scale still at least that size.
+        too_large_advice: What to do about an image refused as too large, ending the
+            :class:`ImageTooLargeError` message (None: raise ``max_pixels``).
 
     Returns:
         A loaded RGB image.
@@ -167,17 +169,17 @@ def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
         ImageTooSmallError: A side is shorter than ``min_size``.
         ImageTypeError: ``image`` is of a type that is not an image input at all (a ``TypeError`` too).
     """
-    return _decode(image, max_pixels, apply_exif, min_size, max_side)[0]
+    return _decode(image, max_pixels, apply_exif, min_size, max_side, too_large_advice=too_large_advice)[0]
 
 
 def _decode(image: ImageInput, max_pixels: int | None, apply_exif: bool, min_size: int,
-            max_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
+            max_side: int | None, *, too_large_advice: str | None = None) -> tuple[Image.Image, tuple[int, int]]:
     """:func:`decode_rgb`'s work: the RGB image, and the image's own size (after any EXIF turn)."""
     source = describe(image)
     _DECODING.source = source
     try:
         with _opened(image, source) as img:
-            _check_size(img.size, source, max_pixels, min_size)
+            _check_size(img.size, source, max_pixels, min_size, too_large_advice)
             size = img.size
             target = fit_size(size, max_side)
             try:
@@ -193,12 +195,12 @@ def _decode(image: ImageInput, max_pixels: int | None, apply_exif: bool, min_siz
                         size, target = size[::-1], target[::-1]
                 rgb = _to_rgb(img, source)
                 return (rgb if rgb.size == target else rgb.resize(target, Image.Resampling.BICUBIC)), size
-            except ImageError:
+            except (ImageError, Image.DecompressionBombError):
                 raise
-            except Image.DecompressionBombError as exc:
-                raise _too_large(source, img.size, max_pixels, exc) from exc
             except Exception as exc:  # any failure of Pillow's decoders on this input's bytes
                 raise ImageDecodeError(source, f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, on opening the file or decoding it
+        raise _too_large(source, None, None, exc, too_large_advice) from exc
     finally:
         _DECODING.source = None
 
@@ -336,14 +338,12 @@ def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.I
             raise ImageDecodeError(source, "is empty (0 bytes)")
         fh.seek(-1, os.SEEK_CUR)
         return Image.open(fh, formats=image_formats())
-    except ImageError:
+    except (ImageError, Image.DecompressionBombError):  # too large: reported by _decode
         raise
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(
             source, f"is not an image file in a format contrique-infer reads ({', '.join(image_formats())})"
         ) from exc
-    except Image.DecompressionBombError as exc:
-        raise _too_large(source, None, None, exc) from exc
     except Exception as exc:  # Pillow's format plugins raise many types on malformed headers
         raise ImageDecodeError(source, f"cannot be read as an image ({exc})") from exc
 
@@ -373,10 +373,11 @@ def _from_array(array: np.ndarray, source: str) -> Image.Image:
     raise ImageDecodeError(source, f"array shape {array.shape} is not an image; expected HxW, HxWx3 or HxWx4")
 
 
-def _check_size(size: tuple[int, int], source: str, max_pixels: int | None, min_size: int) -> None:
+def _check_size(size: tuple[int, int], source: str, max_pixels: int | None, min_size: int,
+                too_large_advice: str | None = None) -> None:
     w, h = size
     if max_pixels is not None and w * h > max_pixels:
-        raise _too_large(source, size, max_pixels, None)
+        raise _too_large(source, size, max_pixels, None, too_large_advice)
     if min(w, h) < min_size:
         raise ImageTooSmallError(
             source, f"is {w}x{h} pixels; the model needs at least {min_size} pixels on each side"
@@ -384,19 +385,20 @@ def _check_size(size: tuple[int, int], source: str, max_pixels: int | None, min_
 
 
 def _too_large(
-    source: str, size: tuple[int, int] | None, max_pixels: int | None, pil_error: Exception | None
+    source: str, size: tuple[int, int] | None, max_pixels: int | None, pil_error: Exception | None,
+    advice: str | None = None,
 ) -> ImageTooLargeError:
     if pil_error is not None:  # Pillow's own decompression-bomb limit refused it
         return ImageTooLargeError(
             source,
             f"is larger than Pillow's decompression-bomb limit ({pil_error}); "
-            f"{_RAISE_LIMIT} to allow such images",
+            f"{advice or _RAISE_LIMIT + ' to allow such images'}",
         )
     w, h = size  # type: ignore[misc]
     return ImageTooLargeError(
         source,
         f"is {w}x{h} = {w * h} pixels, more than max_pixels={max_pixels}; "
-        f"{_RAISE_LIMIT} to allow it",
+        f"{advice or _RAISE_LIMIT + ' to allow it'}",
     )
 
 

@@ -8,9 +8,9 @@
     write_report("report.html", results, ReportHeader.for_scorer(scorer))
 
 On disk a report is ``report.html`` and a sibling folder ``report_files/`` holding
-``header.json`` (model, head, direction), ``rows.jsonl`` (one result per line, written and
-flushed as each image is done: the result fields of ``contrique-score --format jsonl``, whose rows
-also repeat what header.json records) and
+``header.json`` (what the scores are made with: model, head, direction, ...; :class:`ReportHeader`),
+``rows.jsonl`` (one result per line, written and flushed as each image is done: the result fields of
+``contrique-score --format jsonl``, whose rows also repeat what header.json records) and
 ``thumbs/`` (one small JPEG per scored image, made from the image the scorer decoded). The
 HTML is (re)written from every row of ``rows.jsonl`` when the report is closed, so a run killed
 and resumed (``resume=True``, ``--resume``) gives a report that holds every image once.
@@ -34,7 +34,7 @@ import shutil
 import urllib.parse
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import KW_ONLY, asdict, dataclass, fields
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -49,6 +49,7 @@ from .jsonfile import read_json
 from .output import OutputLock
 from .output import resume as resume_rows
 from .results import ScoreResult
+from .manifest import DIGEST_LENGTH
 
 if TYPE_CHECKING:
     from .scorer import QualityScorer
@@ -66,11 +67,22 @@ class ReportError(PathError):
     """A report cannot be written or resumed: ``path`` names the file or folder, ``reason`` says why."""
 
 
+EARLIER_FIELDS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("model", "variant", "head", "head_kind", "score_scale", "higher_is_better", "reference"),
+)
+"""What the csv and jsonl rows (and report headers) of earlier contrique-score versions record, oldest
+first: nothing, then the fields before ``apply_exif`` and ``bundle_digest``. Files of those versions are
+refused by ``--resume`` as such (:meth:`ReportHeader.unrecorded`)."""
+_BUNDLE_DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_LENGTH}}}")
+
+
 @dataclass(frozen=True)
 class ReportHeader:
     """What a report's scores come from: shown in its header, and checked when a report is resumed.
 
-    The fields are those of ``contrique-score --format json`` beside ``results``.
+    The fields are those of ``contrique-score --format json`` beside ``results``, and the last
+    columns of every csv and jsonl row, in this order.
 
     Attributes:
         model: The bundle's name.
@@ -80,6 +92,15 @@ class ReportHeader:
         score_scale: What the scores measure, e.g. ``MOS, 0..100``.
         higher_is_better: False for DMOS heads: the worst images then have the highest scores.
         reference: The reference image of a full-reference run, else None.
+        apply_exif: Whether images' EXIF orientation was applied before scoring (``--apply-exif``).
+        bundle_digest: The identity of the bundle's content (:attr:`QualityScorer.bundle_digest
+            <contrique_infer.scorer.QualityScorer.bundle_digest>`): the first 16 hex digits of the
+            sha256 of its manifest's canonical JSON, ``json.dumps(manifest.to_dict(), sort_keys=True,
+            separators=(",", ":"))`` as ASCII. The manifest lists the sha256 and size of every file
+            (encoder variants, heads) and the input contract, so a bundle changed in place under the
+            same name (new weights, heads, preprocessing, or any other manifest edit) has another
+            digest; the same manifest gives the same digest wherever the bundle is (a folder, the
+            Hub), however its file is laid out. Keyword-only, as is ``apply_exif``.
     """
 
     model: str
@@ -89,6 +110,9 @@ class ReportHeader:
     score_scale: str
     higher_is_better: bool
     reference: str | None = None
+    _: KW_ONLY
+    apply_exif: bool
+    bundle_digest: str
 
     @classmethod
     def for_scorer(cls, scorer: QualityScorer, head: str | None = None, reference: str | None = None) -> ReportHeader:
@@ -100,7 +124,8 @@ class ReportHeader:
         """
         info = scorer.resolve_head(head, kind="nr" if reference is None else "fr")
         return cls(scorer.manifest.name, scorer.variant, info.name, info.kind, info.score_scale,
-                   info.higher_is_better, reference)
+                   info.higher_is_better, reference, apply_exif=scorer.apply_exif,
+                   bundle_digest=scorer.bundle_digest)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "<header>") -> ReportHeader:
@@ -122,10 +147,30 @@ class ReportHeader:
             return f"expected an object with the fields {', '.join(names)}"
         for name in names:
             value = data[name]
-            wanted = bool if name == "higher_is_better" else str
+            wanted = bool if name in ("higher_is_better", "apply_exif") else str
             if not (isinstance(value, wanted) or (name == "reference" and value is None)):
                 return f"field {name!r} must be {wanted.__name__}"
+        if not _BUNDLE_DIGEST.fullmatch(data["bundle_digest"]):
+            return f"field 'bundle_digest' must be {DIGEST_LENGTH} lowercase hex digits"
         return None
+
+    @classmethod
+    def unrecorded(cls, recorded: Iterable[str]) -> list[str] | None:
+        """The fields that an earlier contrique-score did not record, if ``recorded`` (field names, in
+        order) is what its rows or headers held (:data:`EARLIER_FIELDS`); else None."""
+        recorded = tuple(recorded)
+        if recorded not in EARLIER_FIELDS:
+            return None
+        return [f.name for f in fields(cls) if f.name not in recorded]
+
+    @staticmethod
+    def same(name: str, recorded: Any, wanted: Any) -> bool:
+        """Whether a recorded field ``name`` is ``wanted``; the ``--fr`` reference is the same file
+        however spelt (``ref.png``, ``./ref.png``, absolute), relative paths taken from the current
+        folder as a row's ``source`` is."""
+        if name == "reference" and isinstance(recorded, str) and isinstance(wanted, str):
+            return os.path.realpath(recorded) == os.path.realpath(wanted)
+        return bool(recorded == wanted)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready data."""
@@ -135,6 +180,21 @@ class ReportHeader:
         """The model, variant, head and reference in words, for messages."""
         against = f" against {self.reference}" if self.reference else ""
         return f"model {self.model!r} ({self.variant}), head {self.head!r}{against}"
+
+    def differing(self, earlier: ReportHeader) -> list[str]:
+        """The fields whose values in ``earlier`` are not this header's (:meth:`same`)."""
+        return [f.name for f in fields(self) if not self.same(f.name, getattr(earlier, f.name), getattr(self, f.name))]
+
+    def refusal(self, earlier: ReportHeader, otherwise: str) -> str:
+        """Why scores made with this header cannot be added to those of ``earlier``: each field that
+        differs, and what to do (``otherwise``: the way out besides resuming with the same settings)."""
+        names = self.differing(earlier)
+        changes = "; ".join(f"{name} {getattr(earlier, name)!r} there, {getattr(self, name)!r} now" for name in names)
+        advice = "resume with the same --model, --head, --variant, --fr and --apply-exif"
+        if "bundle_digest" in names and self.model == earlier.model:
+            advice = (f"bundle {self.model!r} was changed since (its manifest or files differ): resume with the bundle "
+                      "as it was and the same --head, --variant, --fr and --apply-exif")
+        return f"holds scores made with other settings ({changes}); {advice}, or {otherwise}"
 
 
 def make_thumbnail(rgb: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
@@ -211,10 +271,8 @@ class ReportWriter:
             self._lock = OutputLock(rows_file)  # a second run writing this report is refused here
             if resuming:
                 earlier = _read_header(header_file)
-                if earlier != header:
-                    raise ReportError(header_file, f"holds scores of {earlier.describe()}, not of {header.describe()}; "
-                                                   "resume with the same --model, --head, --variant and --fr, "
-                                                   "or write the report afresh without --resume")
+                if header.differing(earlier):
+                    raise ReportError(header_file, header.refusal(earlier, "write the report afresh without --resume"))
                 self.done = resume_rows(str(rows_file), "jsonl")
                 self._lock.follow()  # the rows may be a new file now, without the failed ones
             else:
@@ -378,10 +436,21 @@ def _href(source: str, base: Path) -> str | None:
 
 
 def _read_header(path: Path) -> ReportHeader:
+    """The header of a report being resumed.
+
+    Raises:
+        ReportError: It cannot be read, is not a header, or is the header of an earlier contrique-score
+            (which does not record every field).
+    """
     try:
         data = read_json(path, ReportError)
     except ReportError as exc:
         raise ReportError(path, f"{exc.reason} (a report header); write the report afresh without --resume") from None
+    missing = ReportHeader.unrecorded(data) if isinstance(data, dict) and data else None
+    if missing:
+        raise ReportError(path, f"was written by an earlier contrique-score, whose report header does not record what "
+                                f"its scores were made with ({', '.join(missing)}); write the report afresh without "
+                                "--resume, or resume it with the contrique-score version that wrote it")
     return ReportHeader.from_dict(data, str(path))
 
 

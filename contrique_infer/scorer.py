@@ -279,6 +279,16 @@ class QualityScorer:
         return self._bundle.variant.name
 
     @property
+    def apply_exif(self) -> bool:
+        """Whether images' EXIF orientation is applied before scoring."""
+        return self._apply_exif
+
+    @property
+    def bundle_digest(self) -> str:
+        """The identity of the bundle's content (:meth:`Manifest.digest <contrique_infer.manifest.Manifest.digest>`)."""
+        return self.manifest.digest()
+
+    @property
     def bundle_dir(self) -> Path:
         """The local folder the bundle was loaded from (a Hub cache snapshot for Hub bundles)."""
         return self._bundle.root

@@ -14,7 +14,6 @@ official code zero-pads instead, which would put distorted black borders into th
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterator
 from functools import partial
@@ -24,11 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from contrique_infer.preprocessing import image_formats
-from contrique_infer.regularfile import open_regular
+from contrique_infer.errors import ImageError, ImageTooLargeError
+from contrique_infer.preprocessing import decode_rgb
 
 from .alternates import ALTERNATES, BLOCK_TYPE, alternate_image, block_image
 from .colour import AUGMENTATIONS, augment_colour
@@ -44,34 +43,26 @@ MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """Open an image as RGB.
+    """Open a photo as RGB, by the runtime's decoding (:func:`contrique_infer.preprocessing.decode_rgb`):
+    regular files only, only the formats contrique-score reads (others, such as ICO or EPS, may decode
+    pixels or run Ghostscript while opened), the pixel limit checked on the header before any pixel is
+    decoded. As training has always read photos, the limit is :data:`MAX_PIXELS` and EXIF orientation
+    is ignored.
 
     Raises:
-        DataError: The file cannot be read as an image of the formats contrique-score reads (others,
-            such as ICO or EPS, may decode pixels or run Ghostscript while opened), or has more than
-            :data:`MAX_PIXELS` pixels (checked on its header, before any pixel is decoded).
+        DataError: The file cannot be read as such an image, or has more than :data:`MAX_PIXELS`
+            pixels; its message is the runtime's, and its cause the runtime's
+            :class:`~contrique_infer.errors.ImageError` (``ImageDecodeError``, ``ImageTooLargeError``).
     """
     try:
-        with open_regular(path) as fh:  # a FIFO or device is refused, not waited on
-            if not os.fstat(fh.fileno()).st_size:
-                raise DataError(f"{path}: is empty (0 bytes), not an image; remove or replace the file")
-            with warnings.catch_warnings():  # the size check below says more than Pillow's warning
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image = Image.open(fh, formats=image_formats())
-            with image:
-                w, h = image.size
-                if w * h > MAX_PIXELS:
-                    raise DataError(f"{path}: is too large to decode safely ({w}x{h} = {w * h:,} pixels, more than "
-                                    f"the {MAX_PIXELS:,} allowed); downscale the photo (to the training max_side, "
-                                    "say), or remove it")
-                return image.convert("RGB")
-    except UnidentifiedImageError as exc:
-        raise DataError(f"{path}: is not an image file in a format contrique-infer reads "
-                        f"({', '.join(image_formats())}); remove or replace the file") from exc
-    except Image.DecompressionBombError as exc:
-        raise DataError(f"{path}: is too large to decode safely ({exc}); downscale the photo, or remove it") from exc
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot be read as an image ({exc}); remove or replace the file") from exc
+        with warnings.catch_warnings():  # the pixel limit's error says more than Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return decode_rgb(path, max_pixels=MAX_PIXELS, apply_exif=False,
+                              too_large_advice="downscale the photo (to the training max_side, say), or remove it")
+    except ImageTooLargeError as exc:
+        raise DataError(str(exc)) from exc
+    except ImageError as exc:
+        raise DataError(f"{exc}; remove or replace the file") from exc
 
 
 def check_upscaled(source: object, image: Image.Image, size: tuple[int, int]) -> None:

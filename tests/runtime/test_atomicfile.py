@@ -40,3 +40,22 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
     with pytest.raises(KeyboardInterrupt):
         stage(path, lambda fh: (_ for _ in ()).throw(KeyboardInterrupt))
     assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["heads.json"]
+
+
+def test_a_file_can_be_replaced_with_given_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_bytes(b"old")
+    previous = os.umask(0o077)
+    try:
+        replace_file(path, b"new", mode=0o640)
+    finally:
+        os.umask(previous)
+    assert path.read_bytes() == b"new" and stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_failed_replace_leaves_no_temporary(tmp_path: Path) -> None:
+    folder = tmp_path / "taken"
+    (folder / "inside").mkdir(parents=True)  # a non-empty folder where the file should go: os.replace fails
+    with pytest.raises(OSError):
+        replace_file(folder, b"new contents")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"] and folder.is_dir()

@@ -21,8 +21,7 @@ from killed_run import kill_after_rows, wait_for_rows
 from PIL import Image
 from tiny_bundle import write_tiny_bundle
 
-from contrique_infer import __version__, cli, inputs
-from contrique_infer import output as output_module
+from contrique_infer import __version__, atomicfile, cli, inputs
 from contrique_infer.bundle import file_table
 from contrique_infer.location import locate
 from contrique_infer.manifest import Fidelity, Manifest, VariantInfo
@@ -322,6 +321,10 @@ def _rows(path: Path, fmt: str) -> list[dict[str, Any]]:
         return list(csv.DictReader(fh)) if fmt == "csv" else [json.loads(line) for line in fh]
 
 
+def _digest(bundle: Path) -> str:
+    return QualityScorer.from_pretrained(bundle).bundle_digest
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_resume_refuses_scores_of_another_model_variant_or_reference(capsys, tiny_bundle_dir: Path, photos: Path,
                                                                      tmp_path: Path, fmt: str) -> None:
@@ -329,25 +332,66 @@ def test_resume_refuses_scores_of_another_model_variant_or_reference(capsys, tin
     assert run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", fmt, "-o", output)[0] == 0
     before = output.read_bytes()
     other = write_tiny_bundle(tmp_path / "other", name="other-bundle")
-    for argv, asked in (
-        (["--model", other], "model 'other-bundle' (fp32), head 'quality'"),
-        (["--model", _with_int8(tiny_bundle_dir, tmp_path / "int8"), "--variant", "int8"],
-         "model 'tiny-test-bundle' (int8), head 'quality'"),
+    int8 = _with_int8(tiny_bundle_dir, tmp_path / "int8")
+    digest = _digest(tiny_bundle_dir)
+    same = "resume with the same --model, --head, --variant, --fr and --apply-exif"
+    for argv, changes, advice in (
+        (["--model", other], f"model 'tiny-test-bundle' there, 'other-bundle' now; bundle_digest '{digest}' there, "
+                             f"'{_digest(other)}' now", same),
+        (["--model", int8, "--variant", "int8"],  # the bundle with an int8 variant added: another bundle_digest
+         f"variant 'fp32' there, 'int8' now; bundle_digest '{digest}' there, '{_digest(int8)}' now",
+         "bundle 'tiny-test-bundle' was changed since (its manifest or files differ): resume with the bundle as it "
+         "was and the same --head, --variant, --fr and --apply-exif"),
         (["--model", tiny_bundle_dir, "--fr", photos / "a.png"],
-         f"model 'tiny-test-bundle' (fp32), head 'fr_quality' against {photos / 'a.png'}"),
+         "head 'quality' there, 'fr_quality' now; head_kind 'nr' there, 'fr' now; score_scale 'MOS, about 0..100' "
+         f"there, 'DMOS, about 0..1' now; higher_is_better True there, False now; reference None there, "
+         f"'{photos / 'a.png'}' now", same),
+        (["--model", tiny_bundle_dir, "--apply-exif"], "apply_exif False there, True now", same),
     ):
         code, out, err = run(capsys, photos, *argv, "--format", fmt, "-o", output, "--resume")
         assert (code, out) == (2, "")
-        assert err == (f"contrique-score: error: {output}: holds scores of model 'tiny-test-bundle' (fp32), head "
-                       f"'quality', not of {asked}; resume with the same --model, --head, --variant and --fr, or "
-                       "write to a new -o file\n")
+        assert err == (f"contrique-score: error: {output}: holds scores made with other settings ({changes}); "
+                       f"{advice}, or write to a new -o file\n")
         assert output.read_bytes() == before
     code, _, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", fmt, "-o", output, "--resume")
     assert (code, err) == (0, "")  # the same settings: goes on
     rows = _rows(output, fmt)
     assert [Path(r["source"]).name for r in rows] == ["a.png", "b.jpg"]
-    assert [(r["model"], r["variant"], r["head"], r["head_kind"], r["reference"]) for r in rows] == [
-        ("tiny-test-bundle", "fp32", "quality", "nr", "" if fmt == "csv" else None)] * 2
+    assert [(r["model"], r["variant"], r["head"], r["head_kind"], r["reference"], r["apply_exif"], r["bundle_digest"])
+            for r in rows] == [("tiny-test-bundle", "fp32", "quality", "nr", "" if fmt == "csv" else None,
+                                "False" if fmt == "csv" else False, digest)] * 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_rows_record_apply_exif_and_resume_goes_on_with_it(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                           tmp_path: Path, fmt: str) -> None:
+    output = tmp_path / f"turned.{fmt}"
+    argv = ["--model", tiny_bundle_dir, "--format", fmt, "-o", output, "--apply-exif"]
+    assert run(capsys, photos / "a.png", *argv)[0] == 0
+    assert run(capsys, photos, *argv, "--resume")[0] == 0
+    rows = _rows(output, fmt)
+    assert [Path(r["source"]).name for r in rows] == ["a.png", "b.jpg"]
+    assert [r["apply_exif"] for r in rows] == (["True"] * 2 if fmt == "csv" else [True] * 2)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_resume_refuses_a_bundle_changed_in_place_under_the_same_name(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                                      tmp_path: Path, fmt: str) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle_dir, bundle)
+    output = tmp_path / f"scores.{fmt}"
+    assert run(capsys, photos / "a.png", "--model", bundle, "--format", fmt, "-o", output)[0] == 0
+    before = output.read_bytes()
+    write_tiny_bundle(bundle, log_brightness=True)  # new weights, the same name, the same folder
+    code, out, err = run(capsys, photos, "--model", bundle, "--format", fmt, "-o", output, "--resume")
+    assert (code, out) == (2, "")
+    digest, changed = _digest(tiny_bundle_dir), _digest(bundle)
+    assert changed != digest
+    assert err == (f"contrique-score: error: {output}: holds scores made with other settings (bundle_digest "
+                   f"'{digest}' there, '{changed}' now); bundle 'tiny-test-bundle' was changed since (its manifest or "
+                   "files differ): resume with the bundle as it was and the same --head, --variant, --fr and "
+                   "--apply-exif, or write to a new -o file\n")
+    assert output.read_bytes() == before
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -355,15 +399,23 @@ def test_resume_refuses_a_file_of_an_earlier_version(capsys, tiny_bundle_dir: Pa
                                                      fmt: str) -> None:
     output = tmp_path / f"scores.{fmt}"
     run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", fmt, "-o", output)
-    earlier = render([{c: r[c] for c in RESULT_COLUMNS} for r in _rows(output, fmt)], RESULT_COLUMNS, fmt, {})
-    output.write_text(earlier, newline="")  # as contrique-score wrote it before rows recorded their settings
-    code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", fmt, "-o", output, "--resume")
-    assert (code, out) == (2, "")
-    assert err == (f"contrique-score: error: {output}: was written by an earlier contrique-score, whose rows do not "
-                   "record the model, head, variant and --fr reference of their scores, so they cannot be checked "
-                   "against model 'tiny-test-bundle' (fp32), head 'quality'; resume it with the contrique-score "
-                   "version that wrote it, or write to a new -o file\n")
-    assert output.read_text() == earlier
+    written = _rows(output, fmt)
+    previous = (*RESULT_COLUMNS, "model", "variant", "head", "head_kind", "score_scale", "higher_is_better",
+                "reference")
+    for columns, unrecorded in (
+        (RESULT_COLUMNS, "model, variant, head, head_kind, score_scale, higher_is_better, reference, apply_exif, "
+                         "bundle_digest"),
+        (previous, "apply_exif, bundle_digest"),  # the version before these two fields
+    ):
+        earlier = render([{c: r[c] for c in columns} for r in written], columns, fmt, {})
+        output.write_text(earlier, newline="")  # as that contrique-score wrote it
+        code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", fmt, "-o", output, "--resume")
+        assert (code, out) == (2, "")
+        assert err == (f"contrique-score: error: {output}: was written by an earlier contrique-score, whose rows do "
+                       f"not record what their scores were made with ({unrecorded}), so they cannot be checked against "
+                       "model 'tiny-test-bundle' (fp32), head 'quality'; resume it with the contrique-score version "
+                       "that wrote it, or write to a new -o file\n")
+        assert output.read_text() == earlier
 
 
 def test_a_fifo_as_reference_is_refused_at_once(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
@@ -398,7 +450,7 @@ def test_resume_on_a_full_disk_exits_2_and_leaves_the_file(capsys, tiny_bundle_d
     def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(output_module, "stage", full)
+    monkeypatch.setattr(atomicfile, "stage", full)
     code, out, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "jsonl", "-o", target, "--resume")
     assert (code, out) == (2, "") and "Traceback" not in err
     assert err == (f"contrique-score: error: {target}: cannot be rewritten without its 1 failed row(s) (No space "
@@ -444,7 +496,8 @@ def test_a_closed_stdout_ends_quietly(tiny_bundle_dir: Path, tmp_path: Path) -> 
     err = process.stderr.read()
     assert process.wait(timeout=120) == 141 and err == b""
     assert head[0] == (b"source,score,width,height,error,error_type,model,variant,head,head_kind,score_scale,"
-                       b"higher_is_better,reference\n") and head[1].startswith(os.fsencode(tmp_path))
+                       b"higher_is_better,reference,apply_exif,bundle_digest\n")
+    assert head[1].startswith(os.fsencode(tmp_path))
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from contrique_infer import output as output_module
+from contrique_infer import atomicfile
 from contrique_infer.commands import printable
 from contrique_infer.output import (
     HEAD_COLUMNS,
@@ -33,15 +33,20 @@ ROWS = [
 ]
 
 
-MADE_WITH = ReportHeader("tiny", "fp32", "quality", "nr", "MOS, 0..100", True)
-OTHER_SETTINGS = {  # what a resume asks for instead, and how the refusal describes it
-    "model": (dataclasses.replace(MADE_WITH, model="other"), "model 'other' (fp32), head 'quality'"),
-    "head": (dataclasses.replace(MADE_WITH, head="level", score_scale="level"), "model 'tiny' (fp32), head 'level'"),
-    "variant": (dataclasses.replace(MADE_WITH, variant="int8"), "model 'tiny' (int8), head 'quality'"),
-    "fr": (dataclasses.replace(MADE_WITH, head="fr", head_kind="fr", reference="ref.png"),
-           "model 'tiny' (fp32), head 'fr' against ref.png"),
-    "direction": (dataclasses.replace(MADE_WITH, higher_is_better=False), "model 'tiny' (fp32), head 'quality'"),
+MADE_WITH = ReportHeader("tiny", "fp32", "quality", "nr", "MOS, 0..100", True, apply_exif=False,
+                         bundle_digest="0123456789abcdef")
+OTHER_SETTINGS = {  # what a resume asks for instead: the fields that differ from MADE_WITH
+    "model": {"model": "other"},
+    "head": {"head": "level", "score_scale": "level"},
+    "variant": {"variant": "int8"},
+    "fr": {"head": "fr", "head_kind": "fr", "reference": "ref.png"},
+    "direction": {"higher_is_better": False},
+    "apply_exif": {"apply_exif": True},
+    "bundle": {"bundle_digest": "fedcba9876543210"},
 }
+SAME_SETTINGS = "resume with the same --model, --head, --variant, --fr and --apply-exif, or write to a new -o file"
+BUNDLE_CHANGED = ("bundle 'tiny' was changed since (its manifest or files differ): resume with the bundle as it was "
+                  "and the same --head, --variant, --fr and --apply-exif, or write to a new -o file")
 
 
 def made(rows: list[dict[str, Any]], made_with: ReportHeader = MADE_WITH) -> list[dict[str, Any]]:
@@ -99,17 +104,18 @@ def test_resume_repairs_a_killed_run(tmp_path: Path, fmt: str) -> None:
 def test_rows_record_what_made_their_scores_after_the_result_columns() -> None:
     assert result_columns() == RESULT_COLUMNS
     assert result_columns(MADE_WITH) == (*RESULT_COLUMNS, "model", "variant", "head", "head_kind", "score_scale",
-                                         "higher_is_better", "reference")
+                                         "higher_is_better", "reference", "apply_exif", "bundle_digest")
     text = render(made(ROWS[:1]), result_columns(MADE_WITH), "csv", {})
     assert text.splitlines() == [",".join(result_columns(MADE_WITH)),
-                                 'a.png,41.5,40,30,,,tiny,fp32,quality,nr,"MOS, 0..100",True,']
+                                 'a.png,41.5,40,30,,,tiny,fp32,quality,nr,"MOS, 0..100",True,,False,0123456789abcdef']
     assert list(json.loads(render(made(ROWS[:1]), result_columns(MADE_WITH), "jsonl", {}))) == list(
         result_columns(MADE_WITH))
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_resume_goes_on_with_a_file_made_with_the_same_settings(tmp_path: Path, fmt: str) -> None:
-    for made_with in (MADE_WITH, OTHER_SETTINGS["fr"][0]):
+    for made_with in (MADE_WITH, dataclasses.replace(MADE_WITH, **OTHER_SETTINGS["fr"]),
+                      dataclasses.replace(MADE_WITH, apply_exif=True)):
         path = tmp_path / f"out.{fmt}"
         path.write_text(render(made(ROWS, made_with), result_columns(made_with), fmt, {}) + '{"source": "half')
         assert resume(str(path), fmt, made_with) == {"a.png", 'c, "quoted".png'}
@@ -120,22 +126,40 @@ def test_resume_goes_on_with_a_file_made_with_the_same_settings(tmp_path: Path, 
 @pytest.mark.parametrize("setting", sorted(OTHER_SETTINGS))
 def test_resume_refuses_scores_made_with_other_settings_and_leaves_the_file(tmp_path: Path, fmt: str,
                                                                             setting: str) -> None:
-    other, described = OTHER_SETTINGS[setting]
-    for earlier, asked, found, wanted in ((MADE_WITH, other, "model 'tiny' (fp32), head 'quality'", described),
-                                          (other, MADE_WITH, described, "model 'tiny' (fp32), head 'quality'")):
+    changed = OTHER_SETTINGS[setting]
+    other = dataclasses.replace(MADE_WITH, **changed)
+    advice = BUNDLE_CHANGED if setting == "bundle" else SAME_SETTINGS
+    for earlier, asked in ((MADE_WITH, other), (other, MADE_WITH)):
         path = tmp_path / f"out.{fmt}"
         data = (render(made(ROWS, earlier), result_columns(earlier), fmt, {}) + '{"source": "half').encode()
         path.write_bytes(data)  # an error row and a half-written one: what resuming would repair
         with pytest.raises(OutputFileError) as refused:
             resume(str(path), fmt, asked)
-        assert str(refused.value) == (f"{path}: holds scores of {found}, not of {wanted}; resume with the same "
-                                      "--model, --head, --variant and --fr, or write to a new -o file")
+        changes = "; ".join(f"{name} {getattr(earlier, name)!r} there, {getattr(asked, name)!r} now"
+                            for name in changed)
+        assert str(refused.value) == f"{path}: holds scores made with other settings ({changes}); {advice}"
         assert path.read_bytes() == data
 
 
-EARLIER_VERSION = ("was written by an earlier contrique-score, whose rows do not record the model, head, variant and "
-                   "--fr reference of their scores, so they cannot be checked against model 'tiny' (fp32), head "
-                   "'quality'; resume it with the contrique-score version that wrote it, or write to a new -o file")
+def test_a_refusal_names_each_field_that_differs(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    path.write_text(render(made(ROWS[:1]), result_columns(MADE_WITH), "csv", {}))
+    with pytest.raises(OutputFileError) as refused:
+        resume(str(path), "csv", dataclasses.replace(MADE_WITH, apply_exif=True))
+    assert str(refused.value) == (f"{path}: holds scores made with other settings (apply_exif False there, True now); "
+                                  "resume with the same --model, --head, --variant, --fr and --apply-exif, or write "
+                                  "to a new -o file")
+    with pytest.raises(OutputFileError) as refused:
+        resume(str(path), "csv", dataclasses.replace(MADE_WITH, variant="int8", bundle_digest="fedcba9876543210"))
+    assert str(refused.value) == (f"{path}: holds scores made with other settings (variant 'fp32' there, 'int8' now; "
+                                  "bundle_digest '0123456789abcdef' there, 'fedcba9876543210' now); " + BUNDLE_CHANGED)
+
+
+EARLIER_VERSION = ("was written by an earlier contrique-score, whose rows do not record what their scores were made "
+                   "with ({}), so they cannot be checked against model 'tiny' (fp32), head 'quality'; resume it with "
+                   "the contrique-score version that wrote it, or write to a new -o file")
+ALL_FIELDS = "model, variant, head, head_kind, score_scale, higher_is_better, reference, apply_exif, bundle_digest"
+PREVIOUS_FIELDS = ("model", "variant", "head", "head_kind", "score_scale", "higher_is_better", "reference")
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
@@ -151,17 +175,37 @@ def test_resume_refuses_a_file_of_an_earlier_version_that_records_no_settings(tm
         path.write_text(text)
         with pytest.raises(OutputFileError) as refused:
             resume(str(path), fmt, MADE_WITH)
-        assert str(refused.value) == f"{path}: {EARLIER_VERSION}"
+        assert str(refused.value) == f"{path}: {EARLIER_VERSION.format(ALL_FIELDS)}"
         assert path.read_text() == text
     assert resume(str(tmp_path / f"old.{fmt}"), fmt) == {"a.png", 'c, "quoted".png'}  # rows that need no settings
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_refuses_a_file_of_the_version_before_apply_exif_and_bundle_digest(tmp_path: Path, fmt: str) -> None:
+    columns = (*RESULT_COLUMNS, *PREVIOUS_FIELDS)
+    rows = [{name: value for name, value in row.items() if name in columns} for row in made(ROWS)]
+    previous = render(rows, columns, fmt, {})  # what the version before these two fields wrote
+    path = tmp_path / f"previous.{fmt}"
+    for text in (previous, previous.split("\n", 1)[0] + "\n"):  # also a csv header (a jsonl row) alone
+        path.write_text(text)
+        with pytest.raises(OutputFileError) as refused:
+            resume(str(path), fmt, MADE_WITH)
+        assert str(refused.value) == f"{path}: {EARLIER_VERSION.format('apply_exif, bundle_digest')}"
+        assert path.read_text() == text
 
 
 def test_resume_refuses_rows_whose_settings_are_not_what_contrique_score_writes(tmp_path: Path) -> None:
     header = ",".join(result_columns(MADE_WITH)) + "\n"
     for fmt, text, line, reason in (
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,yes,\n", 2,
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,yes,,False,0123456789abcdef\n", 2,
          "what made its score is recorded wrongly: field 'higher_is_better' must be bool"),
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True\n", 2, "expected 13 columns"),
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,false,0123456789abcdef\n", 2,
+         "what made its score is recorded wrongly: field 'apply_exif' must be bool"),
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,\n", 2,
+         "what made its score is recorded wrongly: field 'bundle_digest' must be str"),
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False\n", 2, "expected 15 columns"),
+        ("jsonl", json.dumps({**made(ROWS[:1])[0], "bundle_digest": "0123"}) + "\n", 1,
+         "what made its score is recorded wrongly: field 'bundle_digest' must be 16 lowercase hex digits"),
         ("jsonl", json.dumps({**made(ROWS[:1])[0], "model": None}) + "\n", 1,
          "what made its score is recorded wrongly: field 'model' must be str"),
         ("jsonl", json.dumps({**ROWS[0], "model": "tiny"}) + "\n", 1,
@@ -244,8 +288,7 @@ def test_resume_takes_the_fr_reference_however_spelt(tmp_path: Path, monkeypatch
     for spelt in ("./ref.png", str(tmp_path / "ref.png"), "sub/../ref.png"):
         path.write_text(data)
         assert resume(str(path), fmt, dataclasses.replace(earlier, reference=spelt)) == {"a.png"}
-    with pytest.raises(OutputFileError,
-                       match="against ref.png, not of model 'tiny' [(]fp32[)], head 'fr' against o.png"):
+    with pytest.raises(OutputFileError, match=r"other settings \(reference 'ref.png' there, 'o.png' now\)"):
         resume(str(path), fmt, dataclasses.replace(earlier, reference="o.png"))
 
 
@@ -335,7 +378,7 @@ def test_resume_on_a_full_disk_leaves_the_file_as_it_was(tmp_path: Path, monkeyp
     path = tmp_path / "out.jsonl"
     data = render(ROWS, RESULT_COLUMNS, "jsonl", {}).encode() + b'{"source": "half'
     path.write_bytes(data)
-    real = output_module.stage
+    real = atomicfile.stage
 
     def on_a_full_disk(target: str, write: Any) -> Path:
         def part_then_full(fh: BinaryIO) -> None:
@@ -344,7 +387,7 @@ def test_resume_on_a_full_disk_leaves_the_file_as_it_was(tmp_path: Path, monkeyp
 
         return real(target, part_then_full)
 
-    monkeypatch.setattr(output_module, "stage", on_a_full_disk)
+    monkeypatch.setattr(atomicfile, "stage", on_a_full_disk)
     with pytest.raises(OutputFileError, match=r"out.jsonl: cannot be rewritten without its 1 failed row\(s\) "
                                               r"\(No space left on device\); it was left as it was"):
         resume(str(path), "jsonl")

@@ -215,6 +215,22 @@ def test_max_pixels_checked_on_header_before_decoding(tmp_path: Path) -> None:
         decode_rgb(np.zeros((100, 100, 3), np.uint8), max_pixels=9_999)
 
 
+def test_too_large_advice_ends_both_too_large_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(_png(_rgb(100, 100)))
+    with pytest.raises(ImageTooLargeError, match=r"big.png: is 100x100 = 10000 pixels, more than max_pixels=5000; "
+                                                 r"raise max_pixels \(None: no limit; .*\) to allow it$"):
+        decode_rgb(path, max_pixels=5000)
+    with pytest.raises(ImageTooLargeError, match=r"more than max_pixels=5000; downscale it$"):
+        decode_rgb(path, max_pixels=5000, too_large_advice="downscale it")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses 10000 pixels on opening the file
+    with pytest.raises(ImageTooLargeError, match=r"big.png: is larger than Pillow's decompression-bomb limit "
+                                                 r"\(.*\); raise max_pixels \(.*\) to allow such images$"):
+        decode_rgb(path, max_pixels=None)
+    with pytest.raises(ImageTooLargeError, match=r"decompression-bomb limit \(.*\); downscale it$"):
+        decode_rgb(path, max_pixels=None, too_large_advice="downscale it")
+
+
 def test_pillow_bomb_limit_is_reported_and_can_be_lifted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     data = _png(_rgb(100, 100))  # 10000 pixels > 2 x Pillow's limit: Pillow refuses it

@@ -3,6 +3,7 @@ the report's files, resuming, escaping, and the page itself in a real headless c
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -37,6 +38,7 @@ from contrique_infer.results import ScoreResult
 from contrique_infer.scorer import QualityScorer
 
 HOSTILE = "<img src=x onerror=window.pwned=1>.png"
+HEADER = ReportHeader("m", "fp32", "h", "nr", "MOS", True, apply_exif=False, bundle_digest="0123456789abcdef")
 NON_UTF8 = b"caf\xe9.png"
 
 
@@ -152,6 +154,21 @@ def test_header_comes_from_the_head_and_is_validated(scorer: QualityScorer, phot
         ReportHeader.from_dict({**nr.to_dict(), "extra": 1})
 
 
+def test_header_records_the_exif_setting_and_the_bundle_content(scorer: QualityScorer, tiny_bundle_dir: Path) -> None:
+    nr = ReportHeader.for_scorer(scorer)
+    assert (nr.apply_exif, nr.bundle_digest) == (False, scorer.bundle_digest)
+    assert re.fullmatch("[0-9a-f]{16}", nr.bundle_digest)
+    turned = ReportHeader.for_scorer(QualityScorer.from_pretrained(tiny_bundle_dir, apply_exif=True))
+    assert turned == dataclasses.replace(nr, apply_exif=True)
+    assert list(nr.to_dict())[-3:] == ["reference", "apply_exif", "bundle_digest"]
+    for field, value, problem in (("apply_exif", "yes", "field 'apply_exif' must be bool"),
+                                  ("bundle_digest", None, "field 'bundle_digest' must be str"),
+                                  ("bundle_digest", "ABCDEF0123456789", "must be 16 lowercase hex digits"),
+                                  ("bundle_digest", "0123", "must be 16 lowercase hex digits")):
+        with pytest.raises(ReportError, match=problem):
+            ReportHeader.from_dict({**nr.to_dict(), field: value})
+
+
 # --- the files and the page's data --------------------------------------------------------------
 
 
@@ -194,7 +211,7 @@ def test_cli_writes_the_report_rows_thumbnails_and_links(capsys, tiny_bundle_dir
 
 
 def test_page_data_is_escaped_json_whatever_the_strings() -> None:
-    header = ReportHeader("m</script>", "fp32", "h", "nr", "MOS", True)
+    header = dataclasses.replace(HEADER, model="m</script>")
     hostile = ["</script><script>window.pwned=2</script>", "<!--", "a\u2028b&amp;", "caf\udce9"]
     page = render_html({"header": header.to_dict(), "rows": [[s, 1.0, 9, 9, None, None] for s in hostile],
                         "failed": []})
@@ -208,7 +225,7 @@ def test_page_data_is_escaped_json_whatever_the_strings() -> None:
 
 
 def test_write_report_from_python_lists_non_finite_scores_with_the_failures(tmp_path: Path) -> None:
-    header = ReportHeader("m", "fp32", "h", "nr", "MOS", True)
+    header = HEADER
     path = write_report(tmp_path / "r.html", iter([ScoreResult("a", 2.0), ScoreResult("b", math.nan),
                                                    ScoreResult("c", None, "gone", "ImageDecodeError")]), header)
     assert path == tmp_path / "r.html"
@@ -236,7 +253,7 @@ def test_images_with_a_non_finite_feature_are_listed_with_the_failures(capsys, t
 
 
 def test_a_new_report_replaces_the_old_one_and_other_folders_are_left_alone(tmp_path: Path) -> None:
-    header = ReportHeader("m", "fp32", "h", "nr", "MOS", True)
+    header = HEADER
     thumb = make_thumbnail(Image.new("RGB", (50, 40)))
     write_report(tmp_path / "r.html", [ScoreResult("old", 1.0, thumbnail=thumb)], header)
     write_report(tmp_path / "r.html", [ScoreResult("new", 2.0, thumbnail=thumb)], header)
@@ -252,17 +269,39 @@ def test_a_new_report_replaces_the_old_one_and_other_folders_are_left_alone(tmp_
         ReportWriter(tmp_path / "no such folder" / "r.html", header)
 
 
-def test_resuming_needs_the_same_model_and_head(tmp_path: Path) -> None:
-    header = ReportHeader("m", "fp32", "h", "nr", "MOS", True)
+def test_resuming_needs_the_same_settings_and_bundle_content(tmp_path: Path) -> None:
+    header = HEADER
     write_report(tmp_path / "r.html", [ScoreResult("a", 1.0), ScoreResult("b", None, "bad", "ImageDecodeError")],
                  header)
-    with pytest.raises(ReportError, match="holds scores of model 'm' \\(fp32\\), head 'h', not of model 'm' "
-                                          "\\(int8\\), head 'h'; resume with the same"):
-        ReportWriter(tmp_path / "r.html", ReportHeader("m", "int8", "h", "nr", "MOS", True), resume=True)
+    header_file = tmp_path / "r_files" / "header.json"
+    written = header_file.read_bytes()
+    for changed, message in (
+        ({"variant": "int8"}, "variant 'fp32' there, 'int8' now); resume with the same --model, --head, --variant, "
+                              "--fr and --apply-exif, or write the report afresh without --resume"),
+        ({"apply_exif": True}, "apply_exif False there, True now); resume with the same --model, --head, --variant, "
+                               "--fr and --apply-exif, or write the report afresh without --resume"),
+        ({"bundle_digest": "fedcba9876543210"},
+         "bundle_digest '0123456789abcdef' there, 'fedcba9876543210' now); bundle 'm' was changed since (its manifest "
+         "or files differ): resume with the bundle as it was and the same --head, --variant, --fr and --apply-exif, "
+         "or write the report afresh without --resume"),
+    ):
+        with pytest.raises(ReportError) as refused:
+            ReportWriter(tmp_path / "r.html", dataclasses.replace(header, **changed), resume=True)
+        assert str(refused.value) == f"{header_file}: holds scores made with other settings ({message}"
+        assert header_file.read_bytes() == written and len(rows_of(tmp_path / "r.html")) == 2
     with ReportWriter(tmp_path / "r.html", header, resume=True) as writer:
         assert writer.done == {"a"}  # b failed: it is tried again
         writer.add(ScoreResult("b", 3.0))
     assert [(r[0], r[1]) for r in page_data(tmp_path / "r.html")["rows"]] == [("a", 1.0), ("b", 3.0)]
+    earlier = {k: v for k, v in header.to_dict().items() if k not in ("apply_exif", "bundle_digest")}
+    header_file.write_text(json.dumps(earlier, indent=2) + "\n")  # as the version before these fields wrote it
+    with pytest.raises(ReportError) as refused:
+        ReportWriter(tmp_path / "r.html", header, resume=True)
+    assert str(refused.value) == (f"{header_file}: was written by an earlier contrique-score, whose report header "
+                                  "does not record what its scores were made with (apply_exif, bundle_digest); write "
+                                  "the report afresh without --resume, or resume it with the contrique-score version "
+                                  "that wrote it")
+    header_file.write_bytes(written)
     (tmp_path / "r_files" / "rows.jsonl").write_text('{"not": "a row"}\n')
     with pytest.raises(OutputFileError, match="line 1 is not a jsonl result row"):
         ReportWriter(tmp_path / "r.html", header, resume=True)
@@ -519,7 +558,7 @@ def test_a_lower_is_better_head_still_shows_the_worst_first(capsys, chrome: Any,
 
 
 def test_hostile_strings_from_python_are_text_in_the_page(chrome: Any, tmp_path: Path) -> None:
-    header = ReportHeader("<b>model</b>", "fp32", "<i>head</i>", "nr", "MOS", True)
+    header = dataclasses.replace(HEADER, model="<b>model</b>", head="<i>head</i>")
     sources = ["</script><script>window.pwned=2</script>", "<!-- comment", "line\u2028sep & \"quotes'"]
     results = [ScoreResult(s, float(i)) for i, s in enumerate(sources)]
     results.append(ScoreResult("bad \udce9 name", None, "<img src=y onerror=window.pwned=3>", "ImageDecodeError"))

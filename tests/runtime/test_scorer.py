@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import multiprocessing
 import pickle
 import shutil
@@ -16,7 +18,7 @@ from tiny_bundle import make_heads, reference_feature, write_tiny_bundle
 
 import contrique_infer
 from contrique_infer import location
-from contrique_infer.bundle import load_bundle
+from contrique_infer.bundle import file_table, load_bundle
 from contrique_infer.errors import (
     BundleFileError,
     HeadKindError,
@@ -285,6 +287,28 @@ def test_max_pixels_and_exif_options(tiny_bundle_dir: Path, tmp_path: Path) -> N
     assert plain.score(path) == plain.score(img)
     assert turned.score(path) == plain.score(img.transpose(Image.Transpose.ROTATE_90))
     assert pickle.loads(pickle.dumps(turned)).score(path) == turned.score(path)
+    assert (plain.apply_exif, turned.apply_exif, pickle.loads(pickle.dumps(turned)).apply_exif) == (False, True, True)
+
+
+def test_bundle_digest_identifies_the_bundle_content(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    digest = QualityScorer.from_pretrained(tiny_bundle_dir).bundle_digest
+    canonical = json.dumps(json.loads((tiny_bundle_dir / MANIFEST_NAME).read_text()), sort_keys=True,
+                           separators=(",", ":"))
+    assert digest == hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]  # as the docs say
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bundle_dir, copy)
+    manifest = json.loads((copy / MANIFEST_NAME).read_text())
+    (copy / MANIFEST_NAME).write_text(json.dumps(dict(reversed(manifest.items())), indent=4))  # laid out otherwise
+    moved = QualityScorer.from_pretrained(copy, head="quality", apply_exif=True)
+    assert moved.bundle_digest == digest  # another folder, file layout, head or exif setting: the same content
+    head = json.loads((copy / HEADS["quality"].info.file).read_text())
+    head["intercept"] += 1.0
+    (copy / HEADS["quality"].info.file).write_text(json.dumps(head))
+    manifest["files"][HEADS["quality"].info.file] = file_table(copy, [HEADS["quality"].info.file])[
+        HEADS["quality"].info.file].to_dict()
+    (copy / MANIFEST_NAME).write_text(json.dumps(manifest))
+    changed = QualityScorer.from_pretrained(copy).bundle_digest  # one head changed in place, the same name
+    assert changed != digest and len(changed) == 16
 
 
 def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:

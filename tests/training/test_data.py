@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from contrique_infer.errors import ImageDecodeError, ImageTooLargeError
 from contrique_infer.inputs import list_images
+from contrique_infer.preprocessing import decode_rgb
 from contrique_training.alternates import ALTERNATES, BLOCK_SIZES, block_image
 from contrique_training.data import (
     BatchStream,
@@ -326,18 +328,20 @@ def test_series_photos_are_downscaled_to_max_side(tmp_path: Path) -> None:
 
 def test_photos_that_are_not_regular_files_are_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.jpg")
-    with pytest.raises(DataError, match=r"pipe.jpg: cannot be read as an image \(is a named pipe \(FIFO\), not a"):
+    with pytest.raises(DataError, match=r"pipe.jpg: is a named pipe \(FIFO\), not a regular file; only regular "
+                                        r"files are read; remove or replace the file$"):
         load_rgb(tmp_path / "pipe.jpg")  # refused, not waited on
 
 
 def test_empty_and_oversized_photos_are_data_errors_naming_them(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "empty.png").write_bytes(b"")
-    with pytest.raises(DataError, match=r"empty.png: is empty \(0 bytes\)"):
+    with pytest.raises(DataError, match=r"empty.png: is empty \(0 bytes\); remove or replace the file$"):
         load_rgb(tmp_path / "empty.png")
     Image.new("RGB", (64, 64)).save(tmp_path / "big.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is then a decompression bomb
-    with pytest.raises(DataError, match="big.png: is too large to decode safely"):
+    with pytest.raises(DataError, match=r"big.png: is larger than Pillow's decompression-bomb limit \(.*\); "
+                                        r"downscale the photo \(to the training max_side, say\), or remove it$"):
         load_rgb(tmp_path / "big.png")
 
 
@@ -359,16 +363,14 @@ def test_photos_above_the_pixel_limit_are_refused_before_decoding(tmp_path: Path
         warnings.simplefilter("error")  # Pillow's DecompressionBombWarning is not what the user sees
         with pytest.raises(DataError) as caught:
             load_rgb(huge)
-    assert str(caught.value) == (f"{huge}: is too large to decode safely (9500x9500 = 90,250,000 pixels, more than "
-                                 "the 89,478,485 allowed); downscale the photo (to the training max_side, say), or "
-                                 "remove it")
+    assert str(caught.value) == (f"{huge}: is 9500x9500 = 90250000 pixels, more than max_pixels=89478485; "
+                                 "downscale the photo (to the training max_side, say), or remove it")
     # the limit itself is allowed, and an allowed photo decodes as before
     monkeypatch.setattr("contrique_training.data.MAX_PIXELS", 64 * 48)
     edge = _photo(tmp_path / "edge.png", (64, 48), 3)
     with Image.open(edge) as image:
         assert np.array_equal(np.asarray(load_rgb(edge)), np.asarray(image.convert("RGB")))
-    with pytest.raises(DataError, match=r"wide.png: is too large to decode safely \(65x48 = 3,120 pixels, more "
-                                        r"than the 3,072 allowed\)"):
+    with pytest.raises(DataError, match=r"wide.png: is 65x48 = 3120 pixels, more than max_pixels=3072; downscale"):
         load_rgb(_photo(tmp_path / "wide.png", (65, 48), 3))
 
 
@@ -379,7 +381,7 @@ def test_a_bad_photo_in_a_loader_worker_is_reported_without_the_worker_traceback
     with pytest.raises(DataError) as caught:
         for _ in range(stream.batches_per_epoch):
             stream.next()
-    assert str(caught.value) == f"{paths[0]}: is empty (0 bytes), not an image; remove or replace the file"
+    assert str(caught.value) == f"{paths[0]}: is empty (0 bytes); remove or replace the file"
 
 
 def test_photos_are_opened_only_as_the_formats_contrique_score_reads(tmp_path: Path) -> None:
@@ -392,6 +394,33 @@ def test_photos_are_opened_only_as_the_formats_contrique_score_reads(tmp_path: P
         with pytest.raises(DataError, match=rf"{path.name}: is not an image file in a format contrique-infer reads "
                                             r"\(AVIF, .*, WEBP\); remove or replace the file"):
             load_rgb(path)
+
+
+def test_photos_decode_through_the_runtime_whose_error_is_the_cause(tmp_path: Path) -> None:
+    # one decoding path for scoring and training: decode_rgb's error is the DataError's cause, its message begins it
+    (tmp_path / "empty.png").write_bytes(b"")
+    Image.new("RGB", (16, 16)).save(tmp_path / "icon.jpg", "ICO")
+    whole = _photo(tmp_path / "whole.png", (64, 48), 6).read_bytes()
+    (tmp_path / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    huge = _png_header(tmp_path / "huge.png", 9500, 9500)
+    for name, kind in (("empty.png", ImageDecodeError), ("icon.jpg", ImageDecodeError),
+                       ("truncated.png", ImageDecodeError), ("missing.png", ImageDecodeError),
+                       (huge.name, ImageTooLargeError)):
+        with pytest.raises(DataError) as caught:
+            load_rgb(tmp_path / name)
+        assert type(caught.value.__cause__) is kind
+        assert str(caught.value).startswith(f"{tmp_path / name}: {caught.value.__cause__.reason}")
+    with pytest.raises(DataError, match=r"truncated.png: cannot be decoded, the file is truncated or corrupt \(.*\); "
+                                        r"remove or replace the file$"):
+        load_rgb(tmp_path / "truncated.png")
+
+
+def test_sixteen_bit_photos_are_scaled_as_scoring_scales_them(tmp_path: Path) -> None:
+    # training used PIL's convert("RGB"), which clips 16-bit grayscale at 255 (a normal photo came out nearly white)
+    path = tmp_path / "g16.png"
+    Image.fromarray(np.array([[0, 1, 255, 256, 32768, 65535]], dtype=np.uint16)).save(path)
+    assert np.asarray(load_rgb(path))[0, :, 0].tolist() == [0, 0, 1, 1, 128, 255]
+    assert np.array_equal(np.asarray(load_rgb(path)), np.asarray(decode_rgb(path)))
 
 
 def test_a_photo_too_narrow_to_upscale_to_a_region_is_refused_before_resizing(tmp_path: Path) -> None:
