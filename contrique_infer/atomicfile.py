@@ -37,6 +37,13 @@ def stage(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> 
     return temporary
 
 
+def link_target(path: str | os.PathLike[str]) -> str:
+    """The file to write in place of ``path`` so that a symbolic link stays one: the file the link
+    points to (followed to the end, also one that does not exist yet), else ``path`` itself."""
+    path = os.fspath(path)
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
 def replace_file(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], object], *,
                  mode: int | None = None) -> Path:
     """Write ``path`` atomically: :func:`stage`, then replace it.

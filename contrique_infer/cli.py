@@ -64,7 +64,8 @@ resuming:
   whose scores were made with another --model, --head, --variant, --fr or --apply-exif, or with
   a bundle changed since under the same name (another bundle_digest), is refused (each csv or
   jsonl row records them; a report, in FILE_files/header.json), and so is a file of an earlier
-  contrique-score, whose rows do not record them all.
+  contrique-score, whose rows do not record them all. A refused file is left as it was. If FILE
+  is a symbolic link, the file (for html, the page and its _files/ folder) it points to is used.
 
 exit codes:
   0  every image was scored
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the images -o FILE already has a score for, and append (csv, jsonl, html)")
     p.add_argument("--fr", metavar="REFERENCE",
                    help="score each input against the REFERENCE image with a full-reference head")
-    p.add_argument("--apply-exif", action="store_true", help="apply EXIF orientation (the official code does not)")
+    p.add_argument("--apply-exif", action="store_true",
+                   help="apply EXIF orientation (the official code does not; Pillow turns TIFFs upright either way)")
     p.add_argument("--max-pixels", type=_max_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images with more pixels; 'none' for no limit (default {DEFAULT_MAX_PIXELS})")
     p.add_argument("--list-heads", action="store_true", help="list the model's heads and exit")

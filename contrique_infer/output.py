@@ -27,7 +27,7 @@ try:
 except ImportError:  # Windows: result files are not locked
     fcntl = None  # type: ignore[assignment]
 
-from .atomicfile import replace_file
+from .atomicfile import link_target, replace_file
 from .commands import StdoutError, printable
 from .errors import PathError
 from .jsonfile import JSONError, loads
@@ -388,7 +388,7 @@ def _drop_failed_rows(path: str, fmt: str, failed: int, made_with: ReportHeader 
     new file in the same folder that replaces it (:mod:`contrique_infer.atomicfile`, with ``path``'s
     permissions); on failure (a full disk) ``path`` is left as it was. A symbolic link stays one: the
     file it points to is replaced."""
-    target = os.path.realpath(path)
+    target = link_target(path)
 
     def write_kept(out: BinaryIO) -> None:
         with open_regular(path) as fh:
@@ -522,4 +522,4 @@ def _made_with_other(found: dict[str, Any], made_with: ReportHeader, path: str, 
     if problem:
         return _not_results(path, fmt, number, f"what made its score is recorded wrongly: {problem}")
     earlier = type(made_with).from_dict(found, path)
-    return OutputFileError(path, made_with.refusal(earlier, "write to a new -o file"))
+    return OutputFileError(path, f"line {number} {made_with.refusal(earlier, 'write to a new -o file')}")

@@ -17,7 +17,13 @@ file object, a PIL image, or a uint8 NumPy array of shape HxW, HxWx3 or HxWx4. C
 
 Animated and multi-page files (GIF, TIFF, ...) use their first frame; a PIL image is used at
 the frame it is on. EXIF orientation is ignored unless ``apply_exif=True`` (the official code
-ignores it).
+ignores it), with one exception: Pillow itself turns a TIFF upright by its orientation tag as it
+loads it, so a TIFF with orientation 2 to 8 is decoded (and its size reported) upright either way.
+That is kept, not undone: the official code's ``Image.open(path).convert("RGB")`` gets the same
+upright pixels from Pillow, so TIFFs score as there. With ``apply_exif=True`` every format gives
+exactly the upright image: the tag is read once the image is loaded (Pillow drops the tag of a turn
+it made itself), and a turn made while loading is seen in the size (Pillow before 11 reported a
+TIFF's stored size until then).
 
 Files, bytes and file objects are opened only as the raster formats of
 :data:`~contrique_infer.inputs.IMAGE_EXTENSIONS` (a camera's multi-picture JPEG, MPO, included):
@@ -31,6 +37,12 @@ that also exceed Pillow's own decompression-bomb limit (``PIL.Image.MAX_IMAGE_PI
 179 MP for its error) are reported as :class:`ImageTooLargeError` too. Pillow still prints its
 ``DecompressionBombWarning`` for images above its warning limit (about 89 MP) that are then
 refused; :func:`allow_pixels` raises Pillow's limit when ``max_pixels`` is set above it.
+:func:`check_header` makes every check done before decoding (the file, its format, its header, the
+size guards) and decodes nothing, to check many files cheaply before work on them starts.
+
+A file that starts with the signature of JPEG, PNG, GIF, WebP, TIFF or BMP but whose header Pillow
+cannot read is called that format's damaged file (with the reason Pillow's plugin for it gives),
+not a file of no format read.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ import io
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -74,8 +86,9 @@ class PreparedImage:
 
     Attributes:
         source: The input's name (a path) or description (``<bytes 123>``).
-        width: Width of the image in pixels, as stored (before any ``max_side`` downscaling).
-        height: Height of the image in pixels, as stored.
+        width: Width of the image in pixels, as stored (before any ``max_side`` downscaling; upright
+            when it was turned: ``apply_exif``, or a TIFF, which Pillow turns itself).
+        height: Height of the image in pixels, likewise.
         scales: One float32 CHW array per scale of the input contract, in contract order.
         thumbnail: What the ``thumbnail`` hook of :func:`prepare` made of the decoded image
             (None without a hook).
@@ -151,7 +164,8 @@ def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
         image: A path, bytes, binary file object, PIL image or uint8 NumPy array.
         max_pixels: Refuse images with more pixels (checked on the file header, before the pixels
             are decoded); None disables the guard. See :func:`allow_pixels` for Pillow's own limit.
-        apply_exif: Rotate/flip the image as its EXIF orientation tag says.
+        apply_exif: Rotate/flip the image as its EXIF orientation tag says (Pillow turns a TIFF
+            whether or not this is set).
         min_size: Refuse images whose shorter side is below this many pixels (checked on the
             file's own size).
         max_side: Downscale the image so that its longer side is at most this (:func:`fit_size`,
@@ -172,37 +186,74 @@ def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
     return _decode(image, max_pixels, apply_exif, min_size, max_side, too_large_advice=too_large_advice)[0]
 
 
-def _decode(image: ImageInput, max_pixels: int | None, apply_exif: bool, min_size: int,
-            max_side: int | None, *, too_large_advice: str | None = None) -> tuple[Image.Image, tuple[int, int]]:
-    """:func:`decode_rgb`'s work: the RGB image, and the image's own size (after any EXIF turn)."""
-    source = describe(image)
+def check_header(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, min_size: int = 1,
+                 too_large_advice: str | None = None) -> tuple[int, int]:
+    """Check an input as :func:`decode_rgb` does before it decodes any pixel, and decode none: the
+    file is opened and its header read (format, size, layout), cheap enough to check a whole folder
+    before work on it starts. A file whose pixel data is damaged still passes.
+
+    Args:
+        image: A path, bytes, binary file object, PIL image or uint8 NumPy array.
+        max_pixels: As :func:`decode_rgb`'s.
+        min_size: As :func:`decode_rgb`'s.
+        too_large_advice: As :func:`decode_rgb`'s.
+
+    Returns:
+        The image's size as its header gives it, ``(width, height)``.
+
+    Raises:
+        ImageError: What :func:`decode_rgb` raises before decoding (see there).
+    """
+    with _checked(image, describe(image), max_pixels, min_size, too_large_advice) as img:
+        return img.size
+
+
+@contextmanager
+def _checked(image: ImageInput, source: str, max_pixels: int | None, min_size: int,
+             too_large_advice: str | None) -> Iterator[Image.Image]:
+    """Yield the opened (not yet decoded) image once its header passed the checks made before any
+    pixel is decoded; Pillow's own decompression-bomb limit, met on opening or decoding it inside
+    the block, is reported as :class:`ImageTooLargeError`."""
     _DECODING.source = source
     try:
         with _opened(image, source) as img:
             _check_size(img.size, source, max_pixels, min_size, too_large_advice)
-            size = img.size
-            target = fit_size(size, max_side)
-            try:
-                if img is image:  # the caller's PIL image: loaded, never changed
-                    with _PIL_INPUT_LOCK:
-                        img.load()
-                elif target != size and img.format in ("JPEG", "MPO"):
-                    img.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale where that still covers the target
-                if apply_exif:
-                    turned = img.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)  # the tags that turn by 90 degrees
-                    img = ImageOps.exif_transpose(img)
-                    if turned:
-                        size, target = size[::-1], target[::-1]
-                rgb = _to_rgb(img, source)
-                return (rgb if rgb.size == target else rgb.resize(target, Image.Resampling.BICUBIC)), size
-            except (ImageError, Image.DecompressionBombError):
-                raise
-            except Exception as exc:  # any failure of Pillow's decoders on this input's bytes
-                raise ImageDecodeError(source, f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
+            _refuse_planar_wide_tiff(img, source)
+            yield img
     except Image.DecompressionBombError as exc:  # Pillow's own limit, on opening the file or decoding it
         raise _too_large(source, None, None, exc, too_large_advice) from exc
     finally:
         _DECODING.source = None
+
+
+def _decode(image: ImageInput, max_pixels: int | None, apply_exif: bool, min_size: int,
+            max_side: int | None, *, too_large_advice: str | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """:func:`decode_rgb`'s work: the RGB image, and the image's own size (after any EXIF turn)."""
+    source = describe(image)
+    with _checked(image, source, max_pixels, min_size, too_large_advice) as img:
+        size = img.size
+        target = fit_size(size, max_side)
+        try:
+            if img is not image and target != size and img.format in ("JPEG", "MPO"):
+                img.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale where that still covers the target
+            stored = img.size
+            with _PIL_INPUT_LOCK if img is image else nullcontext():  # the caller's PIL image: never changed
+                img.load()
+            if img.size == stored[::-1] != stored:  # Pillow turned it as it loaded it (a TIFF's orientation)
+                size, target = size[::-1], target[::-1]
+            if apply_exif:
+                # Read once loaded, as exif_transpose reads it: a turn Pillow made itself (a TIFF's) is no
+                # longer tagged. Not from the sizes: a nearly square JPEG drafted to 1/8 scale can be square.
+                turned = img.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)  # the tags that turn by 90 degrees
+                img = ImageOps.exif_transpose(img)
+                if turned:
+                    size, target = size[::-1], target[::-1]
+            rgb = _to_rgb(img, source)
+            return (rgb if rgb.size == target else rgb.resize(target, Image.Resampling.BICUBIC)), size
+        except (ImageError, Image.DecompressionBombError):
+            raise
+        except Exception as exc:  # any failure of Pillow's decoders on this input's bytes
+            raise ImageDecodeError(source, f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
 
 
 def to_scales(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ...]:
@@ -341,11 +392,43 @@ def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.I
     except (ImageError, Image.DecompressionBombError):  # too large: reported by _decode
         raise
     except UnidentifiedImageError as exc:
-        raise ImageDecodeError(
-            source, f"is not an image file in a format contrique-infer reads ({', '.join(image_formats())})"
-        ) from exc
+        raise _unidentified(fh, source) from exc
     except Exception as exc:  # Pillow's format plugins raise many types on malformed headers
         raise ImageDecodeError(source, f"cannot be read as an image ({exc})") from exc
+
+
+def _signature_format(head: bytes) -> str | None:
+    """The format whose signature ``head`` (a file's first 12 bytes or more) starts with: ``JPEG``
+    (FF D8 FF), ``PNG``, ``GIF``, ``WEBP`` (RIFF....WEBP), ``TIFF`` (II*\\0, MM\\0*) or ``BMP`` (BM);
+    else None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for sig, fmt in _SIGNATURES if head.startswith(sig)), None)
+
+
+_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"II*\0", "TIFF"),
+               (b"MM\0*", "TIFF"), (b"BM", "BMP"))
+_PILLOW_NO_SIZE = "not identified by this driver"
+"""What Pillow's plugins say of a header that gives no size, a size of 0 or no colour mode."""
+
+
+def _unidentified(fh: IO[bytes], source: str) -> ImageDecodeError:
+    """The error of a file Pillow identifies as no format: a damaged header when its first bytes are
+    the signature of a format images are opened as (with the reason its Pillow plugin gives), else not an image."""
+    fh.seek(0)  # where Pillow read it from
+    fmt = _signature_format(fh.read(12))
+    if fmt is None or fmt not in image_formats() or fmt not in Image.OPEN:
+        return ImageDecodeError(
+            source, f"is not an image file in a format contrique-infer reads ({', '.join(image_formats())})"
+        )
+    fh.seek(0)
+    try:
+        Image.OPEN[fmt][0](fh, "")  # the plugin alone: Image.open keeps its reason to itself
+        reason = f"Pillow's {fmt} reader does not recognise it"
+    except Exception as exc:  # what the plugin raises on a malformed header
+        reason = "it gives no image size, a size of 0, or no colour mode" if str(exc) == _PILLOW_NO_SIZE else str(exc)
+    return ImageDecodeError(source, f"is a {fmt} file (by its first bytes) whose header cannot be read: {reason}; "
+                                    "the file is damaged")
 
 
 _RAISE_LIMIT = "raise max_pixels (None: no limit; on the command line --max-pixels N or none)"
@@ -371,6 +454,32 @@ def _from_array(array: np.ndarray, source: str) -> Image.Image:
     if array.ndim == 3 and array.shape[2] in (3, 4):
         return Image.fromarray(np.ascontiguousarray(array), "RGB" if array.shape[2] == 3 else "RGBA")
     raise ImageDecodeError(source, f"array shape {array.shape} is not an image; expected HxW, HxWx3 or HxWx4")
+
+
+_PLANAR_CONFIGURATION = 284
+_BITS_PER_SAMPLE = 258
+
+
+def _refuse_planar_wide_tiff(img: Image.Image, source: str) -> None:
+    """Refuse an uncompressed TIFF stored plane by plane (PlanarConfiguration 2) with more than 8 bits
+    a sample: Pillow (to 13.0 at least) unpacks each plane of it as 8-bit samples, wrong pixels without
+    an error. Judged before loading, on its tags and Pillow's plan to read it (``img.tile``): such a file
+    compressed goes through libtiff, which reads it right, and 8-bit planes are read right.
+
+    Raises:
+        ImageDecodeError: It is such a TIFF.
+    """
+    tags = getattr(img, "tag_v2", None)
+    if img.format != "TIFF" or tags is None or not img.tile or img.tile[0][0] != "raw":
+        return
+    bits = tags.get(_BITS_PER_SAMPLE, (1,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    if tags.get(_PLANAR_CONFIGURATION, 1) == 2 and max(bits, default=1) > 8:
+        raise ImageDecodeError(
+            source, f"is an uncompressed TIFF of {max(bits)}-bit samples stored plane by plane (PlanarConfiguration "
+            "2), which Pillow decodes to wrong pixels; convert it to an interleaved TIFF (libtiff's tiffcp -p contig "
+            "in.tif out.tif) or to a PNG, and score that"
+        )
 
 
 def _check_size(size: tuple[int, int], source: str, max_pixels: int | None, min_size: int,

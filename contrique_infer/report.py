@@ -43,7 +43,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .atomicfile import replace_file
+from .atomicfile import link_target, replace_file
 from .errors import ContriqueError, NonFiniteError, PathError
 from .jsonfile import read_json
 from .output import OutputLock
@@ -167,9 +167,11 @@ class ReportHeader:
     def same(name: str, recorded: Any, wanted: Any) -> bool:
         """Whether a recorded field ``name`` is ``wanted``; the ``--fr`` reference is the same file
         however spelt (``ref.png``, ``./ref.png``, absolute), relative paths taken from the current
-        folder as a row's ``source`` is."""
+        folder as a row's ``source`` is; a bool field must be a bool (``0`` or ``1.0`` is not one)."""
         if name == "reference" and isinstance(recorded, str) and isinstance(wanted, str):
             return os.path.realpath(recorded) == os.path.realpath(wanted)
+        if isinstance(wanted, bool):  # strictly: 0, 0.0 and 1 equal False and True in Python
+            return recorded is wanted
         return bool(recorded == wanted)
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,24 +219,36 @@ def make_thumbnail(rgb: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
     return buffer.getvalue()
 
 
-def files_folder(path: str | os.PathLike[str]) -> Path:
-    """The folder beside report ``path`` that holds its rows and thumbnails (``report.html`` ->
-    ``report_files``).
+def report_page(path: str | os.PathLike[str]) -> Path:
+    """The page that report ``path`` is written to: ``path``, or for a symbolic link the file it points
+    to (:func:`~contrique_infer.atomicfile.link_target`: the link stays, as a csv or jsonl ``-o`` link does).
 
     Raises:
         ReportError: ``path`` names no file (``''``, ``.``, ``dir/..``).
     """
-    report = Path(path)
-    if not report.name or report.name in (".", ".."):
+    name = Path(path).name
+    if not name or name in (".", ".."):
         raise ReportError(os.fspath(path) or "''", "is not a file name; give the report's file, e.g. report.html")
-    return report.with_name(report.stem + "_files")
+    return Path(link_target(path))
+
+
+def files_folder(path: str | os.PathLike[str]) -> Path:
+    """The folder beside report ``path``'s page (:func:`report_page`) that holds its rows and thumbnails
+    (``report.html`` -> ``report_files``).
+
+    Raises:
+        ReportError: ``path`` names no file (``''``, ``.``, ``dir/..``).
+    """
+    page = report_page(path)
+    return page.with_name(page.stem + "_files")
 
 
 class ReportWriter:
     """Writes a report as results come: each result's thumbnail and row at once, the HTML on :meth:`close`.
 
     Args:
-        path: The HTML file to write (its folder must exist).
+        path: The HTML file to write (its folder must exist); a symbolic link is followed
+            (:func:`report_page`).
         header: What the scores come from.
         resume: Keep the rows of an earlier run of the same report (rows with an error are
             dropped, so that those images are tried again; a half-written last row is cut off);
@@ -242,6 +256,8 @@ class ReportWriter:
             an earlier report's rows and thumbnails are removed.
 
     Attributes:
+        path: The page written (:func:`report_page` of ``path``).
+        folder: The folder beside it (:func:`files_folder`).
         done: The sources that the report already holds a score for (empty unless resuming).
 
     Raises:
@@ -253,7 +269,7 @@ class ReportWriter:
 
     def __init__(self, path: str | os.PathLike[str], header: ReportHeader, *, resume: bool = False) -> None:
         self.folder = files_folder(path)
-        self.path = Path(path)
+        self.path = report_page(path)
         self.header = header
         header_file = self.folder / HEADER_NAME
         rows_file = self.folder / ROWS_NAME
@@ -267,12 +283,13 @@ class ReportWriter:
                 raise ReportError(self.folder, "exists and is not the folder of a contrique-score report; "
                                                "move it away or choose another report name")
             resuming = resume and header_file.is_file()
-            self.folder.mkdir(exist_ok=True)
-            self._lock = OutputLock(rows_file)  # a second run writing this report is refused here
-            if resuming:
+            if resuming:  # checked before anything is made or changed: a refused resume leaves the folder as it was
                 earlier = _read_header(header_file)
                 if header.differing(earlier):
                     raise ReportError(header_file, header.refusal(earlier, "write the report afresh without --resume"))
+            self.folder.mkdir(exist_ok=True)
+            self._lock = OutputLock(rows_file)  # a second run writing this report is refused here
+            if resuming:
                 self.done = resume_rows(str(rows_file), "jsonl")
                 self._lock.follow()  # the rows may be a new file now, without the failed ones
             else:
@@ -361,7 +378,7 @@ def write_report(path: str | os.PathLike[str], results: Iterable[ScoreResult], h
             skip the results whose source is in :attr:`ReportWriter.done` yourself, or they appear twice.
 
     Returns:
-        ``path``, as a :class:`~pathlib.Path`.
+        The page written, as a :class:`~pathlib.Path`: ``path``, or the file it links to (:func:`report_page`).
 
     Raises:
         ReportError: See :class:`ReportWriter`.

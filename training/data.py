@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from contrique_infer.errors import ImageError, ImageTooLargeError
-from contrique_infer.preprocessing import decode_rgb
+from contrique_infer.preprocessing import check_header, decode_rgb
 
 from .alternates import ALTERNATES, BLOCK_TYPE, alternate_image, block_image
 from .colour import AUGMENTATIONS, augment_colour
@@ -54,11 +55,37 @@ def load_rgb(path: Path) -> Image.Image:
             pixels; its message is the runtime's, and its cause the runtime's
             :class:`~contrique_infer.errors.ImageError` (``ImageDecodeError``, ``ImageTooLargeError``).
     """
+    with _photo_errors():
+        return decode_rgb(path, max_pixels=MAX_PIXELS, apply_exif=False, too_large_advice=_TOO_LARGE_ADVICE)
+
+
+def check_photo(path: Path) -> tuple[int, int]:
+    """Check a photo as :func:`load_rgb` does before it decodes any pixel, decoding none
+    (:func:`contrique_infer.preprocessing.check_header`): cheap enough for a whole folder before work
+    on it starts. A photo whose pixel data is damaged still passes; :func:`load_rgb` refuses it.
+
+    Returns:
+        Its size as its header gives it, ``(width, height)``.
+
+    Raises:
+        DataError: As :func:`load_rgb`, with the same message.
+    """
+    with _photo_errors():
+        return check_header(path, max_pixels=MAX_PIXELS, too_large_advice=_TOO_LARGE_ADVICE)
+
+
+_TOO_LARGE_ADVICE = "downscale the photo (to the training max_side, say), or remove it"
+
+
+@contextmanager
+def _photo_errors() -> Iterator[None]:
+    """Run the runtime's decoding of a photo: Pillow's decompression-bomb warning silenced (the pixel
+    limit's error says more), the runtime's :class:`~contrique_infer.errors.ImageError` raised as a
+    :class:`DataError` of the same message (telling what to do) and that cause."""
     try:
-        with warnings.catch_warnings():  # the pixel limit's error says more than Pillow's warning
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return decode_rgb(path, max_pixels=MAX_PIXELS, apply_exif=False,
-                              too_large_advice="downscale the photo (to the training max_side, say), or remove it")
+            yield
     except ImageTooLargeError as exc:
         raise DataError(str(exc)) from exc
     except ImageError as exc:

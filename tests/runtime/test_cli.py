@@ -350,8 +350,9 @@ def test_resume_refuses_scores_of_another_model_variant_or_reference(capsys, tin
     ):
         code, out, err = run(capsys, photos, *argv, "--format", fmt, "-o", output, "--resume")
         assert (code, out) == (2, "")
-        assert err == (f"contrique-score: error: {output}: holds scores made with other settings ({changes}); "
-                       f"{advice}, or write to a new -o file\n")
+        first = 2 if fmt == "csv" else 1  # the first row
+        assert err == (f"contrique-score: error: {output}: line {first} holds scores made with other settings "
+                       f"({changes}); {advice}, or write to a new -o file\n")
         assert output.read_bytes() == before
     code, _, err = run(capsys, photos, "--model", tiny_bundle_dir, "--format", fmt, "-o", output, "--resume")
     assert (code, err) == (0, "")  # the same settings: goes on
@@ -387,10 +388,10 @@ def test_resume_refuses_a_bundle_changed_in_place_under_the_same_name(capsys, ti
     assert (code, out) == (2, "")
     digest, changed = _digest(tiny_bundle_dir), _digest(bundle)
     assert changed != digest
-    assert err == (f"contrique-score: error: {output}: holds scores made with other settings (bundle_digest "
-                   f"'{digest}' there, '{changed}' now); bundle 'tiny-test-bundle' was changed since (its manifest or "
-                   "files differ): resume with the bundle as it was and the same --head, --variant, --fr and "
-                   "--apply-exif, or write to a new -o file\n")
+    assert err == (f"contrique-score: error: {output}: line {2 if fmt == 'csv' else 1} holds scores made with other "
+                   f"settings (bundle_digest '{digest}' there, '{changed}' now); bundle 'tiny-test-bundle' was changed "
+                   "since (its manifest or files differ): resume with the bundle as it was and the same --head, "
+                   "--variant, --fr and --apply-exif, or write to a new -o file\n")
     assert output.read_bytes() == before
 
 

@@ -137,7 +137,8 @@ def test_resume_refuses_scores_made_with_other_settings_and_leaves_the_file(tmp_
             resume(str(path), fmt, asked)
         changes = "; ".join(f"{name} {getattr(earlier, name)!r} there, {getattr(asked, name)!r} now"
                             for name in changed)
-        assert str(refused.value) == f"{path}: holds scores made with other settings ({changes}); {advice}"
+        first = 2 if fmt == "csv" else 1  # the first row
+        assert str(refused.value) == f"{path}: line {first} holds scores made with other settings ({changes}); {advice}"
         assert path.read_bytes() == data
 
 
@@ -146,13 +147,14 @@ def test_a_refusal_names_each_field_that_differs(tmp_path: Path) -> None:
     path.write_text(render(made(ROWS[:1]), result_columns(MADE_WITH), "csv", {}))
     with pytest.raises(OutputFileError) as refused:
         resume(str(path), "csv", dataclasses.replace(MADE_WITH, apply_exif=True))
-    assert str(refused.value) == (f"{path}: holds scores made with other settings (apply_exif False there, True now); "
-                                  "resume with the same --model, --head, --variant, --fr and --apply-exif, or write "
-                                  "to a new -o file")
+    assert str(refused.value) == (f"{path}: line 2 holds scores made with other settings (apply_exif False there, True "
+                                  "now); resume with the same --model, --head, --variant, --fr and --apply-exif, or "
+                                  "write to a new -o file")
     with pytest.raises(OutputFileError) as refused:
         resume(str(path), "csv", dataclasses.replace(MADE_WITH, variant="int8", bundle_digest="fedcba9876543210"))
-    assert str(refused.value) == (f"{path}: holds scores made with other settings (variant 'fp32' there, 'int8' now; "
-                                  "bundle_digest '0123456789abcdef' there, 'fedcba9876543210' now); " + BUNDLE_CHANGED)
+    assert str(refused.value) == (f"{path}: line 2 holds scores made with other settings (variant 'fp32' there, 'int8' "
+                                  "now; bundle_digest '0123456789abcdef' there, 'fedcba9876543210' now); "
+                                  + BUNDLE_CHANGED)
 
 
 EARLIER_VERSION = ("was written by an earlier contrique-score, whose rows do not record what their scores were made "
@@ -217,6 +219,41 @@ def test_resume_refuses_rows_whose_settings_are_not_what_contrique_score_writes(
                                                   rf"\(.*{reason}.*\); not resuming"):
             resume(str(path), fmt, MADE_WITH)
         assert path.read_text() == text
+
+
+@pytest.mark.parametrize("field", ["apply_exif", "higher_is_better"])
+@pytest.mark.parametrize("value", [0, 0.0, 1, 1.0])
+def test_resume_refuses_a_number_for_a_bool_in_a_jsonl_row(tmp_path: Path, field: str, value: float) -> None:
+    """``0 == False`` and ``1.0 == True`` in Python: ``"apply_exif": 0`` was taken as recording False (and
+    resumed, the row kept as it was), where a csv ``0`` was refused."""
+    path = tmp_path / "edited.jsonl"
+    text = "".join(json.dumps({**row, field: value}) + "\n" for row in made(ROWS[:1])) + render(
+        made(ROWS[2:]), RESULT_COLUMNS, "jsonl", {})
+    path.write_text(text)
+    for asked in (MADE_WITH, dataclasses.replace(MADE_WITH, **{field: not getattr(MADE_WITH, field)})):
+        with pytest.raises(OutputFileError) as refused:
+            resume(str(path), "jsonl", asked)
+        assert str(refused.value) == (f"{path}: line 1 is not a jsonl result row of contrique-score (what made its "
+                                      f"score is recorded wrongly: field {field!r} must be bool); not resuming: fix "
+                                      "the file, or move it away to start afresh")
+        assert path.read_text() == text
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_refusal_names_the_line_of_the_first_row_made_otherwise(tmp_path: Path, fmt: str) -> None:
+    """A file whose rows agree but for one in the middle (two runs with other settings into one file by
+    hand, say): the refusal says which line, as a row recorded wrongly does."""
+    other = dataclasses.replace(MADE_WITH, apply_exif=True)
+    path = tmp_path / f"mixed.{fmt}"
+    rows = made(ROWS[:1]) + made(ROWS[2:], other) + made(ROWS[:1])
+    path.write_text(render(rows, result_columns(MADE_WITH), fmt, {}))
+    before = path.read_bytes()
+    with pytest.raises(OutputFileError) as refused:
+        resume(str(path), fmt, MADE_WITH)
+    line = 3 if fmt == "csv" else 2  # the second row, after a csv header
+    assert str(refused.value) == (f"{path}: line {line} holds scores made with other settings (apply_exif True there, "
+                                  f"False now); {SAME_SETTINGS}")
+    assert path.read_bytes() == before
 
 
 def test_resume_of_missing_empty_or_header_only_files(tmp_path: Path) -> None:

@@ -443,6 +443,55 @@ def test_eps_and_other_formats_outside_the_image_extensions_are_refused() -> Non
             decode_rgb(data)
 
 
+def _jpeg_of_height_0() -> bytes:
+    buf = io.BytesIO()
+    _rgb(16, 16).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")  # SOF0: marker, length (2), precision (1), height (2), width (2)
+    data[sof + 5 : sof + 7] = b"\0\0"
+    return bytes(data)
+
+
+def _png_with_a_bad_header_checksum() -> bytes:
+    data = bytearray(_png(_rgb(16, 16)))
+    data[29] ^= 0xFF  # IHDR's CRC (after the signature, 8 bytes, and the chunk, 21 bytes)
+    return bytes(data)
+
+
+DAMAGED_HEADERS = {  # first bytes of a format, then a header Pillow's plugin for it cannot read
+    "JPEG": (_jpeg_of_height_0(), "it gives no image size, a size of 0, or no colour mode"),
+    "PNG": (_png_with_a_bad_header_checksum(), "broken PNG file (bad header checksum in b'IHDR')"),
+    "TIFF": (b"II*\0\x08\0\0\0\0\0\0\0\0\0", "Missing dimensions"),
+    "GIF": (b"GIF89a\0", None),
+    "BMP": (b"BM\0\0\0", None),
+    "WEBP": (b"RIFF\0\0\0\0WEBPxxxx", "not a WEBP file"),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(DAMAGED_HEADERS))
+def test_a_file_with_a_formats_first_bytes_and_a_damaged_header_is_called_damaged(tmp_path: Path, fmt: str) -> None:
+    # a JPEG whose frame header says height 0 was "not an image file in a format contrique-infer reads (..., JPEG, ...)"
+    data, reason = DAMAGED_HEADERS[fmt]
+    path = tmp_path / "photo.img"
+    path.write_bytes(data)
+    stream = io.BytesIO(b"junk" + data)
+    stream.seek(4)  # read from where it is: the format's first bytes
+    for image in (path, data, stream):
+        with pytest.raises(ImageDecodeError) as caught:
+            decode_rgb(image)
+        message = caught.value.reason
+        assert message.startswith(f"is a {fmt} file (by its first bytes) whose header cannot be read: ")
+        assert message.endswith("; the file is damaged") and "format contrique-infer reads" not in message
+        if reason is not None:
+            assert message == f"is a {fmt} file (by its first bytes) whose header cannot be read: {reason}; the file is damaged"
+
+
+@pytest.mark.parametrize("data", [b"RIFF\x04\0\0\0AVI LIST", b"GIF7 is no GIF", b"II+\0 nor a TIFF", b"\xff\xd8 almost"])
+def test_a_file_without_a_formats_first_bytes_is_still_not_an_image(data: bytes) -> None:
+    with pytest.raises(ImageDecodeError, match=r": is not an image file in a format contrique-infer reads \(AVIF, "):
+        decode_rgb(data)
+
+
 def test_a_lazy_pil_image_is_not_changed_and_is_decoded_whole(tmp_path: Path) -> None:
     path = tmp_path / "big.jpg"
     _smooth(600, 800).save(path, "JPEG", quality=90)

@@ -33,7 +33,7 @@ from contrique_infer import cli
 from contrique_infer import preprocessing
 from contrique_infer.bundle import file_table
 from contrique_infer.errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, NonFiniteError
-from contrique_infer.manifest import Manifest
+from contrique_infer.manifest import InputContract, Manifest
 from contrique_infer.scorer import QualityScorer
 
 
@@ -142,6 +142,14 @@ def jpeg_bomb() -> bytes:
     return bytes(data)
 
 
+def height0_jpeg() -> bytes:
+    """A 16x16 JPEG whose frame header (SOF0) says height 0 (Pillow's JPEG plugin cannot open it)."""
+    data = bytearray(encoded(noise(16, 16, 14), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 7] = struct.pack(">H", 0)
+    return bytes(data)
+
+
 def can_read(path: Path) -> bool:
     try:
         path.open("rb").close()
@@ -169,6 +177,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
         "bomb.png": png_bytes(100_000, 100_000, 8, 2, b"\0" * 16),
         "bomb.jpg": jpeg_bomb(),
         "36mp.png": png_bytes(6000, 6000, 8, 2, b"\0" * 16),
+        "height0.jpg": height0_jpeg(),
     }
     for name, data in files.items():
         (root / name).write_bytes(data)
@@ -186,6 +195,10 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
         "bomb.png": Case(root / "bomb.png", ImageTooLargeError, "max_pixels"),
         "bomb.jpg": Case(root / "bomb.jpg", ImageTooLargeError, "max_pixels"),
         "36mp.png": Case(root / "36mp.png", ImageTooLargeError, "is 6000x6000 = 36000000 pixels, more than max_pixels"),
+        # was "is not an image file in a format contrique-infer reads (..., JPEG, ...)"
+        "height0.jpg": Case(root / "height0.jpg", ImageDecodeError,
+                            "is a JPEG file (by its first bytes) whose header cannot be read: it gives no image size, "
+                            "a size of 0, or no colour mode; the file is damaged"),
         "missing.png": Case(root / "missing.png", ImageDecodeError, "no such file"),
         "folder.jpg": Case(root / "folder.jpg", ImageDecodeError, "is a directory, not an image file"),
         "loop.jpg": Case(root / "loop.jpg", ImageDecodeError, "cannot be opened (Too many levels of symbolic links)"),
@@ -226,7 +239,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
 
 CASE_NAMES = [
     "empty.jpg", "truncated.jpg", "truncated.png", "page.jpg", "notes.jpg", "1x1.png", "2x2.png", "1x5000.png",
-    "5000x1.png", "bomb.png", "bomb.jpg", "36mp.png", "missing.png", "folder.jpg", "loop.jpg", "fifo.jpg",
+    "5000x1.png", "bomb.png", "bomb.jpg", "36mp.png", "height0.jpg", "missing.png", "folder.jpg", "loop.jpg", "fifo.jpg",
     "socket.png", "zero.jpg", "gray16.png",
     "rgb16.png", "palette.png", "rgba.png", "animated.gif", "multipage.tiff", "exif.jpg", "gray.jpg", "cmyk.jpg",
     "caf\\xe9.png", "locked.png",
@@ -271,7 +284,7 @@ def test_bombs_are_refused_before_any_pixel_is_decoded(
             scorer.score(cases[name].path)
     assert loads == []
     scorer.score(cases["gray.jpg"].path)  # the instrumentation does see decoding
-    assert len(loads) == 1
+    assert loads and all(im is loads[0] for im in loads)  # one image (convert calls load again: then a no-op)
 
 
 def test_first_frame_is_not_another_frame(scorer: QualityScorer, cases: dict[str, Case]) -> None:
@@ -500,3 +513,122 @@ def test_flat_images_with_the_packaged_default_model(tmp_path: Path) -> None:
         assert (result.ok and np.isfinite(result.score)) or (  # type: ignore[arg-type]
             result.error_type == "NonFiniteError" and result.error.startswith("the model's feature is not finite")  # type: ignore[union-attr]
         )
+
+
+# --- found by hostile testing (2026-12-06, sixth round) -----------------------------------------
+
+_TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+          5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_270}
+"""For each EXIF orientation, the transpose that makes a stored image of an upright one."""
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+@pytest.mark.parametrize("fmt", ["TIFF", "PNG", "WEBP", "JPEG"])
+def test_every_format_decodes_an_oriented_image_upright_with_apply_exif(tmp_path: Path, fmt: str,
+                                                                        orientation: int) -> None:
+    """Pillow turns a TIFF upright itself as it loads it (and reports the upright size on opening it):
+    with ``apply_exif`` it must not be turned, or its size swapped, a second time (it was squashed)."""
+    upright = noise(150, 90, 30).resize((600, 360), Image.Resampling.BICUBIC)  # smooth, for the JPEG
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.{fmt.lower()}"
+    kw = {"quality": 95} if fmt == "JPEG" else {"lossless": True} if fmt == "WEBP" else {}
+    upright.transpose(_TURNS[orientation]).save(path, fmt, exif=exif.tobytes(), **kw)
+    expected = decoded(path, ImageOps.exif_transpose)  # Pillow's own upright image of the file
+    assert expected.size == (600, 360)
+    got = preprocessing.decode_rgb(path, apply_exif=True)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+    if fmt != "JPEG":
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(upright))
+    prepared = preprocessing.prepare(path, InputContract(min_size=8, max_side=120), apply_exif=True)
+    assert (prepared.width, prepared.height) == (600, 360) and prepared.scales[0].shape == (3, 72, 120)
+    small = preprocessing.decode_rgb(path, apply_exif=True, max_side=120)  # a JPEG: drafted at 1/4 scale
+    assert small.size == (120, 72)
+    if fmt != "JPEG":
+        want = upright.resize((120, 72), Image.Resampling.BICUBIC)
+        np.testing.assert_array_equal(np.asarray(small), np.asarray(want))
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_without_apply_exif_a_tiff_is_decoded_as_pillow_turns_it_as_the_official_code_gets_it(
+        tmp_path: Path, orientation: int) -> None:
+    """The documented exception to 'scored as stored': Pillow always applies a TIFF's orientation, so
+    ``Image.open(path).convert('RGB')`` (the official code) gets the upright image; so do we."""
+    upright = noise(50, 30, 31)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.tif"
+    upright.transpose(_TURNS[orientation]).save(path, exif=exif.tobytes())
+    got = preprocessing.decode_rgb(path)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(decoded(path)))
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(upright))
+    assert preprocessing.decode_rgb(path, max_side=25).size == (25, 15)
+
+
+@pytest.mark.parametrize("apply_exif", [False, True])
+def test_a_tiff_whose_size_turns_only_as_pillow_loads_it_is_not_squashed(tmp_path: Path, apply_exif: bool) -> None:
+    """Pillow before 11 reported a TIFF's stored size until it was loaded, then turned it upright:
+    simulated on a PIL image opened here, whose size is set back to the stored one."""
+    upright = noise(50, 30, 33)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "o6.tif"
+    upright.transpose(_TURNS[6]).save(path, exif=exif.tobytes())
+    with Image.open(path) as lazy:
+        lazy._size = lazy.tag_v2[256], lazy.tag_v2[257]  # what Pillow 10 reported before loading: 30x50
+        assert lazy.size == (30, 50)
+        got = preprocessing.decode_rgb(lazy, apply_exif=apply_exif)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(upright))
+
+
+def tiff_bytes(pixels: np.ndarray, *, planar: bool, deflate: bool = False) -> bytes:
+    """An RGB TIFF written by hand (little-endian, one strip, or one strip per plane with ``planar``;
+    uncompressed or ``deflate``d) of ``pixels``, HxWx3 uint8 or uint16: Pillow cannot write planes."""
+    h, w, c = pixels.shape
+    data = pixels.astype(pixels.dtype.newbyteorder("<"))
+    strips = [np.ascontiguousarray(data[:, :, i]).tobytes() for i in range(c)] if planar else [data.tobytes()]
+    strips = [zlib.compress(s) for s in strips] if deflate else strips
+    out = bytearray(b"II*\0\0\0\0\0")
+    offsets = []
+    for strip in strips:
+        offsets.append(len(out))
+        out += strip + b"\0" * (len(strip) % 2)
+    short, long = 3, 4
+    entries = [(256, long, [w]), (257, long, [h]), (258, short, [data.dtype.itemsize * 8] * c),
+               (259, short, [8 if deflate else 1]), (262, short, [2]), (273, long, offsets), (277, short, [c]),
+               (278, long, [h]), (279, long, [len(s) for s in strips]), (284, short, [2 if planar else 1])]
+    fields = []
+    for tag, kind, values in entries:
+        packed = struct.pack(f"<{len(values)}{'H' if kind == short else 'I'}", *values)
+        if len(packed) > 4:  # stored beside the directory, which holds its offset
+            fields.append((tag, kind, len(values), struct.pack("<I", len(out))))
+            out += packed + b"\0" * (len(packed) % 2)
+        else:
+            fields.append((tag, kind, len(values), packed.ljust(4, b"\0")))
+    out[4:8] = struct.pack("<I", len(out))
+    out += struct.pack("<H", len(fields)) + b"".join(struct.pack("<HHI", t, k, n) + v for t, k, n, v in fields)
+    return bytes(out + b"\0\0\0\0")
+
+
+def test_an_uncompressed_16_bit_tiff_stored_plane_by_plane_is_refused(scorer: QualityScorer, tmp_path: Path) -> None:
+    """Pillow unpacks it as 8-bit planes: wrong pixels (up to 252 levels off), once scored without a word."""
+    rgb8 = np.random.default_rng(32).integers(0, 256, (36, 40, 3), dtype=np.uint8)
+    planar = tmp_path / "planar16.tif"
+    planar.write_bytes(tiff_bytes(rgb8.astype(np.uint16) * 257, planar=True))
+    with pytest.raises(ImageDecodeError) as refused:
+        preprocessing.decode_rgb(planar)
+    assert str(refused.value) == (
+        f"{planar}: is an uncompressed TIFF of 16-bit samples stored plane by plane (PlanarConfiguration 2), which "
+        "Pillow decodes to wrong pixels; convert it to an interleaved TIFF (libtiff's tiffcp -p contig in.tif out.tif) "
+        "or to a PNG, and score that")
+    (result,) = scorer.score_many([planar])
+    assert (result.score, result.error_type) == (None, "ImageDecodeError")
+    readable = {"interleaved16.tif": tiff_bytes(rgb8.astype(np.uint16) * 257, planar=False),
+                "planar8.tif": tiff_bytes(rgb8, planar=True),
+                "planar16_deflate.tif": tiff_bytes(rgb8.astype(np.uint16) * 257, planar=True, deflate=True),
+                "interleaved8.tif": tiff_bytes(rgb8, planar=False)}
+    for name, data in readable.items():  # Pillow reads these right (a compressed file goes through libtiff)
+        (tmp_path / name).write_bytes(data)
+        np.testing.assert_array_equal(np.asarray(preprocessing.decode_rgb(tmp_path / name)), rgb8, err_msg=name)
+    assert scorer.score(tmp_path / "planar8.tif") == scorer.score(rgb8)

@@ -307,6 +307,47 @@ def test_resuming_needs_the_same_settings_and_bundle_content(tmp_path: Path) -> 
         ReportWriter(tmp_path / "r.html", header, resume=True)
 
 
+def test_a_refused_resume_leaves_the_report_folder_as_it_was(tmp_path: Path) -> None:
+    """A folder without rows.jsonl (removed by hand, say), resumed with other settings: refused, and
+    no empty rows.jsonl left in it (the claim on the rows file used to make one before the check)."""
+    write_report(tmp_path / "r.html", [ScoreResult("a", 1.0, thumbnail=make_thumbnail(Image.new("RGB", (9, 9))))],
+                 HEADER)
+    folder = tmp_path / "r_files"
+    (folder / "rows.jsonl").unlink()
+    before = sorted((p.relative_to(tmp_path), p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*"))
+    with pytest.raises(ReportError, match="holds scores made with other settings \\(apply_exif False there, True now"):
+        ReportWriter(tmp_path / "r.html", dataclasses.replace(HEADER, apply_exif=True), resume=True)
+    assert sorted((p.relative_to(tmp_path), p.read_bytes() if p.is_file() else None)
+                  for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_report_through_a_symbolic_link_is_the_linked_report(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                               tmp_path: Path, resume: bool) -> None:
+    """``-o latest.html -> runs/one.html``: the page and the folder written (and resumed) are
+    ``runs/one.html`` and ``runs/one_files``, the link stays. It used to start afresh beside the link:
+    ``latest_files/``, the link replaced by a new page, the linked report left as it was."""
+    (tmp_path / "runs").mkdir()
+    real, link = tmp_path / "runs" / "one.html", tmp_path / "latest.html"
+    first = [photos / "a.png", photos / "b.jpg"]
+    score_to_report(capsys, *first, "--model", tiny_bundle_dir, "--format", "html", "-o", real)
+    link.symlink_to(Path("runs") / "one.html")
+    resumed = [*first, photos / "c.png"] if resume else [photos / "c.png"]
+    code, err = score_to_report(capsys, *resumed, "--model", tiny_bundle_dir, "--format", "html", "-o", link,
+                                *(["--resume"] if resume else []))
+    assert code == 0 and f"wrote {real} (its rows and thumbnails are in {tmp_path / 'runs' / 'one_files'})" in err
+    assert link.is_symlink() and os.readlink(link) == os.path.join("runs", "one.html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.html", "my photos", "runs"]
+    rows = [json.loads(line) for line in (tmp_path / "runs" / "one_files" / "rows.jsonl").read_text().splitlines()]
+    expected = [*first, photos / "c.png"] if resume else [photos / "c.png"]
+    assert [r["source"] for r in rows] == [str(p) for p in expected]
+    assert sorted(r[0] for r in page_data(real)["rows"]) == sorted(map(str, expected))
+    thumbs = sorted(p.relative_to(tmp_path / "runs" / "one_files" / "thumbs").as_posix()
+                    for p in (tmp_path / "runs" / "one_files" / "thumbs").rglob("*.jpg"))
+    assert thumbs == sorted(r["thumbnail"] for r in rows)
+    assert page_data(real)["header"]["thumb_base"] == "one_files/thumbs/"
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--format", "html"], "--format html writes a report of scores: give images and -o FILE.html"),
     (["--format", "html", "--list-heads", "-o", "x.html"], "--format html writes a report"),

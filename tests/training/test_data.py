@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageFile
 
 from contrique_infer.errors import ImageDecodeError, ImageTooLargeError
 from contrique_infer.inputs import list_images
@@ -23,6 +23,7 @@ from contrique_training.data import (
     BatchStream,
     ContrastiveDataset,
     SeriesDataset,
+    check_photo,
     grouped_batches,
     load_rgb,
     make_series,
@@ -413,6 +414,28 @@ def test_photos_decode_through_the_runtime_whose_error_is_the_cause(tmp_path: Pa
     with pytest.raises(DataError, match=r"truncated.png: cannot be decoded, the file is truncated or corrupt \(.*\); "
                                         r"remove or replace the file$"):
         load_rgb(tmp_path / "truncated.png")
+
+
+def test_check_photo_refuses_as_load_rgb_does_from_the_header_alone(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # proxy make checks every photo with it before making anything: load_rgb's refusals, without decoding
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    Image.new("RGB", (16, 16)).save(tmp_path / "icon.jpg", "ICO")
+    huge = _png_header(tmp_path / "huge.png", 9500, 9500)
+    for path in (tmp_path / "empty.png", tmp_path / "notes.jpg", tmp_path / "icon.jpg", huge, tmp_path / "missing.png"):
+        with pytest.raises(DataError) as loaded:
+            load_rgb(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # Pillow's DecompressionBombWarning is silenced as by load_rgb
+            with pytest.raises(DataError) as checked:
+                check_photo(path)
+        assert str(checked.value) == str(loaded.value) and type(checked.value.__cause__) is type(loaded.value.__cause__)
+    whole = _photo(tmp_path / "whole.png", (64, 48), 6)
+    (tmp_path / "truncated.png").write_bytes(whole.read_bytes()[:200])
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("check_photo decoded pixels"))
+    assert check_photo(whole) == (64, 48)
+    assert check_photo(tmp_path / "truncated.png") == (64, 48)  # its header is whole; load_rgb refuses its pixels
 
 
 def test_sixteen_bit_photos_are_scaled_as_scoring_scales_them(tmp_path: Path) -> None:

@@ -70,3 +70,25 @@ def test_make_refuses_a_seed_numpy_refuses(tmp_path: Path, capsys: pytest.Captur
     assert main(["make", "--data", str(tmp_path), "--out", str(tmp_path / "set"), "--seed", "-1"]) == 2
     assert "argument --seed: expected an integer from 0 to 4294967295, got '-1'" in capsys.readouterr().err
     assert not (tmp_path / "set").exists()
+
+
+def test_make_names_every_bad_photo_at_once_and_leaves_no_folder(skimage_dir: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # exit 1 at the first bad photo reached, a half-made --out left behind, and the rerun refused it as not empty
+    photos, out = tmp_path / "photos", tmp_path / "set"
+    photos.mkdir()
+    for name in ("astronaut.png", "rocket.jpg"):
+        shutil.copy(skimage_dir / name, photos / name)
+    (photos / "c.png").write_text("x")
+    (photos / "d.jpg").write_bytes(b"")
+    args = ["make", "--data", str(photos), "--out", str(out), "--variants", "1", "--max-side", "64", "--quiet"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(
+        f"python -m contrique_training.proxy: error: {photos}: 2 of 4 photos cannot be read, so nothing was made; "
+        f"mend or remove each and run again: (1) {photos / 'c.png'}: is not an image file")
+    assert f"(2) {photos / 'd.jpg'}: is empty (0 bytes); remove or replace the file\n" in captured.err
+    assert not out.exists()
+    (photos / "c.png").unlink()
+    (photos / "d.jpg").unlink()
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["counts"]["images"] == 2 * 2

@@ -14,10 +14,12 @@ import pytest
 from PIL import Image
 from scipy.stats import spearmanr
 
+from contrique_infer.preprocessing import image_formats
 from contrique_training.alternates import ALTERNATES, alternate_image, block_image
 from contrique_training.errors import DataError
 from contrique_training.distortions import CHAIN_TYPES, LEVELS, SERIES_TYPES, WIDE_TYPES, distort_image
 from contrique_training.evaluation.datasets import read_csv
+from contrique_training.proxy import make
 from contrique_training.proxy.errors import ProxyError
 from contrique_training.proxy.make import (
     MDSI_MAX,
@@ -222,3 +224,96 @@ def test_a_proxy_json_larger_than_the_limit_is_refused_unread(tmp_path: Path, mo
     with pytest.raises(ProxyError,
                        match=r"proxy.json: not a readable proxy set \(is 21 bytes, more than the 10 allowed"):
         load_proxy_set(tmp_path)
+
+
+def _photos(folder: Path, count: int) -> Path:
+    """``count`` small noise photos (80x72 PNGs) in ``folder``: p0.png, p1.png, ..."""
+    folder.mkdir()
+    for i in range(count):
+        pixels = np.random.default_rng(i).integers(0, 256, (72, 80, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"p{i}.png")
+    return folder
+
+
+def _make(photos: Path, out: Path) -> None:
+    make_proxy_set(photos, out, variants_per_photo=1, max_side=64, progress=False)
+
+
+def test_every_unreadable_photo_is_named_before_anything_is_made(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # the first bad photo stopped the run when reached (minutes in), leaving the PNGs of those before it
+    photos = _photos(tmp_path / "photos", 3)
+    (photos / "notes.png").write_text("not a photo")
+    (photos / "q_empty.jpg").write_bytes(b"")
+    loaded: list[Path] = []
+    monkeypatch.setattr(make, "load_rgb", lambda path: loaded.append(path) or pytest.fail("a photo was decoded"))
+    with pytest.raises(DataError) as caught:
+        _make(photos, tmp_path / "set")
+    assert str(caught.value) == (
+        f"{photos}: 2 of 5 photos cannot be read, so nothing was made; mend or remove each and run again: "
+        f"(1) {photos / 'notes.png'}: is not an image file in a format contrique-infer reads ({', '.join(image_formats())}); "
+        f"remove or replace the file (2) {photos / 'q_empty.jpg'}: is empty (0 bytes); remove or replace the file"
+    )
+    assert not (tmp_path / "set").exists() and not loaded
+
+
+def test_a_run_that_fails_later_removes_what_it_made(tmp_path: Path) -> None:
+    photos = _photos(tmp_path / "photos", 3)
+    whole = (photos / "p1.png").read_bytes()
+    (photos / "p1.png").write_bytes(whole[: len(whole) // 2])  # its header passes the check; its pixels do not
+    with pytest.raises(DataError, match=r"p1.png: cannot be decoded, the file is truncated or corrupt"):
+        _make(photos, tmp_path / "new")
+    assert not (tmp_path / "new").exists()  # it made the folder: it is gone
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="p1.png: cannot be decoded"):
+        _make(photos, tmp_path / "empty")
+    assert list((tmp_path / "empty").iterdir()) == []  # it was the user's folder: it stays, empty
+    (photos / "p1.png").unlink()
+    _make(photos, tmp_path / "new")  # the same command again, once the photo is removed
+    assert (tmp_path / "new" / "proxy.json").is_file()
+
+
+def test_an_interrupted_run_removes_what_it_made_and_nothing_else(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    photos, out = _photos(tmp_path / "photos", 3), tmp_path / "set"
+    calls: list[int] = []
+
+    def interrupted(distorted: list[Image.Image], pristine: Image.Image) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 2:  # the first photo's PNGs are written: Ctrl-C at the second
+            (out / "notes.txt").write_text("the user's, put there meanwhile")
+            raise KeyboardInterrupt
+        return mdsi(distorted, pristine)
+
+    monkeypatch.setattr(make, "mdsi", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _make(photos, out)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]  # images/ removed; the user's file and so its folder stay
+
+
+def test_what_cannot_be_removed_is_called_the_failed_runs_leftover(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    photos, out = _photos(tmp_path / "photos", 2), tmp_path / "set"
+    whole = (photos / "p1.png").read_bytes()
+    (photos / "p1.png").write_bytes(whole[: len(whole) // 2])
+
+    def refused(path: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(make.shutil, "rmtree", refused)
+    with pytest.raises(ProxyError) as caught:
+        _make(photos, out)
+    assert str(caught.value) == (
+        f"{caught.value.__cause__}; {out}: is this failed run's leftover, which could not be removed "
+        f"([Errno 13] Permission denied: '{out / 'images'}'); it may be deleted"
+    )
+    assert isinstance(caught.value.__cause__, DataError) and "p1.png: cannot be decoded" in str(caught.value)
+    # the rerun says so too
+    (photos / "p1.png").unlink()
+    with pytest.raises(ProxyError, match=rf"^{out}: exists and is not an empty folder \(it holds images but no "
+                                         r"proxy.json: the leftover of a run that failed or was stopped, which may be "
+                                         r"deleted\); choose a new folder or delete it$"):
+        _make(photos, out)
+    (out / "notes.txt").write_text("not the run's")  # then it may be the user's: no such guess
+    with pytest.raises(ProxyError, match=rf"^{out}: exists and is not an empty folder; choose a new folder"):
+        _make(photos, out)

@@ -41,9 +41,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,8 @@ from contrique_infer.jsonfile import loads
 from contrique_infer.paths import new_or_empty
 from contrique_infer.regularfile import read_regular
 
-from ..data import check_upscaled, load_rgb
+from ..data import check_photo, check_upscaled, load_rgb
+from ..errors import DataError
 from .errors import ProxyError
 
 PROXY_FORMAT_VERSION = 1
@@ -316,9 +319,14 @@ def make_proxy_set(
         The set.
 
     Raises:
-        ProxyError: Bad settings, or ``out_dir`` is not empty.
-        DataError: The folder holds no images, or one cannot be read.
+        ProxyError: Bad settings, or ``out_dir`` is not empty (saying so when it looks like a failed
+            run's leftover); or the run failed and what it made cannot be removed (see below).
+        DataError: The folder holds no images, or photos cannot be read: all of them named at once,
+            before anything is made (:func:`check_photos`), or one whose pixel data is damaged, met later.
         DependencyError: piq is not installed.
+
+    A run that fails (or is interrupted) once it has started to make the set removes what it made,
+    and ``out_dir`` itself if it made it, so that the same command can be run again.
     """
     from tqdm import tqdm
 
@@ -333,58 +341,132 @@ def make_proxy_set(
         )
     out = Path(out_dir)
     if not new_or_empty(out):
-        raise ProxyError(f"{out}: exists and is not an empty folder; choose a new folder or delete it")
+        leftover = ((out / "images").is_dir() and not (out / "proxy.json").exists()
+                    and not set(os.listdir(out)) - set(MADE))
+        raise ProxyError(f"{out}: exists and is not an empty folder" + (
+            " (it holds images but no proxy.json: the leftover of a run that failed or was stopped, which may be "
+            "deleted)" if leftover else "") + "; choose a new folder or delete it")
     root = Path(photos)
     paths = select_photos(list_images(root), limit)
-    plan = assignments(len(paths), variants_per_photo, seed, chains)
-    images: list[ProxyImage] = []
-    for index, (path, pairs) in enumerate(tqdm(list(zip(paths, plan)), desc="proxy set", unit="photo",
-                                                file=sys.stderr, disable=not progress)):
-        content = path.relative_to(root).as_posix()
-        folder = _image_folder(content)
-        (out / folder).mkdir(parents=True, exist_ok=True)
-        pristine = prepare_photo(load_rgb(path), max_side, path)
-        seeds = [int(s) for s in np.random.SeedSequence([seed, index]).generate_state(len(pairs))]
-        draws = np.random.default_rng([seed, index, 1]).random(len(pairs))
-        second: list[str | None] = [IMPLEMENTATION if alt_fraction and t in ALTERNATES and d < alt_fraction else None
-                                    for (t, _), d in zip(pairs, draws)]
-        made = [pristine] + [
-            alternate_image(pristine, t, lv, s) if alt else distort_image(pristine, t, lv, seed=s)
-            for (t, lv), s, alt in zip(pairs, seeds, second)
-        ]
-        if block_fraction:  # draws of its own: the versions above are those of the set without blocks
-            block_rng = np.random.default_rng([seed, index, 2])
-            if block_rng.random() < block_fraction:
-                level, block_seed = int(block_rng.integers(1, LEVELS + 1)), int(block_rng.integers(2**31))
-                pairs, seeds = [*pairs, (BLOCK_TYPE, level)], [*seeds, block_seed]
-                second = [*second, BLOCK_IMPLEMENTATION]
-                made.append(block_image(pristine, level, block_seed))
-        names = ["00-pristine.png"] + [
-            f"{k:02d}-{t}{'-' + alt if alt else ''}-l{lv}.png" for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
-        ]
-        scores = mdsi(made, pristine).round(6)  # as stored: the quality is that of the stored value
-        for image, name, (kind, level), s, alt, m, q in zip(
-            made, names, [(None, 0), *pairs], [0, *seeds], [None, *second], scores, mdsi_to_quality(scores).round(4)
-        ):
-            image.save(out / folder / name)
-            images.append(ProxyImage(f"{folder}/{name}", content, kind, level, s, float(m), float(q), alt))
-    settings = {"variants_per_photo": variants_per_photo, "max_side": max_side, "seed": seed, "limit": limit}
-    if chains:
-        settings["chains"] = True
-    if alt_fraction:
-        settings["alt_fraction"] = alt_fraction
-    if block_fraction:
-        settings["block_fraction"] = block_fraction
-    name = "proxy-" + METRIC + "-" + "-".join(root.resolve().parts[-2:])
-    proxy = ProxySet(out, name, str(root.resolve()), settings, tuple(images))
-    for target, csv_path in (("quality", proxy.quality_csv), ("level", proxy.level_csv)):
-        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["path", "score", "content_id"])
-            writer.writerows([im.path, getattr(im, target), im.content_id] for im in images)
-    document = {**proxy.summary(), "images": [im.to_dict() for im in images]}
-    (out / "proxy.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    return proxy
+    check_photos(root, paths, progress)
+    with _removed_on_failure(out):  # a failed or interrupted run leaves no half-made set
+        plan = assignments(len(paths), variants_per_photo, seed, chains)
+        images: list[ProxyImage] = []
+        for index, (path, pairs) in enumerate(tqdm(list(zip(paths, plan)), desc="proxy set", unit="photo",
+                                                    file=sys.stderr, disable=not progress)):
+            content = path.relative_to(root).as_posix()
+            folder = _image_folder(content)
+            (out / folder).mkdir(parents=True, exist_ok=True)
+            pristine = prepare_photo(load_rgb(path), max_side, path)
+            seeds = [int(s) for s in np.random.SeedSequence([seed, index]).generate_state(len(pairs))]
+            draws = np.random.default_rng([seed, index, 1]).random(len(pairs))
+            second: list[str | None] = [
+                IMPLEMENTATION if alt_fraction and t in ALTERNATES and d < alt_fraction else None
+                for (t, _), d in zip(pairs, draws)
+            ]
+            made = [pristine] + [
+                alternate_image(pristine, t, lv, s) if alt else distort_image(pristine, t, lv, seed=s)
+                for (t, lv), s, alt in zip(pairs, seeds, second)
+            ]
+            if block_fraction:  # draws of its own: the versions above are those of the set without blocks
+                block_rng = np.random.default_rng([seed, index, 2])
+                if block_rng.random() < block_fraction:
+                    level, block_seed = int(block_rng.integers(1, LEVELS + 1)), int(block_rng.integers(2**31))
+                    pairs, seeds = [*pairs, (BLOCK_TYPE, level)], [*seeds, block_seed]
+                    second = [*second, BLOCK_IMPLEMENTATION]
+                    made.append(block_image(pristine, level, block_seed))
+            names = ["00-pristine.png"] + [
+                f"{k:02d}-{t}{'-' + alt if alt else ''}-l{lv}.png"
+                for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
+            ]
+            scores = mdsi(made, pristine).round(6)  # as stored: the quality is that of the stored value
+            qualities = mdsi_to_quality(scores).round(4)
+            for image, name, (kind, level), s, alt, m, q in zip(
+                made, names, [(None, 0), *pairs], [0, *seeds], [None, *second], scores, qualities
+            ):
+                image.save(out / folder / name)
+                images.append(ProxyImage(f"{folder}/{name}", content, kind, level, s, float(m), float(q), alt))
+        settings = {"variants_per_photo": variants_per_photo, "max_side": max_side, "seed": seed, "limit": limit}
+        if chains:
+            settings["chains"] = True
+        if alt_fraction:
+            settings["alt_fraction"] = alt_fraction
+        if block_fraction:
+            settings["block_fraction"] = block_fraction
+        name = "proxy-" + METRIC + "-" + "-".join(root.resolve().parts[-2:])
+        proxy = ProxySet(out, name, str(root.resolve()), settings, tuple(images))
+        for target, csv_path in (("quality", proxy.quality_csv), ("level", proxy.level_csv)):
+            with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["path", "score", "content_id"])
+                writer.writerows([im.path, getattr(im, target), im.content_id] for im in images)
+        document = {**proxy.summary(), "images": [im.to_dict() for im in images]}
+        (out / "proxy.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        return proxy
+
+
+MADE = ("images", "quality.csv", "level.csv", "proxy.json")
+"""What :func:`make_proxy_set` makes in its folder (:func:`target_csv` adds more later)."""
+
+
+def check_photos(root: Path, paths: Sequence[Path], progress: bool = False) -> None:
+    """Check every photo as :func:`~contrique_training.data.load_rgb` does before decoding it, decoding
+    none (:func:`~contrique_training.data.check_photo`), so that a set is refused at once, not at its
+    first bad photo minutes in. A photo whose pixel data is damaged passes; making the set refuses it.
+
+    Args:
+        root: The photos folder (named in the error).
+        paths: The photos.
+        progress: A progress bar on stderr.
+
+    Raises:
+        DataError: Photos cannot be read: every one of them, numbered, each with its reason and what to do.
+    """
+    from tqdm import tqdm
+
+    failed: list[str] = []
+    for path in tqdm(paths, desc="checking photos", unit="photo", file=sys.stderr, disable=not progress):
+        try:
+            check_photo(path)
+        except DataError as exc:
+            failed.append(str(exc))
+    if failed:
+        listed = " ".join(f"({n}) {message}" for n, message in enumerate(failed, 1))
+        raise DataError(f"{root}: {len(failed)} of {len(paths)} photos cannot be read, so nothing was made; "
+                        f"mend or remove each and run again: {listed}")
+
+
+@contextmanager
+def _removed_on_failure(out: Path) -> Iterator[None]:
+    """Run the block that makes a set in ``out`` (new or empty); if it fails or is interrupted, remove
+    what it made (:data:`MADE`), and ``out`` itself when it did not exist before (if nothing else is in it).
+
+    Raises:
+        ProxyError: The block's :class:`ContriqueError` when what it made cannot be removed: its
+            message, then that ``out`` is the failed run's leftover and may be deleted (other
+            exceptions get that as a note).
+    """
+    existed = out.exists()
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            for name in MADE:
+                made = out / name
+                if made.is_dir() and not made.is_symlink():
+                    shutil.rmtree(made)
+                else:
+                    made.unlink(missing_ok=True)
+            if not existed and out.is_dir():
+                with suppress(OSError):  # something else was put there meanwhile: it stays, and so does out
+                    out.rmdir()
+        except OSError as left:
+            leftover = (f"{out}: is this failed run's leftover, which could not be removed ({left}); "
+                        "it may be deleted")
+            if isinstance(exc, ContriqueError):
+                raise ProxyError(f"{exc}; {leftover}") from exc
+            exc.add_note(leftover)
+        raise
 
 
 def target_csv(proxy: ProxySet, target: str = "mdsi", *, progress: bool = False) -> Path:
