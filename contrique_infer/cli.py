@@ -47,12 +47,14 @@ output formats:
   table  aligned columns for reading (written at the end)
   csv    columns source,score,width,height,error,error_type, then what the score was made with:
          model,variant,head,head_kind,score_scale,higher_is_better,reference,apply_exif,
-         bundle_digest (the fields of json below; bundle_digest identifies the bundle's content:
-         16 hex digits of the sha256 of its manifest; one row per image, written as it is done)
-  jsonl  one JSON object per image, same fields (written as it is done)
+         bundle_digest,reference_digest (the fields of json below; bundle_digest identifies the
+         bundle's content: 16 hex digits of the sha256 of its manifest; reference_digest the --fr
+         reference's: 16 hex digits of the sha256 of the file, empty without --fr; one row per
+         image, written as it is done)
+  jsonl  one JSON object per image, same fields (written as it is done; no --fr: null)
   json   {"model", "variant", "head", "head_kind", "score_scale", "higher_is_better",
-          "reference", "apply_exif", "bundle_digest", "results": [one object per image]}
-         (written at the end)
+          "reference", "apply_exif", "bundle_digest", "reference_digest",
+          "results": [one object per image]} (written at the end)
   html   a report to open in a browser (needs -o FILE.html): thumbnails worst first, score
          filter, path search, histogram, the failed images. Its rows and thumbnails go to the
          folder FILE_files/ as each image is done; the page is written at the end.
@@ -61,11 +63,13 @@ resuming:
   With --resume, images that -o FILE (csv or jsonl; for html, FILE_files/) already holds a score
   for are skipped and the new rows are appended. A half-written last line left by a killed run is
   removed first; rows with an error are removed too, so those images are tried again. A file
-  whose scores were made with another --model, --head, --variant, --fr or --apply-exif, or with
-  a bundle changed since under the same name (another bundle_digest), is refused (each csv or
-  jsonl row records them; a report, in FILE_files/header.json), and so is a file of an earlier
-  contrique-score, whose rows do not record them all. A refused file is left as it was. If FILE
-  is a symbolic link, the file (for html, the page and its _files/ folder) it points to is used.
+  whose scores were made with another --model, --head, --variant, --fr or --apply-exif, with
+  a bundle changed since under the same name (another bundle_digest), or against a --fr file
+  replaced since by another image at the same path (another reference_digest), is refused
+  (each csv or jsonl row records them; a report, in FILE_files/header.json), and so is a file
+  of an earlier contrique-score, whose rows do not record them all. A refused file is left as it
+  was. If FILE is a symbolic link, the file (for html, the page and its _files/ folder) it
+  points to is used.
 
 exit codes:
   0  every image was scored
@@ -73,9 +77,10 @@ exit codes:
      be written (the results then go to stdout)
   2  usage error: bad arguments, unknown head, missing or invalid model, unreadable --fr
      reference, -o FILE naming one of the inputs, a --resume file that is not contrique-score
-     output, holds scores made with another --model, --head, --variant, --fr, --apply-exif or
-     bundle content (or does not record them) or cannot be repaired (it is then left as it
-     was), or (html) a FILE_files/ folder that cannot be written or is not a report's
+     output, holds scores made with another --model, --head, --variant, --fr, --apply-exif,
+     bundle content or reference content (or does not record them) or cannot be repaired (it
+     is then left as it was), or (html) a FILE_files/ folder that cannot be written or is not
+     a report's
   130  interrupted (Ctrl-C); 141  stdout was closed by its reader (| head): rows written stay
 """
 

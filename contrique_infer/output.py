@@ -5,7 +5,8 @@ done, so a run killed at image 900,000 keeps 900,000 rows, and ``--resume`` read
 (:func:`resume`) to skip those images. Each row also records what its score was made with (the
 fields of :class:`~contrique_infer.report.ReportHeader`, :func:`result_columns`), so that
 ``--resume`` refuses to add scores of another model, head, variant or reference, with or without
-``--apply-exif`` otherwise, or of a bundle changed since (``bundle_digest``) to the file.
+``--apply-exif`` otherwise, of a bundle changed since (``bundle_digest``) or against a reference file
+replaced since at the same path (``reference_digest``) to the file.
 ``table`` and ``json`` are rendered at the end.
 """
 

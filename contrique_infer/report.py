@@ -44,14 +44,17 @@ from typing import IO, TYPE_CHECKING, Any
 from PIL import Image
 
 from .atomicfile import link_target, replace_file
-from .errors import ContriqueError, NonFiniteError, PathError
+from .bundle import sha256_file
+from .errors import ContriqueError, ImageDecodeError, NonFiniteError, PathError
 from .jsonfile import read_json
+from .manifest import DIGEST_LENGTH
 from .output import OutputLock
 from .output import resume as resume_rows
+from .preprocessing import check_header, describe
 from .results import ScoreResult
-from .manifest import DIGEST_LENGTH
 
 if TYPE_CHECKING:
+    from .preprocessing import ImageInput
     from .scorer import QualityScorer
 
 THUMBNAIL_SIDE = 256
@@ -72,9 +75,15 @@ EARLIER_FIELDS: tuple[tuple[str, ...], ...] = (
     ("model", "variant", "head", "head_kind", "score_scale", "higher_is_better", "reference"),
 )
 """What the csv and jsonl rows (and report headers) of earlier contrique-score versions record, oldest
-first: nothing, then the fields before ``apply_exif`` and ``bundle_digest``. Files of those versions are
-refused by ``--resume`` as such (:meth:`ReportHeader.unrecorded`)."""
-_BUNDLE_DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_LENGTH}}}")
+first: nothing, then the fields before ``apply_exif``, ``bundle_digest`` and ``reference_digest``. Files of
+those versions are refused by ``--resume`` as such (:meth:`ReportHeader.unrecorded`). (The fields up to
+``bundle_digest``, without ``reference_digest``, were never released: such files are refused as not
+contrique-score output.)"""
+_DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_LENGTH}}}")
+_BOOLS = ("higher_is_better", "apply_exif")
+_NULLABLE = ("reference", "reference_digest")
+_OPTIONS = ("--model", "--head", "--variant", "--fr", "--apply-exif")
+"""The options of contrique-score that set the fields, as a refusal names them."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,8 @@ class ReportHeader:
         head_kind: ``nr`` (no-reference) or ``fr`` (full-reference).
         score_scale: What the scores measure, e.g. ``MOS, 0..100``.
         higher_is_better: False for DMOS heads: the worst images then have the highest scores.
-        reference: The reference image of a full-reference run, else None.
+        reference: The reference image of a full-reference run (its path as given; for a reference given
+            as an image object, its description, ``<PIL image>``, ``<bytes 123>``...), else None.
         apply_exif: Whether images' EXIF orientation was applied before scoring (``--apply-exif``).
         bundle_digest: The identity of the bundle's content (:attr:`QualityScorer.bundle_digest
             <contrique_infer.scorer.QualityScorer.bundle_digest>`): the first 16 hex digits of the
@@ -100,7 +110,12 @@ class ReportHeader:
             (encoder variants, heads) and the input contract, so a bundle changed in place under the
             same name (new weights, heads, preprocessing, or any other manifest edit) has another
             digest; the same manifest gives the same digest wherever the bundle is (a folder, the
-            Hub), however its file is laid out. Keyword-only, as is ``apply_exif``.
+            Hub), however its file is laid out. Keyword-only, as are ``apply_exif`` and ``reference_digest``.
+        reference_digest: The identity of the reference file's content, so that a reference replaced by
+            another image at the same path is told apart: the first 16 hex digits of the sha256 of the
+            file's bytes (read in 1 MiB chunks). None without a reference, and for a reference given as
+            an image object rather than a path (there is no file to identify it by; its
+            :attr:`reference` is a description).
     """
 
     model: str
@@ -113,19 +128,33 @@ class ReportHeader:
     _: KW_ONLY
     apply_exif: bool
     bundle_digest: str
+    reference_digest: str | None = None
 
     @classmethod
-    def for_scorer(cls, scorer: QualityScorer, head: str | None = None, reference: str | None = None) -> ReportHeader:
+    def for_scorer(cls, scorer: QualityScorer, head: str | None = None,
+                   reference: ImageInput | None = None) -> ReportHeader:
         """The header of scores from ``scorer`` with ``head`` (None: the head it scores with),
         against ``reference`` for a full-reference head.
 
+        A ``reference`` path (``str`` or ``os.PathLike``) is recorded as given, with the digest of the
+        file's content (:attr:`reference_digest`: the file is read through here, so build the header
+        when the scores are made); another reference (bytes, a file object, a PIL image, an array) is
+        recorded by its description, without a digest.
+
         Raises:
             HeadNotFoundError, HeadKindError: See :meth:`QualityScorer.resolve_head`.
+            ImageDecodeError: The reference path cannot be read (missing, not a regular file, no
+                permission), with the message scoring against it gives.
         """
         info = scorer.resolve_head(head, kind="nr" if reference is None else "fr")
+        named, digest = None, None
+        if isinstance(reference, (str, os.PathLike)):
+            named, digest = os.fspath(reference), _reference_digest(reference)
+        elif reference is not None:
+            named = describe(reference)
         return cls(scorer.manifest.name, scorer.variant, info.name, info.kind, info.score_scale,
-                   info.higher_is_better, reference, apply_exif=scorer.apply_exif,
-                   bundle_digest=scorer.bundle_digest)
+                   info.higher_is_better, named, apply_exif=scorer.apply_exif,
+                   bundle_digest=scorer.bundle_digest, reference_digest=digest)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "<header>") -> ReportHeader:
@@ -147,11 +176,12 @@ class ReportHeader:
             return f"expected an object with the fields {', '.join(names)}"
         for name in names:
             value = data[name]
-            wanted = bool if name in ("higher_is_better", "apply_exif") else str
-            if not (isinstance(value, wanted) or (name == "reference" and value is None)):
+            wanted = bool if name in _BOOLS else str
+            if not (isinstance(value, wanted) or (name in _NULLABLE and value is None)):
                 return f"field {name!r} must be {wanted.__name__}"
-        if not _BUNDLE_DIGEST.fullmatch(data["bundle_digest"]):
-            return f"field 'bundle_digest' must be {DIGEST_LENGTH} lowercase hex digits"
+        for name in ("bundle_digest", "reference_digest"):
+            if data[name] is not None and not _DIGEST.fullmatch(data[name]):
+                return f"field {name!r} must be {DIGEST_LENGTH} lowercase hex digits"
         return None
 
     @classmethod
@@ -192,10 +222,20 @@ class ReportHeader:
         differs, and what to do (``otherwise``: the way out besides resuming with the same settings)."""
         names = self.differing(earlier)
         changes = "; ".join(f"{name} {getattr(earlier, name)!r} there, {getattr(self, name)!r} now" for name in names)
-        advice = "resume with the same --model, --head, --variant, --fr and --apply-exif"
+        in_place = []  # what was changed since under the same name: (what, its option, the sentence saying so)
         if "bundle_digest" in names and self.model == earlier.model:
-            advice = (f"bundle {self.model!r} was changed since (its manifest or files differ): resume with the bundle "
-                      "as it was and the same --head, --variant, --fr and --apply-exif")
+            in_place.append(("bundle", "--model",
+                             f"bundle {self.model!r} was changed since (its manifest or files differ)"))
+        if "reference_digest" in names and "reference" not in names and self.reference is not None:
+            in_place.append(("reference", "--fr",
+                             f"reference {self.reference!r} was changed since (the file's content differs)"))
+        kept = [option for option in _OPTIONS if option not in {c[1] for c in in_place}]
+        same = f"the same {', '.join(kept[:-1])} and {kept[-1]}"
+        advice = f"resume with {same}"
+        if in_place:
+            what = " and the ".join(c[0] for c in in_place)
+            was = "it was" if len(in_place) == 1 else "they were"
+            advice = f"{', and '.join(c[2] for c in in_place)}: resume with the {what} as {was} and {same}"
         return f"holds scores made with other settings ({changes}); {advice}, or {otherwise}"
 
 
@@ -469,6 +509,19 @@ def _read_header(path: Path) -> ReportHeader:
                                 f"its scores were made with ({', '.join(missing)}); write the report afresh without "
                                 "--resume, or resume it with the contrique-score version that wrote it")
     return ReportHeader.from_dict(data, str(path))
+
+
+def _reference_digest(path: str | os.PathLike[str]) -> str:
+    """:attr:`ReportHeader.reference_digest` of the reference file ``path``, read in chunks.
+
+    Raises:
+        ImageDecodeError: It cannot be read: the error scoring against it gives (the decoder says why).
+    """
+    try:
+        return sha256_file(path)[:DIGEST_LENGTH]
+    except (OSError, ValueError) as exc:  # ValueError: a NUL character in the path
+        check_header(path, max_pixels=None)  # raises the decoder's own error for a file it cannot open
+        raise ImageDecodeError(os.fspath(path), f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from exc
 
 
 def _non_empty(folder: Path) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import errno
+import hashlib
 import io
 import json
 import os
@@ -72,6 +73,7 @@ def test_recursive_json_and_jsonl(capsys, tiny_bundle_dir: Path, photos: Path, s
     doc = json.loads(out)
     assert doc["model"] == "tiny-test-bundle" and doc["head"] == "quality" and doc["head_kind"] == "nr"
     assert doc["variant"] == "fp32" and doc["higher_is_better"] is True and doc["reference"] is None
+    assert doc["reference_digest"] is None
     names = [Path(r["source"]).relative_to(photos).as_posix() for r in doc["results"]]
     assert names == ["a.png", "b.jpg", "sub/c.png", "sub/deeper/d.PNG"]
     assert [r["score"] for r in doc["results"]] == [scorer.score(r["source"]) for r in doc["results"]]
@@ -117,6 +119,7 @@ def test_failures_are_rows_and_exit_1(capsys, tiny_bundle_dir: Path, photos: Pat
         (["x.png", "--head", "koniq"], "has no head 'koniq'"),
         (["x.png", "--head", "fr_quality"], "full-reference head"),
         (["x.png", "--fr", "missing-ref.png"], "missing-ref.png: no such file"),
+        (["x.png", "--fr", "."], ".: is a directory, not an image file"),
         (["x.png", "--batch-size", "0"], "positive integer"),
         (["x.png", "--format", "xml"], "invalid choice"),
         (["x.png", "--variant", "int8"], "no 'int8' variant"),
@@ -187,6 +190,7 @@ def test_full_reference(capsys, tiny_bundle_dir: Path, photos: Path, scorer: Qua
     code, out, _ = run(capsys, ref, photos / "b.jpg", "--fr", ref, "--model", tiny_bundle_dir, "--format", "json")
     doc = json.loads(out)
     assert code == 0 and doc["head"] == "fr_quality" and doc["reference"] == str(ref)
+    assert doc["reference_digest"] == _content_digest(ref)
     assert doc["results"][0]["score"] == scorer.score_fr(ref, ref)
     assert doc["results"][1]["score"] == scorer.score_fr(ref, photos / "b.jpg")
 
@@ -325,6 +329,11 @@ def _digest(bundle: Path) -> str:
     return QualityScorer.from_pretrained(bundle).bundle_digest
 
 
+def _content_digest(path: Path) -> str:
+    """The reference_digest of file ``path``: the first 16 hex digits of the sha256 of its bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_resume_refuses_scores_of_another_model_variant_or_reference(capsys, tiny_bundle_dir: Path, photos: Path,
                                                                      tmp_path: Path, fmt: str) -> None:
@@ -345,7 +354,7 @@ def test_resume_refuses_scores_of_another_model_variant_or_reference(capsys, tin
         (["--model", tiny_bundle_dir, "--fr", photos / "a.png"],
          "head 'quality' there, 'fr_quality' now; head_kind 'nr' there, 'fr' now; score_scale 'MOS, about 0..100' "
          f"there, 'DMOS, about 0..1' now; higher_is_better True there, False now; reference None there, "
-         f"'{photos / 'a.png'}' now", same),
+         f"'{photos / 'a.png'}' now; reference_digest None there, '{_content_digest(photos / 'a.png')}' now", same),
         (["--model", tiny_bundle_dir, "--apply-exif"], "apply_exif False there, True now", same),
     ):
         code, out, err = run(capsys, photos, *argv, "--format", fmt, "-o", output, "--resume")
@@ -358,9 +367,10 @@ def test_resume_refuses_scores_of_another_model_variant_or_reference(capsys, tin
     assert (code, err) == (0, "")  # the same settings: goes on
     rows = _rows(output, fmt)
     assert [Path(r["source"]).name for r in rows] == ["a.png", "b.jpg"]
-    assert [(r["model"], r["variant"], r["head"], r["head_kind"], r["reference"], r["apply_exif"], r["bundle_digest"])
-            for r in rows] == [("tiny-test-bundle", "fp32", "quality", "nr", "" if fmt == "csv" else None,
-                                "False" if fmt == "csv" else False, digest)] * 2
+    empty = "" if fmt == "csv" else None  # an NR run's reference and reference_digest
+    assert [(r["model"], r["variant"], r["head"], r["head_kind"], r["reference"], r["apply_exif"], r["bundle_digest"],
+             r["reference_digest"]) for r in rows] == [("tiny-test-bundle", "fp32", "quality", "nr", empty,
+                                                        "False" if fmt == "csv" else False, digest, empty)] * 2
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -395,6 +405,38 @@ def test_resume_refuses_a_bundle_changed_in_place_under_the_same_name(capsys, ti
     assert output.read_bytes() == before
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "html"])
+def test_resume_refuses_a_reference_replaced_in_place(capsys, tiny_bundle_dir: Path, photos: Path, tmp_path: Path,
+                                                      fmt: str) -> None:
+    """Another image saved over the --fr reference between a run and its --resume: refused, the file unchanged;
+    the same path with the same content again (the image copied back) goes on."""
+    reference = tmp_path / "ref.png"
+    shutil.copyfile(photos / "a.png", reference)
+    output = tmp_path / f"scores.{fmt}"
+    written = output.with_name("scores_files") / "header.json" if fmt == "html" else output
+    argv = ["--fr", reference, "--model", tiny_bundle_dir, "--format", fmt, "-o", output]
+    assert run(capsys, photos / "a.png", *argv)[0] == 0
+    before = written.read_bytes()
+    was = _content_digest(reference)
+    shutil.copyfile(photos / "sub" / "c.png", reference)  # another image, the same path
+    code, out, err = run(capsys, photos, *argv, "--resume")
+    assert (code, out) == (2, "")
+    where = f"{written}:" if fmt == "html" else f"{output}: line {2 if fmt == 'csv' else 1}"
+    otherwise = "write the report afresh without --resume" if fmt == "html" else "write to a new -o file"
+    assert err == (f"contrique-score: error: {where} holds scores made with other settings (reference_digest '{was}' "
+                   f"there, '{_content_digest(reference)}' now); reference '{reference}' was changed since (the file's "
+                   "content differs): resume with the reference as it was and the same --model, --head, --variant and "
+                   f"--apply-exif, or {otherwise}\n")
+    assert written.read_bytes() == before
+    shutil.copyfile(photos / "a.png", reference)  # the same content at the same path again
+    code, _, err = run(capsys, photos, *argv, "--resume", "--quiet")
+    assert (code, err) == (0, "")
+    rows = _rows(written.with_name("rows.jsonl"), "jsonl") if fmt == "html" else _rows(output, fmt)
+    assert [Path(r["source"]).name for r in rows] == ["a.png", "b.jpg"]
+    recorded = [json.loads(written.read_text())] if fmt == "html" else rows
+    assert {(r["reference"], r["reference_digest"]) for r in recorded} == {(str(reference), was)}
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_resume_refuses_a_file_of_an_earlier_version(capsys, tiny_bundle_dir: Path, photos: Path, tmp_path: Path,
                                                      fmt: str) -> None:
@@ -405,8 +447,8 @@ def test_resume_refuses_a_file_of_an_earlier_version(capsys, tiny_bundle_dir: Pa
                 "reference")
     for columns, unrecorded in (
         (RESULT_COLUMNS, "model, variant, head, head_kind, score_scale, higher_is_better, reference, apply_exif, "
-                         "bundle_digest"),
-        (previous, "apply_exif, bundle_digest"),  # the version before these two fields
+                         "bundle_digest, reference_digest"),
+        (previous, "apply_exif, bundle_digest, reference_digest"),  # the version before these fields
     ):
         earlier = render([{c: r[c] for c in columns} for r in written], columns, fmt, {})
         output.write_text(earlier, newline="")  # as that contrique-score wrote it
@@ -497,7 +539,7 @@ def test_a_closed_stdout_ends_quietly(tiny_bundle_dir: Path, tmp_path: Path) -> 
     err = process.stderr.read()
     assert process.wait(timeout=120) == 141 and err == b""
     assert head[0] == (b"source,score,width,height,error,error_type,model,variant,head,head_kind,score_scale,"
-                       b"higher_is_better,reference,apply_exif,bundle_digest\n")
+                       b"higher_is_better,reference,apply_exif,bundle_digest,reference_digest\n")
     assert head[1].startswith(os.fsencode(tmp_path))
 
 

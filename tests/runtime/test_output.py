@@ -39,7 +39,7 @@ OTHER_SETTINGS = {  # what a resume asks for instead: the fields that differ fro
     "model": {"model": "other"},
     "head": {"head": "level", "score_scale": "level"},
     "variant": {"variant": "int8"},
-    "fr": {"head": "fr", "head_kind": "fr", "reference": "ref.png"},
+    "fr": {"head": "fr", "head_kind": "fr", "reference": "ref.png", "reference_digest": "0011223344556677"},
     "direction": {"higher_is_better": False},
     "apply_exif": {"apply_exif": True},
     "bundle": {"bundle_digest": "fedcba9876543210"},
@@ -47,6 +47,8 @@ OTHER_SETTINGS = {  # what a resume asks for instead: the fields that differ fro
 SAME_SETTINGS = "resume with the same --model, --head, --variant, --fr and --apply-exif, or write to a new -o file"
 BUNDLE_CHANGED = ("bundle 'tiny' was changed since (its manifest or files differ): resume with the bundle as it was "
                   "and the same --head, --variant, --fr and --apply-exif, or write to a new -o file")
+REFERENCE_CHANGED = ("reference 'ref.png' was changed since (the file's content differs): resume with the reference as "
+                     "it was and the same --model, --head, --variant and --apply-exif, or write to a new -o file")
 
 
 def made(rows: list[dict[str, Any]], made_with: ReportHeader = MADE_WITH) -> list[dict[str, Any]]:
@@ -104,10 +106,15 @@ def test_resume_repairs_a_killed_run(tmp_path: Path, fmt: str) -> None:
 def test_rows_record_what_made_their_scores_after_the_result_columns() -> None:
     assert result_columns() == RESULT_COLUMNS
     assert result_columns(MADE_WITH) == (*RESULT_COLUMNS, "model", "variant", "head", "head_kind", "score_scale",
-                                         "higher_is_better", "reference", "apply_exif", "bundle_digest")
+                                         "higher_is_better", "reference", "apply_exif", "bundle_digest",
+                                         "reference_digest")
     text = render(made(ROWS[:1]), result_columns(MADE_WITH), "csv", {})
     assert text.splitlines() == [",".join(result_columns(MADE_WITH)),
-                                 'a.png,41.5,40,30,,,tiny,fp32,quality,nr,"MOS, 0..100",True,,False,0123456789abcdef']
+                                 'a.png,41.5,40,30,,,tiny,fp32,quality,nr,"MOS, 0..100",True,,False,0123456789abcdef,']
+    assert json.loads(render(made(ROWS[:1]), result_columns(MADE_WITH), "jsonl", {}))["reference_digest"] is None
+    fr = dataclasses.replace(MADE_WITH, **OTHER_SETTINGS["fr"])
+    assert render(made(ROWS[:1], fr), result_columns(fr), "csv", {}, header=False) == (
+        'a.png,41.5,40,30,,,tiny,fp32,fr,fr,"MOS, 0..100",True,ref.png,False,0123456789abcdef,0011223344556677\n')
     assert list(json.loads(render(made(ROWS[:1]), result_columns(MADE_WITH), "jsonl", {}))) == list(
         result_columns(MADE_WITH))
 
@@ -142,6 +149,23 @@ def test_resume_refuses_scores_made_with_other_settings_and_leaves_the_file(tmp_
         assert path.read_bytes() == data
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_refuses_a_reference_changed_in_place(tmp_path: Path, fmt: str) -> None:
+    """The same ``--fr`` path with other content (another image saved over the reference): refused, with
+    advice, and the file unchanged; the same path with the same content goes on."""
+    earlier = dataclasses.replace(MADE_WITH, **OTHER_SETTINGS["fr"])
+    path = tmp_path / f"out.{fmt}"
+    data = render(made(ROWS, earlier), result_columns(earlier), fmt, {}).encode()
+    path.write_bytes(data)
+    with pytest.raises(OutputFileError) as refused:
+        resume(str(path), fmt, dataclasses.replace(earlier, reference_digest="8899aabbccddeeff"))
+    assert str(refused.value) == (f"{path}: line {2 if fmt == 'csv' else 1} holds scores made with other settings "
+                                  "(reference_digest '0011223344556677' there, '8899aabbccddeeff' now); "
+                                  + REFERENCE_CHANGED)
+    assert path.read_bytes() == data
+    assert resume(str(path), fmt, earlier) == {"a.png", 'c, "quoted".png'}
+
+
 def test_a_refusal_names_each_field_that_differs(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     path.write_text(render(made(ROWS[:1]), result_columns(MADE_WITH), "csv", {}))
@@ -160,7 +184,8 @@ def test_a_refusal_names_each_field_that_differs(tmp_path: Path) -> None:
 EARLIER_VERSION = ("was written by an earlier contrique-score, whose rows do not record what their scores were made "
                    "with ({}), so they cannot be checked against model 'tiny' (fp32), head 'quality'; resume it with "
                    "the contrique-score version that wrote it, or write to a new -o file")
-ALL_FIELDS = "model, variant, head, head_kind, score_scale, higher_is_better, reference, apply_exif, bundle_digest"
+ALL_FIELDS = ("model, variant, head, head_kind, score_scale, higher_is_better, reference, apply_exif, bundle_digest, "
+              "reference_digest")
 PREVIOUS_FIELDS = ("model", "variant", "head", "head_kind", "score_scale", "higher_is_better", "reference")
 
 
@@ -192,22 +217,42 @@ def test_resume_refuses_a_file_of_the_version_before_apply_exif_and_bundle_diges
         path.write_text(text)
         with pytest.raises(OutputFileError) as refused:
             resume(str(path), fmt, MADE_WITH)
-        assert str(refused.value) == f"{path}: {EARLIER_VERSION.format('apply_exif, bundle_digest')}"
+        assert str(refused.value) == f"{path}: {EARLIER_VERSION.format('apply_exif, bundle_digest, reference_digest')}"
         assert path.read_text() == text
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_refuses_rows_without_a_reference_digest(tmp_path: Path, fmt: str) -> None:
+    """Rows with ``apply_exif`` and ``bundle_digest`` but no ``reference_digest`` (a format never released) cannot
+    be checked for the reference's content: refused as not contrique-score output, the file unchanged."""
+    columns = (*RESULT_COLUMNS, *PREVIOUS_FIELDS, "apply_exif", "bundle_digest")
+    path = tmp_path / f"unreleased.{fmt}"
+    text = render([{name: row[name] for name in columns} for row in made(ROWS)], columns, fmt, {})
+    path.write_text(text)
+    expected = ("expected the header " + ",".join(result_columns(MADE_WITH)) if fmt == "csv" else
+                "what made its score is recorded wrongly: expected an object with the fields model, ")
+    with pytest.raises(OutputFileError, match=rf"line 1 is not a {fmt} result row of contrique-score \({expected}"):
+        resume(str(path), fmt, MADE_WITH)
+    assert path.read_text() == text
 
 
 def test_resume_refuses_rows_whose_settings_are_not_what_contrique_score_writes(tmp_path: Path) -> None:
     header = ",".join(result_columns(MADE_WITH)) + "\n"
     for fmt, text, line, reason in (
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,yes,,False,0123456789abcdef\n", 2,
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,yes,,False,0123456789abcdef,\n", 2,
          "what made its score is recorded wrongly: field 'higher_is_better' must be bool"),
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,false,0123456789abcdef\n", 2,
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,false,0123456789abcdef,\n", 2,
          "what made its score is recorded wrongly: field 'apply_exif' must be bool"),
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,\n", 2,
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,,\n", 2,
          "what made its score is recorded wrongly: field 'bundle_digest' must be str"),
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False\n", 2, "expected 15 columns"),
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,ref.png,False,0123456789abcdef,0123\n", 2,
+         "what made its score is recorded wrongly: field 'reference_digest' must be 16 lowercase hex digits"),
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,0123456789abcdef\n", 2,
+         "expected 16 columns"),
         ("jsonl", json.dumps({**made(ROWS[:1])[0], "bundle_digest": "0123"}) + "\n", 1,
          "what made its score is recorded wrongly: field 'bundle_digest' must be 16 lowercase hex digits"),
+        ("jsonl", json.dumps({**made(ROWS[:1])[0], "reference_digest": 12}) + "\n", 1,
+         "what made its score is recorded wrongly: field 'reference_digest' must be str"),
         ("jsonl", json.dumps({**made(ROWS[:1])[0], "model": None}) + "\n", 1,
          "what made its score is recorded wrongly: field 'model' must be str"),
         ("jsonl", json.dumps({**ROWS[0], "model": "tiny"}) + "\n", 1,

@@ -4,6 +4,7 @@ the report's files, resuming, escaping, and the page itself in a real headless c
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -24,6 +25,7 @@ import browser
 from killed_run import kill_after_rows
 from tiny_bundle import write_tiny_bundle
 from contrique_infer import cli
+from contrique_infer.errors import ImageDecodeError
 from contrique_infer.output import OutputFileError
 from contrique_infer.report import (
     ReportError,
@@ -160,13 +162,50 @@ def test_header_records_the_exif_setting_and_the_bundle_content(scorer: QualityS
     assert re.fullmatch("[0-9a-f]{16}", nr.bundle_digest)
     turned = ReportHeader.for_scorer(QualityScorer.from_pretrained(tiny_bundle_dir, apply_exif=True))
     assert turned == dataclasses.replace(nr, apply_exif=True)
-    assert list(nr.to_dict())[-3:] == ["reference", "apply_exif", "bundle_digest"]
+    assert list(nr.to_dict())[-4:] == ["reference", "apply_exif", "bundle_digest", "reference_digest"]
     for field, value, problem in (("apply_exif", "yes", "field 'apply_exif' must be bool"),
                                   ("bundle_digest", None, "field 'bundle_digest' must be str"),
                                   ("bundle_digest", "ABCDEF0123456789", "must be 16 lowercase hex digits"),
-                                  ("bundle_digest", "0123", "must be 16 lowercase hex digits")):
+                                  ("bundle_digest", "0123", "must be 16 lowercase hex digits"),
+                                  ("reference_digest", 5, "field 'reference_digest' must be str"),
+                                  ("reference_digest", "ABCDEF0123456789", "'reference_digest' must be 16 lowercase"),
+                                  ("reference_digest", "", "field 'reference_digest' must be 16 lowercase hex")):
         with pytest.raises(ReportError, match=problem):
             ReportHeader.from_dict({**nr.to_dict(), field: value})
+    assert ReportHeader.from_dict({**nr.to_dict(), "reference": "r.png", "reference_digest": "0123456789abcdef"})
+
+
+def test_header_records_the_reference_content(scorer: QualityScorer, photos: Path, tmp_path: Path) -> None:
+    assert ReportHeader.for_scorer(scorer).reference_digest is None  # no reference
+    reference = tmp_path / "ref.png"
+    reference.write_bytes((photos / "a.png").read_bytes() + os.urandom(3 << 20))  # more than one 1 MiB chunk
+    fr = ReportHeader.for_scorer(scorer, reference=str(reference))
+    assert fr.reference == str(reference)
+    assert fr.reference_digest == hashlib.sha256(reference.read_bytes()).hexdigest()[:16]
+    assert ReportHeader.for_scorer(scorer, reference=reference) == fr  # an os.PathLike: recorded as its path
+    reference.write_bytes((photos / "a.png").read_bytes())  # another image at the same path
+    replaced = ReportHeader.for_scorer(scorer, reference=str(reference))
+    assert replaced.differing(fr) == ["reference_digest"]
+    assert replaced.reference_digest == hashlib.sha256((photos / "a.png").read_bytes()).hexdigest()[:16]
+    # A reference given as an image object has no file to identify it: described, without a digest.
+    with Image.open(photos / "a.png") as image:
+        data = reference.read_bytes()
+        for given, described in ((image, "<PIL image>"), (data, f"<bytes {len(data)}>"),
+                                 (np.zeros((4, 4, 3), np.uint8), "<array (4, 4, 3)>")):
+            header = ReportHeader.for_scorer(scorer, reference=given)
+            assert (header.head_kind, header.reference, header.reference_digest) == ("fr", described, None)
+            json.dumps(header.to_dict())
+
+
+def test_a_reference_that_cannot_be_read_fails_as_scoring_against_it_does(scorer: QualityScorer, photos: Path,
+                                                                        tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.png")
+    for reference in (tmp_path / "missing.png", tmp_path / "fifo.png", tmp_path, "", "nul\0.png"):
+        with pytest.raises(ImageDecodeError) as header_error:
+            ReportHeader.for_scorer(scorer, reference=reference)
+        with pytest.raises(ImageDecodeError) as scoring_error:
+            scorer.score_fr(reference, photos / "a.png")
+        assert str(header_error.value) == str(scoring_error.value)
 
 
 # --- the files and the page's data --------------------------------------------------------------
@@ -269,8 +308,8 @@ def test_a_new_report_replaces_the_old_one_and_other_folders_are_left_alone(tmp_
         ReportWriter(tmp_path / "no such folder" / "r.html", header)
 
 
-def test_resuming_needs_the_same_settings_and_bundle_content(tmp_path: Path) -> None:
-    header = HEADER
+def test_resuming_needs_the_same_settings_bundle_and_reference_content(tmp_path: Path) -> None:
+    header = dataclasses.replace(HEADER, head_kind="fr", reference="ref.png", reference_digest="0011223344556677")
     write_report(tmp_path / "r.html", [ScoreResult("a", 1.0), ScoreResult("b", None, "bad", "ImageDecodeError")],
                  header)
     header_file = tmp_path / "r_files" / "header.json"
@@ -284,6 +323,15 @@ def test_resuming_needs_the_same_settings_and_bundle_content(tmp_path: Path) -> 
          "bundle_digest '0123456789abcdef' there, 'fedcba9876543210' now); bundle 'm' was changed since (its manifest "
          "or files differ): resume with the bundle as it was and the same --head, --variant, --fr and --apply-exif, "
          "or write the report afresh without --resume"),
+        ({"reference_digest": "fedcba9876543210"},
+         "reference_digest '0011223344556677' there, 'fedcba9876543210' now); reference 'ref.png' was changed since "
+         "(the file's content differs): resume with the reference as it was and the same --model, --head, --variant "
+         "and --apply-exif, or write the report afresh without --resume"),
+        ({"bundle_digest": "fedcba9876543210", "reference_digest": "fedcba9876543210"},
+         "bundle_digest '0123456789abcdef' there, 'fedcba9876543210' now; reference_digest '0011223344556677' there, "
+         "'fedcba9876543210' now); bundle 'm' was changed since (its manifest or files differ), and reference "
+         "'ref.png' was changed since (the file's content differs): resume with the bundle and the reference as they "
+         "were and the same --head, --variant and --apply-exif, or write the report afresh without --resume"),
     ):
         with pytest.raises(ReportError) as refused:
             ReportWriter(tmp_path / "r.html", dataclasses.replace(header, **changed), resume=True)
@@ -293,12 +341,14 @@ def test_resuming_needs_the_same_settings_and_bundle_content(tmp_path: Path) -> 
         assert writer.done == {"a"}  # b failed: it is tried again
         writer.add(ScoreResult("b", 3.0))
     assert [(r[0], r[1]) for r in page_data(tmp_path / "r.html")["rows"]] == [("a", 1.0), ("b", 3.0)]
-    earlier = {k: v for k, v in header.to_dict().items() if k not in ("apply_exif", "bundle_digest")}
+    added = ("apply_exif", "bundle_digest", "reference_digest")
+    earlier = {k: v for k, v in header.to_dict().items() if k not in added}
     header_file.write_text(json.dumps(earlier, indent=2) + "\n")  # as the version before these fields wrote it
     with pytest.raises(ReportError) as refused:
         ReportWriter(tmp_path / "r.html", header, resume=True)
     assert str(refused.value) == (f"{header_file}: was written by an earlier contrique-score, whose report header "
-                                  "does not record what its scores were made with (apply_exif, bundle_digest); write "
+                                  "does not record what its scores were made with (apply_exif, bundle_digest, "
+                                  "reference_digest); write "
                                   "the report afresh without --resume, or resume it with the contrique-score version "
                                   "that wrote it")
     header_file.write_bytes(written)
