@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, printable, run_quietly
+from .decoding import DEFAULT_MAX_PIXELS, decoding_source
 from .errors import ContriqueError, ScanError
 from .inputs import expand_inputs, lists
 from .manifest import VARIANTS
@@ -27,7 +28,6 @@ from .output import (
     result_columns,
     resume,
 )
-from .preprocessing import DEFAULT_MAX_PIXELS, decoding_source
 from .results import ScoreResult
 from .session import DEVICES
 

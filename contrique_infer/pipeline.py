@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .decoding import ImageInput, describe, is_stream, read_stream
 from .errors import ImageDecodeError, ImageError, PathError
-from .preprocessing import ImageInput, PreparedImage, describe, is_stream, read_stream
+from .preprocessing import PreparedImage
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,83 +1,27 @@
-"""Images in, model inputs out: decoding, RGB conversion, size guards and the per-scale arrays.
+"""Decoded images in, model inputs out: the per-scale arrays of a bundle's input contract.
 
-Follows the official CONTRIQUE computation exactly: the RGB image is used as is for the full
-scale and resized with PIL BICUBIC to ``(w // d, h // d)`` for a scale with divisor ``d``; each
-scale becomes float32 CHW values ``uint8 / 255`` (what torchvision's ``ToTensor`` computes),
-with no mean/std unless the bundle's input contract asks for one.
-
-Accepted inputs (:data:`ImageInput`): a path (``str`` or ``os.PathLike``), ``bytes``, a binary
-file object, a PIL image, or a uint8 NumPy array of shape HxW, HxWx3 or HxWx4. Conversion to RGB:
-
-- grayscale ``L``/``1``: replicated to three channels (PIL ``convert("RGB")``);
-- 16-bit grayscale (``I;16*``, and ``I``, read as 0..65535): scaled to 8 bit by ``round(v / 257)``;
-- ``F`` (float): PIL's conversion (values taken as 0..255, clipped);
-- palette ``P``/``PA`` (with or without transparency), ``RGBA``, ``LA``: the alpha channel is
-  dropped, as ``convert("RGB")`` does (transparent pixels keep their stored colour);
-- ``CMYK``, ``YCbCr`` and other modes: PIL ``convert("RGB")``.
-
-Animated and multi-page files (GIF, TIFF, ...) use their first frame; a PIL image is used at
-the frame it is on. EXIF orientation is ignored unless ``apply_exif=True`` (the official code
-ignores it), with one exception: Pillow itself turns a TIFF upright by its orientation tag as it
-loads it, so a TIFF with orientation 2 to 8 is decoded (and its size reported) upright either way.
-That is kept, not undone: the official code's ``Image.open(path).convert("RGB")`` gets the same
-upright pixels from Pillow, so TIFFs score as there. With ``apply_exif=True`` every format gives
-exactly the upright image: the tag is read once the image is loaded (Pillow drops the tag of a turn
-it made itself), and a turn made while loading is seen in the size (Pillow before 11 reported a
-TIFF's stored size until then).
-
-Files, bytes and file objects are opened only as the raster formats of
-:data:`~contrique_infer.inputs.IMAGE_EXTENSIONS` (a camera's multi-picture JPEG, MPO, included):
-an EPS file, which Pillow would hand to Ghostscript, is refused like any other non-image. A PIL
-image is never changed: it is loaded (under a lock, so that one lazy image can be passed many
-times in one batch) and used at its full size, without the reduced-scale JPEG decode that a file
-gets.
-
-Size guards: ``max_pixels`` is checked on the file header, before any pixel is decoded; images
-that also exceed Pillow's own decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, about
-179 MP for its error) are reported as :class:`ImageTooLargeError` too. Pillow still prints its
-``DecompressionBombWarning`` for images above its warning limit (about 89 MP) that are then
-refused; :func:`allow_pixels` raises Pillow's limit when ``max_pixels`` is set above it.
-:func:`check_header` makes every check done before decoding (the file, its format, its header, the
-size guards) and decodes nothing, to check many files cheaply before work on them starts.
-
-A file that starts with the signature of JPEG, PNG, GIF, WebP, TIFF or BMP but whose header Pillow
-cannot read is called that format's damaged file (with the reason Pillow's plugin for it gives),
-not a file of no format read.
+Images are decoded to RGB by :mod:`contrique_infer.decoding` (the accepted inputs, RGB conversion,
+EXIF orientation, the size guards). Follows the official CONTRIQUE computation exactly: the RGB
+image is used as is for the full scale and resized with PIL BICUBIC to ``(w // d, h // d)`` for a
+scale with divisor ``d``; each scale becomes float32 CHW values ``uint8 / 255`` (what torchvision's
+``ToTensor`` computes), with no mean/std unless the bundle's input contract asks for one.
 """
 
 from __future__ import annotations
 
-import functools
-import io
-import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, ImageTypeError
-from .inputs import IMAGE_EXTENSIONS
+from .decoding import DEFAULT_MAX_PIXELS, ImageInput, decode_with_size, describe
+from .errors import ImageTooSmallError
 from .manifest import InputContract
-from .regularfile import NotRegularFileError, open_regular
-
-ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
-"""Everything :func:`decode_rgb` accepts as an image."""
 
 Thumbnailer = Callable[[Image.Image], bytes]
 """A hook that makes something small (a thumbnail) of a decoded RGB image, e.g.
 :func:`contrique_infer.report.make_thumbnail`."""
-
-DEFAULT_MAX_PIXELS = 25_000_000
-"""The default ``max_pixels`` guard: about a 6000 x 4000 photo (a 25 MP image needs ~400 MB of floats)."""
-
-_PIL_LIMIT_LOCK = threading.Lock()
-_PIL_INPUT_LOCK = threading.Lock()
-"""Held while a caller's PIL image is loaded: Pillow's lazy loading is not thread-safe."""
-_DECODING = threading.local()
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,166 +45,16 @@ class PreparedImage:
     thumbnail: bytes | None = None
 
 
-def describe(image: Any) -> str:
-    """A short name for an input, used as ``source`` in errors and results.
-
-    A path gives the path itself, a named file object its name; other inputs a description:
-    ``<bytes 123>``, ``<file object>``, ``<PIL image>``, ``<array (480, 640, 3)>``, and for an object
-    that is no image input at all its type, such as ``<NoneType>``.
-    """
-    if isinstance(image, (str, os.PathLike)):
-        return os.fspath(image)  # type: ignore[return-value]
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        return f"<bytes {len(image)}>"
-    if isinstance(image, Image.Image):
-        return "<PIL image>"
-    if isinstance(image, np.ndarray):
-        return f"<array {image.shape}>"
-    if not hasattr(image, "read"):
-        return f"<{type(image).__name__}>"
-    name = getattr(image, "name", None)
-    return name if isinstance(name, str) else "<file object>"
-
-
-def decoding_source() -> str | None:
-    """The input the calling thread is decoding now (its :func:`describe` name), else None: lets a
-    warning hook name the image a Pillow warning (corrupt EXIF data, say) is about."""
-    return getattr(_DECODING, "source", None)
-
-
 def min_side(contract: InputContract) -> int:
     """The smallest image side the contract accepts (its ``min_size``, and >= 1 px at every scale)."""
     return max(contract.min_size, max(s.divisor for s in contract.scales))
-
-
-def allow_pixels(max_pixels: int | None) -> None:
-    """Raise Pillow's process-wide decompression-bomb limit so that it does not refuse images
-    that ``max_pixels`` allows (Pillow checks its own limit while decoding; it is only raised,
-    never lowered, and only when ``max_pixels`` is None or above it)."""
-    with _PIL_LIMIT_LOCK:
-        limit = Image.MAX_IMAGE_PIXELS
-        if limit is not None and (max_pixels is None or max_pixels > limit):
-            Image.MAX_IMAGE_PIXELS = max_pixels
-
-
-def fit_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
-    """``size`` scaled down so that its longer side is at most ``max_side`` (unchanged when it fits or None).
-
-    Each side becomes ``max(1, round(side * max_side / longer side))``: the rule of an input
-    contract's ``max_side``.
-    """
-    w, h = size
-    if max_side is None or max(w, h) <= max_side:
-        return size
-    scale = max_side / max(w, h)
-    return max(1, round(w * scale)), max(1, round(h * scale))
-
-
-def decode_rgb(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, apply_exif: bool = False,
-               min_size: int = 1, max_side: int | None = None, too_large_advice: str | None = None) -> Image.Image:
-    """Decode any accepted input into an RGB PIL image.
-
-    Args:
-        image: A path, bytes, binary file object, PIL image or uint8 NumPy array.
-        max_pixels: Refuse images with more pixels (checked on the file header, before the pixels
-            are decoded); None disables the guard. See :func:`allow_pixels` for Pillow's own limit.
-        apply_exif: Rotate/flip the image as its EXIF orientation tag says (Pillow turns a TIFF
-            whether or not this is set).
-        min_size: Refuse images whose shorter side is below this many pixels (checked on the
-            file's own size).
-        max_side: Downscale the image so that its longer side is at most this (:func:`fit_size`,
-            bicubic); a JPEG is decoded at the smallest DCT scale still at least that size.
-        too_large_advice: What to do about an image refused as too large, ending the
-            :class:`ImageTooLargeError` message (None: raise ``max_pixels``).
-
-    Returns:
-        A loaded RGB image.
-
-    Raises:
-        ImageDecodeError: The input is missing, empty, truncated, not an image, or an unsupported
-            array or mode.
-        ImageTooLargeError: More than ``max_pixels`` pixels.
-        ImageTooSmallError: A side is shorter than ``min_size``.
-        ImageTypeError: ``image`` is of a type that is not an image input at all (a ``TypeError`` too).
-    """
-    return _decode(image, max_pixels, apply_exif, min_size, max_side, too_large_advice=too_large_advice)[0]
-
-
-def check_header(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, min_size: int = 1,
-                 too_large_advice: str | None = None) -> tuple[int, int]:
-    """Check an input as :func:`decode_rgb` does before it decodes any pixel, and decode none: the
-    file is opened and its header read (format, size, layout), cheap enough to check a whole folder
-    before work on it starts. A file whose pixel data is damaged still passes.
-
-    Args:
-        image: A path, bytes, binary file object, PIL image or uint8 NumPy array.
-        max_pixels: As :func:`decode_rgb`'s.
-        min_size: As :func:`decode_rgb`'s.
-        too_large_advice: As :func:`decode_rgb`'s.
-
-    Returns:
-        The image's size as its header gives it, ``(width, height)``.
-
-    Raises:
-        ImageError: What :func:`decode_rgb` raises before decoding (see there).
-    """
-    with _checked(image, describe(image), max_pixels, min_size, too_large_advice) as img:
-        return img.size
-
-
-@contextmanager
-def _checked(image: ImageInput, source: str, max_pixels: int | None, min_size: int,
-             too_large_advice: str | None) -> Iterator[Image.Image]:
-    """Yield the opened (not yet decoded) image once its header passed the checks made before any
-    pixel is decoded; Pillow's own decompression-bomb limit, met on opening or decoding it inside
-    the block, is reported as :class:`ImageTooLargeError`."""
-    _DECODING.source = source
-    try:
-        with _opened(image, source) as img:
-            _check_size(img.size, source, max_pixels, min_size, too_large_advice)
-            _refuse_planar_wide_tiff(img, source)
-            yield img
-    except Image.DecompressionBombError as exc:  # Pillow's own limit, on opening the file or decoding it
-        raise _too_large(source, None, None, exc, too_large_advice) from exc
-    finally:
-        _DECODING.source = None
-
-
-def _decode(image: ImageInput, max_pixels: int | None, apply_exif: bool, min_size: int,
-            max_side: int | None, *, too_large_advice: str | None = None) -> tuple[Image.Image, tuple[int, int]]:
-    """:func:`decode_rgb`'s work: the RGB image, and the image's own size (after any EXIF turn)."""
-    source = describe(image)
-    with _checked(image, source, max_pixels, min_size, too_large_advice) as img:
-        size = img.size
-        target = fit_size(size, max_side)
-        try:
-            if img is not image and target != size and img.format in ("JPEG", "MPO"):
-                img.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale where that still covers the target
-            stored = img.size
-            with _PIL_INPUT_LOCK if img is image else nullcontext():  # the caller's PIL image: never changed
-                img.load()
-            if img.size == stored[::-1] != stored:  # Pillow turned it as it loaded it (a TIFF's orientation)
-                size, target = size[::-1], target[::-1]
-            if apply_exif:
-                # Read once loaded, as exif_transpose reads it: a turn Pillow made itself (a TIFF's) is no
-                # longer tagged. Not from the sizes: a nearly square JPEG drafted to 1/8 scale can be square.
-                turned = img.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)  # the tags that turn by 90 degrees
-                img = ImageOps.exif_transpose(img)
-                if turned:
-                    size, target = size[::-1], target[::-1]
-            rgb = _to_rgb(img, source)
-            return (rgb if rgb.size == target else rgb.resize(target, Image.Resampling.BICUBIC)), size
-        except (ImageError, Image.DecompressionBombError):
-            raise
-        except Exception as exc:  # any failure of Pillow's decoders on this input's bytes
-            raise ImageDecodeError(source, f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
 
 
 def to_scales(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ...]:
     """The encoder input for each scale of ``contract``: float32 CHW arrays, in contract order.
 
     Args:
-        rgb: An RGB image (see :func:`decode_rgb`).
+        rgb: An RGB image (see :func:`~contrique_infer.decoding.decode_rgb`).
         contract: The bundle's input contract.
     """
     w, h = rgb.size
@@ -291,11 +85,13 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
             returns is kept as the prepared image's ``thumbnail`` (the image is decoded once).
 
     Raises:
-        ImageError: See :func:`decode_rgb` (the minimum side is :func:`min_side` of the contract).
+        ImageError: See :func:`~contrique_infer.decoding.decode_rgb` (the minimum side is :func:`min_side` of
+            the contract).
         ImageTypeError: ``image`` is not an accepted input type (a ``TypeError`` too).
     """
     smallest = min_side(contract)
-    rgb, (width, height) = _decode(image, max_pixels, apply_exif, smallest, contract.max_side)
+    rgb, (width, height) = decode_with_size(image, max_pixels=max_pixels, apply_exif=apply_exif, min_size=smallest,
+                                            max_side=contract.max_side)
     if min(rgb.size) < smallest:
         raise ImageTooSmallError(
             describe(image), f"is {rgb.width}x{rgb.height} pixels after scaling its longer side to the model's "
@@ -303,227 +99,3 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
         )
     return PreparedImage(describe(image), width, height, to_scales(rgb, contract),
                          None if thumbnail is None else thumbnail(rgb))
-
-
-# --- internals ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def _opened(image: Any, source: str) -> Iterator[Image.Image]:
-    """Yield a (lazily decoded) PIL image for ``image``; closes any file it opened itself."""
-    if isinstance(image, Image.Image):
-        yield image
-    elif isinstance(image, np.ndarray):
-        yield _from_array(image, source)
-    elif isinstance(image, (str, os.PathLike)):
-        try:
-            path = os.fspath(image)
-            if os.path.isdir(path):
-                raise ImageDecodeError(source, "is a directory, not an image file")
-            fh = open_regular(path)  # a FIFO or a device is refused, never waited on
-        except FileNotFoundError as exc:
-            raise ImageDecodeError(source, "no such file") from exc
-        except NotRegularFileError as exc:
-            raise ImageDecodeError(source, str(exc)) from None
-        except OSError as exc:
-            raise ImageDecodeError(source, f"cannot be opened ({exc.strerror or exc})") from exc
-        except ValueError as exc:  # a NUL character, or text the file system cannot encode
-            raise ImageDecodeError(source, f"is not a usable file path ({exc})") from None
-        with fh:
-            yield _open_stream(fh, source)
-    elif isinstance(image, (bytes, bytearray, memoryview)):
-        yield _open_stream(io.BytesIO(bytes(image)), source)
-    elif hasattr(image, "read"):
-        yield _open_stream(image if isinstance(image, _StreamCopy) else read_stream(image), source, stream=True)
-    else:
-        raise ImageTypeError(
-            source, f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
-            "a PIL image or a uint8 NumPy array"
-        )
-
-
-class _StreamCopy(io.BytesIO):
-    """The bytes a caller's file object held, under the object's :func:`describe` name."""
-
-    def __init__(self, data: bytes, name: str) -> None:
-        super().__init__(data)
-        self.name = name
-
-
-def is_stream(image: Any) -> bool:
-    """Whether ``image`` is a file object (something with ``read``), which :func:`read_stream` takes."""
-    return hasattr(image, "read") and not isinstance(image, os.PathLike)
-
-
-def read_stream(image: Any) -> io.BytesIO:
-    """The bytes of a caller's file object, from where it is to its end, as an in-memory file of the
-    same :func:`describe` name (Pillow would seek to its start; threads could interleave its reads).
-
-    Raises:
-        ImageDecodeError: It cannot be read (closed, or its ``read`` fails), or it is a text file object.
-    """
-    source = describe(image)
-    if getattr(image, "closed", False) is True:
-        raise ImageDecodeError(source, "cannot be read (I/O operation on closed file); open it again")
-    try:
-        data = image.read()
-    except io.UnsupportedOperation as exc:
-        raise ImageDecodeError(source, "is not open for reading; open the file in binary mode ('rb')") from exc
-    except Exception as exc:  # a stream whose read fails
-        raise ImageDecodeError(source, f"cannot be read ({exc})") from exc
-    if isinstance(data, str):
-        raise ImageDecodeError(source, "is a text file object; open the file in binary mode ('rb')")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ImageDecodeError(source, f"read() gave {type(data).__name__}, not bytes; pass a binary file object")
-    return _StreamCopy(bytes(data), source)
-
-
-def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.Image:
-    """Open ``fh`` (a file, or ``stream``: the bytes read from a caller's file object) as an image."""
-    try:
-        head = fh.read(1)
-        if not head:
-            if stream:
-                raise ImageDecodeError(source, "has no bytes left to read (empty, or already read to its end: "
-                                               "seek(0) or open it again)")
-            raise ImageDecodeError(source, "is empty (0 bytes)")
-        fh.seek(-1, os.SEEK_CUR)
-        return Image.open(fh, formats=image_formats())
-    except (ImageError, Image.DecompressionBombError):  # too large: reported by _decode
-        raise
-    except UnidentifiedImageError as exc:
-        raise _unidentified(fh, source) from exc
-    except Exception as exc:  # Pillow's format plugins raise many types on malformed headers
-        raise ImageDecodeError(source, f"cannot be read as an image ({exc})") from exc
-
-
-def _signature_format(head: bytes) -> str | None:
-    """The format whose signature ``head`` (a file's first 12 bytes or more) starts with: ``JPEG``
-    (FF D8 FF), ``PNG``, ``GIF``, ``WEBP`` (RIFF....WEBP), ``TIFF`` (II*\\0, MM\\0*) or ``BMP`` (BM);
-    else None."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    return next((fmt for sig, fmt in _SIGNATURES if head.startswith(sig)), None)
-
-
-_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"II*\0", "TIFF"),
-               (b"MM\0*", "TIFF"), (b"BM", "BMP"))
-_PILLOW_NO_SIZE = "not identified by this driver"
-"""What Pillow's plugins say of a header that gives no size, a size of 0 or no colour mode."""
-
-
-def _unidentified(fh: IO[bytes], source: str) -> ImageDecodeError:
-    """The error of a file Pillow identifies as no format: a damaged header when its first bytes are
-    the signature of a format images are opened as (with the reason its Pillow plugin gives), else not an image."""
-    fh.seek(0)  # where Pillow read it from
-    fmt = _signature_format(fh.read(12))
-    if fmt is None or fmt not in image_formats() or fmt not in Image.OPEN:
-        return ImageDecodeError(
-            source, f"is not an image file in a format contrique-infer reads ({', '.join(image_formats())})"
-        )
-    fh.seek(0)
-    try:
-        Image.OPEN[fmt][0](fh, "")  # the plugin alone: Image.open keeps its reason to itself
-        reason = f"Pillow's {fmt} reader does not recognise it"
-    except Exception as exc:  # what the plugin raises on a malformed header
-        reason = "it gives no image size, a size of 0, or no colour mode" if str(exc) == _PILLOW_NO_SIZE else str(exc)
-    return ImageDecodeError(source, f"is a {fmt} file (by its first bytes) whose header cannot be read: {reason}; "
-                                    "the file is damaged")
-
-
-_RAISE_LIMIT = "raise max_pixels (None: no limit; on the command line --max-pixels N or none)"
-_ORIENTATION = 0x0112
-"""The EXIF orientation tag."""
-
-
-@functools.cache
-def image_formats() -> tuple[str, ...]:
-    """The Pillow formats images are opened as: those of the scanned file extensions (a camera's
-    multi-picture JPEG, MPO, opens as JPEG). Training photos open as these too."""
-    by_extension = Image.registered_extensions()
-    return tuple(sorted({by_extension[ext] for ext in IMAGE_EXTENSIONS if ext in by_extension}))
-
-
-def _from_array(array: np.ndarray, source: str) -> Image.Image:
-    if array.dtype != np.uint8:
-        raise ImageDecodeError(source, f"array dtype {array.dtype} is not supported; pass uint8 values 0..255")
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim == 2:
-        return Image.fromarray(np.ascontiguousarray(array), "L")
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        return Image.fromarray(np.ascontiguousarray(array), "RGB" if array.shape[2] == 3 else "RGBA")
-    raise ImageDecodeError(source, f"array shape {array.shape} is not an image; expected HxW, HxWx3 or HxWx4")
-
-
-_PLANAR_CONFIGURATION = 284
-_BITS_PER_SAMPLE = 258
-
-
-def _refuse_planar_wide_tiff(img: Image.Image, source: str) -> None:
-    """Refuse an uncompressed TIFF stored plane by plane (PlanarConfiguration 2) with more than 8 bits
-    a sample: Pillow (to 13.0 at least) unpacks each plane of it as 8-bit samples, wrong pixels without
-    an error. Judged before loading, on its tags and Pillow's plan to read it (``img.tile``): such a file
-    compressed goes through libtiff, which reads it right, and 8-bit planes are read right.
-
-    Raises:
-        ImageDecodeError: It is such a TIFF.
-    """
-    tags = getattr(img, "tag_v2", None)
-    if img.format != "TIFF" or tags is None or not img.tile or img.tile[0][0] != "raw":
-        return
-    bits = tags.get(_BITS_PER_SAMPLE, (1,))
-    bits = bits if isinstance(bits, tuple) else (bits,)
-    if tags.get(_PLANAR_CONFIGURATION, 1) == 2 and max(bits, default=1) > 8:
-        raise ImageDecodeError(
-            source, f"is an uncompressed TIFF of {max(bits)}-bit samples stored plane by plane (PlanarConfiguration "
-            "2), which Pillow decodes to wrong pixels; convert it to an interleaved TIFF (libtiff's tiffcp -p contig "
-            "in.tif out.tif) or to a PNG, and score that"
-        )
-
-
-def _check_size(size: tuple[int, int], source: str, max_pixels: int | None, min_size: int,
-                too_large_advice: str | None = None) -> None:
-    w, h = size
-    if max_pixels is not None and w * h > max_pixels:
-        raise _too_large(source, size, max_pixels, None, too_large_advice)
-    if min(w, h) < min_size:
-        raise ImageTooSmallError(
-            source, f"is {w}x{h} pixels; the model needs at least {min_size} pixels on each side"
-        )
-
-
-def _too_large(
-    source: str, size: tuple[int, int] | None, max_pixels: int | None, pil_error: Exception | None,
-    advice: str | None = None,
-) -> ImageTooLargeError:
-    if pil_error is not None:  # Pillow's own decompression-bomb limit refused it
-        return ImageTooLargeError(
-            source,
-            f"is larger than Pillow's decompression-bomb limit ({pil_error}); "
-            f"{advice or _RAISE_LIMIT + ' to allow such images'}",
-        )
-    w, h = size  # type: ignore[misc]
-    return ImageTooLargeError(
-        source,
-        f"is {w}x{h} = {w * h} pixels, more than max_pixels={max_pixels}; "
-        f"{advice or _RAISE_LIMIT + ' to allow it'}",
-    )
-
-
-def _to_rgb(img: Image.Image, source: str) -> Image.Image:
-    mode = img.mode
-    if mode == "RGB":
-        img.load()
-        return img
-    if mode.startswith("I;16") or mode == "I":
-        values = np.asarray(img).astype(np.int64)
-        eight = (np.clip(values, 0, 65535) * 255 + 32767) // 65535
-        return Image.fromarray(eight.astype(np.uint8), "L").convert("RGB")
-    if mode in ("P", "PA"):
-        # Via RGBA, so that palette transparency does not warn; the colours are the same.
-        return img.convert("RGBA").convert("RGB")
-    try:
-        return img.convert("RGB")
-    except ValueError as exc:  # a mode Pillow cannot convert to RGB (e.g. LAB without ImageCms)
-        raise ImageDecodeError(source, f"image mode {mode} cannot be converted to RGB ({exc})") from exc

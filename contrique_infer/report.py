@@ -50,11 +50,11 @@ from .jsonfile import read_json
 from .manifest import DIGEST_LENGTH
 from .output import OutputLock
 from .output import resume as resume_rows
-from .preprocessing import check_header, describe
+from .decoding import check_header, describe
 from .results import ScoreResult
 
 if TYPE_CHECKING:
-    from .preprocessing import ImageInput
+    from .decoding import ImageInput
     from .scorer import QualityScorer
 
 THUMBNAIL_SIDE = 256

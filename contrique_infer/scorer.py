@@ -18,12 +18,13 @@ from typing import Any, TypedDict, TypeVar, Unpack
 import numpy as np
 
 from .bundle import LoadedBundle
+from .decoding import DEFAULT_MAX_PIXELS, ImageInput, allow_pixels, describe
 from .errors import HeadKindError, HeadNotFoundError, NonFiniteError, PathError
 from .head import Head
 from .location import Location, locate
 from .manifest import MANIFEST_NAME, HeadInfo, Manifest
 from .pipeline import Encoded, Outcome, check_arguments, run_pipeline
-from .preprocessing import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, Thumbnailer, allow_pixels, describe, prepare
+from .preprocessing import PreparedImage, Thumbnailer, prepare
 from .results import FeatureResult, ScoreResult
 from .session import Encoder, Provider, resolve_providers
 from .variant_policy import choose_variant
@@ -304,7 +305,7 @@ class QualityScorer:
         """The feature vector of one image (float32, ``manifest.feature.dim`` values; 4096 for ResNet-50).
 
         Raises:
-            ImageError: The image cannot be used (see :mod:`contrique_infer.preprocessing`).
+            ImageError: The image cannot be used (see :mod:`contrique_infer.decoding`).
             NonFiniteError: The model gave it a feature with NaN or infinite values.
             InferenceError: onnxruntime failed.
         """

@@ -28,7 +28,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from contrique_infer.errors import ImageError, ImageTooLargeError
-from contrique_infer.preprocessing import check_header, decode_rgb
+from contrique_infer.decoding import check_header, decode_rgb
 
 from .alternates import ALTERNATES, BLOCK_TYPE, alternate_image, block_image
 from .colour import AUGMENTATIONS, augment_colour
@@ -44,7 +44,7 @@ MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """Open a photo as RGB, by the runtime's decoding (:func:`contrique_infer.preprocessing.decode_rgb`):
+    """Open a photo as RGB, by the runtime's decoding (:func:`contrique_infer.decoding.decode_rgb`):
     regular files only, only the formats contrique-score reads (others, such as ICO or EPS, may decode
     pixels or run Ghostscript while opened), the pixel limit checked on the header before any pixel is
     decoded. As training has always read photos, the limit is :data:`MAX_PIXELS` and EXIF orientation
@@ -61,7 +61,7 @@ def load_rgb(path: Path) -> Image.Image:
 
 def check_photo(path: Path) -> tuple[int, int]:
     """Check a photo as :func:`load_rgb` does before it decodes any pixel, decoding none
-    (:func:`contrique_infer.preprocessing.check_header`): cheap enough for a whole folder before work
+    (:func:`contrique_infer.decoding.check_header`): cheap enough for a whole folder before work
     on it starts. A photo whose pixel data is damaged still passes; :func:`load_rgb` refuses it.
 
     Returns:

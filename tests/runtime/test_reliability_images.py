@@ -30,6 +30,7 @@ from PIL import Image, ImageFile, ImageOps
 from tiny_bundle import write_tiny_bundle
 
 from contrique_infer import cli
+from contrique_infer import decoding
 from contrique_infer import preprocessing
 from contrique_infer.bundle import file_table
 from contrique_infer.errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, NonFiniteError
@@ -333,7 +334,7 @@ def test_unreadable_file_simulated(scorer: QualityScorer, tmp_path: Path, monkey
     def refuse(file, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         raise PermissionError(13, "Permission denied", os.fspath(file))
 
-    monkeypatch.setattr(preprocessing, "open_regular", refuse)
+    monkeypatch.setattr(decoding, "open_regular", refuse)
     with pytest.raises(ImageDecodeError, match=r"secret\.png: cannot be opened \(Permission denied\)"):
         scorer.score(path)
     result = scorer.score_many([path, noise(40, 30, 15)])
@@ -537,13 +538,13 @@ def test_every_format_decodes_an_oriented_image_upright_with_apply_exif(tmp_path
     upright.transpose(_TURNS[orientation]).save(path, fmt, exif=exif.tobytes(), **kw)
     expected = decoded(path, ImageOps.exif_transpose)  # Pillow's own upright image of the file
     assert expected.size == (600, 360)
-    got = preprocessing.decode_rgb(path, apply_exif=True)
+    got = decoding.decode_rgb(path, apply_exif=True)
     np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
     if fmt != "JPEG":
         np.testing.assert_array_equal(np.asarray(got), np.asarray(upright))
     prepared = preprocessing.prepare(path, InputContract(min_size=8, max_side=120), apply_exif=True)
     assert (prepared.width, prepared.height) == (600, 360) and prepared.scales[0].shape == (3, 72, 120)
-    small = preprocessing.decode_rgb(path, apply_exif=True, max_side=120)  # a JPEG: drafted at 1/4 scale
+    small = decoding.decode_rgb(path, apply_exif=True, max_side=120)  # a JPEG: drafted at 1/4 scale
     assert small.size == (120, 72)
     if fmt != "JPEG":
         want = upright.resize((120, 72), Image.Resampling.BICUBIC)
@@ -560,10 +561,10 @@ def test_without_apply_exif_a_tiff_is_decoded_as_pillow_turns_it_as_the_official
     exif[0x0112] = orientation
     path = tmp_path / "o.tif"
     upright.transpose(_TURNS[orientation]).save(path, exif=exif.tobytes())
-    got = preprocessing.decode_rgb(path)
+    got = decoding.decode_rgb(path)
     np.testing.assert_array_equal(np.asarray(got), np.asarray(decoded(path)))
     np.testing.assert_array_equal(np.asarray(got), np.asarray(upright))
-    assert preprocessing.decode_rgb(path, max_side=25).size == (25, 15)
+    assert decoding.decode_rgb(path, max_side=25).size == (25, 15)
 
 
 @pytest.mark.parametrize("apply_exif", [False, True])
@@ -578,7 +579,7 @@ def test_a_tiff_whose_size_turns_only_as_pillow_loads_it_is_not_squashed(tmp_pat
     with Image.open(path) as lazy:
         lazy._size = lazy.tag_v2[256], lazy.tag_v2[257]  # what Pillow 10 reported before loading: 30x50
         assert lazy.size == (30, 50)
-        got = preprocessing.decode_rgb(lazy, apply_exif=apply_exif)
+        got = decoding.decode_rgb(lazy, apply_exif=apply_exif)
         np.testing.assert_array_equal(np.asarray(got), np.asarray(upright))
 
 
@@ -617,7 +618,7 @@ def test_an_uncompressed_16_bit_tiff_stored_plane_by_plane_is_refused(scorer: Qu
     planar = tmp_path / "planar16.tif"
     planar.write_bytes(tiff_bytes(rgb8.astype(np.uint16) * 257, planar=True))
     with pytest.raises(ImageDecodeError) as refused:
-        preprocessing.decode_rgb(planar)
+        decoding.decode_rgb(planar)
     assert str(refused.value) == (
         f"{planar}: is an uncompressed TIFF of 16-bit samples stored plane by plane (PlanarConfiguration 2), which "
         "Pillow decodes to wrong pixels; convert it to an interleaved TIFF (libtiff's tiffcp -p contig in.tif out.tif) "
@@ -630,5 +631,5 @@ def test_an_uncompressed_16_bit_tiff_stored_plane_by_plane_is_refused(scorer: Qu
                 "interleaved8.tif": tiff_bytes(rgb8, planar=False)}
     for name, data in readable.items():  # Pillow reads these right (a compressed file goes through libtiff)
         (tmp_path / name).write_bytes(data)
-        np.testing.assert_array_equal(np.asarray(preprocessing.decode_rgb(tmp_path / name)), rgb8, err_msg=name)
+        np.testing.assert_array_equal(np.asarray(decoding.decode_rgb(tmp_path / name)), rgb8, err_msg=name)
     assert scorer.score(tmp_path / "planar8.tif") == scorer.score(rgb8)

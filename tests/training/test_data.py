@@ -17,7 +17,7 @@ from PIL import Image, ImageFile
 
 from contrique_infer.errors import ImageDecodeError, ImageTooLargeError
 from contrique_infer.inputs import list_images
-from contrique_infer.preprocessing import decode_rgb
+from contrique_infer.decoding import decode_rgb
 from contrique_training.alternates import ALTERNATES, BLOCK_SIZES, block_image
 from contrique_training.data import (
     BatchStream,

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from scipy.stats import spearmanr
 
-from contrique_infer.preprocessing import image_formats
+from contrique_infer.decoding import image_formats
 from contrique_training.alternates import ALTERNATES, alternate_image, block_image
 from contrique_training.errors import DataError
 from contrique_training.distortions import CHAIN_TYPES, LEVELS, SERIES_TYPES, WIDE_TYPES, distort_image

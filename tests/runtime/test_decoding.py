@@ -1,0 +1,357 @@
+"""Tests of contrique_infer.decoding: decoding, RGB conversion, the size guards and unusable inputs."""
+
+from __future__ import annotations
+
+import gc
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from image_fixtures import png, rgb, smooth
+from PIL import Image
+
+from contrique_infer.decoding import (
+    allow_pixels,
+    decode_rgb,
+    describe,
+    fit_size,
+)
+from contrique_infer.errors import (
+    ImageDecodeError,
+    ImageTooLargeError,
+)
+
+
+def test_descriptions() -> None:
+    assert describe(b"abc") == "<bytes 3>"
+    assert describe(Image.new("RGB", (2, 2))) == "<PIL image>"
+    assert describe(np.zeros((4, 5, 3), np.uint8)) == "<array (4, 5, 3)>"
+    assert describe(io.BytesIO(b"")) == "<file object>"
+    assert describe(Path("a/b.png")) == str(Path("a/b.png"))
+
+
+def test_sixteen_bit_png_equals_eight_bit_scaled(tmp_path: Path) -> None:
+    gray8 = np.random.default_rng(3).integers(0, 256, (20, 30), dtype=np.uint8)
+    sixteen = Image.fromarray(gray8.astype(np.uint16) * 257)
+    assert sixteen.mode == "I;16"
+    path = tmp_path / "g16.png"
+    sixteen.save(path)
+    with Image.open(path) as reopened:
+        assert reopened.mode.startswith("I")
+    want = np.asarray(Image.fromarray(gray8, "L").convert("RGB"))
+    np.testing.assert_array_equal(np.asarray(decode_rgb(path)), want)
+    # Rounding: v -> round(v / 257), 65535 -> 255; mode I (32-bit) reads the same 0..65535 range.
+    values = np.array([[0, 128, 129, 32767, 32768, 65535]], dtype=np.uint16)
+    expected = np.array([0, 0, 1, 127, 128, 255], dtype=np.uint8)
+    for img in (Image.fromarray(values), Image.fromarray(values.astype(np.int32))):
+        assert np.asarray(decode_rgb(img))[0, :, 0].tolist() == expected.tolist()
+
+
+def _palette(transparency: bool) -> Image.Image:
+    img = rgb(12, 10).quantize(16)
+    if transparency:
+        img.info["transparency"] = bytes(range(0, 256, 16))
+    return img
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rgb().convert("L"),
+        lambda: rgb().convert("1"),
+        lambda: rgb().convert("LA"),
+        lambda: rgb().convert("RGBA"),
+        lambda: rgb().convert("CMYK"),
+        lambda: rgb().convert("YCbCr"),
+        lambda: rgb().convert("L").convert("F"),
+        lambda: _palette(False),
+        lambda: _palette(True),
+    ],
+    ids=["L", "1", "LA", "RGBA", "CMYK", "YCbCr", "F", "P", "P-transparency"],
+)
+def test_modes_convert_like_pil(make) -> None:
+    img = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = decode_rgb(img)
+    assert got.mode == "RGB"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = img.convert("RGB")
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_rgba_png_and_cmyk_jpeg_files(tmp_path: Path) -> None:
+    rgba = rgb().convert("RGBA")
+    rgba.putalpha(Image.new("L", rgba.size, 7))
+    (tmp_path / "a.png").write_bytes(png(rgba))
+    np.testing.assert_array_equal(np.asarray(decode_rgb(tmp_path / "a.png")), np.asarray(rgba.convert("RGB")))
+    cmyk = rgb().convert("CMYK")
+    cmyk.save(tmp_path / "c.jpg", quality=95)
+    with Image.open(tmp_path / "c.jpg") as decoded:
+        np.testing.assert_array_equal(np.asarray(decode_rgb(tmp_path / "c.jpg")), np.asarray(decoded.convert("RGB")))
+
+
+def test_arrays() -> None:
+    gray = np.random.default_rng(1).integers(0, 256, (10, 12), dtype=np.uint8)
+    np.testing.assert_array_equal(np.asarray(decode_rgb(gray)), np.repeat(gray[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(np.asarray(decode_rgb(gray[:, :, None])), np.asarray(decode_rgb(gray)))
+    rgba = np.random.default_rng(2).integers(0, 256, (10, 12, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(np.asarray(decode_rgb(rgba)), rgba[:, :, :3])
+    strided = np.asarray(rgb())[:, ::-1]  # not contiguous
+    np.testing.assert_array_equal(np.asarray(decode_rgb(strided)), strided)
+    with pytest.raises(ImageDecodeError, match="dtype float64") as info:
+        decode_rgb(np.zeros((10, 10, 3)))
+    assert info.value.source == "<array (10, 10, 3)>"
+    with pytest.raises(ImageDecodeError, match="expected HxW"):
+        decode_rgb(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(TypeError, match="cannot use int"):
+        decode_rgb(42)  # type: ignore[arg-type]
+
+
+def test_first_frame_of_animations(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (16, 12), c) for c in ((200, 10, 10), (10, 200, 10), (10, 10, 200))]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    frames[0].save(tmp_path / "m.tiff", save_all=True, append_images=frames[1:])
+    for name in ("a.gif", "m.tiff"):
+        with Image.open(tmp_path / name) as im:
+            assert im.n_frames == 3
+        np.testing.assert_array_equal(np.asarray(decode_rgb(tmp_path / name)), np.asarray(frames[0]))
+
+
+def test_exif_orientation_only_on_request(tmp_path: Path) -> None:
+    img = rgb(30, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    path = tmp_path / "o.png"
+    path.write_bytes(png(img, exif=exif.tobytes()))
+    np.testing.assert_array_equal(np.asarray(decode_rgb(path)), np.asarray(img))
+    rotated = decode_rgb(path, apply_exif=True)
+    assert rotated.size == (30, 40)
+    np.testing.assert_array_equal(np.asarray(rotated), np.asarray(img.transpose(Image.Transpose.ROTATE_270)))
+
+
+def test_max_pixels_checked_on_header_before_decoding(tmp_path: Path) -> None:
+    data = png(rgb(100, 100))
+    truncated = tmp_path / "big.png"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageTooLargeError, match=r"100x100 = 10000 pixels, more than max_pixels=5000") as info:
+        decode_rgb(truncated, max_pixels=5000)
+    assert info.value.source == str(truncated)
+    with pytest.raises(ImageDecodeError, match="truncated"):
+        decode_rgb(truncated, max_pixels=None)
+    assert decode_rgb(data, max_pixels=10_000).size == (100, 100)
+    with pytest.raises(ImageTooLargeError):
+        decode_rgb(np.zeros((100, 100, 3), np.uint8), max_pixels=9_999)
+
+
+def test_too_large_advice_ends_both_too_large_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(png(rgb(100, 100)))
+    with pytest.raises(ImageTooLargeError, match=r"big.png: is 100x100 = 10000 pixels, more than max_pixels=5000; "
+                                                 r"raise max_pixels \(None: no limit; .*\) to allow it$"):
+        decode_rgb(path, max_pixels=5000)
+    with pytest.raises(ImageTooLargeError, match=r"more than max_pixels=5000; downscale it$"):
+        decode_rgb(path, max_pixels=5000, too_large_advice="downscale it")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses 10000 pixels on opening the file
+    with pytest.raises(ImageTooLargeError, match=r"big.png: is larger than Pillow's decompression-bomb limit "
+                                                 r"\(.*\); raise max_pixels \(.*\) to allow such images$"):
+        decode_rgb(path, max_pixels=None)
+    with pytest.raises(ImageTooLargeError, match=r"decompression-bomb limit \(.*\); downscale it$"):
+        decode_rgb(path, max_pixels=None, too_large_advice="downscale it")
+
+
+def test_pillow_bomb_limit_is_reported_and_can_be_lifted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    data = png(rgb(100, 100))  # 10000 pixels > 2 x Pillow's limit: Pillow refuses it
+    with pytest.raises(ImageTooLargeError, match="Pillow's decompression-bomb limit"):
+        decode_rgb(data, max_pixels=50_000)
+    allow_pixels(50_000)
+    assert Image.MAX_IMAGE_PIXELS == 50_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert decode_rgb(data, max_pixels=50_000).size == (100, 100)
+    allow_pixels(10)  # never lowers
+    assert Image.MAX_IMAGE_PIXELS == 50_000
+    allow_pixels(None)
+    assert Image.MAX_IMAGE_PIXELS is None
+
+
+def test_decode_errors_name_the_source(tmp_path: Path) -> None:
+    good = png(rgb(64, 64))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image at all")
+    (tmp_path / "cut.png").write_bytes(good[: len(good) - 3000])
+    (tmp_path / "dir.png").mkdir()
+    cases = {
+        "missing.png": "no such file",
+        "empty.png": "empty",
+        "text.png": "not an image file",
+        "cut.png": "truncated",
+        "dir.png": "is a directory",
+    }
+    for name, message in cases.items():
+        path = tmp_path / name
+        with pytest.raises(ImageDecodeError, match=message) as info:
+            decode_rgb(path)
+        assert info.value.source == str(path)
+        assert str(path) in str(info.value)
+    with pytest.raises(ImageDecodeError, match="empty") as info:
+        decode_rgb(b"")
+    assert info.value.source == "<bytes 0>"
+    with pytest.raises(ImageDecodeError, match="binary mode"), open(tmp_path / "text.png", encoding="utf-8") as fh:
+        decode_rgb(fh)  # type: ignore[arg-type]
+
+
+def test_files_are_closed(tmp_path: Path) -> None:
+    path = tmp_path / "x.png"
+    path.write_bytes(png(rgb()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(3):
+            image = decode_rgb(path)
+        del image
+        gc.collect()  # an unclosed file warns (ResourceWarning) when it is collected
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize(
+    ("size", "max_side", "expected"),
+    [((4000, 3000), 512, (512, 384)), ((3000, 4000), 512, (384, 512)), ((512, 100), 512, (512, 100)),
+     ((1025, 3), 512, (512, 1)), ((20000, 10), 512, (512, 1)), ((640, 480), None, (640, 480))],
+)
+def test_fit_size_rule(size: tuple[int, int], max_side: int | None, expected: tuple[int, int]) -> None:
+    assert fit_size(size, max_side) == expected
+
+
+def test_max_side_decodes_jpeg_at_a_reduced_dct_scale_close_to_the_full_decode() -> None:
+    img = smooth(1200, 1600)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95)
+    fast = decode_rgb(buf.getvalue(), max_side=200)
+    assert fast.size == (200, 150)
+    full = decode_rgb(buf.getvalue()).resize((200, 150), Image.Resampling.BICUBIC)
+    diff = np.abs(np.asarray(fast, dtype=np.int16) - np.asarray(full, dtype=np.int16))
+    assert diff.mean() < 1.5 and np.percentile(diff, 99) < 8, (diff.mean(), np.percentile(diff, 99))
+    with Image.open(io.BytesIO(buf.getvalue())) as probe:
+        probe.draft("RGB", (200, 150))
+        assert probe.size == (200, 150)  # Pillow decoded it at 1/8 scale: the speed this rule buys
+
+
+# --- inputs found by hostile testing (2026-12-05) -----------------------------------------------
+
+
+class _Gone:
+    """A file object that cannot seek and whose read fails (a device that went away)."""
+
+    def read(self, n: int = -1) -> bytes:
+        raise OSError("device gone")
+
+
+class _Returns:
+    """A file object that cannot seek and whose read returns ``value``."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def read(self, n: int = -1) -> object:
+        return self.value
+
+
+def test_unusable_paths_and_file_objects_are_image_errors(tmp_path: Path) -> None:
+    closed = open(tmp_path / "c.png", "wb")  # noqa: SIM115
+    closed.close()
+    cases = [
+        ("x\0y.jpg", "is not a usable file path (embedded null byte)"),
+        (Path("x\0y.jpg"), "is not a usable file path (embedded null byte)"),
+        ("\ud800.jpg", "is not a usable file path ("),
+        (closed, "cannot be read (I/O operation on closed file"),
+        (_Gone(), "cannot be read (device gone)"),
+        (_Returns(None), "read() gave NoneType, not bytes; pass a binary file object"),
+        (_Returns("text"), "is a text file object; open the file in binary mode ('rb')"),
+    ]
+    for image, message in cases:
+        with pytest.raises(ImageDecodeError) as caught:
+            decode_rgb(image)  # type: ignore[arg-type]
+        assert message in str(caught.value), (image, str(caught.value))
+    data = png(rgb())
+    assert decode_rgb(_Returns(bytearray(data))).size == (50, 37)  # any bytes-like read() is used
+
+
+def test_a_file_object_read_to_its_end_says_so() -> None:
+    stream = io.BytesIO(png(rgb()))
+    stream.read()  # read by someone else before
+    with pytest.raises(ImageDecodeError, match=r"has no bytes left to read .*seek\(0\)"):
+        decode_rgb(stream)
+    stream.seek(0)
+    assert decode_rgb(stream).size == (50, 37)
+
+
+def test_a_file_object_is_read_from_where_it_is() -> None:
+    first, second = png(rgb(seed=1)), png(rgb(20, 30, seed=2))
+    stream = io.BytesIO(first + second)
+    stream.seek(len(first))  # Pillow alone would seek back to the start and decode the first image
+    np.testing.assert_array_equal(np.asarray(decode_rgb(stream)), np.asarray(decode_rgb(second)))
+    stream.seek(len(first) + len(second) - 1)  # one byte left: no image, whatever came before
+    with pytest.raises(ImageDecodeError, match="is not an image file"):
+        decode_rgb(stream)
+
+
+def test_eps_and_other_formats_outside_the_image_extensions_are_refused() -> None:
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\nshowpage\n"
+    ico = io.BytesIO()
+    rgb(32, 32).save(ico, "ICO")
+    for data in (eps, ico.getvalue()):
+        with pytest.raises(ImageDecodeError, match="is not an image file in a format contrique-infer reads"):
+            decode_rgb(data)
+
+
+def _jpeg_of_height_0() -> bytes:
+    buf = io.BytesIO()
+    rgb(16, 16).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")  # SOF0: marker, length (2), precision (1), height (2), width (2)
+    data[sof + 5 : sof + 7] = b"\0\0"
+    return bytes(data)
+
+
+def _png_with_a_bad_header_checksum() -> bytes:
+    data = bytearray(png(rgb(16, 16)))
+    data[29] ^= 0xFF  # IHDR's CRC (after the signature, 8 bytes, and the chunk, 21 bytes)
+    return bytes(data)
+
+
+DAMAGED_HEADERS = {  # first bytes of a format, then a header Pillow's plugin for it cannot read
+    "JPEG": (_jpeg_of_height_0(), "it gives no image size, a size of 0, or no colour mode"),
+    "PNG": (_png_with_a_bad_header_checksum(), "broken PNG file (bad header checksum in b'IHDR')"),
+    "TIFF": (b"II*\0\x08\0\0\0\0\0\0\0\0\0", "Missing dimensions"),
+    "GIF": (b"GIF89a\0", None),
+    "BMP": (b"BM\0\0\0", None),
+    "WEBP": (b"RIFF\0\0\0\0WEBPxxxx", "not a WEBP file"),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(DAMAGED_HEADERS))
+def test_a_file_with_a_formats_first_bytes_and_a_damaged_header_is_called_damaged(tmp_path: Path, fmt: str) -> None:
+    # a JPEG whose frame header says height 0 was "not an image file in a format contrique-infer reads (..., JPEG, ...)"
+    data, reason = DAMAGED_HEADERS[fmt]
+    path = tmp_path / "photo.img"
+    path.write_bytes(data)
+    stream = io.BytesIO(b"junk" + data)
+    stream.seek(4)  # read from where it is: the format's first bytes
+    for image in (path, data, stream):
+        with pytest.raises(ImageDecodeError) as caught:
+            decode_rgb(image)
+        message = caught.value.reason
+        assert message.startswith(f"is a {fmt} file (by its first bytes) whose header cannot be read: ")
+        assert message.endswith("; the file is damaged") and "format contrique-infer reads" not in message
+        if reason is not None:
+            assert message == f"is a {fmt} file (by its first bytes) whose header cannot be read: {reason}; the file is damaged"
+
+
+@pytest.mark.parametrize("data", [b"RIFF\x04\0\0\0AVI LIST", b"GIF7 is no GIF", b"II+\0 nor a TIFF", b"\xff\xd8 almost"])
+def test_a_file_without_a_formats_first_bytes_is_still_not_an_image(data: bytes) -> None:
+    with pytest.raises(ImageDecodeError, match=r": is not an image file in a format contrique-infer reads \(AVIF, "):
+        decode_rgb(data)
