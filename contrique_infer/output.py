@@ -442,7 +442,7 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
           made_with: ReportHeader | None) -> Iterator[tuple[dict[str, Any] | None, str]]:
     """``(row, its text)`` for each row of a result file's complete lines; a csv header comes as
     ``(None, text)``. With ``made_with``, every row must record it (:func:`result_columns`)."""
-    expected = {} if made_with is None else made_with.to_dict()
+    expected = {} if made_with is None else made_with.to_dict()  # the field names, and values' types for csv
     if fmt == "jsonl":
         for number, line in enumerate(lines, 1):
             try:
@@ -452,8 +452,7 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
             if not isinstance(row, dict) or not isinstance(row.get("source"), str) or any(
                     key not in row for key in RESULT_COLUMNS):
                 raise _not_results(path, fmt, number, f"expected an object with {', '.join(map(repr, RESULT_COLUMNS))}")
-            if made_with is not None and any(name not in row or not made_with.same(name, row[name], value)
-                                             for name, value in expected.items()):
+            if made_with is not None and not made_with.recorded_by(row):
                 raise _made_with_other({name: row[name] for name in expected if name in row}, made_with, path, fmt,
                                        number)
             row["score"] = _score_value(row["score"], path, fmt, number)
@@ -489,8 +488,7 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
                 raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
             recorded = values[len(RESULT_COLUMNS):]
             found = {name: _csv_value(cell, expected[name]) for name, cell in zip(expected, recorded)}
-            if made_with is not None and any(not made_with.same(name, found[name], value)
-                                             for name, value in expected.items()):
+            if made_with is not None and not made_with.recorded_by(found):
                 raise _made_with_other(found, made_with, path, fmt, reader.line_num)
             row: dict[str, Any] = dict(zip(columns, values))
             row["score"] = _score_value(row["score"] or None, path, fmt, reader.line_num)

@@ -45,12 +45,12 @@ from PIL import Image
 
 from .atomicfile import link_target, replace_file
 from .bundle import sha256_file
+from .decoding import check_header, describe
 from .errors import ContriqueError, ImageDecodeError, NonFiniteError, PathError
 from .jsonfile import read_json
 from .manifest import DIGEST_LENGTH
 from .output import OutputLock
 from .output import resume as resume_rows
-from .decoding import check_header, describe
 from .results import ScoreResult
 
 if TYPE_CHECKING:
@@ -199,7 +199,8 @@ class ReportHeader:
         however spelt (``ref.png``, ``./ref.png``, absolute), relative paths taken from the current
         folder as a row's ``source`` is; a bool field must be a bool (``0`` or ``1.0`` is not one)."""
         if name == "reference" and isinstance(recorded, str) and isinstance(wanted, str):
-            return os.path.realpath(recorded) == os.path.realpath(wanted)
+            # the same spelling is the same file: no file-system lookups for the rows of a resumed file
+            return recorded == wanted or os.path.realpath(recorded) == os.path.realpath(wanted)
         if isinstance(wanted, bool):  # strictly: 0, 0.0 and 1 equal False and True in Python
             return recorded is wanted
         return bool(recorded == wanted)
@@ -212,6 +213,10 @@ class ReportHeader:
         """The model, variant, head and reference in words, for messages."""
         against = f" against {self.reference}" if self.reference else ""
         return f"model {self.model!r} ({self.variant}), head {self.head!r}{against}"
+
+    def recorded_by(self, found: dict[str, Any]) -> bool:
+        """Whether ``found`` (a result row's fields, parsed) records every field as this header's (:meth:`same`)."""
+        return all(name in found and self.same(name, found[name], value) for name, value in self.to_dict().items())
 
     def differing(self, earlier: ReportHeader) -> list[str]:
         """The fields whose values in ``earlier`` are not this header's (:meth:`same`)."""
