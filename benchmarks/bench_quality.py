@@ -137,6 +137,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from distortion_sets import DEFAULT_SETS, LEVELS, SETS, DistortionSet
+from near_duplicates import same_pictures
 from PIL import Image
 from quality_report import (
     baseline_markdown,
@@ -616,6 +617,26 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def refuse_training_pictures(photos: Sequence[Path], train: Path, parser: argparse.ArgumentParser) -> None:
+    """Exit (code 2) when a benchmark photo is the same picture as a training photo (:mod:`near_duplicates`).
+
+    Args:
+        photos: The benchmark photos.
+        train: The training photos' folder; when it does not exist the check is skipped with a note.
+        parser: The parser whose ``error`` reports the photos found.
+    """
+    if not train.is_dir():
+        print(f"note: no training photos at {train}: benchmark photos not checked against them "
+              "(give --train-photos)", file=sys.stderr)
+        return
+    found = same_pictures(photos, list_images(train))
+    if found:
+        listed = "; ".join(f"{m.photo} is {m.training} (thumbnail correlation {m.correlation:.3f})" for m in found)
+        parser.error(f"{len(found)} of {len(photos)} photos are the same picture as a training photo, so the "
+                     f"benchmark would measure what the model has seen: {listed}; remove them from the --photos folder or "
+                     "benchmark another one")
+
+
 # --- main -------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -643,6 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "JSON model_config) scored with the three --ablation heads; repeatable")
     parser.add_argument("--random-seed", type=int, default=0, help="torch seed of --random-init (default 0)")
     parser.add_argument("--photos", type=Path, default=PHOTOS / "val", help="photo folder (searched recursively)")
+    parser.add_argument("--train-photos", type=Path, default=PHOTOS / "train",
+                        help="the training photos: a --photos photo that is the same picture as one of them (at any "
+                             "size or encoding) is refused (default: %(default)s; skipped with a note if absent)")
     parser.add_argument("--limit-photos", type=positive_int, help="use only the first N photos (sorted by path)")
     parser.add_argument("--max-side", type=positive_int, default=512, help="downscale photos to this longer side")
     parser.add_argument("--variant", choices=("auto", "fp32", "fp16", "int8"), default="auto",
@@ -694,6 +718,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             all_photos = list_images(args.photos)
             photos = all_photos[: args.limit_photos]
+            refuse_training_pictures(photos, args.train_photos, parser)
             dataset = None if args.ablation is None else proxy_training_set(
                 args.ablation, [args.photos, PHOTOS / "val"], [p.relative_to(args.photos).as_posix() for p in all_photos],
                 args.ablation_target)
