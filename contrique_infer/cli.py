@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, printable, run_quietly
+from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, printable, run_quietly, say
 from .decoding import DEFAULT_MAX_PIXELS, decoding_source
 from .errors import ContriqueError, ScanError
 from .inputs import expand_inputs, lists
@@ -126,21 +127,61 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error, 130
     interrupted, 141 stdout closed by its reader)."""
-    with warnings.catch_warnings():
+    _fill_closed_standard_fds()
+    with warnings.catch_warnings(), _pillow_log_as_warnings():
         warnings.showwarning = _show_warning
         return run_quietly(PROG, lambda: _main(argv))
 
 
+def _fill_closed_standard_fds() -> None:
+    """Open ``os.devnull`` on file descriptors 1 and 2 where they are closed (``>&-``, ``2>&-``), so that
+    no file opened later (the ``-o`` file) takes their number and receives what C libraries print
+    there (libtiff's ``ZIPDecode: ...``). Python's ``sys.stdout`` or ``sys.stderr`` stays None: no stdout
+    is an error (:func:`~contrique_infer.output.emit`), no stderr is as ``--quiet``."""
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+
+
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """Print a warning as ``PROG: warning: ...``, naming the image being decoded when it is about one."""
+    """Print a warning as ``PROG: warning: ...`` (best-effort), naming the image being decoded when it is about one."""
     source = decoding_source()
-    print(printable(f"{PROG}: warning: {'' if source is None else source + ': '}{message}"), file=sys.stderr)
+    say(printable(f"{PROG}: warning: {'' if source is None else source + ': '}{message}"))
 
 
 def _hide_image_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     """``--quiet``: warnings about one image (raised while it is decoded) are not shown; others are."""
     if decoding_source() is None:
         _show_warning(message, category, *args, **kwargs)
+
+
+class _WarningHandler(logging.Handler):
+    """Hands each log record to ``warnings.showwarning`` (:func:`_show_warning`, or with ``--quiet``
+    :func:`_hide_image_warning`), as a Python warning of the same text is shown."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        warnings.showwarning(record.getMessage(), UserWarning, record.pathname, record.lineno)
+
+
+@contextmanager
+def _pillow_log_as_warnings() -> Iterator[None]:
+    """While contrique-score runs, Pillow's log messages of warning level and above (``More samples per
+    pixel than can be decoded: 60000``, which Python's last-resort handler would print bare) are
+    shown as its warnings: named after their image, and hidden by ``--quiet``."""
+    logger = logging.getLogger("PIL")
+    handler = _WarningHandler(logging.WARNING)
+    propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _main(argv: list[str] | None) -> int:
@@ -163,26 +204,46 @@ def _main(argv: list[str] | None) -> int:
                                          recursive=args.recursive):
         return fail(PROG, f"-o {args.output} is one of the images to score; refusing to overwrite it: "
                           "choose another output file", EXIT_USAGE, parser)
-    if args.list_heads:
-        from .location import locate
-
+    with ExitStack() as claims:  # the -o file's lock (every format), held until the output is written
         try:
-            manifest = locate(args.model, revision=args.revision).manifest
+            lock = None if args.output is None else _claim(args.output, claims)
         except ContriqueError as exc:
             return fail(PROG, exc, EXIT_USAGE)
-        rows = [{**h.to_dict(), "default": h.name == manifest.default_head} for h in manifest.heads]
-        return emit(render(rows, HEAD_COLUMNS, args.format, {"model": manifest.name, "heads": rows}), args.output)
-    with ExitStack() as claims:  # the -o file's lock, held until the last row is written
-        return _score(args, claims)
+        return _list_heads(args) if args.list_heads else _score(args, lock)
 
 
-def _score(args: argparse.Namespace, claims: ExitStack) -> int:
-    """Score the inputs and write the results (``main`` once its arguments are checked); returns the exit code."""
+def _claim(output: str, claims: ExitStack) -> OutputLock:
+    """Claim the ``-o`` file (:class:`OutputLock`), whatever the format, until ``claims`` ends; a file
+    the claim created and that is still empty then is removed (a run that fails before writing its
+    output leaves no empty file).
+
+    Raises:
+        OutputFileError: Another run is writing the file.
+    """
+    lock = OutputLock(output)
+    claims.callback(lock.discard_unused)
+    return lock
+
+
+def _list_heads(args: argparse.Namespace) -> int:
+    """``--list-heads``: write the model's heads; returns the exit code."""
+    from .location import locate
+
+    try:
+        manifest = locate(args.model, revision=args.revision).manifest
+    except ContriqueError as exc:
+        return fail(PROG, exc, EXIT_USAGE)
+    rows = [{**h.to_dict(), "default": h.name == manifest.default_head} for h in manifest.heads]
+    return emit(render(rows, HEAD_COLUMNS, args.format, {"model": manifest.name, "heads": rows}), args.output)
+
+
+def _score(args: argparse.Namespace, lock: OutputLock | None) -> int:
+    """Score the inputs and write the results (``main`` once its arguments are checked and ``lock``
+    claims the ``-o`` file); returns the exit code."""
     from .location import locate
     from .report import ReportHeader
     from .scorer import QualityScorer
 
-    lock: OutputLock | None = None
     try:
         found = locate(args.model, revision=args.revision)  # the one manifest read and Hub revision lookup
         name = args.head
@@ -193,11 +254,9 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
                                              max_pixels=args.max_pixels, apply_exif=args.apply_exif)
         made_with = ReportHeader.for_scorer(scorer, name, args.fr)  # what every row's score is made with
         done: set[str] = set()
-        if args.output is not None and args.format in STREAMED:
-            lock = claims.enter_context(OutputLock(args.output))  # a second run on this file is refused here
-            if args.resume:
-                done = resume(args.output, args.format, made_with)
-                lock.follow()  # the file may be a new one now, without its failed rows
+        if lock is not None and args.resume and args.format in STREAMED:
+            done = resume(args.output, args.format, made_with)
+            lock.follow()  # the file may be a new one now, without its failed rows
         writer: ReportWriter | None = None
         thumbnail: Thumbnailer | None = None
         skip: Path | None = None
@@ -213,9 +272,7 @@ def _score(args: argparse.Namespace, claims: ExitStack) -> int:
                                      workers=args.workers, thumbnail=thumbnail)
         if args.format == "html":
             writer = _report_writer(args, made_with)
-    except ContriqueError as exc:
-        if lock is not None:
-            lock.discard_unused()  # a -o file this run created is not left behind empty
+    except ContriqueError as exc:  # a -o file this run created is not left behind empty (_claim)
         return fail(PROG, exc, EXIT_USAGE)
     try:
         with _Reporter(quiet=args.quiet) as report:
@@ -277,31 +334,34 @@ def _write_report(results: Iterable[ScoreResult], writer: ReportWriter, report: 
             failed |= not report(result).ok
             writer.add(result)
     if not report.quiet:
-        print(f"{PROG}: wrote {writer.path} (its rows and thumbnails are in {writer.folder})", file=sys.stderr)
+        say(printable(f"{PROG}: wrote {writer.path} (its rows and thumbnails are in {writer.folder})"))
     return EXIT_FAILED if failed else 0
 
 
 class _Reporter:
-    """Progress bar (stderr, only on a terminal and not --quiet) and per-image errors on stderr."""
+    """Progress bar (stderr, only on a terminal and not --quiet) and per-image errors on stderr, both
+    best-effort: a stderr that is closed (``2>&-``: as --quiet), full or whose reader has gone loses
+    them, never an image or the exit code."""
 
     def __init__(self, *, quiet: bool) -> None:
-        self.quiet = quiet
+        self.quiet = quiet or sys.stderr is None
         self.bar = None
-        if not quiet and sys.stderr.isatty():
+        if not self.quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(file=sys.stderr, unit="img", dynamic_ncols=True)
 
     def __call__(self, result: ScoreResult) -> ScoreResult:
         """Count ``result`` and report its error; returns it."""
-        if self.bar is not None:
+        line = None if result.ok or self.quiet else printable(f"{PROG}: {result.source}: {result.error}")
+        if self.bar is None:
+            if line is not None:
+                say(line)
+            return result
+        with suppress(OSError, ValueError):  # stderr failed (its terminal closed): the scoring goes on
             self.bar.update(1)
-        if not result.ok and not self.quiet:
-            line = printable(f"{PROG}: {result.source}: {result.error}")
-            if self.bar is not None:
+            if line is not None:
                 self.bar.write(line, file=sys.stderr)
-            else:
-                print(line, file=sys.stderr)
         return result
 
     def __enter__(self) -> _Reporter:
@@ -309,7 +369,8 @@ class _Reporter:
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
-            self.bar.close()
+            with suppress(OSError, ValueError):
+                self.bar.close()
 
 
 class _Version(argparse.Action):

@@ -36,11 +36,23 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
 def fail(prog: str, problem: object, code: int = EXIT_FAILED,
          parser: argparse.ArgumentParser | None = None) -> int:
     """Print ``PROG: error: PROBLEM`` on stderr, :func:`printable` (after the usage line when
-    ``parser`` is given); returns ``code``."""
+    ``parser`` is given), best-effort (:func:`say`); returns ``code``."""
     if parser is not None:
-        parser.print_usage(sys.stderr)
-    print(printable(f"{prog}: error: {problem}"), file=sys.stderr)
+        parser.print_usage(sys.stderr)  # argparse's messages are best-effort too
+    say(printable(f"{prog}: error: {problem}"))
     return code
+
+
+def say(line: str) -> None:
+    """Print ``line`` on stderr, best-effort: where stderr is closed (``2>&-``: ``sys.stderr`` is None),
+    full (``2>/dev/full``) or its reader has gone (``2> >(head -c 1)``), the line is lost, never the run
+    (a ``BrokenPipeError`` from stderr would otherwise be taken for stdout's closed pipe)."""
+    if sys.stderr is None:  # print(file=None) would write to stdout
+        return
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):  # ValueError: a closed file object
+        pass
 
 
 _UNPRINTABLE = re.compile(  # C0 and C1 controls, DEL, bidirectional marks and overrides
@@ -95,7 +107,8 @@ def fraction(text: str) -> float:
 
 
 class StdoutError(OSError):
-    """Results could not be written to stdout for a reason other than a closed pipe (a full disk)."""
+    """Results could not be written to stdout for a reason other than a closed pipe (a full disk, or
+    no stdout at all: ``>&-``)."""
 
 
 def run_quietly(prog: str, body: Callable[[], int]) -> int:
@@ -104,20 +117,20 @@ def run_quietly(prog: str, body: Callable[[], int]) -> int:
     ``KeyboardInterrupt`` prints ``PROG: interrupted`` on stderr and returns
     :data:`EXIT_INTERRUPTED`; ``BrokenPipeError`` (stdout closed by its reader, e.g.
     ``| head -2``) returns :data:`EXIT_BROKEN_PIPE` with nothing more written; a
-    :class:`StdoutError` (stdout on a full disk) prints its reason and returns :data:`EXIT_FAILED`.
+    :class:`StdoutError` (stdout on a full disk, or closed) prints its reason and returns :data:`EXIT_FAILED`.
     Stdout is then pointed at ``os.devnull`` so that Python's last flush does not fail too. No
     traceback in any case, and what was already written (and flushed) stays.
     """
     try:
         return body()
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        say(f"{prog}: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _stdout_to_devnull()
         return EXIT_BROKEN_PIPE
     except StdoutError as exc:
-        print(f"{prog}: error: {exc.strerror}", file=sys.stderr)
+        say(f"{prog}: error: {exc.strerror}")
         _stdout_to_devnull()
         return EXIT_FAILED
 

@@ -31,13 +31,16 @@ Size guards: ``max_pixels`` is checked on the file header, before any pixel is d
 that also exceed Pillow's own decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, about
 179 MP for its error) are reported as :class:`ImageTooLargeError` too. Pillow still prints its
 ``DecompressionBombWarning`` for images above its warning limit (about 89 MP) that are then
-refused; :func:`allow_pixels` raises Pillow's limit when ``max_pixels`` is set above it.
+refused; :func:`allow_pixels` raises Pillow's limit when ``max_pixels`` is set above it. A TIFF whose
+tiles are far larger than its image (a file of 199 bytes can declare a 2 GB tile, which libtiff sets
+aside before decoding it) is refused from its header too.
 :func:`check_header` makes every check done before decoding (the file, its format, its header, the
 size guards) and decodes nothing, to check many files cheaply before work on them starts.
 
 A file that starts with the signature of JPEG, PNG, GIF, WebP, TIFF or BMP but whose header Pillow
 cannot read is called that format's damaged file (with the reason Pillow's plugin for it gives),
-not a file of no format read.
+not a file of no format read; or, where that reason is a variant of the format Pillow does not decode
+(a 12-bit JPEG), a file of a kind Pillow cannot decode.
 """
 
 from __future__ import annotations
@@ -45,13 +48,14 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import IO, Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, ImageTypeError
 from .inputs import IMAGE_EXTENSIONS
@@ -70,14 +74,24 @@ _DECODING = threading.local()
 
 
 def describe(image: Any) -> str:
-    """A short name for an input, used as ``source`` in errors and results.
+    """A short name for an input, used as ``source`` in errors and results; never raises.
 
-    A path gives the path itself, a named file object its name; other inputs a description:
-    ``<bytes 123>``, ``<file object>``, ``<PIL image>``, ``<array (480, 640, 3)>``, and for an object
-    that is no image input at all its type, such as ``<NoneType>``.
+    A path gives the path itself (a path of bytes decoded as :func:`os.fsdecode` does), a named file
+    object its name; other inputs a description: ``<bytes 123>``, ``<file object>``, ``<PIL image>``,
+    ``<array (480, 640, 3)>``; its type, such as ``<NoneType>``, for an object that is no image input at
+    all, and for an input whose own code fails as it is named (an ``os.PathLike`` whose ``__fspath__``
+    raises or gives no path, a released ``memoryview``, a file object whose ``name`` property raises).
     """
+    try:
+        return _name(image)
+    except Exception:  # the input's own code (__fspath__, name, ...): anything
+        return f"<{type(image).__name__}>"
+
+
+def _name(image: Any) -> str:
+    """:func:`describe`'s name for ``image``, which may raise what the input's own methods raise."""
     if isinstance(image, (str, os.PathLike)):
-        return os.fspath(image)  # type: ignore[return-value]
+        return os.fsdecode(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
         return f"<bytes {len(image)}>"
     if isinstance(image, Image.Image):
@@ -183,6 +197,7 @@ def _checked(image: ImageInput, source: str, max_pixels: int | None, min_size: i
         with _opened(image, source) as img:
             _check_size(img.size, source, max_pixels, min_size, too_large_advice)
             _refuse_planar_wide_tiff(img, source)
+            _refuse_oversized_tiff_tiles(img, source)
             yield img
     except Image.DecompressionBombError as exc:  # Pillow's own limit, on opening the file or decoding it
         raise _too_large(source, None, None, exc, too_large_advice) from exc
@@ -220,10 +235,11 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
             if apply_exif:
                 # Read once loaded, as exif_transpose reads it: a turn Pillow made itself (a TIFF's) is no
                 # longer tagged. Not from the sizes: a nearly square JPEG drafted to 1/8 scale can be square.
-                turned = img.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)  # the tags that turn by 90 degrees
-                img = ImageOps.exif_transpose(img)
-                if turned:
-                    size, target = size[::-1], target[::-1]
+                orientation = img.getexif().get(_ORIENTATION, 1)
+                if orientation in _UPRIGHT:
+                    img = img.transpose(_UPRIGHT[orientation])
+                    if orientation >= 5:  # the tags that turn by 90 degrees
+                        size, target = size[::-1], target[::-1]
             rgb = _to_rgb(img, source)
             return (rgb if rgb.size == target else rgb.resize(target, Image.Resampling.BICUBIC)), size
         except (ImageError, Image.DecompressionBombError):
@@ -243,8 +259,8 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
     elif isinstance(image, np.ndarray):
         yield _from_array(image, source)
     elif isinstance(image, (str, os.PathLike)):
+        path = _fspath(image, source)
         try:
-            path = os.fspath(image)
             if os.path.isdir(path):
                 raise ImageDecodeError(source, "is a directory, not an image file")
             fh = open_regular(path)  # a FIFO or a device is refused, never waited on
@@ -259,7 +275,11 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
         with fh:
             yield _open_stream(fh, source)
     elif isinstance(image, (bytes, bytearray, memoryview)):
-        yield _open_stream(io.BytesIO(bytes(image)), source)
+        try:
+            data = bytes(image)
+        except ValueError as exc:  # a released memoryview
+            raise ImageDecodeError(source, f"cannot be read ({exc})") from exc
+        yield _open_stream(io.BytesIO(data), source)
     elif hasattr(image, "read"):
         yield _open_stream(image if isinstance(image, _StreamCopy) else read_stream(image), source, stream=True)
     else:
@@ -267,6 +287,22 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
             source, f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
             "a PIL image or a uint8 NumPy array"
         )
+
+
+def _fspath(image: str | os.PathLike[Any], source: str) -> str | bytes:
+    """``os.fspath(image)``.
+
+    Raises:
+        ImageTypeError: ``image`` is an ``os.PathLike`` whose ``__fspath__`` raises, or gives neither
+            str nor bytes: no path at all.
+    """
+    try:
+        return os.fspath(image)
+    except Exception as exc:  # the caller's __fspath__: anything
+        raise ImageTypeError(
+            source, f"cannot use {type(image).__name__} as an image path: its __fspath__() failed "
+            f"({type(exc).__name__}: {exc}); pass the path as a str or a pathlib.Path"
+        ) from exc
 
 
 class _StreamCopy(io.BytesIO):
@@ -337,11 +373,16 @@ _SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"),
                (b"MM\0*", "TIFF"), (b"BM", "BMP"))
 _PILLOW_NO_SIZE = "not identified by this driver"
 """What Pillow's plugins say of a header that gives no size, a size of 0 or no colour mode."""
+_PILLOW_UNSUPPORTED = re.compile(r"cannot handle [1-9]|unsupported|not yet supported|unknown pixel mode", re.IGNORECASE)
+"""What Pillow's plugins say of a header they read that declares a variant of their format they do not
+decode: a 12-bit JPEG (``cannot handle 12-bit layers``), a BMP of another compression (``Unsupported BMP
+compression (4)``), a TIFF of 12-bit or floating-point RGB samples (``unknown pixel mode``)."""
 
 
 def _unidentified(fh: IO[bytes], source: str) -> ImageDecodeError:
-    """The error of a file Pillow identifies as no format: a damaged header when its first bytes are
-    the signature of a format images are opened as (with the reason its Pillow plugin gives), else not an image."""
+    """The error of a file Pillow identifies as no format: when its first bytes are the signature of a
+    format images are opened as, a variant of it that Pillow cannot decode or a damaged header (with the
+    reason its Pillow plugin gives), else not an image."""
     fh.seek(0)  # where Pillow read it from
     fmt = _signature_format(fh.read(12))
     if fmt is None or fmt not in image_formats() or fmt not in Image.OPEN:
@@ -354,6 +395,9 @@ def _unidentified(fh: IO[bytes], source: str) -> ImageDecodeError:
         reason = f"Pillow's {fmt} reader does not recognise it"
     except Exception as exc:  # what the plugin raises on a malformed header
         reason = "it gives no image size, a size of 0, or no colour mode" if str(exc) == _PILLOW_NO_SIZE else str(exc)
+    if _PILLOW_UNSUPPORTED.search(reason):
+        return ImageDecodeError(source, f"is a {fmt} file of a kind Pillow cannot decode ({reason}); convert it to "
+                                        "an 8-bit PNG or JPEG with another tool, and score that")
     return ImageDecodeError(source, f"is a {fmt} file (by its first bytes) whose header cannot be read: {reason}; "
                                     "the file is damaged")
 
@@ -361,6 +405,12 @@ def _unidentified(fh: IO[bytes], source: str) -> ImageDecodeError:
 _RAISE_LIMIT = "raise max_pixels (None: no limit; on the command line --max-pixels N or none)"
 _ORIENTATION = 0x0112
 """The EXIF orientation tag."""
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+"""For each EXIF orientation that turns or flips, the transpose that makes the stored image upright: the
+pixels of ``ImageOps.exif_transpose``, which also writes the EXIF data out again without the tag (and
+fails on EXIF data Pillow reads but cannot write, such as an entry whose type does not fit its value)."""
 
 
 @functools.cache
@@ -383,8 +433,26 @@ def _from_array(array: np.ndarray, source: str) -> Image.Image:
     raise ImageDecodeError(source, f"array shape {array.shape} is not an image; expected HxW, HxWx3 or HxWx4")
 
 
-_PLANAR_CONFIGURATION = 284
+_IMAGE_WIDTH = 256
+_IMAGE_LENGTH = 257
 _BITS_PER_SAMPLE = 258
+_PLANAR_CONFIGURATION = 284
+_TILE_WIDTH = 322
+_TILE_LENGTH = 323
+_TILE_ALLOWANCE = 16 * 2**20
+"""The bytes one TIFF tile may take to decode whatever its image's size: libtiff's default 256x256 tiles
+on a small image take 192 KiB, tiles of 1024x1024 pixels of four 16-bit samples 8 MiB."""
+
+
+def _tiff_tags(img: Image.Image) -> TiffImagePlugin.ImageFileDirectory_v2 | None:
+    """The tags of an opened TIFF (Pillow's ``tag_v2``, read from its header); None for other formats."""
+    return getattr(img, "tag_v2", None) if img.format == "TIFF" else None
+
+
+def _sample_bits(tags: TiffImagePlugin.ImageFileDirectory_v2) -> int:
+    """The most bits of any sample a TIFF's BitsPerSample tag gives (1 without the tag)."""
+    bits = tags.get(_BITS_PER_SAMPLE, (1,))
+    return max(bits if isinstance(bits, tuple) else (bits,), default=1)
 
 
 def _refuse_planar_wide_tiff(img: Image.Image, source: str) -> None:
@@ -396,16 +464,45 @@ def _refuse_planar_wide_tiff(img: Image.Image, source: str) -> None:
     Raises:
         ImageDecodeError: It is such a TIFF.
     """
-    tags = getattr(img, "tag_v2", None)
-    if img.format != "TIFF" or tags is None or not img.tile or img.tile[0][0] != "raw":
+    tags = _tiff_tags(img)
+    if tags is None or not img.tile or img.tile[0][0] != "raw":
         return
-    bits = tags.get(_BITS_PER_SAMPLE, (1,))
-    bits = bits if isinstance(bits, tuple) else (bits,)
-    if tags.get(_PLANAR_CONFIGURATION, 1) == 2 and max(bits, default=1) > 8:
+    bits = _sample_bits(tags)
+    if tags.get(_PLANAR_CONFIGURATION, 1) == 2 and bits > 8:
         raise ImageDecodeError(
-            source, f"is an uncompressed TIFF of {max(bits)}-bit samples stored plane by plane (PlanarConfiguration "
+            source, f"is an uncompressed TIFF of {bits}-bit samples stored plane by plane (PlanarConfiguration "
             "2), which Pillow decodes to wrong pixels; convert it to an interleaved TIFF (libtiff's tiffcp -p contig "
             "in.tif out.tif) or to a PNG, and score that"
+        )
+
+
+def _refuse_oversized_tiff_tiles(img: Image.Image, source: str) -> None:
+    """Refuse a TIFF whose tiles are far larger than its image, from its header: libtiff sets aside the
+    bytes of a whole tile before it decodes any of them, so a 199-byte file declaring one 26752x26752 tile
+    for a 64x64 image took 2.1 GB. A tile may cover the whole image, each side rounded up to 16 pixels
+    (the unit of TIFF tile sizes), or take up to :data:`_TILE_ALLOWANCE` bytes; the image being within
+    ``max_pixels``, so are its tiles. Strips need no check: libtiff and Pillow read at most the image's
+    height of rows from a strip, whatever its RowsPerStrip says.
+
+    Raises:
+        ImageDecodeError: It is such a TIFF.
+    """
+    tags = _tiff_tags(img)
+    if tags is None:
+        return
+    tile_w, tile_h = tags.get(_TILE_WIDTH), tags.get(_TILE_LENGTH)
+    if not isinstance(tile_w, int) or not isinstance(tile_h, int):  # no tiles: a striped TIFF
+        return
+    w, h = tags[_IMAGE_WIDTH], tags[_IMAGE_LENGTH]  # as stored: a turned TIFF's img.size is upright
+    samples = 1 if tags.get(_PLANAR_CONFIGURATION, 1) == 2 else len(img.getbands())  # a plane a tile, or all
+    tile_bytes = tile_h * -(-tile_w * samples * _sample_bits(tags) // 8)  # rows of whole bytes, as libtiff's
+    padded = -(-w // 16) * 16 * (-(-h // 16) * 16)  # the image's pixels, each side rounded up to 16
+    if tile_bytes > _TILE_ALLOWANCE and tile_w * tile_h > padded:
+        raise ImageDecodeError(
+            source, f"declares tiles of {tile_w}x{tile_h} pixels for a {w}x{h} image: decoding would set aside "
+            f"{tile_bytes} bytes for each tile, more than the image needs and than the {_TILE_ALLOWANCE} a tile may "
+            "take; the file is damaged or made to exhaust memory (a decompression bomb), so it is not decoded: if "
+            "the image is genuine, convert it to a PNG or to a TIFF of smaller tiles with another tool, and score that"
         )
 
 

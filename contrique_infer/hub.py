@@ -15,7 +15,9 @@ revision or file is a :class:`~contrique_infer.errors.HubNotFoundError`, an unre
 failing server a :class:`~contrique_infer.errors.HubConnectionError`, a cache miss in offline
 mode an :class:`~contrique_infer.errors.OfflineCacheMissError`, and a file whose bytes differ
 from the manifest a :class:`~contrique_infer.errors.HashMismatchError` (after the bad copy has
-been deleted from the cache, so that the next load downloads it afresh).
+been deleted from the cache, so that the next load downloads it afresh). Each file must download
+within ``CONTRIQUE_HUB_DOWNLOAD_DEADLINE`` seconds (default 1800, :mod:`contrique_infer.deadline`):
+a server that sends too slowly is cut off there with a ``HubConnectionError``.
 
 ``huggingface_hub`` is imported inside the functions: it is only needed when a bundle is
 fetched, and importing its download machinery costs about 0.1 s.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,9 +107,11 @@ def fetch_manifest(
 
     Raises:
         HubNotFoundError: The repository or revision does not exist, or has no ``contrique.json``.
-        HubConnectionError: The Hub could not be reached or failed, and nothing usable is cached.
+        HubConnectionError: The Hub could not be reached or failed, and nothing usable is cached; or
+            the download did not finish within ``CONTRIQUE_HUB_DOWNLOAD_DEADLINE`` seconds.
         OfflineCacheMissError: Offline, and the manifest for this revision is not cached.
-        HubError: Any other download failure (the message says what happened).
+        HubError: Any other download failure (the message says what happened), or
+            ``CONTRIQUE_HUB_DOWNLOAD_DEADLINE`` is not a number of seconds above 0.
         ManifestError: The downloaded manifest is not a valid bundle manifest.
     """
     revision = revision or _DEFAULT_REVISION
@@ -208,38 +213,67 @@ def _download(
     *,
     size: int | None = None,
 ) -> Path:
-    """``hf_hub_download`` of one file into the cache; its failures become :class:`HubError`.
+    """``hf_hub_download`` of one file into the cache, within a deadline; its failures become :class:`HubError`.
 
     With ``size`` (a bundle file's size in the manifest), a file that is not cached yet is first
     asked for its size (the metadata request ``hf_hub_download`` makes, once more), and another
     size is refused before any byte of it is downloaded: a server cannot make us fetch gigabytes
     that the hash check would then throw away. A cached file costs no request.
 
+    All the requests for the file (metadata, download, retries) must end within
+    ``CONTRIQUE_HUB_DOWNLOAD_DEADLINE`` seconds (see :mod:`contrique_infer.deadline`): a server that
+    sends too slowly is cut off there, and nothing of the file is cached.
+
     Raises:
         HashMismatchError: The server announces a size other than ``size``.
-        HubError: The download failed (see :func:`fetch_manifest`).
+        HubConnectionError: The deadline passed before the file was downloaded.
+        HubError: ``CONTRIQUE_HUB_DOWNLOAD_DEADLINE`` is not a number of seconds above 0, or the
+            download failed (see :func:`fetch_manifest`).
     """
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import HTTPError
 
     from . import __version__
+    from .deadline import DEADLINE_ENV, DEFAULT_DEADLINE, DeadlineReached, deadline_seconds, watch
 
+    seconds = deadline_seconds()
     offline = _offline(local_files_only)
     kwargs = {"repo_type": "model", "revision": revision, "cache_dir": cache_dir, "local_files_only": offline,
               "library_name": "contrique-infer", "library_version": __version__}
     try:
-        if size is not None and not offline:
-            info = hf_hub_download(repo_id, filename, dry_run=True, **kwargs)
-            if info.will_download and info.file_size is not None and info.file_size != size:
-                raise HashMismatchError(
-                    _uri(repo_id, revision, filename),
-                    f"the server announces {info.file_size} bytes where the manifest lists {size}; nothing was "
-                    "downloaded. The repository's file does not match its manifest: tell its maintainers",
-                )
-        path = hf_hub_download(repo_id, filename, **kwargs)
+        requests = not offline and not _cached_at_commit(repo_id, filename, revision, cache_dir)
+        with watch(seconds) if requests else nullcontext():
+            if size is not None and not offline:
+                info = hf_hub_download(repo_id, filename, dry_run=True, **kwargs)
+                if info.will_download and info.file_size is not None and info.file_size != size:
+                    raise HashMismatchError(
+                        _uri(repo_id, revision, filename),
+                        f"the server announces {info.file_size} bytes where the manifest lists {size}; nothing was "
+                        "downloaded. The repository's file does not match its manifest: tell its maintainers",
+                    )
+            path = hf_hub_download(repo_id, filename, **kwargs)
+    except DeadlineReached as exc:
+        raise HubConnectionError(
+            f"{_uri(repo_id, revision, filename)}: {exc} of {seconds:g} s ({DEADLINE_ENV}), so it was stopped and "
+            f"nothing was cached; the Hub at {constants.ENDPOINT} sends too slowly or is overloaded: try again later, "
+            f"or on a slow connection raise {DEADLINE_ENV} (seconds per file, default {DEFAULT_DEADLINE:g})"
+        ) from exc
     except (HTTPError, OSError, ValueError) as exc:  # what hf_hub_download raises, its HTTP client's errors included
         raise _hub_error(exc, repo_id, revision, filename, cache_dir, offline) from exc
     return Path(path)
+
+
+def _cached_at_commit(
+    repo_id: str, filename: str, revision: str, cache_dir: str | os.PathLike[str] | None
+) -> bool:
+    """Whether ``hf_hub_download`` serves the file from the cache without any request: ``revision``
+    is a commit hash and the cache holds the file for it (then no HTTP client, 0.1 s to make, is
+    made to watch the download)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if not _COMMIT.fullmatch(revision):
+        return False
+    return isinstance(try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision), str)
 
 
 def _hub_error(

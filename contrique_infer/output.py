@@ -7,12 +7,15 @@ fields of :class:`~contrique_infer.report.ReportHeader`, :func:`result_columns`)
 ``--resume`` refuses to add scores of another model, head, variant or reference, with or without
 ``--apply-exif`` otherwise, of a bundle changed since (``bundle_digest``) or against a reference file
 replaced since at the same path (``reference_digest``) to the file.
-``table`` and ``json`` are rendered at the end.
+``table`` and ``json`` are rendered at the end, and replace an ``-o`` file whole (:func:`emit`).
+Every format's ``-o`` file is claimed for the run (:class:`OutputLock`), so that a second run
+writing it is refused.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -29,7 +32,7 @@ except ImportError:  # Windows: result files are not locked
     fcntl = None  # type: ignore[assignment]
 
 from .atomicfile import link_target, replace_file
-from .commands import StdoutError, printable
+from .commands import StdoutError, printable, say
 from .errors import PathError
 from .jsonfile import JSONError, loads
 from .regularfile import NotRegularFileError, open_regular
@@ -127,20 +130,19 @@ class Sink:
         if output is not None:
             try:
                 self._file = open(output, "a" if append else "w", **_ENCODING)  # noqa: SIM115
-                self.appending = self._file.tell() > 0
+                self.appending = self._file.seekable() and self._file.tell() > 0  # a pipe has no position
             except OSError as exc:
                 self._fall_back(exc, "")
 
     def _fall_back(self, exc: OSError, written: str) -> None:
-        print(f"{PROG}: error: cannot write {self._output} ({exc.strerror or exc}); "
-              f"writing the {written}results to stdout instead", file=sys.stderr)
+        _unwritable(self._output, exc, written)
         self.code = 1
 
     def write(self, text: str) -> None:
         """Write and flush ``text``; if the file fails (a full disk), this and what follows go to stdout.
 
         Raises:
-            StdoutError: Stdout cannot be written (a full disk; a closed pipe is ``BrokenPipeError``).
+            StdoutError: Stdout cannot be written (a full disk, or closed; a closed pipe is ``BrokenPipeError``).
         """
         if self._file is not None:
             try:
@@ -257,8 +259,20 @@ class OutputLock:
         self.release()
 
 
+def _unwritable(output: str | None, exc: OSError, written: str) -> None:
+    """Say on stderr that ``output`` cannot be written and that the (``written``: remaining) results go to stdout."""
+    say(printable(f"{PROG}: error: cannot write {output} ({exc.strerror or exc}); "
+                  f"writing the {written}results to stdout instead"))
+
+
 def _write_stdout(text: str) -> None:
-    """Write and flush ``text`` on stdout, as bytes where its encoding refuses a name in it."""
+    """Write and flush ``text`` on stdout, as bytes where its encoding refuses a name in it.
+
+    Raises:
+        OSError: Stdout cannot be written, or there is none (``>&-``: ``sys.stdout`` is None).
+    """
+    if sys.stdout is None:
+        raise OSError(errno.EBADF, "it is closed")
     try:
         sys.stdout.write(text)
     except UnicodeEncodeError:  # stdout's strict error handler refuses such a file name
@@ -273,11 +287,37 @@ def _write_stdout(text: str) -> None:
 
 
 def emit(text: str, output: str | None) -> int:
-    """Write ``text`` to ``output`` (or stdout; to stdout with an error if ``output`` cannot be
-    written). Returns 0, or 1 if ``output`` could not be written."""
+    """Write ``text``, a whole output (``table``, ``json``, ``--list-heads``), to ``output``, or to stdout.
+
+    A regular file (or a new one) is replaced whole (:func:`~contrique_infer.atomicfile.replace_file`,
+    keeping its permissions; a symbolic link stays one): a reader finds the old text or the new, never
+    a part, and a write that fails leaves the file as it was. Anything else (``/dev/stdout``, a pipe, a
+    device) is written to.
+
+    Returns:
+        0, or 1 if ``output`` could not be written (the text then goes to stdout, with an error on stderr).
+
+    Raises:
+        StdoutError: Stdout cannot be written (a full disk, or closed; a closed pipe is ``BrokenPipeError``).
+    """
+    code = 0
+    if output is not None:
+        try:
+            found: os.stat_result | None = os.stat(output)  # a symbolic link followed
+        except OSError:  # a new file (or one that cannot be written: replace_file says why)
+            found = None
+        # A file not writable by this user is not replaced: the Sink reports it, as for csv.
+        if found is None or (stat.S_ISREG(found.st_mode) and os.access(output, os.W_OK)):
+            try:
+                replace_file(link_target(output), text.encode(_ENCODING["encoding"], _ENCODING["errors"]),
+                             mode=None if found is None else stat.S_IMODE(found.st_mode))
+                return 0
+            except OSError as exc:
+                _unwritable(output, exc, "")
+                output, code = None, 1
     with Sink(output) as sink:
         sink.write(text)
-    return sink.code
+    return code or sink.code
 
 
 def resume(path: str, fmt: str, made_with: ReportHeader | None = None) -> set[str]:
@@ -442,8 +482,8 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
           made_with: ReportHeader | None) -> Iterator[tuple[dict[str, Any] | None, str]]:
     """``(row, its text)`` for each row of a result file's complete lines; a csv header comes as
     ``(None, text)``. With ``made_with``, every row must record it (:func:`result_columns`)."""
-    expected = {} if made_with is None else made_with.to_dict()  # the field names, and values' types for csv
     if fmt == "jsonl":
+        expected = {} if made_with is None else made_with.to_dict()  # the field names
         for number, line in enumerate(lines, 1):
             try:
                 row = loads(line[1:] if number == 1 and line.startswith("\ufeff") else line)  # a byte-order mark
@@ -486,25 +526,15 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
             consumed.clear()
             if len(values) != len(columns):
                 raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
-            recorded = values[len(RESULT_COLUMNS):]
-            found = {name: _csv_value(cell, expected[name]) for name, cell in zip(expected, recorded)}
-            if made_with is not None and not made_with.recorded_by(found):
-                raise _made_with_other(found, made_with, path, fmt, reader.line_num)
+            if made_with is not None:
+                found = type(made_with).from_csv(values[len(RESULT_COLUMNS):])
+                if not made_with.recorded_by(found):
+                    raise _made_with_other(found, made_with, path, fmt, reader.line_num)
             row: dict[str, Any] = dict(zip(columns, values))
             row["score"] = _score_value(row["score"] or None, path, fmt, reader.line_num)
             yield row, text
     except csv.Error as exc:
         raise _not_results(path, fmt, reader.line_num, str(exc)) from None
-
-
-def _csv_value(cell: str, like: object) -> object:
-    """A csv cell as the value written there: None for an empty cell, a bool where ``like`` (the
-    value that field should have) is one, else the text."""
-    if cell == "":
-        return None
-    if isinstance(like, bool):
-        return {"True": True, "False": False}.get(cell, cell)
-    return cell
 
 
 def _made_with_other(found: dict[str, Any], made_with: ReportHeader, path: str, fmt: str,

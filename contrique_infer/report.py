@@ -185,6 +185,30 @@ class ReportHeader:
         return None
 
     @classmethod
+    def from_csv(cls, cells: Iterable[str]) -> dict[str, Any]:
+        """The fields a csv row records, read back as they were written.
+
+        An empty cell is None in a field that may be None (``reference``, ``reference_digest``: None is
+        written as an empty cell) and the empty text in another (a bundle whose name is ``""``, which
+        the manifest allows); ``True`` and ``False`` are bools in a bool field.
+
+        Args:
+            cells: The row's last cells, one per field, in field order.
+
+        Returns:
+            The fields by name; what is not what contrique-score writes stays text, for :meth:`problem` to refuse.
+        """
+        found: dict[str, Any] = {}
+        for f, cell in zip(fields(cls), cells):
+            if f.name in _NULLABLE and cell == "":
+                found[f.name] = None
+            elif f.name in _BOOLS:
+                found[f.name] = {"True": True, "False": False}.get(cell, cell)
+            else:
+                found[f.name] = cell
+        return found
+
+    @classmethod
     def unrecorded(cls, recorded: Iterable[str]) -> list[str] | None:
         """The fields that an earlier contrique-score did not record, if ``recorded`` (field names, in
         order) is what its rows or headers held (:data:`EARLIER_FIELDS`); else None."""
@@ -379,19 +403,26 @@ class ReportWriter:
             self._rows.write(json.dumps(row) + "\n")
             self._rows.flush()
         except OSError as exc:
-            raise ReportError(self.folder, f"cannot be written ({exc.strerror or exc}); "
-                                           "free some space and resume") from exc
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: OSError) -> ReportError:
+        """The error of a thumbnail or row that cannot be written (``exc``): the rows written so far stay."""
+        return ReportError(self.folder, f"cannot be written ({exc.strerror or exc}); free some space and resume")
 
     def close(self) -> Path:
         """Write the HTML from every row the report holds (also those of resumed runs); returns its path.
 
         Raises:
-            ReportError: The HTML cannot be written.
+            ReportError: The rows cannot be closed (a full disk: the last rows are lost, and the report can
+                be resumed), or the HTML cannot be written.
         """
-        if self._rows is not None:
-            rows, self._rows = self._rows, None
-            rows.close()
         try:
+            if self._rows is not None:
+                rows, self._rows = self._rows, None
+                try:
+                    rows.close()  # closed even where its last flush fails
+                except OSError as exc:
+                    raise self._unwritable(exc) from exc
             with open(self.folder / ROWS_NAME, encoding="utf-8") as fh:
                 document = _document(self.header, self.folder, (json.loads(line) for line in fh))
             replace_file(self.path, render_html(document).encode())
@@ -404,8 +435,14 @@ class ReportWriter:
     def __enter__(self) -> ReportWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        """:meth:`close`; where the ``with`` block raised, its exception is the one that comes out
+        (a full disk that stopped a row also stops the page: its first error says what to do)."""
+        try:
+            self.close()
+        except ReportError:
+            if exc_type is None:
+                raise
 
 
 def write_report(path: str | os.PathLike[str], results: Iterable[ScoreResult], header: ReportHeader, *,
@@ -478,7 +515,7 @@ def _document(header: ReportHeader, folder: Path, rows: Iterable[dict[str, Any]]
         **header.to_dict(),
         "written": datetime.now().astimezone().isoformat(timespec="seconds"),
         "generator": f"contrique-infer {__version__}",
-        "thumb_base": f"{urllib.parse.quote(folder.name)}/{THUMBS_NAME}/",
+        "thumb_base": f"{urllib.parse.quote(os.fsencode(folder.name))}/{THUMBS_NAME}/",  # as _href: any name
         "thumbnail_side": THUMBNAIL_SIDE,
     }
     return {"header": info, "rows": scored, "failed": failed}

@@ -64,6 +64,22 @@ class _Options:
     apply_exif: bool
     device: str | None
 
+    def __post_init__(self) -> None:
+        """Check the image options at once, before any bundle is read or downloaded; a NumPy bool
+        ``apply_exif`` becomes a bool.
+
+        Raises:
+            ValueError: ``max_pixels`` is not a positive integer or None.
+            TypeError: ``apply_exif`` is not a bool (``1``, ``"no"``: in a report header it must be one).
+        """
+        max_pixels = self.max_pixels
+        if max_pixels is not None and (type(max_pixels) is not int or max_pixels < 1):
+            raise ValueError(f"max_pixels must be a positive integer or None; got {max_pixels!r}")
+        if not isinstance(self.apply_exif, (bool, np.bool_)):
+            raise TypeError(f"apply_exif must be True or False; got {self.apply_exif!r} "
+                            f"({type(self.apply_exif).__name__})")
+        object.__setattr__(self, "apply_exif", bool(self.apply_exif))
+
 
 class QualityScorer:
     """Scores image quality with a CONTRIQUE model bundle on onnxruntime.
@@ -84,9 +100,11 @@ class QualityScorer:
         max_pixels: Refuse larger images (None: no limit). None or a value above Pillow's own
             decompression-bomb limit raises that process-wide limit (``PIL.Image.MAX_IMAGE_PIXELS``)
             to match, since Pillow would otherwise refuse those images.
-        apply_exif: Apply the EXIF orientation of images before scoring.
+        apply_exif: Apply the EXIF orientation of images before scoring (a bool; a NumPy bool is taken as one).
 
     Raises:
+        ValueError: ``max_pixels`` is not a positive integer or None.
+        TypeError: ``apply_exif`` is not a bool.
         HeadNotFoundError: ``head`` is not among the bundle's loaded heads.
         BundleError: The encoder cannot be loaded or does not match the manifest.
         ProviderError, DependencyError: See :func:`contrique_infer.session.resolve_providers`.
@@ -145,10 +163,13 @@ class QualityScorer:
                 be cached already.
             max_pixels: Refuse images with more pixels (None: no limit); see the class docstring
                 about Pillow's own limit.
-            apply_exif: Apply images' EXIF orientation (the official code does not).
+            apply_exif: Apply images' EXIF orientation (the official code does not): a bool (a NumPy
+                bool is taken as one).
             device: ``"cpu"`` or ``"cuda"``, when ``providers`` is None.
 
         Raises:
+            ValueError, TypeError: ``max_pixels`` or ``apply_exif`` is bad (see the class docstring),
+                raised before any bundle is read or downloaded.
             NoDefaultModelError: No name was given and no default bundle is installed.
             BundleError: The bundle is missing, malformed, altered, or its graph does not fit.
             HubError: The Hub bundle could not be fetched (or is not cached, offline).
@@ -214,9 +235,6 @@ class QualityScorer:
     def _setup(self, bundle: LoadedBundle, options: _Options, providers: list[Provider] | None = None) -> None:
         """Set the scorer up on a loaded bundle; ``providers`` already resolved (None: resolve
         ``options.providers`` or ``options.device`` here)."""
-        max_pixels = options.max_pixels
-        if max_pixels is not None and (type(max_pixels) is not int or max_pixels < 1):
-            raise ValueError(f"max_pixels must be a positive integer or None; got {max_pixels!r}")
         self._bundle = bundle
         self._heads = dict(bundle.heads)
         default = bundle.manifest.default_head
@@ -226,9 +244,9 @@ class QualityScorer:
             providers = resolve_providers(options.providers, options.device)
         self._encoder = Encoder(bundle.model_path, bundle.manifest, providers=providers, threads=options.threads,
                                 sha256=bundle.manifest.files[bundle.variant.file].sha256)
-        self._max_pixels = max_pixels
+        self._max_pixels = options.max_pixels
         self._apply_exif = options.apply_exif
-        allow_pixels(max_pixels)
+        allow_pixels(options.max_pixels)
         self._options = options
 
     # --- pickling ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -291,12 +292,99 @@ def test_a_second_run_on_the_same_output_is_refused_and_changes_nothing(capsys, 
     assert claimed.read_bytes() == before
 
 
+@pytest.mark.parametrize("fmt", ["json", "table", "html", "--list-heads"])
+def test_every_format_is_refused_an_output_another_run_is_writing(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                                   tmp_path: Path, fmt: str) -> None:
+    """A csv run still writing out.csv: a json, table or html run (or --list-heads -o) on the same file is
+    refused too, instead of overwriting the rows being written."""
+    output = tmp_path / "out.csv"
+    output.write_text("source,score\n")
+    argv = ["--list-heads"] if fmt == "--list-heads" else [photos / "a.png", "--format", fmt]
+    with OutputLock(output):
+        code, out, err = run(capsys, *argv, "--model", tiny_bundle_dir, "-o", output)
+    assert (code, out) == (2, "")
+    assert err == (f"contrique-score: error: {output}: is being written by another contrique-score run (it holds a "
+                   "lock on the file); wait for that run to end, or write to another file\n")
+    assert output.read_text() == "source,score\n" and not (tmp_path / "out_files").exists()
+    code, _, _ = run(capsys, *argv, "--model", tiny_bundle_dir, "-o", output)  # that run ended: written now
+    assert code == 0 and output.read_text() != "source,score\n"
+
+
+def test_a_json_output_is_replaced_whole(capsys, tiny_bundle_dir: Path, photos: Path, tmp_path: Path) -> None:
+    """A reader of the earlier file never sees it emptied or half-written: the new file replaces it."""
+    output = tmp_path / "out.json"
+    output.write_text("earlier\n")
+    output.chmod(0o640)
+    with open(output) as reader:
+        code, out, _ = run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", "json", "-o", output)
+        assert reader.read() == "earlier\n"
+    assert (code, out) == (0, "") and json.loads(output.read_text())["results"][0]["source"] == str(photos / "a.png")
+    assert output.stat().st_mode & 0o777 == 0o640 and sorted(p.name for p in tmp_path.iterdir()) == ["out.json",
+                                                                                                       "photos"]
+
+
+def _closed_in_child(fd: int) -> Callable[[], None]:
+    return lambda: os.close(fd)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("stderr", ["full", "closed", "reader gone"])
+def test_a_broken_stderr_loses_messages_never_images(tiny_bundle_dir: Path, photos: Path, tmp_path: Path,
+                                                     stderr: str) -> None:
+    """2>/dev/full, 2>&-, 2> >(head -c 1): a failed image's message cannot be written; the images after it
+    are scored all the same, and the exit code is that of the scores."""
+    output = tmp_path / "out.csv"
+    command = [sys.executable, "-m", "contrique_infer", str(photos / "notes.txt"), str(photos / "a.png"),
+               str(photos / "b.jpg"), "--model", str(tiny_bundle_dir), "--format", "csv", "-o", str(output)]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # whoever read stderr has gone: every write to it fails (EPIPE)
+    try:
+        with open("/dev/full", "w") as full:
+            target = {"full": full, "closed": None, "reader gone": write_end}[stderr]
+            proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=target, text=True, check=False,
+                                  timeout=120, preexec_fn=_closed_in_child(2) if stderr == "closed" else None)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stdout) == (1, "")  # 1: notes.txt is no image
+    rows = list(csv.DictReader(io.StringIO(output.read_text())))
+    assert [Path(r["source"]).name for r in rows] == ["notes.txt", "a.png", "b.jpg"]
+    assert rows[0]["error_type"] == "ImageDecodeError" and all(r["score"] for r in rows[1:])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="needs /proc (Linux)")
+def test_with_stderr_closed_the_output_file_does_not_take_its_place(tiny_bundle_dir: Path, photos: Path,
+                                                                    tmp_path: Path) -> None:
+    """2>&-: fd 2 is free, and the first file opened would take it; what C libraries print to stderr
+    (libtiff's "ZIPDecode: ...") would then go into the -o file. It goes to /dev/null."""
+    output, seen = tmp_path / "out.csv", tmp_path / "fd2.txt"
+    script = (f"import os, sys\nfrom contrique_infer import cli\nscore = cli._Reporter.__call__\n"
+              f"def call(self, result):\n"
+              f"    open({str(seen)!r}, 'w').write(os.readlink('/proc/self/fd/2'))  # where libtiff would write\n"
+              f"    return score(self, result)\n"
+              f"cli._Reporter.__call__ = call\nsys.exit(cli.main(sys.argv[1:]))\n")
+    command = [sys.executable, "-c", script, str(photos / "a.png"), "--model", str(tiny_bundle_dir), "--format", "csv",
+               "-o", str(output)]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, check=False, timeout=120, preexec_fn=_closed_in_child(2))
+    assert proc.returncode == 0 and len(output.read_text().splitlines()) == 2
+    assert seen.read_text() == os.devnull
+
+
+def test_a_closed_stdout_is_one_error_line(tiny_bundle_dir: Path, photos: Path) -> None:
+    """>&-: no stdout to write the results to is an error, as stdout on a full disk is; no traceback."""
+    command = [sys.executable, "-m", "contrique_infer", str(photos / "a.png"), "--model", str(tiny_bundle_dir),
+               "--format", "csv"]
+    proc = subprocess.run(command, stderr=subprocess.PIPE, text=True, check=False, timeout=120,
+                          preexec_fn=_closed_in_child(1))
+    assert proc.returncode == 1
+    assert proc.stderr == "contrique-score: error: cannot write the results to stdout (it is closed)\n"
+
+
 def test_an_empty_reference_is_a_missing_file_not_api_advice(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
     code, out, err = run(capsys, photos / "a.png", "--fr", "", "--model", tiny_bundle_dir)
     assert (code, out) == (2, "") and "no such file" in err and "head=None" not in err
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "json", "table", "html"])
 def test_a_run_that_fails_before_its_first_row_leaves_no_empty_output(capsys, tiny_bundle_dir: Path, photos: Path,
                                                                      fmt: str) -> None:
     output = photos.parent / f"out.{fmt}"
@@ -594,6 +682,36 @@ def test_pillow_warnings_name_their_image_and_quiet_hides_them(capsys, tiny_bund
     assert {str(photos / "x.jpg"), str(photos / "y.jpg")} <= {line.split(": ")[2] for line in warned}
     code, out, err = run(capsys, photos / "x.jpg", photos / "y.jpg", "--apply-exif", "-q", "--model", tiny_bundle_dir)
     assert code == 0 and err == ""
+
+
+def _tiff_with_samples_per_pixel(path: Path, samples: int) -> None:
+    """A 16x16 uncompressed TIFF declaring ``samples`` 8-bit samples per pixel (2 extra samples each)."""
+    tags = [(256, 3, 1, 16), (257, 3, 1, 16), (258, 3, samples, 0), (259, 3, 1, 1), (262, 3, 1, 2),
+            (273, 4, 1, 0), (277, 3, 1, samples), (279, 4, 1, 16), (338, 3, samples, 0)]
+    arrays = 8 + 2 + len(tags) * 12 + 4
+    offsets = {258: arrays, 338: arrays + 2 * samples, 273: arrays + 4 * samples}
+    data = b"II*\x00" + (8).to_bytes(4, "little") + len(tags).to_bytes(2, "little")
+    for tag, kind, count, value in tags:
+        value = offsets.get(tag, value)
+        packed = value.to_bytes(2, "little") + b"\0\0" if kind == 3 and count == 1 else value.to_bytes(4, "little")
+        data += tag.to_bytes(2, "little") + kind.to_bytes(2, "little") + count.to_bytes(4, "little") + packed
+    data += b"\0" * 4 + (8).to_bytes(2, "little") * samples + (2).to_bytes(2, "little") * samples + bytes(16)
+    path.write_bytes(data)
+
+
+def test_pillow_log_messages_are_warnings_that_name_their_image_and_quiet_hides_them(capsys, tiny_bundle_dir: Path,
+                                                                                    photos: Path) -> None:
+    """Pillow logs some problems (``logger.error``) instead of warning: they are shown as contrique-score's
+    warnings, not as bare lines from Python's last-resort log handler, and -q hides them."""
+    bad = photos / "samples.tif"
+    _tiff_with_samples_per_pixel(bad, 7)  # more than Pillow decodes (6): it logs, then cannot open the file
+    code, out, err = run(capsys, bad, photos / "a.png", "--model", tiny_bundle_dir, "--format", "csv")
+    assert code == 1 and len(out.splitlines()) == 3
+    lines = err.splitlines()
+    assert f"contrique-score: warning: {bad}: More samples per pixel than can be decoded: 7" in lines
+    assert all(line.startswith("contrique-score: ") for line in lines)
+    code, out, err = run(capsys, bad, photos / "a.png", "-q", "--model", tiny_bundle_dir, "--format", "csv")
+    assert (code, err) == (1, "") and len(out.splitlines()) == 3
 
 
 def test_names_with_control_characters_keep_stderr_and_table_one_line_each(capsys, tiny_bundle_dir: Path,

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import gc
 import io
+import os
+import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from image_fixtures import png, rgb, smooth
-from PIL import Image
+from image_fixtures import png, rgb, smooth, tiff_bytes
+from PIL import Image, ImageFile, ImageOps
 
 from contrique_infer.decoding import (
     allow_pixels,
+    check_header,
     decode_rgb,
+    decode_with_size,
     describe,
     fit_size,
 )
 from contrique_infer.errors import (
+    ContriqueError,
     ImageDecodeError,
     ImageTooLargeError,
+    ImageTypeError,
 )
 
 
@@ -355,3 +361,152 @@ def test_a_file_with_a_formats_first_bytes_and_a_damaged_header_is_called_damage
 def test_a_file_without_a_formats_first_bytes_is_still_not_an_image(data: bytes) -> None:
     with pytest.raises(ImageDecodeError, match=r": is not an image file in a format contrique-infer reads \(AVIF, "):
         decode_rgb(data)
+
+
+# --- found by hostile testing (2026-12-06, seventh round) ---------------------------------------
+
+
+def _with_tiles_of(data: bytes, width: int, length: int) -> bytes:
+    """``data``, a little-endian tiled TIFF, with its TileWidth and TileLength tags set to other values."""
+    out = bytearray(data)
+    ifd = struct.unpack_from("<I", out, 4)[0]
+    for entry in range(ifd + 2, ifd + 2 + 12 * struct.unpack_from("<H", out, ifd)[0], 12):
+        tag = struct.unpack_from("<H", out, entry)[0]
+        if tag in (322, 323):
+            struct.pack_into("<I", out, entry + 8, width if tag == 322 else length)
+    return bytes(out)
+
+
+def test_a_tiff_declaring_tiles_far_larger_than_its_image_is_refused_from_its_header(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 64x64 TIFF declaring one 26752x26752 tile made libtiff set aside 2.1 GB before failing."""
+    pixels = np.asarray(rgb(64, 64))
+    bomb = tmp_path / "bomb.tif"
+    bomb.write_bytes(_with_tiles_of(tiff_bytes(pixels, deflate=True, tile=(64, 64)), 26752, 26752))
+    loads: list[object] = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: loads.append(im) or real_load(im))
+    for check in (decode_rgb, check_header):
+        with pytest.raises(ImageDecodeError) as refused:
+            check(bomb)
+        assert str(refused.value) == (
+            f"{bomb}: declares tiles of 26752x26752 pixels for a 64x64 image: decoding would set aside 2147008512 "
+            "bytes for each tile, more than the image needs and than the 16777216 a tile may take; the file is "
+            "damaged or made to exhaust memory (a decompression bomb), so it is not decoded: if the image is genuine, "
+            "convert it to a PNG or to a TIFF of smaller tiles with another tool, and score that")
+    assert loads == []  # refused on the header: no pixel decoded
+    # A tile larger than the image but within 16 MiB is read (libtiff's default 256x256 tiles on small images),
+    # and so is any tile within the image's size rounded up to 16 pixels, each plane's tiles too.
+    big = np.asarray(rgb(1000, 1500))
+    for image, tile, planar in [(pixels, (256, 256), False), (pixels, (2048, 2048), True), (pixels, (16, 48), False),
+                                (big, (1504, 1008), False), (big, (1504, 1008), True), (big, (256, 256), True)]:
+        for deflate in (False, True):
+            data = tiff_bytes(image, planar=planar, deflate=deflate, tile=tile)
+            np.testing.assert_array_equal(np.asarray(decode_rgb(data, max_pixels=None)), image,
+                                          err_msg=str((tile, planar, deflate)))
+    with pytest.raises(ImageDecodeError, match="declares tiles of 4096x4096 pixels for a 64x64 image: decoding would "
+                                               "set aside 50331648 bytes"):
+        decode_rgb(_with_tiles_of(tiff_bytes(pixels, tile=(64, 64)), 4096, 4096))  # 48 MiB, and uncompressed
+    with pytest.raises(ImageDecodeError, match="declares tiles of 1600x4096 pixels for a 1500x1000 image"):
+        decode_rgb(_with_tiles_of(tiff_bytes(big, tile=(1504, 1008)), 1600, 4096))
+
+
+def test_exif_orientation_is_applied_without_writing_the_exif_data_again(tmp_path: Path) -> None:
+    """ImageOps.exif_transpose writes the EXIF data out again, which fails on an entry whose type does not
+    fit its value (RowsPerStrip holding text): such a file was 'truncated or corrupt' with apply_exif only."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x0131] = "Software"
+    raw = exif.tobytes()
+    damaged = raw.replace(b"\x01\x31\x00\x02", b"\x01\x16\x00\x02")  # Software (0x131) becomes RowsPerStrip
+    assert damaged != raw
+    img = rgb(30, 40)
+    for fmt in ("JPEG", "PNG", "WEBP"):
+        buf = io.BytesIO()
+        img.save(buf, fmt, exif=damaged, **({"lossless": True} if fmt == "WEBP" else {}))
+        with Image.open(buf) as opened:
+            assert opened.getexif()[0x0112] == 6
+            with pytest.raises(struct.error):
+                ImageOps.exif_transpose(opened)
+        rgb_image, size = decode_with_size(buf.getvalue(), apply_exif=True)
+        assert size == (30, 40) == rgb_image.size
+        want = decode_rgb(buf.getvalue()).transpose(Image.Transpose.ROTATE_270)
+        np.testing.assert_array_equal(np.asarray(rgb_image), np.asarray(want), err_msg=fmt)
+
+
+class _PathOf:
+    """An os.PathLike whose __fspath__ gives ``value``, or raises it."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __fspath__(self) -> object:
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value
+
+
+os.PathLike.register(_PathOf)
+
+
+def test_a_path_object_whose_fspath_fails_is_an_image_type_error(tmp_path: Path) -> None:
+    """os.fspath raised out of describe and decoding: score_many's fallback, describe, raised again."""
+    for bad, why in [(_PathOf(42), "TypeError: expected _PathOf.__fspath__() to return str or bytes, not int"),
+                     (_PathOf(RuntimeError("boom")), "RuntimeError: boom")]:
+        assert describe(bad) == "<_PathOf>"
+        for check in (decode_rgb, check_header):
+            with pytest.raises(ImageTypeError) as refused:
+                check(bad)  # type: ignore[arg-type]
+            assert isinstance(refused.value, ContriqueError) and isinstance(refused.value, TypeError)
+            assert str(refused.value) == (f"<_PathOf>: cannot use _PathOf as an image path: its __fspath__() failed "
+                                          f"({why}); pass the path as a str or a pathlib.Path")
+    path = tmp_path / "x.png"
+    path.write_bytes(png(rgb()))
+    assert describe(_PathOf(os.fsencode(path))) == str(path)  # a path of bytes is named as text
+    assert decode_rgb(_PathOf(os.fsencode(path))).size == (50, 37)  # type: ignore[arg-type]
+
+
+class _Unnamed(io.BytesIO):
+    """A file object whose ``name`` property raises."""
+
+    @property
+    def name(self) -> str:
+        raise RuntimeError("no name")
+
+
+def test_an_input_whose_own_code_fails_as_it_is_named_is_that_inputs_error() -> None:
+    released = memoryview(png(rgb()))
+    released.release()
+    assert (describe(released), describe(_Unnamed(png(rgb())))) == ("<memoryview>", "<_Unnamed>")
+    with pytest.raises(ImageDecodeError, match=r"^<memoryview>: cannot be read \(operation forbidden on released "):
+        decode_rgb(released)
+    assert decode_rgb(_Unnamed(png(rgb()))).size == (50, 37)
+
+
+def _jpeg_with_frame_byte(offset: int, value: int) -> bytes:
+    """A JPEG whose frame header (SOF0) has byte ``offset`` after its marker set to ``value``: 4 is the
+    sample precision, 9 the number of components."""
+    buf = io.BytesIO()
+    rgb(16, 16).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    data[data.index(b"\xff\xc0") + offset] = value
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("offset", "value", "reason"), [(4, 12, "cannot handle 12-bit layers"),
+                                                         (9, 2, "cannot handle 2-layer images")])
+def test_a_variant_pillow_cannot_decode_is_not_called_damaged(offset: int, value: int, reason: str) -> None:
+    """A valid 12-bit JPEG was 'a JPEG file (by its first bytes) whose header cannot be read: cannot handle
+    12-bit layers; the file is damaged'."""
+    with pytest.raises(ImageDecodeError) as refused:
+        decode_rgb(_jpeg_with_frame_byte(offset, value))
+    assert refused.value.reason == (f"is a JPEG file of a kind Pillow cannot decode ({reason}); convert it to an "
+                                    "8-bit PNG or JPEG with another tool, and score that")
+
+
+@pytest.mark.parametrize(("offset", "reason"), [(4, "cannot handle 0-bit layers"), (9, "cannot handle 0-layer images")])
+def test_a_variant_no_file_can_be_is_still_called_damaged(offset: int, reason: str) -> None:
+    with pytest.raises(ImageDecodeError) as refused:
+        decode_rgb(_jpeg_with_frame_byte(offset, 0))
+    assert refused.value.reason == (f"is a JPEG file (by its first bytes) whose header cannot be read: {reason}; "
+                                    "the file is damaged")

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from fake_hub import HUB_REPO as REPO
 from fake_hub import FakeHub, Fault
-from huggingface_hub import constants
+from huggingface_hub import constants, hf_hub_download
 from tiny_bundle import make_heads, write_tiny_bundle
 
 from contrique_infer.bundle import file_table, load_bundle, needed_files, verify_file
+from contrique_infer.deadline import DEADLINE_ENV, DEFAULT_DEADLINE, deadline_seconds
 from contrique_infer.errors import (
     BundleFileError,
     HashMismatchError,
@@ -258,6 +262,121 @@ def test_download_timeout(
     with pytest.raises(HubConnectionError, match=r"encoder\.onnx: could not download from .*ReadTimeout"):
         fetch(cache_dir=cache)
     assert_recovers(hub, tiny_bundle_dir, cache, "encoder.onnx")
+
+
+SLOW_BYTE_S = 0.2
+"""How far apart the slow server sends the bytes of a file: each read is well within HF_HUB_DOWNLOAD_TIMEOUT."""
+
+
+def serve_encoder_slowly(hub: FakeHub) -> threading.Event:
+    """Make ``hub`` send the encoder one byte every :data:`SLOW_BYTE_S` (25 bytes at most, then it hangs up
+    itself, so that a test without a deadline fails instead of hanging).
+
+    Returns:
+        An event set when the client has closed the connection while the server was still sending.
+    """
+    hung_up = threading.Event()
+    handler = hub.RequestHandlerClass
+
+    class Slow(handler):  # type: ignore[valid-type,misc]
+        def _answer(self, status: int, headers: dict[str, str], body: bytes = b"", *,
+                    length: int | None = None) -> None:
+            if not (self.command == "GET" and status == 200 and self.path.endswith("/encoder.onnx")):
+                super()._answer(status, headers, body, length=length)
+                return
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for byte in body[:25]:
+                    self.wfile.write(bytes([byte]))
+                    if self.server.stopping.wait(SLOW_BYTE_S):
+                        return
+            except OSError:  # the client hung up
+                hung_up.set()
+
+    hub.RequestHandlerClass = Slow
+    return hung_up
+
+
+def test_a_server_sending_too_slowly_is_cut_off_at_the_deadline(
+    hub: FakeHub, tiny_bundle_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read gets a byte in time, so only the deadline of the whole file (1 s here) stops the download."""
+    commit = hub.add_commit(REPO, tiny_bundle_dir)
+    monkeypatch.setenv(DEADLINE_ENV, "1")
+    handler = hub.RequestHandlerClass
+    hung_up = serve_encoder_slowly(hub)
+    threads = set(threading.enumerate())
+    start = time.monotonic()
+    with pytest.raises(HubConnectionError, match=(
+        rf"^hf://contrique-test/tiny@{commit}/encoder\.onnx: the download did not finish within its deadline of 1 s "
+        r"\(CONTRIQUE_HUB_DOWNLOAD_DEADLINE\), so it was stopped and nothing was cached; the Hub at http://127\.0\.0\.1:"
+        r"\d+ sends too slowly or is overloaded: try again later, or on a slow connection raise "
+        r"CONTRIQUE_HUB_DOWNLOAD_DEADLINE \(seconds per file, default 1800\)$")):
+        fetch(cache_dir=cache)
+    assert 1.0 <= time.monotonic() - start < 1.0 + 10 * SLOW_BYTE_S  # not after the 25 bytes the server would send
+    # the transfer itself stopped: the client closed the connection while the server was sending, and no new
+    # thread is left but the server's and tqdm's progress-bar monitor (the download ran in this thread)
+    assert hung_up.wait(10 * SLOW_BYTE_S)
+    assert [t.name for t in threading.enumerate()
+            if t not in threads and "process_request" not in t.name and t.name != "tqdm_monitor"] == []
+    encoder = (tiny_bundle_dir / "encoder.onnx").read_bytes()
+    assert not list(cache.rglob("*.incomplete"))
+    assert [p for p in cache.rglob("*") if p.is_file() and p.stat().st_size and encoder.startswith(p.read_bytes())] == []
+    # huggingface_hub's client keeps the hook, which does nothing outside contrique-infer's own downloads
+    head = hf_hub_download(REPO, "heads/quality.json", cache_dir=cache.parent / "plain")
+    assert Path(head).read_bytes() == (tiny_bundle_dir / "heads" / "quality.json").read_bytes()
+    hub.RequestHandlerClass = handler
+    assert_recovers(hub, tiny_bundle_dir, cache, "encoder.onnx")  # a download well within the same 1 s deadline
+
+
+def test_a_server_asking_to_retry_after_the_deadline_is_not_waited_for(
+    hub: FakeHub, tiny_bundle_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """huggingface_hub would sleep as long as ``Retry-After`` says, five times over; past the deadline it does not."""
+    commit = hub.add_commit(REPO, tiny_bundle_dir)
+    monkeypatch.setenv(DEADLINE_ENV, "60")
+    handler = hub.RequestHandlerClass
+
+    class RetryLater(handler):  # type: ignore[valid-type,misc]
+        def _answer(self, status: int, headers: dict[str, str], body: bytes = b"", *,
+                    length: int | None = None) -> None:
+            super()._answer(status, {**headers, "Retry-After": "3600"} if status == 429 else headers, body,
+                            length=length)
+
+    hub.RequestHandlerClass = RetryLater
+    hub.faults["encoder.onnx"] = Fault(status=429, methods=("GET",))
+    with pytest.raises(HubConnectionError, match=(
+        rf"^hf://contrique-test/tiny@{commit}/encoder\.onnx: the server asked to wait 3600 s before retrying, "
+        r"beyond the download's deadline of 60 s \(CONTRIQUE_HUB_DOWNLOAD_DEADLINE\), so it was stopped")):
+        fetch(cache_dir=cache)
+    assert hub.requested("GET").count("encoder.onnx") == 1
+    hub.RequestHandlerClass = handler
+    assert_recovers(hub, tiny_bundle_dir, cache, "encoder.onnx")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "nan", "inf", "1e999", "10s"])
+def test_an_invalid_deadline_setting_is_refused_before_any_request(
+    hub: FakeHub, tiny_bundle_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    hub.add_commit(REPO, tiny_bundle_dir)
+    monkeypatch.setenv(DEADLINE_ENV, value)
+    with pytest.raises(HubError, match=(
+        rf"^CONTRIQUE_HUB_DOWNLOAD_DEADLINE={re.escape(repr(value))} is not a number of seconds above 0; set it to the "
+        r"longest time one bundle file may take to download from the Hub \(default 1800\), or unset it$")):
+        fetch_manifest(REPO, cache_dir=cache)
+    assert hub.log == []
+
+
+def test_the_deadline_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DEADLINE_ENV, raising=False)
+    assert deadline_seconds() == DEFAULT_DEADLINE == 1800
+    for value, seconds in [(" ", DEFAULT_DEADLINE), (" 2.5 ", 2.5), ("1e3", 1000)]:
+        monkeypatch.setenv(DEADLINE_ENV, value)
+        assert deadline_seconds() == seconds
 
 
 @pytest.mark.parametrize("rel", ["encoder.onnx", "heads/quality.json"])

@@ -6,6 +6,7 @@ import dataclasses
 import errno
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -19,6 +20,7 @@ from contrique_infer.output import (
     OutputFileError,
     OutputLock,
     Sink,
+    emit,
     render,
     result_columns,
     resume,
@@ -127,6 +129,20 @@ def test_resume_goes_on_with_a_file_made_with_the_same_settings(tmp_path: Path, 
         path.write_text(render(made(ROWS, made_with), result_columns(made_with), fmt, {}) + '{"source": "half')
         assert resume(str(path), fmt, made_with) == {"a.png", 'c, "quoted".png'}
         assert path.read_text() == render(made([ROWS[0], ROWS[2]], made_with), result_columns(made_with), fmt, {})
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("field", ["model", "score_scale"])
+def test_resume_goes_on_with_a_bundle_whose_name_or_scale_is_empty(tmp_path: Path, fmt: str, field: str) -> None:
+    """The manifest allows "" for both; a csv writes it as an empty cell, as it writes None: it reads back as ""."""
+    made_with = dataclasses.replace(MADE_WITH, **{field: ""})
+    path = tmp_path / f"out.{fmt}"
+    text = render(made(ROWS[:1], made_with), result_columns(made_with), fmt, {})
+    path.write_text(text)
+    assert resume(str(path), fmt, made_with) == {"a.png"} and path.read_text() == text
+    with pytest.raises(OutputFileError, match=rf"line {2 if fmt == 'csv' else 1} holds scores made with other "
+                                              rf"settings \({field} '' there, 'x' now\)"):
+        resume(str(path), fmt, dataclasses.replace(MADE_WITH, **{field: "x"}))
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
@@ -243,8 +259,8 @@ def test_resume_refuses_rows_whose_settings_are_not_what_contrique_score_writes(
          "what made its score is recorded wrongly: field 'higher_is_better' must be bool"),
         ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,false,0123456789abcdef,\n", 2,
          "what made its score is recorded wrongly: field 'apply_exif' must be bool"),
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,,\n", 2,
-         "what made its score is recorded wrongly: field 'bundle_digest' must be str"),
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,,\n", 2,  # empty: "", not None
+         "what made its score is recorded wrongly: field 'bundle_digest' must be 16 lowercase hex digits"),
         ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,ref.png,False,0123456789abcdef,0123\n", 2,
          "what made its score is recorded wrongly: field 'reference_digest' must be 16 lowercase hex digits"),
         ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,0123456789abcdef\n", 2,
@@ -394,6 +410,57 @@ def test_sink_appends_and_falls_back_to_stdout(tmp_path: Path, capsys: pytest.Ca
             sink.write("five\n")
         captured = capsys.readouterr()
         assert sink.code == 1 and captured.out == "four\nfive\n" and "remaining results" in captured.err
+
+
+def test_emit_replaces_a_file_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """json and table: a reader finds the earlier file or the new one, never an emptied or half-written one."""
+    path = tmp_path / "out.json"
+    path.write_text("earlier\n")
+    path.chmod(0o604)
+    link = tmp_path / "latest.json"
+    link.symlink_to(path.name)
+    with open(path) as reader:
+        assert emit("new\n", str(link)) == 0
+        assert reader.read() == "earlier\n"  # the earlier file, whole: not truncated in place
+    assert link.is_symlink() and path.read_text() == "new\n" and path.stat().st_mode & 0o777 == 0o604
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "out.json"]  # no temporary left
+    assert emit("fresh\n", str(tmp_path / "new.json")) == 0 and (tmp_path / "new.json").read_text() == "fresh\n"
+    assert emit("lost\n", str(tmp_path / "missing" / "out.json")) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "lost\n" and captured.err == (
+        f"contrique-score: error: cannot write {tmp_path / 'missing' / 'out.json'} (No such file or directory); "
+        "writing the results to stdout instead\n")
+    if Path("/dev/null").exists():  # a device is written to, never replaced by a file (as root it could be)
+        assert emit("gone\n", os.devnull) == 0 and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_emit_on_a_full_disk_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "out.json"
+    path.write_text("earlier\n")
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomicfile, "stage", full)
+    assert emit("new\n", str(path)) == 1 and path.read_text() == "earlier\n"
+    captured = capsys.readouterr()
+    assert captured.out == "new\n" and "cannot write" in captured.err and "(No space left on device)" in captured.err
+
+
+def test_sink_writes_to_a_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-o /dev/stdout piped to another command (| head): a pipe has no position to tell, and needs none."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        for append in (False, True):
+            with Sink(str(fifo), append=append) as sink:
+                sink.write("row\n")
+            assert (sink.code, sink.appending, os.read(reader, 100)) == (0, False, b"row\n")
+    finally:
+        os.close(reader)
+    assert capsys.readouterr() == ("", "")
 
 
 FOREIGN = {

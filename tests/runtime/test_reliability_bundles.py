@@ -25,7 +25,7 @@ from fake_hub import FakeHub, Fault
 from PIL import Image
 from tiny_bundle import edit_manifest, encoder_model, rehash
 
-from contrique_infer import cli, output, regularfile, session
+from contrique_infer import atomicfile, cli, regularfile, session
 from contrique_infer.errors import (
     BundleError,
     BundleFileError,
@@ -556,7 +556,7 @@ def test_output_write_failures_simulated(
         raise OSError(failure, os.strerror(failure), file)
 
     monkeypatch.setattr(QualityScorer, "iter_scores", iter_scores)
-    monkeypatch.setattr(output, "open", refuse, raising=False)
+    monkeypatch.setattr(atomicfile, "stage", refuse)  # json replaces -o FILE through a new file
     target = tmp_path / "scores.csv"
     code, out, err = _score_to(capsys, tiny_bundle_dir, inputs, str(target), fmt="json")
     assert code == 1 and not target.exists()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from image_fixtures import tiff_bytes
 from PIL import Image, ImageFile, ImageOps
 from tiny_bundle import write_tiny_bundle
 
@@ -581,35 +582,6 @@ def test_a_tiff_whose_size_turns_only_as_pillow_loads_it_is_not_squashed(tmp_pat
         assert lazy.size == (30, 50)
         got = decoding.decode_rgb(lazy, apply_exif=apply_exif)
         np.testing.assert_array_equal(np.asarray(got), np.asarray(upright))
-
-
-def tiff_bytes(pixels: np.ndarray, *, planar: bool, deflate: bool = False) -> bytes:
-    """An RGB TIFF written by hand (little-endian, one strip, or one strip per plane with ``planar``;
-    uncompressed or ``deflate``d) of ``pixels``, HxWx3 uint8 or uint16: Pillow cannot write planes."""
-    h, w, c = pixels.shape
-    data = pixels.astype(pixels.dtype.newbyteorder("<"))
-    strips = [np.ascontiguousarray(data[:, :, i]).tobytes() for i in range(c)] if planar else [data.tobytes()]
-    strips = [zlib.compress(s) for s in strips] if deflate else strips
-    out = bytearray(b"II*\0\0\0\0\0")
-    offsets = []
-    for strip in strips:
-        offsets.append(len(out))
-        out += strip + b"\0" * (len(strip) % 2)
-    short, long = 3, 4
-    entries = [(256, long, [w]), (257, long, [h]), (258, short, [data.dtype.itemsize * 8] * c),
-               (259, short, [8 if deflate else 1]), (262, short, [2]), (273, long, offsets), (277, short, [c]),
-               (278, long, [h]), (279, long, [len(s) for s in strips]), (284, short, [2 if planar else 1])]
-    fields = []
-    for tag, kind, values in entries:
-        packed = struct.pack(f"<{len(values)}{'H' if kind == short else 'I'}", *values)
-        if len(packed) > 4:  # stored beside the directory, which holds its offset
-            fields.append((tag, kind, len(values), struct.pack("<I", len(out))))
-            out += packed + b"\0" * (len(packed) % 2)
-        else:
-            fields.append((tag, kind, len(values), packed.ljust(4, b"\0")))
-    out[4:8] = struct.pack("<I", len(out))
-    out += struct.pack("<H", len(fields)) + b"".join(struct.pack("<HHI", t, k, n) + v for t, k, n, v in fields)
-    return bytes(out + b"\0\0\0\0")
 
 
 def test_an_uncompressed_16_bit_tiff_stored_plane_by_plane_is_refused(scorer: QualityScorer, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ the report's files, resuming, escaping, and the page itself in a real headless c
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -308,6 +309,62 @@ def test_a_new_report_replaces_the_old_one_and_other_folders_are_left_alone(tmp_
         ReportWriter(tmp_path / "no such folder" / "r.html", header)
 
 
+def test_a_report_whose_name_is_not_utf8_is_written_and_resumed(tmp_path: Path) -> None:
+    page = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.html"))
+    thumb = make_thumbnail(Image.new("RGB", (50, 40)))
+    write_report(page, [ScoreResult("a", 1.0, thumbnail=thumb)], HEADER)
+    write_report(page, [ScoreResult("b", 2.0, thumbnail=thumb)], HEADER, resume=True)
+    data = page_data(page)
+    assert data["header"]["thumb_base"] == "caf%E9_files/thumbs/"  # the name's bytes, percent-encoded
+    assert sorted(row[0] for row in data["rows"]) == ["a", "b"]
+    for row in data["rows"]:  # each link finds its thumbnail
+        assert os.path.isfile(os.fsencode(tmp_path) + b"/" + urllib.parse.unquote_to_bytes(
+            data["header"]["thumb_base"] + row[4]))
+
+
+class _FullDisk:
+    """A text file on a full disk: what is written stays in its buffer, which cannot be flushed."""
+
+    def __init__(self, fh: io.TextIOWrapper) -> None:
+        self._fh = fh
+
+    def write(self, text: str) -> int:
+        return self._fh.write(text)
+
+    def flush(self) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self) -> None:
+        self._fh.close()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_is_one_error_that_closing_does_not_mask(capsys, tiny_bundle_dir: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = open
+
+    def on_a_full_disk(path: Any, mode: str = "r", **kwargs: Any) -> Any:
+        fh = real_open(path, mode, **kwargs)
+        return _FullDisk(fh) if "a" in mode else fh  # the rows file
+
+    monkeypatch.setattr("contrique_infer.report.open", on_a_full_disk, raising=False)
+    full = f"{tmp_path / 'r_files'}: cannot be written (No space left on device); free some space and resume"
+    with pytest.raises(ReportError) as raised:  # the row's error, not the OSError of closing the rows after it
+        write_report(tmp_path / "r.html", [ScoreResult("a", 1.0)], HEADER)
+    assert str(raised.value) == full
+    writer = ReportWriter(tmp_path / "r.html", HEADER)
+    with pytest.raises(ReportError, match=re.escape(full)):  # closing alone: its own ReportError
+        writer.close()
+    assert not (tmp_path / "r.html").exists()
+
+    image = tmp_path / "a.png"
+    _save(image, (40, 30), seed=1)
+    code, err = score_to_report(capsys, image, "--model", tiny_bundle_dir, "--format", "html", "-o",
+                                tmp_path / "r.html")
+    assert (code, err) == (1, f"contrique-score: error: {full}\n")  # no traceback
+    assert not (tmp_path / "r.html").exists()  # no empty page left behind either
+
+
 def test_resuming_needs_the_same_settings_bundle_and_reference_content(tmp_path: Path) -> None:
     header = dataclasses.replace(HEADER, head_kind="fr", reference="ref.png", reference_digest="0011223344556677")
     write_report(tmp_path / "r.html", [ScoreResult("a", 1.0), ScoreResult("b", None, "bad", "ImageDecodeError")],
@@ -505,7 +562,8 @@ def test_a_killed_run_resumes_to_a_report_of_every_image_once(tiny_bundle_dir: P
     report = tmp_path / "report.html"
     rows_file = tmp_path / "report_files" / "rows.jsonl"
     at_kill = kill_after_rows([*command, "html", "-o", str(report)], rows_file, 20)
-    assert 20 <= at_kill < 201 and not report.exists(), "the run ended before it could be killed"
+    assert 20 <= at_kill < 201, "the run ended before it could be killed"
+    assert report.read_bytes() == b""  # the run's claim on the page (OutputLock): no page written yet
     with open(rows_file, "a", encoding="utf-8") as fh:  # what a kill in the middle of a write leaves
         fh.write('{"source": "')
 

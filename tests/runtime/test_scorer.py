@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import multiprocessing
+import os
 import pickle
 import shutil
 import threading
@@ -209,6 +210,36 @@ def test_unusable_paths_and_streams_are_results_in_a_batch(scorer: QualityScorer
     ]
 
 
+class _BadPath(os.PathLike):
+    """A path object whose __fspath__ gives no path (42), or raises: ``error`` says which."""
+
+    def __init__(self, error: bool) -> None:
+        self.error = error
+
+    def __fspath__(self) -> str:
+        if self.error:
+            raise RuntimeError("boom")
+        return 42  # type: ignore[return-value]
+
+
+def test_path_objects_whose_fspath_fails_are_results_in_a_batch_and_raise_alone(scorer: QualityScorer) -> None:
+    """They aborted the whole batch: score_many's fallback named the input with os.fspath, which raised again."""
+    good = _img(20, 20, 0)
+    results = scorer.score_many([_BadPath(False), good, _BadPath(True), good])  # type: ignore[list-item]
+    assert [r.score for r in results[1::2]] == [scorer.score(good)] * 2  # the batch is not aborted
+    assert [(r.source, r.error_type, r.error) for r in results[::2]] == [
+        ("<_BadPath>", "ImageTypeError", "cannot use _BadPath as an image path: its __fspath__() failed (TypeError: "
+                                         "expected _BadPath.__fspath__() to return str or bytes, not int); pass the "
+                                         "path as a str or a pathlib.Path"),
+        ("<_BadPath>", "ImageTypeError", "cannot use _BadPath as an image path: its __fspath__() failed (RuntimeError: "
+                                         "boom); pass the path as a str or a pathlib.Path"),
+    ]
+    for bad in (_BadPath(False), _BadPath(True)):
+        with pytest.raises(ImageTypeError, match="^<_BadPath>: cannot use _BadPath as an image path"):
+            scorer.score(bad)  # type: ignore[arg-type]
+    assert [r.error_type for r in scorer.features_many([_BadPath(True), good])] == ["ImageTypeError", None]
+
+
 def test_one_lazy_pil_image_many_times_in_a_batch(scorer: QualityScorer, tmp_path: Path) -> None:
     path = tmp_path / "big.jpg"
     _img(1200, 1600, 5).save(path, "JPEG", quality=90)
@@ -288,6 +319,25 @@ def test_max_pixels_and_exif_options(tiny_bundle_dir: Path, tmp_path: Path) -> N
     assert turned.score(path) == plain.score(img.transpose(Image.Transpose.ROTATE_90))
     assert pickle.loads(pickle.dumps(turned)).score(path) == turned.score(path)
     assert (plain.apply_exif, turned.apply_exif, pickle.loads(pickle.dumps(turned)).apply_exif) == (False, True, True)
+
+
+def test_apply_exif_is_a_bool(tiny_bundle_dir: Path) -> None:
+    """apply_exif=1 was recorded as 1 in a report header (then refused on --resume), np.True_ made the header
+    unwritable JSON, and "no" was taken as true."""
+    for flag in (np.True_, np.False_):
+        scorer = QualityScorer.from_pretrained(tiny_bundle_dir, apply_exif=flag)
+        assert type(scorer.apply_exif) is bool and scorer.apply_exif == bool(flag)
+        assert json.dumps(scorer.apply_exif) == json.dumps(bool(flag))
+        assert pickle.loads(pickle.dumps(scorer)).apply_exif is bool(flag)
+    assert QualityScorer(load_bundle(tiny_bundle_dir), apply_exif=np.True_).apply_exif is True
+    makers = (lambda flag: QualityScorer.from_pretrained(tiny_bundle_dir / "absent", apply_exif=flag),  # unread
+              lambda flag: QualityScorer.from_location(locate(tiny_bundle_dir), apply_exif=flag),
+              lambda flag: QualityScorer(load_bundle(tiny_bundle_dir), apply_exif=flag))
+    for bad in (1, 0, "no", None, 1.0):
+        for make in makers:
+            with pytest.raises(TypeError) as refused:
+                make(bad)
+            assert str(refused.value) == f"apply_exif must be True or False; got {bad!r} ({type(bad).__name__})"
 
 
 def test_bundle_digest_identifies_the_bundle_content(tiny_bundle_dir: Path, tmp_path: Path) -> None:
