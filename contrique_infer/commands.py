@@ -13,7 +13,9 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -22,6 +24,8 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT
 """Ctrl-C (SIGINT): 130, as a shell reports a command that SIGINT stopped."""
 EXIT_BROKEN_PIPE = 128 + getattr(signal, "SIGPIPE", 13)
 """Whoever read stdout stopped reading (``| head``): 141, as a shell reports a command that SIGPIPE stopped."""
+EXIT_TERMINATED = 128 + signal.SIGTERM
+"""SIGTERM: 143, as a shell reports a command that SIGTERM stopped (:func:`run_terminable`)."""
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
@@ -134,6 +138,34 @@ def run_quietly(prog: str, body: Callable[[], int]) -> int:
         _stdout_to_devnull()
         return EXIT_FAILED
 
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so that a command unwinds (its cleanup runs) as on Ctrl-C; a
+    BaseException, so that no ``except Exception`` on the way catches it."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+def run_terminable(prog: str, body: Callable[[], int]) -> int:
+    """:func:`run_quietly`, with SIGTERM handled as Ctrl-C is, while ``body`` runs in the main thread.
+
+    SIGTERM unwinds ``body`` (so that what it made is removed, as after a failure), prints ``PROG:
+    terminated`` on stderr and returns :data:`EXIT_TERMINATED`; the previous handler is restored after.
+    Off the main thread (which alone may handle signals) it is :func:`run_quietly`.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    try:
+        return run_quietly(prog, body)
+    except _Terminated:
+        say(f"{prog}: terminated")
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 def _stdout_to_devnull() -> None:
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,20 @@ import numpy as np
 from .atomicfile import replace_file
 from .errors import HeadError
 from .manifest import HeadInfo
+
+HEAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+"""What a new head's name may be (``contrique-export --head``, ``contrique-eval --head-name``): it names
+the file ``heads/<name>.json``, so letters, digits, ``_``, ``.`` and ``-``, beginning with a letter or digit."""
+MAX_HEAD_NAME = 100
+"""The longest new head name: ``heads/<name>.json`` must fit a file system's 255-byte file names."""
+
+
+def head_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a new head (:data:`HEAD_NAME`, :data:`MAX_HEAD_NAME`), or None if it can."""
+    if HEAD_NAME.match(name) and len(name) <= MAX_HEAD_NAME:
+        return None
+    return (f"it names the file heads/<name>.json, so it must be 1 to {MAX_HEAD_NAME} letters, digits, '_', '.' or "
+            "'-' (beginning with a letter or digit)")
 from .records import FieldReader, to_float
 
 HEAD_FORMAT_VERSIONS = (1, 2)

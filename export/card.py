@@ -1,10 +1,12 @@
 """The model card: a ``README.md`` with Hugging Face metadata, written into every bundle.
 
-Values the card takes from the checkpoint, the head files and the command line (the bundle's name,
-the source file's name, the training data, the licence, the heads' descriptions) are written as
-plain text: line breaks become spaces, other control characters are shown escaped (``\x1b``), and
-Markdown and HTML characters are escaped, so that no such value can add a line, a link or HTML
-(a ``<script>``) to the card. ``card_notes`` are the one Markdown the card takes as it is.
+Values the card takes from the checkpoint, the head files, the command line and (``--from-bundle``)
+the source bundle's manifest (the bundle's name, the architecture, the source file's name, the
+training data, the licence, the provenance's notes and creator, the heads' names and descriptions,
+the image folders' names) are written as plain text (:func:`plain`) or in code spans (:func:`code`):
+line breaks become spaces, other control characters are shown escaped (``\x1b``), and Markdown and
+HTML characters are escaped, so that no such value can add a line, a link or HTML (a ``<script>``)
+to the card. ``card_notes`` are the one Markdown the card takes as it is.
 """
 
 from __future__ import annotations
@@ -40,13 +42,33 @@ def plain(value: str) -> str:
     return "".join(_HTML.get(c, c) for c in text)
 
 
+def code(value: str, *, cell: bool = False) -> str:
+    """``value`` as a Markdown code span that it cannot end: fenced by more backticks than it holds in a row,
+    white space and control characters as in :func:`plain` (HTML and links are not read in a code span).
+
+    Args:
+        value: Any text (a file or folder name).
+        cell: The span is in a table cell, whose ``|`` must be escaped even in a code span.
+
+    Returns:
+        The code span.
+    """
+    text = printable(" ".join(value.split()))
+    if cell:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str], notes: str = "") -> str:
     """The card's Markdown for a finished bundle folder.
 
     Args:
         manifest: The bundle's manifest (variants with their fidelity, heads, parity, provenance).
         folder: The bundle folder (for file sizes).
-        image_sets: What the parity, calibration and fidelity images were, by those keys.
+        image_sets: What the parity, calibration and fidelity images were, by those keys (Markdown, with
+            any folder name in a :func:`code` span).
         notes: Markdown placed after the introduction (how the model was made, what it measured).
 
     Returns:
@@ -66,7 +88,7 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
         "CONTRIQUE image quality assessment (Madhusudana et al., *Image Quality Assessment using Contrastive "
         "Learning*, IEEE TIP 2022) as an ONNX model bundle for contrique-infer: no torch needed to score images.",
         "",
-        f"The encoder ({manifest.architecture}) maps an RGB image to a {manifest.feature.per_scale_dim}-d "
+        f"The encoder ({plain(manifest.architecture)}) maps an RGB image to a {manifest.feature.per_scale_dim}-d "
         + _feature_words(statistics_dim(manifest.architecture))
         + f"; it runs on {_scales(manifest)} "
         f"(PIL bicubic), giving a {manifest.feature.dim}-d feature that linear heads map to a quality score. "
@@ -105,10 +127,10 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
     lines += ["", "## Variants", "", "| variant | file | size | fidelity vs fp32 |", "| --- | --- | --- | --- |"]
     for v in manifest.variants.values():
         size = (folder / v.file).stat().st_size / 1e6
-        lines.append(f"| {v.name} | `{v.file}` | {size:.1f} MB | {_fidelity(v.fidelity)} |")
+        lines.append(f"| {plain(v.name)} | {code(v.file, cell=True)} | {size:.1f} MB | {_fidelity(v.fidelity)} |")
     lines += ["", "Parity was not checked at export." if parity is None else (
-        f"Parity (checked at export): the fp32 graph under onnxruntime ({parity.provider}) and "
-        f"{parity.reference} agree to a maximum absolute feature difference of {parity.max_abs_diff:.2e} over "
+        f"Parity (checked at export): the fp32 graph under onnxruntime ({plain(parity.provider)}) and "
+        f"{plain(parity.reference)} agree to a maximum absolute feature difference of {parity.max_abs_diff:.2e} over "
         f"{parity.inputs} inputs ({parity.images} images at every scale; tolerance {parity.tolerance:g}). "
         f"Parity images: {image_sets.get('parity', 'not recorded')}."
     )]
@@ -122,13 +144,13 @@ def render_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str],
         "",
         "## Provenance",
         "",
-        f"- Source checkpoint: {plain(p.source_checkpoint)} (sha256 `{p.source_checkpoint_sha256}`)",
+        f"- Source checkpoint: {plain(p.source_checkpoint)} (sha256 {code(p.source_checkpoint_sha256)})",
         f"- Training data: {plain(p.training_data)}",
         f"- Licence: {plain(p.license)}",
-        f"- Created by: {p.created_by}",
+        f"- Created by: {plain(p.created_by)}",
     ]
     if p.notes:
-        lines.append(f"- Notes: {p.notes}")
+        lines.append(f"- Notes: {plain(p.notes)}")
     lines += [
         "",
         "Every file's sha256 is in `contrique.json`; contrique-infer verifies them when it loads the bundle.",
@@ -157,7 +179,7 @@ def _fidelity(fidelity: Fidelity | None) -> str:
     if fidelity is None:
         return "reference"
     parts = [f"cosine mean {fidelity.cosine_mean:.5f}, min {fidelity.cosine_min:.5f}"]
-    parts += [f"Spearman {head} {rho:.4f}" for head, rho in fidelity.spearman.items()]
+    parts += [f"Spearman {plain(head)} {rho:.4f}" for head, rho in fidelity.spearman.items()]
     parts.append(f"{fidelity.images} images")
     return "; ".join(parts)
 
@@ -172,7 +194,7 @@ def write_card(manifest: Manifest, folder: Path, *, image_sets: dict[str, str], 
 def _scales(manifest: Manifest) -> str:
     """The card's words for the input scales, e.g. ``the full image and on the image resized to half size``
     or ``... to half, quarter and eighth size``."""
-    names = [s.name for s in manifest.input.scales[1:]]
+    names = [plain(s.name) for s in manifest.input.scales[1:]]
     if not names:
         return "the full image"
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -57,6 +57,8 @@ TRAINING_FIELDS = (
 OFFICIAL_TRAINING_DATA = "KADIS-700k + authentic images: AVA, COCO, CERTH-Blur, VOC2012 (official CONTRIQUE release)"
 _DDP_PREFIX = "module."
 _LISTED = 12  # how many offending keys an error message names
+_INTEGERS = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+"""The integer dtypes a weight may have (``num_batches_tracked`` is int64)."""
 _ZIP_START = b"PK\x03\x04"  # a zip archive's first local file header: how torch.save output begins
 _LEGACY_STARTS = tuple(pickle.dumps(torch.serialization.MAGIC_NUMBER, protocol=p)
                        for p in range(pickle.HIGHEST_PROTOCOL + 1))
@@ -357,11 +359,8 @@ def _expected(config: ModelConfig) -> dict[str, tuple[int, ...]]:
 def _mismatch(state: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]]) -> list[str]:
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} (expected {expected[k]})"
-        for k in expected
-        if k in state and (not isinstance(state[k], torch.Tensor) or tuple(state[k].shape) != expected[k])
-    ]
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})"
+             for k in expected if k in state and tuple(state[k].shape) != expected[k]]
     problems = []
     for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong)):
         if items:
@@ -385,9 +384,16 @@ def _validate(path: Path, state: Mapping[str, Any], config: ModelConfig) -> None
     """Refuse a state dict that does not fit ``config``'s network, or that has a weight that is not finite.
 
     Raises:
-        CheckpointError: Keys or shapes do not fit (the error lists them and suggests an
-            architecture they fit), or a weight is NaN or infinite.
+        CheckpointError: A value is not a dense real tensor on the CPU (:func:`_wrong_types`), keys or
+            shapes do not fit (the error lists them and suggests an architecture they fit), or a weight
+            is NaN or infinite.
     """
+    wrong = _wrong_types(state)
+    if wrong:
+        raise CheckpointError(path, f"{len(wrong)} keys of the wrong type: {_names(wrong)}; every weight must be a "
+                              "dense real (floating-point or integer) tensor on the CPU, as torch.save of a network's "
+                              "state_dict() writes it: the checkpoint is damaged or was not written by contrique-train; "
+                              "export another checkpoint")
     problems = _mismatch(state, _expected(config))
     if not problems:
         _check_finite(path, state)
@@ -400,6 +406,20 @@ def _validate(path: Path, state: Mapping[str, Any], config: ModelConfig) -> None
     raise CheckpointError(
         path, f"does not match ContriqueNet({config.arch}): " + "; ".join(problems) + (hint or "; is this a CONTRIQUE checkpoint?")
     )
+
+
+def _wrong_types(state: Mapping[str, Any]) -> list[str]:
+    """``key (what it is)`` for each value of ``state`` that is not a dense (strided) CPU tensor of a real
+    floating-point or integer dtype: a number, a string, a list, or a meta, sparse, complex or boolean tensor."""
+    wrong = []
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            wrong.append(f"{key} ({type(value).__name__})")
+        elif (value.layout != torch.strided or value.device.type != "cpu"
+              or not (value.dtype.is_floating_point or value.dtype in _INTEGERS)):
+            wrong.append(f"{key} ({str(value.layout).removeprefix('torch.')} {str(value.dtype).removeprefix('torch.')} "
+                         f"tensor on {value.device.type})")
+    return wrong
 
 
 def _check_finite(path: Path, state: Mapping[str, torch.Tensor]) -> None:

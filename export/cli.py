@@ -2,39 +2,32 @@
 rebuild a bundle's int8/fp16 variants from its fp32 graph (``--from-bundle``, no torch needed).
 
 Exit codes: 0 the bundle was written; 1 the export failed (the message says why; nothing is
-left in the output folder); 2 usage error (bad arguments); 130 interrupted (Ctrl-C); 143 terminated
+left in the output folder); 2 usage error (bad arguments, or options that do not fit the inputs, such as a
+full-reference --default-head); 130 interrupted (Ctrl-C); 143 terminated
 (SIGTERM). An interrupted or terminated export removes its staging folder, like a failed one.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
-from types import FrameType
 
-from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, positive_int, run_quietly
+from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, run_terminable
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
 from contrique_infer.regularfile import FileTooLargeError, read_regular
 
-from .model_config import ARCHITECTURES, SCALE_COUNTS
+from .errors import ModelConfigError, OptionError
+from .heads import check_head_name
+from .model_config import ARCHITECTURES, SCALE_COUNTS, check_opset
 
 PROG = "contrique-export"
 CHECKPOINT_ONLY = {"--arch": "arch", "--head": "head", "--opset": "opset", "--license": "license",
                    "--default-head": "default_head", "--nss-pairs": "nss_pairs",
                    "--scales": "scales"}
 """Options that describe a checkpoint's export, by flag and argparse destination."""
-EXIT_TERMINATED = 128 + signal.SIGTERM
-"""SIGTERM: 143, as a shell reports a command that SIGTERM stopped."""
 MAX_CARD_NOTES_BYTES = 1024 * 1024
 """The largest ``--card-notes`` file read (Markdown; the default model's notes are 17 kB)."""
 
-
-class _Terminated(BaseException):
-    """Raised in the main thread on SIGTERM, so that the export unwinds (removing its staging folder)
-    as on Ctrl-C; a BaseException, so that no ``except Exception`` on the way catches it."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--parity-images", metavar="DIR", help="image folder (subfolders included) for the parity check and int8/fp16 fidelity")
     p.add_argument("--name", help="bundle name (default: checkpoint file name, or the --from-bundle bundle's)")
     p.add_argument("--license", help="licence of the exported weights (default: the checkpoint's, else unknown)")
-    p.add_argument("--opset", type=positive_int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--opset", type=_opset, help="ONNX opset, from 18 to the installed onnx's newest (default: the "
+                   "exporter's)")
     p.add_argument("--default-head", metavar="NAME", help="the head scores use by default (default: Koniq if given, "
                    "else the first no-reference head)")
     p.add_argument("--card-notes", metavar="FILE", help="Markdown file added to the model card (how the model was "
@@ -84,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _opset(text: str) -> int:
+    """argparse type: an ONNX opset the export can produce (:func:`~contrique_export.model_config.check_opset`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    try:
+        return check_opset(value)
+    except ModelConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit code.
 
@@ -91,20 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     runs in the main thread) prints ``contrique-export: terminated`` and returns 143. Both unwind
     the export, which removes its staging folder.
     """
-    in_main_thread = threading.current_thread() is threading.main_thread()  # only it may handle signals
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
-    try:
-        return run_quietly(PROG, lambda: _main(argv))
-    except _Terminated:
-        print(f"{PROG}: terminated", file=sys.stderr)
-        return EXIT_TERMINATED
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    return run_terminable(PROG, lambda: _main(argv))
 
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
 
 
 def _main(argv: list[str] | None) -> int:
@@ -113,11 +107,19 @@ def _main(argv: list[str] | None) -> int:
     args = parse(parser, argv)
     if isinstance(args, int):
         return args
-    heads = {}
+    heads: dict[str, str] = {}
     for item in args.head:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             return fail(PROG, f"--head expects NAME=PATH, got {item!r}", EXIT_USAGE, parser)
+        given = next((n for n in heads if n.lower() == name.lower()), None)
+        if given is not None:
+            return fail(PROG, f"--head {name} is given twice ({heads[given]} and {path}; names are case-insensitive): "
+                        "give each head once, under a name of its own", EXIT_USAGE, parser)
+        try:
+            check_head_name(name)
+        except OptionError as exc:
+            return fail(PROG, f"--head: {exc}", EXIT_USAGE, parser)
         heads[name] = path
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
@@ -148,6 +150,8 @@ def _main(argv: list[str] | None) -> int:
                                 calibration=args.calibration, name=args.name, license=args.license, opset=args.opset,
                                 parity_images=args.parity_images, default_head=args.default_head, card_notes=notes,
                                 nss_pairs=args.nss_pairs, scales=args.scales or 2, progress=not args.quiet)
+    except OptionError as exc:
+        return fail(PROG, exc, EXIT_USAGE)
     except ContriqueError as exc:
         return fail(PROG, exc)
     print(out)

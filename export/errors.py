@@ -12,6 +12,11 @@ class ExportError(ContriqueError):
     """An export step failed (base class of every error raised by contrique_export)."""
 
 
+class OptionError(ExportError, ValueError):
+    """The export's options do not fit its inputs (e.g. a full-reference head as the default head): a
+    usage error, on which ``contrique-export`` exits 2."""
+
+
 class ModelConfigError(ExportError, ValueError):
     """An unknown architecture or an invalid model setting."""
 

@@ -27,8 +27,9 @@ from contrique_infer.head import Head
 from contrique_infer.manifest import FeatureSpec, HeadInfo, InputContract, Manifest, Provenance, VariantInfo
 
 from .checkpoint import load_checkpoint
-from .errors import ExportError
-from .heads import read_head
+from .errors import ExportError, OptionError
+from .fidelity import bundle_features
+from .heads import check_scores, read_head
 from .images import image_sets
 from .model_config import MIN_SIZE, SCALE_COUNTS, SCALES
 from .onnx_export import export_onnx, graph_opset
@@ -114,9 +115,7 @@ def export_bundle(
             coef, intercept = checkpoint.trained_head  # trained on the full and half scales
             loaded_heads.append(_trained_head(np.pad(coef, (0, feature.dim - coef.size)), intercept))
         _unique(loaded_heads)
-        if default_head is not None and default_head not in {h.name for h in loaded_heads}:
-            raise ExportError(f"default head {default_head!r} is not among the heads "
-                              f"({', '.join(h.name for h in loaded_heads)})")
+        _check_default(loaded_heads, default_head)
         parity_set, calibration_set, fidelity_set, described = image_sets(wanted, contract, parity_images, calibration)
         fp32_path = staging / VARIANT_FILES["fp32"]
         with log.step(f"exporting ONNX ({config.name})"):
@@ -150,6 +149,7 @@ def export_bundle(
         with log.step(f"checking parity with torch on {len(parity_set)} images"):
             parity = check_parity(model, encoders["fp32"], parity_set)
         log.note(f"parity: max abs feature difference {parity.max_abs_diff:.2e}")
+        check_scores(loaded_heads, np.stack([bundle_features(encoders["fp32"], item) for item in parity_set]))
         variant_infos = measure_variants(encoders, fidelity_set, loaded_heads, log)
         manifest = dataclasses.replace(manifest, variants=variant_infos, parity=parity)
         return publish(staging, out, manifest, image_sets=described, notes=card_notes, log=log)
@@ -160,6 +160,25 @@ def _unique(heads: Sequence[Head]) -> None:
     duplicates = sorted({h.name for h in heads if names.count(h.name.lower()) > 1})
     if duplicates:
         raise ExportError(f"head name(s) given more than once (names are case-insensitive): {', '.join(duplicates)}")
+
+
+def _check_default(heads: Sequence[Head], default_head: str | None) -> None:
+    """Refuse a ``default_head`` that is not among ``heads``, or that is a full-reference head.
+
+    Raises:
+        OptionError: It is either (contrique-score scores with the default head, one image at a time).
+    """
+    if default_head is None:
+        return
+    head = next((h for h in heads if h.name == default_head), None)
+    if head is None:
+        raise OptionError(f"default head {default_head!r} is not among the heads "
+                          f"({', '.join(h.name for h in heads)})")
+    if head.kind == "fr":
+        nr = [h.name for h in heads if h.kind == "nr"]
+        raise OptionError(f"default head {default_head!r} is a full-reference head, which needs a reference image for "
+                          "every score, so the default head (scoring one image) cannot be it; name a no-reference head "
+                          + (f"({', '.join(nr)})" if nr else "(add one with --head)") + " or omit --default-head")
 
 
 def _trained_head(coef: np.ndarray, intercept: float) -> Head:

@@ -13,7 +13,7 @@ import io
 import os
 import pickle
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from contrique_infer.errors import HeadError
-from contrique_infer.head import Head
+from contrique_infer.head import Head, head_name_problem
 from contrique_infer.jsonfile import read_json
 from contrique_infer.manifest import HeadInfo
 from contrique_infer.regularfile import FileTooLargeError, read_regular
 
-from .errors import HeadFileError, UnsafePickleError
+from .errors import ExportError, HeadFileError, OptionError, UnsafePickleError
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,18 @@ def official_head_info(name: str) -> tuple[str, OfficialHead] | None:
     return None
 
 
+def check_head_name(name: str) -> str:
+    """Return ``name`` if it can name a head (:func:`contrique_infer.head.head_name_problem`).
+
+    Raises:
+        OptionError: It cannot (a slash, a line break, a space, ...; or too long).
+    """
+    problem = head_name_problem(name)
+    if problem is not None:
+        raise OptionError(f"head name {name!r} is not usable: {problem}; choose another name")
+    return name
+
+
 def read_head(name: str, path: str | os.PathLike[str], *, feature_dim: int) -> Head:
     """Read a head for a bundle from a pickled Ridge (official heads) or our head JSON.
 
@@ -252,9 +264,11 @@ def read_head(name: str, path: str | os.PathLike[str], *, feature_dim: int) -> H
         The head, with ``info.file`` = ``heads/<name>.json``.
 
     Raises:
-        HeadFileError: The file is unreadable, malformed, unsafe, of the wrong length, or a
-            pickled head whose name is not an official head.
+        OptionError: ``name`` cannot name a head (:func:`check_head_name`).
+        HeadFileError: The file is unreadable, malformed, unsafe, of the wrong length, has a negative
+            ``alpha``, or is a pickled head whose name is not an official head.
     """
+    check_head_name(name)
     path = Path(path)
     file = f"heads/{name}.json"
     if path.suffix.lower() == ".json":
@@ -285,6 +299,9 @@ def read_head(name: str, path: str | os.PathLike[str], *, feature_dim: int) -> H
         raise HeadFileError(
             path, f"has {head.coef.shape[0]} coefficients but the model's feature has {feature_dim}: wrong architecture?"
         )
+    if head.alpha is not None and not head.alpha >= 0:
+        raise HeadFileError(path, f"alpha (the ridge penalty) is {head.alpha:g}; a ridge penalty is 0 or more, so the "
+                            "head was not fitted by a ridge: fit it again, or remove alpha if it is not known")
     return head
 
 
@@ -296,3 +313,24 @@ def _read_json_head(path: Path, name: str, file: str) -> Head:
         raise HeadFileError(path, exc.reason) from exc
     return replace(head, info=replace(head.info, name=name, file=file))  # the ranges come along
 
+
+def check_scores(heads: Sequence[Head], features: np.ndarray) -> None:
+    """Refuse a head that cannot score: its score of one of ``features`` (the parity images') is not finite.
+
+    A full-reference head scores the absolute differences of the features from the first one.
+
+    Args:
+        heads: The bundle's heads.
+        features: The bundle's features of the parity images, shape ``(n, dim)`` (``n >= 2``), finite.
+
+    Raises:
+        ExportError: A head's score of a parity image is NaN or infinite (its coefficients overflow).
+    """
+    for head in heads:
+        scores = head(np.abs(features[1:] - features[0]) if head.kind == "fr" else features)
+        if not np.isfinite(scores).all():
+            raise ExportError(
+                f"head {head.name!r} scores {int(np.count_nonzero(~np.isfinite(scores)))} of {len(scores)} parity images NaN or "
+                "infinite (its coefficients or intercept are too large for float64), so it could never score an "
+                "image; fit the head again, or leave it out"
+            )

@@ -15,29 +15,35 @@ import numpy as np
 import onnxruntime
 from PIL import Image
 
-from contrique_infer.errors import ImageError
+from contrique_infer.errors import ImageError, ImageTooLargeError
 from contrique_infer.inputs import list_images
 from contrique_infer.manifest import InputContract
 from contrique_infer.preprocessing import PreparedImage, prepare, to_scales
 
+from .card import code
 from .errors import ExportError, ImageSetError
 
 # (width, height) of the synthetic patterns: odd, non-square, one close to the minimum size.
 SYNTHETIC_SIZES = ((97, 65), (64, 131), (45, 37))
+_REPLACE = "every image of the folder (subfolders included) is used: remove the file from it or replace it"
 
 
 def prepare_files(paths: list[Path], contract: InputContract) -> list[PreparedImage]:
-    """Prepare image files for the encoder (``source`` is the path).
+    """Prepare image files for the encoder (``source`` is the path), of any size Pillow decodes.
 
     Raises:
-        ImageSetError: A file cannot be decoded or is too small for the contract.
+        ImageSetError: A file cannot be decoded, is too small for the contract, or is larger than
+            Pillow's decompression-bomb limit; the message says to remove or replace it.
     """
     prepared = []
     for path in paths:
         try:
             prepared.append(prepare(path, contract, max_pixels=None))
+        except ImageTooLargeError as exc:  # max_pixels is None: only Pillow's limit refuses an image
+            raise ImageSetError(path, f"is larger than Pillow's decompression-bomb limit ({exc.__cause__}); {_REPLACE} "
+                                "with a smaller copy") from exc
         except ImageError as exc:
-            raise ImageSetError(path, exc.reason) from exc
+            raise ImageSetError(path, f"{exc.reason}; {_REPLACE}") from exc
     return prepared
 
 
@@ -76,7 +82,8 @@ def image_sets(
     Returns:
         The parity inputs (synthetic patterns, then ``parity_images``), the calibration inputs,
         the fidelity inputs (``parity_images`` not used for calibration), and the card's
-        description of each set by ``parity``, ``calibration``, ``fidelity``.
+        description of each set by ``parity``, ``calibration``, ``fidelity`` (Markdown: the folders'
+        names in code spans, :func:`~contrique_export.card.code`).
 
     Raises:
         ExportError: Reduced-precision variants without ``parity_images``, or none left for fidelity.
@@ -88,7 +95,7 @@ def image_sets(
     parity_files = list_images(parity_images) if parity_images is not None else []
     if parity_files:
         parity += prepare_files(parity_files, contract)
-        described["parity"] += f" and the {len(parity_files)} images of `{Path(parity_images).name}/`"
+        described["parity"] += f" and the {len(parity_files)} images of {_folder(parity_images)}"
     if len(variants) == 1:
         return parity, [], [], described
     if not parity_files:
@@ -102,21 +109,26 @@ def image_sets(
         if calibration is None:
             calibration_set = [by_path[str(p)] for p in parity_files[::2]]
             held_out = parity_files[1::2]
-            described["calibration"] = f"every other image of `{Path(parity_images).name}/` ({len(calibration_set)})"
+            described["calibration"] = f"every other image of {_folder(parity_images)} ({len(calibration_set)})"
         else:
             calibration_files = list_images(calibration)
             taken = {p.resolve() for p in calibration_files}
             held_out = [p for p in parity_files if p.resolve() not in taken]
             calibration_set = prepare_files(calibration_files, contract)
-            described["calibration"] = f"the {len(calibration_set)} images of `{Path(calibration).name}/`"
+            described["calibration"] = f"the {len(calibration_set)} images of {_folder(calibration)}"
     if not held_out:
         raise ExportError(
             f"{parity_images}: no images are left for measuring fidelity after calibration; "
             "use a --parity-images folder that differs from --calibration, or one with at least 2 images"
         )
     described["fidelity"] = (
-        f"{len(held_out)} images of `{Path(parity_images).name}/`, measured with onnxruntime "
+        f"{len(held_out)} images of {_folder(parity_images)}, measured with onnxruntime "
         f"{onnxruntime.__version__} on CPUExecutionProvider"
     )
     fidelity = [by_path[str(p)] for p in held_out]
     return parity, calibration_set, fidelity, described
+
+
+def _folder(folder: str | os.PathLike[str]) -> str:
+    """A folder's name for the model card: ``name/`` in a code span it cannot break out of."""
+    return code(f"{Path(folder).name}/")

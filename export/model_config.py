@@ -35,6 +35,8 @@ MIN_SIZE = 32
 MAX_SIDE = 65535
 """The largest ``max_side`` (the longer side photos are downscaled to) a checkpoint may record: the largest
 side a JPEG can have."""
+MIN_OPSET = 18
+"""The oldest ONNX opset the export produces (torch's exporter converts to older ones unreliably)."""
 NSS_DIM = 25
 """Length of the natural-scene statistics (:mod:`contrique_export.nss`) appended when ``nss`` is on."""
 NSS_PAIRS = NSS_DIM * (NSS_DIM + 1) // 2
@@ -152,3 +154,18 @@ class ModelConfig:
         """The plain dict a checkpoint records as ``model_config``."""
         return {"arch": self.arch, "projection_dim": self.projection_dim, "stages": self.stages, "nss": self.nss,
                 "nss_pairs": self.nss_pairs}
+
+
+def check_opset(opset: int) -> int:
+    """Return ``opset`` if the export can produce it: from :data:`MIN_OPSET` to the installed onnx's newest.
+
+    Raises:
+        ModelConfigError: ``opset`` is outside that range.
+    """
+    import onnx.defs  # only when an opset is asked for: the rest of this module needs no onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ModelConfigError(f"ONNX opset {opset} cannot be produced: choose one from {MIN_OPSET} to {newest} "
+                               "(the installed onnx's newest), or omit it for the exporter's default")
+    return opset

@@ -18,6 +18,7 @@ from contrique_infer.manifest import InputContract
 
 from .errors import ExportError
 from .model import ContriqueNet
+from .model_config import check_opset
 
 INPUT_NAME = InputContract.input_name
 """The graph's input name: the bundle format's default (the manifest's ``input.input_name``)."""
@@ -42,7 +43,10 @@ def export_onnx(
     Raises:
         ExportError: The exporter failed, the graph does not pass ``onnx.checker``, or the
             requested opset could not be produced.
+        ModelConfigError: ``opset`` is outside the range the export produces (:func:`check_opset`).
     """
+    if opset is not None:
+        check_opset(opset)
     path = Path(path)
     model = model.eval()
     example = torch.rand(_TRACE_SIZE, generator=torch.Generator().manual_seed(0))
@@ -74,7 +78,7 @@ def export_onnx(
     if opset is not None and graph_opset(path) != opset:  # the exporter falls back silently
         raise ExportError(
             f"ONNX opset {opset} is not supported for {model.config.arch} (the exporter produced opset "
-            f"{graph_opset(path)}); use --opset 18 or higher, or omit it"
+            f"{graph_opset(path)}); omit --opset"
         )
     return path
 

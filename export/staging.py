@@ -56,17 +56,19 @@ def check_output(out: Path) -> None:
     current or parent folder cannot be replaced): name the folder itself.
 
     Raises:
-        ExportError: ``out`` is a symbolic link, ends in ``.`` or ``..``, or exists and is not an empty folder.
+        ExportError: ``out`` is a symbolic link, ends in ``.`` or ``..``, exists and is not an empty folder,
+            or cannot be examined (e.g. its name is longer than the file system allows).
     """
     if out.name in ("", ".."):  # pathlib reads ".", "", "/" and "a/." without a last "." ("a/." is "a")
         raise ExportError(f"{out}: is the current, the parent or the root folder, which the bundle cannot replace; "
                           "name a new folder, e.g. ./bundle")
-    if out.is_symlink():
-        raise ExportError(f"{out}: is a symbolic link; name the folder itself ({os.path.realpath(out)}) or a new one")
-    try:
-        usable = new_or_empty(out)
+    try:  # a name longer than the file system allows fails here (File name too long)
+        link = out.is_symlink()
+        usable = link or new_or_empty(out)
     except OSError as exc:
         raise ExportError(f"{out}: cannot be examined ({exc.strerror or exc}); choose another output folder") from None
+    if link:
+        raise ExportError(f"{out}: is a symbolic link; name the folder itself ({os.path.realpath(out)}) or a new one")
     if not usable:
         raise ExportError(f"{out}: exists and is not an empty folder; choose a new output folder or remove it")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from contrique_export.model_config import ARCHITECTURES
-from contrique_infer.commands import EXIT_INTERRUPTED, EXIT_USAGE, fail, parse, printable
+from contrique_infer.commands import EXIT_INTERRUPTED, EXIT_USAGE, fail, parse, positive_int, printable
 from contrique_infer.errors import ContriqueError
 
 from .config import AMP_MODES, DEVICES, PRESETS, TrainConfig, build_config, read_config_file
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="RUN_DIR", required=True, help="run folder: checkpoint.pt, log.csv, loss.png")
     parser.add_argument("--resume", metavar="CKPT",
                         help="continue exactly from this checkpoint (its config is the base)")
-    parser.add_argument("--stop-at", type=int, metavar="STEP",
+    parser.add_argument("--stop-at", type=positive_int, metavar="STEP",
                         help="stop with a checkpoint after this step (the schedule still spans --steps); resume later")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     settings = parser.add_argument_group("settings (override preset and file)")
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, exc)
     except KeyboardInterrupt:  # checkpoint.pt is whole: it is only ever replaced by a complete file
         checkpoint = Path(args.out) / CHECKPOINT_NAME
-        hint = f"; resume with --resume {checkpoint}" if checkpoint.is_file() else " before the first checkpoint"
+        hint = (f"; resume with --resume {checkpoint}" if checkpoint.is_file()
+                else " before the first checkpoint; what the run had written is removed")
         print(printable(f"{PROG}: interrupted{hint}"), file=sys.stderr)
         return EXIT_INTERRUPTED
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run

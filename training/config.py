@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from contrique_export.errors import ModelConfigError
-from contrique_export.model_config import ARCHITECTURES, ModelConfig
+from contrique_export.model_config import ARCHITECTURES, MIN_SIZE, ModelConfig
 from contrique_infer.commands import MAX_SEED
 from contrique_infer.jsonfile import MAX_BYTES, read_json
 from contrique_infer.regularfile import FileTooLargeError, NotRegularFileError, read_regular
@@ -134,6 +134,19 @@ class TrainConfig:
             self.model_config
         except ModelConfigError as exc:
             raise ConfigError(str(exc)) from None
+        if self.crop_size < MIN_SIZE:
+            raise ConfigError(f"crop_size must be >= {MIN_SIZE} (the smallest input the network and its bundle take), "
+                              f"got {self.crop_size}")
+        # a stage's feature map has 1 / 2**(stage + 1) of the input's side (ResNet stages; MobileNet's cuts)
+        feature_side = self.crop_size // 2 ** (self.stages + 1)
+        if self.patch_grid > feature_side:
+            raise ConfigError(f"patch_grid {self.patch_grid} is more than the {feature_side} x {feature_side} feature "
+                              f"map of a {self.crop_size} px crop after {self.stages} stage(s); use a patch_grid of at "
+                              f"most {feature_side}, or a larger crop_size")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.freeze_stages < self.stages:
             raise ConfigError(f"freeze_stages {self.freeze_stages} must be in 0..{self.stages - 1} (stages - 1)")
         if self.optimizer not in OPTIMIZERS:
@@ -355,7 +368,7 @@ def _read_toml(path: str | os.PathLike[str]) -> Any:
     except OSError as exc:
         raise ConfigFileError(path, f"cannot read the config file ({exc.strerror or exc}); check the path") from exc
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))  # a byte-order mark: some editors write one
     except UnicodeDecodeError as exc:
         raise ConfigFileError(path, f"is not UTF-8 text ({exc}); save it as UTF-8") from None
     except RecursionError:

@@ -1,15 +1,18 @@
 """``contrique-distortions``: a labelled grid PNG of every distortion type (rows) and level (columns) for one photo.
 
-Exit codes: 0 grid written; 1 the image cannot be read or the PNG cannot be written; 2 usage error.
+Exit codes: 0 grid written; 1 the image cannot be read or the PNG cannot be written; 2 usage error (an
+output that is the photo itself, or whose name does not end in .png, among them).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from contrique_infer.atomicfile import link_target, replace_file
 from contrique_infer.commands import EXIT_USAGE, fail, parse, random_seed
 from contrique_infer.errors import ContriqueError
 
@@ -57,6 +60,14 @@ def make_grid(image: Image.Image, size: int = 160, seed: int = 0) -> Image.Image
     return grid
 
 
+def same_file(first: str, second: str) -> bool:
+    """Whether two paths name one file (symbolic links followed); False if either does not exist."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``contrique-distortions``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
     parser = argparse.ArgumentParser(
@@ -73,9 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         return args
     if not MIN_TILE <= args.size <= MAX_TILE:  # the grid holds 150 tiles: 1024 px ones make 164 MP
         return fail(PROG, f"--size must be from {MIN_TILE} to {MAX_TILE}", EXIT_USAGE, parser)
+    if Path(args.output).suffix.lower() != ".png":  # JPEG would add artefacts of its own to the tiles
+        return fail(PROG, f"-o {args.output}: the grid is written as a PNG; give a file name ending in .png",
+                    EXIT_USAGE, parser)
+    if same_file(args.image, args.output):
+        return fail(PROG, f"-o {args.output} is the photo {args.image}; refusing to overwrite it: choose another "
+                          "output file", EXIT_USAGE, parser)
     try:
         grid = make_grid(load_rgb(Path(args.image)), args.size, args.seed)
-        grid.save(args.output, format="PNG")
+        replace_file(link_target(args.output), lambda fh: grid.save(fh, format="PNG"))
     except ContriqueError as exc:
         return fail(PROG, exc)
     except OSError as exc:

@@ -7,8 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .errors import RunFolderError
+
 CHECKPOINT_NAME = "checkpoint.pt"
 """The run folder's latest checkpoint (written by :func:`contrique_training.train.train`)."""
+LOG_NAME = "log.csv"
+"""The run folder's loss curve (written by :class:`RunLog`)."""
 COLUMNS = ("step", "epoch", "loss", "lr", "images_per_s", "elapsed_s", "rank_loss", "pair_accuracy", "proxy_loss",
            "proxy_pair_accuracy")
 
@@ -19,13 +23,11 @@ class RunLog:
     Args:
         run_dir: The run folder.
         tensorboard: Also write TensorBoard events to ``<run>/tensorboard``.
-        resume_step: When resuming, rows after this step (from the interrupted run) are dropped.
+        rows: When resuming, the rows to keep (:func:`resumed_rows`); the log starts with them.
     """
 
-    def __init__(self, run_dir: Path, tensorboard: bool = False, resume_step: int | None = None) -> None:
-        self.path = run_dir / "log.csv"
-        rows = read_log(self.path) if resume_step is not None and self.path.is_file() else []
-        rows = [row for row in rows if int(row["step"]) <= (resume_step or 0)]
+    def __init__(self, run_dir: Path, tensorboard: bool = False, rows: list[dict[str, str]] | None = None) -> None:
+        self.path = run_dir / LOG_NAME
         with self.path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
@@ -59,6 +61,37 @@ def read_log(path: Path) -> list[dict[str, str]]:
     """The rows of a ``log.csv``."""
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def resumed_rows(run_dir: Path, step: int) -> list[dict[str, str]]:
+    """The rows of a run's ``log.csv`` up to ``step``, the checkpoint's step (later rows are from the
+    interrupted run), checked so that a damaged log stops the resume before anything is rewritten.
+
+    Args:
+        run_dir: The run folder; no ``log.csv`` in it is no rows.
+        step: The step the run continues from.
+
+    Returns:
+        The rows to keep.
+
+    Raises:
+        RunFolderError: ``log.csv`` cannot be read, is not UTF-8 CSV, or a row has columns or a step,
+            loss or learning rate that are not this log's; ``path`` names the file.
+    """
+    path = run_dir / LOG_NAME
+    if not path.is_file():
+        return []
+    try:
+        rows = read_log(path)
+        for row in rows:
+            if set(row) - set(COLUMNS):
+                raise ValueError(f"columns other than {', '.join(COLUMNS)}")
+            int(row["step"]), float(row["loss"]), float(row["lr"])
+        return [row for row in rows if int(row["step"]) <= step]
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as exc:
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise RunFolderError(path, f"cannot be continued ({type(exc).__name__}: {detail}); move it out of the run "
+                                   f"folder (a new log.csv then starts after step {step}) and resume again") from exc
 
 
 def plot_loss(csv_path: Path, png_path: Path) -> Path | None:

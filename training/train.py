@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from .data import BatchStream, ContrastiveDataset, SeriesDataset, make_series, m
 from .errors import ConfigError, DivergedError, RunFolderError
 from .loss import PatchProjections, contrastive_loss
 from .ranking import SERIES_LENGTH, SeriesModel, cross_photo_loss, proxy_targets, ranking_loss
-from .runlog import CHECKPOINT_NAME, RunLog
+from .runlog import CHECKPOINT_NAME, LOG_NAME, RunLog, resumed_rows
 from .schedule import learning_rate
 
 
@@ -137,36 +138,96 @@ def _describe_data(config: TrainConfig, n_pristine: int, n_authentic: int) -> st
                    if n_authentic else "")
 
 
-def prepare_run_folder(out: Path, resume: bool, create: bool) -> None:
+def prepare_run_folder(out: Path, config: TrainConfig, resume: Path | None, resumed: dict | None,
+                       create: bool) -> None:
     """Check the run folder before any work, and create it when ``create`` (the main process).
 
-    A new run (no ``resume``) needs a new or empty folder, as ``contrique-export`` and ``proxy make``
-    do, so that it never overwrites another run's checkpoint and log.
+    A new run needs a new or empty folder, as ``contrique-export`` and ``proxy make`` do, so that it
+    never overwrites another run's checkpoint and log. A resumed run may also write into the
+    checkpoint's own folder, or into one whose ``config.json`` is the checkpoint's config (the same
+    run). No run folder may lie inside a data folder, whose scan would read its ``loss.png`` as a photo.
+
+    Args:
+        out: The run folder (``--out``).
+        config: The run's settings (their data folders).
+        resume: The checkpoint continued from, or None for a new run.
+        resumed: That checkpoint's ``config`` (the settings its run was started with).
+        create: Create the folder (the main process does).
 
     Raises:
-        RunFolderError: ``out`` is not a folder, cannot be created, or a new run's folder is not empty.
+        RunFolderError: ``out`` is not a folder, cannot be created, lies inside a data folder, or is
+            not empty and holds no run that ``resume`` continues.
     """
     try:
         if out.exists() and not out.is_dir():
             raise RunFolderError(out, "exists and is not a folder; choose another --out")
-        if not resume and not new_or_empty(out):  # a folder here, or nothing
-            raise RunFolderError(out, "is not empty (it may hold another run); choose a new --out, remove the "
-                                      f"folder, or continue its run with --resume {out / CHECKPOINT_NAME}")
+        for data in filter(None, (config.data, config.data_authentic)):
+            if _inside(out, Path(data)):
+                raise RunFolderError(out, f"is inside the data folder {data}, whose scan would read the run's files "
+                                          "(loss.png) as photos; choose an --out outside it")
+        if not new_or_empty(out):  # a folder here, or nothing
+            if resume is None:
+                raise RunFolderError(out, _not_empty(out))
+            if not (out.samefile(resume.parent) or _same_run(out, resumed)):
+                raise RunFolderError(out, f"is not empty and holds no run that {resume} continues (its config.json "
+                                          "is missing or has other settings); choose a new or empty --out, or resume "
+                                          f"into the checkpoint's own folder {resume.parent}")
         if create:
             out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunFolderError(out, f"cannot be created or read ({exc.strerror or exc}); choose another --out") from exc
 
 
-def _restore(path: Path, net: ContriqueNet, trainer: nn.Module, ema: AveragedModel | None,
+def _inside(folder: Path, root: Path) -> bool:
+    """Whether ``folder`` (which may not exist yet) is ``root`` or lies below it, by identity (links followed)."""
+    if not root.is_dir():
+        return False  # the data scan reports it
+    path = folder.resolve()
+    return any(parent.exists() and parent.samefile(root) for parent in (path, *path.parents))
+
+
+def _not_empty(out: Path) -> str:
+    """Why a new run refuses the folder ``out`` that is not empty, and what to do."""
+    if (out / "config.json").is_file() and not (out / CHECKPOINT_NAME).exists():
+        return ("holds config.json but no checkpoint.pt: what a run that failed before its first checkpoint left; "
+                "delete the folder, or choose a new --out")
+    return ("is not empty (it may hold another run); choose a new --out, remove the folder, or continue its run "
+            f"with --resume {out / CHECKPOINT_NAME}")
+
+
+def _same_run(out: Path, resumed: dict | None) -> bool:
+    """Whether the ``config.json`` of the run folder ``out`` holds the settings ``resumed`` (the same run)."""
+    try:
+        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        return isinstance(saved, dict) and TrainConfig.from_dict(saved) == TrainConfig.from_dict(resumed or {})
+    except (OSError, UnicodeDecodeError, ValueError):  # ConfigError is a ValueError
+        return False
+
+
+def _discard_unsaved(out: Path, made: bool) -> None:
+    """Remove what a run that stopped before its first checkpoint wrote: the folder if it made it, else its files.
+
+    Args:
+        out: The run folder.
+        made: The run created ``out``.
+    """
+    if (out / CHECKPOINT_NAME).exists():
+        return
+    if made:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for name in ("config.json", LOG_NAME, "loss.png"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "tensorboard", ignore_errors=True)
+
+
+def _restore(path: Path, ckpt: dict, net: ContriqueNet, trainer: nn.Module, ema: AveragedModel | None,
              optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stream: BatchStream, total: int) -> int:
-    """Restore the training state of the checkpoint at ``path``; returns its step.
+    """Restore the training state of ``ckpt``, the checkpoint read from ``path``; returns its step.
 
     Raises:
-        CheckpointError: The checkpoint cannot be read, or its state does not fit this run (damaged, or
-            from a run with other settings).
+        CheckpointError: Its state does not fit this run (damaged, or from a run with other settings).
     """
-    ckpt = load_training_checkpoint(path)
     if ckpt["model_config"] != net.config.to_dict():
         raise CheckpointError(path, f"model {ckpt['model_config']} differs from the config's {net.config.to_dict()}")
     step = ckpt["step"]
@@ -210,34 +271,52 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: str | os
         ConfigError, DataError, ScanError, CheckpointError: Bad settings, data (ScanError: a photo
             folder that is missing, unreadable or holds no images) or checkpoint (also: one that
             cannot be written).
-        RunFolderError: ``out_dir`` is a file, cannot be created or written, or is not empty and
-            ``resume`` is not given.
+        RunFolderError: ``out_dir`` is a file, cannot be created or written, lies inside a data folder,
+            or is not empty and holds no run that ``resume`` continues; or its log.csv is damaged.
         DivergedError: The loss became NaN or infinite (nothing more is saved).
+
+    A run that stops (fails, or is interrupted) before its first checkpoint removes what it wrote: the
+    folder if it made it, else its files, so that the folder can be used again.
     """
     rt = setup_runtime(config.device)
     try:
-        return _train(config, Path(out_dir), resume, progress, rt, stop_at)
+        return _train(config, Path(out_dir), None if resume is None else Path(resume), progress, rt, stop_at)
     finally:
         if rt.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None, progress: bool, rt: Runtime,
+def _train(config: TrainConfig, out: Path, resume: Path | None, progress: bool, rt: Runtime,
            stop_at: int | None) -> Path:
+    """Check the settings against the processes and the run folder, then run; see :func:`train`."""
     micro = config.batch_size // config.grad_accum
     if micro % rt.world:
         raise ConfigError(
             f"batch_size {config.batch_size} / grad_accum {config.grad_accum} = {micro} images per micro-batch "
             f"cannot be split over {rt.world} processes; use a multiple of {rt.world * config.grad_accum}"
         )
-    prepare_run_folder(out, resume is not None, rt.is_main)
+    if config.rank_weight > 0 and (micro // rt.world) % SERIES_LENGTH:
+        raise ConfigError(f"{micro // rt.world} images per process and micro-batch are not whole series of "
+                          f"{SERIES_LENGTH}; use a batch_size that is a multiple of {SERIES_LENGTH * rt.world}")
+    ckpt = None if resume is None else load_training_checkpoint(resume)
+    made = not out.exists()
+    prepare_run_folder(out, config, resume, None if ckpt is None else ckpt["config"], rt.is_main)
+    try:
+        return _run(config, out, resume, ckpt, progress, rt, stop_at)
+    except BaseException:  # Ctrl-C too
+        if rt.is_main:
+            _discard_unsaved(out, made)
+        raise
+
+
+def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None, progress: bool, rt: Runtime,
+         stop_at: int | None) -> Path:
+    """Train in the checked run folder ``out``, from ``ckpt`` (read from ``resume``) when given; see :func:`train`."""
+    micro = config.batch_size // config.grad_accum
     torch.manual_seed(config.seed + rt.rank)
 
     # data: series for the ranking objective, else the paper's two-view samples
     series = config.rank_weight > 0
-    if series and (micro // rt.world) % SERIES_LENGTH:
-        raise ConfigError(f"{micro // rt.world} images per process and micro-batch are not whole series of "
-                          f"{SERIES_LENGTH}; use a batch_size that is a multiple of {SERIES_LENGTH * rt.world}")
     pristine = list_images(config.data)
     authentic = list_images(config.data_authentic) if config.data_authentic else []
     if series:
@@ -276,7 +355,7 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     scaler = torch.amp.GradScaler(rt.device.type, enabled=amp == torch.float16)
     start = 0
     if resume is not None:
-        start = _restore(Path(resume), net, trainer, ema, optimizer, scaler, stream, total)
+        start = _restore(resume, ckpt, net, trainer, ema, optimizer, scaler, stream, total)
     model = trainer
     if rt.world > 1:
         if rt.device.type == "cuda":
@@ -287,9 +366,10 @@ def _train(config: TrainConfig, out: Path, resume: str | os.PathLike[str] | None
     data_info = {"description": _describe_data(config, len(pristine), len(authentic)), "license": config.data_license}
     log = None
     if rt.is_main:
+        rows = resumed_rows(out, start) if resume is not None else []  # before anything is rewritten
         try:
             (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
-            log = RunLog(out, config.tensorboard, resume_step=start if resume is not None else None)
+            log = RunLog(out, config.tensorboard, rows)
         except OSError as exc:
             raise RunFolderError(out, f"cannot be written ({exc.strerror or exc}); choose another --out") from exc
         print(f"training {config.arch} for {total} steps (from step {start}) on {rt.world} process(es), "

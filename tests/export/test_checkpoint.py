@@ -312,3 +312,23 @@ def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path):
         with pytest.raises(CheckpointError, match=re.escape(f"{name}: is truncated or damaged ({len(part)} bytes): it "
                                                             "begins as the zip archive torch.save writes")):
             load_checkpoint(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    ("value", "described"),
+    [
+        (5, "int"),
+        ("abc", "str"),
+        ([1.0, 2.0], "list"),
+        (torch.empty(64, 3, 7, 7, device="meta"), "strided float32 tensor on meta"),
+        (torch.zeros(64, 3, 7, 7).to_sparse(), "sparse_coo float32 tensor on cpu"),
+        (torch.full((64, 3, 7, 7), complex(float("nan"), 0.0)), "strided complex64 tensor on cpu"),
+    ],
+)
+def test_weights_that_are_not_dense_real_tensors_are_refused(tmp_path, r18_state, value, described):
+    # was: AttributeError ('int' has no 'shape'), RuntimeError (meta), NotImplementedError (sparse); a complex
+    # NaN passed the finiteness check and complex weights lost their imaginary part
+    path = save(ours({**r18_state, "encoder.0.weight": value}), tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=re.escape(f"1 keys of the wrong type: encoder.0.weight ({described}); "
+                                                        "every weight must be a dense real")):
+        load_checkpoint(path)

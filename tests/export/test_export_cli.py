@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,10 +36,21 @@ def test_export_succeeds_quietly(resnet18, reuse_resnet18_graph, tmp_path, capsy
         (["--ckpt", "c", "--out", "x", "--head", "Koniq"], "--head expects NAME=PATH, got 'Koniq'"),
         (["--ckpt", "c", "--out", "x", "--variants", "fp32,int4"], "--variants takes fp32,fp16,int8"),
         (["--ckpt", "c", "--out", "x", "--arch", "vgg16"], "invalid choice: 'vgg16'"),
-        (["--ckpt", "c", "--out", "x", "--opset", "new"], "expected a positive integer, got 'new'"),
+        (["--ckpt", "c", "--out", "x", "--opset", "new"], "expected an integer, got 'new'"),
         (["--ckpt", "c", "--out", "x", "--card-notes", "/no/such/notes.md"], "cannot read the card notes"),
         (["--ckpt", "c", "--out", "x", "--scales", "5"], "invalid choice: 5"),
         (["--from-bundle", "b", "--out", "x", "--scales", "3"], "--scales only apply to --ckpt"),
+        # was: the second file silently replaced the first
+        (["--ckpt", "c", "--out", "x", "--head", "q=A.json", "--head", "q=B.json"],
+         "--head q is given twice (A.json and B.json; names are case-insensitive)"),
+        # was: blamed on the head JSON's own name after reading the checkpoint; a/b made heads/a/b.json
+        (["--ckpt", "c", "--out", "x", "--head", "a\nb=h.json"], "head name 'a\\nb' is not usable"),
+        (["--ckpt", "c", "--out", "x", "--head", "a/b=h.json"], "head name 'a/b' is not usable"),
+        # was: OSError File name too long after the whole ONNX export
+        (["--ckpt", "c", "--out", "x", "--head", "a" * 300 + "=h.json"], "must be 1 to 100 letters"),
+        # was: a conversion traceback from onnxscript, then exit 1
+        (["--ckpt", "c", "--out", "x", "--opset", "17"], "ONNX opset 17 cannot be produced: choose one from 18 to"),
+        (["--ckpt", "c", "--out", "x", "--opset", "99999"], "ONNX opset 99999 cannot be produced"),
     ],
 )
 def test_usage_errors_exit_2(argv, message, capsys):
@@ -76,6 +88,25 @@ def test_missing_head_file_exits_1(resnet18, tmp_path, capsys):
                  "--head", f"Koniq={tmp_path / 'nope.save'}", "--quiet"])
     assert code == 1
     assert "nope.save: cannot be read" in capsys.readouterr().err
+
+
+def test_out_name_longer_than_the_file_system_allows_is_refused_up_front(tmp_path, capsys):
+    # was: OSError [Errno 36] File name too long, a traceback from check_output
+    assert main(["--ckpt", "c", "--out", str(tmp_path / ("a" * 300)), "--quiet"]) == 1
+    assert "cannot be examined (File name too long); choose another output folder" in capsys.readouterr().err
+
+
+def test_full_reference_default_head_exits_2(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    # was: exported (exit 0), and contrique-score then failed on every image
+    head = tmp_path / "fr.json"
+    head.write_text(json.dumps({"format_version": 1, "name": "fr", "kind": "fr", "dataset": "x", "score_scale": "DMOS",
+                                "higher_is_better": False, "description": "", "intercept": 0.0, "coef": [0.0] * 32}))
+    _stop_in_onnx_export(monkeypatch, lambda: pytest.fail("the export must not start"))
+    assert main(["--ckpt", str(tiny_checkpoint), "--out", str(tmp_path / "o"), "--head", f"h={head}",
+                 "--default-head", "h", "--quiet"]) == 2
+    assert ("default head 'h' is a full-reference head, which needs a reference image for every score"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()
 
 
 def test_help_and_module_entry_point():

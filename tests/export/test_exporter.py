@@ -15,12 +15,13 @@ from tiny_bundle import write_photos
 
 from contrique_export import exporter, images, variants
 from contrique_export.card import hub_license
-from contrique_export.errors import ExportError, HeadFileError
+from contrique_export.errors import ExportError, HeadFileError, ImageSetError, OptionError
 from contrique_export.exporter import export_bundle
 from contrique_export.model import build_model
 from contrique_infer.bundle import load_bundle
 from contrique_infer.errors import GraphMismatchError, ScanError
-from contrique_infer.manifest import InputContract, Manifest
+from contrique_infer.head import Head
+from contrique_infer.manifest import HeadInfo, InputContract, Manifest
 from contrique_infer.preprocessing import prepare
 from contrique_infer.scorer import QualityScorer
 
@@ -299,3 +300,35 @@ def test_checkpoints_with_features_or_weights_that_are_not_finite_are_refused(tm
     with pytest.raises(ExportError, match="damaged.pt: 432 of the 432 weights of encoder.0.0.weight are NaN"):
         export_bundle(tmp_path / "damaged.pt", tmp_path / "out", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.pt", "overflowing.pt"]
+
+
+def test_head_that_cannot_score_is_refused(resnet18, reuse_resnet18_graph, tmp_path):
+    # was: exported (exit 0), then every image scored NonFiniteError
+    info = HeadInfo("huge", "heads/huge.json", "nr", "x", "0..1", True, "")
+    head = Head(info, np.full(1024, 1e308), 0.5).save(tmp_path / "huge.json")
+    with pytest.raises(ExportError, match="head 'huge' scores 3 of 3 parity images NaN or infinite"):
+        export_bundle(resnet18.checkpoint, tmp_path / "out", heads={"huge": head}, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_full_reference_default_head_is_refused(resnet18, tmp_path):
+    # was: accepted, and contrique-score then failed on every image
+    with pytest.raises(OptionError, match="default head 'pair' is a full-reference head.*name a no-reference head "
+                       r"\(mos, dmos\) or omit --default-head"):
+        export_bundle(resnet18.checkpoint, tmp_path / "out", heads=resnet18.heads, default_head="pair", progress=False)
+
+
+def test_unusable_parity_images_say_to_remove_or_replace_them(tmp_path, monkeypatch):
+    # was: a decompression bomb was told to "raise max_pixels (... --max-pixels N ...)", which contrique-export lacks
+    write_photos(tmp_path, 1, 5)
+    photo = next(tmp_path.iterdir())
+    (tmp_path / "notes.jpg").write_text("not an image")
+    contract = InputContract(min_size=exporter.MIN_SIZE)
+    with pytest.raises(ImageSetError, match="notes.jpg: is not an image file .*; every image of the folder "
+                       r"\(subfolders included\) is used: remove the file from it or replace it$"):
+        images.prepare_files([tmp_path / "notes.jpg"], contract)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ImageSetError, match="is larger than Pillow's decompression-bomb limit .*remove the file from "
+                       "it or replace it with a smaller copy$") as caught:
+        images.prepare_files([photo], contract)
+    assert "max_pixels" not in str(caught.value)

@@ -192,3 +192,11 @@ def test_pickled_heads_larger_than_the_limit_are_refused_unread(tmp_path, monkey
     (tmp_path / "Koniq.save").write_bytes(b"\x80" * 1001)
     with pytest.raises(HeadFileError, match=r"Koniq.save: is 1001 bytes, more than the 1000 allowed; a pickled Ridge"):
         read_sklearn_ridge(tmp_path / "Koniq.save")
+
+
+def test_a_negative_ridge_penalty_is_refused(tmp_path):
+    # was: alpha -1 accepted into the bundle
+    info = HeadInfo("q", "heads/q.json", "nr", "x", "0..1", True, "")
+    path = Head(info, np.zeros(4), 0.5, alpha=-1.0).save(tmp_path / "q.json")
+    with pytest.raises(HeadFileError, match=r"alpha \(the ridge penalty\) is -1; a ridge penalty is 0 or more"):
+        read_head("q", path, feature_dim=4)

@@ -44,3 +44,25 @@ def test_grid_refuses_seeds_and_tile_sizes_out_of_range(tmp_path: Path, capsys) 
         assert main([str(photo), "-o", out, *args]) == 2
         assert said in capsys.readouterr().err
     assert not Path(out).exists()
+
+
+def test_grid_refuses_to_overwrite_the_photo_and_other_formats(tmp_path: Path, capsys) -> None:
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40), "red").save(photo)
+    before = photo.read_bytes()
+    link = tmp_path / "link.png"
+    link.symlink_to(photo)
+    # -o the photo (or a link to it) replaced the photo with the grid; -o x.jpg wrote PNG bytes to it
+    for out, said in ((photo, "is the photo"), (link, "is the photo"), (tmp_path / "g.jpg", "ending in .png")):
+        assert main([str(photo), "-o", str(out), "--size", "16"]) == 2
+        assert said in capsys.readouterr().err
+    assert photo.read_bytes() == before and not (tmp_path / "g.jpg").exists()
+
+
+def test_grid_keeps_a_linked_output_a_link(tmp_path: Path) -> None:
+    photo, target, link = tmp_path / "photo.png", tmp_path / "target.png", tmp_path / "link.png"
+    Image.new("RGB", (40, 40)).save(photo)
+    link.symlink_to(target)
+    assert main([str(photo), "-o", str(link), "--size", "16"]) == 0
+    assert link.is_symlink() and Image.open(target).format == "PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.png", "photo.png", "target.png"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import contrique_training.proxy
 from contrique_infer.manifest import Manifest
@@ -92,3 +95,33 @@ def test_make_names_every_bad_photo_at_once_and_leaves_no_folder(skimage_dir: Pa
     (photos / "c.png").unlink()
     (photos / "d.jpg").unlink()
     assert main(args) == 0 and json.loads(capsys.readouterr().out)["counts"]["images"] == 2 * 2
+
+
+def test_make_refuses_unusable_out_folders_and_sides_before_any_work(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # --out under a file was a traceback, then "leftover could not be removed"; a 300-byte name an OSError
+    # traceback; --max-side 8 exit 1 with a message about five settings
+    (tmp_path / "tiny.pt").write_text("x")
+    base = ["make", "--data", str(tmp_path / "none")]  # no photos: exit 1 if the run got that far
+    for extra, said in ((["--out", str(tmp_path / "tiny.pt" / "sub")], "(Not a directory); choose another --out"),
+                        (["--out", str(tmp_path / ("x" * 300))], "(File name too long); choose another --out"),
+                        (["--out", str(tmp_path / "set"), "--max-side", "8"],
+                         "argument --max-side: expected an integer of at least 64 (pixels), got '8'")):
+        assert main(base + extra) == 2
+        assert said in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.pt"]
+
+
+def test_make_terminated_by_sigterm_removes_what_it_made(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # SIGTERM (a timeout) killed the run and left its images/ folder behind
+    photos, out = tmp_path / "photos", tmp_path / "set"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (72, 80, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    monkeypatch.setattr(contrique_training.proxy.make, "mdsi", lambda distorted, pristine: os.kill(os.getpid(), signal.SIGTERM))
+    previous = signal.getsignal(signal.SIGTERM)
+    assert main(["make", "--data", str(photos), "--out", str(out), "--variants", "1", "--max-side", "64",
+                 "--quiet"]) == 143
+    assert capsys.readouterr().err == "python -m contrique_training.proxy: terminated\n"
+    assert not out.exists() and signal.getsignal(signal.SIGTERM) is previous

@@ -317,3 +317,25 @@ def test_what_cannot_be_removed_is_called_the_failed_runs_leftover(tmp_path: Pat
     (out / "notes.txt").write_text("not the run's")  # then it may be the user's: no such guess
     with pytest.raises(ProxyError, match=rf"^{out}: exists and is not an empty folder; choose a new folder"):
         _make(photos, out)
+
+
+def test_a_hand_edited_proxy_json_of_the_wrong_shape_is_refused_by_name(tmp_path: Path) -> None:
+    # [] was AttributeError 'list' object has no attribute 'get'; a level of 1e999 (or Infinity) an OverflowError
+    record = {"path": "images/a/00-pristine.png", "content_id": "a.png", "distortion": None, "level": 0, "seed": 0,
+              "mdsi": 0.0, "quality": 100.0}
+    document = {"format_version": 1, "name": "n", "photos": "p", "settings": {}, "images": [record]}
+    for text, said in (
+        ("[]", "it holds a JSON list, not an object"),
+        (json.dumps({**document, "images": {}}), "its images are a JSON dict, not a list"),
+        (json.dumps({**document, "images": [[]]}), "an image record is list, not an object"),
+        (json.dumps({**document, "images": [{**record, "level": 1e999}]}), "level inf is not an integer"),
+        (json.dumps(document).replace('"level": 0', '"level": Infinity'), "level inf is not an integer"),
+        (json.dumps({**document, "images": [{**record, "level": True}]}), "level True is not an integer"),
+        (json.dumps({**document, "images": [{**record, "quality": "high"}]}), "quality 'high' is not a finite number"),
+        (json.dumps({**document, "images": [{**record, "path": 3}]}), "path 3 is not a string"),
+    ):
+        (tmp_path / "proxy.json").write_text(text)
+        with pytest.raises(ProxyError, match=r"proxy.json: not a readable proxy set \(.*" + said.replace("(", r"\(")):
+            load_proxy_set(tmp_path)
+    (tmp_path / "proxy.json").write_text(json.dumps(document))
+    assert load_proxy_set(tmp_path).images[0].level == 0

@@ -39,7 +39,7 @@ def test_smoke_run_and_resume(photos: Path, tmp_path: Path, capsys: pytest.Captu
 
 def test_config_file_and_flags(photos: Path, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text(f'data = "{photos}"\nsteps = 1\ncrop_size = 32\nbatch_size = 4\n')
+    config.write_text(f'data = "{photos}"\nsteps = 1\ncrop_size = 32\npatch_grid = 1\nbatch_size = 4\n')
     assert main(["--preset", "smoke", "--config", str(config), "--batch-size", "6", "--images-per-class", "3",
                  "--out", str(tmp_path / "r"), "--no-progress"]) == 0
     saved = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["config"]
@@ -111,3 +111,86 @@ def test_run_folder_and_damaged_resume_config_errors(photos: Path, tmp_path: Pat
     assert main(["--resume", str(bad), "--out", str(tmp_path / "r")]) == 1
     err = capsys.readouterr().err
     assert "bad.pt: field 'config' is a str, not a table of settings" in err and "Traceback" not in err
+
+
+def _run(photos: Path, out: Path, *flags: str) -> int:
+    """One smoke run of 1 step into ``out``; returns the exit code."""
+    return main(["--preset", "smoke", "--data", str(photos), "--out", str(out), "--no-progress", "--steps", "1",
+                 *flags])
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_stop_at_must_be_a_positive_integer(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(photos, tmp_path / "r", "--stop-at", "-1") == 2  # trained 0 steps and exited 0
+    assert "--stop-at: expected a positive integer, got '-1'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_refuses_a_folder_of_another_run_and_accepts_its_own_run(photos: Path, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(photos, tmp_path / "a") == 0 and _run(photos, tmp_path / "b", "--seed", "7") == 0
+    before = _files(tmp_path / "b")
+    assert main(["--resume", str(tmp_path / "a" / "checkpoint.pt"), "--out", str(tmp_path / "b"), "--steps", "2",
+                 "--no-progress"]) == 1  # overwrote b's checkpoint and config.json, and mixed its log.csv
+    err = capsys.readouterr().err
+    assert f"b: is not empty and holds no run that {tmp_path / 'a' / 'checkpoint.pt'} continues" in err
+    assert _files(tmp_path / "b") == before
+    copy = tmp_path / "elsewhere" / "copy.pt"  # a copy of a's checkpoint continues a's run in a
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "a" / "checkpoint.pt").read_bytes())
+    assert main(["--resume", str(copy), "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(photos: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for photo in photos.iterdir():
+        (bad / photo.name).write_bytes(photo.read_bytes())
+    (bad / "9.png").write_bytes((photos / "0.png").read_bytes()[:300])  # truncated
+    assert _run(bad, tmp_path / "new") == 1 and not (tmp_path / "new").exists()  # left config.json and log.csv
+    (tmp_path / "empty").mkdir()
+    assert _run(bad, tmp_path / "empty") == 1 and not any((tmp_path / "empty").iterdir())
+    assert "9.png: cannot be decoded" in capsys.readouterr().err
+    (tmp_path / "left").mkdir()
+    (tmp_path / "left" / "config.json").write_text("{}")
+    assert _run(photos, tmp_path / "left") == 1
+    assert "left: holds config.json but no checkpoint.pt: what a run that failed before its first checkpoint left; " \
+           "delete the folder" in capsys.readouterr().err
+    assert _run(photos, tmp_path / "a") == 0  # a resume that is refused after the checks creates nothing either
+    assert main(["--resume", str(tmp_path / "a" / "checkpoint.pt"), "--out", str(tmp_path / "r"),
+                 "--data", str(tmp_path / "missing"), "--no-progress"]) == 1
+    assert "missing: is not a folder" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_run_folder_inside_the_data_folder_is_refused(photos: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for photo in photos.iterdir():
+        (data / photo.name).write_bytes(photo.read_bytes())
+    # its loss.png was scanned as a fifth photo on --resume
+    assert _run(data, data / "run") == 1 and not (data / "run").exists()
+    assert f"run: is inside the data folder {data}, whose scan would read the run's files (loss.png) as photos; " \
+           "choose an --out outside it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("log", "reason"), [
+    (b"step,epoch,loss,lr\n1,0,\xff\xfe,0.1\n", "UnicodeDecodeError"),
+    (b"step,epoch,loss,lr\nabc,0,1.0,0.1\n", "ValueError: invalid literal for int"),
+])
+def test_a_damaged_log_stops_a_resume_before_anything_is_rewritten(photos: Path, tmp_path: Path, log: bytes,
+                                                                   reason: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert _run(photos, run) == 0
+    (run / "log.csv").write_bytes(log)
+    before = _files(run)
+    assert main(["--resume", str(run / "checkpoint.pt"), "--out", str(run), "--steps", "2", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"log.csv: cannot be continued ({reason}" in err and "Traceback" not in err
+    assert "move it out of the run folder (a new log.csv then starts after step 1) and resume again" in err
+    assert _files(run) == before

@@ -136,3 +136,28 @@ def test_a_seed_numpy_or_torch_refuses_is_a_config_error() -> None:
         with pytest.raises(ConfigError, match=rf"^seed must be from 0 to 4294967295, got {seed}$"):
             build_config("smoke", overrides={"seed": seed})
     assert build_config("smoke", overrides={"seed": 2**32 - 1}).seed == 2**32 - 1
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"momentum": -5.0}, r"^momentum must be in \[0, 1\), got -5.0$"),  # torch's ValueError in the optimizer
+    ({"momentum": 1.0}, r"^momentum must be in \[0, 1\), got 1.0$"),
+    ({"weight_decay": -1.0}, r"^weight_decay must be >= 0, got -1.0$"),  # was accepted silently
+    ({"crop_size": 1}, r"^crop_size must be >= 32 \(the smallest input"),  # torch.gradient failed in a distortion
+    ({"patch_grid": 1000}, r"^patch_grid 1000 is more than the 2 x 2 feature map of a 64 px crop after 4 stage\(s\)"),
+    ({"crop_size": 32, "stages": 2, "patch_grid": 5}, "more than the 4 x 4 feature map of a 32 px crop after 2"),
+])
+def test_settings_torch_refuses_are_config_errors(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_config("smoke", overrides=overrides)
+
+
+def test_the_largest_patch_grid_and_smallest_crop_are_accepted() -> None:
+    config = build_config("smoke", overrides={"crop_size": 32, "stages": 2, "patch_grid": 4, "momentum": 0.0,
+                                              "weight_decay": 0.0})
+    assert (config.crop_size, config.patch_grid) == (32, 4)
+
+
+def test_a_toml_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes("\ufeffsteps = 2\n".encode())  # was "Invalid statement (at line 1, column 1)"
+    assert read_config_file(path) == {"steps": 2}

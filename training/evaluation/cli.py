@@ -13,6 +13,7 @@ The Markdown report goes to stdout, progress and diagnostics to stderr.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -26,11 +27,22 @@ from .api import cross_evaluate, evaluate
 from .datasets import CSV_LAYOUT, DATASETS, Dataset, load_dataset
 from .features import DEFAULT_CACHE
 from .protocol import ProtocolConfig
-from .report import markdown
+from .report import check_output_folder, markdown
 from .ridge import DEFAULT_ALPHAS
 
 PROG = "contrique-eval"
 DATASET_CHOICES = [*DATASETS, "csv"]
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0 (a Ridge alpha)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text!r}")
+    return value
 
 
 def add_feature_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +71,7 @@ def add_protocol_arguments(parser: argparse.ArgumentParser, *, alphas: Sequence[
     ``--seed`` (read by :func:`protocol_config`)."""
     parser.add_argument("--folds", type=positive_int, default=5,
                         help="cross-validation folds for Ridge alpha (default 5)")
-    parser.add_argument("--alphas", type=float, nargs="+", default=list(alphas), help=alphas_help)
+    parser.add_argument("--alphas", type=positive_number, nargs="+", default=list(alphas), help=alphas_help)
     parser.add_argument("--seed", type=random_seed, default=0, help="random seed of the splits and folds (default 0)")
 
 
@@ -141,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     parser)
     try:
         config = protocol_config(args)
+        if args.out is not None:
+            check_output_folder(args.out, bundle=args.bundle)
     except ContriqueError as exc:
         return fail(PROG, exc, EXIT_USAGE)
     common = dict(config=config, out_dir=args.out, **feature_options(args))

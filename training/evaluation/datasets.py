@@ -23,6 +23,8 @@ import numpy as np
 from .errors import DatasetFileError, DatasetFormatError
 
 SCORE_KINDS = ("MOS", "DMOS")
+DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+"""A score as label files write it: a decimal number, with an optional exponent (not ``1_5``, ``inf``, ``0x1p3``)."""
 MAX_SCORE = 1e12
 """The largest score magnitude read (opinion scores are small numbers; the statistics square and sum them)."""
 
@@ -198,6 +200,10 @@ def _read_csv(path: Path, needed: Iterable[str]) -> tuple[list[str], list[dict[s
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetFormatError(path, f"cannot be read as CSV ({exc})") from exc
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:  # DictReader would keep the last column of a name and drop the others without a word
+        raise DatasetFormatError(path, f"the header names column(s) {', '.join(map(repr, repeated))} more than "
+                                       "once; give each column its own name")
     absent = [c for c in needed if c not in header]
     if absent:
         raise DatasetFormatError(path, f"missing column(s) {absent}; the header is {header}")
@@ -211,6 +217,9 @@ def _read_csv(path: Path, needed: Iterable[str]) -> tuple[list[str], list[dict[s
 
 
 def _number(path: Path, where: str, value: Any) -> float:
+    if isinstance(value, str) and not DECIMAL.fullmatch(value.strip()):  # float() takes 1_5 as 15
+        raise DatasetFormatError(path, f"{where}: {value!r} is not a number; write each score as a decimal "
+                                       "number such as 3.5 or 1e-2")
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -512,7 +521,8 @@ def read_csv(
 
     Raises:
         DatasetFileError: The CSV or an image is missing.
-        DatasetFormatError: A column is missing or a score is not a number.
+        DatasetFormatError: A column is missing or named twice, a score is not a number, or every
+            score is the same.
     """
     path = Path(path)
     if not path.is_file():
@@ -526,6 +536,9 @@ def read_csv(
         for i, r in enumerate(rows)
     )
     images.check()
+    if len({item.score for item in items}) == 1:  # found before the features are computed, not after
+        raise DatasetFormatError(path, f"every row has the score {items[0].score:g}: correlations with constant "
+                                       "scores are undefined; label images of different quality")
     first: dict[str, int] = {}
     for number, item in enumerate(items, 2):  # one image however named (img/../img/a.png, a link to it)
         if item.content_id is None and (seen := first.setdefault(os.path.realpath(item.path), number)) != number:

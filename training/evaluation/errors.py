@@ -31,3 +31,7 @@ class ProtocolError(EvaluationError):
 
 class HeadExistsError(EvaluationError):
     """The bundle already has a head with the requested name (pass ``force=True`` / ``--force``)."""
+
+
+class OutputFolderError(EvaluationError, PathError):
+    """An output folder cannot be used (a file, an unusable name, inside the bundle); ``path`` names it."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from contrique_infer.atomicfile import replace_file
 from contrique_infer.jsonfile import loads
 
 from .errors import FeatureError
+
+CHUNK = re.compile(r"chunk-(\d{6,})\.npz", re.ASCII)
+"""The name of a cache chunk (its number, zero-padded); other files in the folder are not chunks."""
 
 if TYPE_CHECKING:
     from contrique_infer.scorer import QualityScorer
@@ -99,10 +103,15 @@ class FeatureCache:
         else:
             replace_file(meta, json.dumps(model.to_dict(), indent=2).encode())
 
+    def chunks(self) -> dict[int, Path]:
+        """The chunk files (names matching :data:`CHUNK`), by number, in order."""
+        found = {int(match[1]): path for path in self.folder.iterdir() if (match := CHUNK.fullmatch(path.name))}
+        return dict(sorted(found.items()))
+
     def load(self, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
         """The cached features, by image key: all of them, or those whose key is in ``wanted``."""
         out: dict[str, np.ndarray] = {}
-        for chunk in sorted(self.folder.glob("chunk-*.npz")):
+        for chunk in self.chunks().values():
             try:
                 with np.load(chunk, allow_pickle=False) as data:
                     keys, feats = data["keys"], data["features"]
@@ -112,6 +121,9 @@ class FeatureCache:
                 ) from exc
             if feats.shape != (len(keys), self.model.dim):
                 raise FeatureError(f"{chunk}: features of shape {feats.shape} for {len(keys)} keys; delete it")
+            if not np.all(np.isfinite(feats)):
+                raise FeatureError(f"{chunk}: cache chunk with non-finite features (NaN or infinity); delete it "
+                                   "to recompute its images")
             out.update((k, f) for k, f in zip(keys.tolist(), feats) if wanted is None or k in wanted)
         return out
 
@@ -119,8 +131,7 @@ class FeatureCache:
         """Write one new chunk (None if ``keys`` is empty)."""
         if not keys:
             return None
-        taken = [int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.npz")]
-        path = self.folder / f"chunk-{max(taken, default=-1) + 1:06d}.npz"
+        path = self.folder / f"chunk-{max(self.chunks(), default=-1) + 1:06d}.npz"
         arrays = {"keys": np.array(keys, dtype=str), "features": np.asarray(features, dtype=np.float32)}
         replace_file(path, lambda fh: np.savez(fh, **arrays))
         return path
@@ -193,10 +204,9 @@ def compute_features(
             known.update(done)
     if failed:
         shown = "; ".join(failed[:5]) + ("; ..." if len(failed) > 5 else "")
-        raise FeatureError(
-            f"{len(failed)} of {len(paths)} images failed ({shown}); "
-            "the other features are cached, a rerun computes only the missing ones"
-        )
+        rerun = ("the other features are cached, a rerun computes only the missing ones" if cache is not None else
+                 "no feature cache is in use, so a rerun computes every feature again: mend or remove them first")
+        raise FeatureError(f"{len(failed)} of {len(paths)} images failed ({shown}); {rerun}")
     if not keys:
         return np.zeros((0, model.dim), np.float32)
     return np.stack([known[k] for k in keys]).astype(np.float32, copy=False)

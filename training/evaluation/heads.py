@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import re
 from pathlib import Path
 
 from contrique_infer.atomicfile import stage
 from contrique_infer.errors import BundleFileError, HeadError
-from contrique_infer.head import Head
+from contrique_infer.head import Head, head_name_problem
 from contrique_infer.location import DEFAULT_BUNDLE
 from contrique_infer.manifest import MANIFEST_NAME, FileEntry, HeadInfo, Manifest
 
@@ -18,13 +17,11 @@ from .datasets import Dataset
 from .errors import HeadExistsError, ProtocolError
 from .ridge import RidgeModel
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
 def check_head_name(name: str) -> str:
-    """Return ``name`` if it can name a head file (letters, digits, ``_ . -``), else raise ProtocolError."""
-    if not _NAME.match(name):
-        raise ProtocolError(f"head name {name!r} must be letters, digits, '_', '.' or '-' (it names heads/<name>.json)")
+    """Return ``name`` if it can name a head file (:func:`contrique_infer.head.head_name_problem`), else raise ProtocolError."""
+    problem = head_name_problem(name)
+    if problem is not None:
+        raise ProtocolError(f"head name {name!r} cannot be used: {problem}")
     return name
 
 

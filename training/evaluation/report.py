@@ -4,17 +4,57 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .errors import OutputFolderError
 from .metrics import logistic4
 from .protocol import METRICS
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 SCATTER_PNG = "scatter.png"
+
+
+def check_output_folder(folder: str | os.PathLike[str], *, bundle: str | os.PathLike[str] | None = None) -> None:
+    """Refuse, before any work, an output folder that cannot be made or written into, or that is (or
+    lies inside) the local ``bundle`` folder, whose heads and manifest it would overwrite.
+
+    Args:
+        folder: The output folder (it may not exist yet, nor its parents).
+        bundle: The bundle being evaluated, if it is a local folder (a Hub id is ignored).
+
+    Raises:
+        OutputFolderError: ``folder`` is a file, lies under one or cannot be examined otherwise,
+            a name in it is too long, or it is the bundle folder or inside it.
+    """
+    path, missing = Path(folder), []
+    while True:  # the nearest existing folder: its names past it must be short enough to be made
+        try:
+            mode = path.stat().st_mode
+            break
+        except FileNotFoundError:
+            missing.append(path.name)
+            path = path.parent
+        except OSError as exc:
+            raise OutputFolderError(folder, f"cannot be the output folder ({exc.strerror or exc}); "
+                                            "choose another --out") from None
+    if not stat.S_ISDIR(mode):  # only ``folder`` itself: a file further up fails stat() (Not a directory)
+        raise OutputFolderError(folder, "is a file, not a folder; choose another --out")
+    longest = os.pathconf(path, "PC_NAME_MAX")
+    for name in missing:
+        if len(os.fsencode(name)) > longest:
+            raise OutputFolderError(folder, f"a name in it is longer than the {longest} bytes a file name "
+                                            "may have here; choose a shorter --out")
+    if bundle is not None and Path(bundle).is_dir():
+        inside, home = Path(folder).resolve(), Path(bundle).resolve()
+        if inside == home or home in inside.parents:
+            raise OutputFolderError(folder, f"is the bundle folder {bundle} or lies inside it; its heads and "
+                                            "manifest the reports and head would overwrite; choose another --out "
+                                            "(--add-head adds the head to the bundle)")
 
 
 def write_json(report: dict[str, Any], folder: str | os.PathLike[str]) -> Path:

@@ -1,6 +1,8 @@
 """``python -m contrique_training.proxy``: ``make`` a proxy set, fit its ``heads`` into a bundle.
 
-Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error.
+Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error, 130
+interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted or terminated ``make`` removes what it made,
+as a failed one does.
 """
 
 from __future__ import annotations
@@ -13,15 +15,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from contrique_export.model_config import FEATURE_GROUPS
-from contrique_infer.commands import EXIT_USAGE, fail, fraction, parse, positive_int, random_seed
+from contrique_infer.commands import EXIT_USAGE, fail, fraction, parse, positive_int, random_seed, run_terminable
 from contrique_infer.errors import ContriqueError
 
 from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
 from ..evaluation.protocol import ProtocolConfig
+from ..evaluation.report import check_output_folder
 from .heads import BLEND_PARTS, HEAD_NAMES, PROXY_ALPHAS, add_proxy_heads, parse_group_weights, parse_part_weights
-from .make import TARGETS, make_proxy_set
+from .make import MIN_SIDE, TARGETS, make_proxy_set
 
 PROG = "python -m contrique_training.proxy"
+
+
+
+
+def max_side(text: str) -> int:
+    """argparse type: the longer side of a proxy set's PNGs, an integer >= :data:`.make.MIN_SIDE`."""
+    value = positive_int(text)
+    if value < MIN_SIDE:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least {MIN_SIDE} (pixels), got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--data", required=True, help="folder of training photos (never the validation photos)")
     make.add_argument("--out", required=True, help="new or empty folder for the set")
     make.add_argument("--variants", type=positive_int, default=12, help="distorted versions per photo (default 12)")
-    make.add_argument("--max-side", type=positive_int, default=384, help="longer side of the PNGs (default 384)")
+    make.add_argument("--max-side", type=max_side, default=384,
+                      help=f"longer side of the PNGs, at least {MIN_SIDE} (default 384)")
     make.add_argument("--seed", type=random_seed, default=0, help="seed of the distortions (default 0)")
     make.add_argument("--limit", type=positive_int, help="use only this many photos, evenly spaced (default all)")
     make.add_argument("--chains", action="store_true", help="draw from the composite chains too (contrique_training.chains)")
@@ -100,11 +114,22 @@ def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the proxy command; returns the exit code (0 ok, 1 failed, 2 usage error)."""
+    """Run the proxy command; returns the exit code (0 ok, 1 failed, 2 usage error).
+
+    Ctrl-C prints ``interrupted`` and returns 130; SIGTERM (handled while this runs in the main thread)
+    prints ``terminated`` and returns 143. Both unwind the command, so ``make`` removes what it made.
+    """
+    return run_terminable(PROG, lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """:func:`main` without its handling of Ctrl-C and SIGTERM."""
     args = parse(build_parser(), argv)
     if isinstance(args, int):
         return args
-    try:  # the protocol's settings and the group weights
+    try:  # the protocol's settings, the group weights, the new set's folder
+        if args.command == "make":
+            check_output_folder(args.out)
         config = protocol_config(args) if args.command == "heads" else None
         group_weights = parse_group_weights(args.group_weight) if args.command == "heads" else {}
         blend = parse_part_weights(args.blend) if args.command == "heads" else {}

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import sys
@@ -77,6 +78,16 @@ PUBLISHED_SRCC = {
     "TID2013": {"piq": 0.89, "reference": 0.89},
     "KADID-10k": {"piq": 0.89, "reference": 0.89},
 }
+
+
+_FIELD_KINDS: dict[str, type | tuple[type, ...]] = {
+    "path": str, "content_id": str, "distortion": (str, type(None)), "level": int, "seed": int,
+    "mdsi": (int, float), "quality": (int, float), "implementation": (str, type(None)),
+}
+"""The JSON kinds of an image record's fields (:meth:`ProxyImage.from_dict`); all but ``implementation`` required."""
+_REQUIRED = tuple(_FIELD_KINDS)[:-1]
+_FIELD_NAMES = {str: "a string", (str, type(None)): "a string or null", int: "an integer",
+                (int, float): "a finite number"}
 
 
 @dataclass(frozen=True)
@@ -118,12 +129,18 @@ class ProxyImage:
         """The image of a proxy.json record (:meth:`to_dict`).
 
         Raises:
-            KeyError, TypeError, ValueError: A field is missing or of the wrong kind.
+            KeyError: A field is missing. TypeError: The record is not an object, or a field is of the
+                wrong kind (``level`` and ``seed`` integers, ``mdsi`` and ``quality`` finite numbers).
         """
-        implementation = data.get("implementation")
-        return cls(str(data["path"]), str(data["content_id"]), data["distortion"], int(data["level"]),
-                   int(data["seed"]), float(data["mdsi"]), float(data["quality"]),
-                   None if implementation is None else str(implementation))
+        if not isinstance(data, dict):
+            raise TypeError(f"an image record is {type(data).__name__}, not an object")
+        for key, kinds in _FIELD_KINDS.items():
+            value = data[key] if key in _REQUIRED else data.get(key)
+            if isinstance(value, bool) or not isinstance(value, kinds) or (
+                    isinstance(value, float) and not math.isfinite(value)):
+                raise TypeError(f"image {data.get('path')!r}: {key} {value!r} is not {_FIELD_NAMES[kinds]}")
+        return cls(data["path"], data["content_id"], data["distortion"], data["level"], data["seed"],
+                   float(data["mdsi"]), float(data["quality"]), data.get("implementation"))
 
 
 @dataclass(frozen=True)
@@ -536,8 +553,12 @@ def load_proxy_set(folder: str | os.PathLike[str]) -> ProxySet:
     path = Path(folder) / "proxy.json"
     try:
         data = loads(read_regular(path, MAX_PROXY_JSON_BYTES))  # a pipe or device is refused, not waited on
+        if not isinstance(data, dict):
+            raise TypeError(f"it holds a JSON {type(data).__name__}, not an object")
         if data.get("format_version") != PROXY_FORMAT_VERSION:
             raise ValueError(f"format_version {data.get('format_version')!r}, expected {PROXY_FORMAT_VERSION}")
+        if not isinstance(data["images"], list):
+            raise TypeError(f"its images are a JSON {type(data['images']).__name__}, not a list")
         images = tuple(ProxyImage.from_dict(d) for d in data["images"])
         return ProxySet(Path(folder), str(data["name"]), str(data["photos"]), dict(data["settings"]), images)
     except (OSError, ValueError, KeyError, TypeError) as exc:

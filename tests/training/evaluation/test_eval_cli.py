@@ -67,3 +67,39 @@ def test_exit_codes(tmp_path: Path, tiny_bundle_dir: Path, capsys: pytest.Captur
         assert main(["run", "--bundle", str(tiny_bundle_dir), "--dataset", "csv", "--root", str(labels), "--no-cache", *FAST]) == 1
         assert message in capsys.readouterr().err
     assert main(["run", "--bundle", str(tmp_path / "no-bundle"), "--dataset", "csv", "--root", str(labels), *FAST]) == 1
+
+
+def test_unusable_out_folders_are_refused_before_the_evaluation(tmp_path: Path, tiny_bundle_dir: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    before = {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    (tmp_path / "afile").write_text("x")
+    base = ["run", "--bundle", str(bundle), "--dataset", "kadid", "--root", str(tmp_path / "none"), "--no-cache",
+            "--quiet"]  # a missing dataset: exit 1 if the run got that far
+    # --out the bundle overwrote heads/<name>.json behind the manifest's back; a file, a file's child or a
+    # 300-byte name failed with a traceback once the evaluation was done
+    for out, said in ((bundle, "is the bundle folder"), (bundle / "heads", "is the bundle folder"),
+                      (tmp_path / "afile", "afile: is a file, not a folder"),
+                      (tmp_path / "afile" / "sub", "cannot be the output folder (Not a directory)"),
+                      (tmp_path / ("x" * 300), "cannot be the output folder (File name too long)"),
+                      (tmp_path / "new" / ("x" * 300), "a name in it is longer than the 255 bytes")):
+        assert main(base + ["--out", str(out)]) == 2
+        assert said in capsys.readouterr().err
+    assert main(["cross", "--bundle", str(bundle), "--train", "csv", "a", "--test", "csv", "b", "--out",
+                 str(bundle)]) == 2
+    assert {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before
+
+
+def test_infinite_alphas_and_constant_scores_are_refused_by_name(tmp_path: Path, tiny_bundle_dir: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    labels = write_labelled_set(tmp_path / "set")
+    base = ["run", "--bundle", str(tiny_bundle_dir), "--dataset", "csv", "--root", str(labels), "--no-cache", "--quiet"]
+    # --alphas 1e400 (infinity) was "correlations are undefined for constant predictions" after the features
+    for alpha in ("1e400", "0", "nan"):
+        assert main(base + ["--alphas", alpha]) == 2
+        assert f"argument --alphas: expected a finite number above 0, got '{alpha}'" in capsys.readouterr().err
+    header, *rows = labels.read_text().splitlines()
+    fields = [row.split(",") for row in rows]
+    labels.write_text("\n".join([header, *(",".join([f[0], "3", *f[2:]]) for f in fields)]) + "\n")
+    assert main(base) == 1  # constant scores: the same message, naming no file
+    assert f"{labels}: every row has the score 3: correlations with constant scores" in capsys.readouterr().err

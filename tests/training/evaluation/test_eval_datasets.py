@@ -227,6 +227,11 @@ def test_generic_csv_refuses_short_and_long_rows_and_repeated_images(tmp_path: P
         ("path,score\na.png,1\nsub/../a.png,2\n", "rows 2 and 3 list the same image 'a.png'"),  # one file, two names
         ("path,score\na.png,1e302\nb.png,2\n", "row 2: score '1e302' is beyond .* rescale the scores"),
         ("path,score\nb.png,1\nlink.png,2\na.png,3\n", "rows 3 and 4 list the same image 'a.png'"),
+        # the last of two score columns was used; float() read 1_5 as 15, and Arabic-Indic digits as numbers
+        ("path,score,score\na.png,1,2\n", "the header names column(s) 'score' more than once; give each column"),
+        ("path,score\na.png,1_5\n", "row 2: '1_5' is not a number; write each score as a decimal number"),
+        ("path,score\na.png,\u0661\n", "row 2: '\u0661' is not a number"),
+        ("path,score\na.png,infinity\n", "row 2: 'infinity' is not a number"),
     ):
         labels.write_text(text)
         with pytest.raises(DatasetFormatError, match=message.replace("(", r"\(").replace(")", r"\)")):

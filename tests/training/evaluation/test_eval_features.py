@@ -115,7 +115,11 @@ def test_failed_images_are_listed_and_the_rest_cached(tmp_path: Path, scorer: Qu
     bad.write_bytes(b"not an image")
     with pytest.raises(FeatureError, match=r"1 of 4 images failed \(.*broken\.png") as err:
         compute_features(paths + [bad], scorer, cache_dir=tmp_path / "cache", progress=False)
-    assert "rerun" in str(err.value)
+    assert "the other features are cached, a rerun computes only the missing ones" in str(err.value)
+    with pytest.raises(FeatureError, match="1 of 4 images failed") as err:  # it said "cached" here too
+        compute_features(paths + [bad], scorer, cache_dir=None, progress=False)
+    assert str(err.value).endswith("no feature cache is in use, so a rerun computes every feature again: mend or "
+                                   "remove them first")
     rec = Recording(scorer)
     assert compute_features(paths, rec, cache_dir=tmp_path / "cache", progress=False).shape == (3, 16)
     assert rec.calls == 0
@@ -132,4 +136,16 @@ def test_cache_refuses_another_model(tmp_path: Path) -> None:
         FeatureCache(tmp_path, ModelKey("b", "fp32", "ab" * 32, 8, "cd" * 32))
     (cache.folder / "chunk-000001.npz").write_bytes(b"garbage")
     with pytest.raises(FeatureError, match="unreadable cache chunk"):
+        cache.load()
+
+
+def test_cache_ignores_stray_files_and_names_a_chunk_of_non_finite_features(tmp_path: Path) -> None:
+    cache = FeatureCache(tmp_path, ModelKey("b", "fp32", "ab" * 32, 4, "cd" * 32))
+    shutil.copy(cache.add(["k1"], np.ones((1, 4))), cache.folder / "chunk-backup.npz")
+    # a copy named chunk-backup.npz was a ValueError (invalid literal for int()) once the features were computed
+    assert cache.add(["k2"], np.zeros((1, 4))) == cache.folder / "chunk-000001.npz"
+    assert sorted(cache.load()) == ["k1", "k2"] and list(cache.chunks()) == [0, 1]
+    # NaN features were "features and scores must be finite", naming neither the cache nor what to do
+    bad = cache.add(["k3"], np.full((1, 4), np.nan))
+    with pytest.raises(FeatureError, match=f"{bad}: cache chunk with non-finite features .*; delete it"):
         cache.load()
