@@ -52,9 +52,9 @@ def check_output_folder(folder: str | os.PathLike[str], *, bundle: str | os.Path
     if bundle is not None and Path(bundle).is_dir():
         inside, home = Path(folder).resolve(), Path(bundle).resolve()
         if inside == home or home in inside.parents:
-            raise OutputFolderError(folder, f"is the bundle folder {bundle} or lies inside it; its heads and "
-                                            "manifest the reports and head would overwrite; choose another --out "
-                                            "(--add-head adds the head to the bundle)")
+            raise OutputFolderError(folder, f"is the bundle folder {bundle} or lies inside it, whose heads and "
+                                            "manifest the reports and the fitted head would overwrite; choose "
+                                            "another --out (--add-head adds the head to the bundle)")
 
 
 def write_json(report: dict[str, Any], folder: str | os.PathLike[str]) -> Path:
