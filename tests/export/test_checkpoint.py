@@ -325,6 +325,7 @@ def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path):
         (torch.full((64, 3, 7, 7), complex(float("nan"), 0.0)), "strided complex64 tensor on cpu"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants")  # torch.load of the sparse case
 def test_weights_that_are_not_dense_real_tensors_are_refused(tmp_path, r18_state, value, described):
     # was: AttributeError ('int' has no 'shape'), RuntimeError (meta), NotImplementedError (sparse); a complex
     # NaN passed the finiteness check and complex weights lost their imaginary part
