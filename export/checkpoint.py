@@ -169,7 +169,8 @@ def load_training_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         CheckpointError: The file is missing or unreadable, is not of this format and version (an
-            official checkpoint cannot be resumed), or lacks a field of :data:`TRAINING_FIELDS`.
+            official checkpoint cannot be resumed), lacks a field of :data:`TRAINING_FIELDS`, or its
+            model's weights are not all dense real tensors.
     """
     path = Path(path)
     raw = _read(path)
@@ -181,6 +182,7 @@ def load_training_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     missing = [key for key in TRAINING_FIELDS if key not in raw]
     if missing:
         raise CheckpointError(path, f"lacks field(s) {', '.join(missing)}, so it cannot be resumed")
+    _check_types(path, raw["model"], "resume from another checkpoint")
     return raw
 
 
@@ -388,12 +390,7 @@ def _validate(path: Path, state: Mapping[str, Any], config: ModelConfig) -> None
             shapes do not fit (the error lists them and suggests an architecture they fit), or a weight
             is NaN or infinite.
     """
-    wrong = _wrong_types(state)
-    if wrong:
-        raise CheckpointError(path, f"{len(wrong)} keys of the wrong type: {_names(wrong)}; every weight must be a "
-                              "dense real (floating-point or integer) tensor on the CPU, as torch.save of a network's "
-                              "state_dict() writes it: the checkpoint is damaged or was not written by contrique-train; "
-                              "export another checkpoint")
+    _check_types(path, state, "export another checkpoint")
     problems = _mismatch(state, _expected(config))
     if not problems:
         _check_finite(path, state)
@@ -406,6 +403,28 @@ def _validate(path: Path, state: Mapping[str, Any], config: ModelConfig) -> None
     raise CheckpointError(
         path, f"does not match ContriqueNet({config.arch}): " + "; ".join(problems) + (hint or "; is this a CONTRIQUE checkpoint?")
     )
+
+
+def _check_types(path: Path, state: Any, what_next: str) -> None:
+    """Refuse model weights that are not a dict of dense real CPU tensors (:func:`_wrong_types`).
+
+    Args:
+        path: The checkpoint (named in the error).
+        state: Its model's weights.
+        what_next: What to do instead, ending the message ("export another checkpoint").
+
+    Raises:
+        CheckpointError: ``state`` is not a dict, or some of its values are of the wrong type.
+    """
+    if not isinstance(state, Mapping):
+        raise CheckpointError(path, f"its model is a {type(state).__name__}, not a dict of weights: the checkpoint is "
+                                    f"damaged or was not written by contrique-train; {what_next}")
+    wrong = _wrong_types(state)
+    if wrong:
+        raise CheckpointError(path, f"{len(wrong)} keys of the wrong type: {_names(wrong)}; every weight must be a "
+                              "dense real (floating-point or integer) tensor on the CPU, as torch.save of a network's "
+                              f"state_dict() writes it: the checkpoint is damaged or was not written by contrique-train; "
+                              f"{what_next}")
 
 
 def _wrong_types(state: Mapping[str, Any]) -> list[str]:

@@ -97,6 +97,23 @@ def test_only_complete_training_checkpoints_resume(tmp_path, r18_state):
     assert load_checkpoint(tmp_path / "partial.pt").kind == "contrique"  # export needs only the network
 
 
+@pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants")  # torch.load of the sparse case
+def test_resuming_refuses_weights_that_are_not_dense_real_tensors(tmp_path, r18_state):
+    # was: read as they were, for torch to fail on later in the run (a sparse or complex weight), or
+    # an AttributeError on a model that is not a dict
+    for name, model, said in (
+        ("sparse", {**r18_state, "encoder.0.weight": r18_state["encoder.0.weight"].to_sparse()},
+         r"1 keys of the wrong type: encoder\.0\.weight \(sparse_coo float32 tensor on cpu\); .*resume from another"),
+        ("number", {**r18_state, "encoder.0.weight": 5}, r"encoder\.0\.weight \(int\)"),
+        ("list", [1.0, 2.0], r"its model is a list, not a dict of weights: .*resume from another checkpoint$"),
+    ):
+        payload = {k: v for k, v in ours(r18_state).items() if k not in ("format", "format_version")}
+        payload["rng"] = rng_state()
+        path = save_checkpoint(tmp_path / f"{name}.pt", {**payload, "model": model})
+        with pytest.raises(CheckpointError, match=said):
+            load_training_checkpoint(path)
+
+
 def test_ours_arch_mismatch(tmp_path, r18_state):
     path = save(ours(r18_state), tmp_path / "ours.pt")
     with pytest.raises(CheckpointError, match="records architecture 'resnet18' but 'resnet50' was requested"):
