@@ -7,7 +7,6 @@ output that is the photo itself, or whose name does not end in .png, among them)
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -15,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from contrique_infer.atomicfile import link_target, replace_file
 from contrique_infer.commands import EXIT_USAGE, fail, parse, random_seed
 from contrique_infer.errors import ContriqueError
+from contrique_infer.inputs import lists
 
 from .data import load_rgb
 from .distortions import DISTORTIONS, LEVELS, distort_image
@@ -60,14 +60,6 @@ def make_grid(image: Image.Image, size: int = 160, seed: int = 0) -> Image.Image
     return grid
 
 
-def same_file(first: str, second: str) -> bool:
-    """Whether two paths name one file (symbolic links followed); False if either does not exist."""
-    try:
-        return os.path.samefile(first, second)
-    except OSError:
-        return False
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``contrique-distortions``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
     parser = argparse.ArgumentParser(
@@ -87,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if Path(args.output).suffix.lower() != ".png":  # JPEG would add artefacts of its own to the tiles
         return fail(PROG, f"-o {args.output}: the grid is written as a PNG; give a file name ending in .png",
                     EXIT_USAGE, parser)
-    if same_file(args.image, args.output):
+    if lists([args.image], args.output):  # contrique-score's check of -o against its inputs
         return fail(PROG, f"-o {args.output} is the photo {args.image}; refusing to overwrite it: choose another "
                           "output file", EXIT_USAGE, parser)
     try:
