@@ -58,8 +58,8 @@ class InputContract(JsonRecord):
     ``(w // 2, h // 2)``), ``ToTensor`` values in [0, 1], NCHW float32, no normalisation.
     ``max_side`` (manifest format 2; None = the image as it is): an image whose longer side is
     longer is first downscaled to fit (bicubic, each side ``max(1, round(side * max_side /
-    longer side))``), and a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) still at
-    least that size; the scales are then taken of the downscaled image.
+    longer side))``) after the whole image is decoded (a JPEG too: no reduced-scale decode); the
+    scales are then taken of the downscaled image.
     """
 
     color: str = "RGB"

@@ -1,9 +1,13 @@
 """Parity at export: the ONNX graph must give torch's features, input by input.
 
-Every scale of every image runs through both torch and the runtime's encoder session
+Every scale of every image runs through torch and through the runtime's encoder session
 (:class:`contrique_infer.session.Encoder`, batch 1), and one batch of two runs through the session
-to check the dynamic batch axis. The largest absolute difference of any feature value is the
-parity figure recorded in the manifest. The tolerance holds for the largest difference of a feature
+to check the dynamic batch axis. The graph (float32) is compared with the same network computed by
+torch in float64: the definition both float32 computations approximate, each with its own rounding
+(on a 500x500 validation photo the statistics' products of torch's float32 were 1.5e-3 from it, the
+graph's 4.9e-4, so comparing the two float32 results failed a graph closer to the definition than
+torch). Torch's float32 run checks that the weights give finite features at all. The largest
+absolute difference of any feature value is the parity figure recorded in the manifest. The tolerance holds for the largest difference of a feature
 vector relative to its largest value, ``max|onnx - torch| / max(1, max|torch|)``: absolute for
 features whose values stay within 1 (the L2-normalised CNN feature), relative for features with
 larger values (the statistics' logarithms and pairwise products: the products of standardised
@@ -17,6 +21,7 @@ faithful. No comparison lets a NaN pass (``nan > tolerance`` is false; ``max(0.0
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,7 +47,7 @@ def check_parity(
     """Compare torch and onnxruntime features on every scale of every input.
 
     Args:
-        model: The torch network the graph was exported from.
+        model: The torch network the graph was exported from (not changed: a float64 copy is the reference).
         encoder: The runtime's session on the exported graph.
         inputs: Prepared images (at least one).
         tolerance: The largest acceptable difference, relative to the feature's largest value when it is above 1.
@@ -59,16 +64,18 @@ def check_parity(
     if not inputs:
         raise ExportError("parity needs at least one image")
     model = model.eval()
+    reference = copy.deepcopy(model).double()
     worst = worst_scaled = 0.0
     where = ""
     count = 0
     for item in inputs:
         for index, array in enumerate(item.scales):
             with torch.inference_mode():
-                expected = model(torch.from_numpy(array[None])).numpy().astype(np.float64)
-            if not np.isfinite(expected).all():
+                float32 = model(torch.from_numpy(array[None])).numpy()
+                expected = reference(torch.from_numpy(array[None]).double()).numpy()
+            if not np.isfinite(float32).all():
                 raise ExportError(
-                    f"{item.source} scale {index}: the checkpoint's network computes {_not_finite(expected)} feature "
+                    f"{item.source} scale {index}: the checkpoint's network computes {_not_finite(float32)} feature "
                     "values that are not finite (NaN or infinity): its weights overflow float32 or its training "
                     "diverged; export an earlier checkpoint of the run"
                 )

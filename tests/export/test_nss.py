@@ -11,7 +11,13 @@ from PIL import Image
 from scipy import ndimage
 
 from contrique_export.model_config import NSS_DIM, NSS_PAIRS, ModelConfig, statistics_dim
-from contrique_export.nss import REFERENCE_MEAN, REFERENCE_SCALE, NaturalSceneStatistics
+from contrique_export.nss import (
+    PRODUCT_DEAD_ZONE,
+    REFERENCE_MEAN,
+    REFERENCE_SCALE,
+    VARIANCE_FLOOR,
+    NaturalSceneStatistics,
+)
 from contrique_export.errors import ModelConfigError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -24,7 +30,7 @@ def reference(rgb: np.ndarray) -> np.ndarray:
     g = np.exp(-(t**2) / (2 * (7 / 6) ** 2))
     w = np.outer(g, g) / np.outer(g, g).sum()
     mu = ndimage.correlate(y, w, mode="nearest")
-    sigma = np.sqrt(np.maximum(ndimage.correlate(y * y, w, mode="nearest") - mu * mu, 0))
+    sigma = np.sqrt(np.maximum(ndimage.correlate(y * y, w, mode="nearest") - mu * mu - VARIANCE_FLOOR, 0))
     m = (y - mu) / (sigma + 1 / 255)
     eps = 1e-10
 
@@ -35,7 +41,7 @@ def reference(rgb: np.ndarray) -> np.ndarray:
     out = [np.log(m2 + eps), shape(m), np.log((m**4).mean() / (m2 * m2 + eps) + eps),
            np.log(sigma.mean() + eps), y.mean(), 0.5 * np.log(((y - y.mean()) ** 2).mean() + eps)]
     for p in (m[:, :-1] * m[:, 1:], m[:-1, :] * m[1:, :], m[:-1, :-1] * m[1:, 1:], m[:-1, 1:] * m[1:, :-1]):
-        neg, pos = p < 0, p > 0
+        neg, pos = p < -PRODUCT_DEAD_ZONE, p > PRODUCT_DEAD_ZONE
         out += [p.mean(), np.log((p[neg] ** 2).sum() / (neg.sum() + 1) + eps),
                 np.log((p[pos] ** 2).sum() / (pos.sum() + 1) + eps), shape(p)]
     out += [np.log((y > 0.98).mean() + 1e-3), np.log((y < 0.02).mean() + 1e-3), (y.mean() - 0.5) ** 2]
@@ -56,6 +62,21 @@ def test_statistics_equal_the_scipy_reference(photo: np.ndarray) -> None:
     got = NaturalSceneStatistics()(_tensor(photo))[0].double().numpy()
     assert got.shape == (NSS_DIM,)
     np.testing.assert_allclose(got, reference(photo), rtol=2e-3, atol=2e-4)
+
+
+def test_flat_areas_do_not_make_rounding_decide(photo: np.ndarray, tmp_path: Path) -> None:
+    """A clipped sky: float32 torch, the exported graph and float64 scipy agree on every statistic."""
+    import onnxruntime as ort
+
+    sky = photo.copy()
+    sky[: sky.shape[0] // 2] = 255
+    nss = NaturalSceneStatistics().eval()
+    got = nss(_tensor(sky))[0].double().numpy()
+    np.testing.assert_allclose(got, reference(sky), rtol=2e-3, atol=2e-4)
+    path = tmp_path / "nss.onnx"
+    torch.onnx.export(nss, (_tensor(sky),), input_names=["image"], dynamo=True).save(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"image": _tensor(sky).numpy()})[0][0], got, rtol=2e-3, atol=2e-4)
 
 
 def test_statistics_follow_noise_blur_and_contrast(photo: np.ndarray) -> None:

@@ -232,18 +232,17 @@ def test_fit_size_rule(size: tuple[int, int], max_side: int | None, expected: tu
     assert fit_size(size, max_side) == expected
 
 
-def test_max_side_decodes_jpeg_at_a_reduced_dct_scale_close_to_the_full_decode() -> None:
-    img = smooth(1200, 1600)
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=95)
-    fast = decode_rgb(buf.getvalue(), max_side=200)
-    assert fast.size == (200, 150)
-    full = decode_rgb(buf.getvalue()).resize((200, 150), Image.Resampling.BICUBIC)
-    diff = np.abs(np.asarray(fast, dtype=np.int16) - np.asarray(full, dtype=np.int16))
-    assert diff.mean() < 1.5 and np.percentile(diff, 99) < 8, (diff.mean(), np.percentile(diff, 99))
-    with Image.open(io.BytesIO(buf.getvalue())) as probe:
-        probe.draft("RGB", (200, 150))
-        assert probe.size == (200, 150)  # Pillow decoded it at 1/8 scale: the speed this rule buys
+def test_max_side_decodes_a_jpeg_file_whole_as_it_does_the_same_pil_image(tmp_path: Path) -> None:
+    """A JPEG file is decoded whole, then downscaled: the pixels of the same file given as a PIL image
+    or an array. Pillow's reduced-scale decode (``draft``, once used here for speed) gave a 1024x768
+    JPEG of photo crops 15 to 22 points less ``quality`` on the default model than its PIL image."""
+    path = tmp_path / "big.jpg"
+    smooth(1200, 1600).save(path, "JPEG", quality=95)
+    with Image.open(path) as loaded:
+        loaded.load()
+        want = np.asarray(loaded.resize((200, 150), Image.Resampling.BICUBIC))
+        for image in (path, path.read_bytes(), loaded, np.asarray(loaded)):
+            np.testing.assert_array_equal(np.asarray(decode_rgb(image, max_side=200)), want)
 
 
 # --- inputs found by hostile testing (2026-12-05) -----------------------------------------------

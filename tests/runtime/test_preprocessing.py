@@ -150,7 +150,7 @@ def test_a_lazy_pil_image_is_not_changed_and_is_decoded_whole(tmp_path: Path) ->
 
 
 def test_exif_turn_of_a_nearly_square_jpeg_decoded_at_reduced_scale(tmp_path: Path) -> None:
-    # 2048x2041 decoded at 1/8 scale is 256x256: the turn must come from the tag, not the decoded shape.
+    # 2048x2041 was once decoded at 1/8 scale, to 256x256: the turn comes from the tag, not the decoded shape.
     exif = Image.Exif()
     exif[0x0112] = 6
     path = tmp_path / "turned.jpg"

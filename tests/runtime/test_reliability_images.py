@@ -545,7 +545,7 @@ def test_every_format_decodes_an_oriented_image_upright_with_apply_exif(tmp_path
         np.testing.assert_array_equal(np.asarray(got), np.asarray(upright))
     prepared = preprocessing.prepare(path, InputContract(min_size=8, max_side=120), apply_exif=True)
     assert (prepared.width, prepared.height) == (600, 360) and prepared.scales[0].shape == (3, 72, 120)
-    small = decoding.decode_rgb(path, apply_exif=True, max_side=120)  # a JPEG: drafted at 1/4 scale
+    small = decoding.decode_rgb(path, apply_exif=True, max_side=120)  # a JPEG: decoded whole, then downscaled
     assert small.size == (120, 72)
     if fmt != "JPEG":
         want = upright.resize((120, 72), Image.Resampling.BICUBIC)
