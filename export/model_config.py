@@ -90,6 +90,52 @@ def feature_groups(architecture: str, per_scale_dim: int, scales: int) -> dict[s
             for name in FEATURE_GROUPS}
 
 
+NEIGHBOUR_STATISTICS = {"horizontal": 6, "vertical": 10, "main_diagonal": 14, "anti_diagonal": 18}
+"""Where the four statistics of each direction's MSCN neighbour products start (:mod:`contrique_export.nss`, 6+4k)."""
+
+
+def orientation_permutations(architecture: str, per_scale_dim: int, scales: int) -> list[np.ndarray]:
+    """How a feature's columns move when the photo is mirrored, flipped or turned by 90 degrees.
+
+    Mirroring or flipping a photo swaps the main- and anti-diagonal neighbour statistics; a turn by
+    90 degrees swaps the horizontal and vertical ones too (and the diagonals). The statistics move
+    exactly so; their squares and products only nearly, as each statistic is standardised by its own
+    reference mean and scale (:data:`contrique_export.nss.REFERENCE_MEAN`), which differ little
+    between the two diagonals (at most 0.02 of a scale) and more between horizontal and vertical
+    (0.4 of a scale for statistic 6). The learned columns have no such rule and stay where they are.
+
+    Args:
+        architecture: :attr:`ModelConfig.name` or a manifest's ``architecture``.
+        per_scale_dim: Length of one scale's block.
+        scales: How many blocks the feature has.
+
+    Returns:
+        The four permutations of the group (the identity first): ``feature[:, p]`` is the feature the
+        changed photo has, for the statistics. Only the identity without statistics.
+
+    Raises:
+        ModelConfigError: ``per_scale_dim`` is smaller than the architecture's statistics.
+    """
+    width = statistics_dim(architecture)
+    groups = feature_groups(architecture, per_scale_dim, 1)  # checks the widths
+    if not width:
+        return [np.arange(per_scale_dim * scales)]
+    learned = len(groups["learned"])
+    diagonals = {NEIGHBOUR_STATISTICS["main_diagonal"] + k: NEIGHBOUR_STATISTICS["anti_diagonal"] + k for k in range(4)}
+    axes = {NEIGHBOUR_STATISTICS["horizontal"] + k: NEIGHBOUR_STATISTICS["vertical"] + k for k in range(4)}
+    i, j = np.triu_indices(NSS_DIM)
+    pair = {(int(a), int(b)): n for n, (a, b) in enumerate(zip(i, j))}
+    permutations = []
+    for swaps in ({}, diagonals, axes, {**diagonals, **axes}):
+        swap = {**swaps, **{b: a for a, b in swaps.items()}}
+        stat = np.array([swap.get(k, k) for k in range(NSS_DIM)])
+        block = [*range(learned), *(learned + stat)]
+        if width > NSS_DIM:
+            block += [learned + NSS_DIM + pair[tuple(sorted((int(stat[a]), int(stat[b]))))] for a, b in zip(i, j)]
+        permutations.append(np.concatenate([s * per_scale_dim + np.array(block) for s in range(scales)]))
+    return permutations
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """What is needed to rebuild a network: architecture, residual stages kept, NSS, projection size.

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from contrique_export.model_config import NSS_DIM, NSS_PAIRS, ModelConfig, statistics_dim
+from contrique_export.model_config import NSS_DIM, NSS_PAIRS, ModelConfig, orientation_permutations, statistics_dim
 from contrique_export.nss import (
     PRODUCT_DEAD_ZONE,
     REFERENCE_MEAN,
@@ -263,3 +263,22 @@ def test_flat_images_get_finite_scores_from_a_freshly_exported_bundle(exported_n
     results = scorer.score_many(images)
     assert all(r.ok and np.isfinite(r.score) for r in results), results  # type: ignore[arg-type]
     assert [r.score for r in results] == [scorer.score(image) for image in images]
+
+
+def test_mirroring_flipping_and_turning_move_the_statistics_as_orientation_permutations_says(photo: np.ndarray) -> None:
+    """Orientation-invariant proxy heads rest on this: the changed photo's statistics are the moved statistics,
+    and its products are those of the moved statistics (each standardised by its own reference values, so
+    the products move only nearly as the permutation says)."""
+    nss = NaturalSceneStatistics(pairs=True).eval()
+    original = nss(_tensor(photo))[0].numpy()
+    identity, diagonals, axes, both = orientation_permutations("mobilenet_v3_small-3stages+nss2", 48 + NSS_DIM + NSS_PAIRS, 1)
+    np.testing.assert_array_equal(identity, np.arange(48 + NSS_DIM + NSS_PAIRS))
+    i, j = np.triu_indices(NSS_DIM)
+    for changed, move in ((photo[:, ::-1], diagonals), (photo[::-1], diagonals), (np.rot90(photo), both),
+                          (photo.transpose(1, 0, 2), axes)):
+        got = nss(_tensor(np.ascontiguousarray(changed)))[0].numpy()
+        moved = original[move[48:48 + NSS_DIM] - 48]
+        np.testing.assert_allclose(got[:NSS_DIM], moved, rtol=1e-4, atol=1e-5)
+        z = (moved - np.array(REFERENCE_MEAN)) / np.array(REFERENCE_SCALE)
+        np.testing.assert_allclose(got[NSS_DIM:], (z[:, None] * z[None, :])[i, j], rtol=1e-3, atol=1e-4)
+    assert not np.allclose(original[diagonals[48:48 + NSS_DIM] - 48], original[:NSS_DIM], rtol=1e-3)  # not symmetric

@@ -297,3 +297,25 @@ def test_a_blend_reaches_the_heads_the_report_and_the_description(proxy_dir: Pat
     assert report["heads"]["quality"]["blend"]["oof"]["srcc"] == pytest.approx(expected.oof.srcc)
     assert "ridges on the learned feature alone (weight 0.5)" in quality.info.description
     assert "ridges on" in load_bundle(bundle).heads["level"].info.description
+
+
+def test_orientation_invariant_heads_are_averaged_over_the_moves(proxy_dir: Path, tiny_bundle_dir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    plain = shutil.copytree(tiny_bundle_dir, tmp_path / "plain")
+    # the tiny encoder as if columns 0 and 1 (and 8 and 9) of its 16 were two directions' statistics
+    swap = np.arange(16)
+    swap[[0, 1, 8, 9]] = [1, 0, 9, 8]
+    monkeypatch.setattr(heads_module, "orientation_permutations", lambda *args: [np.arange(16), swap])
+    report = add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, orientation_invariant=True, cache_dir=None,
+                             progress=False)
+    add_proxy_heads(plain, proxy_dir, force=True, config=CONFIG, cache_dir=None, progress=False)
+    assert report["orientation_invariant"] is True
+    for name in ("quality", "level"):
+        head, before = load_bundle(bundle).heads[name], load_bundle(plain).heads[name]
+        np.testing.assert_allclose(head.coef, (before.coef + before.coef[swap]) / 2)
+        assert head.coef[0] == head.coef[1] and head.coef[8] == head.coef[9]
+        low, high = before.feature_range
+        np.testing.assert_array_equal(head.feature_range[0], np.minimum(low, low[swap]))
+        np.testing.assert_array_equal(head.feature_range[1], np.maximum(high, high[swap]))
+        assert "mirroring, flipping and 90-degree turns" in head.info.description

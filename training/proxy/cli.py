@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "its standardised columns are multiplied by it before the ridge, so below 1 it must "
                             "explain more to get the same coefficients, 0 leaves it out; GROUP@SCALE (e.g. "
                             "learned@half=0) weighs it in one scale's block only, over the group's weight; repeatable")
+    heads.add_argument("--orientation-invariant", action="store_true",
+                       help="average each head over the moves of the statistics that mirroring, flipping and "
+                            "90-degree turns make (the neighbour statistics of two directions swap), so those "
+                            "changes of a photo do not move the statistics' part of its score")
     heads.add_argument("--blend", action="append", default=[], metavar="PART=WEIGHT",
                        help=f"average each head with a ridge on one part of the feature alone ({', '.join(BLEND_PARTS)}: "
                             "the statistics with their products, or the learned channels; the group weights apply "
@@ -99,7 +103,8 @@ def _make(args: argparse.Namespace) -> dict[str, Any]:
 def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict[str, float],
            blend: dict[str, float]) -> dict[str, Any]:
     result = add_proxy_heads(args.bundle, args.proxy, default=args.default, target=args.target, force=args.force, config=config,
-                             group_weights=group_weights, blend=blend, **feature_options(args))
+                             group_weights=group_weights, blend=blend, orientation_invariant=args.orientation_invariant,
+                             **feature_options(args))
     for name, head in result["heads"].items():
         cv = head["cv"]
         edge = " (the smallest or largest candidate: widen --alphas)" if head["alpha_at_edge"] else ""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from contrique_export.model_config import FEATURE_GROUPS, feature_groups
+from contrique_export.model_config import FEATURE_GROUPS, feature_groups, orientation_permutations
 
 from ..evaluation.features import DEFAULT_CACHE
 from ..evaluation.metrics import Correlation, correlate
@@ -339,8 +339,8 @@ def fit_standardised(
     return StandardisedFit(standardise.unfold(model), selection, run_protocol(z, scores, content_ids, config))
 
 
-def _descriptions(proxy: ProxySet, images: int, photos: int, target: str,
-                  group_weights: Mapping[str, float], blend: Mapping[str, float] | None = None) -> dict[str, str]:
+def _descriptions(proxy: ProxySet, images: int, photos: int, target: str, group_weights: Mapping[str, float],
+                  blend: Mapping[str, float] | None = None, orientation_invariant: bool = False) -> dict[str, str]:
     types = "WIDE_TYPES and CHAIN_TYPES" if proxy.settings.get("chains") else "WIDE_TYPES"
     if proxy.settings.get("alt_fraction"):
         types += (f"; a share {proxy.settings['alt_fraction']:g} of the types with a second implementation rendered "
@@ -356,6 +356,10 @@ def _descriptions(proxy: ProxySet, images: int, photos: int, target: str,
            f"photos ({proxy.name}): pristine and the synthetic distortion types ({types}) of "
            "contrique_training.distortions at wide levels 1-5. Features are clipped to the range of those images and "
            "scores to the range of the targets (no extrapolation)")
+    if orientation_invariant:
+        fit += ("; the coefficients averaged over the moves of the statistics that mirroring, flipping and 90-degree "
+                "turns make, and the feature ranges joined over them (contrique_export.model_config."
+                "orientation_permutations), so those changes of a photo move the statistics' part of the score not at all")
     quality = (f"clip(100 * (1 - MDSI / {MDSI_MAX}), 0, 100), piq's MDSI against the pristine photo" if target == "mdsi"
                else "the mean rank over the set of six piq full-reference metrics against the pristine photo (MDSI, "
                     "GMSD, VSI, HaarPSI, MS-SSIM, FSIMc; contrique_training.fullref), scaled to 0-100")
@@ -376,6 +380,7 @@ def add_proxy_heads(
     config: ProtocolConfig = ProtocolConfig(alphas=PROXY_ALPHAS),
     group_weights: Mapping[str, float] | None = None,
     blend: Mapping[str, float] | None = None,
+    orientation_invariant: bool = False,
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
     variant: str = "auto",
     device: str | None = None,
@@ -401,6 +406,11 @@ def add_proxy_heads(
         blend: Weights of :data:`BLEND_PARTS` (:func:`parse_part_weights`), e.g. ``{"nss": 0.25,
             "learned": 0.25}``: each head is then :func:`fit_blend` of the ridge on every column and
             ridges on those parts alone. None or empty: one ridge on every column.
+        orientation_invariant: Average each fitted head's coefficients over
+            :func:`~contrique_export.model_config.orientation_permutations` (and join its feature ranges over
+            them), so that mirroring, flipping or turning a photo by 90 degrees, which swap the
+            neighbour statistics of two directions, does not move the statistics' part of its score;
+            the reported cross-validation figures are the fit's before the averaging.
         cache_dir: The evaluation feature cache root (None: no cache).
         variant, device: Passed to :meth:`QualityScorer.from_pretrained`.
         batch_size, workers: Feature extraction settings of :meth:`QualityScorer.features_many`.
@@ -454,7 +464,10 @@ def add_proxy_heads(
                                          batch_size=batch_size, workers=workers)
     start = time.perf_counter()
     photos = len(set(datasets["quality"].content_ids or ()))
-    descriptions = _descriptions(proxy, len(features), photos, target, group_weights, blend)
+    descriptions = _descriptions(proxy, len(features), photos, target, group_weights, blend, orientation_invariant)
+    feature = scorer.manifest.feature
+    moves = (orientation_permutations(scorer.manifest.architecture, feature.per_scale_dim, len(feature.layout))
+             if orientation_invariant else [np.arange(features.shape[1])])
     heads, report = [], {}
     for name in sorted(HEAD_NAMES, key=lambda n: n == default):  # the default last: add_head keeps it
         dataset = datasets[name]
@@ -464,10 +477,13 @@ def add_proxy_heads(
             else fit_standardised(features, dataset.scores, dataset.content_ids, config, weights)
         )
         summary = fit.result.summary()
-        head = make_head(fit.model, name, dataset, descriptions[name])
+        model = replace(fit.model, coef=np.mean([fit.model.coef[move] for move in moves], axis=0))
+        head = make_head(model, name, dataset, descriptions[name])
         # No extrapolation: features clip to the proxy set's range and scores to the targets' range,
         # so a frame unlike any photo (one flat colour) scores like the worst images it resembles.
-        heads.append(replace(head, feature_range=(features.min(axis=0), features.max(axis=0)),
+        low = np.min([features.min(axis=0)[move] for move in moves], axis=0)
+        high = np.max([features.max(axis=0)[move] for move in moves], axis=0)
+        heads.append(replace(head, feature_range=(low, high),
                              score_range=(float(np.min(dataset.scores)), float(np.max(dataset.scores)))))
         report[name] = {
             "file": f"heads/{name}.json",
@@ -496,6 +512,7 @@ def add_proxy_heads(
         "protocol": config.to_dict(),
         "group_weights": group_weights,
         "blend": blend,
+        "orientation_invariant": orientation_invariant,
         "heads": {name: report[name] for name in HEAD_NAMES},
         "timing_s": {"features": round(feature_s, 3), "fit": round(fit_s, 3)},
     }
