@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     heads.add_argument("--orientation-invariant", action="store_true",
                        help="average each head over the moves of the statistics that mirroring, flipping and "
                             "90-degree turns make (the neighbour statistics of two directions swap), so those "
-                            "changes of a photo do not move the statistics' part of its score")
+                            "changes of a photo barely move the statistics' part of its score")
     heads.add_argument("--blend", action="append", default=[], metavar="PART=WEIGHT",
                        help=f"average each head with a ridge on one part of the feature alone ({', '.join(BLEND_PARTS)}: "
                             "the statistics with their products, or the learned channels; the group weights apply "

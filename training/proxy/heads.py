@@ -359,7 +359,8 @@ def _descriptions(proxy: ProxySet, images: int, photos: int, target: str, group_
     if orientation_invariant:
         fit += ("; the coefficients averaged over the moves of the statistics that mirroring, flipping and 90-degree "
                 "turns make, and the feature ranges joined over them (contrique_export.model_config."
-                "orientation_permutations), so those changes of a photo move the statistics' part of the score not at all")
+                "orientation_permutations), so those changes of a photo barely move the statistics' part of the score (the 25 "
+                "statistics not at all, their products a little: each is standardised by its own reference values)")
     quality = (f"clip(100 * (1 - MDSI / {MDSI_MAX}), 0, 100), piq's MDSI against the pristine photo" if target == "mdsi"
                else "the mean rank over the set of six piq full-reference metrics against the pristine photo (MDSI, "
                     "GMSD, VSI, HaarPSI, MS-SSIM, FSIMc; contrique_training.fullref), scaled to 0-100")
@@ -409,7 +410,7 @@ def add_proxy_heads(
         orientation_invariant: Average each fitted head's coefficients over
             :func:`~contrique_export.model_config.orientation_permutations` (and join its feature ranges over
             them), so that mirroring, flipping or turning a photo by 90 degrees, which swap the
-            neighbour statistics of two directions, does not move the statistics' part of its score;
+            neighbour statistics of two directions, barely moves the statistics' part of its score;
             the reported cross-validation figures are the fit's before the averaging.
         cache_dir: The evaluation feature cache root (None: no cache).
         variant, device: Passed to :meth:`QualityScorer.from_pretrained`.
