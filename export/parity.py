@@ -7,7 +7,8 @@ torch in float64: the definition both float32 computations approximate, each wit
 (on a 500x500 validation photo the statistics' products of torch's float32 were 1.5e-3 from it, the
 graph's 4.9e-4, so comparing the two float32 results failed a graph closer to the definition than
 torch). Torch's float32 run checks that the weights give finite features at all. The largest
-absolute difference of any feature value is the parity figure recorded in the manifest. The tolerance holds for the largest difference of a feature
+absolute difference of any feature value is the parity figure recorded in the manifest (its
+``reference``: ``torch <version> in float64``). The tolerance holds for the largest difference of a feature
 vector relative to its largest value, ``max|onnx - torch| / max(1, max|torch|)``: absolute for
 features whose values stay within 1 (the L2-normalised CNN feature), relative for features with
 larger values (the statistics' logarithms and pairwise products: the products of standardised
@@ -107,7 +108,7 @@ def check_parity(
             f"(tolerance {tolerance:g}, relative to a largest value above 1); the export is not faithful, report "
             "this with your torch/onnx versions"
         )
-    return Parity(worst, len(inputs), count, tolerance, encoder.providers[0], f"torch {torch.__version__}")
+    return Parity(worst, len(inputs), count, tolerance, encoder.providers[0], f"torch {torch.__version__} in float64")
 
 
 def _not_finite(values: np.ndarray) -> str:

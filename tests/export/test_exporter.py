@@ -48,7 +48,7 @@ def test_manifest(resnet18, resnet18_bundle):
     assert p.training_data == resnet18.data["description"] and p.license == "Apache-2.0"
     assert "contrique-export" in p.created_by and "torch" in p.created_by
     assert manifest.parity.max_abs_diff < 1e-4 and manifest.parity.images == 3 + 4
-    assert manifest.parity.reference == f"torch {torch.__version__}" and manifest.parity.tolerance == 1e-4
+    assert manifest.parity.reference == f"torch {torch.__version__} in float64" and manifest.parity.tolerance == 1e-4
 
 
 def test_fidelity_recorded(resnet18_bundle):
