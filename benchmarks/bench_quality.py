@@ -136,6 +136,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from benchlib import PHOTOS, REPO, parse_bundle
 from distortion_sets import DEFAULT_SETS, LEVELS, SETS, DistortionSet
 from near_duplicates import same_pictures
 from PIL import Image
@@ -158,9 +159,6 @@ if TYPE_CHECKING:
     from contrique_infer import QualityScorer
     from contrique_training.evaluation.datasets import Dataset
     from contrique_training.evaluation.protocol import ProtocolConfig
-
-REPO = Path(__file__).resolve().parents[1]
-PHOTOS = REPO.parent / "shared" / "photos"
 
 Scored = tuple[float | None, str | None]  # (score, error message)
 Featured = tuple[np.ndarray | None, str | None]  # (feature, error message)
@@ -281,17 +279,6 @@ def brisque_contender(pool: Executor | None) -> Contender:
         return list(pool.map(_brisque_score, images, chunksize=4))
 
     return Contender("BRISQUE", {"kind": "brisque", "higher_is_better": False}, False, score)
-
-
-def parse_bundle(spec: str) -> tuple[str, str, str | None]:
-    """``LABEL=PATH`` or ``LABEL=PATH@HEAD`` -> (label, path, head)."""
-    label, sep, rest = spec.partition("=")
-    if not sep or not label or not rest:
-        raise argparse.ArgumentTypeError(f"--bundle takes LABEL=PATH or LABEL=PATH@HEAD; got {spec!r}")
-    if os.path.exists(rest) or "@" not in rest:
-        return label, rest, None
-    path, _, head = rest.rpartition("@")
-    return label, path, head
 
 
 def parse_random_init(spec: str) -> tuple[str, str]:

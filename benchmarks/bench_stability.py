@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from benchlib import PHOTOS, parse_bundle
 from PIL import Image
-
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 
 
 def _resized(image: Image.Image, step: int) -> Image.Image:
@@ -93,17 +92,11 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-def _bundle(spec: str) -> tuple[str, str]:
-    label, sep, path = spec.partition("=")
-    if not sep or not label or not path:
-        raise argparse.ArgumentTypeError(f"expected LABEL=PATH, got {spec!r}")
-    return label, path
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", type=_bundle, action="append", required=True, metavar="LABEL=PATH",
-                        help="a bundle folder (or Hub id) to measure; repeatable")
+    parser.add_argument("--bundle", type=parse_bundle, action="append", required=True, metavar="LABEL=PATH[@HEAD]",
+                        help="a bundle folder (or Hub id) to measure, with one of its heads (default: its default "
+                             "head); repeatable")
     parser.add_argument("--photos", type=Path, action="append", metavar="DIR",
                         help=f"a folder of held-out photos; repeatable (default {PHOTOS / 'val'})")
     parser.add_argument("--variant", default="fp32", help="encoder variant (default fp32)")
@@ -126,9 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             with Image.open(path) as image:
                 photos.append(image.convert("RGB"))
         results = {}
-        for label, bundle in args.bundle:
+        for label, bundle, head in args.bundle:
             print(f"{label}: {len(photos)} photos x {1 + len(CHANGES)} versions", file=sys.stderr)
-            scorer = QualityScorer.from_pretrained(bundle, variant=args.variant, threads=args.threads)
+            scorer = QualityScorer.from_pretrained(bundle, head=head, variant=args.variant, threads=args.threads)
             results[label] = stability(scorer, photos)
     except (ContriqueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,6 +7,8 @@ benchmarks share: the reference data's paths, the RULE recipe, the tiny bundle) 
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testkit"))
 
 from reference import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, rule_state_dict  # noqa: E402
 
-__all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "cpu_name", "gather", "held_out_folders", "rule_checkpoint"]
+__all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "cpu_name", "gather", "held_out_folders", "parse_bundle",
+           "rule_checkpoint"]
 
 
 def rule_checkpoint(path: Path) -> Path:
@@ -47,3 +50,14 @@ def cpu_name() -> str:
     except OSError:
         return ""
     return next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
+
+
+def parse_bundle(spec: str) -> tuple[str, str, str | None]:
+    """``LABEL=PATH`` or ``LABEL=PATH@HEAD`` -> (label, path, head)."""
+    label, sep, rest = spec.partition("=")
+    if not sep or not label or not rest:
+        raise argparse.ArgumentTypeError(f"--bundle takes LABEL=PATH or LABEL=PATH@HEAD; got {spec!r}")
+    if os.path.exists(rest) or "@" not in rest:
+        return label, rest, None
+    path, _, head = rest.rpartition("@")
+    return label, path, head

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -146,10 +147,7 @@ def test_resume_refuses_a_folder_of_another_run_and_accepts_its_own_run(photos: 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(photos: Path, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    for photo in photos.iterdir():
-        (bad / photo.name).write_bytes(photo.read_bytes())
+    bad = shutil.copytree(photos, tmp_path / "bad")
     (bad / "9.png").write_bytes((photos / "0.png").read_bytes()[:300])  # truncated
     assert _run(bad, tmp_path / "new") == 1 and not (tmp_path / "new").exists()  # left config.json and log.csv
     (tmp_path / "empty").mkdir()
@@ -168,10 +166,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(photos: Pat
 
 def test_a_run_folder_inside_the_data_folder_is_refused(photos: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    for photo in photos.iterdir():
-        (data / photo.name).write_bytes(photo.read_bytes())
+    data = shutil.copytree(photos, tmp_path / "data")
     # its loss.png was scanned as a fifth photo on --resume
     assert _run(data, data / "run") == 1 and not (data / "run").exists()
     assert f"run: is inside the data folder {data}, whose scan would read the run's files (loss.png) as photos; " \
