@@ -4,7 +4,10 @@ Accepted inputs (:data:`ImageInput`): a path (``str`` or ``os.PathLike``), ``byt
 file object, a PIL image, or a uint8 NumPy array of shape HxW, HxWx3 or HxWx4. Conversion to RGB:
 
 - grayscale ``L``/``1``: replicated to three channels (PIL ``convert("RGB")``);
-- 16-bit grayscale (``I;16*``, and ``I``, read as 0..65535): scaled to 8 bit by ``round(v / 257)``;
+- 16-bit grayscale ``I;16*`` (PNG, TIFF): the high byte of each sample (``v >> 8``), as Pillow reads
+  16-bit colour PNGs and TIFFs, so that a grey file and the same grey stored in colour decode alike;
+  ``I`` (32-bit: 16-bit PGM, integer TIFF), read as 0..65535: ``round(v / 257)``, as Pillow scales
+  16-bit PPM; both give ``v`` for an 8-bit value stored as ``v * 257``;
 - ``F`` (float): PIL's conversion (values taken as 0..255, clipped);
 - palette ``P``/``PA`` (with or without transparency), ``RGBA``, ``LA``: the alpha channel is
   dropped, as ``convert("RGB")`` does (transparent pixels keep their stored colour);
@@ -541,8 +544,8 @@ def _to_rgb(img: Image.Image, source: str) -> Image.Image:
         img.load()
         return img
     if mode.startswith("I;16") or mode == "I":
-        values = np.asarray(img).astype(np.int64)
-        eight = (np.clip(values, 0, 65535) * 255 + 32767) // 65535
+        values = np.clip(np.asarray(img).astype(np.int64), 0, 65535)
+        eight = values >> 8 if mode.startswith("I;16") else (values * 255 + 32767) // 65535
         return Image.fromarray(eight.astype(np.uint8), "L").convert("RGB")
     if mode in ("P", "PA"):
         # Via RGBA, so that palette transparency does not warn; the colours are the same.

@@ -75,3 +75,14 @@ def tiff_bytes(pixels: np.ndarray, *, planar: bool = False, deflate: bool = Fals
     out[4:8] = struct.pack("<I", len(out))
     out += struct.pack("<H", len(fields)) + b"".join(struct.pack("<HHI", t, k, n) + v for t, k, n, v in fields)
     return bytes(out + b"\0\0\0\0")
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(w: int, h: int, depth: int, color_type: int, rows: bytes) -> bytes:
+    """A PNG written by hand: any declared size and bit depth, whatever the pixel data holds."""
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(rows))
+            + png_chunk(b"IEND", b""))

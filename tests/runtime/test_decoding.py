@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from image_fixtures import png, rgb, smooth, tiff_bytes
+from image_fixtures import png, png_bytes, rgb, smooth, tiff_bytes
 from PIL import Image, ImageFile, ImageOps
 
 from contrique_infer.decoding import (
@@ -48,11 +48,22 @@ def test_sixteen_bit_png_equals_eight_bit_scaled(tmp_path: Path) -> None:
         assert reopened.mode.startswith("I")
     want = np.asarray(Image.fromarray(gray8, "L").convert("RGB"))
     np.testing.assert_array_equal(np.asarray(decode_rgb(path)), want)
-    # Rounding: v -> round(v / 257), 65535 -> 255; mode I (32-bit) reads the same 0..65535 range.
-    values = np.array([[0, 128, 129, 32767, 32768, 65535]], dtype=np.uint16)
-    expected = np.array([0, 0, 1, 127, 128, 255], dtype=np.uint8)
-    for img in (Image.fromarray(values), Image.fromarray(values.astype(np.int32))):
-        assert np.asarray(decode_rgb(img))[0, :, 0].tolist() == expected.tolist()
+    # I;16 keeps the high byte (as Pillow reads 16-bit colour); mode I (32-bit, 16-bit PGM) rounds v / 257
+    values = np.array([[0, 128, 129, 255, 32767, 32768, 65279, 65535]], dtype=np.uint16)
+    assert np.asarray(decode_rgb(Image.fromarray(values)))[0, :, 0].tolist() == [0, 0, 0, 0, 127, 128, 254, 255]
+    rounded = np.asarray(decode_rgb(Image.fromarray(values.astype(np.int32))))[0, :, 0]
+    assert rounded.tolist() == [0, 0, 1, 1, 127, 128, 254, 255]
+
+
+def test_sixteen_bit_grey_png_decodes_as_the_same_grey_in_a_sixteen_bit_colour_png(tmp_path: Path) -> None:
+    values = np.random.default_rng(5).integers(0, 65536, (30, 40)).astype(">u2")  # not 8-bit values x 257
+    grey, colour = tmp_path / "grey16.png", tmp_path / "rgb16.png"
+    grey.write_bytes(png_bytes(40, 30, 16, 0, b"".join(b"\0" + row.tobytes() for row in values)))
+    colour.write_bytes(png_bytes(40, 30, 16, 2, b"".join(b"\0" + np.repeat(row, 3).tobytes() for row in values)))
+    with Image.open(grey) as img:
+        assert img.mode.startswith("I;16")
+    np.testing.assert_array_equal(np.asarray(decode_rgb(grey)), np.asarray(decode_rgb(colour)))
+    np.testing.assert_array_equal(np.asarray(decode_rgb(grey))[..., 0], (values >> 8).astype(np.uint8))
 
 
 def _palette(transparency: bool) -> Image.Image:

@@ -19,14 +19,13 @@ import shutil
 import socket
 import struct
 import sys
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from image_fixtures import tiff_bytes
+from image_fixtures import png_bytes, tiff_bytes
 from PIL import Image, ImageFile, ImageOps
 from tiny_bundle import write_tiny_bundle
 
@@ -52,17 +51,6 @@ def encoded(img: Image.Image, fmt: str, **kw) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **kw)
     return buf.getvalue()
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_bytes(w: int, h: int, depth: int, color_type: int, rows: bytes) -> bytes:
-    """A PNG written by hand: any declared size and bit depth, whatever the pixel data holds."""
-    ihdr = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(rows))
-            + png_chunk(b"IEND", b""))
 
 
 def decoded(path: Path, convert: Callable[[Image.Image], Image.Image] = lambda im: im.convert("RGB")) -> Image.Image:

@@ -442,7 +442,7 @@ def test_sixteen_bit_photos_are_scaled_as_scoring_scales_them(tmp_path: Path) ->
     # training used PIL's convert("RGB"), which clips 16-bit grayscale at 255 (a normal photo came out nearly white)
     path = tmp_path / "g16.png"
     Image.fromarray(np.array([[0, 1, 255, 256, 32768, 65535]], dtype=np.uint16)).save(path)
-    assert np.asarray(load_rgb(path))[0, :, 0].tolist() == [0, 0, 1, 1, 128, 255]
+    assert np.asarray(load_rgb(path))[0, :, 0].tolist() == [0, 0, 0, 1, 128, 255]  # the high byte
     assert np.array_equal(np.asarray(load_rgb(path)), np.asarray(decode_rgb(path)))
 
 
