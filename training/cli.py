@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         kind = {int: int, float: float}.get(type(field.default), str)
         choices = {"arch": sorted(ARCHITECTURES), "amp": AMP_MODES, "device": DEVICES}.get(field.name)
-        metavar = None if kind is not str or choices else "DIR" if field.name in ("data", "data_authentic") else "TEXT"
+        metavar = (None if kind is not str or choices else "DIR" if field.name in ("data", "data_authentic")
+                   else "CKPT" if field.name == "init_from" else "TEXT")
         settings.add_argument(flag, dest=field.name, type=kind, default=None, choices=choices,
                               help=field.metadata["help"], metavar=metavar)
     return parser

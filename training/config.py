@@ -78,6 +78,15 @@ class TrainConfig:
         "mean of its square on a randomly shifted grid (contrique_training.alternates.block_pixelate: the mosaic of "
         "image editors and libvips), instead of by the other implementations"
     )
+    phase_jitter: int = _f(
+        0, "series training: render each series on a region this many pixels larger and cut the crop at a random "
+        "offset below it, so that the 8x8 and 16x16 grids of codecs and block pixelation fall at every phase of the "
+        "network's strides rather than always at the crop's corner (16 covers JPEG's chroma blocks; 0 = off)"
+    )
+    init_from: str | None = _f(
+        None, "a checkpoint (contrique-train's, or the official one) whose encoder weights start a new run instead "
+        "of a random initialisation: a fine-tune, with its own schedule; the architecture settings must match it"
+    )
     optimizer: str = _f("sgd", "sgd (momentum, the paper's) or adamw")
     ema_decay: float = _f(0.0, "exponential moving average of the weights (0 = off); checkpoints hold the average")
     keep_every: int = _f(0, "also keep a copy of the checkpoint every N steps as checkpoint-<step>.pt (0 = off)")
@@ -170,6 +179,9 @@ class TrainConfig:
         if not 0.0 <= self.block_fraction <= 1.0 or (self.block_fraction > 0 and self.rank_weight <= 0):
             raise ConfigError(f"block_fraction {self.block_fraction} must be in [0, 1], and needs series training "
                               "(rank_weight > 0)")
+        if not 0 <= self.phase_jitter <= self.crop_size or (self.phase_jitter > 0 and self.rank_weight <= 0):
+            raise ConfigError(f"phase_jitter {self.phase_jitter} must be in 0..crop_size ({self.crop_size}), and needs "
+                              "series training (rank_weight > 0)")
         if not 0.0 <= self.freeze_norm_at < 1.0 or (self.freeze_norm_at > 0 and self.fixed_norm):
             raise ConfigError(f"freeze_norm_at {self.freeze_norm_at} must be in [0, 1), and cannot go with fixed_norm "
                               "(whose statistics are fixed from the start)")
@@ -238,7 +250,7 @@ class TrainConfig:
 
 
 def _coerce(source: str, name: str, value: Any, default: Any) -> Any:
-    optional_str = name in ("data_authentic", "data_description")
+    optional_str = name in ("data_authentic", "data_description", "init_from")
     if value is None and optional_str:
         return None
     kind = str if optional_str else type(default)

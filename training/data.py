@@ -238,22 +238,29 @@ class SeriesDataset(_PhotoDataset):
     probability ``block_fraction``, before that draw. Host types (codecs, chains, second implementations) are
     applied here, at every level with the series' seed; pixel types on the training device by
     :func:`make_series`. No colour-space augmentation: the runtime sees RGB, and so does the head.
-    A sample is a dict: ``series`` (uint8, 6 x 3 x crop x crop), ``type``, ``flip`` and ``hosted``
-    (1 when every level is already distorted here).
+    With ``phase_jitter`` the series is rendered on a region that many pixels larger, and
+    :func:`make_series` cuts the crop from it at the sample's ``offset`` (drawn below
+    ``phase_jitter`` per axis), so that the block grids of codecs and pixelation, which start at the
+    region's corner, fall at every phase of the network's strides (in a photo, a crop or a resize
+    moves them; without it they always align with the crop).
+    A sample is a dict: ``series`` (uint8, 6 x 3 x (crop + phase_jitter) x (crop + phase_jitter)),
+    ``type``, ``flip``, ``hosted`` (1 when every level is already distorted here) and ``offset``
+    (int64 (2,): top and left of the crop; 0 without jitter).
     """
 
     def __init__(self, paths: list[Path], crop_size: int, seed: int, variants_per_image: int = 1,
                  max_side: int = 0, chain_fraction: float = 0.0, alt_fraction: float = 0.0,
-                 block_fraction: float = 0.0) -> None:
+                 block_fraction: float = 0.0, phase_jitter: int = 0) -> None:
         super().__init__(paths, crop_size, seed, variants_per_image, max_side)
         self.chain_fraction, self.alt_fraction, self.block_fraction = chain_fraction, alt_fraction, block_fraction
+        self.phase_jitter = phase_jitter
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self.epoch, index, 2])
         chain = bool(self.chain_fraction) and rng.random() < self.chain_fraction
         type_index = len(WIDE_TYPES) + int(rng.integers(len(CHAIN_TYPES))) if chain else int(rng.integers(len(WIDE_TYPES)))
         photo = index // self.variants
-        region = random_region(self.photo(photo), self.crop_size, rng, self.paths[photo])
+        region = random_region(self.photo(photo), self.crop_size + self.phase_jitter, rng, self.paths[photo])
         seed = int(rng.integers(2**31)) if chain else 0
         distortion = WIDE_TYPES[type_index] if not chain else None
         # No draw for a setting left at 0, so that runs without it see the same series as before it existed.
@@ -267,14 +274,18 @@ class SeriesDataset(_PhotoDataset):
             series = [region, *(render(region, level=level, seed=seed) for level in range(1, LEVELS + 1))]
         else:
             series = [apply_host(region, type_index, level, seed=seed) for level in range(LEVELS + 1)]
+        flip = int(rng.integers(0, 2))
+        # drawn last, and only with jitter, so that runs without it see the same series as before it existed
+        offset = rng.integers(0, self.phase_jitter, size=2) if self.phase_jitter else np.zeros(2, dtype=np.int64)
         return {"series": torch.stack([_to_tensor(image) for image in series]), "type": type_index,
-                "flip": int(rng.integers(0, 2)), "hosted": int(alternate)}
+                "flip": flip, "hosted": int(alternate), "offset": torch.from_numpy(offset.astype(np.int64))}
 
 
 def make_series(
-    batch: dict[str, torch.Tensor], device: torch.device, generator: torch.Generator
+    batch: dict[str, torch.Tensor], device: torch.device, generator: torch.Generator, crop_size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Finish a batch of :class:`SeriesDataset` samples on ``device``: distortions, flips, half scale.
+    """Finish a batch of :class:`SeriesDataset` samples on ``device``: distortions, the crop at each
+    series' ``offset`` (when ``crop_size`` is below the samples' side: ``phase_jitter``), flips, half scale.
 
     Returns:
         ``(full, half, labels)``: float32 views in [0, 1] of the B x 6 images, series after
@@ -288,6 +299,10 @@ def make_series(
     levels = torch.arange(length, device=device).repeat(b)
     hosted = batch["hosted"].to(device).bool().repeat_interleave(length)
     x = distort(x, types, torch.where(hosted, 0, levels), generator)  # hosted series are distorted already
+    if crop_size is not None and crop_size < x.shape[-1]:
+        x = torch.stack([images[:, :, top : top + crop_size, left : left + crop_size]
+                         for images, (top, left) in zip(x.view(b, length, *x.shape[1:]), batch["offset"].tolist())])
+        x = x.flatten(0, 1)
     flip = batch["flip"].to(device).bool().repeat_interleave(length).view(-1, 1, 1, 1)
     x = torch.where(flip, x.flip(-1), x)
     half = halve(x)

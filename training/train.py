@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from contrique_export.checkpoint import load_training_checkpoint
+from contrique_export.checkpoint import load_checkpoint, load_training_checkpoint
 from contrique_export.errors import CheckpointError
 from contrique_export.model import ContriqueNet
 from contrique_infer.inputs import list_images
@@ -221,6 +221,24 @@ def _discard_unsaved(out: Path, made: bool) -> None:
     shutil.rmtree(out / "tensorboard", ignore_errors=True)
 
 
+def initial_weights(path: Path, config: TrainConfig) -> dict[str, torch.Tensor]:
+    """The encoder weights of the checkpoint ``path`` (``--init-from``) for the network ``config`` trains.
+
+    The natural-scene statistics and their pairwise products have no weights, so a checkpoint with or
+    without them fits a network with or without them; every other architecture setting must match.
+
+    Raises:
+        CheckpointError: The checkpoint cannot be read, or is of another architecture.
+    """
+    ckpt = load_checkpoint(path, arch=config.arch)
+    if replace(ckpt.config, nss=config.nss, nss_pairs=config.nss_pairs) != config.model_config:
+        raise CheckpointError(path, f"holds a {ckpt.config.name} network (projection {ckpt.config.projection_dim}), "
+                                    f"not the {config.model_config.name} (projection {config.projection_dim}) these "
+                                    "settings train; give --init-from a checkpoint of this architecture, or set --arch, "
+                                    "--stages, --nss and --projection-dim to the checkpoint's")
+    return dict(ckpt.state_dict)
+
+
 def _restore(path: Path, ckpt: dict, net: ContriqueNet, trainer: nn.Module, ema: AveragedModel | None,
              optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stream: BatchStream, total: int) -> int:
     """Restore the training state of ``ckpt``, the checkpoint read from ``path``; returns its step.
@@ -270,7 +288,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: str | os
     Raises:
         ConfigError, DataError, ScanError, CheckpointError: Bad settings, data (ScanError: a photo
             folder that is missing, unreadable or holds no images) or checkpoint (also: one that
-            cannot be written).
+            cannot be written, or a ``config.init_from`` of another architecture).
         RunFolderError: ``out_dir`` is a file, cannot be created or written, lies inside a data folder,
             or is not empty and holds no run that ``resume`` continues; or its log.csv is damaged.
         DivergedError: The loss became NaN or infinite (nothing more is saved).
@@ -299,19 +317,21 @@ def _train(config: TrainConfig, out: Path, resume: Path | None, progress: bool, 
         raise ConfigError(f"{micro // rt.world} images per process and micro-batch are not whole series of "
                           f"{SERIES_LENGTH}; use a batch_size that is a multiple of {SERIES_LENGTH * rt.world}")
     ckpt = None if resume is None else load_training_checkpoint(resume)
+    init = initial_weights(Path(config.init_from), config) if config.init_from and resume is None else None
     made = not out.exists()
     prepare_run_folder(out, config, resume, None if ckpt is None else ckpt["config"], rt.is_main)
     try:
-        return _run(config, out, resume, ckpt, progress, rt, stop_at)
+        return _run(config, out, resume, ckpt, init, progress, rt, stop_at)
     except BaseException:  # Ctrl-C too
         if rt.is_main:
             _discard_unsaved(out, made)
         raise
 
 
-def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None, progress: bool, rt: Runtime,
-         stop_at: int | None) -> Path:
-    """Train in the checked run folder ``out``, from ``ckpt`` (read from ``resume``) when given; see :func:`train`."""
+def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None, init: dict[str, torch.Tensor] | None,
+         progress: bool, rt: Runtime, stop_at: int | None) -> Path:
+    """Train in the checked run folder ``out``, from ``ckpt`` (read from ``resume``) when given, else from the
+    encoder weights ``init`` (``--init-from``) when given; see :func:`train`."""
     micro = config.batch_size // config.grad_accum
     torch.manual_seed(config.seed + rt.rank)
 
@@ -322,7 +342,7 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
     if series:
         stream = BatchStream(SeriesDataset(pristine, config.crop_size, config.seed, config.variants_per_image,
                                                  config.max_side, config.chain_fraction, config.alt_fraction,
-                                                 config.block_fraction), None,
+                                                 config.block_fraction, config.phase_jitter), None,
                              micro // rt.world // SERIES_LENGTH, 0.0, rt.rank, rt.world, config.workers,
                              pin=rt.device.type == "cuda")
     else:
@@ -334,6 +354,8 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
 
     # model, optimizer and weight average
     net = ContriqueNet(config.model_config)
+    if init is not None:
+        net.load_state_dict(init, strict=True)
     for module in net.stage_modules(config.freeze_stages):
         module.requires_grad_(False)
     trainer: nn.Module = (
@@ -428,7 +450,8 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
         for index in range(config.grad_accum):
             batch = stream.next()
             generator.manual_seed(_step_seed(config.seed, rt.rank, step, index))
-            full, half, labels = (make_series if series else make_views)(batch, rt.device, generator)
+            full, half, labels = (make_series(batch, rt.device, generator, config.crop_size) if series
+                                  else make_views(batch, rt.device, generator))
             if channels_last:
                 full, half = (v.contiguous(memory_format=torch.channels_last) for v in (full, half))
             patch_labels = labels.repeat(2).repeat_interleave(config.patch_grid**2)

@@ -279,7 +279,7 @@ def test_alternate_series_are_rendered_in_the_dataset_and_left_alone_on_the_devi
     assert all(WIDE_TYPES[s["type"]].name not in ALTERNATES for s in samples if not s["hosted"])
     assert not any(plain[i]["hosted"] for i in range(len(plain)))
     sample = next(s for s in hosted if WIDE_TYPES[s["type"]].name == "gaussian_blur")
-    batch = {key: torch.tensor([sample[key]]) if key != "series" else sample["series"][None] for key in sample}
+    batch = {key: value[None] if isinstance(value, torch.Tensor) else torch.tensor([value]) for key, value in sample.items()}
     full, _, labels = make_series(batch, torch.device("cpu"), torch.Generator().manual_seed(0))
     expected = sample["series"].float() / 255
     torch.testing.assert_close(full, expected.flip(-1) if sample["flip"] else expected)  # not blurred twice
@@ -301,8 +301,8 @@ def test_block_pixelation_renders_the_pixelation_series_and_leaves_the_others_al
     assert pixelation and all(blocks[i]["hosted"] and not plain[i]["hosted"] for i in pixelation)
     for i in range(len(plain)):  # no draw for the other types: their series are those of a run without blocks
         if i not in pixelation:
-            assert all(torch.equal(blocks[i][key], plain[i][key]) if key == "series" else blocks[i][key] == plain[i][key]
-                       for key in plain[i])
+            assert all(torch.equal(blocks[i][key], value) if isinstance(value, torch.Tensor) else blocks[i][key] == value
+                       for key, value in plain[i].items())
     sample = blocks[pixelation[0]]
     series = sample["series"].permute(0, 2, 3, 1).numpy()
     pristine = Image.fromarray(series[0])
@@ -315,6 +315,42 @@ def test_block_pixelation_renders_the_pixelation_series_and_leaves_the_others_al
         TrainConfig(data="x", block_fraction=0.5)  # needs series training
     with pytest.raises(ConfigError, match="block_fraction"):
         TrainConfig(data="x", rank_weight=1.0, batch_size=48, block_fraction=-0.1)
+
+
+def test_phase_jitter_cuts_each_series_at_its_offset_after_every_distortion(folder: Path) -> None:
+    paths = list_images(folder)
+    jitter = SeriesDataset(paths, 32, seed=0, variants_per_image=50, phase_jitter=8)
+    plain = SeriesDataset(paths, 32, seed=0, variants_per_image=50)
+    samples = [jitter[i] for i in range(len(jitter))]
+    assert all(s["series"].shape == (SERIES_LENGTH, 3, 40, 40) for s in samples)
+    offsets = {tuple(s["offset"].tolist()) for s in samples}
+    assert all(0 <= top < 8 and 0 <= left < 8 for top, left in offsets) and len(offsets) > 20
+    assert all(plain[i]["offset"].tolist() == [0, 0] for i in range(len(plain)))
+    assert all(samples[i]["type"] == plain[i]["type"] for i in range(len(plain)))  # drawn before the region
+
+    def batch_of(sample: dict, flip: int) -> dict:
+        return {**{key: torch.tensor([sample[key]]) for key in ("type", "hosted")}, "flip": torch.tensor([flip]),
+                "series": sample["series"][None], "offset": sample["offset"][None]}
+
+    cpu = torch.device("cpu")
+    # a codec series is encoded in the worker on the whole region: its 8x8 grid starts `offset` before the crop
+    jpeg = next(s for s in samples if s["type"] == TYPE_INDEX["jpeg"] and s["offset"].min() > 0)
+    top, left = jpeg["offset"].tolist()
+    full, half, _ = make_series(batch_of(jpeg, 1), cpu, torch.Generator().manual_seed(0), crop_size=32)
+    assert full.shape == (SERIES_LENGTH, 3, 32, 32) and half.shape == (SERIES_LENGTH, 3, 16, 16)
+    torch.testing.assert_close(full, (jpeg["series"][:, :, top : top + 32, left : left + 32].float() / 255).flip(-1))
+    # a device type is applied to the whole region too, and then cut
+    blur = next(s for s in samples if s["type"] == TYPE_INDEX["gaussian_blur"] and not s["hosted"])
+    top, left = blur["offset"].tolist()
+    cut, _, _ = make_series(batch_of(blur, 0), cpu, torch.Generator().manual_seed(0), crop_size=32)
+    whole, _, _ = make_series(batch_of(blur, 0), cpu, torch.Generator().manual_seed(0))
+    assert whole.shape[-1] == 40
+    torch.testing.assert_close(cut, whole[:, :, top : top + 32, left : left + 32])
+    assert not torch.equal(cut, whole[:, :, :32, :32]) or (top, left) == (0, 0)
+    with pytest.raises(ConfigError, match="phase_jitter"):
+        TrainConfig(data="x", phase_jitter=8)  # needs series training
+    with pytest.raises(ConfigError, match="phase_jitter"):
+        TrainConfig(data="x", rank_weight=1.0, batch_size=48, crop_size=64, phase_jitter=65)
 
 
 def test_series_photos_are_downscaled_to_max_side(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import torch
 import torch.multiprocessing as mp
 from PIL import Image
 
+from contrique_export.errors import CheckpointError
 from contrique_export.model import ContriqueNet
 from contrique_export.model_config import NSS_DIM, ModelConfig
 from contrique_training.config import TrainConfig, build_config
@@ -137,6 +138,27 @@ def test_fixed_norm_keeps_the_initial_batchnorm_statistics_and_trains_the_rest(p
     plain = torch.load(train(series(photos, steps=2), tmp_path / "plain", progress=False), map_location="cpu",
                        weights_only=True)["model"]
     assert not torch.equal(plain["encoder.1.running_var"], initial["encoder.1.running_var"])  # what it prevents
+
+
+def test_init_from_starts_a_new_run_from_a_checkpoints_encoder(photos: Path, tmp_path: Path) -> None:
+    first = train(series(photos, steps=2), tmp_path / "first", progress=False)
+    start = torch.load(first, map_location="cpu", weights_only=True)["model"]
+    # fixed_norm and lr 1e-12: the encoder is the checkpoint's after the steps, up to the rounding of a tiny step
+    # (the projector's BatchNorm statistics move: training uses it in train mode)
+    path = train(series(photos, steps=2, init_from=str(first), fixed_norm=True, base_lr=1e-12, nss_pairs=True),
+                 tmp_path / "tuned", progress=False)
+    tuned = torch.load(path, map_location="cpu", weights_only=True)
+    assert tuned["step"] == 2 and tuned["config"]["init_from"] == str(first)
+    assert set(tuned["model"]) == set(start)
+    encoder = [key for key in start if key.startswith("encoder.")]
+    for key in encoder:  # not a random initialisation: every weight is the checkpoint's
+        torch.testing.assert_close(tuned["model"][key], start[key], rtol=1e-6, atol=1e-6)
+    scratch = torch.load(train(series(photos, steps=2, fixed_norm=True, base_lr=1e-12), tmp_path / "scratch",
+                               progress=False), map_location="cpu", weights_only=True)["model"]
+    assert not torch.allclose(scratch["encoder.0.weight"], start["encoder.0.weight"])
+    with pytest.raises(CheckpointError, match="not the resnet18-1stages.*--init-from"):
+        train(series(photos, steps=2, stages=1, init_from=str(first)), tmp_path / "other", progress=False)
+    assert not (tmp_path / "other").exists()  # refused before the run folder is made
 
 
 def test_freeze_norm_at_keeps_the_running_statistics_from_then_on(photos: Path, tmp_path: Path) -> None:
