@@ -72,6 +72,9 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     overrides: dict[str, Any] = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None
     }
+    if args.resume and args.init_from is not None:
+        raise ConfigError(f"--init-from starts a new run from a checkpoint's weights and --resume continues the run of "
+                          f"{args.resume}; give one of them")
     if args.resume:
         from contrique_export.checkpoint import load_training_checkpoint  # imports torch: only to resume
         from contrique_export.errors import CheckpointError

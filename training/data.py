@@ -301,7 +301,7 @@ def make_series(
     x = distort(x, types, torch.where(hosted, 0, levels), generator)  # hosted series are distorted already
     if crop_size is not None and crop_size < x.shape[-1]:
         x = torch.stack([images[:, :, top : top + crop_size, left : left + crop_size]
-                         for images, (top, left) in zip(x.view(b, length, *x.shape[1:]), batch["offset"].tolist())])
+                         for images, (top, left) in zip(x.reshape(b, length, *x.shape[1:]), batch["offset"].tolist())])
         x = x.flatten(0, 1)
     flip = batch["flip"].to(device).bool().repeat_interleave(length).view(-1, 1, 1, 1)
     x = torch.where(flip, x.flip(-1), x)

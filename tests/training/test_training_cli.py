@@ -36,6 +36,12 @@ def test_smoke_run_and_resume(photos: Path, tmp_path: Path, capsys: pytest.Captu
     assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--no-progress"]) == 0
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 3 and ckpt["data"]["license"] == "CC0" and ckpt["config"]["steps"] == 3
+    # --init-from starts a new run from those weights; with --resume it is a usage error, before anything is read
+    assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--init-from", str(run / "checkpoint.pt")]) == 2
+    assert "--init-from starts a new run" in capsys.readouterr().err
+    assert main(["--preset", "smoke", "--data", str(photos), "--steps", "1", "--init-from", str(run / "checkpoint.pt"),
+                 "--out", str(tmp_path / "tuned"), "--no-progress"]) == 0
+    assert torch.load(tmp_path / "tuned" / "checkpoint.pt", weights_only=True)["config"]["init_from"] == str(run / "checkpoint.pt")
 
 
 def test_config_file_and_flags(photos: Path, tmp_path: Path) -> None:
