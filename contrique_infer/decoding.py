@@ -230,10 +230,9 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
         size = img.size
         target = fit_size(size, max_side)
         try:
-            stored = img.size
             with _PIL_INPUT_LOCK if img is image else nullcontext():  # the caller's PIL image: never changed
                 img.load()
-            if img.size == stored[::-1] != stored:  # Pillow turned it as it loaded it (a TIFF's orientation)
+            if img.size == size[::-1] != size:  # Pillow turned it as it loaded it (a TIFF's orientation)
                 size, target = size[::-1], target[::-1]
             if apply_exif:
                 # Read once loaded, as exif_transpose reads it: a turn Pillow made itself (a TIFF's) is no
