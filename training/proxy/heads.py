@@ -469,6 +469,10 @@ def add_proxy_heads(
     feature = scorer.manifest.feature
     moves = (orientation_permutations(scorer.manifest.architecture, feature.per_scale_dim, len(feature.layout))
              if orientation_invariant else [np.arange(features.shape[1])])
+    # No extrapolation: features clip to the proxy set's range (joined over the moves) and scores to the
+    # targets' range, so a frame unlike any photo (one flat colour) scores like the worst images it resembles.
+    lowest, highest = features.min(axis=0), features.max(axis=0)
+    feature_range = (np.min([lowest[move] for move in moves], axis=0), np.max([highest[move] for move in moves], axis=0))
     heads, report = [], {}
     for name in sorted(HEAD_NAMES, key=lambda n: n == default):  # the default last: add_head keeps it
         dataset = datasets[name]
@@ -480,11 +484,7 @@ def add_proxy_heads(
         summary = fit.result.summary()
         model = replace(fit.model, coef=np.mean([fit.model.coef[move] for move in moves], axis=0))
         head = make_head(model, name, dataset, descriptions[name])
-        # No extrapolation: features clip to the proxy set's range and scores to the targets' range,
-        # so a frame unlike any photo (one flat colour) scores like the worst images it resembles.
-        low = np.min([features.min(axis=0)[move] for move in moves], axis=0)
-        high = np.max([features.max(axis=0)[move] for move in moves], axis=0)
-        heads.append(replace(head, feature_range=(low, high),
+        heads.append(replace(head, feature_range=feature_range,
                              score_range=(float(np.min(dataset.scores)), float(np.max(dataset.scores)))))
         report[name] = {
             "file": f"heads/{name}.json",
