@@ -21,11 +21,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from benchlib import PHOTOS, parse_bundle
+from benchlib import add_photo_benchmark_arguments, read_photos
 from PIL import Image
 
 
@@ -94,14 +93,8 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", type=parse_bundle, action="append", required=True, metavar="LABEL=PATH[@HEAD]",
-                        help="a bundle folder (or Hub id) to measure, with one of its heads (default: its default "
-                             "head); repeatable")
-    parser.add_argument("--photos", type=Path, action="append", metavar="DIR",
-                        help=f"a folder of held-out photos; repeatable (default {PHOTOS / 'val'})")
-    parser.add_argument("--variant", default="fp32", help="encoder variant (default fp32)")
-    parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    add_photo_benchmark_arguments(parser, "a bundle folder (or Hub id) to measure, with one of its heads (default: "
+                                          "its default head); repeatable")
     return parser
 
 
@@ -110,14 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from contrique_infer import QualityScorer
     from contrique_infer.errors import ContriqueError
-    from contrique_infer.inputs import list_images
 
     try:
-        paths = [p for folder in (args.photos or [PHOTOS / "val"]) for p in list_images(folder)]
-        photos = []
-        for path in paths:
-            with Image.open(path) as image:
-                photos.append(image.convert("RGB"))
+        paths, photos = read_photos(args.photos)
         results = {}
         for label, bundle, head in args.bundle:
             print(f"{label}: {len(photos)} photos x {1 + len(CHANGES)} versions", file=sys.stderr)

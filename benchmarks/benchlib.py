@@ -12,12 +12,14 @@ import os
 import sys
 from pathlib import Path
 
+from PIL import Image
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testkit"))
 
 from reference import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, rule_state_dict  # noqa: E402
 
-__all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "cpu_name", "gather", "held_out_folders", "parse_bundle",
-           "rule_checkpoint"]
+__all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "add_photo_benchmark_arguments", "cpu_name", "gather",
+           "held_out_folders", "parse_bundle", "read_photos", "rule_checkpoint"]
 
 
 def rule_checkpoint(path: Path) -> Path:
@@ -61,3 +63,32 @@ def parse_bundle(spec: str) -> tuple[str, str, str | None]:
         return label, rest, None
     path, _, head = rest.rpartition("@")
     return label, path, head
+
+
+def add_photo_benchmark_arguments(parser: argparse.ArgumentParser, bundle_help: str) -> None:
+    """The options of the benchmarks that score bundles on photo folders: --bundle (repeatable, with
+    ``bundle_help``), --photos (repeatable), --variant, --threads and --json."""
+    parser.add_argument("--bundle", type=parse_bundle, action="append", required=True, metavar="LABEL=PATH[@HEAD]",
+                        help=bundle_help)
+    parser.add_argument("--photos", type=Path, action="append", metavar="DIR",
+                        help=f"a folder of photos (searched recursively); repeatable (default {PHOTOS / 'val'})")
+    parser.add_argument("--variant", default="fp32", help="encoder variant (default fp32)")
+    parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+
+
+def read_photos(folders: list[Path] | None) -> tuple[list[Path], list[Image.Image]]:
+    """The images of ``folders`` (default: the validation photos), in order, decoded to RGB.
+
+    Raises:
+        ScanError: A folder is missing, cannot be read or holds no images.
+        OSError: An image cannot be read or decoded.
+    """
+    from contrique_infer.inputs import list_images
+
+    paths = [p for folder in (folders or [PHOTOS / "val"]) for p in list_images(folder)]
+    photos = []
+    for path in paths:
+        with Image.open(path) as image:
+            photos.append(image.convert("RGB"))
+    return paths, photos
