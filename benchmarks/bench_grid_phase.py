@@ -38,8 +38,8 @@ import argparse
 import io
 import json
 import sys
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from benchlib import add_photo_benchmark_arguments, read_photos
@@ -47,11 +47,6 @@ from PIL import Image
 
 GRID = 8
 """The JPEG block size: crops of a multiple of it keep the grid's phase."""
-
-
-class Model(Protocol):
-    def features(self, image: np.ndarray) -> np.ndarray: ...
-    def score(self, image: np.ndarray) -> float: ...
 
 
 def versions(photo: Image.Image, size: int, quality: int) -> dict[str, Image.Image]:
@@ -64,6 +59,11 @@ def versions(photo: Image.Image, size: int, quality: int) -> dict[str, Image.Ima
         return {"jpeg": jpeg.convert("RGB"), "lossless": small}
 
 
+def _aligned(crops: int) -> np.ndarray:
+    """Which of the crops of 0, 1, 2 ... rows keep the grid's phase (0 mod :data:`GRID` rows)."""
+    return np.arange(crops) % GRID == 0
+
+
 def phase_ratio(features: np.ndarray) -> float:
     """Mean distance from the mean feature at crops of 0 mod :data:`GRID` rows over that at the others.
 
@@ -71,30 +71,31 @@ def phase_ratio(features: np.ndarray) -> float:
         features: (crops, dim), the features of the crops of 0, 1, 2 ... rows, in that order.
     """
     distance = np.linalg.norm(features - features.mean(axis=0), axis=1)
-    aligned = np.arange(len(features)) % GRID == 0
+    aligned = _aligned(len(features))
     return float(distance[aligned].mean() / distance[~aligned].mean())
 
 
 def aligned_shift(scores: np.ndarray) -> float:
     """Mean score of the crops of 0 mod :data:`GRID` rows minus the mean of the others."""
-    aligned = np.arange(len(scores)) % GRID == 0
+    aligned = _aligned(len(scores))
     return float(scores[aligned].mean() - scores[~aligned].mean())
 
 
-def measure(model: Model, photos: Sequence[dict[str, Image.Image]], rows: int, columns: np.ndarray,
-            scored: bool) -> dict[str, dict[str, float]]:
+def measure(features: Callable[[np.ndarray], np.ndarray], head: Callable[[np.ndarray], Any] | None,
+            photos: Sequence[dict[str, Image.Image]], rows: int, columns: np.ndarray) -> dict[str, dict[str, float]]:
     """The phase ratio and score swings of one model over the photos' versions (see the module docstring).
 
     Args:
-        model: Anything with ``features(pixels)`` and ``score(pixels)`` (a :class:`~contrique_infer.QualityScorer`).
+        features: Pixels -> feature vector (a :class:`~contrique_infer.QualityScorer`'s ``features``).
+        head: Feature vector -> score (a loaded head), applied to the same features; None: the phase
+            ratio only.
         photos: Per photo, its versions by name (:func:`versions`).
         rows: Crops of 0 to ``rows`` rows are compared.
         columns: The feature's columns the phase ratio reads.
-        scored: Whether the model has a head to score with (else only the phase ratio).
 
     Returns:
         Per version: ``ratio`` (geometric mean over photos), ``above_one`` (share of photos),
-        and with ``scored`` ``swing_median``, ``swing_max``, ``swing_share`` (the median swing over
+        and with a ``head`` ``swing_median``, ``swing_max``, ``swing_share`` (the median swing over
         the standard deviation of the uncropped photos' scores) and ``shift_median``.
     """
     out = {}
@@ -102,16 +103,17 @@ def measure(model: Model, photos: Sequence[dict[str, Image.Image]], rows: int, c
         ratios, swings, shifts, uncropped = [], [], [], []
         for photo in photos:
             image = photo[name]
-            crops = [np.asarray(image.crop((0, r, image.width, image.height))) for r in range(rows + 1)]
-            ratios.append(phase_ratio(np.stack([model.features(c)[columns] for c in crops])))
-            if scored:
-                scores = np.array([model.score(c) for c in crops])
+            feats = np.stack([features(np.asarray(image.crop((0, r, image.width, image.height))))
+                              for r in range(rows + 1)])
+            ratios.append(phase_ratio(feats[:, columns]))
+            if head is not None:
+                scores = np.array([float(head(f)) for f in feats])
                 swings.append(float(scores.max() - scores.min()))
                 uncropped.append(scores[0])
                 shifts.append(aligned_shift(scores))
         ratio = np.array(ratios)
         out[name] = {"ratio": float(np.exp(np.log(ratio).mean())), "above_one": float(np.mean(ratio > 1))}
-        if scored:
+        if head is not None:
             spread = float(np.std(uncropped))
             out[name] |= {"swing_median": float(np.median(swings)), "swing_max": float(np.max(swings)),
                           "swing_share": float(np.median(swings) / spread) if spread > 0 else float("nan"),
@@ -149,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--size must be at least 32, --quality from 1 to 95 and --rows at least {GRID + 1}")
     from contrique_export.model_config import feature_groups
     from contrique_infer import QualityScorer
+    from contrique_infer.bundle import load_head
     from contrique_infer.errors import ContriqueError
 
     try:
@@ -162,9 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             learned = groups["learned"]
             start = feature.layout.index("full") * feature.per_scale_dim
             columns = learned[(learned >= start) & (learned < start + feature.per_scale_dim)]
-            scored = scorer.head is not None and scorer.head.kind == "nr"
+            info = scorer.head if scorer.head is not None and scorer.head.kind == "nr" else None
+            loaded = load_head(scorer.bundle_dir, scorer.manifest, info) if info is not None else None
             print(f"{label}: {len(photos)} photos x 2 versions x {args.rows + 1} crops", file=sys.stderr)
-            results[label] = measure(scorer, photos, args.rows, columns, scored)
+            results[label] = measure(scorer.features, loaded, photos, args.rows, columns)
     except (ContriqueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,28 +14,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import bench_grid_phase  # noqa: E402
 
 
-class _GridDetector:
+def _grid_detector(image: np.ndarray) -> np.ndarray:
     """Blockiness at the picture's own 8-row grid: the mean step between rows 8k-1 and 8k over the mean
     step elsewhere, so it responds to a JPEG's grid only where the grid's phase matches the picture's corner."""
-
-    def features(self, image: np.ndarray) -> np.ndarray:
-        steps = np.abs(np.diff(image.astype(np.float64).mean(axis=2), axis=0)).mean(axis=1)  # step i: rows i, i+1
-        at_grid = np.arange(len(steps)) % 8 == 7
-        value = steps[at_grid].mean() / steps[~at_grid].mean()
-        return np.array([value, 0.0])
-
-    def score(self, image: np.ndarray) -> float:
-        return -10 * float(self.features(image)[0])
+    steps = np.abs(np.diff(image.astype(np.float64).mean(axis=2), axis=0)).mean(axis=1)  # step i: rows i, i+1
+    at_grid = np.arange(len(steps)) % 8 == 7
+    return np.array([steps[at_grid].mean() / steps[~at_grid].mean(), 0.0])
 
 
-class _Brightness:
+def _blockiness_score(feature: np.ndarray) -> float:
+    return -10 * float(feature[0])
+
+
+def _brightness(image: np.ndarray) -> np.ndarray:
     """Mean brightness: blind to the grid; a crop moves it a little."""
-
-    def features(self, image: np.ndarray) -> np.ndarray:
-        return np.array([image.mean(), 1.0])
-
-    def score(self, image: np.ndarray) -> float:
-        return float(image.mean())
+    return np.array([image.mean(), 1.0])
 
 
 def _photo(seed: int = 0) -> Image.Image:
@@ -71,13 +64,13 @@ def test_phase_ratio_reads_the_0_mod_8_crops_against_the_others() -> None:
 
 def test_a_grid_detector_is_found_on_the_jpeg_and_not_on_the_lossless_copy() -> None:
     photos = [bench_grid_phase.versions(_photo(seed), 512, 20) for seed in range(3)]
-    got = bench_grid_phase.measure(_GridDetector(), photos, 16, np.array([0]), scored=True)
+    got = bench_grid_phase.measure(_grid_detector, _blockiness_score, photos, 16, np.array([0]))
     assert got["jpeg"]["ratio"] > 2 and got["jpeg"]["above_one"] == 1.0
     assert got["jpeg"]["shift_median"] < -1  # the aligned crops look blockier, so they score lower
-    scores = [_GridDetector().score(np.asarray(photo["jpeg"])) for photo in photos]
+    scores = [_blockiness_score(_grid_detector(np.asarray(photo["jpeg"]))) for photo in photos]
     assert got["jpeg"]["swing_share"] == pytest.approx(got["jpeg"]["swing_median"] / np.std(scores))
     assert got["lossless"]["ratio"] < 1.5 and got["lossless"]["swing_median"] < got["jpeg"]["swing_median"]
-    blind = bench_grid_phase.measure(_Brightness(), photos, 16, np.array([0]), scored=False)
+    blind = bench_grid_phase.measure(_brightness, None, photos, 16, np.array([0]))
     assert blind["jpeg"]["ratio"] == pytest.approx(blind["lossless"]["ratio"], abs=0.1)  # the control's value
     assert "swing_median" not in blind["jpeg"]
 
