@@ -54,6 +54,11 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert "has no products columns" in capsys.readouterr().err
     assert main([*args, "--force", "--group-weight", "learned=0.5"]) == 0
     assert json.loads(capsys.readouterr().out)["group_weights"] == {"learned": 0.5}
+    assert main([*args, "--force", "--also-max-side", "64"]) == 0  # the 72 px images again at 64 px
+    heads = json.loads(capsys.readouterr().out)
+    assert heads["also_max_side"] == [64] and heads["images"] == 2 * 5 * 4
+    assert main([*args, "--force", "--also-max-side", "8"]) == 2
+    assert "argument --also-max-side: expected an integer of at least 64" in capsys.readouterr().err
     assert main([*args, "--force", "--blend", "both=1"]) == 2  # usage: not a part
     assert "PART one of nss, learned" in capsys.readouterr().err
     assert main([*args, "--force", "--blend", "nss=0.25"]) == 1  # the tiny encoder has no statistics

@@ -319,3 +319,32 @@ def test_orientation_invariant_heads_are_averaged_over_the_moves(proxy_dir: Path
         np.testing.assert_array_equal(head.feature_range[0], np.minimum(low, low[swap]))
         np.testing.assert_array_equal(head.feature_range[1], np.maximum(high, high[swap]))
         assert "mirroring, flipping and 90-degree turns" in head.info.description
+
+
+def test_heads_fitted_at_a_second_size_see_each_image_at_both(proxy_dir: Path, tiny_bundle_dir: Path,
+                                                              tmp_path: Path) -> None:
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    report = add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, also_max_side=[40], cache_dir=None,
+                             progress=False)
+    scorer = QualityScorer.from_pretrained(bundle)
+    assert scorer.manifest.input.max_side is None  # the bundle's own contract does not change
+    small = heads_module.at_max_side(scorer, 40)
+    assert small.manifest.input.max_side == 40 and heads_module.at_max_side(scorer, None) is scorer
+    data = {n: read_csv(proxy_dir / f"{n}.csv") for n in ("quality", "level")}
+    full = np.stack([scorer.features(p) for p in data["quality"].paths]).astype(np.float64)
+    halved = np.stack([small.features(p) for p in data["quality"].paths]).astype(np.float64)
+    assert max(Image.open(data["quality"].paths[0]).size) == 80 and not np.allclose(full, halved)
+    x = np.concatenate([full, halved])
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    assert report["images"] == len(x) == 2 * len(data["quality"]) and report["photos"] == 5
+    assert report["also_max_side"] == [40]
+    loaded = load_bundle(bundle)
+    for name in ("quality", "level"):
+        head, targets = loaded.heads[name], np.tile(data[name].scores, 2)
+        alpha = report["heads"][name]["alpha"]
+        np.testing.assert_array_equal(head.feature_range[0], x.min(axis=0))
+        np.testing.assert_allclose(head(x), np.clip(fit_ridge(z, targets, alpha).predict(z), min(targets), max(targets)),
+                                   rtol=1e-8, atol=1e-8)
+        assert "again downscaled to a longer side of at most 40 px" in head.info.description
+    with pytest.raises(ProxyError, match="below the .* pixels"):
+        heads_module.at_max_side(scorer, 1)

@@ -29,7 +29,10 @@ from .errors import ProxyError
 from .make import MDSI_MAX, ProxySet, load_proxy_set, target_csv
 
 if TYPE_CHECKING:
+    from contrique_infer import QualityScorer
     from contrique_infer.manifest import Manifest
+
+    from ..evaluation.datasets import Dataset
 
 HEAD_NAMES = ("quality", "level")
 PARTS = ("nss", "learned", "both")
@@ -339,8 +342,34 @@ def fit_standardised(
     return StandardisedFit(standardise.unfold(model), selection, run_protocol(z, scores, content_ids, config))
 
 
+def at_max_side(scorer: QualityScorer, max_side: int | None) -> QualityScorer:
+    """``scorer``'s bundle and variant with its input contract's ``max_side`` set (None: ``scorer`` itself).
+
+    Raises:
+        ProxyError: ``max_side`` is below the pixels the bundle's contract needs on each side.
+    """
+    if max_side is None:
+        return scorer
+    from contrique_infer import QualityScorer
+    from contrique_infer.bundle import load_bundle
+    from contrique_infer.preprocessing import min_side
+
+    contract = scorer.manifest.input
+    if max_side < min_side(contract):
+        raise ProxyError(f"max_side {max_side} is below the {min_side(contract)} pixels {scorer.manifest.name} "
+                         "needs on each side; give a larger one")
+    manifest = replace(scorer.manifest, input=replace(contract, max_side=max_side))
+    return QualityScorer(load_bundle(scorer.bundle_dir, variant=scorer.variant, manifest=manifest))
+
+
+def _repeated(dataset: Dataset, times: int) -> Dataset:
+    """``dataset`` with its items ``times`` times over (one row per size of each image)."""
+    return replace(dataset, items=dataset.items * times)
+
+
 def _descriptions(proxy: ProxySet, images: int, photos: int, target: str, group_weights: Mapping[str, float],
-                  blend: Mapping[str, float] | None = None, orientation_invariant: bool = False) -> dict[str, str]:
+                  blend: Mapping[str, float] | None = None, orientation_invariant: bool = False,
+                  also_max_side: Sequence[int] = ()) -> dict[str, str]:
     types = "WIDE_TYPES and CHAIN_TYPES" if proxy.settings.get("chains") else "WIDE_TYPES"
     if proxy.settings.get("alt_fraction"):
         types += (f"; a share {proxy.settings['alt_fraction']:g} of the types with a second implementation rendered "
@@ -356,6 +385,9 @@ def _descriptions(proxy: ProxySet, images: int, photos: int, target: str, group_
            f"photos ({proxy.name}): pristine and the synthetic distortion types ({types}) of "
            "contrique_training.distortions at wide levels 1-5. Features are clipped to the range of those images and "
            "scores to the range of the targets (no extrapolation)")
+    if also_max_side:
+        fit += ("; each image counted at the bundle's input contract and again downscaled to a longer side of at most "
+                + ", ".join(f"{side}" for side in also_max_side) + " px (its photo's rows in one fold)")
     if orientation_invariant:
         fit += ("; the coefficients averaged over the moves of the statistics that mirroring, flipping and 90-degree "
                 "turns make, and the feature ranges joined over them (contrique_export.model_config."
@@ -382,6 +414,7 @@ def add_proxy_heads(
     group_weights: Mapping[str, float] | None = None,
     blend: Mapping[str, float] | None = None,
     orientation_invariant: bool = False,
+    also_max_side: Sequence[int] = (),
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
     variant: str = "auto",
     device: str | None = None,
@@ -412,6 +445,10 @@ def add_proxy_heads(
             them), so that mirroring, flipping or turning a photo by 90 degrees, which swap the
             neighbour statistics of two directions, barely moves the statistics' part of its score;
             the reported cross-validation figures are the fit's before the averaging.
+        also_max_side: Fit on the proxy images at the bundle's input contract and, once more for
+            each of these sides, downscaled as a contract with that ``max_side`` would (each image
+            a row per size, its photo's rows in one fold), so the heads suit photos the bundle's
+            contract sees at those sizes too; empty: the bundle's contract only.
         cache_dir: The evaluation feature cache root (None: no cache).
         variant, device: Passed to :meth:`QualityScorer.from_pretrained`.
         batch_size, workers: Feature extraction settings of :meth:`QualityScorer.features_many`.
@@ -461,11 +498,14 @@ def add_proxy_heads(
     if blend and parts is None:
         raise ProxyError(f"{scorer.manifest.architecture} has no statistics: a blend of parts needs a bundle exported "
                          "with them (contrique-export of a network trained with --nss); fit it without --blend")
-    features, feature_s = timed_features(scorer, datasets["quality"], cache_dir=cache_dir, progress=progress,
-                                         batch_size=batch_size, workers=workers)
+    sized = [timed_features(at_max_side(scorer, side), datasets["quality"], cache_dir=cache_dir, progress=progress,
+                            batch_size=batch_size, workers=workers) for side in (None, *also_max_side)]
+    features, feature_s = np.concatenate([f for f, _ in sized]), sum(s for _, s in sized)
+    datasets = {name: _repeated(dataset, len(sized)) for name, dataset in datasets.items()}
     start = time.perf_counter()
     photos = len(set(datasets["quality"].content_ids or ()))
-    descriptions = _descriptions(proxy, len(features), photos, target, group_weights, blend, orientation_invariant)
+    descriptions = _descriptions(proxy, len(features), photos, target, group_weights, blend, orientation_invariant,
+                                 also_max_side)
     feature = scorer.manifest.feature
     moves = (orientation_permutations(scorer.manifest.architecture, feature.per_scale_dim, len(feature.layout))
              if orientation_invariant else [np.arange(features.shape[1])])
@@ -514,6 +554,7 @@ def add_proxy_heads(
         "group_weights": group_weights,
         "blend": blend,
         "orientation_invariant": orientation_invariant,
+        "also_max_side": list(also_max_side),
         "heads": {name: report[name] for name in HEAD_NAMES},
         "timing_s": {"features": round(feature_s, 3), "fit": round(fit_s, 3)},
     }
