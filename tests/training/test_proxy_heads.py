@@ -321,8 +321,8 @@ def test_orientation_invariant_heads_are_averaged_over_the_moves(proxy_dir: Path
         assert "mirroring, flipping and 90-degree turns" in head.info.description
 
 
-def test_heads_fitted_at_a_second_size_see_each_image_at_both(proxy_dir: Path, tiny_bundle_dir: Path,
-                                                              tmp_path: Path) -> None:
+def test_heads_fitted_at_a_second_size_see_each_image_at_both(proxy_dir: Path, tiny_bundle_dir: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
     report = add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, also_max_side=[40], cache_dir=None,
                              progress=False)
@@ -346,5 +346,15 @@ def test_heads_fitted_at_a_second_size_see_each_image_at_both(proxy_dir: Path, t
         np.testing.assert_allclose(head(x), np.clip(fit_ridge(z, targets, alpha).predict(z), min(targets), max(targets)),
                                    rtol=1e-8, atol=1e-8)
         assert "again downscaled to a longer side of at most 40 px" in head.info.description
+        assert f"of {len(data['quality'])} images of 5 photos" in head.info.description
     with pytest.raises(ProxyError, match="below the .* pixels"):
         heads_module.at_max_side(scorer, 1)
+    import contrique_training.evaluation.api as api
+
+    def no_features(*args: object, **kwargs: object) -> None:
+        raise AssertionError("features computed before every size was checked")
+
+    monkeypatch.setattr(api, "timed_features", no_features)
+    with pytest.raises(ProxyError, match="below the .* pixels"):  # refused before any feature is computed
+        add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, also_max_side=[40, 1], cache_dir=None,
+                        progress=False)

@@ -387,7 +387,7 @@ def _descriptions(proxy: ProxySet, images: int, photos: int, target: str, group_
            "scores to the range of the targets (no extrapolation)")
     if also_max_side:
         fit += ("; each image counted at the bundle's input contract and again downscaled to a longer side of at most "
-                + ", ".join(f"{side}" for side in also_max_side) + " px (its photo's rows in one fold)")
+                + ", ".join(map(str, also_max_side)) + " px (its photo's rows in one fold)")
     if orientation_invariant:
         fit += ("; the coefficients averaged over the moves of the statistics that mirroring, flipping and 90-degree "
                 "turns make, and the feature ranges joined over them (contrique_export.model_config."
@@ -498,13 +498,15 @@ def add_proxy_heads(
     if blend and parts is None:
         raise ProxyError(f"{scorer.manifest.architecture} has no statistics: a blend of parts needs a bundle exported "
                          "with them (contrique-export of a network trained with --nss); fit it without --blend")
-    sized = [timed_features(at_max_side(scorer, side), datasets["quality"], cache_dir=cache_dir, progress=progress,
-                            batch_size=batch_size, workers=workers) for side in (None, *also_max_side)]
+    scorers = [at_max_side(scorer, side) for side in (None, *also_max_side)]  # every size checked before the work
+    sized = [timed_features(s, datasets["quality"], cache_dir=cache_dir, progress=progress, batch_size=batch_size,
+                            workers=workers) for s in scorers]
     features, feature_s = np.concatenate([f for f, _ in sized]), sum(s for _, s in sized)
+    images = len(datasets["quality"])
     datasets = {name: _repeated(dataset, len(sized)) for name, dataset in datasets.items()}
     start = time.perf_counter()
     photos = len(set(datasets["quality"].content_ids or ()))
-    descriptions = _descriptions(proxy, len(features), photos, target, group_weights, blend, orientation_invariant,
+    descriptions = _descriptions(proxy, images, photos, target, group_weights, blend, orientation_invariant,
                                  also_max_side)
     feature = scorer.manifest.feature
     moves = (orientation_permutations(scorer.manifest.architecture, feature.per_scale_dim, len(feature.layout))
