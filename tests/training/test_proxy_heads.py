@@ -14,6 +14,7 @@ from scipy.stats import spearmanr
 from contrique_infer.bundle import load_bundle
 from contrique_infer.manifest import Manifest
 from contrique_infer.scorer import QualityScorer
+from contrique_training.evaluation import api as evaluation_api
 from contrique_training.evaluation.datasets import read_csv
 from contrique_training.evaluation.errors import HeadExistsError
 from contrique_training.evaluation.protocol import ProtocolConfig, fit_final, run_protocol
@@ -349,12 +350,10 @@ def test_heads_fitted_at_a_second_size_see_each_image_at_both(proxy_dir: Path, t
         assert f"of {len(data['quality'])} images of 5 photos" in head.info.description
     with pytest.raises(ProxyError, match="below the .* pixels"):
         heads_module.at_max_side(scorer, 1)
-    import contrique_training.evaluation.api as api
-
     def no_features(*args: object, **kwargs: object) -> None:
         raise AssertionError("features computed before every size was checked")
 
-    monkeypatch.setattr(api, "timed_features", no_features)
+    monkeypatch.setattr(evaluation_api, "timed_features", no_features)
     with pytest.raises(ProxyError, match="below the .* pixels"):  # refused before any feature is computed
         add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, also_max_side=[40, 1], cache_dir=None,
                         progress=False)
