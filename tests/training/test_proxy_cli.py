@@ -57,6 +57,11 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert main([*args, "--force", "--also-max-side", "64"]) == 0  # the 72 px images again at 64 px
     heads = json.loads(capsys.readouterr().out)
     assert heads["also_max_side"] == [64] and heads["images"] == 2 * 5 * 4
+    assert main([*args, "--force", "--also-proxy", str(tmp_path / "alt")]) == 0  # its 5 x 5 images (one block version each) join
+    heads = json.loads(capsys.readouterr().out)
+    assert heads["also_proxy"] == [str(tmp_path / "alt")] and heads["images"] == 5 * 4 + 5 * 5 and heads["photos"] == 5
+    assert main([*args, "--force", "--also-proxy", str(tmp_path / "bad")]) == 1
+    assert "bad" in capsys.readouterr().err
     assert main([*args, "--force", "--also-max-side", "8"]) == 2
     assert "argument --also-max-side: expected an integer of at least 64" in capsys.readouterr().err
     assert main([*args, "--force", "--blend", "both=1"]) == 2  # usage: not a part

@@ -187,13 +187,18 @@ def test_the_quality_head_can_fit_the_six_metric_target(skimage_dir: Path, tiny_
         add_proxy_heads(bundle, proxy.folder, target="psnr", force=True, config=CONFIG, cache_dir=None, progress=False)
 
 
-def test_descriptions_name_the_second_implementations(proxy_dir: Path) -> None:
+def test_descriptions_name_the_second_implementations_and_each_set(proxy_dir: Path) -> None:
     proxy = load_proxy_set(proxy_dir)
-    plain = _descriptions(proxy, 10, 2, "mdsi", {})["quality"]
-    assert "second implementation" not in plain
+    plain = _descriptions([proxy], 10, 2, "mdsi", {})["quality"]
+    assert "second implementation" not in plain and "(proxy-mdsi-val-skimage, 80 px)" in plain
+    assert "within that set" not in plain
     mixed = dataclasses.replace(proxy, settings={**proxy.settings, "alt_fraction": 0.5})
-    assert "a share 0.5 of the types with a second implementation rendered by it" in _descriptions(
-        mixed, 10, 2, "mdsi", {})["quality"]
+    assert "a share up to 0.5 of the types with a second implementation rendered by it" in _descriptions(
+        [mixed], 10, 2, "mdsi", {})["quality"]
+    small = dataclasses.replace(proxy, settings={**proxy.settings, "max_side": 48})
+    both = _descriptions([proxy, small], 10, 2, "mdsi", {})["quality"]
+    assert "(proxy-mdsi-val-skimage, 80 px and proxy-mdsi-val-skimage, 48 px)" in both
+    assert "each set's images with the targets computed within that set" in both
 
 
 def _blend_data() -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -357,3 +362,35 @@ def test_heads_fitted_at_a_second_size_see_each_image_at_both(proxy_dir: Path, t
     with pytest.raises(ProxyError, match="below the .* pixels"):  # refused before any feature is computed
         add_proxy_heads(bundle, proxy_dir, force=True, config=CONFIG, also_max_side=[40, 1], cache_dir=None,
                         progress=False)
+
+
+def test_heads_fitted_on_two_proxy_sets_keep_each_sets_targets(proxy_dir: Path, skimage_dir: Path, tiny_bundle_dir: Path,
+                                                               tmp_path: Path) -> None:
+    from contrique_training.proxy.make import make_proxy_set
+
+    small = make_proxy_set(skimage_dir, tmp_path / "small", variants_per_photo=2, max_side=64, seed=4,
+                           progress=False).folder
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    report = add_proxy_heads(bundle, proxy_dir, also_proxy=[small], force=True, config=CONFIG, cache_dir=None,
+                             progress=False)
+    scorer = QualityScorer.from_pretrained(bundle)
+    data = {n: [read_csv(folder / f"{n}.csv") for folder in (proxy_dir, small)] for n in ("quality", "level")}
+    paths = data["quality"][0].paths + data["quality"][1].paths
+    assert max(Image.open(data["quality"][1].paths[0]).size) == 64
+    x = np.stack([scorer.features(p) for p in paths]).astype(np.float64)
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    assert report["images"] == len(x) == 5 * 6 + 5 * 3
+    assert report["photos"] == 5  # a photo's images in both sets count (and fold) as one photo
+    assert report["proxy"] == str(proxy_dir) and report["also_proxy"] == [str(small)]
+    loaded = load_bundle(bundle)
+    for name in ("quality", "level"):
+        head = loaded.heads[name]
+        targets = np.concatenate([d.scores for d in data[name]])  # each set's own targets, not recomputed
+        alpha = report["heads"][name]["alpha"]
+        np.testing.assert_allclose(head(x), np.clip(fit_ridge(z, targets, alpha).predict(z), min(targets), max(targets)),
+                                   rtol=1e-8, atol=1e-8)
+        assert head.info.dataset == "proxy-mdsi-val-skimage"  # both sets were made of one photos folder
+        assert "80 px and proxy-mdsi-val-skimage, 64 px" in head.info.description
+    with pytest.raises(ProxyError, match="named twice"):
+        add_proxy_heads(bundle, proxy_dir, also_proxy=[small, tmp_path / "small" / "."], force=True, config=CONFIG,
+                        cache_dir=None, progress=False)

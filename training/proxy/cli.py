@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fit on the proxy images at the bundle's input contract and again downscaled to this longer "
                             "side (each image a row per size, one photo's rows in one fold), so the heads also suit "
                             "photos seen at that size, e.g. 512 for a 1024 px contract; repeatable")
+    heads.add_argument("--also-proxy", action="append", default=[], metavar="DIR",
+                       help="another proxy set whose images join --proxy's, each with the targets computed within its "
+                            "own set (a photo's images in every set in one fold), e.g. one made at 512 px for a "
+                            "1024 px contract, so smaller photos carry targets measured at their size; repeatable")
     heads.add_argument("--blend", action="append", default=[], metavar="PART=WEIGHT",
                        help=f"average each head with a ridge on one part of the feature alone ({', '.join(BLEND_PARTS)}: "
                             "the statistics with their products, or the learned channels; the group weights apply "
@@ -108,7 +112,8 @@ def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict
            blend: dict[str, float]) -> dict[str, Any]:
     result = add_proxy_heads(args.bundle, args.proxy, default=args.default, target=args.target, force=args.force, config=config,
                              group_weights=group_weights, blend=blend, orientation_invariant=args.orientation_invariant,
-                             also_max_side=args.also_max_side, **feature_options(args))
+                             also_max_side=args.also_max_side, also_proxy=args.also_proxy,
+                             **feature_options(args))
     for name, head in result["heads"].items():
         cv = head["cv"]
         edge = " (the smallest or largest candidate: widen --alphas)" if head["alpha_at_edge"] else ""

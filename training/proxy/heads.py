@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -367,13 +368,57 @@ def _repeated(dataset: Dataset, times: int) -> Dataset:
     return replace(dataset, items=dataset.items * times)
 
 
-def _descriptions(proxy: ProxySet, images: int, photos: int, target: str, group_weights: Mapping[str, float],
+def _proxy_datasets(proxy: ProxySet, target: str, progress: bool) -> dict[str, Dataset]:
+    """The ``quality`` (on ``target``) and ``level`` datasets of one proxy set.
+
+    Raises:
+        ProxyError: The two CSVs list different images.
+    """
+    from ..evaluation.datasets import read_csv
+
+    quality_csv = target_csv(proxy, target, progress=progress)
+    datasets = {
+        "quality": read_csv(quality_csv, name=proxy.target_name(target), scale=QUALITY_SCALE),
+        "level": read_csv(proxy.level_csv, name=proxy.name, higher_is_better=False, score_kind="DMOS",
+                          scale=LEVEL_SCALE),
+    }
+    if datasets["quality"].paths != datasets["level"].paths:
+        raise ProxyError(f"{proxy.folder}: {quality_csv.name} and level.csv list different images; make the set again")
+    return datasets
+
+
+def _joined(datasets: Sequence[Dataset]) -> Dataset:
+    """One dataset of the items of ``datasets`` in turn, named as the first (the names joined by ``+`` where they differ)."""
+    names = list(dict.fromkeys(d.name for d in datasets))
+    return replace(datasets[0], name="+".join(names), items=tuple(it for d in datasets for it in d.items))
+
+
+def _load_proxy_sets(folders: Sequence[str | os.PathLike[str]]) -> list[ProxySet]:
+    """The proxy sets in ``folders``, each folder once.
+
+    Raises:
+        ProxyError: A folder is named twice or is not a readable proxy set.
+    """
+    proxies = [load_proxy_set(folder) for folder in folders]
+    seen: set[Path] = set()
+    for proxy in proxies:
+        folder = Path(proxy.folder).resolve()
+        if folder in seen:
+            raise ProxyError(f"{proxy.folder}: proxy set named twice; give each set once")
+        seen.add(folder)
+    return proxies
+
+
+def _descriptions(proxies: Sequence[ProxySet], images: int, photos: int, target: str, group_weights: Mapping[str, float],
                   blend: Mapping[str, float] | None = None, orientation_invariant: bool = False,
                   also_max_side: Sequence[int] = ()) -> dict[str, str]:
-    types = "WIDE_TYPES and CHAIN_TYPES" if proxy.settings.get("chains") else "WIDE_TYPES"
-    if proxy.settings.get("alt_fraction"):
-        types += (f"; a share {proxy.settings['alt_fraction']:g} of the types with a second implementation rendered "
+    settings = [proxy.settings for proxy in proxies]
+    types = "WIDE_TYPES and CHAIN_TYPES" if any(s.get("chains") for s in settings) else "WIDE_TYPES"
+    alt_fraction = max(s.get("alt_fraction") or 0 for s in settings)
+    if alt_fraction:
+        types += (f"; a share up to {alt_fraction:g} of the types with a second implementation rendered "
                   "by it, contrique_training.alternates")
+    names = " and ".join(f"{proxy.name}, {proxy.settings.get('max_side')} px" for proxy in proxies)
     weighted = ("" if not group_weights else " with feature groups weighted "
                 + ", ".join(f"{name} {weight:g}" for name, weight in group_weights.items()))
     ridge = "Ridge" if not blend else (
@@ -382,9 +427,11 @@ def _descriptions(proxy: ProxySet, images: int, photos: int, target: str, group_
         + ", each prediction divided by the spread of its out-of-fold predictions (one linear head; "
           "contrique_training.proxy.fit_blend); each ridge")
     fit = (f"{ridge} on standardised features{weighted} (folded into coef and intercept) of {images} images of {photos} "
-           f"photos ({proxy.name}): pristine and the synthetic distortion types ({types}) of "
+           f"photos ({names}): pristine and the synthetic distortion types ({types}) of "
            "contrique_training.distortions at wide levels 1-5. Features are clipped to the range of those images and "
            "scores to the range of the targets (no extrapolation)")
+    if len(proxies) > 1:
+        fit += "; each set's images with the targets computed within that set, a photo's images in every set in one fold"
     if also_max_side:
         fit += ("; each image counted at the bundle's input contract and again downscaled to a longer side of at most "
                 + ", ".join(map(str, also_max_side)) + " px (its photo's rows in one fold)")
@@ -415,6 +462,7 @@ def add_proxy_heads(
     blend: Mapping[str, float] | None = None,
     orientation_invariant: bool = False,
     also_max_side: Sequence[int] = (),
+    also_proxy: Sequence[str | os.PathLike[str]] = (),
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
     variant: str = "auto",
     device: str | None = None,
@@ -449,6 +497,10 @@ def add_proxy_heads(
             each of these sides, downscaled as a contract with that ``max_side`` would (each image
             a row per size, its photo's rows in one fold), so the heads suit photos the bundle's
             contract sees at those sizes too; empty: the bundle's contract only.
+        also_proxy: More proxy sets whose images join ``proxy_dir``'s, each with the targets
+            computed within its own set, e.g. one made at 512 px for a 1024 px contract, so that
+            smaller photos come with targets measured at their own size (not the larger
+            image's, as with ``also_max_side``). A photo's images in every set share one fold.
         cache_dir: The evaluation feature cache root (None: no cache).
         variant, device: Passed to :meth:`QualityScorer.from_pretrained`.
         batch_size, workers: Feature extraction settings of :meth:`QualityScorer.features_many`.
@@ -463,7 +515,7 @@ def add_proxy_heads(
         and RMSE.
 
     Raises:
-        ProxyError: ``default`` is not one of the two heads, the proxy set is unreadable, a group
+        ProxyError: ``default`` is not one of the two heads, a proxy set is unreadable or named twice, a group
             weight names a group the bundle's feature lacks, or ``blend`` is given for a bundle
             without statistics.
         HeadExistsError: The bundle has such a head and ``force`` is False.
@@ -473,21 +525,13 @@ def add_proxy_heads(
     from contrique_infer.bundle import load_bundle
 
     from ..evaluation.api import open_scorer, timed_features
-    from ..evaluation.datasets import read_csv
     from ..evaluation.heads import add_head, check_new_head, make_head
 
     if default not in HEAD_NAMES:
         raise ProxyError(f"default head must be one of {', '.join(HEAD_NAMES)}, got {default!r}")
-    proxy = load_proxy_set(proxy_dir)
-    quality_csv = target_csv(proxy, target, progress=progress)
-    datasets = {
-        "quality": read_csv(quality_csv, name=proxy.target_name(target),
-                            scale=QUALITY_SCALE),
-        "level": read_csv(proxy.level_csv, name=proxy.name, higher_is_better=False, score_kind="DMOS",
-                          scale=LEVEL_SCALE),
-    }
-    if datasets["quality"].paths != datasets["level"].paths:
-        raise ProxyError(f"{proxy.folder}: {quality_csv.name} and level.csv list different images; make the set again")
+    proxies = _load_proxy_sets([proxy_dir, *also_proxy])
+    per_set = [_proxy_datasets(proxy, target, progress) for proxy in proxies]
+    datasets = {name: _joined([sets[name] for sets in per_set]) for name in HEAD_NAMES}
     for name in HEAD_NAMES:  # fail before the feature computation, not after it
         check_new_head(bundle_dir, name, force=force)
     scorer = open_scorer(bundle_dir, variant=variant, device=device)
@@ -506,7 +550,7 @@ def add_proxy_heads(
     datasets = {name: _repeated(dataset, len(sized)) for name, dataset in datasets.items()}
     start = time.perf_counter()
     photos = len(set(datasets["quality"].content_ids or ()))
-    descriptions = _descriptions(proxy, images, photos, target, group_weights, blend, orientation_invariant,
+    descriptions = _descriptions(proxies, images, photos, target, group_weights, blend, orientation_invariant,
                                  also_max_side)
     feature = scorer.manifest.feature
     moves = (orientation_permutations(scorer.manifest.architecture, feature.per_scale_dim, len(feature.layout))
@@ -544,7 +588,8 @@ def add_proxy_heads(
     bundle = load_bundle(bundle_dir)  # verifies every file's hash, the new heads' included
     return {
         "bundle": str(bundle_dir),
-        "proxy": str(proxy.folder),
+        "proxy": str(proxies[0].folder),
+        "also_proxy": [str(proxy.folder) for proxy in proxies[1:]],
         "dataset": datasets["quality"].name,
         "target": target,
         "images": len(features),
