@@ -4,7 +4,7 @@ A proxy set (:mod:`.make`) is training photos, distorted versions of each, and a
 quality of every image against its pristine photo (MDSI mapped to 0..100, or the mean rank of six
 full-reference metrics) and its distortion level;
 :mod:`.heads` fits a bundle's ``quality`` and ``level`` heads on the bundle's features of such a
-set; :mod:`.cli` is the command::
+set, as ridges on standardised features (:mod:`.fitting`); :mod:`.cli` is the command::
 
     python -m contrique_training.proxy make --data ../shared/photos/train --out proxy/train
     python -m contrique_training.proxy heads --bundle bundles/default --proxy proxy/train
@@ -15,17 +15,13 @@ says how the default model's heads were made this way.
 
 from .cli import PROG, build_parser, main
 from .errors import ProxyError
-from .heads import (
+from .fitting import (
     BLEND_PARTS,
-    HEAD_NAMES,
-    LEVEL_SCALE,
     PARTS,
     PROXY_ALPHAS,
-    QUALITY_SCALE,
     BlendedFit,
     StandardisedFit,
     Standardiser,
-    add_proxy_heads,
     column_weights,
     feature_parts,
     fit_blend,
@@ -33,6 +29,7 @@ from .heads import (
     parse_group_weights,
     parse_part_weights,
 )
+from .heads import HEAD_NAMES, LEVEL_SCALE, QUALITY_SCALE, add_proxy_heads
 from .make import (
     MDSI_MAX,
     METRIC,

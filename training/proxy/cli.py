@@ -21,7 +21,8 @@ from contrique_infer.errors import ContriqueError
 from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
 from ..evaluation.protocol import ProtocolConfig
 from ..evaluation.report import check_output_folder
-from .heads import BLEND_PARTS, HEAD_NAMES, PROXY_ALPHAS, add_proxy_heads, parse_group_weights, parse_part_weights
+from .fitting import BLEND_PARTS, PROXY_ALPHAS, parse_group_weights, parse_part_weights
+from .heads import HEAD_NAMES, add_proxy_heads
 from .make import MIN_SIDE, TARGETS, make_proxy_set
 
 PROG = "python -m contrique_training.proxy"
