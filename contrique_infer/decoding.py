@@ -1,7 +1,7 @@
 """Any accepted input in, a loaded RGB image out: opening, decoding, RGB conversion and the size guards.
 
 Accepted inputs (:data:`ImageInput`): a path (``str`` or ``os.PathLike``), ``bytes``, a binary
-file object, a PIL image, or a uint8 NumPy array of shape HxW, HxWx3 or HxWx4. Conversion to RGB:
+file object, a PIL image, or a uint8 NumPy array of shape HxW, HxWx1, HxWx3 or HxWx4. Conversion to RGB:
 
 - grayscale ``L``/``1``: replicated to three channels (PIL ``convert("RGB")``);
 - 16-bit grayscale ``I;16*`` (PNG, TIFF): the high byte of each sample (``v >> 8``), as Pillow reads
@@ -71,6 +71,12 @@ ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 
 DEFAULT_MAX_PIXELS = 25_000_000
 """The default ``max_pixels`` guard: about a 6000 x 4000 photo (a 25 MP image needs ~400 MB of floats)."""
+
+MAX_JPEG_SCANS = 500
+"""The most scans (start-of-scan markers, an embedded thumbnail's included) a JPEG may hold: encoders
+write one (baseline) or about ten (progressive); the decoder passes over the whole image once per
+scan, so a file of a repeated scan is slow to decode for its size (1.4 MB of 20,000 scans of a
+5000x5000 image: 38 s)."""
 
 _PIL_LIMIT_LOCK = threading.Lock()
 _PIL_INPUT_LOCK = threading.Lock()
@@ -231,6 +237,7 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
         target = fit_size(size, max_side)
         try:
             with _PIL_INPUT_LOCK if img is image else nullcontext():  # the caller's PIL image: never changed
+                _refuse_many_scans(img, source)
                 img.load()
             if img.size == size[::-1] != size:  # Pillow turned it as it loaded it (a TIFF's orientation)
                 size, target = size[::-1], target[::-1]
@@ -247,6 +254,9 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
         except (ImageError, Image.DecompressionBombError):
             raise
         except Exception as exc:  # any failure of Pillow's decoders on this input's bytes
+            if isinstance(image, Image.Image) and str(exc) == "Operation on closed image":
+                raise ImageDecodeError(source, "is a closed PIL image: score it before closing it (or its with "
+                                               "block ends), or open the file again") from exc
             raise ImageDecodeError(source, f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
 
 
@@ -432,7 +442,7 @@ def _from_array(array: np.ndarray, source: str) -> Image.Image:
         return Image.fromarray(np.ascontiguousarray(array), "L")
     if array.ndim == 3 and array.shape[2] in (3, 4):
         return Image.fromarray(np.ascontiguousarray(array), "RGB" if array.shape[2] == 3 else "RGBA")
-    raise ImageDecodeError(source, f"array shape {array.shape} is not an image; expected HxW, HxWx3 or HxWx4")
+    raise ImageDecodeError(source, f"array shape {array.shape} is not an image; expected HxW, HxWx1, HxWx3 or HxWx4")
 
 
 _IMAGE_WIDTH = 256
@@ -476,6 +486,28 @@ def _refuse_planar_wide_tiff(img: Image.Image, source: str) -> None:
             "2), which Pillow decodes to wrong pixels; convert it to an interleaved TIFF (libtiff's tiffcp -p contig "
             "in.tif out.tif) or to a PNG, and score that"
         )
+
+
+def _refuse_many_scans(img: Image.Image, source: str) -> None:
+    """Refuse a JPEG with more than :data:`MAX_JPEG_SCANS` scans, counted in its bytes before decoding.
+
+    Raises:
+        ImageDecodeError: It has more.
+    """
+    fp = getattr(img, "fp", None)
+    if img.format not in ("JPEG", "MPO") or fp is None:
+        return
+    position, count, tail = fp.tell(), 0, b""
+    try:
+        fp.seek(0)
+        while count <= MAX_JPEG_SCANS and (chunk := fp.read(1 << 20)):
+            block = tail + chunk  # a marker split between two reads counts once
+            count, tail = count + block.count(b"\xff\xda"), block[-1:]
+    finally:
+        fp.seek(position)
+    if count > MAX_JPEG_SCANS:
+        raise ImageDecodeError(source, f"is a JPEG of more than {MAX_JPEG_SCANS} scans (encoders write about 10): "
+                                       "refused, as decoding so many could take minutes; re-encode it")
 
 
 def _refuse_oversized_tiff_tiles(img: Image.Image, source: str) -> None:

@@ -153,7 +153,9 @@ def _finite_vector(r: FieldReader, key: str, n: int) -> np.ndarray:
     """Field ``key``: a list of ``n`` finite numbers, as float64."""
     raw = r.typed(key, list)
     if len(raw) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
-        raise r.fail(f"field '{key}' must be a list of {n} numbers (one per coefficient)")
+        got = f"{len(raw)} values" if len(raw) != n else "values that are not all numbers"
+        raise r.fail(f"field '{key}' must be a list of {n} numbers, one per value of 'coef'; got {got} (the head's "
+                     "file is damaged, or 'coef' lost or gained values)")
     values = np.asarray([to_float(v) for v in raw], dtype=np.float64)
     if not np.all(np.isfinite(values)):
         raise r.fail(f"field '{key}' holds non-finite values")

@@ -10,7 +10,6 @@ starts scoring at once and is never held in memory.
 from __future__ import annotations
 
 import fnmatch
-import glob
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -190,6 +189,83 @@ def expand_inputs(inputs: Iterable[str], *, recursive: bool = False,
         elif os.path.lexists(arg) or not _GLOB_CHARS.search(arg):
             yield arg
         else:
-            matches = [m for m in sorted(glob.glob(arg, recursive=True))
-                       if not os.path.isdir(m) and not (skipped and os.path.realpath(m).startswith(skipped))]
-            yield from matches or [NoMatchError(arg, "no files match this pattern")]
+            found, loops = [], []
+            for item in _glob(arg):
+                if isinstance(item, ScanError):
+                    loops.append(item)
+                elif not os.path.isdir(item) and not (skipped and os.path.realpath(item).startswith(skipped)):
+                    found.append(item)
+            yield from sorted(set(found)) or [NoMatchError(arg, "no files match this pattern")]
+            yield from loops
+
+
+def _glob(pattern: str) -> Iterator[str | ScanError]:
+    """The paths ``glob.glob(pattern, recursive=True)`` gives, except through a symbolic link loop.
+
+    ``**`` (a whole path component) matches any depth of folders, as in :mod:`glob`, but never
+    descends into a folder it is already inside: a link back to a parent is yielded as a
+    :class:`ScanError` and skipped, where :mod:`glob` follows it until the path is too long (one
+    loop lists every file 40 times, two loops 2**40 times). Wildcards skip names that start with
+    ``.`` unless the component does; a folder that cannot be read matches nothing. Paths may repeat
+    when a pattern has ``**`` twice.
+    """
+    root = os.sep if pattern.startswith(os.sep) else ""
+    parts = [part for part in pattern.split(os.sep) if part]
+    yield from _glob_in(root, parts, frozenset())
+
+
+def _glob_in(folder: str, parts: list[str], ancestors: frozenset[tuple[int, int]]) -> Iterator[str | ScanError]:
+    """The paths below ``folder`` ('' for the working folder) that ``parts`` match (see :func:`_glob`)."""
+    part, rest = parts[0], parts[1:]
+    if part == "**":
+        yield from _glob_deep(folder, rest, ancestors)
+    elif not _GLOB_CHARS.search(part):
+        path = os.path.join(folder, part)
+        if not rest:
+            if os.path.lexists(path):
+                yield path
+        elif os.path.isdir(path):
+            yield from _glob_in(path, rest, ancestors)
+    else:
+        for name, is_dir in _entries(folder):
+            if (name.startswith(".") and not part.startswith(".")) or not fnmatch.fnmatchcase(name, part):
+                continue
+            if not rest:
+                yield os.path.join(folder, name)
+            elif is_dir:
+                yield from _glob_in(os.path.join(folder, name), rest, ancestors)
+
+
+def _glob_deep(folder: str, rest: list[str], ancestors: frozenset[tuple[int, int]]) -> Iterator[str | ScanError]:
+    """``**`` at ``folder``: ``rest`` matched in it and in each folder below it, loops skipped."""
+    identity = _identity(folder or os.curdir)
+    inner = ancestors | {identity} if identity is not None else ancestors
+    if rest:
+        yield from _glob_in(folder, rest, inner)
+    for name, is_dir in _entries(folder):
+        if name.startswith("."):
+            continue
+        path = os.path.join(folder, name)
+        if not rest:
+            yield path
+        if is_dir and _identity(path) in inner:
+            yield ScanError(path, "symbolic link loop: the directory contains itself; skipped")
+        elif is_dir:
+            yield from _glob_deep(path, rest, inner)
+
+
+def _entries(folder: str) -> list[tuple[str, bool]]:
+    """``(name, is a folder)`` of each entry of ``folder`` ('' for the working folder), none if unreadable."""
+    try:
+        with os.scandir(folder or os.curdir) as it:
+            entries = list(it)
+    except OSError:
+        return []
+    listed = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        listed.append((entry.name, is_dir))
+    return listed

@@ -34,6 +34,13 @@ MANIFEST_NAME = "contrique.json"
 VARIANTS = ("fp32", "fp16", "int8")
 HEAD_KINDS = ("nr", "fr")
 RESIZE_FILTERS = ("bicubic",)
+MIN_VALUE_SPAN = 1e-3
+"""The least ``input.value_range`` span accepted (bundles map pixels to spans of 1 or 255; a span of 1e-30 scored
+every image 0)."""
+MAX_VALUE = 1e6
+"""The largest magnitude of an ``input.value_range`` end."""
+MAX_NAME_LENGTH = 256
+"""The longest model ``name`` (it is written into every result row)."""
 DIGEST_LENGTH = 16
 """The hex digits of :meth:`Manifest.digest`."""
 
@@ -93,6 +100,11 @@ class InputContract(JsonRecord):
         layout = r.choice("layout", ("NCHW",))
         dtype = r.choice("dtype", ("float32",))
         value_range = _floats(r, "value_range", 2)
+        low, high = value_range
+        if not (high - low >= MIN_VALUE_SPAN and max(abs(low), abs(high)) <= MAX_VALUE):
+            raise r.fail(f"field 'value_range' must be [low, high] with high - low >= {MIN_VALUE_SPAN:g} and both "
+                         f"within +-{MAX_VALUE:g}, got {list(value_range)}: pixels would map to one value, upside down, "
+                         "or beyond what float32 keeps apart; export the bundle again")
         mean = _floats(r, "mean", 3, optional=True)
         std = _floats(r, "std", 3, optional=True)
         if std is not None and any(s <= 0 for s in std):
@@ -373,8 +385,11 @@ class Manifest:
         ]:
             if rel not in files:
                 raise ManifestError(path, f"{what} file {rel!r} has no entry (sha256, size) in 'files'")
+        name = r.string("name")
+        if not 0 < len(name) <= MAX_NAME_LENGTH:
+            raise ManifestError(path, f"field 'name' must be 1 to {MAX_NAME_LENGTH} characters, got {len(name):,}")
         return cls(
-            name=r.string("name"),
+            name=name,
             architecture=r.string("architecture"),
             input=contract,
             feature=feature,

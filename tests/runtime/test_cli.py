@@ -751,6 +751,17 @@ def test_list_heads_and_version(capsys, tiny_bundle_dir: Path) -> None:
     assert code == 0 and out.splitlines()[1].split()[:2] == ["quality", "nr"]
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.strip() == f"contrique-score {__version__}"
+
+
+def test_list_heads_scores_nothing_and_leaves_a_results_file_alone(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                                   tmp_path: Path) -> None:
+    results = tmp_path / "r.jsonl"
+    assert run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", "jsonl", "-o", results)[0] == 0
+    before = results.read_bytes()
+    for extra in (["--resume", "-o", results], [photos / "a.png"]):
+        code, out, err = run(capsys, "--list-heads", "--model", tiny_bundle_dir, "--format", "jsonl", *extra)
+        assert code == 2 and out == "" and "--list-heads lists the model's heads and scores nothing" in err
+    assert results.read_bytes() == before
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "exit codes:" in out and "2  usage error" in out
 

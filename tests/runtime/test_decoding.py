@@ -15,6 +15,7 @@ from image_fixtures import png, png_bytes, rgb, smooth, tiff_bytes
 from PIL import Image, ImageFile, ImageOps
 
 from contrique_infer.decoding import (
+    MAX_JPEG_SCANS,
     allow_pixels,
     check_header,
     decode_rgb,
@@ -520,3 +521,44 @@ def test_a_variant_no_file_can_be_is_still_called_damaged(offset: int, reason: s
         decode_rgb(_jpeg_with_frame_byte(offset, 0))
     assert refused.value.reason == (f"is a JPEG file (by its first bytes) whose header cannot be read: {reason}; "
                                     "the file is damaged")
+
+
+def _repeated_scan_jpeg(scans: int) -> bytes:
+    """A 64x64 progressive JPEG with its last scan written ``scans`` more times (libjpeg decodes it, warning)."""
+    buffer = io.BytesIO()
+    Image.new("L", (64, 64), 128).save(buffer, "JPEG", progressive=True, quality=90)
+    data = buffer.getvalue()
+    last = data.rindex(b"\xff\xda")  # the last scan's header and data, up to the end-of-image marker
+    end = data.rindex(b"\xff\xd9")
+    return data[:end] + data[last:end] * scans + data[end:]
+
+
+def test_a_jpeg_of_too_many_scans_is_refused_before_decoding(tmp_path: Path) -> None:
+    normal = _repeated_scan_jpeg(0)
+    assert 2 <= normal.count(b"\xff\xda") <= 20  # a progressive JPEG's own scans decode
+    assert decode_rgb(normal).size == (64, 64)
+    assert decode_rgb(_repeated_scan_jpeg(MAX_JPEG_SCANS - normal.count(b"\xff\xda"))).size == (64, 64)
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(_repeated_scan_jpeg(MAX_JPEG_SCANS))
+    with Image.open(bomb) as opened:  # a caller's lazily opened image too, left where it was
+        position = opened.fp.tell()
+        for image in (bomb, bomb.read_bytes(), io.BytesIO(bomb.read_bytes()), opened):
+            with pytest.raises(ImageDecodeError, match="scans") as info:
+                decode_rgb(image)
+            assert f"is a JPEG of more than {MAX_JPEG_SCANS} scans" in str(info.value)
+        assert opened.fp.tell() == position
+    assert check_header(bomb) == (64, 64)  # the header check reads no further than the header
+
+
+def test_a_closed_pil_image_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "a.png"
+    path.write_bytes(png(rgb(16, 16)))
+    for load_first in (False, True):
+        image = Image.open(path)
+        if load_first:
+            image.load()
+        image.close()
+        with pytest.raises(ImageDecodeError, match="is a closed PIL image: score it before closing it"):
+            decode_rgb(image)
+    with pytest.raises(ImageDecodeError, match=r"expected HxW, HxWx1, HxWx3 or HxWx4"):
+        decode_rgb(np.zeros((8, 8, 2), np.uint8))

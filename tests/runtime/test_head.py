@@ -55,7 +55,10 @@ def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
     again = Head.from_dict(json.loads(path.read_text()), path, "heads/q.json")
     assert json.loads(path.read_text())["format_version"] == 2
     assert again.score_range == (0.0, 100.0) and np.array_equal(again.feature_range[1], [1.0, 5.0])
-    for edit, message in ((lambda d: d.update(feature_min=[0.0]), "list of 2 numbers"),
+    for edit, message in ((lambda d: d.update(feature_min=[0.0]), "list of 2 numbers, one per value of 'coef'; got 1 "),
+                          (lambda d: d.update(coef=[1.0] * 10), "'feature_min' must be a list of 10 numbers, one per "
+                                                                 "value of 'coef'; got 2 values"),
+                          (lambda d: d.update(feature_max=[1.0, "x"]), "got values that are not all numbers"),
                           (lambda d: d.update(feature_min=[2.0, 0.0]), "must not exceed"),
                           (lambda d: d.update(score_min=200.0), "must not exceed"),
                           (lambda d: d.update(format_version=3), "format_version 3 is not supported"),

@@ -102,3 +102,24 @@ def test_a_skipped_folder_is_left_out_of_scans(tree: Path) -> None:
     assert list(iter_images(tree, recursive=True, skip=tree / "sub")) == [
         str(tree / "a.JPG"), str(tree / "b.png"), str(tree / "sub.png")]
     assert list(iter_images(tree, skip=tree / "missing")) == list(iter_images(tree))
+
+
+def test_a_recursive_pattern_skips_symbolic_link_loops(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tree / "sub" / "again").symlink_to(tree / "sub", target_is_directory=True)  # two loops: 2**40 paths through glob
+    (tree / "sub" / "deeper" / "up").symlink_to(tree, target_is_directory=True)
+    (tree / "elsewhere").mkdir()
+    (tree / "elsewhere" / "e.tif").write_bytes(b"x")
+    (tree / "sub" / "side").symlink_to(tree / "elsewhere", target_is_directory=True)  # not a loop: followed
+    (tree / ".hidden").mkdir()
+    (tree / ".hidden" / "h.tif").write_bytes(b"x")
+    items = list(expand_inputs([str(tree / "**" / "*.tif")]))
+    assert items[:-2] == [str(tree / "elsewhere/e.tif"), str(tree / "sub/deeper/d.tif"), str(tree / "sub/side/e.tif")]
+    assert [(i.path, i.reason) for i in items[-2:]] == [
+        (str(tree / "sub/again"), "symbolic link loop: the directory contains itself; skipped"),
+        (str(tree / "sub/deeper/up"), "symbolic link loop: the directory contains itself; skipped"),
+    ]
+    monkeypatch.chdir(tree)  # relative patterns, and the glob module's rules for hidden names and "**" twice
+    assert list(expand_inputs(["**/*.tif"]))[:-2] == ["elsewhere/e.tif", "sub/deeper/d.tif", "sub/side/e.tif"]
+    assert list(expand_inputs(["**/**/*.tif"]))[:3] == ["elsewhere/e.tif", "sub/deeper/d.tif", "sub/side/e.tif"]
+    assert list(expand_inputs([".hidden/*.tif", "*/*.webp", "s?b/[c]*"])) == [
+        ".hidden/h.tif", "sub/c.webp", "sub/c.webp"]

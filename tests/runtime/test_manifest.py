@@ -68,6 +68,13 @@ def test_paths_outside_bundle_are_refused(bundle: Path, bad: str) -> None:
         (lambda d: d["variants"].update(bf16={"file": "encoder.onnx"}), "unknown variant"),
         (lambda d: d["files"]["encoder.onnx"].update(sha256="xyz"), "64 hexadecimal"),
         (lambda d: d.update(input=[]), "must be a JSON object"),
+        # every image scored 0, upside down, or a misleading NonFiniteError (hostile round 10)
+        (lambda d: d["input"].update(value_range=[0.0, 0.0]), r"input: field 'value_range' must be \[low, high\] with"),
+        (lambda d: d["input"].update(value_range=[0.0, 1e-30]), "high - low >= 0.001"),
+        (lambda d: d["input"].update(value_range=[1.0, 0.0]), "upside down"),
+        (lambda d: d["input"].update(value_range=[-1e30, 1e30]), r"within \+-1e\+06"),
+        (lambda d: d.update(name="m" * 257), "'name' must be 1 to 256 characters, got 257"),
+        (lambda d: d.update(name=""), "'name' must be 1 to 256"),
     ],
 )
 def test_invalid_manifests(bundle: Path, edit, message: str) -> None:

@@ -176,7 +176,7 @@ class _ImageFolder:
                     self._lower.setdefault(rel.lower(), rel)
         found = self._lower.get(name.replace(os.sep, "/").lower())
         if found is None:
-            self.absent.append(name)
+            self.absent.append("an empty path" if not name.strip() else f"{name} (a folder)" if path.is_dir() else name)
             return path
         return self.folder / found
 
@@ -186,8 +186,8 @@ class _ImageFolder:
             shown = ", ".join(self.absent[:5]) + (", ..." if len(self.absent) > 5 else "")
             raise DatasetFileError(
                 self.folder,
-                f"{len(self.absent)} {self.layout.name} images listed in the labels are missing from this folder "
-                f"({shown}); the {self.layout.name} layout is: {self.layout.layout}",
+                f"{len(self.absent)} {self.layout.name} images listed in the labels are missing from this folder, or "
+                f"are no files ({shown}); the {self.layout.name} layout is: {self.layout.layout}",
             )
 
 
@@ -532,21 +532,37 @@ def read_csv(
     _, rows = _read_csv(path, ["path", "score"])
     images = _ImageFolder(path.parent, layout)
     items = tuple(
-        Item(images(r["path"]), _number(path, f"row {i + 2}", r["score"]), r.get("content_id") or None)
+        Item(images(r["path"]), _number(path, f"row {i + 2}", r["score"]), _content_id(path, i + 2, r.get("content_id")))
         for i, r in enumerate(rows)
     )
     images.check()
     if len({item.score for item in items}) == 1:  # found before the features are computed, not after
         raise DatasetFormatError(path, f"every row has the score {items[0].score:g}: correlations with constant "
                                        "scores are undefined; label images of different quality")
-    first: dict[str, int] = {}
+    first: dict[str, tuple[int, str | None]] = {}
     for number, item in enumerate(items, 2):  # one image however named (img/../img/a.png, a link to it)
-        if item.content_id is None and (seen := first.setdefault(os.path.realpath(item.path), number)) != number:
+        seen, content = first.setdefault(os.path.realpath(item.path), (number, item.content_id))
+        if seen != number and (item.content_id is None or item.content_id != content):
             raise DatasetFormatError(
-                path, f"rows {seen} and {number} list the same image {item.path.name!r}: a split could put one on "
-                "each side and inflate the correlation; list each image once (average its scores), or give such "
-                "rows one content_id, which keeps them on one side")
+                path, f"rows {seen} and {number} list the same image {item.path.name!r}"
+                + ("" if item.content_id is None and content is None else " with different content ids")
+                + ": a split could put one on each side and inflate the correlation; list each image once (average "
+                "its scores), or give such rows the same content_id, which keeps them on one side")
     return Dataset(name or path.stem, items, score_kind, higher_is_better, scale, path.parent)
+
+
+def _content_id(path: Path, row: int, value: str | None) -> str | None:
+    """A CSV row's ``content_id``, surrounding spaces removed; None when empty.
+
+    Raises:
+        DatasetFormatError: It holds a control character (a NUL, a tab, a new line), which would
+            split one content in two without a visible difference.
+    """
+    value = (value or "").strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise DatasetFormatError(path, f"row {row}: content_id {value!r} holds a control character; write it as "
+                                       "printable text")
+    return value or None
 
 
 @dataclass(frozen=True)

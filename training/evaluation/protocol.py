@@ -23,6 +23,13 @@ from .ridge import DEFAULT_ALPHAS, AlphaSelection, RidgeModel, fit_ridge, select
 METRICS = ("srcc", "krcc", "plcc", "plcc_linear", "rmse")
 
 
+MAX_SPLITS = 10_000
+"""The most random splits a protocol runs (each is a ridge fit per alpha and fold; 10 is the paper's)."""
+ALPHA_RANGE = (1e-8, 1e12)
+"""The smallest and largest ridge alpha candidate: below, the solve overflows on near-collinear
+features; above, every prediction is the mean and correlations are undefined."""
+
+
 @dataclass(frozen=True)
 class ProtocolConfig:
     """Settings of the protocol (the defaults are the paper's: 10 splits of 80/20)."""
@@ -34,14 +41,15 @@ class ProtocolConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.splits < 1:
-            raise ProtocolError(f"splits must be >= 1, got {self.splits}")
+        if not 1 <= self.splits <= MAX_SPLITS:
+            raise ProtocolError(f"splits must be 1 to {MAX_SPLITS:,}, got {self.splits}")
         if not 0 < self.train_fraction < 1:
             raise ProtocolError(f"train_fraction must be in (0, 1), got {self.train_fraction}")
         if self.folds < 2:
             raise ProtocolError(f"folds must be >= 2, got {self.folds}")
-        if not self.alphas or min(self.alphas) <= 0:
-            raise ProtocolError(f"alphas must be positive numbers, got {list(self.alphas)}")
+        low, high = ALPHA_RANGE
+        if not self.alphas or not all(low <= a <= high for a in self.alphas):
+            raise ProtocolError(f"alphas must be numbers from {low:g} to {high:g}, got {list(self.alphas)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {

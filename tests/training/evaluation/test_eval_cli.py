@@ -53,6 +53,10 @@ def test_exit_codes(tmp_path: Path, tiny_bundle_dir: Path, capsys: pytest.Captur
     base = ["run", "--bundle", str(tiny_bundle_dir), "--root", str(tmp_path), "--no-cache", "--quiet"]
     assert main(base + ["--dataset", "imagenet"]) == 2
     assert main(base + ["--dataset", "kadid", "--splits", "0"]) == 2
+    capsys.readouterr()
+    for option in (["--splits", "2000000000"], ["--alphas", "1e-300"]):  # refused before any work
+        assert main(base + ["--dataset", "kadid", *option]) == 2
+        assert "must be" in capsys.readouterr().err
     assert main(["cross", "--bundle", "b", "--train", "nope", "x", "--test", "csv", "y"]) == 2
     assert main([]) == 2
     capsys.readouterr()

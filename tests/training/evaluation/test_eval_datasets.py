@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -225,6 +226,12 @@ def test_generic_csv_refuses_short_and_long_rows_and_repeated_images(tmp_path: P
         ("path,score\na.png,1\nb.png,2\na.png,3\n", "rows 2 and 4 list the same image 'a.png': a split could"),
         ("path,score,content_id\na.png,1,\nA.PNG,3,\n", "rows 2 and 3 list the same image 'a.png'"),
         ("path,score\na.png,1\nsub/../a.png,2\n", "rows 2 and 3 list the same image 'a.png'"),  # one file, two names
+        # a content id on one row, or different ids, would let a split put the two on either side
+        ("path,score,content_id\na.png,1,c0\nb.png,2,c1\na.png,3,c9\n",
+         "rows 2 and 4 list the same image 'a.png' with different content ids: a split could"),
+        ("path,score,content_id\na.png,1,c0\na.png,3,\n", "rows 2 and 3 list the same image 'a.png' with different"),
+        ("path,score,content_id\na.png,1,\na.png,3,c0\n", "rows 2 and 3 list the same image 'a.png' with different"),
+        ("path,score,content_id\na.png,1,c0\x00\nb.png,3,c0\n", "row 2: content_id 'c0.x00' holds a control character; write it as printable text"),
         ("path,score\na.png,1e302\nb.png,2\n", "row 2: score '1e302' is beyond .* rescale the scores"),
         ("path,score\nb.png,1\nlink.png,2\na.png,3\n", "rows 3 and 4 list the same image 'a.png'"),
         # the last of two score columns was used; float() read 1_5 as 15, and Arabic-Indic digits as numbers
@@ -236,10 +243,14 @@ def test_generic_csv_refuses_short_and_long_rows_and_repeated_images(tmp_path: P
         labels.write_text(text)
         with pytest.raises(DatasetFormatError, match=message.replace("(", r"\(").replace(")", r"\)")):
             read_csv(labels)
+    for text, shown in (("path,score\nsub,1\nb.png,2\n", "(sub (a folder))"), ("path,score\n,1\nb.png,2\n", "(an empty path)")):
+        labels.write_text(text)
+        with pytest.raises(DatasetFileError, match=r"1 CSV images listed .* or are no files " + re.escape(shown)):
+            read_csv(labels)
     labels.write_text("path,score\na.png,1,\nb.png,2\n")  # a trailing comma adds no value
     assert [item.score for item in read_csv(labels).items] == [1.0, 2.0]
-    labels.write_text("path,score,content_id\na.png,1,s\nb.png,2,\na.png,3,s\n")  # kept together: allowed
-    assert read_csv(labels).content_ids == ["s", str(tmp_path / "b.png"), "s"]
+    labels.write_text("path,score,content_id\na.png,1,s\nb.png,2,\na.png,3, s \n")  # kept together: allowed
+    assert read_csv(labels).content_ids == ["s", str(tmp_path / "b.png"), "s"]  # spaces around an id do not count
 
 
 def test_a_csv_that_is_not_a_regular_file_says_so(tmp_path: Path) -> None:

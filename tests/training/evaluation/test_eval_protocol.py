@@ -92,8 +92,12 @@ def test_final_fit_and_cross_dataset_with_flip() -> None:
 
 def test_config_validation_and_round_trip() -> None:
     assert ProtocolConfig.from_dict(CONFIG.to_dict()) == CONFIG
-    for bad in ({"splits": 0}, {"train_fraction": 1.0}, {"folds": 1}, {"alphas": (0.0,)}):
-        with pytest.raises(ProtocolError):
+    for bad, message in (({"splits": 0}, "splits must be 1 to 10,000"), ({"splits": 2_000_000_000}, "splits"),
+                         ({"train_fraction": 1.0}, "train_fraction"), ({"folds": 1}, "folds"),
+                         ({"alphas": (0.0,)}, "alphas must be numbers from 1e-08 to 1e\\+12"),
+                         ({"alphas": (1.0, 1e-300)}, "alphas"), ({"alphas": (1e300,)}, "alphas"), ({"alphas": ()}, "alphas")):
+        with pytest.raises(ProtocolError, match=message):  # 2e9 splits filled the memory; 1e-300 overflowed the solve
             ProtocolConfig(**bad)
+    assert ProtocolConfig(splits=10_000, alphas=(1e-8, 1e12)).splits == 10_000
     with pytest.raises(ProtocolError, match="finite"):
         run_protocol(np.full((10, 2), np.nan), np.arange(10.0), None, CONFIG)
