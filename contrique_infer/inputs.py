@@ -218,7 +218,7 @@ def _glob_in(folder: str, parts: list[str], ancestors: frozenset[tuple[int, int]
     """The paths below ``folder`` ('' for the working folder) that ``parts`` match (see :func:`_glob`)."""
     part, rest = parts[0], parts[1:]
     if part == "**":
-        yield from _glob_deep(folder, rest, ancestors)
+        yield from _glob_deep(folder, rest, _with(ancestors, _identity(folder or os.curdir)))
     elif not _GLOB_CHARS.search(part):
         path = os.path.join(folder, part)
         if not rest:
@@ -236,10 +236,9 @@ def _glob_in(folder: str, parts: list[str], ancestors: frozenset[tuple[int, int]
                 yield from _glob_in(os.path.join(folder, name), rest, ancestors)
 
 
-def _glob_deep(folder: str, rest: list[str], ancestors: frozenset[tuple[int, int]]) -> Iterator[str | ScanError]:
-    """``**`` at ``folder``: ``rest`` matched in it and in each folder below it, loops skipped."""
-    identity = _identity(folder or os.curdir)
-    inner = ancestors | {identity} if identity is not None else ancestors
+def _glob_deep(folder: str, rest: list[str], inner: frozenset[tuple[int, int]]) -> Iterator[str | ScanError]:
+    """``**`` at ``folder``: ``rest`` matched in it and in each folder below it, loops skipped (``inner``:
+    the identities of ``folder`` and the folders it is inside)."""
     if rest:
         yield from _glob_in(folder, rest, inner)
     for name, is_dir in _entries(folder):
@@ -248,10 +247,18 @@ def _glob_deep(folder: str, rest: list[str], ancestors: frozenset[tuple[int, int
         path = os.path.join(folder, name)
         if not rest:
             yield path
-        if is_dir and _identity(path) in inner:
+        if not is_dir:
+            continue
+        identity = _identity(path)
+        if identity in inner:
             yield ScanError(path, "symbolic link loop: the directory contains itself; skipped")
-        elif is_dir:
-            yield from _glob_deep(path, rest, inner)
+        else:
+            yield from _glob_deep(path, rest, _with(inner, identity))
+
+
+def _with(identities: frozenset[tuple[int, int]], identity: tuple[int, int] | None) -> frozenset[tuple[int, int]]:
+    """``identities`` and ``identity`` (one that could not be read adds nothing)."""
+    return identities if identity is None else identities | {identity}
 
 
 def _entries(folder: str) -> list[tuple[str, bool]]:

@@ -63,11 +63,6 @@ def at_max_side(scorer: QualityScorer, max_side: int | None) -> QualityScorer:
     return QualityScorer(load_bundle(scorer.bundle_dir, variant=scorer.variant, manifest=manifest))
 
 
-def _repeated(dataset: Dataset, times: int) -> Dataset:
-    """``dataset`` with its items ``times`` times over (one row per size of each image)."""
-    return replace(dataset, items=dataset.items * times)
-
-
 def _proxy_datasets(proxy: ProxySet, target: str, progress: bool) -> dict[str, Dataset]:
     """The ``quality`` (on ``target``) and ``level`` datasets of one proxy set.
 
@@ -247,7 +242,7 @@ def add_proxy_heads(
                             workers=workers) for s in scorers]
     features, feature_s = np.concatenate([f for f, _ in sized]), sum(s for _, s in sized)
     images = len(datasets["quality"])
-    datasets = {name: _repeated(dataset, len(sized)) for name, dataset in datasets.items()}
+    datasets = {name: _joined([dataset] * len(sized)) for name, dataset in datasets.items()}  # a row per size
     start = time.perf_counter()
     photos = len(set(datasets["quality"].content_ids or ()))
     descriptions = _descriptions(proxies, images, photos, target, group_weights, blend, orientation_invariant,
