@@ -1,6 +1,7 @@
 """Where a bundle is: a name resolved once to a local folder or a pinned Hub bundle, with its manifest.
 
-A model name is a local bundle folder, a Hugging Face Hub repository id ``org/name`` (see
+A model name is a local bundle folder, the name of a bundle installed with the package
+(:func:`packaged_models`: today ``default``), a Hugging Face Hub repository id ``org/name`` (see
 :mod:`contrique_infer.hub`), or None for the default bundle installed with the package.
 :func:`locate` reads the manifest (and, for the Hub, resolves the revision to a commit) once; the
 :class:`Location` it returns then loads the files a variant and a set of heads need, without
@@ -24,8 +25,27 @@ from .manifest import MANIFEST_NAME, Manifest
 if TYPE_CHECKING:
     from .hub import RemoteBundle
 
-DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "default"
+MODELS = Path(__file__).resolve().parent / "models"
+"""Where the bundles installed with the package live, one folder per name (:func:`packaged_models`)."""
+DEFAULT_BUNDLE = MODELS / "default"
 """Where the package's default bundle lives."""
+
+
+def packaged_models() -> tuple[str, ...]:
+    """The names of the bundles installed with the package (``default`` among them), sorted.
+
+    Returns:
+        Each folder of :data:`MODELS` that holds a bundle manifest; ``locate(name)`` finds it by that
+        name where no folder of that name exists here.
+    """
+    if not MODELS.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in MODELS.iterdir() if (p / MANIFEST_NAME).is_file()))
+
+
+def is_packaged(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` is one of the bundles installed with the package (however it is spelled)."""
+    return Path(folder).resolve().parent == MODELS and Path(folder).resolve().name in packaged_models()
 
 
 @dataclass(frozen=True)
@@ -88,15 +108,17 @@ def locate(
     revision resolved to a commit (one lookup).
 
     Args:
-        name_or_path: A bundle folder, an ``org/name`` Hub repository id, or None for the default.
+        name_or_path: A bundle folder, the name of a bundle installed with the package
+            (:func:`packaged_models`; a folder of that name here comes first), an ``org/name`` Hub
+            repository id, or None for the default.
         revision: Hub branch, tag or commit (ignored for folders).
         cache_dir: Hub cache folder (None: huggingface_hub's default).
         local_files_only: Never use the network.
 
     Raises:
         NoDefaultModelError: ``name_or_path`` is None and no default bundle is installed.
-        BundleFileError: The name is neither an existing folder nor a repository id, or the folder
-            holds no manifest.
+        BundleFileError: The name is neither an existing folder, a packaged model nor a repository id,
+            or the folder holds no manifest.
         ManifestError: The manifest is not valid.
         HubError: The Hub manifest could not be fetched.
     """
@@ -112,6 +134,8 @@ def locate(
         return Location(None, Manifest.load(DEFAULT_BUNDLE), folder=DEFAULT_BUNDLE)
     if os.path.exists(name):
         return Location(name, Manifest.load(name), folder=Path(name))
+    if name in packaged_models():
+        return Location(name, Manifest.load(MODELS / name), folder=MODELS / name)
     from . import hub
 
     if hub.is_repo_id(name):
@@ -124,4 +148,6 @@ def locate(
                                 f"name), and as a Hub repository: {exc}") from exc
             raise
         return Location(name, remote.manifest, remote=remote, cache_dir=cache, local_files_only=local_files_only)
-    raise BundleFileError(name, "no such bundle folder, and not a Hugging Face Hub repository id 'org/name'")
+    raise BundleFileError(name, "no such bundle folder, no model of that name installed with the package ("
+                          f"{', '.join(packaged_models()) or 'none'}), and not a Hugging Face Hub repository id "
+                          "'org/name'")

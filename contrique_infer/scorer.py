@@ -143,11 +143,12 @@ class QualityScorer:
         apply_exif: bool = False,
         device: str | None = None,
     ) -> QualityScorer:
-        """Open a bundle: a local folder, a Hugging Face Hub repository, or the packaged default.
+        """Open a bundle: a local folder, a model packaged with the library, or a Hugging Face Hub repository.
 
         Args:
-            name_or_path: A bundle folder; else an ``org/name`` Hub repository id; None for the
-                default bundle installed with the package.
+            name_or_path: A bundle folder; else the name of a bundle installed with the package
+                (``default``; :func:`~contrique_infer.location.packaged_models`); else an
+                ``org/name`` Hub repository id; None for the default bundle.
             head: Load only this head (and download only its file) and score with it; None loads
                 every head and scores with the manifest's default head.
             revision: Hub branch, tag or commit to pin (ignored for local folders).

@@ -46,7 +46,7 @@ from contrique_infer.regularfile import NotRegularFileError, open_regular
 
 from .errors import CheckpointError, ModelConfigError
 from .model import ContriqueNet
-from .model_config import ARCHITECTURES, MAX_SIDE, MIN_SIZE, ModelConfig
+from .model_config import ARCHITECTURES, ModelConfig, check_max_side
 
 FORMAT = "contrique-checkpoint"
 FORMAT_VERSION = 1
@@ -321,13 +321,13 @@ def _max_side(path: Path, value: Any) -> int | None:
         CheckpointError: It is not an integer, or not 0 and outside ``MIN_SIZE..MAX_SIDE`` (the
             bundle's input contract could not hold it).
     """
-    if value is None or (type(value) is int and value == 0):
+    if value is None:
         return None
-    if type(value) is not int or not MIN_SIZE <= value <= MAX_SIDE:
-        raise CheckpointError(path, f"field 'config.max_side' must be 0 (photos not downscaled) or an integer from "
-                              f"{MIN_SIZE} (the smallest side a bundle accepts) to {MAX_SIDE}, got {value!r}: the "
-                              "checkpoint is damaged or was not written by contrique-train")
-    return value
+    try:
+        return check_max_side(value) or None
+    except ModelConfigError as exc:
+        raise CheckpointError(path, f"field 'config.max_side' {exc}: the checkpoint is damaged or was not written "
+                              "by contrique-train") from None
 
 
 def _trained_head(path: Path, raw: Any, dim: int) -> tuple[np.ndarray, float] | None:

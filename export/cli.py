@@ -10,6 +10,7 @@ full-reference --default-head); 130 interrupted (Ctrl-C); 143 terminated
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, run_terminable
 from contrique_infer.errors import ContriqueError
@@ -18,12 +19,12 @@ from contrique_infer.regularfile import FileTooLargeError, read_regular
 
 from .errors import ModelConfigError, OptionError
 from .heads import check_head_name
-from .model_config import ARCHITECTURES, SCALE_COUNTS, check_opset
+from .model_config import ARCHITECTURES, SCALE_COUNTS, check_max_side, check_opset
 
 PROG = "contrique-export"
 CHECKPOINT_ONLY = {"--arch": "arch", "--head": "head", "--opset": "opset", "--license": "license",
                    "--default-head": "default_head", "--nss-pairs": "nss_pairs",
-                   "--scales": "scales"}
+                   "--scales": "scales", "--max-side": "max_side"}
 """Options that describe a checkpoint's export, by flag and argparse destination."""
 MAX_CARD_NOTES_BYTES = 1024 * 1024
 """The largest ``--card-notes`` file read (Markdown; the default model's notes are 17 kB)."""
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--parity-images", metavar="DIR", help="image folder (subfolders included) for the parity check and int8/fp16 fidelity")
     p.add_argument("--name", help="bundle name (default: checkpoint file name, or the --from-bundle bundle's)")
     p.add_argument("--license", help="licence of the exported weights (default: the checkpoint's, else unknown)")
-    p.add_argument("--opset", type=_opset, help="ONNX opset, from 18 to the installed onnx's newest (default: the "
+    p.add_argument("--opset", type=_checked(check_opset), help="ONNX opset, from 18 to the installed onnx's newest (default: the "
                    "exporter's)")
     p.add_argument("--default-head", metavar="NAME", help="the head scores use by default (default: Koniq if given, "
                    "else the first no-reference head)")
@@ -74,20 +75,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scales", type=int, choices=SCALE_COUNTS, help="input scales the encoder runs on: 2 (default: "
                    "full and half size, the official computation), 3 (and quarter size) or 4 (and eighth size); the "
                    "trained head weighs the added scales 0")
+    p.add_argument("--max-side", type=_checked(check_max_side), metavar="N", help="the input contract: photos whose longer side is "
+                   "longer are downscaled to N px before scoring; 0 scores them at their own size (default: the size "
+                   "the checkpoint's training photos were downscaled to, else 0)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
 
-def _opset(text: str) -> int:
-    """argparse type: an ONNX opset the export can produce (:func:`~contrique_export.model_config.check_opset`)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    try:
-        return check_opset(value)
-    except ModelConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _checked(check: Callable[[int], int]) -> Callable[[str], int]:
+    """An argparse type: an integer that ``check`` accepts (its :class:`ModelConfigError` becomes the usage
+    error), such as :func:`~contrique_export.model_config.check_opset` or ``check_max_side``."""
+
+    def checked(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        try:
+            return check(value)
+        except ModelConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return checked
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,10 +135,11 @@ def _main(argv: list[str] | None) -> int:
     if unknown or not variants:
         return fail(PROG, f"--variants takes {','.join(VARIANTS)}, got {args.variants!r}", EXIT_USAGE, parser)
     if args.from_bundle is not None:
-        given = [flag for flag, value in CHECKPOINT_ONLY.items() if getattr(args, value)]
+        given = [flag for flag, dest in CHECKPOINT_ONLY.items() if getattr(args, dest) not in (None, [])
+                 and getattr(args, dest) is not False]
         if given:
             return fail(PROG, f"{', '.join(given)} only apply to --ckpt: a --from-bundle export keeps the bundle's "
-                        "graph, heads and licence", EXIT_USAGE, parser)
+                        "graph, input contract, heads and licence", EXIT_USAGE, parser)
     try:
         notes = ""
         if args.card_notes:  # a FIFO is refused, never waited on
@@ -149,7 +159,8 @@ def _main(argv: list[str] | None) -> int:
             out = export_bundle(args.ckpt, args.out, arch=args.arch, heads=heads, variants=variants,
                                 calibration=args.calibration, name=args.name, license=args.license, opset=args.opset,
                                 parity_images=args.parity_images, default_head=args.default_head, card_notes=notes,
-                                nss_pairs=args.nss_pairs, scales=args.scales or 2, progress=not args.quiet)
+                                nss_pairs=args.nss_pairs, scales=args.scales or 2, max_side=args.max_side,
+                                progress=not args.quiet)
     except OptionError as exc:
         return fail(PROG, exc, EXIT_USAGE)
     except ContriqueError as exc:

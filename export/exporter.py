@@ -31,7 +31,7 @@ from .errors import ExportError, OptionError
 from .fidelity import bundle_features
 from .heads import check_scores, read_head
 from .images import image_sets
-from .model_config import MIN_SIZE, SCALE_COUNTS, SCALES
+from .model_config import MIN_SIZE, SCALE_COUNTS, SCALES, check_max_side
 from .onnx_export import export_onnx, graph_opset
 from .parity import check_parity
 from .staging import Steps, check_output, package_version, publish, staging_folder
@@ -57,6 +57,7 @@ def export_bundle(
     card_notes: str = "",
     nss_pairs: bool = False,
     scales: int = 2,
+    max_side: int | None = None,
     progress: bool = True,
 ) -> Path:
     """Export a checkpoint and heads to a model bundle folder.
@@ -82,6 +83,9 @@ def export_bundle(
         scales: How many of :data:`SCALES` the encoder runs on: 2 (full and half size, the official
             computation), 3 (and quarter size) or 4 (and eighth size). The graph is the same at every
             scale; the trained head gets weight 0 on the blocks of the scales after the second.
+        max_side: The input contract's longest side (``input.max_side``: a longer photo is downscaled to
+            it); 0 scores every photo at its own size; None keeps the checkpoint's ``config.max_side``
+            (the size its training photos were downscaled to).
         progress: Report the steps and their durations on stderr.
 
     Returns:
@@ -97,6 +101,8 @@ def export_bundle(
     if scales not in SCALE_COUNTS:
         raise ExportError(f"scales must be 2 (full and half size), 3 (and quarter size) or 4 (and eighth size), "
                           f"got {scales}")
+    if max_side is not None:
+        check_max_side(max_side)
     check_output(out)
     log = Steps(progress)
     with staging_folder(out) as staging:
@@ -106,8 +112,9 @@ def export_bundle(
                 checkpoint = checkpoint.with_nss_pairs()
             model = checkpoint.build_model()
         config = checkpoint.config
-        # A model trained on photos downscaled to max_side sees them so at scoring too.
-        contract = InputContract(min_size=MIN_SIZE, max_side=checkpoint.max_side, scales=SCALES[:scales])
+        # A model trained on photos downscaled to max_side sees them so at scoring too, unless told otherwise.
+        side = checkpoint.max_side if max_side is None else max_side or None
+        contract = InputContract(min_size=MIN_SIZE, max_side=side, scales=SCALES[:scales])
         feature = FeatureSpec(dim=scales * config.feature_dim, per_scale_dim=config.feature_dim,
                               layout=tuple(s.name for s in contract.scales))
         loaded_heads = [read_head(n, p, feature_dim=feature.dim) for n, p in (heads or {}).items()]

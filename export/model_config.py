@@ -202,6 +202,19 @@ class ModelConfig:
                 "nss_pairs": self.nss_pairs}
 
 
+def check_max_side(value: object) -> int:
+    """Return ``value`` if it can be a bundle's ``max_side``: 0 (photos scored at their own size) or an
+    integer from :data:`MIN_SIZE` to :data:`MAX_SIDE`.
+
+    Raises:
+        ModelConfigError: It is not such an integer (the message starts "must be", for the caller's subject).
+    """
+    if type(value) is not int or not (value == 0 or MIN_SIZE <= value <= MAX_SIDE):
+        raise ModelConfigError(f"must be 0 (photos not downscaled) or an integer from {MIN_SIZE} (the smallest side "
+                               f"a bundle accepts) to {MAX_SIDE}, got {value!r}")
+    return value
+
+
 def check_opset(opset: int) -> int:
     """Return ``opset`` if the export can produce it: from :data:`MIN_OPSET` to the installed onnx's newest.
 

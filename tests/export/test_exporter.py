@@ -15,7 +15,7 @@ from tiny_bundle import write_photos
 
 from contrique_export import exporter, images, variants
 from contrique_export.card import hub_license
-from contrique_export.errors import ExportError, HeadFileError, ImageSetError, OptionError
+from contrique_export.errors import ExportError, HeadFileError, ImageSetError, ModelConfigError, OptionError
 from contrique_export.exporter import export_bundle
 from contrique_export.model import build_model
 from contrique_infer.bundle import load_bundle
@@ -215,6 +215,17 @@ def test_checkpoint_trained_at_max_side_records_it_in_the_input_contract(tmp_pat
     with torch.no_grad():
         expected = torch.cat([model(torch.from_numpy(x)[None]) for x in prepared.scales], dim=1)[0].numpy()
     np.testing.assert_allclose(feature, expected, atol=1e-4)
+
+    # another contract for the same network: photos seen at up to 160 px, or at their own size
+    larger = export_bundle(ckpt, tmp_path / "larger", max_side=160, progress=False)
+    own = export_bundle(ckpt, tmp_path / "own", max_side=0, progress=False)
+    assert Manifest.load(larger).input.max_side == 160 and Manifest.load(own).input.max_side is None
+    assert Manifest.load(own).format_version == 1
+    assert max(prepare(photo, Manifest.load(larger).input).scales[0].shape[1:]) == 160
+    assert max(prepare(photo, Manifest.load(own).input).scales[0].shape[1:]) == 200
+    with pytest.raises(ModelConfigError, match="must be 0 .photos not downscaled. or an integer from 32"):
+        export_bundle(ckpt, tmp_path / "bad", max_side=20, progress=False)
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,31 @@ def test_locate_folders_default_and_bad_names(tiny_bundle_dir: Path, tmp_path: P
         locate(tmp_path / "a" / "b" / "c")
     with pytest.raises(BundleFileError, match="no bundle manifest here"):
         locate(tmp_path)
+
+
+def test_packaged_models_are_found_by_name_after_folders(tiny_bundle_dir: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    models = tmp_path / "models"
+    for name in ("default", "hires"):
+        shutil.copytree(tiny_bundle_dir, models / name)
+    (models / "notes").mkdir()  # a folder without a manifest is no model
+    monkeypatch.setattr(location, "MODELS", models)
+    assert location.packaged_models() == ("default", "hires")
+    monkeypatch.chdir(tmp_path)
+    found = locate("hires")
+    assert (found.name_or_path, found.folder, found.remote) == ("hires", models / "hires", None)
+    assert QualityScorer.from_pretrained("hires", variant="fp32").manifest.name == "tiny-test-bundle"
+    with pytest.raises(BundleFileError, match=r"no model of that name installed with the package \(default, hires\)"):
+        locate("lowres")
+    with pytest.raises(BundleFileError, match="no such bundle folder"):
+        locate("notes")
+    # a folder of that name here comes first
+    shutil.copytree(tiny_bundle_dir, tmp_path / "hires")
+    assert locate("hires").folder == Path("hires")
+    assert location.is_packaged(models / "hires") and location.is_packaged(models / "hires" / "heads" / "..")
+    assert not location.is_packaged(tmp_path / "hires") and not location.is_packaged(models / "notes")
+    monkeypatch.setattr(location, "MODELS", tmp_path / "absent")
+    assert location.packaged_models() == ()
 
 
 def test_a_location_loads_its_files_without_reading_the_manifest_again(

@@ -166,12 +166,16 @@ def test_wheel_and_editable_installs(source_copy: Path, tmp_path: Path) -> None:
                    "contrique_training/proxy/__init__.py", "contrique_training/proxy/__main__.py"]:
         assert member in names
     assert not any(n.startswith(("tests/", "export/", "training/")) for n in names)
-    # the default model ships in the wheel, within its 40 MB budget of model data
-    model = {i.filename: i.file_size for i in zipfile.ZipFile(wheel).infolist()
-             if i.filename.startswith("contrique_infer/models/default/")}
-    assert {f"contrique_infer/models/default/{f}" for f in ("contrique.json", "encoder.onnx", "encoder.fp16.onnx",
-                                                             "heads/quality.json", "README.md")} <= set(model)
-    assert sum(model.values()) < 40e6
+    # the packaged models ship in the wheel, each within its 40 MB budget of model data
+    from contrique_infer.location import packaged_models
+
+    assert "default" in packaged_models()
+    for name in packaged_models():
+        model = {i.filename: i.file_size for i in zipfile.ZipFile(wheel).infolist()
+                 if i.filename.startswith(f"contrique_infer/models/{name}/")}
+        assert {f"contrique_infer/models/{name}/{f}" for f in ("contrique.json", "encoder.onnx", "encoder.fp16.onnx",
+                                                                "heads/quality.json", "README.md")} <= set(model)
+        assert sum(model.values()) < 40e6
 
     python = _venv(tmp_path / "venv")
     pip = [python, "-m", "pip", "install", "--no-deps", "--no-index", "--disable-pip-version-check", "-q"]

@@ -361,14 +361,15 @@ def test_bundle_digest_identifies_the_bundle_content(tiny_bundle_dir: Path, tmp_
     assert changed != digest and len(changed) == 16
 
 
-def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
-    scorer = QualityScorer.from_pretrained(device="cpu", threads=1)  # the bundle installed with the package
+@pytest.mark.parametrize("model", location.packaged_models())
+def test_packaged_models_rank_distortions(photos_dir: Path, model: str) -> None:
+    scorer = QualityScorer.from_pretrained(model, device="cpu", threads=1)  # a bundle installed with the package
     manifest = scorer.manifest
     assert manifest.default_head == "quality" and {h.name for h in manifest.heads} == {"quality", "level", "rank"}
     # auto on CPUs weighs the recorded int8 fidelity of the heads loaded: all of them, or the one named.
     assert scorer.variant == ("int8" if variant_trusted(manifest, "int8") else "fp32")
     for head in manifest.heads:
-        chosen = QualityScorer.from_pretrained(head=head.name, device="cpu").variant
+        chosen = QualityScorer.from_pretrained(model, head=head.name, device="cpu").variant
         assert chosen == ("int8" if variant_trusted(manifest, "int8", [head.name]) else "fp32"), head.name
     photo = Image.open(photos_dir / "val" / "skimage" / "coffee.png").convert("RGB")
     rng = np.random.default_rng(0)
@@ -388,11 +389,12 @@ def test_packaged_default_model_ranks_distortions(photos_dir: Path) -> None:
     assert level[0] < min(level[1:])  # the level head: higher is worse
 
 
-def test_packaged_default_model_scores_flat_frames(photos_dir: Path) -> None:
-    """Exported with finite statistics and clipping heads, the default model scores flat frames
-    (v1, exported before, made them a NonFiniteError), and scores them far below a photo: a v2.2
+@pytest.mark.parametrize("model", location.packaged_models())
+def test_packaged_models_score_flat_frames(photos_dir: Path, model: str) -> None:
+    """Exported with finite statistics and clipping heads, the packaged models score flat frames
+    (v1, exported before, made them a NonFiniteError), and score them far below a photo: a v2.2
     candidate whose heads gave a flat white frame 100 was not shipped."""
-    scorer = QualityScorer.from_pretrained(head="quality", device="cpu")
+    scorer = QualityScorer.from_pretrained(model, head="quality", device="cpu")
     colours = ((0, 0, 0), (255, 255, 255), (128, 128, 128), (250, 250, 250), (255, 0, 0))
     frames = [Image.new("RGB", size, colour) for colour in colours for size in ((80, 64), (512, 384))]
     scores = [r.score for r in scorer.score_many(frames)]
@@ -401,9 +403,10 @@ def test_packaged_default_model_scores_flat_frames(photos_dir: Path) -> None:
     assert max(scores) < photo / 2, (scores, photo)
 
 
-def test_packaged_default_model_scores_do_not_depend_on_the_batch() -> None:
+@pytest.mark.parametrize("model", location.packaged_models())
+def test_packaged_models_scores_do_not_depend_on_the_batch(model: str) -> None:
     """The case of the report: alone and in batches of 8, the same image gave different scores."""
-    scorer = QualityScorer.from_pretrained(head="quality", device="cpu")  # as contrique-score runs it
+    scorer = QualityScorer.from_pretrained(model, head="quality", device="cpu")  # as contrique-score runs it
     images = [_img(48, 64, i) for i in range(9)]
     alone = [scorer.score(image) for image in images]
     assert [r.score for r in scorer.score_many(images, batch_size=8)] == alone

@@ -10,7 +10,7 @@ from pathlib import Path
 from contrique_infer.atomicfile import stage
 from contrique_infer.errors import BundleFileError, HeadError
 from contrique_infer.head import Head, head_name_problem
-from contrique_infer.location import DEFAULT_BUNDLE
+from contrique_infer.location import is_packaged
 from contrique_infer.manifest import MANIFEST_NAME, FileEntry, HeadInfo, Manifest
 
 from .datasets import Dataset
@@ -30,11 +30,11 @@ def check_new_head(bundle_dir: str | os.PathLike[str], name: str, *, force: bool
 
     Raises:
         HeadExistsError: The bundle has a head of that name (case-insensitive) and ``force`` is False.
-        ProtocolError: The folder is the model packaged with contrique-infer (it is not changed in place).
+        ProtocolError: The folder is a model packaged with contrique-infer (it is not changed in place).
         BundleError: The folder is not a valid bundle.
     """
-    if Path(bundle_dir).resolve() == DEFAULT_BUNDLE:
-        raise ProtocolError(f"{bundle_dir} is the model packaged with contrique-infer: a head added there would change "
+    if is_packaged(bundle_dir):
+        raise ProtocolError(f"{bundle_dir} is a model packaged with contrique-infer: a head added there would change "
                             "the scores of every user of this installation; copy the folder (cp -r) and add the "
                             "head to the copy")
     manifest = Manifest.load(bundle_dir)

@@ -95,10 +95,11 @@ def test_a_full_disk_leaves_the_bundle_as_it_was(tmp_path: Path, tiny_bundle_dir
     assert load_bundle(bundle).heads["quality"].info.dataset == "My DMOS set"
 
 
-def test_the_packaged_default_model_is_never_changed_in_place(tmp_path: Path) -> None:
-    from contrique_infer.location import DEFAULT_BUNDLE
+def test_the_packaged_models_are_never_changed_in_place(tmp_path: Path) -> None:
+    from contrique_infer.location import MODELS, packaged_models
 
     model = fit_ridge(np.random.default_rng(4).standard_normal((10, 16)), np.arange(10.0), 1.0)
-    for spelling in (DEFAULT_BUNDLE, DEFAULT_BUNDLE / "heads" / ".."):
-        with pytest.raises(ProtocolError, match="is the model packaged with contrique-infer.*copy the folder"):
+    assert "default" in packaged_models()
+    for spelling in [MODELS / name for name in packaged_models()] + [MODELS / "default" / "heads" / ".."]:
+        with pytest.raises(ProtocolError, match="is a model packaged with contrique-infer.*copy the folder"):
             add_head(spelling, make_head(model, "mine", dmos_dataset(tmp_path)))
