@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", metavar="IMAGE", help="image files, directories or glob patterns")
     p.add_argument("-r", "--recursive", action="store_true", help="scan directories recursively")
     p.add_argument("-m", "--model", metavar="BUNDLE",
-                   help="bundle folder, the name of a model installed with the package (default) or Hugging Face "
-                        "Hub repository 'org/name' (default: the packaged default model)")
+                   help="bundle folder, the name of a model installed with the package (default; hires: looks "
+                        "at up to 1024 px instead of 512) or Hugging Face Hub repository 'org/name' (default: default)")
     p.add_argument("--revision", metavar="REV", help="Hub branch, tag or commit to pin")
     p.add_argument("--head", metavar="NAME", help="head to score with (default: the bundle's default head)")
     p.add_argument("--variant", choices=("auto", *VARIANTS), default="auto",

@@ -1,7 +1,7 @@
 """Where a bundle is: a name resolved once to a local folder or a pinned Hub bundle, with its manifest.
 
 A model name is a local bundle folder, the name of a bundle installed with the package
-(:func:`packaged_models`: today ``default``), a Hugging Face Hub repository id ``org/name`` (see
+(:func:`packaged_models`: ``default``, ``hires``), a Hugging Face Hub repository id ``org/name`` (see
 :mod:`contrique_infer.hub`), or None for the default bundle installed with the package.
 :func:`locate` reads the manifest (and, for the Hub, resolves the revision to a commit) once; the
 :class:`Location` it returns then loads the files a variant and a set of heads need, without

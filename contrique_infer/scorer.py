@@ -147,7 +147,7 @@ class QualityScorer:
 
         Args:
             name_or_path: A bundle folder; else the name of a bundle installed with the package
-                (``default``; :func:`~contrique_infer.location.packaged_models`); else an
+                (``default``, ``hires``; :func:`~contrique_infer.location.packaged_models`); else an
                 ``org/name`` Hub repository id; None for the default bundle.
             head: Load only this head (and download only its file) and score with it; None loads
                 every head and scores with the manifest's default head.

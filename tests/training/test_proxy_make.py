@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from contrique_training.proxy.errors import ProxyError
 from contrique_training.proxy.make import (
     MDSI_MAX,
     assignments,
+    flat_image,
+    ProxyImage,
     load_proxy_set,
     make_proxy_set,
     mdsi,
@@ -110,24 +113,34 @@ def test_second_implementations_replace_a_share_of_their_types(proxy_dir: Path, 
     assert load_proxy_set(tmp_path / "alt").images == alt.images  # the field survives proxy.json
     document = json.loads((tmp_path / "alt" / "proxy.json").read_text())
     assert document["counts"]["second_implementation"] == sum(im.implementation is not None for im in alt.images)
-    with pytest.raises(ProxyError, match="alt_fraction in 0..1"):
+    with pytest.raises(ProxyError, match="alt_fraction, block_fraction and flat_fraction in 0..1"):
         make_proxy_set(skimage_dir, tmp_path / "bad", alt_fraction=1.5, progress=False)
+
+
+def _one_more_version_each(proxy_dir: Path, skimage_dir: Path, out: Path, fraction: str,
+                           is_added: Callable[[ProxyImage], bool]) -> tuple[list[ProxyImage], set[str]]:
+    """Make the proxy_dir fixture's set again with ``fraction`` at 1: every image of it again, byte for byte,
+    and one more version of each photo (the images ``is_added`` picks), recorded in the settings. Returns
+    those versions and the photos' content ids."""
+    own = load_proxy_set(proxy_dir)
+    made = make_proxy_set(skimage_dir, out, variants_per_photo=VARIANTS, max_side=SIDE, seed=3, progress=False,
+                          **{fraction: 1.0})
+    assert made.settings == {**own.settings, fraction: 1.0}
+    added = [im for im in made.images if is_added(im)]
+    photos = {im.content_id for im in own.images}
+    assert sorted(im.content_id for im in added) == sorted(photos) and len(made.images) == len(own.images) + len(photos)
+    assert [im for im in made.images if not is_added(im)] == list(own.images)
+    for im in own.images:
+        assert (out / im.path).read_bytes() == (proxy_dir / im.path).read_bytes()
+    return added, photos
 
 
 def test_block_pixelation_adds_one_version_to_a_share_of_the_photos(proxy_dir: Path, skimage_dir: Path,
                                                                     tmp_path: Path) -> None:
     """With block_fraction every image of the set without it is made again, byte for byte, and that share of
     the photos gets one more version: pixelation as square blocks, recorded per image and in the settings."""
-    own = load_proxy_set(proxy_dir)
-    blocks = make_proxy_set(skimage_dir, tmp_path / "blocks", variants_per_photo=VARIANTS, max_side=SIDE, seed=3,
-                            block_fraction=1.0, progress=False)
-    assert blocks.settings == {**own.settings, "block_fraction": 1.0}
-    added = [im for im in blocks.images if im.implementation == "blocks"]
-    photos = {im.content_id for im in own.images}
-    assert sorted(im.content_id for im in added) == sorted(photos) and len(blocks.images) == len(own.images) + len(photos)
-    assert [im for im in blocks.images if im.implementation is None] == list(own.images)
-    for im in own.images:
-        assert (tmp_path / "blocks" / im.path).read_bytes() == (proxy_dir / im.path).read_bytes()
+    added, photos = _one_more_version_each(proxy_dir, skimage_dir, tmp_path / "blocks", "block_fraction",
+                                           lambda im: im.implementation == "blocks")
     for im in added:
         assert im.distortion == "pixelate" and 1 <= im.level <= LEVELS
         assert im.path.rsplit("/", 1)[1] == f"{VARIANTS + 1:02d}-pixelate-blocks-l{im.level}.png"
@@ -138,8 +151,31 @@ def test_block_pixelation_adds_one_version_to_a_share_of_the_photos(proxy_dir: P
     some = make_proxy_set(skimage_dir, tmp_path / "some", variants_per_photo=VARIANTS, max_side=SIDE, seed=3,
                           block_fraction=0.5, progress=False)
     assert 0 < sum(im.implementation == "blocks" for im in some.images) < len(photos)  # 5 photos, drawn per photo
-    with pytest.raises(ProxyError, match="block_fraction in 0..1"):
+    with pytest.raises(ProxyError, match="block_fraction and flat_fraction in 0..1"):
         make_proxy_set(skimage_dir, tmp_path / "bad", block_fraction=-0.5, progress=False)
+
+
+def test_flat_frames_add_one_version_to_a_share_of_the_photos(proxy_dir: Path, skimage_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """With flat_fraction every other image is made again, byte for byte, and that share of the photos gets
+    a last version: a frame of the photo's mean colour, level 5, the lowest quality of its photo."""
+    added, _ = _one_more_version_each(proxy_dir, skimage_dir, tmp_path / "flats", "flat_fraction",
+                                      lambda im: im.distortion == "flat")
+    own = load_proxy_set(proxy_dir)
+    for im in added:
+        assert im.level == LEVELS and im.path.rsplit("/", 1)[1] == f"{VARIANTS + 1:02d}-flat-l{LEVELS}.png"
+        pristine = np.asarray(Image.open(tmp_path / "flats" / im.path.rsplit("/", 1)[0] / "00-pristine.png"))
+        frame = np.asarray(Image.open(tmp_path / "flats" / im.path))
+        assert frame.shape == pristine.shape and (frame == frame[0, 0]).all()
+        np.testing.assert_allclose(frame[0, 0], pristine.reshape(-1, 3).mean(axis=0), atol=0.5)
+        assert im.quality <= min(o.quality for o in own.images if o.content_id == im.content_id)
+    assert np.asarray(flat_image(Image.new("L", (4, 3), 7))).shape == (3, 4, 3)  # always RGB
+    both = make_proxy_set(skimage_dir, tmp_path / "both", variants_per_photo=VARIANTS, max_side=SIDE, seed=3,
+                          block_fraction=1.0, flat_fraction=1.0, progress=False)
+    names = [im.path.rsplit("/", 1)[1] for im in both.images if im.content_id == own.images[0].content_id]
+    assert names[-2:] == [f"{VARIANTS + 1:02d}-pixelate-blocks-l{names[-2][-5]}.png", f"{VARIANTS + 2:02d}-flat-l5.png"]
+    with pytest.raises(ProxyError, match="flat_fraction in 0..1"):
+        make_proxy_set(skimage_dir, tmp_path / "bad", flat_fraction=2.0, progress=False)
 
 
 def test_assignments_cover_types_and_levels_evenly() -> None:

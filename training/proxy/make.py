@@ -10,7 +10,11 @@ whose type has a second implementation (:mod:`contrique_training.alternates`, Op
 it instead, from the same draws. With ``block_fraction``, that share of the photos gets one more
 version: pixelation at a random wide level rendered as square blocks of whole pixels
 (:func:`contrique_training.alternates.block_pixelate`), from draws of its own, so the other versions
-stay those of the set without it. Each image (pristine included) is scored
+stay those of the set without it. With ``flat_fraction``, that share of the photos gets one more
+version after those: a flat frame of the photo's mean colour (:func:`flat_image`, type ``flat`` at
+level 5), the end of contrast loss and blur, so that heads fitted on the set see frames without
+structure (without them, a head's terms in the squared statistics extrapolate, and scored a blank
+white frame 100 for one network). Each image (pristine included) is scored
 against its pristine by MDSI (``piq.mdsi(distorted, pristine, data_range=1.0)``, 0 for identical
 images, growing with the distortion), mapped to a 0..100 quality, higher is better:
 ``quality = clip(100 * (1 - MDSI / 0.7), 0, 100)``, so pristine photos score 100. MDSI because it
@@ -299,6 +303,18 @@ def _image_folder(content_id: str) -> str:
     return (Path("images") / rel.parent / rel.name.replace(".", "_")).as_posix()
 
 
+FLAT_TYPE = "flat"
+"""The type name of :func:`flat_image`'s versions in a proxy set (``flat_fraction``)."""
+
+
+def flat_image(image: Image.Image) -> Image.Image:
+    """An RGB frame of ``image``'s size filled with its mean colour, rounded (what contrast loss and blur
+    tend to at their extreme)."""
+    pixels = np.asarray(image.convert("RGB"))
+    mean = np.round(pixels.reshape(-1, 3).mean(axis=0)).astype(np.uint8)
+    return Image.fromarray(np.broadcast_to(mean, pixels.shape).copy(), "RGB")
+
+
 def make_proxy_set(
     photos: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -310,6 +326,7 @@ def make_proxy_set(
     chains: bool = False,
     alt_fraction: float = 0.0,
     block_fraction: float = 0.0,
+    flat_fraction: float = 0.0,
     progress: bool = True,
 ) -> ProxySet:
     """Make a proxy set: pristine and distorted PNGs, their MDSI proxy scores, CSVs and proxy.json.
@@ -330,6 +347,8 @@ def make_proxy_set(
         block_fraction: Share (0..1) of the photos that get one more version, pixelated as square
             blocks of whole pixels at a random wide level; the images of the set without it are
             unchanged.
+        flat_fraction: Share (0..1) of the photos that get one more version (after the block version):
+            a flat frame of the photo's mean colour (:func:`flat_image`); the other images are unchanged.
         progress: A progress bar on stderr.
 
     Returns:
@@ -351,10 +370,11 @@ def make_proxy_set(
     from ..distortions import LEVELS, distort_image
 
     if (variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1)
-            or not 0 <= alt_fraction <= 1 or not 0 <= block_fraction <= 1):
+            or not all(0 <= f <= 1 for f in (alt_fraction, block_fraction, flat_fraction))):
         raise ProxyError(
-            f"variants_per_photo and limit must be >= 1, max_side >= {MIN_SIDE}, alt_fraction in 0..1 and "
-            f"block_fraction in 0..1; got {variants_per_photo}, {limit}, {max_side}, {alt_fraction} and {block_fraction}"
+            f"variants_per_photo and limit must be >= 1, max_side >= {MIN_SIDE}, alt_fraction, block_fraction and "
+            f"flat_fraction in 0..1; got {variants_per_photo}, {limit}, {max_side}, {alt_fraction}, {block_fraction} "
+            f"and {flat_fraction}"
         )
     out = Path(out_dir)
     if not new_or_empty(out):
@@ -392,6 +412,9 @@ def make_proxy_set(
                     pairs, seeds = [*pairs, (BLOCK_TYPE, level)], [*seeds, block_seed]
                     second = [*second, BLOCK_IMPLEMENTATION]
                     made.append(block_image(pristine, level, block_seed))
+            if flat_fraction and np.random.default_rng([seed, index, 3]).random() < flat_fraction:
+                pairs, seeds, second = [*pairs, (FLAT_TYPE, LEVELS)], [*seeds, 0], [*second, None]
+                made.append(flat_image(pristine))
             names = ["00-pristine.png"] + [
                 f"{k:02d}-{t}{'-' + alt if alt else ''}-l{lv}.png"
                 for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
@@ -410,6 +433,8 @@ def make_proxy_set(
             settings["alt_fraction"] = alt_fraction
         if block_fraction:
             settings["block_fraction"] = block_fraction
+        if flat_fraction:
+            settings["flat_fraction"] = flat_fraction
         name = "proxy-" + METRIC + "-" + "-".join(root.resolve().parts[-2:])
         proxy = ProxySet(out, name, str(root.resolve()), settings, tuple(images))
         for target, csv_path in (("quality", proxy.quality_csv), ("level", proxy.level_csv)):
