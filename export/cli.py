@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--parity-images", metavar="DIR", help="image folder (subfolders included) for the parity check and int8/fp16 fidelity")
     p.add_argument("--name", help="bundle name (default: checkpoint file name, or the --from-bundle bundle's)")
     p.add_argument("--license", help="licence of the exported weights (default: the checkpoint's, else unknown)")
-    p.add_argument("--opset", type=_checked(check_opset), help="ONNX opset, from 18 to the installed onnx's newest (default: the "
-                   "exporter's)")
+    p.add_argument("--opset", type=_checked(check_opset), help="ONNX opset, from 18 to the installed onnx's newest "
+                   "(default: the exporter's)")
     p.add_argument("--default-head", metavar="NAME", help="the head scores use by default (default: Koniq if given, "
                    "else the first no-reference head)")
     p.add_argument("--card-notes", metavar="FILE", help="Markdown file added to the model card (how the model was "
@@ -75,9 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scales", type=int, choices=SCALE_COUNTS, help="input scales the encoder runs on: 2 (default: "
                    "full and half size, the official computation), 3 (and quarter size) or 4 (and eighth size); the "
                    "trained head weighs the added scales 0")
-    p.add_argument("--max-side", type=_checked(check_max_side), metavar="N", help="the input contract: photos whose longer side is "
-                   "longer are downscaled to N px before scoring; 0 scores them at their own size (default: the size "
-                   "the checkpoint's training photos were downscaled to, else 0)")
+    p.add_argument("--max-side", type=_checked(check_max_side), metavar="N",
+                   help="the input contract: photos whose longer side is longer are downscaled to N px before "
+                        "scoring; 0 scores them at their own size (default: the size the checkpoint's training "
+                        "photos were downscaled to, else 0)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
@@ -135,8 +136,9 @@ def _main(argv: list[str] | None) -> int:
     if unknown or not variants:
         return fail(PROG, f"--variants takes {','.join(VARIANTS)}, got {args.variants!r}", EXIT_USAGE, parser)
     if args.from_bundle is not None:
-        given = [flag for flag, dest in CHECKPOINT_ONLY.items() if getattr(args, dest) not in (None, [])
-                 and getattr(args, dest) is not False]
+        values = {flag: getattr(args, dest) for flag, dest in CHECKPOINT_ONLY.items()}
+        given = [flag for flag, value in values.items() if value is not None and value is not False and value != []]
+        # (not "value not in (None, False, [])": --max-side 0 equals False)
         if given:
             return fail(PROG, f"{', '.join(given)} only apply to --ckpt: a --from-bundle export keeps the bundle's "
                         "graph, input contract, heads and licence", EXIT_USAGE, parser)

@@ -41,8 +41,9 @@ def test_export_succeeds_quietly(resnet18, reuse_resnet18_graph, tmp_path, capsy
         (["--ckpt", "c", "--out", "x", "--scales", "5"], "invalid choice: 5"),
         (["--from-bundle", "b", "--out", "x", "--scales", "3"], "--scales only apply to --ckpt"),
         (["--from-bundle", "b", "--out", "x", "--max-side", "0"], "--max-side only apply to --ckpt"),
-        (["--ckpt", "c", "--out", "x", "--max-side", "31"], "argument --max-side: must be 0 (photos not downscaled) or an "
-         "integer from 32 (the smallest side a bundle accepts) to 65535, got 31"),
+        (["--ckpt", "c", "--out", "x", "--max-side", "31"],
+         "argument --max-side: must be 0 (photos not downscaled) or an integer from 32 (the smallest side a bundle "
+         "accepts) to 65535, got 31"),
         (["--ckpt", "c", "--out", "x", "--max-side", "1e3"], "argument --max-side: expected an integer, got '1e3'"),
         # was: the second file silently replaced the first
         (["--ckpt", "c", "--out", "x", "--head", "q=A.json", "--head", "q=B.json"],
