@@ -106,7 +106,7 @@ def test_the_quality_head_can_fit_the_six_metric_target(skimage_dir: Path, tiny_
         add_proxy_heads(bundle, proxy.folder, target="psnr", force=True, config=CONFIG, cache_dir=None, progress=False)
 
 
-def test_descriptions_name_the_second_implementations_and_each_set(proxy_dir: Path) -> None:
+def test_descriptions_name_the_second_implementations_supplements_and_each_set(proxy_dir: Path) -> None:
     proxy = load_proxy_set(proxy_dir)
     plain = _descriptions([proxy], 10, 2, "mdsi", {})["quality"]
     assert "second implementation" not in plain and "(proxy-mdsi-val-skimage, 80 px)" in plain
@@ -114,6 +114,12 @@ def test_descriptions_name_the_second_implementations_and_each_set(proxy_dir: Pa
     mixed = dataclasses.replace(proxy, settings={**proxy.settings, "alt_fraction": 0.5})
     assert "a share up to 0.5 of the types with a second implementation rendered by it" in _descriptions(
         [mixed], 10, 2, "mdsi", {})["quality"]
+    assert "square blocks" not in plain and "flat frame" not in plain
+    supplemented = dataclasses.replace(proxy, settings={**proxy.settings, "block_fraction": 0.3333,
+                                                        "flat_fraction": 0.25})
+    text = _descriptions([supplemented], 10, 2, "mdsi", {})["quality"]
+    assert "for a share up to 0.3333 of the photos one more version pixelated as square blocks" in text
+    assert "for a share up to 0.25 of the photos a flat frame of its mean colour at level 5" in text
     small = dataclasses.replace(proxy, settings={**proxy.settings, "max_side": 48})
     both = _descriptions([proxy, small], 10, 2, "mdsi", {})["quality"]
     assert "(proxy-mdsi-val-skimage, 80 px and proxy-mdsi-val-skimage, 48 px)" in both

@@ -113,6 +113,14 @@ def _descriptions(proxies: Sequence[ProxySet], images: int, photos: int, target:
     if alt_fraction:
         types += (f"; a share up to {alt_fraction:g} of the types with a second implementation rendered "
                   "by it, contrique_training.alternates")
+    block_fraction = max(s.get("block_fraction") or 0 for s in settings)
+    if block_fraction:
+        types += (f"; for a share up to {block_fraction:g} of the photos one more version pixelated as square blocks, "
+                  "contrique_training.alternates.block_image")
+    flat_fraction = max(s.get("flat_fraction") or 0 for s in settings)
+    if flat_fraction:
+        types += (f"; for a share up to {flat_fraction:g} of the photos a flat frame of its mean colour at level 5, "
+                  "contrique_training.proxy.make.flat_image")
     names = " and ".join(f"{proxy.name}, {proxy.settings.get('max_side')} px" for proxy in proxies)
     weighted = ("" if not group_weights else " with feature groups weighted "
                 + ", ".join(f"{name} {weight:g}" for name, weight in group_weights.items()))
