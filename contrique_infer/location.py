@@ -45,7 +45,8 @@ def packaged_models() -> tuple[str, ...]:
 
 def is_packaged(folder: str | os.PathLike[str]) -> bool:
     """Whether ``folder`` is one of the bundles installed with the package (however it is spelled)."""
-    return Path(folder).resolve().parent == MODELS and Path(folder).resolve().name in packaged_models()
+    resolved = Path(folder).resolve()
+    return resolved.parent == MODELS and resolved.name in packaged_models()
 
 
 @dataclass(frozen=True)

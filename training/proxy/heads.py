@@ -104,23 +104,27 @@ def _load_proxy_sets(folders: Sequence[str | os.PathLike[str]]) -> list[ProxySet
     return proxies
 
 
+_SUPPLEMENTS = (
+    ("alt_fraction", "a share up to {share:g} of the types with a second implementation rendered by it, "
+                     "contrique_training.alternates"),
+    ("block_fraction", "for a share up to {share:g} of the photos one more version pixelated as square blocks, "
+                       "contrique_training.alternates.block_image"),
+    ("flat_fraction", "for a share up to {share:g} of the photos a flat frame of its mean colour at level 5, "
+                      "contrique_training.proxy.make.flat_image"),
+)
+"""A proxy set's settings that change what its images are, and how a head's description names each (the
+largest share over the sets)."""
+
+
 def _descriptions(proxies: Sequence[ProxySet], images: int, photos: int, target: str, group_weights: Mapping[str, float],
                   blend: Mapping[str, float] | None = None, orientation_invariant: bool = False,
                   also_max_side: Sequence[int] = ()) -> dict[str, str]:
     settings = [proxy.settings for proxy in proxies]
     types = "WIDE_TYPES and CHAIN_TYPES" if any(s.get("chains") for s in settings) else "WIDE_TYPES"
-    alt_fraction = max(s.get("alt_fraction") or 0 for s in settings)
-    if alt_fraction:
-        types += (f"; a share up to {alt_fraction:g} of the types with a second implementation rendered "
-                  "by it, contrique_training.alternates")
-    block_fraction = max(s.get("block_fraction") or 0 for s in settings)
-    if block_fraction:
-        types += (f"; for a share up to {block_fraction:g} of the photos one more version pixelated as square blocks, "
-                  "contrique_training.alternates.block_image")
-    flat_fraction = max(s.get("flat_fraction") or 0 for s in settings)
-    if flat_fraction:
-        types += (f"; for a share up to {flat_fraction:g} of the photos a flat frame of its mean colour at level 5, "
-                  "contrique_training.proxy.make.flat_image")
+    for key, what in _SUPPLEMENTS:
+        share = max(s.get(key) or 0 for s in settings)
+        if share:
+            types += f"; {what.format(share=share)}"
     names = " and ".join(f"{proxy.name}, {proxy.settings.get('max_side')} px" for proxy in proxies)
     weighted = ("" if not group_weights else " with feature groups weighted "
                 + ", ".join(f"{name} {weight:g}" for name, weight in group_weights.items()))
