@@ -136,7 +136,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from benchlib import PHOTOS, REPO, parse_bundle
+from benchlib import PHOTOS, REPO, load_photo, parse_bundle
 from distortion_sets import DEFAULT_SETS, LEVELS, SETS, DistortionSet
 from near_duplicates import same_pictures
 from PIL import Image
@@ -497,17 +497,6 @@ class FullReferenceCache:
 
 
 # --- scoring ----------------------------------------------------------------------------------------
-
-def load_photo(path: Path, max_side: int) -> Image.Image:
-    """The photo as RGB, downscaled (Lanczos) so that its longer side is at most ``max_side``."""
-    with Image.open(path) as opened:
-        image = opened.convert("RGB")
-    scale = max_side / max(image.size)
-    if scale < 1:
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(size, Image.Resampling.LANCZOS)
-    return image
-
 
 def seed_of(photo_id: str, kind: str) -> int:
     return zlib.crc32(f"{photo_id}/{kind}".encode())

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testkit"))
 from reference import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, rule_state_dict  # noqa: E402
 
 __all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "add_photo_benchmark_arguments", "cpu_name", "gather",
-           "held_out_folders", "parse_bundle", "read_photos", "rule_checkpoint"]
+           "held_out_folders", "load_photo", "parse_bundle", "read_photos", "rule_checkpoint"]
 
 
 def rule_checkpoint(path: Path) -> Path:
@@ -77,8 +77,20 @@ def add_photo_benchmark_arguments(parser: argparse.ArgumentParser, bundle_help: 
     parser.add_argument("--json", type=Path, help="also write the figures here")
 
 
-def read_photos(folders: list[Path] | None) -> tuple[list[Path], list[Image.Image]]:
-    """The images of ``folders`` (default: the validation photos), in order, decoded to RGB.
+def load_photo(path: Path, max_side: int | None = None) -> Image.Image:
+    """The photo as RGB, downscaled (Lanczos) so that its longer side is at most ``max_side`` (None: as it is)."""
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
+    scale = 1.0 if max_side is None else max_side / max(image.size)
+    if scale < 1:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return image
+
+
+def read_photos(folders: list[Path] | None, max_side: int | None = None) -> tuple[list[Path], list[Image.Image]]:
+    """The images of ``folders`` (default: the validation photos), in order, decoded to RGB
+    (:func:`load_photo`: downscaled to ``max_side`` when given).
 
     Raises:
         ScanError: A folder is missing, cannot be read or holds no images.
@@ -87,8 +99,4 @@ def read_photos(folders: list[Path] | None) -> tuple[list[Path], list[Image.Imag
     from contrique_infer.inputs import list_images
 
     paths = [p for folder in (folders or [PHOTOS / "val"]) for p in list_images(folder)]
-    photos = []
-    for path in paths:
-        with Image.open(path) as image:
-            photos.append(image.convert("RGB"))
-    return paths, photos
+    return paths, [load_photo(path, max_side) for path in paths]

@@ -34,9 +34,11 @@ def head_name_problem(name: str) -> str | None:
             "'-' (beginning with a letter or digit)")
 from .records import FieldReader, to_float
 
-HEAD_FORMAT_VERSIONS = (1, 2)
+HEAD_FORMAT_VERSIONS = (1, 2, 3)
 """Head file formats this runtime reads (2 added the optional ``feature_min``/``feature_max``/``score_min``/
-``score_max``); a head is written at the oldest one that holds it."""
+``score_max``, 3 the optional ``feature_clip``); a head is written at the oldest one that holds it."""
+FEATURE_CLIPS = ("box", "ray")
+"""How a head brings a feature outside its ``feature_range`` into it (:attr:`Head.feature_clip`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +50,14 @@ class Head:
     product, so that a feature far outside it (a flat frame, whose statistics are extreme) is
     scored like the most extreme images the head knows instead of being extrapolated; and
     ``score_range`` clips the score into the range of its targets (0..100 for a proxy quality).
+
+    ``feature_clip`` says how (format 3): ``"box"`` (format 2's rule) clips each value to its own
+    bounds; ``"ray"`` moves the whole feature along the straight line to the range's centre until
+    every value is within its bounds, so that the values keep their proportions. Box clipping can
+    make a combination no fitted image had: a photo blurred far beyond the strongest blur fitted has
+    some values past their bounds (clipped) and the rest still moving, and the default model's score
+    of such a photo climbed back to about 90. ``feature_range`` with a zero width (a value constant in
+    the fit) is clipped as a box under either rule.
     """
 
     info: HeadInfo
@@ -56,6 +66,13 @@ class Head:
     alpha: float | None = None
     feature_range: tuple[np.ndarray, np.ndarray] | None = None
     score_range: tuple[float, float] | None = None
+    feature_clip: str = "box"
+
+    def __post_init__(self) -> None:
+        if self.feature_clip not in FEATURE_CLIPS:
+            raise ValueError(f"feature_clip must be one of {', '.join(FEATURE_CLIPS)}; got {self.feature_clip!r}")
+        if self.feature_clip != "box" and self.feature_range is None:
+            raise ValueError(f"feature_clip {self.feature_clip!r} needs a feature_range to clip into")
 
     @property
     def name(self) -> str:
@@ -71,6 +88,8 @@ class Head:
         overflow: the scorer turns such a score into an error)."""
         x = np.asarray(features, dtype=np.float64)
         if self.feature_range is not None:
+            if self.feature_clip == "ray":
+                x = _towards_centre(x, *self.feature_range)
             x = np.clip(x, *self.feature_range)  # NaN stays NaN: still an error
         with np.errstate(over="ignore", invalid="ignore"):
             scores = x @ self.coef.astype(np.float64) + self.intercept
@@ -81,6 +100,8 @@ class Head:
     @property
     def format_version(self) -> int:
         """The oldest head format that holds this head."""
+        if self.feature_clip != "box":
+            return 3
         return 1 if self.feature_range is None and self.score_range is None else 2
 
     @classmethod
@@ -122,8 +143,17 @@ class Head:
             score_range = (r.number("score_min"), r.number("score_max"))
             if not score_range[0] <= score_range[1]:
                 raise HeadError(path, "field 'score_min' must not exceed 'score_max'")
+        feature_clip = "box"
+        if "feature_clip" in r.data:
+            if version < 3:
+                raise HeadError(path, f"format_version {version} heads have no 'feature_clip', yet this one holds it: "
+                                      "set format_version 3, or remove it")
+            feature_clip = r.choice("feature_clip", FEATURE_CLIPS)
+            if feature_range is None:
+                raise HeadError(path, "field 'feature_clip' needs 'feature_min' and 'feature_max' (the range it "
+                                      "clips into)")
         return cls(info=info, coef=coef, intercept=r.number("intercept"), alpha=r.number("alpha", optional=True),
-                   feature_range=feature_range, score_range=score_range)
+                   feature_range=feature_range, score_range=score_range, feature_clip=feature_clip)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format_version": self.format_version}
@@ -135,6 +165,8 @@ class Head:
             out["score_min"], out["score_max"] = (float(v) for v in self.score_range)
         if self.feature_range is not None:
             out["feature_min"], out["feature_max"] = ([float(v) for v in bound] for bound in self.feature_range)
+        if self.feature_clip != "box":
+            out["feature_clip"] = self.feature_clip
         out["coef"] = [float(v) for v in self.coef]
         return out
 
@@ -147,6 +179,17 @@ class Head:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return replace_file(path, self.dumps())
+
+
+def _towards_centre(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``x`` (one feature per row) moved along the line to the centre of ``[low, high]`` just far enough
+    that every value of non-zero width is within its bounds; rows already inside are unchanged."""
+    centre, half = (low + high) / 2, (high - low) / 2
+    off = np.abs(x - centre)
+    outside = (off > half) & (half > 0)  # NaN compares False: it stays NaN, and an error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(outside, half / np.where(outside, off, 1.0), 1.0)
+    return centre + np.min(share, axis=-1, keepdims=True) * (x - centre)
 
 
 def _finite_vector(r: FieldReader, key: str, n: int) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
                           (lambda d: d.update(feature_max=[1.0, "x"]), "got values that are not all numbers"),
                           (lambda d: d.update(feature_min=[2.0, 0.0]), "must not exceed"),
                           (lambda d: d.update(score_min=200.0), "must not exceed"),
-                          (lambda d: d.update(format_version=3), "format_version 3 is not supported"),
+                          (lambda d: d.update(format_version=4), "format_version 4 is not supported"),
                           (lambda d: d.update(format_version=1),  # its clipping would be silently dropped
                            "format_version 1 heads have no ranges, yet this one holds feature_min, feature_max, "
                            "score_min, score_max: set format_version 2")):
@@ -69,3 +70,35 @@ def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
         edit(data)
         with pytest.raises(HeadError, match=message):
             Head.from_dict(data, path, "heads/q.json")
+
+
+def test_ray_clipping_keeps_the_proportions_of_a_feature_outside_the_range(tmp_path: Path) -> None:
+    info = HeadInfo("q", "heads/q.json", "nr", "d", "0-100", True, "")
+    low, high = np.array([0.0, 0.0, 2.0]), np.array([2.0, 4.0, 2.0])  # centre (1, 2, 2); the last value constant
+    ray = Head(info, np.array([1.0, 1.0, 0.0]), 0.0, feature_range=(low, high), feature_clip="ray")
+    box = replace(ray, feature_clip="box")
+    inside = np.array([[0.5, 3.0, 2.0]])
+    assert ray(inside)[0] == box(inside)[0] == 3.5  # inside: both leave it
+    far = np.array([5.0, 3.0, 9.0])  # 4 from the centre where the half-width is 1: a quarter of the way
+    assert float(ray(far)) == pytest.approx(2.0 + 2.25)  # (1 + 4/4, 2 + 1/4), the constant value clipped
+    assert float(box(far)) == 5.0  # (2, 3): the first value alone moved, to its bound
+    rows = np.array([[5.0, 2.0, 2.0], [1.0, 10.0, 2.0], [np.nan, 0.0, 2.0]])
+    got = ray(rows)
+    assert got[0] == pytest.approx(4.0) and got[1] == pytest.approx(1.0 + 4.0) and np.isnan(got[2])  # row by row
+    assert ray.format_version == 3 and box.format_version == 2
+    path = ray.save(tmp_path / "q.json")
+    data = json.loads(path.read_text())
+    assert data["format_version"] == 3 and data["feature_clip"] == "ray"
+    assert Head.from_dict(data, path, "heads/q.json").feature_clip == "ray"
+    assert "feature_clip" not in json.loads(box.save(tmp_path / "b.json").read_text())
+    for edit, message in ((lambda d: d.update(feature_clip="sphere"), "feature_clip"),
+                          (lambda d: d.update(format_version=2), "format_version 2 heads have no 'feature_clip'"),
+                          (lambda d: [d.pop("feature_min"), d.pop("feature_max")], "needs 'feature_min'")):
+        bad = json.loads(path.read_text())
+        edit(bad)
+        with pytest.raises(HeadError, match=message):
+            Head.from_dict(bad, path, "heads/q.json")
+    with pytest.raises(ValueError, match="feature_clip must be one of box, ray"):
+        replace(ray, feature_clip="sphere")
+    with pytest.raises(ValueError, match="needs a feature_range"):
+        replace(ray, feature_range=None)

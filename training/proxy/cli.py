@@ -17,6 +17,7 @@ from typing import Any
 from contrique_export.model_config import FEATURE_GROUPS
 from contrique_infer.commands import EXIT_USAGE, fail, fraction, parse, positive_int, random_seed, run_terminable
 from contrique_infer.errors import ContriqueError
+from contrique_infer.head import FEATURE_CLIPS
 
 from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
 from ..evaluation.protocol import ProtocolConfig
@@ -92,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="another proxy set whose images join --proxy's, each with the targets computed within its "
                             "own set (a photo's images in every set in one fold), e.g. one made at 512 px for a "
                             "1024 px contract, so smaller photos carry targets measured at their size; repeatable")
+    heads.add_argument("--feature-clip", choices=FEATURE_CLIPS, default="ray",
+                       help="how the heads bring a feature outside the proxy set's range into it: ray (default) moves "
+                            "it along the line to the range's centre, so its values keep their proportions; box clips "
+                            "each value to its own bounds (the rule before 2026-12-07, under which a photo blurred far "
+                            "beyond the set's strongest blur could score near the top)")
     heads.add_argument("--blend", action="append", default=[], metavar="PART=WEIGHT",
                        help=f"average each head with a ridge on one part of the feature alone ({', '.join(BLEND_PARTS)}: "
                             "the statistics with their products, or the learned channels; the group weights apply "
@@ -118,7 +124,7 @@ def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict
     result = add_proxy_heads(args.bundle, args.proxy, default=args.default, target=args.target, force=args.force, config=config,
                              group_weights=group_weights, blend=blend, orientation_invariant=args.orientation_invariant,
                              also_max_side=args.also_max_side, also_proxy=args.also_proxy,
-                             **feature_options(args))
+                             feature_clip=args.feature_clip, **feature_options(args))
     for name, head in result["heads"].items():
         cv = head["cv"]
         edge = " (the smallest or largest candidate: widen --alphas)" if head["alpha_at_edge"] else ""

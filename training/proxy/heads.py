@@ -116,9 +116,17 @@ _SUPPLEMENTS = (
 largest share over the sets)."""
 
 
+_CLIPS = {
+    "box": "Features are clipped to the range of those images",
+    "ray": ("Features are clipped to the range of those images along the line to its centre (feature_clip ray: a "
+            "feature outside it moves towards the centre until within it, its values keeping their proportions)"),
+}
+"""How a head's description says what its ``feature_clip`` does (:data:`contrique_infer.head.FEATURE_CLIPS`)."""
+
+
 def _descriptions(proxies: Sequence[ProxySet], images: int, photos: int, target: str, group_weights: Mapping[str, float],
                   blend: Mapping[str, float] | None = None, orientation_invariant: bool = False,
-                  also_max_side: Sequence[int] = ()) -> dict[str, str]:
+                  also_max_side: Sequence[int] = (), feature_clip: str = "ray") -> dict[str, str]:
     settings = [proxy.settings for proxy in proxies]
     types = "WIDE_TYPES and CHAIN_TYPES" if any(s.get("chains") for s in settings) else "WIDE_TYPES"
     for key, what in _SUPPLEMENTS:
@@ -135,8 +143,8 @@ def _descriptions(proxies: Sequence[ProxySet], images: int, photos: int, target:
           "contrique_training.proxy.fit_blend); each ridge")
     fit = (f"{ridge} on standardised features{weighted} (folded into coef and intercept) of {images} images of {photos} "
            f"photos ({names}): pristine and the synthetic distortion types ({types}) of "
-           "contrique_training.distortions at wide levels 1-5. Features are clipped to the range of those images and "
-           "scores to the range of the targets (no extrapolation)")
+           "contrique_training.distortions at wide levels 1-5. " + _CLIPS[feature_clip] + " and scores to the range of the "
+           "targets (no extrapolation)")
     if len(proxies) > 1:
         fit += "; each set's images with the targets computed within that set, a photo's images in every set in one fold"
     if also_max_side:
@@ -170,6 +178,7 @@ def add_proxy_heads(
     orientation_invariant: bool = False,
     also_max_side: Sequence[int] = (),
     also_proxy: Sequence[str | os.PathLike[str]] = (),
+    feature_clip: str = "ray",
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
     variant: str = "auto",
     device: str | None = None,
@@ -208,6 +217,9 @@ def add_proxy_heads(
             computed within its own set, e.g. one made at 512 px for a 1024 px contract, so that
             smaller photos come with targets measured at their own size (not the larger
             image's, as with ``also_max_side``). A photo's images in every set share one fold.
+        feature_clip: How the heads bring a feature outside the proxy set's range into it
+            (:attr:`contrique_infer.head.Head.feature_clip`): ``"ray"`` along the line to the range's
+            centre, ``"box"`` each value to its own bounds (the rule before 2026-12-07); the fit is the same.
         cache_dir: The evaluation feature cache root (None: no cache).
         variant, device: Passed to :meth:`QualityScorer.from_pretrained`.
         batch_size, workers: Feature extraction settings of :meth:`QualityScorer.features_many`.
@@ -258,7 +270,7 @@ def add_proxy_heads(
     start = time.perf_counter()
     photos = len(set(datasets["quality"].content_ids or ()))
     descriptions = _descriptions(proxies, images, photos, target, group_weights, blend, orientation_invariant,
-                                 also_max_side)
+                                 also_max_side, feature_clip)
     feature = scorer.manifest.feature
     moves = (orientation_permutations(scorer.manifest.architecture, feature.per_scale_dim, len(feature.layout))
              if orientation_invariant else [np.arange(features.shape[1])])
@@ -277,7 +289,7 @@ def add_proxy_heads(
         summary = fit.result.summary()
         model = replace(fit.model, coef=np.mean([fit.model.coef[move] for move in moves], axis=0))
         head = make_head(model, name, dataset, descriptions[name])
-        heads.append(replace(head, feature_range=feature_range,
+        heads.append(replace(head, feature_range=feature_range, feature_clip=feature_clip,
                              score_range=(float(np.min(dataset.scores)), float(np.max(dataset.scores)))))
         report[name] = {
             "file": f"heads/{name}.json",
@@ -309,6 +321,7 @@ def add_proxy_heads(
         "blend": blend,
         "orientation_invariant": orientation_invariant,
         "also_max_side": list(also_max_side),
+        "feature_clip": feature_clip,
         "heads": {name: report[name] for name in HEAD_NAMES},
         "timing_s": {"features": round(feature_s, 3), "fit": round(fit_s, 3)},
     }
