@@ -187,8 +187,7 @@ def _towards_centre(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndar
     centre, half = (low + high) / 2, (high - low) / 2
     off = np.abs(x - centre)
     outside = (off > half) & (half > 0)  # NaN compares False: it stays NaN, and an error
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(outside, half / np.where(outside, off, 1.0), 1.0)
+    share = np.where(outside, half / np.where(outside, off, 1.0), 1.0)  # off > half > 0 where divided
     return centre + np.min(share, axis=-1, keepdims=True) * (x - centre)
 
 
