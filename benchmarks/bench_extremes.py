@@ -25,10 +25,9 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
-from benchlib import add_photo_benchmark_arguments, read_photos
+from benchlib import Scores, add_photo_benchmark_arguments, read_photos
 from PIL import Image, ImageFilter
 
 from contrique_export.fidelity import spearman
@@ -87,10 +86,6 @@ LADDERS: tuple[Ladder, ...] = (
     Ladder("JPEG (Pillow, quality)", (10, 5, 3, 2, 1), _jpeg),
 )
 """The kinds measured; the photo itself is the first step of each ladder."""
-
-
-class Scores(Protocol):
-    def score(self, image: np.ndarray) -> float: ...
 
 
 def extremes(scorer: Scores, photos: Sequence[Image.Image],

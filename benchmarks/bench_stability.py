@@ -21,10 +21,9 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import numpy as np
-from benchlib import add_photo_benchmark_arguments, read_photos
+from benchlib import Scores, add_photo_benchmark_arguments, read_photos
 from PIL import Image
 
 
@@ -43,10 +42,6 @@ CHANGES: dict[str, Callable[[Image.Image], Image.Image]] = {
     "1 px wider": lambda im: _resized(im, 1),
 }
 """Changes that keep a photo's quality: name -> function of an RGB image."""
-
-
-class Scores(Protocol):
-    def score(self, image: np.ndarray) -> float: ...
 
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,7 +11,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testkit"))
@@ -19,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testkit"))
 from reference import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, rule_state_dict  # noqa: E402
 
 __all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "add_photo_benchmark_arguments", "cpu_name", "gather",
-           "held_out_folders", "load_photo", "parse_bundle", "read_photos", "rule_checkpoint"]
+           "held_out_folders", "load_photo", "parse_bundle", "read_photos", "rule_checkpoint", "Scores"]
 
 
 def rule_checkpoint(path: Path) -> Path:
@@ -75,6 +77,12 @@ def add_photo_benchmark_arguments(parser: argparse.ArgumentParser, bundle_help: 
     parser.add_argument("--variant", default="fp32", help="encoder variant (default fp32)")
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+
+
+class Scores(Protocol):
+    """What the photo benchmarks score with: ``score(pixels) -> float`` (a :class:`~contrique_infer.QualityScorer`)."""
+
+    def score(self, image: np.ndarray) -> float: ...
 
 
 def load_photo(path: Path, max_side: int | None = None) -> Image.Image:
