@@ -7,6 +7,7 @@ maps ``abs(feature(reference) - feature(distorted))``; the file format is in ``d
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 from .atomicfile import replace_file
 from .errors import HeadError
 from .manifest import HeadInfo
+from .records import FieldReader, to_float
 
 HEAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 """What a new head's name may be (``contrique-export --head``, ``contrique-eval --head-name``): it names
@@ -32,11 +34,12 @@ def head_name_problem(name: str) -> str | None:
         return None
     return (f"it names the file heads/<name>.json, so it must be 1 to {MAX_HEAD_NAME} letters, digits, '_', '.' or "
             "'-' (beginning with a letter or digit)")
-from .records import FieldReader, to_float
 
-HEAD_FORMAT_VERSIONS = (1, 2, 3)
+
+HEAD_FORMAT_VERSIONS = (1, 2, 3, 4)
 """Head file formats this runtime reads (2 added the optional ``feature_min``/``feature_max``/``score_min``/
-``score_max``, 3 the optional ``feature_clip``); a head is written at the oldest one that holds it."""
+``score_max``, 3 the optional ``feature_clip``, 4 the optional ``fade_from``/``fade_power``); a head is written
+at the oldest one that holds it."""
 FEATURE_CLIPS = ("box", "ray")
 """How a head brings a feature outside its ``feature_range`` into it (:attr:`Head.feature_clip`)."""
 
@@ -58,6 +61,15 @@ class Head:
     some values past their bounds (clipped) and the rest still moving, and the default model's score
     of such a photo climbed back to about 90. ``feature_range`` with a zero width (a value constant in
     the fit) is clipped as a box under either rule.
+
+    ``fade`` (format 4) is ``(start, power)``: beyond the range distance ``start``
+    (:meth:`range_distance`: 1 at the range's edge) the score moves towards the worst end of
+    ``score_range`` (its minimum for a higher-is-better head, else its maximum), keeping the share
+    ``(start / distance) ** power`` of its way from there. Neither clipping rule makes a linear head
+    right far outside the images it was fitted on: the default model scored photos blurred to mush
+    about 90 with box clipping and about 30 with ray clipping, above photos only a little less
+    blurred. The share never reaches 0, so images that grow more distant as their score falls keep
+    their order.
     """
 
     info: HeadInfo
@@ -67,12 +79,19 @@ class Head:
     feature_range: tuple[np.ndarray, np.ndarray] | None = None
     score_range: tuple[float, float] | None = None
     feature_clip: str = "box"
+    fade: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.feature_clip not in FEATURE_CLIPS:
             raise ValueError(f"feature_clip must be one of {', '.join(FEATURE_CLIPS)}; got {self.feature_clip!r}")
         if self.feature_clip != "box" and self.feature_range is None:
             raise ValueError(f"feature_clip {self.feature_clip!r} needs a feature_range to clip into")
+        if self.fade is not None:
+            problem = fade_problem(*self.fade)
+            if problem is not None:
+                raise ValueError(problem)
+            if self.feature_range is None or self.score_range is None:
+                raise ValueError("fade needs a feature_range (to measure the distance) and a score_range (to fade into)")
 
     @property
     def name(self) -> str:
@@ -87,19 +106,49 @@ class Head:
         into the head's ranges when it records them (silently NaN or infinite where the numbers
         overflow: the scorer turns such a score into an error)."""
         x = np.asarray(features, dtype=np.float64)
+        distance = None if self.feature_range is None else _range_distance(x, *self.feature_range)
         if self.feature_range is not None:
-            if self.feature_clip == "ray":
-                x = _towards_centre(x, *self.feature_range)
-            x = np.clip(x, *self.feature_range)  # NaN stays NaN: still an error
+            low, high = self.feature_range
+            if self.feature_clip == "ray":  # along the line to the centre until every value is within its bounds
+                centre = (low + high) / 2
+                x = centre + (x - centre) / np.maximum(distance, 1.0)[..., None]
+            x = np.clip(x, low, high)  # NaN stays NaN: still an error
         with np.errstate(over="ignore", invalid="ignore"):
             scores = x @ self.coef.astype(np.float64) + self.intercept
         if self.score_range is None:
             return scores
-        return np.where(np.isfinite(scores), np.clip(scores, *self.score_range), scores)  # overflow stays an error
+        scores = np.where(np.isfinite(scores), np.clip(scores, *self.score_range), scores)  # overflow stays an error
+        if self.fade is None:
+            return scores
+        start, power = self.fade
+        worst = self.score_range[0] if self.info.higher_is_better else self.score_range[1]
+        with np.errstate(divide="ignore"):  # distance 0 (every value at its centre): start / 0 = inf, a share of 1
+            share = np.minimum(1.0, start / distance) ** power
+        return worst + share * (scores - worst)
+
+    def range_distance(self, features: np.ndarray) -> np.ndarray:
+        """How far features lie from the range the head was fitted on: the largest ``|value - centre| /
+        (width / 2)`` over the values whose range has a non-zero width; at most 1 inside the range, 2 where a
+        value is as far beyond its edge as the edge is from the centre.
+
+        Args:
+            features: Shape ``(dim,)`` or ``(n, dim)``.
+
+        Returns:
+            A scalar array, or shape ``(n,)``; NaN where a feature holds NaN.
+
+        Raises:
+            ValueError: The head records no ``feature_range``.
+        """
+        if self.feature_range is None:
+            raise ValueError(f"head {self.name!r} records no feature range to measure a distance from")
+        return _range_distance(np.asarray(features, dtype=np.float64), *self.feature_range)
 
     @property
     def format_version(self) -> int:
         """The oldest head format that holds this head."""
+        if self.fade is not None:
+            return 4
         if self.feature_clip != "box":
             return 3
         return 1 if self.feature_range is None and self.score_range is None else 2
@@ -152,8 +201,20 @@ class Head:
             if feature_range is None:
                 raise HeadError(path, "field 'feature_clip' needs 'feature_min' and 'feature_max' (the range it "
                                       "clips into)")
+        fade = None
+        if "fade_from" in r.data or "fade_power" in r.data:
+            if version < 4:
+                raise HeadError(path, f"format_version {version} heads have no fade, yet this one holds 'fade_from' or "
+                                      "'fade_power': set format_version 4, or remove them")
+            fade = (r.number("fade_from"), r.number("fade_power"))
+            problem = fade_problem(*fade)
+            if problem is not None:
+                raise HeadError(path, f"fields 'fade_from' and 'fade_power': {problem}")
+            if feature_range is None or score_range is None:
+                raise HeadError(path, "fields 'fade_from' and 'fade_power' need 'feature_min', 'feature_max' (the range "
+                                      "the distance is measured from) and 'score_min', 'score_max' (the range it fades into)")
         return cls(info=info, coef=coef, intercept=r.number("intercept"), alpha=r.number("alpha", optional=True),
-                   feature_range=feature_range, score_range=score_range, feature_clip=feature_clip)
+                   feature_range=feature_range, score_range=score_range, feature_clip=feature_clip, fade=fade)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format_version": self.format_version}
@@ -167,6 +228,8 @@ class Head:
             out["feature_min"], out["feature_max"] = ([float(v) for v in bound] for bound in self.feature_range)
         if self.feature_clip != "box":
             out["feature_clip"] = self.feature_clip
+        if self.fade is not None:
+            out["fade_from"], out["fade_power"] = (float(v) for v in self.fade)
         out["coef"] = [float(v) for v in self.coef]
         return out
 
@@ -181,14 +244,22 @@ class Head:
         return replace_file(path, self.dumps())
 
 
-def _towards_centre(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """``x`` (one feature per row) moved along the line to the centre of ``[low, high]`` just far enough
-    that every value of non-zero width is within its bounds; rows already inside are unchanged."""
-    centre, half = (low + high) / 2, (high - low) / 2
-    off = np.abs(x - centre)
-    outside = (off > half) & (half > 0)  # NaN compares False: it stays NaN, and an error
-    share = np.where(outside, half / np.where(outside, off, 1.0), 1.0)  # off > half > 0 where divided
-    return centre + np.min(share, axis=-1, keepdims=True) * (x - centre)
+def fade_problem(start: float, power: float) -> str | None:
+    """Why ``(start, power)`` cannot be a head's fade (:attr:`Head.fade`), or None if it can."""
+    if not (math.isfinite(start) and start >= 1.0):
+        return f"the fade must start at a finite range distance of at least 1 (the range's edge); got {start:g}"
+    if not (math.isfinite(power) and power > 0):
+        return f"the fade's power must be a finite number above 0; got {power:g}"
+    return None
+
+
+def _range_distance(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """:meth:`Head.range_distance` of ``x`` (one feature per row) from ``[low, high]``."""
+    wide = high > low
+    if not wide.any():
+        return np.zeros(x.shape[:-1])
+    centre, half = (low[wide] + high[wide]) / 2, (high[wide] - low[wide]) / 2
+    return np.max(np.abs(x[..., wide] - centre) / half, axis=-1)
 
 
 def _finite_vector(r: FieldReader, key: str, n: int) -> np.ndarray:

@@ -62,7 +62,7 @@ def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
                           (lambda d: d.update(feature_max=[1.0, "x"]), "got values that are not all numbers"),
                           (lambda d: d.update(feature_min=[2.0, 0.0]), "must not exceed"),
                           (lambda d: d.update(score_min=200.0), "must not exceed"),
-                          (lambda d: d.update(format_version=4), "format_version 4 is not supported"),
+                          (lambda d: d.update(format_version=5), "format_version 5 is not supported"),
                           (lambda d: d.update(format_version=1),  # its clipping would be silently dropped
                            "format_version 1 heads have no ranges, yet this one holds feature_min, feature_max, "
                            "score_min, score_max: set format_version 2")):
@@ -102,3 +102,48 @@ def test_ray_clipping_keeps_the_proportions_of_a_feature_outside_the_range(tmp_p
         replace(ray, feature_clip="sphere")
     with pytest.raises(ValueError, match="needs a feature_range"):
         replace(ray, feature_range=None)
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_fade_moves_the_score_towards_the_worst_end_far_outside_the_range(tmp_path: Path, higher_is_better: bool) -> None:
+    info = HeadInfo("q", "heads/q.json", "nr", "d", "0-10", higher_is_better, "")
+    low, high = np.array([0.0, 0.0, 3.0]), np.array([2.0, 4.0, 3.0])  # centre (1, 2, 3), half-widths 1, 2; the last constant
+    head = Head(info, np.array([1.0, 1.0, 0.0]), 4.0, feature_range=(low, high), score_range=(0.0, 10.0), fade=(2.0, 2.0))
+    worst = 0.0 if higher_is_better else 10.0
+    rows = np.array([[1.5, 3.0, 3.0],   # inside: distance 0.5, score 8.5
+                     [3.0, 2.0, 9.0],   # distance 2 (the constant value does not count): box-clipped 2 + 2 + 4
+                     [5.0, 2.0, 3.0],   # distance 4: box-clipped 8, keeping (2 / 4)^2 of its way from the worst
+                     [1e6, 2.0, 3.0],   # far: all but the worst
+                     [np.nan, 2.0, 3.0]])
+    assert head.range_distance(rows)[:4].tolist() == [0.5, 2.0, 4.0, 999999.0] and np.isnan(head.range_distance(rows)[4])
+    got = head(rows)
+    assert got[:3].tolist() == [8.5, 8.0, worst + (8.0 - worst) / 4] and np.isnan(got[4])
+    assert got[3] == pytest.approx(worst, abs=1e-9) and got[3] != worst  # never the worst itself: orders are kept
+    assert float(head(rows[2])) == got[2]  # one feature as one row
+    assert float(replace(head, fade=None)(rows[3])) == 8.0  # without the fade: the box-clipped score
+    skew = np.array([4.0, 5.0, 3.0])  # distance 3; box-clipped (2, 4): 10, along the ray (2, 3): 9
+    assert float(head(skew)) == pytest.approx(worst + (10.0 - worst) * 4 / 9)
+    assert float(replace(head, feature_clip="ray")(skew)) == pytest.approx(worst + (9.0 - worst) * 4 / 9)
+    assert float(head(np.array([1.0, 2.0, 3.0]))) == 7.0  # at the centre (distance 0): unchanged
+    assert head.format_version == 4
+    path = head.save(tmp_path / "q.json")
+    data = json.loads(path.read_text())
+    assert (data["format_version"], data["fade_from"], data["fade_power"]) == (4, 2.0, 2.0)
+    assert Head.from_dict(data, path, "heads/q.json").fade == (2.0, 2.0)
+    assert "fade_from" not in json.loads(replace(head, fade=None).save(tmp_path / "b.json").read_text())
+    for edit, message in ((lambda d: d.update(format_version=3), "format_version 3 heads have no fade"),
+                          (lambda d: d.update(fade_from=0.5), "start at a finite range distance of at least 1 "
+                                                              r"\(the range's edge\); got 0.5"),
+                          (lambda d: d.update(fade_power=0), "power must be a finite number above 0; got 0"),
+                          (lambda d: d.pop("fade_power"), "fade_power"),
+                          (lambda d: [d.pop("score_min"), d.pop("score_max")], "need 'feature_min', 'feature_max'")):
+        bad = json.loads(path.read_text())
+        edit(bad)
+        with pytest.raises(HeadError, match=message):
+            Head.from_dict(bad, path, "heads/q.json")
+    with pytest.raises(ValueError, match="needs a feature_range"):
+        replace(head, score_range=None)
+    with pytest.raises(ValueError, match="at least 1"):
+        replace(head, fade=(0.0, 1.0))
+    with pytest.raises(ValueError, match="records no feature range"):
+        Head(info, np.array([1.0, 1.0, 0.0]), 0.0).range_distance(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -401,6 +402,25 @@ def test_packaged_models_score_flat_frames(photos_dir: Path, model: str) -> None
     assert all(s is not None and 0 <= s <= 100 for s in scores), scores
     photo = scorer.score(photos_dir / "val" / "skimage" / "coffee.png")
     assert max(scores) < photo / 2, (scores, photo)
+
+
+def test_the_packaged_default_scores_photos_blurred_to_mush_near_the_worst(photos_dir: Path) -> None:
+    """v2.4 scored photos blurred far beyond the proxy set's strongest blur about 90, above the sharp
+    photos: its heads' fade (format 4) takes a feature far outside the fitted range to the worst end."""
+    scorer = QualityScorer.from_pretrained(head="quality", device="cpu")
+    head = load_bundle(scorer.bundle_dir).heads["quality"]
+    assert head.fade == (2.0, 4.0)
+    for name in ("coffee.png", "rocket.jpg", "astronaut.png"):
+        photo = Image.open(photos_dir / "val" / "skimage" / name).convert("RGB")
+        photo.thumbnail((512, 512))
+        versions = [photo] + [photo.filter(ImageFilter.GaussianBlur(sigma)) for sigma in (4, 24, 48)]
+        features = np.stack([scorer.features(v) for v in versions])
+        sharp, blurred, mush, more = head(features)
+        assert [r.score for r in scorer.score_many(versions)] == pytest.approx([sharp, blurred, mush, more], rel=1e-12)
+        assert sharp > 40 and blurred < sharp and max(mush, more) < 3, (name, head(features))
+        assert head.range_distance(features[2:]).min() > 4  # mush lies far outside the range
+        unfaded = dataclasses.replace(head, fade=None)(features)  # v2.4's heads: the climb the fade ends
+        assert unfaded[0] == sharp and min(unfaded[2:]) > 40, (name, unfaded)
 
 
 @pytest.mark.parametrize("model", location.packaged_models())

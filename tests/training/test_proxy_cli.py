@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import contrique_training.proxy
+from contrique_infer.bundle import load_bundle
 from contrique_infer.manifest import Manifest
 from contrique_training.proxy.cli import main
 
@@ -53,7 +54,15 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert main([*args, "--force", "--group-weight", "products=0.3"]) == 1  # the tiny encoder has no products
     assert "has no products columns" in capsys.readouterr().err
     assert main([*args, "--force", "--group-weight", "learned=0.5"]) == 0
-    assert json.loads(capsys.readouterr().out)["group_weights"] == {"learned": 0.5}
+    made = json.loads(capsys.readouterr().out)
+    assert made["group_weights"] == {"learned": 0.5} and (made["feature_clip"], made["fade"]) == ("box", [2.0, 4.0])
+    assert main([*args, "--force", "--feature-clip", "ray", "--fade", "1.5", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["fade"] == [1.5, 4.0] and load_bundle(bundle).heads["level"].fade == (1.5, 4.0)
+    assert main([*args, "--force", "--no-fade"]) == 0
+    assert json.loads(capsys.readouterr().out)["fade"] is None and load_bundle(bundle).heads["level"].fade is None
+    assert main([*args, "--force", "--fade", "0.5", "2"]) == 2
+    assert "--fade: the fade must start at a finite range distance of at least 1 (the range's edge); got 0.5" in (
+        capsys.readouterr().err)
     assert main([*args, "--force", "--also-max-side", "64"]) == 0  # the 72 px images again at 64 px
     heads = json.loads(capsys.readouterr().out)
     assert heads["also_max_side"] == [64] and heads["images"] == 2 * 5 * 4

@@ -62,14 +62,17 @@ def test_add_proxy_heads_fits_loads_and_becomes_default(proxy_dir: Path, tiny_bu
         assert head.score_range == (min(targets), max(targets))
         expected = np.clip(fit_ridge(z, targets, entry["alpha"]).predict(z), min(targets), max(targets))
         np.testing.assert_allclose(head(x), expected, rtol=1e-8, atol=1e-8)
-        assert head.feature_clip == "ray" and report["feature_clip"] == "ray"
+        assert (head.feature_clip, head.fade) == ("box", (2.0, 4.0)) and report["fade"] == [2.0, 4.0]
         centre = (x.min(axis=0) + x.max(axis=0)) / 2
         away = x[0] - centre
-        far, farther = head(centre + 1e6 * away), head(centre + 1e9 * away)  # far outside: no extrapolation
+        worst = min(targets) if head.info.higher_is_better else max(targets)
+        assert float(head(centre + 1e6 * away)) == pytest.approx(worst, abs=1e-9)  # far outside every fitted image
+        clipped = dataclasses.replace(head, fade=None)  # box clipping alone: the corner of the range
+        assert float(clipped(x.min(axis=0) - 1e6)) == pytest.approx(float(clipped(x.min(axis=0))))
+        ray = dataclasses.replace(clipped, feature_clip="ray")
+        far, farther = ray(centre + 1e6 * away), ray(centre + 1e9 * away)
         assert min(targets) <= float(far) <= max(targets)
         assert float(far) == pytest.approx(float(farther))  # the same point of the range's edge, on the same line
-        box = dataclasses.replace(head, feature_clip="box")  # the rule before: the corner of the range
-        assert float(box(x.min(axis=0) - 1e6)) == pytest.approx(float(box(x.min(axis=0))))
 
     assert scorer.head is not None and scorer.head.name == "quality"
     image = Image.open(data["quality"].paths[1])
@@ -116,10 +119,14 @@ def test_descriptions_name_the_second_implementations_supplements_and_each_set(p
     plain = _descriptions([proxy], 10, 2, "mdsi", {})["quality"]
     assert "second implementation" not in plain and "(proxy-mdsi-val-skimage, 80 px)" in plain
     assert "within that set" not in plain
-    assert "range of those images along the line to its centre (feature_clip ray" in plain
-    box = _descriptions([proxy], 10, 2, "mdsi", {}, feature_clip="box")["quality"]
-    assert "Features are clipped to the range of those images and scores to the range of the targets" in box
-    assert "ray" not in box  # the words of every head fitted before feature_clip, v2.4's too
+    assert "Features are clipped to the range of those images and scores to the range of the targets" in plain
+    assert "ray" not in plain and "faded" not in plain  # the words of every head fitted before feature_clip, v2.4's too
+    ray = _descriptions([proxy], 10, 2, "mdsi", {}, feature_clip="ray")["quality"]
+    assert "range of those images along the line to its centre (feature_clip ray" in ray
+    faded = _descriptions([proxy], 10, 2, "mdsi", {}, fade=(2.0, 4.0))["quality"]
+    assert ("targets (no extrapolation); beyond 2 times the range's half-width from its centre in any value (range "
+            "distance d, contrique_infer.head.Head.range_distance) a score keeps the share (2 / d)^4 of its way from the "
+            "worst end of that range (fade_from, fade_power)") in faded
     mixed = dataclasses.replace(proxy, settings={**proxy.settings, "alt_fraction": 0.5})
     assert "a share up to 0.5 of the types with a second implementation rendered by it" in _descriptions(
         [mixed], 10, 2, "mdsi", {})["quality"]

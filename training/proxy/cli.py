@@ -17,13 +17,13 @@ from typing import Any
 from contrique_export.model_config import FEATURE_GROUPS
 from contrique_infer.commands import EXIT_USAGE, fail, fraction, parse, positive_int, random_seed, run_terminable
 from contrique_infer.errors import ContriqueError
-from contrique_infer.head import FEATURE_CLIPS
+from contrique_infer.head import FEATURE_CLIPS, fade_problem
 
 from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
 from ..evaluation.protocol import ProtocolConfig
 from ..evaluation.report import check_output_folder
 from .fitting import BLEND_PARTS, PROXY_ALPHAS, parse_group_weights, parse_part_weights
-from .heads import HEAD_NAMES, add_proxy_heads
+from .heads import DEFAULT_FADE, HEAD_NAMES, add_proxy_heads
 from .make import MIN_SIDE, TARGETS, make_proxy_set
 
 PROG = "python -m contrique_training.proxy"
@@ -93,11 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="another proxy set whose images join --proxy's, each with the targets computed within its "
                             "own set (a photo's images in every set in one fold), e.g. one made at 512 px for a "
                             "1024 px contract, so smaller photos carry targets measured at their size; repeatable")
-    heads.add_argument("--feature-clip", choices=FEATURE_CLIPS, default="ray",
-                       help="how the heads bring a feature outside the proxy set's range into it: ray (default) moves "
-                            "it along the line to the range's centre, so its values keep their proportions; box clips "
-                            "each value to its own bounds (the rule before 2026-12-07, under which a photo blurred far "
-                            "beyond the set's strongest blur could score near the top)")
+    heads.add_argument("--feature-clip", choices=FEATURE_CLIPS, default="box",
+                       help="how the heads bring a feature outside the proxy set's range into it: box (default) clips "
+                            "each value to its own bounds; ray moves it along the line to the range's centre, so its "
+                            "values keep their proportions")
+    heads.add_argument("--fade", type=float, nargs=2, default=list(DEFAULT_FADE), metavar=("START", "POWER"),
+                       help="beyond the range distance START (the largest |value - centre| / half-width over the "
+                            "feature; 1 at the range's edge) a score keeps the share (START / distance)^POWER of its way "
+                            "from the worst end of its range, so that images far outside every fitted image (photos "
+                            "blurred to mush, which clipping alone scored near the top) score near the worst "
+                            "(default: %(default)s)")
+    heads.add_argument("--no-fade", dest="fade", action="store_const", const=None,
+                       help="no fade: far outside the range the clipped feature's score stands")
     heads.add_argument("--blend", action="append", default=[], metavar="PART=WEIGHT",
                        help=f"average each head with a ridge on one part of the feature alone ({', '.join(BLEND_PARTS)}: "
                             "the statistics with their products, or the learned channels; the group weights apply "
@@ -124,7 +131,8 @@ def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict
     result = add_proxy_heads(args.bundle, args.proxy, default=args.default, target=args.target, force=args.force, config=config,
                              group_weights=group_weights, blend=blend, orientation_invariant=args.orientation_invariant,
                              also_max_side=args.also_max_side, also_proxy=args.also_proxy,
-                             feature_clip=args.feature_clip, **feature_options(args))
+                             feature_clip=args.feature_clip, fade=None if args.fade is None else tuple(args.fade),
+                             **feature_options(args))
     for name, head in result["heads"].items():
         cv = head["cv"]
         edge = " (the smallest or largest candidate: widen --alphas)" if head["alpha_at_edge"] else ""
@@ -160,6 +168,9 @@ def _main(argv: Sequence[str] | None) -> int:
         blend = parse_part_weights(args.blend) if args.command == "heads" else {}
     except ContriqueError as exc:
         return fail(PROG, exc, EXIT_USAGE)
+    problem = fade_problem(*args.fade) if args.command == "heads" and args.fade is not None else None
+    if problem is not None:
+        return fail(PROG, f"--fade: {problem}", EXIT_USAGE)
     try:
         result = _make(args) if config is None else _heads(args, config, group_weights, blend)
     except ContriqueError as exc:

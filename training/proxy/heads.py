@@ -122,11 +122,25 @@ _CLIPS = {
             "feature outside it moves towards the centre until within it, its values keeping their proportions)"),
 }
 """How a head's description says what its ``feature_clip`` does (:data:`contrique_infer.head.FEATURE_CLIPS`)."""
+DEFAULT_FADE = (2.0, 4.0)
+"""The heads' fade (:attr:`contrique_infer.head.Head.fade`): beyond range distance 2 a score keeps ``(2 / distance)
+** 4`` of its way from the worst end. Real photos lie within distance 1.74 of the default model's range, icons and
+diagrams 2.25, photos blurred to mush at about 6, where a score of 100 keeps about 1 (``docs/default-model.md``,
+measured 2026-12-07)."""
+
+
+def _fade_words(fade: tuple[float, float] | None) -> str:
+    if fade is None:
+        return ""
+    return (f"; beyond {fade[0]:g} times the range's half-width from its centre in any value (range distance d, "
+            "contrique_infer.head.Head.range_distance) a score keeps the share "
+            f"({fade[0]:g} / d)^{fade[1]:g} of its way from the worst end of that range (fade_from, fade_power)")
 
 
 def _descriptions(proxies: Sequence[ProxySet], images: int, photos: int, target: str, group_weights: Mapping[str, float],
                   blend: Mapping[str, float] | None = None, orientation_invariant: bool = False,
-                  also_max_side: Sequence[int] = (), feature_clip: str = "ray") -> dict[str, str]:
+                  also_max_side: Sequence[int] = (), feature_clip: str = "box",
+                  fade: tuple[float, float] | None = None) -> dict[str, str]:
     settings = [proxy.settings for proxy in proxies]
     types = "WIDE_TYPES and CHAIN_TYPES" if any(s.get("chains") for s in settings) else "WIDE_TYPES"
     for key, what in _SUPPLEMENTS:
@@ -144,7 +158,7 @@ def _descriptions(proxies: Sequence[ProxySet], images: int, photos: int, target:
     fit = (f"{ridge} on standardised features{weighted} (folded into coef and intercept) of {images} images of {photos} "
            f"photos ({names}): pristine and the synthetic distortion types ({types}) of "
            "contrique_training.distortions at wide levels 1-5. " + _CLIPS[feature_clip] + " and scores to the range of the "
-           "targets (no extrapolation)")
+           "targets (no extrapolation)" + _fade_words(fade))
     if len(proxies) > 1:
         fit += "; each set's images with the targets computed within that set, a photo's images in every set in one fold"
     if also_max_side:
@@ -178,7 +192,8 @@ def add_proxy_heads(
     orientation_invariant: bool = False,
     also_max_side: Sequence[int] = (),
     also_proxy: Sequence[str | os.PathLike[str]] = (),
-    feature_clip: str = "ray",
+    feature_clip: str = "box",
+    fade: tuple[float, float] | None = DEFAULT_FADE,
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
     variant: str = "auto",
     device: str | None = None,
@@ -218,8 +233,11 @@ def add_proxy_heads(
             smaller photos come with targets measured at their own size (not the larger
             image's, as with ``also_max_side``). A photo's images in every set share one fold.
         feature_clip: How the heads bring a feature outside the proxy set's range into it
-            (:attr:`contrique_infer.head.Head.feature_clip`): ``"ray"`` along the line to the range's
-            centre, ``"box"`` each value to its own bounds (the rule before 2026-12-07); the fit is the same.
+            (:attr:`contrique_infer.head.Head.feature_clip`): ``"box"`` each value to its own bounds,
+            ``"ray"`` along the line to the range's centre; the fit is the same.
+        fade: ``(start, power)``: how the heads' scores fade towards the worst end of their range far
+            outside the proxy set's range (:attr:`contrique_infer.head.Head.fade`); None: no fade. The fit
+            is the same.
         cache_dir: The evaluation feature cache root (None: no cache).
         variant, device: Passed to :meth:`QualityScorer.from_pretrained`.
         batch_size, workers: Feature extraction settings of :meth:`QualityScorer.features_many`.
@@ -270,7 +288,7 @@ def add_proxy_heads(
     start = time.perf_counter()
     photos = len(set(datasets["quality"].content_ids or ()))
     descriptions = _descriptions(proxies, images, photos, target, group_weights, blend, orientation_invariant,
-                                 also_max_side, feature_clip)
+                                 also_max_side, feature_clip, fade)
     feature = scorer.manifest.feature
     moves = (orientation_permutations(scorer.manifest.architecture, feature.per_scale_dim, len(feature.layout))
              if orientation_invariant else [np.arange(features.shape[1])])
@@ -289,7 +307,7 @@ def add_proxy_heads(
         summary = fit.result.summary()
         model = replace(fit.model, coef=np.mean([fit.model.coef[move] for move in moves], axis=0))
         head = make_head(model, name, dataset, descriptions[name])
-        heads.append(replace(head, feature_range=feature_range, feature_clip=feature_clip,
+        heads.append(replace(head, feature_range=feature_range, feature_clip=feature_clip, fade=fade,
                              score_range=(float(np.min(dataset.scores)), float(np.max(dataset.scores)))))
         report[name] = {
             "file": f"heads/{name}.json",
@@ -322,6 +340,7 @@ def add_proxy_heads(
         "orientation_invariant": orientation_invariant,
         "also_max_side": list(also_max_side),
         "feature_clip": feature_clip,
+        "fade": None if fade is None else list(fade),
         "heads": {name: report[name] for name in HEAD_NAMES},
         "timing_s": {"features": round(feature_s, 3), "fit": round(fit_s, 3)},
     }
