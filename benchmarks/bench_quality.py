@@ -109,7 +109,9 @@ per-series mean and the cross-content correlation, marked against BRISQUE's (+ a
 - below), and the set-b kinds where it is above BRISQUE; with ``--baseline``, a last table of the
 differences against the baseline. Progress goes to stderr. ``--json PATH`` writes every per-series
 and per-image value too (scores, full-reference values), with the parameter tables, photos, heads,
-versions and date.
+versions and date. ``--save-features PATH`` (with ``--json``) writes each bundle's feature of every
+image of the report (:func:`save_features`), so that ``benchmarks/rescore_heads.py`` scores the same
+images again with other heads in seconds.
 """
 
 from __future__ import annotations
@@ -141,6 +143,7 @@ from distortion_sets import DEFAULT_SETS, LEVELS, SETS, DistortionSet
 from near_duplicates import same_pictures
 from PIL import Image
 from quality_report import (
+    Labelled,
     baseline_markdown,
     compare,
     cross_content,
@@ -212,10 +215,13 @@ class Contender:
 
 
 class FeatureSource:
-    """A bundle's features of one photo's images, computed once for every head that reads them."""
+    """A bundle's features of one photo's images, computed once for every head that reads them; with
+    ``keep``, every image's feature (None where it failed) is kept in ``kept``, in the order computed."""
 
-    def __init__(self, scorer: QualityScorer) -> None:
+    def __init__(self, scorer: QualityScorer, keep: bool = False) -> None:
         self.scorer = scorer
+        self.keep = keep
+        self.kept: list[np.ndarray | None] = []
         self._images: list[np.ndarray] | None = None
         self._features: list[Featured] = []
 
@@ -223,7 +229,39 @@ class FeatureSource:
         if self._images is not images:  # a new photo's list (held here, so its id cannot be reused)
             self._features = [(r.feature, r.error) for r in self.scorer.features_many(images)]
             self._images = images
+            if self.keep:
+                self.kept += [feature for feature, _ in self._features]
         return self._features
+
+
+FEATURES_FORMAT = "bench-quality-features-1"
+"""The ``format`` of a :func:`save_features` file."""
+
+
+def save_features(path: Path, sources: dict[str, FeatureSource], images: int) -> None:
+    """Write the features ``sources`` kept (bundle label -> its source) to ``path``, an ``.npz`` file:
+    ``format`` (:data:`FEATURES_FORMAT`) and, per distinct source, ``features_<i>`` (float32, a row per
+    image of the JSON report's ``images``, NaN where the image failed) and ``labels_<i>`` (the labels
+    of the bundles that share it).
+
+    Raises:
+        RuntimeError: A source did not keep one feature per image (a bug: please report it).
+    """
+    groups: dict[int, tuple[FeatureSource, list[str]]] = {}
+    for label, source in sources.items():
+        groups.setdefault(id(source), (source, []))[1].append(label)
+    arrays: dict[str, np.ndarray] = {"format": np.array(FEATURES_FORMAT)}
+    for i, (source, labels) in enumerate(groups.values()):
+        if len(source.kept) != images:
+            raise RuntimeError(f"{', '.join(labels)}: {len(source.kept)} features kept for {images} images")
+        dim = next((len(f) for f in source.kept if f is not None), 0)
+        rows = np.full((images, dim), np.nan, dtype=np.float32)
+        for row, feature in enumerate(source.kept):
+            if feature is not None:
+                rows[row] = feature
+        arrays[f"features_{i}"], arrays[f"labels_{i}"] = rows, np.array(labels)
+    with open(path, "wb") as file:  # a file object: numpy would add ".npz" to a name without it
+        np.savez_compressed(file, **arrays)
 
 
 def feature_key(scorer: QualityScorer) -> str:
@@ -527,6 +565,33 @@ class Record:
                 "scores": self.scores}
 
 
+def series_of(records: Sequence[Record], contenders: Sequence[Labelled]) -> list[Series]:
+    """The (photo, set, kind) series of ``records``, in their order: each photo's record (set None,
+    level 0) followed by the series' records by level, with every contender's raw scores (None where
+    an image has no score) and their Spearman correlation with ``-level`` (scores negated where lower
+    is better)."""
+    photos: dict[str, Record] = {}
+    grouped: dict[tuple[str, str, str | None], tuple[Series, list[Record]]] = {}
+    for record in records:
+        if record.set is None:
+            photos[record.photo] = record
+        else:
+            key = (record.photo, record.set, record.kind)
+            grouped.setdefault(key, (Series(record.set, record.kind or "", record.photo), []))[1].append(record)
+    for s, members in grouped.values():
+        ordered = [photos[s.photo], *sorted(members, key=lambda r: r.level)]
+        for contender in contenders:
+            raw = [r.scores.get(contender.label) for r in ordered]
+            values = [value for value in raw if value is not None]
+            if len(values) < len(raw):
+                s.scores[contender.label] = None
+                continue
+            s.scores[contender.label] = values
+            sign = 1.0 if contender.higher_is_better else -1.0
+            s.rho[contender.label] = spearman(-np.arange(len(values)), [sign * v for v in values])
+    return [s for s, _ in grouped.values()]
+
+
 def run_photo(
     photo_id: str, photo: Image.Image, sets: list[DistortionSet], contenders: list[Contender],
     make_seconds: dict[str, float], fullref: FullReferenceCache,
@@ -534,17 +599,13 @@ def run_photo(
     """Distort one photo with every kind of ``sets``, compare all images with the photo, score them with every contender."""
     images = [np.asarray(photo)]
     records = [Record(photo_id, None, None, 0, {})]
-    series: list[tuple[Series, list[int]]] = []
     for dset in sets:
         start = time.perf_counter()
         for kind in dset.kinds:
             seed = seed_of(photo_id, kind)
-            indices = [0]
             for level in range(1, LEVELS + 1):
-                indices.append(len(images))
                 images.append(np.asarray(dset.make(photo, kind, level, seed).convert("RGB")))
                 records.append(Record(photo_id, dset.name, kind, level, {}))
-            series.append((Series(dset.name, kind, photo_id), indices))
         make_seconds[dset.name] += time.perf_counter() - start
     for record, values in zip(records, fullref(images, images[0])):
         record.fr = values
@@ -553,21 +614,13 @@ def run_photo(
         scored = contender.score(images)
         contender.seconds += time.perf_counter() - start
         contender.images += len(images)
-        ok = {i: value for i, (value, _) in enumerate(scored) if value is not None and math.isfinite(value)}
-        for i, (record, (value, error)) in enumerate(zip(records, scored)):
-            record.scores[contender.label] = ok.get(i)
-            if i not in ok:
+        for record, (value, error) in zip(records, scored):
+            ok = value is not None and math.isfinite(value)
+            record.scores[contender.label] = value if ok else None
+            if not ok:
                 where = "" if record.set is None else f" {record.set}/{record.kind}"
                 contender.failed_images.append(f"{photo_id}{where} level {record.level}: {error or f'score {value}'}")
-        sign = 1.0 if contender.higher_is_better else -1.0
-        for s, indices in series:
-            if not ok.keys() >= set(indices):
-                s.scores[contender.label] = None
-                continue
-            raw = [ok[i] for i in indices]
-            s.scores[contender.label] = raw
-            s.rho[contender.label] = spearman(-np.arange(len(raw)), [sign * v for v in raw])
-    return [s for s, _ in series], records
+    return series_of(records, contenders), records
 
 
 # --- versions ---------------------------------------------------------------------------------------
@@ -654,6 +707,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-fr-cache", action="store_true", help="compute every full-reference value, keep none")
     parser.add_argument("--json", type=Path, help="write every figure, per series and per image, to this JSON file")
     parser.add_argument("--markdown", type=Path, help="write the tables to this file too")
+    parser.add_argument("--save-features", type=Path, metavar="NPZ",
+                        help="with --json: write each bundle's feature of every image there too, so that "
+                             "benchmarks/rescore_heads.py scores the run again with other heads in seconds")
     parser.add_argument("--baseline", metavar="LABEL",
                         help="a contender's label (e.g. the current default): report every other contender's "
                              "difference from it with a bootstrap over photos")
@@ -671,6 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{args.photos} holds training photos: benchmark on held-out photos only")
     if not args.photos.is_dir():
         parser.error(f"no photo folder {args.photos}")
+    if args.save_features is not None and args.json is None:
+        parser.error("--save-features needs --json: the features' rows are the images of the JSON report")
     if args.random_init and args.ablation is None:
         parser.error("--random-init needs --ablation PROXY_DIR: its heads are fitted on that proxy set")
     labels = [label for label, _, _ in args.bundle] + (["default"] if args.default else [])
@@ -699,6 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.ablation, [args.photos, PHOTOS / "val"], [p.relative_to(args.photos).as_posix() for p in all_photos],
                 args.ablation_target)
             sources: dict[str, FeatureSource] = {}  # bundles with the same encoder and input contract share features
+            by_label: dict[str, FeatureSource] = {}  # each bundle's source, for --save-features
             bundles: list[tuple[str, str | None, str | None]] = list(args.bundle)
             if args.default:
                 bundles.append(("default", None, None))
@@ -708,7 +767,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except NoDefaultModelError:
                     print("note: no default model is installed with contrique-infer; --default skipped", file=sys.stderr)
                     continue
-                source = sources.setdefault(feature_key(scorer), FeatureSource(scorer))
+                source = sources.setdefault(feature_key(scorer), FeatureSource(scorer, keep=args.save_features is not None))
+                by_label[label] = source
                 contenders.append(bundle_contender(label, scorer, head, source))
                 if dataset is not None:
                     contenders += ablation_contenders(label, scorer, source, dataset, config, group_weights)
@@ -812,6 +872,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "images": [r.to_dict() for r in records],
         }
         args.json.write_text(json.dumps(report, indent=1) + "\n")
+    if args.save_features is not None:
+        save_features(args.save_features, by_label, len(records))
     return 0
 
 

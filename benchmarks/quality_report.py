@@ -13,7 +13,8 @@ which imports this module as ``quality_report`` (its folder is on ``sys.path`` w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from distortion_sets import LEVELS, DistortionSet
@@ -22,6 +23,16 @@ from contrique_export.fidelity import spearman
 
 if TYPE_CHECKING:
     from bench_quality import Contender, FullReferenceCache, Record, Series
+
+
+class Labelled(Protocol):
+    """What the figures need of a contender: its label (the key of its scores) and their direction."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def higher_is_better(self) -> bool: ...
 
 
 def summarise(series: list[Series], sets: list[DistortionSet], label: str) -> dict[str, Any]:
@@ -41,7 +52,7 @@ def summarise(series: list[Series], sets: list[DistortionSet], label: str) -> di
     return out
 
 
-def cross_content(records: list[Record], sets: list[DistortionSet], contenders: list[Contender],
+def cross_content(records: list[Record], sets: list[DistortionSet], contenders: Sequence[Labelled],
                   per_metric: bool = True) -> dict[str, Any]:
     """Per contender and set: Spearman over all the set's images of the oriented score and the mean-rank
     full-reference proxy (and, with ``per_metric``, each metric alone), with the image counts."""
@@ -97,7 +108,7 @@ def compare(summary: dict[str, Any], cross: dict[str, Any], sets: list[Distortio
 
 
 def versus_baseline(series: list[Series], records: list[Record], sets: list[DistortionSet],
-                    contenders: list[Contender], baseline: str, resamples: int) -> dict[str, Any]:
+                    contenders: Sequence[Labelled], baseline: str, resamples: int) -> dict[str, Any]:
     """Per contender (other than ``baseline``) and set: its per-series mean and cross-content SRCC minus the
     baseline's, each a :class:`~contrique_training.evaluation.bootstrap.Difference` over photo resamples
     (:func:`summarise` and :func:`cross_content` recomputed on every draw, a photo drawn twice counting
@@ -156,7 +167,7 @@ def _cell(value: float | None) -> str:
 
 
 def markdown(summary: dict[str, dict[str, Any]], cross: dict[str, Any], sets: list[DistortionSet],
-             contenders: list[Contender], footer: list[str]) -> str:
+             contenders: Sequence[Labelled], footer: list[str]) -> str:
     labels = [c.label for c in contenders]
     lines = ["| set | distortion | " + " | ".join(labels) + " |", "|---|---|" + "---:|" * len(labels)]
     for dset in sets:

@@ -106,9 +106,10 @@ class Head:
         into the head's ranges when it records them (silently NaN or infinite where the numbers
         overflow: the scorer turns such a score into an error)."""
         x = np.asarray(features, dtype=np.float64)
-        distance = None if self.feature_range is None else _range_distance(x, *self.feature_range)
+        distance = np.zeros(x.shape[:-1])
         if self.feature_range is not None:
             low, high = self.feature_range
+            distance = _range_distance(x, low, high)
             if self.feature_clip == "ray":  # along the line to the centre until every value is within its bounds
                 centre = (low + high) / 2
                 x = centre + (x - centre) / np.maximum(distance, 1.0)[..., None]
