@@ -356,8 +356,12 @@ class _Reporter:
             self.bar = tqdm(file=sys.stderr, unit="img", dynamic_ncols=True)
 
     def __call__(self, result: ScoreResult) -> ScoreResult:
-        """Count ``result`` and report its error; returns it."""
-        line = None if result.ok or self.quiet else printable(f"{PROG}: {result.source}: {result.error}")
+        """Count ``result`` and report its error or note; returns it."""
+        line = None
+        if not self.quiet and not result.ok:
+            line = printable(f"{PROG}: {result.source}: {result.error}")
+        elif not self.quiet and result.note is not None:
+            line = printable(f"{PROG}: note: {result.source}: {result.note}")
         if self.bar is None:
             if line is not None:
                 say(line)

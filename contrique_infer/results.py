@@ -41,6 +41,11 @@ class ScoreResult(_Outcome):
         thumbnail: What the ``thumbnail`` hook of :meth:`QualityScorer.iter_scores` made of the
             decoded image (JPEG bytes for :func:`contrique_infer.report.make_thumbnail`); None
             without a hook, or if the image failed. Not part of :meth:`to_dict`.
+        note: What to know about a score that is not an error, None if nothing: the head faded it
+            towards the worst end of its scale, the image lying far outside the images the head
+            was fitted on (:attr:`contrique_infer.head.Head.fade`). ``contrique-score`` prints it on
+            stderr. Not part of :meth:`to_dict`, nor of equality (so None in the results of
+            :mod:`contrique_infer.distributed`, whose rows hold the :meth:`to_dict` fields).
     """
 
     source: str
@@ -50,6 +55,7 @@ class ScoreResult(_Outcome):
     width: int | None = None
     height: int | None = None
     thumbnail: bytes | None = field(default=None, repr=False)
+    note: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The result's fields, in the order of ``contrique-score``'s CSV columns."""

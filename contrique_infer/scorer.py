@@ -425,7 +425,7 @@ class QualityScorer:
             except NonFiniteError as exc:
                 return ScoreResult.failed(exc)
             return ScoreResult(outcome.source, value, width=outcome.width, height=outcome.height,
-                               thumbnail=outcome.thumbnail)
+                               thumbnail=outcome.thumbnail, note=_fade_note(chosen, feature))
 
         return (finish(o) for o in outcomes)
 
@@ -565,6 +565,18 @@ def _checked(outcome: Outcome) -> Outcome:
         except NonFiniteError as exc:
             return exc
     return outcome
+
+
+def _fade_note(head: Head, feature: np.ndarray) -> str | None:
+    """Why ``head`` faded its score of ``feature`` (:attr:`Head.fade`), or None where it did not."""
+    if head.fade is None:
+        return None
+    distance = float(head.range_distance(feature))
+    if not distance > head.fade[0]:
+        return None
+    return (f"far outside the images head {head.name!r} was fitted on (range distance {distance:.1f}, beyond "
+            f"{head.fade[0]:g}), as a photo blurred to mush or a flat frame is: its score is moved towards the worst "
+            "end of the scale")
 
 
 def _finite_score(head: Head, value: np.ndarray | float, source: str) -> float:

@@ -149,6 +149,21 @@ def test_default_model_scores_offline(capsys, photos: Path) -> None:
     assert np.isfinite(report["results"][0]["score"])
 
 
+def test_a_faded_score_is_noted_on_stderr(capsys, photos: Path) -> None:
+    """The packaged default fades the score of an image far outside the images its head was fitted on
+    (a flat frame): the row is as usual, the note goes to stderr, and --quiet drops it."""
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(photos / "grey.png")
+    coarse = np.random.default_rng(1).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    Image.fromarray(coarse).resize((160, 120), Image.Resampling.BICUBIC).save(photos / "smooth.png")
+    code, out, err = run(capsys, photos / "grey.png", photos / "smooth.png", "--format", "csv")
+    assert code == 0 and len(out.splitlines()) == 3
+    assert err.startswith(f"contrique-score: note: {photos / 'grey.png'}: far outside the images head 'quality' was "
+                          "fitted on (range distance ") and err.count("\n") == 1  # not the smooth picture
+    assert "its score is moved towards the worst end of the scale" in err
+    code, quiet_out, quiet_err = run(capsys, photos / "grey.png", photos / "smooth.png", "--format", "csv", "--quiet")
+    assert (code, quiet_out, quiet_err) == (0, out, "")
+
+
 def _with_int8(bundle: Path, folder: Path) -> Path:
     """A copy of ``bundle`` in ``folder`` with an int8 variant (the fp32 graph), trusted for head
     ``quality`` but not ``fr_quality``."""

@@ -416,7 +416,10 @@ def test_the_packaged_default_scores_photos_blurred_to_mush_near_the_worst(photo
         versions = [photo] + [photo.filter(ImageFilter.GaussianBlur(sigma)) for sigma in (4, 24, 48)]
         features = np.stack([scorer.features(v) for v in versions])
         sharp, blurred, mush, more = head(features)
-        assert [r.score for r in scorer.score_many(versions)] == pytest.approx([sharp, blurred, mush, more], rel=1e-12)
+        results = scorer.score_many(versions)
+        assert [r.score for r in results] == pytest.approx([sharp, blurred, mush, more], rel=1e-12)
+        assert [r.note is None for r in results] == [True, True, False, False]  # the faded ones say so
+        assert "range distance" in results[2].note and results[2].to_dict().keys() == results[0].to_dict().keys()
         assert sharp > 40 and blurred < sharp and max(mush, more) < 3, (name, head(features))
         assert head.range_distance(features[2:]).min() > 4  # mush lies far outside the range
         unfaded = dataclasses.replace(head, fade=None)(features)  # v2.4's heads: the climb the fade ends
