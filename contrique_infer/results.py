@@ -44,8 +44,8 @@ class ScoreResult(_Outcome):
         note: What to know about a score that is not an error, None if nothing: the head faded it
             towards the worst end of its scale, the image lying far outside the images the head
             was fitted on (:attr:`contrique_infer.head.Head.fade`). ``contrique-score`` prints it on
-            stderr. Not part of :meth:`to_dict`, nor of equality (so None in the results of
-            :mod:`contrique_infer.distributed`, whose rows hold the :meth:`to_dict` fields).
+            stderr. Not part of :meth:`to_dict` (so None in the results of
+            :mod:`contrique_infer.distributed`, whose rows hold those fields), nor of equality.
     """
 
     source: str
