@@ -106,11 +106,11 @@ class Head:
         into the head's ranges when it records them (silently NaN or infinite where the numbers
         overflow: the scorer turns such a score into an error)."""
         x = np.asarray(features, dtype=np.float64)
-        distance = np.zeros(x.shape[:-1])
+        # only the ray and the fade need it (both imply a feature_range): a box head without a fade skips it
+        distance = self.range_distance(x) if self.feature_clip == "ray" or self.fade is not None else None
         if self.feature_range is not None:
             low, high = self.feature_range
-            distance = _range_distance(x, low, high)
-            if self.feature_clip == "ray":  # along the line to the centre until every value is within its bounds
+            if distance is not None and self.feature_clip == "ray":  # to the centre until every value is in bounds
                 centre = (low + high) / 2
                 x = centre + (x - centre) / np.maximum(distance, 1.0)[..., None]
             x = np.clip(x, low, high)  # NaN stays NaN: still an error
@@ -119,7 +119,7 @@ class Head:
         if self.score_range is None:
             return scores
         scores = np.where(np.isfinite(scores), np.clip(scores, *self.score_range), scores)  # overflow stays an error
-        if self.fade is None:
+        if self.fade is None or distance is None:
             return scores
         start, power = self.fade
         worst = self.score_range[0] if self.info.higher_is_better else self.score_range[1]
