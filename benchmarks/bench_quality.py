@@ -138,7 +138,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from benchlib import PHOTOS, REPO, load_photo, parse_bundle
+from benchlib import PHOTOS, REPO, load_photo, parse_bundle, split_labelled
 from distortion_sets import DEFAULT_SETS, LEVELS, SETS, DistortionSet
 from near_duplicates import same_pictures
 from PIL import Image
@@ -321,10 +321,7 @@ def brisque_contender(pool: Executor | None) -> Contender:
 
 def parse_random_init(spec: str) -> tuple[str, str]:
     """``LABEL=SPEC`` -> (label, spec); SPEC is a checkpoint file or a JSON object of model_config keys."""
-    label, sep, rest = spec.partition("=")
-    if not sep or not label or not rest:
-        raise argparse.ArgumentTypeError(f"--random-init takes LABEL=CHECKPOINT or LABEL=JSON; got {spec!r}")
-    return label, rest
+    return split_labelled(spec, "--random-init takes LABEL=CHECKPOINT or LABEL=JSON")
 
 
 # --- ablation heads and the random-initialised encoder ----------------------------------------------

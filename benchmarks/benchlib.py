@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testkit"))
 from reference import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, rule_state_dict  # noqa: E402
 
 __all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "add_photo_benchmark_arguments", "cpu_name", "gather",
-           "held_out_folders", "load_photo", "parse_bundle", "read_photos", "rule_checkpoint", "Scores"]
+           "held_out_folders", "load_photo", "parse_bundle", "read_photos", "rule_checkpoint", "Scores",
+           "split_labelled"]
 
 
 def rule_checkpoint(path: Path) -> Path:
@@ -56,11 +57,22 @@ def cpu_name() -> str:
     return next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
 
 
-def parse_bundle(spec: str) -> tuple[str, str, str | None]:
-    """``LABEL=PATH`` or ``LABEL=PATH@HEAD`` -> (label, path, head)."""
+def split_labelled(spec: str, usage: str) -> tuple[str, str]:
+    """``LABEL=VALUE`` -> (label, value), both non-empty.
+
+    Raises:
+        argparse.ArgumentTypeError: ``"<usage>; got <spec>"`` otherwise (``usage`` names the option,
+            e.g. ``--bundle takes LABEL=PATH``).
+    """
     label, sep, rest = spec.partition("=")
     if not sep or not label or not rest:
-        raise argparse.ArgumentTypeError(f"--bundle takes LABEL=PATH or LABEL=PATH@HEAD; got {spec!r}")
+        raise argparse.ArgumentTypeError(f"{usage}; got {spec!r}")
+    return label, rest
+
+
+def parse_bundle(spec: str) -> tuple[str, str, str | None]:
+    """``LABEL=PATH`` or ``LABEL=PATH@HEAD`` -> (label, path, head)."""
+    label, rest = split_labelled(spec, "--bundle takes LABEL=PATH or LABEL=PATH@HEAD")
     if os.path.exists(rest) or "@" not in rest:
         return label, rest, None
     path, _, head = rest.rpartition("@")

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from bench_quality import FEATURES_FORMAT, Record, series_of
+from benchlib import split_labelled
 from distortion_sets import DistortionSet
 from PIL import Image
 from quality_report import baseline_markdown, cross_content, markdown, summarise, versus_baseline
@@ -138,9 +139,10 @@ def rescore(records: list[Record], features: np.ndarray, heads: Sequence[HeadCon
 
 
 def _head_spec(text: str) -> tuple[str, Path]:
-    label, sep, path = text.partition("=")
-    if not sep or not label or not path or ":" in label:
-        raise argparse.ArgumentTypeError(f"expected LABEL=PATH (a label without ':'), got {text!r}")
+    usage = "--head takes LABEL=PATH (a label without ':')"
+    label, path = split_labelled(text, usage)
+    if ":" in label:
+        raise argparse.ArgumentTypeError(f"{usage}; got {text!r}")
     return label, Path(path)
 
 
