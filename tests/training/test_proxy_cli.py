@@ -35,9 +35,10 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert main(["make", "--data", str(skimage_dir), "--out", str(out), "--quiet"]) == 1
     assert "not an empty folder" in capsys.readouterr().err
     assert main(["make", "--data", str(skimage_dir), "--out", str(tmp_path / "alt"), "--variants", "3",
-                 "--max-side", "72", "--alt-fraction", "1", "--block-fraction", "1", "--quiet"]) == 0
+                 "--max-side", "72", "--alt-fraction", "1", "--block-fraction", "1", "--contrast-fraction", "1",
+                 "--quiet"]) == 0
     settings = json.loads(capsys.readouterr().out)["settings"]
-    assert settings["alt_fraction"] == 1.0 and settings["block_fraction"] == 1.0
+    assert settings["alt_fraction"] == settings["block_fraction"] == settings["contrast_fraction"] == 1.0
     assert main(["make", "--data", str(skimage_dir), "--out", str(tmp_path / "bad"), "--alt-fraction", "1.5"]) == 2
     assert "expected a number from 0 to 1, got '1.5'" in capsys.readouterr().err
     bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
@@ -66,9 +67,10 @@ def test_cli_make_and_heads(skimage_dir: Path, tiny_bundle_dir: Path, tmp_path: 
     assert main([*args, "--force", "--also-max-side", "64"]) == 0  # the 72 px images again at 64 px
     heads = json.loads(capsys.readouterr().out)
     assert heads["also_max_side"] == [64] and heads["images"] == 2 * 5 * 4
-    assert main([*args, "--force", "--also-proxy", str(tmp_path / "alt")]) == 0  # its 5 x 5 images (one block version each) join
+    # its 5 x 6 images (one block and one contrast version each) join
+    assert main([*args, "--force", "--also-proxy", str(tmp_path / "alt")]) == 0
     heads = json.loads(capsys.readouterr().out)
-    assert heads["also_proxy"] == [str(tmp_path / "alt")] and heads["images"] == 5 * 4 + 5 * 5 and heads["photos"] == 5
+    assert heads["also_proxy"] == [str(tmp_path / "alt")] and heads["images"] == 5 * 4 + 5 * 6 and heads["photos"] == 5
     assert main([*args, "--force", "--also-proxy", str(tmp_path / "bad")]) == 1
     assert "bad" in capsys.readouterr().err
     assert main([*args, "--force", "--also-max-side", "8"]) == 2

@@ -130,12 +130,13 @@ def test_descriptions_name_the_second_implementations_supplements_and_each_set(p
     mixed = dataclasses.replace(proxy, settings={**proxy.settings, "alt_fraction": 0.5})
     assert "a share up to 0.5 of the types with a second implementation rendered by it" in _descriptions(
         [mixed], 10, 2, "mdsi", {})["quality"]
-    assert "square blocks" not in plain and "flat frame" not in plain
+    assert "square blocks" not in plain and "flat frame" not in plain and "linear contrast" not in plain
     supplemented = dataclasses.replace(proxy, settings={**proxy.settings, "block_fraction": 0.3333,
-                                                        "flat_fraction": 0.25})
+                                                        "flat_fraction": 0.25, "contrast_fraction": 0.5})
     text = _descriptions([supplemented], 10, 2, "mdsi", {})["quality"]
     assert "for a share up to 0.3333 of the photos one more version pixelated as square blocks" in text
     assert "for a share up to 0.25 of the photos a flat frame of its mean colour at level 5" in text
+    assert "for a share up to 0.5 of the photos one more version with linear contrast loss towards the mean grey" in text
     small = dataclasses.replace(proxy, settings={**proxy.settings, "max_side": 48})
     both = _descriptions([proxy, small], 10, 2, "mdsi", {})["quality"]
     assert "(proxy-mdsi-val-skimage, 80 px and proxy-mdsi-val-skimage, 48 px)" in both

@@ -23,6 +23,7 @@ from contrique_training.evaluation.datasets import read_csv
 from contrique_training.proxy import make
 from contrique_training.proxy.errors import ProxyError
 from contrique_training.proxy.make import (
+    CONTRAST_TYPE,
     MDSI_MAX,
     assignments,
     flat_image,
@@ -113,7 +114,7 @@ def test_second_implementations_replace_a_share_of_their_types(proxy_dir: Path, 
     assert load_proxy_set(tmp_path / "alt").images == alt.images  # the field survives proxy.json
     document = json.loads((tmp_path / "alt" / "proxy.json").read_text())
     assert document["counts"]["second_implementation"] == sum(im.implementation is not None for im in alt.images)
-    with pytest.raises(ProxyError, match="alt_fraction, block_fraction and flat_fraction in 0..1"):
+    with pytest.raises(ProxyError, match="alt_fraction, block_fraction, flat_fraction and contrast_fraction in 0..1"):
         make_proxy_set(skimage_dir, tmp_path / "bad", alt_fraction=1.5, progress=False)
 
 
@@ -151,7 +152,7 @@ def test_block_pixelation_adds_one_version_to_a_share_of_the_photos(proxy_dir: P
     some = make_proxy_set(skimage_dir, tmp_path / "some", variants_per_photo=VARIANTS, max_side=SIDE, seed=3,
                           block_fraction=0.5, progress=False)
     assert 0 < sum(im.implementation == "blocks" for im in some.images) < len(photos)  # 5 photos, drawn per photo
-    with pytest.raises(ProxyError, match="block_fraction and flat_fraction in 0..1"):
+    with pytest.raises(ProxyError, match="block_fraction, flat_fraction and contrast_fraction in 0..1"):
         make_proxy_set(skimage_dir, tmp_path / "bad", block_fraction=-0.5, progress=False)
 
 
@@ -174,8 +175,29 @@ def test_flat_frames_add_one_version_to_a_share_of_the_photos(proxy_dir: Path, s
                           block_fraction=1.0, flat_fraction=1.0, progress=False)
     names = [im.path.rsplit("/", 1)[1] for im in both.images if im.content_id == own.images[0].content_id]
     assert names[-2:] == [f"{VARIANTS + 1:02d}-pixelate-blocks-l{names[-2][-5]}.png", f"{VARIANTS + 2:02d}-flat-l5.png"]
-    with pytest.raises(ProxyError, match="flat_fraction in 0..1"):
+    with pytest.raises(ProxyError, match="flat_fraction and contrast_fraction in 0..1"):
         make_proxy_set(skimage_dir, tmp_path / "bad", flat_fraction=2.0, progress=False)
+
+
+def test_linear_contrast_loss_adds_one_version_to_a_share_of_the_photos(proxy_dir: Path, skimage_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    """With contrast_fraction every other image is made again, byte for byte, and that share of the photos
+    gets a last version: the photo's contrast lowered linearly towards its mean grey (gain 0.72 to 0.15 at
+    levels 1 to 5), worse by MDSI than the photo, recorded per image and in the settings."""
+    added, _ = _one_more_version_each(proxy_dir, skimage_dir, tmp_path / "contrast", "contrast_fraction",
+                                      lambda im: im.distortion == CONTRAST_TYPE
+                                      and im.implementation is not None)
+    gains = dict(zip(range(1, LEVELS + 1), (0.72, 0.56, 0.40, 0.28, 0.15)))
+    for im in added:
+        assert im.implementation == "opencv" and 1 <= im.level <= LEVELS
+        assert im.path.rsplit("/", 1)[1] == f"{VARIANTS + 1:02d}-contrast_change-opencv-l{im.level}.png"
+        pristine = np.asarray(Image.open(tmp_path / "contrast" / im.path.rsplit("/", 1)[0] / "00-pristine.png"))
+        lowered = np.asarray(Image.open(tmp_path / "contrast" / im.path)).astype(np.float64)
+        x = pristine.astype(np.float64)
+        np.testing.assert_allclose(lowered, x.mean() + gains[im.level] * (x - x.mean()), atol=1.01)
+        assert 0 < im.mdsi and im.quality < 100
+    with pytest.raises(ProxyError, match="contrast_fraction in 0..1"):
+        make_proxy_set(skimage_dir, tmp_path / "bad", contrast_fraction=1.5, progress=False)
 
 
 def test_assignments_cover_types_and_levels_evenly() -> None:

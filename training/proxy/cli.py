@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--flat-fraction", type=fraction, default=0.0, metavar="F",
                       help="share (0..1) of the photos that get one more version, a flat frame of the photo's mean "
                            "colour, so that heads see frames without structure (default 0; the others do not change)")
+    make.add_argument("--contrast-fraction", type=fraction, default=0.0, metavar="F",
+                      help="share (0..1) of the photos that get one more version, linear contrast loss towards the "
+                           "mean grey at a random level (default 0; the others do not change)")
     make.add_argument("--quiet", action="store_true", help="no progress bar")
     heads = sub.add_parser("heads", help="fit the quality and level heads on a proxy set and add them to a bundle")
     heads.add_argument("--bundle", required=True, help="local bundle folder")
@@ -122,6 +125,7 @@ def _make(args: argparse.Namespace) -> dict[str, Any]:
     proxy = make_proxy_set(args.data, args.out, variants_per_photo=args.variants, max_side=args.max_side,
                            seed=args.seed, limit=args.limit, chains=args.chains, alt_fraction=args.alt_fraction,
                            block_fraction=args.block_fraction, flat_fraction=args.flat_fraction,
+                           contrast_fraction=args.contrast_fraction,
                            progress=not args.quiet)
     return {**proxy.summary(), "folder": str(proxy.folder), "seconds": round(time.perf_counter() - start, 1)}
 

@@ -111,6 +111,8 @@ _SUPPLEMENTS = (
                        "contrique_training.alternates.block_image"),
     ("flat_fraction", "for a share up to {share:g} of the photos a flat frame of its mean colour at level 5, "
                       "contrique_training.proxy.make.flat_image"),
+    ("contrast_fraction", "for a share up to {share:g} of the photos one more version with linear contrast loss "
+                          "towards the mean grey, contrique_training.alternates.contrast_change"),
 )
 """A proxy set's settings that change what its images are, and how a head's description names each (the
 largest share over the sets)."""

@@ -14,7 +14,10 @@ stay those of the set without it. With ``flat_fraction``, that share of the phot
 version after those: a flat frame of the photo's mean colour (:func:`flat_image`, type ``flat`` at
 level 5), the end of contrast loss and blur, so that heads fitted on the set see frames without
 structure (without them, a head's terms in the squared statistics extrapolate, and scored a blank
-white frame 100 for one network). Each image (pristine included) is scored
+white frame 100 for one network). With ``contrast_fraction``, that share of the photos gets one more
+version after those: linear contrast loss towards the photo's mean grey at a random wide level
+(:func:`contrique_training.alternates.contrast_change`, gain 0.72 to 0.15), which the types above
+do not make (their contrast change is a tone curve that keeps black and white). Each image (pristine included) is scored
 against its pristine by MDSI (``piq.mdsi(distorted, pristine, data_range=1.0)``, 0 for identical
 images, growing with the distortion), mapped to a 0..100 quality, higher is better:
 ``quality = clip(100 * (1 - MDSI / 0.7), 0, 100)``, so pristine photos score 100. MDSI because it
@@ -305,6 +308,8 @@ def _image_folder(content_id: str) -> str:
 
 FLAT_TYPE = "flat"
 """The type name of :func:`flat_image`'s versions in a proxy set (``flat_fraction``)."""
+CONTRAST_TYPE = "contrast_change"
+"""The type of the linear contrast loss versions (``contrast_fraction``), rendered by its OpenCV implementation."""
 
 
 def flat_image(image: Image.Image) -> Image.Image:
@@ -327,6 +332,7 @@ def make_proxy_set(
     alt_fraction: float = 0.0,
     block_fraction: float = 0.0,
     flat_fraction: float = 0.0,
+    contrast_fraction: float = 0.0,
     progress: bool = True,
 ) -> ProxySet:
     """Make a proxy set: pristine and distorted PNGs, their MDSI proxy scores, CSVs and proxy.json.
@@ -349,6 +355,8 @@ def make_proxy_set(
             unchanged.
         flat_fraction: Share (0..1) of the photos that get one more version (after the block version):
             a flat frame of the photo's mean colour (:func:`flat_image`); the other images are unchanged.
+        contrast_fraction: Share (0..1) of the photos that get one more version (the last): linear contrast
+            loss at a random wide level (the OpenCV ``contrast_change``); the other images are unchanged.
         progress: A progress bar on stderr.
 
     Returns:
@@ -370,11 +378,11 @@ def make_proxy_set(
     from ..distortions import LEVELS, distort_image
 
     if (variants_per_photo < 1 or max_side < MIN_SIDE or (limit is not None and limit < 1)
-            or not all(0 <= f <= 1 for f in (alt_fraction, block_fraction, flat_fraction))):
+            or not all(0 <= f <= 1 for f in (alt_fraction, block_fraction, flat_fraction, contrast_fraction))):
         raise ProxyError(
-            f"variants_per_photo and limit must be >= 1, max_side >= {MIN_SIDE}, alt_fraction, block_fraction and "
-            f"flat_fraction in 0..1; got {variants_per_photo}, {limit}, {max_side}, {alt_fraction}, {block_fraction} "
-            f"and {flat_fraction}"
+            f"variants_per_photo and limit must be >= 1, max_side >= {MIN_SIDE}, alt_fraction, block_fraction, "
+            f"flat_fraction and contrast_fraction in 0..1; got {variants_per_photo}, {limit}, {max_side}, "
+            f"{alt_fraction}, {block_fraction}, {flat_fraction} and {contrast_fraction}"
         )
     out = Path(out_dir)
     if not new_or_empty(out):
@@ -415,6 +423,12 @@ def make_proxy_set(
             if flat_fraction and np.random.default_rng([seed, index, 3]).random() < flat_fraction:
                 pairs, seeds, second = [*pairs, (FLAT_TYPE, LEVELS)], [*seeds, 0], [*second, None]
                 made.append(flat_image(pristine))
+            contrast_rng = np.random.default_rng([seed, index, 4])
+            if contrast_fraction and contrast_rng.random() < contrast_fraction:
+                level, contrast_seed = int(contrast_rng.integers(1, LEVELS + 1)), int(contrast_rng.integers(2**31))
+                pairs, seeds = [*pairs, (CONTRAST_TYPE, level)], [*seeds, contrast_seed]
+                second = [*second, IMPLEMENTATION]
+                made.append(alternate_image(pristine, CONTRAST_TYPE, level, contrast_seed))
             names = ["00-pristine.png"] + [
                 f"{k:02d}-{t}{'-' + alt if alt else ''}-l{lv}.png"
                 for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
@@ -435,6 +449,8 @@ def make_proxy_set(
             settings["block_fraction"] = block_fraction
         if flat_fraction:
             settings["flat_fraction"] = flat_fraction
+        if contrast_fraction:
+            settings["contrast_fraction"] = contrast_fraction
         name = "proxy-" + METRIC + "-" + "-".join(root.resolve().parts[-2:])
         proxy = ProxySet(out, name, str(root.resolve()), settings, tuple(images))
         for target, csv_path in (("quality", proxy.quality_csv), ("level", proxy.level_csv)):
