@@ -111,7 +111,7 @@ class Head:
         if self.feature_range is not None:
             low, high = self.feature_range
             if distance is not None and self.feature_clip == "ray":  # to the centre until every value is in bounds
-                centre = (low + high) / 2
+                centre, _ = _centre_half(low, high)
                 x = centre + (x - centre) / np.maximum(distance, 1.0)[..., None]
             x = np.clip(x, low, high)  # NaN stays NaN: still an error
         with np.errstate(over="ignore", invalid="ignore"):
@@ -254,13 +254,21 @@ def fade_problem(start: float, power: float) -> str | None:
     return None
 
 
+def _centre_half(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The centre and half-width of ``[low, high]``, halved before they are added: ``(low + high) / 2`` and
+    ``(high - low) / 2`` overflow to infinity for bounds near the float64 limit (equal where they do not)."""
+    return low / 2 + high / 2, high / 2 - low / 2
+
+
 def _range_distance(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """:meth:`Head.range_distance` of ``x`` (one feature per row) from ``[low, high]``."""
-    wide = high > low
+    """:meth:`Head.range_distance` of ``x`` (one feature per row) from ``[low, high]``; a width too small to
+    halve (a subnormal number) counts as zero, and a distance beyond float64 is infinite (a share of 0)."""
+    centre, half = _centre_half(low, high)
+    wide = half > 0
     if not wide.any():
         return np.zeros(x.shape[:-1])
-    centre, half = (low[wide] + high[wide]) / 2, (high[wide] - low[wide]) / 2
-    return np.max(np.abs(x[..., wide] - centre) / half, axis=-1)
+    with np.errstate(over="ignore"):
+        return np.max(np.abs(x[..., wide] - centre[wide]) / half[wide], axis=-1)
 
 
 def _finite_vector(r: FieldReader, key: str, n: int) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -147,3 +148,27 @@ def test_fade_moves_the_score_towards_the_worst_end_far_outside_the_range(tmp_pa
         replace(head, fade=(0.0, 1.0))
     with pytest.raises(ValueError, match="records no feature range"):
         Head(info, np.array([1.0, 1.0, 0.0]), 0.0).range_distance(rows)
+
+
+@pytest.mark.parametrize("feature_clip", ["box", "ray"])
+def test_range_distance_holds_at_the_ends_of_float64(feature_clip: str) -> None:
+    """A head file's ranges may hold any finite float64: a width too small to halve (5e-324) counts as none,
+    instead of ``0 / 0`` making every score NaN (or ``x / 0`` every score the worst); bounds near the float64
+    limit keep their centre, instead of ``(low + high) / 2`` overflowing to an infinite distance (the worst
+    score, or NaN along the ray); and numpy warns of nothing (contrique-score would print it)."""
+    info = HeadInfo("q", "heads/q.json", "nr", "d", "0-100", True, "")
+    low, high = np.array([0.0, 0.0, 1e308]), np.array([5e-324, 2.0, 1.7e308])  # centres 0, 1, 1.35e308
+    head = Head(info, np.array([0.0, 1.0, 0.0]), 50.0, feature_range=(low, high), score_range=(0.0, 100.0),
+                feature_clip=feature_clip, fade=(2.0, 1.0))
+    rows = np.array([[0.0, 1.5, 1.35e308],   # at the subnormal range's centre: distance 0.5 from the second value
+                     [1e-30, 1.5, 1.35e308],  # past its edge by far less than any real width
+                     [0.0, 1.5, 0.0]])        # 1.35e308 below the last centre, 0.35e308 its half-width
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distance = head.range_distance(rows)
+        scores = head(rows)
+    far = 1.35 / 0.35
+    assert distance.tolist() == [0.5, 0.5, pytest.approx(far)]
+    assert scores[:2].tolist() == [51.5, 51.5]
+    moved = 1.5 if feature_clip == "box" else 1 + 0.5 / far  # the ray takes the whole feature towards the centre
+    assert scores[2] == pytest.approx((50 + moved) * 2 / far)  # faded, keeping the share 2 / distance
