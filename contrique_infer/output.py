@@ -22,7 +22,7 @@ import math
 import os
 import stat
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
@@ -414,6 +414,13 @@ class _Lines:
             self.complete_bytes += len(line)
             yield line.decode("utf-8", "surrogateescape")
 
+    def give_back(self, text: str) -> None:
+        """Make ``text``, the last complete lines read, the start of :attr:`partial`: a csv row cut inside a
+        quoted field that goes on past a newline (a file name holding one)."""
+        self.partial = text + self.partial
+        self.count -= text.count("\n")
+        self.complete_bytes -= len(text.encode(_ENCODING["encoding"], _ENCODING["errors"]))
+
 
 def _starts_a_row(text: str, fmt: str, complete_lines: int, columns: Sequence[str]) -> bool:
     """Whether ``text``, an incomplete last line, can be the start of what contrique-score writes there."""
@@ -478,10 +485,12 @@ def _score_value(value: Any, path: str, fmt: str, number: int) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _rows(lines: Iterable[str], fmt: str, path: str,
+def _rows(lines: _Lines, fmt: str, path: str,
           made_with: ReportHeader | None) -> Iterator[tuple[dict[str, Any] | None, str]]:
     """``(row, its text)`` for each row of a result file's complete lines; a csv header comes as
-    ``(None, text)``. With ``made_with``, every row must record it (:func:`result_columns`)."""
+    ``(None, text)``, and a csv row that the file's end cuts inside a quoted field is given back to
+    ``lines.partial`` (:meth:`_Lines.give_back`). With ``made_with``, every row must record it
+    (:func:`result_columns`)."""
     if fmt == "jsonl":
         expected = {} if made_with is None else made_with.to_dict()  # the field names
         for number, line in enumerate(lines, 1):
@@ -500,11 +509,14 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
         return
     columns = result_columns(made_with)
     consumed: list[str] = []
+    ended = False  # the reader asked for a line past the last: it was inside a quoted field there
 
     def feed() -> Iterator[str]:
+        nonlocal ended
         for line in lines:
             consumed.append(line)
             yield line
+        ended = True
 
     reader = csv.reader(feed())
     try:
@@ -524,6 +536,9 @@ def _rows(lines: Iterable[str], fmt: str, path: str,
         for values in reader:
             text = "".join(consumed)
             consumed.clear()
+            if ended:  # a row a kill cut after a newline in a quoted field: the rest of it is missing
+                lines.give_back(text)
+                return
             if len(values) != len(columns):
                 raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
             if made_with is not None:

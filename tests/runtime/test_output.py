@@ -508,6 +508,20 @@ def test_resume_keeps_the_bytes_of_kept_rows_and_the_file_mode(tmp_path: Path) -
     assert resume(str(path), "csv") == {"multi\nline.png", "carriage\rreturn.png"} and path.read_bytes() == kept
 
 
+@pytest.mark.parametrize("failed", [False, True])
+def test_resume_cuts_a_csv_row_killed_after_a_new_line_in_its_file_name(tmp_path: Path, failed: bool) -> None:
+    """A kill can cut a row anywhere, also after the new line inside a quoted name: the complete lines then
+    end inside the quoted field, which is the start of a row to cut, not a short row to refuse (exit 2)."""
+    path = tmp_path / "out.csv"
+    rows = [ROWS[0], *ROWS[1:2] * failed]
+    kept = render(rows, RESULT_COLUMNS, "csv", {})
+    cut = render([{**ROWS[0], "source": "new\nline.png"}], RESULT_COLUMNS, "csv", {}, header=False)
+    for end in (cut.index("\n") + 1, cut.index("\n") + 4, len(cut) - 1):  # just after the name's new line, ...
+        path.write_text(kept + cut[:end])
+        assert resume(str(path), "csv") == {"a.png"}
+        assert path.read_text() == render(ROWS[:1], RESULT_COLUMNS, "csv", {})  # the cut row (and the failed) gone
+
+
 def test_resume_rewrites_the_file_a_symbolic_link_points_to_and_keeps_the_link(tmp_path: Path) -> None:
     """Dropping error rows through ``-o latest.jsonl -> runs/one.jsonl`` (or ``-o /dev/stdout`` with
     stdout sent to a file) rewrites that file; it used to put a new file in place of the link."""
