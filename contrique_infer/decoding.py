@@ -78,6 +78,14 @@ write one (baseline) or about ten (progressive); the decoder passes over the who
 scan, so a file of a repeated scan is slow to decode for its size (1.4 MB of 20,000 scans of a
 5000x5000 image: 38 s)."""
 
+MAX_JPEG_SEGMENTS = 10_000
+"""The most marker segments a JPEG may have before its first scan: encoders write about 10 to 20 (a colour
+profile split in up to 255); Pillow reads each of them in Python before any pixel, keeping every APP and COM
+segment, so that 16 MB of 4 million empty ones took 5.7 s and 530 MB to open."""
+MAX_JPEG_SKIPPED = 1 << 20
+"""The most bytes of padding (``FF`` fill bytes) and stray data between a JPEG's marker segments, before its
+first scan: Pillow steps over them one byte at a time (16 MB of fill bytes: 7.7 s)."""
+
 _PIL_LIMIT_LOCK = threading.Lock()
 _PIL_INPUT_LOCK = threading.Lock()
 """Held while a caller's PIL image is loaded: Pillow's lazy loading is not thread-safe."""
@@ -363,6 +371,7 @@ def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.I
                                                "seek(0) or open it again)")
             raise ImageDecodeError(source, "is empty (0 bytes)")
         fh.seek(-1, os.SEEK_CUR)
+        _refuse_jpeg_header_flood(fh, source)
         return Image.open(fh, formats=image_formats())
     except (ImageError, Image.DecompressionBombError):  # too large: reported by _checked
         raise
@@ -508,6 +517,64 @@ def _refuse_many_scans(img: Image.Image, source: str) -> None:
     if count > MAX_JPEG_SCANS:
         raise ImageDecodeError(source, f"is a JPEG of more than {MAX_JPEG_SCANS} scans (encoders write about 10): "
                                        "refused, as decoding so many could take minutes; re-encode it")
+
+
+def _refuse_jpeg_header_flood(fh: IO[bytes], source: str) -> None:
+    """Refuse a JPEG with more than :data:`MAX_JPEG_SEGMENTS` marker segments or :data:`MAX_JPEG_SKIPPED` bytes
+    of padding and stray data before its first scan, walking its header as Pillow's reader does but without
+    reading the segments; ``fh`` is left where it was. Anything else (a damaged header included) is left to Pillow.
+
+    Raises:
+        ImageDecodeError: It has more.
+    """
+    from PIL.JpegImagePlugin import MARKER  # the markers Pillow knows, and which of them have a length
+
+    start = fh.tell()
+    segments = skipped = 0
+    try:
+        if fh.read(3) != b"\xff\xd8\xff":
+            return
+        after_ff = True  # Pillow's reader has the byte after the start-of-image marker's FF to read
+        while segments <= MAX_JPEG_SEGMENTS and skipped <= MAX_JPEG_SKIPPED:
+            if not after_ff:  # stray bytes up to the next FF
+                chunk = fh.read(4096)
+                at = chunk.find(b"\xff")
+                if not chunk:
+                    return
+                skipped += len(chunk) if at < 0 else at
+                if at >= 0:
+                    fh.seek(at + 1 - len(chunk), os.SEEK_CUR)
+                    after_ff = True
+                continue
+            chunk = fh.read(4096)
+            fill = len(chunk) - len(chunk.lstrip(b"\xff"))  # FF fill bytes before the marker's code
+            skipped += fill
+            if fill == len(chunk):
+                if not chunk:
+                    return
+                continue
+            code = 0xFF00 | chunk[fill]
+            fh.seek(fill + 1 - len(chunk), os.SEEK_CUR)
+            if code == 0xFF00:  # an escaped FF: stray data
+                skipped += 1
+                after_ff = False
+                continue
+            if code not in MARKER or code == 0xFFDA:  # Pillow stops here: an error, or the first scan
+                return
+            segments += 1
+            if MARKER[code][2] is not None:  # a segment with a length, which Pillow reads
+                length = fh.read(2)
+                if len(length) < 2:
+                    return
+                fh.seek(max(int.from_bytes(length, "big") - 2, 0), os.SEEK_CUR)
+            after_ff = False
+    finally:
+        fh.seek(start)
+    what = (f"more than {MAX_JPEG_SEGMENTS} marker segments" if segments > MAX_JPEG_SEGMENTS
+            else f"more than {MAX_JPEG_SKIPPED} bytes of padding or stray data")
+    raise ImageDecodeError(source, f"is a JPEG with {what} before its image data (encoders write about 20 segments "
+                                   "and no padding): refused, as reading them could take seconds and much memory; "
+                                   "re-encode it")
 
 
 def _refuse_oversized_tiff_tiles(img: Image.Image, source: str) -> None:
