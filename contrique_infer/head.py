@@ -105,6 +105,16 @@ class Head:
         """Scores for features of shape ``(dim,)`` or ``(n, dim)``, computed in float64 and clipped
         into the head's ranges when it records them (silently NaN or infinite where the numbers
         overflow: the scorer turns such a score into an error)."""
+        return self.scores_and_distances(features)[0]
+
+    def scores_and_distances(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The scores of :meth:`__call__` and the range distances (:meth:`range_distance`) it measured on
+        the way, so that a caller can tell a faded score without measuring again.
+
+        Returns:
+            The scores, and the distances (of the scores' shape), or None for a head that needs none
+            (box clipping, no fade).
+        """
         x = np.asarray(features, dtype=np.float64)
         # only the ray and the fade need it (both imply a feature_range): a box head without a fade skips it
         distance = self.range_distance(x) if self.feature_clip == "ray" or self.fade is not None else None
@@ -117,15 +127,15 @@ class Head:
         with np.errstate(over="ignore", invalid="ignore"):
             scores = x @ self.coef.astype(np.float64) + self.intercept
         if self.score_range is None:
-            return scores
+            return scores, distance
         scores = np.where(np.isfinite(scores), np.clip(scores, *self.score_range), scores)  # overflow stays an error
         if self.fade is None or distance is None:
-            return scores
+            return scores, distance
         start, power = self.fade
         worst = self.score_range[0] if self.info.higher_is_better else self.score_range[1]
         with np.errstate(divide="ignore"):  # distance 0 (every value at its centre): start / 0 = inf, a share of 1
             share = np.minimum(1.0, start / distance) ** power
-        return worst + share * (scores - worst)
+        return worst + share * (scores - worst), distance
 
     def range_distance(self, features: np.ndarray) -> np.ndarray:
         """How far features lie from the range the head was fitted on: the largest ``|value - centre| /

@@ -420,12 +420,13 @@ class QualityScorer:
             if not isinstance(outcome, Encoded):
                 return ScoreResult.failed(outcome)
             feature = outcome.feature if ref_feature is None else np.abs(ref_feature - outcome.feature)
+            scores, distance = chosen.scores_and_distances(feature)
             try:
-                value = _finite_score(chosen, chosen(feature), outcome.source)
+                value = _finite_score(chosen, scores, outcome.source)
             except NonFiniteError as exc:
                 return ScoreResult.failed(exc)
             return ScoreResult(outcome.source, value, width=outcome.width, height=outcome.height,
-                               thumbnail=outcome.thumbnail, note=_fade_note(chosen, feature))
+                               thumbnail=outcome.thumbnail, note=_fade_note(chosen, distance))
 
         return (finish(o) for o in outcomes)
 
@@ -567,11 +568,12 @@ def _checked(outcome: Outcome) -> Outcome:
     return outcome
 
 
-def _fade_note(head: Head, feature: np.ndarray) -> str | None:
-    """Why ``head`` faded its score of ``feature`` (:attr:`Head.fade`), or None where it did not."""
-    if head.fade is None:
+def _fade_note(head: Head, distances: np.ndarray | None) -> str | None:
+    """Why ``head`` faded a score, given the range distance it measured for it
+    (:meth:`Head.scores_and_distances`), or None where it did not (:attr:`Head.fade`)."""
+    if head.fade is None or distances is None:
         return None
-    distance = float(head.range_distance(feature))
+    distance = float(distances)
     if not distance > head.fade[0]:
         return None
     return (f"far outside the images head {head.name!r} was fitted on (range distance {distance:.1f}, beyond "

@@ -121,6 +121,10 @@ def test_fade_moves_the_score_towards_the_worst_end_far_outside_the_range(tmp_pa
     assert got[:3].tolist() == [8.5, 8.0, worst + (8.0 - worst) / 4] and np.isnan(got[4])
     assert got[3] == pytest.approx(worst, abs=1e-9) and got[3] != worst  # never the worst itself: orders are kept
     assert float(head(rows[2])) == got[2]  # one feature as one row
+    scores, distances = head.scores_and_distances(rows)  # what the call measured on the way, for the scorer's note
+    np.testing.assert_array_equal(scores, got)
+    np.testing.assert_array_equal(distances, head.range_distance(rows))
+    assert replace(head, fade=None).scores_and_distances(rows)[1] is None  # a box head without a fade measures none
     assert float(replace(head, fade=None)(rows[3])) == 8.0  # without the fade: the box-clipped score
     skew = np.array([4.0, 5.0, 3.0])  # distance 3; box-clipped (2, 4): 10, along the ray (2, 3): 9
     assert float(head(skew)) == pytest.approx(worst + (10.0 - worst) * 4 / 9)
