@@ -27,9 +27,9 @@ from .output import (
     emit,
     render,
     result_columns,
-    resume,
 )
 from .results import ScoreResult
+from .resume import resume
 from .session import DEVICES
 
 if TYPE_CHECKING:

@@ -50,7 +50,7 @@ from .errors import ContriqueError, ImageDecodeError, NonFiniteError, PathError
 from .jsonfile import read_json
 from .manifest import DIGEST_LENGTH
 from .output import OutputLock
-from .output import resume as resume_rows
+from .resume import resume as resume_rows
 from .results import ScoreResult
 
 if TYPE_CHECKING:
