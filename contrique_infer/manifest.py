@@ -45,6 +45,13 @@ DIGEST_LENGTH = 16
 """The hex digits of :meth:`Manifest.digest`."""
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a bundle's ``name`` (1 to :data:`MAX_NAME_LENGTH` characters), or None if it can."""
+    if 0 < len(name) <= MAX_NAME_LENGTH:
+        return None
+    return f"must be 1 to {MAX_NAME_LENGTH} characters, got {len(name):,}"
+
+
 @dataclass(frozen=True)
 class Scale(JsonRecord):
     """One input scale: the image is resized to ``(w // divisor, h // divisor)`` (1 = as is)."""
@@ -386,8 +393,9 @@ class Manifest:
             if rel not in files:
                 raise ManifestError(path, f"{what} file {rel!r} has no entry (sha256, size) in 'files'")
         name = r.string("name")
-        if not 0 < len(name) <= MAX_NAME_LENGTH:
-            raise ManifestError(path, f"field 'name' must be 1 to {MAX_NAME_LENGTH} characters, got {len(name):,}")
+        problem = name_problem(name)
+        if problem is not None:
+            raise ManifestError(path, f"field 'name' {problem}")
         return cls(
             name=name,
             architecture=r.string("architecture"),

@@ -34,7 +34,7 @@ from .images import image_sets
 from .model_config import MIN_SIZE, SCALE_COUNTS, SCALES, check_max_side
 from .onnx_export import export_onnx, graph_opset
 from .parity import check_parity
-from .staging import Steps, check_output, package_version, publish, staging_folder
+from .staging import Steps, check_bundle_name, check_output, package_version, publish, staging_folder
 from .variants import VARIANT_FILES, build_variants, measure_variants, open_variant, wanted_variants
 
 DEFAULT_HEAD = "Koniq"
@@ -103,6 +103,7 @@ def export_bundle(
                           f"got {scales}")
     if max_side is not None:
         check_max_side(max_side)
+    check_bundle_name(name)
     check_output(out)
     log = Steps(progress)
     with staging_folder(out) as staging:

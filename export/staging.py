@@ -23,11 +23,11 @@ from importlib import metadata
 from pathlib import Path
 
 from contrique_infer.bundle import file_table, load_bundle
-from contrique_infer.manifest import Manifest
+from contrique_infer.manifest import Manifest, name_problem
 from contrique_infer.paths import new_or_empty
 
 from .card import write_card
-from .errors import ExportError
+from .errors import ExportError, OptionError
 
 
 class Steps:
@@ -71,6 +71,18 @@ def check_output(out: Path) -> None:
         raise ExportError(f"{out}: is a symbolic link; name the folder itself ({os.path.realpath(out)}) or a new one")
     if not usable:
         raise ExportError(f"{out}: exists and is not an empty folder; choose a new output folder or remove it")
+
+
+def check_bundle_name(name: str | None) -> None:
+    """Refuse a bundle name the manifest cannot hold (:func:`contrique_infer.manifest.name_problem`), before any
+    work is done; None or empty (the default name) passes.
+
+    Raises:
+        OptionError: ``name`` is longer than a manifest's ``name`` may be.
+    """
+    problem = name_problem(name) if name else None
+    if problem is not None:
+        raise OptionError(f"bundle name {problem}; choose a shorter --name")
 
 
 @contextmanager

@@ -33,7 +33,7 @@ from .errors import ExportError
 from .fidelity import measure_fidelity
 from .images import image_sets
 from .quantize import convert_fp16, quantize_int8
-from .staging import Steps, check_output, package_version, publish, staging_folder
+from .staging import Steps, check_bundle_name, check_output, package_version, publish, staging_folder
 
 VARIANT_FILES = {"fp32": "encoder.onnx", "int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
 
@@ -129,6 +129,7 @@ def derive_variants(
     """
     out, log = Path(out), Steps(progress)
     wanted = wanted_variants(["fp32", *variants])
+    check_bundle_name(name)
     check_output(out)
     with staging_folder(out) as staging:
         source_bundle = load_bundle(source, variant="fp32")

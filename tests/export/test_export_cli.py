@@ -56,6 +56,10 @@ def test_export_succeeds_quietly(resnet18, reuse_resnet18_graph, tmp_path, capsy
         # was: a conversion traceback from onnxscript, then exit 1
         (["--ckpt", "c", "--out", "x", "--opset", "17"], "ONNX opset 17 cannot be produced: choose one from 18 to"),
         (["--ckpt", "c", "--out", "x", "--opset", "99999"], "ONNX opset 99999 cannot be produced"),
+        # was: exit 1 after the whole ONNX export, naming a staging file that no longer existed
+        (["--ckpt", "c", "--out", "x", "--name", "n" * 257],
+         "bundle name must be 1 to 256 characters, got 257; choose a shorter --name"),
+        (["--from-bundle", "b", "--out", "x", "--name", "n" * 300], "bundle name must be 1 to 256 characters, got 300"),
     ],
 )
 def test_usage_errors_exit_2(argv, message, capsys):
