@@ -338,7 +338,12 @@ def _trained_head(path: Path, raw: Any, dim: int) -> tuple[np.ndarray, float] | 
     intercept = raw.get("intercept") if isinstance(raw, Mapping) else None
     if not isinstance(coef, torch.Tensor) or tuple(coef.shape) != (dim,) or not isinstance(intercept, float):
         raise CheckpointError(path, f"field 'head' must hold 'coef' ({dim} values) and a float 'intercept'")
-    values = coef.double().numpy()
+    wrong = _wrong_types({"head.coef": coef})
+    if wrong:
+        raise CheckpointError(path, f"field 'head' holds {wrong[0]}; its coef must be a dense real tensor on the CPU, "
+                              "as contrique-train writes it: the checkpoint is damaged or was not written by "
+                              "contrique-train; export another checkpoint")
+    values = coef.detach().double().numpy()
     if not (np.isfinite(values).all() and np.isfinite(intercept)):
         raise CheckpointError(path, "field 'head' holds values that are not finite")
     return values, intercept

@@ -8,6 +8,7 @@ import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -350,3 +351,30 @@ def test_weights_that_are_not_dense_real_tensors_are_refused(tmp_path, r18_state
     with pytest.raises(CheckpointError, match=re.escape(f"1 keys of the wrong type: encoder.0.weight ({described}); "
                                                         "every weight must be a dense real")):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("coef", "described"),
+    [
+        (lambda dim: torch.zeros(dim).to_sparse(), "sparse_coo float32 tensor on cpu"),
+        (lambda dim: torch.full((dim,), complex(0.5, 2.0)), "strided complex64 tensor on cpu"),
+        (lambda dim: torch.empty(dim, device="meta"), "strided float32 tensor on meta"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants")  # torch.load of the sparse case
+def test_a_trained_head_that_is_not_a_dense_real_tensor_is_refused(tmp_path, r18_state, coef, described):
+    # was: TypeError (sparse), NotImplementedError (meta) tracebacks; a complex coef lost its imaginary part
+    dim = 2 * ModelConfig("resnet18", 64).feature_dim
+    path = save(ours(r18_state, head={"coef": coef(dim), "intercept": 0.5}), tmp_path / "head.pt")
+    with pytest.raises(CheckpointError, match=re.escape(f"field 'head' holds head.coef ({described}); its coef must "
+                                                        "be a dense real tensor on the CPU")):
+        load_checkpoint(path)
+
+
+def test_a_trained_head_that_requires_grad_is_read(tmp_path, r18_state):
+    # was: RuntimeError "Can't call numpy() on Tensor that requires grad"
+    dim = 2 * ModelConfig("resnet18", 64).feature_dim
+    coef = torch.linspace(-1, 1, dim, dtype=torch.float64).requires_grad_()
+    path = save(ours(r18_state, head={"coef": coef, "intercept": 0.5}), tmp_path / "head.pt")
+    head = load_checkpoint(path).trained_head
+    assert head is not None and np.array_equal(head[0], coef.detach().numpy()) and head[1] == 0.5
