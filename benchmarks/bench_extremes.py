@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from benchlib import Scores, add_photo_benchmark_arguments, read_photos
+from benchlib import Scores, add_photo_benchmark_arguments, check_photo_benchmark_arguments, read_photos
 from PIL import Image, ImageFilter
 
 from contrique_export.fidelity import spearman
@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_photo_benchmark_arguments(parser, args)
     from contrique_infer import QualityScorer
     from contrique_infer.errors import ContriqueError
 

@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from benchlib import add_photo_benchmark_arguments, read_photos
+from benchlib import add_photo_benchmark_arguments, check_photo_benchmark_arguments, read_photos
 from PIL import Image
 
 GRID = 8
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_photo_benchmark_arguments(parser, args)
     if args.size < 32 or not 1 <= args.quality <= 95 or args.rows < GRID + 1:
         parser.error(f"--size must be at least 32, --quality from 1 to 95 and --rows at least {GRID + 1}")
     from contrique_export.model_config import feature_groups

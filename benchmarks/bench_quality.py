@@ -138,7 +138,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from benchlib import PHOTOS, REPO, load_photo, parse_bundle, split_labelled
+from benchlib import PHOTOS, REPO, check_outputs, load_photo, parse_bundle, split_labelled
 from distortion_sets import DEFAULT_SETS, LEVELS, SETS, DistortionSet
 from near_duplicates import same_pictures
 from PIL import Image
@@ -726,6 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no photo folder {args.photos}")
     if args.save_features is not None and args.json is None:
         parser.error("--save-features needs --json: the features' rows are the images of the JSON report")
+    check_outputs(parser, {"--json": args.json, "--markdown": args.markdown, "--save-features": args.save_features})
     if args.random_init and args.ablation is None:
         parser.error("--random-init needs --ablation PROXY_DIR: its heads are fitted on that proxy set")
     labels = [label for label, _, _ in args.bundle] + (["default"] if args.default else [])

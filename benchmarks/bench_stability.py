@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from benchlib import Scores, add_photo_benchmark_arguments, read_photos
+from benchlib import Scores, add_photo_benchmark_arguments, check_photo_benchmark_arguments, read_photos
 from PIL import Image
 
 
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_photo_benchmark_arguments(parser, args)
     from contrique_infer import QualityScorer
     from contrique_infer.errors import ContriqueError
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -20,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testkit"))
 
 from reference import OFFICIAL, OFFICIAL_HEADS, PHOTOS, REPO, rule_state_dict  # noqa: E402
 
-__all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "add_photo_benchmark_arguments", "cpu_name", "gather",
-           "held_out_folders", "load_photo", "parse_bundle", "read_photos", "rule_checkpoint", "Scores",
-           "split_labelled"]
+__all__ = ["OFFICIAL", "OFFICIAL_HEADS", "PHOTOS", "REPO", "add_photo_benchmark_arguments",
+           "check_photo_benchmark_arguments", "check_outputs", "cpu_name", "gather", "held_out_folders", "load_photo",
+           "parse_bundle", "read_photos", "rule_checkpoint", "Scores", "split_labelled"]
 
 
 def rule_checkpoint(path: Path) -> Path:
@@ -89,6 +90,36 @@ def add_photo_benchmark_arguments(parser: argparse.ArgumentParser, bundle_help: 
     parser.add_argument("--variant", default="fp32", help="encoder variant (default fp32)")
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+
+
+def check_outputs(parser: argparse.ArgumentParser, outputs: Mapping[str, Path | None]) -> None:
+    """Exit (code 2, ``parser.error``) before a benchmark's work when a file it writes at the end cannot be written.
+
+    Args:
+        parser: The benchmark's parser.
+        outputs: Option -> the file it names (None: not given), e.g. ``{"--json": args.json}``.
+    """
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            problem = "is a folder"
+        elif not path.parent.is_dir():
+            problem = f"cannot be written: there is no folder {path.parent}"
+        elif not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            problem = "cannot be written (permission denied)"
+        else:
+            continue
+        parser.error(f"{option} {path}: {problem}; the run writes it at its end, so give a file that can be written")
+
+
+def check_photo_benchmark_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit (code 2) when the options of :func:`add_photo_benchmark_arguments` cannot give a whole run: two
+    ``--bundle`` of one label (a column of the results each) or a ``--json`` file that cannot be written."""
+    labels = [label for label, _, _ in args.bundle]
+    if len(set(labels)) != len(labels):
+        parser.error(f"--bundle labels must be unique (each is a column of the results); got {', '.join(labels)}")
+    check_outputs(parser, {"--json": args.json})
 
 
 class Scores(Protocol):

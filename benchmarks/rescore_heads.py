@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from bench_quality import FEATURES_FORMAT, Record, series_of
-from benchlib import split_labelled
+from benchlib import check_outputs, split_labelled
 from distortion_sets import DistortionSet
 from PIL import Image
 from quality_report import baseline_markdown, cross_content, markdown, summarise, versus_baseline
@@ -91,13 +91,19 @@ def read_features(path: Path, images: int, label: str | None) -> tuple[str, np.n
             features of ``label``, or several sets of features and no ``label``.
     """
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy file: one array
+            raise RescoreError(f"{path}: holds one array, not a bench_quality.py --save-features file ({FEATURES_FORMAT})")
+        with loaded as data:
             if "format" not in data.files or str(data["format"]) != FEATURES_FORMAT:
                 raise RescoreError(f"{path}: not a bench_quality.py --save-features file ({FEATURES_FORMAT})")
             groups = {tuple(str(v) for v in data[f"labels_{i}"]): data[f"features_{i}"]
                       for i in range(sum(1 for name in data.files if name.startswith("features_")))}
     except (OSError, ValueError, KeyError) as exc:
         raise RescoreError(f"{path}: cannot read it ({exc})") from exc
+    if any(features.ndim != 2 for features in groups.values()):
+        raise RescoreError(f"{path}: its features are not a table of a row per image; save them again with "
+                           "bench_quality.py --save-features")
     chosen = [labels for labels in groups if label is None or label in labels]
     if label is not None and not chosen:
         raise RescoreError(f"{path} holds no features of {label!r}; it holds those of "
@@ -169,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--head labels must be unique; got {', '.join(labels)}")
     if args.baseline is not None and args.baseline not in labels:
         parser.error(f"--baseline {args.baseline}: no such --head; the heads are {', '.join(labels)}")
+    check_outputs(parser, {"--json": args.json})
     try:
         records, sets = read_report(args.report)
         source, features = read_features(args.features, len(records), args.features_of)

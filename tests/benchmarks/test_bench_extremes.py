@@ -87,3 +87,17 @@ def test_main_measures_a_bundle(tiny_bundle_dir: Path, tmp_path: Path, capsys: p
 def test_main_refuses_a_missing_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_extremes.main(["--bundle", f"x={tmp_path / 'none'}", "--photos", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_main_refuses_two_bundles_of_one_label_and_an_unwritable_json_before_the_work(
+        tiny_bundle_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # was: the second bundle's column replaced the first's without a word; a --json under a missing folder failed
+    # with a traceback after the whole run
+    for extra, said in (
+        (["--bundle", f"a={tiny_bundle_dir}"], "--bundle labels must be unique (each is a column of the results); got a, a"),
+        (["--json", str(tmp_path / "no" / "e.json")], f"--json {tmp_path / 'no' / 'e.json'}: cannot be written: there is "
+                                                       f"no folder {tmp_path / 'no'}"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            bench_extremes.main(["--bundle", f"a={tiny_bundle_dir}", "--photos", str(tmp_path), *extra])
+        assert stop.value.code == 2 and said in capsys.readouterr().err

@@ -149,3 +149,36 @@ def test_unusable_files_and_heads_are_refused(tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit):
         bench_quality.main(["--no-brisque", "--photos", str(tmp_path), "--save-features", str(tmp_path / "f.npz")])
     assert "--save-features needs --json" in capsys.readouterr().err
+
+
+def test_a_features_file_of_another_shape_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # was: TypeError (an .npy file has no context manager), IndexError (features of one dimension) tracebacks
+    report, _, _, _ = _run(tmp_path)
+    good = _head(tmp_path, "good", [1.0, 0.0, 0.0])
+    one = tmp_path / "one.npy"
+    np.save(one, np.zeros((44, 3)))
+    assert rescore_heads.main([str(report), str(one), "--head", f"g={good}"]) == 2
+    assert f"{one}: holds one array, not a bench_quality.py --save-features file" in capsys.readouterr().err
+    flat = tmp_path / "flat.npz"
+    np.savez(flat, format=np.array(bench_quality.FEATURES_FORMAT), features_0=np.zeros(44), labels_0=np.array(["a"]))
+    assert rescore_heads.main([str(report), str(flat), "--head", f"g={good}"]) == 2
+    assert f"{flat}: its features are not a table of a row per image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+def test_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                    where: str) -> None:
+    # was: a FileNotFoundError / IsADirectoryError traceback once the whole run was done, its JSON lost
+    report, features, _, _ = _run(tmp_path)
+    good = _head(tmp_path, "good", [1.0, 0.0, 0.0])
+    out = tmp_path / "no" / "out.json" if where == "missing folder" else tmp_path
+    said = f"cannot be written: there is no folder {out.parent}" if where == "missing folder" else "is a folder"
+    with pytest.raises(SystemExit) as stop:
+        rescore_heads.main([str(report), str(features), "--head", f"g={good}", "--json", str(out)])
+    assert stop.value.code == 2 and f"--json {out}: {said}; the run writes it at its end" in capsys.readouterr().err
+    for option in ("--json", "--markdown", "--save-features"):
+        given = {"--json": tmp_path / "ok.json", option: out}
+        argv = ["--no-brisque", "--photos", str(tmp_path), *(str(v) for kv in given.items() for v in kv)]
+        with pytest.raises(SystemExit) as stop:
+            bench_quality.main(argv)
+        assert stop.value.code == 2 and f"{option} {out}: {said}" in capsys.readouterr().err
