@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -397,3 +398,17 @@ def test_a_hand_edited_proxy_json_of_the_wrong_shape_is_refused_by_name(tmp_path
             load_proxy_set(tmp_path)
     (tmp_path / "proxy.json").write_text(json.dumps(document))
     assert load_proxy_set(tmp_path).images[0].level == 0
+
+
+def test_a_photo_without_one_pristine_image_is_refused_when_read(proxy_dir: Path, tmp_path: Path) -> None:
+    # was: StopIteration traceback from target_csv (fr6) on a proxy.json whose photo lost its pristine record
+    folder = shutil.copytree(proxy_dir, tmp_path / "set")
+    document = json.loads((folder / "proxy.json").read_text())
+    photo = document["images"][-1]["content_id"]
+    for images, count in (([im for im in document["images"] if im["content_id"] != photo or im["level"] != 0], 0),
+                          (document["images"] + [next(im for im in document["images"] if im["content_id"] == photo)],
+                           2)):
+        (folder / "proxy.json").write_text(json.dumps({**document, "images": images}))
+        with pytest.raises(ProxyError, match=re.escape(f"not a readable proxy set (photo {photo!r} has {count} pristine "
+                                                       "images (level 0), not one)")):
+            load_proxy_set(folder)

@@ -601,6 +601,10 @@ def load_proxy_set(folder: str | os.PathLike[str]) -> ProxySet:
         if not isinstance(data["images"], list):
             raise TypeError(f"its images are a JSON {type(data['images']).__name__}, not a list")
         images = tuple(ProxyImage.from_dict(d) for d in data["images"])
+        pristine = Counter(im.content_id for im in images if im.level == 0)
+        lacking = next((im.content_id for im in images if pristine[im.content_id] != 1), None)
+        if lacking is not None:
+            raise ValueError(f"photo {lacking!r} has {pristine[lacking]} pristine images (level 0), not one")
         return ProxySet(Path(folder), str(data["name"]), str(data["photos"]), dict(data["settings"]), images)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ProxyError(
