@@ -260,3 +260,65 @@ def test_heads_fitted_on_two_proxy_sets_keep_each_sets_targets(proxy_dir: Path, 
     with pytest.raises(ProxyError, match="named twice"):
         add_proxy_heads(bundle, proxy_dir, also_proxy=[small, tmp_path / "small" / "."], force=True, config=CONFIG,
                         cache_dir=None, progress=False)
+
+
+def _edited(folder: Path, name: str, edit) -> None:  # noqa: ANN001 - a function of the CSV's lines
+    lines = (folder / name).read_text().splitlines(keepends=True)
+    (folder / name).write_text("".join(edit(lines)))
+
+
+@pytest.mark.parametrize(("name", "edit", "found"), [
+    ("quality.csv", lambda lines: [lines[0], lines[1], lines[2].replace(lines[2].split(",")[1], "99.5"), *lines[3:]],
+     "row 3 holds images/"),
+    ("level.csv", lambda lines: lines[:1] + lines[4:], "row 2 holds images/"),
+    ("level.csv", lambda lines: lines[:-1], "rows for the 30 images proxy.json records"),
+])
+def test_a_csv_that_disagrees_with_proxy_json_is_refused_before_the_features(
+        proxy_dir: Path, tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, edit,  # noqa: ANN001
+        found: str) -> None:
+    # was: the edited rows were fitted on without a word (proxy.json recorded other images or targets)
+    folder = shutil.copytree(proxy_dir, tmp_path / "set")
+    _edited(folder, name, edit)
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    monkeypatch.setattr(evaluation_api, "timed_features", lambda *a, **k: pytest.fail("features computed"))
+    with pytest.raises(ProxyError, match=rf"^{folder}: {name} does not list the images of proxy.json \(.*{found}.*\): "
+                                         "the set was edited, or its files mixed with another set's; make the set again"):
+        add_proxy_heads(bundle, folder, force=True, config=CONFIG, cache_dir=None, progress=False)
+    assert Manifest.load(bundle) == Manifest.load(tiny_bundle_dir)
+
+
+def test_a_copy_of_a_set_given_as_another_set_is_refused(proxy_dir: Path, tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    # was: every image counted twice (the check compared the folders only)
+    copy = shutil.copytree(proxy_dir, tmp_path / "copy")
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    with pytest.raises(ProxyError, match=rf"^{copy}: holds the set {proxy_dir} holds \(made of the same photos, .*: a "
+                                         "copy\\), whose images would count twice; give each set once"):
+        add_proxy_heads(bundle, proxy_dir, also_proxy=[copy], force=True, config=CONFIG, cache_dir=None, progress=False)
+
+
+def test_sets_made_from_nested_photo_folders_fold_a_photo_as_one(skimage_dir: Path, tiny_bundle_dir: Path,
+                                                                tmp_path: Path) -> None:
+    # was: a photo was 'sub/a.png' in one set and 'a.png' in the other, so a split could test one photo's images
+    # on what it trained on with the other's, and the heads counted 10 photos of 5
+    from contrique_training.proxy.make import make_proxy_set
+
+    shutil.copytree(skimage_dir, tmp_path / "photos" / "sub")
+    outer = make_proxy_set(tmp_path / "photos", tmp_path / "outer", variants_per_photo=2, max_side=64, seed=1,
+                           progress=False).folder
+    inner = make_proxy_set(tmp_path / "photos" / "sub", tmp_path / "inner", variants_per_photo=2, max_side=64, seed=2,
+                           progress=False).folder
+    seen: list[list[str] | None] = []
+    fit = heads_module.fit_standardised
+
+    def recorded(features, scores, content_ids, *args, **kwargs):  # noqa: ANN001, ANN202
+        seen.append(content_ids)
+        return fit(features, scores, content_ids, *args, **kwargs)
+
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(heads_module, "fit_standardised", recorded)
+        report = add_proxy_heads(bundle, inner, also_proxy=[outer], force=True, config=CONFIG, cache_dir=None,
+                                 progress=False)
+    assert report["photos"] == 5 and report["images"] == 2 * 5 * 3
+    assert seen and all(set(ids) == {f"sub/{p.name}" for p in skimage_dir.iterdir()} for ids in seen)
+    assert load_proxy_set(inner).images[0].content_id == sorted(p.name for p in skimage_dir.iterdir())[0]  # unchanged

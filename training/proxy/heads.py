@@ -8,6 +8,7 @@ photos must stay unseen by the heads.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -77,9 +78,35 @@ def _proxy_datasets(proxy: ProxySet, target: str, progress: bool) -> dict[str, D
         "level": read_csv(proxy.level_csv, name=proxy.name, higher_is_better=False, score_kind="DMOS",
                           scale=LEVEL_SCALE),
     }
-    if datasets["quality"].paths != datasets["level"].paths:
-        raise ProxyError(f"{proxy.folder}: {quality_csv.name} and level.csv list different images; make the set again")
+    _check_rows(proxy, datasets["quality"], quality_csv.name,
+                [im.quality for im in proxy.images] if target == "mdsi" else None)
+    _check_rows(proxy, datasets["level"], proxy.level_csv.name, [im.level for im in proxy.images])
     return datasets
+
+
+def _check_rows(proxy: ProxySet, dataset: Dataset, csv_name: str, targets: Sequence[float] | None) -> None:
+    """Refuse a CSV of ``proxy`` whose rows are not the images of its proxy.json in order (path and photo), with
+    ``targets`` (None: not compared) as their scores.
+
+    Raises:
+        ProxyError: A row differs, or the CSV has more or fewer rows: the set was edited or mixed with another.
+    """
+    records = [(proxy.folder / im.path, im.content_id, None if targets is None else float(targets[i]))
+               for i, im in enumerate(proxy.images)]
+    rows = [(item.path, item.content_id, None if targets is None else item.score) for item in dataset.items]
+    if rows == records:
+        return
+    at = next((i for i, (row, record) in enumerate(zip(rows, records)) if row != record), None)
+    if at is None:
+        found = f"it has {len(rows)} rows for the {len(records)} images proxy.json records"
+    else:
+        def shown(entry: tuple[Path, str | None, float | None]) -> str:
+            return (f"{entry[0].relative_to(proxy.folder).as_posix()} of photo {entry[1]}"
+                    + ("" if entry[2] is None else f", score {entry[2]:g}"))
+
+        found = f"row {at + 2} holds {shown(rows[at])} where proxy.json records {shown(records[at])}"
+    raise ProxyError(f"{proxy.folder}: {csv_name} does not list the images of proxy.json ({found}): the set was "
+                     "edited, or its files mixed with another set's; make the set again")
 
 
 def _joined(datasets: Sequence[Dataset]) -> Dataset:
@@ -96,12 +123,37 @@ def _load_proxy_sets(folders: Sequence[str | os.PathLike[str]]) -> list[ProxySet
     """
     proxies = [load_proxy_set(folder) for folder in folders]
     seen: set[Path] = set()
+    made: dict[tuple[str, str], Path] = {}
     for proxy in proxies:
         folder = Path(proxy.folder).resolve()
         if folder in seen:
             raise ProxyError(f"{proxy.folder}: proxy set named twice; give each set once")
         seen.add(folder)
+        same = made.setdefault((proxy.photos, json.dumps(proxy.settings, sort_keys=True)), proxy.folder)
+        if same != proxy.folder:
+            raise ProxyError(f"{proxy.folder}: holds the set {same} holds (made of the same photos, {proxy.photos}, "
+                             "with the same settings: a copy), whose images would count twice; give each set once")
     return proxies
+
+
+def _in_photos_of(proxies: Sequence[ProxySet], datasets: Sequence[Dataset]) -> list[Dataset]:
+    """``datasets`` (one per set of ``proxies``) with content ids that name one photo alike in every set.
+
+    A set's content ids are its photos' paths under the folder it was made from, so a set made from a
+    folder inside another set's (``photos/val/skimage`` and ``photos/val``) would name a photo otherwise,
+    and its images could fall on the other side of a split than the same photo's in the other set. Such a
+    set's ids get the path from the outermost of those folders put before them; sets made from one
+    folder, or from folders apart, keep theirs.
+    """
+    roots = [Path(proxy.photos) for proxy in proxies]
+    out = []
+    for root, dataset in zip(roots, datasets):
+        outer = min((r for r in roots if root.is_relative_to(r)), key=lambda r: len(r.parts))
+        prefix = "" if root == outer else root.relative_to(outer).as_posix() + "/"
+        out.append(dataset if not prefix else replace(dataset, items=tuple(
+            replace(item, content_id=None if item.content_id is None else prefix + item.content_id)
+            for item in dataset.items)))
+    return out
 
 
 _SUPPLEMENTS = (
@@ -270,7 +322,7 @@ def add_proxy_heads(
         raise ProxyError(f"default head must be one of {', '.join(HEAD_NAMES)}, got {default!r}")
     proxies = _load_proxy_sets([proxy_dir, *also_proxy])
     per_set = [_proxy_datasets(proxy, target, progress) for proxy in proxies]
-    datasets = {name: _joined([sets[name] for sets in per_set]) for name in HEAD_NAMES}
+    datasets = {name: _joined(_in_photos_of(proxies, [sets[name] for sets in per_set])) for name in HEAD_NAMES}
     for name in HEAD_NAMES:  # fail before the feature computation, not after it
         check_new_head(bundle_dir, name, force=force)
     scorer = open_scorer(bundle_dir, variant=variant, device=device)
