@@ -491,7 +491,9 @@ class FullReferenceCache:
             except (OSError, ValueError) as exc:
                 print(f"note: full-reference cache {path} unreadable ({exc}): starting a new one", file=sys.stderr)
                 return
-            if {k: data.get(k) for k in self.header} == self.header:
+            if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
+                print(f"note: full-reference cache {path} is not such a cache: starting a new one", file=sys.stderr)
+            elif {k: data.get(k) for k in self.header} == self.header:
                 self.values = dict(data["values"])
             else:
                 print(f"note: full-reference cache {path} is of other metrics or piq: starting a new one",

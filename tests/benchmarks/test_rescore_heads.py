@@ -182,3 +182,13 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_path: Pa
         with pytest.raises(SystemExit) as stop:
             bench_quality.main(argv)
         assert stop.value.code == 2 and f"{option} {out}: {said}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["[]", '{"format": "bench-quality-fullref-1"}', '{"values": [1, 2]}'])
+def test_a_full_reference_cache_of_another_shape_starts_a_new_one(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 text: str) -> None:
+    # was: AttributeError ('list' object has no attribute 'get') / KeyError tracebacks before the run
+    cache = tmp_path / "fr.json"
+    cache.write_text(text)
+    assert bench_quality.FullReferenceCache(cache).values == {}
+    assert f"note: full-reference cache {cache} is not such a cache: starting a new one" in capsys.readouterr().err
