@@ -676,8 +676,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--default", action="store_true", help="also score the packaged default model, if installed")
     parser.add_argument("--no-brisque", action="store_true", help="leave BRISQUE out")
     parser.add_argument("--set", action="append", choices=tuple(SETS), dest="sets",
-                        help="a distortion set; repeatable (default: a, b, c, d, e; f needs imagecorruptions, "
-                             "see benchmarks/distortion_sets.py)")
+                        help="a distortion set; repeatable (default: a, b, c, d, e; f needs imagecorruptions and g "
+                             "Wand with ImageMagick, see benchmarks/distortion_sets.py)")
     parser.add_argument("--ablation", type=Path, metavar="PROXY_DIR",
                         help="a proxy set of TRAINING photos: add LABEL:nss, LABEL:learned and LABEL:both heads "
                              "fitted on it for every bundle with natural-scene statistics")

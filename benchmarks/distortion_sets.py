@@ -1,4 +1,4 @@
-"""The quality benchmark's distortion sets (a) to (f): each kind, its parameter at levels 1..5, its implementation.
+"""The quality benchmark's distortion sets (a) to (g): each kind, its parameter at levels 1..5, its implementation.
 
 ``bench_quality.py`` distorts every photo with each kind of the sets it runs at levels 1 to
 :data:`LEVELS` (5: barely visible to beyond KADID-10k's most severe level), the photo itself being
@@ -153,6 +153,38 @@ pixelate           scale 0.6, 0.5, 0.4, 0.3, 0.25         Pillow BOX down, NEARE
 jpeg_compression   quality 25, 18, 15, 10, 7              Pillow JPEG encoder
 contrast           factor 0.4, 0.3, 0.2, 0.1, 0.05        towards the image's mean per channel
 brightness         value + 0.1, 0.2, 0.3, 0.4, 0.5        skimage HSV, V channel raised, clipped
+=================  =====================================  ==========================================
+
+Set g: a seventh library, ImageMagick (through ``Wand``, the ctypes binding of MagickWand; ImageMagick
+6.9 of Debian 12, ``apt-get install libmagickwand-6.q16-6`` then ``pip install Wand``), added on
+2026-12-07 after the default model v2.4.1 was chosen, as a check no model was selected on; its levels
+were set from the PSNR of one validation photo (about 40 down to 15 dB), never from a model's score.
+Every kind is one MagickWand operation on the 8-bit sRGB photo read from a PNG, written back as a
+PNG; ImageMagick runs on one thread, its random generator seeded from the series seed
+(``SetRandomSecretKey``), so a series' noise field is the same at every level and no two runs differ:
+
+=================  =====================================  ==========================================
+kind               parameter, levels 1..5                 implementation
+=================  =====================================  ==========================================
+gaussian_blur      sigma px 0.6, 1.2, 2, 3.5, 6           gaussian_blur (-gaussian-blur 0xS)
+motion_blur        sigma px 1, 2, 3.5, 6, 10              motion_blur (-motion-blur 0xS+A), angle
+                                                          drawn per series
+rotational_blur    degrees 1, 2, 4, 7, 12                 rotational_blur (-rotational-blur A): a
+                                                          camera turning about the centre
+gaussian_noise     attenuate 0.2, 0.4, 0.8, 1.6, 3.2      noise gaussian (+noise Gaussian)
+poisson_noise      attenuate 50, 25, 10, 4, 1.6           noise poisson (+noise Poisson; a smaller
+                                                          attenuate is more noise)
+impulse_noise      attenuate 0.05, 0.1, 0.2, 0.4, 0.8     noise impulse (+noise Impulse)
+jpeg               quality 60, 35, 20, 10, 4              ImageMagick's JPEG writer (libjpeg-turbo,
+                                                          its default 4:2:0 below quality 90)
+resolution_loss    factor 1.5, 2, 3, 4, 6                 resize down (triangle filter), back up
+                                                          (Mitchell, ImageMagick's default upscaler)
+posterize          levels per channel 24, 12, 8, 5, 3     posterize without dither
+contrast_loss      strength 2, 4, 6, 9, 13                sigmoidal_contrast sharpen=False
+                                                          (+sigmoidal-contrast Sx50%)
+spread             radius px 1, 2, 3, 5, 8                spread (-spread R): pixels swapped with
+                                                          random neighbours
+over_sharpen       amount 1.5, 3, 5, 8, 12                unsharp_mask sigma 1.5, threshold 0
 =================  =====================================  ==========================================
 """
 
@@ -505,6 +537,89 @@ def set_f() -> tuple[Kind, ...]:
                       f"corruption_name={name!r}: {what}", _corruption(name)) for name, what in F_KINDS)
 
 
+# --- set g: a seventh library (ImageMagick, through Wand) ---------------------------------------------
+
+def _magick(operation: Callable[[Any, float, np.random.Generator], None]
+            ) -> Callable[[Image.Image, float, np.random.Generator], Image.Image]:
+    """A set-g kind: ``operation(wand_image, value, rng)`` in place on the photo read by ImageMagick from a
+    PNG, on one thread, its random generator seeded from ``rng``; the result written as a PNG and read back."""
+
+    def apply(image: Image.Image, value: float, rng: np.random.Generator) -> Image.Image:
+        import ctypes
+
+        from wand.api import library
+        from wand.image import Image as MagickImage
+        from wand.resource import limits
+
+        limits["thread"] = 1  # one generator: the same draw at every level, in every run
+        library.SetRandomSecretKey(ctypes.c_ulong(int(rng.integers(2**31))))
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, "PNG")
+        with MagickImage(blob=buffer.getvalue()) as wand:
+            operation(wand, value, rng)
+            wand.format = "png"
+            out = Image.open(io.BytesIO(wand.make_blob()))
+            return out.convert("RGB")
+
+    return apply
+
+
+def _magick_noise(kind: str) -> Callable[[Any, float, np.random.Generator], None]:
+    def noise(wand: Any, attenuate: float, rng: np.random.Generator) -> None:
+        wand.artifacts["attenuate"] = str(attenuate)  # MagickAddNoiseImage reads it from the image
+        wand.noise(kind)
+
+    return noise
+
+
+def _magick_jpeg(wand: Any, quality: float, rng: np.random.Generator) -> None:
+    from wand.image import Image as MagickImage
+
+    wand.compression_quality = int(quality)
+    with MagickImage(blob=wand.make_blob("jpeg")) as decoded:
+        wand.import_pixels(0, 0, wand.width, wand.height, "RGB", "char",
+                           decoded.export_pixels(channel_map="RGB", storage="char"))
+
+
+def _magick_resolution(wand: Any, factor: float, rng: np.random.Generator) -> None:
+    width, height = wand.width, wand.height
+    wand.resize(max(1, round(width / factor)), max(1, round(height / factor)), filter="triangle")
+    wand.resize(width, height, filter="mitchell")
+
+
+def set_g() -> tuple[Kind, ...]:
+    """The set-g kinds (the table of the module docstring)."""
+    from wand.image import Image as MagickImage  # noqa: F401 - fails here, with the set's message, without it
+
+    return (
+        Kind("gaussian_blur", "sigma px", (0.6, 1.2, 2, 3.5, 6), "ImageMagick gaussian_blur",
+             _magick(lambda w, sigma, rng: w.gaussian_blur(radius=0, sigma=sigma))),
+        Kind("motion_blur", "sigma px", (1, 2, 3.5, 6, 10), "ImageMagick motion_blur at an angle per series",
+             _magick(lambda w, sigma, rng: w.motion_blur(radius=0, sigma=sigma, angle=float(rng.uniform(0, 180))))),
+        Kind("rotational_blur", "degrees", (1, 2, 4, 7, 12), "ImageMagick rotational_blur",
+             _magick(lambda w, angle, rng: w.rotational_blur(angle=angle))),
+        Kind("gaussian_noise", "attenuate", (0.2, 0.4, 0.8, 1.6, 3.2), "ImageMagick noise gaussian (seeded)",
+             _magick(_magick_noise("gaussian"))),
+        Kind("poisson_noise", "attenuate (smaller is more)", (50, 25, 10, 4, 1.6), "ImageMagick noise poisson (seeded)",
+             _magick(_magick_noise("poisson"))),
+        Kind("impulse_noise", "attenuate", (0.05, 0.1, 0.2, 0.4, 0.8), "ImageMagick noise impulse (seeded)",
+             _magick(_magick_noise("impulse"))),
+        Kind("jpeg", "quality", (60, 35, 20, 10, 4), "ImageMagick JPEG writer (libjpeg-turbo, 4:2:0)",
+             _magick(_magick_jpeg)),
+        Kind("resolution_loss", "factor", (1.5, 2, 3, 4, 6), "ImageMagick resize down (triangle), up (Mitchell)",
+             _magick(_magick_resolution)),
+        Kind("posterize", "levels per channel", (24, 12, 8, 5, 3), "ImageMagick posterize, no dither",
+             _magick(lambda w, levels, rng: w.posterize(levels=int(levels), dither="no"))),
+        Kind("contrast_loss", "sigmoidal strength", (2, 4, 6, 9, 13), "ImageMagick sigmoidal_contrast sharpen=False",
+             _magick(lambda w, strength, rng: w.sigmoidal_contrast(sharpen=False, strength=strength,
+                                                                   midpoint=0.5 * w.quantum_range))),
+        Kind("spread", "radius px", (1, 2, 3, 5, 8), "ImageMagick spread (seeded)",
+             _magick(lambda w, radius, rng: w.spread(radius=radius))),
+        Kind("over_sharpen", "amount", (1.5, 3, 5, 8, 12), "ImageMagick unsharp_mask sigma 1.5, threshold 0",
+             _magick(lambda w, amount, rng: w.unsharp_mask(radius=0, sigma=1.5, amount=amount, threshold=0))),
+    )
+
+
 # --- set c: composite degradations (albumentations) -------------------------------------------------
 
 @dataclass(frozen=True)
@@ -679,6 +794,14 @@ def distortion_set_f() -> DistortionSet:
                          f"pip install --no-deps imagecorruptions==1.1.2), or choose other sets with --set: {exc}") from exc
 
 
+def distortion_set_g() -> DistortionSet:
+    try:
+        return _kind_set("g", set_g())
+    except ImportError as exc:  # Wand itself, or the MagickWand library it loads
+        raise SystemExit("set g needs Wand with ImageMagick's MagickWand library (apt-get install libmagickwand-6.q16-6; "
+                         f"pip install Wand), or choose other sets with --set: {exc}") from exc
+
+
 def distortion_set_c() -> DistortionSet:
     chains = {c.name: c for c in set_c()}
     return DistortionSet("c", tuple(chains), {c.name: c.to_dict() for c in chains.values()},
@@ -686,6 +809,7 @@ def distortion_set_c() -> DistortionSet:
 
 
 SETS: dict[str, Callable[[], DistortionSet]] = {"a": distortion_set_a, "b": distortion_set_b, "c": distortion_set_c,
-                                                "d": distortion_set_d, "e": distortion_set_e, "f": distortion_set_f}
+                                                "d": distortion_set_d, "e": distortion_set_e, "f": distortion_set_f,
+                                                "g": distortion_set_g}
 DEFAULT_SETS: tuple[str, ...] = ("a", "b", "c", "d", "e")
-"""The sets a run makes when none is named: set f's package is installed by hand."""
+"""The sets a run makes when none is named: the libraries of sets f and g are installed by hand."""

@@ -1,5 +1,5 @@
-"""benchmarks/distortion_sets.py: the sets' registry, and set f's seeding of a library that draws from NumPy's
-global generator."""
+"""benchmarks/distortion_sets.py: the sets' registry, set f's seeding of a library that draws from NumPy's
+global generator, and set g's seeding of ImageMagick's."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _photo() -> Image.Image:
 
 def test_a_run_without_sets_leaves_out_the_set_installed_by_hand() -> None:
     assert distortion_sets.DEFAULT_SETS == ("a", "b", "c", "d", "e")
-    assert set(distortion_sets.SETS) == {"a", "b", "c", "d", "e", "f"}
+    assert set(distortion_sets.SETS) == {"a", "b", "c", "d", "e", "f", "g"}
 
 
 def test_set_f_is_seeded_per_series_and_leaves_the_global_generator_alone() -> None:
@@ -44,3 +44,22 @@ def test_set_f_is_seeded_per_series_and_leaves_the_global_generator_alone() -> N
     for kind in made.kinds:
         levels = [np.abs(np.asarray(made.make(photo, kind, level, 5), dtype=float) - pixels).mean() for level in (1, 5)]
         assert 0 < levels[0] < levels[1], kind
+
+
+def test_set_g_is_seeded_per_series_and_every_kind_grows_with_the_level() -> None:
+    pytest.importorskip("wand.image", reason="set g needs Wand and ImageMagick's MagickWand library, installed by hand")
+    made = distortion_sets.SETS["g"]()
+    assert len(made.kinds) == 12
+    photo = _photo().resize((288, 192), Image.Resampling.NEAREST)  # a 1-degree turn moves 96x64 px by under a pixel
+    pixels = np.asarray(photo, dtype=float)
+    for kind in ("gaussian_noise", "poisson_noise", "impulse_noise", "spread", "motion_blur"):  # the random kinds
+        first = np.asarray(made.make(photo, kind, 3, 5))
+        assert np.array_equal(first, np.asarray(made.make(photo, kind, 3, 5))), kind  # the seed decides the draw
+        assert not np.array_equal(first, np.asarray(made.make(photo, kind, 3, 6))), kind
+    mild, strong = (np.asarray(made.make(photo, "gaussian_noise", level, 5), dtype=float) - pixels for level in (1, 5))
+    assert np.corrcoef(mild.ravel(), strong.ravel())[0, 1] > 0.5  # one noise field per series, scaled by the level
+    for kind in made.kinds:
+        distorted = [np.asarray(made.make(photo, kind, level, 5)) for level in (1, 5)]
+        assert all(d.shape == pixels.shape and d.dtype == np.uint8 for d in distorted), kind
+        errors = [np.abs(d.astype(float) - pixels).mean() for d in distorted]
+        assert 0 < errors[0] < errors[1], kind
