@@ -155,10 +155,11 @@ contrast           factor 0.4, 0.3, 0.2, 0.1, 0.05        towards the image's me
 brightness         value + 0.1, 0.2, 0.3, 0.4, 0.5        skimage HSV, V channel raised, clipped
 =================  =====================================  ==========================================
 
-Set g: a seventh library, ImageMagick (through ``Wand``, the ctypes binding of MagickWand; ImageMagick
-6.9 of Debian 12, ``apt-get install libmagickwand-6.q16-6`` then ``pip install Wand``), added on
-2026-12-07 after the default model v2.4.1 was chosen, as a check no model was selected on; its levels
-were set from the PSNR of one validation photo (about 40 down to 15 dB), never from a model's score.
+Set g: a seventh library, ImageMagick (through ``Wand``, the ctypes binding of MagickWand, which
+comes with the ``bench`` extra; ImageMagick 6.9 of Debian 12 from ``apt-get install
+libmagickwand-6.q16-6``), added on 2026-12-07 after the default model v2.4.1 was chosen, as a check
+no model was selected on; its levels were set from the PSNR of one validation photo (about 40 down
+to 15 dB), never from a model's score.
 Every kind is one MagickWand operation on the 8-bit sRGB photo read from a PNG, written back as a
 PNG; ImageMagick runs on one thread, its random generator seeded from the series seed
 (``SetRandomSecretKey``), so a series' noise field is the same at every level and no two runs differ:
