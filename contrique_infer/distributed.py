@@ -13,6 +13,7 @@ Importing this module imports neither Ray nor pyarrow; using them when they are 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import sys
@@ -21,6 +22,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .errors import DependencyError
+from .pipeline import check_batching
 from .results import ScoreResult
 from .scorer import DEFAULT_BATCH_SIZE, QualityScorer
 
@@ -137,7 +139,7 @@ class BatchScorer:
                              "rename or drop them before scoring")
         results = self.scorer.score_many(batch.column(self.column).to_pylist(), batch_size=self.batch_size,
                                          workers=self.decode_workers)
-        scored = pa.Table.from_pylist([r.to_dict() for r in results], schema=schema)
+        scored = pa.Table.from_pylist([_arrow_row(r) for r in results], schema=schema)
         for name in schema.names:
             kept = kept.append_column(schema.field(name), scored.column(name))
         return kept
@@ -178,11 +180,14 @@ def score_dataset(
     Raises:
         DependencyError: Ray Data is not installed.
         TypeError: ``options`` has a name :meth:`QualityScorer.from_pretrained` does not take.
-        ValueError: ``workers`` is not a positive integer.
+        ValueError: ``workers``, ``rows_per_call``, ``batch_size`` or ``decode_workers`` is not a
+            positive integer (``decode_workers`` may be None).
     """
     ray = require_ray()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer; got {workers!r}")
+    for name, value in (("workers", workers), ("rows_per_call", rows_per_call)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    check_batching(batch_size, decode_workers, "decode_workers")  # here, not in every worker once Ray has started
     inspect.signature(QualityScorer.from_pretrained).bind(model, threads=threads, **options)  # fail here, not in a worker
     if not ray.is_initialized():
         ray.init()
@@ -224,15 +229,26 @@ def score_images(
 
     Raises:
         DependencyError: Ray Data is not installed.
-        TypeError: An image is neither a path nor bytes, or an unknown option.
+        TypeError: An image is neither a path nor bytes, paths and bytes are mixed, or an
+            unknown option.
     """
     ray = require_ray()
-    items = [{"image": _path_or_bytes(image), _INDEX: i} for i, image in enumerate(images)]
-    if not items:
+    inputs = [_path_or_bytes(image) for image in images]
+    if not inputs:
         return []
+    kinds = {type(image) for image in inputs}
+    if len(kinds) > 1:  # Arrow would make one column of them: paths became bytes, or bytes text
+        first = next(i for i, image in enumerate(inputs) if type(image) is not type(inputs[0]))
+        raise TypeError(f"score_images takes paths or bytes, one kind per call: image 0 is "
+                        f"{'a path' if isinstance(inputs[0], str) else 'bytes'} and image {first} is not; "
+                        "score the paths and the bytes in two calls")
+    items = [{"image": image, _INDEX: i} for i, image in enumerate(inputs)]
     scored = score_dataset(ray.data.from_items(items), model, workers=workers, threads=threads, **options)
     rows = sorted(scored.take_all(), key=lambda row: row[_INDEX])
-    return [ScoreResult(**{name: row[name] for name in result_schema().names}) for row in rows]
+    results = [ScoreResult(**{name: row[name] for name in result_schema().names}) for row in rows]
+    # a path's source is the path as given (the worker's copy had text Arrow cannot hold escaped)
+    return [dataclasses.replace(r, source=image) if isinstance(image, str) and r.source != image else r
+            for r, image in zip(results, inputs)]
 
 
 def _ray_cpus() -> int | None:
@@ -241,6 +257,13 @@ def _ray_cpus() -> int | None:
     if ray is None or not ray.is_initialized():
         return None
     return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+
+
+def _arrow_row(result: ScoreResult) -> dict[str, Any]:
+    """``result.to_dict()`` with text Arrow can hold: the surrogates of a name that is not UTF-8
+    (``os.fsdecode(b"caf\\xe9.png")``), in its source and its error, written as ``\\udce9``."""
+    return {key: value.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(value, str) else value
+            for key, value in result.to_dict().items()}
 
 
 def _path_or_bytes(image: str | os.PathLike[str] | bytes) -> str | bytes:

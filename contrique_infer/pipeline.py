@@ -52,12 +52,22 @@ def check_arguments(images: Iterable[ImageInput | PathError], batch_size: int, w
     if isinstance(images, single) or is_stream(images):
         raise TypeError("iter_scores, score_many and features_many take an iterable of images; "
                         "use score() or features() for a single image")
+    return check_batching(batch_size, workers)
+
+
+def check_batching(batch_size: int, workers: int | None, workers_name: str = "workers") -> int:
+    """Check ``batch_size`` and ``workers`` (decoding threads, an argument called ``workers_name``);
+    returns the number of decoding threads.
+
+    Raises:
+        ValueError: ``batch_size`` or ``workers`` is not a positive integer.
+    """
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
     if workers is None:
         return min(4, os.cpu_count() or 1)
     if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
-        raise ValueError(f"workers must be a positive integer or None; got {workers!r}")
+        raise ValueError(f"{workers_name} must be a positive integer or None; got {workers!r}")
     return int(workers)
 
 

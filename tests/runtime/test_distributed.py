@@ -200,12 +200,38 @@ def test_batch_scorer_in_process_on_bytes(tiny_bundle_dir: Path, image_paths: li
         scorer(pa.table({"image": image_paths[:1], "score": [1.0]}))
 
 
-def test_score_images_refuses_other_inputs(ray: Any) -> None:
+def test_score_images_refuses_other_inputs(cluster: None, ray: Any) -> None:
     from contrique_infer.distributed import score_images
 
     with pytest.raises(TypeError, match="paths or bytes; got ndarray"):
         score_images([np.zeros((8, 8, 3), np.uint8)])
     assert score_images([]) == []
+    # Arrow made one column of both: the paths became bytes of their names, each "not an image file"
+    with pytest.raises(TypeError, match="one kind per call: image 0 is a path and image 1 is not"):
+        score_images(["a.png", png(30, 40, 1), "b.png"])
+    with pytest.raises(TypeError, match="image 0 is bytes and image 2 is not"):
+        score_images([png(30, 40, 1), bytearray(b"x"), "b.png"])
+
+
+def test_a_name_that_is_not_utf8_is_scored_with_the_others(
+    cluster: None, tiny_bundle_dir: Path, tmp_path: Path
+) -> None:
+    """Arrow text must be UTF-8: the result row of caf\\xe9.png made the whole batch (and job) fail."""
+    from contrique_infer.distributed import score_images
+
+    good = tmp_path / "good.png"
+    good.write_bytes(png(30, 40, 1))
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.png")
+    (tmp_path / os.fsdecode(b"caf\xe9.png")).write_bytes(png(30, 40, 2))
+    missing = os.fsdecode(os.fsencode(str(tmp_path)) + b"/gone\xe9.png")
+    images = [str(good), odd, missing]
+    expected = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(images)
+    assert [r.ok for r in expected] == [True, True, False]
+
+    results = score_images(images, tiny_bundle_dir, workers=1)
+    assert [r.source for r in results] == images  # the paths as given
+    assert [r.score for r in results] == [r.score for r in expected]
+    assert (results[2].error, results[2].error_type) == (expected[2].error, "ImageDecodeError")
 
 
 def test_unknown_option_fails_before_any_worker_starts(cluster: None, ray: Any) -> None:
@@ -215,6 +241,12 @@ def test_unknown_option_fails_before_any_worker_starts(cluster: None, ray: Any) 
         score_dataset(ray.data.from_items([{"image": "a.png"}]), revison="v1")
     with pytest.raises(ValueError, match="workers must be a positive integer"):
         score_dataset(ray.data.from_items([{"image": "a.png"}]), workers=0)
+    # these failed only in the workers, once Ray had started them (a RayTaskError with their traceback)
+    for bad, match in (({"batch_size": 0}, "batch_size must be a positive integer; got 0"),
+                       ({"decode_workers": 0}, "decode_workers must be a positive integer or None; got 0"),
+                       ({"rows_per_call": 0}, "rows_per_call must be a positive integer; got 0")):
+        with pytest.raises(ValueError, match=match):
+            score_dataset(ray.data.from_items([{"image": "a.png"}]), **bad)
 
 
 def test_import_does_not_import_ray() -> None:
