@@ -33,11 +33,14 @@ from contrique_infer.decoding import check_header, decode_rgb
 from .alternates import ALTERNATES, BLOCK_TYPE, alternate_image, block_image
 from .colour import AUGMENTATIONS, augment_colour
 from .distortions import CHAIN_TYPES, LEVELS, NUM_CLASSES, WIDE_TYPES, apply_host, class_levels, distort, split_class
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 
 _WORKER_DATA_ERROR = f"{DataError.__module__}.{DataError.__qualname__}: "
 """What precedes a DataError's message in the last line of a traceback."""
+MAX_EPOCH_SAMPLES = 10_000_000
+"""The most samples (photos x variants_per_image) an epoch of shuffled batches may have: its shuffled
+order is held as a list, about 50 bytes a sample (0.5 GB here; KADIS-700k at 5 variants is 0.7 million)."""
 MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 """The most pixels a photo may have (89.5 MP, 270 MB as RGB): the default of Pillow's
 ``PIL.Image.MAX_IMAGE_PIXELS``, above which Pillow only warns (it refuses from twice that)."""
@@ -380,6 +383,12 @@ class _Stream:
 
     def __init__(self, dataset: _PhotoDataset, batch: int, rank: int, world: int, workers: int, pin: bool,
                  per_class: int = 0) -> None:
+        if not per_class and len(dataset) > MAX_EPOCH_SAMPLES:  # the sampler shuffles a list of every index
+            raise ConfigError(
+                f"{len(dataset.paths)} photos x variants_per_image {dataset.variants} = {len(dataset):,} samples per "
+                f"epoch, more than the {MAX_EPOCH_SAMPLES:,} an epoch may have (its shuffled order alone would take "
+                f"{len(dataset) * 50 / 1e9:,.1f} GB of memory); lower --variants-per-image"
+            )
         per_process = len(dataset) // world
         if per_process < batch:
             raise DataError(

@@ -20,6 +20,7 @@ from contrique_infer.inputs import list_images
 from contrique_infer.decoding import decode_rgb
 from contrique_training.alternates import ALTERNATES, BLOCK_SIZES, block_image
 from contrique_training.data import (
+    MAX_EPOCH_SAMPLES,
     BatchStream,
     ContrastiveDataset,
     SeriesDataset,
@@ -142,6 +143,19 @@ def test_stream_resumes_exactly_and_splits_processes(folder: Path) -> None:
     assert seen[0] != seen[1] and set(seen) <= {126, 127, 128}
     with pytest.raises(DataError, match="cannot fill"):
         BatchStream(ContrastiveDataset(paths, 8, 0, True, 1), None, 4, 0.0, 0, 1, 0, False)
+
+
+def test_an_epoch_of_too_many_samples_is_refused_before_its_order_is_drawn(tmp_path: Path) -> None:
+    """--variants-per-image 1e12 made the sampler ask torch for 32 TB (a traceback); 1e8 would take ~20 GB."""
+    photo_files = [tmp_path / f"p{i}.png" for i in range(3)]  # not read until a batch is drawn
+    stream = BatchStream(ContrastiveDataset(photo_files, 8, 0, True, MAX_EPOCH_SAMPLES // len(photo_files)),
+                         None, 4, 0.0, 0, 1, 0, False)
+    assert stream.batches_per_epoch == MAX_EPOCH_SAMPLES // len(photo_files) * len(photo_files) // 4
+    for dataset in (ContrastiveDataset(photo_files, 8, 0, True, 10**12),
+                    SeriesDataset(photo_files, 8, 0, MAX_EPOCH_SAMPLES)):
+        with pytest.raises(ConfigError, match=f"{len(photo_files)} photos x variants_per_image .* samples per epoch, "
+                                              "more than the 10,000,000 .*; lower --variants-per-image"):
+            BatchStream(dataset, None, 1, 0.0, 0, 1, 0, False)
 
 
 def _assert_grouped(indices: np.ndarray, per_class: int) -> None:
