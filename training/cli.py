@@ -75,6 +75,9 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     if args.resume and args.init_from is not None:
         raise ConfigError(f"--init-from starts a new run from a checkpoint's weights and --resume continues the run of "
                           f"{args.resume}; give one of them")
+    if args.resume and args.preset is not None:  # it would be ignored: the checkpoint's settings are the base
+        raise ConfigError(f"--resume continues the run of {args.resume} with that checkpoint's settings, so --preset "
+                          f"{args.preset} would be ignored; leave it out (override single settings with their flags)")
     if args.resume:
         from contrique_export.checkpoint import load_training_checkpoint  # imports torch: only to resume
         from contrique_export.errors import CheckpointError

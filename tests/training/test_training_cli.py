@@ -39,6 +39,9 @@ def test_smoke_run_and_resume(photos: Path, tmp_path: Path, capsys: pytest.Captu
     # --init-from starts a new run from those weights; with --resume it is a usage error, before anything is read
     assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--init-from", str(run / "checkpoint.pt")]) == 2
     assert "--init-from starts a new run" in capsys.readouterr().err
+    # --preset was ignored without a word: the checkpoint's settings are the base of a resumed run
+    assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--preset", "cpu"]) == 2
+    assert "--preset cpu would be ignored; leave it out" in capsys.readouterr().err
     assert main(["--preset", "smoke", "--data", str(photos), "--steps", "1", "--init-from", str(run / "checkpoint.pt"),
                  "--out", str(tmp_path / "tuned"), "--no-progress"]) == 0
     assert torch.load(tmp_path / "tuned" / "checkpoint.pt", weights_only=True)["config"]["init_from"] == str(run / "checkpoint.pt")
