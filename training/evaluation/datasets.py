@@ -216,6 +216,21 @@ def _read_csv(path: Path, needed: Iterable[str]) -> tuple[list[str], list[dict[s
     return header, rows
 
 
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a text label file (TID2013's, CSIQ's), which must be UTF-8 (a byte-order mark is skipped).
+
+    Raises:
+        DatasetFormatError: The file cannot be read, or is not UTF-8 text.
+    """
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DatasetFormatError(path, f"is not UTF-8 text ({exc}); save it as UTF-8 (the published file is ASCII)") \
+            from None
+    except OSError as exc:
+        raise DatasetFormatError(path, f"cannot be read ({exc.strerror or exc})") from exc
+
+
 def _number(path: Path, where: str, value: Any) -> float:
     if isinstance(value, str) and not DECIMAL.fullmatch(value.strip()):  # float() takes 1_5 as 15
         raise DatasetFormatError(path, f"{where}: {value!r} is not a number; write each score as a decimal "
@@ -441,7 +456,7 @@ def read_csiq(root: str | os.PathLike[str]) -> Dataset:
             items.append(Item(images(name), _number(xlsx, f"image {ref}", r["dmos"]), ref))
     elif txt.is_file():
         images = layout.folder("dst_imgs_all")
-        for i, line in enumerate(txt.read_text(encoding="utf-8").splitlines()):
+        for i, line in enumerate(_read_lines(txt)):
             if not line.strip():
                 continue
             parts = line.split()
@@ -471,7 +486,7 @@ def read_tid2013(root: str | os.PathLike[str]) -> Dataset:
     path = layout.file("mos_with_names.txt")
     images = layout.folder("distorted_images")
     items = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(_read_lines(path)):
         if not line.strip():
             continue
         parts = line.split()

@@ -182,6 +182,20 @@ def test_tid2013_case_insensitive_names_and_content(tmp_path: Path) -> None:
         read_tid2013(root)
 
 
+def test_text_label_files_that_are_not_utf8_are_a_format_error(tmp_path: Path) -> None:
+    """A Latin-1 or UTF-16 mos_with_names.txt / csiq_label.txt ended in a UnicodeDecodeError traceback."""
+    tid, csiq = tmp_path / "tid", tmp_path / "csiq"
+    image(tid / "distorted_images" / "i01_01_1.bmp")
+    image(csiq / "dst_imgs_all" / "1600.AWGN.1.png")
+    (tid / "mos_with_names.txt").write_bytes(b"5.5 i01_01_1.bmp\n4.0 caf\xe9.bmp\n")
+    (csiq / "csiq_label.txt").write_text("1600.AWGN.1.png 0.06\n", encoding="utf-16")
+    for reader, root, name in ((read_tid2013, tid, "mos_with_names.txt"), (read_csiq, csiq, "csiq_label.txt")):
+        with pytest.raises(DatasetFormatError, match=f"{name}: is not UTF-8 text .*; save it as UTF-8"):
+            reader(root)
+    (tid / "mos_with_names.txt").write_bytes(b"\xef\xbb\xbf5.5 i01_01_1.bmp\n")  # a byte-order mark is read
+    assert read_tid2013(tid).content_ids == ["i01"]
+
+
 def test_kadid_csv(tmp_path: Path) -> None:
     root = tmp_path / "kadid"
     image(root / "images" / "I01_01_01.png")
