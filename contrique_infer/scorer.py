@@ -526,12 +526,13 @@ class QualityScorer:
                                 "model has them, docs/convert-official.md)")
         else:
             chosen = self._head if self._head is not None else self._loaded_head(None)
-        if chosen.kind != kind:
-            others = [h for h in self._heads.values() if h.kind == kind]
-            hint = "score_fr(reference, distorted)" if chosen.kind == "fr" else "score(image)"
+        if chosen.kind != kind:  # the bundle's heads of that kind, loaded or not (the CLI loads the one it names)
+            others = ", ".join(h.name for h in self.manifest.heads if h.kind == kind) or "none"
+            hint = ("score_fr(reference, distorted) (on the command line: with --fr REF)" if chosen.kind == "fr"
+                    else "score(image) (on the command line: without --fr)")
             raise HeadKindError(
                 f"head {chosen.name!r} is a {_KIND_NAMES[chosen.kind]} head: use it with {hint}, or choose "
-                f"a {_KIND_NAMES[kind]} head; loaded {kind} heads: {_names(others)}"
+                f"a {_KIND_NAMES[kind]} head; the model's {kind} heads: {others}"
             )
         return chosen
 

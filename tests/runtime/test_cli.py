@@ -209,6 +209,11 @@ def test_full_reference(capsys, tiny_bundle_dir: Path, photos: Path, scorer: Qua
     assert doc["reference_digest"] == _content_digest(ref)
     assert doc["results"][0]["score"] == scorer.score_fr(ref, ref)
     assert doc["results"][1]["score"] == scorer.score_fr(ref, photos / "b.jpg")
+    # a no-reference head with --fr: the bundle's full-reference heads are named, though only the one asked for
+    # was loaded, and the advice is the command line's
+    code, _, err = run(capsys, photos / "b.jpg", "--fr", ref, "--head", "quality", "--model", tiny_bundle_dir)
+    assert code == 2 and "head 'quality' is a no-reference head: use it with score(image) (on the command line: " \
+                         "without --fr), or choose a full-reference head; the model's fr heads: fr_quality" in err
 
 
 def test_output_file_and_unwritable_output(capsys, tiny_bundle_dir: Path, photos: Path, tmp_path: Path) -> None:
