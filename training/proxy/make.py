@@ -17,9 +17,10 @@ structure (without them, a head's terms in the squared statistics extrapolate, a
 white frame 100 for one network). With ``contrast_fraction``, that share of the photos gets one more
 version after those: linear contrast loss towards the photo's mean grey at a random wide level
 (:func:`contrique_training.alternates.contrast_change`, gain 0.72 to 0.15), which the types above
-do not make (their contrast change is a tone curve that keeps black and white). Each image (pristine included) is scored
-against its pristine by MDSI (``piq.mdsi(distorted, pristine, data_range=1.0)``, 0 for identical
-images, growing with the distortion), mapped to a 0..100 quality, higher is better:
+do not make (their contrast change is a tone curve that keeps black and white). Each image
+(pristine included) is scored against its pristine by MDSI (``piq.mdsi(distorted, pristine,
+data_range=1.0)``, 0 for identical images, growing with the distortion), mapped to a 0..100
+quality, higher is better:
 ``quality = clip(100 * (1 - MDSI / 0.7), 0, 100)``, so pristine photos score 100. MDSI because it
 is the only full-reference metric of piq's published benchmark that agrees with human opinion at
 SRCC 0.89 or more on both TID2013 and KADID-10k, whose distortion types are the ones generated
@@ -423,12 +424,13 @@ def make_proxy_set(
             if flat_fraction and np.random.default_rng([seed, index, 3]).random() < flat_fraction:
                 pairs, seeds, second = [*pairs, (FLAT_TYPE, LEVELS)], [*seeds, 0], [*second, None]
                 made.append(flat_image(pristine))
-            contrast_rng = np.random.default_rng([seed, index, 4])
-            if contrast_fraction and contrast_rng.random() < contrast_fraction:
-                level, contrast_seed = int(contrast_rng.integers(1, LEVELS + 1)), int(contrast_rng.integers(2**31))
-                pairs, seeds = [*pairs, (CONTRAST_TYPE, level)], [*seeds, contrast_seed]
-                second = [*second, IMPLEMENTATION]
-                made.append(alternate_image(pristine, CONTRAST_TYPE, level, contrast_seed))
+            if contrast_fraction:  # draws of its own, as the block version's
+                contrast_rng = np.random.default_rng([seed, index, 4])
+                if contrast_rng.random() < contrast_fraction:
+                    level, contrast_seed = int(contrast_rng.integers(1, LEVELS + 1)), int(contrast_rng.integers(2**31))
+                    pairs, seeds = [*pairs, (CONTRAST_TYPE, level)], [*seeds, contrast_seed]
+                    second = [*second, IMPLEMENTATION]
+                    made.append(alternate_image(pristine, CONTRAST_TYPE, level, contrast_seed))
             names = ["00-pristine.png"] + [
                 f"{k:02d}-{t}{'-' + alt if alt else ''}-l{lv}.png"
                 for k, ((t, lv), alt) in enumerate(zip(pairs, second), 1)
