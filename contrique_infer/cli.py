@@ -201,9 +201,9 @@ def _main(argv: list[str] | None) -> int:
     if args.format == "html" and os.path.isdir(args.output):
         return fail(PROG, f"-o {args.output} is a directory; the report is a file: give -o FILE.html", EXIT_USAGE,
                     parser)
-    if args.list_heads and (args.inputs or args.resume):
-        return fail(PROG, "--list-heads lists the model's heads and scores nothing: leave out the images and --resume",
-                    EXIT_USAGE, parser)
+    if args.list_heads and (args.inputs or args.resume or args.fr is not None):
+        return fail(PROG, "--list-heads lists the model's heads and scores nothing: leave out the images, --fr and "
+                          "--resume", EXIT_USAGE, parser)
     if args.output is not None and lists([*args.inputs, *filter(None, [args.fr])], args.output,
                                          recursive=args.recursive):
         return fail(PROG, f"-o {args.output} is one of the images to score; refusing to overwrite it: "

@@ -778,7 +778,7 @@ def test_list_heads_scores_nothing_and_leaves_a_results_file_alone(capsys, tiny_
     results = tmp_path / "r.jsonl"
     assert run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", "jsonl", "-o", results)[0] == 0
     before = results.read_bytes()
-    for extra in (["--resume", "-o", results], [photos / "a.png"]):
+    for extra in (["--resume", "-o", results], [photos / "a.png"], ["--fr", photos / "a.png"]):
         code, out, err = run(capsys, "--list-heads", "--model", tiny_bundle_dir, "--format", "jsonl", *extra)
         assert code == 2 and out == "" and "--list-heads lists the model's heads and scores nothing" in err
     assert results.read_bytes() == before
