@@ -15,7 +15,8 @@ official code zero-pads instead, which would put distorted black borders into th
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from tqdm import tqdm
 
 from contrique_infer.errors import ImageError, ImageTooLargeError
 from contrique_infer.decoding import check_header, decode_rgb
@@ -75,6 +77,31 @@ def check_photo(path: Path) -> tuple[int, int]:
     """
     with _photo_errors():
         return check_header(path, max_pixels=MAX_PIXELS, too_large_advice=_TOO_LARGE_ADVICE)
+
+
+def check_photos(root: Path, paths: Sequence[Path], progress: bool = False) -> None:
+    """Check every photo as :func:`load_rgb` does before decoding it, decoding none (:func:`check_photo`,
+    0.3 ms a photo), so that a proxy set or a training run is refused at once, not at its first bad
+    photo minutes or hours in. A photo whose pixel data is damaged passes; its first use refuses it.
+
+    Args:
+        root: The photos folder (named in the error).
+        paths: The photos.
+        progress: A progress bar on stderr.
+
+    Raises:
+        DataError: Photos cannot be read: every one of them, numbered, each with its reason and what to do.
+    """
+    failed: list[str] = []
+    for path in tqdm(paths, desc="checking photos", unit="photo", file=sys.stderr, disable=not progress):
+        try:
+            check_photo(path)
+        except DataError as exc:
+            failed.append(str(exc))
+    if failed:
+        listed = " ".join(f"({n}) {message}" for n, message in enumerate(failed, 1))
+        raise DataError(f"{root}: {len(failed)} of {len(paths)} photos cannot be read, so nothing was made; "
+                        f"mend or remove each and run again: {listed}")
 
 
 _TOO_LARGE_ADVICE = "downscale the photo (to the training max_side, say), or remove it"

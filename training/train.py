@@ -38,7 +38,7 @@ from contrique_infer.paths import new_or_empty
 
 from .checkpoint import copy_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
-from .data import BatchStream, ContrastiveDataset, SeriesDataset, make_series, make_views
+from .data import BatchStream, ContrastiveDataset, SeriesDataset, check_photos, make_series, make_views
 from .errors import ConfigError, DivergedError, RunFolderError
 from .loss import PatchProjections, contrastive_loss
 from .ranking import SERIES_LENGTH, SeriesModel, cross_photo_loss, proxy_targets, ranking_loss
@@ -318,27 +318,44 @@ def _train(config: TrainConfig, out: Path, resume: Path | None, progress: bool, 
                           f"{SERIES_LENGTH}; use a batch_size that is a multiple of {SERIES_LENGTH * rt.world}")
     ckpt = None if resume is None else load_training_checkpoint(resume)
     init = initial_weights(Path(config.init_from), config) if config.init_from and resume is None else None
+    photos = _checked_photos(config, progress and rt.is_main)
     made = not out.exists()
     prepare_run_folder(out, config, resume, None if ckpt is None else ckpt["config"], rt.is_main)
     try:
-        return _run(config, out, resume, ckpt, init, progress, rt, stop_at)
+        return _run(config, out, resume, ckpt, init, photos, progress, rt, stop_at)
     except BaseException:  # Ctrl-C too
         if rt.is_main:
             _discard_unsaved(out, made)
         raise
 
 
+def _checked_photos(config: TrainConfig, progress: bool) -> tuple[list[Path], list[Path]]:
+    """The pristine and authentic photos of ``config``, every one's header checked before any work
+    (:func:`~contrique_training.data.check_photos`), so that a photo that cannot be read stops the run
+    at once rather than hours in, at the step that first draws it (which a resume would meet again).
+
+    Raises:
+        ScanError: A folder holds no photos or cannot be read.
+        DataError: Photos cannot be read: all of them named.
+    """
+    found: list[list[Path]] = []
+    for folder in (config.data, config.data_authentic):
+        found.append(list_images(folder) if folder else [])
+        if folder:
+            check_photos(Path(folder), found[-1], progress)
+    return found[0], found[1]
+
+
 def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None, init: dict[str, torch.Tensor] | None,
-         progress: bool, rt: Runtime, stop_at: int | None) -> Path:
-    """Train in the checked run folder ``out``, from ``ckpt`` (read from ``resume``) when given, else from the
-    encoder weights ``init`` (``--init-from``) when given; see :func:`train`."""
+         photos: tuple[list[Path], list[Path]], progress: bool, rt: Runtime, stop_at: int | None) -> Path:
+    """Train in the checked run folder ``out`` on ``photos`` (pristine, authentic), from ``ckpt`` (read from
+    ``resume``) when given, else from the encoder weights ``init`` (``--init-from``) when given; see :func:`train`."""
     micro = config.batch_size // config.grad_accum
     torch.manual_seed(config.seed + rt.rank)
 
     # data: series for the ranking objective, else the paper's two-view samples
     series = config.rank_weight > 0
-    pristine = list_images(config.data)
-    authentic = list_images(config.data_authentic) if config.data_authentic else []
+    pristine, authentic = photos
     if series:
         stream = BatchStream(SeriesDataset(pristine, config.crop_size, config.seed, config.variants_per_image,
                                                  config.max_side, config.chain_fraction, config.alt_fraction,

@@ -398,3 +398,27 @@ def test_a_damaged_checkpoint_is_one_checkpoint_error_naming_it(resumable: tuple
     with pytest.raises(CheckpointError, match="damaged") as caught:
         train(config, tmp_path / "run", resume=bad, progress=False)
     assert caught.value.path == str(bad)
+
+
+def test_photos_that_cannot_be_read_stop_a_run_before_any_work(photos: Path, tmp_path: Path) -> None:
+    """A photo that cannot be read is met at the step that first draws it: hours into a long run (its steps
+    lost, a resume meeting it again), or never in a short one, which then finished with it in its data."""
+    import shutil
+
+    from contrique_training.errors import DataError
+
+    data = tmp_path / "data"
+    shutil.copytree(photos, data)
+    (data / "zz_empty.jpg").write_bytes(b"")
+    (data / "sub").mkdir()
+    (data / "sub" / "notes.png").write_text("not a photo")
+    with pytest.raises(DataError, match=r"data: 2 of 8 photos cannot be read, so nothing was made; mend or remove "
+                                        r"each and run again: \(1\) .*notes\.png: is not an image file .* "
+                                        r"\(2\) .*zz_empty\.jpg: is empty \(0 bytes\); remove or replace the file"):
+        train(smoke(data, steps=1), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(DataError, match=r"authentic: 1 of 1 photos cannot be read, so nothing was made"):
+        (tmp_path / "authentic").mkdir()
+        (tmp_path / "authentic" / "a.jpg").write_bytes(b"\xff\xd8")
+        train(smoke(photos, steps=1, data_authentic=str(tmp_path / "authentic")), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -68,8 +68,7 @@ from contrique_infer.jsonfile import loads
 from contrique_infer.paths import new_or_empty
 from contrique_infer.regularfile import read_regular
 
-from ..data import check_photo, check_upscaled, load_rgb
-from ..errors import DataError
+from ..data import check_photos, check_upscaled, load_rgb
 from .errors import ProxyError
 
 PROXY_FORMAT_VERSION = 1
@@ -467,33 +466,6 @@ def make_proxy_set(
 
 MADE = ("images", "quality.csv", "level.csv", "proxy.json")
 """What :func:`make_proxy_set` makes in its folder (:func:`target_csv` adds more later)."""
-
-
-def check_photos(root: Path, paths: Sequence[Path], progress: bool = False) -> None:
-    """Check every photo as :func:`~contrique_training.data.load_rgb` does before decoding it, decoding
-    none (:func:`~contrique_training.data.check_photo`), so that a set is refused at once, not at its
-    first bad photo minutes in. A photo whose pixel data is damaged passes; making the set refuses it.
-
-    Args:
-        root: The photos folder (named in the error).
-        paths: The photos.
-        progress: A progress bar on stderr.
-
-    Raises:
-        DataError: Photos cannot be read: every one of them, numbered, each with its reason and what to do.
-    """
-    from tqdm import tqdm
-
-    failed: list[str] = []
-    for path in tqdm(paths, desc="checking photos", unit="photo", file=sys.stderr, disable=not progress):
-        try:
-            check_photo(path)
-        except DataError as exc:
-            failed.append(str(exc))
-    if failed:
-        listed = " ".join(f"({n}) {message}" for n, message in enumerate(failed, 1))
-        raise DataError(f"{root}: {len(failed)} of {len(paths)} photos cannot be read, so nothing was made; "
-                        f"mend or remove each and run again: {listed}")
 
 
 @contextmanager
