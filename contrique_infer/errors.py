@@ -67,6 +67,11 @@ class NonFiniteError(ImageError):
     no result is better than a wrong one. The message says which values and what to do."""
 
 
+class ThumbnailError(ImageError):
+    """The ``thumbnail`` hook given to ``iter_scores`` / ``score_many`` failed on this decoded image, or
+    gave something other than bytes or None: the caller's hook, not the image, is at fault."""
+
+
 class ScanError(PathError):
     """A folder could not be listed (unreadable, a symbolic-link loop) or holds no image files."""
 

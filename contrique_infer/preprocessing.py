@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from .decoding import DEFAULT_MAX_PIXELS, ImageInput, decode_with_size, describe
-from .errors import ImageTooSmallError
+from .errors import ImageTooSmallError, ThumbnailError
 from .manifest import InputContract
 
 Thumbnailer = Callable[[Image.Image], bytes]
@@ -88,6 +88,7 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
         ImageError: See :func:`~contrique_infer.decoding.decode_rgb` (the minimum side is :func:`min_side` of
             the contract).
         ImageTypeError: ``image`` is not an accepted input type (a ``TypeError`` too).
+        ThumbnailError: ``thumbnail`` raised, or returned something other than bytes or None.
     """
     smallest = min_side(contract)
     rgb, (width, height) = decode_with_size(image, max_pixels=max_pixels, apply_exif=apply_exif, min_size=smallest,
@@ -97,5 +98,27 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
             describe(image), f"is {rgb.width}x{rgb.height} pixels after scaling its longer side to the model's "
             f"max_side {contract.max_side}; the model needs at least {smallest} pixels on each side"
         )
-    return PreparedImage(describe(image), width, height, to_scales(rgb, contract),
-                         None if thumbnail is None else thumbnail(rgb))
+    source = describe(image)
+    return PreparedImage(source, width, height, to_scales(rgb, contract),
+                         None if thumbnail is None else _thumbnail_of(source, rgb, thumbnail))
+
+
+def _thumbnail_of(source: str, rgb: Image.Image, thumbnail: Thumbnailer) -> bytes | None:
+    """What the caller's ``thumbnail`` hook makes of ``rgb``, checked to be bytes or None.
+
+    Raises:
+        ThumbnailError: The hook raised, or returned something else.
+    """
+    hook = getattr(thumbnail, "__name__", None) or type(thumbnail).__name__
+    try:
+        made = thumbnail(rgb)
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise ThumbnailError(source, f"the thumbnail hook {hook} failed on the decoded {rgb.width}x{rgb.height} "
+                                     f"image ({type(exc).__name__}{': ' + detail if detail else ''}); the image "
+                                     "itself was read: fix the hook, or score without it") from exc
+    if made is not None and not isinstance(made, bytes):
+        raise ThumbnailError(source, f"the thumbnail hook {hook} returned {type(made).__name__}, not bytes or None; "
+                                     "make it return the thumbnail's encoded bytes (as contrique_infer.report."
+                                     "make_thumbnail does)")
+    return made

@@ -11,7 +11,7 @@ from image_fixtures import png, rgb, smooth
 from PIL import Image
 
 from contrique_infer.decoding import decode_rgb
-from contrique_infer.errors import ImageTooSmallError
+from contrique_infer.errors import ImageTooSmallError, ThumbnailError
 from contrique_infer.manifest import InputContract, Scale
 from contrique_infer.preprocessing import (
     min_side,
@@ -159,3 +159,25 @@ def test_exif_turn_of_a_nearly_square_jpeg_decoded_at_reduced_scale(tmp_path: Pa
     prepared = prepare(path, InputContract(min_size=8, max_side=256), apply_exif=True)
     assert (prepared.width, prepared.height) == (2041, 2048)
     assert decode_rgb(path, max_side=256).size == (256, 255)  # as stored without apply_exif
+
+
+def test_a_thumbnail_hook_that_fails_is_its_own_error_not_a_bug_of_the_image(tiny_bundle_dir: Path) -> None:
+    """A hook that raised was reported as ``ImageDecodeError: ... this is a bug in contrique-infer``; one that
+    returned a str gave a result whose ``thumbnail`` made ``write_report`` fail with a ``TypeError``."""
+    from contrique_infer import QualityScorer
+
+    def broken(image: Image.Image) -> bytes:
+        raise RuntimeError("thumbnail service down")
+
+    with pytest.raises(ThumbnailError, match=r"^<PIL image>: the thumbnail hook broken failed on the "
+                                             r"decoded 40x30 image \(RuntimeError: thumbnail service down\); the image "
+                                             r"itself was read: fix the hook, or score without it$"):
+        prepare(rgb(30, 40), CONTRACT, thumbnail=broken)
+    with pytest.raises(ThumbnailError, match=r"the thumbnail hook <lambda> returned str, not bytes or None; make it "
+                                             r"return the thumbnail's encoded bytes"):
+        prepare(rgb(30, 40), CONTRACT, thumbnail=lambda image: "small")
+    assert prepare(rgb(30, 40), CONTRACT, thumbnail=lambda image: None).thumbnail is None
+    results = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(
+        [rgb(30, 40), rgb(20, 20), None], thumbnail=broken, workers=2)
+    assert [r.error_type for r in results] == ["ThumbnailError", "ThumbnailError", "ImageTypeError"]
+    assert all("this is a bug" not in r.error for r in results)
