@@ -50,6 +50,11 @@ def iter_images(folder: str | os.PathLike[str], *, recursive: bool = False,
     yield from _walk(os.fspath(folder), recursive, frozenset(), _identity(skip))
 
 
+_LOOP = "symbolic link loop: the directory contains itself; skipped"
+"""The reason of the :class:`ScanError` of a folder link that leads back to a folder being walked
+(every file under it is met through the folder itself)."""
+
+
 def _identity(folder: str | os.PathLike[str] | None) -> tuple[int, int] | None:
     """``(device, inode)`` of ``folder`` (symbolic links followed), or None if there is none."""
     try:
@@ -66,7 +71,7 @@ def _walk(path: str, recursive: bool, ancestors: frozenset[tuple[int, int]],
         if (st.st_dev, st.st_ino) == skip:
             return
         if (st.st_dev, st.st_ino) in ancestors:
-            yield ScanError(path, "symbolic link loop: the directory contains itself; skipped")
+            yield ScanError(path, _LOOP)
             return
         with os.scandir(path) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -87,7 +92,10 @@ def _walk(path: str, recursive: bool, ancestors: frozenset[tuple[int, int]],
 
 
 def list_images(folder: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
-    """Every image file in ``folder`` (and, by default, below it), in sorted path order.
+    """Every image file in ``folder`` (and, by default, below it), in sorted path order, each once: a
+    name that leads to a file listed already (a symbolic or hard link to it, or a path through a
+    folder link) is left out, so that a photo set never holds one photo twice; a folder link that
+    leads back to a folder above it is passed over (what it holds is listed already).
 
     Args:
         folder: A folder of images (photos may sit in subfolders).
@@ -103,9 +111,17 @@ def list_images(folder: str | os.PathLike[str], *, recursive: bool = True) -> li
     if not os.path.isdir(folder):
         raise ScanError(folder, "is not a folder; pass a folder of images")
     files = []
+    seen: set[tuple[int, int]] = set()
     for item in iter_images(folder, recursive=recursive):
         if isinstance(item, ScanError):
+            if item.reason == _LOOP:
+                continue
             raise item
+        identity = _identity(item)  # None for a name that leads nowhere: kept, for its reader to refuse
+        if identity in seen:
+            continue
+        if identity is not None:
+            seen.add(identity)
         files.append(Path(item))
     if not files:
         where = "in it or below it" if recursive else "in it"
@@ -251,7 +267,7 @@ def _glob_deep(folder: str, rest: list[str], inner: frozenset[tuple[int, int]]) 
             continue
         identity = _identity(path)
         if identity in inner:
-            yield ScanError(path, "symbolic link loop: the directory contains itself; skipped")
+            yield ScanError(path, _LOOP)
         else:
             yield from _glob_deep(path, rest, _with(inner, identity))
 

@@ -67,6 +67,23 @@ def test_unreadable_folders_and_loops_are_reported_not_raised(tree: Path, monkey
         list_images(tree)  # export and training refuse a folder they cannot fully read
 
 
+def test_list_images_lists_each_file_once_and_passes_over_a_loop(tree: Path) -> None:
+    """A photo set of contrique-train, proxy make or contrique-export held one file twice through a link (the
+    count in a checkpoint's provenance wrong, one authentic photo a negative of itself), and a folder link
+    back to a folder above it stopped the run with a message that said "skipped"."""
+    expected = list_images(tree)
+    (tree / "0link.png").symlink_to(tree / "b.png")
+    os.link(tree / "sub" / "c.webp", tree / "sub" / "hard.webp")
+    (tree / "alias").symlink_to(tree / "sub", target_is_directory=True)
+    (tree / "sub" / "deeper" / "up").symlink_to(tree, target_is_directory=True)
+    (tree / "dangling.png").symlink_to(tree / "nowhere.png")
+    listed = list_images(tree)
+    assert len(listed) == len(expected) + 1  # the dangling link, for its reader to refuse
+    assert len({p.resolve() for p in listed if p.exists()}) == len(listed) - 1
+    assert {p.resolve() for p in listed if p.exists()} == {p.resolve() for p in expected}
+    assert listed[:2] == [tree / "0link.png", tree / "a.JPG"] and tree / "b.png" not in listed  # the first name
+
+
 def test_expand_inputs(tree: Path) -> None:
     missing = str(tree / "missing.png")
     items = list(expand_inputs([str(tree / "empty"), str(tree / "sub"), missing, str(tree / "*.png"),
