@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from pathlib import Path
 from typing import Any
+
+from contrique_infer.atomicfile import replace_file
 
 from .errors import RunFolderError
 
@@ -28,10 +31,12 @@ class RunLog:
 
     def __init__(self, run_dir: Path, tensorboard: bool = False, rows: list[dict[str, str]] | None = None) -> None:
         self.path = run_dir / LOG_NAME
-        with self.path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows or [])
+        # whole or not at all: a resume that fails here (a full disk, a kill) leaves the earlier log as it was
+        replace_file(self.path, text.getvalue().encode("utf-8"))
         self.writer = None
         if tensorboard:
             try:

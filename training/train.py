@@ -33,6 +33,7 @@ from tqdm import tqdm
 from contrique_export.checkpoint import load_checkpoint, load_training_checkpoint
 from contrique_export.errors import CheckpointError
 from contrique_export.model import ContriqueNet
+from contrique_infer.atomicfile import replace_file
 from contrique_infer.inputs import list_images
 from contrique_infer.paths import new_or_empty
 
@@ -407,10 +408,12 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
     if rt.is_main:
         rows = resumed_rows(out, start) if resume is not None else []  # before anything is rewritten
         try:
-            (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+            replace_file(out / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode("utf-8"))
             log = RunLog(out, config.tensorboard, rows)
         except OSError as exc:
-            raise RunFolderError(out, f"cannot be written ({exc.strerror or exc}); choose another --out") from exc
+            advice = ("free some space (or make it writable) and resume again: its log.csv and config.json are as "
+                      "they were" if resume is not None else "choose another --out")
+            raise RunFolderError(out, f"cannot be written ({exc.strerror or exc}); {advice}") from exc
         print(f"training {config.arch} for {total} steps (from step {start}) on {rt.world} process(es), "
               f"device {rt.device}, batch {config.batch_size}, peak lr {config.peak_lr:.4g}", file=sys.stderr)
 

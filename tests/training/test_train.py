@@ -422,3 +422,33 @@ def test_photos_that_cannot_be_read_stop_a_run_before_any_work(photos: Path, tmp
         (tmp_path / "authentic" / "a.jpg").write_bytes(b"\xff\xd8")
         train(smoke(photos, steps=1, data_authentic=str(tmp_path / "authentic")), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resume_that_cannot_rewrite_the_log_leaves_it_whole(photos: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume rewrites log.csv with the rows up to its checkpoint; a full disk (or a kill) during that left it
+    cut, and the next resume went on from the cut log without a word: the rows after the cut lost, the row at
+    the cut kept with a value cut short."""
+    import csv
+    import errno
+
+    from contrique_training.errors import RunFolderError
+
+    config = smoke(photos, steps=3, arch="mobilenet_v3_small", stages=1)
+    train(config, tmp_path / "run", progress=False, stop_at=2)
+    before = (tmp_path / "run" / "log.csv").read_bytes()
+    real = csv.DictWriter.writerows
+
+    def full_disk(self: csv.DictWriter, rows: list) -> None:
+        real(self, rows[:1])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", full_disk)
+    with pytest.raises(RunFolderError, match=r"run: cannot be written \(No space left on device\); free some space "
+                                             r".* and resume again: its log.csv and config.json are as they were"):
+        train(config, tmp_path / "run", resume=tmp_path / "run" / "checkpoint.pt", progress=False)
+    assert (tmp_path / "run" / "log.csv").read_bytes() == before
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.setattr(csv.DictWriter, "writerows", real)
+    train(config, tmp_path / "run", resume=tmp_path / "run" / "checkpoint.pt", progress=False)
+    assert [int(r["step"]) for r in read_log(tmp_path / "run" / "log.csv")] == [1, 2, 3]
