@@ -14,8 +14,8 @@ official code zero-pads instead, which would put distorted black borders into th
 
 from __future__ import annotations
 
-import warnings
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
