@@ -527,7 +527,7 @@ class QualityScorer:
         else:
             chosen = self._head if self._head is not None else self._loaded_head(None)
         if chosen.kind != kind:  # the bundle's heads of that kind, loaded or not (the CLI loads the one it names)
-            others = ", ".join(h.name for h in self.manifest.heads if h.kind == kind) or "none"
+            others = _names(h for h in self.manifest.heads if h.kind == kind)
             hint = ("score_fr(reference, distorted) (on the command line: with --fr REF)" if chosen.kind == "fr"
                     else "score(image) (on the command line: without --fr)")
             raise HeadKindError(
@@ -537,7 +537,7 @@ class QualityScorer:
         return chosen
 
 
-def _names(heads: Iterable[Head]) -> str:
+def _names(heads: Iterable[Head | HeadInfo]) -> str:
     return ", ".join(h.name for h in heads) or "none"
 
 
