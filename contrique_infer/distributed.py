@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from .arguments import positive_count
 from .errors import DependencyError
 from .pipeline import check_batching
 from .results import ScoreResult
@@ -184,9 +185,8 @@ def score_dataset(
             positive integer (``decode_workers`` may be None).
     """
     ray = require_ray()
-    for name, value in (("workers", workers), ("rows_per_call", rows_per_call)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    workers = positive_count(workers, "workers")
+    rows_per_call = positive_count(rows_per_call, "rows_per_call")
     check_batching(batch_size, decode_workers, "decode_workers")  # here, not in every worker once Ray has started
     inspect.signature(QualityScorer.from_pretrained).bind(model, threads=threads, **options)  # fail here, not in a worker
     if not ray.is_initialized():

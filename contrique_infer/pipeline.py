@@ -10,7 +10,6 @@ a batch, and at most ``batch_size + 2 * workers`` finished outcomes waiting for 
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .arguments import positive_count
 from .decoding import ImageInput, describe, is_stream, read_stream
 from .errors import ImageDecodeError, ImageError, PathError
 from .preprocessing import PreparedImage
@@ -62,13 +62,10 @@ def check_batching(batch_size: int, workers: int | None, workers_name: str = "wo
     Raises:
         ValueError: ``batch_size`` or ``workers`` is not a positive integer.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    positive_count(batch_size, "batch_size")
     if workers is None:
         return min(4, os.cpu_count() or 1)
-    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
-        raise ValueError(f"{workers_name} must be a positive integer or None; got {workers!r}")
-    return int(workers)
+    return positive_count(workers, workers_name)
 
 
 def run_pipeline(

@@ -17,6 +17,7 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 import numpy as np
 
+from .arguments import positive_count
 from .bundle import LoadedBundle
 from .decoding import DEFAULT_MAX_PIXELS, ImageInput, allow_pixels, describe
 from .errors import HeadKindError, HeadNotFoundError, NonFiniteError, PathError
@@ -66,15 +67,13 @@ class _Options:
 
     def __post_init__(self) -> None:
         """Check the image options at once, before any bundle is read or downloaded; a NumPy bool
-        ``apply_exif`` becomes a bool.
+        ``apply_exif`` becomes a bool and a NumPy integer ``max_pixels`` an int.
 
         Raises:
             ValueError: ``max_pixels`` is not a positive integer or None.
             TypeError: ``apply_exif`` is not a bool (``1``, ``"no"``: in a report header it must be one).
         """
-        max_pixels = self.max_pixels
-        if max_pixels is not None and (type(max_pixels) is not int or max_pixels < 1):
-            raise ValueError(f"max_pixels must be a positive integer or None; got {max_pixels!r}")
+        object.__setattr__(self, "max_pixels", positive_count(self.max_pixels, "max_pixels", optional=True))
         if not isinstance(self.apply_exif, (bool, np.bool_)):
             raise TypeError(f"apply_exif must be True or False; got {self.apply_exif!r} "
                             f"({type(self.apply_exif).__name__})")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .arguments import positive_count
 from .errors import (
     BundleError,
     BundleFileError,
@@ -179,8 +180,7 @@ class Encoder:
 
     def __init__(self, model_path: str | os.PathLike[str], manifest: Manifest, *,
                  providers: Sequence[Provider], threads: int | None = None, sha256: str | None = None) -> None:
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive integer or None; got {threads!r}")
+        threads = positive_count(threads, "threads", optional=True)
         self.path = Path(model_path)
         self._input = manifest.input.input_name
         self._output = manifest.input.output_name

@@ -308,6 +308,9 @@ def test_max_pixels_and_exif_options(tiny_bundle_dir: Path, tmp_path: Path) -> N
     assert small.score_many([_img(40, 40, 0)])[0].error_type == "ImageTooLargeError"
     with pytest.raises(ValueError, match="max_pixels"):
         QualityScorer.from_pretrained(tiny_bundle_dir, max_pixels=0)
+    numpy_limit = QualityScorer.from_pretrained(tiny_bundle_dir, max_pixels=np.int64(1000))  # NumPy's ints count too
+    with pytest.raises(ImageTooLargeError, match="max_pixels=1000"):
+        numpy_limit.score(_img(40, 40, 0))
 
     img = _img(20, 40, 5)
     exif = Image.Exif()

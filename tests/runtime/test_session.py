@@ -138,6 +138,8 @@ def test_encoder_runs_and_matches_reference(tiny_bundle_dir: Path, manifest: Man
         np.testing.assert_allclose(got, reference_feature(x), atol=1e-6)
     with pytest.raises(ValueError, match="threads"):
         Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CPU], threads=0)
+    numpy_threads = Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CPU], threads=np.int64(1))
+    assert numpy_threads.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_memory_policy_on_cpu(tiny_bundle_dir: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch) -> None:

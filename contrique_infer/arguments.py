@@ -1,0 +1,37 @@
+"""Checks of the public API's count arguments (threads, workers, batch sizes, pixel limits).
+
+One rule for every function that takes a count: a positive integer, Python's or NumPy's
+(``numbers.Integral``), never a bool (``True`` is not one thread); the value comes back as a Python
+``int``, so that it serialises to JSON and pickles alike wherever it was given.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Literal, overload
+
+
+@overload
+def positive_count(value: object, name: str, *, optional: Literal[False] = ...) -> int: ...
+@overload
+def positive_count(value: object, name: str, *, optional: bool) -> int | None: ...
+def positive_count(value: object, name: str, *, optional: bool = False) -> int | None:
+    """``value`` as an ``int`` if it is a positive integer (or None when ``optional``).
+
+    Args:
+        value: The argument as given.
+        name: Its name, for the message.
+        optional: Whether None is allowed (and returned as None).
+
+    Returns:
+        ``int(value)``, or None for None when ``optional``.
+
+    Raises:
+        ValueError: ``value`` is a bool, not an integer, or below 1 (or None, unless ``optional``).
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        wanted = "a positive integer or None" if optional else "a positive integer"
+        raise ValueError(f"{name} must be {wanted}; got {value!r}")
+    return int(value)

@@ -1,0 +1,27 @@
+"""The one rule for count arguments (contrique_infer.arguments)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from contrique_infer.arguments import positive_count
+
+
+def test_positive_integers_come_back_as_python_ints() -> None:
+    for value in (1, 7, np.int64(3), np.uint8(2)):
+        got = positive_count(value, "threads")
+        assert got == value and type(got) is int
+    assert positive_count(None, "threads", optional=True) is None
+
+
+@pytest.mark.parametrize("value", [0, -2, True, False, 2.0, "2", np.float32(2), None])
+def test_anything_else_is_refused_with_the_name_and_the_value(value: object) -> None:
+    with pytest.raises(ValueError, match=r"^workers must be a positive integer; got ") as caught:
+        positive_count(value, "workers")
+    assert repr(value) in str(caught.value)
+
+
+def test_optional_counts_say_that_none_is_allowed() -> None:
+    with pytest.raises(ValueError, match=r"^max_pixels must be a positive integer or None; got 0$"):
+        positive_count(0, "max_pixels", optional=True)
