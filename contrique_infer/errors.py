@@ -76,6 +76,11 @@ class ScanError(PathError):
     """A folder could not be listed (unreadable, a symbolic-link loop) or holds no image files."""
 
 
+class LinkLoopError(ScanError):
+    """A folder link leads back to a folder being walked: passed over (its files are listed through
+    the folder itself), reported so that the skip is seen."""
+
+
 class NoMatchError(ScanError):
     """A command-line folder holds no image files, or a glob pattern matches no file."""
 

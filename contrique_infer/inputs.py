@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import NoMatchError, ScanError
+from .errors import LinkLoopError, NoMatchError, ScanError
 
 IMAGE_EXTENSIONS = frozenset({
     ".avif", ".bmp", ".dib", ".gif", ".j2k", ".jfif", ".jp2", ".jpe", ".jpeg", ".jpg", ".jpx", ".pbm", ".pgm",
@@ -51,7 +51,7 @@ def iter_images(folder: str | os.PathLike[str], *, recursive: bool = False,
 
 
 _LOOP = "symbolic link loop: the directory contains itself; skipped"
-"""The reason of the :class:`ScanError` of a folder link that leads back to a folder being walked
+"""The reason of the :class:`LinkLoopError` of a folder link that leads back to a folder being walked
 (every file under it is met through the folder itself)."""
 
 
@@ -71,7 +71,7 @@ def _walk(path: str, recursive: bool, ancestors: frozenset[tuple[int, int]],
         if (st.st_dev, st.st_ino) == skip:
             return
         if (st.st_dev, st.st_ino) in ancestors:
-            yield ScanError(path, _LOOP)
+            yield LinkLoopError(path, _LOOP)
             return
         with os.scandir(path) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -113,9 +113,9 @@ def list_images(folder: str | os.PathLike[str], *, recursive: bool = True) -> li
     files = []
     seen: set[tuple[int, int]] = set()
     for item in iter_images(folder, recursive=recursive):
+        if isinstance(item, LinkLoopError):
+            continue
         if isinstance(item, ScanError):
-            if item.reason == _LOOP:
-                continue
             raise item
         identity = _identity(item)  # None for a name that leads nowhere: kept, for its reader to refuse
         if identity in seen:
@@ -267,7 +267,7 @@ def _glob_deep(folder: str, rest: list[str], inner: frozenset[tuple[int, int]]) 
             continue
         identity = _identity(path)
         if identity in inner:
-            yield ScanError(path, _LOOP)
+            yield LinkLoopError(path, _LOOP)
         else:
             yield from _glob_deep(path, rest, _with(inner, identity))
 

@@ -12,7 +12,7 @@ from contrique_training.evaluation import errors as eval_errors
 
 PATH_ERRORS = [
     errors.ImageDecodeError, errors.ImageTooSmallError, errors.ImageTooLargeError, errors.ImageTypeError,
-    errors.NonFiniteError, errors.ScanError,
+    errors.NonFiniteError, errors.ScanError, errors.LinkLoopError,
     errors.NoMatchError, errors.ManifestError, errors.BundleFileError, errors.HashMismatchError, errors.HeadError,
     errors.GraphMismatchError, export_errors.CheckpointError, export_errors.HeadFileError,
     export_errors.UnsafePickleError, export_errors.ImageSetError, eval_errors.DatasetFileError,

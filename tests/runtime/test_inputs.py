@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from contrique_infer.errors import NoMatchError, ScanError
+from contrique_infer.errors import LinkLoopError, NoMatchError, ScanError
 from contrique_infer.inputs import IMAGE_EXTENSIONS, expand_inputs, is_image_name, iter_images, list_images, lists
 
 
@@ -58,9 +58,9 @@ def test_unreadable_folders_and_loops_are_reported_not_raised(tree: Path, monkey
     monkeypatch.setattr(os, "scandir", scandir)
     items = list(iter_images(tree, recursive=True))
     problems = [i for i in items if isinstance(i, ScanError)]
-    assert [(p.path, p.reason) for p in problems] == [
-        (str(tree / "sub" / "deeper"), "cannot read directory (Permission denied)"),
-        (str(tree / "sub" / "loop"), "symbolic link loop: the directory contains itself; skipped"),
+    assert [(type(p), p.path, p.reason) for p in problems] == [
+        (ScanError, str(tree / "sub" / "deeper"), "cannot read directory (Permission denied)"),
+        (LinkLoopError, str(tree / "sub" / "loop"), "symbolic link loop: the directory contains itself; skipped"),
     ]
     assert str(tree / "sub.png") in items  # the walk went on
     with pytest.raises(ScanError, match="deeper: cannot read directory"):

@@ -387,7 +387,7 @@ def test_cli_scores_everything_else_and_reports_every_failure(
     expected += [
         (str(tree / "pipe.jpg"), "ImageDecodeError", "is a named pipe (FIFO), not a regular file", None),
         (str(tree / "self.jpg"), "ImageDecodeError", "cannot be opened (Too many levels of symbolic links)", None),
-        (str(tree / "sub" / "back"), "ScanError", "symbolic link loop: the directory contains itself; skipped", None),
+        (str(tree / "sub" / "back"), "LinkLoopError", "symbolic link loop: the directory contains itself; skipped", None),
         (str(tree / "sub" / "photo.jpg"), None, "", lambda: decoded(tree / "sub" / "photo.jpg")),
     ]
     assert [r["source"] for r in rows] == [e[0] for e in expected]
