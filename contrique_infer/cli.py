@@ -29,7 +29,7 @@ from .output import (
     result_columns,
 )
 from .results import ScoreResult
-from .resume import resume
+from .resume import resume, resumed_columns
 from .session import DEVICES
 
 if TYPE_CHECKING:
@@ -50,8 +50,10 @@ output formats:
          model,variant,head,head_kind,score_scale,higher_is_better,reference,apply_exif,
          bundle_digest,reference_digest (the fields of json below; bundle_digest identifies the
          bundle's content: 16 hex digits of the sha256 of its manifest; reference_digest the --fr
-         reference's: 16 hex digits of the sha256 of the file, empty without --fr; one row per
-         image, written as it is done)
+         reference's: 16 hex digits of the sha256 of the file, empty without --fr), then note
+         (empty, or why the score was moved: the head faded the score of an image far outside
+         the images it was fitted on, also said on stderr); one row per image, written as it is
+         done
   jsonl  one JSON object per image, same fields (written as it is done; no --fr: null)
   json   {"model", "variant", "head", "head_kind", "score_scale", "higher_is_better",
           "reference", "apply_exif", "bundle_digest", "reference_digest",
@@ -307,14 +309,16 @@ def _stream(results: Iterable[ScoreResult], args: argparse.Namespace, report: _R
     """Write each result (csv or jsonl) as soon as it is done, with what its score was made with;
     returns the exit code."""
     failed = False
-    columns = result_columns(made_with)
+    resumed_csv = args.resume and args.format == "csv"
+    columns = resumed_columns(args.output, made_with) if resumed_csv else result_columns(made_with)
     recorded = made_with.to_dict()
     with Sink(args.output, append=args.resume) as sink:
         if args.format == "csv" and not sink.appending:
             sink.write(",".join(columns) + "\n")
         for result in results:
             failed |= not report(result).ok
-            sink.write(render([{**result.to_dict(), **recorded}], columns, args.format, {}, header=False))
+            row = {**result.to_dict(), **recorded}
+            sink.write(render([{c: row[c] for c in columns}], columns, args.format, {}, header=False))
     return sink.code or (EXIT_FAILED if failed else 0)
 
 

@@ -69,6 +69,7 @@ def result_schema() -> pa.Schema:
         ("height", pa.int64()),
         ("error", pa.string()),
         ("error_type", pa.string()),
+        ("note", pa.string()),
     ])
 
 
@@ -83,8 +84,8 @@ class BatchScorer:
     With Spark, create it at the start of a ``mapInArrow`` function (docs/scale-out.md).
 
     Each output batch has the input's columns except ``column``, then ``source``, ``score``,
-    ``width``, ``height``, ``error`` and ``error_type`` as in :meth:`ScoreResult.to_dict`
-    (nulls where the image failed).
+    ``width``, ``height``, ``error``, ``error_type`` and ``note`` as in :meth:`ScoreResult.to_dict`
+    (nulls where the image failed; ``note`` null unless the head faded the score).
 
     Args:
         model: A bundle folder that every worker can read, a Hub id ``org/name`` (pin

@@ -38,6 +38,12 @@ STREAMED = ("jsonl", "csv")
 """The formats written row by row (and that ``--resume`` reads back); ``html`` is a report
 (:mod:`contrique_infer.report`) that streams its rows to its own folder."""
 RESULT_COLUMNS = ("source", "score", "width", "height", "error", "error_type")
+"""The columns every result row starts with (and every row of a result file holds)."""
+NOTE_COLUMN = "note"
+"""The last column of a csv or jsonl result row: what to know about a score that is not an error
+(:attr:`~contrique_infer.results.ScoreResult.note`), empty if nothing. Files written before it
+existed (up to 2026-12-07) end with the fields of what the score was made with; ``--resume``
+continues such a csv file without it."""
 HEAD_COLUMNS = ("name", "kind", "dataset", "score_scale", "higher_is_better", "default", "description")
 PROG = "contrique-score"
 RESULT_ENCODING = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
@@ -52,8 +58,10 @@ class OutputFileError(PathError):
 
 def result_columns(made_with: ReportHeader | None = None) -> tuple[str, ...]:
     """The columns of a csv or jsonl result row: :data:`RESULT_COLUMNS`, then, ``made_with`` given,
-    the fields of what its score was made with (``model``, ``variant``, ``head``, ...)."""
-    return RESULT_COLUMNS if made_with is None else (*RESULT_COLUMNS, *made_with.to_dict())
+    the fields of what its score was made with (``model``, ``variant``, ``head``, ...), then
+    :data:`NOTE_COLUMN`."""
+    recorded = () if made_with is None else tuple(made_with.to_dict())
+    return (*RESULT_COLUMNS, *recorded, NOTE_COLUMN)
 
 
 def render(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, document: dict[str, Any], *,

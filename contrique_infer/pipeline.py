@@ -63,9 +63,8 @@ def check_batching(batch_size: int, workers: int | None, workers_name: str = "wo
         ValueError: ``batch_size`` or ``workers`` is not a positive integer.
     """
     positive_count(batch_size, "batch_size")
-    if workers is None:
-        return min(4, os.cpu_count() or 1)
-    return positive_count(workers, workers_name)
+    count = positive_count(workers, workers_name, optional=True)
+    return min(4, os.cpu_count() or 1) if count is None else count
 
 
 def run_pipeline(

@@ -508,7 +508,7 @@ def _document(header: ReportHeader, folder: Path, rows: Iterable[dict[str, Any]]
         source, score = row["source"], row["score"]
         href = _href(source, base)
         if score is not None:
-            scored.append([source, score, row["width"], row["height"], row.get("thumbnail"), href])
+            scored.append([source, score, row["width"], row["height"], row.get("thumbnail"), href, row.get("note")])
         else:
             failed.append([source, row["error_type"], row["error"], href])
     info = {

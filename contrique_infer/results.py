@@ -44,8 +44,8 @@ class ScoreResult(_Outcome):
         note: What to know about a score that is not an error, None if nothing: the head faded it
             towards the worst end of its scale, the image lying far outside the images the head
             was fitted on (:attr:`contrique_infer.head.Head.fade`). ``contrique-score`` prints it on
-            stderr. Not part of :meth:`to_dict` (so None in the results of
-            :mod:`contrique_infer.distributed`, whose rows hold those fields), nor of equality.
+            stderr and writes it in the ``note`` column of its rows (:meth:`to_dict`; the rows of
+            :mod:`contrique_infer.distributed` too). Not part of equality.
     """
 
     source: str
@@ -58,7 +58,8 @@ class ScoreResult(_Outcome):
     note: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The result's fields, in the order of ``contrique-score``'s CSV columns."""
+        """The result's fields, in the order of ``contrique-score``'s CSV columns (whose fields of what
+        the score was made with come before ``note``)."""
         return {
             "source": self.source,
             "score": self.score,
@@ -66,6 +67,7 @@ class ScoreResult(_Outcome):
             "height": self.height,
             "error": self.error,
             "error_type": self.error_type,
+            "note": self.note,
         }
 
 

@@ -72,6 +72,22 @@ def resume(path: str, fmt: str, made_with: ReportHeader | None = None) -> set[st
     return done
 
 
+def resumed_columns(path: str, made_with: ReportHeader | None = None) -> tuple[str, ...]:
+    """The columns of the csv rows to append to ``path`` after :func:`resume` accepted it: those of
+    its header, which are :func:`result_columns` or, in a file written before the ``note`` column
+    (:data:`~contrique_infer.output.NOTE_COLUMN`), the same without it; :func:`result_columns` for a
+    file that does not exist yet or is empty.
+
+    Raises:
+        OutputFileError: The file cannot be read.
+    """
+    columns = result_columns(made_with)
+    with _open_for_resume(path) as fh:
+        first = fh.readline(MAX_LINE).decode("utf-8", "surrogateescape") if fh is not None else ""
+    header = next(csv.reader([first.lstrip("\ufeff")]), [])
+    return columns[:-1] if tuple(header) == columns[:-1] else columns
+
+
 MAX_LINE = 1 << 20
 """The longest line (in bytes) a result file may have: a row holds a path and a message."""
 
@@ -237,7 +253,9 @@ def _rows(lines: _Lines, fmt: str, path: str,
         if made_with is not None and tuple(header[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS and \
                 made_with.unrecorded(header_fields) is not None:  # the header of an earlier version's file
             raise _made_with_other(dict.fromkeys(header_fields), made_with, path, fmt, 1)
-        if tuple(header) != columns:
+        if tuple(header) == columns[:-1]:  # written before the note column: its rows go on without it
+            columns = columns[:-1]
+        elif tuple(header) != columns:
             raise _not_results(path, fmt, 1, f"expected the header {','.join(columns)}")
         yield None, "".join(consumed)
         consumed.clear()
@@ -250,7 +268,7 @@ def _rows(lines: _Lines, fmt: str, path: str,
             if len(values) != len(columns):
                 raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
             if made_with is not None:
-                found = type(made_with).from_csv(values[len(RESULT_COLUMNS):])
+                found = type(made_with).from_csv(values[len(RESULT_COLUMNS):])  # the note, if any, is past them
                 if not made_with.recorded_by(found):
                     raise _made_with_other(found, made_with, path, fmt, reader.line_num)
             row: dict[str, Any] = dict(zip(columns, values))

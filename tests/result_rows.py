@@ -27,5 +27,6 @@ OTHER_SETTINGS = {  # what a resume asks for instead: the fields that differ fro
 
 
 def made(rows: list[dict[str, Any]], made_with: ReportHeader = MADE_WITH) -> list[dict[str, Any]]:
-    """``rows`` as contrique-score streams them: each with what its score was made with."""
-    return [{**row, **made_with.to_dict()} for row in rows]
+    """``rows`` as contrique-score streams them: each with what its score was made with, then its note."""
+    return [{**{k: v for k, v in row.items() if k != "note"}, **made_with.to_dict(), "note": row.get("note")}
+            for row in rows]

@@ -149,9 +149,10 @@ def test_default_model_scores_offline(capsys, photos: Path) -> None:
     assert np.isfinite(report["results"][0]["score"])
 
 
-def test_a_faded_score_is_noted_on_stderr(capsys, photos: Path) -> None:
+def test_a_faded_score_is_noted_on_stderr_and_in_its_row(capsys, photos: Path) -> None:
     """The packaged default fades the score of an image far outside the images its head was fitted on
-    (a flat frame): the row is as usual, the note goes to stderr, and --quiet drops it."""
+    (a flat frame): the note goes to stderr (--quiet drops it) and into the row's last column, ``note``
+    (empty for the smooth picture, which is not faded), in every format that writes rows."""
     Image.new("RGB", (64, 48), (128, 128, 128)).save(photos / "grey.png")
     coarse = np.random.default_rng(1).integers(0, 256, (12, 16, 3), dtype=np.uint8)
     Image.fromarray(coarse).resize((160, 120), Image.Resampling.BICUBIC).save(photos / "smooth.png")
@@ -160,8 +161,15 @@ def test_a_faded_score_is_noted_on_stderr(capsys, photos: Path) -> None:
     assert err.startswith(f"contrique-score: note: {photos / 'grey.png'}: far outside the images head 'quality' was "
                           "fitted on (range distance ") and err.count("\n") == 1  # not the smooth picture
     assert "its score is moved towards the worst end of the scale" in err
+    note = err.split(f"{photos / 'grey.png'}: ", 1)[1].rstrip("\n")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0])[-1] == "note" and [r["note"] for r in rows] == [note, ""]
     code, quiet_out, quiet_err = run(capsys, photos / "grey.png", photos / "smooth.png", "--format", "csv", "--quiet")
     assert (code, quiet_out, quiet_err) == (0, out, "")
+    _, out, _ = run(capsys, photos / "grey.png", photos / "smooth.png", "--format", "jsonl", "--quiet")
+    assert [json.loads(line)["note"] for line in out.splitlines()] == [note, None]
+    _, out, _ = run(capsys, photos / "grey.png", photos / "smooth.png", "--format", "json", "--quiet")
+    assert [r["note"] for r in json.loads(out)["results"]] == [note, None]
 
 
 def _with_int8(bundle: Path, folder: Path) -> Path:
@@ -569,6 +577,27 @@ def test_resume_refuses_a_file_of_an_earlier_version(capsys, tiny_bundle_dir: Pa
         assert output.read_text() == earlier
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_goes_on_with_a_file_written_before_the_note_column(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                                   tmp_path: Path, fmt: str) -> None:
+    """Rows of the version before ``note`` record everything a resume checks: the run goes on, and a
+    csv keeps its header's columns (the new rows without ``note``), so every line has the same columns."""
+    output = tmp_path / f"scores.{fmt}"
+    run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", fmt, "-o", output)
+    columns = [c for c in _rows(output, fmt)[0] if c != "note"]
+    earlier = render([{c: r[c] for c in columns} for r in _rows(output, fmt)], columns, fmt, {})
+    output.write_text(earlier, newline="")  # as the version before the note column wrote it
+    code, _, _ = run(capsys, photos / "a.png", photos / "b.jpg", "--model", tiny_bundle_dir, "--format", fmt,
+                     "-o", output, "--resume")
+    rows = _rows(output, fmt)
+    assert code == 0 and [Path(r["source"]).name for r in rows] == ["a.png", "b.jpg"]
+    assert output.read_text().startswith(earlier)
+    if fmt == "csv":
+        assert list(rows[1]) == columns  # no note column appended to a file without one
+    else:
+        assert "note" not in rows[0] and rows[1]["note"] is None  # jsonl rows describe themselves
+
+
 def test_a_fifo_as_reference_is_refused_at_once(capsys, tiny_bundle_dir: Path, photos: Path) -> None:
     os.mkfifo(photos / "ref.png")
     code, out, err = run(capsys, photos / "a.png", "--fr", photos / "ref.png", "--model", tiny_bundle_dir)
@@ -647,7 +676,7 @@ def test_a_closed_stdout_ends_quietly(tiny_bundle_dir: Path, tmp_path: Path) -> 
     err = process.stderr.read()
     assert process.wait(timeout=120) == 141 and err == b""
     assert head[0] == (b"source,score,width,height,error,error_type,model,variant,head,head_kind,score_scale,"
-                       b"higher_is_better,reference,apply_exif,bundle_digest,reference_digest\n")
+                       b"higher_is_better,reference,apply_exif,bundle_digest,reference_digest,note\n")
     assert head[1].startswith(os.fsencode(tmp_path))
 
 

@@ -22,7 +22,7 @@ from contrique_infer.scorer import QualityScorer
 
 N_IMAGES = 200
 SIZES = ((24, 32), (40, 30), (33, 47))
-SPARK_COLUMNS = "source string, score double, width long, height long, error string, error_type string"
+SPARK_COLUMNS = "source string, score double, width long, height long, error string, error_type string, note string"
 SKIP_REASON = 'Ray Data is not installed: pip install "contrique-infer[ray]"'
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:ray"),  # Ray's own deprecated settings

@@ -50,17 +50,20 @@ def test_printable_escapes_what_would_change_a_terminal_line() -> None:
 
 
 def test_rows_record_what_made_their_scores_after_the_result_columns() -> None:
-    assert result_columns() == RESULT_COLUMNS
+    assert result_columns() == (*RESULT_COLUMNS, "note")
     assert result_columns(MADE_WITH) == (*RESULT_COLUMNS, "model", "variant", "head", "head_kind", "score_scale",
                                          "higher_is_better", "reference", "apply_exif", "bundle_digest",
-                                         "reference_digest")
+                                         "reference_digest", "note")
     text = render(made(ROWS[:1]), result_columns(MADE_WITH), "csv", {})
     assert text.splitlines() == [",".join(result_columns(MADE_WITH)),
-                                 'a.png,41.5,40,30,,,tiny,fp32,quality,nr,"MOS, 0..100",True,,False,0123456789abcdef,']
+                                 'a.png,41.5,40,30,,,tiny,fp32,quality,nr,"MOS, 0..100",True,,False,0123456789abcdef,,']
+    faded = made([{**ROWS[0], "note": "far outside, moved towards the worst end"}])
+    assert render(faded, result_columns(MADE_WITH), "csv", {}, header=False).endswith(
+        '0123456789abcdef,,"far outside, moved towards the worst end"\n')
     assert json.loads(render(made(ROWS[:1]), result_columns(MADE_WITH), "jsonl", {}))["reference_digest"] is None
     fr = dataclasses.replace(MADE_WITH, **OTHER_SETTINGS["fr"])
     assert render(made(ROWS[:1], fr), result_columns(fr), "csv", {}, header=False) == (
-        'a.png,41.5,40,30,,,tiny,fp32,fr,fr,"MOS, 0..100",True,ref.png,False,0123456789abcdef,0011223344556677\n')
+        'a.png,41.5,40,30,,,tiny,fp32,fr,fr,"MOS, 0..100",True,ref.png,False,0123456789abcdef,0011223344556677,\n')
     assert list(json.loads(render(made(ROWS[:1]), result_columns(MADE_WITH), "jsonl", {}))) == list(
         result_columns(MADE_WITH))
 

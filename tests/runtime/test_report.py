@@ -136,7 +136,7 @@ def test_thumbnails_come_from_the_one_decode_and_cost_nothing_unasked(scorer: Qu
             assert thumb.size == (round(result.width * scale), round(result.height * scale))
         else:
             assert result.thumbnail is None
-    assert list(with_thumbs[0].to_dict()) == ["source", "score", "width", "height", "error", "error_type"]
+    assert list(with_thumbs[0].to_dict()) == ["source", "score", "width", "height", "error", "error_type", "note"]
     assert "thumbnail=" not in repr(with_thumbs[0])
 
 
@@ -229,8 +229,8 @@ def test_cli_writes_the_report_rows_thumbnails_and_links(capsys, tiny_bundle_dir
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", data["header"]["written"])
     scored = {r[0]: r for r in data["rows"]}
     assert len(scored) == 8 and len(data["failed"]) == 3
-    for source, score, width, height, thumb, href in data["rows"]:
-        assert score == scorer.score(source)
+    for source, score, width, height, thumb, href, note in data["rows"]:
+        assert score == scorer.score(source) and note is None  # the tiny bundle's head has no fade
         assert Image.open(folder / "thumbs" / thumb).size == Image.open(io.BytesIO(
             make_thumbnail(Image.open(source).convert("RGB")))).size
         # The link is relative to the page and percent-encodes the name's bytes (non-UTF-8 too).
@@ -270,7 +270,7 @@ def test_write_report_from_python_lists_non_finite_scores_with_the_failures(tmp_
                                                    ScoreResult("c", None, "gone", "ImageDecodeError")]), header)
     assert path == tmp_path / "r.html"
     data = page_data(path)
-    assert data["rows"] == [["a", 2.0, None, None, None, None]]  # not a file: no link, no thumbnail
+    assert data["rows"] == [["a", 2.0, None, None, None, None, None]]  # not a file: no link, no thumbnail, no note
     assert data["failed"] == [["b", "NonFiniteError", "the score nan is not a finite number, so the image has no score",
                                None], ["c", "ImageDecodeError", "gone", None]]
     assert rows_of(path)[1]["score"] is None  # rows.jsonl is valid JSON, and --resume retries the image
@@ -721,3 +721,18 @@ def test_hostile_strings_from_python_are_text_in_the_page(chrome: Any, tmp_path:
     assert "<b>model</b>" in text(chrome, "meta") and "<i>head</i>" in text(chrome, "meta")
     assert chrome.execute_script("return window.pwned") is None
     assert chrome.execute_script("return document.querySelectorAll('#meta b, #meta i, img[src=y]').length") == 0
+
+
+def test_a_faded_score_is_marked_with_its_note_in_the_page(chrome: Any, tmp_path: Path) -> None:
+    """A score the head faded (ScoreResult.note) carries a "faded" mark whose tooltip is the note; the
+    note is shown as text, never as markup."""
+    note = "far outside the images head 'quality' was fitted on <b>x</b>"
+    report = write_report(tmp_path / "faded.html", [ScoreResult("a", 2.0, note=note), ScoreResult("b", 50.0)], HEADER)
+    assert [row[-1] for row in page_data(report)["rows"]] == [note, None]
+    browser.open_report(chrome, report)
+    assert shown_paths(chrome) == ["a", "b"]
+    marks = chrome.execute_script(
+        "return [...document.querySelectorAll('#grid figure')].map(f => [...f.querySelectorAll('.note')]"
+        ".map(m => [m.textContent, m.title]))")
+    assert marks == [[["faded", note]], []]
+    assert chrome.execute_script("return document.querySelectorAll('#grid .note b').length") == 0

@@ -15,7 +15,7 @@ from result_rows import MADE_WITH, OTHER_SETTINGS, ROWS, made
 
 from contrique_infer import atomicfile
 from contrique_infer.output import RESULT_COLUMNS, OutputFileError, render, result_columns
-from contrique_infer.resume import resume
+from contrique_infer.resume import resume, resumed_columns
 
 
 SAME_SETTINGS = "resume with the same --model, --head, --variant, --fr and --apply-exif, or write to a new -o file"
@@ -192,16 +192,16 @@ def test_resume_refuses_rows_without_a_reference_digest(tmp_path: Path, fmt: str
 def test_resume_refuses_rows_whose_settings_are_not_what_contrique_score_writes(tmp_path: Path) -> None:
     header = ",".join(result_columns(MADE_WITH)) + "\n"
     for fmt, text, line, reason in (
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,yes,,False,0123456789abcdef,\n", 2,
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,yes,,False,0123456789abcdef,,\n", 2,
          "what made its score is recorded wrongly: field 'higher_is_better' must be bool"),
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,false,0123456789abcdef,\n", 2,
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,false,0123456789abcdef,,\n", 2,
          "what made its score is recorded wrongly: field 'apply_exif' must be bool"),
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,,\n", 2,  # empty: "", not None
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,,,\n", 2,  # empty: "", not None
          "what made its score is recorded wrongly: field 'bundle_digest' must be 16 lowercase hex digits"),
-        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,ref.png,False,0123456789abcdef,0123\n", 2,
+        ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,ref.png,False,0123456789abcdef,0123,\n", 2,
          "what made its score is recorded wrongly: field 'reference_digest' must be 16 lowercase hex digits"),
         ("csv", header + "a.png,1.5,1,1,,,tiny,fp32,quality,nr,MOS,True,,False,0123456789abcdef\n", 2,
-         "expected 16 columns"),
+         "expected 17 columns"),
         ("jsonl", json.dumps({**made(ROWS[:1])[0], "bundle_digest": "0123"}) + "\n", 1,
          "what made its score is recorded wrongly: field 'bundle_digest' must be 16 lowercase hex digits"),
         ("jsonl", json.dumps({**made(ROWS[:1])[0], "reference_digest": 12}) + "\n", 1,
@@ -425,3 +425,16 @@ def test_resume_refuses_special_files(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo.jsonl")
     with pytest.raises(OutputFileError, match=r"fifo.jsonl: is a named pipe \(FIFO\), not a regular file"):
         resume(str(tmp_path / "fifo.jsonl"), "jsonl")
+
+
+def test_a_csv_file_from_before_the_note_column_is_resumed_in_its_own_columns(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    assert resumed_columns(str(path), MADE_WITH) == result_columns(MADE_WITH)  # a new file: the current columns
+    earlier = result_columns(MADE_WITH)[:-1]
+    assert earlier[-1] == "reference_digest"
+    path.write_text(render(made(ROWS), earlier, "csv", {}), newline="")
+    assert resume(str(path), "csv", MADE_WITH) == {ROWS[0]["source"], ROWS[2]["source"]}
+    assert resumed_columns(str(path), MADE_WITH) == earlier
+    path.write_text(render(made(ROWS[:1]), result_columns(MADE_WITH), "csv", {}), newline="")
+    assert resume(str(path), "csv", MADE_WITH) == {ROWS[0]["source"]}
+    assert resumed_columns(str(path), MADE_WITH) == result_columns(MADE_WITH)
