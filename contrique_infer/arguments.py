@@ -1,14 +1,18 @@
-"""Checks of the public API's count arguments (threads, workers, batch sizes, pixel limits).
+"""Checks of the public API's arguments: counts (threads, workers, batch sizes, pixel limits)
+and callbacks.
 
 One rule for every function that takes a count: a positive integer, Python's or NumPy's
 (``numbers.Integral``), never a bool (``True`` is not one thread); the value comes back as a Python
-``int``, so that it serialises to JSON and pickles alike wherever it was given.
+``int``, so that it serialises to JSON and pickles alike wherever it was given. A callback
+(``thumbnail``, ``progress``) is callable or None, checked when it is passed, not when it is first
+called, deep in a batch.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Literal, overload
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, overload
 
 
 @overload
@@ -35,3 +39,18 @@ def positive_count(value: object, name: str, *, optional: bool = False) -> int |
         wanted = "a positive integer or None" if optional else "a positive integer"
         raise ValueError(f"{name} must be {wanted}; got {value!r}")
     return int(value)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def optional_callable(value: _F | None, name: str) -> _F | None:
+    """``value`` if it is callable or None.
+
+    Raises:
+        TypeError: ``value`` cannot be called (it would fail only when first called, for each image).
+    """
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be a function (or None); got {value!r} ({type(value).__name__}), "
+                        "which cannot be called")
+    return value

@@ -17,7 +17,7 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 import numpy as np
 
-from .arguments import positive_count
+from .arguments import optional_callable, positive_count
 from .bundle import LoadedBundle
 from .decoding import DEFAULT_MAX_PIXELS, ImageInput, allow_pixels, describe
 from .errors import HeadKindError, HeadNotFoundError, NonFiniteError, PathError
@@ -408,7 +408,8 @@ class QualityScorer:
             HeadNotFoundError, HeadKindError: See :meth:`score` and :meth:`score_fr` (raised
                 at once, before any image is read).
             ImageError: The ``reference`` image cannot be used (at once).
-            TypeError, ValueError: ``images`` is a single image, or a bad ``batch_size``/``workers``.
+            TypeError, ValueError: ``images`` is a single image, a bad ``batch_size``/``workers``, or a
+                ``thumbnail`` that cannot be called.
             InferenceError: onnxruntime failed (while iterating).
         """
         outcomes = self._outcomes(images, batch_size, workers, thumbnail)
@@ -450,7 +451,8 @@ class QualityScorer:
         """Score many images into a list: :meth:`iter_scores`, collected (same keyword arguments).
 
         Args:
-            progress: Called with each result as it is finished (in input order).
+            progress: Called with each result as it is finished (in input order); a value that
+                cannot be called is a ``TypeError`` at once.
 
         Returns:
             One result per input, in input order.
@@ -484,6 +486,7 @@ class QualityScorer:
         :class:`NonFiniteError` in place of a feature that is not finite; one image per run where the
         encoder does not batch (a CPU)."""
         threads = check_arguments(images, batch_size, workers)
+        optional_callable(thumbnail, "thumbnail")
         per_run = batch_size if self._encoder.batches else 1
         prepare_one = self._prepare if thumbnail is None else partial(self._prepare, thumbnail=thumbnail)
         return (_checked(o) for o in run_pipeline(images, prepare_one, self._encoder.features, batch_size=per_run,
@@ -601,7 +604,12 @@ _T = TypeVar("_T")
 
 
 def _collect(results: Iterator[_T], progress: Callable[[_T], None] | None) -> list[_T]:
-    """The results as a list, calling ``progress`` with each as it comes."""
+    """The results as a list, calling ``progress`` with each as it comes.
+
+    Raises:
+        TypeError: ``progress`` cannot be called (before any image is read).
+    """
+    optional_callable(progress, "progress")
     out = []
     for result in results:
         if progress is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contrique_infer.arguments import positive_count
+from contrique_infer.arguments import optional_callable, positive_count
 
 
 def test_positive_integers_come_back_as_python_ints() -> None:
@@ -25,3 +25,12 @@ def test_anything_else_is_refused_with_the_name_and_the_value(value: object) -> 
 def test_optional_counts_say_that_none_is_allowed() -> None:
     with pytest.raises(ValueError, match=r"^max_pixels must be a positive integer or None; got 0$"):
         positive_count(0, "max_pixels", optional=True)
+
+
+def test_a_callback_is_callable_or_none() -> None:
+    assert optional_callable(None, "progress") is None
+    assert optional_callable(len, "progress") is len
+    for bad in (5, "png", True):
+        with pytest.raises(TypeError, match=r"^thumbnail must be a function \(or None\); got ") as caught:
+            optional_callable(bad, "thumbnail")
+        assert repr(bad) in str(caught.value) and "cannot be called" in str(caught.value)

@@ -269,6 +269,27 @@ def test_argument_errors_raise(scorer: QualityScorer) -> None:
         scorer.score_many([], workers=0)
 
 
+def test_a_callback_that_cannot_be_called_is_refused_before_any_image(scorer: QualityScorer) -> None:
+    """thumbnail=5 made every image of the batch a ThumbnailError ('int' object is not callable), and
+    progress=5 ended the run with a bare TypeError once the first image was scored."""
+    read: list[int] = []
+
+    def images():  # noqa: ANN202 - a generator
+        for i in range(3):
+            read.append(i)
+            yield _img(20, 20, i)
+
+    with pytest.raises(TypeError, match=r"^thumbnail must be a function \(or None\); got 5 \(int\)"):
+        scorer.score_many(images(), thumbnail=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^thumbnail must be a function"):
+        scorer.iter_scores(images(), thumbnail="jpeg")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^progress must be a function \(or None\); got 5 \(int\)"):
+        scorer.score_many(images(), progress=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^progress must be a function"):
+        scorer.features_many(images(), progress="bar")  # type: ignore[arg-type]
+    assert read == []  # refused before the first image was asked for
+
+
 def test_thread_safety(scorer: QualityScorer) -> None:
     images = [_img(20 + i % 4, 30 - i % 3, i) for i in range(12)]
     expected = [scorer.score(img) for img in images]
