@@ -27,7 +27,7 @@ from .manifest import MANIFEST_NAME, HeadInfo, Manifest
 from .pipeline import Encoded, Outcome, check_arguments, run_pipeline
 from .preprocessing import PreparedImage, Thumbnailer, prepare
 from .results import FeatureResult, ScoreResult
-from .session import Encoder, Provider, resolve_providers
+from .session import Encoder, Provider, provider_tuple, resolve_providers
 from .variant_policy import choose_variant
 
 DEFAULT_BATCH_SIZE = 8
@@ -103,7 +103,7 @@ class QualityScorer:
 
     Raises:
         ValueError: ``max_pixels`` is not a positive integer or None.
-        TypeError: ``apply_exif`` is not a bool.
+        TypeError: ``apply_exif`` is not a bool, or ``providers`` is one provider rather than a list.
         HeadNotFoundError: ``head`` is not among the bundle's loaded heads.
         BundleError: The encoder cannot be loaded or does not match the manifest.
         ProviderError, DependencyError: See :func:`contrique_infer.session.resolve_providers`.
@@ -122,7 +122,7 @@ class QualityScorer:
     ) -> None:
         self._setup(bundle, _Options(
             name_or_path=str(bundle.root), head=head, revision=None, variant=bundle.variant.name,
-            providers=None if providers is None else tuple(providers), threads=threads, cache_dir=None,
+            providers=provider_tuple(providers), threads=threads, cache_dir=None,
             local_files_only=True, max_pixels=max_pixels, apply_exif=apply_exif, device=device,
         ))
 
@@ -168,8 +168,9 @@ class QualityScorer:
             device: ``"cpu"`` or ``"cuda"``, when ``providers`` is None.
 
         Raises:
-            ValueError, TypeError: ``max_pixels`` or ``apply_exif`` is bad (see the class docstring),
-                raised before any bundle is read or downloaded.
+            ValueError, TypeError: ``max_pixels``, ``apply_exif`` or the form of ``providers`` (one name
+                rather than a list) is bad (see the class docstring), raised before any bundle is read or
+                downloaded.
             NoDefaultModelError: No name was given and no default bundle is installed.
             BundleError: The bundle is missing, malformed, altered, or its graph does not fit.
             HubError: The Hub bundle could not be fetched (or is not cached, offline).
@@ -179,7 +180,7 @@ class QualityScorer:
         options = _Options(
             name_or_path=None if name_or_path is None else os.fspath(name_or_path),
             head=head, revision=revision, variant=variant,
-            providers=None if providers is None else tuple(providers), threads=threads,
+            providers=provider_tuple(providers), threads=threads,
             cache_dir=None if cache_dir is None else os.fspath(cache_dir), local_files_only=local_files_only,
             max_pixels=max_pixels, apply_exif=apply_exif, device=device,
         )
@@ -215,7 +216,7 @@ class QualityScorer:
         """
         options = _Options(
             name_or_path=location.name_or_path, head=head, revision=location.revision, variant=variant,
-            providers=None if providers is None else tuple(providers), threads=threads, cache_dir=location.cache_dir,
+            providers=provider_tuple(providers), threads=threads, cache_dir=location.cache_dir,
             local_files_only=location.local_files_only, max_pixels=max_pixels, apply_exif=apply_exif, device=device,
         )
         return cls._open(location, options, resolve_providers(options.providers, options.device))

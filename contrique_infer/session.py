@@ -89,6 +89,33 @@ def available_providers() -> list[str]:
     return list(onnxruntime().get_available_providers())
 
 
+def provider_tuple(providers: Sequence[Provider] | None) -> tuple[Provider, ...] | None:
+    """The caller's ``providers`` argument as a tuple (None stays None), checked for its form.
+
+    Raises:
+        TypeError: ``providers`` is one name (a ``str``, which would be taken letter by letter) or one
+            ``(name, options)`` pair rather than a list of them, or holds an entry of neither form.
+    """
+    if providers is None:
+        return None
+    example = f"such as [{CPU!r}] or [({CUDA!r}, {{'device_id': 0}}), {CPU!r}]"
+    if isinstance(providers, (str, bytes)) or _is_pair(providers):
+        raise TypeError(f"providers must be a list of onnxruntime providers, {example}; got the single "
+                        f"{type(providers).__name__} {providers!r}: put it in a list")
+    listed = tuple(providers)
+    for entry in listed:
+        if not isinstance(entry, str) and not _is_pair(entry):
+            raise TypeError(f"providers must be a list of onnxruntime providers, {example}: each a name or a "
+                            f"(name, options) pair; got {entry!r} ({type(entry).__name__}) among them")
+    return listed
+
+
+def _is_pair(value: object) -> bool:
+    """Whether ``value`` is a provider's ``(name, options)`` pair."""
+    return (isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], str)
+            and isinstance(value[1], dict))
+
+
 def resolve_providers(providers: Sequence[Provider] | None = None, device: str | None = None) -> list[Provider]:
     """The provider list to open sessions with.
 

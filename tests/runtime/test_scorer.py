@@ -365,6 +365,17 @@ def test_apply_exif_is_a_bool(tiny_bundle_dir: Path) -> None:
             assert str(refused.value) == f"apply_exif must be True or False; got {bad!r} ({type(bad).__name__})"
 
 
+def test_one_provider_name_is_refused_before_the_bundle_is_read(tiny_bundle_dir: Path) -> None:
+    """providers="CPUExecutionProvider" (a name, not a list) said that providers 'C', 'P', 'U', ... were missing."""
+    makers = (lambda: QualityScorer.from_pretrained(tiny_bundle_dir / "absent", providers=CPU),  # never read
+              lambda: QualityScorer.from_location(locate(tiny_bundle_dir), providers=CPU),
+              lambda: QualityScorer(load_bundle(tiny_bundle_dir), providers=CPU))
+    for make in makers:
+        with pytest.raises(TypeError, match=r"^providers must be a list .*got the single str 'CPUExecutionProvider'"):
+            make()
+    assert QualityScorer.from_pretrained(tiny_bundle_dir, providers=(CPU,)).providers == [CPU]
+
+
 def test_bundle_digest_identifies_the_bundle_content(tiny_bundle_dir: Path, tmp_path: Path) -> None:
     digest = QualityScorer.from_pretrained(tiny_bundle_dir).bundle_digest
     canonical = json.dumps(json.loads((tiny_bundle_dir / MANIFEST_NAME).read_text()), sort_keys=True,

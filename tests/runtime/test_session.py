@@ -22,7 +22,7 @@ from contrique_infer.errors import (
     ProviderError,
 )
 from contrique_infer.manifest import Manifest
-from contrique_infer.session import CPU, CUDA, Encoder, resolve_providers, uses_gpu
+from contrique_infer.session import CPU, CUDA, Encoder, provider_tuple, resolve_providers, uses_gpu
 
 
 @pytest.fixture()
@@ -104,6 +104,19 @@ def test_explicit_providers() -> None:
         resolve_providers([CPU], device="cpu")
     with pytest.raises(ValueError, match="device must be one of cpu, cuda"):
         resolve_providers(device="gpu")
+
+
+def test_providers_must_be_a_list_not_one_provider() -> None:
+    """providers="CPUExecutionProvider" was taken letter by letter: "execution provider(s) ['C', 'P', 'U', ...]
+    not available"; one (name, options) pair, or an entry of another form, failed inside the check."""
+    assert provider_tuple(None) is None
+    assert provider_tuple([CPU, (CUDA, {"device_id": 0})]) == (CPU, (CUDA, {"device_id": 0}))
+    for one in (CPU, CPU.encode(), (CUDA, {"device_id": 0})):
+        with pytest.raises(TypeError, match=r"^providers must be a list of onnxruntime providers, such as "
+                                            r"\['CPUExecutionProvider'\] .*; got the single .*: put it in a list$"):
+            provider_tuple(one)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"each a name or a \(name, options\) pair; got 5 \(int\) among them$"):
+        provider_tuple([CPU, 5])  # type: ignore[list-item]
 
 
 def test_missing_onnxruntime_names_the_extra(monkeypatch: pytest.MonkeyPatch, fresh_import) -> None:
