@@ -1,9 +1,10 @@
-"""Checks of the public API's arguments: counts (threads, workers, batch sizes, pixel limits)
-and callbacks.
+"""Checks of the public API's arguments: counts (threads, workers, batch sizes, pixel limits),
+switches and callbacks.
 
 One rule for every function that takes a count: a positive integer, Python's or NumPy's
 (``numbers.Integral``), never a bool (``True`` is not one thread); the value comes back as a Python
-``int``, so that it serialises to JSON and pickles alike wherever it was given. A callback
+``int``, so that it serialises to JSON and pickles alike wherever it was given. A switch is a bool
+(a NumPy bool is taken as one; ``1`` or ``"no"`` are refused, not taken as true or false). A callback
 (``thumbnail``, ``progress``) is callable or None, checked when it is passed, not when it is first
 called, deep in a batch.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
+
+import numpy as np
 
 
 @overload
@@ -39,6 +42,18 @@ def positive_count(value: object, name: str, *, optional: bool = False) -> int |
         wanted = "a positive integer or None" if optional else "a positive integer"
         raise ValueError(f"{name} must be {wanted}; got {value!r}")
     return int(value)
+
+
+def switch(value: object, name: str) -> bool:
+    """``value`` as a ``bool`` if it is one (Python's or NumPy's).
+
+    Raises:
+        TypeError: ``value`` is anything else (``1``, ``"no"``, None), which would be taken as true or false
+            by its truth, silently.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

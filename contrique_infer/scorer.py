@@ -17,7 +17,7 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 import numpy as np
 
-from .arguments import optional_callable, positive_count
+from .arguments import optional_callable, positive_count, switch
 from .bundle import LoadedBundle
 from .decoding import DEFAULT_MAX_PIXELS, ImageInput, allow_pixels, describe
 from .errors import HeadKindError, HeadNotFoundError, NonFiniteError, PathError
@@ -66,18 +66,17 @@ class _Options:
     device: str | None
 
     def __post_init__(self) -> None:
-        """Check the image options at once, before any bundle is read or downloaded; a NumPy bool
-        ``apply_exif`` becomes a bool and a NumPy integer ``max_pixels`` an int.
+        """Check the options at once, before any bundle is read or downloaded; a NumPy bool
+        ``apply_exif`` or ``local_files_only`` becomes a bool and a NumPy integer ``max_pixels`` an int.
 
         Raises:
             ValueError: ``max_pixels`` is not a positive integer or None.
-            TypeError: ``apply_exif`` is not a bool (``1``, ``"no"``: in a report header it must be one).
+            TypeError: ``apply_exif`` (in a report header it must be one) or ``local_files_only`` is not
+                a bool (``1``, ``"no"``, which would be taken as true).
         """
         object.__setattr__(self, "max_pixels", positive_count(self.max_pixels, "max_pixels", optional=True))
-        if not isinstance(self.apply_exif, (bool, np.bool_)):
-            raise TypeError(f"apply_exif must be True or False; got {self.apply_exif!r} "
-                            f"({type(self.apply_exif).__name__})")
-        object.__setattr__(self, "apply_exif", bool(self.apply_exif))
+        object.__setattr__(self, "apply_exif", switch(self.apply_exif, "apply_exif"))
+        object.__setattr__(self, "local_files_only", switch(self.local_files_only, "local_files_only"))
 
 
 class QualityScorer:
@@ -160,7 +159,7 @@ class QualityScorer:
             threads: onnxruntime intra-op threads (None: onnxruntime's default).
             cache_dir: Hub cache folder (None: huggingface_hub's default).
             local_files_only: Never use the network (as ``HF_HUB_OFFLINE=1``); Hub bundles must
-                be cached already.
+                be cached already. A bool (a NumPy bool is taken as one).
             max_pixels: Refuse images with more pixels (None: no limit); see the class docstring
                 about Pillow's own limit.
             apply_exif: Apply images' EXIF orientation (the official code does not): a bool (a NumPy
@@ -168,9 +167,9 @@ class QualityScorer:
             device: ``"cpu"`` or ``"cuda"``, when ``providers`` is None.
 
         Raises:
-            ValueError, TypeError: ``max_pixels``, ``apply_exif`` or the form of ``providers`` (one name
-                rather than a list) is bad (see the class docstring), raised before any bundle is read or
-                downloaded.
+            ValueError, TypeError: ``max_pixels``, ``apply_exif``, ``local_files_only`` or the form of
+                ``providers`` (one name rather than a list) is bad (see the class docstring), raised before
+                any bundle is read or downloaded.
             NoDefaultModelError: No name was given and no default bundle is installed.
             BundleError: The bundle is missing, malformed, altered, or its graph does not fit.
             HubError: The Hub bundle could not be fetched (or is not cached, offline).

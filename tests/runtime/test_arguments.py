@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contrique_infer.arguments import optional_callable, positive_count
+from contrique_infer.arguments import optional_callable, positive_count, switch
 
 
 def test_positive_integers_come_back_as_python_ints() -> None:
@@ -34,3 +34,10 @@ def test_a_callback_is_callable_or_none() -> None:
         with pytest.raises(TypeError, match=r"^thumbnail must be a function \(or None\); got ") as caught:
             optional_callable(bad, "thumbnail")
         assert repr(bad) in str(caught.value) and "cannot be called" in str(caught.value)
+
+
+def test_a_switch_is_a_bool() -> None:
+    assert switch(np.True_, "apply_exif") is True and switch(False, "apply_exif") is False
+    for bad in (1, 0, "no", None, 1.0):
+        with pytest.raises(TypeError, match=r"^local_files_only must be True or False; got "):
+            switch(bad, "local_files_only")

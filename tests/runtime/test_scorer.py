@@ -376,6 +376,18 @@ def test_one_provider_name_is_refused_before_the_bundle_is_read(tiny_bundle_dir:
     assert QualityScorer.from_pretrained(tiny_bundle_dir, providers=(CPU,)).providers == [CPU]
 
 
+def test_local_files_only_is_a_bool(tiny_bundle_dir: Path) -> None:
+    """local_files_only="no" was taken as true (offline: a Hub model not yet cached failed as a cache miss),
+    and 0 or 1 were kept as they were in the options a pickled scorer re-opens with."""
+    for flag in (np.True_, False):
+        scorer = QualityScorer.from_pretrained(tiny_bundle_dir, local_files_only=flag)
+        assert pickle.loads(pickle.dumps(scorer))._options.local_files_only is bool(flag)
+    for bad in ("no", 1, None):
+        with pytest.raises(TypeError) as refused:
+            QualityScorer.from_pretrained("org/never-downloaded", local_files_only=bad)  # refused before the Hub
+        assert str(refused.value) == f"local_files_only must be True or False; got {bad!r} ({type(bad).__name__})"
+
+
 def test_bundle_digest_identifies_the_bundle_content(tiny_bundle_dir: Path, tmp_path: Path) -> None:
     digest = QualityScorer.from_pretrained(tiny_bundle_dir).bundle_digest
     canonical = json.dumps(json.loads((tiny_bundle_dir / MANIFEST_NAME).read_text()), sort_keys=True,
