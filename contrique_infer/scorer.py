@@ -475,7 +475,11 @@ class QualityScorer:
         Raises:
             HeadNotFoundError: No such head was loaded.
             HeadKindError: The head is of the other kind, or no ``fr`` head can be chosen.
+            ValueError: ``kind`` is neither ``"nr"`` nor ``"fr"``.
         """
+        if kind not in _KIND_NAMES:
+            raise ValueError(f"kind must be 'nr' (a no-reference head, for score) or 'fr' (a full-reference head, "
+                             f"for score_fr); got {kind!r}")
         return self._select_head(name, kind).info
 
     # --- internals --------------------------------------------------------------------------

@@ -388,6 +388,15 @@ def test_local_files_only_is_a_bool(tiny_bundle_dir: Path) -> None:
         assert str(refused.value) == f"local_files_only must be True or False; got {bad!r} ({type(bad).__name__})"
 
 
+def test_resolve_head_refuses_an_unknown_kind(scorer: QualityScorer) -> None:
+    """resolve_head(kind="FR") (or any kind but nr and fr) raised a bare KeyError: 'FR'."""
+    assert scorer.resolve_head(kind="fr").name == "fr_quality"
+    for kind in ("FR", "xx", None):
+        with pytest.raises(ValueError, match=r"^kind must be 'nr' \(a no-reference head, for score\) or 'fr' "
+                                             r"\(a full-reference head, for score_fr\); got "):
+            scorer.resolve_head("quality", kind=kind)  # type: ignore[arg-type]
+
+
 def test_bundle_digest_identifies_the_bundle_content(tiny_bundle_dir: Path, tmp_path: Path) -> None:
     digest = QualityScorer.from_pretrained(tiny_bundle_dir).bundle_digest
     canonical = json.dumps(json.loads((tiny_bundle_dir / MANIFEST_NAME).read_text()), sort_keys=True,
