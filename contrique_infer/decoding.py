@@ -438,7 +438,9 @@ def _from_array(array: np.ndarray, source: str) -> Image.Image:
         return Image.fromarray(np.ascontiguousarray(array), "L")
     if array.ndim == 3 and array.shape[2] in (3, 4):
         return Image.fromarray(np.ascontiguousarray(array), "RGB" if array.shape[2] == 3 else "RGBA")
-    raise ImageDecodeError(source, f"array shape {array.shape} is not an image; expected HxW, HxWx1, HxWx3 or HxWx4")
+    stack = " (a stack of images: score each, e.g. score_many(list(array)))" if array.ndim == 4 else ""
+    raise ImageDecodeError(source, f"array shape {array.shape} is not an image{stack}; expected HxW, HxWx1, HxWx3 "
+                                   "or HxWx4")
 
 
 def _check_size(size: tuple[int, int], source: str, max_pixels: int | None, min_size: int,

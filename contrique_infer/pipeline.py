@@ -49,6 +49,10 @@ def check_arguments(images: Iterable[ImageInput | PathError], batch_size: int, w
         ValueError: ``batch_size`` or ``workers`` is not a positive integer.
     """
     single = (str, bytes, bytearray, memoryview, os.PathLike, np.ndarray, Image.Image)
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        raise TypeError(f"iter_scores, score_many and features_many take an iterable of images, and a NumPy array "
+                        f"is one image: to score a stack of {images.shape[0]} images (N x H x W x C) pass "
+                        "list(array)")
     if isinstance(images, single) or is_stream(images):
         raise TypeError("iter_scores, score_many and features_many take an iterable of images; "
                         "use score() or features() for a single image")

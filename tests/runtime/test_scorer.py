@@ -25,6 +25,7 @@ from contrique_infer.errors import (
     BundleFileError,
     HeadKindError,
     HeadNotFoundError,
+    ImageError,
     ImageTooLargeError,
     ImageTypeError,
     NoDefaultModelError,
@@ -267,6 +268,19 @@ def test_argument_errors_raise(scorer: QualityScorer) -> None:
         scorer.score_many([], batch_size=0)
     with pytest.raises(ValueError, match="workers"):
         scorer.score_many([], workers=0)
+
+
+def test_a_stack_of_images_in_one_array_says_how_to_score_it(scorer: QualityScorer) -> None:
+    """score_many(np.stack(images)) said "use score() or features() for a single image", and score() of the stack
+    "is not an image", with no word of how to score the stack."""
+    stack = np.stack([np.asarray(_img(20, 24, i)) for i in range(3)])
+    with pytest.raises(TypeError, match=r"a NumPy array is one image: to score a stack of 3 images \(N x H x W x C\) "
+                                        r"pass list\(array\)$"):
+        scorer.score_many(stack)
+    with pytest.raises(ImageError, match=r"array shape \(3, 20, 24, 3\) is not an image \(a stack of images: "
+                                         r"score each, e.g. score_many\(list\(array\)\)\)"):
+        scorer.score(stack)
+    assert [r.score for r in scorer.score_many(list(stack))] == [scorer.score(image) for image in stack]
 
 
 def test_a_callback_that_cannot_be_called_is_refused_before_any_image(scorer: QualityScorer) -> None:
