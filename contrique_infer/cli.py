@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images per model run on a GPU (default 8; on a CPU each image runs alone)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: up to 4)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the results to FILE instead of stdout ('-': stdout; a file named - is ./-)")
     p.add_argument("--resume", action="store_true",
                    help="skip the images -o FILE already has a score for, and append (csv, jsonl, html)")
     p.add_argument("--fr", metavar="REFERENCE",
@@ -194,6 +195,8 @@ def _main(argv: list[str] | None) -> int:
         return args
     warnings.showwarning = _hide_image_warning if args.quiet else _show_warning
     warnings.filterwarnings("always", module="PIL")  # one per image, each naming its image
+    if args.output == "-":  # the usual name of stdout; a file called "-" is ./-
+        args.output = None
     if not args.inputs and not args.list_heads:
         return fail(PROG, "give at least one image, directory or glob (or --list-heads)", EXIT_USAGE, parser)
     if args.resume and (args.output is None or args.format not in (*STREAMED, "html")):

@@ -241,6 +241,24 @@ def test_output_file_and_unwritable_output(capsys, tiny_bundle_dir: Path, photos
         assert code == 1 and out == written and "No space left" in err
 
 
+def test_output_dash_is_stdout(capsys, tiny_bundle_dir: Path, photos: Path, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """-o - wrote the results to a new file named "-" in the working folder, and nothing to stdout."""
+    monkeypatch.chdir(tmp_path)
+    expected = run(capsys, photos / "a.png", "-m", tiny_bundle_dir, "--format", "csv")
+    for fmt in ("csv", "jsonl", "json", "table"):
+        code, out, _ = run(capsys, photos / "a.png", "-m", tiny_bundle_dir, "--format", fmt, "-o", "-")
+        assert code == 0 and out == run(capsys, photos / "a.png", "-m", tiny_bundle_dir, "--format", fmt)[1]
+    assert expected[1].startswith("source,score,")
+    code, out, _ = run(capsys, "-m", tiny_bundle_dir, "--list-heads", "-o", "-")
+    assert code == 0 and "fr_quality" in out
+    code, _, err = run(capsys, photos / "a.png", "-m", tiny_bundle_dir, "--format", "csv", "-o", "-", "--resume")
+    assert code == 2 and "--resume needs -o FILE" in err
+    assert not (tmp_path / "-").exists()
+    code, _, _ = run(capsys, photos / "a.png", "-m", tiny_bundle_dir, "--format", "csv", "-o", "./-")  # a file named -
+    assert code == 0 and (tmp_path / "-").read_text().startswith("source,score,")
+
+
 def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, tmp_path: Path) -> None:
     """contrique-score -o out.jsonl, SIGKILLed mid-run, then --resume: every image exactly once,
     with the scores and errors of one uninterrupted run (a half-written last row is repaired)."""
