@@ -42,7 +42,8 @@ EPILOG = """\
 inputs:
   Files, directories (their image files; with --recursive also subdirectories) and glob
   patterns (expanded by contrique-score itself, so quoting them works on every shell; ** matches
-  any depth). Every input appears in the output, with its score or its error.
+  any depth; a pattern picks files: the folders it matches are not scanned). Every input appears
+  in the output, with its score or its error.
 
 output formats:
   table  aligned columns for reading (written at the end)

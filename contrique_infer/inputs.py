@@ -180,9 +180,10 @@ def expand_inputs(inputs: Iterable[str], *, recursive: bool = False,
     """Command-line inputs as the files to score, lazily and in order.
 
     A folder gives its image files (subfolders too with ``recursive``); a glob pattern its
-    matching files (``**`` matches any depth); any other input is kept as it is, whether it
-    exists or not (scoring reports a missing file). A folder without image files and a pattern
-    that matches nothing give a :class:`NoMatchError`; an unreadable folder a :class:`ScanError`.
+    matching files (``**`` matches any depth; the folders it matches are not scanned); any other
+    input is kept as it is, whether it exists or not (scoring reports a missing file). A folder
+    without image files and a pattern that matches no file give a :class:`NoMatchError` (which
+    names the folders the pattern matched, if any); an unreadable folder a :class:`ScanError`.
 
     Args:
         inputs: Files, folders and glob patterns.
@@ -205,14 +206,26 @@ def expand_inputs(inputs: Iterable[str], *, recursive: bool = False,
         elif os.path.lexists(arg) or not _GLOB_CHARS.search(arg):
             yield arg
         else:
-            found, loops = [], []
+            found, folders, loops = [], [], []
             for item in _glob(arg):
                 if isinstance(item, ScanError):
                     loops.append(item)
-                elif not os.path.isdir(item) and not (skipped and os.path.realpath(item).startswith(skipped)):
+                elif os.path.isdir(item):
+                    folders.append(item)
+                elif not (skipped and os.path.realpath(item).startswith(skipped)):
                     found.append(item)
-            yield from sorted(set(found)) or [NoMatchError(arg, "no files match this pattern")]
+            yield from sorted(set(found)) or [NoMatchError(arg, _no_match(arg, folders))]
             yield from loops
+
+
+def _no_match(pattern: str, folders: list[str]) -> str:
+    """Why glob ``pattern`` gives no file: it matches nothing, or only ``folders``, which a pattern does not scan."""
+    if not folders:
+        return "no files match this pattern"
+    shown = ", ".join(sorted(set(folders))[:3]) + (", ..." if len(set(folders)) > 3 else "")
+    return (f"no files match this pattern, only folders ({shown}), and a pattern's folders are not scanned: give "
+            f"the folders themselves (with --recursive for their subfolders), or a pattern of their files such as "
+            f"'{pattern.rstrip(os.sep)}{os.sep}*'")
 
 
 def _glob(pattern: str) -> Iterator[str | ScanError]:

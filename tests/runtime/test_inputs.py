@@ -140,3 +140,20 @@ def test_a_recursive_pattern_skips_symbolic_link_loops(tree: Path, monkeypatch: 
     assert list(expand_inputs(["**/**/*.tif"]))[:3] == ["elsewhere/e.tif", "sub/deeper/d.tif", "sub/side/e.tif"]
     assert list(expand_inputs([".hidden/*.tif", "*/*.webp", "s?b/[c]*"])) == [
         ".hidden/h.tif", "sub/c.webp", "sub/c.webp"]
+
+
+def test_a_pattern_that_matches_only_folders_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'photos/*' quoted, over a folder of dated subfolders, gave "no files match this pattern", though the
+    shell's own expansion of the same pattern (unquoted) scans those folders."""
+    for day in ("2024", "2025"):
+        (tmp_path / "photos" / day).mkdir(parents=True)
+        (tmp_path / "photos" / day / "p.png").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    [refused] = expand_inputs(["photos/*"])
+    assert isinstance(refused, NoMatchError) and refused.path == "photos/*"
+    assert refused.reason == ("no files match this pattern, only folders (photos/2024, photos/2025), and a pattern's "
+                              "folders are not scanned: give the folders themselves (with --recursive for their "
+                              "subfolders), or a pattern of their files such as 'photos/*/*'")
+    assert list(expand_inputs(["photos/*/*"])) == ["photos/2024/p.png", "photos/2025/p.png"]  # as the message says
+    [nothing] = expand_inputs(["photos/*.jpg"])
+    assert nothing.reason == "no files match this pattern"
