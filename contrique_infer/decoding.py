@@ -13,6 +13,9 @@ file object, a PIL image, or a uint8 NumPy array of shape HxW, HxWx1, HxWx3 or H
   dropped, as ``convert("RGB")`` does (transparent pixels keep their stored colour);
 - ``CMYK``, ``YCbCr`` and other modes: PIL ``convert("RGB")``.
 
+An embedded colour profile (ICC) is not applied, as ``convert("RGB")`` and the official code do not:
+the stored values are used whatever colour space the profile gives them.
+
 Animated and multi-page files (GIF, TIFF, ...) use their first frame; a PIL image is used at
 the frame it is on. EXIF orientation is ignored unless ``apply_exif=True`` (the official code
 ignores it), with one exception: Pillow itself turns a TIFF upright by its orientation tag as it

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from image_fixtures import png_bytes, tiff_bytes
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageCms, ImageFile, ImageOps
 from tiny_bundle import write_tiny_bundle
 
 from contrique_infer import cli
@@ -593,3 +593,17 @@ def test_an_uncompressed_16_bit_tiff_stored_plane_by_plane_is_refused(scorer: Qu
         (tmp_path / name).write_bytes(data)
         np.testing.assert_array_equal(np.asarray(decoding.decode_rgb(tmp_path / name)), rgb8, err_msg=name)
     assert scorer.score(tmp_path / "planar8.tif") == scorer.score(rgb8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "TIFF"])
+def test_a_colour_profile_is_not_applied(scorer: QualityScorer, fmt: str) -> None:
+    """An embedded ICC profile is ignored, as by the official code's convert("RGB"): a file scores as the same
+    file without it, whatever the profile says (sRGB, or the XYZ profile, which colour management would turn
+    into other RGB values). Documented in the README's inputs and docs/reliability.md (fifteenth round)."""
+    img = noise(48, 40, 15)
+    plain = scorer.score(encoded(img, fmt))
+    for space in ("sRGB", "XYZ"):
+        profile = ImageCms.ImageCmsProfile(ImageCms.createProfile(space)).tobytes()
+        data = encoded(img, fmt, icc_profile=profile)
+        assert Image.open(io.BytesIO(data)).info["icc_profile"] == profile
+        assert scorer.score(data) == plain
