@@ -328,6 +328,12 @@ def is_stream(image: Any) -> bool:
     return hasattr(image, "read") and not isinstance(image, os.PathLike)
 
 
+def is_unloaded_image(image: Any) -> bool:
+    """Whether ``image`` is a PIL image whose pixels are still in its file (opened, not yet loaded):
+    decoding it reads that file, which its owner may close."""
+    return isinstance(image, Image.Image) and bool(getattr(image, "tile", None))
+
+
 def read_stream(image: Any) -> io.BytesIO:
     """The bytes of a caller's file object, from where it is to its end, as an in-memory file of the
     same :func:`describe` name (Pillow would seek to its start; threads could interleave its reads).

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .arguments import positive_count
-from .decoding import ImageInput, describe, is_stream, read_stream
+from .decoding import ImageInput, describe, is_stream, is_unloaded_image, read_stream
 from .errors import ImageDecodeError, ImageError, PathError
 from .preprocessing import PreparedImage
 
@@ -93,7 +93,11 @@ def run_pipeline(
         workers: Decoding threads (checked by :func:`check_arguments`).
 
     A caller's file object is read here, in input order (each read from where it is), so that one
-    object given twice gives its image once and then a clear error, the same each run.
+    object given twice gives its image once and then a clear error, the same each run. A caller's PIL
+    image that is not loaded yet is decoded here too, before the next input is asked for: its file is
+    the caller's, which a generator may close as it goes on (``with Image.open(p) as im: yield im``).
+    Such images are loaded one at a time anyway (:mod:`contrique_infer.decoding` loads a caller's PIL
+    image under a lock); paths and loaded images are decoded in the threads.
 
     Yields:
         The input's :class:`Encoded` feature, or its :class:`ImageError` (or :class:`PathError`).
@@ -145,7 +149,10 @@ def run_pipeline(
                                 image = read_stream(image)
                             except ImageError as exc:
                                 image = exc
-                        inflight.append((submitted, pool.submit(attempt, image)))
+                        if is_unloaded_image(image):  # now, while its file is open (the caller may close it)
+                            inflight.append((submitted, _done(attempt(image))))
+                        else:
+                            inflight.append((submitted, pool.submit(attempt, image)))
                         submitted += 1
                 if not inflight:
                     break
@@ -180,3 +187,10 @@ def run_pipeline(
 
 
 _END = object()
+
+
+def _done(outcome: PreparedImage | PathError) -> Future[PreparedImage | PathError]:
+    """A future that already holds ``outcome``."""
+    future: Future[PreparedImage | PathError] = Future()
+    future.set_result(outcome)
+    return future

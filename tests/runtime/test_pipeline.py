@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from contrique_infer.decoding import decode_rgb
 from contrique_infer.errors import ImageDecodeError, NoMatchError, PathError, ScanError
 from contrique_infer.pipeline import Encoded, check_arguments, run_pipeline
 from contrique_infer.preprocessing import PreparedImage
@@ -208,3 +209,42 @@ def test_a_file_object_is_read_in_input_order_once() -> None:
         outcomes = list(run_pipeline(items, prepare, Fake().encode, batch_size=2, workers=4))
         assert [type(o).__name__ for o in outcomes] == ["Encoded", "Encoded", "ImageDecodeError", "ImageDecodeError"]
         assert taken == ["image"]
+
+
+def test_pil_images_a_generator_closes_behind_it_are_decoded_while_they_are_open(tmp_path) -> None:  # noqa: ANN001
+    """``with Image.open(p) as im: yield im``: the pipeline asked for the next images before decoding this one, so
+    the generator had closed it: most images failed with "cannot be decoded, the file is truncated or corrupt ()",
+    which ones changing from run to run. An unloaded PIL image is now decoded as it is taken; loaded images and
+    the rest still go to the decoding threads."""
+    rng = np.random.default_rng(15)
+    paths, sums = [], []
+    for i in range(12):
+        pixels = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+        paths.append(tmp_path / f"{i}.png")
+        sums.append(float(pixels.sum()))
+    threads: list[str] = []
+
+    def prepare(image: Image.Image) -> PreparedImage:
+        threads.append(threading.current_thread().name)
+        rgb = decode_rgb(image)
+        return PreparedImage("pil", rgb.width, rgb.height, (np.asarray(rgb, np.float32).transpose(2, 0, 1),))
+
+    def encode(prepared: Sequence[PreparedImage]) -> list[np.ndarray]:
+        return [np.array([p.scales[0].sum()]) for p in prepared]
+
+    def opened() -> Iterator[Image.Image]:
+        for path in paths:
+            with Image.open(path) as image:
+                yield image
+
+    for _ in range(3):
+        outcomes = list(run_pipeline(opened(), prepare, encode, batch_size=4, workers=4))
+        assert [type(o).__name__ for o in outcomes] == ["Encoded"] * 12
+        assert [float(o.feature[0]) for o in outcomes] == sums
+    threads.clear()
+    loaded = [Image.open(path) for path in paths]
+    for image in loaded:
+        image.load()
+    assert [float(o.feature[0]) for o in run_pipeline(loaded, prepare, encode, batch_size=4, workers=4)] == sums
+    assert all(name.startswith("contrique-decode") for name in threads)
