@@ -63,8 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OPERATIONAL = frozenset({"data", "data_authentic", "data_description", "data_license", "device", "workers",
+                         "log_every", "checkpoint_every", "keep_every", "tensorboard"})
+"""Settings that change where a run reads and writes and how it reports, not what it learns: a resume
+may change them (a moved photo folder, another device) and still continue the run exactly."""
+
+
+def changed_settings(before: TrainConfig, after: TrainConfig) -> list[str]:
+    """The settings of ``after`` (a resumed run's) that differ from ``before`` (its checkpoint's),
+    other than :data:`OPERATIONAL` ones, as ``name old -> new``."""
+    old = before.to_dict()
+    return [f"{name} {old[name]!r} -> {value!r}" for name, value in after.to_dict().items()
+            if name not in OPERATIONAL and old[name] != value]
+
+
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """The run's config from the parsed arguments (preset or resumed checkpoint, file, flags).
+
+    A resumed run whose flags or ``--config`` change what it learns (:func:`changed_settings`; a
+    larger ``--steps`` among them, which stretches the schedule) gets a note on stderr naming each
+    change: its next steps are not those of the uninterrupted run.
 
     Raises:
         ConfigError: Invalid settings; ContriqueError: an unreadable checkpoint.
@@ -82,13 +100,20 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         from contrique_export.checkpoint import load_training_checkpoint  # imports torch: only to resume
         from contrique_export.errors import CheckpointError
 
-        base = load_training_checkpoint(args.resume)["config"]
-        if not isinstance(base, dict):
-            raise CheckpointError(args.resume, f"field 'config' is a {type(base).__name__}, not a table of "
+        recorded = load_training_checkpoint(args.resume)["config"]
+        if not isinstance(recorded, dict):
+            raise CheckpointError(args.resume, f"field 'config' is a {type(recorded).__name__}, not a table of "
                                                "settings; the checkpoint is damaged")
+        base = dict(recorded)
         if args.config:
             base.update(read_config_file(args.config))
-        return TrainConfig.from_dict({**base, **overrides}, source=f"{args.resume} config")
+        config = TrainConfig.from_dict({**base, **overrides}, source=f"{args.resume} config")
+        changes = changed_settings(TrainConfig.from_dict(dict(recorded), source=f"{args.resume} config"), config)
+        if changes:
+            print(printable(f"{PROG}: note: resuming {args.resume} with other settings than it was trained with: "
+                            f"{', '.join(changes)}; the steps from here are not those of the uninterrupted run "
+                            "(a warm restart where --steps grew)"), file=sys.stderr)
+        return config
     config = build_config(args.preset or "paper", args.config, overrides)
     if not config.data:
         raise ConfigError("no training data: pass --data DIR (a folder of pristine photos) or set data in --config")

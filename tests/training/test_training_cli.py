@@ -33,9 +33,20 @@ def test_smoke_run_and_resume(photos: Path, tmp_path: Path, capsys: pytest.Captu
     assert main(argv + ["--stop-at", "2", "--data-license", "CC0"]) == 0
     assert capsys.readouterr().out.strip() == str(run / "checkpoint.pt")
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
-    assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--no-progress", "--workers", "0"]) == 0
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 3 and ckpt["data"]["license"] == "CC0" and ckpt["config"]["steps"] == 3
+    assert "note" not in capsys.readouterr().err  # the same settings (workers only moves the work): no note
+    # Settings that change what is learnt are taken, and named: the run is no longer the uninterrupted one
+    temperature = ckpt["config"]["temperature"]
+    assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--no-progress", "--steps", "4",
+                 "--temperature", str(temperature * 2)]) == 0
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["config"]["temperature"] == temperature * 2
+    assert capsys.readouterr().err == (
+        f"contrique-train: note: resuming {run / 'checkpoint.pt'} with other settings than it was trained with: "
+        f"steps 3 -> 4, temperature {temperature!r} -> {temperature * 2!r}; the steps from here are not those of the "
+        "uninterrupted run (a warm restart where --steps grew)\n")
     # --init-from starts a new run from those weights; with --resume it is a usage error, before anything is read
     assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--init-from", str(run / "checkpoint.pt")]) == 2
     assert "--init-from starts a new run" in capsys.readouterr().err
