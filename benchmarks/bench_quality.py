@@ -34,8 +34,9 @@ scores the same pixels. Random distortions use a fixed seed per (photo, kind) (C
 
 Distortion sets: (a) the training package's own distortions, (b) scikit-image, SciPy and Pillow,
 (c) composite chains of albumentations transforms with Pillow's WebP and AVIF encoders, (d) kornia,
-(e) libvips, (f) imagecorruptions (ImageNet-C; run only when asked for with ``--set f``, since its
-package is installed by hand). ``benchmarks/distortion_sets.py`` defines them; its docstring gives every kind's
+(e) libvips, (f) imagecorruptions (ImageNet-C), (g) ImageMagick and (h) FFmpeg (f, g and h run
+only when asked for with ``--set``: f's package is installed by hand, g needs the system's
+ImageMagick, and h keeps a default run what it was). ``benchmarks/distortion_sets.py`` defines them; its docstring gives every kind's
 parameter at levels 1..5 and its implementation (the JSON output has the same tables). The figures
 and tables are computed by ``benchmarks/quality_report.py``.
 
@@ -676,8 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--default", action="store_true", help="also score the packaged default model, if installed")
     parser.add_argument("--no-brisque", action="store_true", help="leave BRISQUE out")
     parser.add_argument("--set", action="append", choices=tuple(SETS), dest="sets",
-                        help="a distortion set; repeatable (default: a, b, c, d, e; f needs imagecorruptions and g "
-                             "Wand with ImageMagick, see benchmarks/distortion_sets.py)")
+                        help="a distortion set; repeatable (default: a, b, c, d, e; f needs imagecorruptions, g "
+                             "Wand with ImageMagick and h imageio-ffmpeg, see benchmarks/distortion_sets.py)")
     parser.add_argument("--ablation", type=Path, metavar="PROXY_DIR",
                         help="a proxy set of TRAINING photos: add LABEL:nss, LABEL:learned and LABEL:both heads "
                              "fitted on it for every bundle with natural-scene statistics")

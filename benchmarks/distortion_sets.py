@@ -1,4 +1,4 @@
-"""The quality benchmark's distortion sets (a) to (g): each kind, its parameter at levels 1..5, its implementation.
+"""The quality benchmark's distortion sets (a) to (h): each kind, its parameter at levels 1..5, its implementation.
 
 ``bench_quality.py`` distorts every photo with each kind of the sets it runs at levels 1 to
 :data:`LEVELS` (5: barely visible to beyond KADID-10k's most severe level), the photo itself being
@@ -187,6 +187,33 @@ spread             radius px 1, 2, 3, 5, 8                spread (-spread R): pi
                                                           random neighbours
 over_sharpen       amount 1.5, 3, 5, 8, 12                unsharp_mask sigma 1.5, threshold 0
 =================  =====================================  ==========================================
+
+Set h: an eighth library, FFmpeg (the ffmpeg 9 binary of the PyPI package ``imageio-ffmpeg``, which
+comes with the ``bench`` extra), added on 2026-12-07 after v2.4.1 was chosen, as a check no model was
+selected on; levels from the PSNR of one validation photo (codecs about 36 down to 24 dB, filters
+about 50 down to 24), never from a model's score. Each kind is one or two ffmpeg runs on one thread
+from the raw 8-bit RGB photo (its last row and column repeated where a side is odd, as 4:2:0 needs,
+and cut off after): a codec encodes one intra frame from RGB to 4:2:0 (FFmpeg's default BT.601
+conversion) and the second run decodes it back to RGB; a filter runs on the RGB frame:
+
+=================  =====================================  ==========================================
+kind               parameter, levels 1..5                 implementation
+=================  =====================================  ==========================================
+h264               CRF 18, 26, 34, 42, 51                 libx264, preset medium
+hevc               CRF 20, 28, 36, 44, 51                 libx265, preset medium
+av1                CRF 20, 35, 48, 57, 63                 libaom-av1, cpu-used 6
+jpeg               qscale 3, 10, 30, 70, 150              FFmpeg's own JPEG encoder (mjpeg), qmax 255
+mpeg2              non-linear qscale 2, 8, 16, 22, 28     mpeg2video, fixed quantiser
+resolution_loss    factor 1.5, 2, 3, 4, 6                 scale down (bilinear), back up (bicubic)
+gaussian_blur      sigma px 0.6, 1.2, 2, 3.5, 6           gblur
+box_blur           radius px 1, 2, 3, 5, 8                boxblur, one pass, every plane
+noise              strength 6, 12, 24, 40, 64             noise, uniform, every plane, seeded
+                                                          (all_seed drawn per series)
+denoise            strength 2, 4, 8, 15, 30               nlmeans (7x7 patches, 15x15 search): the
+                                                          waxy look of strong denoising
+contrast_loss      contrast 0.85, 0.7, 0.55, 0.4, 0.25    eq contrast (luma, about mid-grey)
+over_sharpen       luma amount 0.8, 1.5, 2.5, 3.5, 5      unsharp, 5x5 on luma
+=================  =====================================  ==========================================
 """
 
 from __future__ import annotations
@@ -294,7 +321,7 @@ def brightness(image: Image.Image, factor: float, rng: np.random.Generator) -> I
 
 @dataclass(frozen=True)
 class Kind:
-    """A set-b, set-d, set-e or set-f distortion kind: its parameter per level (1..5) and its implementation."""
+    """A distortion kind of sets b and d to h: its parameter per level (1..5) and its implementation."""
 
     name: str
     parameter: str
@@ -621,6 +648,110 @@ def set_g() -> tuple[Kind, ...]:
     )
 
 
+# --- set h: an eighth library (FFmpeg, through the imageio-ffmpeg binary) ---------------------------
+
+def _ffmpeg_run(arguments: list[str], data: bytes) -> bytes:
+    """What ``ffmpeg arguments`` writes to stdout given ``data`` on stdin (one thread, no console output).
+
+    Raises:
+        RuntimeError: ffmpeg failed (its message).
+    """
+    import subprocess
+
+    import imageio_ffmpeg
+
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
+               *arguments]
+    done = subprocess.run(command, input=data, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"ffmpeg {' '.join(arguments)} failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
+FfmpegPass = Callable[[float, np.random.Generator, int, int], tuple[list[str], list[str]]]
+"""A set-h pass: ``(value, rng, width, height)`` -> the ffmpeg arguments of :func:`_ffmpeg`'s two passes."""
+
+
+def _ffmpeg(step: FfmpegPass) -> Callable[[Image.Image, float, np.random.Generator], Image.Image]:
+    """A set-h kind: ``step(value, rng, width, height)`` gives the arguments of an ffmpeg pass from the photo as raw RGB
+    (edges repeated to even sides, as 4:2:0 video needs, and cut off again) to a stream, and of a second
+    pass from that stream back to raw RGB (``[]``: the first pass writes raw RGB itself)."""
+
+    def apply(image: Image.Image, value: float, rng: np.random.Generator) -> Image.Image:
+        pixels = np.asarray(image.convert("RGB"))
+        height, width = pixels.shape[:2]
+        even = np.pad(pixels, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+        raw_in = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{even.shape[1]}x{even.shape[0]}", "-i", "pipe:0",
+                  "-frames:v", "1"]
+        raw_out = ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+        first, second = step(value, rng, even.shape[1], even.shape[0])
+        data = _ffmpeg_run([*raw_in, *first, *([] if second else raw_out)], even.tobytes())
+        if second:
+            data = _ffmpeg_run([*second, "-i", "pipe:0", *raw_out], data)
+        out = np.frombuffer(data, dtype=np.uint8)
+        if out.size != even.size:
+            raise RuntimeError(f"ffmpeg gave {out.size} bytes for a {even.shape[1]}x{even.shape[0]} RGB image")
+        return Image.fromarray(out.reshape(even.shape)[:height, :width])
+
+    return apply
+
+
+def _ffmpeg_codec(codec: list[str], stream: str, demuxer: str | None = None) -> FfmpegPass:
+    """Encode one 4:2:0 frame with ``codec`` (its level option last, given the level's value) into a
+    ``stream``-format stream, then decode it (read as ``demuxer``, if its name is not the muxer's)."""
+    return lambda value, rng, width, height: ([*codec, str(int(value)), "-pix_fmt", "yuv420p", "-f", stream,
+                                               "pipe:1"], ["-f", demuxer or stream])
+
+
+def _ffmpeg_filter(graph: Callable[[float, np.random.Generator], str]) -> FfmpegPass:
+    """Run the filter graph ``graph(value, rng)`` on the RGB frame."""
+    return lambda value, rng, width, height: (["-vf", graph(value, rng)], [])
+
+
+def _ffmpeg_resolution(factor: float, rng: np.random.Generator, width: int, height: int) -> tuple[list[str], list[str]]:
+    """Scale down by ``factor`` (bilinear) and back up to the frame's size (bicubic)."""
+    return ["-vf", f"scale={max(1, round(width / factor))}:{max(1, round(height / factor))}:flags=bilinear,"
+                   f"scale={width}:{height}:flags=bicubic"], []
+
+
+def set_h() -> tuple[Kind, ...]:
+    """The set-h kinds (the table of the module docstring)."""
+    import imageio_ffmpeg  # noqa: F401 - fails here, with the set's message, without it
+
+    return (
+        Kind("h264", "CRF", (18, 26, 34, 42, 51), "libx264 one intra frame, preset medium, 4:2:0",
+             _ffmpeg(_ffmpeg_codec(["-c:v", "libx264", "-preset", "medium", "-crf"], "h264"))),
+        Kind("hevc", "CRF", (20, 28, 36, 44, 51), "libx265 one intra frame, preset medium, 4:2:0",
+             _ffmpeg(_ffmpeg_codec(["-c:v", "libx265", "-preset", "medium", "-x265-params", "log-level=error",
+                                    "-crf"], "hevc"))),
+        Kind("av1", "CRF", (20, 35, 48, 57, 63), "libaom-av1 one intra frame, cpu-used 6, 4:2:0",
+             _ffmpeg(_ffmpeg_codec(["-c:v", "libaom-av1", "-cpu-used", "6", "-row-mt", "0", "-crf"], "ivf"))),
+        Kind("jpeg", "qscale", (3, 10, 30, 70, 150), "FFmpeg's own JPEG encoder (mjpeg), fixed quantiser, 4:2:0",
+             _ffmpeg(_ffmpeg_codec(["-c:v", "mjpeg", "-qmax", "255", "-q:v"], "mjpeg"))),
+        Kind("mpeg2", "qscale (non-linear)", (2, 8, 16, 22, 28),
+             "FFmpeg mpeg2video one intra frame, fixed non-linear quantiser, 4:2:0",
+             _ffmpeg(_ffmpeg_codec(["-c:v", "mpeg2video", "-non_linear_quant", "1", "-qmax", "28", "-q:v"],
+                                   "mpeg2video", "mpegvideo"))),
+        Kind("resolution_loss", "factor", (1.5, 2, 3, 4, 6), "FFmpeg scale down (bilinear), up (bicubic)",
+             _ffmpeg(_ffmpeg_resolution)),
+        Kind("gaussian_blur", "sigma px", (0.6, 1.2, 2, 3.5, 6), "FFmpeg gblur",
+             _ffmpeg(_ffmpeg_filter(lambda sigma, rng: f"gblur=sigma={sigma}"))),
+        Kind("box_blur", "radius px", (1, 2, 3, 5, 8), "FFmpeg boxblur, one pass, every plane",
+             _ffmpeg(_ffmpeg_filter(lambda r, rng: f"boxblur=luma_radius={int(r)}:luma_power=1:"
+                                                   f"chroma_radius={int(r)}:chroma_power=1"))),
+        Kind("noise", "strength", (6, 12, 24, 40, 64), "FFmpeg noise, uniform, every plane (seeded)",
+             _ffmpeg(_ffmpeg_filter(lambda strength, rng: f"noise=alls={int(strength)}:allf=u:"
+                                                          f"all_seed={int(rng.integers(2**31))}"))),
+        Kind("denoise", "strength", (2, 4, 8, 15, 30), "FFmpeg nlmeans (non-local means, 7x7 patches, 15x15 search)",
+             _ffmpeg(_ffmpeg_filter(lambda strength, rng: f"nlmeans=s={strength}:p=7:r=15"))),
+        Kind("contrast_loss", "contrast", (0.85, 0.7, 0.55, 0.4, 0.25), "FFmpeg eq contrast (on luma, about mid-grey)",
+             _ffmpeg(_ffmpeg_filter(lambda contrast, rng: f"eq=contrast={contrast}"))),
+        Kind("over_sharpen", "luma amount", (0.8, 1.5, 2.5, 3.5, 5), "FFmpeg unsharp 5x5 on luma",
+             _ffmpeg(_ffmpeg_filter(lambda amount, rng: "unsharp=luma_msize_x=5:luma_msize_y=5:"
+                                                        f"luma_amount={amount}"))),
+    )
+
+
 # --- set c: composite degradations (albumentations) -------------------------------------------------
 
 @dataclass(frozen=True)
@@ -803,6 +934,14 @@ def distortion_set_g() -> DistortionSet:
                          f"pip install Wand), or choose other sets with --set: {exc}") from exc
 
 
+def distortion_set_h() -> DistortionSet:
+    try:
+        return _kind_set("h", set_h())
+    except ImportError as exc:  # imageio-ffmpeg, which brings its own ffmpeg binary
+        raise SystemExit("set h needs imageio-ffmpeg (its own ffmpeg binary; in the bench extra: pip install "
+                         f"imageio-ffmpeg), or choose other sets with --set: {exc}") from exc
+
+
 def distortion_set_c() -> DistortionSet:
     chains = {c.name: c for c in set_c()}
     return DistortionSet("c", tuple(chains), {c.name: c.to_dict() for c in chains.values()},
@@ -811,6 +950,7 @@ def distortion_set_c() -> DistortionSet:
 
 SETS: dict[str, Callable[[], DistortionSet]] = {"a": distortion_set_a, "b": distortion_set_b, "c": distortion_set_c,
                                                 "d": distortion_set_d, "e": distortion_set_e, "f": distortion_set_f,
-                                                "g": distortion_set_g}
+                                                "g": distortion_set_g, "h": distortion_set_h}
 DEFAULT_SETS: tuple[str, ...] = ("a", "b", "c", "d", "e")
-"""The sets a run makes when none is named: the libraries of sets f and g are installed by hand."""
+"""The sets a run makes when none is named: f's library is installed by hand, g's needs the system's
+ImageMagick, and h (whose binary comes with the bench extra) came after, so a default run stays what it was."""

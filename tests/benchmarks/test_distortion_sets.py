@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 distortion_sets = pytest.importorskip("distortion_sets", reason="needs the bench extra (scipy)")
@@ -22,7 +22,7 @@ def _photo() -> Image.Image:
 
 def test_a_run_without_sets_leaves_out_the_set_installed_by_hand() -> None:
     assert distortion_sets.DEFAULT_SETS == ("a", "b", "c", "d", "e")
-    assert set(distortion_sets.SETS) == {"a", "b", "c", "d", "e", "f", "g"}
+    assert set(distortion_sets.SETS) == {"a", "b", "c", "d", "e", "f", "g", "h"}
 
 
 def test_set_f_is_seeded_per_series_and_leaves_the_global_generator_alone() -> None:
@@ -63,3 +63,22 @@ def test_set_g_is_seeded_per_series_and_every_kind_grows_with_the_level() -> Non
         assert all(d.shape == pixels.shape and d.dtype == np.uint8 for d in distorted), kind
         errors = [np.abs(d.astype(float) - pixels).mean() for d in distorted]
         assert 0 < errors[0] < errors[1], kind
+
+
+def test_set_h_is_seeded_per_series_keeps_odd_sizes_and_every_kind_grows_with_the_level() -> None:
+    pytest.importorskip("imageio_ffmpeg", reason="set h needs imageio-ffmpeg (the bench extra)")
+    made = distortion_sets.SETS["h"]()
+    assert len(made.kinds) == 12
+    # odd sides (4:2:0 frames need even ones); noise a third of _photo's, which the mildest denoising leaves as it is
+    photo = Image.blend(_photo(), _photo().filter(ImageFilter.GaussianBlur(3)), 0.67)
+    photo = photo.resize((97, 65), Image.Resampling.BICUBIC)
+    pixels = np.asarray(photo, dtype=float)
+    first = np.asarray(made.make(photo, "noise", 3, 5))
+    assert np.array_equal(first, np.asarray(made.make(photo, "noise", 3, 5)))  # the seed decides the draw
+    assert not np.array_equal(first, np.asarray(made.make(photo, "noise", 3, 6)))
+    for kind in made.kinds:
+        distorted = [np.asarray(made.make(photo, kind, level, 5)) for level in (1, 5)]
+        assert all(d.shape == pixels.shape and d.dtype == np.uint8 for d in distorted), kind
+        errors = [np.abs(d.astype(float) - pixels).mean() for d in distorted]
+        assert 0 < errors[0] < errors[1], kind
+    assert np.array_equal(np.asarray(made.make(photo, "h264", 1, 5)), np.asarray(made.make(photo, "h264", 1, 9)))
