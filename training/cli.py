@@ -106,7 +106,9 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
                                                "settings; the checkpoint is damaged")
         base = dict(recorded)
         if args.config:
-            base.update(read_config_file(args.config))
+            from_file = read_config_file(args.config)
+            _check_init_from(from_file, recorded, args.config, args.resume)
+            base.update(from_file)
         config = TrainConfig.from_dict({**base, **overrides}, source=f"{args.resume} config")
         changes = changed_settings(TrainConfig.from_dict(dict(recorded), source=f"{args.resume} config"), config)
         if changes:
@@ -118,6 +120,23 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     if not config.data:
         raise ConfigError("no training data: pass --data DIR (a folder of pristine photos) or set data in --config")
     return config
+
+
+def _check_init_from(from_file: dict[str, Any], recorded: dict[str, Any], config: str, resume: str) -> None:
+    """Refuse a ``--config`` file whose ``init_from`` is not the one the resumed run recorded: a resumed
+    run continues from its checkpoint's weights, so the file's checkpoint would be ignored, yet recorded
+    as where the run started (as ``--init-from`` with ``--resume``, a usage error).
+
+    Raises:
+        ConfigError: The file sets another ``init_from``.
+    """
+    if "init_from" not in from_file or from_file["init_from"] == recorded.get("init_from"):
+        return
+    started = recorded.get("init_from")
+    origin = f"started from the weights of {started!r}" if started else "started from random weights"
+    raise ConfigError(f"{config}: init_from {from_file['init_from']!r} starts a new run from a checkpoint's weights, "
+                      f"and --resume continues the run of {resume}, which {origin}; remove init_from from "
+                      f"{config} to resume, or leave out --resume to start a new run from it")
 
 
 def main(argv: list[str] | None = None) -> int:

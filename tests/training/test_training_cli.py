@@ -209,3 +209,30 @@ def test_a_damaged_log_stops_a_resume_before_anything_is_rewritten(photos: Path,
     assert f"log.csv: cannot be continued ({reason}" in err and "Traceback" not in err
     assert "move it out of the run folder (a new log.csv then starts after step 1) and resume again" in err
     assert _files(run) == before
+
+
+def test_resume_refuses_a_config_file_that_sets_another_init_from(photos: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """``init_from`` in a ``--config`` given with ``--resume`` would be ignored (the run goes on from its
+    checkpoint's weights) yet recorded as where the run started: refused, as ``--init-from`` is, before
+    anything is written; the same ``init_from`` as the run recorded (null for a run from random weights)
+    resumes as usual."""
+    run = tmp_path / "run"
+    assert main(["--preset", "smoke", "--data", str(photos), "--out", str(run), "--no-progress", "--steps", "2",
+                 "--stop-at", "1"]) == 0
+    before = (run / "checkpoint.pt").read_bytes()
+    other = tmp_path / "other.toml"
+    other.write_text(f'init_from = "{run / "checkpoint.pt"}"\n')
+    capsys.readouterr()
+    assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--config", str(other), "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"contrique-train: error: {other}: init_from '{run / 'checkpoint.pt'}' starts a new run from a checkpoint's "
+        f"weights, and --resume continues the run of {run / 'checkpoint.pt'}, which started from random weights; "
+        f"remove init_from from {other} to resume, or leave out --resume to start a new run from it\n")
+    assert (run / "checkpoint.pt").read_bytes() == before
+    same = tmp_path / "same.json"
+    same.write_text('{"init_from": null}')
+    assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--config", str(same), "--no-progress"]) == 0
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 2 and ckpt["config"]["init_from"] is None
+    assert "note" not in capsys.readouterr().err
