@@ -59,6 +59,40 @@ def say(line: str) -> None:
         pass
 
 
+class BestEffortStderr:
+    """``sys.stderr`` as a file for progress bars (``tqdm(file=...)``), best-effort as :func:`say`: what
+    cannot be written (stderr closed, full, or its reader gone) is lost, never the run."""
+
+    def write(self, text: str) -> int:
+        """Write ``text`` to stderr if it can be; returns its length either way."""
+        if sys.stderr is not None:
+            try:
+                sys.stderr.write(text)
+            except (OSError, ValueError):
+                pass
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush stderr if it can be."""
+        if sys.stderr is not None:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+    @property
+    def encoding(self) -> str | None:
+        """Stderr's encoding (None where it is closed), which tqdm reads to choose its bar's characters."""
+        return getattr(sys.stderr, "encoding", None)
+
+    def isatty(self) -> bool:
+        """Whether stderr is a terminal (False where it is closed)."""
+        try:
+            return sys.stderr is not None and sys.stderr.isatty()
+        except (OSError, ValueError):
+            return False
+
+
 _UNPRINTABLE = re.compile(  # C0 and C1 controls, DEL, bidirectional marks and overrides
     "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from contrique_export.model_config import ARCHITECTURES
-from contrique_infer.commands import EXIT_INTERRUPTED, EXIT_USAGE, fail, parse, positive_int, printable
+from contrique_infer.commands import EXIT_INTERRUPTED, EXIT_USAGE, fail, parse, positive_int, printable, say
 from contrique_infer.errors import ContriqueError
 
 from .config import AMP_MODES, DEVICES, PRESETS, TrainConfig, build_config, read_config_file
@@ -112,9 +111,9 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         config = TrainConfig.from_dict({**base, **overrides}, source=f"{args.resume} config")
         changes = changed_settings(TrainConfig.from_dict(dict(recorded), source=f"{args.resume} config"), config)
         if changes:
-            print(printable(f"{PROG}: note: resuming {args.resume} with other settings than it was trained with: "
-                            f"{', '.join(changes)}; the steps from here are not those of the uninterrupted run "
-                            "(a warm restart where --steps grew)"), file=sys.stderr)
+            say(printable(f"{PROG}: note: resuming {args.resume} with other settings than it was trained with: "
+                          f"{', '.join(changes)}; the steps from here are not those of the uninterrupted run "
+                          "(a warm restart where --steps grew)"))
         return config
     config = build_config(args.preset or "paper", args.config, overrides)
     if not config.data:
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = Path(args.out) / CHECKPOINT_NAME
         hint = (f"; resume with --resume {checkpoint}" if checkpoint.is_file()
                 else " before the first checkpoint; what the run had written is removed")
-        print(printable(f"{PROG}: interrupted{hint}"), file=sys.stderr)
+        say(printable(f"{PROG}: interrupted{hint}"))
         return EXIT_INTERRUPTED
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run
         print(path)

@@ -14,7 +14,6 @@ official code zero-pads instead, which would put distorted black borders into th
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
+from contrique_infer.commands import BestEffortStderr
 from contrique_infer.errors import ImageError, ImageTooLargeError
 from contrique_infer.decoding import check_header, decode_rgb
 
@@ -93,7 +93,7 @@ def check_photos(root: Path, paths: Sequence[Path], progress: bool = False) -> N
         DataError: Photos cannot be read: every one of them, numbered, each with its reason and what to do.
     """
     failed: list[str] = []
-    for path in tqdm(paths, desc="checking photos", unit="photo", file=sys.stderr, disable=not progress):
+    for path in tqdm(paths, desc="checking photos", unit="photo", file=BestEffortStderr(), disable=not progress):
         try:
             check_photo(path)
         except DataError as exc:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from pathlib import Path
 from typing import Any
 
 from contrique_infer.atomicfile import replace_file
+from contrique_infer.commands import say
 
 from .errors import RunFolderError
 
@@ -42,8 +42,8 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                print("warning: --tensorboard needs the tensorboard package (pip install tensorboard); "
-                      "logging to log.csv only", file=sys.stderr)
+                say("warning: --tensorboard needs the tensorboard package (pip install tensorboard); "
+                    "logging to log.csv only")
             else:
                 self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -34,6 +33,7 @@ from contrique_export.checkpoint import load_checkpoint, load_training_checkpoin
 from contrique_export.errors import CheckpointError
 from contrique_export.model import ContriqueNet
 from contrique_infer.atomicfile import replace_file
+from contrique_infer.commands import BestEffortStderr, say
 from contrique_infer.inputs import list_images
 from contrique_infer.paths import new_or_empty
 
@@ -414,8 +414,8 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
             advice = ("free some space (or make it writable) and resume again: its log.csv and config.json are as "
                       "they were" if resume is not None else "choose another --out")
             raise RunFolderError(out, f"cannot be written ({exc.strerror or exc}); {advice}") from exc
-        print(f"training {config.arch} for {total} steps (from step {start}) on {rt.world} process(es), "
-              f"device {rt.device}, batch {config.batch_size}, peak lr {config.peak_lr:.4g}", file=sys.stderr)
+        say(f"training {config.arch} for {total} steps (from step {start}) on {rt.world} process(es), "
+            f"device {rt.device}, batch {config.batch_size}, peak lr {config.peak_lr:.4g}")
 
     def save(step: int) -> Path:
         final = trainer if ema is None else ema.module  # the weights to use: the average when there is one
@@ -444,7 +444,8 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
         return path
 
     generator = torch.Generator(device=rt.device)
-    bar = tqdm(total=total, initial=start, file=sys.stderr, disable=not (progress and rt.is_main), dynamic_ncols=True)
+    bar = tqdm(total=total, initial=start, file=BestEffortStderr(), disable=not (progress and rt.is_main),
+               dynamic_ncols=True)
     model.train()
     for module in net.stage_modules(config.freeze_stages):  # (after SyncBatchNorm's swap) BatchNorm statistics stay
         module.eval()                                        # those of the initialisation

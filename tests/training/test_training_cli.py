@@ -43,7 +43,7 @@ def test_smoke_run_and_resume(photos: Path, tmp_path: Path, capsys: pytest.Captu
     assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--no-progress", "--steps", "4",
                  "--temperature", str(temperature * 2)]) == 0
     assert torch.load(run / "checkpoint.pt", weights_only=True)["config"]["temperature"] == temperature * 2
-    assert capsys.readouterr().err.splitlines()[0] == (
+    assert capsys.readouterr().err.splitlines()[0] == (  # then the run's summary line
         f"contrique-train: note: resuming {run / 'checkpoint.pt'} with other settings than it was trained with: "
         f"steps 3 -> 4, temperature {temperature!r} -> {temperature * 2!r}; the steps from here are not those of the "
         "uninterrupted run (a warm restart where --steps grew)")
@@ -236,3 +236,36 @@ def test_resume_refuses_a_config_file_that_sets_another_init_from(photos: Path, 
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 2 and ckpt["config"]["init_from"] is None
     assert "note" not in capsys.readouterr().err
+
+
+class _FullStream:
+    """A stderr on a full disk: every write fails, as ``2>/dev/full``."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("stderr", [_FullStream(), None], ids=["full", "closed"])
+def test_a_stderr_that_cannot_be_written_stops_no_run(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch, stderr: object) -> None:
+    """contrique-train's own lines on stderr (the run's summary, the progress bar, a resume's note) are
+    best-effort, as contrique-score's: a full stderr (``2>/dev/full``) used to end the run with exit 1
+    before its first step, and a closed one (``2>&-``) sent the summary to stdout, before the
+    checkpoint's path that scripts read from there."""
+    run = tmp_path / "run"
+    assert main(["--preset", "smoke", "--data", str(photos), "--out", str(run), "--no-progress", "--steps", "2",
+                 "--stop-at", "1"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--steps", "3"]) == 0  # a note, a bar
+    monkeypatch.undo()
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert capsys.readouterr().out == f"{run / 'checkpoint.pt'}\n"
