@@ -14,7 +14,6 @@ Importing this module imports neither Ray nor pyarrow; using them when they are 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 import sys
 from collections.abc import Iterable
@@ -25,7 +24,7 @@ from .arguments import positive_count
 from .errors import DependencyError
 from .pipeline import check_batching
 from .results import ScoreResult
-from .scorer import DEFAULT_BATCH_SIZE, QualityScorer
+from .scorer import DEFAULT_BATCH_SIZE, QualityScorer, check_pretrained_arguments
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -181,15 +180,18 @@ def score_dataset(
 
     Raises:
         DependencyError: Ray Data is not installed.
-        TypeError: ``options`` has a name :meth:`QualityScorer.from_pretrained` does not take.
+        TypeError: ``options`` has a name :meth:`QualityScorer.from_pretrained` does not take, or a
+            value of a type it refuses (``apply_exif="no"``).
         ValueError: ``workers``, ``rows_per_call``, ``batch_size`` or ``decode_workers`` is not a
-            positive integer (``decode_workers`` may be None).
+            positive integer (``decode_workers`` may be None), or ``threads`` or an option is a value
+            :meth:`QualityScorer.from_pretrained` refuses (``threads=0``, ``max_pixels=0``): each
+            raised before Ray starts, not in every worker.
     """
     ray = require_ray()
     workers = positive_count(workers, "workers")
     rows_per_call = positive_count(rows_per_call, "rows_per_call")
     check_batching(batch_size, decode_workers, "decode_workers")  # here, not in every worker once Ray has started
-    inspect.signature(QualityScorer.from_pretrained).bind(model, threads=threads, **options)  # fail here, not in a worker
+    check_pretrained_arguments(model, threads=threads, **options)  # fail here, not in every worker
     if not ray.is_initialized():
         ray.init()
     cpus = ray.cluster_resources().get("CPU", 1.0)

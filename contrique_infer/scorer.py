@@ -8,6 +8,7 @@ a no-reference (``nr``) head maps it to a score, a full-reference (``fr``) head 
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ from .manifest import MANIFEST_NAME, HeadInfo, Manifest
 from .pipeline import Encoded, Outcome, check_arguments, run_pipeline
 from .preprocessing import PreparedImage, Thumbnailer, prepare
 from .results import FeatureResult, ScoreResult
-from .session import Encoder, Provider, provider_tuple, resolve_providers
+from .session import Encoder, Provider, provider_tuple, resolve_providers, thread_count
 from .variant_policy import choose_variant
 
 DEFAULT_BATCH_SIZE = 8
@@ -67,16 +68,44 @@ class _Options:
 
     def __post_init__(self) -> None:
         """Check the options at once, before any bundle is read or downloaded; a NumPy bool
-        ``apply_exif`` or ``local_files_only`` becomes a bool and a NumPy integer ``max_pixels`` an int.
+        ``apply_exif`` or ``local_files_only`` becomes a bool and a NumPy integer ``threads`` or
+        ``max_pixels`` an int.
 
         Raises:
-            ValueError: ``max_pixels`` is not a positive integer or None.
+            ValueError: ``max_pixels`` is not a positive integer or None, ``threads`` not one up to
+                :data:`~contrique_infer.session.MAX_THREADS` or None.
             TypeError: ``apply_exif`` (in a report header it must be one) or ``local_files_only`` is not
                 a bool (``1``, ``"no"``, which would be taken as true).
         """
+        object.__setattr__(self, "threads", thread_count(self.threads))
         object.__setattr__(self, "max_pixels", positive_count(self.max_pixels, "max_pixels", optional=True))
         object.__setattr__(self, "apply_exif", switch(self.apply_exif, "apply_exif"))
         object.__setattr__(self, "local_files_only", switch(self.local_files_only, "local_files_only"))
+
+
+def _pretrained_options(*, name_or_path: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None,
+                        providers: Sequence[Provider] | None, **options: Any) -> _Options:
+    """The arguments of :meth:`QualityScorer.from_pretrained` as its checked options.
+
+    Raises:
+        ValueError, TypeError: As :meth:`QualityScorer.from_pretrained`, before any bundle is read.
+    """
+    return _Options(name_or_path=None if name_or_path is None else os.fspath(name_or_path),
+                    cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+                    providers=provider_tuple(providers), **options)
+
+
+def check_pretrained_arguments(name_or_path: str | os.PathLike[str] | None = None, **options: Any) -> None:
+    """Check arguments for :meth:`QualityScorer.from_pretrained` as it checks them, without reading any
+    bundle: for callers that open the scorer elsewhere, later (:mod:`contrique_infer.distributed`'s workers).
+
+    Raises:
+        TypeError: A name ``from_pretrained`` does not take, or a value of the wrong type.
+        ValueError: A value ``from_pretrained`` refuses (``threads=0``, ``max_pixels=0``).
+    """
+    bound = inspect.signature(QualityScorer.from_pretrained).bind(name_or_path, **options)
+    bound.apply_defaults()
+    _pretrained_options(**bound.arguments)
 
 
 class QualityScorer:
@@ -167,21 +196,19 @@ class QualityScorer:
             device: ``"cpu"`` or ``"cuda"``, when ``providers`` is None.
 
         Raises:
-            ValueError, TypeError: ``max_pixels``, ``apply_exif``, ``local_files_only`` or the form of
-                ``providers`` (one name rather than a list) is bad (see the class docstring), raised before
-                any bundle is read or downloaded.
+            ValueError, TypeError: ``threads``, ``max_pixels``, ``apply_exif``, ``local_files_only`` or the
+                form of ``providers`` (one name rather than a list) is bad (see the class docstring), raised
+                before any bundle is read or downloaded.
             NoDefaultModelError: No name was given and no default bundle is installed.
             BundleError: The bundle is missing, malformed, altered, or its graph does not fit.
             HubError: The Hub bundle could not be fetched (or is not cached, offline).
             HeadNotFoundError, VariantNotFoundError: The bundle has no such head or variant.
             ProviderError, DependencyError: Providers unavailable, or onnxruntime missing.
         """
-        options = _Options(
-            name_or_path=None if name_or_path is None else os.fspath(name_or_path),
-            head=head, revision=revision, variant=variant,
-            providers=provider_tuple(providers), threads=threads,
-            cache_dir=None if cache_dir is None else os.fspath(cache_dir), local_files_only=local_files_only,
-            max_pixels=max_pixels, apply_exif=apply_exif, device=device,
+        options = _pretrained_options(
+            name_or_path=name_or_path, head=head, revision=revision, variant=variant, providers=providers,
+            threads=threads, cache_dir=cache_dir, local_files_only=local_files_only, max_pixels=max_pixels,
+            apply_exif=apply_exif, device=device,
         )
         resolved = resolve_providers(options.providers, options.device)  # a bad device fails before any download
         found = locate(options.name_or_path, revision=revision, cache_dir=options.cache_dir,

@@ -45,6 +45,20 @@ GPU_PROVIDERS = (CUDA, "TensorrtExecutionProvider")
 
 Provider = str | tuple[str, dict[str, Any]]
 """An onnxruntime provider: a name, or ``(name, options)``."""
+MAX_THREADS = 1024
+"""The most onnxruntime intra-op threads a session may be given: onnxruntime's Python binding refuses
+2**31 with a bare ``TypeError``, and sets out to make 2**31 - 1 threads until ``std::bad_alloc``."""
+
+
+def thread_count(threads: object) -> int | None:
+    """``threads`` (onnxruntime intra-op threads) as an ``int``, or None (onnxruntime chooses).
+
+    Raises:
+        ValueError: It is not an integer from 1 to :data:`MAX_THREADS` or None.
+    """
+    return positive_count(threads, "threads", optional=True, maximum=MAX_THREADS)
+
+
 LARGE_IMAGE_PIXELS = 2_500_000
 """On CPU, the first image (one scale of it) with more pixels than this turns onnxruntime's memory arena
 off (see :class:`Encoder`): a 12-megapixel photo's half scale has 3 MP, a Full HD frame 2.07 MP."""
@@ -202,12 +216,12 @@ class Encoder:
         BundleFileError: The file cannot be read, or keeps tensors in other files (ONNX external
             data, which the manifest would not verify).
         GraphMismatchError: The graph's input/output do not match the manifest.
-        ValueError: ``threads`` is not a positive integer.
+        ValueError: ``threads`` is not an integer from 1 to :data:`MAX_THREADS` (or None).
     """
 
     def __init__(self, model_path: str | os.PathLike[str], manifest: Manifest, *,
                  providers: Sequence[Provider], threads: int | None = None, sha256: str | None = None) -> None:
-        threads = positive_count(threads, "threads", optional=True)
+        threads = thread_count(threads)
         self.path = Path(model_path)
         self._input = manifest.input.input_name
         self._output = manifest.input.output_name

@@ -41,3 +41,17 @@ def test_a_switch_is_a_bool() -> None:
     for bad in (1, 0, "no", None, 1.0):
         with pytest.raises(TypeError, match=r"^local_files_only must be True or False; got "):
             switch(bad, "local_files_only")
+
+
+def test_a_maximum_is_named_and_an_integer_too_long_to_print_is_described() -> None:
+    """An integer of thousands of digits made the message itself fail (Python refuses to print one of
+    more than 4300 digits): ``ValueError: Exceeds the limit (4300 digits) for integer string conversion``."""
+    assert positive_count(np.int64(1024), "threads", maximum=1024) == 1024
+    with pytest.raises(ValueError, match=r"^threads must be an integer from 1 to 1,024 or None; got 2147483648$"):
+        positive_count(2**31, "threads", optional=True, maximum=1024)
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer; got an integer of about 5000 "
+                                         r"digits$"):
+        positive_count(-10**5000, "batch_size")
+    with pytest.raises(ValueError, match=r"^threads must be an integer from 1 to 1,024; got an integer of about 5000 "
+                                         r"digits$"):
+        positive_count(10**5000, "threads", maximum=1024)

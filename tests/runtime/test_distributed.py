@@ -244,9 +244,13 @@ def test_unknown_option_fails_before_any_worker_starts(cluster: None, ray: Any) 
     # these failed only in the workers, once Ray had started them (a RayTaskError with their traceback)
     for bad, match in (({"batch_size": 0}, "batch_size must be a positive integer; got 0"),
                        ({"decode_workers": 0}, "decode_workers must be a positive integer or None; got 0"),
-                       ({"rows_per_call": 0}, "rows_per_call must be a positive integer; got 0")):
+                       ({"rows_per_call": 0}, "rows_per_call must be a positive integer; got 0"),
+                       ({"threads": 0}, "threads must be an integer from 1 to 1,024 or None; got 0"),
+                       ({"max_pixels": 0}, "max_pixels must be a positive integer or None; got 0")):
         with pytest.raises(ValueError, match=match):
             score_dataset(ray.data.from_items([{"image": "a.png"}]), **bad)
+    with pytest.raises(TypeError, match=r"apply_exif must be True or False; got 'no' \(str\)"):
+        score_dataset(ray.data.from_items([{"image": "a.png"}]), apply_exif="no")
 
 
 def test_import_does_not_import_ray() -> None:

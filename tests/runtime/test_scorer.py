@@ -567,3 +567,16 @@ def test_hub_names_go_through_hub(tiny_bundle_dir: Path, tmp_path: Path, monkeyp
     assert clone.score(img) == expected
     assert calls[0] == ("manifest", "org/tiny", "c" * 40, cache, True)  # re-fetched at the pinned commit
     assert (snapshot / MANIFEST_NAME).is_file()
+
+
+def test_threads_beyond_what_onnxruntime_can_make_are_refused_before_the_bundle_is_read(tiny_bundle_dir: Path) -> None:
+    """``threads=2**31`` was a bare ``TypeError`` from onnxruntime's binding (``incompatible function
+    arguments``), ``2**31 - 1`` a ``BundleError`` calling the model file damaged (``std::bad_alloc``),
+    each only once the bundle was read (for a Hub model: downloaded); a NumPy integer was kept as such
+    in the options a pickled scorer re-opens with."""
+    for bad in (2**31, 2**31 - 1, 1025, 0):
+        with pytest.raises(ValueError) as refused:
+            QualityScorer.from_pretrained("org/never-downloaded", threads=bad)  # refused before the Hub
+        assert str(refused.value) == f"threads must be an integer from 1 to 1,024 or None; got {bad}"
+    scorer = QualityScorer.from_pretrained(tiny_bundle_dir, threads=np.int64(2))
+    assert type(pickle.loads(pickle.dumps(scorer))._options.threads) is int
