@@ -196,6 +196,8 @@ def _main(argv: list[str] | None) -> int:
         return args
     warnings.showwarning = _hide_image_warning if args.quiet else _show_warning
     warnings.filterwarnings("always", module="PIL")  # one per image, each naming its image
+    if args.output == "":
+        return fail(PROG, "-o '' names no file: give a file name, or - for stdout", EXIT_USAGE, parser)
     if args.output == "-":  # the usual name of stdout; a file called "-" is ./-
         args.output = None
     if not args.inputs and not args.list_heads:

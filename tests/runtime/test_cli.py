@@ -257,6 +257,8 @@ def test_output_dash_is_stdout(capsys, tiny_bundle_dir: Path, photos: Path, tmp_
     assert not (tmp_path / "-").exists()
     code, _, _ = run(capsys, photos / "a.png", "-m", tiny_bundle_dir, "--format", "csv", "-o", "./-")  # a file named -
     assert code == 0 and (tmp_path / "-").read_text().startswith("source,score,")
+    code, out, err = run(capsys, photos / "a.png", "-m", tiny_bundle_dir, "--format", "csv", "-o", "")
+    assert (code, out) == (2, "") and "-o '' names no file: give a file name, or - for stdout" in err
 
 
 def test_a_killed_run_resumes_to_the_results_of_one_run(tiny_bundle_dir: Path, tmp_path: Path) -> None:
