@@ -517,7 +517,7 @@ def test_an_output_that_cannot_be_a_report_file_is_refused_and_left_alone(capsys
                                                                           photos: Path, tmp_path: Path,
                                                                           kind: str) -> None:
     output, message = {"fifo": (tmp_path / "pipe.html", "exists and is not a regular file (a device, a pipe"),
-                       "empty name": ("", "'': is not a file name; give the report's file"),
+                       "empty name": ("", "-o '' names no file: give a file name, or - for stdout"),
                        "name too long": (tmp_path / ("R" * 250 + ".html"), "cannot be written (File name too long)")}[kind]
     if kind == "fifo":
         os.mkfifo(output)  # a device such as /dev/null is refused the same way (replacing it as root would break it)
