@@ -651,7 +651,8 @@ def set_g() -> tuple[Kind, ...]:
 # --- set h: an eighth library (FFmpeg, through the imageio-ffmpeg binary) ---------------------------
 
 def _ffmpeg_run(arguments: list[str], data: bytes) -> bytes:
-    """What ``ffmpeg arguments`` writes to stdout given ``data`` on stdin (one thread, no console output).
+    """What ``ffmpeg arguments`` writes to stdout given ``data`` on stdin (the input decoded on one
+    thread; ``arguments`` set the encoder's and filters' threads), with no console output.
 
     Raises:
         RuntimeError: ffmpeg failed (its message).
@@ -681,13 +682,14 @@ def _ffmpeg(step: FfmpegPass) -> Callable[[Image.Image, float, np.random.Generat
         pixels = np.asarray(image.convert("RGB"))
         height, width = pixels.shape[:2]
         even = np.pad(pixels, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+        # after -i, -threads and -filter_threads are the encoder's and the filters': one each, whatever the machine
         raw_in = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{even.shape[1]}x{even.shape[0]}", "-i", "pipe:0",
-                  "-frames:v", "1"]
+                  "-frames:v", "1", "-threads", "1", "-filter_threads", "1"]
         raw_out = ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         first, second = step(value, rng, even.shape[1], even.shape[0])
         data = _ffmpeg_run([*raw_in, *first, *([] if second else raw_out)], even.tobytes())
         if second:
-            data = _ffmpeg_run([*second, "-i", "pipe:0", *raw_out], data)
+            data = _ffmpeg_run([*second, "-i", "pipe:0", "-threads", "1", *raw_out], data)
         out = np.frombuffer(data, dtype=np.uint8)
         if out.size != even.size:
             raise RuntimeError(f"ffmpeg gave {out.size} bytes for a {even.shape[1]}x{even.shape[0]} RGB image")
