@@ -9,12 +9,14 @@ Every command (``contrique-score``, ``contrique-export``, ``contrique-train``, `
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stderr
 from types import FrameType
 
 EXIT_OK = 0
@@ -30,19 +32,33 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
     """Parse ``argv``; where argparse would exit (``--help``, ``--version``, a usage error), return
-    its exit code instead, so that ``main`` returns it."""
+    its exit code instead, so that ``main`` returns it. A usage error's lines are best-effort, as
+    :func:`say`'s: with stderr closed they are lost (argparse would print the usage line on stdout)."""
     try:
-        return parser.parse_args(argv)
+        with _argparse_stderr():
+            return parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+
+
+@contextmanager
+def _argparse_stderr() -> Iterator[None]:
+    """Where stderr is closed (``sys.stderr`` is None), give argparse a stderr that keeps what it is
+    given, for no one: its ``print_usage(sys.stderr)`` would otherwise write to stdout. (Where stderr is
+    full, argparse passes over the failed write itself.)"""
+    if sys.stderr is not None:
+        yield
+        return
+    with redirect_stderr(io.StringIO()):
+        yield
 
 
 def fail(prog: str, problem: object, code: int = EXIT_FAILED,
          parser: argparse.ArgumentParser | None = None) -> int:
     """Print ``PROG: error: PROBLEM`` on stderr, :func:`printable` (after the usage line when
     ``parser`` is given), best-effort (:func:`say`); returns ``code``."""
-    if parser is not None:
-        parser.print_usage(sys.stderr)  # argparse's messages are best-effort too
+    if parser is not None:  # BestEffortStderr: print_usage(None), for a closed stderr, would write to stdout
+        parser.print_usage(BestEffortStderr())
     say(printable(f"{prog}: error: {problem}"))
     return code
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
+from broken_stderr import broken_stderrs
 from PIL import Image
 
 from contrique_training.distortions import distort_image
@@ -66,3 +68,19 @@ def test_grid_keeps_a_linked_output_a_link(tmp_path: Path) -> None:
     assert main([str(photo), "-o", str(link), "--size", "16"]) == 0
     assert link.is_symlink() and Image.open(target).format == "PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.png", "photo.png", "target.png"]
+
+
+@broken_stderrs
+def test_a_stderr_that_cannot_be_written_sends_nothing_to_stdout(tmp_path: Path, capsys, monkeypatch,
+                                                                 stderr: object) -> None:
+    """With stderr closed (``2>&-``) a usage error's usage line went to stdout, where the grid's name goes;
+    the exit codes are those of a working stderr."""
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40)).save(photo)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main([str(photo), "-o", str(tmp_path / "g.jpg"), "--size", "16"]) == 2  # fail(..., parser)
+    assert main([str(photo), "-o", str(tmp_path / "g.png"), "--size", "x"]) == 2  # argparse's own
+    assert main([str(tmp_path / "missing.png"), "-o", str(tmp_path / "g.png"), "--size", "16"]) == 1
+    assert main([str(photo), "-o", str(tmp_path / "g.png"), "--size", "16"]) == 0
+    monkeypatch.undo()
+    assert capsys.readouterr() == (f"{tmp_path / 'g.png'}\n", "")

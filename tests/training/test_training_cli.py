@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from broken_stderr import broken_stderrs
 from PIL import Image
 
 from contrique_training.cli import main
@@ -238,22 +239,7 @@ def test_resume_refuses_a_config_file_that_sets_another_init_from(photos: Path, 
     assert "note" not in capsys.readouterr().err
 
 
-class _FullStream:
-    """A stderr on a full disk: every write fails, as ``2>/dev/full``."""
-
-    encoding = "utf-8"
-
-    def write(self, text: str) -> int:
-        raise OSError(28, "No space left on device")
-
-    def flush(self) -> None:
-        raise OSError(28, "No space left on device")
-
-    def isatty(self) -> bool:
-        return False
-
-
-@pytest.mark.parametrize("stderr", [_FullStream(), None], ids=["full", "closed"])
+@broken_stderrs
 def test_a_stderr_that_cannot_be_written_stops_no_run(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch, stderr: object) -> None:
     """contrique-train's own lines on stderr (the run's summary, the progress bar, a resume's note) are

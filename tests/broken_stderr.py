@@ -1,0 +1,30 @@
+"""A stderr that cannot be written, for the tests that a command's own lines on stderr are best-effort:
+full (``2>/dev/full``) or closed (``2>&-``, where Python's ``sys.stderr`` is None)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+class FullStream:
+    """A stderr on a full disk: every write fails, as ``2>/dev/full``; a terminal where ``tty`` is true
+    (so that a command shows its progress bar on it)."""
+
+    encoding = "utf-8"
+
+    def __init__(self, tty: bool = False) -> None:
+        self.tty = tty
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+broken_stderrs = pytest.mark.parametrize("stderr", [FullStream(), None], ids=["full", "closed"])
+"""Parametrise a test's ``stderr`` argument: a full stderr, then a closed one (None); the test sets
+``sys.stderr`` to it (``monkeypatch.setattr(sys, "stderr", stderr)``)."""

@@ -1,0 +1,45 @@
+"""Tests of contrique_infer.commands: what every command shares (argument parsing, error lines)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pytest
+from broken_stderr import broken_stderrs
+
+from contrique_infer import cli
+from contrique_infer.commands import EXIT_USAGE, fail, parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prog")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run").add_argument("--size", type=int)
+    return parser
+
+
+@broken_stderrs
+def test_a_usage_error_on_a_stderr_that_cannot_be_written_leaves_stdout_empty(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stderr: object) -> None:
+    """A usage error's lines (argparse's own, and those of :func:`fail` with a parser) are best-effort: with
+    stderr closed (``2>&-``) argparse printed the usage line on stdout, where a command's results go
+    (``contrique-score 2>&-`` and every other command alike); the exit code is 2 either way."""
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert parse(_parser(), ["run", "--size", "big"]) == EXIT_USAGE  # argparse's own usage error
+    assert parse(_parser(), ["walk"]) == EXIT_USAGE
+    assert fail("prog", "--size must be small", EXIT_USAGE, _parser()) == EXIT_USAGE
+    assert cli.main([]) == EXIT_USAGE  # contrique-score: no image given
+    assert cli.main(["--format", "pdf"]) == EXIT_USAGE
+    monkeypatch.undo()
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_usage_error_is_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse(_parser(), ["run", "--size", "big"]) == EXIT_USAGE
+    assert fail("prog", "--size must be small", EXIT_USAGE, _parser()) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and err == ("usage: prog run [-h] [--size SIZE]\nprog run: error: argument --size: invalid int "
+                                 "value: 'big'\nusage: prog [-h] {run} ...\nprog: error: --size must be small\n")
+    assert parse(_parser(), ["--help"]) == 0  # help goes to stdout, as asked
+    assert capsys.readouterr().out.startswith("usage: prog")
