@@ -8,10 +8,20 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .commands import EXIT_FAILED, EXIT_USAGE, fail, parse, positive_int, printable, run_quietly, say
+from .commands import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    BestEffortStderr,
+    fail,
+    parse,
+    positive_int,
+    printable,
+    run_quietly,
+    say,
+)
 from .decoding import DEFAULT_MAX_PIXELS, decoding_source
 from .errors import ContriqueError, ScanError
 from .inputs import expand_inputs, lists
@@ -360,10 +370,11 @@ class _Reporter:
     def __init__(self, *, quiet: bool) -> None:
         self.quiet = quiet or sys.stderr is None
         self.bar = None
-        if not self.quiet and sys.stderr.isatty():
+        self.stderr = BestEffortStderr()  # tqdm's own writes too: on a failed one it gives up only on EIO
+        if not self.quiet and self.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(file=sys.stderr, unit="img", dynamic_ncols=True)
+            self.bar = tqdm(file=self.stderr, unit="img", dynamic_ncols=True)
 
     def __call__(self, result: ScoreResult) -> ScoreResult:
         """Count ``result`` and report its error or note; returns it."""
@@ -376,10 +387,9 @@ class _Reporter:
             if line is not None:
                 say(line)
             return result
-        with suppress(OSError, ValueError):  # stderr failed (its terminal closed): the scoring goes on
-            self.bar.update(1)
-            if line is not None:
-                self.bar.write(line, file=sys.stderr)
+        self.bar.update(1)
+        if line is not None:
+            self.bar.write(line, file=self.stderr)
         return result
 
     def __enter__(self) -> _Reporter:
@@ -387,8 +397,7 @@ class _Reporter:
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
-            with suppress(OSError, ValueError):
-                self.bar.close()
+            self.bar.close()
 
 
 class _Version(argparse.Action):

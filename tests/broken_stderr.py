@@ -3,23 +3,27 @@ full (``2>/dev/full``) or closed (``2>&-``, where Python's ``sys.stderr`` is Non
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 
 
 class FullStream:
     """A stderr on a full disk: every write fails, as ``2>/dev/full``; a terminal where ``tty`` is true
-    (so that a command shows its progress bar on it)."""
+    (so that a command shows its progress bar on it), one that has gone where ``error`` is ``EIO``."""
 
     encoding = "utf-8"
 
-    def __init__(self, tty: bool = False) -> None:
+    def __init__(self, tty: bool = False, error: int = errno.ENOSPC) -> None:
         self.tty = tty
+        self.error = error
 
     def write(self, text: str) -> int:
-        raise OSError(28, "No space left on device")
+        raise OSError(self.error, os.strerror(self.error))
 
     def flush(self) -> None:
-        raise OSError(28, "No space left on device")
+        raise OSError(self.error, os.strerror(self.error))
 
     def isatty(self) -> bool:
         return self.tty

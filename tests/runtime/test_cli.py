@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from broken_stderr import FullStream
 from killed_run import kill_after_rows, wait_for_rows
 from PIL import Image
 from tiny_bundle import write_tiny_bundle
@@ -415,6 +416,29 @@ def test_with_stderr_closed_the_output_file_does_not_take_its_place(tiny_bundle_
     proc = subprocess.run(command, stdout=subprocess.PIPE, check=False, timeout=120, preexec_fn=_closed_in_child(2))
     assert proc.returncode == 0 and len(output.read_text().splitlines()) == 2
     assert seen.read_text() == os.devnull
+
+
+@pytest.mark.parametrize("stderr", [FullStream(tty=True), FullStream(tty=True, error=errno.EIO)],
+                         ids=["full", "terminal gone"])
+@pytest.mark.parametrize("fmt", ["csv", "html"])
+def test_a_progress_bar_that_cannot_be_written_loses_no_image(capsys, monkeypatch: pytest.MonkeyPatch,
+                                                              tiny_bundle_dir: Path, photos: Path, stderr: FullStream,
+                                                              fmt: str) -> None:
+    """On a terminal (so with the progress bar) that cannot be written, full or gone (EIO), the run scored
+    nothing: tqdm flushes stderr itself as the bar is made, and that OSError ended the run (exit 1, no rows).
+    The bar writes through BestEffortStderr now, as contrique-train's does."""
+    output = photos.parent / f"out.{fmt}"
+    monkeypatch.setattr(sys, "stderr", stderr)
+    code = cli.main([str(photos / "notes.txt"), str(photos / "a.png"), "--model", str(tiny_bundle_dir), "--format",
+                     fmt, *(["-o", str(output)] if fmt == "html" else [])])
+    monkeypatch.undo()
+    out, err = capsys.readouterr()
+    assert code == 1 and err == ""  # 1: notes.txt is no image
+    if fmt == "html":
+        rows = (photos.parent / "out_files" / "rows.jsonl").read_text().splitlines()
+        assert out == "" and [json.loads(r)["error_type"] is None for r in rows] == [False, True]
+    else:
+        assert [r["error_type"] for r in csv.DictReader(io.StringIO(out))] == ["ImageDecodeError", ""]
 
 
 def test_a_closed_stdout_is_one_error_line(tiny_bundle_dir: Path, photos: Path) -> None:
