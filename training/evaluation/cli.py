@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int, random_seed
+from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int, printable, random_seed, say
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
 from contrique_infer.session import DEVICES
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             dataset = _load(args.dataset, args.root, args)
-            print(f"{dataset.name}: {len(dataset)} images from {dataset.root}", file=sys.stderr)
+            say(printable(f"{dataset.name}: {len(dataset)} images from {dataset.root}"))
             result = evaluate(
                 args.bundle, dataset, head_name=args.add_head or args.head_name, add_head=args.add_head is not None,
                 force=args.force, make_default=args.default, **common,

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from contrique_infer.atomicfile import replace_file
+from contrique_infer.commands import BestEffortStderr
 from contrique_infer.jsonfile import loads
 
 from .errors import FeatureError
@@ -189,7 +189,7 @@ def compute_features(
             pending.add(k)
             todo.append(i)
     failed: list[str] = []
-    with tqdm(total=len(todo), desc=f"features ({model.variant})", unit="img", file=sys.stderr,
+    with tqdm(total=len(todo), desc=f"features ({model.variant})", unit="img", file=BestEffortStderr(),
               disable=not progress or not todo) as bar:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start : start + chunk_size]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
+from broken_stderr import broken_stderrs
 
 from contrique_infer.bundle import load_bundle
 from contrique_training.evaluation.cli import main
@@ -107,3 +109,25 @@ def test_infinite_alphas_and_constant_scores_are_refused_by_name(tmp_path: Path,
     labels.write_text("\n".join([header, *(",".join([f[0], "3", *f[2:]]) for f in fields)]) + "\n")
     assert main(base) == 1  # constant scores: the same message, naming no file
     assert f"{labels}: every row has the score 3: correlations with constant scores" in capsys.readouterr().err
+
+
+@broken_stderrs
+def test_a_stderr_that_cannot_be_written_stops_no_evaluation(tmp_path: Path, tiny_bundle_dir: Path,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch, stderr: object) -> None:
+    """The dataset's line and the features' progress bar are best-effort, as contrique-train's: a full
+    stderr (``2>/dev/full``) ended the run with exit 1 and no report, and a closed one (``2>&-``) sent the
+    dataset's line to stdout, before the report, and then the bar ended the run."""
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    labels = write_labelled_set(tmp_path / "set")
+    args = ["run", "--bundle", str(bundle), "--dataset", "csv", "--root", str(labels), "--out", str(tmp_path / "out"),
+            "--cache", str(tmp_path / "cache"), "--add-head", "blur", "--splits", "3", *FAST[:-1]]  # with the bar
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main(args) == 0
+    assert main(["cross", "--bundle", str(bundle), "--train", "csv", str(labels), "--test", "csv", str(labels),
+                 "--no-cache", *FAST[:-1]]) == 0
+    monkeypatch.undo()
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith("# CONTRIQUE evaluation: labels\n") and out.count("# CONTRIQUE evaluation") == 2
+    assert out == (tmp_path / "out" / "report.md").read_text() + out[out.index("# CONTRIQUE evaluation: labels ->"):]
+    assert "blur" in load_bundle(bundle).heads
