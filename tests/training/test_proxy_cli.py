@@ -6,10 +6,12 @@ import json
 import os
 import shutil
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from broken_stderr import broken_stderrs
 from PIL import Image
 
 import contrique_training.proxy
@@ -146,3 +148,27 @@ def test_make_terminated_by_sigterm_removes_what_it_made(tmp_path: Path, capsys:
                  "--quiet"]) == 143
     assert capsys.readouterr().err == "python -m contrique_training.proxy: terminated\n"
     assert not out.exists() and signal.getsignal(signal.SIGTERM) is previous
+
+
+@broken_stderrs
+def test_a_stderr_that_cannot_be_written_stops_no_command(tmp_path: Path, tiny_bundle_dir: Path,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch, stderr: object) -> None:
+    """make's and heads' progress bars and the heads' lines are best-effort, as contrique-train's: a full
+    stderr (``2>/dev/full``) ended either with exit 1 (heads: after it had added the heads to the bundle),
+    and a closed one (``2>&-``) ended make at its bar, and sent the heads' lines to stdout before their JSON."""
+    photos, out = tmp_path / "photos", tmp_path / "set"
+    photos.mkdir()
+    for i in range(5):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (72, 80, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main(["make", "--data", str(photos), "--out", str(out), "--variants", "3", "--max-side", "64"]) == 0
+    made = capsys.readouterr().out
+    assert main(["heads", "--bundle", str(bundle), "--proxy", str(out), "--target", "fr6", "--splits", "2", "--folds",
+                 "2", "--no-cache", "--force"]) == 0  # with the bars of the six metrics and of the features
+    monkeypatch.undo()
+    captured = capsys.readouterr()
+    assert json.loads(made)["counts"]["images"] == 5 * 4
+    assert json.loads(captured.out)["heads"].keys() == {"quality", "level"} and captured.err == ""
+    assert {"quality", "level"} <= load_bundle(bundle).heads.keys()

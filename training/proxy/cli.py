@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from contrique_export.model_config import FEATURE_GROUPS
-from contrique_infer.commands import EXIT_USAGE, fail, fraction, parse, positive_int, random_seed, run_terminable
+from contrique_infer.commands import (
+    EXIT_USAGE,
+    fail,
+    fraction,
+    parse,
+    positive_int,
+    random_seed,
+    run_terminable,
+    say,
+)
 from contrique_infer.errors import ContriqueError
 from contrique_infer.head import FEATURE_CLIPS, fade_problem
 
@@ -140,13 +148,13 @@ def _heads(args: argparse.Namespace, config: ProtocolConfig, group_weights: dict
     for name, head in result["heads"].items():
         cv = head["cv"]
         edge = " (the smallest or largest candidate: widen --alphas)" if head["alpha_at_edge"] else ""
-        print(f"{name}: alpha {head['alpha']:g}{edge}, SRCC {cv['srcc']['median']:.3f}, "
-              f"PLCC {cv['plcc']['median']:.3f} (medians of {config.splits} splits by photo)", file=sys.stderr)
+        say(f"{name}: alpha {head['alpha']:g}{edge}, SRCC {cv['srcc']['median']:.3f}, "
+            f"PLCC {cv['plcc']['median']:.3f} (medians of {config.splits} splits by photo)")
         if "blend" in head:
             shares = ", ".join(f"{part} {p['share']:.2f} (alpha {p['alpha']:g}{', an edge' if p['alpha_at_edge'] else ''})"
                                for part, p in head["blend"]["parts"].items())
-            print(f"{name}: blend of {shares}; out-of-fold SRCC {head['blend']['oof']['srcc']:.3f}, "
-                  f"PLCC {head['blend']['oof']['plcc']:.3f}", file=sys.stderr)
+            say(f"{name}: blend of {shares}; out-of-fold SRCC {head['blend']['oof']['srcc']:.3f}, "
+                f"PLCC {head['blend']['oof']['plcc']:.3f}")
     return result
 
 

@@ -51,7 +51,6 @@ import json
 import math
 import os
 import shutil
-import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -62,6 +61,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from contrique_infer.commands import BestEffortStderr
 from contrique_infer.errors import ContriqueError, DependencyError
 from contrique_infer.inputs import list_images
 from contrique_infer.jsonfile import loads
@@ -398,7 +398,7 @@ def make_proxy_set(
         plan = assignments(len(paths), variants_per_photo, seed, chains)
         images: list[ProxyImage] = []
         for index, (path, pairs) in enumerate(tqdm(list(zip(paths, plan)), desc="proxy set", unit="photo",
-                                                    file=sys.stderr, disable=not progress)):
+                                                    file=BestEffortStderr(), disable=not progress)):
             content = path.relative_to(root).as_posix()
             folder = _image_folder(content)
             (out / folder).mkdir(parents=True, exist_ok=True)
@@ -531,7 +531,7 @@ def target_csv(proxy: ProxySet, target: str = "mdsi", *, progress: bool = False)
         by_photo.setdefault(image.content_id, []).append(image)
     values: dict[str, list[float]] = {m.name: [] for m in METRICS}
     order: list[ProxyImage] = []
-    for content, images in tqdm(list(by_photo.items()), desc="six metrics", unit="photo", file=sys.stderr,
+    for content, images in tqdm(list(by_photo.items()), desc="six metrics", unit="photo", file=BestEffortStderr(),
                                 disable=not progress):
         try:
             arrays = [np.asarray(load_rgb(proxy.folder / im.path)) for im in images]
