@@ -27,7 +27,7 @@ from scipy.stats import spearmanr
 from contrique_export.checkpoint import load_training_checkpoint
 from contrique_export.model import ContriqueNet
 from contrique_export.model_config import ModelConfig
-from contrique_infer.commands import random_seed
+from contrique_infer.commands import EXIT_FAILED, EXIT_USAGE, fail, parse, printable, random_seed, say
 from contrique_infer.errors import ContriqueError
 from contrique_infer.inputs import list_images
 
@@ -136,9 +136,13 @@ MIN_SIZE, MAX_SIZE = 32, 1024
 """The sides ``--size`` takes, in pixels."""
 
 
+PROG = "python -m contrique_training.probe"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the probe; prints one JSON object per encoder on stdout. Exit codes: 0 ok, 1 failed, 2 usage."""
-    parser = argparse.ArgumentParser(prog="python -m contrique_training.probe", description=__doc__.splitlines()[0])
+    """Run the probe; prints one JSON object per encoder on stdout, its progress lines on stderr (best-effort,
+    :func:`~contrique_infer.commands.say`). Exit codes: 0 ok, 1 failed, 2 usage."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder of held-out photos (e.g. ../shared/photos/val)")
     parser.add_argument("--checkpoint", action="append", default=[], help="a contrique-train checkpoint (repeatable)")
     parser.add_argument("--random", action="append", default=[], metavar="ARCH",
@@ -147,21 +151,18 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"side of the photo squares, {MIN_SIZE} to {MAX_SIZE} (default 256)")
     parser.add_argument("--seed", type=random_seed, default=0,
                         help="seed of the distortions and random init (default 0)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
     if not args.checkpoint and not args.random:
-        print("probe: error: pass at least one --checkpoint or --random ARCH", file=sys.stderr)
-        return 2
+        return fail(PROG, "pass at least one --checkpoint or --random ARCH", EXIT_USAGE, parser)
     if not MIN_SIZE <= args.size <= MAX_SIZE:  # every photo is distorted into NUM_CLASSES squares of this side
-        print(f"probe: error: --size must be from {MIN_SIZE} to {MAX_SIZE}", file=sys.stderr)
-        return 2
+        return fail(PROG, f"--size must be from {MIN_SIZE} to {MAX_SIZE}", EXIT_USAGE, parser)
     try:
         paths = list_images(args.data)
         if len(paths) < 3:
             raise ValueError(f"{args.data}: {len(paths)} photo(s); the probe needs at least 3")
-        print(f"distorting {len(paths)} photos x {NUM_CLASSES} classes at {args.size} px", file=sys.stderr)
+        say(f"distorting {len(paths)} photos x {NUM_CLASSES} classes at {args.size} px")
         images, classes, groups = distorted_set(paths, args.size, args.seed)
         models: list[tuple[str, ContriqueNet]] = []
         for arch in args.random:
@@ -173,10 +174,9 @@ def main(argv: list[str] | None = None) -> int:
             net.load_state_dict(ckpt["model"])
             models.append((f"{path} (step {ckpt['step']})", net))
     except (ContriqueError, ValueError) as exc:
-        print(f"probe: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc, EXIT_FAILED)
     for name, net in models:
-        print(f"features of {name}", file=sys.stderr)
+        say(printable(f"features of {name}"))
         result = {"encoder": name, "photos": len(paths), "size": args.size,
                   **probe(features(net, images), classes, groups)}
         print(json.dumps(result), flush=True)

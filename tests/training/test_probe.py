@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from broken_stderr import broken_stderrs
 from PIL import Image
 
 from contrique_training.distortions import LEVELS, NUM_CLASSES
@@ -48,3 +50,21 @@ def test_cli_on_three_tiny_photos(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_cli_refuses_square_sizes_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str], size: str) -> None:
     assert main(["--data", str(tmp_path), "--random", "resnet18", "--size", size]) == 2
     assert "probe: error: --size must be from 32 to 1024" in capsys.readouterr().err
+
+
+@broken_stderrs
+def test_a_stderr_that_cannot_be_written_stops_no_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch, stderr: object) -> None:
+    """The probe's progress lines and errors are best-effort (commands.say, fail), as contrique-train's: a
+    full stderr (``2>/dev/full``) ended the run with exit 1 before any result (a usage error too, instead
+    of 2), and a closed one (``2>&-``) put the progress lines and errors on stdout, among the JSON results."""
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((40, 40)).save(tmp_path / f"{i}.png")
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main(["--data", str(tmp_path)]) == 2  # no encoder
+    assert main(["--data", str(tmp_path / "missing"), "--random", "resnet18", "--size", "32"]) == 1
+    assert main(["--data", str(tmp_path), "--random", "mobilenet_v3_small", "--size", "32"]) == 0
+    monkeypatch.undo()
+    out, err = capsys.readouterr()
+    assert err == "" and json.loads(out)["encoder"] == "random mobilenet_v3_small"  # one line of JSON, alone
