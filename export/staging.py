@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from contrique_infer.bundle import file_table, load_bundle
+from contrique_infer.commands import printable, say
 from contrique_infer.manifest import Manifest, name_problem
 from contrique_infer.paths import new_or_empty
 
@@ -37,8 +37,9 @@ class Steps:
         self.enabled = enabled
 
     def note(self, message: str) -> None:
+        """Print ``contrique-export: MESSAGE`` on stderr where enabled, best-effort (``commands.say``)."""
         if self.enabled:
-            print(f"contrique-export: {message}", file=sys.stderr, flush=True)
+            say(printable(f"contrique-export: {message}"))
 
     @contextmanager
     def step(self, what: str) -> Iterator[None]:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from broken_stderr import broken_stderrs
+from tiny_bundle import write_photos
 
 from contrique_export.checkpoint import OFFICIAL_TRAINING_DATA
 from contrique_export.cli import main
@@ -181,3 +183,18 @@ def test_out_naming_the_current_folder_is_refused_before_the_work(tiny_checkpoin
     assert err == (f"contrique-export: error: {out}: is the current, the parent or the root folder, which the bundle "
                    "cannot replace; name a new folder, e.g. ./bundle\n")
     assert list(tmp_path.iterdir()) == [tmp_path / "empty"] and not any((tmp_path / "empty").iterdir())
+
+
+@broken_stderrs
+def test_a_stderr_that_cannot_be_written_stops_no_export(tiny_checkpoint, tmp_path, monkeypatch, capsys, stderr):
+    """The export's step lines are best-effort (commands.say), as contrique-train's: a full stderr
+    (``2>/dev/full``) ended the export at its first line with exit 1 and nothing written, and a closed one
+    (``2>&-``) put every step line on stdout, before the bundle's path that scripts read from there."""
+    photos = write_photos(tmp_path / "photos", 2, 0)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main(["--ckpt", str(tiny_checkpoint), "--out", str(tmp_path / "out")]) == 0
+    assert main(["--from-bundle", str(tmp_path / "out"), "--out", str(tmp_path / "fp16"), "--variants", "fp32,fp16",
+                 "--parity-images", str(photos)]) == 0  # and a line of the fp16 variant's fidelity
+    monkeypatch.undo()
+    assert capsys.readouterr() == (f"{tmp_path / 'out'}\n{tmp_path / 'fp16'}\n", "")
+    assert list(Manifest.load(tmp_path / "fp16").variants) == ["fp32", "fp16"]
