@@ -8,8 +8,8 @@ mapped to the human scale by the monotonic 4-parameter logistic
 fitted by least squares (``scipy.optimize.curve_fit``), then Pearson's r is taken between the
 mapped predictions and the human scores, signed by the curve's direction (negative for a
 decreasing fit, in agreement with SRCC). If the fit does not converge (or gives non-finite
-values), PLCC falls back to Pearson's r of the raw predictions and the result says so
-(``logistic_fit`` False).
+values), or there are only 3 values (fewer than its parameters), PLCC falls back to Pearson's r of the
+raw predictions and the result says so (``logistic_fit`` False).
 """
 
 from __future__ import annotations
@@ -33,10 +33,13 @@ def fit_logistic(pred: np.ndarray, human: np.ndarray) -> tuple[float, float, flo
     """Least-squares fit of :func:`logistic4` mapping ``pred`` to ``human``.
 
     Returns:
-        (b1, b2, b3, b4), or None if the fit fails to converge or maps everything to one value.
+        (b1, b2, b3, b4), or None if the fit fails to converge or maps everything to one value, or there
+        are fewer values than its four parameters (``curve_fit`` raises a ``TypeError`` then).
     """
     pred = np.asarray(pred, dtype=np.float64)
     human = np.asarray(human, dtype=np.float64)
+    if pred.size < 4:
+        return None
     spread = float(np.std(pred)) or 1.0
     increasing = stats.pearsonr(pred, human)[0] >= 0 if np.std(human) > 0 and np.std(pred) > 0 else True
     hi, lo = float(human.max()), float(human.min())

@@ -61,3 +61,12 @@ def test_correlate_rejects_degenerate_input() -> None:
         correlate([1, 1, 1, 1], [1, 2, 3, 4])
     with pytest.raises(ProtocolError, match=">= 3"):
         correlate([1, 2], [1, 2])
+
+
+def test_three_values_fall_back_to_linear_pearson() -> None:
+    """correlate takes 3 values, but the 4-parameter logistic cannot be fitted to them: curve_fit's TypeError
+    ended the protocol with a traceback (a test split of one photo's 3 images in ``proxy heads``)."""
+    pred, human = np.array([0.1, 0.5, 0.2]), np.array([1.0, 3.0, 2.5])
+    assert fit_logistic(pred, human) is None
+    c = correlate(pred, human)
+    assert not c.logistic_fit and c.n == 3 and c.plcc == pytest.approx(stats.pearsonr(pred, human)[0])
