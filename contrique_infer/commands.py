@@ -9,6 +9,7 @@ Every command (``contrique-score``, ``contrique-export``, ``contrique-train``, `
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import os
 import re
@@ -163,6 +164,34 @@ def fraction(text: str) -> float:
 class StdoutError(OSError):
     """Results could not be written to stdout for a reason other than a closed pipe (a full disk, or
     no stdout at all: ``>&-``)."""
+
+
+def write_stdout(text: str) -> None:
+    """Write and flush ``text``, a command's results, on stdout, as bytes where its encoding refuses a
+    name in it (a file name that is not UTF-8).
+
+    Raises:
+        BrokenPipeError: Stdout's reader closed it (``| head``): :func:`run_quietly` ends quietly.
+        StdoutError: Stdout cannot be written otherwise (a full disk) or there is none (``>&-``).
+    """
+    try:
+        if sys.stdout is None:
+            raise OSError(errno.EBADF, "it is closed")
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:  # stdout's strict error handler refuses such a file name
+            encoding = sys.stdout.encoding or "utf-8"
+            try:
+                data = text.encode(encoding, "surrogateescape")
+            except UnicodeEncodeError:  # characters that stdout's encoding lacks
+                data = text.encode(encoding, "backslashreplace")
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise StdoutError(exc.errno, f"cannot write the results to stdout ({exc.strerror or exc})") from exc
 
 
 def run_quietly(prog: str, body: Callable[[], int]) -> int:

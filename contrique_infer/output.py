@@ -12,12 +12,10 @@ writing it is refused.
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import json
 import os
 import stat
-import sys
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -27,7 +25,7 @@ except ImportError:  # Windows: result files are not locked
     fcntl = None  # type: ignore[assignment]
 
 from .atomicfile import link_target, replace_file
-from .commands import StdoutError, printable, say
+from .commands import printable, say, write_stdout
 from .errors import PathError
 
 if TYPE_CHECKING:
@@ -153,12 +151,7 @@ class Sink:
             except OSError as exc:
                 self._fall_back(exc, "remaining ")
                 self.close()
-        try:
-            _write_stdout(text)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise StdoutError(exc.errno, f"cannot write the results to stdout ({exc.strerror or exc})") from exc
+        write_stdout(text)
 
     def close(self) -> None:
         """Close the output file (rows that could not be flushed were already sent to stdout)."""
@@ -264,27 +257,6 @@ def _unwritable(output: str | None, exc: OSError, written: str) -> None:
     """Say on stderr that ``output`` cannot be written and that the (``written``: remaining) results go to stdout."""
     say(printable(f"{PROG}: error: cannot write {output} ({exc.strerror or exc}); "
                   f"writing the {written}results to stdout instead"))
-
-
-def _write_stdout(text: str) -> None:
-    """Write and flush ``text`` on stdout, as bytes where its encoding refuses a name in it.
-
-    Raises:
-        OSError: Stdout cannot be written, or there is none (``>&-``: ``sys.stdout`` is None).
-    """
-    if sys.stdout is None:
-        raise OSError(errno.EBADF, "it is closed")
-    try:
-        sys.stdout.write(text)
-    except UnicodeEncodeError:  # stdout's strict error handler refuses such a file name
-        encoding = sys.stdout.encoding or "utf-8"
-        try:
-            data = text.encode(encoding, "surrogateescape")
-        except UnicodeEncodeError:  # characters that stdout's encoding lacks
-            data = text.encode(encoding, "backslashreplace")
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-    sys.stdout.flush()
 
 
 def emit(text: str, output: str | None) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, run_terminable
+from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, run_terminable, write_stdout
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
 from contrique_infer.regularfile import FileTooLargeError, read_regular
@@ -167,6 +167,6 @@ def _main(argv: list[str] | None) -> int:
         return fail(PROG, exc, EXIT_USAGE)
     except ContriqueError as exc:
         return fail(PROG, exc)
-    print(out)
+    write_stdout(f"{out}\n")
     return EXIT_OK
 

@@ -1,5 +1,6 @@
-"""A stderr that cannot be written, for the tests that a command's own lines on stderr are best-effort:
-full (``2>/dev/full``) or closed (``2>&-``, where Python's ``sys.stderr`` is None)."""
+"""A stderr (or stdout) that cannot be written, for the tests that a command's own lines on stderr are
+best-effort and that a stdout that fails ends a command quietly: full (``2>/dev/full``, ``>/dev/full``) or
+closed (``2>&-``, ``>&-``, where Python's ``sys.stderr`` or ``sys.stdout`` is None)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,7 @@ class FullStream:
 broken_stderrs = pytest.mark.parametrize("stderr", [FullStream(), None], ids=["full", "closed"])
 """Parametrise a test's ``stderr`` argument: a full stderr, then a closed one (None); the test sets
 ``sys.stderr`` to it (``monkeypatch.setattr(sys, "stderr", stderr)``)."""
+
+broken_stdouts = pytest.mark.parametrize("stdout", [FullStream(), None], ids=["full", "closed"])
+"""Parametrise a test's ``stdout`` argument: a full stdout, then a closed one (None); the test sets
+``sys.stdout`` to it."""

@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from contrique_export.model_config import ARCHITECTURES
-from contrique_infer.commands import EXIT_INTERRUPTED, EXIT_USAGE, fail, parse, positive_int, printable, say
+from contrique_infer.commands import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    fail,
+    parse,
+    positive_int,
+    printable,
+    run_quietly,
+    say,
+    write_stdout,
+)
 from contrique_infer.errors import ContriqueError
 
 from .config import AMP_MODES, DEVICES, PRESETS, TrainConfig, build_config, read_config_file
@@ -139,7 +149,17 @@ def _check_init_from(from_file: dict[str, Any], recorded: dict[str, Any], config
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``contrique-train``; returns the exit code (0 ok, 1 failed, 2 usage error, 130 interrupted)."""
+    """Run ``contrique-train``; returns the exit code (0 ok, 1 failed, 2 usage error, 130 interrupted).
+
+    The checkpoint's path is the run's one line on stdout; a stdout that cannot take it (a full disk,
+    closed) ends the command quietly with exit 1 (:func:`~contrique_infer.commands.run_quietly`), the
+    checkpoint written.
+    """
+    return run_quietly(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    """:func:`main` without its handling of a stdout that fails."""
     args = parse(build_parser(), argv)
     if isinstance(args, int):
         return args
@@ -159,5 +179,5 @@ def main(argv: list[str] | None = None) -> int:
         say(printable(f"{PROG}: interrupted{hint}"))
         return EXIT_INTERRUPTED
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run
-        print(path)
+        write_stdout(f"{path}\n")
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from contrique_infer.atomicfile import link_target, replace_file
-from contrique_infer.commands import EXIT_USAGE, fail, parse, random_seed
+from contrique_infer.commands import EXIT_USAGE, fail, parse, random_seed, run_quietly, write_stdout
 from contrique_infer.errors import ContriqueError
 from contrique_infer.inputs import lists
 
@@ -61,7 +61,13 @@ def make_grid(image: Image.Image, size: int = 160, seed: int = 0) -> Image.Image
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``contrique-distortions``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
+    """Run ``contrique-distortions``; returns the exit code (0 ok, 1 failed, 2 usage error; Ctrl-C 130, a
+    stdout that fails ends it quietly: :func:`~contrique_infer.commands.run_quietly`)."""
+    return run_quietly(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    """:func:`main` without its handling of Ctrl-C and a stdout that fails."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Write a labelled grid PNG of every distortion type (rows) and level (columns) for one photo.",
@@ -89,5 +95,5 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, exc)
     except OSError as exc:
         return fail(PROG, f"{args.output}: cannot write the grid ({exc})")
-    print(args.output)
+    write_stdout(f"{args.output}\n")
     return 0

@@ -27,7 +27,17 @@ from scipy.stats import spearmanr
 from contrique_export.checkpoint import load_training_checkpoint
 from contrique_export.model import ContriqueNet
 from contrique_export.model_config import ModelConfig
-from contrique_infer.commands import EXIT_FAILED, EXIT_USAGE, fail, parse, printable, random_seed, say
+from contrique_infer.commands import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    fail,
+    parse,
+    printable,
+    random_seed,
+    run_quietly,
+    say,
+    write_stdout,
+)
 from contrique_infer.errors import ContriqueError
 from contrique_infer.inputs import list_images
 
@@ -141,7 +151,13 @@ PROG = "python -m contrique_training.probe"
 
 def main(argv: list[str] | None = None) -> int:
     """Run the probe; prints one JSON object per encoder on stdout, its progress lines on stderr (best-effort,
-    :func:`~contrique_infer.commands.say`). Exit codes: 0 ok, 1 failed, 2 usage."""
+    :func:`~contrique_infer.commands.say`). Exit codes: 0 ok, 1 failed, 2 usage; Ctrl-C 130, and a stdout
+    that fails ends it quietly (:func:`~contrique_infer.commands.run_quietly`)."""
+    return run_quietly(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    """:func:`main` without its handling of Ctrl-C and a stdout that fails."""
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder of held-out photos (e.g. ../shared/photos/val)")
     parser.add_argument("--checkpoint", action="append", default=[], help="a contrique-train checkpoint (repeatable)")
@@ -179,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         say(printable(f"features of {name}"))
         result = {"encoder": name, "photos": len(paths), "size": args.size,
                   **probe(features(net, images), classes, groups)}
-        print(json.dumps(result), flush=True)
+        write_stdout(json.dumps(result) + "\n")
     return 0
 
 

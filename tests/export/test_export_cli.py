@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from broken_stderr import broken_stderrs
+from broken_stderr import broken_stderrs, broken_stdouts
 from tiny_bundle import write_photos
 
 from contrique_export.checkpoint import OFFICIAL_TRAINING_DATA
@@ -198,3 +198,14 @@ def test_a_stderr_that_cannot_be_written_stops_no_export(tiny_checkpoint, tmp_pa
     monkeypatch.undo()
     assert capsys.readouterr() == (f"{tmp_path / 'out'}\n{tmp_path / 'fp16'}\n", "")
     assert list(Manifest.load(tmp_path / "fp16").variants) == ["fp32", "fp16"]
+
+
+@broken_stdouts
+def test_a_stdout_that_fails_ends_the_export_quietly_with_the_bundle_written(tiny_checkpoint, tmp_path, monkeypatch,
+                                                                            capsys, stdout):
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(["--ckpt", str(tiny_checkpoint), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    monkeypatch.undo()
+    assert capsys.readouterr().err == "contrique-export: error: cannot write the results to stdout (" + (
+        "No space left on device)\n" if stdout is not None else "it is closed)\n")
+    assert "fp32" in Manifest.load(tmp_path / "out").variants

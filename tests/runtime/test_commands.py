@@ -6,10 +6,10 @@ import argparse
 import sys
 
 import pytest
-from broken_stderr import broken_stderrs
+from broken_stderr import broken_stderrs, broken_stdouts
 
 from contrique_infer import cli
-from contrique_infer.commands import EXIT_USAGE, fail, parse
+from contrique_infer.commands import EXIT_USAGE, StdoutError, fail, parse, run_quietly, write_stdout
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,3 +43,37 @@ def test_a_usage_error_is_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
                                  "value: 'big'\nusage: prog [-h] {run} ...\nprog: error: --size must be small\n")
     assert parse(_parser(), ["--help"]) == 0  # help goes to stdout, as asked
     assert capsys.readouterr().out.startswith("usage: prog")
+
+
+@broken_stdouts
+def test_a_stdout_that_fails_is_a_stdout_error_and_ends_a_command_quietly(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stdout: object) -> None:
+    """Every command writes its results through :func:`write_stdout`: a full (``>/dev/full``) or closed
+    (``>&-``) stdout is a :class:`StdoutError`, which :func:`run_quietly` reports in one line, exit 1."""
+    monkeypatch.setattr(sys, "stdout", stdout)
+    reason = "No space left on device" if stdout is not None else "it is closed"
+    with pytest.raises(StdoutError, match=rf"^\[Errno \d+\] cannot write the results to stdout \({reason}\)$"):
+        write_stdout("results\n")
+    assert run_quietly("prog", lambda: write_stdout("results\n") or 0) == 1
+    monkeypatch.undo()
+    assert capsys.readouterr().err == f"prog: error: cannot write the results to stdout ({reason})\n"
+
+
+class _ClosedPipe:
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_closed_pipe_ends_a_command_with_141_and_nothing_said(capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())  # | head: the reader went away
+    with pytest.raises(BrokenPipeError):
+        write_stdout("results\n")
+    assert run_quietly("prog", lambda: write_stdout("results\n") or 0) == 141
+    monkeypatch.undo()
+    assert capsys.readouterr() == ("", "")

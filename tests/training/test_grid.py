@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from broken_stderr import broken_stderrs
+from broken_stderr import broken_stderrs, broken_stdouts
 from PIL import Image
 
 from contrique_training.distortions import distort_image
@@ -84,3 +84,15 @@ def test_a_stderr_that_cannot_be_written_sends_nothing_to_stdout(tmp_path: Path,
     assert main([str(photo), "-o", str(tmp_path / "g.png"), "--size", "16"]) == 0
     monkeypatch.undo()
     assert capsys.readouterr() == (f"{tmp_path / 'g.png'}\n", "")
+
+
+@broken_stdouts
+def test_a_stdout_that_fails_ends_the_command_quietly_with_the_grid_written(tmp_path: Path, capsys, monkeypatch,
+                                                                           stdout: object) -> None:
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40)).save(photo)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main([str(photo), "-o", str(tmp_path / "g.png"), "--size", "16"]) == 1
+    monkeypatch.undo()
+    assert capsys.readouterr().err.startswith("contrique-distortions: error: cannot write the results to stdout (")
+    assert Image.open(tmp_path / "g.png").size[0] > 16

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from broken_stderr import broken_stderrs
+from broken_stderr import broken_stderrs, broken_stdouts
 from PIL import Image
 
 from contrique_training.cli import main
@@ -255,3 +255,17 @@ def test_a_stderr_that_cannot_be_written_stops_no_run(photos: Path, tmp_path: Pa
     monkeypatch.undo()
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 3
     assert capsys.readouterr().out == f"{run / 'checkpoint.pt'}\n"
+
+
+@broken_stdouts
+def test_a_stdout_that_fails_ends_the_run_quietly_with_its_checkpoint(photos: Path, tmp_path: Path, capsys,
+                                                                      monkeypatch, stdout: object) -> None:
+    """The checkpoint's path is the run's one line on stdout: a full or closed stdout there gave a
+    traceback after the whole run; now one line and exit 1, the checkpoint written."""
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(["--preset", "smoke", "--data", str(photos), "--out", str(tmp_path / "run"), "--no-progress",
+                 "--steps", "1"]) == 1
+    monkeypatch.undo()
+    assert capsys.readouterr().err.splitlines()[-1].startswith(
+        "contrique-train: error: cannot write the results to stdout (")
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 1

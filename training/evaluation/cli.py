@@ -18,7 +18,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from contrique_infer.commands import EXIT_USAGE, fail, parse, positive_int, printable, random_seed, say
+from contrique_infer.commands import (
+    EXIT_USAGE,
+    fail,
+    parse,
+    positive_int,
+    printable,
+    random_seed,
+    run_quietly,
+    say,
+    write_stdout,
+)
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
 from contrique_infer.session import DEVICES
@@ -131,7 +141,13 @@ def _load(kind: str, root: str, args: argparse.Namespace) -> Dataset:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``contrique-eval``; returns the exit code (0 ok, 1 failed, 2 usage error)."""
+    """Run ``contrique-eval``; returns the exit code (0 ok, 1 failed, 2 usage error; Ctrl-C 130, and a
+    stdout that fails ends it quietly: :func:`~contrique_infer.commands.run_quietly`)."""
+    return run_quietly(PROG, lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """:func:`main` without its handling of Ctrl-C and a stdout that fails."""
     parser = build_parser()
     args = parse(parser, argv)
     if isinstance(args, int):
@@ -139,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "datasets":
         for spec in DATASETS.values():
             paper = f" (paper SRCC {spec.paper_srcc:.3f})" if spec.paper_srcc is not None else ""
-            print(f"{spec.key:8} {spec.title}{paper}\n         {spec.layout}")
-        print(f"{'csv':8} generic\n         {CSV_LAYOUT}")
+            write_stdout(f"{spec.key:8} {spec.title}{paper}\n         {spec.layout}\n")
+        write_stdout(f"{'csv':8} generic\n         {CSV_LAYOUT}\n")
         return 0
     for kind, _ in [args.train, args.test] if args.command == "cross" else []:
         if kind.lower() not in DATASET_CHOICES:
@@ -171,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = cross_evaluate(args.bundle, train, test, **common)
     except ContriqueError as exc:
         return fail(PROG, exc)
-    sys.stdout.write(markdown(result.report))
+    write_stdout(markdown(result.report))
     return 0
 
 

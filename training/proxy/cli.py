@@ -23,6 +23,7 @@ from contrique_infer.commands import (
     random_seed,
     run_terminable,
     say,
+    write_stdout,
 )
 from contrique_infer.errors import ContriqueError
 from contrique_infer.head import FEATURE_CLIPS, fade_problem
@@ -187,5 +188,5 @@ def _main(argv: Sequence[str] | None) -> int:
         result = _make(args) if config is None else _heads(args, config, group_weights, blend)
     except ContriqueError as exc:
         return fail(PROG, exc)
-    print(json.dumps(result, indent=2))
+    write_stdout(json.dumps(result, indent=2) + "\n")
     return 0

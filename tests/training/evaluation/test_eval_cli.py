@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from broken_stderr import broken_stderrs
+from broken_stderr import broken_stderrs, broken_stdouts
 
 from contrique_infer.bundle import load_bundle
 from contrique_training.evaluation.cli import main
@@ -131,3 +131,13 @@ def test_a_stderr_that_cannot_be_written_stops_no_evaluation(tmp_path: Path, tin
     assert err == "" and out.startswith("# CONTRIQUE evaluation: labels\n") and out.count("# CONTRIQUE evaluation") == 2
     assert out == (tmp_path / "out" / "report.md").read_text() + out[out.index("# CONTRIQUE evaluation: labels ->"):]
     assert "blur" in load_bundle(bundle).heads
+
+
+@broken_stdouts
+def test_a_stdout_that_fails_ends_the_command_quietly(capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch, stdout: object) -> None:
+    """A full (``>/dev/full``) or closed (``>&-``) stdout gave a traceback; now one line and exit 1."""
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(["datasets"]) == 1
+    monkeypatch.undo()
+    assert capsys.readouterr().err.startswith("contrique-eval: error: cannot write the results to stdout (")
