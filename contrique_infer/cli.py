@@ -142,25 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error, 130
     interrupted, 141 stdout closed by its reader)."""
-    _fill_closed_standard_fds()
     with warnings.catch_warnings(), _pillow_log_as_warnings():
         warnings.showwarning = _show_warning
         return run_quietly(PROG, lambda: _main(argv))
-
-
-def _fill_closed_standard_fds() -> None:
-    """Open ``os.devnull`` on file descriptors 1 and 2 where they are closed (``>&-``, ``2>&-``), so that
-    no file opened later (the ``-o`` file) takes their number and receives what C libraries print
-    there (libtiff's ``ZIPDecode: ...``). Python's ``sys.stdout`` or ``sys.stderr`` stays None: no stdout
-    is an error (:func:`~contrique_infer.output.emit`), no stderr is as ``--quiet``."""
-    for fd in (1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            opened = os.open(os.devnull, os.O_RDWR)
-            if opened != fd:
-                os.dup2(opened, fd)
-                os.close(opened)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

@@ -194,8 +194,25 @@ def write_stdout(text: str) -> None:
         raise StdoutError(exc.errno, f"cannot write the results to stdout ({exc.strerror or exc})") from exc
 
 
+def fill_closed_standard_fds() -> None:
+    """Open ``os.devnull`` on file descriptors 1 and 2 where they are closed (``>&-``, ``2>&-``), so that
+    no file opened later (an ``-o`` file, a checkpoint, a bundle's graph) takes their number and receives
+    what C libraries print there (libtiff's ``ZIPDecode: ...``). Python's ``sys.stdout`` or ``sys.stderr``
+    stays None: no stdout is an error (:func:`write_stdout`), no stderr is as ``--quiet``."""
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+
+
 def run_quietly(prog: str, body: Callable[[], int]) -> int:
     """Run a command's ``body`` and return its exit code; Ctrl-C and a stdout that fails end it quietly.
+
+    First closed standard file descriptors are filled (:func:`fill_closed_standard_fds`).
 
     ``KeyboardInterrupt`` prints ``PROG: interrupted`` on stderr and returns
     :data:`EXIT_INTERRUPTED`; ``BrokenPipeError`` (stdout closed by its reader, e.g.
@@ -204,6 +221,7 @@ def run_quietly(prog: str, body: Callable[[], int]) -> int:
     Stdout is then pointed at ``os.devnull`` so that Python's last flush does not fail too. No
     traceback in any case, and what was already written (and flushed) stays.
     """
+    fill_closed_standard_fds()
     try:
         return body()
     except KeyboardInterrupt:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from broken_stderr import broken_stderrs, broken_stdouts
@@ -77,3 +80,19 @@ def test_a_closed_pipe_ends_a_command_with_141_and_nothing_said(capsys: pytest.C
     assert run_quietly("prog", lambda: write_stdout("results\n") or 0) == 141
     monkeypatch.undo()
     assert capsys.readouterr() == ("", "")
+
+
+def test_every_command_gives_a_closed_stderr_devnull(tmp_path: Path) -> None:
+    """2>&-: fd 2 is free, and the first file a command opens (a checkpoint, a bundle's graph) would take
+    it and receive what C libraries print to stderr; run_quietly, which every command runs in, opens
+    /dev/null there first (only contrique-score did)."""
+    seen = tmp_path / "fd2.txt"
+    script = ("import os, sys\nfrom contrique_infer.commands import run_quietly\n"
+              "def body():\n"
+              f"    with open({str(seen)!r}, 'w') as fh:\n"
+              "        fh.write(f'{fh.fileno()} ' + os.readlink('/proc/self/fd/2'))\n"
+              "    return 0\n"
+              "sys.exit(run_quietly('prog', body))\n")
+    proc = subprocess.run([sys.executable, "-c", script], check=False, timeout=60, preexec_fn=lambda: os.close(2))
+    fd, target = seen.read_text().split(" ", 1)
+    assert proc.returncode == 0 and int(fd) != 2 and target == os.devnull
