@@ -68,12 +68,7 @@ def say(line: str) -> None:
     """Print ``line`` on stderr, best-effort: where stderr is closed (``2>&-``: ``sys.stderr`` is None),
     full (``2>/dev/full``) or its reader has gone (``2> >(head -c 1)``), the line is lost, never the run
     (a ``BrokenPipeError`` from stderr would otherwise be taken for stdout's closed pipe)."""
-    if sys.stderr is None:  # print(file=None) would write to stdout
-        return
-    try:
-        print(line, file=sys.stderr)
-    except (OSError, ValueError):  # ValueError: a closed file object
-        pass
+    BestEffortStderr().write(line + "\n")
 
 
 class BestEffortStderr:
@@ -82,10 +77,10 @@ class BestEffortStderr:
 
     def write(self, text: str) -> int:
         """Write ``text`` to stderr if it can be; returns its length either way."""
-        if sys.stderr is not None:
+        if sys.stderr is not None:  # print(file=None) would write to stdout
             try:
                 sys.stderr.write(text)
-            except (OSError, ValueError):
+            except (OSError, ValueError):  # ValueError: a closed file object
                 pass
         return len(text)
 
