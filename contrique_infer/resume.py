@@ -81,10 +81,14 @@ def resumed_columns(path: str, made_with: ReportHeader | None = None) -> tuple[s
     Raises:
         OutputFileError: The file cannot be read.
     """
-    columns = result_columns(made_with)
     with _open_for_resume(path) as fh:
         first = fh.readline(MAX_LINE).decode("utf-8", "surrogateescape") if fh is not None else ""
-    header = next(csv.reader([first.lstrip("\ufeff")]), [])
+    return _file_columns(next(csv.reader([first.lstrip("\ufeff")]), []), result_columns(made_with))
+
+
+def _file_columns(header: Sequence[str], columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of a csv result file whose header is ``header``, where ``columns`` are the current
+    ones (:func:`result_columns`): those without the last, ``note``, for a file written before it."""
     return columns[:-1] if tuple(header) == columns[:-1] else columns
 
 
@@ -253,9 +257,8 @@ def _rows(lines: _Lines, fmt: str, path: str,
         if made_with is not None and tuple(header[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS and \
                 made_with.unrecorded(header_fields) is not None:  # the header of an earlier version's file
             raise _made_with_other(dict.fromkeys(header_fields), made_with, path, fmt, 1)
-        if tuple(header) == columns[:-1]:  # written before the note column: its rows go on without it
-            columns = columns[:-1]
-        elif tuple(header) != columns:
+        columns = _file_columns(header, columns)  # a file written before the note column goes on without it
+        if tuple(header) != columns:
             raise _not_results(path, fmt, 1, f"expected the header {','.join(columns)}")
         yield None, "".join(consumed)
         consumed.clear()
