@@ -58,6 +58,7 @@ import functools
 import io
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -69,7 +70,7 @@ from PIL import Image, UnidentifiedImageError
 from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, ImageTypeError
 from .filechecks import refuse_bad_layout, refuse_header_flood, refuse_many_scans
 from .inputs import IMAGE_EXTENSIONS
-from .regularfile import NotRegularFileError, open_regular
+from .regularfile import NotRegularFileError, kind, open_regular
 
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
 """Everything :func:`decode_rgb` accepts as an image."""
@@ -235,6 +236,8 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
         target = fit_size(size, max_side)
         try:
             with _PIL_INPUT_LOCK if img is image else nullcontext():  # the caller's PIL image: never changed
+                if img is image:
+                    _refuse_closed_file(img, source)
                 refuse_many_scans(img, source)
                 img.load()
             if img.size == size[::-1] != size:  # Pillow turned it as it loaded it (a TIFF's orientation)
@@ -275,7 +278,7 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
                 raise ImageDecodeError(source, "is a directory, not an image file")
             fh = open_regular(path)  # a FIFO or a device is refused, never waited on
         except FileNotFoundError as exc:
-            raise ImageDecodeError(source, "no such file") from exc
+            raise ImageDecodeError(source, f"no such file{_missing_hint(source)}") from exc
         except NotRegularFileError as exc:
             raise ImageDecodeError(source, str(exc)) from None
         except OSError as exc:
@@ -293,9 +296,11 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
     elif hasattr(image, "read"):
         yield _open_stream(image if isinstance(image, _StreamCopy) else read_stream(image), source, stream=True)
     else:
+        many = (" (a collection of images is not one: score its items one by one, or together with score_many)"
+                if isinstance(image, (list, tuple, set, frozenset, Iterator)) else "")
         raise ImageTypeError(
-            source, f"cannot use {type(image).__name__} as an image: pass a path, bytes, a binary file object, "
-            "a PIL image or a uint8 NumPy array"
+            source, f"cannot use {type(image).__name__} as an image{many}: pass a path, bytes, a binary file "
+            "object, a PIL image or a uint8 NumPy array"
         )
 
 
@@ -316,11 +321,15 @@ def _fspath(image: str | os.PathLike[Any], source: str) -> str | bytes:
 
 
 class _StreamCopy(io.BytesIO):
-    """The bytes a caller's file object held, under the object's :func:`describe` name."""
+    """The bytes a caller's file object held, under the object's :func:`describe` name; ``start``: the
+    position it was read from, and ``passed``: the format of the file that begins at its start when that
+    is not where it was read from (:func:`_passed_format`), else None."""
 
-    def __init__(self, data: bytes, name: str) -> None:
+    def __init__(self, data: bytes, name: str, start: int = 0, passed: str | None = None) -> None:
         super().__init__(data)
         self.name = name
+        self.start = start
+        self.passed = passed
 
 
 def is_stream(image: Any) -> bool:
@@ -339,11 +348,16 @@ def read_stream(image: Any) -> io.BytesIO:
     same :func:`describe` name (Pillow would seek to its start; threads could interleave its reads).
 
     Raises:
-        ImageDecodeError: It cannot be read (closed, or its ``read`` fails), or it is a text file object.
+        ImageDecodeError: It cannot be read (closed, or its ``read`` fails), it is a text file object, or
+            it reads a device (``/dev/zero``, a terminal), whose reading may never end.
     """
     source = describe(image)
     if getattr(image, "closed", False) is True:
         raise ImageDecodeError(source, "cannot be read (I/O operation on closed file); open it again")
+    if isinstance(image, io.TextIOBase):
+        raise ImageDecodeError(source, _TEXT_STREAM)
+    _refuse_device(image, source)
+    start = _position(image)
     try:
         data = image.read()
     except io.UnsupportedOperation as exc:
@@ -351,10 +365,80 @@ def read_stream(image: Any) -> io.BytesIO:
     except Exception as exc:  # a stream whose read fails
         raise ImageDecodeError(source, f"cannot be read ({exc})") from exc
     if isinstance(data, str):
-        raise ImageDecodeError(source, "is a text file object; open the file in binary mode ('rb')")
+        raise ImageDecodeError(source, _TEXT_STREAM)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageDecodeError(source, f"read() gave {type(data).__name__}, not bytes; pass a binary file object")
-    return _StreamCopy(bytes(data), source)
+    return _StreamCopy(bytes(data), source, start, _passed_format(image, start))
+
+
+_TEXT_STREAM = "is a text file object; open the file in binary mode ('rb')"
+
+
+def _refuse_device(image: Any, source: str) -> None:
+    """Raise if a caller's file object reads a character or block device: ``/dev/zero`` or
+    ``/dev/urandom`` never end (read whole, they fill the memory), a terminal waits for input. Pipes and
+    sockets end when their writer does, and are read; objects without a file descriptor are not checked.
+
+    Raises:
+        ImageDecodeError: It is such a device.
+    """
+    try:
+        mode = os.fstat(image.fileno()).st_mode
+    except Exception:  # no file descriptor (BytesIO, a caller's own object): nothing to check
+        return
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise ImageDecodeError(source, f"is {kind(mode)}, whose reading may never end (/dev/zero) or wait for "
+                                       "input (a terminal), so it is not read; pass an image file, or its bytes")
+
+
+def _passed_format(image: Any, start: int) -> str | None:
+    """The format (:func:`_signature_format`) of the file a caller's file object, read from ``start`` to its
+    end, holds from its beginning, where ``start`` is past it (the caller read its first bytes, say); else
+    None. The object is left at its end, where reading it left it."""
+    if start <= 0:
+        return None
+    try:
+        end = image.tell()
+        image.seek(0)
+        head = image.read(12)
+        image.seek(end)
+    except Exception:  # the caller's object: not seekable after all, or failing
+        return None
+    return _signature_format(head) if isinstance(head, bytes) else None
+
+
+def _position(image: Any) -> int:
+    """Where a caller's file object is (``tell()``), 0 where it cannot tell (a pipe, an object without ``tell``)."""
+    try:
+        position = image.tell()
+    except Exception:  # not seekable, or no tell at all
+        return 0
+    return position if isinstance(position, int) else 0
+
+
+def _refuse_closed_file(img: Image.Image, source: str) -> None:
+    """Raise if a caller's PIL image, not loaded yet, lost its file: ``Image.open(f)`` reads the pixels from
+    ``f`` only when they are needed, and ``f`` was closed since (its ``with`` block ended).
+
+    Raises:
+        ImageDecodeError: Its pixels are in a file object that is closed.
+    """
+    if is_unloaded_image(img) and getattr(getattr(img, "fp", None), "closed", False) is True:
+        raise ImageDecodeError(source, "is a PIL image whose file was closed before its pixels were read "
+                                       "(Image.open reads them only when needed): score it before the file is "
+                                       "closed, call its load() first, or open the file again")
+
+
+def _missing_hint(path: str) -> str:
+    """Why a path that names no file may have been meant otherwise: a URL, or a ``~`` left unexpanded."""
+    if _URL.match(path):
+        return " (a URL: images are read from local files only; download it, and pass the file or its bytes)"
+    if path.startswith("~"):
+        return " (~ is not expanded to the home folder here: pass os.path.expanduser(path))"
+    return ""
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.Image:
@@ -372,9 +456,20 @@ def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.I
     except (ImageError, Image.DecompressionBombError):  # too large: reported by _checked
         raise
     except UnidentifiedImageError as exc:
-        raise _unidentified(fh, source) from exc
+        raise _read_from(fh, _unidentified(fh, source)) from exc
     except Exception as exc:  # Pillow's format plugins raise many types on malformed headers
-        raise ImageDecodeError(source, f"cannot be read as an image ({exc})") from exc
+        raise _read_from(fh, ImageDecodeError(source, f"cannot be read as an image ({exc})")) from exc
+
+
+def _read_from(fh: IO[bytes], error: ImageDecodeError) -> ImageDecodeError:
+    """``error``, saying where a caller's file object was read from when a file of an image format begins
+    at its start, before that: a file object whose first bytes were read already (to check its type, say)
+    holds no image from there."""
+    passed, start = getattr(fh, "passed", None), getattr(fh, "start", 0)
+    if passed is None:
+        return error
+    return ImageDecodeError(error.source, f"{error.reason}; it was read from byte {start}, where the file object "
+                                          f"was, and a {passed} file begins at its start: seek(0) before scoring it")
 
 
 def _signature_format(head: bytes) -> str | None:
@@ -441,15 +536,37 @@ def image_formats() -> tuple[str, ...]:
 def _from_array(array: np.ndarray, source: str) -> Image.Image:
     if array.dtype != np.uint8:
         raise ImageDecodeError(source, f"array dtype {array.dtype} is not supported; pass uint8 values 0..255")
+    encoded = _encoded_format(array)
+    if encoded is not None:
+        raise ImageDecodeError(source, f"holds the bytes of a {encoded} file (as cv2.imencode or numpy.frombuffer "
+                                       "give them), not pixels: pass array.tobytes()")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim == 2:
         return Image.fromarray(np.ascontiguousarray(array), "L")
     if array.ndim == 3 and array.shape[2] in (3, 4):
         return Image.fromarray(np.ascontiguousarray(array), "RGB" if array.shape[2] == 3 else "RGBA")
-    stack = " (a stack of images: score each, e.g. score_many(list(array)))" if array.ndim == 4 else ""
-    raise ImageDecodeError(source, f"array shape {array.shape} is not an image{stack}; expected HxW, HxWx1, HxWx3 "
-                                   "or HxWx4")
+    raise ImageDecodeError(source, f"array shape {array.shape} is not an image{_shape_hint(array.shape)}; expected "
+                                   "HxW, HxWx1, HxWx3 or HxWx4")
+
+
+def _encoded_format(array: np.ndarray) -> str | None:
+    """The format of the encoded file a uint8 array of one row or one column holds (its first bytes are a
+    format's signature, :func:`_signature_format`), else None: such arrays are files, not pixels."""
+    if array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1):
+        return _signature_format(array.reshape(-1)[:12].tobytes())
+    return None
+
+
+def _shape_hint(shape: tuple[int, ...]) -> str:
+    """What an array of a shape that is no image may be instead, and what to pass."""
+    if len(shape) == 4:
+        return " (a stack of images: score_many(array) scores each)"
+    if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
+        return " (channels first, C x H x W, as torch tensors hold them: pass array.transpose(1, 2, 0))"
+    if len(shape) == 1:
+        return " (a file's bytes in an array? pass array.tobytes())"
+    return ""
 
 
 def _check_size(size: tuple[int, int], source: str, max_pixels: int | None, min_size: int,
@@ -493,7 +610,27 @@ def _to_rgb(img: Image.Image, source: str) -> Image.Image:
     if mode in ("P", "PA"):
         # Via RGBA, so that palette transparency does not warn; the colours are the same.
         return img.convert("RGBA").convert("RGB")
+    if mode == "La":
+        # Premultiplied grey: Pillow converts it to LA only (undoing the premultiplication), as it converts
+        # premultiplied RGBa to RGB, so both give the colours of the image with its alpha dropped.
+        return img.convert("LA").convert("RGB")
+    if mode == "F":
+        _refuse_nan(img, source)
     try:
         return img.convert("RGB")
     except ValueError as exc:  # a mode Pillow cannot convert to RGB (e.g. LAB without ImageCms)
         raise ImageDecodeError(source, f"image mode {mode} cannot be converted to RGB ({exc})") from exc
+
+
+def _refuse_nan(img: Image.Image, source: str) -> None:
+    """Raise if a floating-point (``F``) image holds NaN values, which Pillow's conversion turns into black
+    pixels without a word (infinities and values beyond 0..255 are clipped, as documented).
+
+    Raises:
+        ImageDecodeError: Some values are NaN.
+    """
+    nan = int(np.count_nonzero(np.isnan(np.asarray(img))))
+    if nan:
+        raise ImageDecodeError(source, f"is a floating-point (mode F) image holding {nan} NaN values of "
+                                       f"{img.width * img.height}, which have no brightness; replace them "
+                                       "(numpy.nan_to_num, say) and score it again")

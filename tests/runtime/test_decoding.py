@@ -489,3 +489,155 @@ def test_a_closed_pil_image_says_so(tmp_path: Path) -> None:
             decode_rgb(image)
     with pytest.raises(ImageDecodeError, match=r"expected HxW, HxWx1, HxWx3 or HxWx4"):
         decode_rgb(np.zeros((8, 8, 2), np.uint8))
+
+
+def test_a_premultiplied_grey_pil_image_is_converted_as_premultiplied_colour_is() -> None:
+    """A La image (grey, premultiplied alpha) was refused (`image mode La cannot be converted to RGB`), though
+    Pillow converts it to LA, undoing the premultiplication, as it converts RGBa straight to RGB."""
+    rgba = rgb(12, 16).convert("RGBA")
+    rgba.putalpha(Image.fromarray(np.random.default_rng(3).integers(0, 256, (12, 16), dtype=np.uint8)))
+    la = rgba.convert("LA").convert("La")
+    np.testing.assert_array_equal(np.asarray(decode_rgb(la)), np.asarray(la.convert("LA").convert("RGB")))
+    premultiplied = rgba.convert("RGBa")
+    np.testing.assert_array_equal(np.asarray(decode_rgb(premultiplied)), np.asarray(premultiplied.convert("RGB")))
+    opaque = rgb(12, 16).convert("L")
+    np.testing.assert_array_equal(np.asarray(decode_rgb(opaque.convert("LA").convert("La"))),
+                                  np.asarray(decode_rgb(opaque)))
+
+
+def test_a_float_image_holding_nan_values_is_refused(tmp_path: Path) -> None:
+    """Pillow turns the NaN values of a mode F image into black pixels: such an image (in memory, or a float
+    TIFF) was scored without a word. Infinities and values beyond 0..255 are clipped, as before."""
+    values = np.asarray(rgb(12, 16).convert("L"), np.float32)
+    values[2:4, 5] = np.nan
+    image = Image.fromarray(values, "F")
+    image.save(tmp_path / "nan.tif")
+    for given in (image, tmp_path / "nan.tif"):
+        with pytest.raises(ImageDecodeError) as refused:
+            decode_rgb(given)
+        assert refused.value.reason == ("is a floating-point (mode F) image holding 2 NaN values of 192, which "
+                                        "have no brightness; replace them (numpy.nan_to_num, say) and score it again")
+    values[2:4, 5] = [np.inf, -np.inf]
+    assert np.asarray(decode_rgb(Image.fromarray(values, "F")))[2:4, 5, 0].tolist() == [255, 0]
+
+
+def test_a_text_file_object_is_refused_as_one(tmp_path: Path) -> None:
+    """A file opened in text mode (UTF-8, the usual default) said `cannot be read ('utf-8' codec can't
+    decode byte 0x89 ...)`: Python's decoding error, not what to do."""
+    path = tmp_path / "a.png"
+    path.write_bytes(png(rgb()))
+    with open(path, encoding="utf-8") as text:
+        with pytest.raises(ImageDecodeError) as refused:
+            decode_rgb(text)  # type: ignore[arg-type]
+        assert refused.value.reason == "is a text file object; open the file in binary mode ('rb')"
+        assert text.tell() == 0  # refused unread
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_file_object_of_a_device_is_refused_unread() -> None:
+    """open('/dev/zero', 'rb') as an image was read until the memory ran out (a path to it is refused);
+    a terminal's file object would wait for input for ever."""
+    with open("/dev/zero", "rb") as device:
+        with pytest.raises(ImageDecodeError) as refused:
+            decode_rgb(device)
+    assert refused.value.source == "/dev/zero"
+    assert refused.value.reason.startswith("is a character device, whose reading may never end (/dev/zero) or "
+                                           "wait for input (a terminal), so it is not read; pass an image file")
+    read, write = os.pipe()  # a pipe ends when its writer does: read
+    os.write(write, png(rgb()))
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        assert decode_rgb(pipe).size == (50, 37)
+
+
+def test_a_pil_image_whose_file_was_closed_before_it_was_loaded_says_so(tmp_path: Path) -> None:
+    """`with open(p, 'rb') as f: im = Image.open(f)`, scored after the block (or a closed BytesIO), was
+    `cannot be decoded, the file is truncated or corrupt (seek of closed file)`: the file is whole."""
+    path = tmp_path / "a.png"
+    path.write_bytes(png(rgb()))
+    with open(path, "rb") as fh:
+        from_file = Image.open(fh)
+    buffer = io.BytesIO(png(rgb()))
+    from_bytes = Image.open(buffer)
+    buffer.close()
+    for image in (from_file, from_bytes):
+        with pytest.raises(ImageDecodeError) as refused:
+            decode_rgb(image)
+        assert refused.value.reason == ("is a PIL image whose file was closed before its pixels were read "
+                                        "(Image.open reads them only when needed): score it before the file is "
+                                        "closed, call its load() first, or open the file again")
+    with open(path, "rb") as fh:
+        loaded = Image.open(fh)
+        loaded.load()
+    assert decode_rgb(loaded).size == (50, 37)  # loaded before its file was closed: fine
+
+
+def test_a_file_object_read_from_past_the_start_of_an_image_file_says_where() -> None:
+    """A file object whose first bytes the caller had read (to check its type, say) was `is not an image
+    file ...`: the file is an image, read from where the object was."""
+    stream = io.BytesIO(png(rgb()))
+    stream.read(8)
+    with pytest.raises(ImageDecodeError) as refused:
+        decode_rgb(stream)
+    assert refused.value.reason == ("is not an image file in a format contrique-infer reads (AVIF, BMP, DIB, GIF, "
+                                    "JPEG, JPEG2000, PNG, PPM, TGA, TIFF, WEBP); it was read from byte 8, where the "
+                                    "file object was, and a PNG file begins at its start: seek(0) before scoring it")
+    assert stream.tell() == stream.getbuffer().nbytes  # left where reading it leaves it
+    stream.seek(0)
+    assert decode_rgb(stream).size == (50, 37)
+    text = io.BytesIO(b"a header of the caller's own, then no image")
+    text.read(9)
+    with pytest.raises(ImageDecodeError) as refused:
+        decode_rgb(text)
+    assert refused.value.reason.endswith("(AVIF, BMP, DIB, GIF, JPEG, JPEG2000, PNG, PPM, TGA, TIFF, WEBP)")
+
+
+def test_arrays_that_hold_no_pixels_say_what_they_may_hold() -> None:
+    """A channel-first array (3 x H x W) and an encoded file's bytes in an array (numpy.frombuffer: 1-D;
+    cv2.imencode: one column, which was taken for an image 1 pixel wide) said only what shapes are wanted."""
+    image = np.asarray(rgb(12, 16))
+    cases = [
+        (image.transpose(2, 0, 1), "array shape (3, 12, 16) is not an image (channels first, C x H x W, as torch "
+                                   "tensors hold them: pass array.transpose(1, 2, 0)); expected HxW, HxWx1, HxWx3 "
+                                   "or HxWx4"),
+        (np.frombuffer(png(rgb()), np.uint8), "holds the bytes of a PNG file (as cv2.imencode or numpy.frombuffer "
+                                              "give them), not pixels: pass array.tobytes()"),
+        (np.frombuffer(png(rgb()), np.uint8)[:, None], "holds the bytes of a PNG file (as cv2.imencode or "
+                                                       "numpy.frombuffer give them), not pixels: pass array.tobytes()"),
+        (np.zeros(40, np.uint8), "array shape (40,) is not an image (a file's bytes in an array? pass "
+                                 "array.tobytes()); expected HxW, HxWx1, HxWx3 or HxWx4"),
+    ]
+    for array, reason in cases:
+        with pytest.raises(ImageDecodeError) as refused:
+            decode_rgb(array)
+        assert refused.value.reason == reason
+    np.testing.assert_array_equal(np.asarray(decode_rgb(image.transpose(2, 0, 1).transpose(1, 2, 0))), image)
+    assert decode_rgb(np.zeros((40, 1), np.uint8)).size == (1, 40)  # a column of pixels stays an image
+
+
+def test_a_missing_path_that_is_a_url_or_starts_with_a_tilde_says_so() -> None:
+    """A URL or an unexpanded ~ path was `no such file`, with no word of why."""
+    cases = {
+        "https://example.com/a.jpg": "no such file (a URL: images are read from local files only; download it, "
+                                     "and pass the file or its bytes)",
+        "file:///tmp/a.jpg": "no such file (a URL: images are read from local files only; download it, and pass "
+                             "the file or its bytes)",
+        "~/contrique-no-such-photo.jpg": "no such file (~ is not expanded to the home folder here: pass "
+                                         "os.path.expanduser(path))",
+        "contrique-no-such-photo.jpg": "no such file",
+    }
+    for path, reason in cases.items():
+        with pytest.raises(ImageDecodeError) as refused:
+            decode_rgb(path)
+        assert refused.value.reason == reason
+
+
+def test_a_collection_given_as_one_image_says_to_score_its_items() -> None:
+    """score([path]) said `cannot use list as an image: pass a path, ...`, as for None."""
+    for many in (["a.png"], ("a.png",), iter(["a.png"])):
+        with pytest.raises(ImageTypeError, match=r"as an image \(a collection of images is not one: score its "
+                                                 r"items one by one, or together with score_many\): pass a path"):
+            decode_rgb(many)  # type: ignore[arg-type]
+    with pytest.raises(ImageTypeError) as refused:
+        decode_rgb(None)  # type: ignore[arg-type]
+    assert "collection" not in refused.value.reason
