@@ -44,18 +44,23 @@ or the :class:`PathError` the input already was)."""
 def check_arguments(images: Iterable[ImageInput | PathError], batch_size: int, workers: int | None) -> int:
     """Check the pipeline's arguments; returns the number of decoding threads.
 
+    A 4-D NumPy array is a stack of images (N x H x W x C): it is iterated, each image a view of it.
+    An array of other dimensions is one image (an HxWx3 image and a stack of grey images look alike).
+
     Raises:
-        TypeError: ``images`` is a single image, not an iterable of images.
+        TypeError: ``images`` is a single image, or not iterable at all.
         ValueError: ``batch_size`` or ``workers`` is not a positive integer.
     """
     single = (str, bytes, bytearray, memoryview, os.PathLike, np.ndarray, Image.Image)
     if isinstance(images, np.ndarray) and images.ndim == 4:
-        raise TypeError(f"iter_scores, score_many and features_many take an iterable of images, and a NumPy array "
-                        f"is one image: to score a stack of {images.shape[0]} images (N x H x W x C) pass "
-                        "list(array)")
+        return check_batching(batch_size, workers)
     if isinstance(images, single) or is_stream(images):
         raise TypeError("iter_scores, score_many and features_many take an iterable of images; "
-                        "use score() or features() for a single image")
+                        "use score() or features() for a single image (a 4-D NumPy array, N x H x W x C, "
+                        "is taken as N images)")
+    if not isinstance(images, Iterable) and not hasattr(images, "__getitem__"):
+        raise TypeError(f"iter_scores, score_many and features_many take an iterable of images (a list, a "
+                        f"generator, ...); got {type(images).__name__}, which cannot be iterated")
     return check_batching(batch_size, workers)
 
 

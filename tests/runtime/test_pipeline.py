@@ -248,3 +248,23 @@ def test_pil_images_a_generator_closes_behind_it_are_decoded_while_they_are_open
         image.load()
     assert [float(o.feature[0]) for o in run_pipeline(loaded, prepare, encode, batch_size=4, workers=4)] == sums
     assert all(name.startswith("contrique-decode") for name in threads)
+
+
+def test_a_4d_array_is_a_stack_of_images_and_what_cannot_be_iterated_is_refused_at_once() -> None:
+    """score_many(np.stack(images)) was a TypeError (`pass list(array)`) though a 4-D array is unambiguous;
+    iter_scores(42) (or None) returned an iterator that raised a bare `'int' object is not iterable` only
+    when first read."""
+    stack = np.random.default_rng(5).integers(0, 256, (3, 10, 12, 3), dtype=np.uint8)
+    assert check_arguments(stack, 1, 2) == 2
+    outcomes = list(run_pipeline(stack, lambda image: PreparedImage("a", image.shape[1], image.shape[0],
+                                                                    (np.asarray(image, np.float32),)),
+                                 lambda batch: [np.array([p.scales[0].sum()]) for p in batch], batch_size=1, workers=2))
+    assert [float(o.feature[0]) for o in outcomes] == [float(image.sum()) for image in stack]
+    for single in (stack[0], stack[0, :, :, 0], stack[None]):  # one image; a 5-D array is no stack of images
+        with pytest.raises(TypeError, match=r"use score\(\) or features\(\) for a single image \(a 4-D NumPy "
+                                            r"array, N x H x W x C, is taken as N images\)$"):
+            check_arguments(single, 1, 1)
+    for value in (42, None, 2.5):
+        with pytest.raises(TypeError, match=r"take an iterable of images \(a list, a generator, ...\); got "
+                                            rf"{type(value).__name__}, which cannot be iterated$"):
+            check_arguments(value, 1, 1)  # type: ignore[arg-type]

@@ -270,17 +270,21 @@ def test_argument_errors_raise(scorer: QualityScorer) -> None:
         scorer.score_many([], workers=0)
 
 
-def test_a_stack_of_images_in_one_array_says_how_to_score_it(scorer: QualityScorer) -> None:
-    """score_many(np.stack(images)) said "use score() or features() for a single image", and score() of the stack
-    "is not an image", with no word of how to score the stack."""
+def test_a_stack_of_images_in_one_array_is_scored_as_its_images(scorer: QualityScorer) -> None:
+    """score_many(np.stack(images)) said "use score() or features() for a single image" (since the fifteenth
+    round: pass list(array)), and score() of the stack "is not an image". A 4-D array is N images to score_many,
+    iter_scores and features_many, as its list is; score() says so."""
     stack = np.stack([np.asarray(_img(20, 24, i)) for i in range(3)])
-    with pytest.raises(TypeError, match=r"a NumPy array is one image: to score a stack of 3 images \(N x H x W x C\) "
-                                        r"pass list\(array\)$"):
-        scorer.score_many(stack)
+    singly = [scorer.score(image) for image in stack]
+    assert [r.score for r in scorer.score_many(stack)] == singly == [r.score for r in scorer.score_many(list(stack))]
+    assert [r.source for r in scorer.iter_scores(stack)] == ["<array (20, 24, 3)>"] * 3
+    assert [r.feature.tolist() for r in scorer.features_many(stack)] == [scorer.features(i).tolist() for i in stack]
     with pytest.raises(ImageError, match=r"array shape \(3, 20, 24, 3\) is not an image \(a stack of images: "
-                                         r"score each, e.g. score_many\(list\(array\)\)\)"):
+                                         r"score_many\(array\) scores each\)"):
         scorer.score(stack)
-    assert [r.score for r in scorer.score_many(list(stack))] == [scorer.score(image) for image in stack]
+    channels_first = scorer.score_many(stack.transpose(0, 3, 1, 2))  # as torch holds a batch: each says how to mend
+    assert [r.error_type for r in channels_first] == ["ImageDecodeError"] * 3
+    assert "pass array.transpose(1, 2, 0)" in str(channels_first[0].error)
 
 
 def test_a_callback_that_cannot_be_called_is_refused_before_any_image(scorer: QualityScorer) -> None:
@@ -580,3 +584,4 @@ def test_threads_beyond_what_onnxruntime_can_make_are_refused_before_the_bundle_
         assert str(refused.value) == f"threads must be an integer from 1 to 1,024 or None; got {bad}"
     scorer = QualityScorer.from_pretrained(tiny_bundle_dir, threads=np.int64(2))
     assert type(pickle.loads(pickle.dumps(scorer))._options.threads) is int
+
