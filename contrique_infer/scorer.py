@@ -21,7 +21,7 @@ import numpy as np
 from .arguments import optional_callable, positive_count, switch
 from .bundle import LoadedBundle
 from .decoding import DEFAULT_MAX_PIXELS, ImageInput, allow_pixels, describe
-from .errors import HeadKindError, HeadNotFoundError, NonFiniteError, PathError
+from .errors import BundleError, HeadKindError, HeadNotFoundError, NonFiniteError, PathError
 from .head import Head
 from .location import Location, locate
 from .manifest import MANIFEST_NAME, HeadInfo, Manifest
@@ -279,9 +279,16 @@ class QualityScorer:
     # --- pickling ---------------------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"options": self._options, "folder": str(self._bundle.root)}
+        return {"options": self._options, "folder": str(self._bundle.root), "digest": self.bundle_digest}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        """Re-open the bundle the pickled scorer used.
+
+        Raises:
+            BundleError: The bundle found is not the one the scorer was pickled with (a bundle exported
+                again into its folder, another version's packaged model): it would give other scores.
+            HubError: As :meth:`from_pretrained`, where the folder is gone and the bundle is on the Hub.
+        """
         options: _Options = state["options"]
         folder = Path(state["folder"])
         providers = resolve_providers(options.providers, options.device)
@@ -290,6 +297,12 @@ class QualityScorer:
         else:  # e.g. on another machine: from the Hub at the pinned revision
             found = locate(options.name_or_path, revision=options.revision, cache_dir=options.cache_dir,
                            local_files_only=options.local_files_only)
+        pickled, now = state.get("digest"), found.manifest.digest()  # no digest: pickled by an earlier version
+        if pickled is not None and pickled != now:
+            raise BundleError(options.name_or_path or str(folder), (
+                f"was changed since this scorer was pickled (bundle_digest {pickled!r} then, {now!r} now), so the "
+                "unpickled scorer would give other scores than the one pickled; pickle the scorer again from the "
+                "bundle as it is now, or restore the bundle as it was"))
         self.__dict__.update(self._open(found, options, providers).__dict__)
 
     # --- properties -------------------------------------------------------------------------

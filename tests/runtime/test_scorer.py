@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
-from tiny_bundle import make_heads, reference_feature, write_tiny_bundle
+from tiny_bundle import make_heads, reference_feature, rehash, write_tiny_bundle
 
 import contrique_infer
 from contrique_infer import location
 from contrique_infer.bundle import file_table, load_bundle
 from contrique_infer.errors import (
+    BundleError,
     BundleFileError,
     HeadKindError,
     HeadNotFoundError,
@@ -585,3 +586,34 @@ def test_threads_beyond_what_onnxruntime_can_make_are_refused_before_the_bundle_
     scorer = QualityScorer.from_pretrained(tiny_bundle_dir, threads=np.int64(2))
     assert type(pickle.loads(pickle.dumps(scorer))._options.threads) is int
 
+
+def test_a_scorer_unpickled_after_its_bundle_changed_is_refused(tiny_bundle_dir: Path, tmp_path: Path) -> None:
+    """A pickled scorer re-opens its bundle folder when unpickled: a bundle exported again into that folder
+    meanwhile (new heads, hashes consistent) was opened without a word, so the workers of one
+    multiprocessing job could score with two models."""
+    folder = shutil.copytree(tiny_bundle_dir, tmp_path / "b")
+    original = QualityScorer.from_pretrained(folder)
+    pickled = pickle.dumps(original)
+    head = folder / "heads" / "quality.json"
+    before = head.read_bytes()
+    data = json.loads(before)
+    data["intercept"] += 7.0
+    head.write_text(json.dumps(data))
+    rehash(folder)
+    changed = QualityScorer.from_pretrained(folder)
+    with pytest.raises(BundleError) as refused:
+        pickle.loads(pickled)
+    assert refused.value.path == str(folder)
+    assert refused.value.reason == (
+        f"was changed since this scorer was pickled (bundle_digest {original.bundle_digest!r} then, "
+        f"{changed.bundle_digest!r} now), so the unpickled scorer would give other scores than the one pickled; "
+        "pickle the scorer again from the bundle as it is now, or restore the bundle as it was")
+    state = original.__getstate__()
+    del state["digest"]  # as a version that kept no digest pickled it: opened as before
+    earlier = QualityScorer.__new__(QualityScorer)
+    earlier.__setstate__(state)
+    assert earlier.bundle_digest == changed.bundle_digest
+    head.write_bytes(before)
+    rehash(folder)
+    image = _img(20, 30, 1)
+    assert pickle.loads(pickled).score(image) == original.score(image)
