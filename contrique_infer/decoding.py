@@ -343,6 +343,24 @@ def is_unloaded_image(image: Any) -> bool:
     return isinstance(image, Image.Image) and bool(getattr(image, "tile", None))
 
 
+def snapshot(image: Any) -> Any:
+    """``image`` as it is now, where it is an in-memory input its owner can change (a NumPy array, a
+    ``bytearray`` or ``memoryview``, a loaded PIL image): a copy, for an input used later than it is
+    given (decoded in another thread while its owner fills the same buffer with its next image). Other
+    inputs, and one whose copy fails (a closed PIL image, a released ``memoryview``: decoding it says so),
+    come back as they are."""
+    try:
+        if isinstance(image, np.ndarray):
+            return np.array(image)
+        if isinstance(image, (bytearray, memoryview)):
+            return bytes(image)
+        if isinstance(image, Image.Image) and not is_unloaded_image(image):
+            return image.copy()
+    except Exception:  # the input's own state (closed, released): left for decoding to name
+        return image
+    return image
+
+
 def read_stream(image: Any) -> io.BytesIO:
     """The bytes of a caller's file object, from where it is to its end, as an in-memory file of the
     same :func:`describe` name (Pillow would seek to its start; threads could interleave its reads).

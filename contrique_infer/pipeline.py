@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .arguments import positive_count
-from .decoding import ImageInput, describe, is_stream, is_unloaded_image, read_stream
+from .decoding import ImageInput, describe, is_stream, is_unloaded_image, read_stream, snapshot
 from .errors import ImageDecodeError, ImageError, PathError
 from .preprocessing import PreparedImage
 
@@ -98,7 +98,9 @@ def run_pipeline(
         workers: Decoding threads (checked by :func:`check_arguments`).
 
     A caller's file object is read here, in input order (each read from where it is), so that one
-    object given twice gives its image once and then a clear error, the same each run. A caller's PIL
+    object given twice gives its image once and then a clear error, the same each run. An array, a
+    ``bytearray`` or ``memoryview`` and a loaded PIL image are copied here, so that a generator may
+    fill one buffer again for its next image (``buf[:] = frame; yield buf``). A caller's PIL
     image that is not loaded yet is decoded here too, before the next input is asked for: its file is
     the caller's, which a generator may close as it goes on (``with Image.open(p) as im: yield im``).
     Such images are loaded one at a time anyway (:mod:`contrique_infer.decoding` loads a caller's PIL
@@ -149,11 +151,7 @@ def run_pipeline(
                     if image is _END:
                         source = None
                     else:
-                        if is_stream(image):
-                            try:
-                                image = read_stream(image)
-                            except ImageError as exc:
-                                image = exc
+                        image = _taken(image)
                         if is_unloaded_image(image):  # now, while its file is open (the caller may close it)
                             inflight.append((submitted, _done(attempt(image))))
                         else:
@@ -192,6 +190,18 @@ def run_pipeline(
 
 
 _END = object()
+
+
+def _taken(image: ImageInput | PathError) -> ImageInput | PathError:
+    """An input as the pipeline takes it, before it asks for the next one: a caller's file object read
+    (:func:`~contrique_infer.decoding.read_stream`; its error, if it cannot be), an in-memory image its
+    owner can change copied (:func:`~contrique_infer.decoding.snapshot`), anything else as it is."""
+    if is_stream(image):
+        try:
+            return read_stream(image)
+        except ImageError as exc:
+            return exc
+    return snapshot(image)
 
 
 def _done(outcome: PreparedImage | PathError) -> Future[PreparedImage | PathError]:
