@@ -99,8 +99,12 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
             f"max_side {contract.max_side}; the model needs at least {smallest} pixels on each side"
         )
     source = describe(image)
-    return PreparedImage(source, width, height, to_scales(rgb, contract),
-                         None if thumbnail is None else _thumbnail_of(source, rgb, thumbnail))
+    scales = to_scales(rgb, contract)
+    # The hook gets an image of its own: a caller's RGB PIL image at the model's size is decoded to itself, and
+    # a hook making its thumbnail as PIL does (im.thumbnail(), in place) would shrink the caller's image.
+    return PreparedImage(source, width, height, scales,
+                         None if thumbnail is None else _thumbnail_of(source, rgb.copy() if rgb is image else rgb,
+                                                                      thumbnail))
 
 
 def _thumbnail_of(source: str, rgb: Image.Image, thumbnail: Thumbnailer) -> bytes | None:

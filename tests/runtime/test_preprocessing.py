@@ -181,3 +181,21 @@ def test_a_thumbnail_hook_that_fails_is_its_own_error_not_a_bug_of_the_image(tin
         [rgb(30, 40), rgb(20, 20), None], thumbnail=broken, workers=2)
     assert [r.error_type for r in results] == ["ThumbnailError", "ThumbnailError", "ImageTypeError"]
     assert all("this is a bug" not in r.error for r in results)
+
+
+def test_a_thumbnail_hook_that_shrinks_its_image_in_place_leaves_the_callers_image_alone(tmp_path: Path) -> None:
+    """A hook that makes its thumbnail as PIL does, ``image.thumbnail((16, 16))`` (in place), was given the
+    caller's own RGB PIL image (decoded to itself), and shrank it: an image given twice in a batch was scored
+    the second time at 16x12."""
+    path = tmp_path / "a.png"
+    path.write_bytes(png(rgb(30, 40)))
+
+    def in_place(image: Image.Image) -> bytes:
+        image.thumbnail((16, 16))
+        return image.tobytes()
+
+    for given in (rgb(30, 40), Image.open(path)):  # loaded, and lazy
+        before = np.asarray(decode_rgb(given.copy()))
+        prepared = prepare(given, CONTRACT, thumbnail=in_place)
+        assert given.size == (40, 30) and len(prepared.thumbnail or b"") == 16 * 12 * 3  # the hook's own copy shrank
+        np.testing.assert_array_equal(np.asarray(given), before)
