@@ -296,12 +296,19 @@ def _opened(image: Any, source: str) -> Iterator[Image.Image]:
     elif hasattr(image, "read"):
         yield _open_stream(image if isinstance(image, _StreamCopy) else read_stream(image), source, stream=True)
     else:
-        many = (" (a collection of images is not one: score its items one by one, or together with score_many)"
-                if isinstance(image, (list, tuple, set, frozenset, Iterator)) else "")
         raise ImageTypeError(
-            source, f"cannot use {type(image).__name__} as an image{many}: pass a path, bytes, a binary file "
-            "object, a PIL image or a uint8 NumPy array"
+            source, f"cannot use {type(image).__name__} as an image{_type_hint(image)}: pass a path, bytes, a "
+            "binary file object, a PIL image or a uint8 NumPy array"
         )
+
+
+def _type_hint(image: Any) -> str:
+    """What a value of a type that is no image input may be meant as, and how to pass it."""
+    if isinstance(image, (list, set, frozenset, Iterator)):
+        return " (a list of images is scored by score_many, each image by score)"
+    if hasattr(image, "__array__") or hasattr(image, "__array_interface__"):  # a torch tensor, a JAX array, ...
+        return " (an array of another library: pass numpy.asarray(x), uint8 values 0..255 laid out H x W x C)"
+    return ""
 
 
 def _fspath(image: str | os.PathLike[Any], source: str) -> str | bytes:

@@ -632,12 +632,25 @@ def test_a_missing_path_that_is_a_url_or_starts_with_a_tilde_says_so() -> None:
         assert refused.value.reason == reason
 
 
-def test_a_collection_given_as_one_image_says_to_score_its_items() -> None:
-    """score([path]) said `cannot use list as an image: pass a path, ...`, as for None."""
-    for many in (["a.png"], ("a.png",), iter(["a.png"])):
-        with pytest.raises(ImageTypeError, match=r"as an image \(a collection of images is not one: score its "
-                                                 r"items one by one, or together with score_many\): pass a path"):
-            decode_rgb(many)  # type: ignore[arg-type]
-    with pytest.raises(ImageTypeError) as refused:
-        decode_rgb(None)  # type: ignore[arg-type]
-    assert "collection" not in refused.value.reason
+def test_a_list_or_another_librarys_array_given_as_one_image_says_what_to_pass() -> None:
+    """score([path]) and score(torch_tensor) said `cannot use list as an image: pass a path, ...`, as for None."""
+
+    class Tensor:  # what torch, JAX and TensorFlow arrays offer numpy
+        def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+            return np.zeros((8, 8, 3), np.uint8)
+
+    cases = [
+        (["a.png"], "cannot use list as an image (a list of images is scored by score_many, each image by score): "),
+        (iter(["a.png"]), "cannot use list_iterator as an image (a list of images is scored by score_many, each "
+                          "image by score): "),
+        (Tensor(), "cannot use Tensor as an image (an array of another library: pass numpy.asarray(x), uint8 values "
+                   "0..255 laid out H x W x C): "),
+        (None, "cannot use NoneType as an image: "),
+        (("a.png", 3), "cannot use tuple as an image: "),  # a (path, label) pair of a data set: no list of images
+    ]
+    for value, start in cases:
+        with pytest.raises(ImageTypeError) as refused:
+            decode_rgb(value)  # type: ignore[arg-type]
+        assert refused.value.reason.startswith(start)
+        assert refused.value.reason.endswith(": pass a path, bytes, a binary file object, a PIL image or a uint8 NumPy "
+                                             "array")
