@@ -60,6 +60,7 @@ import os
 import re
 import stat
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import IO, Any
@@ -245,10 +246,10 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
             if apply_exif:
                 # Read once loaded, as exif_transpose reads it: a turn Pillow made itself (a TIFF's) is no
                 # longer tagged.
-                orientation = img.getexif().get(_ORIENTATION, 1)
-                if orientation in _UPRIGHT:
-                    img = img.transpose(_UPRIGHT[orientation])
-                    if orientation >= 5:  # the tags that turn by 90 degrees
+                turn = _upright_turn(img)
+                if turn is not None:
+                    img = img.transpose(turn)
+                    if turn in _QUARTER_TURNS:
                         size, target = size[::-1], target[::-1]
             rgb = _to_rgb(img, source)
             return (rgb if rgb.size == target else rgb.resize(target, Image.Resampling.BICUBIC)), size
@@ -548,6 +549,25 @@ _UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4
 """For each EXIF orientation that turns or flips, the transpose that makes the stored image upright: the
 pixels of ``ImageOps.exif_transpose``, which also writes the EXIF data out again without the tag (and
 fails on EXIF data Pillow reads but cannot write, such as an entry whose type does not fit its value)."""
+_QUARTER_TURNS = frozenset(_UPRIGHT[o] for o in (5, 6, 7, 8))
+"""The transposes of the orientations that turn by 90 degrees (and so swap width and height)."""
+
+
+def _upright_turn(img: Image.Image) -> Image.Transpose | None:
+    """The transpose that makes a loaded image upright by its EXIF orientation (:data:`_UPRIGHT`), None for
+    none: orientation 1, a value no orientation is (9, a list a caller set), or EXIF data that cannot be read
+    at all (a PNG's eXIf chunk or a WebP's EXIF chunk that is no TIFF structure), which scores the image as
+    stored, with a warning, as a JPEG's unreadable EXIF block does."""
+    try:
+        orientation = img.getexif().get(_ORIENTATION, 1)
+    except Exception as exc:  # Pillow's EXIF parser on the image's bytes: anything
+        warnings.warn(f"its EXIF data cannot be read ({exc}), so its orientation is unknown: it is scored as stored, "
+                      "not turned", UserWarning, stacklevel=2)
+        return None
+    try:
+        return _UPRIGHT.get(orientation)
+    except TypeError:  # unhashable: no orientation
+        return None
 
 
 @functools.cache

@@ -654,3 +654,26 @@ def test_a_list_or_another_librarys_array_given_as_one_image_says_what_to_pass()
         assert refused.value.reason.startswith(start)
         assert refused.value.reason.endswith(": pass a path, bytes, a binary file object, a PIL image or a uint8 NumPy "
                                              "array")
+
+
+def test_exif_data_that_cannot_be_read_scores_the_image_as_stored_with_a_warning() -> None:
+    """With apply_exif, a PNG (eXIf chunk) or WebP (EXIF chunk) whose EXIF data is no TIFF structure, or a PIL
+    image whose info['exif'] is junk, was `cannot be decoded, the file is truncated or corrupt (not a TIFF file
+    ...)`, though the file is whole and scored without apply_exif (a JPEG's unreadable EXIF block is ignored)."""
+    image = rgb(12, 16)
+    for fmt, options in (("PNG", {}), ("WEBP", {"lossless": True})):
+        out = io.BytesIO()
+        image.save(out, fmt, exif=b"garbage!", **options)
+        with pytest.warns(UserWarning, match=r"^its EXIF data cannot be read \(not a TIFF file .*\), so its orientation "
+                                             r"is unknown: it is scored as stored, not turned$"):
+            turned = decode_rgb(out.getvalue(), apply_exif=True)
+        np.testing.assert_array_equal(np.asarray(turned), np.asarray(image))
+    junk = image.copy()
+    junk.info["exif"] = "not bytes"
+    with pytest.warns(UserWarning, match="its EXIF data cannot be read"):
+        assert decode_rgb(junk, apply_exif=True).size == (16, 12)
+    listed = image.copy()
+    listed.getexif()[0x0112] = [6]  # no orientation value: as stored, as orientation 9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(np.asarray(decode_rgb(listed, apply_exif=True)), np.asarray(image))
