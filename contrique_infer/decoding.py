@@ -648,10 +648,14 @@ def _to_rgb(img: Image.Image, source: str) -> Image.Image:
     if mode == "RGB":
         img.load()
         return img
-    if mode.startswith("I;16") or mode == "I":
-        values = np.clip(np.asarray(img).astype(np.int64), 0, 65535)
-        eight = values >> 8 if mode.startswith("I;16") else (values * 255 + 32767) // 65535
-        return Image.fromarray(eight.astype(np.uint8), "L").convert("RGB")
+    if mode.startswith("I;16"):  # unsigned 16-bit samples, of either byte order
+        return Image.fromarray((np.asarray(img) >> 8).astype(np.uint8), "L").convert("RGB")
+    if mode == "I":  # 32-bit signed, in place and in 32 bits: (65535 * 255 + 32767) fits
+        values = np.clip(np.asarray(img), 0, 65535)
+        values *= 255
+        values += 32767
+        values //= 65535
+        return Image.fromarray(values.astype(np.uint8), "L").convert("RGB")
     if mode in ("P", "PA"):
         # Via RGBA, so that palette transparency does not warn; the colours are the same.
         return img.convert("RGBA").convert("RGB")
