@@ -363,7 +363,8 @@ def snapshot(image: Any) -> Any:
         if isinstance(image, (bytearray, memoryview)):
             return bytes(image)
         if isinstance(image, Image.Image) and not is_unloaded_image(image):
-            return image.copy()
+            with _PIL_INPUT_LOCK:  # not while another thread loads it
+                return image.copy()
     except Exception:  # the input's own state (closed, released): left for decoding to name
         return image
     return image
