@@ -457,11 +457,16 @@ def _refuse_closed_file(img: Image.Image, source: str) -> None:
 
 
 def _missing_hint(path: str) -> str:
-    """Why a path that names no file may have been meant otherwise: a URL, or a ``~`` left unexpanded."""
+    """Why a path that names no file may have been meant otherwise: a URL, a ``~`` left unexpanded, or a
+    path with the new line of the line it was read from."""
     if _URL.match(path):
         return " (a URL: images are read from local files only; download it, and pass the file or its bytes)"
     if path.startswith("~"):
         return " (~ is not expanded to the home folder here: pass os.path.expanduser(path))"
+    stripped = path.strip()
+    if stripped != path and stripped and os.path.exists(stripped):
+        return (f" (it begins or ends with white space, such as the new line of a line read from a file, and "
+                f"{stripped!r} exists: strip the paths)")
     return ""
 
 

@@ -10,6 +10,7 @@ a batch, and at most ``batch_size + 2 * workers`` finished outcomes waiting for 
 
 from __future__ import annotations
 
+import io
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -54,6 +55,10 @@ def check_arguments(images: Iterable[ImageInput | PathError], batch_size: int, w
     single = (str, bytes, bytearray, memoryview, os.PathLike, np.ndarray, Image.Image)
     if isinstance(images, np.ndarray) and images.ndim == 4:
         return check_batching(batch_size, workers)
+    if isinstance(images, io.TextIOBase):
+        raise TypeError("iter_scores, score_many and features_many take an iterable of images, and a text file "
+                        "object is none: to score the paths it lists, one a line, pass (line.rstrip('\\n') for line "
+                        "in file)")
     if isinstance(images, single) or is_stream(images):
         raise TypeError("iter_scores, score_many and features_many take an iterable of images; "
                         "use score() or features() for a single image (a 4-D NumPy array, N x H x W x C, "

@@ -701,3 +701,18 @@ def test_sixteen_and_32_bit_grey_convert_in_their_own_width() -> None:
         finally:
             tracemalloc.stop()
         assert peak < most * big.size, (image.mode, peak / big.size)
+
+
+def test_a_missing_path_that_exists_once_stripped_says_so(tmp_path: Path) -> None:
+    """Paths read from a file with readlines() keep their new line: each was `no such file`, with no word of
+    the new line (which the file name, printed, hides)."""
+    path = tmp_path / "a.png"
+    path.write_bytes(png(rgb()))
+    for spelt in (f"{path}\n", f"{path}\r\n", f" {path}"):
+        with pytest.raises(ImageDecodeError) as refused:
+            decode_rgb(spelt)
+        assert refused.value.reason == ("no such file (it begins or ends with white space, such as the new line of a "
+                                        f"line read from a file, and {str(path)!r} exists: strip the paths)")
+    with pytest.raises(ImageDecodeError) as refused:
+        decode_rgb(f"{tmp_path / 'b.png'}\n")
+    assert refused.value.reason == "no such file"

@@ -12,6 +12,7 @@ import threading
 import tracemalloc
 import weakref
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -309,3 +310,15 @@ def test_a_generator_that_fills_one_buffer_again_gets_each_image_as_it_was_given
     for given in (arrays(), pil_images(), byte_buffers()):
         outcomes = run_pipeline(given, prepare, encode, batch_size=1, workers=4)
         assert [float(o.feature[0]) for o in outcomes] == [float(f.sum()) for f in frames]
+
+
+def test_a_text_file_of_paths_says_how_to_score_the_paths_it_lists(tmp_path: Path) -> None:
+    """score_many(open('list.txt')) said `use score() or features() for a single image`, as for a binary file."""
+    listing = tmp_path / "list.txt"
+    listing.write_text("a.png\nb.png\n")
+    with open(listing, encoding="utf-8") as lines:
+        with pytest.raises(TypeError, match=r"and a text file object is none: to score the paths it lists, one a line, "
+                                            r"pass \(line.rstrip\('\\n'\) for line in file\)$"):
+            check_arguments(lines, 1, 1)
+    with pytest.raises(TypeError, match=r"use score\(\) or features\(\) for a single image"):
+        check_arguments(io.BytesIO(b"x"), 1, 1)
