@@ -8,9 +8,10 @@ file object, a PIL image, or a uint8 NumPy array of shape HxW, HxWx1, HxWx3 or H
   16-bit colour PNGs and TIFFs, so that a grey file and the same grey stored in colour decode alike;
   ``I`` (32-bit: 16-bit PGM, integer TIFF), read as 0..65535: ``round(v / 257)``, as Pillow scales
   16-bit PPM; both give ``v`` for an 8-bit value stored as ``v * 257``;
-- ``F`` (float): PIL's conversion (values taken as 0..255, clipped);
+- ``F`` (float): PIL's conversion (values taken as 0..255, clipped); NaN values are refused;
 - palette ``P``/``PA`` (with or without transparency), ``RGBA``, ``LA``: the alpha channel is
-  dropped, as ``convert("RGB")`` does (transparent pixels keep their stored colour);
+  dropped, as ``convert("RGB")`` does (transparent pixels keep their stored colour); premultiplied
+  ``RGBa`` and ``La`` are unpremultiplied first, as Pillow converts them;
 - ``CMYK``, ``YCbCr`` and other modes: PIL ``convert("RGB")``.
 
 An embedded colour profile (ICC) is not applied, as ``convert("RGB")`` and the official code do not:
