@@ -54,7 +54,8 @@ class ImageTooSmallError(ImageError):
 
 
 class ImageTooLargeError(ImageError):
-    """The image has more pixels than the configured ``max_pixels`` guard allows."""
+    """The image has more pixels than the configured ``max_pixels`` guard allows, or than the memory
+    left can hold while it is decoded or run through the model."""
 
 
 class ImageTypeError(ImageError, TypeError):

@@ -98,7 +98,8 @@ def run_pipeline(
             any input it cannot use (an input of a type that is no image at all included). Any
             other exception it raises becomes that input's :class:`ImageDecodeError` too (naming
             the exception as a bug to report): one input never ends the batch.
-        encode: The features of same-sized prepared images, one array per image.
+        encode: The features of same-sized prepared images, one array per image; an :class:`ImageError` it
+            raises (for a lone image the memory left cannot run) is the outcome of every image it was given.
         batch_size: The most images per ``encode`` call.
         workers: Decoding threads (checked by :func:`check_arguments`).
 
@@ -140,10 +141,14 @@ def run_pipeline(
 
     def run(key: tuple[int, ...]) -> None:
         group = groups.pop(key)
-        for (index, prepared), feature in zip(group, encode([p for _, p in group])):
+        try:
+            features: list[np.ndarray | ImageError] = list(encode([p for _, p in group]))
+        except ImageError as exc:  # the encoder's failure of a lone image (too large for the memory left)
+            features = [exc] * len(group)
+        for (index, prepared), feature in zip(group, features):
             del group_of[index]
-            finished[index] = Encoded(prepared.source, prepared.width, prepared.height, feature,
-                                     prepared.thumbnail)
+            finished[index] = feature if isinstance(feature, ImageError) else Encoded(
+                prepared.source, prepared.width, prepared.height, feature, prepared.thumbnail)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="contrique-decode") as pool:
         try:

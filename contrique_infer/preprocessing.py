@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .decoding import DEFAULT_MAX_PIXELS, ImageInput, decode_with_size, describe
+from .decoding import DEFAULT_MAX_PIXELS, ImageInput, decode_with_size, describe, out_of_memory
 from .errors import ImageTooSmallError, ThumbnailError
 from .manifest import InputContract
 
@@ -89,6 +89,8 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
             the contract).
         ImageTypeError: ``image`` is not an accepted input type (a ``TypeError`` too).
         ThumbnailError: ``thumbnail`` raised, or returned something other than bytes or None.
+        ImageTooLargeError: Also where the memory left cannot hold the image while it is decoded or
+            its arrays are made.
     """
     smallest = min_side(contract)
     rgb, (width, height) = decode_with_size(image, max_pixels=max_pixels, apply_exif=apply_exif, min_size=smallest,
@@ -99,7 +101,10 @@ def prepare(image: ImageInput, contract: InputContract, *, max_pixels: int | Non
             f"max_side {contract.max_side}; the model needs at least {smallest} pixels on each side"
         )
     source = describe(image)
-    scales = to_scales(rgb, contract)
+    try:
+        scales = to_scales(rgb, contract)
+    except MemoryError as exc:  # the float arrays of a large image: its failure, not the batch's
+        raise out_of_memory(source, "prepare", exc) from exc
     # The hook gets an image of its own: a caller's RGB PIL image at the model's size is decoded to itself, and
     # a hook making its thumbnail as PIL does (im.thumbnail(), in place) would shrink the caller's image.
     return PreparedImage(source, width, height, scales,

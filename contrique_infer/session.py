@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import threading
 import warnings
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .arguments import positive_count
+from .decoding import out_of_memory
 from .errors import (
     BundleError,
     BundleFileError,
@@ -346,14 +348,21 @@ class Encoder:
         passed as a view, not copied (144 MB saved at 4000x3000).
 
         Raises:
+            ImageTooLargeError: A lone image for which the memory left does not suffice (onnxruntime could
+                not allocate what the run needs): that image's failure, after which others still run.
             InferenceError: See :meth:`run`.
         """
 
         def batch(i: int) -> np.ndarray:
             return prepared[0].scales[i][None] if len(prepared) == 1 else np.stack([p.scales[i] for p in prepared])
 
-        per_scale = [self.run(batch(i)) for i in range(len(prepared[0].scales))]
-        return list(np.concatenate(per_scale, axis=1))
+        try:
+            per_scale = [self.run(batch(i)) for i in range(len(prepared[0].scales))]
+            return list(np.concatenate(per_scale, axis=1))
+        except (InferenceError, MemoryError) as exc:
+            if len(prepared) == 1 and (isinstance(exc, MemoryError) or _OUT_OF_MEMORY.search(str(exc))):
+                raise out_of_memory(prepared[0].source, "run the model on", exc.__cause__ or exc) from exc
+            raise
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Features of a float32 batch ``[N, 3, H, W]``: float32 ``[N, per_scale_dim]``.
@@ -371,6 +380,11 @@ class Encoder:
                 f"{self.path}: output {self._output!r} has shape {out.shape}, expected ({batch.shape[0]}, {self._dim})"
             )
         return np.asarray(out, dtype=np.float32)
+
+
+_OUT_OF_MEMORY = re.compile(r"bad_alloc|bad allocation|failed to allocate|out of memory|alloc_failed", re.IGNORECASE)
+"""What onnxruntime's errors say where an allocation failed (``std::bad_alloc`` on a CPU, ``Failed to allocate
+memory`` from its arena, CUDA's ``out of memory``): a run too large for the memory left, not a broken model."""
 
 
 def _fits(dim: Any, expected: int) -> bool:

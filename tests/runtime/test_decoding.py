@@ -716,3 +716,19 @@ def test_a_missing_path_that_exists_once_stripped_says_so(tmp_path: Path) -> Non
     with pytest.raises(ImageDecodeError) as refused:
         decode_rgb(f"{tmp_path / 'b.png'}\n")
     assert refused.value.reason == "no such file"
+
+
+def test_a_memory_error_while_decoding_is_the_images_too_large_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's MemoryError while decoding an image too large for the memory left was `cannot be decoded, the
+    file is truncated or corrupt ()`: the file is whole."""
+    from PIL import PngImagePlugin
+
+    def no_memory(self: Image.Image) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_memory)
+    with pytest.raises(ImageTooLargeError) as refused:
+        decode_rgb(png(rgb()))
+    assert refused.value.reason == ("is too large for the memory left to decode it (MemoryError); score it where more "
+                                    "memory is free, or lower max_pixels to refuse such images before they are "
+                                    "decoded")

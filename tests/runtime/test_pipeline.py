@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from contrique_infer.decoding import decode_rgb
-from contrique_infer.errors import ImageDecodeError, NoMatchError, PathError, ScanError
+from contrique_infer.errors import ImageDecodeError, ImageTooLargeError, NoMatchError, PathError, ScanError
 from contrique_infer.pipeline import Encoded, check_arguments, run_pipeline
 from contrique_infer.preprocessing import PreparedImage
 
@@ -322,3 +322,19 @@ def test_a_text_file_of_paths_says_how_to_score_the_paths_it_lists(tmp_path: Pat
             check_arguments(lines, 1, 1)
     with pytest.raises(TypeError, match=r"use score\(\) or features\(\) for a single image"):
         check_arguments(io.BytesIO(b"x"), 1, 1)
+
+
+def test_an_image_error_from_the_encoder_is_that_images_outcome_and_the_rest_go_on() -> None:
+    """The encoder's failure of a lone image too large for the memory left (an ImageTooLargeError since the
+    eighteenth round) ended the run: every later input was lost."""
+    fake = Fake()
+
+    def encode(batch: Sequence[PreparedImage]) -> list[np.ndarray]:
+        if batch[0].source == "huge":
+            raise ImageTooLargeError("huge", "is too large for the memory left to run the model on it (std::bad_alloc)")
+        return fake.encode(batch)
+
+    inputs = [("a", 10, 12), ("huge", 90, 90), ("b", 10, 12), ("c", 11, 12)]
+    outcomes = list(run_pipeline(inputs, fake.prepare, encode, batch_size=1, workers=2))
+    assert [type(o).__name__ for o in outcomes] == ["Encoded", "ImageTooLargeError", "Encoded", "Encoded"]
+    assert [o.source for o in outcomes] == ["a", "huge", "b", "c"]

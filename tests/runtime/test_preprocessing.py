@@ -11,7 +11,7 @@ from image_fixtures import png, rgb, smooth
 from PIL import Image
 
 from contrique_infer.decoding import decode_rgb
-from contrique_infer.errors import ImageTooSmallError, ThumbnailError
+from contrique_infer.errors import ImageTooLargeError, ImageTooSmallError, ThumbnailError
 from contrique_infer.manifest import InputContract, Scale
 from contrique_infer.preprocessing import (
     min_side,
@@ -200,3 +200,19 @@ def test_a_thumbnail_hook_that_shrinks_its_image_in_place_leaves_the_callers_ima
             prepared = prepare(given, CONTRACT, thumbnail=in_place)
             assert given.size == (40, 30) and len(prepared.thumbnail or b"") == 16 * 12 * 3  # the hook's copy shrank
             np.testing.assert_array_equal(np.asarray(given), before)
+
+
+def test_no_memory_for_an_images_arrays_is_its_too_large_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NumPy's MemoryError making a large image's float arrays (`Unable to allocate 286. MiB for an array with
+    shape (3, 5000, 5000)`, under ulimit -v 900000) left prepare bare; in a batch it became `this is a bug in
+    contrique-infer: please report it`."""
+    from contrique_infer import preprocessing
+
+    def no_memory(rgb: Image.Image, contract: InputContract) -> tuple[np.ndarray, ...]:
+        raise MemoryError("Unable to allocate 286. MiB for an array with shape (3, 5000, 5000) and data type float32")
+
+    monkeypatch.setattr(preprocessing, "to_scales", no_memory)
+    with pytest.raises(ImageTooLargeError) as refused:
+        prepare(rgb(30, 40), CONTRACT)
+    assert refused.value.reason.startswith("is too large for the memory left to prepare it (Unable to allocate 286. "
+                                           "MiB for an array with shape (3, 5000, 5000) and data type float32); ")

@@ -29,6 +29,7 @@ from contrique_infer.errors import (
     ImageError,
     ImageTooLargeError,
     ImageTypeError,
+    InferenceError,
     NoDefaultModelError,
     ScanError,
     VariantNotFoundError,
@@ -617,3 +618,29 @@ def test_a_scorer_unpickled_after_its_bundle_changed_is_refused(tiny_bundle_dir:
     rehash(folder)
     image = _img(20, 30, 1)
     assert pickle.loads(pickled).score(image) == original.score(image)
+
+
+def test_one_image_too_large_for_the_memory_left_loses_no_other(tiny_bundle_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 5000x5000 image on the tiny bundle under ulimit -v 1100000: onnxruntime's std::bad_alloc ended
+    score_many with an InferenceError, the images after it lost (under 900000, NumPy's MemoryError became an
+    error result calling itself a bug of contrique-infer)."""
+    scorer = QualityScorer.from_pretrained(tiny_bundle_dir)
+    real_run = Encoder.run
+
+    def run(self: Encoder, batch: np.ndarray) -> np.ndarray:
+        if batch.shape[2] >= 60:  # what onnxruntime raises where an allocation fails, wrapped by Encoder.run
+            failure = RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while "
+                                   "running Conv node. Name:'relu_nchwc' Status Message: std::bad_alloc")
+            raise InferenceError(f"{self.path}: onnxruntime failed on a batch of shape {batch.shape}: {failure}") \
+                from failure
+        return real_run(self, batch)
+
+    monkeypatch.setattr(Encoder, "run", run)
+    images = [_img(20, 30, 1), _img(130, 140, 2), _img(24, 30, 3)]
+    results = scorer.score_many(images)
+    assert [r.error_type for r in results] == [None, "ImageTooLargeError", None]
+    assert [r.score for r in results[::2]] == [scorer.score(images[0]), scorer.score(images[2])]
+    assert results[1].error.startswith("is too large for the memory left to run the model on it ([ONNXRuntimeError]")
+    with pytest.raises(ImageTooLargeError, match="is too large for the memory left to run the model on it"):
+        scorer.score(images[1])

@@ -18,6 +18,7 @@ from contrique_infer.errors import (
     DependencyError,
     GraphMismatchError,
     HashMismatchError,
+    ImageTooLargeError,
     InferenceError,
     ProviderError,
 )
@@ -254,3 +255,50 @@ def test_dynamic_output_size_is_checked_at_run(tmp_path: Path, manifest: Manifes
         enc.run(np.zeros((1, 3, 8, 8), np.float32))
     with pytest.raises(InferenceError, match="g.onnx: onnxruntime failed"):
         enc.run(np.zeros((1, 3, 8), np.float32))
+
+
+class _OutOfMemory:
+    """A session whose runs fail as onnxruntime's do where an allocation fails, on inputs at least ``height`` high;
+    on smaller ones it runs the real session."""
+
+    def __init__(self, real: object, height: int, message: str) -> None:
+        self.real, self.height, self.message = real, height, message
+
+    def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if next(iter(feeds.values())).shape[2] >= self.height:
+            raise RuntimeError(self.message)
+        return self.real.run(outputs, feeds)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("message", [
+    "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Conv node. "
+    "Name:'relu_nchwc' Status Message: std::bad_alloc",
+    "[ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory for requested buffer of size 8000000000",
+    "CUDA failure 2: out of memory ; GPU=0",
+])
+def test_a_lone_image_onnxruntime_has_no_memory_for_is_that_images_error(
+        tiny_bundle_dir: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch, message: str) -> None:
+    """onnxruntime's std::bad_alloc on one image too large for the memory left (a 5000x5000 image on the tiny
+    bundle under ulimit -v 1100000) was an InferenceError that ended iter_scores: every later image was lost."""
+    from contrique_infer.preprocessing import PreparedImage
+
+    enc = Encoder(tiny_bundle_dir / "encoder.onnx", manifest, providers=[CPU])
+    monkeypatch.setattr(enc, "_session_for", lambda batch: _OutOfMemory(enc.session, 40, message))
+    rng = np.random.default_rng(3)
+
+    def image(name: str, height: int) -> PreparedImage:
+        pixels = rng.random((3, height, 20), dtype=np.float32)
+        return PreparedImage(name, 20, height, (pixels, pixels[:, ::2, ::2].copy()))
+
+    assert enc.features([image("small", 20)])[0].shape == (2 * CHANNELS,)
+    with pytest.raises(ImageTooLargeError) as refused:
+        enc.features([image("big.png", 40)])
+    assert refused.value.source == "big.png"
+    assert refused.value.reason.startswith("is too large for the memory left to run the model on it (")
+    assert refused.value.reason.endswith("); score it where more memory is free, or lower max_pixels to refuse such "
+                                         "images before they are decoded")
+    with pytest.raises(InferenceError):  # a batch of several names no one image: the run's failure, as before
+        enc.features([image("a", 40), image("b", 40)])
+    monkeypatch.setattr(enc, "_session_for", lambda batch: _OutOfMemory(enc.session, 40, "Invalid input shape"))
+    with pytest.raises(InferenceError):  # not a memory failure: the model's, which ends a run
+        enc.features([image("big.png", 40)])
