@@ -231,7 +231,7 @@ class Encoder:
         self._requested = list(providers)
         self._threads = threads
         self._cpu = not uses_gpu(providers)
-        self._arena = self._cpu  # whether the CPU session still has its arena (until a large image comes)
+        self._arena = self._cpu  # whether the CPU session is still to be replaced by one without its arena
         self._sha256 = sha256
         self._lock = threading.Lock()
         self.session = self._open(arena=self._arena)
@@ -297,11 +297,21 @@ class Encoder:
         return model
 
     def _session_for(self, batch: np.ndarray) -> Any:
-        """The session for a batch; the first large image on CPU replaces it by one without the arena."""
+        """The session for a batch; the first large image on CPU replaces it by one without the arena.
+
+        Where that session cannot be made, because the file was changed or removed since it was verified
+        (a bundle exported again into its folder, a Hub cache cleaned), the verified session goes on running
+        every image, large ones too, with a warning: the same features, only the memory a large image takes
+        is kept by the arena. The file as it is now is never run.
+        """
         if self._arena and batch.ndim == 4 and batch.shape[2] * batch.shape[3] > LARGE_IMAGE_PIXELS:
             with self._lock:
                 if self._arena:
-                    self.session = self._open(arena=False)
+                    try:
+                        self.session = self._open(arena=False)
+                    except BundleError as exc:
+                        warnings.warn(f"{exc}; large images go on running on the session opened before, whose "
+                                      "memory arena keeps the memory they take", RuntimeWarning, stacklevel=2)
                     self._arena = False
         return self.session
 
