@@ -474,6 +474,9 @@ class Manifest:
                     f"bundle {self.name!r} has no default head; pass head=NAME (available: {available})"
                 )
             name = self.default_head
+        if isinstance(name, HeadInfo):  # what scorer.head and scorer.heads give
+            raise HeadNotFoundError(f"a head is named by a string, not by its HeadInfo: pass head={name.name!r} (its "
+                                    f"name); available heads: {available}")
         if not isinstance(name, str):
             raise HeadNotFoundError(f"a head is named by a string, not {type(name).__name__} {name!r}; "
                                     f"available heads: {available}")

@@ -30,6 +30,16 @@ def test_manifest_round_trip(bundle: Path) -> None:
         manifest.head_info(5)  # type: ignore[arg-type]
 
 
+def test_a_head_given_as_its_head_info_says_to_pass_its_name(bundle: Path) -> None:
+    """scorer.score(image, head=scorer.head) (a HeadInfo, what scorer.head and scorer.heads give) said `a head is
+    named by a string, not HeadInfo HeadInfo(name='quality', file=..., description=...)`, the whole record."""
+    manifest = Manifest.load(bundle)
+    with pytest.raises(HeadNotFoundError) as refused:
+        manifest.head_info(manifest.heads[1])  # type: ignore[arg-type]
+    assert str(refused.value) == ("a head is named by a string, not by its HeadInfo: pass head='fr_quality' (its name); "
+                                  "available heads: quality, fr_quality")
+
+
 def test_max_side_round_trip_and_format_version(bundle: Path) -> None:
     manifest = Manifest.load(bundle)
     assert manifest.input.max_side is None and "max_side" not in manifest.input.to_dict()
