@@ -71,7 +71,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageDecodeError, ImageError, ImageTooLargeError, ImageTooSmallError, ImageTypeError
 from .filechecks import refuse_bad_layout, refuse_header_flood, refuse_many_scans
-from .inputs import IMAGE_EXTENSIONS
+from .inputs import IMAGE_EXTENSIONS, is_url, misspelt_path_hint
 from .regularfile import NotRegularFileError, kind, open_regular
 
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
@@ -460,20 +460,11 @@ def _refuse_closed_file(img: Image.Image, source: str) -> None:
 
 
 def _missing_hint(path: str) -> str:
-    """Why a path that names no file may have been meant otherwise: a URL, a ``~`` left unexpanded, or a
-    path with the new line of the line it was read from."""
-    if _URL.match(path):
+    """Why a path that names no file may have been meant otherwise: a URL, or a path misspelt as
+    :func:`~contrique_infer.inputs.misspelt_path_hint` tells."""
+    if is_url(path):
         return " (a URL: images are read from local files only; download it, and pass the file or its bytes)"
-    if path.startswith("~"):
-        return " (~ is not expanded to the home folder here: pass os.path.expanduser(path))"
-    stripped = path.strip()
-    if stripped != path and stripped and os.path.exists(stripped):
-        return (f" (it begins or ends with white space, such as the new line of a line read from a file, and "
-                f"{stripped!r} exists: strip the paths)")
-    return ""
-
-
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+    return misspelt_path_hint(path)
 
 
 def _open_stream(fh: IO[bytes], source: str, *, stream: bool = False) -> Image.Image:

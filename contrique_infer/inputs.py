@@ -26,6 +26,27 @@ IMAGE_EXTENSIONS = frozenset({
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
+def is_url(text: str) -> bool:
+    """Whether ``text`` is written as a URL (``scheme://...``), which names no local file."""
+    return _URL.match(text) is not None
+
+
+def misspelt_path_hint(path: str) -> str:
+    """Why a path that names nothing may have been meant otherwise, as the end of its error: a ``~`` left
+    unexpanded, or white space around a path that exists (the new line of a line read from a file); ""
+    if neither."""
+    if path.startswith("~"):
+        return " (~ is not expanded to the home folder here: pass os.path.expanduser(path))"
+    stripped = path.strip()
+    if stripped != path and stripped and os.path.exists(stripped):
+        return (f" (it begins or ends with white space, such as the new line of a line read from a file, and "
+                f"{stripped!r} exists: strip the paths)")
+    return ""
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def is_image_name(name: str) -> bool:
     """Whether a file name has one of the :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS

@@ -13,6 +13,7 @@ head in between.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from .bundle import LoadedBundle, load_bundle, needed_files
 from .errors import BundleFileError, HubError, NoDefaultModelError
+from .inputs import is_url, misspelt_path_hint
 from .manifest import MANIFEST_NAME, Manifest
 
 if TYPE_CHECKING:
@@ -151,4 +153,18 @@ def locate(
         return Location(name, remote.manifest, remote=remote, cache_dir=cache, local_files_only=local_files_only)
     raise BundleFileError(name, "no such bundle folder, no model of that name installed with the package ("
                           f"{', '.join(packaged_models()) or 'none'}), and not a Hugging Face Hub repository id "
-                          "'org/name'")
+                          f"'org/name'{_unfound_hint(name)}")
+
+
+_HUB_PAGE = re.compile(r"https?://(?:www\.)?huggingface\.co/(?:models/)?([^/?#\s]+/[^/?#\s]+)")
+
+
+def _unfound_hint(name: str) -> str:
+    """What a bundle name that names nothing may have been meant as: a Hub repository's web address (its id
+    is wanted), another URL, or a path misspelt as :func:`~contrique_infer.inputs.misspelt_path_hint` tells."""
+    page = _HUB_PAGE.match(name)
+    if page:
+        return f" (the web address of a Hub repository: give its id, {page.group(1)!r})"
+    if is_url(name):
+        return " (a URL: download the bundle and give its folder, or give a Hub repository's id)"
+    return misspelt_path_hint(name)

@@ -138,3 +138,22 @@ def test_a_mistyped_folder_that_reads_as_a_hub_id_says_so(tmp_path: Path, monkey
     with pytest.raises(OfflineCacheMissError) as caught:  # no such folder here: only the Hub's answer
         locate("org/mybundle", cache_dir=tmp_path / "cache", local_files_only=True)
     assert "no such bundle folder" not in str(caught.value)
+
+
+def test_a_bundle_name_that_is_a_web_address_or_a_misspelt_path_says_so(tiny_bundle_dir: Path) -> None:
+    """from_pretrained('https://huggingface.co/org/name'), ('~/bundles/b') or a folder read with its new line said
+    `no such bundle folder, ... and not a Hugging Face Hub repository id 'org/name'`, with no word of why."""
+    cases = {
+        "https://huggingface.co/org/name": " (the web address of a Hub repository: give its id, 'org/name')",
+        "https://huggingface.co/models/org/name?x=1": " (the web address of a Hub repository: give its id, 'org/name')",
+        "https://example.com/bundle.zip": " (a URL: download the bundle and give its folder, or give a Hub "
+                                          "repository's id)",
+        "~/contrique-no-such-bundle": " (~ is not expanded to the home folder here: pass os.path.expanduser(path))",
+        f"{tiny_bundle_dir}\n": " (it begins or ends with white space, such as the new line of a line read from a "
+                                f"file, and {str(tiny_bundle_dir)!r} exists: strip the paths)",
+        "contrique-no-such-bundle": "",
+    }
+    for name, hint in cases.items():
+        with pytest.raises(BundleFileError) as refused:
+            locate(name, local_files_only=True)
+        assert refused.value.reason.endswith("and not a Hugging Face Hub repository id 'org/name'" + hint), name
