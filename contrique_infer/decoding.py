@@ -90,7 +90,7 @@ def describe(image: Any) -> str:
     """A short name for an input, used as ``source`` in errors and results; never raises.
 
     A path gives the path itself (a path of bytes decoded as :func:`os.fsdecode` does), a named file
-    object its name; other inputs a description: ``<bytes 123>``, ``<file object>``, ``<PIL image>``,
+    object its name (likewise); other inputs a description: ``<bytes 123>``, ``<file object>``, ``<PIL image>``,
     ``<array (480, 640, 3)>``; its type, such as ``<NoneType>``, for an object that is no image input at
     all, and for an input whose own code fails as it is named (an ``os.PathLike`` whose ``__fspath__``
     raises or gives no path, a released ``memoryview``, a file object whose ``name`` property raises).
@@ -114,6 +114,8 @@ def _name(image: Any) -> str:
     if not hasattr(image, "read"):
         return f"<{type(image).__name__}>"
     name = getattr(image, "name", None)
+    if isinstance(name, bytes):  # open(b"/photos/caf\xe9.jpg", "rb"): named as its path of bytes is
+        return os.fsdecode(name)
     return name if isinstance(name, str) else "<file object>"
 
 

@@ -732,3 +732,16 @@ def test_a_memory_error_while_decoding_is_the_images_too_large_error(monkeypatch
     assert refused.value.reason == ("is too large for the memory left to decode it (MemoryError); score it where more "
                                     "memory is free, or lower max_pixels to refuse such images before they are "
                                     "decoded")
+
+
+def test_a_file_object_opened_by_a_path_of_bytes_is_named_by_it(tmp_path: Path) -> None:
+    """open(b'.../caf\\xe9.png', 'rb') has a name of bytes: its errors and results said `<file object>`, where one
+    opened by a str path names the file."""
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.png"
+    with open(raw, "wb") as out:
+        out.write(b"no image")
+    with open(raw, "rb") as fh:
+        assert describe(fh) == os.fsdecode(raw)
+        with pytest.raises(ImageDecodeError) as refused:
+            decode_rgb(fh)
+    assert refused.value.source == os.fsdecode(raw)
