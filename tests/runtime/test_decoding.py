@@ -665,8 +665,8 @@ def test_exif_data_that_cannot_be_read_scores_the_image_as_stored_with_a_warning
     for fmt, options in (("PNG", {}), ("WEBP", {"lossless": True})):
         out = io.BytesIO()
         image.save(out, fmt, exif=b"garbage!", **options)
-        with pytest.warns(UserWarning, match=r"^its EXIF data cannot be read \(not a TIFF file .*\), so its orientation "
-                                             r"is unknown: it is scored as stored, not turned$"):
+        with pytest.warns(UserWarning, match=r"^its EXIF data cannot be read \(not a TIFF file .*\), so its "
+                                             r"orientation is unknown: it is scored as stored, not turned$"):
             turned = decode_rgb(out.getvalue(), apply_exif=True)
         np.testing.assert_array_equal(np.asarray(turned), np.asarray(image))
     junk = image.copy()

@@ -36,8 +36,8 @@ def test_a_head_given_as_its_head_info_says_to_pass_its_name(bundle: Path) -> No
     manifest = Manifest.load(bundle)
     with pytest.raises(HeadNotFoundError) as refused:
         manifest.head_info(manifest.heads[1])  # type: ignore[arg-type]
-    assert str(refused.value) == ("a head is named by a string, not by its HeadInfo: pass head='fr_quality' (its name); "
-                                  "available heads: quality, fr_quality")
+    assert str(refused.value) == ("a head is named by a string, not by its HeadInfo: pass head='fr_quality' (its "
+                                  "name); available heads: quality, fr_quality")
 
 
 def test_max_side_round_trip_and_format_version(bundle: Path) -> None:

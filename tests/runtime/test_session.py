@@ -310,8 +310,8 @@ def test_a_lone_image_onnxruntime_has_no_memory_for_is_that_images_error(
         enc.features([image("big.png", 40)])
 
 
-def test_a_model_file_removed_after_loading_loses_no_large_image(tiny_bundle_dir: Path, manifest: Manifest,
-                                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_file_removed_after_loading_loses_no_large_image(
+        tiny_bundle_dir: Path, manifest: Manifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bundle folder removed (a Hub cache cleaned) while a scorer ran: the first image above 2.5 MP, which
     opens a session without the arena from the file, raised `BundleFileError: ... cannot be read (No such file or
     directory)`, which ended score_many, and so did every large image after it."""
