@@ -259,7 +259,7 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
         except (ImageError, Image.DecompressionBombError):
             raise
         except MemoryError as exc:
-            raise out_of_memory(source, "decode", exc) from exc
+            raise out_of_memory(source, "decode", exc, too_large_advice) from exc
         except Exception as exc:  # any failure of Pillow's decoders on this input's bytes
             if isinstance(image, Image.Image) and str(exc) == "Operation on closed image":
                 raise ImageDecodeError(source, "is a closed PIL image: score it before closing it (or its with "
@@ -627,14 +627,15 @@ def _check_size(size: tuple[int, int], source: str, max_pixels: int | None, min_
         )
 
 
-def out_of_memory(source: str, stage: str, detail: object) -> ImageTooLargeError:
+def out_of_memory(source: str, stage: str, detail: object, advice: str | None = None) -> ImageTooLargeError:
     """The error of an image the memory left cannot hold at one ``stage`` of its scoring (``decode``,
     ``prepare``, ``run the model on``): that image's failure, not the batch's. ``detail``: what failed,
-    such as the ``MemoryError`` or onnxruntime's ``std::bad_alloc`` message."""
+    such as the ``MemoryError`` or onnxruntime's ``std::bad_alloc`` message; ``advice``: what to do, as
+    :func:`decode_rgb`'s ``too_large_advice`` (None: score it elsewhere, or lower ``max_pixels``)."""
     shown = " ".join(str(detail).split())[:300] or type(detail).__name__
-    return ImageTooLargeError(source, f"is too large for the memory left to {stage} it ({shown}); score it where "
-                                      "more memory is free, or lower max_pixels to refuse such images before "
-                                      "they are decoded")
+    return ImageTooLargeError(source, f"is too large for the memory left to {stage} it ({shown}); " + (
+        advice or "score it where more memory is free, or lower max_pixels to refuse such images before they are "
+                  "decoded"))
 
 
 def _too_large(

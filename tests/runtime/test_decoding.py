@@ -732,6 +732,10 @@ def test_a_memory_error_while_decoding_is_the_images_too_large_error(monkeypatch
     assert refused.value.reason == ("is too large for the memory left to decode it (MemoryError); score it where more "
                                     "memory is free, or lower max_pixels to refuse such images before they are "
                                     "decoded")
+    with pytest.raises(ImageTooLargeError) as refused:  # a caller's own advice, as for the size guards (training's)
+        decode_rgb(png(rgb()), too_large_advice="downscale the photo, or remove it")
+    assert refused.value.reason == ("is too large for the memory left to decode it (MemoryError); downscale the "
+                                    "photo, or remove it")
 
 
 def test_a_file_object_opened_by_a_path_of_bytes_is_named_by_it(tmp_path: Path) -> None:
