@@ -443,10 +443,8 @@ def _from_array(array: np.ndarray, source: str) -> Image.Image:
         raise ImageDecodeError(source, f"array dtype {array.dtype} is not supported; pass uint8 values 0..255")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
-    if array.ndim == 2:
-        return Image.fromarray(np.ascontiguousarray(array), "L")
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        return Image.fromarray(np.ascontiguousarray(array), "RGB" if array.shape[2] == 3 else "RGBA")
+    if array.ndim == 2 or array.ndim == 3 and array.shape[2] in (3, 4):
+        return Image.fromarray(np.ascontiguousarray(array))  # L, RGB or RGBA: Pillow 11.3 warns at a named mode
     stack = " (a stack of images: score each, e.g. score_many(list(array)))" if array.ndim == 4 else ""
     raise ImageDecodeError(source, f"array shape {array.shape} is not an image{stack}; expected HxW, HxWx1, HxWx3 "
                                    "or HxWx4")
@@ -489,7 +487,7 @@ def _to_rgb(img: Image.Image, source: str) -> Image.Image:
     if mode.startswith("I;16") or mode == "I":
         values = np.clip(np.asarray(img).astype(np.int64), 0, 65535)
         eight = values >> 8 if mode.startswith("I;16") else (values * 255 + 32767) // 65535
-        return Image.fromarray(eight.astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(eight.astype(np.uint8)).convert("RGB")
     if mode in ("P", "PA"):
         # Via RGBA, so that palette transparency does not warn; the colours are the same.
         return img.convert("RGBA").convert("RGB")

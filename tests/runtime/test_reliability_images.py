@@ -78,14 +78,14 @@ class Case:
 def gray16_png(path: Path) -> Callable[[], Image.Image]:
     gray8 = np.random.default_rng(3).integers(0, 256, (40, 48), dtype=np.uint8)
     Image.fromarray(gray8.astype(np.uint16) * 257).save(path)  # mode I;16
-    return lambda: Image.fromarray(gray8, "L").convert("RGB")
+    return lambda: Image.fromarray(gray8).convert("RGB")
 
 
 def rgb16_png(path: Path) -> Callable[[], Image.Image]:
     """16-bit RGB: Pillow reads the high byte of each sample (v >> 8); documented."""
     values = np.random.default_rng(4).integers(0, 65536, (40, 48, 3)).astype(">u2")
     path.write_bytes(png_bytes(48, 40, 16, 2, b"".join(b"\0" + row.tobytes() for row in values)))
-    return lambda: Image.fromarray((values >> 8).astype(np.uint8), "RGB")
+    return lambda: Image.fromarray((values >> 8).astype(np.uint8))
 
 
 def palette_png(path: Path) -> Callable[[], Image.Image]:
