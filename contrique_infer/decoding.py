@@ -23,8 +23,7 @@ loads it, so a TIFF with orientation 2 to 8 is decoded (and its size reported) u
 That is kept, not undone: the official code's ``Image.open(path).convert("RGB")`` gets the same
 upright pixels from Pillow, so TIFFs score as there. With ``apply_exif=True`` every format gives
 exactly the upright image: the tag is read once the image is loaded (Pillow drops the tag of a turn
-it made itself), and a turn made while loading is seen in the size (Pillow before 11 reported a
-TIFF's stored size until then).
+it made itself).
 
 Files, bytes and file objects are opened only as the raster formats of
 :data:`~contrique_infer.inputs.IMAGE_EXTENSIONS` (a camera's multi-picture JPEG, MPO, included):
@@ -237,8 +236,6 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
             with _PIL_INPUT_LOCK if img is image else nullcontext():  # the caller's PIL image: never changed
                 refuse_many_scans(img, source)
                 img.load()
-            if img.size == size[::-1] != size:  # Pillow turned it as it loaded it (a TIFF's orientation)
-                size, target = size[::-1], target[::-1]
             if apply_exif:
                 # Read once loaded, as exif_transpose reads it: a turn Pillow made itself (a TIFF's) is no
                 # longer tagged.

@@ -556,22 +556,6 @@ def test_without_apply_exif_a_tiff_is_decoded_as_pillow_turns_it_as_the_official
     assert decoding.decode_rgb(path, max_side=25).size == (25, 15)
 
 
-@pytest.mark.parametrize("apply_exif", [False, True])
-def test_a_tiff_whose_size_turns_only_as_pillow_loads_it_is_not_squashed(tmp_path: Path, apply_exif: bool) -> None:
-    """Pillow before 11 reported a TIFF's stored size until it was loaded, then turned it upright:
-    simulated on a PIL image opened here, whose size is set back to the stored one."""
-    upright = noise(50, 30, 33)
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    path = tmp_path / "o6.tif"
-    upright.transpose(_TURNS[6]).save(path, exif=exif.tobytes())
-    with Image.open(path) as lazy:
-        lazy._size = lazy.tag_v2[256], lazy.tag_v2[257]  # what Pillow 10 reported before loading: 30x50
-        assert lazy.size == (30, 50)
-        got = decoding.decode_rgb(lazy, apply_exif=apply_exif)
-        np.testing.assert_array_equal(np.asarray(got), np.asarray(upright))
-
-
 def test_an_uncompressed_16_bit_tiff_stored_plane_by_plane_is_refused(scorer: QualityScorer, tmp_path: Path) -> None:
     """Pillow unpacks it as 8-bit planes: wrong pixels (up to 252 levels off), once scored without a word."""
     rgb8 = np.random.default_rng(32).integers(0, 256, (36, 40, 3), dtype=np.uint8)
