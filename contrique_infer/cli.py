@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ from .output import (
     result_columns,
 )
 from .results import ScoreResult
-from .resume import resume, resumed_columns
+from .resume import resume
 from .session import DEVICES
 
 if TYPE_CHECKING:
@@ -259,9 +260,11 @@ def _score(args: argparse.Namespace, lock: OutputLock | None) -> int:
         scorer = QualityScorer.from_location(found, head=name, variant=args.variant, device=args.device,
                                              max_pixels=args.max_pixels, apply_exif=args.apply_exif)
         made_with = ReportHeader.for_scorer(scorer, name, args.fr)  # what every row's score is made with
-        done: set[str] = set()
+        done: frozenset[str] = frozenset()
+        columns = result_columns(made_with)  # a resumed csv file's own (an earlier version's may lack the note)
         if lock is not None and args.resume and args.format in STREAMED:
-            done = resume(args.output, args.format, made_with)
+            resumed = resume(args.output, args.format, made_with)
+            done, columns = resumed.done, resumed.columns
             lock.follow()  # the file may be a new one now, without its failed rows
         writer: ReportWriter | None = None
         thumbnail: Thumbnailer | None = None
@@ -285,7 +288,7 @@ def _score(args: argparse.Namespace, lock: OutputLock | None) -> int:
             if writer is not None:
                 return _write_report(results, writer, report)
             if args.format in STREAMED:
-                return _stream(results, args, report, made_with)
+                return _stream(results, args, report, made_with, columns)
             rows = [report(r).to_dict() for r in results]
     except ContriqueError as exc:  # onnxruntime failed; rows already written stay (see --resume)
         return fail(PROG, exc)
@@ -294,7 +297,7 @@ def _score(args: argparse.Namespace, lock: OutputLock | None) -> int:
 
 
 def _pending(args: argparse.Namespace, skip: Path | None,
-             done: Callable[[], set[str]]) -> Iterator[str | ScanError]:
+             done: Callable[[], AbstractSet[str]]) -> Iterator[str | ScanError]:
     """The inputs still to score, found when the first is asked for: ``done()`` (the sources the
     output already holds, read then) is left out, matching by path however spelt (``photos/a.jpg``,
     ``./photos/a.jpg``, ``/home/me/photos/a.jpg``)."""
@@ -305,12 +308,10 @@ def _pending(args: argparse.Namespace, skip: Path | None,
 
 
 def _stream(results: Iterable[ScoreResult], args: argparse.Namespace, report: _Reporter,
-            made_with: ReportHeader) -> int:
-    """Write each result (csv or jsonl) as soon as it is done, with what its score was made with;
-    returns the exit code."""
+            made_with: ReportHeader, columns: tuple[str, ...]) -> int:
+    """Write each result (csv or jsonl) as soon as it is done, with what its score was made with, in
+    ``columns`` (a resumed csv file's own); returns the exit code."""
     failed = False
-    resumed_csv = args.resume and args.format == "csv"
-    columns = resumed_columns(args.output, made_with) if resumed_csv else result_columns(made_with)
     recorded = made_with.to_dict()
     with Sink(args.output, append=args.resume) as sink:
         if args.format == "csv" and not sink.appending:

@@ -24,8 +24,7 @@ loads it, so a TIFF with orientation 2 to 8 is decoded (and its size reported) u
 That is kept, not undone: the official code's ``Image.open(path).convert("RGB")`` gets the same
 upright pixels from Pillow, so TIFFs score as there. With ``apply_exif=True`` every format gives
 exactly the upright image: the tag is read once the image is loaded (Pillow drops the tag of a turn
-it made itself), and a turn made while loading is seen in the size (Pillow before 11 reported a
-TIFF's stored size until then).
+it made itself).
 
 Files, bytes and file objects are opened only as the raster formats of
 :data:`~contrique_infer.inputs.IMAGE_EXTENSIONS` (a camera's multi-picture JPEG, MPO, included):
@@ -244,8 +243,6 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
                     _refuse_closed_file(img, source)
                 refuse_many_scans(img, source)
                 img.load()
-            if img.size == size[::-1] != size:  # Pillow turned it as it loaded it (a TIFF's orientation)
-                size, target = size[::-1], target[::-1]
             if apply_exif:
                 # Read once loaded, as exif_transpose reads it: a turn Pillow made itself (a TIFF's) is no
                 # longer tagged.
@@ -589,10 +586,8 @@ def _from_array(array: np.ndarray, source: str) -> Image.Image:
                                        "give them), not pixels: pass array.tobytes()")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
-    if array.ndim == 2:
-        return Image.fromarray(np.ascontiguousarray(array), "L")
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        return Image.fromarray(np.ascontiguousarray(array), "RGB" if array.shape[2] == 3 else "RGBA")
+    if array.ndim == 2 or array.ndim == 3 and array.shape[2] in (3, 4):
+        return Image.fromarray(np.ascontiguousarray(array))  # L, RGB or RGBA: Pillow 11.3 warns at a named mode
     raise ImageDecodeError(source, f"array shape {array.shape} is not an image{_shape_hint(array.shape)}; expected "
                                    "HxW, HxWx1, HxWx3 or HxWx4")
 
@@ -662,13 +657,13 @@ def _to_rgb(img: Image.Image, source: str) -> Image.Image:
         img.load()
         return img
     if mode.startswith("I;16"):  # unsigned 16-bit samples, of either byte order
-        return Image.fromarray((np.asarray(img) >> 8).astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray((np.asarray(img) >> 8).astype(np.uint8)).convert("RGB")
     if mode == "I":  # 32-bit signed, in place and in 32 bits: (65535 * 255 + 32767) fits
         values = np.clip(np.asarray(img), 0, 65535)
         values *= 255
         values += 32767
         values //= 65535
-        return Image.fromarray(values.astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(values.astype(np.uint8)).convert("RGB")
     if mode in ("P", "PA"):
         # Via RGBA, so that palette transparency does not warn; the colours are the same.
         return img.convert("RGBA").convert("RGB")

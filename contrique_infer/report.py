@@ -342,7 +342,7 @@ class ReportWriter:
         self.header = header
         header_file = self.folder / HEADER_NAME
         rows_file = self.folder / ROWS_NAME
-        self.done: set[str] = set()
+        self.done: frozenset[str] = frozenset()
         self._lock: OutputLock | None = None
         try:
             if os.path.exists(self.path) and not os.path.isfile(self.path):
@@ -359,7 +359,7 @@ class ReportWriter:
             self.folder.mkdir(exist_ok=True)
             self._lock = OutputLock(rows_file)  # a second run writing this report is refused here
             if resuming:
-                self.done = resume_rows(str(rows_file), "jsonl")
+                self.done = resume_rows(str(rows_file), "jsonl").done
                 self._lock.follow()  # the rows may be a new file now, without the failed ones
             else:
                 rows_file.write_bytes(b"")  # the same file (the lock is on it), emptied

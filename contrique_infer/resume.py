@@ -17,6 +17,7 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from .atomicfile import link_target, replace_file
@@ -28,8 +29,24 @@ if TYPE_CHECKING:
     from .report import ReportHeader
 
 
-def resume(path: str, fmt: str, made_with: ReportHeader | None = None) -> set[str]:
-    """The sources that ``path`` already holds a score for, after repairing the file in place.
+@dataclass(frozen=True)
+class Resumed:
+    """What an earlier run's result file holds, once :func:`resume` accepted and repaired it.
+
+    Attributes:
+        done: The ``source`` of every row with a score.
+        columns: The columns of the rows to add: those of a csv file's header, which are
+            :func:`result_columns` or, in a file written before the ``note`` column
+            (:data:`~contrique_infer.output.NOTE_COLUMN`), the same without it; :func:`result_columns`
+            for a jsonl file and for a file that does not exist yet or is empty.
+    """
+
+    done: frozenset[str]
+    columns: tuple[str, ...]
+
+
+def resume(path: str, fmt: str, made_with: ReportHeader | None = None) -> Resumed:
+    """What ``path`` already holds, after repairing the file in place; read once.
 
     The file is first read through, unchanged, and must be contrique-score output in ``fmt``:
     every complete line a result row (and a csv header first) with the columns of
@@ -45,7 +62,7 @@ def resume(path: str, fmt: str, made_with: ReportHeader | None = None) -> set[st
         made_with: What the scores to add are made with; None: rows without these fields (a report's).
 
     Returns:
-        The ``source`` of every row with a score.
+        The sources scored and the columns to go on with (:class:`Resumed`).
 
     Raises:
         OutputFileError: The file is not a regular file, cannot be read or repaired (it is then
@@ -56,9 +73,10 @@ def resume(path: str, fmt: str, made_with: ReportHeader | None = None) -> set[st
     failed = 0
     with _open_for_resume(path) as fh:
         if fh is None:
-            return done
+            return Resumed(frozenset(), result_columns(made_with))
         lines = _Lines(fh, path, fmt)
-        for row, _ in _rows(lines, fmt, path, made_with):
+        rows = _Rows(lines, fmt, path, made_with)
+        for row, _ in rows:
             if row is not None and row["score"] is None:
                 failed += 1
             elif row is not None:
@@ -69,21 +87,7 @@ def resume(path: str, fmt: str, made_with: ReportHeader | None = None) -> set[st
         _drop_failed_rows(path, fmt, failed, made_with)
     elif lines.partial:
         _truncate(path, lines.complete_bytes)
-    return done
-
-
-def resumed_columns(path: str, made_with: ReportHeader | None = None) -> tuple[str, ...]:
-    """The columns of the csv rows to append to ``path`` after :func:`resume` accepted it: those of
-    its header, which are :func:`result_columns` or, in a file written before the ``note`` column
-    (:data:`~contrique_infer.output.NOTE_COLUMN`), the same without it; :func:`result_columns` for a
-    file that does not exist yet or is empty.
-
-    Raises:
-        OutputFileError: The file cannot be read.
-    """
-    with _open_for_resume(path) as fh:
-        first = fh.readline(MAX_LINE).decode("utf-8", "surrogateescape") if fh is not None else ""
-    return _file_columns(next(csv.reader([first.lstrip("\ufeff")]), []), result_columns(made_with))
+    return Resumed(frozenset(done), rows.columns)
 
 
 def _file_columns(header: Sequence[str], columns: tuple[str, ...]) -> tuple[str, ...]:
@@ -168,7 +172,7 @@ def _drop_failed_rows(path: str, fmt: str, failed: int, made_with: ReportHeader 
 
     def write_kept(out: BinaryIO) -> None:
         with open_regular(path) as fh:
-            for row, text in _rows(_Lines(fh, path, fmt), fmt, path, made_with):
+            for row, text in _Rows(_Lines(fh, path, fmt), fmt, path, made_with):
                 if row is None or row["score"] is not None:
                     out.write(text.encode(RESULT_ENCODING["encoding"], RESULT_ENCODING["errors"]))
 
@@ -213,15 +217,28 @@ def _score_value(value: Any, path: str, fmt: str, number: int) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _rows(lines: _Lines, fmt: str, path: str,
-          made_with: ReportHeader | None) -> Iterator[tuple[dict[str, Any] | None, str]]:
+class _Rows:
     """``(row, its text)`` for each row of a result file's complete lines; a csv header comes as
     ``(None, text)``, and a csv row that the file's end cuts inside a quoted field is given back to
     ``lines.partial`` (:meth:`_Lines.give_back`). With ``made_with``, every row must record it
-    (:func:`result_columns`)."""
-    if fmt == "jsonl":
+    (:func:`result_columns`).
+
+    Attributes:
+        columns: The file's columns, once its csv header has been read (:func:`_file_columns`);
+            :func:`result_columns` before, and for jsonl.
+    """
+
+    def __init__(self, lines: _Lines, fmt: str, path: str, made_with: ReportHeader | None) -> None:
+        self._lines, self._fmt, self._path, self._made_with = lines, fmt, path, made_with
+        self.columns = result_columns(made_with)
+
+    def __iter__(self) -> Iterator[tuple[dict[str, Any] | None, str]]:
+        return self._jsonl() if self._fmt == "jsonl" else self._csv()
+
+    def _jsonl(self) -> Iterator[tuple[dict[str, Any] | None, str]]:
+        path, fmt, made_with = self._path, self._fmt, self._made_with
         expected = {} if made_with is None else made_with.to_dict()  # the field names
-        for number, line in enumerate(lines, 1):
+        for number, line in enumerate(self._lines, 1):
             try:
                 row = loads(line[1:] if number == 1 and line.startswith("\ufeff") else line)  # a byte-order mark
             except JSONError as exc:
@@ -234,51 +251,53 @@ def _rows(lines: _Lines, fmt: str, path: str,
                                        number)
             row["score"] = _score_value(row["score"], path, fmt, number)
             yield row, line
-        return
-    columns = result_columns(made_with)
-    consumed: list[str] = []
-    ended = False  # the reader asked for a line past the last: it was inside a quoted field there
 
-    def feed() -> Iterator[str]:
-        nonlocal ended
-        for line in lines:
-            consumed.append(line)
-            yield line
-        ended = True
+    def _csv(self) -> Iterator[tuple[dict[str, Any] | None, str]]:
+        lines, path, fmt, made_with = self._lines, self._path, self._fmt, self._made_with
+        consumed: list[str] = []
+        ended = False  # the reader asked for a line past the last: it was inside a quoted field there
 
-    reader = csv.reader(feed())
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets save csv
-            header[0] = header[0][1:]
-        header_fields = header[len(RESULT_COLUMNS):]
-        if made_with is not None and tuple(header[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS and \
-                made_with.unrecorded(header_fields) is not None:  # the header of an earlier version's file
-            raise _made_with_other(dict.fromkeys(header_fields), made_with, path, fmt, 1)
-        columns = _file_columns(header, columns)  # a file written before the note column goes on without it
-        if tuple(header) != columns:
-            raise _not_results(path, fmt, 1, f"expected the header {','.join(columns)}")
-        yield None, "".join(consumed)
-        consumed.clear()
-        for values in reader:
-            text = "".join(consumed)
-            consumed.clear()
-            if ended:  # a row a kill cut after a newline in a quoted field: the rest of it is missing
-                lines.give_back(text)
+        def feed() -> Iterator[str]:
+            nonlocal ended
+            for line in lines:
+                consumed.append(line)
+                yield line
+            ended = True
+
+        reader = csv.reader(feed())
+        try:
+            header = next(reader, None)
+            if header is None:
                 return
-            if len(values) != len(columns):
-                raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
-            if made_with is not None:
-                found = type(made_with).from_csv(values[len(RESULT_COLUMNS):])  # the note, if any, is past them
-                if not made_with.recorded_by(found):
-                    raise _made_with_other(found, made_with, path, fmt, reader.line_num)
-            row: dict[str, Any] = dict(zip(columns, values))
-            row["score"] = _score_value(row["score"] or None, path, fmt, reader.line_num)
-            yield row, text
-    except csv.Error as exc:
-        raise _not_results(path, fmt, reader.line_num, str(exc)) from None
+            if header and header[0].startswith("\ufeff"):  # a byte-order mark, as spreadsheets save csv
+                header[0] = header[0][1:]
+            header_fields = header[len(RESULT_COLUMNS):]
+            if made_with is not None and tuple(header[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS and \
+                    made_with.unrecorded(header_fields) is not None:  # the header of an earlier version's file
+                raise _made_with_other(dict.fromkeys(header_fields), made_with, path, fmt, 1)
+            columns = _file_columns(header, self.columns)  # a file written before the note column goes on without it
+            if tuple(header) != columns:
+                raise _not_results(path, fmt, 1, f"expected the header {','.join(columns)}")
+            self.columns = columns
+            yield None, "".join(consumed)
+            consumed.clear()
+            for values in reader:
+                text = "".join(consumed)
+                consumed.clear()
+                if ended:  # a row a kill cut after a newline in a quoted field: the rest of it is missing
+                    lines.give_back(text)
+                    return
+                if len(values) != len(columns):
+                    raise _not_results(path, fmt, reader.line_num, f"expected {len(columns)} columns")
+                if made_with is not None:
+                    found = type(made_with).from_csv(values[len(RESULT_COLUMNS):])  # the note, if any, is past them
+                    if not made_with.recorded_by(found):
+                        raise _made_with_other(found, made_with, path, fmt, reader.line_num)
+                row: dict[str, Any] = dict(zip(columns, values))
+                row["score"] = _score_value(row["score"] or None, path, fmt, reader.line_num)
+                yield row, text
+        except csv.Error as exc:
+            raise _not_results(path, fmt, reader.line_num, str(exc)) from None
 
 
 def _made_with_other(found: dict[str, Any], made_with: ReportHeader, path: str, fmt: str,

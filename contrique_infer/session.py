@@ -259,10 +259,12 @@ class Encoder:
         try:
             return ort.InferenceSession(model, sess_options=options, providers=self._requested)
         except Exception as exc:  # onnxruntime's own exception types do not share a useful base
-            raise BundleError(
-                self.path, f"onnxruntime cannot load this model ({exc}); the file is damaged or not an ONNX "
-                "model: download or export the bundle again",
-            ) from exc
+            if re.search(r"Unsupported model IR version|Opset \d+ is under development", str(exc)):
+                advice = (f"the model needs a newer onnxruntime than the installed {ort.__version__}: upgrade "
+                          "onnxruntime (or onnxruntime-gpu)")
+            else:
+                advice = "the file is damaged or not an ONNX model: download or export the bundle again"
+            raise BundleError(self.path, f"onnxruntime cannot load this model ({exc}); {advice}") from exc
 
     def _read(self) -> bytes:
         """The model file's bytes, checked against the expected sha256 and refused if the graph keeps

@@ -1,5 +1,6 @@
 """Packaging tests: the runtime stays torch-free, names its extra when onnxruntime is missing, and
-the distribution installs (wheel and editable) with its three import packages and ``py.typed``."""
+the distribution installs (wheel and editable) with its three import packages and ``py.typed``, and
+CI tests the lowest versions pyproject.toml declares."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -200,3 +203,19 @@ def test_wheel_and_editable_installs(source_copy: Path, tmp_path: Path) -> None:
     }
     assert editable["evaluation"] and editable["py_typed"]
     assert editable["scripts"] == SCRIPTS
+
+
+def test_ci_tests_the_lowest_declared_versions() -> None:
+    """.ci/lowest.txt, the constraints of CI's lowest-versions step, pins every lower bound that the
+    runtime and its cpu and eval extras declare, and only those: a bound changed in one place only
+    would be tested at a version the project does not declare (or fail to install there)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+
+    def pin(package: str, version: str) -> tuple[str, str]:  # numpy 1.24 is numpy 1.24.0
+        return re.sub(r"[-_.]+", "-", package).lower(), re.sub(r"(\.0)+$", "", version)
+
+    requirements = [*project["dependencies"], *extras["cpu"], *extras["eval"]]
+    declared = dict(pin(*re.fullmatch(r"([\w.-]+)>=([\d.]+)(,<[\d.]+)?", r).group(1, 2)) for r in requirements)
+    lines = (REPO / ".ci" / "lowest.txt").read_text(encoding="utf-8").splitlines()
+    assert dict(pin(*line.split("==")) for line in lines if line and not line.startswith("#")) == declared

@@ -53,7 +53,7 @@ def scorer(tiny_bundle_dir: Path) -> QualityScorer:
 def _save(path: Path, size: tuple[int, int], seed: int) -> None:
     """A smooth random RGB image of ``size`` (width, height)."""
     small = np.random.default_rng(seed).integers(0, 256, (5, 7, 3), dtype=np.uint8)
-    Image.fromarray(small, "RGB").resize(size, Image.Resampling.BICUBIC).save(path)
+    Image.fromarray(small).resize(size, Image.Resampling.BICUBIC).save(path)
 
 
 @pytest.fixture()

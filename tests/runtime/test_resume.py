@@ -15,7 +15,7 @@ from result_rows import MADE_WITH, OTHER_SETTINGS, ROWS, made
 
 from contrique_infer import atomicfile
 from contrique_infer.output import RESULT_COLUMNS, OutputFileError, render, result_columns
-from contrique_infer.resume import resume, resumed_columns
+from contrique_infer.resume import Resumed, resume
 
 
 SAME_SETTINGS = "resume with the same --model, --head, --variant, --fr and --apply-exif, or write to a new -o file"
@@ -36,7 +36,7 @@ def test_csv_quotes_a_carriage_return_and_resume_reads_it_back(tmp_path: Path) -
     assert "\r\n" not in text
     path = tmp_path / "out.csv"
     path.write_text(text, newline="")
-    assert resume(str(path), "csv") == {"cr\rret.png", "nl\nline.png", 'c, "quoted".png'}
+    assert resume(str(path), "csv").done == {"cr\rret.png", "nl\nline.png", 'c, "quoted".png'}
     assert path.read_bytes().decode() == text
 
 
@@ -45,11 +45,11 @@ def test_resume_repairs_a_killed_run(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / f"out.{fmt}"
     text = render(ROWS, RESULT_COLUMNS, fmt, {})
     path.write_text(text + text.splitlines(True)[-1][:9])  # a kill mid-row: no newline
-    assert resume(str(path), fmt) == {"a.png", 'c, "quoted".png'}
+    assert resume(str(path), fmt).done == {"a.png", 'c, "quoted".png'}
     # the partial row and the error row are gone (the failed image is tried again): what is left
     # is exactly the rows with a score
     assert path.read_text() == render([ROWS[0], ROWS[2]], RESULT_COLUMNS, fmt, {})
-    assert resume(str(path), fmt) == {"a.png", 'c, "quoted".png'}  # a second resume changes nothing
+    assert resume(str(path), fmt).done == {"a.png", 'c, "quoted".png'}  # a second resume changes nothing
     assert path.read_text() == render([ROWS[0], ROWS[2]], RESULT_COLUMNS, fmt, {})
     assert [p.name for p in tmp_path.iterdir()] == [f"out.{fmt}"]  # no temporary file left
 
@@ -60,7 +60,7 @@ def test_resume_goes_on_with_a_file_made_with_the_same_settings(tmp_path: Path, 
                       dataclasses.replace(MADE_WITH, apply_exif=True)):
         path = tmp_path / f"out.{fmt}"
         path.write_text(render(made(ROWS, made_with), result_columns(made_with), fmt, {}) + '{"source": "half')
-        assert resume(str(path), fmt, made_with) == {"a.png", 'c, "quoted".png'}
+        assert resume(str(path), fmt, made_with).done == {"a.png", 'c, "quoted".png'}
         assert path.read_text() == render(made([ROWS[0], ROWS[2]], made_with), result_columns(made_with), fmt, {})
 
 
@@ -72,7 +72,7 @@ def test_resume_goes_on_with_a_bundle_whose_name_or_scale_is_empty(tmp_path: Pat
     path = tmp_path / f"out.{fmt}"
     text = render(made(ROWS[:1], made_with), result_columns(made_with), fmt, {})
     path.write_text(text)
-    assert resume(str(path), fmt, made_with) == {"a.png"} and path.read_text() == text
+    assert resume(str(path), fmt, made_with).done == {"a.png"} and path.read_text() == text
     with pytest.raises(OutputFileError, match=rf"line {2 if fmt == 'csv' else 1} holds scores made with other "
                                               rf"settings \({field} '' there, 'x' now\)"):
         resume(str(path), fmt, dataclasses.replace(MADE_WITH, **{field: "x"}))
@@ -112,7 +112,7 @@ def test_resume_refuses_a_reference_changed_in_place(tmp_path: Path, fmt: str) -
                                   "(reference_digest '0011223344556677' there, '8899aabbccddeeff' now); "
                                   + REFERENCE_CHANGED)
     assert path.read_bytes() == data
-    assert resume(str(path), fmt, earlier) == {"a.png", 'c, "quoted".png'}
+    assert resume(str(path), fmt, earlier).done == {"a.png", 'c, "quoted".png'}
 
 
 def test_a_refusal_names_each_field_that_differs(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_resume_refuses_a_file_of_an_earlier_version_that_records_no_settings(tm
             resume(str(path), fmt, MADE_WITH)
         assert str(refused.value) == f"{path}: {EARLIER_VERSION.format(ALL_FIELDS)}"
         assert path.read_text() == text
-    assert resume(str(tmp_path / f"old.{fmt}"), fmt) == {"a.png", 'c, "quoted".png'}  # rows that need no settings
+    assert resume(str(tmp_path / f"old.{fmt}"), fmt).done == {"a.png", 'c, "quoted".png'}  # rows that need no settings
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
@@ -255,11 +255,11 @@ def test_a_refusal_names_the_line_of_the_first_row_made_otherwise(tmp_path: Path
 
 
 def test_resume_of_missing_empty_or_header_only_files(tmp_path: Path) -> None:
-    assert resume(str(tmp_path / "none.jsonl"), "jsonl") == set()
+    assert resume(str(tmp_path / "none.jsonl"), "jsonl").done == set()
     (tmp_path / "empty.csv").write_text("")
-    assert resume(str(tmp_path / "empty.csv"), "csv") == set()
+    assert resume(str(tmp_path / "empty.csv"), "csv").done == set()
     (tmp_path / "half-header.csv").write_text("source,sc")
-    assert resume(str(tmp_path / "half-header.csv"), "csv") == set()
+    assert resume(str(tmp_path / "half-header.csv"), "csv").done == set()
     assert (tmp_path / "half-header.csv").read_text() == ""  # the header is written afresh
 
 
@@ -299,7 +299,7 @@ def test_resume_tries_rows_with_a_nan_or_infinite_score_again(tmp_path: Path, fm
         path.write_text("".join(json.dumps(row) + "\n" for row in rows))  # json writes NaN and Infinity
     else:
         path.write_text(render(rows, RESULT_COLUMNS, fmt, {}))
-    assert resume(str(path), fmt) == {"ok.png"}
+    assert resume(str(path), fmt).done == {"ok.png"}
     assert path.read_text() == render([rows[2]], RESULT_COLUMNS, fmt, {})
 
 
@@ -307,7 +307,7 @@ def test_resume_tries_rows_with_a_nan_or_infinite_score_again(tmp_path: Path, fm
 def test_resume_reads_a_file_saved_with_a_byte_order_mark(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / f"excel.{fmt}"
     path.write_text("\ufeff" + render(made(ROWS), result_columns(MADE_WITH), fmt, {}), encoding="utf-8")
-    assert resume(str(path), fmt, MADE_WITH) == {"a.png", 'c, "quoted".png'}
+    assert resume(str(path), fmt, MADE_WITH).done == {"a.png", 'c, "quoted".png'}
     assert path.read_text(encoding="utf-8").startswith("\ufeff")  # kept when the failed row is dropped
 
 
@@ -322,7 +322,7 @@ def test_resume_takes_the_fr_reference_however_spelt(tmp_path: Path, monkeypatch
     data = render(made(ROWS[:1], earlier), result_columns(earlier), fmt, {})
     for spelt in ("./ref.png", str(tmp_path / "ref.png"), "sub/../ref.png"):
         path.write_text(data)
-        assert resume(str(path), fmt, dataclasses.replace(earlier, reference=spelt)) == {"a.png"}
+        assert resume(str(path), fmt, dataclasses.replace(earlier, reference=spelt)).done == {"a.png"}
     with pytest.raises(OutputFileError, match=r"other settings \(reference 'ref.png' there, 'o.png' now\)"):
         resume(str(path), fmt, dataclasses.replace(earlier, reference="o.png"))
 
@@ -355,7 +355,7 @@ def test_a_run_killed_in_its_first_row_is_resumed(tmp_path: Path) -> None:
     for fmt, partial in (("jsonl", '{"source": "a.p'), ("jsonl", '{"sou'), ("csv", "source,score,wid")):
         path = tmp_path / f"first.{fmt}"
         path.write_text(partial)
-        assert resume(str(path), fmt) == set() and path.read_bytes() == b""
+        assert resume(str(path), fmt).done == set() and path.read_bytes() == b""
 
 
 def test_resume_keeps_the_bytes_of_kept_rows_and_the_file_mode(tmp_path: Path) -> None:
@@ -364,12 +364,12 @@ def test_resume_keeps_the_bytes_of_kept_rows_and_the_file_mode(tmp_path: Path) -
             + "bad.png,,,,broken,ImageDecodeError\n")
     path.write_bytes(text.encode())
     path.chmod(0o640)
-    assert resume(str(path), "csv") == {"multi\nline.png", "carriage\rreturn.png"}
+    assert resume(str(path), "csv").done == {"multi\nline.png", "carriage\rreturn.png"}
     assert path.read_bytes() == text.rsplit("bad.png", 1)[0].encode()
     assert path.stat().st_mode & 0o777 == 0o640
     kept = path.read_bytes()
     path.write_bytes(kept + b'"half\rwritten')  # a kill mid-row: cut in place, the rows before kept
-    assert resume(str(path), "csv") == {"multi\nline.png", "carriage\rreturn.png"} and path.read_bytes() == kept
+    assert resume(str(path), "csv").done == {"multi\nline.png", "carriage\rreturn.png"} and path.read_bytes() == kept
 
 
 @pytest.mark.parametrize("failed", [False, True])
@@ -382,7 +382,7 @@ def test_resume_cuts_a_csv_row_killed_after_a_new_line_in_its_file_name(tmp_path
     cut = render([{**ROWS[0], "source": "new\nline.png"}], RESULT_COLUMNS, "csv", {}, header=False)
     for end in (cut.index("\n") + 1, cut.index("\n") + 4, len(cut) - 1):  # just after the name's new line, ...
         path.write_text(kept + cut[:end])
-        assert resume(str(path), "csv") == {"a.png"}
+        assert resume(str(path), "csv").done == {"a.png"}
         assert path.read_text() == render(ROWS[:1], RESULT_COLUMNS, "csv", {})  # the cut row (and the failed) gone
 
 
@@ -394,7 +394,7 @@ def test_resume_rewrites_the_file_a_symbolic_link_points_to_and_keeps_the_link(t
     real.write_text(render(ROWS, RESULT_COLUMNS, "jsonl", {}))
     link = tmp_path / "latest.jsonl"
     link.symlink_to(Path("runs") / "one.jsonl")
-    assert resume(str(link), "jsonl") == {"a.png", 'c, "quoted".png'}
+    assert resume(str(link), "jsonl").done == {"a.png", 'c, "quoted".png'}
     assert link.is_symlink() and real.read_text() == render([ROWS[0], ROWS[2]], RESULT_COLUMNS, "jsonl", {})
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["latest.jsonl", "one.jsonl", "runs"]
 
@@ -429,12 +429,15 @@ def test_resume_refuses_special_files(tmp_path: Path) -> None:
 
 def test_a_csv_file_from_before_the_note_column_is_resumed_in_its_own_columns(tmp_path: Path) -> None:
     path = tmp_path / "scores.csv"
-    assert resumed_columns(str(path), MADE_WITH) == result_columns(MADE_WITH)  # a new file: the current columns
+    assert resume(str(path), "csv", MADE_WITH) == Resumed(frozenset(), result_columns(MADE_WITH))  # a new file
     earlier = result_columns(MADE_WITH)[:-1]
     assert earlier[-1] == "reference_digest"
     path.write_text(render(made(ROWS), earlier, "csv", {}), newline="")
-    assert resume(str(path), "csv", MADE_WITH) == {ROWS[0]["source"], ROWS[2]["source"]}
-    assert resumed_columns(str(path), MADE_WITH) == earlier
+    assert resume(str(path), "csv", MADE_WITH) == Resumed(frozenset({ROWS[0]["source"], ROWS[2]["source"]}), earlier)
     path.write_text(render(made(ROWS[:1]), result_columns(MADE_WITH), "csv", {}), newline="")
-    assert resume(str(path), "csv", MADE_WITH) == {ROWS[0]["source"]}
-    assert resumed_columns(str(path), MADE_WITH) == result_columns(MADE_WITH)
+    assert resume(str(path), "csv", MADE_WITH) == Resumed(frozenset({ROWS[0]["source"]}), result_columns(MADE_WITH))
+    path.write_text(render(made(ROWS[:1]), earlier, "csv", {}) + "a.png,", newline="")  # cut mid-row by a kill
+    assert resume(str(path), "csv", MADE_WITH) == Resumed(frozenset({ROWS[0]["source"]}), earlier)
+    path.write_text(",".join(result_columns(MADE_WITH))[:9], newline="")  # a header cut by a kill: emptied
+    assert resume(str(path), "csv", MADE_WITH) == Resumed(frozenset(), result_columns(MADE_WITH))
+    assert path.read_bytes() == b""

@@ -41,7 +41,7 @@ def fresh_import():
 
 
 def _graph(path: Path, *, input_name="image", input_type=None, input_shape=("n", 3, "h", "w"),
-           output_name="feature", body="pool") -> Path:
+           output_name="feature", body="pool", opset=17, ir_version=8) -> Path:
     """A small graph with configurable declared input and output.
 
     ``body``: ``pool`` = mean over H, W then a 3 x 8 matrix ([N, 8]); ``pool5`` the same with
@@ -67,8 +67,8 @@ def _graph(path: Path, *, input_name="image", input_type=None, input_shape=("n",
         nodes, "g", [helper.make_tensor_value_info(input_name, in_type, list(input_shape))],
         [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, None)], initializer=inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
     onnx.save(model, path)
     return path
 
@@ -233,6 +233,19 @@ def test_corrupt_model_is_a_bundle_error(tmp_path: Path, manifest: Manifest) -> 
     with pytest.raises(BundleError, match="is not an ONNX model") as info:
         Encoder(path, manifest, providers=[CPU])
     assert info.value.path == str(path)
+
+
+@pytest.mark.parametrize("versions", [{"ir_version": 99}, {"opset": 99}])
+def test_a_model_newer_than_onnxruntime_is_not_called_damaged(tmp_path: Path, manifest: Manifest, versions) -> None:
+    """onnxruntime 1.17 could not load the packaged models (ONNX IR version 10), and said the file was
+    damaged: download or export the bundle again, which could not help."""
+    import onnxruntime
+
+    path = _graph(tmp_path / "g.onnx", **versions)
+    with pytest.raises(BundleError) as info:
+        Encoder(path, manifest, providers=[CPU])
+    assert info.value.reason.endswith(f"; the model needs a newer onnxruntime than the installed "
+                                      f"{onnxruntime.__version__}: upgrade onnxruntime (or onnxruntime-gpu)")
 
 
 @pytest.mark.parametrize(
