@@ -47,7 +47,9 @@ def test_set_f_is_seeded_per_series_and_leaves_the_global_generator_alone() -> N
 
 
 def test_set_g_is_seeded_per_series_and_every_kind_grows_with_the_level() -> None:
-    pytest.importorskip("wand.image", reason="set g needs Wand and ImageMagick's MagickWand library, installed by hand")
+    # exc_type: Wand (in the bench extra) raises a plain ImportError where the MagickWand library is missing
+    pytest.importorskip("wand.image", reason="set g needs Wand and ImageMagick's MagickWand library (apt-get install "
+                        "libmagickwand-6.q16-6)", exc_type=ImportError)
     made = distortion_sets.SETS["g"]()
     assert len(made.kinds) == 12
     photo = _photo().resize((288, 192), Image.Resampling.NEAREST)  # a 1-degree turn moves 96x64 px by under a pixel
