@@ -469,6 +469,11 @@ class Manifest:
         """
         available = ", ".join(h.name for h in self.heads) or "none"
         if name is None:
+            if not self.heads:  # a contrastive-only training run's export: features, no scores
+                raise HeadNotFoundError(
+                    f"bundle {self.name!r} has no heads, so it gives features but no scores: fit a head on "
+                    "scored images and add it with contrique-eval run --add-head NAME --default (docs/evaluation.md)"
+                )
             if self.default_head is None:
                 raise HeadNotFoundError(
                     f"bundle {self.name!r} has no default head; pass head=NAME (available: {available})"

@@ -40,6 +40,14 @@ def test_a_head_given_as_its_head_info_says_to_pass_its_name(bundle: Path) -> No
                                   "name); available heads: quality, fr_quality")
 
 
+def test_a_bundle_without_heads_says_how_to_add_one(bundle: Path) -> None:
+    edit_manifest(bundle, lambda d: d.update(heads=[], default_head=None))  # as a contrastive-only run's export
+    manifest = Manifest.load(bundle)
+    with pytest.raises(HeadNotFoundError, match="has no heads, so it gives features but no scores: .* "
+                                                "contrique-eval run --add-head NAME --default"):
+        manifest.head_info()
+
+
 def test_max_side_round_trip_and_format_version(bundle: Path) -> None:
     manifest = Manifest.load(bundle)
     assert manifest.input.max_side is None and "max_side" not in manifest.input.to_dict()
