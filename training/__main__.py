@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from contrique_infer.entry_points import train
 
-sys.exit(main())
+sys.exit(train())

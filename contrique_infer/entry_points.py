@@ -1,0 +1,59 @@
+"""The console scripts of the tools that need an extra: ``contrique-train``, ``contrique-export``,
+``contrique-distortions`` and ``contrique-eval``.
+
+Every script is installed whatever extras are chosen, while each tool imports what its extra installs
+(torch, onnx, SciPy, ...), some of it as its module is imported and some only as a command needs it.
+Each script here imports its tool only when it is run, so that a package its extra provides that is
+missing, at either moment, ends the command with one line naming the extra to install (exit 2, as
+``contrique-score`` without onnxruntime), not a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .commands import EXIT_USAGE, fail
+from .errors import DependencyError
+
+_OURS = frozenset({"contrique_infer", "contrique_export", "contrique_training"})
+
+
+def run_tool(prog: str, module: str, extra: str) -> int:
+    """Import ``module`` and run its ``main()``; returns its exit code.
+
+    Args:
+        prog: The command's name, as its messages begin.
+        module: The module that holds the command's ``main(argv=None) -> int``.
+        extra: The extra of the distribution that installs what the command needs.
+
+    Returns:
+        The command's exit code, or 2 where a package it needs is not installed (said on stderr).
+    """
+    try:
+        return int(importlib.import_module(module).main())
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if not missing or missing in _OURS:  # our own module missing: a broken install, not an extra
+            raise
+        return fail(prog, DependencyError(f'{missing} is not installed, and {prog} needs it: install it with pip '
+                                          f'install "contrique-infer[{extra}]"'), EXIT_USAGE)
+
+
+def train() -> int:
+    """``contrique-train`` (:mod:`contrique_training.cli`; the train extra)."""
+    return run_tool("contrique-train", "contrique_training.cli", "train")
+
+
+def export() -> int:
+    """``contrique-export`` (:mod:`contrique_export.cli`; the export extra)."""
+    return run_tool("contrique-export", "contrique_export.cli", "export")
+
+
+def distortions() -> int:
+    """``contrique-distortions`` (:mod:`contrique_training.grid`; the train extra)."""
+    return run_tool("contrique-distortions", "contrique_training.grid", "train")
+
+
+def evaluate() -> int:
+    """``contrique-eval`` (:mod:`contrique_training.evaluation.cli`; the cpu and eval extras)."""
+    return run_tool("contrique-eval", "contrique_training.evaluation.cli", "cpu,eval")
