@@ -21,7 +21,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .arguments import positive_count
-from .errors import DependencyError
+from .errors import BundleError, ContriqueError, DependencyError
+from .location import locate
 from .pipeline import check_batching
 from .results import ScoreResult
 from .scorer import DEFAULT_BATCH_SIZE, QualityScorer, check_pretrained_arguments
@@ -95,11 +96,14 @@ class BatchScorer:
             onnxruntime's default (every core).
         batch_size: Images per onnxruntime run, as in :meth:`QualityScorer.score_many`.
         decode_workers: Decoding threads (``workers`` of :meth:`QualityScorer.score_many`).
+        bundle_digest: The :attr:`QualityScorer.bundle_digest` the bundle must have (:func:`score_dataset`
+            passes the one its driver found), so that one job never scores with two models; None: any.
         **options: Other keyword arguments of :meth:`QualityScorer.from_pretrained`
             (``revision``, ``head``, ``variant``, ``device``, ``max_pixels``, ...).
 
     Raises:
         DependencyError: pyarrow is not installed.
+        BundleError: The bundle opened is not the one of ``bundle_digest`` (changed since the job began).
         ContriqueError: As :meth:`QualityScorer.from_pretrained` (the worker fails to start).
     """
 
@@ -111,6 +115,7 @@ class BatchScorer:
         threads: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         decode_workers: int | None = None,
+        bundle_digest: str | None = None,
         **options: Any,
     ) -> None:
         self.schema = result_schema()
@@ -119,6 +124,13 @@ class BatchScorer:
         self.decode_workers = decode_workers
         self.scorer = QualityScorer.from_pretrained(model, threads=_ray_cpus() if threads is None else threads,
                                                     **options)
+        found = self.scorer.bundle_digest
+        if bundle_digest is not None and found != bundle_digest:
+            raise BundleError(str(self.scorer.bundle_dir), (
+                f"is not the bundle this job began with (bundle_digest {bundle_digest!r} then, {found!r} in this "
+                "worker): it was changed since (exported again into its folder, another commit of its Hub branch), "
+                "and the job's workers would score with two models; leave the bundle as it is while a job runs, "
+                "pin a Hub commit (revision=), and start the job again"))
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Score the images of ``batch[column]``.
@@ -130,14 +142,8 @@ class BatchScorer:
         import pyarrow as pa
 
         schema = self.schema
-        if self.column not in batch.column_names:
-            raise ValueError(f"no column {self.column!r} in the batch (columns: {', '.join(batch.column_names)}); "
-                             "pass column=NAME of the column holding image paths or bytes")
+        check_columns(batch.column_names, self.column, "the batch")
         kept = batch.drop_columns([self.column])
-        clash = sorted(set(kept.column_names) & set(schema.names))
-        if clash:
-            raise ValueError(f"input columns {', '.join(clash)} would be overwritten by the scores; "
-                             "rename or drop them before scoring")
         results = self.scorer.score_many(batch.column(self.column).to_pylist(), batch_size=self.batch_size,
                                          workers=self.decode_workers)
         scored = pa.Table.from_pylist([_arrow_row(r) for r in results], schema=schema)
@@ -162,7 +168,9 @@ def score_dataset(
     """Add scores to a Ray dataset with a pool of ``workers`` actors (lazy, like any ``map_batches``).
 
     Connects to Ray first if needed (``ray.init()``: the cluster of ``RAY_ADDRESS``, else a new
-    local one).
+    local one). The bundle is found here first (its manifest only; for a Hub bundle, its revision resolved
+    to a commit): every worker must open that bundle, at that commit, or fail (:class:`BatchScorer`'s
+    ``bundle_digest``), so a bundle changed before or while the job runs never gives a job of two models.
 
     Args:
         dataset: A dataset with a column of image paths (readable by every worker) or bytes.
@@ -180,18 +188,24 @@ def score_dataset(
 
     Raises:
         DependencyError: Ray Data is not installed.
-        TypeError: ``options`` has a name :meth:`QualityScorer.from_pretrained` does not take, or a
+        TypeError: ``column`` is not a string; ``options`` has a name :meth:`QualityScorer.from_pretrained` does not take, or a
             value of a type it refuses (``apply_exif="no"``).
         ValueError: ``workers``, ``rows_per_call``, ``batch_size`` or ``decode_workers`` is not a
             positive integer (``decode_workers`` may be None), or ``threads`` or an option is a value
             :meth:`QualityScorer.from_pretrained` refuses (``threads=0``, ``max_pixels=0``): each
-            raised before Ray starts, not in every worker.
+            raised before Ray starts, not in every worker. Also where the dataset's schema is known
+            without running it (``from_items``, ``from_arrow``, after a ``select_columns``): it has no
+            column ``column``, or a column named like a result column.
     """
     ray = require_ray()
     workers = positive_count(workers, "workers")
     rows_per_call = positive_count(rows_per_call, "rows_per_call")
     check_batching(batch_size, decode_workers, "decode_workers")  # here, not in every worker once Ray has started
     check_pretrained_arguments(model, threads=threads, **options)  # fail here, not in every worker
+    known = dataset.schema(fetch_if_missing=False)  # None where only running the dataset would tell
+    if not isinstance(column, str) or known is not None:
+        check_columns([] if known is None else known.names, column, "the dataset")
+    pinned = _pinned(model, options)
     if not ray.is_initialized():
         ray.init()
     cpus = ray.cluster_resources().get("CPU", 1.0)
@@ -203,7 +217,7 @@ def score_dataset(
         BatchScorer,
         fn_constructor_kwargs={"model": None if model is None else os.fspath(model), "column": column,
                                "threads": threads, "batch_size": batch_size, "decode_workers": decode_workers,
-                               **options},
+                               **options, **pinned},
         batch_size=rows_per_call,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=workers),
@@ -222,7 +236,8 @@ def score_images(
     """Score images on a Ray actor pool: what :meth:`QualityScorer.score_many` returns, in input order.
 
     Args:
-        images: Paths that every worker can read, or encoded image bytes (one kind, not mixed).
+        images: Paths that every worker can read, or encoded image bytes (one kind, not mixed). A
+            relative path that names a file here is sent to the workers as its absolute path.
         model, workers, threads, **options: See :func:`score_dataset` (``num_cpus``,
             ``rows_per_call``, ``batch_size``, ``decode_workers`` and the options of
             :meth:`QualityScorer.from_pretrained`).
@@ -245,13 +260,49 @@ def score_images(
         raise TypeError(f"score_images takes paths or bytes, one kind per call: image 0 is "
                         f"{'a path' if isinstance(inputs[0], str) else 'bytes'} and image {first} is not; "
                         "score the paths and the bytes in two calls")
-    items = [{"image": image, _INDEX: i} for i, image in enumerate(inputs)]
+    items = [{"image": _for_workers(image), _INDEX: i} for i, image in enumerate(inputs)]
     scored = score_dataset(ray.data.from_items(items), model, workers=workers, threads=threads, **options)
     rows = sorted(scored.take_all(), key=lambda row: row[_INDEX])
     results = [ScoreResult(**{name: row[name] for name in result_schema().names}) for row in rows]
     # a path's source is the path as given (the worker's copy had text Arrow cannot hold escaped)
     return [dataclasses.replace(r, source=image) if isinstance(image, str) and r.source != image else r
             for r, image in zip(results, inputs)]
+
+
+def check_columns(names: Iterable[str], column: str, where: str) -> None:
+    """Check that ``names`` (the columns of ``where``: a batch, a dataset) hold the image column
+    ``column`` and no column named like a result column (the image column may be one: it is dropped).
+
+    Raises:
+        TypeError: ``column`` is not a string.
+        ValueError: There is no column ``column``, or another column would be overwritten by the scores.
+    """
+    if not isinstance(column, str):
+        raise TypeError(f"column must be the name of the column holding image paths or bytes, a str; "
+                        f"got {column!r} ({type(column).__name__})")
+    names = list(names)
+    if column not in names:
+        raise ValueError(f"no column {column!r} in {where} (columns: {', '.join(names)}); "
+                         "pass column=NAME of the column holding image paths or bytes")
+    clash = sorted((set(names) - {column}) & set(result_schema().names))
+    if clash:
+        raise ValueError(f"input columns {', '.join(clash)} would be overwritten by the scores; "
+                         "rename or drop them before scoring")
+
+
+def _pinned(model: str | os.PathLike[str] | None, options: dict[str, Any]) -> dict[str, Any]:
+    """What pins the workers to the bundle found here: its ``bundle_digest``, and for a Hub bundle the
+    commit its ``revision`` resolved to (a branch may move while the job runs). Nothing where the bundle
+    cannot be found here (a driver off the cluster's file system): each worker then reports its own error."""
+    try:
+        found = locate(model, revision=options.get("revision"), cache_dir=options.get("cache_dir"),
+                       local_files_only=options.get("local_files_only", False))
+    except ContriqueError:
+        return {}
+    pins: dict[str, Any] = {"bundle_digest": found.manifest.digest()}
+    if found.revision is not None:
+        pins["revision"] = found.revision
+    return pins
 
 
 def _ray_cpus() -> int | None:
@@ -262,6 +313,15 @@ def _ray_cpus() -> int | None:
     return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
 
 
+def _for_workers(image: str | bytes) -> str | bytes:
+    """A relative path that names a file here as its absolute path: the workers' working folder is not
+    the caller's (Ray's, set when it started; another machine's). Other inputs as they are, so that a
+    path that names nothing keeps the hints of its error (``~``, white space)."""
+    if isinstance(image, str) and not os.path.isabs(image) and os.path.exists(image):
+        return os.path.abspath(image)
+    return image
+
+
 def _arrow_row(result: ScoreResult) -> dict[str, Any]:
     """``result.to_dict()`` with text Arrow can hold: the surrogates of a name that is not UTF-8
     (``os.fsdecode(b"caf\\xe9.png")``), in its source and its error, written as ``\\udce9``."""
@@ -270,8 +330,10 @@ def _arrow_row(result: ScoreResult) -> dict[str, Any]:
 
 
 def _path_or_bytes(image: str | os.PathLike[str] | bytes) -> str | bytes:
+    """A path as plain ``str`` (a ``numpy.str_``, a path-like whose ``__fspath__`` gives bytes, as
+    ``score_many`` reads them), or the image's bytes."""
     if isinstance(image, (str, os.PathLike)):
-        return os.fspath(image)
+        return str(os.fsdecode(image))
     if isinstance(image, (bytes, bytearray, memoryview)):
         return bytes(image)
     raise TypeError(f"score_images takes paths or bytes; got {type(image).__name__} "

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contrique_infer.errors import DependencyError
+from tiny_bundle import write_tiny_bundle
+from contrique_infer.errors import BundleError, DependencyError
 from contrique_infer.scorer import QualityScorer
 
 N_IMAGES = 200
@@ -251,6 +252,63 @@ def test_unknown_option_fails_before_any_worker_starts(cluster: None, ray: Any) 
             score_dataset(ray.data.from_items([{"image": "a.png"}]), **bad)
     with pytest.raises(TypeError, match=r"apply_exif must be True or False; got 'no' \(str\)"):
         score_dataset(ray.data.from_items([{"image": "a.png"}]), apply_exif="no")
+
+
+def test_a_missing_or_clashing_column_fails_before_any_worker_starts(cluster: None, ray: Any) -> None:
+    """Where the dataset's schema is known without running it: these failed only in the workers, once
+    Ray had started them and they had opened the model (a RayTaskError holding the ValueError)."""
+    from contrique_infer.distributed import score_dataset
+
+    with pytest.raises(ValueError, match=r"no column 'image' in the dataset \(columns: img\); pass column=NAME"):
+        score_dataset(ray.data.from_items([{"img": "a.png"}]))
+    with pytest.raises(ValueError, match="input columns score would be overwritten by the scores"):
+        score_dataset(ray.data.from_items([{"image": "a.png", "score": 1.0}]))
+    with pytest.raises(TypeError, match=r"column must be the name of the column .*; got 5 \(int\)"):
+        score_dataset(ray.data.from_items([{"image": "a.png"}]), column=5)
+    score_dataset(ray.data.from_items([{"source": "a.png"}]), column="source")  # the image column is dropped
+
+
+def test_score_images_takes_numpy_paths_bytes_path_likes_and_relative_paths(
+    cluster: None, tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A numpy.str_ beside a str was "a mix of paths and bytes"; a path-like whose __fspath__ gives bytes was
+    scored as the bytes of its name; a relative path was looked up in the workers' folder (no such file)."""
+    from contrique_infer.distributed import score_images
+
+    class BytesPath:
+        def __fspath__(self) -> bytes:
+            return os.fsencode(tmp_path / "b.png")
+
+    (tmp_path / "a.png").write_bytes(png(30, 40, 1))
+    (tmp_path / "b.png").write_bytes(png(30, 40, 2))
+    monkeypatch.chdir(tmp_path)  # the workers' folder is where Ray started, not here
+    images = [np.array([str(tmp_path / "a.png")])[0], "a.png", BytesPath(), "~/a.png"]
+    expected = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(images)
+    assert [r.ok for r in expected] == [True, True, True, False]
+
+    results = score_images(images, tiny_bundle_dir, workers=1)
+    assert [r.source for r in results] == [r.source for r in expected]
+    assert [r.score for r in results] == [r.score for r in expected]
+    assert results[3].error == expected[3].error  # a path that names nothing keeps its hint (~ not expanded)
+
+
+def test_a_bundle_changed_after_the_job_was_built_is_refused_by_its_workers(
+    cluster: None, ray: Any, tmp_path: Path, image_paths: list[str]
+) -> None:
+    """score_dataset is lazy: a bundle exported again into its folder before (or while) the job ran was
+    opened by the workers without a word, and a job could score with two models."""
+    from contrique_infer.distributed import BatchScorer, score_dataset
+
+    bundle = write_tiny_bundle(tmp_path / "bundle")
+    digest = QualityScorer.from_pretrained(bundle).bundle_digest
+    scored = score_dataset(ray.data.from_items([{"image": image_paths[0]}]), bundle, workers=1)
+    shutil.rmtree(bundle)
+    write_tiny_bundle(bundle, name="exported-again")
+    with pytest.raises(Exception, match=f"is not the bundle this job began with \\(bundle_digest '{digest}' then"):
+        scored.take_all()
+    with pytest.raises(BundleError, match="leave the bundle as it is while a job runs"):
+        BatchScorer(bundle, threads=1, bundle_digest=digest)
+    assert BatchScorer(bundle, threads=1, bundle_digest=None).scorer.manifest.name == "exported-again"
 
 
 def test_import_does_not_import_ray() -> None:
