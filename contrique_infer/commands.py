@@ -105,15 +105,17 @@ class BestEffortStderr:
             return False
 
 
-_UNPRINTABLE = re.compile(  # C0 and C1 controls, DEL, bidirectional marks and overrides
-    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE = re.compile(  # C0 and C1 controls, DEL, bidirectional marks and overrides, invisible spaces
+    "[\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def printable(text: str) -> str:
     """``text`` for a terminal: control characters (a new line, an escape sequence) and the
     bidirectional-text controls escaped (``\\n``, ``\\x1b``, ``\\u202e``), so that a file name
-    cannot split a line, move the cursor or reverse what follows."""
+    cannot split a line, move the cursor or reverse what follows; so are the zero-width space, word
+    joiner and byte-order mark (``\\u200b``, ``\\u2060``, ``\\ufeff``), which would make two names look
+    alike (the joiners of scripts and emoji, U+200C and U+200D, stay)."""
     return _UNPRINTABLE.sub(lambda m: _ESCAPES.get(m[0]) or
                             (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}"), text)
 

@@ -45,6 +45,7 @@ from PIL import Image
 
 from .atomicfile import link_target, replace_file
 from .bundle import sha256_file
+from .commands import printable
 from .decoding import check_header, describe
 from .errors import ContriqueError, ImageDecodeError, NonFiniteError, PathError
 from .jsonfile import read_json
@@ -82,6 +83,7 @@ contrique-score output.)"""
 _DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_LENGTH}}}")
 _BOOLS = ("higher_is_better", "apply_exif")
 _NULLABLE = ("reference", "reference_digest")
+_THUMBNAIL = re.compile(r"[0-9a-f]{2}/[0-9a-f]{16}\.jpg")  # a thumbnail's name in its row, as ReportWriter.add makes it
 _OPTIONS = ("--model", "--head", "--variant", "--fr", "--apply-exif")
 """The options of contrique-score that set the fields, as a refusal names them."""
 
@@ -351,6 +353,12 @@ class ReportWriter:
             if self.folder.exists() and not header_file.is_file() and _non_empty(self.folder):
                 raise ReportError(self.folder, "exists and is not the folder of a contrique-score report; "
                                                "move it away or choose another report name")
+            other = _other_page(self.path)
+            if other is not None:
+                raise ReportError(self.path, f"would share its folder {self.folder.name} with the report {other} (a "
+                                             "report's folder is named after its page's name without the extension), "
+                                             f"whose thumbnails and rows it would replace: choose a name other than "
+                                             f"{self.path.stem}.*, or remove {other.name} and its folder first")
             resuming = resume and header_file.is_file()
             if resuming:  # checked before anything is made or changed: a refused resume leaves the folder as it was
                 earlier = _read_header(header_file)
@@ -499,20 +507,28 @@ def _template() -> tuple[str, str]:
 
 
 def _document(header: ReportHeader, folder: Path, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """What the page shows: the header, the scored rows and the failures, with links relative to the page."""
+    """What the page shows: the header, the scored rows and the failures, with links relative to the page.
+
+    Names, errors and the header's text are shown :func:`~contrique_infer.commands.printable`, as
+    ``--format table`` shows them: a right-to-left override or a zero-width space in a name is seen
+    (``\\u202e``), not obeyed; the links are made from the names as they are."""
     from . import __version__
 
     base = folder.parent.resolve()
     scored, failed = [], []
     for row in rows:
         source, score = row["source"], row["score"]
-        href = _href(source, base)
+        href, shown = _href(source, base), printable(source)
         if score is not None:
-            scored.append([source, score, row["width"], row["height"], row.get("thumbnail"), href, row.get("note")])
+            thumbnail = row.get("thumbnail")
+            if not (isinstance(thumbnail, str) and _THUMBNAIL.fullmatch(thumbnail)
+                    and (folder / THUMBS_NAME / thumbnail).is_file()):
+                thumbnail = None  # removed, or not one the report made (a row edited by hand): "no preview"
+            scored.append([shown, score, row["width"], row["height"], thumbnail, href, row.get("note")])
         else:
-            failed.append([source, row["error_type"], row["error"], href])
+            failed.append([shown, row["error_type"], printable(row["error"] or ""), href])
     info = {
-        **header.to_dict(),
+        **{name: printable(value) if isinstance(value, str) else value for name, value in header.to_dict().items()},
         "written": datetime.now().astimezone().isoformat(timespec="seconds"),
         "generator": f"contrique-infer {__version__}",
         "thumb_base": f"{urllib.parse.quote(os.fsencode(folder.name))}/{THUMBS_NAME}/",  # as _href: any name
@@ -564,6 +580,28 @@ def _reference_digest(path: str | os.PathLike[str]) -> str:
     except (OSError, ValueError) as exc:  # ValueError: a NUL character in the path
         check_header(path, max_pixels=None)  # raises the decoder's own error for a file it cannot open
         raise ImageDecodeError(os.fspath(path), f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from exc
+
+
+def _other_page(page: Path) -> Path | None:
+    """Another report page beside ``page`` whose folder is ``page``'s (``r.htm`` beside ``r.html``: both
+    ``r_files``), or None. Only contrique-score's pages count (they begin as its template does); a link to
+    ``page`` is ``page``."""
+    opening = _template()[0].split("__CSP__", 1)[0].encode()
+    try:
+        with os.scandir(page.parent) as entries:
+            names = [e.name for e in entries if e.name != page.name and Path(e.name).stem == page.stem]
+    except OSError:
+        return None
+    for name in sorted(names):
+        other = page.parent / name
+        try:
+            if other.is_file() and not (page.exists() and os.path.samefile(other, page)):
+                with open(other, "rb") as fh:
+                    if fh.read(len(opening)) == opening:
+                        return other
+        except OSError:
+            continue
+    return None
 
 
 def _non_empty(folder: Path) -> bool:

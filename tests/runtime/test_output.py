@@ -41,6 +41,8 @@ def test_render_formats() -> None:
 def test_printable_escapes_what_would_change_a_terminal_line() -> None:
     assert printable("a\nb\rc\td\x1b[31me\x7f\u202ef\u2066g.png") == "a\\nb\\rc\\td\\x1b[31me\\x7f\\u202ef\\u2066g.png"
     assert printable("café 写真 \udce9.png") == "café 写真 \udce9.png"  # letters and undecodable bytes stay
+    # invisible, so "a\u200b.png" looked like "a.png" (in the terminal and in the HTML report); joiners stay
+    assert printable("a\u200bb\u2060c\ufeffd\u200de.png") == "a\\u200bb\\u2060c\\ufeffd\u200de.png"
     table = render([{**ROWS[1], "source": "two\nlines.png", "error": "bad\x1b[2J"}], RESULT_COLUMNS, "table", {})
     assert table.splitlines()[1].split() == ["error", "two\\nlines.png", "ImageDecodeError:", "bad\\x1b[2J"]
     head = {"name": "q", "kind": "nr", "dataset": "d", "score_scale": "s", "higher_is_better": True, "default": True,

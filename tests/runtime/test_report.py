@@ -322,6 +322,57 @@ def test_a_report_whose_name_is_not_utf8_is_written_and_resumed(tmp_path: Path) 
             data["header"]["thumb_base"] + row[4]))
 
 
+def test_two_pages_whose_names_differ_in_the_extension_do_not_share_a_folder(tmp_path: Path) -> None:
+    """r.htm after r.html (both r_files) replaced r.html's rows and removed its thumbnails: its page showed
+    broken images, and resuming it gave r.htm's rows."""
+    thumb = make_thumbnail(Image.new("RGB", (50, 40)))
+    write_report(tmp_path / "r.html", [ScoreResult("a", 1.0, thumbnail=thumb)], HEADER)
+    for name in ("r.htm", "r", "r.xhtml"):
+        with pytest.raises(ReportError, match=f"{name}: would share its folder r_files with the report "
+                                              f".*r.html .*choose a name other than r.\\*, or remove r.html"):
+            write_report(tmp_path / name, [ScoreResult("b", 2.0, thumbnail=thumb)], HEADER)
+        with pytest.raises(ReportError, match="would share its folder r_files"):
+            write_report(tmp_path / name, [], HEADER, resume=True)
+    assert [r["source"] for r in rows_of(tmp_path / "r.html")] == ["a"]
+    assert len(list((tmp_path / "r_files" / "thumbs").rglob("*.jpg"))) == 1
+    assert not (tmp_path / "r.htm").exists()
+
+    write_report(tmp_path / "r.html", [ScoreResult("c", 3.0)], HEADER, resume=True)  # the page itself
+    (tmp_path / "r.csv").write_text("source,score\n")  # not a report page
+    (tmp_path / "latest.htm").symlink_to(tmp_path / "r.html")
+    os.symlink("r.html", tmp_path / "r.htm")  # a link to the page is the page
+    write_report(tmp_path / "r.htm", [ScoreResult("d", 4.0)], HEADER, resume=True)
+    assert [r["source"] for r in rows_of(tmp_path / "r.html")] == ["a", "c", "d"]
+
+
+def test_a_thumbnail_is_shown_only_where_the_report_made_it(tmp_path: Path) -> None:
+    """A row edited by hand (or whose thumbnail file is gone) named a thumbnail anywhere: ../../x.jpg was shown
+    from outside the report's folder, 5 or a removed file as a broken image."""
+    thumb = make_thumbnail(Image.new("RGB", (50, 40)))
+    page = write_report(tmp_path / "r.html", [ScoreResult(s, 1.0, thumbnail=thumb) for s in "ab"], HEADER)
+    rows_file = tmp_path / "r_files" / "rows.jsonl"
+    rows = rows_of(page)
+    (tmp_path / "r_files" / "thumbs" / rows[1]["thumbnail"]).unlink()
+    edited = [{**rows[0], "source": "up", "thumbnail": "../../../secret.jpg"},
+              {**rows[0], "source": "number", "thumbnail": 5}]
+    rows_file.write_text("".join(json.dumps(row) + "\n" for row in rows + edited))
+    write_report(page, [], HEADER, resume=True)
+    assert [(row[0], row[4]) for row in page_data(page)["rows"]] == [
+        ("a", rows[0]["thumbnail"]), ("b", None), ("up", None), ("number", None)]
+
+
+def test_names_with_direction_controls_or_invisible_characters_are_shown_escaped(tmp_path: Path) -> None:
+    """A right-to-left override showed photo\u202egnp.exe as photoexe.png (and reversed the size after it in
+    the tooltip); a zero-width space made two names look the same. Shown as --format table shows them."""
+    header = dataclasses.replace(HEADER, reference="ref\u202egnp.png")
+    results = [ScoreResult("photo\u202egnp.exe", 1.0), ScoreResult("a\u200b.png", 2.0), ScoreResult("a.png", 3.0),
+               ScoreResult("x\ny.png", None, "no such file \u2066x", "ImageDecodeError")]
+    data = page_data(write_report(tmp_path / "r.html", results, header))
+    assert [row[0] for row in data["rows"]] == ["photo\\u202egnp.exe", "a\\u200b.png", "a.png"]
+    assert data["failed"] == [["x\\ny.png", "ImageDecodeError", "no such file \\u2066x", None]]
+    assert data["header"]["reference"] == "ref\\u202egnp.png"
+
+
 class _FullDisk:
     """A text file on a full disk: what is written stays in its buffer, which cannot be flushed."""
 
