@@ -1,5 +1,5 @@
 """Checks of the public API's arguments: counts (threads, workers, batch sizes, pixel limits),
-switches and callbacks.
+amounts (a Ray worker's CPUs), switches and callbacks.
 
 One rule for every function that takes a count: a positive integer, Python's or NumPy's
 (``numbers.Integral``), never a bool (``True`` is not one thread), at most a maximum where one
@@ -12,6 +12,7 @@ called, deep in a batch.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
@@ -45,6 +46,19 @@ def positive_count(value: object, name: str, *, optional: bool = False, maximum:
         wanted = "a positive integer" if maximum is None else f"an integer from 1 to {maximum:,}"
         raise ValueError(f"{name} must be {wanted}{' or None' if optional else ''}; got {_shown(value)}")
     return int(value)
+
+
+def positive_number(value: object, name: str) -> float | None:
+    """``value`` as a ``float`` if it is a positive finite number (Python's or NumPy's, never a bool), or None.
+
+    Raises:
+        ValueError: ``value`` is a bool, not a real number, NaN, infinite, or not above 0.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < math.inf:
+        raise ValueError(f"{name} must be a positive number or None; got {_shown(value)}")
+    return float(value)
 
 
 def _shown(value: object) -> str:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import warnings
 from collections.abc import Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .arguments import positive_count
+from .arguments import positive_count, positive_number
 from .errors import BundleError, ContriqueError, DependencyError
 from .location import locate
 from .pipeline import check_batching
@@ -179,7 +180,8 @@ def score_dataset(
         threads: onnxruntime threads per worker; None: the cluster's CPUs divided by
             ``workers``, at least 1 (on one machine, ``cpu_count // workers``).
         num_cpus: Logical CPUs Ray reserves per worker; None: 1, or less when the workers would
-            take every CPU of the cluster, so that the dataset's read tasks can still run.
+            take every CPU of the cluster, so that the dataset's read tasks can still run. More than
+            any node has gives a ``RuntimeWarning`` (the workers cannot start until such a node joins).
         column, batch_size, decode_workers, **options: See :class:`BatchScorer`.
         rows_per_call: Images per ``map_batches`` call.
 
@@ -191,7 +193,7 @@ def score_dataset(
         TypeError: ``column`` is not a string; ``options`` has a name :meth:`QualityScorer.from_pretrained` does not take, or a
             value of a type it refuses (``apply_exif="no"``).
         ValueError: ``workers``, ``rows_per_call``, ``batch_size`` or ``decode_workers`` is not a
-            positive integer (``decode_workers`` may be None), or ``threads`` or an option is a value
+            positive integer (``decode_workers`` may be None), ``num_cpus`` not a positive number or None, or ``threads`` or an option is a value
             :meth:`QualityScorer.from_pretrained` refuses (``threads=0``, ``max_pixels=0``): each
             raised before Ray starts, not in every worker. Also where the dataset's schema is known
             without running it (``from_items``, ``from_arrow``, after a ``select_columns``): it has no
@@ -200,6 +202,7 @@ def score_dataset(
     ray = require_ray()
     workers = positive_count(workers, "workers")
     rows_per_call = positive_count(rows_per_call, "rows_per_call")
+    num_cpus = positive_number(num_cpus, "num_cpus")
     check_batching(batch_size, decode_workers, "decode_workers")  # here, not in every worker once Ray has started
     check_pretrained_arguments(model, threads=threads, **options)  # fail here, not in every worker
     known = dataset.schema(fetch_if_missing=False)  # None where only running the dataset would tell
@@ -213,6 +216,8 @@ def score_dataset(
         threads = max(1, int(cpus // workers))
     if num_cpus is None:
         num_cpus = 1.0 if workers < cpus else max(cpus - 1, 0.5) / workers
+    else:
+        _warn_if_no_node_fits(ray, num_cpus)
     return dataset.map_batches(
         BatchScorer,
         fn_constructor_kwargs={"model": None if model is None else os.fspath(model), "column": column,
@@ -303,6 +308,17 @@ def _pinned(model: str | os.PathLike[str] | None, options: dict[str, Any]) -> di
     if found.revision is not None:
         pins["revision"] = found.revision
     return pins
+
+
+def _warn_if_no_node_fits(ray: ModuleType, num_cpus: float) -> None:
+    """Warn at once where no node of the cluster has ``num_cpus`` CPUs: no worker can start, and Ray Data
+    waits until such a node joins (on a cluster that does not scale up, for ever; Ray says so after a minute)."""
+    largest = max((node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node.get("Alive")), default=0.0)
+    if num_cpus > largest:
+        warnings.warn(f"num_cpus={num_cpus:g} is more CPUs than any node of the Ray cluster has (at most "
+                      f"{largest:g}): no worker can start until a node that large joins, and on a cluster that "
+                      f"does not scale up the job waits for ever; pass num_cpus of at most {largest:g}, or leave "
+                      "it out", RuntimeWarning, stacklevel=3)
 
 
 def _ray_cpus() -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contrique_infer.arguments import optional_callable, positive_count, switch
+from contrique_infer.arguments import optional_callable, positive_count, positive_number, switch
 
 
 def test_positive_integers_come_back_as_python_ints() -> None:
@@ -55,3 +55,13 @@ def test_a_maximum_is_named_and_an_integer_too_long_to_print_is_described() -> N
     with pytest.raises(ValueError, match=r"^threads must be an integer from 1 to 1,024; got an integer of about 5000 "
                                          r"digits$"):
         positive_count(10**5000, "threads", maximum=1024)
+
+
+def test_a_positive_number_is_a_finite_real_above_zero() -> None:
+    for value, want in ((0.5, 0.5), (2, 2.0), (np.float32(0.25), 0.25), (np.int64(3), 3.0)):
+        got = positive_number(value, "num_cpus")
+        assert got == want and type(got) is float
+    assert positive_number(None, "num_cpus") is None
+    for value in (0, -1.0, True, "1", float("nan"), float("inf"), np.nan):
+        with pytest.raises(ValueError, match=r"^num_cpus must be a positive number or None; got "):
+            positive_number(value, "num_cpus")

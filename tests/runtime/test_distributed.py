@@ -252,6 +252,20 @@ def test_unknown_option_fails_before_any_worker_starts(cluster: None, ray: Any) 
             score_dataset(ray.data.from_items([{"image": "a.png"}]), **bad)
     with pytest.raises(TypeError, match=r"apply_exif must be True or False; got 'no' \(str\)"):
         score_dataset(ray.data.from_items([{"image": "a.png"}]), apply_exif="no")
+    # Ray's own words came late or said little ("must be real number, not str"; NaN: "cannot convert float NaN")
+    for bad in ("1", float("nan"), 0, True):
+        with pytest.raises(ValueError, match="num_cpus must be a positive number or None; got "):
+            score_dataset(ray.data.from_items([{"image": "a.png"}]), num_cpus=bad)
+
+
+def test_more_cpus_per_worker_than_any_node_has_warns_at_once(cluster: None, ray: Any, tiny_bundle_dir: Path) -> None:
+    """num_cpus=3 on the 2-CPU cluster: no worker could start, and the job waited for ever (Ray Data warned after
+    a minute that it "may hang forever unless the cluster scales up")."""
+    from contrique_infer.distributed import score_dataset
+
+    with pytest.warns(RuntimeWarning, match=r"num_cpus=3 is more CPUs than any node of the Ray cluster has "
+                                            r"\(at most 2\): no worker can start .*pass num_cpus of at most 2"):
+        score_dataset(ray.data.from_items([{"image": "a.png"}]), tiny_bundle_dir, workers=1, num_cpus=3)
 
 
 def test_a_missing_or_clashing_column_fails_before_any_worker_starts(cluster: None, ray: Any) -> None:
