@@ -27,6 +27,7 @@ from .location import locate
 from .pipeline import check_batching
 from .results import ScoreResult
 from .scorer import DEFAULT_BATCH_SIZE, QualityScorer, check_pretrained_arguments
+from .variant_policy import choose_variant
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -198,6 +199,7 @@ def score_dataset(
             raised before Ray starts, not in every worker. Also where the dataset's schema is known
             without running it (``from_items``, ``from_arrow``, after a ``select_columns``): it has no
             column ``column``, or a column named like a result column.
+        HeadNotFoundError, VariantNotFoundError: The bundle, found here, has no such ``head`` or ``variant``.
     """
     ray = require_ray()
     workers = positive_count(workers, "workers")
@@ -298,12 +300,21 @@ def check_columns(names: Iterable[str], column: str, where: str) -> None:
 def _pinned(model: str | os.PathLike[str] | None, options: dict[str, Any]) -> dict[str, Any]:
     """What pins the workers to the bundle found here: its ``bundle_digest``, and for a Hub bundle the
     commit its ``revision`` resolved to (a branch may move while the job runs). Nothing where the bundle
-    cannot be found here (a driver off the cluster's file system): each worker then reports its own error."""
+    cannot be found here (a driver off the cluster's file system): each worker then reports its own error.
+
+    Raises:
+        HeadNotFoundError, VariantNotFoundError: The bundle found has no such ``head``, or no such ``variant``
+            (other than ``auto``, which depends on the workers' device): here, not in every worker.
+    """
     try:
         found = locate(model, revision=options.get("revision"), cache_dir=options.get("cache_dir"),
                        local_files_only=options.get("local_files_only", False))
     except ContriqueError:
         return {}
+    head, variant = options.get("head"), options.get("variant", "auto")
+    heads = None if head is None else [found.manifest.head_info(head).name]
+    if variant != "auto":
+        choose_variant(variant, found.manifest, [], heads)
     pins: dict[str, Any] = {"bundle_digest": found.manifest.digest()}
     if found.revision is not None:
         pins["revision"] = found.revision

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from tiny_bundle import write_tiny_bundle
-from contrique_infer.errors import BundleError, DependencyError
+from contrique_infer.errors import BundleError, DependencyError, HeadNotFoundError, VariantNotFoundError
 from contrique_infer.scorer import QualityScorer
 
 N_IMAGES = 200
@@ -256,6 +256,20 @@ def test_unknown_option_fails_before_any_worker_starts(cluster: None, ray: Any) 
     for bad in ("1", float("nan"), 0, True):
         with pytest.raises(ValueError, match="num_cpus must be a positive number or None; got "):
             score_dataset(ray.data.from_items([{"image": "a.png"}]), num_cpus=bad)
+
+
+def test_a_head_or_variant_the_bundle_lacks_fails_before_any_worker_starts(cluster: None, ray: Any,
+                                                                           tiny_bundle_dir: Path) -> None:
+    """Each worker failed as it started, and Ray retried starting them: an ActorDiedError holding the
+    HeadNotFoundError after some 20 s."""
+    from contrique_infer.distributed import score_dataset
+
+    dataset = ray.data.from_items([{"image": "a.png"}])
+    with pytest.raises(HeadNotFoundError, match="'nope'.*available heads: quality, fr_quality"):
+        score_dataset(dataset, tiny_bundle_dir, head="nope")
+    with pytest.raises(VariantNotFoundError, match="int8"):
+        score_dataset(dataset, tiny_bundle_dir, variant="int8")
+    score_dataset(dataset, tiny_bundle_dir, head="QUALITY", variant="fp32")  # names as from_pretrained takes them
 
 
 def test_more_cpus_per_worker_than_any_node_has_warns_at_once(cluster: None, ray: Any, tiny_bundle_dir: Path) -> None:
