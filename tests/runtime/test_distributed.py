@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fake_hub import HUB_REPO, FakeHub
 from tiny_bundle import write_tiny_bundle
 from contrique_infer.errors import BundleError, DependencyError, HeadNotFoundError, VariantNotFoundError
 from contrique_infer.scorer import QualityScorer
@@ -256,6 +257,19 @@ def test_unknown_option_fails_before_any_worker_starts(cluster: None, ray: Any) 
     for bad in ("1", float("nan"), 0, True):
         with pytest.raises(ValueError, match="num_cpus must be a positive number or None; got "):
             score_dataset(ray.data.from_items([{"image": "a.png"}]), num_cpus=bad)
+
+
+def test_a_hub_branch_is_pinned_to_its_commit_for_the_workers(hub: FakeHub, tiny_bundle_dir: Path,
+                                                               tmp_path: Path) -> None:
+    """Each worker resolved revision="main" itself: a commit pushed while a job ran gave its later workers
+    (and workers restarted by Ray) the new model. The driver resolves it once; the workers open that commit."""
+    from contrique_infer.distributed import _pinned
+
+    first = hub.add_commit(HUB_REPO, tiny_bundle_dir)
+    digest = QualityScorer.from_pretrained(tiny_bundle_dir).bundle_digest
+    assert _pinned(HUB_REPO, {"revision": "main"}) == {"bundle_digest": digest, "revision": first}
+    assert _pinned(tiny_bundle_dir, {}) == {"bundle_digest": digest}  # a folder: its digest only
+    assert _pinned(tmp_path / "absent", {}) == {}  # not found here: the workers report their own error
 
 
 def test_a_head_or_variant_the_bundle_lacks_fails_before_any_worker_starts(cluster: None, ray: Any,
