@@ -254,10 +254,13 @@ def score_images(
 
     Raises:
         DependencyError: Ray Data is not installed.
-        TypeError: An image is neither a path nor bytes, paths and bytes are mixed, or an
-            unknown option.
+        TypeError: An image is neither a path nor bytes, paths and bytes are mixed, an unknown
+            option, or ``column`` (an option of :func:`score_dataset` only).
     """
     ray = require_ray()
+    if "column" in options:  # its dataset is made here, of the images given
+        raise TypeError("score_images takes no column: it scores the images given; to score a column of a "
+                        "dataset, use score_dataset(dataset, column=NAME)")
     inputs = [_path_or_bytes(image) for image in images]
     if not inputs:
         return []

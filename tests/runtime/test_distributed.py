@@ -213,6 +213,9 @@ def test_score_images_refuses_other_inputs(cluster: None, ray: Any) -> None:
         score_images(["a.png", png(30, 40, 1), "b.png"])
     with pytest.raises(TypeError, match="image 0 is bytes and image 2 is not"):
         score_images([png(30, 40, 1), bytearray(b"x"), "b.png"])
+    # the dataset made here has its own column: "no column 'path' in the dataset (columns: image, index)"
+    with pytest.raises(TypeError, match=r"score_images takes no column: .*score_dataset\(dataset, column=NAME\)"):
+        score_images(["a.png"], column="path")
 
 
 def test_a_name_that_is_not_utf8_is_scored_with_the_others(
