@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Iterable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .arguments import positive_count, positive_number
 from .errors import BundleError, ContriqueError, DependencyError
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 DEFAULT_ROWS_PER_CALL = 32
 """Images handed to a worker per ``map_batches`` call."""
 _INDEX = "index"  # the input position column of score_images
+_Item = TypeVar("_Item", str, bytes)
 
 
 def require_ray() -> ModuleType:
@@ -176,7 +177,7 @@ def score_dataset(
 
     Args:
         dataset: A dataset with a column of image paths (readable by every worker) or bytes.
-        model: See :class:`BatchScorer`.
+        model: See :class:`BatchScorer`; a relative folder that exists here is sent as its absolute path.
         workers: Actors in the pool, each with its own scorer.
         threads: onnxruntime threads per worker; None: the cluster's CPUs divided by
             ``workers``, at least 1 (on one machine, ``cpu_count // workers``).
@@ -222,7 +223,7 @@ def score_dataset(
         _warn_if_no_node_fits(ray, num_cpus)
     return dataset.map_batches(
         BatchScorer,
-        fn_constructor_kwargs={"model": None if model is None else os.fspath(model), "column": column,
+        fn_constructor_kwargs={"model": None if model is None else _for_workers(os.fspath(model)), "column": column,
                                "threads": threads, "batch_size": batch_size, "decode_workers": decode_workers,
                                **options, **pinned},
         batch_size=rows_per_call,
@@ -343,13 +344,14 @@ def _ray_cpus() -> int | None:
     return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
 
 
-def _for_workers(image: str | bytes) -> str | bytes:
-    """A relative path that names a file here as its absolute path: the workers' working folder is not
-    the caller's (Ray's, set when it started; another machine's). Other inputs as they are, so that a
-    path that names nothing keeps the hints of its error (``~``, white space)."""
-    if isinstance(image, str) and not os.path.isabs(image) and os.path.exists(image):
-        return os.path.abspath(image)
-    return image
+def _for_workers(item: _Item) -> _Item:
+    """A relative path that names a file or folder here (an image, a bundle folder) as its absolute path:
+    the workers' working folder is not the caller's (Ray's, set when it started; another machine's). Other
+    items as they are: a path that names nothing keeps the hints of its error (``~``, white space), and a
+    name that is no folder here (a Hub id, a packaged model's name) is looked up by each worker."""
+    if isinstance(item, str) and not os.path.isabs(item) and os.path.exists(item):
+        return os.path.abspath(item)
+    return item
 
 
 def _arrow_row(result: ScoreResult) -> dict[str, Any]:

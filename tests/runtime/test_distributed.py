@@ -317,7 +317,8 @@ def test_score_images_takes_numpy_paths_bytes_path_likes_and_relative_paths(
     cluster: None, tiny_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A numpy.str_ beside a str was "a mix of paths and bytes"; a path-like whose __fspath__ gives bytes was
-    scored as the bytes of its name; a relative path was looked up in the workers' folder (no such file)."""
+    scored as the bytes of its name; a relative path was looked up in the workers' folder (no such file), and
+    so was a relative bundle folder (every worker failed to start: no such bundle folder)."""
     from contrique_infer.distributed import score_images
 
     class BytesPath:
@@ -331,7 +332,8 @@ def test_score_images_takes_numpy_paths_bytes_path_likes_and_relative_paths(
     expected = QualityScorer.from_pretrained(tiny_bundle_dir).score_many(images)
     assert [r.ok for r in expected] == [True, True, True, False]
 
-    results = score_images(images, tiny_bundle_dir, workers=1)
+    shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    results = score_images(images, "bundle", workers=1)  # a bundle folder relative to here, too
     assert [r.source for r in results] == [r.source for r in expected]
     assert [r.score for r in results] == [r.score for r in expected]
     assert results[3].error == expected[3].error  # a path that names nothing keeps its hint (~ not expanded)
