@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -27,14 +28,26 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 def is_url(text: str) -> bool:
-    """Whether ``text`` is written as a URL (``scheme://...``), which names no local file."""
-    return _URL.match(text) is not None
+    """Whether ``text`` is written as a URL (``scheme://...``) of another scheme than ``file:``, which
+    names no local file."""
+    return _URL.match(text) is not None and file_url_path(text) is None
+
+
+def file_url_path(text: str) -> str | None:
+    """The local path that a ``file:`` URL names (``file:/p/a.png``, as Spark's ``binaryFile`` source and
+    ``input_file_name()`` write paths; ``file:///p/a.png``; ``file://localhost/p/a.png``), its
+    percent-escapes decoded as ``os.fsdecode`` would the bytes; None if ``text`` is no such URL."""
+    found = _FILE_URL.match(text)
+    return None if found is None else urllib.parse.unquote(found.group(1), errors="surrogateescape")
 
 
 def misspelt_path_hint(path: str) -> str:
-    """Why a path that names nothing may have been meant otherwise, as the end of its error: a ``~`` left
-    unexpanded, or white space around a path that exists (the new line of a line read from a file); ""
-    if neither."""
+    """Why a path that names nothing may have been meant otherwise, as the end of its error: a ``file:``
+    URL, a ``~`` left unexpanded, or white space around a path that exists (the new line of a line read
+    from a file); "" if none."""
+    local = file_url_path(path)
+    if local is not None:
+        return f" (a file: URL, as Spark writes paths; files are opened by their path: pass {local!r})"
     if path.startswith("~"):
         return " (~ is not expanded to the home folder here: pass os.path.expanduser(path))"
     stripped = path.strip()
@@ -45,6 +58,7 @@ def misspelt_path_hint(path: str) -> str:
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_FILE_URL = re.compile(r"file:(?://(?:localhost)?(?=/)|(?!//))(/.*)", re.IGNORECASE | re.DOTALL)  # not file://host/
 
 
 def is_image_name(name: str) -> bool:

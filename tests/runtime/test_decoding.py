@@ -636,8 +636,13 @@ def test_a_missing_path_that_is_a_url_or_starts_with_a_tilde_says_so() -> None:
     cases = {
         "https://example.com/a.jpg": "no such file (a URL: images are read from local files only; download it, "
                                      "and pass the file or its bytes)",
-        "file:///tmp/a.jpg": "no such file (a URL: images are read from local files only; download it, and pass "
-                             "the file or its bytes)",
+        "file://host/tmp/a.jpg": "no such file (a URL: images are read from local files only; download it, and "
+                                 "pass the file or its bytes)",
+        # a local file's URL was told to be downloaded; Spark's binaryFile paths (file:/...) had no hint at all
+        "file:///tmp/a.jpg": "no such file (a file: URL, as Spark writes paths; files are opened by their path: "
+                             "pass '/tmp/a.jpg')",
+        "file:/tmp/a%20b.jpg": "no such file (a file: URL, as Spark writes paths; files are opened by their path: "
+                               "pass '/tmp/a b.jpg')",
         "~/contrique-no-such-photo.jpg": "no such file (~ is not expanded to the home folder here: pass "
                                          "os.path.expanduser(path))",
         "contrique-no-such-photo.jpg": "no such file",

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from contrique_infer.errors import LinkLoopError, NoMatchError, ScanError
-from contrique_infer.inputs import IMAGE_EXTENSIONS, expand_inputs, is_image_name, iter_images, list_images, lists
+from contrique_infer.inputs import (
+    IMAGE_EXTENSIONS,
+    expand_inputs,
+    file_url_path,
+    is_image_name,
+    is_url,
+    iter_images,
+    list_images,
+    lists,
+)
 
 
 @pytest.fixture()
@@ -157,3 +166,14 @@ def test_a_pattern_that_matches_only_folders_says_so(tmp_path: Path, monkeypatch
     assert list(expand_inputs(["photos/*/*"])) == ["photos/2024/p.png", "photos/2025/p.png"]  # as the message says
     [nothing] = expand_inputs(["photos/*.jpg"])
     assert nothing.reason == "no files match this pattern"
+
+
+def test_a_file_url_names_its_local_path_and_is_no_remote_url() -> None:
+    """Spark's binaryFile source and input_file_name() write paths as file:/p/a.png: "no such file" said
+    nothing of it, and file:///p/a.png was told to be downloaded."""
+    cases = {"file:/p/a.png": "/p/a.png", "file:///p/a b.png": "/p/a b.png", "FILE://localhost/p/x%20y.png": "/p/x y.png",
+             "file:/p/caf%E9.png": os.fsdecode(b"/p/caf\xe9.png"), "file://host/p/a.png": None, "file:a.png": None,
+             "/p/a.png": None, "https://example.com/a.png": None}
+    for text, local in cases.items():
+        assert file_url_path(text) == local, text
+    assert [is_url(text) for text in cases] == [False, False, False, False, True, False, False, True]
