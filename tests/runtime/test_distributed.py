@@ -163,10 +163,13 @@ def test_spark_map_in_arrow_recipe(tiny_bundle_dir: Path, image_paths: list[str]
 
     from contrique_infer.distributed import BatchScorer
 
+    from contrique_infer.location import locate
+
     model = str(tiny_bundle_dir)
+    digest = locate(model).manifest.digest()
 
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        scorer = BatchScorer(model, column="path", threads=1)  # once per task, not per batch
+        scorer = BatchScorer(model, column="path", threads=1, bundle_digest=digest)  # once per task, not per batch
         for batch in batches:
             yield from scorer(pa.Table.from_batches([batch])).to_batches()
 
