@@ -64,8 +64,8 @@ output formats:
          bundle's content: 16 hex digits of the sha256 of its manifest; reference_digest the --fr
          reference's: 16 hex digits of the sha256 of the file, empty without --fr), then note
          (empty, or why the score was moved: the head faded the score of an image far outside
-         the images it was fitted on, also said on stderr); one row per image, written as it is
-         done
+         the images it was fitted on, or below its floor on global contrast, also said on
+         stderr); one row per image, written as it is done
   jsonl  one JSON object per image, same fields (written as it is done; no --fr: null)
   json   {"model", "variant", "head", "head_kind", "score_scale", "higher_is_better",
           "reference", "apply_exif", "bundle_digest", "reference_digest",

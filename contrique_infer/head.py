@@ -36,12 +36,61 @@ def head_name_problem(name: str) -> str | None:
             "'-' (beginning with a letter or digit)")
 
 
-HEAD_FORMAT_VERSIONS = (1, 2, 3, 4)
+HEAD_FORMAT_VERSIONS = (1, 2, 3, 4, 5)
 """Head file formats this runtime reads (2 added the optional ``feature_min``/``feature_max``/``score_min``/
-``score_max``, 3 the optional ``feature_clip``, 4 the optional ``fade_from``/``fade_power``); a head is written
-at the oldest one that holds it."""
+``score_max``, 3 the optional ``feature_clip``, 4 the optional ``fade_from``/``fade_power``, 5 the optional
+``floor_index``/``floor_value``/``floor_rate``/``floor_name``); a head is written at the oldest one that holds it."""
+FLOOR_FIELDS = ("floor_index", "floor_value", "floor_rate", "floor_name")
+"""The fields of a head's :class:`Floor` in its file (format 5)."""
 FEATURE_CLIPS = ("box", "ray")
 """How a head brings a feature outside its ``feature_range`` into it (:attr:`Head.feature_clip`)."""
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A fade below the lowest value one feature value had on the photos a head was fitted on (format 5).
+
+    Below ``value``, feature value ``index`` (read before any clipping) makes the score keep the share
+    ``exp(rate * (x - value))`` of its way from the worst end of the head's score range; the share
+    multiplies the range fade's (:attr:`Head.fade`). The default model's floor is on its global
+    contrast (the log standard deviation of the luminance at full scale): the normalised statistics
+    read the same texture at any contrast, so a photo whose contrast is cut to 2 % scored almost as
+    one at 30 %.
+
+    Attributes:
+        index: Which value of the feature (0-based).
+        value: The floor: the lowest value of the photos it was measured on.
+        rate: How fast the share falls below it, per unit of the value (above 0); for a logarithm,
+            ``exp(rate * (log a - log b)) = (a / b) ** rate``.
+        name: What the value is, for the note on a faded score.
+    """
+
+    index: int
+    value: float
+    rate: float
+    name: str
+
+    def problem(self, dim: int) -> str | None:
+        """Why this cannot be the floor of a head of ``dim`` coefficients, or None if it can."""
+        if not 0 <= self.index < dim:
+            return f"the floor's index must be a value of the feature, 0 to {dim - 1}; got {self.index}"
+        if not math.isfinite(self.value):
+            return f"the floor's value must be a finite number; got {self.value:g}"
+        if not (math.isfinite(self.rate) and self.rate > 0):
+            return f"the floor's rate must be a finite number above 0; got {self.rate:g}"
+        if not self.name.strip():
+            return "the floor needs a name, what its value is (it names it in notes)"
+        return None
+
+    def share(self, features: np.ndarray) -> np.ndarray:
+        """The share of its way from the worst end a score keeps: 1 at or above the floor, NaN for NaN.
+
+        Args:
+            features: Shape ``(dim,)`` or ``(n, dim)``, float64, before any clipping.
+        """
+        below = np.minimum(0.0, features[..., self.index] - self.value)
+        with np.errstate(under="ignore"):
+            return np.exp(self.rate * below)
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +119,9 @@ class Head:
     about 90 with box clipping and about 30 with ray clipping, above photos only a little less
     blurred. The share never reaches 0, so images that grow more distant as their score falls keep
     their order.
+
+    ``floor`` (format 5, :class:`Floor`) fades the score the same way below the lowest value one
+    feature value had on the photos the head was fitted on; it needs a ``score_range``.
     """
 
     info: HeadInfo
@@ -80,6 +132,7 @@ class Head:
     score_range: tuple[float, float] | None = None
     feature_clip: str = "box"
     fade: tuple[float, float] | None = None
+    floor: Floor | None = None
 
     def __post_init__(self) -> None:
         if self.feature_clip not in FEATURE_CLIPS:
@@ -92,6 +145,12 @@ class Head:
                 raise ValueError(problem)
             if self.feature_range is None or self.score_range is None:
                 raise ValueError("fade needs a feature_range (to measure the distance) and a score_range (to fade into)")
+        if self.floor is not None:
+            problem = self.floor.problem(len(self.coef))
+            if problem is not None:
+                raise ValueError(problem)
+            if self.score_range is None:
+                raise ValueError("floor needs a score_range (to fade into)")
 
     @property
     def name(self) -> str:
@@ -118,6 +177,7 @@ class Head:
         x = np.asarray(features, dtype=np.float64)
         # only the ray and the fade need it (both imply a feature_range): a box head without a fade skips it
         distance = self.range_distance(x) if self.feature_clip == "ray" or self.fade is not None else None
+        raw = x
         if self.feature_range is not None:
             low, high = self.feature_range
             if distance is not None and self.feature_clip == "ray":  # to the centre until every value is in bounds
@@ -129,12 +189,16 @@ class Head:
         if self.score_range is None:
             return scores, distance
         scores = np.where(np.isfinite(scores), np.clip(scores, *self.score_range), scores)  # overflow stays an error
-        if self.fade is None or distance is None:
+        if (self.fade is None or distance is None) and self.floor is None:
             return scores, distance
-        start, power = self.fade
+        share = np.ones_like(scores)
+        if self.fade is not None and distance is not None:
+            start, power = self.fade
+            with np.errstate(divide="ignore"):  # distance 0 (every value at its centre): start / 0 = inf, a share of 1
+                share = share * np.minimum(1.0, start / distance) ** power
+        if self.floor is not None:
+            share = share * self.floor.share(raw)
         worst = self.score_range[0] if self.info.higher_is_better else self.score_range[1]
-        with np.errstate(divide="ignore"):  # distance 0 (every value at its centre): start / 0 = inf, a share of 1
-            share = np.minimum(1.0, start / distance) ** power
         return worst + share * (scores - worst), distance
 
     def range_distance(self, features: np.ndarray) -> np.ndarray:
@@ -158,6 +222,8 @@ class Head:
     @property
     def format_version(self) -> int:
         """The oldest head format that holds this head."""
+        if self.floor is not None:
+            return 5
         if self.fade is not None:
             return 4
         if self.feature_clip != "box":
@@ -224,8 +290,23 @@ class Head:
             if feature_range is None or score_range is None:
                 raise HeadError(path, "fields 'fade_from' and 'fade_power' need 'feature_min', 'feature_max' (the range "
                                       "the distance is measured from) and 'score_min', 'score_max' (the range it fades into)")
+        floor = None
+        if any(key in r.data for key in FLOOR_FIELDS):
+            if version < 5:
+                raise HeadError(path, f"format_version {version} heads have no floor, yet this one holds "
+                                      f"{', '.join(key for key in FLOOR_FIELDS if key in r.data)}: set format_version 5, "
+                                      "or remove them")
+            floor = Floor(r.integer("floor_index"), r.number("floor_value"), r.number("floor_rate"),
+                          r.typed("floor_name", str))
+            problem = floor.problem(len(coef))
+            if problem is not None:
+                raise HeadError(path, f"fields {', '.join(FLOOR_FIELDS)}: {problem}")
+            if score_range is None:
+                raise HeadError(path, "fields 'floor_index', 'floor_value', 'floor_rate' need 'score_min' and "
+                                      "'score_max' (the range the score fades into)")
         return cls(info=info, coef=coef, intercept=r.number("intercept"), alpha=r.number("alpha", optional=True),
-                   feature_range=feature_range, score_range=score_range, feature_clip=feature_clip, fade=fade)
+                   feature_range=feature_range, score_range=score_range, feature_clip=feature_clip, fade=fade,
+                   floor=floor)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format_version": self.format_version}
@@ -241,6 +322,9 @@ class Head:
             out["feature_clip"] = self.feature_clip
         if self.fade is not None:
             out["fade_from"], out["fade_power"] = (float(v) for v in self.fade)
+        if self.floor is not None:
+            out.update(floor_index=self.floor.index, floor_value=float(self.floor.value),
+                       floor_rate=float(self.floor.rate), floor_name=self.floor.name)
         out["coef"] = [float(v) for v in self.coef]
         return out
 

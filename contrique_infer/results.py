@@ -43,9 +43,10 @@ class ScoreResult(_Outcome):
             without a hook, or if the image failed. Not part of :meth:`to_dict`.
         note: What to know about a score that is not an error, None if nothing: the head faded it
             towards the worst end of its scale, the image lying far outside the images the head
-            was fitted on (:attr:`contrique_infer.head.Head.fade`). ``contrique-score`` prints it on
-            stderr and writes it in the ``note`` column of its rows (:meth:`to_dict`; the rows of
-            :mod:`contrique_infer.distributed` too). Not part of equality.
+            was fitted on (:attr:`contrique_infer.head.Head.fade`) or below its floor, such as the
+            lowest global contrast of its training photos (:attr:`contrique_infer.head.Head.floor`).
+            ``contrique-score`` prints it on stderr and writes it in the ``note`` column of its rows
+            (:meth:`to_dict`; the rows of :mod:`contrique_infer.distributed` too). Not part of equality.
     """
 
     source: str

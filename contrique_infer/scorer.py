@@ -466,7 +466,7 @@ class QualityScorer:
             except NonFiniteError as exc:
                 return ScoreResult.failed(exc)
             return ScoreResult(outcome.source, value, width=outcome.width, height=outcome.height,
-                               thumbnail=outcome.thumbnail, note=_fade_note(chosen, distance))
+                               thumbnail=outcome.thumbnail, note=_fade_note(chosen, distance, feature))
 
         return (finish(o) for o in outcomes)
 
@@ -615,17 +615,20 @@ def _checked(outcome: Outcome) -> Outcome:
     return outcome
 
 
-def _fade_note(head: Head, distances: np.ndarray | None) -> str | None:
+def _fade_note(head: Head, distances: np.ndarray | None, feature: np.ndarray) -> str | None:
     """Why ``head`` faded a score, given the range distance it measured for it
-    (:meth:`Head.scores_and_distances`), or None where it did not (:attr:`Head.fade`)."""
-    if head.fade is None or distances is None:
+    (:meth:`Head.scores_and_distances`) and the feature, or None where it did not (:attr:`Head.fade`,
+    :attr:`Head.floor`)."""
+    reasons = []
+    if head.fade is not None and distances is not None and float(distances) > head.fade[0]:
+        reasons.append(f"far outside the images head {head.name!r} was fitted on (range distance {float(distances):.1f}, "
+                       f"beyond {head.fade[0]:g}), as a photo blurred to mush or a flat frame is")
+    if head.floor is not None and float(feature[head.floor.index]) < head.floor.value:
+        reasons.append(f"its {head.floor.name} is {float(feature[head.floor.index]):.2f}, below {head.floor.value:.2f}, "
+                       f"the lowest of the photos head {head.name!r} was fitted on")
+    if not reasons:
         return None
-    distance = float(distances)
-    if not distance > head.fade[0]:
-        return None
-    return (f"far outside the images head {head.name!r} was fitted on (range distance {distance:.1f}, beyond "
-            f"{head.fade[0]:g}), as a photo blurred to mush or a flat frame is: its score is moved towards the worst "
-            "end of the scale")
+    return "; ".join(reasons) + ": its score is moved towards the worst end of the scale"
 
 
 def _finite_score(head: Head, value: np.ndarray | float, source: str) -> float:

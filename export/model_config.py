@@ -90,6 +90,8 @@ def feature_groups(architecture: str, per_scale_dim: int, scales: int) -> dict[s
             for name in FEATURE_GROUPS}
 
 
+GLOBAL_CONTRAST = 5
+"""Which statistic is the global contrast, the log standard deviation of the luminance (:mod:`contrique_export.nss`)."""
 NEIGHBOUR_STATISTICS = {"horizontal": 6, "vertical": 10, "main_diagonal": 14, "anti_diagonal": 18}
 """Where the four statistics of each direction's MSCN neighbour products start (:mod:`contrique_export.nss`, 6+4k)."""
 

@@ -12,7 +12,7 @@ import pytest
 from tiny_bundle import CHANNELS, make_heads
 
 from contrique_infer.errors import HeadError
-from contrique_infer.head import Head
+from contrique_infer.head import Floor, Head
 from contrique_infer.manifest import HeadInfo
 
 
@@ -63,7 +63,7 @@ def test_head_ranges_clip_features_and_scores(tmp_path: Path) -> None:
                           (lambda d: d.update(feature_max=[1.0, "x"]), "got values that are not all numbers"),
                           (lambda d: d.update(feature_min=[2.0, 0.0]), "must not exceed"),
                           (lambda d: d.update(score_min=200.0), "must not exceed"),
-                          (lambda d: d.update(format_version=5), "format_version 5 is not supported"),
+                          (lambda d: d.update(format_version=6), "format_version 6 is not supported"),
                           (lambda d: d.update(format_version=1),  # its clipping would be silently dropped
                            "format_version 1 heads have no ranges, yet this one holds feature_min, feature_max, "
                            "score_min, score_max: set format_version 2")):
@@ -152,6 +152,58 @@ def test_fade_moves_the_score_towards_the_worst_end_far_outside_the_range(tmp_pa
         replace(head, fade=(0.0, 1.0))
     with pytest.raises(ValueError, match="records no feature range"):
         Head(info, np.array([1.0, 1.0, 0.0]), 0.0).range_distance(rows)
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_floor_fades_the_score_below_one_value_and_multiplies_with_the_range_fade(tmp_path: Path,
+                                                                                   higher_is_better: bool) -> None:
+    info = HeadInfo("q", "heads/q.json", "nr", "d", "0-10", higher_is_better, "")
+    low, high = np.array([0.0, -4.0]), np.array([2.0, 0.0])  # centres 1, -2; half-widths 1, 2
+    floor = Floor(1, -3.0, 2.0, "global contrast")
+    head = Head(info, np.array([1.0, 1.0]), 6.0, feature_range=(low, high), score_range=(0.0, 10.0),
+                fade=(2.0, 2.0), floor=floor)
+    worst = 0.0 if higher_is_better else 10.0
+    rows = np.array([[1.0, -2.0],    # above the floor: 1 - 2 + 6 = 5, unchanged
+                     [1.0, -3.0],    # at the floor: 1 - 3 + 6 = 4, unchanged
+                     [1.0, -3.5],    # half a unit below: keeps exp(-1) of its way (1 - 3.5 + 6 = 3.5)
+                     [1.0, -4.5],    # below the range too (clipped to -4: score 3), keeps exp(-3); distance 1.25
+                     [5.0, -4.5],    # also at range distance 4: clipped 2 - 4 + 6 = 4, keeps exp(-3) * (2 / 4)^2
+                     [1.0, np.nan]])
+    got = head(rows)
+    assert got[:2].tolist() == [5.0, 4.0] and np.isnan(got[5])
+    assert got[2:5] == pytest.approx([worst + (3.5 - worst) * np.exp(-1.0), worst + (3.0 - worst) * np.exp(-3.0),
+                                      worst + (4.0 - worst) * np.exp(-3.0) / 4])
+    assert floor.share(rows[:5]).tolist() == pytest.approx([1.0, 1.0, np.exp(-1.0), np.exp(-3.0), np.exp(-3.0)])
+    scores, distances = head.scores_and_distances(rows)  # the distances are the range fade's alone
+    np.testing.assert_array_equal(distances, head.range_distance(rows))
+    assert float(head(rows[2])) == got[2]  # one feature as one row
+    assert float(replace(head, fade=None)(rows[4])) == pytest.approx(worst + (4.0 - worst) * np.exp(-3.0))
+    flat = np.array([1.0, np.log(1e-10)])  # a flat frame's log contrast: the worst, to within rounding
+    assert float(head(flat)) == pytest.approx(worst, abs=1e-12)
+    assert head.format_version == 5
+    path = head.save(tmp_path / "q.json")
+    data = json.loads(path.read_text())
+    assert (data["format_version"], data["floor_index"], data["floor_value"], data["floor_rate"], data["floor_name"]) == (
+        5, 1, -3.0, 2.0, "global contrast")
+    again = Head.from_dict(data, path, "heads/q.json")
+    assert again.floor == floor and again(rows)[:5].tolist() == got[:5].tolist()
+    assert "floor_index" not in json.loads(replace(head, floor=None).save(tmp_path / "b.json").read_text())
+    for edit, message in ((lambda d: d.update(format_version=4), "format_version 4 heads have no floor, yet this one "
+                                                                 "holds floor_index, floor_value, floor_rate, floor_name"),
+                          (lambda d: d.update(floor_index=2), "index must be a value of the feature, 0 to 1; got 2"),
+                          (lambda d: d.update(floor_rate=0), "rate must be a finite number above 0; got 0"),
+                          (lambda d: d.update(floor_name=" "), "the floor needs a name"),
+                          (lambda d: d.pop("floor_value"), "floor_value"),
+                          (lambda d: [d.pop("score_min"), d.pop("score_max"), d.pop("fade_from"), d.pop("fade_power")],
+                           "need 'score_min' and 'score_max'")):
+        bad = json.loads(path.read_text())
+        edit(bad)
+        with pytest.raises(HeadError, match=message):
+            Head.from_dict(bad, path, "heads/q.json")
+    with pytest.raises(ValueError, match="floor needs a score_range"):
+        Head(info, np.array([1.0, 1.0]), 6.0, floor=floor)
+    with pytest.raises(ValueError, match="rate must be a finite number above 0"):
+        replace(head, floor=replace(floor, rate=float("inf")))
 
 
 @pytest.mark.parametrize("feature_clip", ["box", "ray"])

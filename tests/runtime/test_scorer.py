@@ -502,6 +502,28 @@ def test_the_packaged_default_scores_photos_blurred_to_mush_near_the_worst(photo
         assert unfaded[0] == sharp and min(unfaded[2:]) > 40, (name, unfaded)
 
 
+def test_the_packaged_default_scores_washed_out_photos_near_the_worst(photos_dir: Path) -> None:
+    """v2.4.1 scored a photo washed out to 2 % of its contrast about 38 (the statistics normalise contrast
+    away); v2.4.2's heads have a floor at the lowest global contrast of the training photos (head format 5)."""
+    scorer = QualityScorer.from_pretrained(head="quality", device="cpu")
+    head = load_bundle(scorer.bundle_dir).heads["quality"]
+    assert head.floor is not None and head.floor.rate == 2.0 and head.floor.value == pytest.approx(-3.077, abs=1e-3)
+    for name in ("coffee.png", "rocket.jpg", "astronaut.png"):
+        photo = Image.open(photos_dir / "val" / "skimage" / name).convert("RGB")
+        photo.thumbnail((512, 512))
+        pixels = np.asarray(photo, dtype=np.float64)
+        versions = [photo] + [Image.fromarray(np.clip(pixels.mean() + (pixels - pixels.mean()) * keep, 0, 255)
+                                              .round().astype(np.uint8)) for keep in (0.3, 0.1, 0.05, 0.02)]
+        features = np.stack([scorer.features(v) for v in versions])
+        results = scorer.score_many(versions)
+        scores = [r.score for r in results]
+        assert scores == pytest.approx(head(features).tolist(), rel=1e-12)
+        assert scores == sorted(scores, reverse=True) and scores[-1] < 2, (name, scores)  # ordered, the last near 0
+        assert float(dataclasses.replace(head, floor=None)(features[0])) == scores[0]  # the photo itself: unchanged
+        assert results[0].note is None and "global contrast" in results[-1].note, (name, results[-1].note)
+        assert (dataclasses.replace(head, floor=None)(features[3:]) > np.array(scores[3:])).all()  # moved down
+
+
 @pytest.mark.parametrize("model", location.packaged_models())
 def test_packaged_models_scores_do_not_depend_on_the_batch(model: str) -> None:
     """The case of the report: alone and in batches of 8, the same image gave different scores."""

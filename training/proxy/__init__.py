@@ -4,10 +4,12 @@ A proxy set (:mod:`.make`) is training photos, distorted versions of each, and a
 quality of every image against its pristine photo (MDSI mapped to 0..100, or the mean rank of six
 full-reference metrics) and its distortion level;
 :mod:`.heads` fits a bundle's ``quality`` and ``level`` heads on the bundle's features of such a
-set, as ridges on standardised features (:mod:`.fitting`); :mod:`.cli` is the command::
+set, as ridges on standardised features (:mod:`.fitting`); :mod:`.floor` gives them a floor at the
+lowest global contrast of the training photos; :mod:`.cli` is the command::
 
     python -m contrique_training.proxy make --data ../shared/photos/train --out proxy/train
     python -m contrique_training.proxy heads --bundle bundles/default --proxy proxy/train
+    python -m contrique_training.proxy floor --bundle bundles/default --photos ../shared/photos/train
 
 Use training photos only: validation photos must stay unseen by the heads. docs/default-model.md
 says how the default model's heads were made this way.
@@ -29,6 +31,7 @@ from .fitting import (
     parse_group_weights,
     parse_part_weights,
 )
+from .floor import CONTRAST_NAME, add_contrast_floor, contrast_index
 from .heads import HEAD_NAMES, LEVEL_SCALE, QUALITY_SCALE, add_proxy_heads
 from .make import (
     MDSI_MAX,
@@ -52,6 +55,7 @@ from .make import (
 __all__ = [
     "BLEND_PARTS",
     "BlendedFit",
+    "CONTRAST_NAME",
     "HEAD_NAMES",
     "LEVEL_SCALE",
     "MDSI_MAX",
@@ -69,10 +73,12 @@ __all__ = [
     "StandardisedFit",
     "TARGETS",
     "Standardiser",
+    "add_contrast_floor",
     "add_proxy_heads",
     "assignments",
     "build_parser",
     "column_weights",
+    "contrast_index",
     "feature_parts",
     "fit_blend",
     "fit_standardised",

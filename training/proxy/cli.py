@@ -1,4 +1,5 @@
-"""``python -m contrique_training.proxy``: ``make`` a proxy set, fit its ``heads`` into a bundle.
+"""``python -m contrique_training.proxy``: ``make`` a proxy set, fit its ``heads`` into a bundle, give them a
+contrast ``floor``.
 
 Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error, 130
 interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted or terminated ``make`` removes what it made,
@@ -27,11 +28,19 @@ from contrique_infer.commands import (
 )
 from contrique_infer.errors import ContriqueError
 from contrique_infer.head import FEATURE_CLIPS, fade_problem
+from contrique_infer.manifest import VARIANTS
 
-from ..evaluation.cli import add_feature_arguments, add_protocol_arguments, feature_options, protocol_config
+from ..evaluation.cli import (
+    add_feature_arguments,
+    add_protocol_arguments,
+    feature_options,
+    positive_number,
+    protocol_config,
+)
 from ..evaluation.protocol import ProtocolConfig
 from ..evaluation.report import check_output_folder
 from .fitting import BLEND_PARTS, PROXY_ALPHAS, parse_group_weights, parse_part_weights
+from .floor import DEFAULT_RATE, add_contrast_floor
 from .heads import DEFAULT_FADE, HEAD_NAMES, add_proxy_heads
 from .make import MIN_SIDE, TARGETS, make_proxy_set
 
@@ -126,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_protocol_arguments(heads, alphas=PROXY_ALPHAS,
                            alphas_help="ridge alpha candidates, for standardised features (default 0.1 .. 1e7 in quarter decades)")
     add_feature_arguments(heads)
+    floor = sub.add_parser("floor", help="give a bundle's heads a floor at the lowest global contrast of TRAINING photos")
+    floor.add_argument("--bundle", required=True, help="local bundle folder")
+    floor.add_argument("--photos", required=True, help="folder of training photos (never the validation photos)")
+    floor.add_argument("--rate", type=positive_number, default=DEFAULT_RATE,
+                       help="below the floor a score keeps (contrast / floor contrast)^RATE of its way from the worst "
+                            f"end (default {DEFAULT_RATE:g})")
+    floor.add_argument("--head", action="append", choices=HEAD_NAMES, metavar="NAME",
+                       help=f"a head to give the floor; repeatable (default: {', '.join(HEAD_NAMES)})")
+    floor.add_argument("--variant", default="auto", choices=("auto", *VARIANTS),
+                       help="encoder variant the photos are measured with (default auto)")
     return parser
 
 
@@ -185,7 +204,13 @@ def _main(argv: Sequence[str] | None) -> int:
     if problem is not None:
         return fail(PROG, f"--fade: {problem}", EXIT_USAGE)
     try:
-        result = _make(args) if config is None else _heads(args, config, group_weights, blend)
+        if args.command == "floor":
+            result = add_contrast_floor(args.bundle, args.photos, rate=args.rate, heads=args.head or HEAD_NAMES,
+                                        variant=args.variant)
+            say(f"floor {result['floor']:.3f} (standard deviation {result['floor_std']:.4f}, {result['lowest_photo']}) "
+                f"given to {', '.join(result['heads'])}")
+        else:
+            result = _make(args) if config is None else _heads(args, config, group_weights, blend)
     except ContriqueError as exc:
         return fail(PROG, exc)
     write_stdout(json.dumps(result, indent=2) + "\n")
