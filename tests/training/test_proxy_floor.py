@@ -13,6 +13,7 @@ from PIL import Image
 
 from contrique_infer import QualityScorer, location
 from contrique_infer.bundle import load_bundle
+from contrique_training.evaluation.errors import ProtocolError
 from contrique_training.evaluation.heads import add_head
 from contrique_training.proxy import main
 from contrique_training.proxy.errors import ProxyError
@@ -103,6 +104,8 @@ def test_a_floor_needs_statistics_a_proxy_head_and_a_positive_rate(floored: tupl
     with pytest.raises(ProxyError, match=r"1 of 2 photos failed, the first .*a\.png"):
         add_contrast_floor(bundle, tmp_path / "bad")
     assert (bundle / "contrique.json").read_bytes() == before  # nothing written
+    with pytest.raises(ProtocolError, match="packaged"):
+        add_contrast_floor(location.DEFAULT_BUNDLE, tmp_path / "bad")  # before any photo is read
 
 
 def test_cli_floor(plain: Path, floored: tuple[Path, Path, dict], tmp_path: Path,

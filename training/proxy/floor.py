@@ -77,10 +77,14 @@ def add_contrast_floor(
         it stands for, the photos' median, the rate and the heads.
 
     Raises:
-        ProxyError: No such head, a head that cannot take a floor, a bad rate, or a photo that fails.
+        ProxyError: A head that cannot take a floor, a bad rate, a bundle without statistics, or a photo
+            that fails.
+        HeadNotFoundError: The bundle has no such head.
+        ProtocolError: The folder is the packaged default model (copy it first).
         BundleError, ContriqueError: The bundle is invalid.
     """
     from ..evaluation.api import open_scorer
+    from ..evaluation.heads import add_head, check_new_head
 
     if not (np.isfinite(rate) and rate > 0):
         raise ProxyError(f"the floor's rate must be a finite number above 0; got {rate:g}")
@@ -91,6 +95,8 @@ def add_contrast_floor(
         if head.kind != "nr" or head.score_range is None:
             raise ProxyError(f"head {head.name!r} cannot take a floor: it needs a no-reference head with a score range "
                              "(fitted by proxy heads)")
+    for name in heads:  # fail before the photos are measured, not after
+        check_new_head(bundle_dir, name, force=True)
     paths = list_images(photos)
     scorer = open_scorer(bundle_dir, variant=variant, device=device)
     results = scorer.features_many(paths, batch_size=batch_size, workers=workers)
@@ -103,8 +109,6 @@ def add_contrast_floor(
     words = (f" Below the lowest {CONTRAST_NAME} of {len(paths)} training photos ({floor.value:.3f}, standard deviation "
              f"{np.exp(floor.value):.4f}) a score keeps the share (contrast / that contrast)^{rate:g} of its way from "
              "the worst end (floor_index, floor_value, floor_rate; contrique_training.proxy.floor).")
-    from ..evaluation.heads import add_head
-
     for head in chosen:
         info = replace(head.info, description=head.info.description.split(" Below the lowest ")[0] + words)
         add_head(bundle_dir, replace(head, info=info, floor=floor), force=True,
