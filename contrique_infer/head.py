@@ -76,8 +76,9 @@ class Floor:
             return f"the floor's index must be a value of the feature, 0 to {dim - 1}; got {self.index}"
         if not math.isfinite(self.value):
             return f"the floor's value must be a finite number; got {self.value:g}"
-        if not (math.isfinite(self.rate) and self.rate > 0):
-            return f"the floor's rate must be a finite number above 0; got {self.rate:g}"
+        rate = floor_rate_problem(self.rate)
+        if rate is not None:
+            return rate
         if not self.name.strip():
             return "the floor needs a name, what its value is (it names it in notes)"
         return None
@@ -345,6 +346,13 @@ def fade_problem(start: float, power: float) -> str | None:
         return f"the fade must start at a finite range distance of at least 1 (the range's edge); got {start:g}"
     if not (math.isfinite(power) and power > 0):
         return f"the fade's power must be a finite number above 0; got {power:g}"
+    return None
+
+
+def floor_rate_problem(rate: float) -> str | None:
+    """Why ``rate`` cannot be a floor's rate (:attr:`Floor.rate`), or None if it can."""
+    if not (math.isfinite(rate) and rate > 0):
+        return f"the floor's rate must be a finite number above 0; got {rate:g}"
     return None
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from contrique_export.model_config import GLOBAL_CONTRAST, feature_groups
 from contrique_infer.bundle import load_bundle
-from contrique_infer.head import Floor
+from contrique_infer.head import Floor, floor_rate_problem
 from contrique_infer.inputs import list_images
 from contrique_infer.manifest import Manifest
 
@@ -86,8 +86,9 @@ def add_contrast_floor(
     from ..evaluation.api import open_scorer
     from ..evaluation.heads import add_head, check_new_head
 
-    if not (np.isfinite(rate) and rate > 0):
-        raise ProxyError(f"the floor's rate must be a finite number above 0; got {rate:g}")
+    problem = floor_rate_problem(rate)
+    if problem is not None:
+        raise ProxyError(problem)
     bundle = load_bundle(bundle_dir, heads=list(heads))
     index = contrast_index(bundle.manifest)
     chosen = [bundle.heads[name] for name in heads]
