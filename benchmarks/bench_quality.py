@@ -119,6 +119,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
 import json
 import math
@@ -525,13 +526,28 @@ class FullReferenceCache:
         self.reused += len(images) - len(todo)
         return [dict(zip((m.name for m in METRICS), self.values[k])) for k in keys]
 
+    def _stored(self) -> dict[str, list[float]]:
+        """The values the cache file holds now (another run may have added some), or none."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8")) if self.path is not None else None
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or {k: data.get(k) for k in self.header} != self.header:
+            return {}
+        values = data.get("values")
+        return values if isinstance(values, dict) else {}
+
     def save(self) -> None:
+        """Write the values to the cache file, merged with what runs beside this one wrote there meanwhile."""
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({**self.header, "values": self.values}) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # runs side by side share the file: none may drop another's values
+            self.values = {**self._stored(), **self.values}
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({**self.header, "values": self.values}) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path)
 
 
 # --- scoring ----------------------------------------------------------------------------------------

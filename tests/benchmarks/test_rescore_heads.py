@@ -192,3 +192,19 @@ def test_a_full_reference_cache_of_another_shape_starts_a_new_one(tmp_path: Path
     cache.write_text(text)
     assert bench_quality.FullReferenceCache(cache).values == {}
     assert f"note: full-reference cache {cache} is not such a cache: starting a new one" in capsys.readouterr().err
+
+
+def test_runs_side_by_side_keep_each_others_full_reference_values(tmp_path: Path) -> None:
+    # was: each run wrote the values it had loaded at its start plus its own, so the last run to save dropped
+    # what the runs beside it had computed meanwhile (three runs of 2026-12-07 left one set's values)
+    cache = tmp_path / "fr.json"
+    first, second = bench_quality.FullReferenceCache(cache), bench_quality.FullReferenceCache(cache)
+    first.values["a/1"] = [0.1] * 6
+    first.save()
+    second.values["b/2"] = [0.2] * 6
+    second.save()
+    assert bench_quality.FullReferenceCache(cache).values == {"a/1": [0.1] * 6, "b/2": [0.2] * 6}
+    assert second.values == {"a/1": [0.1] * 6, "b/2": [0.2] * 6}
+    first.values["a/1"] = [0.3] * 6  # a run's own value of a key stands over the file's
+    first.save()
+    assert bench_quality.FullReferenceCache(cache).values["a/1"] == [0.3] * 6

@@ -4,11 +4,13 @@ A proxy set (:mod:`.make`) is training photos, distorted versions of each, and a
 quality of every image against its pristine photo (MDSI mapped to 0..100, or the mean rank of six
 full-reference metrics) and its distortion level;
 :mod:`.heads` fits a bundle's ``quality`` and ``level`` heads on the bundle's features of such a
-set, as ridges on standardised features (:mod:`.fitting`); :mod:`.floor` gives them a floor at the
-lowest global contrast of the training photos; :mod:`.cli` is the command::
+set, as ridges on standardised features (:mod:`.fitting`); :mod:`.fade` gives heads fitted without
+a fade one, and :mod:`.floor` a floor at the lowest global contrast of the training photos (both
+rewrite a bundle's heads through :mod:`.amend`); :mod:`.cli` is the command::
 
     python -m contrique_training.proxy make --data ../shared/photos/train --out proxy/train
     python -m contrique_training.proxy heads --bundle bundles/default --proxy proxy/train
+    python -m contrique_training.proxy fade --bundle bundles/default
     python -m contrique_training.proxy floor --bundle bundles/default --photos ../shared/photos/train
 
 Use training photos only: validation photos must stay unseen by the heads. docs/default-model.md
@@ -31,6 +33,7 @@ from .fitting import (
     parse_group_weights,
     parse_part_weights,
 )
+from .fade import add_fade
 from .floor import CONTRAST_NAME, add_contrast_floor, contrast_index
 from .heads import HEAD_NAMES, LEVEL_SCALE, QUALITY_SCALE, add_proxy_heads
 from .make import (
@@ -74,6 +77,7 @@ __all__ = [
     "TARGETS",
     "Standardiser",
     "add_contrast_floor",
+    "add_fade",
     "add_proxy_heads",
     "assignments",
     "build_parser",

@@ -1,5 +1,5 @@
 """``python -m contrique_training.proxy``: ``make`` a proxy set, fit its ``heads`` into a bundle, give them a
-contrast ``floor``.
+``fade`` far outside their range or a contrast ``floor``.
 
 Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error, 130
 interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted or terminated ``make`` removes what it made,
@@ -40,6 +40,7 @@ from ..evaluation.cli import (
 from ..evaluation.protocol import ProtocolConfig
 from ..evaluation.report import check_output_folder
 from .fitting import BLEND_PARTS, PROXY_ALPHAS, parse_group_weights, parse_part_weights
+from .fade import add_fade
 from .floor import DEFAULT_RATE, add_contrast_floor
 from .heads import DEFAULT_FADE, HEAD_NAMES, add_proxy_heads
 from .make import MIN_SIDE, TARGETS, make_proxy_set
@@ -57,8 +58,17 @@ def max_side(text: str) -> int:
     return value
 
 
+def _add_fade_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fade", type=float, nargs=2, default=list(DEFAULT_FADE), metavar=("START", "POWER"),
+                        help="beyond the range distance START (the largest |value - centre| / half-width over the "
+                             "feature; 1 at the range's edge) a score keeps the share (START / distance)^POWER of its way "
+                             "from the worst end of its range, so that images far outside every fitted image (photos "
+                             "blurred to mush, which clipping alone scored near the top) score near the worst "
+                             "(default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of the ``make`` and ``heads`` subcommands."""
+    """The parser of the ``make``, ``heads``, ``fade`` and ``floor`` subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Proxy targets (full-reference quality of synthetically distorted training photos) "
@@ -118,12 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how the heads bring a feature outside the proxy set's range into it: box (default) clips "
                             "each value to its own bounds; ray moves it along the line to the range's centre, so its "
                             "values keep their proportions")
-    heads.add_argument("--fade", type=float, nargs=2, default=list(DEFAULT_FADE), metavar=("START", "POWER"),
-                       help="beyond the range distance START (the largest |value - centre| / half-width over the "
-                            "feature; 1 at the range's edge) a score keeps the share (START / distance)^POWER of its way "
-                            "from the worst end of its range, so that images far outside every fitted image (photos "
-                            "blurred to mush, which clipping alone scored near the top) score near the worst "
-                            "(default: %(default)s)")
+    _add_fade_argument(heads)
     heads.add_argument("--no-fade", dest="fade", action="store_const", const=None,
                        help="no fade: far outside the range the clipped feature's score stands")
     heads.add_argument("--blend", action="append", default=[], metavar="PART=WEIGHT",
@@ -135,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_protocol_arguments(heads, alphas=PROXY_ALPHAS,
                            alphas_help="ridge alpha candidates, for standardised features (default 0.1 .. 1e7 in quarter decades)")
     add_feature_arguments(heads)
+    fade = sub.add_parser("fade", help="give a bundle's fitted heads a fade far outside their range, without fitting "
+                                       "them again (for heads fitted with --no-fade)")
+    fade.add_argument("--bundle", required=True, help="local bundle folder")
+    _add_fade_argument(fade)
+    fade.add_argument("--head", action="append", choices=HEAD_NAMES, metavar="NAME",
+                      help=f"a head to give the fade; repeatable (default: {', '.join(HEAD_NAMES)})")
     floor = sub.add_parser("floor", help="give a bundle's heads a floor at the lowest global contrast of TRAINING photos")
     floor.add_argument("--bundle", required=True, help="local bundle folder")
     floor.add_argument("--photos", required=True, help="folder of training photos (never the validation photos)")
@@ -200,11 +211,14 @@ def _main(argv: Sequence[str] | None) -> int:
         blend = parse_part_weights(args.blend) if args.command == "heads" else {}
     except ContriqueError as exc:
         return fail(PROG, exc, EXIT_USAGE)
-    problem = fade_problem(*args.fade) if args.command == "heads" and args.fade is not None else None
+    problem = fade_problem(*args.fade) if args.command in ("heads", "fade") and args.fade is not None else None
     if problem is not None:
         return fail(PROG, f"--fade: {problem}", EXIT_USAGE)
     try:
-        if args.command == "floor":
+        if args.command == "fade":
+            result = add_fade(args.bundle, fade=tuple(args.fade), heads=args.head or HEAD_NAMES)
+            say(f"fade from range distance {args.fade[0]:g}, power {args.fade[1]:g}, given to {', '.join(result['heads'])}")
+        elif args.command == "floor":
             result = add_contrast_floor(args.bundle, args.photos, rate=args.rate, heads=args.head or HEAD_NAMES,
                                         variant=args.variant)
             say(f"floor {result['floor']:.3f} (standard deviation {result['floor_std']:.4f}, {result['lowest_photo']}) "

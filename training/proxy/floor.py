@@ -21,16 +21,18 @@ from typing import Any
 
 import numpy as np
 from contrique_export.model_config import GLOBAL_CONTRAST, feature_groups
-from contrique_infer.bundle import load_bundle
 from contrique_infer.head import Floor, floor_rate_problem
 from contrique_infer.inputs import list_images
 from contrique_infer.manifest import Manifest
 
+from .amend import heads_to_amend, write_heads
 from .errors import ProxyError
 from .heads import HEAD_NAMES
 
 CONTRAST_NAME = "global contrast (log standard deviation of the luminance at full scale)"
 """The floor's name (:attr:`contrique_infer.head.Floor.name`), which notes on faded scores show."""
+FLOOR_WORDS = " Below the lowest "
+"""Where a head's description says what its floor does: the sentence starting here is the floor's, and the last."""
 DEFAULT_RATE = 2.0
 """How fast a score falls below the floor: a photo at half the lowest contrast keeps a quarter of its way."""
 
@@ -84,20 +86,12 @@ def add_contrast_floor(
         BundleError, ContriqueError: The bundle is invalid.
     """
     from ..evaluation.api import open_scorer
-    from ..evaluation.heads import add_head, check_new_head
 
     problem = floor_rate_problem(rate)
     if problem is not None:
         raise ProxyError(problem)
-    bundle = load_bundle(bundle_dir, heads=list(heads))
-    index = contrast_index(bundle.manifest)
-    chosen = [bundle.heads[name] for name in heads]
-    for head in chosen:
-        if head.kind != "nr" or head.score_range is None:
-            raise ProxyError(f"head {head.name!r} cannot take a floor: it needs a no-reference head with a score range "
-                             "(fitted by proxy heads)")
-    for name in heads:  # fail before the photos are measured, not after
-        check_new_head(bundle_dir, name, force=True)
+    index = contrast_index(Manifest.load(bundle_dir))
+    bundle, chosen = heads_to_amend(bundle_dir, heads, "a floor")
     paths = list_images(photos)
     scorer = open_scorer(bundle_dir, variant=variant, device=device)
     results = scorer.features_many(paths, batch_size=batch_size, workers=workers)
@@ -107,14 +101,12 @@ def add_contrast_floor(
     values = np.array([r.feature[index] for r in results], dtype=np.float64)
     lowest = int(np.argmin(values))
     floor = Floor(index, float(values[lowest]), float(rate), CONTRAST_NAME)
-    words = (f" Below the lowest {CONTRAST_NAME} of {len(paths)} training photos ({floor.value:.3f}, standard deviation "
+    words = (f"{FLOOR_WORDS}{CONTRAST_NAME} of {len(paths)} training photos ({floor.value:.3f}, standard deviation "
              f"{np.exp(floor.value):.4f}) a score keeps the share (contrast / that contrast)^{rate:g} of its way from "
              "the worst end (floor_index, floor_value, floor_rate; contrique_training.proxy.floor).")
-    for head in chosen:
-        info = replace(head.info, description=head.info.description.split(" Below the lowest ")[0] + words)
-        add_head(bundle_dir, replace(head, info=info, floor=floor), force=True,
-                 make_default=bundle.manifest.default_head == head.name)
-    load_bundle(bundle_dir)  # verifies every file's hash, the new heads' included
+    write_heads(bundle_dir, bundle, [
+        replace(head, floor=floor, info=replace(head.info, description=head.info.description.split(FLOOR_WORDS)[0] + words))
+        for head in chosen])
     return {
         "bundle": str(bundle_dir),
         "photos": len(paths),

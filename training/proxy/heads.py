@@ -183,7 +183,8 @@ diagrams 2.25, photos blurred to mush at about 6, where a score of 100 keeps abo
 measured 2026-12-07)."""
 
 
-def _fade_words(fade: tuple[float, float] | None) -> str:
+def fade_words(fade: tuple[float, float] | None) -> str:
+    """What a fade does, as the clause a head's description carries (empty without a fade)."""
     if fade is None:
         return ""
     return (f"; beyond {fade[0]:g} times the range's half-width from its centre in any value (range distance d, "
@@ -212,7 +213,7 @@ def _descriptions(proxies: Sequence[ProxySet], images: int, photos: int, target:
     fit = (f"{ridge} on standardised features{weighted} (folded into coef and intercept) of {images} images of {photos} "
            f"photos ({names}): pristine and the synthetic distortion types ({types}) of "
            "contrique_training.distortions at wide levels 1-5. " + _CLIPS[feature_clip] + " and scores to the range of the "
-           "targets (no extrapolation)" + _fade_words(fade))
+           "targets (no extrapolation)" + fade_words(fade))
     if len(proxies) > 1:
         fit += "; each set's images with the targets computed within that set, a photo's images in every set in one fold"
     if also_max_side:
