@@ -1,5 +1,5 @@
 """The console scripts of the tools that need an extra: ``contrique-train``, ``contrique-export``,
-``contrique-distortions`` and ``contrique-eval``.
+``contrique-distortions`` and ``contrique-eval``; and ``python -m contrique_training.proxy`` and ``.probe``.
 
 Every script is installed whatever extras are chosen, while each tool imports what its extra installs
 (torch, onnx, SciPy, ...), some of it as its module is imported and some only as a command needs it.
@@ -57,3 +57,13 @@ def distortions() -> int:
 def evaluate() -> int:
     """``contrique-eval`` (:mod:`contrique_training.evaluation.cli`; the cpu and eval extras)."""
     return run_tool("contrique-eval", "contrique_training.evaluation.cli", "cpu,eval")
+
+
+def proxy() -> int:
+    """``python -m contrique_training.proxy`` (:mod:`contrique_training.proxy.cli`; the train extra)."""
+    return run_tool("python -m contrique_training.proxy", "contrique_training.proxy.cli", "train")
+
+
+def probe() -> int:
+    """``python -m contrique_training.probe`` (:mod:`contrique_training.probe.linear`; the train extra)."""
+    return run_tool("python -m contrique_training.probe", "contrique_training.probe.linear", "train")

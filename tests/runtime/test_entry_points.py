@@ -49,3 +49,32 @@ def test_our_own_module_missing_is_not_taken_for_a_missing_extra() -> None:
     """A module of contrique-infer itself that cannot be found is a broken install: its traceback stays."""
     with pytest.raises(ModuleNotFoundError, match="contrique_training.no_such_tool"):
         entry_points.run_tool("contrique-nothing", "contrique_training.no_such_tool", "train")
+
+
+# A meta path finder that refuses the package as an absent one is refused (sys.modules[name] = None, above, would
+# also make other packages that look for it, SciPy looking for torch, fail in their own way).
+_BLOCK = """import runpy, sys
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == {missing!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Absent())
+sys.argv = [{module!r}, *{args!r}]
+runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(("module", "args", "missing", "prog", "extra"), [
+    ("contrique_training.proxy", ["fade", "--bundle", "bundle"], "torch", "python -m contrique_training.proxy", "train"),
+    ("contrique_training.probe", ["--data", "photos"], "torch", "python -m contrique_training.probe", "train"),
+    ("contrique_training.evaluation", ["datasets"], "scipy", "contrique-eval", "cpu,eval"),
+])
+def test_python_m_without_the_extra_names_the_extra(tmp_path: Path, module: str, args: list[str], missing: str,
+                                                    prog: str, extra: str) -> None:
+    """Before, each ended in a traceback as Python imported the package (its ``__init__`` imported torch or
+    SciPy) before its ``__main__`` ran."""
+    code = _BLOCK.format(missing=missing, module=module, args=args)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f'{prog}: error: {missing} is not installed, and {prog} needs it: install it with pip '
+                           f'install "contrique-infer[{extra}]"\n')

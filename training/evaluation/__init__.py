@@ -6,20 +6,10 @@ The Python API: :func:`evaluate` and :func:`cross_evaluate` (from :mod:`.api`), 
 (:mod:`.cli`); ``docs/evaluation.md`` describes both.
 """
 
-from .api import Evaluation, cross_evaluate, evaluate
-from .datasets import DATASETS, Dataset, Item, load_dataset
-from .protocol import ProtocolConfig, cross_dataset, fit_final, run_protocol
+from ..lazy import lazy_exports
 
-__all__ = [
-    "DATASETS",
-    "Dataset",
-    "Evaluation",
-    "Item",
-    "ProtocolConfig",
-    "cross_dataset",
-    "cross_evaluate",
-    "evaluate",
-    "fit_final",
-    "load_dataset",
-    "run_protocol",
-]
+__all__, __getattr__ = lazy_exports(__name__, {
+    "api": ("Evaluation", "cross_evaluate", "evaluate"),
+    "datasets": ("DATASETS", "Dataset", "Item", "load_dataset"),
+    "protocol": ("ProtocolConfig", "cross_dataset", "fit_final", "run_protocol"),
+})

@@ -1,7 +1,8 @@
-"""``python -m contrique_training.evaluation``: the same as ``contrique-eval``."""
+"""``python -m contrique_training.evaluation``: the same as ``contrique-eval``
+(:func:`contrique_infer.entry_points.evaluate`, which names the extras if a package of them is missing)."""
 
 import sys
 
-from .cli import main
+from contrique_infer.entry_points import evaluate
 
-sys.exit(main())
+sys.exit(evaluate())

@@ -17,83 +17,17 @@ Use training photos only: validation photos must stay unseen by the heads. docs/
 says how the default model's heads were made this way.
 """
 
-from .cli import PROG, build_parser, main
-from .errors import ProxyError
-from .fitting import (
-    BLEND_PARTS,
-    PARTS,
-    PROXY_ALPHAS,
-    BlendedFit,
-    StandardisedFit,
-    Standardiser,
-    column_weights,
-    feature_parts,
-    fit_blend,
-    fit_standardised,
-    parse_group_weights,
-    parse_part_weights,
-)
-from .fade import add_fade
-from .floor import CONTRAST_NAME, add_contrast_floor, contrast_index
-from .heads import HEAD_NAMES, LEVEL_SCALE, QUALITY_SCALE, add_proxy_heads
-from .make import (
-    MDSI_MAX,
-    METRIC,
-    MIN_SIDE,
-    PROXY_FORMAT_VERSION,
-    PUBLISHED_SRCC,
-    TARGETS,
-    ProxyImage,
-    ProxySet,
-    assignments,
-    load_proxy_set,
-    make_proxy_set,
-    mdsi,
-    mdsi_to_quality,
-    prepare_photo,
-    select_photos,
-    target_csv,
-)
+from ..lazy import lazy_exports
 
-__all__ = [
-    "BLEND_PARTS",
-    "BlendedFit",
-    "CONTRAST_NAME",
-    "HEAD_NAMES",
-    "LEVEL_SCALE",
-    "MDSI_MAX",
-    "METRIC",
-    "MIN_SIDE",
-    "PARTS",
-    "PROG",
-    "PROXY_ALPHAS",
-    "PROXY_FORMAT_VERSION",
-    "PUBLISHED_SRCC",
-    "QUALITY_SCALE",
-    "ProxyError",
-    "ProxyImage",
-    "ProxySet",
-    "StandardisedFit",
-    "TARGETS",
-    "Standardiser",
-    "add_contrast_floor",
-    "add_fade",
-    "add_proxy_heads",
-    "assignments",
-    "build_parser",
-    "column_weights",
-    "contrast_index",
-    "feature_parts",
-    "fit_blend",
-    "fit_standardised",
-    "load_proxy_set",
-    "main",
-    "make_proxy_set",
-    "parse_group_weights",
-    "parse_part_weights",
-    "mdsi",
-    "mdsi_to_quality",
-    "prepare_photo",
-    "select_photos",
-    "target_csv",
-]
+__all__, __getattr__ = lazy_exports(__name__, {
+    "cli": ("PROG", "build_parser", "main"),
+    "errors": ("ProxyError",),
+    "fitting": ("BLEND_PARTS", "PARTS", "PROXY_ALPHAS", "BlendedFit", "StandardisedFit", "Standardiser", "column_weights",
+                "feature_parts", "fit_blend", "fit_standardised", "parse_group_weights", "parse_part_weights"),
+    "fade": ("add_fade",),
+    "floor": ("CONTRAST_NAME", "add_contrast_floor", "contrast_index"),
+    "heads": ("HEAD_NAMES", "LEVEL_SCALE", "QUALITY_SCALE", "add_proxy_heads"),
+    "make": ("MDSI_MAX", "METRIC", "MIN_SIDE", "PROXY_FORMAT_VERSION", "PUBLISHED_SRCC", "TARGETS", "ProxyImage", "ProxySet",
+             "assignments", "load_proxy_set", "make_proxy_set", "mdsi", "mdsi_to_quality", "prepare_photo",
+             "select_photos", "target_csv"),
+})

@@ -1,7 +1,8 @@
-"""``python -m contrique_training.proxy``: the proxy command (:mod:`.cli`)."""
+"""``python -m contrique_training.proxy``: the proxy command (:mod:`.cli`), through
+:func:`contrique_infer.entry_points.proxy`, which names the train extra if a package of it is missing."""
 
 import sys
 
-from .cli import main
+from contrique_infer.entry_points import proxy
 
-sys.exit(main())
+sys.exit(proxy())

@@ -6,7 +6,7 @@ leave-one-photo-out cross-validation, ridge regressions on the raw features (as 
 heads) predict the distortion type (25 ways, one-hot) and the class (126 ways), and the level
 (pristine 0, levels 1..5), scored by accuracy and Spearman correlation; each task's penalty is
 chosen by an inner leave-one-photo-out loop. Run it on a random-init encoder and on a trained one to
-see what training learnt::
+see what training learnt (``python -m contrique_training.probe`` runs :func:`main`)::
 
     python -m contrique_training.probe --data ../shared/photos/val --random resnet18 --checkpoint run/checkpoint.pt
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,10 +40,10 @@ from contrique_infer.commands import (
 from contrique_infer.errors import ContriqueError
 from contrique_infer.inputs import list_images
 
-from .data import load_rgb
-from .distortions import LEVELS, NUM_CLASSES, SERIES_TYPES, distort_image, split_class
-from .evaluation.ridge import RidgePath
-from .grid import square
+from ..data import load_rgb
+from ..distortions import LEVELS, NUM_CLASSES, SERIES_TYPES, distort_image, split_class
+from ..evaluation.ridge import RidgePath
+from ..grid import square
 
 
 def distorted_set(paths: list[Path], size: int, seed: int = 0) -> tuple[list[Image.Image], np.ndarray, np.ndarray]:
@@ -198,6 +197,3 @@ def _main(argv: list[str] | None) -> int:
         write_stdout(json.dumps(result) + "\n")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
