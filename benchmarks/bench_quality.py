@@ -484,22 +484,11 @@ class FullReferenceCache:
 
         self.path = path
         self.header = {"format": self.FORMAT, "piq": _version("piq"), "metrics": [m.call for m in METRICS]}
-        self.values: dict[str, list[float]] = {}
         self.computed = self.reused = 0
         self.seconds = 0.0
-        if path is not None and path.is_file():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                print(f"note: full-reference cache {path} unreadable ({exc}): starting a new one", file=sys.stderr)
-                return
-            if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
-                print(f"note: full-reference cache {path} is not such a cache: starting a new one", file=sys.stderr)
-            elif {k: data.get(k) for k in self.header} == self.header:
-                self.values = dict(data["values"])
-            else:
-                print(f"note: full-reference cache {path} is of other metrics or piq: starting a new one",
-                      file=sys.stderr)
+        self.values, problem = self._stored()
+        if problem is not None:
+            print(f"note: full-reference cache {path} {problem}: starting a new one", file=sys.stderr)
 
     @staticmethod
     def _key(image: np.ndarray) -> str:
@@ -526,16 +515,20 @@ class FullReferenceCache:
         self.reused += len(images) - len(todo)
         return [dict(zip((m.name for m in METRICS), self.values[k])) for k in keys]
 
-    def _stored(self) -> dict[str, list[float]]:
-        """The values the cache file holds now (another run may have added some), or none."""
+    def _stored(self) -> tuple[dict[str, list[float]], str | None]:
+        """The values the cache file holds now (another run may have added some), and why it holds none this
+        run can use (None where it can, or where there is no file)."""
+        if self.path is None or not self.path.is_file():
+            return {}, None
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8")) if self.path is not None else None
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict) or {k: data.get(k) for k in self.header} != self.header:
-            return {}
-        values = data.get("values")
-        return values if isinstance(values, dict) else {}
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return {}, f"unreadable ({exc})"
+        if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
+            return {}, "is not such a cache"
+        if {k: data.get(k) for k in self.header} != self.header:
+            return {}, "is of other metrics or piq"
+        return dict(data["values"]), None
 
     def save(self) -> None:
         """Write the values to the cache file, merged with what runs beside this one wrote there meanwhile."""
@@ -544,7 +537,7 @@ class FullReferenceCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # runs side by side share the file: none may drop another's values
-            self.values = {**self._stored(), **self.values}
+            self.values = {**self._stored()[0], **self.values}
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps({**self.header, "values": self.values}) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
