@@ -17,6 +17,14 @@ from .errors import DependencyError
 
 _OURS = frozenset({"contrique_infer", "contrique_export", "contrique_training"})
 
+# Each command's name, as its messages and its --help begin; the tool's own module takes it from here.
+TRAIN_PROG = "contrique-train"
+EXPORT_PROG = "contrique-export"
+DISTORTIONS_PROG = "contrique-distortions"
+EVAL_PROG = "contrique-eval"
+PROXY_PROG = "python -m contrique_training.proxy"
+PROBE_PROG = "python -m contrique_training.probe"
+
 
 def run_tool(prog: str, module: str, extra: str) -> int:
     """Import ``module`` and run its ``main()``; returns its exit code.
@@ -41,29 +49,29 @@ def run_tool(prog: str, module: str, extra: str) -> int:
 
 def train() -> int:
     """``contrique-train`` (:mod:`contrique_training.cli`; the train extra)."""
-    return run_tool("contrique-train", "contrique_training.cli", "train")
+    return run_tool(TRAIN_PROG, "contrique_training.cli", "train")
 
 
 def export() -> int:
     """``contrique-export`` (:mod:`contrique_export.cli`; the export extra)."""
-    return run_tool("contrique-export", "contrique_export.cli", "export")
+    return run_tool(EXPORT_PROG, "contrique_export.cli", "export")
 
 
 def distortions() -> int:
     """``contrique-distortions`` (:mod:`contrique_training.grid`; the train extra)."""
-    return run_tool("contrique-distortions", "contrique_training.grid", "train")
+    return run_tool(DISTORTIONS_PROG, "contrique_training.grid", "train")
 
 
 def evaluate() -> int:
     """``contrique-eval`` (:mod:`contrique_training.evaluation.cli`; the cpu and eval extras)."""
-    return run_tool("contrique-eval", "contrique_training.evaluation.cli", "cpu,eval")
+    return run_tool(EVAL_PROG, "contrique_training.evaluation.cli", "cpu,eval")
 
 
 def proxy() -> int:
     """``python -m contrique_training.proxy`` (:mod:`contrique_training.proxy.cli`; the train extra)."""
-    return run_tool("python -m contrique_training.proxy", "contrique_training.proxy.cli", "train")
+    return run_tool(PROXY_PROG, "contrique_training.proxy.cli", "train")
 
 
 def probe() -> int:
     """``python -m contrique_training.probe`` (:mod:`contrique_training.probe.linear`; the train extra)."""
-    return run_tool("python -m contrique_training.probe", "contrique_training.probe.linear", "train")
+    return run_tool(PROBE_PROG, "contrique_training.probe.linear", "train")

@@ -138,20 +138,34 @@ class Head:
     def __post_init__(self) -> None:
         if self.feature_clip not in FEATURE_CLIPS:
             raise ValueError(f"feature_clip must be one of {', '.join(FEATURE_CLIPS)}; got {self.feature_clip!r}")
+        problem = self._parts_problem()
+        if problem is not None:
+            raise ValueError(problem)
+
+    def _parts_problem(self) -> str | None:
+        """Why the clipping rule, the fade and the floor do not fit the ranges and the coefficients, or None.
+
+        The words name each part both as an attribute and as the fields of a head file, since a head read
+        from a file (:meth:`from_dict`) is checked here too.
+        """
         if self.feature_clip != "box" and self.feature_range is None:
-            raise ValueError(f"feature_clip {self.feature_clip!r} needs a feature_range to clip into")
+            return (f"feature_clip {self.feature_clip!r} needs a feature range to clip into (feature_range: the fields "
+                    "'feature_min' and 'feature_max')")
         if self.fade is not None:
             problem = fade_problem(*self.fade)
             if problem is not None:
-                raise ValueError(problem)
+                return f"{problem} (fade: the fields 'fade_from' and 'fade_power')"
             if self.feature_range is None or self.score_range is None:
-                raise ValueError("fade needs a feature_range (to measure the distance) and a score_range (to fade into)")
+                return ("the fade needs a feature range to measure the distance from and a score range to fade into "
+                        "(feature_range and score_range: the fields 'feature_min', 'feature_max', 'score_min' and "
+                        "'score_max')")
         if self.floor is not None:
             problem = self.floor.problem(len(self.coef))
             if problem is not None:
-                raise ValueError(problem)
+                return f"{problem} (floor: the fields {', '.join(FLOOR_FIELDS)})"
             if self.score_range is None:
-                raise ValueError("floor needs a score_range (to fade into)")
+                return "the floor needs a score range to fade into (score_range: the fields 'score_min' and 'score_max')"
+        return None
 
     @property
     def name(self) -> str:
@@ -276,21 +290,12 @@ class Head:
                 raise HeadError(path, f"format_version {version} heads have no 'feature_clip', yet this one holds it: "
                                       "set format_version 3, or remove it")
             feature_clip = r.choice("feature_clip", FEATURE_CLIPS)
-            if feature_range is None:
-                raise HeadError(path, "field 'feature_clip' needs 'feature_min' and 'feature_max' (the range it "
-                                      "clips into)")
         fade = None
         if "fade_from" in r.data or "fade_power" in r.data:
             if version < 4:
                 raise HeadError(path, f"format_version {version} heads have no fade, yet this one holds 'fade_from' or "
                                       "'fade_power': set format_version 4, or remove them")
             fade = (r.number("fade_from"), r.number("fade_power"))
-            problem = fade_problem(*fade)
-            if problem is not None:
-                raise HeadError(path, f"fields 'fade_from' and 'fade_power': {problem}")
-            if feature_range is None or score_range is None:
-                raise HeadError(path, "fields 'fade_from' and 'fade_power' need 'feature_min', 'feature_max' (the range "
-                                      "the distance is measured from) and 'score_min', 'score_max' (the range it fades into)")
         floor = None
         if any(key in r.data for key in FLOOR_FIELDS):
             if version < 5:
@@ -299,15 +304,12 @@ class Head:
                                       "or remove them")
             floor = Floor(r.integer("floor_index"), r.number("floor_value"), r.number("floor_rate"),
                           r.typed("floor_name", str))
-            problem = floor.problem(len(coef))
-            if problem is not None:
-                raise HeadError(path, f"fields {', '.join(FLOOR_FIELDS)}: {problem}")
-            if score_range is None:
-                raise HeadError(path, "fields 'floor_index', 'floor_value', 'floor_rate' need 'score_min' and "
-                                      "'score_max' (the range the score fades into)")
-        return cls(info=info, coef=coef, intercept=r.number("intercept"), alpha=r.number("alpha", optional=True),
-                   feature_range=feature_range, score_range=score_range, feature_clip=feature_clip, fade=fade,
-                   floor=floor)
+        intercept, alpha = r.number("intercept"), r.number("alpha", optional=True)
+        try:  # the parts' fit to one another and to the coefficients: checked where a Head is made
+            return cls(info=info, coef=coef, intercept=intercept, alpha=alpha, feature_range=feature_range,
+                       score_range=score_range, feature_clip=feature_clip, fade=fade, floor=floor)
+        except ValueError as exc:
+            raise HeadError(path, str(exc)) from None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format_version": self.format_version}

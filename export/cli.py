@@ -13,6 +13,7 @@ import argparse
 from collections.abc import Callable
 
 from contrique_infer.commands import EXIT_OK, EXIT_USAGE, fail, parse, run_terminable, write_stdout
+from contrique_infer.entry_points import EXPORT_PROG as PROG
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
 from contrique_infer.regularfile import FileTooLargeError, read_regular
@@ -21,14 +22,12 @@ from .errors import ModelConfigError, OptionError
 from .heads import check_head_name
 from .model_config import ARCHITECTURES, SCALE_COUNTS, check_max_side, check_opset
 
-PROG = "contrique-export"
 CHECKPOINT_ONLY = {"--arch": "arch", "--head": "head", "--opset": "opset", "--license": "license",
                    "--default-head": "default_head", "--nss-pairs": "nss_pairs",
                    "--scales": "scales", "--max-side": "max_side"}
 """Options that describe a checkpoint's export, by flag and argparse destination."""
 MAX_CARD_NOTES_BYTES = 1024 * 1024
 """The largest ``--card-notes`` file read (Markdown; the default model's notes are 17 kB)."""
-
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     the export, which removes its staging folder.
     """
     return run_terminable(PROG, lambda: _main(argv))
-
 
 
 def _main(argv: list[str] | None) -> int:

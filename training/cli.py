@@ -28,13 +28,12 @@ from contrique_infer.commands import (
     say,
     write_stdout,
 )
+from contrique_infer.entry_points import TRAIN_PROG as PROG
 from contrique_infer.errors import ContriqueError
 
 from .config import AMP_MODES, DEVICES, PRESETS, TrainConfig, build_config, read_config_file
 from .errors import ConfigError
 from .runlog import CHECKPOINT_NAME
-
-PROG = "contrique-train"
 
 
 def _flag(name: str) -> str:

@@ -13,13 +13,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from contrique_infer.atomicfile import link_target, replace_file
 from contrique_infer.commands import EXIT_USAGE, fail, parse, random_seed, run_quietly, write_stdout
+from contrique_infer.entry_points import DISTORTIONS_PROG as PROG
 from contrique_infer.errors import ContriqueError
 from contrique_infer.inputs import lists
 
 from .data import load_rgb
 from .distortions import DISTORTIONS, LEVELS, distort_image
 
-PROG = "contrique-distortions"
 MIN_TILE, MAX_TILE = 16, 1024
 """The tile sides ``--size`` takes, in pixels."""
 _LABEL_WIDTH = 270

@@ -317,9 +317,9 @@ def test_an_output_that_is_another_name_of_an_input_is_refused(capsys, tiny_bund
     before = {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()}
     output = tmp_path / "out.csv"
     (output.symlink_to if link == "symbolic" else output.hardlink_to)(photos / "sub" / "c.png")
-    for inputs in ([photos, "-r"], [str(photos / "sub" / "*.png")], [photos / "sub"]):
-        code, out, err = run(capsys, *inputs, "--model", tiny_bundle_dir, "--format", "csv", "-o", output)
-        assert (code, out) == (2, "") and "is one of the images to score; refusing to overwrite it" in err, inputs
+    for given in ([photos, "-r"], [str(photos / "sub" / "*.png")], [photos / "sub"]):
+        code, out, err = run(capsys, *given, "--model", tiny_bundle_dir, "--format", "csv", "-o", output)
+        assert (code, out) == (2, "") and "is one of the images to score; refusing to overwrite it" in err, given
     assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()} == before
     code, _, _ = run(capsys, photos, "--model", tiny_bundle_dir, "--format", "csv", "-o", output)  # not scanned
     assert code == 0 and (photos / "sub" / "c.png").read_text().startswith("source,score")

@@ -94,14 +94,16 @@ def test_ray_clipping_keeps_the_proportions_of_a_feature_outside_the_range(tmp_p
     assert "feature_clip" not in json.loads(box.save(tmp_path / "b.json").read_text())
     for edit, message in ((lambda d: d.update(feature_clip="sphere"), "feature_clip"),
                           (lambda d: d.update(format_version=2), "format_version 2 heads have no 'feature_clip'"),
-                          (lambda d: [d.pop("feature_min"), d.pop("feature_max")], "needs 'feature_min'")):
+                          (lambda d: [d.pop("feature_min"), d.pop("feature_max")],
+                           "feature_clip 'ray' needs a feature range to clip into \\(feature_range: the fields "
+                           "'feature_min' and 'feature_max'\\)")):
         bad = json.loads(path.read_text())
         edit(bad)
         with pytest.raises(HeadError, match=message):
             Head.from_dict(bad, path, "heads/q.json")
     with pytest.raises(ValueError, match="feature_clip must be one of box, ray"):
         replace(ray, feature_clip="sphere")
-    with pytest.raises(ValueError, match="needs a feature_range"):
+    with pytest.raises(ValueError, match="feature_clip 'ray' needs a feature range"):
         replace(ray, feature_range=None)
 
 
@@ -141,12 +143,13 @@ def test_fade_moves_the_score_towards_the_worst_end_far_outside_the_range(tmp_pa
                                                               r"\(the range's edge\); got 0.5"),
                           (lambda d: d.update(fade_power=0), "power must be a finite number above 0; got 0"),
                           (lambda d: d.pop("fade_power"), "fade_power"),
-                          (lambda d: [d.pop("score_min"), d.pop("score_max")], "need 'feature_min', 'feature_max'")):
+                          (lambda d: [d.pop("score_min"), d.pop("score_max")],
+                           "the fade needs a feature range to measure the distance from and a score range to fade into")):
         bad = json.loads(path.read_text())
         edit(bad)
         with pytest.raises(HeadError, match=message):
             Head.from_dict(bad, path, "heads/q.json")
-    with pytest.raises(ValueError, match="needs a feature_range"):
+    with pytest.raises(ValueError, match="the fade needs a feature range .* and a score range"):
         replace(head, score_range=None)
     with pytest.raises(ValueError, match="at least 1"):
         replace(head, fade=(0.0, 1.0))
@@ -195,12 +198,13 @@ def test_floor_fades_the_score_below_one_value_and_multiplies_with_the_range_fad
                           (lambda d: d.update(floor_name=" "), "the floor needs a name"),
                           (lambda d: d.pop("floor_value"), "floor_value"),
                           (lambda d: [d.pop("score_min"), d.pop("score_max"), d.pop("fade_from"), d.pop("fade_power")],
-                           "need 'score_min' and 'score_max'")):
+                           "the floor needs a score range to fade into \\(score_range: the fields "
+                           "'score_min' and 'score_max'\\)")):
         bad = json.loads(path.read_text())
         edit(bad)
         with pytest.raises(HeadError, match=message):
             Head.from_dict(bad, path, "heads/q.json")
-    with pytest.raises(ValueError, match="floor needs a score_range"):
+    with pytest.raises(ValueError, match="the floor needs a score range to fade into"):
         Head(info, np.array([1.0, 1.0]), 6.0, floor=floor)
     with pytest.raises(ValueError, match="rate must be a finite number above 0"):
         replace(head, floor=replace(floor, rate=float("inf")))

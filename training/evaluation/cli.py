@@ -29,6 +29,7 @@ from contrique_infer.commands import (
     say,
     write_stdout,
 )
+from contrique_infer.entry_points import EVAL_PROG as PROG
 from contrique_infer.errors import ContriqueError
 from contrique_infer.manifest import VARIANTS
 from contrique_infer.session import DEVICES
@@ -40,7 +41,6 @@ from .protocol import ProtocolConfig
 from .report import check_output_folder, markdown
 from .ridge import DEFAULT_ALPHAS
 
-PROG = "contrique-eval"
 DATASET_CHOICES = [*DATASETS, "csv"]
 
 

@@ -37,6 +37,7 @@ from contrique_infer.commands import (
     say,
     write_stdout,
 )
+from contrique_infer.entry_points import PROBE_PROG as PROG
 from contrique_infer.errors import ContriqueError
 from contrique_infer.inputs import list_images
 
@@ -143,9 +144,6 @@ def probe(feats: np.ndarray, classes: np.ndarray, groups: np.ndarray) -> dict[st
 
 MIN_SIZE, MAX_SIZE = 32, 1024
 """The sides ``--size`` takes, in pixels."""
-
-
-PROG = "python -m contrique_training.probe"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from contrique_infer.commands import (
     say,
     write_stdout,
 )
+from contrique_infer.entry_points import PROXY_PROG as PROG
 from contrique_infer.errors import ContriqueError
 from contrique_infer.head import FEATURE_CLIPS, fade_problem
 from contrique_infer.manifest import VARIANTS
@@ -44,10 +45,6 @@ from .fade import add_fade
 from .floor import DEFAULT_RATE, add_contrast_floor
 from .heads import DEFAULT_FADE, HEAD_NAMES, add_proxy_heads
 from .make import MIN_SIDE, TARGETS, make_proxy_set
-
-PROG = "python -m contrique_training.proxy"
-
-
 
 
 def max_side(text: str) -> int:
