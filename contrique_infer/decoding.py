@@ -237,6 +237,7 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
     with _checked(image, source, max_pixels, min_size, too_large_advice) as img:
         size = img.size
         target = fit_size(size, max_side)
+        opened = _opened_file(img) if img is image else None
         try:
             with _PIL_INPUT_LOCK if img is image else nullcontext():  # the caller's PIL image: never changed
                 if img is image:
@@ -261,7 +262,8 @@ def decode_with_size(image: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_
             if isinstance(image, Image.Image) and str(exc) == "Operation on closed image":
                 raise ImageDecodeError(source, "is a closed PIL image: score it before closing it (or its with "
                                                "block ends), or open the file again") from exc
-            raise ImageDecodeError(source, f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
+            changed = _changed_file(img, *opened) if opened else None
+            raise ImageDecodeError(source, changed or f"cannot be decoded, the file is truncated or corrupt ({exc})") from exc
 
 
 # --- internals ----------------------------------------------------------------------------------
@@ -445,6 +447,10 @@ def _position(image: Any) -> int:
     return position if isinstance(position, int) else 0
 
 
+_CHANGED_HEADER_BYTES = 1 << 20
+"""How much of a file :func:`_changed_file` reads to find what it holds now: past the largest EXIF block."""
+
+
 def _refuse_closed_file(img: Image.Image, source: str) -> None:
     """Raise if a caller's PIL image, not loaded yet, lost its file: ``Image.open(f)`` reads the pixels from
     ``f`` only when they are needed, and ``f`` was closed since (its ``with`` block ended).
@@ -456,6 +462,47 @@ def _refuse_closed_file(img: Image.Image, source: str) -> None:
         raise ImageDecodeError(source, "is a PIL image whose file was closed before its pixels were read "
                                        "(Image.open reads them only when needed): score it before the file is "
                                        "closed, call its load() first, or open the file again")
+
+
+def _opened_file(img: Image.Image) -> tuple[str, tuple[int, int]] | None:
+    """The path and the file (device, inode) of a caller's PIL image opened from a path and not loaded yet,
+    taken before it is loaded (Pillow closes the file when loading fails); else None."""
+    fp, name = getattr(img, "fp", None), getattr(img, "filename", "")
+    if not is_unloaded_image(img) or not name or fp is None:
+        return None
+    try:
+        st = os.fstat(fp.fileno())
+    except Exception:  # no descriptor (a file object of the caller's): nothing to check later
+        return None
+    return os.fsdecode(name), (st.st_dev, st.st_ino)
+
+
+def _changed_file(img: Image.Image, path: str, identity: tuple[int, int]) -> str | None:
+    """Why a caller's PIL image from :func:`_opened_file` failed to decode, where its file was written over
+    in place after ``Image.open`` (Pillow then reads the pixels at the offsets the old content had, which
+    reads as damage): told by the header the same file holds now, where that is not the one opened
+    (another format, size or mode, or none). Else None: a file damaged as it was opened, a path that names
+    another file now (renamed over: the old one was read), or one written over with an image of the same
+    kind, which cannot be told from damage."""
+    opened = f"a {img.size[0]}x{img.size[1]} {img.format} ({img.mode})"
+    try:
+        with open_regular(path) as fh:  # never blocks: the path may name a FIFO by now
+            st = os.fstat(fh.fileno())
+            if (st.st_dev, st.st_ino) != identity:
+                return None
+            head = fh.read(_CHANGED_HEADER_BYTES)
+    except OSError:  # removed since, or unreadable: the decoder's words say enough
+        return None
+    try:
+        with Image.open(io.BytesIO(head), formats=image_formats()) as now:
+            held = f"a {now.size[0]}x{now.size[1]} {now.format} ({now.mode})"
+    except Exception:  # no header Pillow reads: not what was opened
+        held = f"no image header ({len(head)} bytes at its start)" if head else "nothing (0 bytes)"
+    if held == opened:
+        return None
+    return (f"is a PIL image whose file {path} was written over after Image.open, before its pixels were read: it "
+            f"was opened as {opened}, and the file now holds {held}; open it again (or call load() before the "
+            "file can change)")
 
 
 def _missing_hint(path: str) -> str:

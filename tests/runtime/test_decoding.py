@@ -588,6 +588,42 @@ def test_a_pil_image_whose_file_was_closed_before_it_was_loaded_says_so(tmp_path
     assert decode_rgb(loaded).size == (50, 37)  # loaded before its file was closed: fine
 
 
+def test_a_pil_image_whose_file_was_written_over_before_it_was_loaded_says_so(tmp_path: Path) -> None:
+    """`im = Image.open(p)`, then `p` written over in place (same file, new bytes) before `im` was scored,
+    was `cannot be decoded, the file is truncated or corrupt (unrecognized data stream contents ...)`:
+    Pillow reads the new bytes at the old offsets. Now the header the file holds is compared with the one
+    opened; a file damaged as it was opened, or renamed over (the old file is read, whole), is as before."""
+    path, other = tmp_path / "a.png", tmp_path / "b.png"
+    original, smaller = png(rgb()), png(rgb(20, 30))
+    junk = b"not an image" * 9
+    for written, held in ((b"", "nothing (0 bytes)"), (smaller, "a 30x20 PNG (RGB)"),
+                          (junk, "no image header (108 bytes at its start)")):
+        path.write_bytes(original)
+        image = Image.open(path)
+        with open(path, "r+b") as fh:  # in place: the file Pillow holds open
+            fh.truncate(0)
+            fh.write(written)
+        with pytest.raises(ImageDecodeError) as refused:
+            decode_rgb(image)
+        assert refused.value.reason == (f"is a PIL image whose file {path} was written over after Image.open, before "
+                                        f"its pixels were read: it was opened as a 50x37 PNG (RGB), and the file now "
+                                        f"holds {held}; open it again (or call load() before the file can change)")
+    path.write_bytes(original[: len(original) // 2])  # damaged as opened: the same header now as then
+    damaged = Image.open(path)
+    with pytest.raises(ImageDecodeError, match="the file is truncated or corrupt"):
+        decode_rgb(damaged)
+    damaged = Image.open(path)
+    other.write_bytes(smaller)
+    os.replace(other, path)  # renamed over: the path names another file; the damaged one was read
+    with pytest.raises(ImageDecodeError, match="the file is truncated or corrupt"):
+        decode_rgb(damaged)
+    path.write_bytes(original)
+    image = Image.open(path)
+    other.write_bytes(smaller)
+    os.replace(other, path)
+    assert decode_rgb(image).size == (50, 37)  # renamed over a whole file: the old file is read, whole
+
+
 def test_a_file_object_read_from_past_the_start_of_an_image_file_says_where() -> None:
     """A file object whose first bytes the caller had read (to check its type, say) was `is not an image
     file ...`: the file is an image, read from where the object was."""
