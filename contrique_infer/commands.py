@@ -234,13 +234,13 @@ def run_quietly(prog: str, body: Callable[[], int]) -> int:
 
 
 
-class _Terminated(BaseException):
+class Terminated(BaseException):
     """Raised in the main thread on SIGTERM, so that a command unwinds (its cleanup runs) as on Ctrl-C; a
     BaseException, so that no ``except Exception`` on the way catches it."""
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
+    raise Terminated
 
 
 def run_terminable(prog: str, body: Callable[[], int]) -> int:
@@ -254,7 +254,7 @@ def run_terminable(prog: str, body: Callable[[], int]) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return run_quietly(prog, body)
-    except _Terminated:
+    except Terminated:
         say(f"{prog}: terminated")
         return EXIT_TERMINATED
     finally:

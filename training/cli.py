@@ -19,12 +19,14 @@ from typing import Any
 from contrique_export.model_config import ARCHITECTURES
 from contrique_infer.commands import (
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
+    Terminated,
     fail,
     parse,
     positive_int,
     printable,
-    run_quietly,
+    run_terminable,
     say,
     write_stdout,
 )
@@ -148,13 +150,14 @@ def _check_init_from(from_file: dict[str, Any], recorded: dict[str, Any], config
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``contrique-train``; returns the exit code (0 ok, 1 failed, 2 usage error, 130 interrupted).
+    """Run ``contrique-train``; returns the exit code (0 ok, 1 failed, 2 usage error, 130 interrupted, 143
+    terminated: SIGTERM, as a scheduler or ``timeout`` sends it, ends the run as Ctrl-C does).
 
     The checkpoint's path is the run's one line on stdout; a stdout that cannot take it (a full disk,
     closed) ends the command quietly with exit 1 (:func:`~contrique_infer.commands.run_quietly`), the
     checkpoint written.
     """
-    return run_quietly(PROG, lambda: _main(argv))
+    return run_terminable(PROG, lambda: _main(argv))
 
 
 def _main(argv: list[str] | None) -> int:
@@ -171,12 +174,13 @@ def _main(argv: list[str] | None) -> int:
         return fail(PROG, exc, EXIT_USAGE)
     except ContriqueError as exc:
         return fail(PROG, exc)
-    except KeyboardInterrupt:  # checkpoint.pt is whole: it is only ever replaced by a complete file
+    except (KeyboardInterrupt, Terminated) as stop:  # checkpoint.pt is whole: only ever replaced by a complete file
         checkpoint = Path(args.out) / CHECKPOINT_NAME
         hint = (f"; resume with --resume {checkpoint}" if checkpoint.is_file()
                 else " before the first checkpoint; what the run had written is removed")
-        say(printable(f"{PROG}: interrupted{hint}"))
-        return EXIT_INTERRUPTED
+        interrupted = isinstance(stop, KeyboardInterrupt)
+        say(printable(f"{PROG}: {'interrupted' if interrupted else 'terminated'}{hint}"))
+        return EXIT_INTERRUPTED if interrupted else EXIT_TERMINATED
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run
         write_stdout(f"{path}\n")
     return 0

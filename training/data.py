@@ -196,9 +196,10 @@ class ContrastiveDataset(_PhotoDataset):
     """
 
     def __init__(
-        self, paths: list[Path], crop_size: int, seed: int, synthetic: bool, variants_per_image: int = NUM_CLASSES
+        self, paths: list[Path], crop_size: int, seed: int, synthetic: bool, variants_per_image: int = NUM_CLASSES,
+        max_side: int = 0,
     ) -> None:
-        super().__init__(paths, crop_size, seed, variants_per_image if synthetic else 1)
+        super().__init__(paths, crop_size, seed, variants_per_image if synthetic else 1, max_side)
         self.synthetic = synthetic
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -209,7 +210,7 @@ class ContrastiveDataset(_PhotoDataset):
             label = cls
         else:
             photo, cls, label = index, 0, NUM_CLASSES + index
-        image = load_rgb(self.paths[photo])
+        image = self.photo(photo)
         type_index, level = split_class(cls)
         full = apply_host(random_region(image, self.crop_size, rng, self.paths[photo]), type_index, level, "kadid")
         half = apply_host(random_region(image, 2 * self.crop_size, rng, self.paths[photo]), type_index, level, "kadid")

@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -145,14 +146,14 @@ def prepare_run_folder(out: Path, config: TrainConfig, resume: Path | None, resu
 
     A new run needs a new or empty folder, as ``contrique-export`` and ``proxy make`` do, so that it
     never overwrites another run's checkpoint and log. A resumed run may also write into the
-    checkpoint's own folder, or into one whose ``config.json`` is the checkpoint's config (the same
-    run). No run folder may lie inside a data folder, whose scan would read its ``loss.png`` as a photo.
+    checkpoint's own folder, or into another folder of the same run (:func:`_same_run`). No run
+    folder may lie inside a data folder, whose scan would read its ``loss.png`` as a photo.
 
     Args:
         out: The run folder (``--out``).
         config: The run's settings (their data folders).
         resume: The checkpoint continued from, or None for a new run.
-        resumed: That checkpoint's ``config`` (the settings its run was started with).
+        resumed: That checkpoint (as :func:`~contrique_export.checkpoint.load_training_checkpoint` reads it).
         create: Create the folder (the main process does).
 
     Raises:
@@ -170,9 +171,10 @@ def prepare_run_folder(out: Path, config: TrainConfig, resume: Path | None, resu
             if resume is None:
                 raise RunFolderError(out, _not_empty(out))
             if not (out.samefile(resume.parent) or _same_run(out, resumed)):
-                raise RunFolderError(out, f"is not empty and holds no run that {resume} continues (its config.json "
-                                          "is missing or has other settings); choose a new or empty --out, or resume "
-                                          f"into the checkpoint's own folder {resume.parent}")
+                raise RunFolderError(out, f"is not empty and holds no run that {resume} continues (its checkpoint.pt "
+                                          "is of another run, or its config.json is missing or has other settings); "
+                                          "choose a new or empty --out, or resume into the checkpoint's own folder "
+                                          f"{resume.parent}")
         if create:
             out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -197,10 +199,25 @@ def _not_empty(out: Path) -> str:
 
 
 def _same_run(out: Path, resumed: dict | None) -> bool:
-    """Whether the ``config.json`` of the run folder ``out`` holds the settings ``resumed`` (the same run)."""
+    """Whether the run folder ``out`` holds the run that the checkpoint ``resumed`` continues.
+
+    Checkpoints since 2026-12-08 record their run's ``run_id``, drawn when the run began: the folder's
+    ``checkpoint.pt`` must hold the same. Where neither records one (older runs), its ``config.json`` must
+    hold the checkpoint's settings, which two runs of one preset and seed share, whatever their photos.
+    """
+    resumed = resumed or {}
+    held = out / CHECKPOINT_NAME
+    if held.is_file():
+        try:
+            held_id = load_training_checkpoint(held).get("run_id")
+        except CheckpointError:
+            return False
+        if held_id is not None or resumed.get("run_id") is not None:
+            return held_id == resumed.get("run_id")
     try:
         saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        return isinstance(saved, dict) and TrainConfig.from_dict(saved) == TrainConfig.from_dict(resumed or {})
+        return isinstance(saved, dict) and (TrainConfig.from_dict(saved)
+                                            == TrainConfig.from_dict(resumed.get("config") or {}))
     except (OSError, UnicodeDecodeError, ValueError):  # ConfigError is a ValueError
         return False
 
@@ -321,7 +338,7 @@ def _train(config: TrainConfig, out: Path, resume: Path | None, progress: bool, 
     init = initial_weights(Path(config.init_from), config) if config.init_from and resume is None else None
     photos = _checked_photos(config, progress and rt.is_main)
     made = not out.exists()
-    prepare_run_folder(out, config, resume, None if ckpt is None else ckpt["config"], rt.is_main)
+    prepare_run_folder(out, config, resume, ckpt, rt.is_main)
     try:
         return _run(config, out, resume, ckpt, init, photos, progress, rt, stop_at)
     except BaseException:  # Ctrl-C too
@@ -364,8 +381,10 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
                              micro // rt.world // SERIES_LENGTH, 0.0, rt.rank, rt.world, config.workers,
                              pin=rt.device.type == "cuda")
     else:
-        synthetic = ContrastiveDataset(pristine, config.crop_size, config.seed, True, config.variants_per_image)
-        real = ContrastiveDataset(authentic, config.crop_size, config.seed, False) if authentic else None
+        synthetic = ContrastiveDataset(pristine, config.crop_size, config.seed, True, config.variants_per_image,
+                                       config.max_side)
+        real = (ContrastiveDataset(authentic, config.crop_size, config.seed, False, max_side=config.max_side)
+                if authentic else None)
         stream = BatchStream(synthetic, real, micro // rt.world, config.authentic_fraction, rt.rank, rt.world,
                              config.workers, pin=rt.device.type == "cuda", images_per_class=config.images_per_class)
     total = config.steps or max(1, config.epochs * stream.batches_per_epoch // config.grad_accum)
@@ -404,6 +423,8 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
                                         find_unused_parameters=series and not config.contrastive_weight)
 
     data_info = {"description": _describe_data(config, len(pristine), len(authentic)), "license": config.data_license}
+    # which run a checkpoint is of, so that a resume never writes over another run's folder (_same_run)
+    run_id = ckpt["run_id"] if ckpt is not None and isinstance(ckpt.get("run_id"), str) else uuid.uuid4().hex
     log = None
     if rt.is_main:
         rows = resumed_rows(out, start) if resume is not None else []  # before anything is rewritten
@@ -438,6 +459,7 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
             "scaler": scaler.state_dict(),
             "rng": {**rng_state(), "sampler": stream.state()},
             "data": data_info,
+            "run_id": run_id,
         })
         if config.keep_every and step % config.keep_every == 0:
             copy_checkpoint(path, out / f"checkpoint-{step:06d}.pt")

@@ -98,6 +98,23 @@ def test_authentic_samples_have_unique_labels(folder: Path) -> None:
     assert all(data[i]["distortion"] == 0 for i in range(3))
 
 
+def test_contrastive_samples_are_cut_from_photos_downscaled_to_max_side(tmp_path: Path) -> None:
+    """``--max-side`` was recorded (and exported as the bundle's input contract) but the contrastive
+    samples were cut from the photos at their own size: only the ranking series downscaled them."""
+    big = _photo(tmp_path / "big.png", (200, 150), 0)
+    small = tmp_path / "small" / "big.png"
+    small.parent.mkdir()
+    Image.open(big).resize((80, 60), Image.Resampling.BICUBIC).save(small)  # what max_side 80 gives
+    for synthetic in (True, False):
+        downscaled = ContrastiveDataset([big], 16, 0, synthetic, 3, max_side=80)
+        expected = ContrastiveDataset([small], 16, 0, synthetic, 3)
+        full_size = ContrastiveDataset([big], 16, 0, synthetic, 3)
+        for index in range(len(expected)):
+            got, want = downscaled[index], expected[index]
+            assert all(torch.equal(torch.as_tensor(got[k]), torch.as_tensor(want[k])) for k in want), (synthetic, index)
+        assert not torch.equal(full_size[0]["half"], expected[0]["half"])
+
+
 def test_make_views(folder: Path) -> None:
     data = ContrastiveDataset(list_images(folder), crop_size=16, seed=0, synthetic=True)
     batch = torch.utils.data.default_collate([data[i] for i in (0, 5, 300)])

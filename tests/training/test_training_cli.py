@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +120,28 @@ def test_ctrl_c_is_one_line_and_exit_130(photos: Path, tmp_path: Path, monkeypat
     assert err == f"contrique-train: interrupted; resume with --resume {run / 'checkpoint.pt'}\n"
 
 
+def test_sigterm_before_the_first_checkpoint_removes_the_run_and_exits_143(
+        photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGTERM (a scheduler's, ``timeout``'s) ended the run with exit 143 and nothing said, leaving
+    ``config.json`` and ``log.csv``, for which the same command then refused the folder; Ctrl-C removed them."""
+    import contrique_training.train
+
+    run = tmp_path / "run"
+
+    def terminated(*args: object, **kwargs: object) -> Path:
+        (run / "config.json").write_text("{}")  # what a run writes as it starts
+        (run / "log.csv").write_text("step,loss\n")
+        os.kill(os.getpid(), signal.SIGTERM)
+        pytest.fail("SIGTERM did not end the run")
+
+    monkeypatch.setattr(contrique_training.train, "_run", terminated)
+    previous = signal.getsignal(signal.SIGTERM)
+    code = main(["--preset", "smoke", "--data", str(photos), "--out", str(run), "--no-progress"])
+    assert code == 143 and not run.exists() and signal.getsignal(signal.SIGTERM) is previous
+    assert capsys.readouterr().err == ("contrique-train: terminated before the first checkpoint; what the run had "
+                                       "written is removed\n")
+
+
 def test_run_folder_and_damaged_resume_config_errors(photos: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "old").mkdir()
@@ -164,6 +188,28 @@ def test_resume_refuses_a_folder_of_another_run_and_accepts_its_own_run(photos: 
     copy.parent.mkdir()
     copy.write_bytes((tmp_path / "a" / "checkpoint.pt").read_bytes())
     assert main(["--resume", str(copy), "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+
+
+def test_resume_refuses_the_folder_of_another_run_of_the_same_settings(photos: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Two runs of one preset and seed on other photos have equal config.json files (the data folder is
+    recorded as given, here the same relative name), so the resume of one wrote over the other's finished
+    checkpoint and mixed its log.csv; each run's checkpoints now record its run_id."""
+    other = shutil.copytree(photos, tmp_path / "other")
+    for path in other.iterdir():  # other photos, as many
+        Image.open(path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(path)
+    assert _run(photos, tmp_path / "a") == 0 and _run(other, tmp_path / "b") == 0
+    a, b = (torch.load(tmp_path / name / "checkpoint.pt", weights_only=True) for name in "ab")
+    assert isinstance(a["run_id"], str) and len(a["run_id"]) == 32 and a["run_id"] != b["run_id"]
+    (tmp_path / "b" / "config.json").write_bytes((tmp_path / "a" / "config.json").read_bytes())  # as if the same
+    before = _files(tmp_path / "b")
+    assert main(["--resume", str(tmp_path / "a" / "checkpoint.pt"), "--out", str(tmp_path / "b"), "--steps", "2",
+                 "--no-progress"]) == 1
+    assert "holds no run that" in capsys.readouterr().err and _files(tmp_path / "b") == before
+    keep = tmp_path / "kept.pt"  # a copy of a's checkpoint taken elsewhere: the same run, resumed into a
+    keep.write_bytes((tmp_path / "a" / "checkpoint.pt").read_bytes())
+    assert main(["--resume", str(keep), "--out", str(tmp_path / "a"), "--steps", "2", "--no-progress"]) == 0
+    assert torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["run_id"] == a["run_id"]  # kept on resume
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(photos: Path, tmp_path: Path,
