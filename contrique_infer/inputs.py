@@ -71,7 +71,11 @@ def iter_images(folder: str | os.PathLike[str], *, recursive: bool = False,
     """The image files in ``folder``, in name order; with ``recursive`` also those in its subfolders.
 
     A folder that cannot be read, or a symbolic link that leads back to a folder being walked,
-    is yielded as a :class:`ScanError` (not raised), and the walk goes on with the rest.
+    is yielded as a :class:`ScanError` (not raised), and the walk goes on with the rest. A folder met
+    again through another path (folder links that lead to one folder) is walked once, where it is met
+    first: two links to a folder in each of 30 nested folders would list its images 2**30 times. The
+    walk keeps its own stack, so a tree of any depth is walked (a path too long to open is a
+    :class:`ScanError`).
 
     Args:
         folder: The folder to walk.
@@ -82,7 +86,7 @@ def iter_images(folder: str | os.PathLike[str], *, recursive: bool = False,
     Yields:
         File paths (``str``, as ``os.path.join`` builds them) and scan problems.
     """
-    yield from _walk(os.fspath(folder), recursive, frozenset(), _identity(skip))
+    yield from _walk(os.fspath(folder), recursive, _identity(skip))
 
 
 _LOOP = "symbolic link loop: the directory contains itself; skipped"
@@ -99,31 +103,52 @@ def _identity(folder: str | os.PathLike[str] | None) -> tuple[int, int] | None:
     return None if st is None else (st.st_dev, st.st_ino)
 
 
-def _walk(path: str, recursive: bool, ancestors: frozenset[tuple[int, int]],
-          skip: tuple[int, int] | None) -> Iterator[str | ScanError]:
-    try:
-        st = os.stat(path)
-        if (st.st_dev, st.st_ino) == skip:
-            return
-        if (st.st_dev, st.st_ino) in ancestors:
-            yield LinkLoopError(path, _LOOP)
-            return
-        with os.scandir(path) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        yield ScanError(path, f"cannot read directory ({exc.strerror or exc})")
-        return
-    inner = ancestors | {(st.st_dev, st.st_ino)}
-    for entry in entries:
+def _walk(top: str, recursive: bool, skip: tuple[int, int] | None) -> Iterator[str | ScanError]:
+    """:func:`iter_images` of ``top``: depth first, in name order, with a stack of the folders being walked."""
+    stack: list[tuple[tuple[int, int], Iterator[os.DirEntry[str]]]] = []  # (identity, entries left) of each
+    walked: set[tuple[int, int]] = set()
+    problem = _enter(top, stack, walked, skip)
+    if problem is not None:
+        yield problem
+    while stack:
+        entry = next(stack[-1][1], None)
+        if entry is None:
+            stack.pop()
+            continue
         try:
             is_dir = entry.is_dir()
         except OSError:  # e.g. a symbolic link to itself: treat it as a file, decoding reports it
             is_dir = False
         if is_dir:
             if recursive:
-                yield from _walk(entry.path, True, inner, skip)
+                problem = _enter(entry.path, stack, walked, skip)
+                if problem is not None:
+                    yield problem
         elif is_image_name(entry.name):
             yield entry.path
+
+
+def _enter(path: str, stack: list[tuple[tuple[int, int], Iterator[os.DirEntry[str]]]],
+           walked: set[tuple[int, int]], skip: tuple[int, int] | None) -> ScanError | None:
+    """Put the folder ``path``'s entries, in name order, on top of the walk's ``stack``, unless it is
+    ``skip`` or was ``walked`` already; returns why it cannot be (unreadable, or a link back to a folder
+    on the stack), else None."""
+    try:
+        st = os.stat(path)
+        identity = (st.st_dev, st.st_ino)
+        if identity == skip:
+            return None
+        if any(identity == held for held, _ in stack):
+            return LinkLoopError(path, _LOOP)
+        if identity in walked:
+            return None
+        with os.scandir(path) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        return ScanError(path, f"cannot read directory ({exc.strerror or exc})")
+    walked.add(identity)
+    stack.append((identity, iter(entries)))
+    return None
 
 
 def list_images(folder: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
@@ -301,23 +326,39 @@ def _glob_in(folder: str, parts: list[str], ancestors: frozenset[tuple[int, int]
 
 
 def _glob_deep(folder: str, rest: list[str], inner: frozenset[tuple[int, int]]) -> Iterator[str | ScanError]:
-    """``**`` at ``folder``: ``rest`` matched in it and in each folder below it, loops skipped (``inner``:
-    the identities of ``folder`` and the folders it is inside)."""
+    """``**`` at ``folder``: ``rest`` matched in it and in each folder below it, depth first with a stack
+    (a tree of any depth), loops skipped (``inner``: the identities of ``folder`` and the folders it is
+    inside), and a folder met again through another path (folder links) descended into once."""
     if rest:
         yield from _glob_in(folder, rest, inner)
-    for name, is_dir in _entries(folder):
+    stack = [(folder, iter(_entries(folder)), inner)]
+    walked: set[tuple[int, int]] = set()
+    while stack:
+        parent, entries, identities = stack[-1]
+        item = next(entries, None)
+        if item is None:
+            stack.pop()
+            continue
+        name, is_dir = item
         if name.startswith("."):
             continue
-        path = os.path.join(folder, name)
+        path = os.path.join(parent, name)
         if not rest:
             yield path
         if not is_dir:
             continue
         identity = _identity(path)
-        if identity in inner:
+        if identity in identities:
             yield LinkLoopError(path, _LOOP)
-        else:
-            yield from _glob_deep(path, rest, _with(inner, identity))
+            continue
+        if identity is not None:
+            if identity in walked:
+                continue
+            walked.add(identity)
+        deeper = _with(identities, identity)
+        if rest:
+            yield from _glob_in(path, rest, deeper)
+        stack.append((path, iter(_entries(path)), deeper))
 
 
 def _with(identities: frozenset[tuple[int, int]], identity: tuple[int, int] | None) -> frozenset[tuple[int, int]]:
@@ -326,10 +367,11 @@ def _with(identities: frozenset[tuple[int, int]], identity: tuple[int, int] | No
 
 
 def _entries(folder: str) -> list[tuple[str, bool]]:
-    """``(name, is a folder)`` of each entry of ``folder`` ('' for the working folder), none if unreadable."""
+    """``(name, is a folder)`` of each entry of ``folder`` ('' for the working folder), in name order (so that
+    of two paths to one folder the first in name order is the one walked), none if unreadable."""
     try:
         with os.scandir(folder or os.curdir) as it:
-            entries = list(it)
+            entries = sorted(it, key=lambda e: e.name)
     except OSError:
         return []
     listed = []
