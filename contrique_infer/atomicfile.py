@@ -37,6 +37,33 @@ def stage(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> 
     return temporary
 
 
+def remove_staged(path: str | os.PathLike[str]) -> list[str]:
+    """Remove the temporary files :func:`stage` left beside ``path`` for writers that were killed (SIGKILL,
+    a power cut) before they replaced it; call it only where no other writer of ``path`` can be at work
+    (its :class:`~contrique_infer.output.OutputLock` held).
+
+    Returns:
+        The names removed (none where the folder cannot be read).
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    removed = []
+    for name in sorted(names):
+        middle = name[len(prefix):-len(".tmp")]
+        if (name.startswith(prefix) and name.endswith(".tmp") and len(middle) == 8
+                and all(c in "0123456789abcdef" for c in middle)):
+            try:
+                (path.parent / name).unlink()
+            except OSError:  # gone already, or not ours to remove
+                continue
+            removed.append(name)
+    return removed
+
+
 def link_target(path: str | os.PathLike[str]) -> str:
     """The file to write in place of ``path`` so that a symbolic link stays one: the file the link
     points to (followed to the end, also one that does not exist yet), else ``path`` itself."""

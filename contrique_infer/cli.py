@@ -20,7 +20,7 @@ from .commands import (
     parse,
     positive_int,
     printable,
-    run_quietly,
+    run_terminable,
     say,
 )
 from .decoding import DEFAULT_MAX_PIXELS, decoding_source
@@ -142,10 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error, 130
-    interrupted, 141 stdout closed by its reader)."""
+    interrupted, 141 stdout closed by its reader, 143 terminated: SIGTERM, as ``timeout``, a scheduler or
+    a container's stop sends it, ends the run as Ctrl-C does, its output whole)."""
     with warnings.catch_warnings(), _pillow_log_as_warnings():
         warnings.showwarning = _show_warning
-        return run_quietly(PROG, lambda: _main(argv))
+        return run_terminable(PROG, lambda: _main(argv))
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

@@ -24,7 +24,7 @@ try:
 except ImportError:  # Windows: result files are not locked
     fcntl = None  # type: ignore[assignment]
 
-from .atomicfile import link_target, replace_file
+from .atomicfile import link_target, remove_staged, replace_file
 from .commands import printable, say, write_stdout
 from .errors import PathError
 
@@ -225,6 +225,10 @@ class OutputLock:
             return
         self.release()
         self._fd, self._created = fd, created
+        removed = remove_staged(self.path)  # what a run killed while it replaced this file left beside it
+        if removed:
+            say(printable(f"{PROG}: note: removed {len(removed)} temporary file(s) that an earlier run, killed while "
+                          f"it rewrote {self.path}, left beside it: {', '.join(removed)}"))
 
     def _holds_path(self) -> bool:
         """Whether the file claimed is still the one at :attr:`path` (a second lock on it would fail)."""

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -707,6 +708,37 @@ def test_ctrl_c_ends_quietly_and_keeps_the_rows(tiny_bundle_dir: Path, tmp_path:
     assert process.returncode == 130 and err == "contrique-score: interrupted\n"
     assert 10 <= len(lines) - 1 < 20_000, "the run ended before it could be interrupted"
     assert lines[-1] == b"" and all(json.loads(line)["score"] is not None for line in lines[:-1])  # whole rows
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+def test_sigterm_ends_the_run_as_ctrl_c_does(tiny_bundle_dir: Path, tmp_path: Path, fmt: str) -> None:
+    """SIGTERM (``timeout``, a scheduler, a container's stop) killed the run: a json run left its 0-byte
+    placeholder for good, and an html run that had begun again left the old page showing thumbnails it had
+    removed; Ctrl-C removed the one and wrote the other whole."""
+    out = tmp_path / f"out.{fmt}"
+    command = [sys.executable, "-m", "contrique_infer", *_many_inputs(tmp_path / "in", 20_000), "--model",
+               str(tiny_bundle_dir), "--format", fmt, "-o", str(out), "--workers", "1"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    rows = tmp_path / "out_files" / "rows.jsonl"
+    try:
+        if fmt == "html":
+            wait_for_rows(rows, 10)
+        else:
+            deadline = time.monotonic() + 120
+            while not out.exists() and time.monotonic() < deadline:  # the run has claimed its output
+                time.sleep(0.01)
+            time.sleep(1.0)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and err == "contrique-score: terminated\n"
+    if fmt == "json":
+        assert not out.exists()  # as after Ctrl-C: no empty placeholder left for a reader to fail on
+    else:
+        scored = rows.read_text().count("\n")
+        assert 10 <= scored < 20_000, "the run ended before it could be terminated"
+        page = out.read_text()  # written as the run ended, from every row (a killed run left a 0-byte page)
+        assert str(tmp_path / "in" / "p.png") in page and out.stat().st_mtime_ns >= rows.stat().st_mtime_ns
 
 
 def test_a_closed_stdout_ends_quietly(tiny_bundle_dir: Path, tmp_path: Path) -> None:

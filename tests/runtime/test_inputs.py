@@ -87,8 +87,15 @@ def test_a_tree_deeper_than_the_recursion_limit_is_walked(tmp_path: Path, monkey
         deep = os.path.join(deep, "d")
     bottom = os.path.join(os.path.dirname(deep), "bottom.png")
     Path(bottom).write_bytes(b"x")
-    assert list(iter_images(".", recursive=True)) == [os.path.join(".", bottom), os.path.join(".", "top.png")]
-    assert list(expand_inputs(["**/*.png"])) == [bottom, "top.png"]  # a pattern's matches in sorted order
+    try:
+        assert list(iter_images(".", recursive=True)) == [os.path.join(".", bottom), os.path.join(".", "top.png")]
+        assert list(expand_inputs(["**/*.png"])) == [bottom, "top.png"]  # a pattern's matches in sorted order
+    finally:  # pytest's own clean-up of old temporary folders (shutil.rmtree) recurses, and would fail on it
+        os.unlink(bottom)
+        folder = os.path.dirname(bottom)
+        while folder:
+            os.rmdir(folder)
+            folder = os.path.dirname(folder)
 
 
 def test_folder_links_to_one_folder_are_walked_once(tmp_path: Path) -> None:

@@ -176,6 +176,27 @@ def test_a_claim_removes_only_the_empty_file_it_created(tmp_path: Path) -> None:
         pass
 
 
+def test_a_claim_removes_the_temporary_files_a_killed_rewrite_left(tmp_path: Path, capsys) -> None:
+    """A --resume killed while it rewrote its file (to drop failed rows) left ``.out.jsonl.<8 hex>.tmp``, as
+    large as the file, for good: each killed resume added one, and a scheduled run under ``timeout`` could fill
+    the disk. The claim on the file (no other run can be writing it then) removes them, and says so."""
+    path = tmp_path / "out.jsonl"
+    path.write_text("{}\n")
+    left = [tmp_path / ".out.jsonl.0123abcd.tmp", tmp_path / ".out.jsonl.89ef4567.tmp"]
+    others = [tmp_path / name for name in (".out.jsonl.notes.tmp", ".other.jsonl.0123abcd.tmp", "out.jsonl.0123abcd.tmp",
+                                           ".out.jsonl.0123ABCD.tmp")]
+    for file in left + others:
+        file.write_text("x")
+    with OutputLock(path):
+        assert not any(file.exists() for file in left) and all(file.exists() for file in others)
+    assert capsys.readouterr().err == (f"contrique-score: note: removed 2 temporary file(s) that an earlier run, "
+                                       f"killed while it rewrote {path}, left beside it: .out.jsonl.0123abcd.tmp, "
+                                       ".out.jsonl.89ef4567.tmp\n")
+    with OutputLock(path):  # none left: nothing said
+        pass
+    assert capsys.readouterr().err == ""
+
+
 def test_files_that_are_not_regular_are_not_claimed(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
