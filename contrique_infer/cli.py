@@ -26,13 +26,14 @@ from .commands import (
 from .decoding import DEFAULT_MAX_PIXELS, decoding_source
 from .errors import ContriqueError, ScanError
 from .inputs import expand_inputs, lists
-from .manifest import VARIANTS
+from .manifest import MANIFEST_NAME, VARIANTS
 from .output import (
     FORMATS,
     HEAD_COLUMNS,
     PROG,
     RESULT_COLUMNS,
     STREAMED,
+    OutputFileError,
     OutputLock,
     Sink,
     emit,
@@ -46,6 +47,7 @@ from .session import DEVICES
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from .location import Location
     from .preprocessing import Thumbnailer
     from .report import ReportHeader, ReportWriter
 
@@ -233,14 +235,32 @@ def _claim(output: str, claims: ExitStack) -> OutputLock:
     return lock
 
 
+def _refuse_bundle_output(found: Location, output: str | None) -> None:
+    """Refuse an ``-o`` file that is a file of the local bundle ``found`` (links followed): its manifest, an
+    encoder, a head or its card, which the results would replace (the packaged models' too).
+
+    Raises:
+        OutputFileError: It is.
+    """
+    if output is None or found.folder is None or not os.path.exists(output):
+        return
+    for rel in (MANIFEST_NAME, *found.manifest.files):
+        path = found.folder / rel
+        if os.path.exists(path) and os.path.samefile(path, output):
+            raise OutputFileError(output, f"is the file {rel} of the model bundle {found.folder}; refusing to "
+                                          "overwrite it: choose another output file")
+
+
 def _list_heads(args: argparse.Namespace) -> int:
     """``--list-heads``: write the model's heads; returns the exit code."""
     from .location import locate
 
     try:
-        manifest = locate(args.model, revision=args.revision).manifest
+        found = locate(args.model, revision=args.revision)
+        _refuse_bundle_output(found, args.output)
     except ContriqueError as exc:
         return fail(PROG, exc, EXIT_USAGE)
+    manifest = found.manifest
     rows = [{**h.to_dict(), "default": h.name == manifest.default_head} for h in manifest.heads]
     return emit(render(rows, HEAD_COLUMNS, args.format, {"model": manifest.name, "heads": rows}), args.output)
 
@@ -254,6 +274,7 @@ def _score(args: argparse.Namespace, lock: OutputLock | None) -> int:
 
     try:
         found = locate(args.model, revision=args.revision)  # the one manifest read and Hub revision lookup
+        _refuse_bundle_output(found, args.output)
         name = args.head
         if name is None and args.fr is None:
             # Load only the head the scores come from: variant auto then weighs that head's fidelity alone.

@@ -326,6 +326,29 @@ def test_an_output_that_is_another_name_of_an_input_is_refused(capsys, tiny_bund
     assert code == 0 and (photos / "sub" / "c.png").read_text().startswith("source,score")
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv", "html"])
+def test_an_output_that_is_a_file_of_the_model_bundle_is_refused(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                                  tmp_path: Path, fmt: str) -> None:
+    """``-o BUNDLE/contrique.json`` replaced the manifest with the results (exit 0), and the bundle no longer
+    loaded; the same for an encoder or a head file, the packaged models' too."""
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "b")
+    before = {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    (tmp_path / "link.onnx").symlink_to(bundle / "encoder.onnx")
+    outputs = [(bundle / "contrique.json", "contrique.json"), (bundle / "heads" / "quality.json", "heads/quality.json"),
+               (tmp_path / "link.onnx", "encoder.onnx")]
+    for output, rel in outputs:
+        code, out, err = run(capsys, photos / "a.png", "--model", bundle, "--format", fmt, "-o", output)
+        assert (code, out) == (2, "") and err == (f"contrique-score: error: {output}: is the file {rel} of the model "
+                                                  f"bundle {bundle}; refusing to overwrite it: choose another output "
+                                                  "file\n"), fmt
+    code, _, err = run(capsys, "--list-heads", "--model", bundle, "-o", bundle / "contrique.json")
+    assert code == 2 and "is the file contrique.json of the model bundle" in err
+    assert {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "b" / "contrique_files").exists()  # an html run began no report either
+    code, _, _ = run(capsys, photos / "a.png", "--model", bundle, "--format", "csv", "-o", bundle / "scores.csv")
+    assert code == 0  # another file in the folder: not the bundle's
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "html"])
 def test_a_second_run_on_the_same_output_is_refused_and_changes_nothing(capsys, tiny_bundle_dir: Path,
                                                                        photos: Path, tmp_path: Path,
