@@ -1,12 +1,14 @@
 """Writing a file so that a reader, or the next run after a crash or a full disk, finds either the old
 file or the new one, never a part of the new one: the bytes go to a new temporary file beside it,
-which then replaces it (``os.replace``, atomic on one file system). The temporary file is created as
-any new file is (the umask applies, unless :func:`replace_file` is given a ``mode``), and removed if
-writing or replacing fails."""
+which then replaces it (``os.replace``, atomic on one file system). The new file keeps the permission
+bits of the file it replaces (a private 0600 file stays private); a file that did not exist is created
+as any new file is (the umask applies), unless :func:`replace_file` is given a ``mode``. The temporary
+file is removed if writing or replacing fails."""
 
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +81,7 @@ def replace_file(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO]
         path: The file to write.
         data: Its contents, or a function that writes them to the binary file it is given.
         mode: The new file's permission bits (``0o640``: what :func:`os.chmod` takes); None: those of
-            any new file (the umask applies).
+            the file it replaces, or of any new file where there is none (the umask applies).
 
     Returns:
         ``path``.
@@ -88,6 +90,11 @@ def replace_file(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO]
         OSError: It cannot be written; ``path`` is then as it was, and no temporary file is left.
     """
     write = data if callable(data) else (lambda fh: fh.write(data))
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:  # a new file (or one that cannot be read: writing it says why)
+            mode = None
     staged = stage(path, write)
     try:
         if mode is not None:

@@ -286,8 +286,7 @@ def emit(text: str, output: str | None) -> int:
         # A file not writable by this user is not replaced: the Sink reports it, as for csv.
         if found is None or (stat.S_ISREG(found.st_mode) and os.access(output, os.W_OK)):
             try:
-                replace_file(link_target(output), text.encode(RESULT_ENCODING["encoding"], RESULT_ENCODING["errors"]),
-                             mode=None if found is None else stat.S_IMODE(found.st_mode))
+                replace_file(link_target(output), text.encode(RESULT_ENCODING["encoding"], RESULT_ENCODING["errors"]))
                 return 0
             except OSError as exc:
                 _unwritable(output, exc, "")

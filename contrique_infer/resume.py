@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -177,7 +176,7 @@ def _drop_failed_rows(path: str, fmt: str, failed: int, made_with: ReportHeader 
                     out.write(text.encode(RESULT_ENCODING["encoding"], RESULT_ENCODING["errors"]))
 
     try:
-        replace_file(target, write_kept, mode=stat.S_IMODE(os.stat(target).st_mode))
+        replace_file(target, write_kept)
     except OSError as exc:
         raise OutputFileError(
             path, f"cannot be rewritten without its {failed} failed row(s) ({exc.strerror or exc}); it was left as "

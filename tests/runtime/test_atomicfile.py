@@ -12,19 +12,23 @@ import pytest
 from contrique_infer.atomicfile import replace_file, stage
 
 
-def test_a_file_is_replaced_whole_with_the_permissions_of_a_new_file(tmp_path: Path) -> None:
+def test_a_file_is_replaced_whole_keeping_its_permissions(tmp_path: Path) -> None:
+    """A private (0600) report page, head or manifest became 0644 when it was written again (the umask's
+    new file); json, csv and jsonl results kept theirs, each caller passing the mode itself."""
     path = tmp_path / "manifest.json"
     path.write_bytes(b"old")
     os.chmod(path, 0o600)
     previous = os.umask(0o022)
     try:
         assert replace_file(path, b"new contents") == path
+        assert path.read_bytes() == b"new contents" and stat.S_IMODE(path.stat().st_mode) == 0o600
+        replace_file(path, lambda fh: fh.write(b"written by a function"))
+        assert path.read_bytes() == b"written by a function" and stat.S_IMODE(path.stat().st_mode) == 0o600
+        replace_file(tmp_path / "new.json", b"{}")  # a new file: the umask's permissions
+        assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o644
     finally:
         os.umask(previous)
-    assert path.read_bytes() == b"new contents" and stat.S_IMODE(path.stat().st_mode) == 0o644
-    replace_file(path, lambda fh: fh.write(b"written by a function"))
-    assert path.read_bytes() == b"written by a function"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "new.json"]
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
