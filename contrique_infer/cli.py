@@ -194,6 +194,11 @@ def _main(argv: list[str] | None) -> int:
         return args
     warnings.showwarning = _hide_image_warning if args.quiet else _show_warning
     warnings.filterwarnings("always", module="PIL")  # one per image, each naming its image
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # every relative path, and Pillow's saving of thumbnails, would fail in its own way
+        return fail(PROG, "the current folder no longer exists (it was removed after this shell entered it): cd "
+                          "into a folder that exists and run again", EXIT_USAGE)
     if args.output == "":
         return fail(PROG, "-o '' names no file: give a file name, or - for stdout", EXIT_USAGE, parser)
     if args.output == "-":  # the usual name of stdout; a file called "-" is ./-

@@ -326,6 +326,22 @@ def test_an_output_that_is_another_name_of_an_input_is_refused(capsys, tiny_bund
     assert code == 0 and (photos / "sub" / "c.png").read_text().startswith("source,score")
 
 
+def test_a_current_folder_that_was_removed_is_one_error(capsys, tiny_bundle_dir: Path, photos: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a folder removed after the shell entered it: a FileNotFoundError traceback (os.path.abspath), and
+    with --format html every image an error blaming the thumbnail hook, though all its paths were absolute."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    code, out, err = run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", "html", "-o",
+                         tmp_path / "r.html")
+    assert (code, out) == (2, "") and err == ("contrique-score: error: the current folder no longer exists (it was "
+                                              "removed after this shell entered it): cd into a folder that exists and "
+                                              "run again\n")
+    assert not (tmp_path / "r.html").exists()
+
+
 @pytest.mark.parametrize("fmt", ["json", "csv", "html"])
 def test_an_output_that_is_a_file_of_the_model_bundle_is_refused(capsys, tiny_bundle_dir: Path, photos: Path,
                                                                   tmp_path: Path, fmt: str) -> None:
