@@ -37,6 +37,7 @@ from .output import (
     OutputLock,
     Sink,
     emit,
+    format_for,
     render,
     result_columns,
 )
@@ -58,7 +59,7 @@ inputs:
   any depth; a pattern picks files: the folders it matches are not scanned). Every input appears
   in the output, with its score or its error.
 
-output formats:
+output formats (--format; without it, the one -o FILE's extension names, else table):
   table  aligned columns for reading (written at the end)
   csv    columns source,score,width,height,error,error_type, then what the score was made with:
          model,variant,head,head_kind,score_scale,higher_is_better,reference,apply_exif,
@@ -124,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
                    help="images per model run on a GPU (default 8; on a CPU each image runs alone)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: up to 4)")
-    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
+    p.add_argument("--format", choices=FORMATS,
+                   help="output format (default: the one -o FILE's extension names, .csv, .jsonl, .json or .html; "
+                        "else table)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the results to FILE instead of stdout ('-': stdout; a file named - is ./-)")
     p.add_argument("--resume", action="store_true",
@@ -203,6 +206,8 @@ def _main(argv: list[str] | None) -> int:
         return fail(PROG, "-o '' names no file: give a file name, or - for stdout", EXIT_USAGE, parser)
     if args.output == "-":  # the usual name of stdout; a file called "-" is ./-
         args.output = None
+    if args.format is None:
+        args.format = format_for(args.output)
     if not args.inputs and not args.list_heads:
         return fail(PROG, "give at least one image, directory or glob (or --list-heads)", EXIT_USAGE, parser)
     if args.resume and (args.output is None or args.format not in (*STREAMED, "html")):

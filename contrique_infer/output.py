@@ -33,6 +33,13 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "csv", "jsonl", "json", "html")
 STREAMED = ("jsonl", "csv")
+_SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".html": "html", ".htm": "html"}
+
+
+def format_for(output: str | None) -> str:
+    """The format of results written to ``output`` where none is named: the one its extension names
+    (``.csv``, ``.jsonl``, ``.json``, ``.html`` or ``.htm``, in any case), else ``table``."""
+    return "table" if output is None else _SUFFIX_FORMATS.get(os.path.splitext(output)[1].lower(), "table")
 """The formats written row by row (and that ``--resume`` reads back); ``html`` is a report
 (:mod:`contrique_infer.report`) that streams its rows to its own folder."""
 RESULT_COLUMNS = ("source", "score", "width", "height", "error", "error_type")

@@ -326,6 +326,22 @@ def test_an_output_that_is_another_name_of_an_input_is_refused(capsys, tiny_bund
     assert code == 0 and (photos / "sub" / "c.png").read_text().startswith("source,score")
 
 
+def test_without_format_the_output_files_extension_names_it(capsys, tiny_bundle_dir: Path, photos: Path,
+                                                             tmp_path: Path) -> None:
+    """``-o scores.csv`` without --format wrote the aligned table into scores.csv, at the end only (a killed
+    run kept nothing), and a later --resume of it was refused."""
+    for name, start in (("s.csv", "source,score,"), ("s.JSONL", '{"source": '), ("s.json", '{\n  "model": '),
+                        ("s.txt", "  score  image"), ("s", "  score  image")):
+        code, _, err = run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "-o", tmp_path / name)
+        assert code == 0 and (tmp_path / name).read_text().startswith(start), (name, err)
+    code, _, err = run(capsys, photos / "b.jpg", "--model", tiny_bundle_dir, "-o", tmp_path / "s.csv", "--resume")
+    assert code == 0 and (tmp_path / "s.csv").read_text().count("\n") == 3, err  # a.png, then b.jpg
+    code, _, _ = run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "-o", tmp_path / "r.html")
+    assert code == 0 and (tmp_path / "r_files" / "rows.jsonl").is_file()
+    code, _, _ = run(capsys, photos / "a.png", "--model", tiny_bundle_dir, "--format", "table", "-o", tmp_path / "t.csv")
+    assert code == 0 and (tmp_path / "t.csv").read_text().startswith("  score  image")  # --format decides
+
+
 def test_a_current_folder_that_was_removed_is_one_error(capsys, tiny_bundle_dir: Path, photos: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Run from a folder removed after the shell entered it: a FileNotFoundError traceback (os.path.abspath), and
