@@ -13,7 +13,8 @@ The project's format (written by :func:`contrique_training.checkpoint.save_check
      "rng": {"torch", "cuda", "numpy", "python", "sampler"},
      "data": {"description": str, "license": str},
      # optional: "trainer" and "ema" (state dicts resuming restores), "head": {"coef", "intercept"},
-     # "run_id": str (drawn when the run began, kept by every resume; since 2026-12-08)}
+     # "run_id": str (drawn when the run began, kept by every resume; since 2026-12-08),
+     # "photos": {"pristine"|"authentic": {"count", "digest"}} (what a resume must train on; since 2026-12-08)}
 
 Export needs ``model_config`` and ``model`` and checks them against
 :class:`~contrique_export.model.ContriqueNet` (every missing, unexpected or wrongly shaped key is

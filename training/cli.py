@@ -79,6 +79,10 @@ OPERATIONAL = frozenset({"data", "data_authentic", "data_description", "data_lic
 may change them (a moved photo folder, another device) and still continue the run exactly."""
 
 
+FIXED = ("arch", "stages", "nss", "nss_pairs", "projection_dim", "optimizer")
+"""Settings a resume cannot change: the network they build and the optimizer whose state the checkpoint holds."""
+
+
 def changed_settings(before: TrainConfig, after: TrainConfig) -> list[str]:
     """The settings of ``after`` (a resumed run's) that differ from ``before`` (its checkpoint's),
     other than :data:`OPERATIONAL` ones, as ``name old -> new``."""
@@ -120,11 +124,25 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
             _check_init_from(from_file, recorded, args.config, args.resume)
             base.update(from_file)
         config = TrainConfig.from_dict({**base, **overrides}, source=f"{args.resume} config")
-        changes = changed_settings(TrainConfig.from_dict(dict(recorded), source=f"{args.resume} config"), config)
+        before = TrainConfig.from_dict(dict(recorded), source=f"{args.resume} config")
+        fixed = [f"{name} {getattr(before, name)!r} -> {getattr(config, name)!r}" for name in FIXED
+                 if getattr(before, name) != getattr(config, name)]
+        if fixed:
+            raise ConfigError(f"--resume continues the run of {args.resume}, and cannot change {', '.join(fixed)}: "
+                              "the network and the optimizer state in the checkpoint are of its settings; leave "
+                              "those out, or start a new run from its weights with --init-from (where the network "
+                              "is the same)")
+        for name, flag in (("data", "--data"), ("data_authentic", "--data-authentic")):
+            folder = getattr(config, name)
+            if name not in overrides and folder and not os.path.isabs(folder) and not os.path.isdir(folder):
+                raise ConfigError(f"{args.resume} records {flag} {folder!r}, a folder relative to where its run was "
+                                  "started, and there is none here: run from that folder, or pass "
+                                  f"{flag} with the folder's path")
+        changes = changed_settings(before, config)
         if changes:
+            restart = " (a warm restart: the schedule is stretched to the new --steps)" if before.steps != config.steps else ""
             say(printable(f"{PROG}: note: resuming {args.resume} with other settings than it was trained with: "
-                          f"{', '.join(changes)}; the steps from here are not those of the uninterrupted run "
-                          "(a warm restart where --steps grew)"))
+                          f"{', '.join(changes)}; the steps from here are not those of the uninterrupted run{restart}"))
         return config
     config = build_config(args.preset or "paper", args.config, overrides)
     if not config.data:

@@ -12,6 +12,7 @@ of :func:`~contrique_training.schedule.learning_rate` for that step.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -337,6 +338,8 @@ def _train(config: TrainConfig, out: Path, resume: Path | None, progress: bool, 
     ckpt = None if resume is None else load_training_checkpoint(resume)
     init = initial_weights(Path(config.init_from), config) if config.init_from and resume is None else None
     photos = _checked_photos(config, progress and rt.is_main)
+    if ckpt is not None:
+        _check_same_photos(resume, ckpt, config, photos)
     made = not out.exists()
     prepare_run_folder(out, config, resume, ckpt, rt.is_main)
     try:
@@ -362,6 +365,44 @@ def _checked_photos(config: TrainConfig, progress: bool) -> tuple[list[Path], li
         if folder:
             check_photos(Path(folder), found[-1], progress)
     return found[0], found[1]
+
+
+def photo_record(config: TrainConfig, photos: tuple[list[Path], list[Path]]) -> dict[str, dict[str, object]]:
+    """What a checkpoint records of the photos its run trains on, so that a resume can tell them from others:
+    per stream (``pristine``, ``authentic``), their number and a digest of their paths relative to their
+    folder and their sizes (a folder moved elsewhere gives the same record)."""
+    record = {}
+    for name, folder, files in (("pristine", config.data, photos[0]), ("authentic", config.data_authentic, photos[1])):
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(f"{path.relative_to(folder).as_posix()}\t{path.stat().st_size}\n".encode())
+        record[name] = {"count": len(files), "digest": digest.hexdigest()[:16]}
+    return record
+
+
+def _check_same_photos(resume: Path, ckpt: dict, config: TrainConfig, photos: tuple[list[Path], list[Path]]) -> None:
+    """Refuse to resume the run of ``ckpt`` on other photos than it was trained on (checkpoints that record
+    them: since 2026-12-08): the steps from there would not be that run's.
+
+    Raises:
+        ConfigError: The photos differ from the record.
+    """
+    recorded = ckpt.get("photos")
+    if not isinstance(recorded, dict):
+        return
+    now = photo_record(config, photos)
+    for name, flag, folder in (("pristine", "--data", config.data), ("authentic", "--data-authentic",
+                                                                      config.data_authentic)):
+        held = recorded.get(name)
+        if now[name] == held:
+            continue
+        had = held.get("count", "?") if isinstance(held, dict) else "?"
+        count = now[name]["count"]
+        others = ", other ones (their names or sizes differ)" if count == had else ""
+        raise ConfigError(f"--resume continues the run of {resume}, which trained on {had} {name} photos, and "
+                          f"{flag} {folder or '(none)'} gives {count}{others}: the steps from here would not be that "
+                          "run's; pass the folder it was trained on, or start a new run from its weights with "
+                          "--init-from")
 
 
 def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None, init: dict[str, torch.Tensor] | None,
@@ -425,6 +466,7 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
     data_info = {"description": _describe_data(config, len(pristine), len(authentic)), "license": config.data_license}
     # which run a checkpoint is of, so that a resume never writes over another run's folder (_same_run)
     run_id = ckpt["run_id"] if ckpt is not None and isinstance(ckpt.get("run_id"), str) else uuid.uuid4().hex
+    photos_seen = photo_record(config, photos)  # what a resume checks its photos against (_check_same_photos)
     log = None
     if rt.is_main:
         rows = resumed_rows(out, start) if resume is not None else []  # before anything is rewritten
@@ -460,6 +502,7 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
             "rng": {**rng_state(), "sampler": stream.state()},
             "data": data_info,
             "run_id": run_id,
+            "photos": photos_seen,
         })
         if config.keep_every and step % config.keep_every == 0:
             copy_checkpoint(path, out / f"checkpoint-{step:06d}.pt")

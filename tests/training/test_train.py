@@ -49,7 +49,7 @@ def test_smoke_run_writes_the_checkpoint_format(photos: Path, tmp_path: Path) ->
     assert path == tmp_path / "run" / "checkpoint.pt"
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     assert set(ckpt) == {"format", "format_version", "model_config", "model", "config", "step", "epoch",
-                         "optimizer", "scheduler", "scaler", "rng", "data", "trainer", "run_id"}
+                         "optimizer", "scheduler", "scaler", "rng", "data", "trainer", "run_id", "photos"}
     assert ckpt["format"] == "contrique-checkpoint" and ckpt["format_version"] == 1
     assert ckpt["model_config"] == {"arch": "resnet18", "projection_dim": 128, "stages": 4, "nss": False,
                                    "nss_pairs": False}

@@ -49,7 +49,7 @@ def test_smoke_run_and_resume(photos: Path, tmp_path: Path, capsys: pytest.Captu
     assert capsys.readouterr().err.splitlines()[0] == (  # then the run's summary line
         f"contrique-train: note: resuming {run / 'checkpoint.pt'} with other settings than it was trained with: "
         f"steps 3 -> 4, temperature {temperature!r} -> {temperature * 2!r}; the steps from here are not those of the "
-        "uninterrupted run (a warm restart where --steps grew)")
+        "uninterrupted run (a warm restart: the schedule is stretched to the new --steps)")
     # --init-from starts a new run from those weights; with --resume it is a usage error, before anything is read
     assert main(["--out", str(run), "--resume", str(run / "checkpoint.pt"), "--init-from", str(run / "checkpoint.pt")]) == 2
     assert "--init-from starts a new run" in capsys.readouterr().err
@@ -210,6 +210,46 @@ def test_resume_refuses_the_folder_of_another_run_of_the_same_settings(photos: P
     keep.write_bytes((tmp_path / "a" / "checkpoint.pt").read_bytes())
     assert main(["--resume", str(keep), "--out", str(tmp_path / "a"), "--steps", "2", "--no-progress"]) == 0
     assert torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["run_id"] == a["run_id"]  # kept on resume
+
+
+def test_resume_refuses_what_would_not_be_its_run(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A resume with --optimizer or --arch printed a note that the run goes on, then a CheckpointError blaming a
+    damaged checkpoint (KeyError: 'step') or dumping two dicts; one with other --data photos or an added
+    --data-authentic trained on without a word (exit 0); one started in another folder said only
+    'photos: is not a folder'."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(photos, tmp_path / "photos")
+    assert main(["--preset", "smoke", "--data", "photos", "--out", "run", "--no-progress", "--steps", "2"]) == 0
+    checkpoint = str(tmp_path / "run" / "checkpoint.pt")
+    before = _files(tmp_path / "run")
+    capsys.readouterr()
+    for flags, words in ((["--optimizer", "adamw"], "cannot change optimizer 'sgd' -> 'adamw'"),
+                         (["--arch", "resnet34", "--projection-dim", "64"],
+                          "cannot change arch 'resnet18' -> 'resnet34', projection_dim 128 -> 64")):
+        assert main(["--resume", checkpoint, "--out", "run", "--no-progress", *flags]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "start a new run from its weights with --init-from" in err and "note" not in err
+    other = shutil.copytree(photos, tmp_path / "other")
+    (other / "extra.png").write_bytes((photos / "0.png").read_bytes())
+    (tmp_path / "auth").mkdir()
+    for path in list(photos.iterdir())[:4]:
+        (tmp_path / "auth" / path.name).write_bytes(path.read_bytes())
+    count = len(list(photos.iterdir()))
+    for flags, words in ((["--data", "other"], f"which trained on {count} pristine photos, and --data other gives "
+                                               f"{count + 1}: the steps from here would not be that run's"),
+                         (["--data-authentic", "auth"], "which trained on 0 authentic photos, and --data-authentic "
+                                                        "auth gives 4")):
+        assert main(["--resume", checkpoint, "--out", "run", "--no-progress", "--steps", "3", *flags]) == 2
+        assert words in capsys.readouterr().err
+    (other / "extra.png").unlink()
+    assert main(["--resume", checkpoint, "--out", "run", "--no-progress", "--steps", "3", "--data", "other"]) == 0
+    assert _files(tmp_path / "run") != before  # the same photos in another folder: the same run, moved
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["--resume", checkpoint, "--out", str(tmp_path / "run"), "--no-progress", "--steps", "4"]) == 2
+    assert (f"{checkpoint} records --data 'other', a folder relative to where its run was started, and there is "
+            "none here: run from that folder, or pass --data with the folder's path") in capsys.readouterr().err
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(photos: Path, tmp_path: Path,
