@@ -15,7 +15,7 @@ from contrique_infer.head import Head
 from contrique_infer.scorer import QualityScorer
 
 from .datasets import Dataset, paper_srcc
-from .errors import ProtocolError
+from .errors import DatasetFormatError, ProtocolError
 from .features import DEFAULT_CACHE, compute_features, model_key
 from .heads import add_head as add_head_to_bundle
 from .heads import check_head_name, check_new_head, make_head
@@ -180,6 +180,22 @@ def _finish(report: dict[str, Any], result: ProtocolResult | CrossResult, head: 
     return Evaluation(report, result, head, tuple(files))
 
 
+def _refuse_shared_images(train: Dataset, test: Dataset) -> None:
+    """Refuse a test set that holds images of the training set (however named: a path through ``..``, a link):
+    the head would be scored on images it was fitted on, which is no cross-dataset figure.
+
+    Raises:
+        DatasetFormatError: Some image is in both.
+    """
+    fitted = {os.path.realpath(item.path) for item in train.items}
+    shared = [item.path for item in test.items if os.path.realpath(item.path) in fitted]
+    if shared:
+        raise DatasetFormatError(test.root, f"{len(shared)} of the {len(test.items)} test images of {test.name!r} are "
+                                            f"images of the training set {train.name!r} too (the first: {shared[0]}): "
+                                            "a head scored on images it was fitted on gives no cross-dataset figure; "
+                                            "remove them from one of the sets")
+
+
 def cross_evaluate(
     bundle: str | os.PathLike[str] | QualityScorer,
     train: Dataset,
@@ -205,6 +221,7 @@ def cross_evaluate(
     Raises:
         See :func:`evaluate`.
     """
+    _refuse_shared_images(train, test)
     scorer = open_scorer(bundle, variant=variant, device=device)
     train_x, train_s = timed_features(scorer, train, cache_dir=cache_dir, progress=progress,
                                       batch_size=batch_size, workers=workers)

@@ -51,6 +51,21 @@ def test_cross_and_datasets(tmp_path: Path, tiny_bundle_dir: Path, capsys: pytes
     assert "koniq10k_scores_and_distributions.csv" in out and "tid2013" in out
 
 
+def test_cross_refuses_a_test_set_holding_training_images(tmp_path: Path, tiny_bundle_dir: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A test CSV listing 9 of the training images as ../a/...: SRCC 0.93 and PLCC 0.999 reported as a
+    cross-dataset result, exit 0, though the head had been fitted on those very images."""
+    a = write_labelled_set(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    rows = a.read_text().splitlines()
+    (tmp_path / "b" / "t.csv").write_text("\n".join([rows[0], *(f"../a/{row}" for row in rows[1:10])]) + "\n")
+    code = main(["cross", "--bundle", str(tiny_bundle_dir), "--train", "csv", str(a), "--test", "csv",
+                 str(tmp_path / "b" / "t.csv"), "--no-cache", *FAST])
+    err = capsys.readouterr().err
+    assert code == 1 and "9 of the 9 test images of 't' are images of the training set 'labels' too (the first: " in err
+    assert "remove them from one of the sets" in err
+
+
 def test_exit_codes(tmp_path: Path, tiny_bundle_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["run", "--bundle", str(tiny_bundle_dir), "--root", str(tmp_path), "--no-cache", "--quiet"]
     assert main(base + ["--dataset", "imagenet"]) == 2
@@ -124,7 +139,8 @@ def test_a_stderr_that_cannot_be_written_stops_no_evaluation(tmp_path: Path, tin
             "--cache", str(tmp_path / "cache"), "--add-head", "blur", "--splits", "3", *FAST[:-1]]  # with the bar
     monkeypatch.setattr(sys, "stderr", stderr)
     assert main(args) == 0
-    assert main(["cross", "--bundle", str(bundle), "--train", "csv", str(labels), "--test", "csv", str(labels),
+    other = write_labelled_set(tmp_path / "other", contents=3)  # not the training images: those are refused
+    assert main(["cross", "--bundle", str(bundle), "--train", "csv", str(labels), "--test", "csv", str(other),
                  "--no-cache", *FAST[:-1]]) == 0
     monkeypatch.undo()
     out, err = capsys.readouterr()
