@@ -138,7 +138,8 @@ def _main(argv: list[str] | None) -> int:
         given = [flag for flag, value in values.items() if value is not None and value is not False and value != []]
         # (not "value not in (None, False, [])": --max-side 0 equals False)
         if given:
-            return fail(PROG, f"{', '.join(given)} only apply to --ckpt: a --from-bundle export keeps the bundle's "
+            verb = "applies" if len(given) == 1 else "apply"
+            return fail(PROG, f"{', '.join(given)} only {verb} to --ckpt: a --from-bundle export keeps the bundle's "
                         "graph, input contract, heads and licence", EXIT_USAGE, parser)
     try:
         notes = ""

@@ -187,6 +187,10 @@ class TrainConfig:
                               "(whose statistics are fixed from the start)")
         if self.max_side and self.max_side < self.crop_size:
             raise ConfigError(f"max_side {self.max_side} is smaller than crop_size {self.crop_size}")
+        if self.data_authentic and self.data and os.path.realpath(self.data_authentic) == os.path.realpath(self.data):
+            raise ConfigError(f"data_authentic {self.data_authentic!r} is the data folder itself: each photo would be "
+                              "a pristine photo and its own authentic class; give a folder of authentically distorted "
+                              "photos, or leave data_authentic out")
         if self.rank_weight > 0 and self.data_authentic:
             raise ConfigError("series batches (rank_weight > 0) use pristine photos only; drop --data-authentic")
         if self.rank_weight > 0 and self.images_per_class:

@@ -336,6 +336,9 @@ def _train(config: TrainConfig, out: Path, resume: Path | None, progress: bool, 
         raise ConfigError(f"{micro // rt.world} images per process and micro-batch are not whole series of "
                           f"{SERIES_LENGTH}; use a batch_size that is a multiple of {SERIES_LENGTH * rt.world}")
     ckpt = None if resume is None else load_training_checkpoint(resume)
+    if stop_at is not None and ckpt is not None and isinstance(ckpt["step"], int) and stop_at <= ckpt["step"]:
+        raise ConfigError(f"--stop-at {stop_at} is not after the step {resume} was saved at ({ckpt['step']}): the run "
+                          f"would train nothing; give a step above {ckpt['step']}, or leave --stop-at out")
     init = initial_weights(Path(config.init_from), config) if config.init_from and resume is None else None
     photos = _checked_photos(config, progress and rt.is_main)
     if ckpt is not None:

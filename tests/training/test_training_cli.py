@@ -252,6 +252,24 @@ def test_resume_refuses_what_would_not_be_its_run(photos: Path, tmp_path: Path, 
             "none here: run from that folder, or pass --data with the folder's path") in capsys.readouterr().err
 
 
+def test_stop_at_not_after_the_checkpoint_and_one_folder_as_both_data_kinds_are_refused(
+        photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--resume`` (a step-2 checkpoint) with ``--stop-at 1`` trained nothing and printed the checkpoint as if
+    it had stopped at step 1, exit 0; ``--data P --data-authentic P`` made each photo both a pristine photo
+    and its own authentic class."""
+    assert _run(photos, tmp_path / "r", "--steps", "2") == 0
+    before = _files(tmp_path / "r")
+    capsys.readouterr()
+    assert main(["--resume", str(tmp_path / "r" / "checkpoint.pt"), "--out", str(tmp_path / "r"), "--stop-at", "2",
+                 "--no-progress"]) == 2
+    assert ("--stop-at 2 is not after the step " f"{tmp_path / 'r' / 'checkpoint.pt'} was saved at (2): the run would "
+            "train nothing") in capsys.readouterr().err
+    assert _files(tmp_path / "r") == before
+    assert main(["--preset", "smoke", "--data", str(photos), "--data-authentic", f"{photos}/", "--out",
+                 str(tmp_path / "both"), "--no-progress"]) == 2
+    assert "is the data folder itself" in capsys.readouterr().err and not (tmp_path / "both").exists()
+
+
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(photos: Path, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     bad = shutil.copytree(photos, tmp_path / "bad")
