@@ -214,8 +214,9 @@ def _main(argv: list[str] | None) -> int:
         return fail(PROG, f"--resume needs -o FILE and --format {' or '.join(STREAMED)} (or html)", EXIT_USAGE, parser)
     if args.format == "html" and (args.output is None or args.list_heads):
         return fail(PROG, "--format html writes a report of scores: give images and -o FILE.html", EXIT_USAGE, parser)
-    if args.format == "html" and os.path.isdir(args.output):
-        return fail(PROG, f"-o {args.output} is a directory; the report is a file: give -o FILE.html", EXIT_USAGE,
+    if args.output is not None and (os.path.isdir(args.output) or args.output.endswith(("/", os.sep))):
+        what = "the report is a file: give -o FILE.html" if args.format == "html" else "results go to a file: give -o FILE"
+        return fail(PROG, f"-o {args.output} is a directory (or names one, ending in {os.sep}); {what}", EXIT_USAGE,
                     parser)
     if args.list_heads and (args.inputs or args.resume or args.fr is not None):
         return fail(PROG, "--list-heads lists the model's heads and scores nothing: leave out the images, --fr and "

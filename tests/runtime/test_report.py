@@ -520,8 +520,16 @@ def test_an_output_directory_is_refused_before_scoring(capsys, tiny_bundle_dir: 
                                                        tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     code, err = score_to_report(capsys, photos, "--model", tiny_bundle_dir, "--format", "html", "-o", tmp_path / "out")
-    assert code == 2 and "is a directory; the report is a file: give -o FILE.html" in err
+    assert code == 2 and "is a directory (or names one, ending in /); the report is a file: give -o FILE.html" in err
     assert list((tmp_path / "out").iterdir()) == [] and not (tmp_path / "out_files").exists()
+    # a folder that does not exist yet, named with its /: a page named 'new' and new_files/ were written, exit 0
+    code, err = score_to_report(capsys, photos, "--model", tiny_bundle_dir, "--format", "html", "-o",
+                                f"{tmp_path / 'new'}/")
+    assert code == 2 and "ending in /); the report is a file" in err and not (tmp_path / "new").exists()
+    assert not (tmp_path / "new_files").exists()
+    for fmt in ("csv", "json"):  # every image scored, then 'cannot write (Is a directory)', exit 1
+        code, err = score_to_report(capsys, photos, "--model", tiny_bundle_dir, "--format", fmt, "-o", tmp_path / "out")
+        assert code == 2 and "is a directory (or names one, ending in /); results go to a file: give -o FILE" in err
 
 
 def test_a_bad_reference_leaves_an_earlier_report_as_it_was(capsys, tiny_bundle_dir: Path, photos: Path,
