@@ -476,7 +476,8 @@ class Manifest:
                 )
             if self.default_head is None:
                 raise HeadNotFoundError(
-                    f"bundle {self.name!r} has no default head; pass head=NAME (available: {available})"
+                    f"bundle {self.name!r} has no default head; name one (head=NAME in Python, --head NAME on "
+                    f"the command line; available: {available})"
                 )
             name = self.default_head
         if isinstance(name, HeadInfo):  # what scorer.head and scorer.heads give

@@ -103,7 +103,9 @@ def add_head(
     files = {rel: entry for rel, entry in manifest.files.items() if rel not in stale}
     data = head.dumps()
     files[head.info.file] = FileEntry(hashlib.sha256(data).hexdigest(), len(data))
-    default = head.name if make_default or (old and manifest.default_head == old[0].name) else manifest.default_head
+    # the default where asked for, where it replaces the default, or where the bundle had none (a head-less export)
+    default = (head.name if make_default or (old and manifest.default_head == old[0].name)
+               or manifest.default_head is None else manifest.default_head)
     updated = dataclasses.replace(manifest, heads=kept + (head.info,), files=files, default_head=default)
     path, manifest_path = root / head.info.file, root / MANIFEST_NAME
     Manifest.from_dict(updated.to_dict(), manifest_path)  # validate before writing

@@ -20,6 +20,7 @@ from contrique_training.evaluation.errors import HeadExistsError, ProtocolError
 from contrique_training.evaluation import heads as heads_module
 from contrique_training.evaluation.heads import add_head, make_head
 from contrique_training.evaluation.ridge import fit_ridge
+from tiny_bundle import edit_manifest
 
 
 def dmos_dataset(tmp_path: Path) -> Dataset:
@@ -55,6 +56,17 @@ def test_added_head_loads_and_reproduces_predictions(tmp_path: Path, tiny_bundle
     assert manifest.default_head == "MyDmos"
     assert "heads/mydmos.json" not in manifest.files and not (bundle / "heads" / "mydmos.json").exists()
     np.testing.assert_allclose(load_bundle(bundle).heads["MyDmos"](x), replacement(x))
+
+
+def test_a_head_added_to_a_bundle_without_heads_is_its_default(tmp_path: Path, tiny_bundle_dir: Path) -> None:
+    """Added without --default to a head-less export (a contrastive-only run's), the head was left without a
+    default: contrique-score then failed with 'has no default head; pass head=NAME', the API's words."""
+    bundle = shutil.copytree(tiny_bundle_dir, tmp_path / "bundle")
+    edit_manifest(bundle, lambda d: d.update(heads=[], default_head=None))
+    x = np.random.default_rng(3).standard_normal((20, 16))
+    add_head(bundle, make_head(fit_ridge(x, x[:, 0], 1.0), "mos", dmos_dataset(tmp_path)))
+    assert Manifest.load(bundle).default_head == "mos"
+    assert QualityScorer.from_pretrained(bundle).head.name == "mos"
 
 
 def test_head_checks(tmp_path: Path, tiny_bundle_dir: Path) -> None:
