@@ -23,6 +23,7 @@ from pathlib import Path
 
 from contrique_infer.bundle import file_table, load_bundle
 from contrique_infer.commands import printable, say
+from contrique_infer.entry_points import EXPORT_PROG as PROG
 from contrique_infer.manifest import Manifest, name_problem
 from contrique_infer.paths import new_or_empty
 
@@ -39,7 +40,7 @@ class Steps:
     def note(self, message: str) -> None:
         """Print ``contrique-export: MESSAGE`` on stderr where enabled, best-effort (``commands.say``)."""
         if self.enabled:
-            say(printable(f"contrique-export: {message}"))
+            say(printable(f"{PROG}: {message}"))
 
     @contextmanager
     def step(self, what: str) -> Iterator[None]:
@@ -103,12 +104,28 @@ def staging_folder(out: Path) -> Iterator[Path]:
         _remove_empty(created)
         raise ExportError(f"{out}: cannot create a folder next to it ({exc.strerror or exc}); choose an output "
                           "folder in a place you can write to") from None
+    _note_left_staging(out, staging)
     try:
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(created)
         raise
+
+
+def _note_left_staging(out: Path, ours: Path) -> None:
+    """Say which staging folders of earlier exports to ``out`` lie beside it: left by exports that were
+    killed (SIGKILL, a power cut), or another export to ``out`` at work now, which only its user can tell,
+    so they are named, not removed."""
+    try:
+        left = sorted(entry.name for entry in os.scandir(out.parent)
+                      if entry.name.startswith(f".{out.name}.partial-") and entry.name != ours.name)
+    except OSError:
+        return
+    if left:
+        say(printable(f"{PROG}: note: {', '.join(left)} beside {out}: the staging folder(s) of an earlier "
+                      "export to it that was killed (or of one still running); remove them once no export to it "
+                      "runs"))
 
 
 def _remove_empty(folders: list[Path]) -> None:

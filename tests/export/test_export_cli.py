@@ -41,8 +41,8 @@ def test_export_succeeds_quietly(resnet18, reuse_resnet18_graph, tmp_path, capsy
         (["--ckpt", "c", "--out", "x", "--opset", "new"], "expected an integer, got 'new'"),
         (["--ckpt", "c", "--out", "x", "--card-notes", "/no/such/notes.md"], "cannot read the card notes"),
         (["--ckpt", "c", "--out", "x", "--scales", "5"], "invalid choice: 5"),
-        (["--from-bundle", "b", "--out", "x", "--scales", "3"], "--scales only apply to --ckpt"),
-        (["--from-bundle", "b", "--out", "x", "--max-side", "0"], "--max-side only apply to --ckpt"),
+        (["--from-bundle", "b", "--out", "x", "--scales", "3"], "--scales only applies to --ckpt"),
+        (["--from-bundle", "b", "--out", "x", "--max-side", "0"], "--max-side only applies to --ckpt"),
         (["--ckpt", "c", "--out", "x", "--max-side", "31"],
          "argument --max-side: must be 0 (photos not downscaled) or an integer from 32 (the smallest side a bundle "
          "accepts) to 65535, got 31"),

@@ -76,3 +76,18 @@ def test_publish_moves_the_bundle_into_an_empty_folder(tiny_bundle_dir, tmp_path
         shutil.copytree(tiny_bundle_dir, staging, dirs_exist_ok=True)
         publish(staging, out, Manifest.load(staging), image_sets={}, notes="", log=Steps(False))
     assert (out / "README.md").is_file() and os.listdir(tmp_path) == ["out"]
+
+
+def test_staging_folders_left_by_a_killed_export_are_named(tiny_bundle_dir, tmp_path, capsys):
+    """A SIGKILL'd export leaves its ``.out.partial-*`` folder; a later export to the same folder neither
+    removed nor named it. It is named now, not removed: it may be another export at work."""
+    left = tmp_path / ".out.partial-abc123"
+    left.mkdir()
+    (tmp_path / ".other.partial-x").mkdir()  # another output's: not named
+    with staging_folder(tmp_path / "out") as staging:
+        shutil.copytree(tiny_bundle_dir, staging, dirs_exist_ok=True)
+        publish(staging, tmp_path / "out", Manifest.load(staging), image_sets={}, notes="", log=Steps(False))
+    assert capsys.readouterr().err == (f"contrique-export: note: .out.partial-abc123 beside {tmp_path / 'out'}: the "
+                                       "staging folder(s) of an earlier export to it that was killed (or of one still "
+                                       "running); remove them once no export to it runs\n")
+    assert left.is_dir() and (tmp_path / "out" / "README.md").is_file()
