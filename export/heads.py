@@ -297,7 +297,9 @@ def read_head(name: str, path: str | os.PathLike[str], *, feature_dim: int) -> H
         head = Head(info=info, coef=ridge.coef, intercept=ridge.intercept, alpha=ridge.alpha)
     if head.coef.shape != (feature_dim,):
         raise HeadFileError(
-            path, f"has {head.coef.shape[0]} coefficients but the model's feature has {feature_dim}: wrong architecture?"
+            path, f"has {head.coef.shape[0]} coefficients but the model's feature has {feature_dim}: a head of "
+            "another architecture, or fitted on features of another number of scales than --scales gives (the "
+            "feature holds one block per scale)"
         )
     if head.alpha is not None and not head.alpha >= 0:
         raise HeadFileError(path, f"alpha (the ridge penalty) is {head.alpha:g}; a ridge penalty is 0 or more, so the "
