@@ -94,12 +94,14 @@ exit codes:
   1  some images failed (their rows carry the error), onnxruntime failed, or -o FILE could not
      be written (the results then go to stdout)
   2  usage error: bad arguments, unknown head, missing or invalid model, unreadable --fr
-     reference, -o FILE naming one of the inputs, a --resume file that is not contrique-score
+     reference, -o FILE naming one of the inputs or a file of the model bundle, or a folder, a
+     current folder that was removed, a --resume file that is not contrique-score
      output, holds scores made with another --model, --head, --variant, --fr, --apply-exif,
      bundle content or reference content (or does not record them) or cannot be repaired (it
      is then left as it was), or (html) a FILE_files/ folder that cannot be written or is not
      a report's
-  130  interrupted (Ctrl-C); 141  stdout was closed by its reader (| head): rows written stay
+  130  interrupted (Ctrl-C); 143  terminated (SIGTERM: timeout, a scheduler, a container's stop),
+       as Ctrl-C; 141  stdout was closed by its reader (| head): rows written stay
 """
 
 
