@@ -341,12 +341,13 @@ def _train(config: TrainConfig, out: Path, resume: Path | None, progress: bool, 
                           f"would train nothing; give a step above {ckpt['step']}, or leave --stop-at out")
     init = initial_weights(Path(config.init_from), config) if config.init_from and resume is None else None
     photos = _checked_photos(config, progress and rt.is_main)
+    record = _photo_record(config, photos)  # what the checkpoints record, and a resume must find again
     if ckpt is not None:
-        _check_same_photos(resume, ckpt, config, photos)
+        _check_same_photos(resume, ckpt, config, record)
     made = not out.exists()
     prepare_run_folder(out, config, resume, ckpt, rt.is_main)
     try:
-        return _run(config, out, resume, ckpt, init, photos, progress, rt, stop_at)
+        return _run(config, out, resume, ckpt, init, photos, record, progress, rt, stop_at)
     except BaseException:  # Ctrl-C too
         if rt.is_main:
             _discard_unsaved(out, made)
@@ -370,7 +371,7 @@ def _checked_photos(config: TrainConfig, progress: bool) -> tuple[list[Path], li
     return found[0], found[1]
 
 
-def photo_record(config: TrainConfig, photos: tuple[list[Path], list[Path]]) -> dict[str, dict[str, object]]:
+def _photo_record(config: TrainConfig, photos: tuple[list[Path], list[Path]]) -> dict[str, dict[str, object]]:
     """What a checkpoint records of the photos its run trains on, so that a resume can tell them from others:
     per stream (``pristine``, ``authentic``), their number and a digest of their paths relative to their
     folder and their sizes (a folder moved elsewhere gives the same record)."""
@@ -383,9 +384,10 @@ def photo_record(config: TrainConfig, photos: tuple[list[Path], list[Path]]) -> 
     return record
 
 
-def _check_same_photos(resume: Path, ckpt: dict, config: TrainConfig, photos: tuple[list[Path], list[Path]]) -> None:
-    """Refuse to resume the run of ``ckpt`` on other photos than it was trained on (checkpoints that record
-    them: since 2026-12-08): the steps from there would not be that run's.
+def _check_same_photos(resume: Path, ckpt: dict, config: TrainConfig, now: dict[str, dict[str, object]]) -> None:
+    """Refuse to resume the run of ``ckpt`` on other photos (``now``, :func:`_photo_record` of this run's) than
+    it was trained on (checkpoints that record them: since 2026-12-08): the steps from there would not be that
+    run's.
 
     Raises:
         ConfigError: The photos differ from the record.
@@ -393,7 +395,6 @@ def _check_same_photos(resume: Path, ckpt: dict, config: TrainConfig, photos: tu
     recorded = ckpt.get("photos")
     if not isinstance(recorded, dict):
         return
-    now = photo_record(config, photos)
     for name, flag, folder in (("pristine", "--data", config.data), ("authentic", "--data-authentic",
                                                                       config.data_authentic)):
         held = recorded.get(name)
@@ -409,8 +410,10 @@ def _check_same_photos(resume: Path, ckpt: dict, config: TrainConfig, photos: tu
 
 
 def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None, init: dict[str, torch.Tensor] | None,
-         photos: tuple[list[Path], list[Path]], progress: bool, rt: Runtime, stop_at: int | None) -> Path:
-    """Train in the checked run folder ``out`` on ``photos`` (pristine, authentic), from ``ckpt`` (read from
+         photos: tuple[list[Path], list[Path]], record: dict[str, dict[str, object]], progress: bool, rt: Runtime,
+         stop_at: int | None) -> Path:
+    """Train in the checked run folder ``out`` on ``photos`` (pristine, authentic; ``record``, what checkpoints
+    record of them: :func:`_photo_record`), from ``ckpt`` (read from
     ``resume``) when given, else from the encoder weights ``init`` (``--init-from``) when given; see :func:`train`."""
     micro = config.batch_size // config.grad_accum
     torch.manual_seed(config.seed + rt.rank)
@@ -469,7 +472,6 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
     data_info = {"description": _describe_data(config, len(pristine), len(authentic)), "license": config.data_license}
     # which run a checkpoint is of, so that a resume never writes over another run's folder (_same_run)
     run_id = ckpt["run_id"] if ckpt is not None and isinstance(ckpt.get("run_id"), str) else uuid.uuid4().hex
-    photos_seen = photo_record(config, photos)  # what a resume checks its photos against (_check_same_photos)
     log = None
     if rt.is_main:
         rows = resumed_rows(out, start) if resume is not None else []  # before anything is rewritten
@@ -505,7 +507,7 @@ def _run(config: TrainConfig, out: Path, resume: Path | None, ckpt: dict | None,
             "rng": {**rng_state(), "sampler": stream.state()},
             "data": data_info,
             "run_id": run_id,
-            "photos": photos_seen,
+            "photos": record,
         })
         if config.keep_every and step % config.keep_every == 0:
             copy_checkpoint(path, out / f"checkpoint-{step:06d}.pt")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 from typing import BinaryIO
@@ -196,7 +197,8 @@ def test_series_run_resumes_exactly_with_the_average(photos: Path, tmp_path: Pat
 
 def test_accumulation_with_authentic_photos(photos: Path, tmp_path: Path) -> None:
     # 2 synthetic images per micro-batch: one class-group of 2
-    config = smoke(photos, steps=2, grad_accum=2, data_authentic=str(photos), images_per_class=2)
+    authentic = shutil.copytree(photos, tmp_path / "authentic")  # one folder as both kinds is refused
+    config = smoke(photos, steps=2, grad_accum=2, data_authentic=str(authentic), images_per_class=2)
     ckpt = torch.load(train(config, tmp_path / "run", progress=False), weights_only=True)
     assert ckpt["step"] == 2 and ckpt["config"]["grad_accum"] == 2
     # 6 photos, 2 per micro-batch: 3 per epoch; 2 steps x 2 micro-batches = 1 epoch and 1 batch
