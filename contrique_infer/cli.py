@@ -100,8 +100,9 @@ exit codes:
      bundle content or reference content (or does not record them) or cannot be repaired (it
      is then left as it was), or (html) a FILE_files/ folder that cannot be written or is not
      a report's
-  130  interrupted (Ctrl-C); 143  terminated (SIGTERM: timeout, a scheduler, a container's stop),
-       as Ctrl-C; 141  stdout was closed by its reader (| head): rows written stay
+  130  interrupted (Ctrl-C); 143  terminated (SIGTERM: timeout, a scheduler, a container's stop)
+       and 129  hung up (SIGHUP: its terminal was closed), both as Ctrl-C; 141  stdout was closed
+       by its reader (| head): rows written stay
 """
 
 
@@ -149,8 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run contrique-score; returns the exit code (0 ok, 1 some images failed, 2 usage error, 130
-    interrupted, 141 stdout closed by its reader, 143 terminated: SIGTERM, as ``timeout``, a scheduler or
-    a container's stop sends it, ends the run as Ctrl-C does, its output whole)."""
+    interrupted, 141 stdout closed by its reader, 143 terminated, 129 hung up: SIGTERM, as ``timeout``, a
+    scheduler or a container's stop sends it, and SIGHUP, as a closed terminal sends it, end the run as
+    Ctrl-C does, its output whole)."""
     with warnings.catch_warnings(), _pillow_log_as_warnings():
         warnings.showwarning = _show_warning
         return run_terminable(PROG, lambda: _main(argv))

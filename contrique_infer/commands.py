@@ -235,31 +235,53 @@ def run_quietly(prog: str, body: Callable[[], int]) -> int:
 
 
 class Terminated(BaseException):
-    """Raised in the main thread on SIGTERM, so that a command unwinds (its cleanup runs) as on Ctrl-C; a
-    BaseException, so that no ``except Exception`` on the way catches it."""
+    """Raised in the main thread on SIGTERM or SIGHUP, so that a command unwinds (its cleanup runs) as on
+    Ctrl-C; a BaseException, so that no ``except Exception`` on the way catches it.
+
+    Attributes:
+        signum: The signal; the command's exit code is ``128 + signum``.
+        what: What happened, in the words a command ends with: ``terminated``, or ``hung up (its terminal
+            was closed)``.
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
+        self.what = "terminated" if signum == signal.SIGTERM else "hung up (its terminal was closed)"
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
+    raise Terminated(signum)
+
+
+_ENDING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+"""The signals :func:`run_terminable` handles: ``timeout``'s, a scheduler's or a container's stop, and a
+closed terminal's (an SSH session that dropped)."""
 
 
 def run_terminable(prog: str, body: Callable[[], int]) -> int:
-    """:func:`run_quietly`, with SIGTERM handled as Ctrl-C is, while ``body`` runs in the main thread.
+    """:func:`run_quietly`, with SIGTERM and SIGHUP handled as Ctrl-C is, while ``body`` runs in the main thread.
 
-    SIGTERM unwinds ``body`` (so that what it made is removed, as after a failure), prints ``PROG:
-    terminated`` on stderr and returns :data:`EXIT_TERMINATED`; the previous handler is restored after.
-    Off the main thread (which alone may handle signals) it is :func:`run_quietly`.
+    Either signal unwinds ``body`` (so that what it made is removed or finished, as after Ctrl-C), prints
+    ``PROG: terminated`` (``PROG: hung up (its terminal was closed)``) on stderr and returns ``128 + signum``
+    (:data:`EXIT_TERMINATED` for SIGTERM); the previous handlers are restored after. A signal the process
+    ignores (SIGHUP under ``nohup``) stays ignored. Off the main thread (which alone may handle signals) it is
+    :func:`run_quietly`.
     """
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in _ENDING:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                previous[signum] = signal.signal(signum, _terminate)
     try:
         return run_quietly(prog, body)
-    except Terminated:
-        say(f"{prog}: terminated")
-        return EXIT_TERMINATED
+    except Terminated as stop:
+        say(f"{prog}: {stop.what}")
+        return 128 + stop.signum
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
 
 def _stdout_to_devnull() -> None:
     try:

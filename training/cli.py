@@ -19,7 +19,6 @@ from typing import Any
 from contrique_export.model_config import ARCHITECTURES
 from contrique_infer.commands import (
     EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     EXIT_USAGE,
     Terminated,
     fail,
@@ -169,7 +168,8 @@ def _check_init_from(from_file: dict[str, Any], recorded: dict[str, Any], config
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``contrique-train``; returns the exit code (0 ok, 1 failed, 2 usage error, 130 interrupted, 143
-    terminated: SIGTERM, as a scheduler or ``timeout`` sends it, ends the run as Ctrl-C does).
+    terminated, 129 hung up: SIGTERM, as a scheduler or ``timeout`` sends it, and SIGHUP, as a closed terminal
+    sends it, end the run as Ctrl-C does).
 
     The checkpoint's path is the run's one line on stdout; a stdout that cannot take it (a full disk,
     closed) ends the command quietly with exit 1 (:func:`~contrique_infer.commands.run_quietly`), the
@@ -196,9 +196,11 @@ def _main(argv: list[str] | None) -> int:
         checkpoint = Path(args.out) / CHECKPOINT_NAME
         hint = (f"; resume with --resume {checkpoint}" if checkpoint.is_file()
                 else " before the first checkpoint; what the run had written is removed")
-        interrupted = isinstance(stop, KeyboardInterrupt)
-        say(printable(f"{PROG}: {'interrupted' if interrupted else 'terminated'}{hint}"))
-        return EXIT_INTERRUPTED if interrupted else EXIT_TERMINATED
+        if isinstance(stop, KeyboardInterrupt):
+            say(printable(f"{PROG}: interrupted{hint}"))
+            return EXIT_INTERRUPTED
+        say(printable(f"{PROG}: {stop.what}{hint}"))
+        return 128 + stop.signum
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run
         write_stdout(f"{path}\n")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,15 @@ import pytest
 from broken_stderr import broken_stderrs, broken_stdouts
 
 from contrique_infer import cli
-from contrique_infer.commands import EXIT_USAGE, StdoutError, fail, parse, run_quietly, write_stdout
+from contrique_infer.commands import (
+    EXIT_USAGE,
+    StdoutError,
+    fail,
+    parse,
+    run_quietly,
+    run_terminable,
+    write_stdout,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,3 +105,31 @@ def test_every_command_gives_a_closed_stderr_devnull(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script], check=False, timeout=60, preexec_fn=lambda: os.close(2))
     fd, target = seen.read_text().split(" ", 1)
     assert proc.returncode == 0 and int(fd) != 2 and target == os.devnull
+
+
+def test_sigterm_and_sighup_unwind_the_command_and_an_ignored_sighup_stays_ignored(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGHUP (an SSH session that dropped) ended a command at once, without the cleanup Ctrl-C and SIGTERM
+    get: a json placeholder left empty, a report page not written. Under nohup it is ignored, and stays so."""
+    unwound = []
+
+    def body(signum: signal.Signals) -> int:
+        try:
+            os.kill(os.getpid(), signum)
+            return 0  # not reached while the signal is handled: it raises at the next bytecode
+        finally:
+            unwound.append(signum)
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    assert run_terminable("prog", lambda: body(signal.SIGTERM)) == 143
+    assert run_terminable("prog", lambda: body(signal.SIGHUP)) == 129
+    assert unwound == [signal.SIGTERM, signal.SIGHUP]
+    assert capsys.readouterr().err == "prog: terminated\nprog: hung up (its terminal was closed)\n"
+    assert {s: signal.getsignal(s) for s in previous} == previous  # restored
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it
+    try:
+        assert run_terminable("prog", lambda: body(signal.SIGHUP)) == 0
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous[signal.SIGHUP])
+    assert capsys.readouterr().err == ""
