@@ -4,7 +4,7 @@ rebuild a bundle's int8/fp16 variants from its fp32 graph (``--from-bundle``, no
 Exit codes: 0 the bundle was written; 1 the export failed (the message says why; nothing is
 left in the output folder); 2 usage error (bad arguments, or options that do not fit the inputs, such as a
 full-reference --default-head); 130 interrupted (Ctrl-C); 143 terminated
-(SIGTERM). An interrupted or terminated export removes its staging folder, like a failed one.
+(SIGTERM); 129 hung up (SIGHUP). An interrupted or terminated export removes its staging folder, like a failed one.
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit code.
 
     Ctrl-C prints ``contrique-export: interrupted`` and returns 130; SIGTERM (handled while this
-    runs in the main thread) prints ``contrique-export: terminated`` and returns 143. Both unwind
-    the export, which removes its staging folder.
+    runs in the main thread) prints ``contrique-export: terminated`` and returns 143, SIGHUP ``hung up`` and
+    129. Each unwinds the export, which removes its staging folder.
     """
     return run_terminable(PROG, lambda: _main(argv))
 

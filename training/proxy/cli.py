@@ -2,7 +2,7 @@
 ``fade`` far outside their range or a contrast ``floor``.
 
 Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error, 130
-interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted or terminated ``make`` removes what it made,
+interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP); an interrupted or terminated ``make`` removes what it made,
 as a failed one does.
 """
 
@@ -190,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the proxy command; returns the exit code (0 ok, 1 failed, 2 usage error).
 
     Ctrl-C prints ``interrupted`` and returns 130; SIGTERM (handled while this runs in the main thread)
-    prints ``terminated`` and returns 143. Both unwind the command, so ``make`` removes what it made.
+    prints ``terminated`` and returns 143, SIGHUP ``hung up`` and 129. Each unwinds the command, so ``make``
+    removes what it made.
     """
     return run_terminable(PROG, lambda: _main(argv))
 
