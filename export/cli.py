@@ -4,7 +4,8 @@ rebuild a bundle's int8/fp16 variants from its fp32 graph (``--from-bundle``, no
 Exit codes: 0 the bundle was written; 1 the export failed (the message says why; nothing is
 left in the output folder); 2 usage error (bad arguments, or options that do not fit the inputs, such as a
 full-reference --default-head); 130 interrupted (Ctrl-C); 143 terminated
-(SIGTERM); 129 hung up (SIGHUP). An interrupted or terminated export removes its staging folder, like a failed one.
+(SIGTERM); 129 hung up (SIGHUP). An interrupted or terminated export removes its staging folder, like a
+failed one.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 ``fade`` far outside their range or a contrast ``floor``.
 
 Results go to stdout as JSON, progress to stderr. Exit codes: 0 ok, 1 failed, 2 usage error, 130
-interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP); an interrupted or terminated ``make`` removes what it made,
-as a failed one does.
+interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP); an interrupted or terminated ``make``
+removes what it made, as a failed one does.
 """
 
 from __future__ import annotations
