@@ -43,8 +43,8 @@ def file_url_path(text: str) -> str | None:
 
 def misspelt_path_hint(path: str) -> str:
     """Why a path that names nothing may have been meant otherwise, as the end of its error: a ``file:``
-    URL, a ``~`` left unexpanded, or white space around a path that exists (the new line of a line read
-    from a file); "" if none."""
+    URL, a ``~`` left unexpanded, white space around a path that exists (the new line of a line read
+    from a file), or an option's name taken as an image (after ``--``); "" if none."""
     local = file_url_path(path)
     if local is not None:
         return f" (a file: URL, as Spark writes paths; files are opened by their path: pass {local!r})"
@@ -54,6 +54,8 @@ def misspelt_path_hint(path: str) -> str:
     if stripped != path and stripped and os.path.exists(stripped):
         return (f" (it begins or ends with white space, such as the new line of a line read from a file, and "
                 f"{stripped!r} exists: strip the paths)")
+    if path.startswith("--") and len(path) > 2:
+        return " (an option's name? on the command line every argument after -- is an image: put options before --)"
     return ""
 
 

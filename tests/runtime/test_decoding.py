@@ -682,6 +682,10 @@ def test_a_missing_path_that_is_a_url_or_starts_with_a_tilde_says_so() -> None:
         "~/contrique-no-such-photo.jpg": "no such file (~ is not expanded to the home folder here: pass "
                                          "os.path.expanduser(path))",
         "contrique-no-such-photo.jpg": "no such file",
+        # `contrique-score -- a.png --format csv`: the options after -- were images, 'no such file'
+        "--format": "no such file (an option's name? on the command line every argument after -- is an image: "
+                    "put options before --)",
+        "-": "no such file",
     }
     for path, reason in cases.items():
         with pytest.raises(ImageDecodeError) as refused:
