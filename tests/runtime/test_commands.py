@@ -120,16 +120,18 @@ def test_sigterm_and_sighup_unwind_the_command_and_an_ignored_sighup_stays_ignor
         finally:
             unwound.append(signum)
 
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
-    assert run_terminable("prog", lambda: body(signal.SIGTERM)) == 143
-    assert run_terminable("prog", lambda: body(signal.SIGHUP)) == 129
-    assert unwound == [signal.SIGTERM, signal.SIGHUP]
-    assert capsys.readouterr().err == "prog: terminated\nprog: hung up (its terminal was closed)\n"
-    assert {s: signal.getsignal(s) for s in previous} == previous  # restored
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it
+    inherited = signal.getsignal(signal.SIGHUP)  # ignored where the tests run under nohup
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as a terminal's shell starts a command
     try:
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+        assert run_terminable("prog", lambda: body(signal.SIGTERM)) == 143
+        assert run_terminable("prog", lambda: body(signal.SIGHUP)) == 129
+        assert unwound == [signal.SIGTERM, signal.SIGHUP]
+        assert capsys.readouterr().err == "prog: terminated\nprog: hung up (its terminal was closed)\n"
+        assert {s: signal.getsignal(s) for s in previous} == previous  # restored
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it
         assert run_terminable("prog", lambda: body(signal.SIGHUP)) == 0
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGHUP, previous[signal.SIGHUP])
+        signal.signal(signal.SIGHUP, inherited)
     assert capsys.readouterr().err == ""
