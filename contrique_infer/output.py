@@ -33,15 +33,10 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "csv", "jsonl", "json", "html")
 STREAMED = ("jsonl", "csv")
-_SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".html": "html", ".htm": "html"}
-
-
-def format_for(output: str | None) -> str:
-    """The format of results written to ``output`` where none is named: the one its extension names
-    (``.csv``, ``.jsonl``, ``.json``, ``.html`` or ``.htm``, in any case), else ``table``."""
-    return "table" if output is None else _SUFFIX_FORMATS.get(os.path.splitext(output)[1].lower(), "table")
 """The formats written row by row (and that ``--resume`` reads back); ``html`` is a report
 (:mod:`contrique_infer.report`) that streams its rows to its own folder."""
+_SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".html": "html", ".htm": "html"}
+"""The format an ``-o`` file's extension names (:func:`format_for`)."""
 RESULT_COLUMNS = ("source", "score", "width", "height", "error", "error_type")
 """The columns every result row starts with (and every row of a result file holds)."""
 NOTE_COLUMN = "note"
@@ -59,6 +54,12 @@ bytes as lone surrogates) round-trip as their original bytes, as ``ls`` shows th
 class OutputFileError(PathError):
     """``--resume`` found a file that is not contrique-score output in the format asked for, or
     whose scores were made with other settings."""
+
+
+def format_for(output: str | None) -> str:
+    """The format of results written to ``output`` where none is named: the one its extension names
+    (``.csv``, ``.jsonl``, ``.json``, ``.html`` or ``.htm``, in any case), else ``table``."""
+    return "table" if output is None else _SUFFIX_FORMATS.get(os.path.splitext(output)[1].lower(), "table")
 
 
 def result_columns(made_with: ReportHeader | None = None) -> tuple[str, ...]:

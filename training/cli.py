@@ -139,7 +139,8 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
                                   f"{flag} with the folder's path")
         changes = changed_settings(before, config)
         if changes:
-            restart = " (a warm restart: the schedule is stretched to the new --steps)" if before.steps != config.steps else ""
+            stretched = before.steps != config.steps
+            restart = " (a warm restart: the schedule is stretched to the new --steps)" if stretched else ""
             say(printable(f"{PROG}: note: resuming {args.resume} with other settings than it was trained with: "
                           f"{', '.join(changes)}; the steps from here are not those of the uninterrupted run{restart}"))
         return config
